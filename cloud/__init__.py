@@ -1,0 +1,1 @@
+"""The cloud service: ingest, storage, alerts, approvals, reports and the API."""

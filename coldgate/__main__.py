@@ -1,0 +1,3 @@
+from coldgate.cli import main
+
+main()

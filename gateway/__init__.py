@@ -1,0 +1,1 @@
+"""The edge process that runs on each Raspberry Pi: sources, rules, outbox, uplink."""
