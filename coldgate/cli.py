@@ -20,7 +20,12 @@ GROUPS: dict[str, tuple[str, str, str, str]] = {
     "gateway": ("gateway.cli", "gateway", "Run and inspect the edge gateway (on the Pi).", "gateway"),
     "cloud": ("cloud.cli", "cloud", "Run the cloud ingest, API and migrations.", "cloud"),
     "sim": ("simulator.cli", "sim", "Simulate a site: Modbus loggers, LLRP reader, scanner.", "gateway"),
-    "demo": ("coldgate.demo", "demo", "Run a whole simulated site end to end on one machine.", "gateway,cloud"),
+    "demo": (
+        "coldgate.demo",
+        "demo",
+        "Run a whole simulated site end to end on one machine.",
+        "gateway,cloud",
+    ),
 }
 
 
