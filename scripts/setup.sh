@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian machine to where Coldgate runs: the Debian packages the
+# tests and demo talk to (mosquitto, postgresql), a virtualenv with every extra,
+# and a running PostgreSQL.  Idempotent and quick when nothing is missing, so
+# every entry point (scripts/demo.sh, scripts/test.sh, .ci/run) calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root for: $*"; return 1; fi
+}
+
+# 1. Debian packages, only those missing.
+missing=()
+{ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. The virtualenv, reinstalled when pyproject.toml changes.
+stamp=.venv/.coldgate-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing coldgate[gateway,cloud,test] into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[gateway,cloud,test]'
+  echo "$want" > "$stamp"
+fi
+
+# 3. PostgreSQL on 127.0.0.1:5432, if the machine has a cluster but it is down.
+#    (Tests fall back to a private cluster when no server answers.)
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    for version in $(ls /etc/postgresql); do
+      say "starting PostgreSQL $version"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || say "could not start PostgreSQL $version; tests will use a private cluster"
+    done
+  fi
+fi
