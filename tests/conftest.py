@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.rig.modbus import modbus_farm_config, modbus_rtu_farm, modbus_tcp_farm
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase, server_available
 from tests.rig.pty import PtyPair
+
+# pymodbus servers over TCP and over a pseudo-terminal pair (RTU framing), serving
+# the simulator's loggers; a test module overrides ``modbus_farm_config`` to change the farm.
+__all__ = ["modbus_farm_config", "modbus_rtu_farm", "modbus_tcp_farm"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,145 @@
+"""``coldgate sim ...``: run pieces of a simulated site from the command line.
+
+``coldgate sim modbus`` serves a farm of temperature/humidity loggers until
+Ctrl-C, SIGTERM or ``--duration`` elapses, e.g.::
+
+    coldgate sim modbus --loggers 4 --rtu --tcp 127.0.0.1:5020 --speed 60
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+
+from simulator.config import MAP_CHOICES, FarmConfig, default_farm, load_farm_file
+from simulator.curves import SCENARIOS
+from simulator.farm import ModbusFarm
+
+DEFAULT_TCP = "127.0.0.1:5020"
+
+
+@click.group()
+def sim() -> None:
+    """Simulate a site: Modbus loggers, LLRP reader, scanner."""
+
+
+def _parse_tcp(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT (port 0 = any free port), got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@sim.command()
+@click.option(
+    "--tcp",
+    "tcp",
+    multiple=True,
+    metavar="HOST:PORT",
+    help=f"Serve Modbus TCP here (repeatable; port 0 picks a free one). "
+    f"Default {DEFAULT_TCP} unless --rtu is given.",
+)
+@click.option("--rtu", is_flag=True, help="Serve Modbus RTU on a new pseudo-terminal; prints its path.")
+@click.option(
+    "--loggers",
+    "count",
+    type=click.IntRange(1, 247),
+    default=8,
+    show_default=True,
+    help="Number of loggers (unit ids 1..N).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(sorted(SCENARIOS)),
+    default=None,
+    help="Give every logger this scenario (default: mostly steady, one of each fault).",
+)
+@click.option(
+    "--map",
+    "register_map",
+    type=click.Choice(MAP_CHOICES),
+    default="mixed",
+    show_default=True,
+    help="Register map; mixed = odd units xy-md02, even rs485-th-holding.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Scenario seconds per real second (60 replays an hour in a minute). Default 1.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the curves' noise.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML farm file (replaces --loggers/--scenario/--map/--seed).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop by itself after this many real seconds.",
+)
+def modbus(
+    tcp: tuple[str, ...],
+    rtu: bool,
+    count: int,
+    scenario: str | None,
+    register_map: str,
+    speed: float | None,
+    seed: int,
+    config_file: Path | None,
+    duration: float | None,
+) -> None:
+    """Serve simulated temperature/humidity loggers over Modbus TCP and/or RTU."""
+    addresses = [_parse_tcp(value) for value in tcp] or ([] if rtu else [_parse_tcp(DEFAULT_TCP)])
+    try:
+        if config_file is not None:
+            config = load_farm_file(config_file)
+        else:
+            config = default_farm(count, register_map=register_map, scenario=scenario, seed=seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if speed is not None:
+        config = FarmConfig(config.loggers, speed=speed, start_at_s=config.start_at_s)
+    try:
+        asyncio.run(_serve(config, addresses, rtu, duration))
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _serve(
+    config: FarmConfig, addresses: list[tuple[str, int]], rtu: bool, duration: float | None
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with ModbusFarm(config) as farm:
+        for host, port in addresses:
+            await farm.serve_tcp(host, port)
+        if rtu:
+            await farm.serve_rtu()
+        _print_farm(farm)
+        until = f"for {duration:g} s or " if duration else ""
+        click.echo(f"running {until}until Ctrl-C", err=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+    click.echo("stopped; all ports and pseudo-terminals closed", err=True)
+
+
+def _print_farm(farm: ModbusFarm) -> None:
+    click.echo(f"speed {farm.clock.speed:g}x (scenario starts at {farm.clock.start_at_s:g} s)")
+    for endpoint in farm.endpoints:
+        click.echo(f"serving {endpoint}")
+        for spec in farm.loggers:
+            register_map = spec.map
+            click.echo(
+                f"  {spec.describe()}  FC{register_map.function_code:02d} "
+                f"@0x{register_map.first_address:04X} x{register_map.count}"
+            )
