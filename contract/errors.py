@@ -11,7 +11,7 @@ import re
 
 import msgspec
 
-_AT = re.compile(r"^(?P<reason>.*?) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
+_AT = re.compile(r"^(?P<reason>.*?) - at (?P<key>`key` in )?`(?P<path>\$[^`]*)`$", re.DOTALL)
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
 
@@ -26,9 +26,10 @@ def split_msgspec_error(exc: msgspec.MsgspecError) -> tuple[str, str]:
     """
     text = str(exc)
     match = _AT.match(text)
-    if match is None:
-        return "$", text
-    path, reason = match["path"], match["reason"]
+    # msgspec leaves out " - at `$`" for errors about the top-level object itself.
+    path, reason = (match["path"], match["reason"]) if match else ("$", text)
+    if match and match["key"]:
+        reason = f"key: {reason}"
     for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD):
         field = pattern.match(reason)
         if field is not None:
@@ -55,3 +56,24 @@ class ContractError(ValueError):
     def from_msgspec(cls, exc: msgspec.MsgspecError, topic: str | None = None) -> ContractError:
         path, reason = split_msgspec_error(exc)
         return cls(path, reason, topic)
+
+
+class FieldError(ValueError):
+    """A cross-field rule broken inside a message, raised from ``__post_init__``.
+
+    msgspec only knows the path of the object whose ``__post_init__`` failed
+    (``$.items[3]``); ``field`` is the rest of the path relative to that object
+    (``value``, ``items[3].seq``), so the decoder can report the exact field.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def join_path(base: str, field: str) -> str:
+    """``join_path("$.items[0]", "value") == "$.items[0].value"``; index fields join bare."""
+    if not field:
+        return base
+    return f"{base}{field}" if field.startswith("[") else f"{base}.{field}"

@@ -1,0 +1,213 @@
+"""What the cloud sends down to one gateway.
+
+Configuration, master data and recall lists are whole documents, retained on
+the broker and cached on the gateway's disk, so the edge keeps working alone
+(a fresh gateway gets them the moment it subscribes).  Each carries a
+`version` that only increases; a gateway ignores a version it already has
+or an older one, which makes re-delivery of retained messages harmless.
+Every message names its target gateway so a message published on the wrong
+topic is refused instead of obeyed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from contract.errors import FieldError
+from contract.ids import (
+    MAX_SEQ,
+    Details,
+    DocVersion,
+    EpochMs,
+    Gtin,
+    Id,
+    Lot,
+    Seq,
+    Serial,
+    ShortText,
+    Text,
+    check_details,
+    check_finite,
+    check_gs1_key,
+    doc,
+)
+from contract.units import TEMPERATURE_UNITS, Unit
+from contract.version import Version
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class ConfigUpdate(_Msg, kw_only=True):
+    """The gateway's whole configuration (its TOML document as JSON).
+
+    The contract only carries it; the gateway's config loader validates it and
+    reports the outcome as an `event` item (config_applied/config_rejected).
+    """
+
+    v: Version
+    gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    version: DocVersion
+    issued: Annotated[EpochMs, doc("When the cloud issued this version.")]
+    config: Annotated[dict[str, Any], doc("The configuration document (the gateway's TOML as JSON).")]
+
+
+class TemperatureClass(_Msg, kw_only=True):
+    """A storage condition such as 2-8C.  Rule: `low` <= `high`."""
+
+    name: Annotated[Id, doc("Class name used by products, e.g. 2-8C.")]
+    low: Annotated[float, doc("Lowest allowed temperature.")]
+    high: Annotated[float, doc("Highest allowed temperature.")]
+    unit: Annotated[Unit, doc("CEL, FAH or KEL.")] = Unit.CEL
+    description: ShortText = ""
+
+    def __post_init__(self) -> None:
+        check_finite(self.low, "low")
+        check_finite(self.high, "high")
+        if self.unit not in TEMPERATURE_UNITS:
+            raise FieldError("unit", f"{self.unit} is not a temperature unit")
+        if self.low > self.high:
+            raise FieldError("high", f"high {self.high} is below low {self.low}")
+
+
+class Product(_Msg, kw_only=True):
+    gtin: Gtin
+    name: Annotated[ShortText, doc("Product name for people.")]
+    temperature_class: Annotated[Id, doc("Name of one of `temperature_classes`.")]
+
+    def __post_init__(self) -> None:
+        check_gs1_key(self.gtin, "gtin")
+
+
+class BatchInfo(_Msg, kw_only=True):
+    gtin: Gtin
+    lot: Lot
+    expiry: Annotated[datetime.date, doc("Expiry date, YYYY-MM-DD.")]
+
+    def __post_init__(self) -> None:
+        check_gs1_key(self.gtin, "gtin")
+
+
+class MasterData(_Msg, kw_only=True):
+    """Products, their temperature classes, and batch expiry dates.
+
+    Rules: class names, product GTINs and (gtin, lot) pairs are unique; every
+    product's `temperature_class` is one of `temperature_classes`.
+    """
+
+    v: Version
+    gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    version: DocVersion
+    issued: Annotated[EpochMs, doc("When the cloud issued this version.")]
+    temperature_classes: list[TemperatureClass] = []
+    products: list[Product] = []
+    batches: Annotated[list[BatchInfo], doc("Expiry date per lot.")] = []
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        for i, klass in enumerate(self.temperature_classes):
+            if klass.name in names:
+                raise FieldError(f"temperature_classes[{i}].name", f"duplicate {klass.name!r}")
+            names.add(klass.name)
+        gtins: set[str] = set()
+        for i, product in enumerate(self.products):
+            if product.gtin in gtins:
+                raise FieldError(f"products[{i}].gtin", f"duplicate {product.gtin}")
+            gtins.add(product.gtin)
+            if product.temperature_class not in names:
+                raise FieldError(
+                    f"products[{i}].temperature_class",
+                    f"unknown temperature class {product.temperature_class!r}",
+                )
+        lots: set[tuple[str, str]] = set()
+        for i, batch in enumerate(self.batches):
+            if (batch.gtin, batch.lot) in lots:
+                raise FieldError(f"batches[{i}].lot", f"duplicate lot {batch.lot!r} of {batch.gtin}")
+            lots.add((batch.gtin, batch.lot))
+
+
+class RecallStatus(StrEnum):
+    RECALLED = "recalled"
+    QUARANTINED = "quarantined"
+
+
+class RecallEntry(_Msg, kw_only=True):
+    """Units that must not leave (or must be stopped at) the dock.
+
+    `lot` and `serial` narrow the match: no lot means every lot of the GTIN.
+    """
+
+    gtin: Gtin
+    lot: Annotated[Lot | None, doc("Only this lot; null: every lot.")] = None
+    serial: Annotated[Serial | None, doc("Only this unit; null: every serial.")] = None
+    status: Annotated[RecallStatus, doc("recalled: must not ship; quarantined: on hold until QA decides.")]
+    reference: Annotated[ShortText, doc("Recall notice or quarantine decision id.")]
+    reason: Annotated[Text, doc("Why, for the people at the dock.")] = ""
+
+    def __post_init__(self) -> None:
+        check_gs1_key(self.gtin, "gtin")
+
+
+class RecallList(_Msg, kw_only=True):
+    """The complete recall/quarantine list in force (not a delta)."""
+
+    v: Version
+    gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    version: DocVersion
+    issued: Annotated[EpochMs, doc("When the cloud issued this version.")]
+    entries: Annotated[list[RecallEntry], doc("Every recalled or quarantined GTIN/lot/serial.")] = []
+
+
+class Ack(_Msg, kw_only=True):
+    """End-to-end acknowledgement: every item with `seq` <= this is committed.
+
+    Cumulative and sent only after the cloud's database commit; the gateway
+    may delete every item up to and including `seq` from its outbox.
+    """
+
+    v: Version
+    gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    seq: Annotated[Seq, doc("Highest sequence number up to which all items are committed.")]
+    ts: Annotated[EpochMs, doc("Cloud time of the commit.")]
+
+
+class CommandAction(StrEnum):
+    SILENCE_ALARM = "silence_alarm"
+    ACKNOWLEDGE_ALARM = "acknowledge_alarm"
+    RESEND_FROM = "resend_from"  # args: {"seq": int}
+    RELOAD = "reload"
+    PING = "ping"
+
+
+class Command(_Msg, kw_only=True):
+    """An operator's command to one gateway.
+
+    The outcome comes back as an `event` item (command_done/command_failed)
+    whose `data` holds `command_id`.  A gateway with a synchronised clock
+    ignores a command past `expires`: a silence queued for hours in a broker
+    session must not silence a later alarm.  Rule: `resend_from` needs an
+    integer `args.seq` >= 1.
+    """
+
+    v: Version
+    gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    command_id: Annotated[Id, doc("Unique per command; echoed in the outcome event.")]
+    issued: Annotated[EpochMs, doc("When the user gave the command.")]
+    expires: Annotated[EpochMs | None, doc("Ignore the command after this time.")] = None
+    action: Annotated[CommandAction, doc("What to do; resend_from takes args.seq.")]
+    by: Annotated[ShortText, doc("User who gave the command.")]
+    args: Annotated[Details, doc("Arguments of the action.")] = {}
+
+    def __post_init__(self) -> None:
+        check_details(self.args, "args")
+        if self.expires is not None and self.expires < self.issued:
+            raise FieldError("expires", "expires is before issued")
+        if self.action is CommandAction.RESEND_FROM:
+            seq = self.args.get("seq")
+            if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+                raise FieldError("args.seq", "resend_from needs an integer seq >= 1")
