@@ -1,0 +1,153 @@
+"""The cloud service's configuration: one TOML file, loaded into frozen, typed objects.
+
+Every table has defaults, so an empty file runs a single-site service on
+SQLite against a local broker.  Secrets (database password, broker password,
+InfluxDB token, API tokens) are read from files named here, never written
+inline: the config can then be world-readable and kept in git, while the
+secret files stay readable by the service user only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from msgspec import Meta, field
+
+from coldgate.configfile import ConfigBlock, ConfigError, convert_document, load_toml
+from coldgate.configtypes import (
+    AbsolutePath,
+    Host,
+    Id,
+    MqttConnection,
+    NonEmptyStr,
+    TcpPort,
+    check_mqtt_connection,
+)
+
+__all__ = [
+    "ApiConfig",
+    "CloudConfig",
+    "CloudMqttConfig",
+    "DatabaseConfig",
+    "GatewaysConfig",
+    "InfluxConfig",
+    "cloud_config_from_document",
+    "load_cloud_config",
+    "validate_cloud_config",
+]
+
+SECONDS = {"unit": "seconds"}
+
+#: Only drivers that are installed: plain "postgresql://" would mean psycopg2.
+DatabaseUrl = Annotated[
+    str,
+    Meta(
+        pattern=r"^(sqlite:////[^\x00]+|sqlite:///:memory:|postgresql\+psycopg://[^\x00]+)\Z",
+        extra={
+            "expected": 'a database URL like "sqlite:////var/lib/coldgate/cloud.sqlite3" '
+            '(four slashes: an absolute path) or "postgresql+psycopg://coldgate@db.example.com/coldgate"'
+        },
+    ),
+]
+
+HttpUrl = Annotated[
+    str,
+    Meta(
+        pattern=r"^https?://[^\s/?#]+(/[^\s]*)?\Z",
+        extra={"expected": 'an http:// or https:// URL like "https://influx.example.com:8086"'},
+    ),
+]
+
+
+class DatabaseConfig(ConfigBlock, kw_only=True):
+    """Where readings, documents and the audit trail live. SQLite for one site,
+    PostgreSQL for production."""
+
+    url: DatabaseUrl = "sqlite:////var/lib/coldgate/cloud.sqlite3"
+    password_file: AbsolutePath | None = None
+    pool_size: Annotated[int, Meta(ge=1, le=100)] = 5
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+
+class CloudMqttConfig(MqttConnection, kw_only=True):
+    """Ingest's broker connection. Each of the ``workers`` joins the shared
+    subscription ``$share/{shared_group}/...`` as ``{client_id}-{n}``: ids must be
+    stable, since a persistent session keeps unacknowledged messages for the
+    same id only."""
+
+    client_id: Id = "coldgate-cloud"
+    shared_group: Id = "coldgate-ingest"
+    workers: Annotated[int, Meta(ge=1, le=64)] = 2
+
+    def worker_client_id(self, n: int) -> str:
+        return f"{self.client_id}-{n}"
+
+
+class ApiConfig(ConfigBlock, kw_only=True):
+    """The REST API and web UI. Bound to loopback by default: put a TLS reverse
+    proxy in front rather than exposing uvicorn."""
+
+    host: Host = "127.0.0.1"
+    port: TcpPort = 8080
+    tokens_file: AbsolutePath = "/etc/coldgate/api-tokens"
+
+
+class InfluxConfig(ConfigBlock, kw_only=True):
+    """Optional mirror of readings into InfluxDB for dashboards; the SQL database
+    stays the record."""
+
+    enabled: bool = False
+    url: HttpUrl | None = None
+    org: NonEmptyStr | None = None
+    bucket: NonEmptyStr | None = None
+    token_file: AbsolutePath | None = None
+
+
+class GatewaysConfig(ConfigBlock, kw_only=True):
+    """How the cloud judges its gateways."""
+
+    #: No heartbeat for this long opens a "gateway offline" gap; 3x the gateway's heartbeat_s.
+    heartbeat_timeout_s: Annotated[float, Meta(ge=10, le=86400, extra=SECONDS)] = 180.0
+
+
+class CloudConfig(ConfigBlock, kw_only=True):
+    """The whole cloud.toml."""
+
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    mqtt: CloudMqttConfig = field(default_factory=CloudMqttConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    influx: InfluxConfig = field(default_factory=InfluxConfig)
+    gateways: GatewaysConfig = field(default_factory=GatewaysConfig)
+
+
+def validate_cloud_config(config: CloudConfig) -> None:
+    """Rules that span keys: secrets not inline, TLS files with TLS, Influx complete."""
+    db = config.database
+    if db.dialect == "postgresql" and urlsplit(db.url).password is not None:
+        raise ConfigError(
+            "database.url",
+            "contains a password; put it in a file and set database.password_file",
+        )
+    if db.dialect == "sqlite" and db.password_file is not None:
+        raise ConfigError("database.password_file", "only used with PostgreSQL")
+    check_mqtt_connection(config.mqtt, "mqtt")
+    if config.influx.enabled:
+        for name in ("url", "org", "bucket", "token_file"):
+            if getattr(config.influx, name) is None:
+                raise ConfigError(f"influx.{name}", "required when influx.enabled = true")
+
+
+def cloud_config_from_document(doc: Any, source_name: str) -> CloudConfig:
+    """Check a parsed document (TOML or JSON) as a cloud config."""
+    return convert_document(doc, CloudConfig, source_name, validate=validate_cloud_config)
+
+
+def load_cloud_config(path: str | os.PathLike[str]) -> CloudConfig:
+    """Read and check a cloud.toml; raises ConfigError naming the file and key."""
+    return load_toml(path, CloudConfig, validate=validate_cloud_config)

@@ -1,0 +1,230 @@
+"""The gateway's configuration: one TOML file, loaded into frozen, typed objects.
+
+``load_gateway_config(path)`` is the only way in; it rejects a bad file at start-up
+with a message naming the key (``gateway.toml: sensors[2].unit: expected an
+integer 1..247, got "three"``) instead of failing at 3 a.m. on the first poll.
+The same checks run on configuration pushed down from the cloud
+(``gateway_config_from_document``).  Source blocks (Modbus lines, profiles,
+loggers) are defined in ``gateway.sensors.config``; rules spanning several
+tables are in ``gateway.config_checks``.  Durations are seconds, in keys
+ending ``_s``; temperatures are °C.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, field, structs
+
+from coldgate.configfile import ConfigBlock, convert_document, read_toml
+from coldgate.configtypes import (
+    AbsolutePath,
+    Id,
+    MqttConnection,
+    NonEmptyStr,
+)
+from contract.items import Severity
+from gateway.config_checks import validate_gateway_config
+from gateway.sensors.config import (
+    ModbusLine,
+    ModbusSensor,
+    Profile,
+    SerialAsciiSensor,
+    Source,
+    builtin_profiles,
+)
+
+SECONDS = {"unit": "seconds"}
+
+Celsius = Annotated[float, Meta(ge=-100, le=100, extra={"expected": "a temperature in °C, -100..100"})]
+Percent = Annotated[float, Meta(ge=0, le=100, extra={"expected": "a relative humidity in %, 0..100"})]
+
+__all__ = [
+    "AlarmConfig",
+    "AlarmRelay",
+    "GatewayConfig",
+    "GatewaySection",
+    "ModbusSensor",
+    "OutboxConfig",
+    "SerialAsciiSensor",
+    "TemperatureClass",
+    "UplinkConfig",
+    "Zone",
+    "complete_gateway_config",
+    "gateway_config_from_document",
+    "load_gateway_config",
+]
+
+
+class GatewaySection(ConfigBlock, kw_only=True):
+    """Who this gateway is. ``id`` and ``site`` are MQTT topic levels; never rename a
+    gateway that has data in the cloud (its history is keyed on them)."""
+
+    id: Id
+    site: Id
+    data_dir: AbsolutePath = "/var/lib/coldgate"
+    #: IANA zone (Europe/Berlin) for local displays and daily summaries; records are UTC.
+    timezone: NonEmptyStr | None = None
+
+
+class UplinkConfig(MqttConnection, kw_only=True):
+    """The MQTT link to the cloud. ``client_id`` is the gateway id after loading."""
+
+    #: "5" falls back to 3.1.1 when the broker refuses MQTT 5 (amqtt, old brokers).
+    protocol: Literal["5", "3.1.1"] = "5"
+    batch_max_items: Annotated[int, Meta(ge=1, le=10_000)] = 500
+    #: 128 KiB fits AWS IoT Core's limit; MQTT's own ceiling is 256 MiB.
+    batch_max_bytes: Annotated[int, Meta(ge=1024, le=268_435_455)] = 131_072
+    #: paho's 16-bit message ids overwrite pending messages past 65,535: stay far below.
+    inflight_max_batches: Annotated[int, Meta(ge=1, le=1000)] = 16
+    #: Re-send a batch the cloud has not acknowledged end to end after this long.
+    ack_timeout_s: Annotated[float, Meta(ge=1, le=3600, extra=SECONDS)] = 30.0
+    heartbeat_s: Annotated[float, Meta(ge=5, le=3600, extra=SECONDS)] = 60.0
+
+
+class OutboxConfig(ConfigBlock, kw_only=True):
+    """The durable SQLite buffer between sources and uplink. ``path`` is
+    ``{data_dir}/outbox.sqlite3`` after loading."""
+
+    path: AbsolutePath | None = None
+    #: Past this, the oldest items are shed and a "monitoring interrupted" record says so.
+    max_bytes: Annotated[int, Meta(ge=1_048_576)] = 536_870_912
+    max_age_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] = 2_592_000.0
+    #: "full" survives power cuts; "normal" (WAL) may lose the last commits, never corrupts.
+    fsync: Literal["full", "normal"] = "full"
+    commit_interval_ms: Annotated[int, Meta(ge=0, le=10_000)] = 200
+    commit_max_items: Annotated[int, Meta(ge=1, le=100_000)] = 500
+
+
+class Zone(ConfigBlock, kw_only=True):
+    """A place whose readings are judged together: a cold room, a freezer, a van.
+
+    ``recording_interval_s`` defaults to 300 s for transport and 1800 s for
+    storage (set after loading); every sensor in the zone must poll at least
+    that often.
+    """
+
+    id: Id
+    description: str = ""
+    temperature_class: NonEmptyStr
+    transport: bool = False
+    recording_interval_s: Annotated[float, Meta(ge=1, le=86400, extra=SECONDS)] | None = None
+
+
+class TemperatureClass(ConfigBlock, kw_only=True):
+    """A product storage condition ("2-8C"): limits, pre-alarm band, delays, MKT window.
+
+    Pre-alarm bands are ``pre_alarm_margin`` inside each limit; an alarm clears
+    once the reading is ``hysteresis`` back inside the limit.
+    """
+
+    #: An id, as in the cloud's master data, so products can name it ("2-8C").
+    name: Id
+    low: Celsius
+    high: Celsius
+    pre_alarm_margin: Annotated[float, Meta(ge=0, le=50)] = 0.5
+    #: Door openings: an excursion shorter than this raises no alarm (it is still recorded).
+    alarm_delay_s: Annotated[float, Meta(ge=0, le=86400, extra=SECONDS)] = 0.0
+    hysteresis: Annotated[float, Meta(ge=0, le=10)] = 0.3
+    humidity_low: Percent | None = None
+    humidity_high: Percent | None = None
+    mkt_window_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] = 2_592_000.0
+
+
+class AlarmRelay(ConfigBlock, kw_only=True):
+    """A Modbus coil that drives a siren or a building-management input.
+
+    With ``fail_safe`` the coil is held on while all is well and dropped on
+    alarm, so a dead Pi or a cut cable also sounds the alarm.
+    """
+
+    line: Id
+    unit: Annotated[int, Meta(ge=1, le=247)]
+    coil: Annotated[int, Meta(ge=0, le=65535)]
+    fail_safe: bool = False
+
+
+class AlarmConfig(ConfigBlock, kw_only=True):
+    """What the gateway does locally, with or without the internet, when a rule fires.
+
+    Severities are the contract's: ``warning`` = pre-alarm, ``critical`` =
+    excursion or monitoring gap, ``info`` = everything else.
+    ``command`` is an argv list run without a shell, details in its environment.
+    """
+
+    min_severity: Severity = Severity.CRITICAL
+    relay: AlarmRelay | None = None
+    command: Annotated[tuple[NonEmptyStr, ...], Meta(min_length=1)] | None = None
+    command_timeout_s: Annotated[float, Meta(gt=0, le=300, extra=SECONDS)] = 10.0
+
+
+class GatewayConfig(ConfigBlock, kw_only=True):
+    """The whole gateway.toml. Only ``[gateway]`` is required; lists default to empty."""
+
+    gateway: GatewaySection
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    modbus_lines: tuple[ModbusLine, ...] = ()
+    profiles: tuple[Profile, ...] = ()
+    sensors: tuple[Source, ...] = ()
+    zones: tuple[Zone, ...] = ()
+    temperature_classes: tuple[TemperatureClass, ...] = ()
+    alarm: AlarmConfig = field(default_factory=AlarmConfig)
+
+    def all_profiles(self) -> dict[str, Profile]:
+        """Built-in profiles plus this file's own (names never collide: validated)."""
+        return {**builtin_profiles(), **{p.name: p for p in self.profiles}}
+
+    def get_profile(self, name: str) -> Profile:
+        return self.all_profiles()[name]
+
+    def get_line(self, line_id: str) -> ModbusLine:
+        return _by(self.modbus_lines, "id", line_id)
+
+    def get_zone(self, zone_id: str) -> Zone:
+        return _by(self.zones, "id", zone_id)
+
+    def get_temperature_class(self, name: str) -> TemperatureClass:
+        return _by(self.temperature_classes, "name", name)
+
+
+def _by(items: tuple[Any, ...], attr: str, value: str) -> Any:
+    for item in items:
+        if getattr(item, attr) == value:
+            return item
+    raise KeyError(value)
+
+
+def complete_gateway_config(config: GatewayConfig) -> GatewayConfig:
+    """Fill in the defaults that depend on other keys, so users of the config never see None."""
+    uplink = config.uplink
+    if uplink.client_id is None:
+        uplink = structs.replace(uplink, client_id=config.gateway.id)
+    outbox = config.outbox
+    if outbox.path is None:
+        outbox = structs.replace(outbox, path=posixpath.join(config.gateway.data_dir, "outbox.sqlite3"))
+    zones = tuple(
+        zone
+        if zone.recording_interval_s is not None
+        else structs.replace(zone, recording_interval_s=300.0 if zone.transport else 1800.0)
+        for zone in config.zones
+    )
+    return structs.replace(config, uplink=uplink, outbox=outbox, zones=zones)
+
+
+def gateway_config_from_document(doc: Any, source_name: str) -> GatewayConfig:
+    """Load a parsed document (TOML, or JSON pushed from the cloud) with every check."""
+    return convert_document(
+        doc,
+        GatewayConfig,
+        source_name,
+        complete=complete_gateway_config,
+        validate=validate_gateway_config,
+    )
+
+
+def load_gateway_config(path: str | os.PathLike[str]) -> GatewayConfig:
+    """Read and check a gateway.toml; raises ConfigError naming the file and key."""
+    return gateway_config_from_document(read_toml(path), os.fspath(path))

@@ -1,0 +1,157 @@
+"""Rules of a gateway config that span several keys or tables.
+
+Types and ranges are checked while the file is converted; what is left here
+is what no single key can know: that an id is used twice, that a reference
+points nowhere, that limits are reversed, that a sensor polls less often than
+its zone must record.  Each rule raises ``ConfigError`` with the key to fix
+(the later of two clashing entries, since that is usually the one just added).
+Checks run in the order tables usually appear in a file, so the first error
+reported is usually the first one in it.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from coldgate.configdescribe import render_value
+from coldgate.configfile import ConfigError
+from coldgate.configtypes import check_mqtt_connection
+from gateway.sensors.config import (
+    builtin_profiles,
+    check_lines,
+    check_profile,
+    check_sources,
+)
+
+if TYPE_CHECKING:
+    from gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
+
+
+def validate_gateway_config(config: GatewayConfig) -> None:
+    """Raise ConfigError for the first cross-key mistake in ``config``."""
+    _check_timezone(config.gateway.timezone)
+    check_mqtt_connection(config.uplink, "uplink")
+    _unique(config.modbus_lines, "id", "modbus_lines")
+    check_lines(config.modbus_lines)
+    _unique(config.profiles, "name", "profiles")
+    for i, profile in enumerate(config.profiles):
+        if profile.name in builtin_profiles():
+            raise ConfigError(
+                f"profiles[{i}].name",
+                f'"{profile.name}" is a built-in profile; give yours another name',
+            )
+        check_profile(profile, f"profiles[{i}]")
+    _unique(config.sensors, "id", "sensors")
+    check_sources(config.sensors, config.modbus_lines, config.all_profiles())
+    _check_sensor_zones(config)
+    _unique(config.zones, "id", "zones")
+    _check_zones(config.zones, config.temperature_classes)
+    _unique(config.temperature_classes, "name", "temperature_classes")
+    for i, tclass in enumerate(config.temperature_classes):
+        _check_temperature_class(tclass, f"temperature_classes[{i}]")
+    _check_alarm(config.alarm, config)
+
+
+def _unique(items: Sequence[object], attr: str, table: str) -> None:
+    seen: dict[object, int] = {}
+    for i, item in enumerate(items):
+        value = getattr(item, attr)
+        first = seen.setdefault(value, i)
+        if first != i:
+            raise ConfigError(
+                f"{table}[{i}].{attr}", f'duplicate {attr} "{value}" (already used by {table}[{first}])'
+            )
+
+
+def _check_timezone(name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "gateway.timezone",
+            expected='an IANA time zone like "Europe/Berlin"',
+            found=f'"{name}"',
+        ) from None
+
+
+def _check_sensor_zones(config: GatewayConfig) -> None:
+    zones = {zone.id: zone for zone in config.zones}
+    for i, src in enumerate(config.sensors):
+        if src.zone is None:
+            continue
+        zone = zones.get(src.zone)
+        if zone is None:
+            known = ", ".join(f'"{z}"' for z in zones) or "none"
+            raise ConfigError(
+                f"sensors[{i}].zone", f'no [[zones]] entry has id "{src.zone}" (known: {known})'
+            )
+        every = zone.recording_interval_s
+        if every is not None and src.interval_s > every:
+            kind = "transport" if zone.transport else "storage"
+            raise ConfigError(
+                f"sensors[{i}].interval_s",
+                f'{src.interval_s:g} s is longer than zone "{zone.id}" must record '
+                f"({kind}: every {every:g} s)",
+            )
+
+
+def _check_zones(zones: Sequence[Zone], classes: Sequence[TemperatureClass]) -> None:
+    names = [c.name for c in classes]
+    for i, zone in enumerate(zones):
+        if zone.temperature_class not in names:
+            known = ", ".join(f'"{n}"' for n in names) or "none"
+            raise ConfigError(
+                f"zones[{i}].temperature_class",
+                f'no [[temperature_classes]] entry is named "{zone.temperature_class}" (known: {known})',
+            )
+
+
+def _check_temperature_class(tc: TemperatureClass, at: str) -> None:
+    if tc.high <= tc.low:
+        raise ConfigError(
+            f"{at}.high",
+            expected=f"a temperature above low = {render_value(tc.low)}",
+            found=render_value(tc.high),
+        )
+    half = (tc.high - tc.low) / 2
+    if tc.pre_alarm_margin >= half:
+        raise ConfigError(
+            f"{at}.pre_alarm_margin",
+            expected=f"a margin below {half:g} (half of the {tc.low:g}..{tc.high:g} band, "
+            "or the pre-alarm bands would cover it)",
+            found=render_value(tc.pre_alarm_margin),
+        )
+    if tc.hysteresis >= half:
+        raise ConfigError(
+            f"{at}.hysteresis",
+            expected=f"a hysteresis below {half:g} (half of the {tc.low:g}..{tc.high:g} band, "
+            "or an alarm could never clear)",
+            found=render_value(tc.hysteresis),
+        )
+    if tc.humidity_low is not None and tc.humidity_high is not None and tc.humidity_high <= tc.humidity_low:
+        raise ConfigError(
+            f"{at}.humidity_high",
+            expected=f"a relative humidity above humidity_low = {render_value(tc.humidity_low)}",
+            found=render_value(tc.humidity_high),
+        )
+
+
+def _check_alarm(alarm: AlarmConfig, config: GatewayConfig) -> None:
+    if alarm.relay is not None:
+        line_ids = [line.id for line in config.modbus_lines]
+        if alarm.relay.line not in line_ids:
+            known = ", ".join(f'"{i}"' for i in line_ids) or "none"
+            raise ConfigError(
+                "alarm.relay.line",
+                f'no [[modbus_lines]] entry has id "{alarm.relay.line}" (known: {known})',
+            )
+    if alarm.command is not None and not alarm.command[0].startswith("/"):
+        raise ConfigError(
+            "alarm.command[0]",
+            expected="an absolute path (starting with /): it runs without a shell or PATH",
+            found=f'"{alarm.command[0]}"',
+        )
