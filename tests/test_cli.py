@@ -1,0 +1,56 @@
+"""The ``coldgate`` command as an operator meets it: groups, config checks, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "deploy" / "examples"
+
+
+def coldgate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coldgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_help_lists_the_four_groups() -> None:
+    result = coldgate("--help")
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:", 1)[1].split()
+    for group in ("gateway", "cloud", "sim", "demo"):
+        assert group in commands
+
+
+@pytest.mark.parametrize("group", ["gateway", "cloud", "sim", "demo"])
+def test_each_group_has_its_own_help(group: str) -> None:
+    result = coldgate(group, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: python -m coldgate {group}" in result.stdout
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_check_config_accepts_every_example(example: Path) -> None:
+    group = "cloud" if example.name.startswith("cloud") else "gateway"
+    result = coldgate(group, "check-config", str(example))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{example}: ok:")
+
+
+def test_check_config_names_file_key_expected_and_found(tmp_path: Path) -> None:
+    bad = tmp_path / "gateway.toml"
+    text = (EXAMPLES / "gateway-minimal.toml").read_text()
+    bad.write_text(text.replace("unit = 1", 'unit = "three"', 1))
+    assert bad.read_text() != text, "the example no longer has `unit = 1` to break"
+    result = coldgate("gateway", "check-config", str(bad))
+    assert result.returncode == 1
+    assert f'{bad}: sensors[0].unit: expected an integer 1..247, got "three"' in result.stderr
