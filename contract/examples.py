@@ -175,7 +175,7 @@ STATUS: Final = Status(
     last_seq=1047,
     last_acked_seq=1040,
     clock=ClockState(synced=True, mono=MONO0 + 10_000, offset_ms=-0.8, source="chrony"),
-    alarm=AlarmState(active=True, alerts=["gw01-a-000311"]),
+    alarm=AlarmState(active=True, sounding=True, alerts=["gw01-a-000311"]),
     sensors=[
         SensorState(id="cr1-t01", online=True, last_poll=T0, lag_p50_ms=12, lag_p95_ms=48),
         SensorState(id="cr1-h01", online=False, last_poll=T0 - 180_000, error="timeout"),

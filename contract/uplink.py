@@ -118,8 +118,10 @@ class ClockState(_Part, kw_only=True):
 class AlarmState(_Part, kw_only=True):
     """The local alarm that works without the cloud."""
 
-    active: Annotated[bool, doc("The local alarm (siren/light) is on.")]
-    silenced: bool = False
+    active: Annotated[bool, doc("An alert at or above the alarm's severity is open.")]
+    sounding: Annotated[bool, doc("The siren/light is on: active, not silenced or acknowledged.")] = False
+    silenced: Annotated[bool, doc("Muted by an operator until a new alert is raised.")] = False
+    acknowledged: Annotated[bool, doc("An operator has taken charge (also mutes).")] = False
     alerts: Annotated[list[Id], Meta(max_length=1000), doc("Open alert ids.")] = []
 
 
