@@ -29,6 +29,28 @@ GROUPS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+OWN_PACKAGES = {"coldgate", "contract", "gateway", "cloud", "simulator", "bench"}
+
+
+def _unavailable(name: str, short_help: str, extra: str, missing: str) -> click.Command:
+    """A stand-in that explains which extra to install, whatever arguments it is given."""
+
+    @click.command(
+        name=name,
+        help=short_help,
+        short_help=short_help,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def unavailable(args: tuple[str, ...]) -> None:
+        raise click.ClickException(
+            f"'{name}' needs the [{extra}] extra (missing module {missing!r}): "
+            f"pip install 'coldgate[{extra}]'"
+        )
+
+    return unavailable
+
+
 class LazyGroup(click.Group):
     """Loads each subcommand group on first use, so start-up stays fast on a Pi."""
 
@@ -41,17 +63,11 @@ class LazyGroup(click.Group):
         module_name, attr, short_help, extra = GROUPS[cmd_name]
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            missing = exc.name or str(exc)
-
-            @click.command(name=cmd_name, help=short_help, short_help=short_help)
-            def unavailable() -> None:
-                raise click.ClickException(
-                    f"'{cmd_name}' needs the [{extra}] extra (missing module {missing!r}): "
-                    f"pip install 'coldgate[{extra}]'"
-                )
-
-            return unavailable
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if not missing or missing in OWN_PACKAGES:
+                raise  # a bug in Coldgate itself, not a missing extra: show it as it is
+            return _unavailable(cmd_name, short_help, extra, missing)
         command = getattr(module, attr)
         command.short_help = short_help
         return command

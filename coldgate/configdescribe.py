@@ -42,7 +42,7 @@ ANY_KEY = "[...]"
 
 Segment = str | int
 
-_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(\[\.\.\.\])")
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|(\[\.\.\.\])")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _MAX_SHOWN = 60
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^/@\s]*@")

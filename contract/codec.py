@@ -138,9 +138,13 @@ def decode_item(data: Buffer) -> Item:
 
 def validate(msg: M) -> M:
     """Check every constraint of a message or item built in code; raise ``ContractError``."""
+    try:
+        data = encode(msg)
+    except UnicodeEncodeError as exc:  # a lone surrogate in some string
+        raise ContractError("$", f"a string cannot be encoded as UTF-8: {exc.reason}") from None
     if isinstance(msg, ITEM_TYPES):
-        return decode_item(encode(msg))  # type: ignore[return-value]
-    return decode(encode(msg), type(msg))
+        return decode_item(data)  # type: ignore[return-value]
+    return decode(data, type(msg))
 
 
 def decode_batch(data: Buffer, topic: str | None = None) -> Batch:

@@ -31,11 +31,29 @@ def test_help_lists_the_four_groups() -> None:
         assert group in commands
 
 
-@pytest.mark.parametrize("group", ["gateway", "cloud", "sim", "demo"])
-def test_each_group_has_its_own_help(group: str) -> None:
+@pytest.mark.parametrize(
+    ("group", "shows"),
+    [("gateway", "check-config"), ("cloud", "check-config"), ("sim", "modbus"), ("demo", "--loggers")],
+)
+def test_each_group_is_loaded_from_its_package(group: str, shows: str) -> None:
     result = coldgate(group, "--help")
     assert result.returncode == 0, result.stderr
     assert f"Usage: python -m coldgate {group}" in result.stdout
+    assert shows in result.stdout, "the group's own commands/options, not a stand-in"
+
+
+def test_a_missing_extra_is_named_whatever_the_arguments() -> None:
+    # Block pymodbus as if the [gateway] extra were not installed.
+    code = (
+        "import sys; sys.modules['pymodbus'] = None;"
+        "sys.argv = ['coldgate', 'sim', 'modbus', '--loggers', '3'];"
+        "from coldgate.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    assert result.returncode == 1
+    assert "'sim' needs the [gateway] extra (missing module 'pymodbus')" in result.stderr
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)

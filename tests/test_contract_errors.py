@@ -360,3 +360,14 @@ def test_decode_item_and_validate_raise_contract_errors():
 def test_decode_refuses_non_message_types():
     with pytest.raises(TypeError):
         decode(b"{}", dict)  # type: ignore[type-var]
+
+
+def test_validate_reports_a_lone_surrogate_as_a_contract_error() -> None:
+    from contract import validate
+    from contract.errors import ContractError
+    from contract.examples import ITEMS
+
+    reading = next(item for item in ITEMS.values() if type(item).__name__ == "Reading")
+    broken = msgspec.structs.replace(reading, quality="suspect", reason="bad \ud800 byte")
+    with pytest.raises(ContractError, match="cannot be encoded as UTF-8"):
+        validate(broken)
