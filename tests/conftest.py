@@ -1,24 +1,27 @@
 """The test rig: real peers on free ports, each torn down afterwards.
 
 No test relies on the machine's own broker or database: each session gets a
-private Mosquitto and throw-away PostgreSQL databases (see tests/rig/).
+private Mosquitto and throw-away PostgreSQL databases (see tests/rig/).  Rig
+modules that need an extra (psycopg for PostgreSQL, pymodbus for the Modbus
+farms) are imported inside their fixtures, so a Pi with only the gateway extra
+can still run the tests that concern it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.rig.modbus import modbus_farm_config, modbus_rtu_farm, modbus_tcp_farm
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.postgres import PrivateCluster, ThrowawayDatabase, server_available
 from tests.rig.pty import PtyPair
 
-# pymodbus servers over TCP and over a pseudo-terminal pair (RTU framing), serving
-# the simulator's loggers; a test module overrides ``modbus_farm_config`` to change the farm.
-__all__ = ["modbus_farm_config", "modbus_rtu_farm", "modbus_tcp_farm"]
+if TYPE_CHECKING:
+    from simulator.config import FarmConfig
+    from tests.rig.modbus import RunningFarm
+    from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 
 
 @pytest.fixture(scope="session")
@@ -39,35 +42,57 @@ def mosquitto_own(tmp_path: Path) -> Iterator[MosquittoBroker]:
     broker.kill()
 
 
+def _private_cluster() -> PrivateCluster:
+    from tests.rig.postgres import PrivateCluster
+
+    cluster = PrivateCluster()
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.destroy()
+        raise
+    return cluster
+
+
 @pytest.fixture(scope="session")
 def _pg_fallback_cluster() -> Iterator[PrivateCluster | None]:
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need the [cloud] extra")
+    from tests.rig.postgres import server_available
+
     if server_available():
         yield None
         return
-    cluster = PrivateCluster()
-    cluster.start()
-    yield cluster
-    cluster.destroy()
+    cluster = _private_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture
 def pg_database(_pg_fallback_cluster: PrivateCluster | None) -> Iterator[ThrowawayDatabase]:
     """A fresh, empty PostgreSQL database, dropped after the test."""
+    from tests.rig.postgres import ThrowawayDatabase
+
     if _pg_fallback_cluster is None:
         database = ThrowawayDatabase.on_server()
     else:
         database = ThrowawayDatabase.in_cluster(_pg_fallback_cluster)
-    yield database
-    database.drop()
+    try:
+        yield database
+    finally:
+        database.drop()
 
 
 @pytest.fixture
 def pg_cluster() -> Iterator[PrivateCluster]:
     """A private cluster the test may stop and start (outage tests)."""
-    cluster = PrivateCluster()
-    cluster.start()
-    yield cluster
-    cluster.destroy()
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need the [cloud] extra")
+    cluster = _private_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture
@@ -75,3 +100,29 @@ def pty_pair() -> Iterator[PtyPair]:
     """A pseudo-terminal pair: ``.device`` for the code under test, write/read for the test."""
     with PtyPair() as pair:
         yield pair
+
+
+# pymodbus servers over TCP and over a pseudo-terminal pair (RTU framing), serving
+# the simulator's loggers.  A test module overrides ``modbus_farm_config`` to change the farm.
+@pytest.fixture
+def modbus_farm_config() -> FarmConfig:
+    pytest.importorskip("pymodbus", reason="Modbus tests need the [gateway] extra")
+    from tests.rig.modbus import rig_farm
+
+    return rig_farm()
+
+
+@pytest.fixture
+def modbus_tcp_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
+    """The farm on a free loopback TCP port; closed (port free, no fd leaked) after the test."""
+    from tests.rig.modbus import _run
+
+    yield from _run(modbus_farm_config, tcp=True)
+
+
+@pytest.fixture
+def modbus_rtu_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
+    """The farm on a new pty line with RTU framing; pty closed after the test."""
+    from tests.rig.modbus import _run
+
+    yield from _run(modbus_farm_config, tcp=False)

@@ -24,15 +24,22 @@ def _client(broker: MosquittoBroker, client_id: str) -> mqtt.Client:
 
 
 def _retained(broker: MosquittoBroker, topic: str) -> bytes | None:
-    """The retained payload on ``topic``, or None when the broker holds none."""
+    """The retained payload on ``topic``, or None when the broker holds none.
+
+    A retained message is sent right after SUBACK; a marker published after the
+    subscription arrives behind it on the same subscription, so once the marker
+    is in, whatever came before it is the retained message (no waiting on a timer).
+    """
     got: list[bytes] = []
     subscribed = threading.Event()
-    arrived = threading.Event()
+    marker_in = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTProtocolVersion.MQTTv5)
 
     def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        got.append(message.payload)
-        arrived.set()
+        if message.payload == b"--marker--":
+            marker_in.set()
+        else:
+            got.append(message.payload)
 
     client.on_message = on_message
     client.on_subscribe = lambda *args: subscribed.set()
@@ -40,7 +47,8 @@ def _retained(broker: MosquittoBroker, topic: str) -> bytes | None:
     client.loop_start()
     client.subscribe(topic, qos=1)
     assert subscribed.wait(5)
-    arrived.wait(1.0)  # a retained message comes right after SUBACK, or never
+    client.publish(topic, b"--marker--", qos=1)
+    assert marker_in.wait(5)
     client.loop_stop()
     client.disconnect()
     return got[0] if got else None

@@ -14,6 +14,7 @@ import getpass
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from tests.rig.ports import free_port, wait_for_port, wait_port_closed
@@ -75,11 +76,19 @@ class MosquittoBroker:
             start_new_session=True,
         )
         log.close()
-        try:
-            wait_for_port(self.host, self.port)
-        except TimeoutError as exc:
-            self.stop()
-            raise RuntimeError(f"mosquitto did not start: {self.log_path.read_text()[-2000:]}") from exc
+        deadline = time.monotonic() + 15
+        while True:
+            if self._proc.poll() is not None:  # e.g. the port was taken between free_port() and bind
+                self._proc = None
+                raise RuntimeError(f"mosquitto exited at start: {self.log_path.read_text()[-2000:]}")
+            try:
+                wait_for_port(self.host, self.port, timeout=0.2)
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    log_tail = self.log_path.read_text()[-2000:]
+                    raise RuntimeError(f"mosquitto did not start: {log_tail}") from None
 
     def stop(self, timeout: float = 10.0) -> None:
         """A clean shutdown: the broker saves its persistence file first."""

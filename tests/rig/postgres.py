@@ -59,6 +59,13 @@ class PrivateCluster:
         self.log_path = self.base / "postgres.log"
         self.port = free_port()
         self.host = "127.0.0.1"
+        try:
+            self._init_cluster()
+        except BaseException:
+            shutil.rmtree(self.base, ignore_errors=True)  # nothing left behind when initdb fails
+            raise
+
+    def _init_cluster(self) -> None:
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
@@ -120,9 +127,12 @@ class PrivateCluster:
         return result.returncode == 0
 
     def destroy(self) -> None:
-        if self.running():
-            self.stop("immediate")
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            if self.running():
+                self.stop("immediate")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
 
 
 class ThrowawayDatabase:

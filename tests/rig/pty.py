@@ -23,6 +23,7 @@ class PtyPair:
         tty.setraw(self.controller_fd)
         tty.setraw(self._device_fd)
         self.device = os.ttyname(self._device_fd)
+        self._open_fds: tuple[int, ...] = (self.controller_fd, self._device_fd)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -48,7 +49,9 @@ class PtyPair:
         return buffer
 
     def close(self) -> None:
-        for fd in (self.controller_fd, self._device_fd):
+        """Idempotent: a second close must not hit a descriptor number reused meanwhile."""
+        fds, self._open_fds = self._open_fds, ()
+        for fd in fds:
             try:
                 os.close(fd)
             except OSError:
