@@ -40,6 +40,7 @@ def make_batch(first_seq: int, size: int) -> Batch:
         site="ams-dc1",
         gateway="gw01",
         boot=BOOT,
+        stream="5b2d7c4e1a9f4e3b8c6d0a1f2e3b4c5d",
         first_seq=first_seq,
         last_seq=first_seq + size - 1,
         sent=1_764_000_600_000,

@@ -116,11 +116,15 @@ ACK: Final = """\
 ## Sequence numbers and acknowledgement
 
 - `seq` is assigned when an item enters the gateway's outbox: durable,
-  strictly increasing per gateway across restarts and boots, never reused,
-  starting at 1. `(gateway, seq)` is the idempotency key in the cloud.
-  The same `(gateway, seq)` arriving again with another `boot` is not a
-  duplicate but a conflict (an outbox that lost its state): ingest
-  dead-letters it instead of dropping it.
+  strictly increasing per outbox across restarts and boots, never reused,
+  starting at 1. Each outbox has a `stream` id, made when its database is
+  created; `(gateway, stream, seq)` is the idempotency key in the cloud. A
+  gateway whose outbox was lost (a replaced SD card) starts a new stream at
+  `seq` 1 instead of colliding with what the cloud already holds, and the
+  cloud acknowledges per stream (`ack.stream`); an ack for another stream is
+  ignored. The same `(gateway, stream, seq)` arriving again with other
+  content is not a duplicate but a conflict: ingest dead-letters it instead
+  of dropping it.
 - A batch covers the range `first_seq..last_seq`. A sequence number in the
   range without an item was dropped on purpose by the gateway (the outbox
   thinned it; a `gap` item with cause `outbox_thinned` records that) and will

@@ -29,6 +29,7 @@ from contract.ids import (
     Seq,
     Serial,
     ShortText,
+    StreamId,
     Text,
     check_details,
     check_finite,
@@ -172,6 +173,7 @@ class Ack(_Msg, kw_only=True):
 
     v: Version
     gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
+    stream: Annotated[StreamId, doc("The outbox stream acknowledged; other streams' acks are ignored.")]
     seq: Annotated[Seq, doc("Highest sequence number up to which all items are committed.")]
     ts: Annotated[EpochMs, doc("Cloud time of the commit.")]
 

@@ -58,6 +58,7 @@ from contract.uplink import (
 SITE: Final = "ams-dc1"
 GATEWAY: Final = "gw01"
 BOOT: Final = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
+STREAM: Final = "5b2d7c4e1a9f4e3b8c6d0a1f2e3b4c5d"  # made with the outbox database
 T0: Final = 1_741_079_700_000  # 2025-03-04T09:15:00Z
 MONO0: Final = 2_712_000  # 45 min 12 s after boot
 GTIN: Final = "80614141123458"
@@ -154,6 +155,7 @@ BATCH: Final = Batch(
     site=SITE,
     gateway=GATEWAY,
     boot=BOOT,
+    stream=STREAM,
     first_seq=1041,
     last_seq=1047,
     sent=T0 + 6_100,
@@ -195,7 +197,7 @@ STATUS_WILL: Final = Status(
     v=1, site=SITE, gateway=GATEWAY, boot=BOOT, ts=T0 - 2_700_000, state=State.OFFLINE, will=True
 )
 
-ACK: Final = Ack(v=1, gateway=GATEWAY, seq=1047, ts=T0 + 6_900)
+ACK: Final = Ack(v=1, gateway=GATEWAY, stream=STREAM, seq=1047, ts=T0 + 6_900)
 
 CONFIG: Final = ConfigUpdate(
     v=1,

@@ -51,6 +51,13 @@ BootId = Annotated[
         "(/proc/sys/kernel/random/boot_id or uuid4().hex).",
     ),
 ]
+StreamId = Annotated[
+    str,
+    Meta(
+        pattern=BOOT_PATTERN,
+        description="Outbox stream id: lowercase hex with optional dashes, 8-64 chars (uuid4().hex).",
+    ),
+]
 EpochMs = Annotated[
     int, Meta(ge=0, le=MAX_EPOCH_MS, description="UTC wall time, milliseconds since the epoch.")
 ]

@@ -29,6 +29,7 @@ from contract.ids import (
     MonoMs,
     Seq,
     ShortText,
+    StreamId,
     Text,
     check_finite,
     doc,
@@ -52,6 +53,13 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     site: Annotated[Id, doc("Site id; must match the topic.")]
     gateway: Annotated[Id, doc("Gateway id; must match the topic.")]
     boot: Annotated[BootId, doc("Boot id of the sender now; items may come from earlier boots.")]
+    stream: Annotated[
+        StreamId,
+        doc(
+            "Id of the outbox that numbered the items, made when its database was created. "
+            "Sequence numbers are unique per (gateway, stream): a replaced SD card starts a new stream."
+        ),
+    ]
     first_seq: Annotated[Seq, doc("First sequence number this batch covers.")]
     last_seq: Annotated[Seq, doc("Last sequence number this batch covers: the last item's.")]
     sent: Annotated[EpochMs, doc("Wall time the batch was built.")]

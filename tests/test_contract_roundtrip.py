@@ -52,6 +52,7 @@ def test_batches_of_mixed_items_round_trip_on_their_topic(batch_items, first):
         site="s1",
         gateway="gw-7",
         boot="0123abcd",
+        stream="89abcdef",
         first_seq=first,
         last_seq=renumbered[-1].seq,
         sent=0,
