@@ -130,7 +130,28 @@ class TemperatureClass(ConfigBlock, kw_only=True):
     hysteresis: Annotated[float, Meta(ge=0, le=10)] = 0.3
     humidity_low: Percent | None = None
     humidity_high: Percent | None = None
-    mkt_window_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] = 2_592_000.0
+    #: Rolling MKT window; unset: 24 h for cold classes (high <= 8 °C), 30 days for room temperature.
+    mkt_window_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] | None = None
+
+    @property
+    def effective_mkt_window_s(self) -> float:
+        """The window in force: cold chains are judged per day, room storage per month (USP <1079.2>)."""
+        if self.mkt_window_s is not None:
+            return self.mkt_window_s
+        return 86_400.0 if self.high <= 8.0 else 2_592_000.0
+    #: Which limits alarm: "high" for labels such as "store at or below -20 °C" (``low`` then
+    #: only bounds the checks of margin and hysteresis), "low" for "do not freeze" products.
+    alarm_on: Literal["both", "high", "low"] = "both"
+    #: Time allowed outside low..high per ``excursion_budget_window_s``, summed over every
+    #: excursion, also those shorter than the alarm delay (from stability data); unset: no budget.
+    excursion_budget_s: Annotated[float, Meta(ge=0, le=31_622_400, extra=SECONDS)] | None = None
+    excursion_budget_window_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] = 86_400.0
+    #: Warn when the temperature changes faster than this many °C per minute (least-squares
+    #: slope over ``rate_window_s``): a failing compressor, a door left open; unset: no warning.
+    rate_max_c_per_min: Annotated[float, Meta(gt=0, le=100)] | None = None
+    rate_window_s: Annotated[float, Meta(ge=60, le=86400, extra=SECONDS)] = 600.0
+    #: Like ``hysteresis``, in %RH, for the humidity limits.
+    humidity_hysteresis: Annotated[float, Meta(ge=0, le=50)] = 2.0
 
 
 class AlarmRelay(ConfigBlock, kw_only=True):

@@ -33,6 +33,13 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     """Raise ConfigError for the first cross-key mistake in ``config``."""
     _check_timezone(config.gateway.timezone)
     check_mqtt_connection(config.uplink, "uplink")
+    if config.uplink.client_id not in (None, config.gateway.id):
+        # The broker ACL (contract.topics.MOSQUITTO_GATEWAY_ACL) grants a gateway its topics by client id.
+        raise ConfigError(
+            "uplink.client_id",
+            f'must be the gateway id "{config.gateway.id}" (or left out): the broker grants each gateway '
+            "its own topics by MQTT client id",
+        )
     _unique(config.modbus_lines, "id", "modbus_lines")
     check_lines(config.modbus_lines)
     _unique(config.profiles, "name", "profiles")
@@ -70,11 +77,12 @@ def _check_timezone(name: str | None) -> None:
         return
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: "Europe" is a directory of the tz database; a very long name is too long a path.
         raise ConfigError(
             "gateway.timezone",
             expected='an IANA time zone like "Europe/Berlin"',
-            found=f'"{name}"',
+            found=render_value(name),
         ) from None
 
 
@@ -137,6 +145,22 @@ def _check_temperature_class(tc: TemperatureClass, at: str) -> None:
             f"{at}.humidity_high",
             expected=f"a relative humidity above humidity_low = {render_value(tc.humidity_low)}",
             found=render_value(tc.humidity_high),
+        )
+    if tc.humidity_low is not None and tc.humidity_high is not None:
+        half_rh = (tc.humidity_high - tc.humidity_low) / 2
+        if tc.humidity_hysteresis >= half_rh:
+            raise ConfigError(
+                f"{at}.humidity_hysteresis",
+                expected=f"a hysteresis below {half_rh:g} (half of the "
+                f"{tc.humidity_low:g}..{tc.humidity_high:g} band, or a humidity alarm could never clear)",
+                found=render_value(tc.humidity_hysteresis),
+            )
+    if tc.excursion_budget_s is not None and tc.excursion_budget_s >= tc.excursion_budget_window_s:
+        raise ConfigError(
+            f"{at}.excursion_budget_s",
+            expected=f"less than excursion_budget_window_s = {tc.excursion_budget_window_s:g} s "
+            "(a budget as long as its window can never run out)",
+            found=render_value(tc.excursion_budget_s),
         )
 
 

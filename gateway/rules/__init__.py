@@ -1,0 +1,15 @@
+"""Pure cold-chain rules: ``(state, reading) -> (state, alerts)``, no I/O, the clock passed in.
+
+The app's entry point is ``gateway.rules.site.SiteRules``.  One job per module:
+
+* ``timebase``  how time is measured (wall time for evidence, monotonic for durations)
+* ``params``    rule parameters as frozen data, built from the config by ``params_from_config``
+* ``limits``    high/low limits, pre-alarms, alarm delay, hysteresis
+* ``budget``    cumulative time outside the limits in a sliding window
+* ``rate``      rate of change
+* ``faults``    sensor faults: out of physical range, stuck value
+* ``mkt``       mean kinetic temperature (USP <1079.2>), batch and rolling
+* ``recording`` the minimum recording policy (China GSP) and its violations
+* ``evidence``  running numbers behind an alert; ``alerts`` turns findings into contract Alerts
+* ``engine``    all rules of one sensor's quantity as one pure step; ``site`` all sensors
+"""

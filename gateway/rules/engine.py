@@ -1,0 +1,163 @@
+"""All the rules of one sensor's readings of one quantity, as one pure step.
+
+``step(params, state, reading) -> (state, Verdict)``: no clock, no I/O, no
+globals; the state is plain msgspec structs that can be persisted and
+restored (``msgspec.json.encode(state)`` / ``decode(..., type=SensorState)``),
+and the same readings always give the same verdicts, at the edge and in the
+cloud.
+
+Order within a step, and why:
+
+1. Time: the reading advances the sensor's axis (``timebase``).
+2. Sensor faults first, on the value as read.  A value outside the sensor's
+   range raises ``sensor.range`` and is withheld from everything below (it
+   would fake an excursion and spoil the MKT).  A stuck value raises
+   ``sensor.stuck`` and makes the reading untrusted.
+3. The reading is *annotated*: ``ok`` becomes ``suspect`` with the fault as
+   reason; a reading already suspect gets the reason appended; nothing else
+   of it changes.  This annotated reading is what the app records and
+   publishes, and what the alerts are stamped with.
+4. Limits, budget, rate and the rolling MKT judge the value (error readings
+   and out-of-range values are not judged; suspect ones are, but cannot
+   clear an alarm).
+5. The recording policy, which needs to know whether the sensor is now in
+   excursion, says whether to record and whether the record is short.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct, structs
+
+from contract.items import Alert, Quality, Reading
+from contract.units import Quantity, Unit
+from gateway.rules import budget, faults, limits, rate, recording
+from gateway.rules.alerts import Finding, to_alert
+from gateway.rules.budget import BudgetState
+from gateway.rules.faults import RangeState, StuckState
+from gateway.rules.limits import LimitsState
+from gateway.rules.mkt import RollingMkt, rolling_add, rolling_value
+from gateway.rules.params import SensorParams
+from gateway.rules.rate import RateState
+from gateway.rules.recording import RecordingState
+from gateway.rules.timebase import Axis, Obs, advance
+
+REASON_MAX = 200
+
+
+class SensorState(Struct, frozen=True):
+    """Everything the rules remember about one sensor's quantity."""
+
+    axis: Axis = Axis()
+    range: RangeState = RangeState()
+    stuck: StuckState = StuckState()
+    limits: LimitsState = LimitsState()
+    budget: BudgetState = BudgetState()
+    rate: RateState = RateState()
+    mkt: RollingMkt = RollingMkt()
+    recording: RecordingState = RecordingState()
+
+
+class Verdict(Struct, frozen=True):
+    """What the app does with one reading: record ``reading`` if ``record``, send ``alerts``.
+
+    ``reading`` is the reading as it must be recorded (quality possibly
+    downgraded to suspect, with the reason); ``alerts`` are contract items
+    with ``seq`` = UNSEQUENCED, stamped with the reading's time.
+    """
+
+    reading: Reading
+    alerts: tuple[Alert, ...] = ()
+    record: bool = True
+
+
+def value_in_rule_unit(reading: Reading) -> float | None:
+    """The reading's value in °C (temperatures) or %RH; ``None`` for error readings."""
+    v = reading.value
+    if v is None or reading.quality is Quality.ERROR:
+        return None
+    if reading.unit is Unit.FAH:
+        return (v - 32.0) * 5.0 / 9.0
+    if reading.unit is Unit.KEL:
+        return v - 273.15
+    return v
+
+
+def annotate(reading: Reading, reasons: list[str]) -> Reading:
+    """Downgrade ``ok`` to ``suspect`` with ``reasons``; append them to a suspect reading's reason."""
+    if not reasons or reading.quality is Quality.ERROR:
+        return reading
+    ours = "; ".join(reasons)
+    reason = ours if reading.quality is Quality.OK else f"{reading.reason}; {ours}"
+    if len(reason) > REASON_MAX:
+        reason = reason[: REASON_MAX - 1] + "…"
+    return structs.replace(reading, quality=Quality.SUSPECT, reason=reason)
+
+
+def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[SensorState, Verdict]:
+    """Judge one reading (see the module docstring for the order)."""
+    axis, t_ms, weight = advance(state.axis, reading, sp.nominal_ms, sp.max_gap_ms)
+    raw = Obs(
+        t_ms=t_ms,
+        ts=reading.ts,
+        boot=reading.boot,
+        mono=reading.mono,
+        value=value_in_rule_unit(reading),
+        trusted=reading.quality is Quality.OK,
+        weight_ms=weight,
+    )
+    findings: list[Finding] = []
+    range_state, found = faults.step_range(sp, state.range, raw)
+    findings += found
+    reasons: list[str] = []
+    judged = raw
+    if faults.out_of_range(sp, raw.value):
+        reasons.append(faults.range_reason(sp))
+        judged = structs.replace(raw, value=None)
+    stuck_state, found = faults.step_stuck(sp, state.stuck, judged)
+    findings += found
+    if stuck_state.raised and judged.value is not None:
+        reasons.append(faults.stuck_reason(sp, stuck_state, judged))
+    annotated = annotate(reading, reasons)
+    judged = structs.replace(judged, trusted=annotated.quality is Quality.OK)
+
+    limits_state, found = limits.step(sp, state.limits, judged)
+    findings += found
+    budget_state, found = budget.step(sp, state.budget, judged)
+    findings += found
+    rate_state, found = rate.step(sp, state.rate, judged)
+    findings += found
+    mkt_state = state.mkt
+    if sp.mkt is not None and judged.value is not None and sp.quantity is Quantity.TEMPERATURE:
+        mkt_state = rolling_add(sp.mkt, mkt_state, t_ms, weight, judged.value)
+    excursion = sp.limits is not None and limits.in_excursion(limits_state, sp.limits, sp.quantity)
+    recording_state, record, found = recording.step(
+        sp,
+        state.recording,
+        raw,
+        has_value=reading.value is not None,
+        ok=annotated.quality is Quality.OK,
+        in_excursion=excursion,
+    )
+    findings += found
+    new_state = SensorState(
+        axis=axis,
+        range=range_state,
+        stuck=stuck_state,
+        limits=limits_state,
+        budget=budget_state,
+        rate=rate_state,
+        mkt=mkt_state,
+        recording=recording_state,
+    )
+    alerts = tuple(to_alert(f, annotated) for f in findings)
+    return new_state, Verdict(reading=annotated, alerts=alerts, record=record)
+
+
+def in_excursion(sp: SensorParams, state: SensorState) -> bool:
+    """True from the first reading beyond an alarm limit until back inside by the hysteresis."""
+    return sp.limits is not None and limits.in_excursion(state.limits, sp.limits, sp.quantity)
+
+
+def current_mkt(sp: SensorParams, state: SensorState) -> float | None:
+    """Rolling MKT in °C over ``sp.mkt.window_s`` up to the latest reading; None without data."""
+    return None if sp.mkt is None else rolling_value(sp.mkt, state.mkt)
