@@ -1,0 +1,309 @@
+"""The outbox's writer: one thread, one connection, every write (group commit, acks, shedding).
+
+A dedicated thread rather than asyncio: ``sqlite3`` releases the GIL while
+SQLite writes and fsyncs, so a thread with its own connection keeps the event
+loop free without turning the storage layer into async code, and a single
+writer means numbering is serial by construction and no two connections
+fight over SQLite's write lock.
+
+Group commit: ``submit`` only appends to an in-memory queue.  The thread
+commits what has queued once ``commit_max_items`` are waiting, or the oldest
+waiting item is ``commit_interval_ms`` old, or someone flushes; one
+transaction numbers the items (``next_seq`` onwards), stores them and moves
+``next_seq``.  An item counts as accepted once that transaction has
+committed; until then it exists only in memory, which is the price of not
+paying an fsync per reading.
+
+Failures (disk full, I/O error) roll the transaction back, put the items back
+at the head of the queue and retry with back-off; the error is kept in
+``last_error`` for the status.  Nothing is dropped for a failing disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+from msgspec import structs
+
+from contract.codec import decode_item, encode
+from contract.errors import ContractError
+from contract.items import Item
+from gateway.buffer import thinning
+from gateway.buffer.lanes import facts
+from gateway.buffer.overflow import Caps, shed_pass
+from gateway.buffer.store import NewRow, Store
+from gateway.clock import Clock
+
+log = logging.getLogger(__name__)
+
+AGE_CHECK_S: Final = 60.0
+ACK_DELETE_CHUNK: Final = 5000  # rows per ack transaction, so a huge ack never stalls commits
+_BACKOFF_S: Final = (0.05, 0.2, 1.0, 5.0)
+_STOP_ATTEMPTS: Final = 3
+
+Listener = Callable[[int], None]
+
+
+class Committer:
+    """Owns the writer ``Store``; every other thread talks to it through the methods below."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        gateway: str,
+        clock: Clock,
+        caps: Caps,
+        interval_s: float,
+        max_items: int,
+        chunk: int = thinning.DEFAULT_CHUNK,
+    ) -> None:
+        self._store = store
+        self._gateway = gateway
+        self._clock = clock
+        self._caps = caps
+        self._interval_s = interval_s
+        self._max_items = max_items
+        self._chunk = chunk
+        self._cond = threading.Condition()
+        self._pending: deque[Item] = deque()
+        self._first_pending_at = 0.0
+        self._submitted = 0
+        self._done = 0
+        self._flushers = 0
+        self._caps_wanted = 0
+        self._caps_done = 0
+        self._stop = False
+        self._listeners: list[Listener] = []
+        self._next_age_check = 0.0
+        self._shed_again_at = 0
+        self._over_reported = False
+        # Published state: written by the writer thread, read by anyone.
+        self.committed_seq = store.meta.next_seq - 1
+        self.acked_seq = store.meta.acked_seq  # highest acknowledgement received
+        self.item_count = store.meta.item_count
+        self.item_bytes = store.meta.item_bytes
+        self.transactions = 0
+        self.shed_readings = 0
+        self.refused = 0
+        self.last_error: str | None = None
+        self.commit_ms: deque[float] = deque(maxlen=1024)  # recent transaction durations, for the status
+        self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+
+    # -- called from any thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, item: Item) -> None:
+        with self._cond:
+            if self._stop:
+                raise RuntimeError("the outbox is closed")
+            if not self._pending:
+                self._first_pending_at = time.monotonic()
+            self._pending.append(item)
+            self._submitted += 1
+            if len(self._pending) >= self._max_items or len(self._pending) == 1:
+                self._cond.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        with self._cond:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._cond:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def request_ack(self, seq: int) -> bool:
+        """Record a cumulative ack; True when it moved forward.  The writer deletes in the background."""
+        with self._cond:
+            if seq <= self.acked_seq:
+                return False
+            self.acked_seq = seq
+            self._cond.notify_all()
+            return True
+
+    def flush(self, timeout: float | None) -> None:
+        """Block until everything submitted before the call is committed."""
+        with self._cond:
+            target = self._submitted
+            self._flushers += 1
+            self._cond.notify_all()
+            try:
+                if not self._cond.wait_for(
+                    lambda: self._done >= target or not self._thread.is_alive(), timeout
+                ):
+                    raise TimeoutError(
+                        f"outbox flush timed out after {timeout} s (last error: {self.last_error})"
+                    )
+                if self._done < target:
+                    raise RuntimeError(f"the outbox writer stopped (last error: {self.last_error})")
+            finally:
+                self._flushers -= 1
+
+    def enforce_caps(self, timeout: float | None) -> None:
+        """Run a shedding pass now (age and bytes) and wait for it."""
+        with self._cond:
+            self._caps_wanted += 1
+            target = self._caps_wanted
+            self._next_age_check = 0.0
+            self._cond.notify_all()
+            if not self._cond.wait_for(lambda: self._caps_done >= target, timeout):
+                raise TimeoutError(f"outbox shedding pass timed out after {timeout} s")
+
+    def stop(self, timeout: float | None) -> int:
+        """Commit what is queued, stop the thread; return how many items could not be committed."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return self._submitted - self._done
+
+    # -- the writer thread --------------------------------------------------------------------------
+
+    def _group_due(self, now: float) -> bool:
+        if not self._pending:
+            return False
+        if self._stop or self._flushers > 0 or len(self._pending) >= self._max_items:
+            return True
+        return now >= self._first_pending_at + self._interval_s
+
+    def _ready(self, now: float) -> bool:
+        if self._stop or self.acked_seq > self._store.meta.acked_seq or self._caps_wanted > self._caps_done:
+            return True
+        return now >= self._next_age_check or self._group_due(now)
+
+    def _wait_s(self, now: float) -> float:
+        deadline = self._next_age_check
+        if self._pending:
+            deadline = min(deadline, self._first_pending_at + self._interval_s)
+        return max(0.0, deadline - now)
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            with self._cond:
+                while not self._ready(now := time.monotonic()):
+                    self._cond.wait(self._wait_s(now))
+                group: list[Item] = []
+                if self._group_due(now):  # a burst drains in back-to-back groups: its head is overdue
+                    group = [self._pending.popleft() for _ in range(min(len(self._pending), self._max_items))]
+                stopping, caps_wanted = self._stop, self._caps_wanted
+            try:
+                if group:
+                    self._commit(group)
+                    group = []
+                self._apply_ack()
+                self._maybe_shed(caps_wanted)
+                failures = 0
+            except Exception as exc:  # an I/O error, a full disk: keep everything and retry
+                failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("outbox write failed (attempt %d); retrying", failures)
+                with self._cond:
+                    self._pending.extendleft(reversed(group))
+                    if stopping and failures >= _STOP_ATTEMPTS:
+                        return
+                    self._cond.wait(_BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1])
+                continue
+            with self._cond:
+                if stopping and not self._pending and self.acked_seq <= self._store.meta.acked_seq:
+                    return
+
+    def _rows(self, items: list[Item], first_seq: int) -> list[NewRow]:
+        """Number ``items`` from ``first_seq`` and check each numbered item against the contract."""
+        rows: list[NewRow] = []
+        for item in items:
+            seq = first_seq + len(rows)
+            body = encode(structs.replace(item, seq=seq))
+            try:
+                decode_item(body)  # contract.validate, keeping the bytes it encoded
+            except ContractError as exc:  # put() validated it already: this is a bug, not data
+                self.refused += 1
+                log.error("outbox refused %s at commit: %s", type(item).__name__, exc)
+                continue
+            lane, kind, subject, value = facts(item)
+            rows.append(NewRow(seq, lane, kind, subject, item.ts, item.synced, value, body))
+        return rows
+
+    def _commit(self, group: list[Item]) -> None:
+        self._store.reserve(len(group))
+        started = time.perf_counter()
+        with self._store.transaction():
+            self._store.insert(self._rows(group, self._store.meta.next_seq))
+        self.commit_ms.append((time.perf_counter() - started) * 1000)
+        self._published(done=len(group))
+
+    def _published(self, done: int = 0) -> None:
+        meta = self._store.meta
+        with self._cond:
+            self.committed_seq = meta.next_seq - 1
+            self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
+            self.transactions += 1
+            self._done += done
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(self.committed_seq)
+            except Exception:
+                log.exception("outbox commit listener failed")
+
+    def _apply_ack(self) -> None:
+        target = self.acked_seq
+        while target > self._store.meta.acked_seq:
+            with self._store.transaction():
+                self._store.delete_upto(target, ACK_DELETE_CHUNK)
+            meta = self._store.meta
+            with self._cond:
+                self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
+            if meta.item_bytes <= self._caps.max_bytes:
+                self._over_reported = False
+
+    def _maybe_shed(self, caps_wanted: int) -> None:
+        now_mono = time.monotonic()
+        age_due = now_mono >= self._next_age_check
+        used = self._store.meta.item_bytes
+        bytes_due = used > self._caps.max_bytes and used >= self._shed_again_at
+        if age_due or bytes_due:
+            self._shed(age_due)
+            if age_due:
+                self._next_age_check = now_mono + AGE_CHECK_S
+        with self._cond:
+            self._caps_done = max(self._caps_done, caps_wanted)
+            self._cond.notify_all()
+
+    def _shed(self, age_due: bool) -> None:
+        caps = self._caps
+        dropped, records, self._over_reported = shed_pass(
+            self._store,
+            caps=caps,
+            now=self._clock.stamp(),
+            gateway=self._gateway,
+            acked_seq=self.acked_seq,
+            age_due=age_due,
+            over_reported=self._over_reported,
+            number=self._rows,
+            chunk=self._chunk,
+        )
+        if records:
+            self.shed_readings += dropped
+            self._published()
+        used = self._store.meta.item_bytes
+        self._shed_again_at = used + max(65_536, caps.max_bytes // 100) if used > caps.max_bytes else 0

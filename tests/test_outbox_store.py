@@ -1,0 +1,237 @@
+"""The SQLite layer: opening checks, durable numbering, counters, and the reads the uplink needs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.buffer.dbfile import APPLICATION_ID, SCHEMA_VERSION, OutboxFileError
+from gateway.buffer.lanes import PRIORITY, ROUTINE
+from gateway.buffer.store import SEQ_RESERVATION, NewRow, Store, row_size
+from tests.test_outbox_support import alert, meta, open_outbox, reading
+
+
+def rows(first: int, lanes: str, body: bytes = b'{"x":1}') -> list[NewRow]:
+    """Rows numbered from ``first``; ``lanes`` is a string like "1101" (one lane digit per row)."""
+    return [
+        NewRow(
+            first + i,
+            int(lane),
+            "reading" if lane == "1" else "alert",
+            "s/temperature",
+            1000 + i,
+            True,
+            4.0,
+            body,
+        )
+        for i, lane in enumerate(lanes)
+    ]
+
+
+def fill(store: Store, lanes: str) -> None:
+    store.reserve(len(lanes))
+    with store.transaction():
+        store.insert(rows(store.meta.next_seq, lanes))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "outbox.sqlite3"
+
+
+def test_new_file_is_marked_as_an_outbox(db: Path) -> None:
+    store = Store.open(db)
+    assert len(store.meta.stream) == 32 and store.meta.next_seq == 1
+    store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_stream_id_is_kept_across_opens(db: Path) -> None:
+    store = Store.open(db)
+    stream = store.meta.stream
+    store.close()
+    again = Store.open(db)
+    assert again.meta.stream == stream
+    again.close()
+
+
+def test_a_file_that_is_not_sqlite_is_refused(db: Path) -> None:
+    db.write_bytes(b"temperature log, not a database\n" * 200)
+    with pytest.raises(OutboxFileError, match="not an SQLite database"):
+        Store.open(db)
+
+
+def test_another_sqlite_database_is_refused(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE readings (ts, value)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(
+        OutboxFileError, match=r"not a Coldgate outbox \(application_id 0x0, tables: readings\)"
+    ):
+        Store.open(db)
+
+
+def test_a_newer_schema_is_refused(db: Path) -> None:
+    Store.open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(OutboxFileError, match=r"newer Coldgate \(schema 99; this build reads up to 1\)"):
+        Store.open(db)
+
+
+def test_a_corrupt_file_is_refused_with_what_quick_check_found(db: Path) -> None:
+    store = Store.open(db)
+    for _ in range(20):
+        fill(store, "1" * 200)
+    store.close()
+    data = bytearray(db.read_bytes())
+    data[4096 * 5 : 4096 * 5 + 300] = b"\xa5" * 300  # scribble over a b-tree page
+    db.write_bytes(bytes(data))
+    with pytest.raises(OutboxFileError, match="corrupt"):
+        Store.open(db)
+
+
+def test_a_second_writer_is_refused(db: Path) -> None:
+    store = Store.open(db)
+    with pytest.raises(OutboxFileError, match=r"in use by another process \(pid \d+\)"):
+        Store.open(db)
+    store.close()
+    Store.open(db).close()  # the lock went with the first writer
+
+
+def test_numbering_continues_after_every_row_is_deleted(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "1101")
+    with store.transaction():
+        store.delete_upto(4, limit=100)
+    store.close()
+    store = Store.open(db)
+    assert (store.meta.next_seq, store.meta.acked_seq, store.meta.item_count) == (5, 4, 0)
+    with pytest.raises(ValueError, match="do not continue the numbering at 5"):
+        with store.transaction():
+            store.insert(rows(1, "1"))
+    store.close()
+
+
+def test_numbering_continues_after_the_newest_rows_are_thinned(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "11111")
+    with store.transaction():
+        store.delete_seqs([4, 5])
+    store.close()
+    store = Store.open(db)
+    assert store.meta.next_seq == 6
+    assert store.counted() == (3, store.meta.item_bytes)
+    store.close()
+
+
+def test_outbox_never_reuses_a_seq_after_acking_everything_and_reopening(tmp_path: Path) -> None:
+    with open_outbox(tmp_path) as outbox:
+        for value in range(10):
+            outbox.put(reading(float(value)))
+        outbox.flush()
+        assert outbox.ack(10)
+    with open_outbox(tmp_path) as outbox:
+        assert (outbox.depth(), outbox.committed_seq, outbox.acked_seq) == (0, 10, 10)
+        outbox.put(alert())
+        outbox.flush()
+        chunk = outbox.read_batch(0)
+        assert chunk is not None and (chunk.first_seq, chunk.last_seq) == (11, 11)
+
+
+def test_counters_follow_inserts_and_deletes(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "10101")
+    with store.transaction():
+        store.delete_seqs([3])
+        store.delete_upto(1, limit=10)
+    assert store.counted() == (store.meta.item_count, store.meta.item_bytes) == (3, 3 * row_size(b'{"x":1}'))
+    store.close()
+    assert meta(db.parent)["item_count"] == 3
+
+
+def test_a_failed_transaction_leaves_rows_and_counters_alone(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "111")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.delete_seqs([1, 2])
+        raise RuntimeError("disk pulled")
+    assert (store.meta.item_count, store.counted()[0]) == (3, 3)
+    store.close()
+
+
+def test_a_huge_ack_is_deleted_in_chunks(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "1" * 25)
+    with store.transaction():
+        assert store.delete_upto(25, limit=10) == 10
+    with store.transaction():
+        assert store.delete_upto(25, limit=10) == 20
+    with store.transaction():
+        assert store.delete_upto(25, limit=10) == 25
+    assert store.meta.item_count == 0
+    store.close()
+
+
+def test_normal_mode_skips_past_the_reservation_after_an_unclean_shutdown(db: Path) -> None:
+    store = Store.open(db, "normal")
+    fill(store, "111")
+    assert store.meta.reserved_seq == 1 + 3 + SEQ_RESERVATION
+    store.close()
+    conn = sqlite3.connect(db)  # as if the power had gone: the clean-close mark never landed
+    conn.execute("UPDATE meta SET value = 0 WHERE key = 'clean'")
+    conn.commit()
+    conn.close()
+    store = Store.open(db, "normal")
+    assert store.meta.next_seq == 1 + 3 + SEQ_RESERVATION
+    store.close()
+    store = Store.open(db, "normal")  # closed cleanly this time: no skip
+    assert store.meta.next_seq == 1 + 3 + SEQ_RESERVATION
+    store.close()
+
+
+def test_full_mode_never_skips(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "111")
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = 0 WHERE key = 'clean'")
+    conn.commit()
+    conn.close()
+    store = Store.open(db)
+    assert store.meta.next_seq == 4
+    store.close()
+
+
+def test_read_after_keeps_to_both_limits_but_returns_at_least_one(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "11111")
+    assert [seq for seq, _ in store.read_after(1, max_items=2, max_bytes=10_000)] == [2, 3]
+    assert [seq for seq, _ in store.read_after(0, max_items=5, max_bytes=15)] == [1, 2]
+    assert [seq for seq, _ in store.read_after(0, max_items=5, max_bytes=1)] == [1]
+    assert store.read_after(5, max_items=5, max_bytes=100) == []
+    store.close()
+
+
+def test_read_priority_stops_before_the_first_reading(db: Path) -> None:
+    store = Store.open(db)
+    fill(store, "1001001")  # seqs 2, 3 and 5, 6 are priority; 4 is a reading between them
+    assert [seq for seq, _ in store.read_priority(0, 10, 10_000)] == [2, 3]
+    assert [seq for seq, _ in store.read_priority(3, 10, 10_000)] == [5, 6]
+    with store.transaction():
+        store.delete_seqs([4])  # thinned: nothing stands between 3 and 5 any more
+    assert [seq for seq, _ in store.read_priority(0, 10, 10_000)] == [2, 3, 5, 6]
+    assert store.read_priority(6, 10, 10_000) == []
+    store.close()
+
+
+def test_lanes_are_what_the_reads_filter_on() -> None:
+    assert (PRIORITY, ROUTINE) == (0, 1)
