@@ -128,9 +128,14 @@ ACK: Final = """\
 - A batch covers the range `first_seq..last_seq`. A sequence number in the
   range without an item was dropped on purpose by the gateway (the outbox
   thinned it; a `gap` item with cause `outbox_thinned` records that) and will
-  never come. Consecutive batches cover consecutive ranges: the next batch
-  starts at the previous `last_seq + 1`, and after a restart or a timeout at
-  the last acknowledged `seq + 1`.
+  never come. Consecutive batches of the sequence stream cover consecutive
+  ranges: the next batch starts at the previous `last_seq + 1`, and after a
+  restart or a timeout at the last acknowledged `seq + 1`.
+- *Express* batches carry alerts, gaps, events, movements and scans ahead of
+  a reading backlog (after an outage). Their range never spans a reading, so
+  they claim nothing about readings; the same items come again, in order, in
+  the sequence stream. Ingest therefore acknowledges the highest `seq` up to
+  which every number lies in the range of some batch it has committed.
 - `ack` is **cumulative and end to end**: `seq = S` means every item up to
   and including `S` is committed in the cloud's database (or was dropped on
   purpose). Ingest publishes it only after its database commit, never on the
