@@ -15,11 +15,12 @@ from types import TracebackType
 
 from simulator.clock import ScenarioClock
 from simulator.config import FarmConfig
-from simulator.farm import ModbusFarm, RtuEndpoint, TcpEndpoint
+from simulator.farm import ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
 
 
 class FarmThread:
-    """A :class:`ModbusFarm` serving ``tcp`` addresses and ``rtu`` pty lines from a thread.
+    """A :class:`ModbusFarm` serving ``tcp`` addresses, ``rtu`` pty lines and
+    ``rtu_over_tcp`` addresses (RTU framing on TCP) from a thread.
 
     ::
 
@@ -35,15 +36,18 @@ class FarmThread:
         *,
         tcp: Sequence[tuple[str, int]] = (),
         rtu: int = 0,
+        rtu_over_tcp: Sequence[tuple[str, int]] = (),
         clock: ScenarioClock | None = None,
         start_timeout: float = 10.0,
     ) -> None:
-        if not tcp and not rtu:
+        if not tcp and not rtu and not rtu_over_tcp:
             raise ValueError("serve at least one TCP address or one RTU line")
         self.farm = ModbusFarm(config, clock=clock)
         self.tcp: list[TcpEndpoint] = []
         self.rtu: list[RtuEndpoint] = []
+        self.rtu_over_tcp: list[RtuOverTcpEndpoint] = []
         self._addresses = list(tcp)
+        self._rtu_over_tcp_addresses = list(rtu_over_tcp)
         self._rtu_lines = rtu
         self._start_timeout = start_timeout
         self._ready = threading.Event()
@@ -68,6 +72,8 @@ class FarmThread:
                 self.tcp.append(await self.farm.serve_tcp(host, port))
             for _ in range(self._rtu_lines):
                 self.rtu.append(await self.farm.serve_rtu())
+            for host, port in self._rtu_over_tcp_addresses:
+                self.rtu_over_tcp.append(await self.farm.serve_rtu_over_tcp(host, port))
             self._ready.set()
             await self._stop.wait()
         finally:

@@ -11,7 +11,7 @@ opened.  A farm file is TOML::
     unit = 1
     map = "xy-md02"                 # or "rs485-th-holding"
     scenario = "compressor_failure" # steady, drift, door_open, compressor_failure,
-                                    # dropout, stuck, garbage
+                                    # dropout, stuck, garbage, probe_failure
     room = "cold_room"              # cold_room, freezer, ambient
     seed = 7
     name = "cold room A, back wall" # optional label

@@ -30,6 +30,7 @@ class Behaviour(StrEnum):
     DROPOUT = "dropout"  # no answer at all: powered off, cable cut, bus fault
     STUCK = "stuck"  # answers, but the sensing element froze on one value
     GARBAGE = "garbage"  # answers with corrupted frames (noise, bad termination)
+    FAULT = "fault"  # answers with Modbus exception 4 (device failure): a broken probe
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,22 @@ class Garbage(_Fault):
         return value
 
 
+@dataclass(frozen=True)
+class ProbeFailure(_Fault):
+    """The logger's probe fails for ``duration_s``: the logger still answers, but with
+    Modbus exception 4 (server device failure), as SHT-based transmitters do when the
+    sensing element stops responding to the logger's own microcontroller."""
+
+    start_s: float = 600.0
+    duration_s: float = 300.0
+
+    def sample(self, t: float) -> Sample:
+        value = self.underlying(t)
+        if self.start_s <= t < self.start_s + self.duration_s:
+            return Sample(value.temperature_c, value.humidity_rh, Behaviour.FAULT)
+        return value
+
+
 SCENARIOS: dict[str, Callable[..., Curve]] = {
     "steady": Steady,
     "drift": Drift,
@@ -240,6 +257,7 @@ SCENARIOS: dict[str, Callable[..., Curve]] = {
     "dropout": Dropout,
     "stuck": Stuck,
     "garbage": Garbage,
+    "probe_failure": ProbeFailure,
 }
 
 

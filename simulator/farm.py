@@ -19,6 +19,9 @@ device of its own to id 0) whose action raises ``NoSuchIdException``; with
 ``ignore_missing_devices=True`` pymodbus then sends nothing, which is what a
 real RS-485 bus does.  Over TCP it replies exception 0x0B ("gateway target
 failed to respond") by default, as a serial-to-Ethernet gateway would.
+A logger whose probe has failed (``Behaviour.FAULT``) answers exception 4
+(server device failure).  ``serve_rtu_over_tcp`` speaks RTU frames (CRC, no
+MBAP header) over TCP, as a transparent serial-to-Ethernet converter does.
 """
 
 from __future__ import annotations
@@ -59,7 +62,18 @@ class RtuEndpoint:
         return f"rtu://{self.device}"
 
 
-Endpoint = TcpEndpoint | RtuEndpoint
+@dataclass(frozen=True)
+class RtuOverTcpEndpoint:
+    """A TCP port carrying raw RTU frames (a transparent serial-to-Ethernet converter)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"rtu+tcp://{self.host}:{self.port}"
+
+
+Endpoint = TcpEndpoint | RtuEndpoint | RtuOverTcpEndpoint
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,8 @@ class ModbusFarm:
         registers[offset : offset + len(words)] = words
         with self._served_lock:
             self._served.append(ServedReading(line.label, unit, scenario_s, sample))
+        if sample.behaviour is Behaviour.FAULT:
+            return ExcCodes.DEVICE_FAILURE
         return None
 
     def _devices(self, line: _Line, unknown_unit_reply: bool) -> list[SimDevice]:
@@ -203,6 +219,28 @@ class ModbusFarm:
         listener = server.transport
         assert isinstance(listener, asyncio.Server)
         endpoint = TcpEndpoint(host, int(listener.sockets[0].getsockname()[1]))
+        line.label = str(endpoint)
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    async def serve_rtu_over_tcp(self, host: str = "127.0.0.1", port: int = 0) -> RtuOverTcpEndpoint:
+        """Listen on ``host:port`` with RTU framing, like a serial-to-Ethernet converter.
+
+        Behind a transparent converter there is an RS-485 bus, so an unknown unit is
+        silent and garbage is a bad CRC, exactly as on :meth:`serve_rtu`.
+        """
+        line = self._new_line(rtu=True)
+        server = ModbusTcpServer(
+            self._devices(line, unknown_unit_reply=False),
+            address=(host, port),
+            framer=FramerType.RTU,
+            ignore_missing_devices=True,
+            trace_packet=line.faults,
+        )
+        await self._start(line, server, f"rtu+tcp://{host}:{port}")
+        listener = server.transport
+        assert isinstance(listener, asyncio.Server)
+        endpoint = RtuOverTcpEndpoint(host, int(listener.sockets[0].getsockname()[1]))
         line.label = str(endpoint)
         self.endpoints.append(endpoint)
         return endpoint

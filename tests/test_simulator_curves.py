@@ -13,12 +13,14 @@ from simulator.curves import (
     AMBIENT,
     COLD_ROOM,
     FREEZER,
+    SCENARIOS,
     Behaviour,
     CompressorFailure,
     DoorOpen,
     Drift,
     Dropout,
     Garbage,
+    ProbeFailure,
     Steady,
     Stuck,
     make_curve,
@@ -40,7 +42,7 @@ def test_steady_stays_within_the_noise_band(seed, t, room):
 
 @given(seed=seeds, t=times)
 def test_curves_are_deterministic_for_a_seed(seed, t):
-    for name in ("steady", "drift", "door_open", "compressor_failure", "dropout", "stuck", "garbage"):
+    for name in SCENARIOS:
         assert make_curve(name, seed=seed).sample(t) == make_curve(name, seed=seed).sample(t)
 
 
@@ -135,6 +137,17 @@ def test_garbage_has_a_window():
     assert curve.sample(59).behaviour is Behaviour.NORMAL
     assert curve.sample(60).behaviour is Behaviour.GARBAGE
     assert curve.sample(120).behaviour is Behaviour.NORMAL
+
+
+def test_probe_failure_has_a_window_and_keeps_the_room_underneath():
+    curve = ProbeFailure(seed=1, start_s=60.0, duration_s=60.0)
+    assert [curve.sample(t).behaviour for t in (59, 60, 119, 120)] == [
+        Behaviour.NORMAL,
+        Behaviour.FAULT,
+        Behaviour.FAULT,
+        Behaviour.NORMAL,
+    ]
+    assert curve.sample(90).temperature_c == Steady(seed=1).sample(90).temperature_c
 
 
 @given(seed=seeds, t=times)

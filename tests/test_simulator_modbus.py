@@ -23,8 +23,8 @@ from pymodbus.framer import FramerRTU, FramerType
 
 from simulator.config import FarmConfig, LoggerSpec
 from simulator.curves import Behaviour
-from simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, TcpEndpoint
-from tests.rig.modbus import FarmThread, RunningFarm, reading_window
+from simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
+from tests.rig.modbus import FarmThread, RunningFarm, reading_window, rig_farm
 from tests.rig.ports import wait_port_closed
 
 pytestmark = pytest.mark.timeout(30)
@@ -184,6 +184,59 @@ def test_garbage_reaches_the_client_but_never_as_a_value(farm: RunningFarm):
                 protocol_id, length = struct.unpack(">HH", frame[2:6])
                 assert protocol_id != 0 or length + 6 > len(frame)
         assert not client.read_input_registers(1, count=2, device_id=1).isError(), "line recovers"
+
+
+def test_a_failed_probe_answers_exception_4_then_recovers():
+    """A logger whose probe broke still answers, with exception 4 (server device failure)."""
+    spec = LoggerSpec(1, "xy-md02", "probe_failure", seed=1, params={"start_s": 0.0, "duration_s": 60.0})
+    config = FarmConfig((spec,), speed=120.0)  # the fault lasts half a real second
+    with FarmThread(config, tcp=[("127.0.0.1", 0)]) as running:
+        with client_for(running.tcp[0]) as client:
+            assert client.read_input_registers(1, count=2, device_id=1).exception_code == 4
+            while running.farm.clock.now() < 61.0:
+                time.sleep(0.05)
+            assert not client.read_input_registers(1, count=2, device_id=1).isError()
+        behaviours = [r.sample.behaviour for r in running.farm.served(1)]
+    assert behaviours == [Behaviour.FAULT, Behaviour.NORMAL]
+
+
+def test_rtu_over_tcp_carries_rtu_frames_like_a_converter():
+    received: list[bytes] = []
+
+    def trace(sending: bool, data: bytes) -> bytes:
+        if not sending:
+            received.append(data)
+        return data
+
+    async def poll(endpoint: RtuOverTcpEndpoint) -> tuple[list[int], bool]:
+        client = AsyncModbusTcpClient(
+            endpoint.host,
+            port=endpoint.port,
+            framer=FramerType.RTU,
+            timeout=0.3,
+            retries=0,
+            trace_packet=trace,
+        )
+        assert await client.connect()
+        try:
+            xy = await client.read_input_registers(1, count=2, device_id=1)
+            try:
+                await client.read_input_registers(1, count=2, device_id=99)
+                silent = False
+            except ModbusIOException:
+                silent = True
+        finally:
+            client.close()
+        return xy.registers, silent
+
+    with FarmThread(rig_farm(), rtu_over_tcp=[("127.0.0.1", 0)]) as running:
+        endpoint = running.rtu_over_tcp[0]
+        assert str(endpoint).startswith("rtu+tcp://127.0.0.1:")
+        registers, silent = asyncio.run(poll(endpoint))
+    assert 4.8 <= int16(registers[0]) / 10 <= 5.2
+    frame = received[0]
+    assert frame[0] == 1 and FramerRTU.check_CRC(frame[:-2], int.from_bytes(frame[-2:], "big")), "no MBAP"
+    assert silent, "behind a converter an unknown unit is silent, as on the bus"
 
 
 def test_stuck_unit_repeats_its_frozen_value(farm: RunningFarm):

@@ -1,0 +1,130 @@
+"""Ten loggers on one RS-485 line (RTU on a pty), one of them silent: the other nine keep time.
+
+The silent unit costs a full timeout per attempt.  Its retries and, once it is
+offline, its probes must go into the idle part of the interval, so every other
+unit is read once per interval, on its slot, the whole time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from contract.items import Gap, GapCause, Item, Quality, Reading
+from gateway.clock import SystemClock
+from gateway.sensors.config import ModbusSensor, RtuLine, builtin_profiles
+from gateway.sensors.modbus_poller import ModbusLinePoller
+from simulator.background import FarmThread
+from simulator.config import FarmConfig, LoggerSpec
+
+pytestmark = pytest.mark.timeout(40)
+
+SILENT = 4
+INTERVAL = 1.0
+TOLERANCE = 0.05
+RUN_S = 6.5
+
+
+def test_one_silent_unit_delays_none_of_the_other_nine():
+    loggers = tuple(
+        LoggerSpec(
+            unit,
+            "xy-md02" if unit % 2 else "rs485-th-holding",
+            "dropout" if unit == SILENT else "steady",
+            seed=unit,
+            params={"start_s": 0.0, "duration_s": 1e9} if unit == SILENT else {},
+        )
+        for unit in range(1, 11)
+    )
+    profiles = builtin_profiles()
+    with FarmThread(FarmConfig(loggers), rtu=1) as farm:
+        line = RtuLine(id="bus-a", port=farm.rtu[0].device, baudrate=19200, timeout_s=0.2)
+        sensors = [
+            (
+                ModbusSensor(
+                    id=f"t{spec.unit}",
+                    line="bus-a",
+                    unit=spec.unit,
+                    profile=spec.register_map,
+                    interval_s=INTERVAL,
+                    retries=2,
+                    offline_after=3,
+                ),
+                profiles[spec.register_map],
+            )
+            for spec in loggers
+        ]
+        poller = ModbusLinePoller(line, sensors, SystemClock())
+        items: list[Item] = []
+
+        async def run() -> None:
+            task = asyncio.create_task(poller.run(items.append))
+            await asyncio.sleep(RUN_S)
+            assert not task.done()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(run())
+        served_to_silent = len(farm.farm.served(SILENT))
+
+    statuses = {s.sensor: s for s in poller.status()}
+    for unit in range(1, 11):
+        if unit == SILENT:
+            continue
+        sensor = f"t{unit}"
+        temperature = [
+            r for r in items if isinstance(r, Reading) and r.sensor == sensor and r.quantity == "temperature"
+        ]
+        assert all(r.quality is Quality.OK for r in temperature), sensor
+        assert len(temperature) >= int(RUN_S / INTERVAL), sensor
+        spacing = [(b.mono - a.mono) / 1000 for a, b in itertools.pairwise(temperature)]
+        assert max(spacing) <= INTERVAL + TOLERANCE, (sensor, spacing)
+        # After the first round (where nobody yet knew unit 4 was silent) polls sit on their slots.
+        assert all(abs(s - INTERVAL) <= TOLERANCE for s in spacing[1:]), (sensor, spacing)
+        status = statuses[sensor]
+        assert status.online and status.missed == 0 and status.late == 0, status
+        assert status.served == status.scheduled >= int(RUN_S / INTERVAL)
+
+    silent = [r for r in items if isinstance(r, Reading) and r.sensor == f"t{SILENT}"]
+    assert silent and all(r.quality is Quality.ERROR and r.value is None for r in silent)
+    assert silent[0].reason == "timeout after 0.2 s x3"
+    (gap,) = [i for i in items if isinstance(i, Gap)]
+    assert (gap.subject, gap.end, gap.cause) == (f"t{SILENT}", None, GapCause.SENSOR_OFFLINE)
+    assert gap.start == silent[0].ts
+    assert not statuses[f"t{SILENT}"].online
+    # 3 polls of 3 attempts, then single-attempt probes every 2, 4, 8 slots: the bus is spared.
+    assert 9 < served_to_silent <= 13
+
+
+def test_requests_on_a_bus_keep_the_inter_frame_gap():
+    """All units share one slot, so requests go back to back: each waits the line's silence first."""
+    loggers = tuple(LoggerSpec(unit, "xy-md02", seed=unit) for unit in range(1, 5))
+    profiles = builtin_profiles()
+    with FarmThread(FarmConfig(loggers), rtu=1) as farm:
+        line = RtuLine(id="slow", port=farm.rtu[0].device, baudrate=1200, inter_frame_gap_s=0.05)
+        sensors = [
+            (
+                ModbusSensor(id=f"t{s.unit}", line="slow", unit=s.unit, profile="xy-md02", interval_s=1.0),
+                profiles["xy-md02"],
+            )
+            for s in loggers
+        ]
+        poller = ModbusLinePoller(line, sensors, SystemClock())
+
+        async def run() -> None:
+            task = asyncio.create_task(poller.run(lambda _item: None))
+            await asyncio.sleep(1.5)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(run())
+        served = sorted(r.scenario_s for r in farm.farm.served())
+    assert len(served) == 8
+    first_round, second_round = served[:4], served[4:]
+    for burst in (first_round, second_round):
+        gaps = [b - a for a, b in itertools.pairwise(burst)]
+        assert all(0.05 <= g < 0.1 for g in gaps), gaps
+    # Round 1 waited one gap after opening the port; round 2 starts on its slot, the line being quiet.
+    assert 0.94 <= second_round[0] - first_round[0] <= 1.01
