@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+
+DEFAULT_CONFIG = "/etc/coldgate/gateway.toml"
 
 
 @click.group()
@@ -25,3 +30,74 @@ def check_config(path: str) -> None:
         f"{path}: ok: gateway {config.gateway.id} at site {config.gateway.site}, "
         f"{len(config.sensors)} sensor(s)"
     )
+
+
+def _control_path(config_path: str | None, data_dir: str | None) -> Path:
+    from coldgate.configfile import ConfigError
+    from gateway.config import load_gateway_config
+    from gateway.control import socket_path
+
+    if data_dir is not None:
+        return socket_path(data_dir)
+    try:
+        config = load_gateway_config(config_path or DEFAULT_CONFIG)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return socket_path(config.gateway.data_dir)
+
+
+def _ask(path: Path, action: str, by: str = "", reason: str = "") -> dict[str, object]:
+    from gateway.control import ControlRequest, ask
+
+    try:
+        reply = ask(path, ControlRequest(action=action, by=by, reason=reason))  # type: ignore[arg-type]
+    except (ConnectionError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not reply.ok:
+        raise click.ClickException(reply.error or f"{action} refused")
+    return reply.data
+
+
+_where = [
+    click.option("--config", "config_path", default=None, help=f"Gateway TOML (default {DEFAULT_CONFIG})."),
+    click.option("--data-dir", default=None, help="The gateway's data directory, instead of --config."),
+]
+
+
+def _with_where(func: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_where):
+        func = option(func)
+    return func
+
+
+@gateway.group()
+def alarm() -> None:
+    """The local alarm of a running gateway: works with the network down."""
+
+
+@alarm.command("status")
+@_with_where
+def alarm_status(config_path: str | None, data_dir: str | None) -> None:
+    """Show whether the alarm sounds, which alerts hold it and who muted it."""
+    data = _ask(_control_path(config_path, data_dir), "status")
+    click.echo(json.dumps(data, indent=2))
+
+
+@alarm.command("silence")
+@_with_where
+@click.option("--by", required=True, help="Your name, as recorded in the audit trail.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+def alarm_silence(config_path: str | None, data_dir: str | None, by: str, reason: str) -> None:
+    """Mute the siren until a new alert is raised (the alerts stay open)."""
+    data = _ask(_control_path(config_path, data_dir), "silence", by, reason)
+    click.echo(f"silenced by {by}; open alerts: {', '.join(data['alarm']['alerts']) or 'none'}")  # type: ignore[index]
+
+
+@alarm.command("acknowledge")
+@_with_where
+@click.option("--by", required=True, help="Your name, as recorded in the audit trail.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+def alarm_acknowledge(config_path: str | None, data_dir: str | None, by: str, reason: str) -> None:
+    """Take charge of the open alerts (also mutes) until a new alert is raised."""
+    data = _ask(_control_path(config_path, data_dir), "acknowledge", by, reason)
+    click.echo(f"acknowledged by {by}; open alerts: {', '.join(data['alarm']['alerts']) or 'none'}")  # type: ignore[index]

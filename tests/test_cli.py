@@ -72,3 +72,9 @@ def test_check_config_names_file_key_expected_and_found(tmp_path: Path) -> None:
     result = coldgate("gateway", "check-config", str(bad))
     assert result.returncode == 1
     assert f'{bad}: sensors[0].unit: expected an integer 1..247, got "three"' in result.stderr
+
+
+def test_alarm_commands_say_when_no_gateway_runs(tmp_path: Path) -> None:
+    result = coldgate("gateway", "alarm", "silence", "--data-dir", str(tmp_path), "--by", "qa.lee")
+    assert result.returncode == 1
+    assert f"no gateway is running with control socket {tmp_path}/control.sock" in result.stderr

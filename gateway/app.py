@@ -1,0 +1,231 @@
+"""The gateway process: sources → rules → outbox, with the local alarm beside them.
+
+Everything here runs on one asyncio loop and never waits for the network:
+sources poll, every reading is judged the moment it arrives, alerts switch the
+local alarm directly, and items go to the sink (the durable outbox).  The
+uplink, when there is one, drains the outbox on its own schedule.
+
+People reach the running gateway through the control socket (``coldgate
+gateway alarm silence``) or a down-link command; both end in the same
+``silence``/``acknowledge`` here, and both leave an audit event with who, when
+and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from contract.downlink import Command, CommandAction
+from contract.items import Alert, Event, EventType, Item, Reading
+from gateway.alarm import AlarmState, NothingToSilence, OperatorAction, acknowledge, on_alert, silence
+from gateway.alarm_outputs import AlarmDriver, AlarmOutput, CoilOutput, CommandOutput, ModbusCoilWriter
+from gateway.clock import Clock, SystemClock
+from gateway.config import GatewayConfig
+from gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
+from gateway.observations import Sink, stamp_fields
+from gateway.rules.site import SiteRules
+from gateway.sensors.source import Source, build_sources, raise_if_cancelled
+
+log = logging.getLogger(__name__)
+
+ALARM_TICK_S = 5.0
+
+
+class GatewayApp:
+    """One gateway: build with a config and a sink, then ``await run(stop)``."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        sink: Sink,
+        *,
+        clock: Clock | None = None,
+        sources: Sequence[Source] | None = None,
+        alarm_outputs: Sequence[AlarmOutput] | None = None,
+        control_path: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.clock = clock or SystemClock()
+        self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
+        self.rules = SiteRules.from_config(config)
+        self.alarm = AlarmState(min_severity=config.alarm.min_severity)
+        self._own_writers: list[ModbusCoilWriter] = []
+        outputs = list(alarm_outputs) if alarm_outputs is not None else self._outputs_from_config()
+        self.alarm_driver = AlarmDriver(outputs)
+        self.control = ControlServer(control_path or socket_path(config.gateway.data_dir), self._on_control)
+        self._alarm_changed = asyncio.Event()
+
+    def _outputs_from_config(self) -> list[AlarmOutput]:
+        alarm = self.config.alarm
+        outputs: list[AlarmOutput] = []
+        if alarm.relay is not None:
+            writer = ModbusCoilWriter(self.config.get_line(alarm.relay.line))
+            self._own_writers.append(writer)
+            relay = alarm.relay
+            outputs.append(CoilOutput(writer, relay.unit, relay.coil, fail_safe=relay.fail_safe))
+        if alarm.command is not None:
+            outputs.append(CommandOutput(alarm.command, alarm.command_timeout_s))
+        return outputs
+
+    # ------------------------------------------------------------ the data path
+    def emit(self, item: Item) -> None:
+        """Called by sources on the loop for every observation; never raises into them."""
+        try:
+            if isinstance(item, Reading):
+                verdict = self.rules.judge(item)
+                if verdict.record:
+                    self.sink.put(verdict.reading)
+                for alert in verdict.alerts:
+                    self._alert(alert)
+            else:
+                self.sink.put(item)
+        except Exception:  # a bug here must not stop a source's polling; the log has it
+            log.exception("could not handle %s from a source", type(item).__name__)
+
+    def _alert(self, alert: Alert) -> None:
+        self.sink.put(alert)
+        before = self.alarm
+        self.alarm = on_alert(self.alarm, alert)
+        if self.alarm != before:
+            log.warning("alarm %s: %s", "sounding" if self.alarm.sounding else "quiet", alert.message)
+            self._alarm_changed.set()
+
+    # ------------------------------------------------------------ people
+    def _operator_event(self, event: EventType, action: OperatorAction, detail: str) -> None:
+        self.sink.put(
+            Event(
+                **stamp_fields(self.clock.stamp()),  # type: ignore[arg-type]
+                event=event,
+                detail=detail,
+                data={"by": action.by, "reason": action.reason, "via": action.via},
+            )
+        )
+
+    def silence(self, action: OperatorAction) -> None:
+        """Mute the alarm until a new alert; raises NothingToSilence when idle."""
+        self.alarm = silence(self.alarm, action)
+        self._operator_event(EventType.ALARM_SILENCED, action, f"alarm silenced by {action.by}")
+        self._alarm_changed.set()
+
+    def acknowledge(self, action: OperatorAction) -> None:
+        self.alarm = acknowledge(self.alarm, action)
+        self._operator_event(EventType.ALARM_ACKNOWLEDGED, action, f"alarm acknowledged by {action.by}")
+        self._alarm_changed.set()
+
+    def handle_command(self, command: Command) -> None:
+        """A down-link command for the alarm; the outcome is recorded as an event."""
+        stamp = self.clock.stamp()
+        outcome, detail = EventType.COMMAND_DONE, "done"
+        if command.expires is not None and stamp.synced and stamp.wall_ms > command.expires:
+            outcome, detail = EventType.COMMAND_FAILED, "expired before it arrived"
+        else:
+            action = OperatorAction(
+                by=command.by, at_ms=stamp.wall_ms, reason=str(command.args.get("reason", "")), via="cloud"
+            )
+            try:
+                if command.action is CommandAction.SILENCE_ALARM:
+                    self.silence(action)
+                elif command.action is CommandAction.ACKNOWLEDGE_ALARM:
+                    self.acknowledge(action)
+                else:
+                    outcome = EventType.COMMAND_FAILED
+                    detail = f"{command.action} is not handled by the alarm"
+            except NothingToSilence as exc:
+                outcome, detail = EventType.COMMAND_FAILED, str(exc)
+        self.sink.put(
+            Event(
+                **stamp_fields(stamp),  # type: ignore[arg-type]
+                event=outcome,
+                detail=detail,
+                data={"command_id": command.command_id, "action": str(command.action), "by": command.by},
+            )
+        )
+
+    async def _on_control(self, request: ControlRequest) -> ControlReply:
+        if request.action == "status":
+            return ControlReply(ok=True, data=self.status())
+        if not request.by.strip():
+            return ControlReply(ok=False, error=f"{request.action}: say who you are (--by NAME)")
+        action = OperatorAction(by=request.by, at_ms=self.clock.stamp().wall_ms, reason=request.reason)
+        try:
+            (self.silence if request.action == "silence" else self.acknowledge)(action)
+        except NothingToSilence as exc:
+            return ControlReply(ok=False, error=str(exc), data=self.status())
+        await self._drive_alarm()
+        return ControlReply(ok=True, data=self.status())
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        """What ``coldgate gateway alarm status`` and the heartbeat show."""
+        alarm = self.alarm
+        return {
+            "gateway": self.config.gateway.id,
+            "alarm": {
+                "active": alarm.active,
+                "sounding": alarm.sounding,
+                "alerts": sorted(alarm.alerts),
+                "silenced_by": alarm.silenced.by if alarm.silenced else None,
+                "acknowledged_by": alarm.acknowledged.by if alarm.acknowledged else None,
+                "output_errors": dict(self.alarm_driver.errors),
+            },
+            "sensors": [
+                {
+                    "id": s.sensor,
+                    "online": s.online,
+                    "last_poll": s.last_poll_ms,
+                    "last_ok": s.last_ok_ms,
+                    "served": s.served,
+                    "scheduled": s.scheduled,
+                    "lag_p95_ms": s.lag_p95_ms,
+                    "error": s.last_error,
+                    "in_excursion": self.rules.in_excursion(s.sensor),
+                    "mkt": self.rules.mkt(s.sensor),
+                }
+                for source in self.sources
+                for s in source.status()
+            ],
+        }
+
+    # ------------------------------------------------------------ running
+    async def _drive_alarm(self) -> None:
+        await self.alarm_driver.apply(self.alarm, self.clock.monotonic())
+
+    async def _alarm_loop(self) -> None:
+        while True:
+            raise_if_cancelled()  # a cancel swallowed by wait_for on 3.11 (see there) must still stop us
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alarm_changed.wait(), ALARM_TICK_S)
+            self._alarm_changed.clear()
+            await self._drive_alarm()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; sources, alarm and control socket stop cleanly."""
+        await self.control.start()
+        self.sink.put(
+            Event(
+                **stamp_fields(self.clock.stamp()),  # type: ignore[arg-type]
+                event=EventType.STARTED,
+                detail=f"{len(self.sources)} source(s)",
+            )
+        )
+        tasks = [asyncio.create_task(source.run(self.emit), name=source.id) for source in self.sources]
+        tasks.append(asyncio.create_task(self._alarm_loop(), name="alarm"))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.control.close()
+            for writer in self._own_writers:
+                writer.close()
+            self.sink.put(
+                Event(**stamp_fields(self.clock.stamp()), event=EventType.STOPPING)  # type: ignore[arg-type]
+            )
+
