@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from gateway.alarm import AlarmState
@@ -55,7 +54,9 @@ class CoilOutput:
         value = not sounding if self.fail_safe else sounding
         try:
             await self._write(self.unit, self.coil, value)
-        except (ModbusException, OSError, TimeoutError) as exc:
+        except AlarmOutputError:
+            raise
+        except Exception as exc:  # a bus error of the line poller, a pymodbus exception, a socket error
             raise AlarmOutputError(f"{self.name}: {exc}") from exc
 
 

@@ -23,7 +23,14 @@ from typing import Any
 from contract.downlink import Command, CommandAction
 from contract.items import Alert, Event, EventType, Item, Reading
 from gateway.alarm import AlarmState, NothingToSilence, OperatorAction, acknowledge, on_alert, silence
-from gateway.alarm_outputs import AlarmDriver, AlarmOutput, CoilOutput, CommandOutput, ModbusCoilWriter
+from gateway.alarm_outputs import (
+    AlarmDriver,
+    AlarmOutput,
+    CoilOutput,
+    CoilWriter,
+    CommandOutput,
+    ModbusCoilWriter,
+)
 from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
@@ -65,9 +72,15 @@ class GatewayApp:
         alarm = self.config.alarm
         outputs: list[AlarmOutput] = []
         if alarm.relay is not None:
-            writer = ModbusCoilWriter(self.config.get_line(alarm.relay.line))
-            self._own_writers.append(writer)
             relay = alarm.relay
+            poller = next((s for s in self.sources if s.id == f"modbus:{relay.line}"), None)
+            writer: CoilWriter
+            if poller is not None and hasattr(poller, "write_coil"):
+                writer = poller.write_coil  # a bus shared with loggers: one request at a time
+            else:
+                own = ModbusCoilWriter(self.config.get_line(relay.line))
+                self._own_writers.append(own)
+                writer = own
             outputs.append(CoilOutput(writer, relay.unit, relay.coil, fail_safe=relay.fail_safe))
         if alarm.command is not None:
             outputs.append(CommandOutput(alarm.command, alarm.command_timeout_s))
@@ -197,12 +210,13 @@ class GatewayApp:
         await self.alarm_driver.apply(self.alarm, self.clock.monotonic())
 
     async def _alarm_loop(self) -> None:
+        # Drive the outputs at once: a relay left on by a crash is reset, a fail-safe coil energised.
         while True:
             raise_if_cancelled()  # a cancel swallowed by wait_for on 3.11 (see there) must still stop us
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._alarm_changed.wait(), ALARM_TICK_S)
             self._alarm_changed.clear()
             await self._drive_alarm()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alarm_changed.wait(), ALARM_TICK_S)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; sources, alarm and control socket stop cleanly."""

@@ -16,6 +16,7 @@ from types import TracebackType
 from simulator.clock import ScenarioClock
 from simulator.config import FarmConfig
 from simulator.farm import ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
+from simulator.relay import RelayBoard
 
 
 class FarmThread:
@@ -39,10 +40,11 @@ class FarmThread:
         rtu_over_tcp: Sequence[tuple[str, int]] = (),
         clock: ScenarioClock | None = None,
         start_timeout: float = 10.0,
+        relays: Sequence[RelayBoard] = (),
     ) -> None:
         if not tcp and not rtu and not rtu_over_tcp:
             raise ValueError("serve at least one TCP address or one RTU line")
-        self.farm = ModbusFarm(config, clock=clock)
+        self.farm = ModbusFarm(config, clock=clock, relays=relays)
         self.tcp: list[TcpEndpoint] = []
         self.rtu: list[RtuEndpoint] = []
         self.rtu_over_tcp: list[RtuOverTcpEndpoint] = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -41,6 +42,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from simulator.clock import ScenarioClock
 from simulator.config import FarmConfig, LoggerSpec
 from simulator.curves import Behaviour, Sample
+from simulator.relay import RelayBoard
 from simulator.serialline import PtyLine
 from simulator.wire import WireFaults
 
@@ -116,9 +118,16 @@ class ModbusFarm:
     """
 
     def __init__(
-        self, config: FarmConfig, *, clock: ScenarioClock | None = None, keep_served: int = 10_000
+        self,
+        config: FarmConfig,
+        *,
+        clock: ScenarioClock | None = None,
+        keep_served: int = 10_000,
+        relays: Sequence[RelayBoard] = (),
     ) -> None:
         self.config = config
+        # Relay boards sharing the loggers' lines, as a siren module on the cold room's RS-485 bus.
+        self.relays = tuple(relays)
         self._own_clock = clock is None
         self.clock = clock or ScenarioClock(config.speed, start_at_s=config.start_at_s)
         self._curves = {spec.unit: spec.curve() for spec in config.loggers}
@@ -190,6 +199,7 @@ class ModbusFarm:
             action = partial(self._take_reading, line, spec.unit)
             devices.append(SimDevice(id=spec.unit, simdata=[block], action=action))
         # Covers every address so the action (not an address check) decides the answer.
+        devices.extend(relay.device() for relay in self.relays)
         everything = SimData(0, count=65536, datatype=DataType.REGISTERS)
         devices.append(
             SimDevice(id=0, simdata=[everything], action=partial(_unknown_unit, unknown_unit_reply))

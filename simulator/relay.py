@@ -64,12 +64,15 @@ class RelayBoard:
         with self._lock:
             return self.state[address]
 
-    async def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0: any free port); returns the port."""
+    def device(self) -> SimDevice:
+        """The board as a pymodbus device, for its own server or on a farm's RS-485 line."""
         bits = [SimData(0, count=COILS, datatype=DataType.BITS)]
         words = [SimData(0, count=1, datatype=DataType.REGISTERS)]
-        device = SimDevice(id=self.unit, simdata=(bits, bits, words, words), action=self._action)
-        self._server = ModbusTcpServer([device], address=(host, port))
+        return SimDevice(id=self.unit, simdata=(bits, bits, words, words), action=self._action)
+
+    async def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0: any free port); returns the port."""
+        self._server = ModbusTcpServer([self.device()], address=(host, port))
         await self._server.serve_forever(background=True)
         listener = self._server.transport
         assert isinstance(listener, asyncio.Server)

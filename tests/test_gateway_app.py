@@ -159,3 +159,78 @@ def test_silence_with_nothing_to_silence_is_refused_and_recorded_nowhere(tmp_pat
     with pytest.raises(ValueError, match="nothing to silence"):
         app.silence(OperatorAction(by="qa.lee", at_ms=0))
     assert not sink.of(Event)
+
+
+def test_a_siren_relay_on_the_loggers_rs485_bus_is_switched_by_that_bus_poller(tmp_path: Path) -> None:
+    """One request at a time on a bus: the relay write waits for the line's turn, no second client."""
+    farm = FarmConfig(
+        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
+        speed=60,
+        start_at_s=2400,
+    )
+    board = RelayBoard(unit=9)
+    with FarmThread(farm, rtu=1, relays=[board]) as running:
+        document = site_config(tmp_path, 1, 1)
+        document["modbus_lines"] = [
+            {"id": "cold-bus", "transport": "rtu", "port": running.rtu[0].device, "timeout_s": 0.5}
+        ]
+        document["sensors"][0]["line"] = "cold-bus"
+        document["alarm"]["relay"] = {"line": "cold-bus", "unit": 9, "coil": 2}
+        config = gateway_config_from_document(document, "test.toml")
+
+        async def scenario() -> None:
+            sink = ListSink()
+            app = GatewayApp(config, sink)
+            stop = asyncio.Event()
+            task = asyncio.create_task(app.run(stop))
+            try:
+                await wait_until(lambda: board.coil(2), timeout=20)
+                assert app.alarm_driver.errors == {}
+                # The loggers kept being polled around the writes.
+                temps = [r for r in sink.of(Reading) if r.quantity == "temperature"]
+                assert temps[-1].quality == "ok"
+            finally:
+                stop.set()
+                await task
+
+        asyncio.run(scenario())
+        assert [w.value for w in board.writes() if w.coil == 2][:2] == [False, True]
+
+
+def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_path: Path) -> None:
+    from contract.downlink import Command, CommandAction
+    from contract.items import AlertAction, Severity, SubjectType
+
+    config = gateway_config_from_document(
+        {"gateway": {"id": "gw-cmd", "site": "s", "data_dir": str(tmp_path)}}, "cmd.toml"
+    )
+    sink = ListSink()
+    app = GatewayApp(config, sink)
+    stamp = app.clock.stamp()
+
+    def command(action: CommandAction, command_id: str, **extra: Any) -> Command:
+        return Command(
+            v=1, gateway="gw-cmd", command_id=command_id, issued=stamp.wall_ms, action=action, by="qa.lee",
+            args={"reason": "seen on the dashboard"}, **extra,
+        )  # fmt: skip
+
+    app.handle_command(command(CommandAction.SILENCE_ALARM, "c1"))
+    outcome = sink.of(Event)[-1]
+    assert outcome.event is EventType.COMMAND_FAILED and outcome.data["command_id"] == "c1"
+    assert "nothing to silence" in outcome.detail
+
+    app._alert(
+        Alert(
+            seq=0, ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms, synced=stamp.synced,
+            alert_id="a1", action=AlertAction.RAISED, rule="temperature.high",
+            subject_type=SubjectType.SENSOR, subject="t1", severity=Severity.CRITICAL,
+            message="t1 above 8 °C",
+        )
+    )  # fmt: skip
+    assert app.alarm.sounding
+    app.handle_command(command(CommandAction.SILENCE_ALARM, "c2"))
+    assert not app.alarm.sounding and app.alarm.silenced is not None
+    assert app.alarm.silenced.via == "cloud" and app.alarm.silenced.reason == "seen on the dashboard"
+    silenced, done = sink.of(Event)[-2:]
+    assert silenced.event is EventType.ALARM_SILENCED and silenced.data["by"] == "qa.lee"
+    assert done.event is EventType.COMMAND_DONE and done.data["command_id"] == "c2"

@@ -205,6 +205,33 @@ class ModbusLink:
         self._timeouts = 0
         return self._registers(response, block)
 
+    async def write_coil(self, unit: int, coil: int, value: bool, timeout_s: float) -> None:
+        """Function 05 to ``unit`` (a relay board on this line); raises AttemptFailed."""
+        try:
+            client = await self._connected(timeout_s)
+            if self.gap_s:
+                wait = self._quiet_since + self.gap_s - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._set_timeout(timeout_s)
+            self._bytes_in = False
+            self.requests += 1
+            try:
+                response = await client.write_coil(coil, value, device_id=unit)
+            finally:
+                self._quiet_since = time.monotonic()
+        except AttemptFailed:
+            raise
+        except ModbusException as exc:
+            raise self._no_answer(timeout_s, exc) from None
+        except OSError as exc:
+            self.close()
+            raise AttemptFailed(Failure.CONNECTION, f"{self.describe()}: {exc.strerror or exc}") from None
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            name = EXCEPTION_NAMES.get(code, "unknown exception")
+            raise AttemptFailed(Failure.EXCEPTION, f"Modbus exception {code} ({name})", code)
+
     def _no_answer(self, timeout_s: float, exc: ModbusException) -> AttemptFailed:
         if self._client is not None and not self._client.connected:
             return AttemptFailed(Failure.CONNECTION, f"connection to {self.describe()} lost")

@@ -29,8 +29,10 @@ rules it would provide are in ``schedule.Slots`` and the single task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 
 from gateway.clock import Clock, Stamp
@@ -110,6 +112,9 @@ class ModbusLinePoller:
         self._emit: Emit = lambda _item: None
         self._current: _Unit | None = None
         self._running = False
+        # Coil writes (the local alarm's relay on this bus) wait for the line's turn like polls.
+        self._writes: deque[tuple[int, int, bool, asyncio.Future[None]]] = deque()
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------ the task
 
@@ -130,14 +135,47 @@ class ModbusLinePoller:
                 raise_if_cancelled()
         finally:
             self._running = False
+            while self._writes:
+                *_, done = self._writes.popleft()
+                if not done.done():
+                    done.set_exception(AttemptFailed(Failure.CONNECTION, f"line {self.line.id} stopped"))
             self.link.close()
 
+    async def write_coil(self, unit: int, coil: int, value: bool) -> None:
+        """Switch a coil of ``unit`` on this line between two polls; raises AttemptFailed.
+
+        A bus takes one request at a time, so a relay board sharing the loggers'
+        RS-485 line is written by this line's poller, never by a second client
+        opening the same serial port.
+        """
+        if not self._running:
+            raise AttemptFailed(Failure.CONNECTION, f"line {self.line.id} is not being polled")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append((unit, coil, value, done))
+        self._wake.set()
+        await done
+
+    async def _do_writes(self) -> None:
+        while self._writes:
+            unit, coil, value, done = self._writes.popleft()
+            try:
+                await self.link.write_coil(unit, coil, value, self.line.timeout_s)
+            except AttemptFailed as exc:
+                if not done.done():
+                    done.set_exception(exc)
+            else:
+                if not done.done():
+                    done.set_result(None)
+
     async def _step(self) -> None:
+        self._wake.clear()  # before the writes: one queued after this wakes the idle wait below
+        await self._do_writes()
         now = self.clock.monotonic()
         self._expire_retries(now)
         unit, wait = self._choose(now)
         if unit is None:
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
             return
         self._current = unit
         await self._attempt(unit, now)
