@@ -179,7 +179,16 @@ STATUS: Final = Status(
     clock=ClockState(synced=True, mono=MONO0 + 10_000, offset_ms=-0.8, source="chrony"),
     alarm=AlarmState(active=True, sounding=True, alerts=["gw01-a-000311"]),
     sensors=[
-        SensorState(id="cr1-t01", online=True, last_poll=T0, lag_p50_ms=12, lag_p95_ms=48),
+        SensorState(
+            id="cr1-t01",
+            online=True,
+            last_poll=T0,
+            lag_p50_ms=12,
+            lag_p95_ms=48,
+            scheduled=1440,
+            served=1440,
+            missed=0,
+        ),
         SensorState(id="cr1-h01", online=False, last_poll=T0 - 180_000, error="timeout"),
     ],
     readers=[LinkState(id="dock2-r1", online=True, since=T0 - 2_700_000)],

@@ -99,6 +99,9 @@ class SensorState(_Part, kw_only=True):
     last_poll: Annotated[EpochMs | None, doc("Last successful poll.")] = None
     lag_p50_ms: Annotated[Count | None, doc("Median poll lag behind schedule.")] = None
     lag_p95_ms: Annotated[Count | None, doc("95th percentile poll lag.")] = None
+    scheduled: Annotated[Count | None, doc("Polls due since the gateway started.")] = None
+    served: Annotated[Count | None, doc("Polls started within half an interval of their slot.")] = None
+    missed: Annotated[Count | None, doc("Slots skipped: the line was busy or the gateway stalled.")] = None
     error: Annotated[ShortText | None, doc("Last error, if offline or failing.")] = None
 
 

@@ -50,6 +50,9 @@ class SensorStatus:
             last_poll=self.last_ok_ms,
             lag_p50_ms=None if self.lag_p50_ms is None else round(self.lag_p50_ms),
             lag_p95_ms=None if self.lag_p95_ms is None else round(self.lag_p95_ms),
+            scheduled=self.scheduled,
+            served=self.served,
+            missed=self.missed,
             error=None if self.last_error is None else short(self.last_error),
         )
 
