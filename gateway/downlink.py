@@ -1,0 +1,266 @@
+"""The cloud's retained documents at the edge: configuration, master data, recall list.
+
+The edge works alone (DESIGN.md, principle 3): each document in force is kept
+on disk exactly as it arrived, so a gateway that reboots without network runs
+on the last version it applied.  The broker re-delivers retained documents
+on every subscribe, so handling one must be idempotent: a version at or below
+the one in force is ignored, and so is a version already rejected (or every
+reconnect would log the same rejection again).  A new version is checked
+completely (the contract, then for configuration the same loader a TOML file
+goes through) and handed to the app before it is saved: a document the app
+cannot take is rejected like an invalid one, and the old one stays in force.
+The outcome is an ``event`` item in the outbox (the audit trail) and, for a
+rejection, a ``StatusError`` in the next status (what an operator sees).
+
+A corrupt cached file is reported and ignored, never fatal: the retained copy
+on the broker will bring the document back once the network is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from coldgate.configfile import ConfigError
+from contract.codec import decode
+from contract.downlink import ConfigUpdate, MasterData, RecallList
+from contract.errors import ContractError
+from contract.items import Event, EventType
+from contract.topics import config_topic, master_topic, recall_topic
+from contract.uplink import DocumentVersions
+from gateway.clock import Clock
+from gateway.config import GatewayConfig, gateway_config_from_document
+from gateway.mqtt_link import Message
+from gateway.observations import Sink, stamp_fields
+from gateway.uplink_status import StatusErrors
+
+log = logging.getLogger(__name__)
+
+DocumentMessage = ConfigUpdate | MasterData | RecallList
+
+
+class Kind(StrEnum):
+    CONFIG = "config"
+    MASTER = "master"
+    RECALL = "recall"
+
+
+_TYPES: dict[Kind, type[DocumentMessage]] = {
+    Kind.CONFIG: ConfigUpdate,
+    Kind.MASTER: MasterData,
+    Kind.RECALL: RecallList,
+}
+_APPLIED = {
+    Kind.CONFIG: EventType.CONFIG_APPLIED,
+    Kind.MASTER: EventType.MASTER_APPLIED,
+    Kind.RECALL: EventType.RECALL_APPLIED,
+}
+_REJECTED = {
+    Kind.CONFIG: EventType.CONFIG_REJECTED,
+    Kind.MASTER: EventType.MASTER_REJECTED,
+    Kind.RECALL: EventType.RECALL_REJECTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document in force; ``config`` is the checked ``GatewayConfig`` for kind ``config``."""
+
+    kind: Kind
+    version: int
+    issued: int
+    message: DocumentMessage
+    config: GatewayConfig | None = None
+
+
+class _VersionProbe(msgspec.Struct):
+    version: Any = None
+
+
+class Downlink:
+    """``Downlink(data_dir, gateway=..., site=..., sink=outbox, clock=clock, on_document=app.apply)``."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        gateway: str,
+        site: str,
+        sink: Sink,
+        clock: Clock,
+        on_document: Callable[[str, Document], None] | None = None,
+        errors: StatusErrors | None = None,
+    ) -> None:
+        self.directory = Path(data_dir) / "downlink"
+        self.gateway = gateway
+        self.site = site
+        self.sink = sink
+        self.clock = clock
+        self.on_document = on_document
+        self.errors = errors if errors is not None else StatusErrors()
+        self.topics: dict[str, Kind] = {
+            config_topic(site, gateway): Kind.CONFIG,
+            master_topic(site, gateway): Kind.MASTER,
+            recall_topic(site, gateway): Kind.RECALL,
+        }
+        self._current: dict[Kind, Document] = {}
+        self._rejected: dict[Kind, int] = {}
+
+    @property
+    def versions(self) -> DocumentVersions:
+        """What the status reports as in force."""
+        return DocumentVersions(**{kind.value: doc.version for kind, doc in self._current.items()})
+
+    def current(self, kind: str) -> Document | None:
+        return self._current.get(Kind(kind))
+
+    def path(self, kind: str) -> Path:
+        return self.directory / f"{Kind(kind).value}.json"
+
+    # -- start-up -----------------------------------------------------------------------------------
+
+    def load(self) -> DocumentVersions:
+        """Bring the cached documents into force (``on_document`` is called for each); never raises."""
+        for kind in Kind:
+            path = self.path(kind)
+            if not path.exists():
+                continue
+            try:
+                data = path.read_bytes()
+                message = decode(data, _TYPES[kind])
+                if message.gateway != self.gateway:
+                    raise ValueError(f"it is for gateway {message.gateway!r}, not {self.gateway!r}")
+                document = self._check(kind, message, str(path))
+                self._hand_over(kind, document)
+            except Exception as exc:  # a bad cache must never stop the gateway
+                text = f"cached {kind} {path} ignored: {exc}"
+                log.warning("%s", text)
+                self.errors.add(f"{kind}_cache_invalid", text, self.clock.stamp().wall_ms)
+                continue
+            self._current[kind] = document
+            log.info("%s version %d in force from %s", kind, document.version, path)
+        return self.versions
+
+    # -- from the broker ----------------------------------------------------------------------------
+
+    def handle(self, message: Message) -> None:
+        """The link's handler for the three document topics."""
+        kind = self.topics.get(message.topic)
+        if kind is None:
+            return
+        if not message.payload:  # the broker's "retained message deleted" marker: keep ours
+            log.info("retained %s cleared on the broker; keeping what is in force", kind)
+            return
+        try:
+            incoming = decode(message.payload, _TYPES[kind], message.topic)
+        except ContractError as exc:
+            version = _probe_version(message.payload)
+            if not self._stale(kind, version):
+                self._reject(kind, version, f"{exc.path}: {exc.reason}")
+            return
+        if self._stale(kind, incoming.version):
+            return
+        try:
+            document = self._check(kind, incoming, f"mqtt:{message.topic}")
+        except (ConfigError, ValueError) as exc:
+            self._reject(kind, incoming.version, str(exc))
+            return
+        try:
+            self._hand_over(kind, document)
+        except Exception as exc:
+            log.exception("%s version %d could not be applied", kind, document.version)
+            self._reject(kind, incoming.version, f"not applied: {exc}")
+            return
+        self._current[kind] = document
+        try:
+            self._save(kind, message.payload)
+        except OSError as exc:
+            text = f"{kind} version {document.version} applied but not saved: {exc}"
+            log.error("%s", text)
+            self.errors.add(f"{kind}_not_saved", text, self.clock.stamp().wall_ms)
+        self._event(_APPLIED[kind], f"{kind} version {document.version} applied", kind, document.version)
+
+    # -- the parts ----------------------------------------------------------------------------------
+
+    def _stale(self, kind: Kind, version: int | None) -> bool:
+        """At or below the version in force, or the version already rejected: a re-delivery."""
+        current = self._current.get(kind)
+        if version is not None and current is not None and version <= current.version:
+            log.debug("%s version %d ignored: %d in force", kind, version, current.version)
+            return True
+        return version is not None and self._rejected.get(kind) == version
+
+    def _check(self, kind: Kind, message: DocumentMessage, source: str) -> Document:
+        config = None
+        if isinstance(message, ConfigUpdate):
+            config = gateway_config_from_document(message.config, source_name=source)
+            if config.gateway.id != self.gateway or config.gateway.site != self.site:
+                raise ConfigError(
+                    "gateway.id",
+                    f"the configuration is for {config.gateway.site}/{config.gateway.id}, "
+                    f"this gateway is {self.site}/{self.gateway}",
+                    file=source,
+                )
+        return Document(kind, message.version, message.issued, message, config)
+
+    def _hand_over(self, kind: Kind, document: Document) -> None:
+        if self.on_document is not None:
+            self.on_document(kind.value, document)
+
+    def _save(self, kind: Kind, payload: bytes) -> None:
+        """Write a temporary file, fsync, rename over the old one, fsync the directory: after a power
+        cut the file is the old version or the new one, never half of each."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(kind)
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def _reject(self, kind: Kind, version: int | None, reason: str) -> None:
+        if version is not None:
+            self._rejected[kind] = version
+        what = f"{kind} version {version}" if version is not None else f"{kind} (no readable version)"
+        kept = self._current.get(kind)
+        keeping = f"; keeping version {kept.version}" if kept else "; none in force"
+        text = f"{what}: {reason}"
+        log.error("%s rejected: %s%s", what, reason, keeping)
+        self.errors.add(f"{kind}_rejected", text, self.clock.stamp().wall_ms)
+        self._event(_REJECTED[kind], f"{text}{keeping}", kind, version)
+
+    def _event(self, event: EventType, detail: str, kind: Kind, version: int | None) -> None:
+        data: dict[str, str | int] = {"kind": kind.value}
+        if version is not None:
+            data["version"] = version
+        item = Event(
+            **stamp_fields(self.clock.stamp()),  # type: ignore[arg-type]
+            event=event,
+            detail=detail[:1000],
+            data=data,
+        )
+        try:
+            self.sink.put(item)
+        except Exception:
+            log.exception("could not record %s", event)
+
+
+def _probe_version(payload: bytes) -> int | None:
+    try:
+        version = msgspec.json.decode(payload, type=_VersionProbe).version
+    except (msgspec.MsgspecError, UnicodeError, RecursionError):
+        return None
+    return version if type(version) is int and 1 <= version < 2**63 else None
