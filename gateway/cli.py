@@ -32,6 +32,35 @@ def check_config(path: str) -> None:
     )
 
 
+@gateway.command("run")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str), default=DEFAULT_CONFIG)
+@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def run(path: str, log_level: str) -> None:
+    """Run the gateway: poll, judge, alarm, buffer and publish until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+    import signal
+
+    from coldgate.configfile import ConfigError
+    from gateway.config import load_gateway_config
+    from gateway.service import GatewayService
+
+    try:
+        config = load_gateway_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await GatewayService(config).run(stop)
+
+    asyncio.run(main())
+
+
 def _control_path(config_path: str | None, data_dir: str | None) -> Path:
     from coldgate.configfile import ConfigError
     from gateway.config import load_gateway_config

@@ -1,0 +1,137 @@
+"""``coldgate gateway run``: the whole edge process for one Pi.
+
+Wires the durable outbox, the gateway app (sources → rules → outbox, local
+alarm), the down-link documents, the MQTT uplink and the clock watch onto one
+asyncio loop.  The outbox is opened first and closed last, so nothing any part
+produced while stopping is lost.
+
+A configuration pushed down from the cloud is checked by the down-link, kept on
+disk, and applied here by restarting the app (sources, rules, alarm) with it:
+the outbox and the uplink run on.  Settings of the outbox and the uplink itself
+(broker, credentials) take effect at the next start of the process, because
+changing them under a running link could strand acknowledged-but-unsent state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from contract.uplink import AlarmState as AlarmStatus
+from contract.uplink import Status
+from gateway.app import GatewayApp
+from gateway.buffer.outbox import Outbox
+from gateway.clock import Clock, SystemClock
+from gateway.clock_watch import ClockWatch
+from gateway.config import GatewayConfig
+from gateway.downlink import Document, Downlink
+from gateway.uplink import Uplink
+from gateway.uplink_status import build_status
+
+log = logging.getLogger(__name__)
+
+
+class GatewayService:
+    """One gateway process; ``await GatewayService(config).run(stop)``."""
+
+    def __init__(self, config: GatewayConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.app: GatewayApp | None = None
+        self.uplink: Uplink | None = None
+        self._started = self.clock.monotonic()
+        self._reload = asyncio.Event()
+
+    def _on_document(self, kind: str, document: Document) -> None:
+        if kind == "config" and document.config is not None and document.config != self.config:
+            log.warning("configuration version %s received: restarting sources and rules", document.version)
+            self.config = document.config
+            self._reload.set()
+
+    def status(self) -> Status:
+        """The heartbeat: the uplink's own figures plus the app's sensors and alarm."""
+        assert self.uplink is not None
+        app = self.app
+        alarm = None
+        sensors = []
+        if app is not None:
+            state = app.alarm
+            alarm = AlarmStatus(
+                active=state.active,
+                sounding=state.sounding,
+                silenced=state.silenced is not None,
+                acknowledged=state.acknowledged is not None,
+                alerts=sorted(state.alerts),
+            )
+            sensors = [s.to_state() for source in app.sources for s in source.status()]
+        downlink = self.uplink.downlink
+        return build_status(
+            site=self.config.gateway.site,
+            gateway=self.config.gateway.id,
+            clock=self.clock,
+            outbox=self.uplink.outbox,
+            heartbeat_s=self.config.uplink.heartbeat_s,
+            started_mono=self._started,
+            sensors=sensors,
+            alarm=alarm,
+            versions=downlink.versions if downlink is not None else None,
+            errors=self.uplink.errors.recent(),
+        )
+
+    async def _run_app(self, outbox: Outbox, stop: asyncio.Event) -> None:
+        """Run the app; on a pushed configuration, stop it and start a new one with that config."""
+        while not stop.is_set():
+            self._reload.clear()
+            app_stop = asyncio.Event()
+            self.app = GatewayApp(self.config, outbox, clock=self.clock)
+            task = asyncio.create_task(self.app.run(app_stop))
+            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
+            try:
+                await asyncio.wait([task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                app_stop.set()
+                for waiter in waiters:
+                    waiter.cancel()
+                await task
+
+    async def run(self, stop: asyncio.Event) -> None:
+        gateway, site = self.config.gateway.id, self.config.gateway.site
+        with Outbox(self.config.outbox, gateway=gateway, clock=self.clock) as outbox:
+            downlink = Downlink(
+                self.config.gateway.data_dir,
+                gateway=gateway,
+                site=site,
+                sink=outbox,
+                clock=self.clock,
+                on_document=self._on_document,
+            )
+            downlink.load()  # the last known documents, so a reboot without network uses them
+            self.uplink = Uplink(
+                self.config.uplink,
+                gateway=gateway,
+                site=site,
+                outbox=outbox,
+                clock=self.clock,
+                status_provider=self.status,
+                downlink=downlink,
+                on_command=lambda command: self.app.handle_command(command) if self.app else None,
+            )
+            watch = ClockWatch(self.clock, outbox.put)
+            tasks = [
+                asyncio.create_task(self._run_app(outbox, stop), name="app"),
+                asyncio.create_task(self.uplink.run(stop), name="uplink"),
+                asyncio.create_task(watch.run(stop), name="clock-watch"),
+            ]
+            failure: BaseException | None = None
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                failure = next((t.exception() for t in done if t.exception() is not None), None)
+            finally:
+                stop.set()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await asyncio.wait_for(task, 30)
+            if failure is not None:
+                # A bug in a part: stop cleanly (the outbox closes above) and let systemd restart us.
+                raise RuntimeError(f"a gateway part failed: {failure!r}") from failure

@@ -1,0 +1,115 @@
+"""``coldgate gateway run`` as one process: outbox, app, uplink, down-link and clock watch together.
+
+The local alarm must sound while the broker is unreachable, and everything
+recorded meanwhile must reach the cloud once it is back, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contract.codec import decode_item
+from contract.items import Alert, AlertAction, Reading
+from gateway.config import gateway_config_from_document
+from gateway.service import GatewayService
+from simulator.background import FarmThread
+from simulator.config import FarmConfig, LoggerSpec
+from simulator.relay import RelayBoard
+from tests.rig.fake_cloud import FakeCloud
+from tests.rig.mosquitto import MosquittoBroker
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def config_document(data_dir: Path, broker_port: int, logger_port: int, relay_port: int) -> dict[str, Any]:
+    return {
+        "gateway": {"id": "gw-svc", "site": "site-svc", "data_dir": str(data_dir)},
+        "uplink": {
+            "broker": f"mqtt://127.0.0.1:{broker_port}",
+            "ack_timeout_s": 5,
+            "heartbeat_s": 5,
+        },
+        "outbox": {"commit_interval_ms": 20},
+        "modbus_lines": [
+            {"id": "loggers", "transport": "tcp", "host": "127.0.0.1", "port": logger_port, "timeout_s": 0.5},
+            {"id": "relays", "transport": "tcp", "host": "127.0.0.1", "port": relay_port, "timeout_s": 0.5},
+        ],
+        "temperature_classes": [{"name": "2-8C", "low": 2.0, "high": 8.0, "alarm_delay_s": 2.0}],
+        "zones": [{"id": "cr1", "temperature_class": "2-8C", "recording_interval_s": 60}],
+        "sensors": [
+            {
+                "source": "modbus",
+                "id": "cr1-t1",
+                "line": "loggers",
+                "unit": 1,
+                "profile": "xy-md02",
+                "interval_s": 1,
+                "retries": 0,
+                "zone": "cr1",
+            }
+        ],
+        "alarm": {"relay": {"line": "relays", "unit": 1, "coil": 0}},
+    }
+
+
+async def until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_later(
+    tmp_path: Path, mosquitto_own: MosquittoBroker
+) -> None:
+    mosquitto_own.stop()  # the site's internet is down from the start
+    farm = FarmConfig(
+        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
+        speed=60,
+        start_at_s=2400,
+    )
+    with FarmThread(farm, tcp=[("127.0.0.1", 0)]) as running:
+
+        async def scenario() -> None:
+            board = RelayBoard(unit=1)
+            relay_port = await board.serve_tcp()
+            document = config_document(tmp_path, mosquitto_own.port, running.tcp[0].port, relay_port)
+            service = GatewayService(gateway_config_from_document(document, "svc.toml"))
+            stop = asyncio.Event()
+            task = asyncio.create_task(service.run(stop))
+            try:
+                await until(lambda: board.coil(0), 20, "siren on while the broker is down")
+                assert service.uplink is not None and service.uplink.stats.connects == 0
+                outbox = service.uplink.outbox
+                assert outbox.depth() > 0 and outbox.acked_seq == 0
+
+                mosquitto_own.start()
+                with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud:
+                    stream = outbox.stream
+                    await until(lambda: outbox.depth() == 0, 30, "backlog acknowledged end to end")
+                    items = cloud.items("gw-svc", stream)
+                    assert sorted(items) == list(range(1, max(items) + 1)), "gap-free, nothing lost"
+                    assert cloud.snapshot()["conflicts"] == []
+                    decoded = [decode_item(items[seq]) for seq in sorted(items)]
+                    raised = [
+                        i for i in decoded if isinstance(i, Alert) and i.action is AlertAction.RAISED
+                    ]
+                    assert "temperature.high" in {a.rule for a in raised}
+                    temps = [i for i in decoded if isinstance(i, Reading) and i.quantity == "temperature"]
+                    assert [t.ts for t in temps] == sorted(t.ts for t in temps), "in order per sensor"
+                    await cloud.until(lambda: cloud.snapshot()["statuses"], 15, "a status")
+                    status = cloud.snapshot()["statuses"][-1]
+                    assert status.alarm is not None and status.alarm.sounding
+                    assert [s.id for s in status.sensors] == ["cr1-t1"]
+            finally:
+                stop.set()
+                await task
+                await board.stop()
+
+        asyncio.run(scenario())
