@@ -61,6 +61,23 @@ def run(path: str, log_level: str) -> None:
     asyncio.run(main())
 
 
+@gateway.command("status")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str), default=DEFAULT_CONFIG)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def status(path: str, as_json: bool) -> None:
+    """Outbox depth, oldest unacknowledged item, alarm and sensors, from local state only."""
+    from coldgate.configfile import ConfigError
+    from gateway.config import load_gateway_config
+    from gateway.local_status import local_status, render
+
+    try:
+        config = load_gateway_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = local_status(config)
+    click.echo(json.dumps(report, indent=2) if as_json else render(report))
+
+
 def _control_path(config_path: str | None, data_dir: str | None) -> Path:
     from coldgate.configfile import ConfigError
     from gateway.config import load_gateway_config

@@ -26,6 +26,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.clock_watch import ClockWatch
 from gateway.config import GatewayConfig
 from gateway.downlink import Document, Downlink
+from gateway.local_status import write_heartbeat
 from gateway.uplink import Uplink
 from gateway.uplink_status import build_status
 
@@ -66,7 +67,7 @@ class GatewayService:
             )
             sensors = [s.to_state() for source in app.sources for s in source.status()]
         downlink = self.uplink.downlink
-        return build_status(
+        status = build_status(
             site=self.config.gateway.site,
             gateway=self.config.gateway.id,
             clock=self.clock,
@@ -78,6 +79,11 @@ class GatewayService:
             versions=downlink.versions if downlink is not None else None,
             errors=self.uplink.errors.recent(),
         )
+        try:
+            write_heartbeat(self.config.gateway.data_dir, status)  # for `coldgate gateway status` offline
+        except OSError as exc:
+            log.warning("cannot keep the last heartbeat on disk: %s", exc)
+        return status
 
     async def _run_app(self, outbox: Outbox, stop: asyncio.Event) -> None:
         """Run the app; on a pushed configuration, stop it and start a new one with that config."""

@@ -7,6 +7,9 @@ recorded meanwhile must reach the cloud once it is back, exactly once.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 from contract.codec import decode_item
 from contract.items import Alert, AlertAction, Reading
 from gateway.config import gateway_config_from_document
+from gateway.local_status import local_status, render
 from gateway.service import GatewayService
 from simulator.background import FarmThread
 from simulator.config import FarmConfig, LoggerSpec
@@ -85,6 +89,11 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
             task = asyncio.create_task(service.run(stop))
             try:
                 await until(lambda: board.coil(0), 20, "siren on while the broker is down")
+                # An engineer on site, no network: the local status says what is buffered and that it sounds.
+                report = await asyncio.to_thread(local_status, service.config)
+                assert report["running"] and report["live"]["alarm"]["sounding"]
+                assert report["outbox"]["depth"] > 0 and report["outbox"]["acked_seq"] == 0
+                assert "alarm: SOUNDING; open alerts: cr1-t1.temperature.high." in render(report)
                 assert service.uplink is not None and service.uplink.stats.connects == 0
                 outbox = service.uplink.outbox
                 assert outbox.depth() > 0 and outbox.acked_seq == 0
@@ -97,9 +106,7 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                     assert sorted(items) == list(range(1, max(items) + 1)), "gap-free, nothing lost"
                     assert cloud.snapshot()["conflicts"] == []
                     decoded = [decode_item(items[seq]) for seq in sorted(items)]
-                    raised = [
-                        i for i in decoded if isinstance(i, Alert) and i.action is AlertAction.RAISED
-                    ]
+                    raised = [i for i in decoded if isinstance(i, Alert) and i.action is AlertAction.RAISED]
                     assert "temperature.high" in {a.rule for a in raised}
                     temps = [i for i in decoded if isinstance(i, Reading) and i.quantity == "temperature"]
                     assert [t.ts for t in temps] == sorted(t.ts for t in temps), "in order per sensor"
@@ -113,3 +120,22 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                 await board.stop()
 
         asyncio.run(scenario())
+
+    # Stopped: the CLI still reports from the files the gateway left.
+    config_file = tmp_path / "gateway.toml"
+    config_file.write_text(f'[gateway]\nid = "gw-svc"\nsite = "site-svc"\ndata_dir = "{tmp_path}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "coldgate", "gateway", "status", str(config_file)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "gateway gw-svc at site site-svc: not running" in result.stdout
+    # What was recorded after the uplink stopped (the "stopping" event) waits for the next start.
+    waiting = re.search(
+        r"outbox: (\d+) item\(s\) waiting for the cloud, last seq (\d+), acknowledged up to (\d+)",
+        result.stdout,
+    )
+    assert waiting, result.stdout
+    depth, last, acked = map(int, waiting.groups())
+    assert depth == last - acked and depth <= 2
+    assert "last heartbeat: ts" in result.stdout

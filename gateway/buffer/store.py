@@ -113,7 +113,7 @@ class Store:
     def close(self) -> None:
         """Mark the file closed cleanly (writer), checkpoint the WAL into it, release the lock."""
         try:
-            if self._lock_fd is not None:
+            if self._lock_fd is not None:  # the writer; a reader leaves the file alone
                 with self._synced():
                     self.meta.clean = 1
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -256,6 +256,10 @@ class Store:
         """(rows, bytes) counted from the rows themselves: a full scan, for checks and tests."""
         count, size = self._conn.execute("SELECT count(*), total(size) FROM items").fetchone()
         return int(count), int(size)
+
+    def read_meta(self) -> Meta:
+        """The durable counters as the file holds them now (readers too: ``coldgate gateway status``)."""
+        return self._load_meta()
 
     def integrity_check(self) -> list[str]:
         return dbfile.check_file(self._conn)
