@@ -134,3 +134,13 @@ def test_decode_topic_picks_the_message_type(name):
     info, msg = decode_topic(topic, encode(examples.MESSAGES[name]))
     assert type(msg) is MESSAGE_TYPES[name]
     assert info.spec.retained == topics.TOPICS[name].retained
+
+
+def test_the_shipped_broker_acl_grants_gateways_what_the_contract_says() -> None:
+    from pathlib import Path
+
+    from contract.topics import MOSQUITTO_GATEWAY_ACL
+
+    acl = (Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "coldgate.acl").read_text()
+    rules = [line for line in acl.splitlines() if line.startswith("pattern ")]
+    assert rules == MOSQUITTO_GATEWAY_ACL.strip().splitlines()
