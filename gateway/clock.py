@@ -46,6 +46,13 @@ class Clock(Protocol):
         ...
 
 
+def boottime_ns() -> int:
+    """``CLOCK_BOOTTIME`` (the contract's ``mono``): monotonic, and counts time suspended too,
+    so an offset from the boot stays true across a suspend; ``CLOCK_MONOTONIC`` elsewhere."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime_ns(clock_id) if clock_id is not None else time.monotonic_ns()
+
+
 def read_boot_id() -> str:
     """The kernel's boot id as 32 hex digits; a random one where the kernel offers none."""
     try:
@@ -120,7 +127,7 @@ class SystemClock:
     def stamp(self) -> Stamp:
         return Stamp(
             wall_ms=time.time_ns() // 1_000_000,
-            mono_ms=time.monotonic_ns() // 1_000_000,
+            mono_ms=boottime_ns() // 1_000_000,
             boot=self.boot,
             synced=self.synced(),
         )
