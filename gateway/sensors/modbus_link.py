@@ -43,6 +43,8 @@ from gateway.sensors.config import ModbusLine, RtuLine, RtuOverTcpLine, TcpLine
 from gateway.sensors.decode import ReadBlock
 from gateway.sensors.health import Failure
 
+Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+
 RECONNECT_AFTER = 3
 
 EXCEPTION_NAMES = {
@@ -175,9 +177,9 @@ class ModbusLink:
         why = os.strerror(exc.errno) if isinstance(exc.errno, int) else str(exc)
         return f"cannot open {where}: {why}"
 
-    async def read(self, unit: int, block: ReadBlock, timeout_s: float) -> list[int]:
-        """One request for ``block`` from ``unit``; raises AttemptFailed, never anything else
-        but cancellation."""
+    async def _request(self, timeout_s: float, send: Callable[[Client], Awaitable[Any]]) -> Any:
+        """One request on the line, keeping the inter-frame gap; raises AttemptFailed, never
+        anything else but cancellation."""
         try:
             client = await self._connected(timeout_s)
             if self.gap_s:
@@ -188,11 +190,7 @@ class ModbusLink:
             self._bytes_in = False
             self.requests += 1
             try:
-                if block.function_code == 4:
-                    call = client.read_input_registers
-                else:
-                    call = client.read_holding_registers
-                response = await call(block.address, count=block.count, device_id=unit)
+                response = await send(client)
             finally:
                 self._quiet_since = time.monotonic()
         except AttemptFailed:
@@ -203,34 +201,25 @@ class ModbusLink:
             self.close()
             raise AttemptFailed(Failure.CONNECTION, f"{self.describe()}: {exc.strerror or exc}") from None
         self._timeouts = 0
-        return self._registers(response, block)
-
-    async def write_coil(self, unit: int, coil: int, value: bool, timeout_s: float) -> None:
-        """Function 05 to ``unit`` (a relay board on this line); raises AttemptFailed."""
-        try:
-            client = await self._connected(timeout_s)
-            if self.gap_s:
-                wait = self._quiet_since + self.gap_s - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            self._set_timeout(timeout_s)
-            self._bytes_in = False
-            self.requests += 1
-            try:
-                response = await client.write_coil(coil, value, device_id=unit)
-            finally:
-                self._quiet_since = time.monotonic()
-        except AttemptFailed:
-            raise
-        except ModbusException as exc:
-            raise self._no_answer(timeout_s, exc) from None
-        except OSError as exc:
-            self.close()
-            raise AttemptFailed(Failure.CONNECTION, f"{self.describe()}: {exc.strerror or exc}") from None
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             name = EXCEPTION_NAMES.get(code, "unknown exception")
-            raise AttemptFailed(Failure.EXCEPTION, f"Modbus exception {code} ({name})", code)
+            failure = Failure.TIMEOUT if code in SILENT_EXCEPTIONS else Failure.EXCEPTION
+            raise AttemptFailed(failure, f"Modbus exception {code} ({name})", code)
+        return response
+
+    async def read(self, unit: int, block: ReadBlock, timeout_s: float) -> list[int]:
+        """One request for ``block`` from ``unit``; raises AttemptFailed."""
+
+        def send(client: Client) -> Awaitable[Any]:
+            call = client.read_input_registers if block.function_code == 4 else client.read_holding_registers
+            return call(block.address, count=block.count, device_id=unit)
+
+        return self._registers(await self._request(timeout_s, send), block)
+
+    async def write_coil(self, unit: int, coil: int, value: bool, timeout_s: float) -> None:
+        """Function 05 to ``unit`` (a relay board on this line); raises AttemptFailed."""
+        await self._request(timeout_s, lambda client: client.write_coil(coil, value, device_id=unit))
 
     def _no_answer(self, timeout_s: float, exc: ModbusException) -> AttemptFailed:
         if self._client is not None and not self._client.connected:
@@ -246,11 +235,6 @@ class ModbusLink:
 
     @staticmethod
     def _registers(response: ModbusPDU, block: ReadBlock) -> list[int]:
-        if response.isError():
-            code = int(getattr(response, "exception_code", 0))
-            name = EXCEPTION_NAMES.get(code, "unknown exception")
-            failure = Failure.TIMEOUT if code in SILENT_EXCEPTIONS else Failure.EXCEPTION
-            raise AttemptFailed(failure, f"Modbus exception {code} ({name})", code)
         registers = list(response.registers)
         if len(registers) < block.count:
             raise AttemptFailed(Failure.GARBAGE, f"short answer: {len(registers)} of {block.count} registers")
