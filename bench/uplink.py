@@ -97,6 +97,10 @@ def main() -> None:
         f"{figures['bytes_per_item']:.0f} bytes per item on the wire, drain limit {args.drain_rate:g}/s, "
         f"{figures['timeouts']:.0f} ack timeouts"
     )
+    print(
+        f"RESULT items_per_s={figures['items_per_s']:.0f} bytes_per_item={figures['bytes_per_item']:.0f} "
+        f"batches={figures['batches']:.0f} ack_timeouts={figures['timeouts']:.0f}"
+    )
 
 
 if __name__ == "__main__":
