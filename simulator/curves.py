@@ -286,4 +286,11 @@ def make_curve(name: str, *, room: Room = COLD_ROOM, seed: int = 0, **params: An
         raise ValueError(
             f"scenario {name!r} has no parameter {', '.join(unknown)}; known: {', '.join(known)}"
         )
+    for key, value in params.items():
+        # A farm file's "600" instead of 600 must fail here, not in the first Modbus request.
+        if key == "inner":
+            if value is not None and not hasattr(value, "sample"):
+                raise ValueError(f"inner: expected a table with a scenario, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
     return SCENARIOS[name](room=room, seed=seed, **params)

@@ -159,3 +159,19 @@ def test_unreadable_farm_file_names_the_file(tmp_path):
     path.write_text("speed = = 3")
     with pytest.raises(ValueError, match=r"broken\.toml"):
         load_farm_file(path)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"start_s": "600"}, "params: start_s: expected a number, got '600'"),
+        ({"duration_s": True}, "params: duration_s: expected a number, got True"),
+        ({"inner": "steady"}, "params: inner: expected a table with a scenario, got 'steady'"),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_is_refused_at_load_not_at_the_first_poll(params, message) -> None:
+    from simulator.config import LoggerSpec
+
+    with pytest.raises(ValueError) as caught:
+        LoggerSpec(unit=1, scenario="dropout", params=params)
+    assert str(caught.value) == message
