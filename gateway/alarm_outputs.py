@@ -152,11 +152,16 @@ class AlarmDriver:
             if seen[output.name] > 1:
                 output.name = f"{output.name} #{seen[output.name]}"
         self.refresh_s = refresh_s
+        self._lock = asyncio.Lock()  # the alarm loop and an operator's silence may both drive
         self.errors: dict[str, str] = {}
         self._applied: dict[str, bool] = {}
         self._applied_at: dict[str, float] = {}
 
     async def apply(self, state: AlarmState, now: float) -> None:
+        async with self._lock:
+            await self._apply(state, now)
+
+    async def _apply(self, state: AlarmState, now: float) -> None:
         for output in self.outputs:
             due = now - self._applied_at.get(output.name, -1e18) >= self.refresh_s
             if self._applied.get(output.name) == state.sounding and not due:

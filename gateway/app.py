@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from gateway.sensors.source import Source, build_sources, raise_if_cancelled
 log = logging.getLogger(__name__)
 
 ALARM_TICK_S = 5.0
+CONTROL_DRIVE_S = 3.0  # below the CLI's 5 s reply timeout (gateway.control.ask)
 
 
 class GatewayApp:
@@ -55,13 +57,20 @@ class GatewayApp:
         sources: Sequence[Source] | None = None,
         alarm_outputs: Sequence[AlarmOutput] | None = None,
         control_path: Path | None = None,
+        previous: GatewayApp | None = None,
     ) -> None:
+        """``previous``: the app this one replaces after a pushed config; its rule state and
+        alarm carry over, so a reload neither silences a sounding siren nor restarts delays."""
         self.config = config
         self.sink = sink
         self.clock = clock or SystemClock()
         self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
-        self.rules = SiteRules.from_config(config)
-        self.alarm = AlarmState(min_severity=config.alarm.min_severity)
+        self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
+        self.alarm = (
+            replace(previous.alarm, min_severity=config.alarm.min_severity)
+            if previous is not None
+            else AlarmState(min_severity=config.alarm.min_severity)
+        )
         self._own_writers: list[ModbusCoilWriter] = []
         outputs = list(alarm_outputs) if alarm_outputs is not None else self._outputs_from_config()
         self.alarm_driver = AlarmDriver(outputs)
@@ -170,7 +179,10 @@ class GatewayApp:
             (self.silence if request.action == "silence" else self.acknowledge)(action)
         except NothingToSilence as exc:
             return ControlReply(ok=False, error=str(exc), data=self.status())
-        await self._drive_alarm()
+        # Switch the outputs now, but answer within the CLI's patience: a slow output (a command,
+        # a relay behind a busy bus) finishes in the background and the alarm loop re-drives it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drive_alarm()), CONTROL_DRIVE_S)
         return ControlReply(ok=True, data=self.status())
 
     # ------------------------------------------------------------ status
@@ -220,7 +232,14 @@ class GatewayApp:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; sources, alarm and control socket stop cleanly."""
-        await self.control.start()
+        try:
+            await self.control.start()
+        except OSError as exc:  # e.g. a data_dir on vfat, or a path too long for a Unix socket
+            log.error(
+                "no control socket at %s (%s): the local CLI cannot reach this gateway",
+                self.control.path,
+                exc,
+            )
         self.sink.put(
             Event(
                 **stamp_fields(self.clock.stamp()),  # type: ignore[arg-type]
@@ -242,4 +261,3 @@ class GatewayApp:
             self.sink.put(
                 Event(**stamp_fields(self.clock.stamp()), event=EventType.STOPPING)  # type: ignore[arg-type]
             )
-

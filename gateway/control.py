@@ -52,6 +52,8 @@ class ControlServer:
         self.path = path
         self._handler = handler
         self._server: asyncio.Server | None = None
+        self._closing = False
+        self._clients: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +63,10 @@ class ControlServer:
         os.chmod(self.path, 0o660)
 
     async def close(self) -> None:
+        """Stop listening and drop open connections: no request may reach a stopped gateway."""
+        self._closing = True
+        for writer in list(self._clients):
+            writer.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -69,6 +75,7 @@ class ControlServer:
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
         try:
             while line := await reader.readline():
                 writer.write(msgspec.json.encode(await self._answer(line)) + b"\n")
@@ -76,9 +83,12 @@ class ControlServer:
         except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
             log.warning("control socket: dropped a client: %s", exc)
         finally:
+            self._clients.discard(writer)
             writer.close()
 
     async def _answer(self, line: bytes) -> ControlReply:
+        if self._closing:
+            return ControlReply(ok=False, error="the gateway is stopping or reloading; try again")
         try:
             request = msgspec.json.decode(line, type=ControlRequest)
         except msgspec.DecodeError as exc:

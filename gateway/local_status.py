@@ -33,8 +33,14 @@ def write_heartbeat(data_dir: str | os.PathLike[str], status: Status) -> None:
     directory = Path(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, prefix=".status-", delete=False) as tmp:
-        tmp.write(encode(status))
-    os.replace(tmp.name, directory / HEARTBEAT_FILE)
+        try:
+            tmp.write(encode(status))
+            tmp.flush()
+            os.replace(tmp.name, directory / HEARTBEAT_FILE)
+        except BaseException:
+            with contextlib.suppress(OSError):  # a full card must not fill up with half-written copies
+                os.unlink(tmp.name)
+            raise
 
 
 def local_status(config: GatewayConfig) -> dict[str, Any]:

@@ -90,7 +90,8 @@ class GatewayService:
         while not stop.is_set():
             self._reload.clear()
             app_stop = asyncio.Event()
-            self.app = GatewayApp(self.config, outbox, clock=self.clock)
+            # The new app takes over the old one's rule state and alarm (see GatewayApp).
+            self.app = GatewayApp(self.config, outbox, clock=self.clock, previous=self.app)
             task = asyncio.create_task(self.app.run(app_stop))
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
             try:

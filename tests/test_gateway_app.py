@@ -235,3 +235,34 @@ def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_pat
     silenced, done = sink.of(Event)[-2:]
     assert silenced.event is EventType.ALARM_SILENCED and silenced.data["by"] == "qa.lee"
     assert done.event is EventType.COMMAND_DONE and done.data["command_id"] == "c2"
+
+
+def test_a_reloaded_app_keeps_the_sounding_alarm_and_the_rule_state(tmp_path: Path) -> None:
+    """A config pushed from the cloud must not silence a siren or restart an alarm delay."""
+    from contract.items import AlertAction, Severity, SubjectType
+
+    config = gateway_config_from_document(
+        {"gateway": {"id": "gw-reload", "site": "s", "data_dir": str(tmp_path)}}, "reload.toml"
+    )
+    sink = ListSink()
+    old = GatewayApp(config, sink)
+    stamp = old.clock.stamp()
+    old._alert(
+        Alert(
+            seq=0, ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms, synced=stamp.synced,
+            alert_id="a1", action=AlertAction.RAISED, rule="temperature.high",
+            subject_type=SubjectType.SENSOR, subject="t1", severity=Severity.CRITICAL,
+            message="t1 above 8 °C",
+        )
+    )  # fmt: skip
+    old.silence(OperatorAction(by="qa.lee", at_ms=stamp.wall_ms))
+    old.emit(
+        Reading(
+            seq=0, ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms, synced=stamp.synced,
+            sensor="t1", quantity="temperature", value=9.5, unit="CEL",
+        )
+    )  # fmt: skip
+    assert old.rules.snapshot(), "the reading left rule state behind (faults are judged without a zone)"
+    new = GatewayApp(config, sink, previous=old)
+    assert new.alarm.alerts == {"a1"} and new.alarm.silenced is not None
+    assert new.rules.snapshot() == old.rules.snapshot()

@@ -160,9 +160,18 @@ class ModbusLinePoller:
             unit, coil, value, done = self._writes.popleft()
             try:
                 await self.link.write_coil(unit, coil, value, self.line.timeout_s)
-            except AttemptFailed as exc:
+            except BaseException as exc:  # settle the writer whatever happened, or the alarm waits forever
                 if not done.done():
-                    done.set_exception(exc)
+                    failure = (
+                        exc
+                        if isinstance(exc, AttemptFailed)
+                        else AttemptFailed(
+                            Failure.CONNECTION, f"coil write failed: {type(exc).__name__}: {exc}"
+                        )
+                    )
+                    done.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise  # cancellation: the poller is stopping
             else:
                 if not done.done():
                     done.set_result(None)
