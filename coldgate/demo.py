@@ -5,8 +5,8 @@ and half on an RS-485 line (RTU over a pseudo-terminal), one of them in a
 compressor failure, one with door openings, one that drops out; and a relay
 board driving the cold room's siren.  The gateway is the real one: its line
 pollers, the cold-chain rules, the local alarm and the durable outbox, exactly
-as ``coldgate gateway run`` wires them.  The MQTT uplink and the cloud join
-this command as they land (issues 4 and 5).
+as ``coldgate gateway run`` wires them.  The MQTT uplink and the cloud ingest
+join this command with issue 5 (an embedded broker and the cloud service).
 
 Scenario time runs ``--speed`` times faster than real time; the rules judge
 real time, so the demo shortens the alarm delay by the same factor (a 30-minute
@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -121,9 +122,11 @@ async def run_demo(count: int, speed: float, interval: float, duration: float | 
             for spec in farm_config.loggers:
                 click.echo(f"  cr-{spec.unit:02d}: {spec.describe()}")
             click.echo(f"Outbox: {config.outbox.path}")
+            command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH
             click.echo(
-                f"Silence the siren: coldgate gateway alarm silence --data-dir {data_dir} --by YOUR-NAME\n"
-                "MQTT uplink and cloud: coming with issues 4 and 5; everything is kept in the outbox.\n"
+                f"Silence the siren: {command} gateway alarm silence --data-dir {data_dir} --by YOUR-NAME\n"
+                "The cloud is not part of the demo yet (issue 5): everything stays in the outbox here;\n"
+                "`coldgate gateway run` publishes it over MQTT with end-to-end acknowledgement.\n"
             )
             task = asyncio.create_task(app.run(stop))
             started = time.monotonic()
