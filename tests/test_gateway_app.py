@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from contract.items import Alert, AlertAction, Event, EventType, Item, Reading
+from contract.items import Alert, AlertAction, Event, EventType, Item, Reading, Severity, SubjectType
 from gateway.alarm import OperatorAction
 from gateway.app import GatewayApp
+from gateway.clock import Stamp
 from gateway.config import gateway_config_from_document
 from gateway.control import ControlRequest, ask
+from gateway.observations import stamp_fields
 from simulator.background import FarmThread
 from simulator.config import FarmConfig, LoggerSpec
 from simulator.relay import RelayBoard
@@ -65,6 +67,20 @@ def site_config(data_dir: Path, logger_port: int, relay_port: int) -> dict[str, 
         ],
         "alarm": {"min_severity": "critical", "relay": {"line": "relays", "unit": 1, "coil": 0}},
     }
+
+
+def critical_alert(stamp: Stamp, alert_id: str = "a1") -> Alert:
+    """A raised excursion alert stamped at ``stamp``, as the rules would hand it over."""
+    return Alert(
+        **stamp_fields(stamp),  # type: ignore[arg-type]
+        alert_id=alert_id,
+        action=AlertAction.RAISED,
+        rule="temperature.high",
+        subject_type=SubjectType.SENSOR,
+        subject="t1",
+        severity=Severity.CRITICAL,
+        message="t1 above 8 °C",
+    )
 
 
 async def wait_until(predicate: Any, timeout: float) -> None:
@@ -200,7 +216,6 @@ def test_a_siren_relay_on_the_loggers_rs485_bus_is_switched_by_that_bus_poller(t
 
 def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_path: Path) -> None:
     from contract.downlink import Command, CommandAction
-    from contract.items import AlertAction, Severity, SubjectType
 
     config = gateway_config_from_document(
         {"gateway": {"id": "gw-cmd", "site": "s", "data_dir": str(tmp_path)}}, "cmd.toml"
@@ -220,14 +235,7 @@ def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_pat
     assert outcome.event is EventType.COMMAND_FAILED and outcome.data["command_id"] == "c1"
     assert "nothing to silence" in outcome.detail
 
-    app._alert(
-        Alert(
-            seq=0, ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms, synced=stamp.synced,
-            alert_id="a1", action=AlertAction.RAISED, rule="temperature.high",
-            subject_type=SubjectType.SENSOR, subject="t1", severity=Severity.CRITICAL,
-            message="t1 above 8 °C",
-        )
-    )  # fmt: skip
+    app._alert(critical_alert(stamp))
     assert app.alarm.sounding
     app.handle_command(command(CommandAction.SILENCE_ALARM, "c2"))
     assert not app.alarm.sounding and app.alarm.silenced is not None
@@ -239,7 +247,6 @@ def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_pat
 
 def test_a_reloaded_app_keeps_the_sounding_alarm_and_the_rule_state(tmp_path: Path) -> None:
     """A config pushed from the cloud must not silence a siren or restart an alarm delay."""
-    from contract.items import AlertAction, Severity, SubjectType
 
     config = gateway_config_from_document(
         {"gateway": {"id": "gw-reload", "site": "s", "data_dir": str(tmp_path)}}, "reload.toml"
@@ -247,14 +254,7 @@ def test_a_reloaded_app_keeps_the_sounding_alarm_and_the_rule_state(tmp_path: Pa
     sink = ListSink()
     old = GatewayApp(config, sink)
     stamp = old.clock.stamp()
-    old._alert(
-        Alert(
-            seq=0, ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms, synced=stamp.synced,
-            alert_id="a1", action=AlertAction.RAISED, rule="temperature.high",
-            subject_type=SubjectType.SENSOR, subject="t1", severity=Severity.CRITICAL,
-            message="t1 above 8 °C",
-        )
-    )  # fmt: skip
+    old._alert(critical_alert(stamp))
     old.silence(OperatorAction(by="qa.lee", at_ms=stamp.wall_ms))
     old.emit(
         Reading(

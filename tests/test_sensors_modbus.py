@@ -14,7 +14,7 @@ import pytest
 from contract.items import Gap, GapCause, Item, Quality, Reading
 from gateway.clock import SystemClock
 from gateway.config import gateway_config_from_document
-from gateway.sensors import modbus_poller
+from gateway.sensors import source
 from gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -292,7 +292,7 @@ def test_a_vanished_serial_port_is_an_error_not_a_crash():
 
 
 def test_a_bug_inside_a_poll_is_an_error_reading_and_polling_goes_on(monkeypatch):
-    monkeypatch.setattr(modbus_poller, "BUG_PAUSE_S", 0.1)
+    monkeypatch.setattr(source, "BUG_PAUSE_S", 0.1)
     with FarmThread(STEADY, tcp=[("127.0.0.1", 0)]) as farm:
         line = line_for(farm, "tcp")
         poller = ModbusLinePoller(line, sensors_on(line, STEADY)[:1], SystemClock())

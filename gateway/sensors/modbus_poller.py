@@ -43,13 +43,12 @@ from gateway.sensors.health import Failure, SensorHealth
 from gateway.sensors.modbus_link import AttemptFailed, ModbusLink
 from gateway.sensors.readings import Channel, channel_of, error_reading, error_readings, ok_reading
 from gateway.sensors.schedule import Slots, backoff_periods
-from gateway.sensors.source import Emit, raise_if_cancelled
+from gateway.sensors.source import Emit, run_steps
 from gateway.sensors.stats import PollStats, SensorStatus
 
 log = logging.getLogger(__name__)
 
 #: After a bug escaped a poll, wait this long before polling again (no hot error loop).
-BUG_PAUSE_S = 1.0
 #: Slack added to a class-2 attempt's worst case when looking for an idle window.
 WINDOW_MARGIN_S = 0.005
 
@@ -126,13 +125,7 @@ class ModbusLinePoller:
         for unit in self.units:
             unit.slots.due = start  # one phase for all: polls run back to back, idle time pools
         try:
-            while True:
-                try:
-                    await self._step()
-                except Exception as exc:  # a bug: report it, keep polling
-                    self._bug(exc)
-                    await asyncio.sleep(BUG_PAUSE_S)
-                raise_if_cancelled()
+            await run_steps(self._step, self._bug)
         finally:
             self._running = False
             while self._writes:

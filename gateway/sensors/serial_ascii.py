@@ -34,7 +34,7 @@ from gateway.sensors.config import SerialAsciiSensor, check_pattern
 from gateway.sensors.health import Failure, SensorHealth
 from gateway.sensors.readings import Channel, error_reading, error_readings, ok_reading
 from gateway.sensors.schedule import Slots
-from gateway.sensors.source import Emit, raise_if_cancelled
+from gateway.sensors.source import Emit, run_steps
 from gateway.sensors.stats import PollStats, SensorStatus
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ MAX_LINE = 256
 #: No line for this many intervals counts as a missed poll (loggers that talk on their
 #: own drift against our tick; half an interval of slack keeps one late line from counting).
 SILENCE_INTERVALS = 1.5
-BUG_PAUSE_S = 1.0
 _EOL = re.compile(rb"[\r\n]+")
 
 
@@ -83,13 +82,7 @@ class SerialAsciiSource:
         self._emit = emit
         self.slots.due = self._heard_at = self.clock.monotonic()
         try:
-            while True:
-                try:
-                    await self._tick()
-                except Exception as exc:  # a bug: report it, keep going
-                    self._report_bug(exc)
-                    await asyncio.sleep(BUG_PAUSE_S)
-                raise_if_cancelled()
+            await run_steps(self._tick, self._report_bug)
         finally:
             self._close()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from contract.items import Item
@@ -65,6 +65,25 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+#: After a bug escaped a step, wait this long before the next, so a bug that repeats cannot spin.
+BUG_PAUSE_S = 1.0
+
+
+async def run_steps(step: Callable[[], Awaitable[None]], on_bug: Callable[[Exception], None]) -> None:
+    """The loop of every source: a bug in one step is reported and the source goes on.
+
+    Returns only by cancellation (ThingsBoard IoT Gateway #2132: one uncaught
+    exception ended its polling for good).
+    """
+    while True:
+        try:
+            await step()
+        except Exception as exc:
+            on_bug(exc)
+            await asyncio.sleep(BUG_PAUSE_S)
+        raise_if_cancelled()
 
 
 def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
