@@ -1,0 +1,12 @@
+"""The cloud's SQL store: models, migrations and idempotent writes.
+
+SQLite serves a single site; PostgreSQL is production.  Both run the same
+models and migrations, so every test runs against both.
+"""
+
+from __future__ import annotations
+
+from cloud.db.migrate import migrate
+from cloud.db.writes import insert_items
+
+__all__ = ["insert_items", "migrate"]

@@ -1,0 +1,230 @@
+"""Declarative models of the cloud store.
+
+Edge-stamped times (``ts``, ``mono``, gap ``start``/``end``) stay integer epoch
+milliseconds exactly as the contract sends them: converting would lose the
+original evidence and behave differently on SQLite and PostgreSQL.  Times the
+cloud stamps itself (``received_at``, ``last_seen``) are timezone-aware
+timestamps.  Item tables carry no foreign keys: ingest writes them in bulk and
+checks gateways itself, and a foreign key on a partitioned table costs a lookup
+per row.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Alert",
+    "Base",
+    "DeadLetter",
+    "EdgeItem",
+    "Gap",
+    "Gateway",
+    "Reading",
+    "ReadingKey",
+    "Sensor",
+    "Site",
+    "Zone",
+    "autogenerate_include",
+]
+
+#: JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+#: Identifiers are 1-64 characters by the contract.
+ID_LEN = 64
+
+
+class Base(DeclarativeBase):
+    """Root of every model; ``Base.metadata`` is what the migrations must match."""
+
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads it as a class attribute
+        dict[str, Any]: JsonDoc,
+        str: String(ID_LEN),
+    }
+
+
+class Site(Base):
+    """A warehouse; gateways and zones belong to one."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+
+
+class Zone(Base):
+    """A storage area of a site with the temperature class its goods need."""
+
+    __tablename__ = "zones"
+
+    site: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(primary_key=True)
+    temperature_class: Mapped[str]
+
+
+class Gateway(Base):
+    """A gateway as the cloud last saw it; ``last_status`` is its newest retained status."""
+
+    __tablename__ = "gateways"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    first_seen: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_status: Mapped[dict[str, Any] | None]
+
+
+class Sensor(Base):
+    """A sensor of a gateway, the zone it watches and when its calibration expires."""
+
+    __tablename__ = "sensors"
+
+    gateway: Mapped[str] = mapped_column(ForeignKey("gateways.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(primary_key=True)
+    zone: Mapped[str | None]
+    calibration_due: Mapped[datetime.date | None] = mapped_column(Date)
+
+
+class _ItemColumns:
+    """The idempotency key and time evidence every item carries (contract: ItemBase)."""
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger)
+    boot: Mapped[str]
+    mono: Mapped[int] = mapped_column(BigInteger)
+    synced: Mapped[bool] = mapped_column(Boolean)
+
+
+class Reading(Base):
+    """One measurement; the bulk of the data, hence range-partitioned by ``ts`` on PostgreSQL.
+
+    PostgreSQL requires the partition key in every unique constraint of a
+    partitioned table, so the primary key is (gateway, stream, seq, ts);
+    uniqueness of (gateway, stream, seq) alone is kept by :class:`ReadingKey`.
+    """
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        Index("ix_readings_sensor_ts", "gateway", "sensor", "ts"),
+        {"postgresql_partition_by": "RANGE (ts)"},
+    )
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    boot: Mapped[str]
+    mono: Mapped[int] = mapped_column(BigInteger)
+    synced: Mapped[bool] = mapped_column(Boolean)
+    sensor: Mapped[str]
+    quantity: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Double)
+    unit: Mapped[str] = mapped_column(String(8))
+    quality: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: Wall time reconstructed from a synchronised anchor of the same boot; ``ts`` is never edited.
+    ts_corrected: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ReadingKey(Base):
+    """The idempotency key of every stored reading, in a plain (unpartitioned) table.
+
+    A partitioned ``readings`` cannot be unique on (gateway, stream, seq), so a
+    re-sent reading whose ``ts`` differs would be stored twice; inserting its
+    key here first settles that on every dialect.  ``ts`` says which partition
+    holds the reading.
+    """
+
+    __tablename__ = "reading_keys"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class Gap(_ItemColumns, Base):
+    """A stretch without monitoring, as the edge reported it (``end`` null while open)."""
+
+    __tablename__ = "gaps"
+
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str]
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int | None] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Alert(_ItemColumns, Base):
+    """One step (raised, updated, cleared) of an edge alert; ``alert_id`` ties the steps together."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_alert_id", "gateway", "alert_id"),)
+
+    alert_id: Mapped[str]
+    action: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str]
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str]
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+
+
+class EdgeItem(_ItemColumns, Base):
+    """Movements, scans and events, kept whole until they get tables of their own.
+
+    Ingest acknowledges only what is committed, so no item kind may be dropped.
+    """
+
+    __tablename__ = "edge_items"
+
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]]
+
+
+class DeadLetter(Base):
+    """A message ingest could not store (contract error, conflicting duplicate), kept verbatim."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+def autogenerate_include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic ``include_object`` hook: what autogenerate should compare.
+
+    Monthly ``readings_*`` partitions are made by ``ensure_partitions``, not
+    declared as models.
+    """
+    del reflected, compare_to
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return not (table or "").startswith("readings_")
