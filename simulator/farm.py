@@ -44,6 +44,7 @@ from simulator.config import FarmConfig, LoggerSpec
 from simulator.curves import Behaviour, Sample
 from simulator.relay import RelayBoard
 from simulator.serialline import PtyLine
+from simulator.servers import listening_port
 from simulator.wire import WireFaults
 
 
@@ -226,9 +227,7 @@ class ModbusFarm:
             trace_packet=line.faults,
         )
         await self._start(line, server, f"tcp://{host}:{port}")
-        listener = server.transport
-        assert isinstance(listener, asyncio.Server)
-        endpoint = TcpEndpoint(host, int(listener.sockets[0].getsockname()[1]))
+        endpoint = TcpEndpoint(host, listening_port(server))
         line.label = str(endpoint)
         self.endpoints.append(endpoint)
         return endpoint
@@ -248,9 +247,7 @@ class ModbusFarm:
             trace_packet=line.faults,
         )
         await self._start(line, server, f"rtu+tcp://{host}:{port}")
-        listener = server.transport
-        assert isinstance(listener, asyncio.Server)
-        endpoint = RtuOverTcpEndpoint(host, int(listener.sockets[0].getsockname()[1]))
+        endpoint = RtuOverTcpEndpoint(host, listening_port(server))
         line.label = str(endpoint)
         self.endpoints.append(endpoint)
         return endpoint

@@ -9,13 +9,14 @@ relay boards.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from simulator.servers import listening_port
 
 COILS = 8
 
@@ -74,9 +75,7 @@ class RelayBoard:
         """Listen on ``host:port`` (0: any free port); returns the port."""
         self._server = ModbusTcpServer([self.device()], address=(host, port))
         await self._server.serve_forever(background=True)
-        listener = self._server.transport
-        assert isinstance(listener, asyncio.Server)
-        self.port = int(listener.sockets[0].getsockname()[1])
+        self.port = listening_port(self._server)
         return self.port
 
     async def stop(self) -> None:

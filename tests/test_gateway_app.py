@@ -25,8 +25,8 @@ from gateway.config import gateway_config_from_document
 from gateway.control import ControlRequest, ask
 from gateway.observations import stamp_fields
 from simulator.background import FarmThread
-from simulator.config import FarmConfig, LoggerSpec
 from simulator.relay import RelayBoard
+from tests.rig.modbus import failed_compressor_farm
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,13 +94,7 @@ async def wait_until(predicate: Any, timeout: float) -> None:
 def test_excursion_sounds_the_local_relay_without_any_uplink_and_the_cli_silences_it(
     tmp_path: Path,
 ) -> None:
-    # The compressor failed before the scenario clock starts: the room crosses 8 °C
-    # about 1.5 s of real time into the test (speed 60).
-    farm = FarmConfig(
-        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
-        speed=60,
-        start_at_s=2400,
-    )
+    farm = failed_compressor_farm()
     with FarmThread(farm, tcp=[("127.0.0.1", 0)]) as running:
 
         async def scenario() -> None:
@@ -180,11 +174,7 @@ def test_silence_with_nothing_to_silence_is_refused_and_recorded_nowhere(tmp_pat
 
 def test_a_siren_relay_on_the_loggers_rs485_bus_is_switched_by_that_bus_poller(tmp_path: Path) -> None:
     """One request at a time on a bus: the relay write waits for the line's turn, no second client."""
-    farm = FarmConfig(
-        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
-        speed=60,
-        start_at_s=2400,
-    )
+    farm = failed_compressor_farm()
     board = RelayBoard(unit=9)
     with FarmThread(farm, rtu=1, relays=[board]) as running:
         document = site_config(tmp_path, 1, 1)

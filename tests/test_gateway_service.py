@@ -22,9 +22,9 @@ from gateway.config import gateway_config_from_document
 from gateway.local_status import local_status, render
 from gateway.service import GatewayService
 from simulator.background import FarmThread
-from simulator.config import FarmConfig, LoggerSpec
 from simulator.relay import RelayBoard
 from tests.rig.fake_cloud import FakeCloud
+from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.timeout(90)
@@ -73,11 +73,7 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
     tmp_path: Path, mosquitto_own: MosquittoBroker
 ) -> None:
     mosquitto_own.stop()  # the site's internet is down from the start
-    farm = FarmConfig(
-        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
-        speed=60,
-        start_at_s=2400,
-    )
+    farm = failed_compressor_farm()
     with FarmThread(farm, tcp=[("127.0.0.1", 0)]) as running:
 
         async def scenario() -> None:

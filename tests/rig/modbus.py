@@ -40,6 +40,16 @@ __all__ = [
 LONG = 10 * 24 * 3600.0  # a fault window longer than any test
 
 
+def failed_compressor_farm() -> FarmConfig:
+    """One xy-md02 logger in a 2-8 °C room whose compressor already failed: at speed 60 the
+    room crosses 8 °C about 1.5 s of real time after the farm starts."""
+    return FarmConfig(
+        (LoggerSpec(unit=1, register_map="xy-md02", scenario="compressor_failure"),),
+        speed=60,
+        start_at_s=2400,
+    )
+
+
 def rig_farm(speed: float = 1.0) -> FarmConfig:
     """Both register maps, three rooms and every wire behaviour at once, from the first poll.
 
