@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,6 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Alert",
     "Base",
+    "BatchRange",
+    "BootAnchor",
     "DeadLetter",
     "EdgeItem",
     "Gap",
@@ -42,6 +45,7 @@ __all__ = [
     "ReadingKey",
     "Sensor",
     "Site",
+    "StreamCoverage",
     "Zone",
     "autogenerate_include",
 ]
@@ -91,6 +95,10 @@ class Gateway(Base):
     last_seen: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     last_status: Mapped[dict[str, Any] | None]
+    #: Boot id of the newest status; a change means the gateway restarted.
+    boot: Mapped[str | None]
+    #: When ``online`` last changed (birth, will, or the silence watchdog).
+    state_since: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Sensor(Base):
@@ -127,6 +135,14 @@ class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
         Index("ix_readings_sensor_ts", "gateway", "sensor", "ts"),
+        # Clock correction looks up a boot's unsynchronised readings when its first anchor arrives.
+        Index(
+            "ix_readings_unsynced",
+            "gateway",
+            "boot",
+            postgresql_where=text("NOT synced"),
+            sqlite_where=text("NOT synced"),
+        ),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
 
@@ -206,7 +222,12 @@ class EdgeItem(_ItemColumns, Base):
 
 
 class DeadLetter(Base):
-    """A message ingest could not store (contract error, conflicting duplicate), kept verbatim."""
+    """A message ingest could not store (contract error, conflicting duplicate), kept verbatim.
+
+    ``gateway`` is the one the topic names (null when the topic itself is bad):
+    it says whose messages are failing, not who sent them.  ``path`` is the
+    contract path of the fault (``$.items[3].value``), ``reason`` says why.
+    """
 
     __tablename__ = "dead_letters"
 
@@ -215,6 +236,58 @@ class DeadLetter(Base):
     topic: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
+    gateway: Mapped[str | None]
+    path: Mapped[str | None] = mapped_column(Text)
+
+
+class StreamCoverage(Base):
+    """How far ingest has committed each outbox stream: the seq it acknowledges.
+
+    ``covered`` is the highest seq such that every seq up to it lies in the
+    range of some committed batch (docs/contract.md, "Express batches").
+    Workers share this row, so it is read ``FOR UPDATE`` on PostgreSQL.
+    """
+
+    __tablename__ = "stream_coverage"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    site: Mapped[str]
+    covered: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BatchRange(Base):
+    """A committed batch's range that stands apart from ``covered`` (an express batch).
+
+    Merged into :class:`StreamCoverage` and deleted once the stream catches
+    up; these rows are ingest bookkeeping, not records.
+    """
+
+    __tablename__ = "batch_ranges"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class BootAnchor(Base):
+    """The first synchronised (mono, ts) pair seen for a gateway's boot.
+
+    Items stamped before the clock was synchronised are corrected as
+    ``anchor.ts + (item.mono - anchor.mono)``: mono is CLOCK_BOOTTIME, so it is
+    valid across the whole boot.
+    """
+
+    __tablename__ = "boot_anchors"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    boot: Mapped[str] = mapped_column(primary_key=True)
+    mono: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
 
 
 def autogenerate_include(
