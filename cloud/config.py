@@ -10,7 +10,7 @@ secret files stay readable by the service user only.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from msgspec import Meta, field
@@ -84,6 +84,8 @@ class CloudMqttConfig(MqttConnection, kw_only=True):
     client_id: Id = "coldgate-cloud"
     shared_group: Id = "coldgate-ingest"
     workers: Annotated[int, Meta(ge=1, le=64)] = 2
+    #: "3.1.1" for brokers without MQTT 5 (amqtt): no shared subscription then, so one worker.
+    protocol: Literal["5", "3.1.1"] = "5"
 
     def worker_client_id(self, n: int) -> str:
         return f"{self.client_id}-{n}"
@@ -137,6 +139,12 @@ def validate_cloud_config(config: CloudConfig) -> None:
     if db.dialect == "sqlite" and db.password_file is not None:
         raise ConfigError("database.password_file", "only used with PostgreSQL")
     check_mqtt_connection(config.mqtt, "mqtt")
+    if config.mqtt.protocol == "3.1.1" and config.mqtt.workers > 1:
+        raise ConfigError(
+            "mqtt.workers",
+            "MQTT 3.1.1 has no shared subscriptions, so several workers would each store every message; "
+            'use 1 worker or protocol = "5"',
+        )
     if config.influx.enabled:
         for name in ("url", "org", "bucket", "token_file"):
             if getattr(config.influx, name) is None:

@@ -1,4 +1,4 @@
-"""Turn the cloud config's database table into a SQLAlchemy URL.
+"""Turn the cloud config's database table into a SQLAlchemy URL and an engine.
 
 The password lives in ``database.password_file``, never in the URL (so the
 config can be world-readable); it is read here, at connect time.
@@ -7,13 +7,14 @@ config can be world-readable); it is read here, at connect time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from cloud.config import DatabaseConfig
 from coldgate.configfile import ConfigError
 
-__all__ = ["database_url"]
+__all__ = ["database_url", "make_engine"]
 
 
 def database_url(config: DatabaseConfig) -> URL:
@@ -26,3 +27,35 @@ def database_url(config: DatabaseConfig) -> URL:
     except OSError as exc:
         raise ConfigError("database.password_file", f"cannot read: {exc.strerror}") from exc
     return url.set(password=password)
+
+
+def make_engine(url: str | URL, *, writer: bool = False, pool_size: int = 5) -> Engine:
+    """An engine for the cloud's store, with the settings each dialect needs.
+
+    PostgreSQL: ``pool_pre_ping`` so that connections broken by a database
+    restart are replaced instead of failing the next transaction.  SQLite: WAL
+    (readers never block the writer), a busy timeout, and for ``writer``
+    engines ``BEGIN IMMEDIATE``: pysqlite otherwise starts transactions lazily,
+    so two writers both read, then one fails to upgrade its lock with
+    "database is locked" instead of waiting its turn.
+    """
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        if url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: in WAL mode NORMAL may lose the last commits on power loss, and ingest acks on commit.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine

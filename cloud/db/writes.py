@@ -20,12 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cloud.db import models
 from contract.items import Alert, Gap, Item, Reading
 
-__all__ = ["insert_items", "item_row"]
+__all__ = ["insert_items", "insert_new", "item_row", "table_for"]
 
 _BASE_FIELDS = ("seq", "ts", "boot", "mono", "synced")
 
 
-def _table_for(item: Item) -> Table:
+def table_for(item: Item) -> Table:
+    """The table that stores items of this kind."""
     if isinstance(item, Reading):
         return models.Reading.__table__  # type: ignore[return-value]
     if isinstance(item, Gap):
@@ -82,26 +83,45 @@ def insert_items(conn: Connection, gateway: str, site: str, stream: str, items: 
     """Insert a batch's items, skipping those already stored; returns how many were new.
 
     ``site`` is accepted because a batch carries it; it is recorded on the
-    gateway row by ingest, not per item.  Readings claim their key in
-    ``reading_keys`` first and only the newly claimed ones are inserted, since
-    the partitioned ``readings`` table cannot be unique on (gateway, stream, seq)
-    by itself.  A key already stored counts as "not new" whatever its content;
-    telling a conflict from a duplicate is ingest's job.
+    gateway row by ingest, not per item.
     """
     del site
+    return len(insert_new(conn, gateway, stream, items))
+
+
+def insert_new(
+    conn: Connection,
+    gateway: str,
+    stream: str,
+    items: Iterable[Item],
+    ts_corrected: dict[int, int] | None = None,
+) -> set[int]:
+    """Insert items, skipping keys already stored; returns the seqs that were new.
+
+    Readings claim their key in ``reading_keys`` first and only the newly
+    claimed ones are inserted, since the partitioned ``readings`` table cannot
+    be unique on (gateway, stream, seq) by itself.  A key already stored is
+    "not new" whatever its content: telling a conflict from a duplicate is
+    ingest's job, and it needs the new seqs to do so.  ``ts_corrected`` maps a
+    reading's seq to its clock-corrected time.
+    """
+    corrections = ts_corrected or {}
     rows_by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for item in items:
-        table = _table_for(item)
-        rows_by_table.setdefault(table.name, (table, []))[1].append(item_row(gateway, stream, item))
+        table = table_for(item)
+        row = item_row(gateway, stream, item)
+        if item.seq in corrections and "ts_corrected" in row:
+            row["ts_corrected"] = corrections[item.seq]
+        rows_by_table.setdefault(table.name, (table, []))[1].append(row)
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    new = 0
+    new: set[int] = set()
     for table, rows in rows_by_table.values():
         if table is models.Reading.__table__:
             rows = _claim_reading_keys(conn, dialect_insert, rows)
             if not rows:
                 continue
         stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.seq)
-        new += len(conn.execute(stmt, rows).all())
+        new.update(conn.execute(stmt, rows).scalars())
     return new
 
 

@@ -1,0 +1,334 @@
+"""An ingest worker: MQTT messages in, database commit, then the MQTT ack and the end-to-end ack.
+
+Order is the whole point.  A message is PUBACKed to the broker (paho
+``manual_ack``) only after the transaction that stored it committed, and the
+gateway's cumulative ack goes out only then too.  If the database is down,
+nothing is acknowledged: the broker keeps the messages in the worker's
+persistent session (stable client id, ``clean_start=False``) and the gateway
+keeps them in its outbox, so a crash at any point loses nothing and a
+re-delivery is a no-op.
+
+Workers are stateless and share one MQTT 5 shared subscription
+(``$share/<group>/...``); the database serialises what must be serialised
+(``stream_coverage`` rows).  On MQTT 3.1.1 there is no shared subscription,
+so one worker subscribes to the plain filter.
+
+Messages are committed in groups (one transaction for up to
+``max_group_messages`` messages): a commit per 500-reading batch would cap a
+worker at the disk's fsync rate.  If a group fails on something other than
+the database being unreachable, its messages are stored one per transaction,
+so the one that breaks the database is dead-lettered alone.
+
+paho runs its own network thread (``loop_start``); ``on_message`` only
+queues.  The worker thread does the database work; paho's ``ack`` and
+``publish`` are safe to call from it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import random
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from cloud.config import CloudMqttConfig
+from cloud.ingest.store import AckDue, Outcome, dead_letter, store_message
+from coldgate.mqtt_secrets import read_secret, tls_context
+from contract.codec import encode
+from contract.downlink import Ack
+from contract.items import Reading
+from contract.topics import INGEST_FILTER, QOS, ack_topic, shared_ingest_filter
+from contract.version import CONTRACT_VERSION
+
+__all__ = ["IngestStats", "IngestWorker", "Mirror"]
+
+log = logging.getLogger(__name__)
+
+#: Unacknowledged messages the broker may send us before waiting (MQTT 5 Receive Maximum).
+RECEIVE_MAXIMUM = 256
+#: How long the broker keeps the session (and our unacknowledged messages) while we are away.
+SESSION_EXPIRY_S = 7 * 86_400
+
+
+class Mirror(Protocol):
+    """The optional time-series mirror; called after the commit, must not block."""
+
+    def mirror(self, gateway: str, site: str, readings: list[Reading]) -> None: ...
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters since start; read by the demo's status line and the benchmark."""
+
+    messages: int = 0
+    batches: int = 0
+    statuses: int = 0
+    new: int = 0
+    new_readings: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    dead_letters: int = 0
+    acks_published: int = 0
+    commits: int = 0
+    db_retries: int = 0
+    last_db_error: str | None = None
+    connected: bool = False
+    by_gateway: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome) -> None:
+        self.messages += 1
+        self.batches += outcome.kind == "batch"
+        self.statuses += outcome.kind == "status"
+        self.new += outcome.new
+        self.new_readings += len(outcome.new_readings)
+        self.duplicates += outcome.duplicates
+        self.conflicts += outcome.conflicts
+        self.dead_letters += outcome.dead_letters
+        if outcome.gateway is not None and outcome.new:
+            self.by_gateway[outcome.gateway] = self.by_gateway.get(outcome.gateway, 0) + outcome.new
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database could not be reached (retry later), as opposed to refusing this data."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class IngestWorker:
+    """One worker: ``start()``, then ``stop()``; ``stats`` may be read from any thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mqtt: CloudMqttConfig,
+        n: int = 1,
+        *,
+        mirror: Mirror | None = None,
+        max_group_messages: int = 64,
+        max_group_bytes: int = 8 * 1024 * 1024,
+        clock: Callable[[], datetime.datetime] = _now,
+    ) -> None:
+        self.engine = engine
+        self.config = mqtt
+        self.client_id = mqtt.worker_client_id(n)
+        self.mirror = mirror
+        self.max_group_messages = max_group_messages
+        self.max_group_bytes = max_group_bytes
+        self.clock = clock
+        self.stats = IngestStats()
+        self._lock = threading.Lock()
+        self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}", daemon=True)
+        self._client = self._make_client()
+
+    # -- MQTT ---------------------------------------------------------------------------------------
+
+    @property
+    def v5(self) -> bool:
+        return self.config.protocol == "5"
+
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=None if self.v5 else False,
+            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
+            manual_ack=True,
+        )
+        if self.config.username is not None:
+            password = None
+            if self.config.password_file is not None:
+                password = read_secret(self.config.password_file, "mqtt.password_file")
+            client.username_pw_set(self.config.username, password)
+        if self.config.address.tls:
+            client.tls_set_context(tls_context(self.config, "mqtt"))
+        client.reconnect_delay_set(0.5, 10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: paho.Client, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.client_id, reason)
+            return
+        with self._lock:
+            self.stats.connected = True
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # Acks are small and latency-bound; Nagle would hold each for the next PUBACK round trip.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        topic_filter = shared_ingest_filter(self.config.shared_group) if self.v5 else INGEST_FILTER
+        client.subscribe(topic_filter, qos=QOS)
+
+    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        with self._lock:
+            self.stats.connected = False
+        if not self._stop.is_set():
+            log.warning("%s: disconnected from the broker (%s); paho reconnects", self.client_id, reason)
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        self._inbox.put(msg)
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def start(self, wait_subscribed_s: float | None = 10.0) -> IngestWorker:
+        """Connect and start consuming; with ``wait_subscribed_s``, return once subscribed."""
+        address = self.config.address
+        if self.v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            properties.ReceiveMaximum = RECEIVE_MAXIMUM
+            self._client.connect_async(
+                address.host, address.port, self.config.keepalive_s, clean_start=False, properties=properties
+            )
+        else:
+            self._client.connect_async(address.host, address.port, self.config.keepalive_s)
+        self._client.loop_start()
+        self._thread.start()
+        if wait_subscribed_s is not None and not self._subscribed.wait(wait_subscribed_s):
+            self.stop()
+            raise ConnectionError(
+                f"{self.client_id}: not subscribed at {self.config.broker} within {wait_subscribed_s} s"
+            )
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the group in hand (commit and ack it), then disconnect; queued messages stay
+        unacknowledged, so the broker re-delivers them to the next worker."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> IngestWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def snapshot(self) -> IngestStats:
+        with self._lock:
+            copy = IngestStats(**{name: getattr(self.stats, name) for name in IngestStats.__slots__})
+            copy.by_gateway = dict(self.stats.by_gateway)
+            return copy
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            group = [first]
+            size = len(first.payload)
+            while len(group) < self.max_group_messages and size < self.max_group_bytes:
+                try:
+                    msg = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                group.append(msg)
+                size += len(msg.payload)
+            outcomes = self._commit_with_retry(group)
+            if outcomes is None:  # stopping while the database is down: leave them to the broker
+                return
+            self._after_commit(group, outcomes)
+
+    # -- the database -------------------------------------------------------------------------------
+
+    def _commit_with_retry(self, group: list[paho.MQTTMessage]) -> list[Outcome] | None:
+        delay = 0.2
+        while True:
+            try:
+                return self._commit(group)
+            except Exception as exc:
+                if not _unreachable(exc):
+                    raise
+                with self._lock:
+                    self.stats.db_retries += 1
+                    self.stats.last_db_error = str(exc).splitlines()[0][:200]
+                log.warning("%s: database unavailable, retrying in %.1f s: %s", self.client_id, delay, exc)
+            if self._stop.wait(delay * random.uniform(0.5, 1.0)):
+                return None
+            delay = min(delay * 2, 5.0)
+
+    def _commit(self, group: list[paho.MQTTMessage]) -> list[Outcome]:
+        """All of ``group`` in one transaction; on a data error, one message per transaction."""
+        try:
+            with self.engine.begin() as conn:
+                now = self.clock()
+                return [store_message(conn, msg.topic, msg.payload, now) for msg in group]
+        except Exception as exc:
+            if _unreachable(exc):
+                raise
+            if len(group) > 1:
+                log.info("%s: a group of %d failed (%s); storing one by one", self.client_id, len(group), exc)
+            return [self._commit_alone(msg) for msg in group]
+
+    def _commit_alone(self, msg: paho.MQTTMessage) -> Outcome:
+        try:
+            with self.engine.begin() as conn:
+                return store_message(conn, msg.topic, msg.payload, self.clock())
+        except Exception as exc:
+            if _unreachable(exc):
+                raise
+            # The database refused this message (e.g. a NUL byte PostgreSQL cannot store) or a bug
+            # hit it: keep it verbatim with the reason and carry on with the rest.
+            log.exception("%s: message on %s could not be stored; dead-lettered", self.client_id, msg.topic)
+            first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+            reason = f"could not be stored: {type(exc).__name__}: {first_line}"
+            with self.engine.begin() as conn:
+                dead_letter(
+                    conn, topic=msg.topic, payload=msg.payload, reason=reason, now=self.clock(), path="$"
+                )
+            return Outcome("dead_letter", dead_letters=1)
+
+    # -- after the commit ---------------------------------------------------------------------------
+
+    def _after_commit(self, group: list[paho.MQTTMessage], outcomes: list[Outcome]) -> None:
+        for msg in group:
+            if msg.qos > 0:
+                self._client.ack(msg.mid, msg.qos)
+        acks: dict[tuple[str, str], AckDue] = {}
+        for outcome in outcomes:
+            due = outcome.ack
+            if due is not None:
+                key = (due.gateway, due.stream)
+                if key not in acks or acks[key].seq < due.seq:
+                    acks[key] = due
+        ts = int(self.clock().timestamp() * 1000)
+        for due in acks.values():
+            ack = Ack(v=CONTRACT_VERSION, gateway=due.gateway, stream=due.stream, seq=due.seq, ts=ts)
+            self._client.publish(ack_topic(due.site, due.gateway), encode(ack), qos=QOS)
+        with self._lock:
+            for outcome in outcomes:
+                self.stats.add(outcome)
+            self.stats.commits += 1
+            self.stats.acks_published += len(acks)
+        if self.mirror is not None:
+            for outcome in outcomes:
+                if outcome.new_readings and outcome.gateway and outcome.site:
+                    self.mirror.mirror(outcome.gateway, outcome.site, outcome.new_readings)
