@@ -1,0 +1,124 @@
+"""The ingest worker through a real Mosquitto: commit, then PUBACK and the end-to-end ack."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from sqlalchemy import Engine, func, select
+
+from cloud.config import CloudMqttConfig
+from cloud.db import migrate
+from cloud.db.engine import make_engine
+from cloud.db.models import DeadLetter, Reading
+from cloud.ingest.worker import IngestWorker
+from contract.codec import decode
+from contract.downlink import Ack
+from tests.rig.ingest import STREAM, reading_batches
+from tests.rig.mosquitto import MosquittoBroker
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+class Publisher:
+    """Plays the gateways: publishes batches QoS 1 and collects the acks sent back."""
+
+    def __init__(self, broker: MosquittoBroker) -> None:
+        self.acks: list[Ack] = []
+        self._lock = threading.Lock()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id="gateways", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe("coldgate/v1/+/+/down/ack", qos=1)
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.acks.append(decode(msg.payload, Ack, msg.topic))
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def acked(self, gateway: str) -> int:
+        with self._lock:
+            return max((a.seq for a in self.acks if a.gateway == gateway and a.stream == STREAM), default=0)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(mosquitto: MosquittoBroker) -> Iterator[Publisher]:
+    pub = Publisher(mosquitto)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
+    else:
+        url = str(request.getfixturevalue("pg_database").url)
+    migrate(url)
+    engine = make_engine(url, writer=True)
+    yield engine
+    engine.dispose()
+
+
+def readings(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Reading)).scalar_one())
+
+
+def test_two_workers_store_and_ack_each_batch_once(
+    engine: Engine, mosquitto: MosquittoBroker, publisher: Publisher, request: pytest.FixtureRequest
+) -> None:
+    # Client ids unique per test: a persistent session keeps the subscriptions of earlier tests.
+    tag = f"{abs(hash(request.node.name)) % 10**6}"
+    config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"g{tag}", client_id=f"cloud{tag}")
+    with IngestWorker(engine, config, 1) as one, IngestWorker(engine, config, 2) as two:
+        for gateway in ("gw01", "gw02"):
+            for topic, payload in reading_batches(gateway, 2000, 100):
+                publisher.publish(topic, payload)
+            publisher.publish(topic, payload)  # the last batch again: a re-send after a lost ack
+        wait_until(lambda: publisher.acked("gw01") == 2000 and publisher.acked("gw02") == 2000, what="acks")
+        stats = [one.snapshot(), two.snapshot()]
+    assert readings(engine) == 4000
+    assert sum(s.new_readings for s in stats) == 4000
+    assert sum(s.duplicates for s in stats) == 200
+    assert all(s.batches > 0 for s in stats), "the shared subscription spread the load"
+
+
+def test_hostile_message_between_good_ones(
+    engine: Engine, mosquitto: MosquittoBroker, publisher: Publisher
+) -> None:
+    config = CloudMqttConfig(broker=mosquitto.url, shared_group="hostile")
+    batches = list(reading_batches("gw03", 300, 100))
+    with IngestWorker(engine, config, 1):
+        publisher.publish(*batches[0])
+        publisher.publish(batches[1][0], batches[1][1][:-20])  # truncated
+        publisher.publish(batches[1][0], b"\xff\xfe not json")
+        publisher.publish(*batches[1])
+        publisher.publish(*batches[2])
+        wait_until(lambda: publisher.acked("gw03") == 300, what="ack 300")
+    assert readings(engine) == 300
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 2
