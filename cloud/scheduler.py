@@ -1,0 +1,160 @@
+"""The cloud's scheduled upkeep: the gateway-silence watchdog and the readings partitions.
+
+One :class:`CloudScheduler` runs per cloud process, and a deployment runs one
+cloud process (ingest scales by its MQTT workers inside it).  The watchdog
+relies on that: it is safe against ingest and against an overlapping run of
+itself, but running it from several processes would only multiply the work.
+If the cloud is ever split into several processes, exactly one of them should
+start a scheduler.
+
+Partitions are created ahead of time because a month cannot be created once
+rows for it sit in the DEFAULT partition (PostgreSQL refuses); the current
+month and the next ``months_ahead`` months are ensured synchronously in
+:meth:`CloudScheduler.start` (so call it before ingest starts writing) and
+again daily.  A failing job is logged and tried again at its next run; it
+never stops the scheduler or the service.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from cloud.alerts.silence import SilenceAction
+from cloud.alerts.watchdog import check_gateways
+from cloud.config import CloudConfig
+from cloud.db.partitions import ensure_partitions
+
+__all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window"]
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.UTC
+#: Monthly partitions kept ready beyond the current month.
+MONTHS_AHEAD = 3
+WATCHDOG_JOB = "gateway-watchdog"
+PARTITIONS_JOB = "readings-partitions"
+PARTITIONS_RETRY_JOB = "readings-partitions-retry"
+#: Minutes until a failed partition run is tried again.
+RETRY_MIN = 10
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(UTC)
+
+
+def partition_window(
+    today: datetime.date, months_ahead: int = MONTHS_AHEAD
+) -> tuple[datetime.date, datetime.date]:
+    """[first day of this month, first day of the month ``months_ahead`` later] (UTC months).
+
+    Partition bounds are UTC epoch milliseconds, so the month is the UTC one.
+    """
+    first = today.replace(day=1)
+    index = first.year * 12 + first.month - 1 + months_ahead
+    return first, datetime.date(index // 12, index % 12 + 1, 1)
+
+
+class CloudScheduler:
+    """APScheduler jobs of one cloud process; ``start()`` at service start, ``shutdown()`` at stop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: CloudConfig,
+        *,
+        watchdog_interval_s: float = 10.0,
+        months_ahead: int = MONTHS_AHEAD,
+        clock: Callable[[], datetime.datetime] = _utcnow,
+    ) -> None:
+        if watchdog_interval_s <= 0:
+            raise ValueError(f"watchdog_interval_s must be positive, not {watchdog_interval_s}")
+        self._engine = engine
+        self._default_timeout_s = config.gateways.heartbeat_timeout_s
+        self._interval_s = watchdog_interval_s
+        self._months_ahead = months_ahead
+        self._clock = clock
+        self._listening_since: datetime.datetime | None = None
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self) -> None:
+        """Ensure the partitions now, then run the watchdog every interval and the partitions daily."""
+        self._listening_since = self._clock()
+        self.ensure_partitions_now()
+        self._scheduler.add_job(
+            self.check_gateways_now,
+            IntervalTrigger(seconds=self._interval_s, timezone=UTC),
+            id=WATCHDOG_JOB,
+            name="gateway silence watchdog",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            # A run that is late (a stalled process) is still worth doing once.
+            misfire_grace_time=None,
+        )
+        self._scheduler.add_job(
+            self.ensure_partitions_now,
+            IntervalTrigger(days=1, timezone=UTC),
+            id=PARTITIONS_JOB,
+            name="readings partitions ahead",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.start()
+        log.info(
+            "scheduler started: watchdog every %g s, partitions %d months ahead daily",
+            self._interval_s,
+            self._months_ahead,
+        )
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the jobs; with ``wait``, a run in progress finishes (its transaction commits) first."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def check_gateways_now(self) -> list[SilenceAction]:
+        """One watchdog run (the job); errors are logged and the next run tries again."""
+        try:
+            return check_gateways(
+                self._engine,
+                self._clock(),
+                self._default_timeout_s,
+                listening_since=self._listening_since,
+            )
+        except Exception:
+            log.exception("gateway watchdog run failed; retrying in %g s", self._interval_s)
+            return []
+
+    def ensure_partitions_now(self) -> list[str]:
+        """Create this month's and the next months' partitions if missing (the job); errors are logged."""
+        start, end = partition_window(self._clock().astimezone(UTC).date(), self._months_ahead)
+        try:
+            with self._engine.begin() as conn:
+                names = ensure_partitions(conn, start, end)
+        except Exception:
+            log.exception(
+                "creating readings partitions %s..%s failed; retrying in %d min", start, end, RETRY_MIN
+            )
+            # Not a day later: every reading of a month stored before its partition exists blocks it.
+            self._scheduler.add_job(
+                self.ensure_partitions_now,
+                "date",
+                run_date=self._clock() + datetime.timedelta(minutes=RETRY_MIN),
+                id=PARTITIONS_RETRY_JOB,
+                replace_existing=True,
+            )
+            return []
+        if names:
+            log.info("readings partitions ready: %s", ", ".join(names))
+        return names
