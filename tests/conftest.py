@@ -126,3 +126,19 @@ def modbus_rtu_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
     from tests.rig.modbus import _run
 
     yield from _run(modbus_farm_config, tcp=False)
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path):
+    """A private VictoriaMetrics (accepts InfluxDB ``/api/v2/write``) for one test; the
+    test may stop and start it (same port, same data).  Skips when the package is absent."""
+    from tests.rig.victoria import VictoriaMetrics, find_binary
+
+    if find_binary() is None:
+        pytest.skip("victoria-metrics is not installed (scripts/setup.sh installs it)")
+    server = VictoriaMetrics(tmp_path / "victoria-metrics")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(timeout=5)
