@@ -40,3 +40,98 @@ def migrate_command(path: str) -> None:
         raise click.ClickException(str(exc)) from exc
     migrate(url)
     click.echo(f"{path}: database {url.render_as_string(hide_password=True)} is at the newest schema")
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (systemd's stop), so the caller can shut down cleanly."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def _load(path: str):  # type: ignore[no-untyped-def]
+    from cloud.config import load_cloud_config
+    from coldgate.configfile import ConfigError
+
+    try:
+        return load_cloud_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cloud.command("run")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--no-ingest", is_flag=True, help="Leave ingest to separate `coldgate cloud ingest` processes.")
+@click.option("--no-api", is_flag=True, help="Do not serve the REST API from this process.")
+def run_command(path: str, no_ingest: bool, no_api: bool) -> None:
+    """Run the cloud: migrate, then ingest workers, the scheduler and the API until stopped."""
+    import logging
+
+    from cloud.service import CloudService
+    from coldgate.configfile import ConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(path)
+    service = CloudService(config, ingest=not no_ingest, api=not no_api)
+    try:
+        service.start()
+    except (ConfigError, OSError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    parts = []
+    if not no_ingest:
+        parts.append(f"{config.mqtt.workers} ingest worker(s) on {config.mqtt.broker}")
+    if not no_api:
+        parts.append(f"API on {service.api_url}")
+    click.echo(f"cloud running: {', '.join(parts) or 'scheduler only'}")
+    try:
+        _wait_for_signal()
+    finally:
+        service.stop()
+    click.echo("cloud stopped")
+
+
+@cloud.command("ingest")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--worker",
+    "n",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker number: the MQTT client id is <client_id>-<n>; keep it stable per process.",
+)
+def ingest_command(path: str, n: int) -> None:
+    """Run one ingest worker (scale out with several processes on the shared subscription)."""
+    import logging
+
+    from cloud.db.engine import database_url, make_engine
+    from cloud.db.migrate import migrate
+    from cloud.ingest.influx_mirror import InfluxMirror
+    from cloud.ingest.worker import IngestWorker
+    from coldgate.configfile import ConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(path)
+    try:
+        url = database_url(config.database)
+        mirror = InfluxMirror.from_config(config.influx)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    migrate(url)
+    engine = make_engine(url, writer=True, pool_size=2)
+    worker = IngestWorker(engine, config.mqtt, n, mirror=mirror).start(wait_subscribed_s=None)
+    click.echo(f"ingest worker {worker.client_id} consuming from {config.mqtt.broker}")
+    try:
+        _wait_for_signal()
+    finally:
+        worker.stop()
+        if mirror is not None:
+            mirror.close()
+        engine.dispose()
+    stats = worker.snapshot()
+    click.echo(f"stopped: {stats.new} items stored, {stats.dead_letters} dead letters")

@@ -165,3 +165,13 @@ def test_clock_correction_from_a_later_anchor_and_for_later_items(engine: Engine
     store(engine, *batch_message(GW, [reading(4, synced=False, ts=5)]))
     assert rows(engine, select(Reading.ts_corrected).where(Reading.seq == 4)) == [(NOW_MS + 4000,)]
     assert rows(engine, select(BootAnchor.mono, BootAnchor.ts)) == [(1_003_000, NOW_MS + 3000)]
+
+
+def test_a_retained_status_does_not_prove_the_gateway_alive(engine: Engine) -> None:
+    store(engine, *status_message(GW, ts=NOW_MS))
+    later = NOW + datetime.timedelta(minutes=10)
+    with engine.begin() as conn:
+        topic, payload = status_message(GW, ts=NOW_MS)
+        store_message(conn, topic, payload, later, retained=True)
+    seen = rows(engine, select(Gateway.last_seen))[0].last_seen
+    assert seen.replace(tzinfo=datetime.UTC) == NOW

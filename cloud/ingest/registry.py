@@ -32,7 +32,14 @@ def _insert(conn: Connection) -> Any:
 
 
 def _upsert(
-    conn: Connection, site: str, gateway: str, now: datetime.datetime, online: bool, **values: Any
+    conn: Connection,
+    site: str,
+    gateway: str,
+    now: datetime.datetime,
+    online: bool,
+    *,
+    seen: bool = True,
+    **values: Any,
 ) -> Any:
     """Create or update the gateway row; ``state_since`` moves only when ``online`` changes.
 
@@ -50,7 +57,9 @@ def _upsert(
         .where(Gateway.id == gateway)
         .with_for_update()
     ).one()
-    values.update(site=site, last_seen=now, online=online)
+    values.update(site=site, online=online)
+    if seen:
+        values["last_seen"] = now
     if stored.online != online:
         values["state_since"] = now
     conn.execute(update(Gateway).where(Gateway.id == gateway).values(**values))
@@ -62,8 +71,16 @@ def touch_gateway(conn: Connection, site: str, gateway: str, now: datetime.datet
     _upsert(conn, site, gateway, now, True)
 
 
-def apply_status(conn: Connection, site: str, status: Status, now: datetime.datetime) -> bool:
-    """Record a status; False when it is older than the stored one (then only last_seen moves)."""
+def apply_status(
+    conn: Connection, site: str, status: Status, now: datetime.datetime, *, retained: bool = False
+) -> bool:
+    """Record a status; False when it is older than the stored one (then only last_seen moves).
+
+    A ``retained`` status is the broker's copy, delivered because ingest
+    (re)subscribed: it proves nothing about the gateway being alive now, so
+    it never moves ``last_seen`` (else a cloud restart would close real
+    silence gaps).
+    """
     stored = conn.execute(
         select(Gateway.online, Gateway.boot, Gateway.last_status).where(Gateway.id == status.gateway)
     ).first()
@@ -77,7 +94,8 @@ def apply_status(conn: Connection, site: str, status: Status, now: datetime.date
     )
     if not newer:
         assert stored is not None
-        _upsert(conn, site, status.gateway, now, stored.online)
+        if not retained:
+            _upsert(conn, site, status.gateway, now, stored.online)
         return False
     _upsert(
         conn,
@@ -85,6 +103,7 @@ def apply_status(conn: Connection, site: str, status: Status, now: datetime.date
         status.gateway,
         now,
         status.state is State.ONLINE,
+        seen=not retained,
         last_status=msgspec.to_builtins(status),
         boot=status.boot,
     )

@@ -75,15 +75,20 @@ def dead_letter(
     )
 
 
-def store_message(conn: Connection, topic: str, payload: bytes, now: datetime.datetime) -> Outcome:
-    """Store one up-link message, or dead-letter it; raises only database errors."""
+def store_message(
+    conn: Connection, topic: str, payload: bytes, now: datetime.datetime, *, retained: bool = False
+) -> Outcome:
+    """Store one up-link message, or dead-letter it; raises only database errors.
+
+    ``retained``: the broker's stored copy of a status, not news from the gateway.
+    """
     try:
         info = parse_topic(topic)
     except ContractError as exc:
         dead_letter(conn, topic=topic, payload=payload, reason=exc.reason, now=now, path=exc.path)
         return Outcome("dead_letter", dead_letters=1)
     if info.name == STATUS.name:
-        return _store_status(conn, info, topic, payload, now)
+        return _store_status(conn, info, topic, payload, now, retained)
     if info.name == BATCH.name:
         return _store_batch(conn, info, topic, payload, now)
     dead_letter(
@@ -99,7 +104,7 @@ def store_message(conn: Connection, topic: str, payload: bytes, now: datetime.da
 
 
 def _store_status(
-    conn: Connection, info: TopicInfo, topic: str, payload: bytes, now: datetime.datetime
+    conn: Connection, info: TopicInfo, topic: str, payload: bytes, now: datetime.datetime, retained: bool
 ) -> Outcome:
     try:
         status = decode(payload, Status, topic)
@@ -114,7 +119,7 @@ def _store_status(
             path=exc.path,
         )
         return Outcome("dead_letter", dead_letters=1, gateway=info.gateway, site=info.site)
-    apply_status(conn, info.site, status, now)
+    apply_status(conn, info.site, status, now, retained=retained)
     clock = status.clock
     if clock is not None and clock.synced and clock.mono is not None:
         record_anchor(conn, status.gateway, status.boot, (clock.mono, status.ts), "status", now)

@@ -280,7 +280,9 @@ class IngestWorker:
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
-                return [store_message(conn, msg.topic, msg.payload, now) for msg in group]
+                return [
+                    store_message(conn, msg.topic, msg.payload, now, retained=msg.retain) for msg in group
+                ]
         except Exception as exc:
             if _unreachable(exc):
                 raise
@@ -291,7 +293,7 @@ class IngestWorker:
     def _commit_alone(self, msg: paho.MQTTMessage) -> Outcome:
         try:
             with self.engine.begin() as conn:
-                return store_message(conn, msg.topic, msg.payload, self.clock())
+                return store_message(conn, msg.topic, msg.payload, self.clock(), retained=msg.retain)
         except Exception as exc:
             if _unreachable(exc):
                 raise
