@@ -1,0 +1,385 @@
+"""The API's SQL, written once for SQLite and PostgreSQL.
+
+Everything here is SQLAlchemy Core over the models' tables, so JSON columns
+come back as dicts on both dialects and reserved words (``end``) are quoted.
+The readings table is the big one: every query on it is a range on the index
+ix_readings_sensor_ts (gateway, sensor, ts), never a scan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
+
+from cloud.api import schemas
+from cloud.db.models import Alert, DeadLetter, Gap, Gateway, Reading, Sensor, StreamCoverage
+
+__all__ = [
+    "PAYLOAD_HEAD_BYTES",
+    "alerts",
+    "dead_letters",
+    "gaps",
+    "gateway_exists",
+    "gateways",
+    "reading_series",
+    "sensor_exists",
+    "sensors",
+]
+
+PAYLOAD_HEAD_BYTES = 200
+
+
+# ---------------------------------------------------------------- gateways
+
+
+def gateways(
+    conn: Connection, gateway: str | None = None, site: str | None = None
+) -> list[schemas.GatewayEntry]:
+    """Gateways with their newest status unpacked and their acknowledged seq per stream."""
+    query = select(Gateway).order_by(Gateway.site, Gateway.id)
+    cover = select(StreamCoverage).order_by(StreamCoverage.gateway, StreamCoverage.stream)
+    if gateway is not None:
+        query = query.where(Gateway.id == gateway)
+        cover = cover.where(StreamCoverage.gateway == gateway)
+    if site is not None:
+        query = query.where(Gateway.site == site)
+        cover = cover.where(StreamCoverage.site == site)
+    rows = conn.execute(query).mappings().all()
+    if not rows:
+        return []
+    streams: dict[str, list[schemas.StreamAck]] = {}
+    for c in conn.execute(cover).mappings():
+        streams.setdefault(c["gateway"], []).append(
+            schemas.StreamAck(
+                stream=c["stream"], covered=c["covered"], updated_at=schemas.utc(c["updated_at"])
+            )
+        )
+    return [_gateway_entry(row, streams.get(row["id"], [])) for row in rows]
+
+
+def _gateway_entry(row: Any, streams: list[schemas.StreamAck]) -> schemas.GatewayEntry:
+    status: dict[str, Any] = row["last_status"] or {}
+    clock = status.get("clock")
+    alarm = status.get("alarm")
+    has_backlog = "outbox_depth" in status or "oldest_unacked" in status
+    return schemas.GatewayEntry(
+        id=row["id"],
+        site=row["site"],
+        online=bool(row["online"]),
+        state_since=schemas.utc(row["state_since"]),
+        first_seen=schemas.utc(row["first_seen"]),
+        last_seen=schemas.utc(row["last_seen"]),
+        boot=row["boot"],
+        status_ts=status.get("ts"),
+        software=status.get("software"),
+        heartbeat_s=status.get("heartbeat_s"),
+        clock=schemas.Clock.model_validate(clock) if isinstance(clock, dict) else None,
+        backlog=schemas.Backlog(
+            outbox_depth=status.get("outbox_depth"), oldest_unacked=status.get("oldest_unacked")
+        )
+        if has_backlog
+        else None,
+        alarm=schemas.Alarm.model_validate(alarm) if isinstance(alarm, dict) else None,
+        streams=streams,
+    )
+
+
+def gateway_exists(conn: Connection, gateway: str) -> bool:
+    return conn.execute(select(literal(1)).where(Gateway.id == gateway)).first() is not None
+
+
+# ---------------------------------------------------------------- sensors
+
+
+def sensors(conn: Connection, gateway: str | None, site: str | None) -> list[schemas.SensorEntry]:
+    """Sensors with their newest reading, one index probe per sensor, never a scan of readings.
+
+    "Newest" is ``ORDER BY ts DESC LIMIT 1`` on ix_readings_sensor_ts; a tie on
+    ts (a re-sent item on a new stream) goes to the highest (stream, seq), as
+    in the alerts' step order.  PostgreSQL runs that per sensor as a LATERAL
+    subquery.  SQLite has no LATERAL: it finds the newest ts with a correlated
+    subquery and joins back on the same index, and the tie is settled here.
+    """
+    reading_cols = ("ts", "ts_corrected", "value", "unit", "quantity", "quality", "reason", "stream", "seq")
+    base = select(Sensor.gateway, Gateway.site, Sensor.id, Sensor.zone, Sensor.calibration_due).join(
+        Gateway, Gateway.id == Sensor.gateway
+    )
+    if gateway is not None:
+        base = base.where(Sensor.gateway == gateway)
+    if site is not None:
+        base = base.where(Gateway.site == site)
+    if conn.dialect.name == "postgresql":
+        newest = (
+            select(*(getattr(Reading, name) for name in reading_cols))
+            .where(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id)
+            .order_by(Reading.ts.desc(), Reading.stream.desc(), Reading.seq.desc())
+            .limit(1)
+            .lateral("newest")
+        )
+        query = base.add_columns(*newest.c).outerjoin(newest, true())
+    else:
+        probe = aliased(Reading, name="probe")
+        newest_ts = (
+            select(probe.ts)
+            .where(probe.gateway == Sensor.gateway, probe.sensor == Sensor.id)
+            .order_by(probe.ts.desc())
+            .limit(1)
+            .correlate(Sensor)
+            .scalar_subquery()
+        )
+        query = base.add_columns(*(getattr(Reading, name) for name in reading_cols)).outerjoin(
+            Reading,
+            and_(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id, Reading.ts == newest_ts),
+        )
+    # Only sensor columns in ORDER BY: ordering by reading columns would tempt SQLite into the
+    # primary key (gateway, stream, seq) to save a sort, reading every reading of the gateway.
+    query = query.order_by(Sensor.gateway, Sensor.id)
+    entries: dict[tuple[str, str], schemas.SensorEntry] = {}
+    tie_keys: dict[tuple[str, str], tuple[str, int]] = {}
+    for row in conn.execute(query).mappings():
+        key = (row["gateway"], row["id"])
+        last = None
+        if row["ts"] is not None:
+            if key in tie_keys and tie_keys[key] >= (row["stream"], row["seq"]):
+                continue
+            tie_keys[key] = (row["stream"], row["seq"])
+            last = schemas.LastReading(**{name: row[name] for name in reading_cols[:-2]})
+        entries[key] = schemas.SensorEntry(
+            gateway=row["gateway"],
+            site=row["site"],
+            id=row["id"],
+            zone=row["zone"],
+            calibration_due=row["calibration_due"],
+            last_reading=last,
+        )
+    return list(entries.values())
+
+
+def sensor_exists(conn: Connection, gateway: str, sensor: str) -> bool:
+    """Registered in ``sensors``, or has readings (ingest may not have registered it yet)."""
+    registered = select(literal(1)).where(Sensor.gateway == gateway, Sensor.id == sensor)
+    if conn.execute(registered).first() is not None:
+        return True
+    measured = select(literal(1)).where(Reading.gateway == gateway, Reading.sensor == sensor).limit(1)
+    return conn.execute(measured).first() is not None
+
+
+# ---------------------------------------------------------------- readings
+
+
+def reading_series(
+    conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
+) -> dict[str, Any]:
+    """Raw points when at most ``max_points`` readings fall in [start, end), else time buckets.
+
+    The count stops at ``max_points + 1`` so a year of readings is not counted
+    just to learn that it is too many.  Bucket numbers are integer division in
+    SQL, ``(ts - :start) / :width``, which truncates on PostgreSQL bigint and
+    SQLite integer alike; only non-empty buckets come back.
+    """
+    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
+    if quantity is not None:
+        in_range.append(Reading.quantity == quantity)
+    probe = select(literal(1)).where(*in_range).limit(max_points + 1).subquery()
+    found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
+    result: dict[str, Any] = {"gateway": gateway, "sensor": sensor, "from": start, "to": end}
+    if found <= max_points:
+        query = (
+            select(Reading.ts, Reading.ts_corrected, Reading.value, Reading.quality, Reading.reason)
+            .where(*in_range)
+            .order_by(Reading.ts, Reading.stream, Reading.seq)
+        )
+        points = [schemas.RawPoint(**row) for row in conn.execute(query).mappings()]
+        return {**result, "count": len(points), "mode": "raw", "bucket_ms": None, "points": points}
+    width = -(-(end - start) // max_points)  # ceil without floats
+    start_param = bindparam("bucket_from", start, type_=BigInteger)
+    width_param = bindparam("bucket_width", width, type_=BigInteger)
+    # A plain "/" operator: SQLAlchemy's own "/" would cast to NUMERIC (true division).
+    bucket = (Reading.ts - start_param).op("/", precedence=8, return_type=BigInteger())(width_param)
+    bucket = bucket.label("bucket")
+    ok = Reading.quality == "ok"
+    ok_value = case((ok, Reading.value))
+    query = (
+        select(
+            bucket,
+            func.count().label("count"),
+            func.min(ok_value).label("min"),
+            func.max(ok_value).label("max"),
+            func.avg(ok_value).label("avg"),
+            func.sum(case((ok, 0), else_=1)).label("not_ok"),
+        )
+        .where(*in_range)
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    buckets = [
+        schemas.Bucket(
+            start=start + int(row["bucket"]) * width,
+            count=row["count"],
+            min=row["min"],
+            max=row["max"],
+            avg=None if row["avg"] is None else float(row["avg"]),
+            not_ok=int(row["not_ok"]),
+        )
+        for row in conn.execute(query).mappings()
+    ]
+    total = sum(b.count for b in buckets)
+    return {**result, "count": total, "mode": "buckets", "bucket_ms": width, "buckets": buckets}
+
+
+# ---------------------------------------------------------------- gaps
+
+
+def gaps(
+    conn: Connection,
+    gateway: str | None,
+    open_: bool | None,
+    start: int | None,
+    end: int | None,
+    limit: int,
+) -> list[schemas.GapEntry]:
+    """Gaps folded from their opening and closing reports, newest start first.
+
+    A gap is reported open (``end`` null) and again once closed, with the same
+    (gateway, subject, start); both rows stay stored, and re-sends add more.
+    Grouping on the gap's identity and taking the largest ``end`` folds them.
+    A window keeps gaps that overlap [start, end).
+    """
+    end_col = func.max(Gap.end)
+    detail = func.coalesce(func.max(case((Gap.end.is_not(None), Gap.detail))), func.max(Gap.detail))
+    keys = (Gap.gateway, Gap.subject_type, Gap.subject, Gap.start, Gap.cause)
+    query = (
+        select(*keys, end_col.label("end"), detail.label("detail"), func.count().label("reports"))
+        .group_by(*keys)
+        .order_by(Gap.start.desc(), Gap.gateway, Gap.subject)
+        .limit(limit)
+    )
+    if gateway is not None:
+        query = query.where(Gap.gateway == gateway)
+    if start is not None:
+        query = query.having(or_(end_col.is_(None), end_col > start))
+    if end is not None:
+        query = query.where(Gap.start < end)
+    if open_ is True:
+        query = query.having(end_col.is_(None))
+    elif open_ is False:
+        query = query.having(end_col.is_not(None))
+    return [
+        schemas.GapEntry(**row, open=row["end"] is None)  # type: ignore[misc]
+        for row in conn.execute(query).mappings()
+    ]
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def alerts(
+    conn: Connection, gateway: str | None, only_open: bool, severity: str | None, limit: int
+) -> list[schemas.AlertEntry]:
+    """One entry per alert: its latest step, its first step's ts and its step count.
+
+    Steps are ordered by (ts, stream, seq): seq orders one stream, ts orders
+    streams of the same gateway.  Window functions do the folding in one pass
+    over the alerts table (far smaller than readings), on SQLite >= 3.25 and
+    PostgreSQL alike.
+    """
+    alert_key = (Alert.gateway, Alert.alert_id)
+    ranked = select(
+        Alert.gateway,
+        Alert.alert_id,
+        Alert.ts,
+        Alert.action,
+        Alert.rule,
+        Alert.subject_type,
+        Alert.subject,
+        Alert.severity,
+        Alert.message,
+        Alert.evidence,
+        func.row_number()
+        .over(partition_by=alert_key, order_by=(Alert.ts.desc(), Alert.stream.desc(), Alert.seq.desc()))
+        .label("rank"),
+        func.count().over(partition_by=alert_key).label("steps"),
+        func.min(Alert.ts).over(partition_by=alert_key).label("raised_at"),
+    )
+    if gateway is not None:
+        ranked = ranked.where(Alert.gateway == gateway)
+    latest = ranked.subquery()
+    query = (
+        select(latest)
+        .where(latest.c.rank == 1)
+        .order_by(latest.c.raised_at.desc(), latest.c.gateway, latest.c.alert_id)
+        .limit(limit)
+    )
+    if only_open:
+        query = query.where(latest.c.action != "cleared")
+    if severity is not None:
+        query = query.where(latest.c.severity == severity)
+    return [
+        schemas.AlertEntry(
+            gateway=row["gateway"],
+            alert_id=row["alert_id"],
+            open=row["action"] != "cleared",
+            last_action=row["action"],
+            raised_at=row["raised_at"],
+            updated_at=row["ts"],
+            steps=row["steps"],
+            rule=row["rule"],
+            subject_type=row["subject_type"],
+            subject=row["subject"],
+            severity=row["severity"],
+            message=row["message"],
+            evidence=row["evidence"] or {},
+        )
+        for row in conn.execute(query).mappings()
+    ]
+
+
+# ---------------------------------------------------------------- dead letters
+
+
+def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[schemas.DeadLetterEntry]:
+    """Newest first; only the payload's size and head leave the database (payloads can be megabytes)."""
+    head = func.substr(DeadLetter.payload, 1, PAYLOAD_HEAD_BYTES)
+    query = (
+        select(
+            DeadLetter.id,
+            DeadLetter.received_at,
+            DeadLetter.topic,
+            DeadLetter.gateway,
+            DeadLetter.path,
+            DeadLetter.reason,
+            cast(func.length(DeadLetter.payload), BigInteger).label("payload_size"),
+            head.label("head"),
+        )
+        .order_by(DeadLetter.id.desc())
+        .limit(limit)
+    )
+    if gateway is not None:
+        query = query.where(DeadLetter.gateway == gateway)
+    return [
+        schemas.DeadLetterEntry(
+            id=row["id"],
+            received_at=schemas.utc(row["received_at"]),
+            topic=row["topic"],
+            gateway=row["gateway"],
+            path=row["path"],
+            reason=row["reason"],
+            payload_size=row["payload_size"] or 0,
+            payload_head=bytes(row["head"] or b"").decode("utf-8", errors="replace"),
+        )
+        for row in conn.execute(query).mappings()
+    ]

@@ -1,0 +1,30 @@
+"""Edge alerts folded from their steps (raised, updated, cleared) into one entry each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Connection
+
+from cloud.api import queries
+from cloud.api.routes import connection
+from cloud.api.schemas import AlertList
+from contract.items import Severity
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["alerts"])
+
+
+@router.get("/alerts", response_model=AlertList)
+def list_alerts(
+    conn: Annotated[Connection, Depends(connection)],
+    gateway: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[Literal["open", "all"], Query(description="open: not cleared yet.")] = "open",
+    severity: Annotated[Severity | None, Query(description="Severity of the latest step.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AlertList:
+    """Most recently raised first."""
+    chosen = None if severity is None else str(severity)
+    return AlertList(items=queries.alerts(conn, gateway, state == "open", chosen, limit))

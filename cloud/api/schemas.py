@@ -1,0 +1,287 @@
+"""What the API returns, kept apart from the database models.
+
+The tables store what ingest needs (steps, open and closing gap rows, raw
+status documents); clients need the folded view.  Separate models let the
+tables change without breaking clients, and give /openapi.json precise types.
+
+Edge times stay integer epoch milliseconds, exactly as stored (they are
+evidence); each gets a ``*_iso`` twin in UTC for people and for tools that do
+not speak epoch ms.  Times the cloud stamped itself are ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = [
+    "Alarm",
+    "AlertEntry",
+    "AlertList",
+    "Backlog",
+    "Bucket",
+    "Clock",
+    "DeadLetterEntry",
+    "DeadLetterList",
+    "GapEntry",
+    "GapList",
+    "GatewayEntry",
+    "GatewayList",
+    "Health",
+    "LastReading",
+    "RawPoint",
+    "ReadingSeries",
+    "SensorEntry",
+    "SensorList",
+    "StreamAck",
+    "iso_ms",
+    "utc",
+]
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """Epoch ms as ``2025-03-04T09:15:00.000Z``; exact (no float round trip)."""
+    if ms is None:
+        return None
+    moment = _EPOCH + datetime.timedelta(milliseconds=ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """A stored cloud timestamp in UTC; SQLite hands them back naive, and they were written as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Health(_Out):
+    status: Literal["ok", "degraded"]
+    database: str = Field(description='"ok", or "unavailable: <reason>".')
+
+
+# ---------------------------------------------------------------- gateways
+
+
+class Clock(_Out):
+    synced: bool
+    offset_ms: float | None = None
+    source: str | None = None
+
+
+class Backlog(_Out):
+    outbox_depth: int | None = Field(None, description="Items waiting for acknowledgement at the gateway.")
+    oldest_unacked: int | None = Field(None, description="ts of the oldest unacknowledged item, epoch ms.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def oldest_unacked_iso(self) -> str | None:
+        return iso_ms(self.oldest_unacked)
+
+
+class Alarm(_Out):
+    active: bool
+    sounding: bool = False
+    silenced: bool = False
+    acknowledged: bool = False
+    alerts: list[str] = []
+
+
+class StreamAck(_Out):
+    stream: str
+    covered: int = Field(description="Highest seq the cloud acknowledges: every seq up to it is stored.")
+    updated_at: datetime.datetime
+
+
+class GatewayEntry(_Out):
+    id: str
+    site: str
+    online: bool
+    state_since: datetime.datetime | None
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    boot: str | None
+    status_ts: int | None = Field(description="ts of the newest status message, epoch ms.")
+    software: str | None
+    heartbeat_s: int | None
+    clock: Clock | None
+    backlog: Backlog | None
+    alarm: Alarm | None
+    streams: list[StreamAck]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_ts_iso(self) -> str | None:
+        return iso_ms(self.status_ts)
+
+
+class GatewayList(_Out):
+    items: list[GatewayEntry]
+
+
+# ---------------------------------------------------------------- sensors and readings
+
+
+class LastReading(_Out):
+    ts: int
+    ts_corrected: int | None
+    value: float | None
+    unit: str
+    quantity: str
+    quality: str
+    reason: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ts_iso(self) -> str | None:
+        return iso_ms(self.ts)
+
+
+class SensorEntry(_Out):
+    gateway: str
+    site: str
+    id: str
+    zone: str | None
+    calibration_due: datetime.date | None
+    last_reading: LastReading | None
+
+
+class SensorList(_Out):
+    items: list[SensorEntry]
+
+
+class RawPoint(_Out):
+    ts: int
+    ts_corrected: int | None = Field(description="Wall time rebuilt from a synchronised anchor, if any.")
+    value: float | None
+    quality: str
+    reason: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ts_iso(self) -> str | None:
+        return iso_ms(self.ts)
+
+
+class Bucket(_Out):
+    start: int = Field(description="First ms of the bucket; it spans bucket_ms.")
+    count: int = Field(description="Readings in the bucket, whatever their quality.")
+    min: float | None = Field(description="Over quality 'ok' readings only; null when there are none.")
+    max: float | None
+    avg: float | None
+    not_ok: int = Field(description="Readings with quality 'suspect' or 'error'.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def start_iso(self) -> str | None:
+        return iso_ms(self.start)
+
+
+class ReadingSeries(_Out):
+    gateway: str
+    sensor: str
+    from_: int = Field(alias="from", description="Inclusive start of the range, epoch ms.")
+    to: int = Field(description="Exclusive: readings with from <= ts < to.")
+    count: int = Field(description="Readings in the range.")
+    mode: Literal["raw", "buckets"] = Field(description="raw when count <= max_points, else buckets.")
+    bucket_ms: int | None = Field(description="Bucket width, ceil((to - from) / max_points); null when raw.")
+    points: list[RawPoint] | None = None
+    buckets: list[Bucket] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def from_iso(self) -> str | None:
+        return iso_ms(self.from_)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def to_iso(self) -> str | None:
+        return iso_ms(self.to)
+
+
+# ---------------------------------------------------------------- gaps, alerts, dead letters
+
+
+class GapEntry(_Out):
+    gateway: str
+    subject_type: str
+    subject: str
+    cause: str
+    start: int
+    end: int | None = Field(description="From the closing report; null while the gap is open.")
+    open: bool
+    detail: str = Field(description="The closing report's detail if any, else the opening one's.")
+    reports: int = Field(description="Stored rows folded into this gap (opening, closing, re-sends).")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def start_iso(self) -> str | None:
+        return iso_ms(self.start)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def end_iso(self) -> str | None:
+        return iso_ms(self.end)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end is None else self.end - self.start
+
+
+class GapList(_Out):
+    items: list[GapEntry]
+
+
+class AlertEntry(_Out):
+    gateway: str
+    alert_id: str
+    open: bool = Field(description="The latest step is not 'cleared'.")
+    last_action: str
+    raised_at: int = Field(description="ts of the first stored step, epoch ms.")
+    updated_at: int = Field(description="ts of the latest step, epoch ms.")
+    steps: int
+    rule: str
+    subject_type: str
+    subject: str
+    severity: str
+    message: str
+    evidence: dict[str, Any]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def raised_at_iso(self) -> str | None:
+        return iso_ms(self.raised_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def updated_at_iso(self) -> str | None:
+        return iso_ms(self.updated_at)
+
+
+class AlertList(_Out):
+    items: list[AlertEntry]
+
+
+class DeadLetterEntry(_Out):
+    id: int
+    received_at: datetime.datetime
+    topic: str
+    gateway: str | None
+    path: str | None
+    reason: str
+    payload_size: int = Field(description="Bytes in the stored payload.")
+    payload_head: str = Field(description="The first 200 bytes as UTF-8, undecodable bytes replaced.")
+
+
+class DeadLetterList(_Out):
+    items: list[DeadLetterEntry]
