@@ -1,16 +1,24 @@
-"""``coldgate demo``: a simulated site and a real gateway on one machine, on embedded defaults.
+"""``coldgate demo``: a whole Coldgate on one machine, on embedded defaults, end to end.
 
-The site is the simulator: ten temperature/humidity loggers, half on Modbus TCP
-and half on an RS-485 line (RTU over a pseudo-terminal), one of them in a
-compressor failure, one with door openings, one that drops out; and a relay
-board driving the cold room's siren.  The gateway is the real one: its line
-pollers, the cold-chain rules, the local alarm and the durable outbox, exactly
-as ``coldgate gateway run`` wires them.  The MQTT uplink and the cloud ingest
-join this command with issue 5 (an embedded broker and the cloud service).
+- The site is the simulator: ten temperature/humidity loggers, half on Modbus
+  TCP and half on an RS-485 line (RTU over a pseudo-terminal), one in a
+  compressor failure, one with door openings, one that drops out; and a relay
+  board driving the cold room's siren.
+- The gateway is the real one (``GatewayService``, as ``coldgate gateway run``
+  wires it): line pollers, cold-chain rules, local alarm, durable outbox, and
+  the MQTT uplink with end-to-end acknowledgement.
+- The broker is amqtt, embedded (``--broker`` uses another).  amqtt speaks
+  MQTT 3.1.1 only and gives no CONNACK to an MQTT 5 CONNECT with a will, so
+  both sides are told to use 3.1.1 (shared/LIBRARY-NOTES.md).
+- The cloud is the real one (``CloudService``, as ``coldgate cloud run``):
+  ingest into SQLite, the silence watchdog, and the REST API on
+  http://127.0.0.1:8000 with a token made for this run.
 
-Scenario time runs ``--speed`` times faster than real time; the rules judge
-real time, so the demo shortens the alarm delay by the same factor (a 30-minute
-delay at x60 is 30 s) and a compressor failure alarms within a minute or two.
+Alerts are printed as the *cloud* stores them, so what you see has made the
+whole trip.  Scenario time runs ``--speed`` times faster than real time; the
+rules judge real time, so the demo shortens the alarm delay by the same factor
+(a 30-minute delay at x60 is 30 s) and a compressor failure alarms within a
+minute or two.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -27,11 +37,8 @@ from typing import Any
 
 import click
 
-from contract.items import Alert, Gap, Item, Reading
-from gateway.app import GatewayApp
-from gateway.buffer.outbox import Outbox
-from gateway.clock import SystemClock
 from gateway.config import GatewayConfig, gateway_config_from_document
+from gateway.service import GatewayService
 from simulator.background import FarmThread
 from simulator.config import FarmConfig, default_farm
 from simulator.relay import RelayBoard
@@ -40,7 +47,14 @@ ALARM_DELAY_SCENARIO_S = 1800.0  # 30 min, a common cold-room alarm delay
 
 
 def demo_config(
-    data_dir: Path, farm: FarmConfig, tcp_port: int, rtu_device: str, relay_port: int, speed: float
+    data_dir: Path,
+    farm: FarmConfig,
+    tcp_port: int,
+    rtu_device: str,
+    relay_port: int,
+    speed: float,
+    broker_url: str = "mqtt://127.0.0.1:1883",
+    protocol: str = "5",
 ) -> GatewayConfig:
     """The gateway.toml a site engineer would write for this simulated site."""
     split = len(farm.loggers) // 2
@@ -77,26 +91,9 @@ def demo_config(
         "zones": [{"id": "cold-room-1", "temperature_class": "2-8C", "recording_interval_s": 60}],
         "sensors": sensors,
         "alarm": {"min_severity": "critical", "relay": {"line": "siren", "unit": 1, "coil": 0}},
+        "uplink": {"broker": broker_url, "protocol": protocol, "heartbeat_s": 10, "ack_timeout_s": 10},
     }
     return gateway_config_from_document(document, "demo")
-
-
-class ShowingSink:
-    """The outbox, plus a line on screen for every alert and gap as it is stored."""
-
-    def __init__(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        self.readings = 0
-
-    def put(self, item: Item) -> None:
-        self.outbox.put(item)
-        if isinstance(item, Reading):
-            self.readings += 1
-        elif isinstance(item, Alert):
-            click.echo(f"  ALERT {item.action.value:8s} {item.severity.value:8s} {item.rule}: {item.message}")
-        elif isinstance(item, Gap):
-            state = "monitoring interrupted" if item.end is None else "monitoring resumed"
-            click.echo(f"  GAP   {state}: {item.subject} ({item.cause.value}) {item.detail}")
 
 
 def _clock(seconds: float) -> str:
@@ -104,52 +101,177 @@ def _clock(seconds: float) -> str:
     return f"{hours:02d}:{rest // 60:02d}"
 
 
-async def run_demo(count: int, speed: float, interval: float, duration: float | None, data_dir: Path) -> None:
+async def _start_broker(port: int) -> Any:
+    """amqtt on 127.0.0.1:``port``; None if it cannot listen there."""
+    from amqtt.broker import Broker
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    settings = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(settings)
+    await broker.start()
+    return broker
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CloudWatch:
+    """Reads what the cloud has stored, for the screen: new alert steps and gaps, open alerts."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.seen: set[tuple[str, str, int, str]] = set()
+
+    def poll(self) -> tuple[list[str], int]:
+        from sqlalchemy import select
+
+        from cloud.db.models import Alert as AlertRow
+        from cloud.db.models import Gap as GapRow
+
+        lines: list[str] = []
+        latest: dict[tuple[str, str], str] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(AlertRow).order_by(AlertRow.ts, AlertRow.seq)):
+                latest[(row.gateway, row.alert_id)] = row.action
+                key = (row.gateway, row.stream, row.seq, "alert")
+                if key not in self.seen:
+                    self.seen.add(key)
+                    lines.append(f"  ALERT {row.action:8s} {row.severity:8s} {row.rule}: {row.message}")
+            for row in conn.execute(select(GapRow).order_by(GapRow.ts, GapRow.seq)):
+                key = (row.gateway, row.stream, row.seq, "gap")
+                if key not in self.seen:
+                    self.seen.add(key)
+                    state = "monitoring interrupted" if row.end is None else "monitoring resumed"
+                    lines.append(f"  GAP   {state}: {row.subject} ({row.cause}) {row.detail}")
+        return lines, sum(1 for action in latest.values() if action != "cleared")
+
+
+def _cloud_config(data_dir: Path, broker: str, protocol: str, api_port: int) -> Any:
+    from cloud.config import cloud_config_from_document
+
+    document = {
+        "database": {"url": f"sqlite:///{data_dir / 'cloud.sqlite3'}"},
+        "mqtt": {"broker": broker, "protocol": protocol, "workers": 1, "client_id": "demo-cloud"},
+        "api": {"host": "127.0.0.1", "port": api_port, "tokens_file": str(data_dir / "api-tokens")},
+        "gateways": {"heartbeat_timeout_s": 30},
+    }
+    return cloud_config_from_document(document, "demo")
+
+
+async def run_demo(
+    count: int,
+    speed: float,
+    interval: float,
+    duration: float | None,
+    data_dir: Path,
+    broker_url: str | None,
+    api_port: int,
+) -> None:
+    from cloud.service import CloudService
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    broker = None
+    protocol = "5"
+    if broker_url is None:
+        port = _free_port()
+        broker = await _start_broker(port)
+        broker_url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"
+    token = secrets.token_urlsafe(24)
+    (data_dir / "api-tokens").write_text(f"demo:{token}\n", encoding="utf-8")
+    (data_dir / "api-tokens").chmod(0o600)
+    cloud = CloudService(_cloud_config(data_dir, broker_url, protocol, api_port), watchdog_interval_s=5.0)
+    try:
+        await asyncio.to_thread(cloud.start)
+    except OSError as exc:
+        if broker is not None:
+            await broker.shutdown()
+        raise click.ClickException(f"{exc}; choose another with --api-port") from exc
+    try:
+        await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop)
+    finally:
+        await asyncio.to_thread(cloud.stop)
+        if broker is not None:
+            await broker.shutdown()
+    click.echo("stopped")
+
+
+async def _run_site(
+    count: int,
+    speed: float,
+    interval: float,
+    duration: float | None,
+    data_dir: Path,
+    broker_url: str,
+    protocol: str,
+    cloud: Any,
+    token: str,
+    stop: asyncio.Event,
+) -> None:
     farm_config = default_farm(count, speed=speed)
     board = RelayBoard(unit=1)
     relay_port = await board.serve_tcp()
     with FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm:
-        config = demo_config(data_dir, farm_config, farm.tcp[0].port, farm.rtu[0].device, relay_port, speed)
-        clock = SystemClock()
-        with Outbox(config.outbox, gateway=config.gateway.id, clock=clock) as outbox:
-            sink = ShowingSink(outbox)
-            app = GatewayApp(config, sink, clock=clock)
-            click.echo(f"Loggers: Modbus TCP 127.0.0.1:{farm.tcp[0].port}, RTU on {farm.rtu[0].device}")
-            for spec in farm_config.loggers:
-                click.echo(f"  cr-{spec.unit:02d}: {spec.describe()}")
-            click.echo(f"Outbox: {config.outbox.path}")
-            command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH
-            click.echo(
-                f"Silence the siren: {command} gateway alarm silence --data-dir {data_dir} --by YOUR-NAME\n"
-                "The cloud is not part of the demo yet (issue 5): everything stays in the outbox here;\n"
-                "`coldgate gateway run` publishes it over MQTT with end-to-end acknowledgement.\n"
-            )
-            task = asyncio.create_task(app.run(stop))
-            started = time.monotonic()
-            try:
-                while not stop.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), interval)
-                    elapsed = time.monotonic() - started
-                    status = app.status()
-                    offline = [s["id"] for s in status["sensors"] if not s["online"]]
-                    click.echo(
-                        f"scenario {_clock(farm.farm.clock.now())} | readings {sink.readings}"
-                        f" | outbox depth {outbox.depth()} | alerts open {len(status['alarm']['alerts'])}"
-                        f" | siren {'ON' if board.coil(0) else 'off'}"
-                        f" | offline {', '.join(offline) or 'none'}"
-                    )
-                    if duration is not None and elapsed >= duration:
-                        stop.set()
-            finally:
-                stop.set()
-                await task
-                await board.stop()
-    click.echo("stopped")
+        config = demo_config(
+            data_dir,
+            farm_config,
+            farm.tcp[0].port,
+            farm.rtu[0].device,
+            relay_port,
+            speed,
+            broker_url,
+            protocol,
+        )
+        service = GatewayService(config)
+        click.echo(
+            f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"
+        )
+        click.echo(f"Loggers: Modbus TCP 127.0.0.1:{farm.tcp[0].port}, RTU on {farm.rtu[0].device}")
+        for spec in farm_config.loggers:
+            click.echo(f"  cr-{spec.unit:02d}: {spec.describe()}")
+        click.echo(f"Gateway {config.gateway.id}: outbox {config.outbox.path}")
+        click.echo(f"Cloud: SQLite {data_dir / 'cloud.sqlite3'}")
+        click.echo(f"API: {cloud.api_url}/docs  (token: {token})")
+        click.echo(f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/alerts")
+        command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH
+        click.echo(
+            f"Silence the siren: {command} gateway alarm silence --data-dir {data_dir} --by YOUR-NAME\n"
+        )
+        watch = CloudWatch(cloud.reader_engine)
+        task = asyncio.create_task(service.run(stop))
+        started = time.monotonic()
+        try:
+            while not stop.is_set() and not task.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+                lines, open_alerts = await asyncio.to_thread(watch.poll)
+                for line in lines:
+                    click.echo(line)
+                app = service.app
+                offline = [s["id"] for s in app.status()["sensors"] if not s["online"]] if app else []
+                depth = service.uplink.outbox.depth() if service.uplink is not None else 0
+                stats = cloud.ingest_stats()
+                click.echo(
+                    f"scenario {_clock(farm.farm.clock.now())} | ingested {stats.new_readings} readings"
+                    f" | alerts open {open_alerts} | outbox depth {depth}"
+                    f" | siren {'ON' if board.coil(0) else 'off'}"
+                    f" | offline {', '.join(offline) or 'none'}"
+                )
+                if duration is not None and time.monotonic() - started >= duration:
+                    stop.set()
+        finally:
+            stop.set()
+            await task
+            await board.stop()
 
 
 @click.group(invoke_without_command=True)
@@ -162,12 +284,19 @@ async def run_demo(count: int, speed: float, interval: float, duration: float | 
     help="Scenario time per real second (60: an hour of cold-room life per minute).",
 )
 @click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True)
+@click.option(
+    "--broker",
+    "broker_url",
+    default=None,
+    help="Use this MQTT broker (mqtt://host:port, MQTT 5) instead of the embedded amqtt.",
+)
+@click.option("--api-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after SECONDS.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where the gateway keeps its outbox and control socket (default: a new temporary directory).",
+    help="Where the gateway keeps its outbox and the cloud its database (default: a new temp directory).",
 )
 @click.pass_context
 def demo(
@@ -177,11 +306,13 @@ def demo(
     interval: float,
     duration: float | None,
     data_dir: Path | None,
+    broker_url: str | None,
+    api_port: int,
 ) -> None:
-    """Run a simulated site and a real gateway, and watch them live (Ctrl-C stops it)."""
+    """Run a simulated site, a real gateway, a broker and the cloud, and watch them live (Ctrl-C stops it)."""
     if ctx.invoked_subcommand is not None:
         return
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     directory = (data_dir or Path(tempfile.mkdtemp(prefix="coldgate-demo-"))).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run_demo(count, speed, interval, duration, directory))
+    asyncio.run(run_demo(count, speed, interval, duration, directory, broker_url, api_port))

@@ -150,6 +150,7 @@ def test_status_registry_heartbeat_and_will(engine: Engine) -> None:
     store(engine, *status_message(GW, ts=NOW_MS - 1000, state=State.OFFLINE, will=True))
     gateway = rows(engine, select(Gateway))[0]
     assert not gateway.online and gateway.last_status["will"] is True
+    assert gateway.last_status["outbox_depth"] == 12  # the will is laid over the last full status
 
 
 def test_clock_correction_from_a_later_anchor_and_for_later_items(engine: Engine) -> None:

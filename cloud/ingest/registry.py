@@ -104,10 +104,21 @@ def apply_status(
         now,
         status.state is State.ONLINE,
         seen=not retained,
-        last_status=msgspec.to_builtins(status),
+        last_status=_merged(stored, status),
         boot=status.boot,
     )
     return True
+
+
+def _merged(stored: Any, status: Status) -> dict[str, Any]:
+    """The status to keep: a last will carries only state and time, so it is laid over the last
+    full status of the same boot (software, clock, backlog and alarm stay visible while offline,
+    which is when people look for them)."""
+    new: dict[str, Any] = msgspec.to_builtins(status)
+    previous = stored.last_status if stored is not None else None
+    if status.will and isinstance(previous, dict) and previous.get("boot") == status.boot:
+        return {**previous, **new}
+    return new
 
 
 def note_sensors(conn: Connection, gateway: str, sensors: Iterable[str]) -> None:
