@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Engine, func, select
 
 from cloud.config import CloudMqttConfig
@@ -20,48 +16,8 @@ from cloud.db import migrate
 from cloud.db.engine import make_engine
 from cloud.db.models import DeadLetter, Reading
 from cloud.ingest.worker import IngestWorker
-from contract.codec import decode
-from contract.downlink import Ack
-from tests.rig.ingest import STREAM, reading_batches
+from tests.rig.ingest import Publisher, reading_batches, wait_until
 from tests.rig.mosquitto import MosquittoBroker
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
-class Publisher:
-    """Plays the gateways: publishes batches QoS 1 and collects the acks sent back."""
-
-    def __init__(self, broker: MosquittoBroker) -> None:
-        self.acks: list[Ack] = []
-        self._lock = threading.Lock()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id="gateways", protocol=MQTTProtocolVersion.MQTTv5
-        )
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        self.client.subscribe("coldgate/v1/+/+/down/ack", qos=1)
-
-    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.acks.append(decode(msg.payload, Ack, msg.topic))
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
-
-    def acked(self, gateway: str) -> int:
-        with self._lock:
-            return max((a.seq for a in self.acks if a.gateway == gateway and a.stream == STREAM), default=0)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture

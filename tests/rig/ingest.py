@@ -6,14 +6,21 @@ test can recompute any stored row from its seq.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 
-from contract.codec import encode
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from contract.codec import decode, encode
+from contract.downlink import Ack
 from contract.items import Item, Quantity
 from contract.items import Reading as ReadingItem
 from contract.topics import batch_topic, status_topic
 from contract.units import Unit
 from contract.uplink import Batch, State, Status
+from tests.rig.mosquitto import MosquittoBroker
 
 SITE = "site1"
 BOOT = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
@@ -112,3 +119,41 @@ def status_message(
         outbox_depth=None if will else outbox_depth,
     )
     return status_topic(site, gateway), encode(status)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+class Publisher:
+    """Plays the gateways: publishes batches QoS 1 and collects the acks sent back."""
+
+    def __init__(self, broker: MosquittoBroker) -> None:
+        self.acks: list[Ack] = []
+        self._lock = threading.Lock()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id="gateways", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe("coldgate/v1/+/+/down/ack", qos=1)
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.acks.append(decode(msg.payload, Ack, msg.topic))
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def acked(self, gateway: str) -> int:
+        with self._lock:
+            return max((a.seq for a in self.acks if a.gateway == gateway and a.stream == STREAM), default=0)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
