@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
+import psycopg
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from cloud.db import models
 from contract.items import Alert, Gap, Item, Reading
@@ -167,6 +169,22 @@ def _copy_readings(
     """
     raw = conn.connection.dbapi_connection
     assert raw is not None
+    try:
+        return _copy_with(raw, gateway, stream, readings, corrections)
+    except psycopg.Error as exc:
+        # The raw cursor bypasses SQLAlchemy, so wrap its errors as SQLAlchemy would: callers tell
+        # "database down" (OperationalError, retry) from "data refused" (DataError, dead-letter) by them.
+        disconnect = conn.dialect.is_disconnect(exc, raw, None)
+        if disconnect:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            "COPY readings", None, exc, psycopg.Error, connection_invalidated=disconnect
+        ) from exc
+
+
+def _copy_with(
+    raw: Any, gateway: str, stream: str, readings: list[Reading], corrections: dict[int, int]
+) -> set[int]:
     with raw.cursor() as cursor:
         # One round trip: the table outlives the transaction (ON COMMIT DELETE ROWS empties it), but not
         # a rollback of the transaction that created it, hence IF NOT EXISTS every time.

@@ -82,10 +82,21 @@ def record_anchor(
 
 
 def correct_batch(
-    conn: Connection, gateway: str, items: Sequence[Item], now: datetime.datetime
+    conn: Connection,
+    gateway: str,
+    items: Sequence[Item],
+    now: datetime.datetime,
+    anchored: set[tuple[str, str]] | None = None,
 ) -> dict[int, int]:
-    """Record the batch's anchors and return ``seq -> ts_corrected`` for its unsynced readings."""
+    """Record the batch's anchors and return ``seq -> ts_corrected`` for its unsynced readings.
+
+    ``anchored``: (gateway, boot) pairs already anchored in this transaction, skipped (and added to).
+    """
     for boot, anchor in anchors_in(items).items():
+        if anchored is not None:
+            if (gateway, boot) in anchored:
+                continue
+            anchored.add((gateway, boot))
         record_anchor(conn, gateway, boot, anchor, "item", now)
     boots = {item.boot for item in items if not item.synced and isinstance(item, ReadingItem)}
     if not boots:

@@ -13,6 +13,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cloud.db.models import DeadLetter
 from cloud.db.writes import insert_new
@@ -28,7 +29,7 @@ from contract.items import Reading as ReadingItem
 from contract.topics import BATCH, STATUS, TopicInfo, parse_topic
 from contract.uplink import Batch, Status
 
-__all__ = ["AckDue", "Outcome", "dead_letter", "store_message"]
+__all__ = ["AckDue", "Group", "Outcome", "dead_letter", "gateway_of", "store_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,67 @@ class Outcome:
     new_readings: list[ReadingItem] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Group:
+    """What one transaction has done so far, so that per-batch bookkeeping runs once per group.
+
+    A worker commits up to 64 messages at once; touching the gateway row,
+    recording boot anchors and sensors, and advancing stream coverage per
+    message cost as much as inserting the readings (measured: ~13 µs of
+    ~29 µs per reading).  Coverage is advanced in ``finish``, stream by stream
+    in sorted order, after every gateway row: with the worker storing its
+    group sorted by gateway, all workers take row locks in one order, so two
+    of them cannot deadlock.
+    """
+
+    touched: set[str] = field(default_factory=set)
+    anchored: set[tuple[str, str]] = field(default_factory=set)
+    sensors: set[tuple[str, str]] = field(default_factory=set)
+    ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = field(default_factory=dict)
+
+    def touch(self, conn: Connection, site: str, gateway: str, now: datetime.datetime) -> None:
+        if gateway not in self.touched:
+            touch_gateway(conn, site, gateway, now)
+            self.touched.add(gateway)
+
+    def finish(self, conn: Connection, now: datetime.datetime) -> dict[tuple[str, str], AckDue]:
+        """Advance coverage for every stream the group wrote to; the acks now due, by (gateway, stream)."""
+        acks: dict[tuple[str, str], AckDue] = {}
+        for (gateway, stream, site), ranges in sorted(self.ranges.items()):
+            covered = 0
+            for first_seq, last_seq in _merged_ranges(ranges):
+                covered = advance_coverage(
+                    conn,
+                    site=site,
+                    gateway=gateway,
+                    stream=stream,
+                    first_seq=first_seq,
+                    last_seq=last_seq,
+                    now=now,
+                )
+            if covered > 0:
+                acks[(gateway, stream)] = AckDue(site, gateway, stream, covered)
+        self.ranges.clear()
+        return acks
+
+
+def _merged_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Adjacent or overlapping ranges joined, lowest first."""
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def gateway_of(topic: str) -> str:
+    """The gateway a topic names ("" if none): workers store a group sorted by it (see ``Group``)."""
+    parts = topic.split("/")
+    return parts[3] if len(parts) > 3 else ""
+
+
 def dead_letter(
     conn: Connection,
     *,
@@ -76,12 +138,44 @@ def dead_letter(
 
 
 def store_message(
-    conn: Connection, topic: str, payload: bytes, now: datetime.datetime, *, retained: bool = False
+    conn: Connection,
+    topic: str,
+    payload: bytes,
+    now: datetime.datetime,
+    *,
+    retained: bool = False,
+    group: Group | None = None,
+    item_by_item: bool = False,
 ) -> Outcome:
     """Store one up-link message, or dead-letter it; raises only database errors.
 
-    ``retained``: the broker's stored copy of a status, not news from the gateway.
+    ``retained``: the broker's stored copy of a status, not news from the
+    gateway.  ``group``: the transaction's shared state; the caller then calls
+    ``group.finish`` before committing and takes the acks from there.  Without
+    one, the message is its own group and ``Outcome.ack`` is filled in.
+    ``item_by_item``: store each item under a savepoint and dead-letter the
+    ones the database refuses (a NUL character on PostgreSQL, say), so that
+    one such item cannot stall its stream; slower, for retries only.
     """
+    if group is None:
+        own = Group()
+        outcome = _store(conn, topic, payload, now, retained, own, item_by_item)
+        acks = own.finish(conn, now)
+        if outcome.kind == "batch" and outcome.gateway is not None and acks:
+            outcome.ack = next(iter(acks.values()))
+        return outcome
+    return _store(conn, topic, payload, now, retained, group, item_by_item)
+
+
+def _store(
+    conn: Connection,
+    topic: str,
+    payload: bytes,
+    now: datetime.datetime,
+    retained: bool,
+    group: Group,
+    item_by_item: bool,
+) -> Outcome:
     try:
         info = parse_topic(topic)
     except ContractError as exc:
@@ -90,7 +184,7 @@ def store_message(
     if info.name == STATUS.name:
         return _store_status(conn, info, topic, payload, now, retained)
     if info.name == BATCH.name:
-        return _store_batch(conn, info, topic, payload, now)
+        return _store_batch(conn, info, topic, payload, now, group, item_by_item)
     dead_letter(
         conn,
         topic=topic,
@@ -127,7 +221,13 @@ def _store_status(
 
 
 def _store_batch(
-    conn: Connection, info: TopicInfo, topic: str, payload: bytes, now: datetime.datetime
+    conn: Connection,
+    info: TopicInfo,
+    topic: str,
+    payload: bytes,
+    now: datetime.datetime,
+    group: Group,
+    item_by_item: bool,
 ) -> Outcome:
     outcome = Outcome("batch", gateway=info.gateway, site=info.site)
     try:
@@ -168,15 +268,45 @@ def _store_batch(
     else:
         stream, first_seq, last_seq, items = batch.stream, batch.first_seq, batch.last_seq, batch.items
     gateway = info.gateway
-    touch_gateway(conn, info.site, gateway, now)
+    group.touch(conn, info.site, gateway, now)
     if items:
-        _store_items(conn, outcome, topic, gateway, stream, items, now)
-    covered = advance_coverage(
-        conn, site=info.site, gateway=gateway, stream=stream, first_seq=first_seq, last_seq=last_seq, now=now
-    )
-    if covered > 0:
-        outcome.ack = AckDue(info.site, gateway, stream, covered)
+        if item_by_item:
+            for item in items:
+                _store_one_refusable(conn, outcome, topic, gateway, stream, item, now, group)
+        else:
+            _store_items(conn, outcome, topic, gateway, stream, items, now, group)
+    group.ranges.setdefault((gateway, stream, info.site), []).append((first_seq, last_seq))
     return outcome
+
+
+def _store_one_refusable(
+    conn: Connection,
+    outcome: Outcome,
+    topic: str,
+    gateway: str,
+    stream: str,
+    item: Item,
+    now: datetime.datetime,
+    group: Group,
+) -> None:
+    try:
+        with conn.begin_nested():
+            _store_items(conn, outcome, topic, gateway, stream, [item], now, group)
+    except DBAPIError as exc:
+        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+            raise
+        first_line = str(exc.orig or exc).splitlines()[0][:300]
+        reason = f"item refused by the database: {type(exc.orig or exc).__name__}: {first_line}"
+        dead_letter(
+            conn,
+            topic=topic,
+            payload=encode(item),
+            reason=reason,
+            now=now,
+            gateway=gateway,
+            path=f"$.items[seq={item.seq}]",
+        )
+        outcome.dead_letters += 1
 
 
 def _store_items(
@@ -187,8 +317,9 @@ def _store_items(
     stream: str,
     items: list[Item],
     now: datetime.datetime,
+    group: Group,
 ) -> None:
-    corrections = correct_batch(conn, gateway, items, now)
+    corrections = correct_batch(conn, gateway, items, now, group.anchored)
     new = insert_new(conn, gateway, stream, items, corrections)
     outcome.new += len(new)
     repeated = [item for item in items if item.seq not in new]
@@ -208,5 +339,8 @@ def _store_items(
         outcome.duplicates -= outcome.conflicts
     fresh = [item for item in items if isinstance(item, ReadingItem) and item.seq in new]
     if fresh:
-        note_sensors(conn, gateway, (item.sensor for item in fresh))
-        outcome.new_readings = fresh
+        sensors = {item.sensor for item in fresh if (gateway, item.sensor) not in group.sensors}
+        if sensors:
+            note_sensors(conn, gateway, sensors)
+            group.sensors.update((gateway, sensor) for sensor in sensors)
+        outcome.new_readings.extend(fresh)

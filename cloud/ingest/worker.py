@@ -44,7 +44,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cloud.config import CloudMqttConfig
-from cloud.ingest.store import AckDue, Outcome, dead_letter, store_message
+from cloud.ingest.store import AckDue, Group, Outcome, dead_letter, gateway_of, store_message
 from coldgate.mqtt_secrets import read_secret, tls_context
 from contract.codec import encode
 from contract.downlink import Ack
@@ -83,6 +83,7 @@ class IngestStats:
     acks_published: int = 0
     commits: int = 0
     db_retries: int = 0
+    lock_retries: int = 0
     last_db_error: str | None = None
     connected: bool = False
     by_gateway: dict[str, int] = field(default_factory=dict)
@@ -102,6 +103,15 @@ class IngestStats:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+#: SQLSTATEs of a transaction the database rolled back because it lost a race: deadlock, serialization.
+_RACE_STATES = frozenset({"40P01", "40001"})
+
+
+def _lost_a_race(exc: BaseException) -> bool:
+    """Retry at once: the database itself is fine (psycopg raises these as OperationalError)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _RACE_STATES
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -252,19 +262,27 @@ class IngestWorker:
                     break
                 group.append(msg)
                 size += len(msg.payload)
-            outcomes = self._commit_with_retry(group)
-            if outcomes is None:  # stopping while the database is down: leave them to the broker
+            committed = self._commit_with_retry(group)
+            if committed is None:  # stopping while the database is down: leave them to the broker
                 return
-            self._after_commit(group, outcomes)
+            self._after_commit(group, *committed)
 
     # -- the database -------------------------------------------------------------------------------
 
-    def _commit_with_retry(self, group: list[paho.MQTTMessage]) -> list[Outcome] | None:
+    def _commit_with_retry(
+        self, group: list[paho.MQTTMessage]
+    ) -> tuple[list[Outcome], dict[tuple[str, str], AckDue]] | None:
         delay = 0.2
         while True:
             try:
                 return self._commit(group)
             except Exception as exc:
+                if _lost_a_race(exc):
+                    # Another worker held a row we needed; the database rolled us back. Just go again.
+                    with self._lock:
+                        self.stats.lock_retries += 1
+                    log.info("%s: %s; retrying the group", self.client_id, str(exc).splitlines()[0])
+                    continue
                 if not _unreachable(exc):
                     raise
                 with self._lock:
@@ -275,52 +293,75 @@ class IngestWorker:
                 return None
             delay = min(delay * 2, 5.0)
 
-    def _commit(self, group: list[paho.MQTTMessage]) -> list[Outcome]:
-        """All of ``group`` in one transaction; on a data error, one message per transaction."""
+    def _commit(self, group: list[paho.MQTTMessage]) -> tuple[list[Outcome], dict[tuple[str, str], AckDue]]:
+        """All of ``group`` in one transaction; on a data error, one message per transaction.
+
+        Stored in gateway order (stable, so a stream keeps its order): every worker then takes the
+        gateway and coverage row locks in the same order and none can deadlock another.
+        """
+        ordered = sorted(group, key=lambda msg: gateway_of(msg.topic))
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
-                return [
-                    store_message(conn, msg.topic, msg.payload, now, retained=msg.retain) for msg in group
+                state = Group()
+                outcomes = [
+                    store_message(conn, msg.topic, msg.payload, now, retained=msg.retain, group=state)
+                    for msg in ordered
                 ]
+                return outcomes, state.finish(conn, now)
         except Exception as exc:
-            if _unreachable(exc):
+            if _unreachable(exc) or _lost_a_race(exc):
                 raise
             if len(group) > 1:
                 log.info("%s: a group of %d failed (%s); storing one by one", self.client_id, len(group), exc)
-            return [self._commit_alone(msg) for msg in group]
+            outcomes = []
+            acks: dict[tuple[str, str], AckDue] = {}
+            for msg in ordered:
+                outcome = self._commit_alone(msg)
+                outcomes.append(outcome)
+                if outcome.ack is not None:
+                    acks[(outcome.ack.gateway, outcome.ack.stream)] = outcome.ack
+            return outcomes, acks
 
     def _commit_alone(self, msg: paho.MQTTMessage) -> Outcome:
-        try:
-            with self.engine.begin() as conn:
-                return store_message(conn, msg.topic, msg.payload, self.clock(), retained=msg.retain)
-        except Exception as exc:
-            if _unreachable(exc):
-                raise
-            # The database refused this message (e.g. a NUL byte PostgreSQL cannot store) or a bug
-            # hit it: keep it verbatim with the reason and carry on with the rest.
-            log.exception("%s: message on %s could not be stored; dead-lettered", self.client_id, msg.topic)
-            first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
-            reason = f"could not be stored: {type(exc).__name__}: {first_line}"
-            with self.engine.begin() as conn:
-                dead_letter(
-                    conn, topic=msg.topic, payload=msg.payload, reason=reason, now=self.clock(), path="$"
-                )
-            return Outcome("dead_letter", dead_letters=1)
+        """One message in its own transaction; if the database refuses it, item by item (the refused
+        items dead-lettered, the rest stored and the range acknowledged, so the stream goes on)."""
+        for item_by_item in (False, True):
+            try:
+                with self.engine.begin() as conn:
+                    return store_message(
+                        conn,
+                        msg.topic,
+                        msg.payload,
+                        self.clock(),
+                        retained=msg.retain,
+                        item_by_item=item_by_item,
+                    )
+            except Exception as exc:
+                if _unreachable(exc) or _lost_a_race(exc):
+                    raise
+                failure = exc
+        # Not even item by item (a bug, or a refusal outside the items): keep it verbatim with the reason.
+        log.error(
+            "%s: message on %s could not be stored; dead-lettered",
+            self.client_id,
+            msg.topic,
+            exc_info=failure,
+        )
+        first_line = str(failure).splitlines()[0][:300] if str(failure) else ""
+        reason = f"could not be stored: {type(failure).__name__}: {first_line}"
+        with self.engine.begin() as conn:
+            dead_letter(conn, topic=msg.topic, payload=msg.payload, reason=reason, now=self.clock(), path="$")
+        return Outcome("dead_letter", dead_letters=1)
 
     # -- after the commit ---------------------------------------------------------------------------
 
-    def _after_commit(self, group: list[paho.MQTTMessage], outcomes: list[Outcome]) -> None:
+    def _after_commit(
+        self, group: list[paho.MQTTMessage], outcomes: list[Outcome], acks: dict[tuple[str, str], AckDue]
+    ) -> None:
         for msg in group:
             if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
-        acks: dict[tuple[str, str], AckDue] = {}
-        for outcome in outcomes:
-            due = outcome.ack
-            if due is not None:
-                key = (due.gateway, due.stream)
-                if key not in acks or acks[key].seq < due.seq:
-                    acks[key] = due
         ts = int(self.clock().timestamp() * 1000)
         for due in acks.values():
             ack = Ack(v=CONTRACT_VERSION, gateway=due.gateway, stream=due.stream, seq=due.seq, ts=ts)

@@ -1,0 +1,380 @@
+"""Issue 5's "done when" for cloud ingest, at full size, against real Mosquitto and PostgreSQL.
+
+* a million readings from four gateways through two workers on one shared
+  subscription: every one stored once, every gateway acknowledged to the end,
+  re-sent batches counted as duplicates and not as rows;
+* PostgreSQL stopped for 30 s mid-ingest: nothing lost or doubled, and no
+  acknowledgement ever runs ahead of what was committed;
+* the broker restarted mid-ingest: the workers' persistent sessions get the
+  unacknowledged messages back, and nothing is lost or doubled.
+
+These are slow on purpose (minutes, not seconds): they are the load the
+design promises to carry, not a sample of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from sqlalchemy import Engine, func, select, text
+
+from cloud.config import CloudMqttConfig
+from cloud.db import migrate
+from cloud.db.engine import make_engine
+from cloud.db.models import DeadLetter, Reading, ReadingKey
+from cloud.ingest.worker import IngestWorker
+from contract.codec import decode
+from contract.downlink import Ack
+from contract.errors import ContractError
+from tests.rig.ingest import reading_batches
+from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
+
+ACK_FILTER = "coldgate/v1/+/+/down/ack"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def unique_tag(request: pytest.FixtureRequest) -> str:
+    """A per-test suffix for MQTT client ids and share groups.
+
+    The session broker keeps persistent sessions, with their subscriptions,
+    across tests: a worker id reused by a later test would inherit an old
+    shared subscription and a share of messages meant for nobody.
+    """
+    return f"{abs(hash(request.node.nodeid)) % 10**8}"
+
+
+def mqtt_client(broker: MosquittoBroker, client_id: str) -> paho.Client:
+    """A connected MQTT 5 client with a clean session and its network loop running."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.max_inflight_messages_set(64)  # the uplink's window is batches, not single messages
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client
+
+
+@dataclass
+class AckWatcher:
+    """Plays the gateways' down-link side: records every end-to-end ack the cloud publishes.
+
+    ``log`` keeps (monotonic time, gateway, seq) so a test can ask what was
+    acknowledged during an interval (the outage test does).
+    """
+
+    broker: MosquittoBroker
+    client_id: str
+    log: list[tuple[float, str, int]] = field(default_factory=list)
+    highest: dict[str, int] = field(default_factory=dict)
+    #: Payloads on ack topics that are no acks: none may come from the cloud.
+    foreign: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt_client(self.broker, self.client_id)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_a: self._subscribed.set()
+        self.client.subscribe(ACK_FILTER, qos=1)
+        if not self._subscribed.wait(10):
+            raise AssertionError("ack watcher not subscribed")
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        try:
+            ack = decode(msg.payload, Ack, msg.topic)
+        except ContractError:  # a hostile client may publish anything on an ack topic (no ACL here)
+            with self._lock:
+                self.foreign.append((msg.topic, msg.payload))
+            return
+        with self._lock:
+            self.log.append((time.monotonic(), ack.gateway, ack.seq))
+            self.highest[ack.gateway] = max(self.highest.get(ack.gateway, 0), ack.seq)
+
+    def acked(self, gateway: str) -> int:
+        with self._lock:
+            return self.highest.get(gateway, 0)
+
+    def between(self, start: float, end: float) -> list[tuple[float, str, int]]:
+        with self._lock:
+            return [entry for entry in self.log if start <= entry[0] <= end]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class GatewayPublisher(threading.Thread):
+    """One gateway's uplink: its batches, QoS 1, from its own client and thread."""
+
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        client_id: str,
+        messages: Iterator[tuple[str, bytes]],
+        pause_s: float = 0.0,
+    ) -> None:
+        super().__init__(name=f"publish-{client_id}", daemon=True)
+        self.client = mqtt_client(broker, client_id)
+        self.messages = messages
+        self.pause_s = pause_s
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            pending: list[paho.MQTTMessageInfo] = []
+            for topic, payload in self.messages:
+                pending.append(self.client.publish(topic, payload, qos=1))
+                self.sent += 1
+                if self.pause_s:
+                    time.sleep(self.pause_s)
+            for info in pending:
+                info.wait_for_publish(120)
+                if info.rc != paho.MQTT_ERR_SUCCESS:
+                    raise AssertionError(f"publish failed: rc={info.rc}")
+        except BaseException as exc:  # reported by join_ok() in the test thread
+            self.error = exc
+
+    def join_ok(self, timeout: float = 300) -> None:
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.name} still publishing"
+        if self.error is not None:
+            raise self.error
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def count(engine: Engine, model: type) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def distinct_reading_keys(engine: Engine) -> int:
+    with engine.connect() as conn:
+        query = "SELECT COUNT(DISTINCT (gateway, stream, seq)) FROM readings"
+        return int(conn.execute(text(query)).scalar_one())
+
+
+@pytest.fixture
+def pg_engine(pg_database: ThrowawayDatabase) -> Iterator[Engine]:
+    migrate(pg_database.url)
+    engine = make_engine(pg_database.url, writer=True)
+    yield engine
+    engine.dispose()
+
+
+# -- a million readings ----------------------------------------------------------------------------
+
+GATEWAYS = ("gw01", "gw02", "gw03", "gw04")
+PER_GATEWAY = 250_000
+PER_BATCH = 500
+#: Batches re-sent by every gateway mid-run, as after a lost ack (1-based batch numbers).
+RESENT_BATCHES = (99, 100)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_million_readings_through_two_workers(
+    pg_engine: Engine, mosquitto: MosquittoBroker, request: pytest.FixtureRequest
+) -> None:
+    tag = unique_tag(request)
+    config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"million{tag}", client_id=f"cloud{tag}")
+    watcher = AckWatcher(mosquitto, f"acks{tag}")
+    resent: list[tuple[str, bytes]] = []
+    for gateway in GATEWAYS:
+        batches = reading_batches(gateway, RESENT_BATCHES[-1] * PER_BATCH, PER_BATCH)
+        resent += [msg for number, msg in enumerate(batches, 1) if number in RESENT_BATCHES]
+    started = time.monotonic()
+    try:
+        with IngestWorker(pg_engine, config, 1) as one, IngestWorker(pg_engine, config, 2) as two:
+            publishers = [
+                GatewayPublisher(
+                    mosquitto, f"{gateway}-{tag}", iter(reading_batches(gateway, PER_GATEWAY, PER_BATCH))
+                )
+                for gateway in GATEWAYS
+            ]
+            for publisher in publishers:
+                publisher.start()
+            # A gateway whose ack got lost re-sends what it already had acknowledged... in the cloud.
+            last_resent = RESENT_BATCHES[-1] * PER_BATCH
+            wait_until(
+                lambda: all(watcher.acked(g) >= last_resent for g in GATEWAYS), 300, "acks of re-sent range"
+            )
+            resender = GatewayPublisher(mosquitto, f"resend-{tag}", iter(resent))
+            resender.start()
+            for publisher in [*publishers, resender]:
+                publisher.join_ok()
+            assert min(watcher.acked(g) for g in GATEWAYS) < PER_GATEWAY, "the re-send was not mid-run"
+            wait_until(
+                lambda: all(watcher.acked(g) == PER_GATEWAY for g in GATEWAYS), 540, "every gateway acked"
+            )
+            stats = [one.snapshot(), two.snapshot()]
+    finally:
+        watcher.close()
+    elapsed = time.monotonic() - started
+    total = len(GATEWAYS) * PER_GATEWAY
+    print(f"\n{total} readings in {elapsed:.1f} s: {total / elapsed:.0f} readings/s with two workers")
+    print(
+        "per worker (readings, batches, commits, db_retries, lock_retries):",
+        [(s.new_readings, s.batches, s.commits, s.db_retries, s.lock_retries) for s in stats],
+    )
+
+    assert count(pg_engine, Reading) == total
+    assert count(pg_engine, ReadingKey) == total
+    assert distinct_reading_keys(pg_engine) == total
+    assert count(pg_engine, DeadLetter) == 0
+    assert sum(s.new_readings for s in stats) == total
+    assert sum(s.duplicates for s in stats) == len(resent) * PER_BATCH
+    assert sum(s.conflicts for s in stats) == 0
+    assert all(s.batches > 0 and s.new_readings > 0 for s in stats), "both workers got a share"
+    assert all(watcher.acked(g) == PER_GATEWAY for g in GATEWAYS)
+    assert not watcher.foreign, "every ack the cloud published follows the contract"
+    # Groups are stored in gateway order, so the two workers never deadlock on row locks.
+    assert [s.lock_retries for s in stats] == [0, 0]
+    assert [s.db_retries for s in stats] == [0, 0]
+
+
+# -- PostgreSQL down for 30 s ----------------------------------------------------------------------
+
+OUTAGE_S = 30.0
+
+
+def covered_frozen(engine: Engine, cluster: PrivateCluster) -> dict[str, int]:
+    """What is committed right now, then the cluster stopped before any more can commit.
+
+    The stream rows are locked ``FOR UPDATE`` (as ``advance_coverage`` does),
+    so a worker transaction either committed before the read, and is counted,
+    or waits on the lock and dies with the server (``pg_ctl stop -m fast``
+    ends every session), uncommitted.  No ack may exceed what is returned.
+    """
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT gateway, covered FROM stream_coverage FOR UPDATE")
+        covered = {gateway: int(seq) for gateway, seq in cursor.fetchall()}
+        cluster.stop()
+    finally:
+        conn.invalidate()
+    return covered
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_postgresql_outage_loses_nothing_and_acks_nothing_early(
+    pg_cluster: PrivateCluster, mosquitto: MosquittoBroker, request: pytest.FixtureRequest
+) -> None:
+    database = ThrowawayDatabase.in_cluster(pg_cluster)
+    migrate(database.url)
+    engine = make_engine(database.url, writer=True)
+    tag = unique_tag(request)
+    config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"outage{tag}", client_id=f"cloud{tag}")
+    gateways = ("gw11", "gw12")
+    per_gateway, batches = 50_000, 100  # 200 batches of 500
+    watcher = AckWatcher(mosquitto, f"acks{tag}")
+    try:
+        with IngestWorker(engine, config, 1) as worker:
+            publishers = [
+                GatewayPublisher(
+                    mosquitto, f"{g}-{tag}", iter(reading_batches(g, per_gateway, PER_BATCH)), pause_s=0.1
+                )
+                for g in gateways
+            ]
+            for publisher in publishers:
+                publisher.start()
+            wait_until(lambda: all(watcher.acked(g) >= 5_000 for g in gateways), 60, "some batches stored")
+            covered = covered_frozen(engine, pg_cluster)
+            outage_start = time.monotonic()
+            sent_at_stop = sum(p.sent for p in publishers)
+            time.sleep(OUTAGE_S)
+            during = worker.snapshot()
+            sent_during = sum(p.sent for p in publishers) - sent_at_stop
+            pg_cluster.start()
+            outage_end = time.monotonic()
+            for publisher in publishers:
+                publisher.join_ok()
+            wait_until(lambda: all(watcher.acked(g) == per_gateway for g in gateways), 120, "acks to the end")
+            stats = worker.snapshot()
+        early = [
+            (gateway, seq)
+            for _at, gateway, seq in watcher.between(outage_start, outage_end)
+            if seq > covered[gateway]
+        ]
+        late = [(g, s) for at, g, s in watcher.log if at < outage_end and s > covered[g]]
+        print(
+            f"\ncovered at the stop: {covered}; sent during the outage: {sent_during} batches; "
+            f"db_retries={stats.db_retries} last_db_error={stats.last_db_error!r}"
+        )
+        assert sent_during > 0, "the gateways kept publishing during the outage"
+        assert not early and not late, f"acked beyond what was committed before the stop: {early or late}"
+        assert during.db_retries > 0, "the worker retried while PostgreSQL was down"
+        total = len(gateways) * per_gateway
+        assert count(engine, Reading) == total
+        assert count(engine, ReadingKey) == total
+        assert distinct_reading_keys(engine) == total
+        assert count(engine, DeadLetter) == 0
+        assert stats.new_readings == total and stats.conflicts == 0
+        assert stats.batches >= batches * len(gateways)
+        assert not watcher.foreign
+    finally:
+        watcher.close()
+        engine.dispose()
+        database.drop()
+
+
+# -- the broker restarted mid-ingest ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_broker_restart_mid_ingest_loses_nothing(mosquitto_own: MosquittoBroker, pg_engine: Engine) -> None:
+    """A clean broker restart (it saves its persistence file) while messages are unacknowledged.
+
+    The workers' sessions are persistent with manual acks: what they had
+    received but not yet committed and acknowledged is re-delivered after the
+    restart, and what they had committed but whose PUBACK was lost comes back
+    as a duplicate, which ingest recognises.
+    """
+    broker = mosquitto_own
+    config = CloudMqttConfig(broker=broker.url, shared_group="restart", client_id="cloud")
+    gateways = ("gw21", "gw22")
+    per_gateway = 50_000
+    with IngestWorker(pg_engine, config, 1) as one, IngestWorker(pg_engine, config, 2) as two:
+        publishers = [
+            GatewayPublisher(broker, f"{g}", iter(reading_batches(g, per_gateway, PER_BATCH)))
+            for g in gateways
+        ]
+        for publisher in publishers:
+            publisher.start()
+        for publisher in publishers:
+            publisher.join_ok()  # every batch is with the broker (PUBACKed) before the restart
+        wait_until(lambda: count(pg_engine, Reading) >= 10_000, 60, "ingest under way")
+        assert count(pg_engine, Reading) < len(gateways) * per_gateway, "restart came too late"
+        broker.restart()
+        wait_until(lambda: count(pg_engine, Reading) == len(gateways) * per_gateway, 120, "all stored")
+        wait_until(lambda: one.snapshot().connected and two.snapshot().connected, 30, "reconnected")
+        time.sleep(1.0)  # anything re-delivered late would show up as extra rows or dead letters
+        stats = [one.snapshot(), two.snapshot()]
+    total = len(gateways) * per_gateway
+    assert count(pg_engine, Reading) == total
+    assert count(pg_engine, ReadingKey) == total
+    assert distinct_reading_keys(pg_engine) == total
+    assert count(pg_engine, DeadLetter) == 0
+    assert sum(s.new_readings for s in stats) == total
+    assert sum(s.conflicts for s in stats) == 0
