@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -142,3 +142,24 @@ def victoria_metrics(tmp_path: Path):
         yield server
     finally:
         server.stop(timeout=5)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The cloud store on both dialects: a SQLite file, or a throw-away PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
+    return str(request.getfixturevalue("pg_database").url)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Any]:
+    """A migrated cloud store and the writer engine ingest uses on it (tests may override)."""
+    pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
+    from cloud.db import migrate
+    from cloud.db.engine import make_engine
+
+    migrate(db_url)
+    engine = make_engine(db_url, writer=True)
+    yield engine
+    engine.dispose()

@@ -36,11 +36,6 @@ READINGS = "/gateways/gw01/sensors/cr1-t01/readings"
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    return str(request.getfixturevalue("pg_database").url)
 
 
 @pytest.fixture

@@ -44,11 +44,6 @@ def readings(n: int, start_seq: int = 1, ts0: int = NOW_MS) -> list[ReadingItem]
     ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    return str(request.getfixturevalue("pg_database").url)
 
 
 @pytest.fixture

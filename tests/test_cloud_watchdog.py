@@ -239,11 +239,6 @@ def test_items_are_contract_valid_but_for_the_cloud_boot() -> None:
 # --- the database side, on SQLite and PostgreSQL --------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    return str(request.getfixturevalue("pg_database").url)
 
 
 @pytest.fixture

@@ -176,16 +176,6 @@ def draw_hostile(n: int) -> list[Hostile]:
     return drawn
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    else:
-        url = str(request.getfixturevalue("pg_database").url)
-    migrate(url)
-    engine = make_engine(url, writer=True)
-    yield engine
-    engine.dispose()
 
 
 def _publishable(topic: str) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -13,8 +11,6 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
 from sqlalchemy import Engine, func, select
 
-from cloud.db import migrate
-from cloud.db.engine import make_engine
 from cloud.db.models import BatchRange, BootAnchor, DeadLetter, Gateway, Reading, Sensor
 from cloud.ingest.store import Outcome, store_message
 from contract import examples
@@ -27,16 +23,6 @@ GW = "gw01"
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    else:
-        url = str(request.getfixturevalue("pg_database").url)
-    migrate(url)
-    engine = make_engine(url, writer=True)
-    yield engine
-    engine.dispose()
 
 
 def store(engine: Engine, topic: str, payload: bytes) -> Outcome:
@@ -176,3 +162,11 @@ def test_a_retained_status_does_not_prove_the_gateway_alive(engine: Engine) -> N
         store_message(conn, topic, payload, later, retained=True)
     seen = rows(engine, select(Gateway.last_seen))[0].last_seen
     assert seen.replace(tzinfo=datetime.UTC) == NOW
+
+
+@pytest.mark.parametrize("topic", ["\ud800", "coldgate/v1/site1/gw\x0001/up/batch"], ids=["surrogate", "nul"])
+def test_a_topic_no_database_can_store_is_dead_lettered_escaped(engine: Engine, topic: str) -> None:
+    _, payload = batch_message(GW, [reading(1)])
+    assert store(engine, topic, payload).kind == "dead_letter"
+    letter = rows(engine, select(DeadLetter))[0]
+    assert letter.payload == payload and "\\" in letter.topic and "\x00" not in letter.topic

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,6 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 from sqlalchemy import Engine, func, select
 
 from cloud.config import CloudMqttConfig
-from cloud.db import migrate
-from cloud.db.engine import make_engine
 from cloud.db.models import DeadLetter, Reading
 from cloud.ingest.worker import IngestWorker
 from tests.rig.ingest import Publisher, reading_batches, wait_until
@@ -27,16 +24,6 @@ def publisher(mosquitto: MosquittoBroker) -> Iterator[Publisher]:
     pub.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    else:
-        url = str(request.getfixturevalue("pg_database").url)
-    migrate(url)
-    engine = make_engine(url, writer=True)
-    yield engine
-    engine.dispose()
 
 
 def readings(engine: Engine) -> int:

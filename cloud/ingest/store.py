@@ -129,12 +129,27 @@ def dead_letter(
     gateway: str | None = None,
     path: str | None = None,
 ) -> None:
-    """Keep a message (or one item of it) that could not be stored, verbatim, with why."""
+    """Keep a message (or one item of it) that could not be stored, verbatim, with why.
+
+    The payload is bytes and kept as is; the texts are made storable (no NUL,
+    no lone surrogate), since the dead-letter table must take whatever the
+    rest of ingest could not.
+    """
     conn.execute(
         insert(DeadLetter).values(
-            received_at=now, topic=topic, payload=bytes(payload), reason=reason, gateway=gateway, path=path
+            received_at=now,
+            topic=_storable(topic),
+            payload=bytes(payload),
+            reason=_storable(reason),
+            gateway=gateway,
+            path=None if path is None else _storable(path),
         )
     )
+
+
+def _storable(text: str) -> str:
+    """``text`` as every database stores it: lone surrogates and NUL written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def store_message(

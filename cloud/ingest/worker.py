@@ -284,7 +284,9 @@ class IngestWorker:
                     log.info("%s: %s; retrying the group", self.client_id, str(exc).splitlines()[0])
                     continue
                 if not _unreachable(exc):
-                    raise
+                    # Not even the dead letter could be written: a bug. Keep the messages (no ack) and
+                    # try again later rather than let the worker thread die with them.
+                    log.exception("%s: a group could not be stored nor dead-lettered", self.client_id)
                 with self._lock:
                     self.stats.db_retries += 1
                     self.stats.last_db_error = str(exc).splitlines()[0][:200]
