@@ -117,6 +117,11 @@ def ingest_command(path: str, n: int) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load(path)
+    if config.mqtt.protocol == "3.1.1" and n > 1:
+        raise click.ClickException(
+            "mqtt.protocol is 3.1.1, which has no shared subscriptions: a second worker would store "
+            'every message again; run one worker, or use protocol = "5"'
+        )
     try:
         url = database_url(config.database)
         mirror = InfluxMirror.from_config(config.influx)

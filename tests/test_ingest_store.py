@@ -11,7 +11,7 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
 from sqlalchemy import Engine, func, select
 
-from cloud.db.models import BatchRange, BootAnchor, DeadLetter, Gateway, Reading, Sensor
+from cloud.db.models import BatchRange, BootAnchor, DeadLetter, Gateway, Reading, Sensor, StreamCoverage
 from cloud.ingest.store import Outcome, store_message
 from contract import examples
 from contract.codec import encode
@@ -21,8 +21,6 @@ from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM, batch, batch_message, r
 
 GW = "gw01"
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
-
-
 
 
 def store(engine: Engine, topic: str, payload: bytes) -> Outcome:
@@ -170,3 +168,48 @@ def test_a_topic_no_database_can_store_is_dead_lettered_escaped(engine: Engine, 
     assert store(engine, topic, payload).kind == "dead_letter"
     letter = rows(engine, select(DeadLetter))[0]
     assert letter.payload == payload and "\\" in letter.topic and "\x00" not in letter.topic
+
+
+def test_a_bad_item_cannot_widen_the_acknowledged_range(engine: Engine) -> None:
+    doc = msgspec.json.decode(encode(batch(GW, [reading(1), reading(2)])))
+    doc["items"][0]["value"] = "warm"
+    doc["last_seq"] = 1_000_000  # the contract's rule: last_seq is the last item's seq
+    outcome = store(engine, batch_topic(SITE, GW), msgspec.json.encode(doc))
+    assert (outcome.kind, outcome.new, outcome.ack) == ("dead_letter", 0, None)
+    assert rows(engine, select(DeadLetter.path)) == [("$.items[0].value",)]  # refused whole
+
+
+def test_a_stream_first_seen_above_one_starts_where_the_gateway_was_acknowledged(engine: Engine) -> None:
+    """An earlier cloud database acknowledged 1..1000 and the gateway deleted them: without the
+    gateway's word the stream would wait for ever for seqs nobody has any more."""
+    first = store(engine, *batch_message(GW, [reading(s) for s in range(1001, 1101)]))
+    assert first.ack is None  # nothing says 1..1000 are gone yet
+    store(engine, *status_message(GW, ts=NOW_MS, last_acked_seq=1000))
+    again = store(engine, *batch_message(GW, [reading(s) for s in range(1001, 1101)]))  # the re-send
+    assert again.ack is not None and again.ack.seq == 1100
+    assert rows(engine, select(StreamCoverage.covered, StreamCoverage.adopted)) == [(1100, 1000)]
+
+
+def test_another_boots_acknowledgement_is_not_adopted(engine: Engine) -> None:
+    store(engine, *status_message(GW, ts=NOW_MS, last_acked_seq=1000, boot="0" * 32))
+    outcome = store(engine, *batch_message(GW, [reading(s) for s in range(1001, 1101)]))
+    assert outcome.ack is None
+
+
+def test_an_earlier_boots_will_and_heartbeat_do_not_undo_a_new_boot(engine: Engine) -> None:
+    old, new = "0" * 32, BOOT
+    store(engine, *status_message(GW, ts=NOW_MS, boot=old))
+    store(engine, *status_message(GW, ts=NOW_MS + 60_000, boot=new))  # rebooted
+    store(engine, *status_message(GW, ts=NOW_MS - 5000, boot=old, state=State.OFFLINE, will=True))
+    store(engine, *status_message(GW, ts=NOW_MS + 1000, boot=old))  # a late re-delivery
+    gateway = rows(engine, select(Gateway))[0]
+    assert (gateway.online, gateway.boot, gateway.last_status["ts"]) == (True, new, NOW_MS + 60_000)
+
+
+def test_a_refusal_sent_again_is_one_dead_letter_with_repeats(engine: Engine) -> None:
+    topic, payload = batch_message(GW, [reading(1)])
+    for _ in range(3):
+        store(engine, topic, payload[:-3])
+    store(engine, topic, payload[:-4])  # another payload is another dead letter
+    letters = rows(engine, select(DeadLetter.payload, DeadLetter.repeats).order_by(DeadLetter.id))
+    assert letters == [(payload[:-3], 2), (payload[:-4], 0)]

@@ -362,6 +362,8 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             DeadLetter.gateway,
             DeadLetter.path,
             DeadLetter.reason,
+            DeadLetter.repeats,
+            DeadLetter.last_received_at,
             cast(func.length(DeadLetter.payload), BigInteger).label("payload_size"),
             head.label("head"),
         )
@@ -378,6 +380,8 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             gateway=row["gateway"],
             path=row["path"],
             reason=row["reason"],
+            repeats=row["repeats"] or 0,
+            last_received_at=schemas.utc(row["last_received_at"] or row["received_at"]),
             payload_size=row["payload_size"] or 0,
             payload_head=bytes(row["head"] or b"").decode("utf-8", errors="replace"),
         )

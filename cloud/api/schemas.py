@@ -279,6 +279,8 @@ class DeadLetterEntry(_Out):
     gateway: str | None
     path: str | None
     reason: str
+    repeats: int = Field(description="Times the same refusal (topic, path, payload) arrived again.")
+    last_received_at: datetime.datetime
     payload_size: int = Field(description="Bytes in the stored payload.")
     payload_head: str = Field(description="The first 200 bytes as UTF-8, undecodable bytes replaced.")
 

@@ -41,7 +41,23 @@ def make_engine(url: str | URL, *, writer: bool = False, pool_size: int = 5) -> 
     """
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={
+                # A database that vanishes from the network must fail, not hang a worker holding
+                # unacknowledged messages: connect timeout, TCP keepalives, and a statement ceiling
+                # (a cancelled statement is an OperationalError: retried, never dead-lettered).
+                "connect_timeout": 10,
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+                "options": "-c statement_timeout=300000",
+            },
+        )
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

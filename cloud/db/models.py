@@ -238,6 +238,11 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     gateway: Mapped[str | None]
     path: Mapped[str | None] = mapped_column(Text)
+    #: sha256 of topic, path and payload: a message re-sent or re-delivered is one dead letter
+    #: whose ``repeats`` grows, not a new row each time.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_received_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StreamCoverage(Base):
@@ -255,6 +260,9 @@ class StreamCoverage(Base):
     site: Mapped[str]
     covered: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: Set when ingest took ``covered`` from the gateway's own status (its outbox had already deleted
+    #: items an earlier cloud database acknowledged): the seq adopted, kept as the evidence.
+    adopted: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class BatchRange(Base):

@@ -5,10 +5,12 @@ carry its state (birth and heartbeat: online; clean shutdown or the broker's
 last will: offline), its clock and its backlog, kept whole in
 ``last_status``.  Statuses are retained, so ingest sees an old one again on
 every reconnect, and a last will carries the time it was *registered*
-(connect time), older than the heartbeats after it.  Hence: a will always
-applies (the broker publishes it only when the connection died); any other
-status applies only if it is not older than the one stored, or comes from
-another boot.  A batch means the gateway is connected, so it sets online too.
+(connect time), older than the heartbeats after it.  Hence: a will of the
+stored boot always applies (the broker publishes it only when the connection
+died), an earlier boot's will never does; any other status applies only if it
+is not older than the one stored, whatever its boot (a late re-delivery of
+the last boot's heartbeat must not undo the new boot's birth).  A batch means
+the gateway is connected, so it sets online too.
 """
 
 from __future__ import annotations
@@ -81,17 +83,21 @@ def apply_status(
     it never moves ``last_seen`` (else a cloud restart would close real
     silence gaps).
     """
+    # Locked before comparing: two workers with two statuses of one gateway must not both win.
     stored = conn.execute(
-        select(Gateway.online, Gateway.boot, Gateway.last_status).where(Gateway.id == status.gateway)
+        select(Gateway.online, Gateway.boot, Gateway.last_status)
+        .where(Gateway.id == status.gateway)
+        .with_for_update()
     ).first()
     previous_ts = (stored.last_status or {}).get("ts") if stored is not None else None
-    newer = (
-        stored is None
-        or status.will
-        or stored.boot != status.boot
-        or not isinstance(previous_ts, int)
-        or status.ts >= previous_ts
-    )
+    if stored is None:
+        newer = True
+    elif status.will:
+        # The broker publishes a will only when a connection died, so it is news, however old its
+        # ts (taken at connect); but the will of an earlier boot's connection is history.
+        newer = stored.boot in (None, status.boot)
+    else:
+        newer = not isinstance(previous_ts, int) or status.ts >= previous_ts
     if not newer:
         assert stored is not None
         if not retained:

@@ -7,8 +7,9 @@ reading behind it would wait in the outbox until the outbox overflowed.  When
 the envelope itself is sound, the items are decoded one by one instead: the
 good ones are stored, each bad one goes to the dead letters verbatim (so
 nothing is lost, and the range can be acknowledged).  A broken envelope (bad
-JSON, wrong version, another gateway's id, items out of order) is refused
-whole: then nothing in it can be trusted.
+JSON, wrong version, another gateway's id, items out of order, a last item
+whose seq is not ``last_seq``) is refused whole: then nothing in it can be
+trusted, least of all the range it asks to have acknowledged.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _DECODER = msgspec.json.Decoder(_Envelope)
 
 
+class _SeqOnly(msgspec.Struct):
+    """Just the seq of an item that may be invalid otherwise."""
+
+    seq: int
+
+
+_SEQ_DECODER = msgspec.json.Decoder(_SeqOnly)
+
+
 @dataclass(frozen=True, slots=True)
 class BadItem:
     index: int
@@ -58,6 +68,7 @@ class BadItem:
 class Salvaged:
     site: str
     gateway: str
+    boot: str
     stream: str
     first_seq: int
     last_seq: int
@@ -85,6 +96,13 @@ def salvage_batch(payload: bytes, info: TopicInfo) -> Salvaged | None:
         except ContractError as exc:
             path = "$.items[" + str(index) + "]" + exc.path[1:]
             bad.append(BadItem(index, bytes(raw), ContractError(path, exc.reason)))
+    # The batch claims first_seq..last_seq for acknowledgement; that claim stands only if its last
+    # item really is last_seq (the contract's rule), else one bad item could widen the range at will.
+    try:
+        if _SEQ_DECODER.decode(envelope.items[-1]).seq != envelope.last_seq:
+            return None
+    except (msgspec.MsgspecError, RecursionError, UnicodeError):
+        return None
     previous = envelope.first_seq - 1
     for item in good:
         if not previous < item.seq <= envelope.last_seq:
@@ -93,6 +111,7 @@ def salvage_batch(payload: bytes, info: TopicInfo) -> Salvaged | None:
     return Salvaged(
         site=envelope.site,
         gateway=envelope.gateway,
+        boot=envelope.boot,
         stream=envelope.stream,
         first_seq=envelope.first_seq,
         last_seq=envelope.last_seq,

@@ -10,9 +10,11 @@ roll back and retry, since acknowledging then would lose the message.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cloud.db.models import DeadLetter
@@ -75,6 +77,7 @@ class Group:
     anchored: set[tuple[str, str]] = field(default_factory=set)
     sensors: set[tuple[str, str]] = field(default_factory=set)
     ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = field(default_factory=dict)
+    boots: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def touch(self, conn: Connection, site: str, gateway: str, now: datetime.datetime) -> None:
         if gateway not in self.touched:
@@ -95,6 +98,7 @@ class Group:
                     first_seq=first_seq,
                     last_seq=last_seq,
                     now=now,
+                    boot=self.boots.get((gateway, stream)),
                 )
             if covered > 0:
                 acks[(gateway, stream)] = AckDue(site, gateway, stream, covered)
@@ -133,16 +137,32 @@ def dead_letter(
 
     The payload is bytes and kept as is; the texts are made storable (no NUL,
     no lone surrogate), since the dead-letter table must take whatever the
-    rest of ingest could not.
+    rest of ingest could not.  Gateways re-send what is not acknowledged, so
+    the same refusal comes back again and again: it is counted in ``repeats``
+    of the first row rather than stored anew.
     """
+    topic, reason = _storable(topic), _storable(reason)
+    path = None if path is None else _storable(path)
+    payload = bytes(payload)
+    digest = hashlib.sha256()
+    for part in (topic.encode(), b"\x00", (path or "").encode(), b"\x00", payload):
+        digest.update(part)
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(DeadLetter).values(
+        received_at=now,
+        topic=topic,
+        payload=payload,
+        reason=reason,
+        gateway=gateway,
+        path=path,
+        fingerprint=digest.hexdigest(),
+        repeats=0,
+        last_received_at=now,
+    )
     conn.execute(
-        insert(DeadLetter).values(
-            received_at=now,
-            topic=_storable(topic),
-            payload=bytes(payload),
-            reason=_storable(reason),
-            gateway=gateway,
-            path=None if path is None else _storable(path),
+        stmt.on_conflict_do_update(
+            index_elements=[DeadLetter.fingerprint],
+            set_={"repeats": DeadLetter.repeats + 1, "last_received_at": stmt.excluded.last_received_at},
         )
     )
 
@@ -262,6 +282,7 @@ def _store_batch(
             outcome.kind = "dead_letter"
             outcome.dead_letters = 1
             return outcome
+        boot = salvaged.boot
         stream, first_seq, last_seq, items = (
             salvaged.stream,
             salvaged.first_seq,
@@ -281,6 +302,7 @@ def _store_batch(
             )
         outcome.dead_letters += len(salvaged.bad)
     else:
+        boot = batch.boot
         stream, first_seq, last_seq, items = batch.stream, batch.first_seq, batch.last_seq, batch.items
     gateway = info.gateway
     group.touch(conn, info.site, gateway, now)
@@ -291,6 +313,7 @@ def _store_batch(
         else:
             _store_items(conn, outcome, topic, gateway, stream, items, now, group)
     group.ranges.setdefault((gateway, stream, info.site), []).append((first_seq, last_seq))
+    group.boots[(gateway, stream)] = boot
     return outcome
 
 
@@ -304,10 +327,13 @@ def _store_one_refusable(
     now: datetime.datetime,
     group: Group,
 ) -> None:
+    # What the savepoint adds to the group's caches must go if the savepoint is rolled back.
+    anchored, sensors = set(group.anchored), set(group.sensors)
     try:
         with conn.begin_nested():
             _store_items(conn, outcome, topic, gateway, stream, [item], now, group)
     except DBAPIError as exc:
+        group.anchored, group.sensors = anchored, sensors
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
             raise
         first_line = str(exc.orig or exc).splitlines()[0][:300]
@@ -340,7 +366,8 @@ def _store_items(
     repeated = [item for item in items if item.seq not in new]
     outcome.duplicates += len(repeated)
     if repeated:
-        for item, fields in find_conflicts(conn, gateway, stream, repeated):
+        conflicts = find_conflicts(conn, gateway, stream, repeated)
+        for item, fields in conflicts:
             reason = (
                 f"conflict: ({gateway}, {stream}, {item.seq}) is stored with other content "
                 f"(differs in {', '.join(fields)}); the stored item is kept"
@@ -349,9 +376,9 @@ def _store_items(
             dead_letter(
                 conn, topic=topic, payload=encode(item), reason=reason, now=now, gateway=gateway, path=path
             )
-            outcome.conflicts += 1
-            outcome.dead_letters += 1
-        outcome.duplicates -= outcome.conflicts
+        outcome.conflicts += len(conflicts)
+        outcome.dead_letters += len(conflicts)
+        outcome.duplicates -= len(conflicts)
     fresh = [item for item in items if isinstance(item, ReadingItem) and item.seq in new]
     if fresh:
         sensors = {item.sensor for item in fresh if (gateway, item.sensor) not in group.sensors}

@@ -59,7 +59,10 @@ log = logging.getLogger(__name__)
 #: Unacknowledged messages the broker may send us before waiting (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 256
 #: How long the broker keeps the session (and our unacknowledged messages) while we are away.
-SESSION_EXPIRY_S = 7 * 86_400
+#: Short on purpose: Mosquitto keeps dealing a shared subscription's messages to an offline
+#: member's session (measured on 2.0.11), where they would wait until that worker came back.
+#: The gateways' outboxes are the durable queue: what the broker drops is re-sent unacknowledged.
+SESSION_EXPIRY_S = 300
 
 
 class Mirror(Protocol):
@@ -99,6 +102,15 @@ class IngestStats:
         self.dead_letters += outcome.dead_letters
         if outcome.gateway is not None and outcome.new:
             self.by_gateway[outcome.gateway] = self.by_gateway.get(outcome.gateway, 0) + outcome.new
+
+
+def _topic(msg: paho.MQTTMessage) -> str:
+    """The topic as text even when it is not UTF-8 (paho's ``topic`` raises then; brokers
+    should refuse such topics, but ingest must not depend on it)."""
+    try:
+        return msg.topic
+    except UnicodeDecodeError:
+        return bytes(msg._topic).decode("utf-8", "backslashreplace")
 
 
 def _now() -> datetime.datetime:
@@ -227,8 +239,9 @@ class IngestWorker:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Finish the group in hand (commit and ack it), then disconnect; queued messages stay
-        unacknowledged, so the broker re-delivers them to the next worker."""
+        """Finish the group in hand (commit and ack it), then disconnect.  Queued messages stay
+        unacknowledged in this worker's session (kept ``SESSION_EXPIRY_S``); if it does not come
+        back, the gateways re-send them, since nothing unacknowledged leaves an outbox."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
@@ -265,7 +278,11 @@ class IngestWorker:
             committed = self._commit_with_retry(group)
             if committed is None:  # stopping while the database is down: leave them to the broker
                 return
-            self._after_commit(group, *committed)
+            try:
+                self._after_commit(group, *committed)
+            except Exception:
+                # Committed; a missing PUBACK or ack only means a re-send, which is a no-op.
+                log.exception("%s: acknowledging a committed group failed", self.client_id)
 
     # -- the database -------------------------------------------------------------------------------
 
@@ -278,10 +295,12 @@ class IngestWorker:
                 return self._commit(group)
             except Exception as exc:
                 if _lost_a_race(exc):
-                    # Another worker held a row we needed; the database rolled us back. Just go again.
+                    # Another worker held a row we needed; the database rolled us back. Go again soon.
                     with self._lock:
                         self.stats.lock_retries += 1
                     log.info("%s: %s; retrying the group", self.client_id, str(exc).splitlines()[0])
+                    if self._stop.wait(random.uniform(0.0, 0.05)):
+                        return None
                     continue
                 if not _unreachable(exc):
                     # Not even the dead letter could be written: a bug. Keep the messages (no ack) and
@@ -301,13 +320,13 @@ class IngestWorker:
         Stored in gateway order (stable, so a stream keeps its order): every worker then takes the
         gateway and coverage row locks in the same order and none can deadlock another.
         """
-        ordered = sorted(group, key=lambda msg: gateway_of(msg.topic))
+        ordered = sorted(group, key=lambda msg: gateway_of(_topic(msg)))
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
                 state = Group()
                 outcomes = [
-                    store_message(conn, msg.topic, msg.payload, now, retained=msg.retain, group=state)
+                    store_message(conn, _topic(msg), msg.payload, now, retained=msg.retain, group=state)
                     for msg in ordered
                 ]
                 return outcomes, state.finish(conn, now)
@@ -333,7 +352,7 @@ class IngestWorker:
                 with self.engine.begin() as conn:
                     return store_message(
                         conn,
-                        msg.topic,
+                        _topic(msg),
                         msg.payload,
                         self.clock(),
                         retained=msg.retain,
@@ -347,13 +366,15 @@ class IngestWorker:
         log.error(
             "%s: message on %s could not be stored; dead-lettered",
             self.client_id,
-            msg.topic,
+            _topic(msg),
             exc_info=failure,
         )
         first_line = str(failure).splitlines()[0][:300] if str(failure) else ""
         reason = f"could not be stored: {type(failure).__name__}: {first_line}"
         with self.engine.begin() as conn:
-            dead_letter(conn, topic=msg.topic, payload=msg.payload, reason=reason, now=self.clock(), path="$")
+            dead_letter(
+                conn, topic=_topic(msg), payload=msg.payload, reason=reason, now=self.clock(), path="$"
+            )
         return Outcome("dead_letter", dead_letters=1)
 
     # -- after the commit ---------------------------------------------------------------------------

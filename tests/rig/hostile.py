@@ -134,7 +134,10 @@ def _one_bad_item(label: str, items: list[Any], index: int, *, certain: bool = T
     seq must not make the envelope itself unsound)."""
     good = [item["seq"] for i, item in enumerate(items) if i != index]
     doc = envelope(items, seqs=good)
-    return Hostile(label, TOPIC, _json(doc), good=frozenset(good), must_salvage=certain)
+    # A broken *last* item leaves last_seq short of the last item's seq, which the contract forbids;
+    # ingest then refuses the envelope whole (it must not trust the range), so salvage is optional.
+    last = index == len(items) - 1
+    return Hostile(label, TOPIC, _json(doc), good=frozenset(good), must_salvage=certain and not last)
 
 
 # -- whole-message breakage ------------------------------------------------------------------------

@@ -106,6 +106,7 @@ def status_message(
     boot: str = BOOT,
     heartbeat_s: int | None = 60,
     outbox_depth: int | None = None,
+    last_acked_seq: int | None = None,
 ) -> tuple[str, bytes]:
     status = Status(
         v=1,
@@ -117,6 +118,7 @@ def status_message(
         will=will,
         heartbeat_s=None if will else heartbeat_s,
         outbox_depth=None if will else outbox_depth,
+        last_acked_seq=None if will else last_acked_seq,
     )
     return status_topic(site, gateway), encode(status)
 

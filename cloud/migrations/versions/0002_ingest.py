@@ -23,6 +23,11 @@ def upgrade() -> None:
     op.add_column("gateways", sa.Column("state_since", sa.DateTime(timezone=True)))
     op.add_column("dead_letters", sa.Column("gateway", ID))
     op.add_column("dead_letters", sa.Column("path", sa.Text))
+    op.add_column("dead_letters", sa.Column("fingerprint", sa.String(64)))
+    op.add_column("dead_letters", sa.Column("repeats", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("dead_letters", sa.Column("last_received_at", sa.DateTime(timezone=True)))
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.create_unique_constraint("uq_dead_letters_fingerprint", ["fingerprint"])
     op.create_index(
         "ix_readings_unsynced",
         "readings",
@@ -37,6 +42,7 @@ def upgrade() -> None:
         sa.Column("site", ID, nullable=False),
         sa.Column("covered", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("adopted", sa.BigInteger),
     )
     op.create_table(
         "batch_ranges",
@@ -61,6 +67,10 @@ def downgrade() -> None:
         op.drop_table(table)
     op.drop_index("ix_readings_unsynced", table_name="readings")
     with op.batch_alter_table("dead_letters") as batch:
+        batch.drop_constraint("uq_dead_letters_fingerprint", type_="unique")
+        batch.drop_column("last_received_at")
+        batch.drop_column("repeats")
+        batch.drop_column("fingerprint")
         batch.drop_column("path")
         batch.drop_column("gateway")
     with op.batch_alter_table("gateways") as batch:
