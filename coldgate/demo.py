@@ -270,8 +270,10 @@ async def _run_site(
                     stop.set()
         finally:
             stop.set()
-            await task
-            await board.stop()
+            try:
+                await task
+            finally:
+                await board.stop()
 
 
 @click.group(invoke_without_command=True)
