@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event, insert
 
 from cloud.api import TokenStore, create_app, load_tokens, queries
 from cloud.db import insert_items, migrate
-from cloud.db.models import DeadLetter, Gateway, Sensor, Site, StreamCoverage
+from cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
 from coldgate.configfile import ConfigError
 from contract import examples
 from contract.items import Alert, AlertAction, Gap, GapCause, Item, Quality, Reading, Severity, SubjectType
@@ -141,6 +141,13 @@ def seed(engine: Engine) -> Engine:
             [
                 {"gateway": "gw01", "stream": "s-0001", "site": "site1", "covered": 1047, "updated_at": SEEN},
                 {"gateway": "gw01", "stream": "s-0002", "site": "site1", "covered": 12, "updated_at": SEEN},
+            ],
+        )
+        conn.execute(
+            insert(BatchRange),
+            [
+                {"gateway": "gw01", "stream": "s-0002", "first_seq": 40, "last_seq": 41},
+                {"gateway": "gw01", "stream": "s-0002", "first_seq": 20, "last_seq": 30},
             ],
         )
     put(engine, "gw01", "s-0001", list(sensor_series()))
@@ -300,8 +307,22 @@ def test_gateways_unpack_status_and_coverage(client: TestClient, seeded: Engine)
         "alerts": ["gw01-a-000311"],
     }
     assert gw01["streams"] == [
-        {"stream": "s-0001", "covered": 1047, "updated_at": "2026-11-18T07:00:00Z"},
-        {"stream": "s-0002", "covered": 12, "updated_at": "2026-11-18T07:00:00Z"},
+        {
+            "stream": "s-0001",
+            "covered": 1047,
+            "updated_at": "2026-11-18T07:00:00Z",
+            "adopted": None,
+            "pending_ranges": 0,
+            "next_pending_seq": None,
+        },
+        {
+            "stream": "s-0002",
+            "covered": 12,
+            "updated_at": "2026-11-18T07:00:00Z",
+            "adopted": None,
+            "pending_ranges": 2,
+            "next_pending_seq": 20,
+        },
     ]
     # A gateway whose newest status is its last will: no clock, backlog or alarm to show.
     gw02 = items[1]
@@ -657,6 +678,8 @@ def test_dead_letters_show_only_the_payload_head(client: TestClient, seeded: Eng
                     "reason": "unknown field 'colour'",
                     "gateway": "gw01",
                     "path": "$.items[3].colour",
+                    "repeats": 4,
+                    "last_received_at": SEEN + datetime.timedelta(minutes=2),
                 },
                 {
                     "received_at": SEEN + datetime.timedelta(seconds=1),
@@ -676,6 +699,8 @@ def test_dead_letters_show_only_the_payload_head(client: TestClient, seeded: Eng
     assert first["payload_head"] == "\ufffd" + "a" * 199
     assert (first["path"], first["reason"]) == ("$.items[3].colour", "unknown field 'colour'")
     assert first["received_at"] == "2026-11-18T07:00:00Z"
+    assert (first["repeats"], first["last_received_at"]) == (4, "2026-11-18T07:02:00Z")
+    assert (newest["repeats"], newest["last_received_at"]) == (0, "2026-11-18T07:00:01Z")
     only = client.get("/dead-letters", params={"gateway": "gw01"}, headers=AUTH).json()["items"]
     assert [d["id"] for d in only] == [first["id"]]
     assert len(client.get("/dead-letters", params={"limit": 1}, headers=AUTH).json()["items"]) == 1

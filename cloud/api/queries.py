@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from cloud.api import schemas
-from cloud.db.models import Alert, DeadLetter, Gap, Gateway, Reading, Sensor, StreamCoverage
+from cloud.db.models import Alert, BatchRange, DeadLetter, Gap, Gateway, Reading, Sensor, StreamCoverage
 
 __all__ = [
     "PAYLOAD_HEAD_BYTES",
@@ -51,7 +51,26 @@ def gateways(
 ) -> list[schemas.GatewayEntry]:
     """Gateways with their newest status unpacked and their acknowledged seq per stream."""
     query = select(Gateway).order_by(Gateway.site, Gateway.id)
-    cover = select(StreamCoverage).order_by(StreamCoverage.gateway, StreamCoverage.stream)
+    # Ranges committed but waiting for the stream to catch up: many of them, for long, means a
+    # stream stuck on a missing seq (the gateway then keeps re-sending everything after it).
+    pending = (
+        select(
+            BatchRange.gateway,
+            BatchRange.stream,
+            func.count().label("pending_ranges"),
+            func.min(BatchRange.first_seq).label("next_pending_seq"),
+        )
+        .group_by(BatchRange.gateway, BatchRange.stream)
+        .subquery()
+    )
+    cover = (
+        select(StreamCoverage, pending.c.pending_ranges, pending.c.next_pending_seq)
+        .outerjoin(
+            pending,
+            (pending.c.gateway == StreamCoverage.gateway) & (pending.c.stream == StreamCoverage.stream),
+        )
+        .order_by(StreamCoverage.gateway, StreamCoverage.stream)
+    )
     if gateway is not None:
         query = query.where(Gateway.id == gateway)
         cover = cover.where(StreamCoverage.gateway == gateway)
@@ -65,7 +84,12 @@ def gateways(
     for c in conn.execute(cover).mappings():
         streams.setdefault(c["gateway"], []).append(
             schemas.StreamAck(
-                stream=c["stream"], covered=c["covered"], updated_at=schemas.utc(c["updated_at"])
+                stream=c["stream"],
+                covered=c["covered"],
+                updated_at=schemas.utc(c["updated_at"]),
+                adopted=c["adopted"],
+                pending_ranges=c["pending_ranges"] or 0,
+                next_pending_seq=c["next_pending_seq"],
             )
         )
     return [_gateway_entry(row, streams.get(row["id"], [])) for row in rows]

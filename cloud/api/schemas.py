@@ -100,6 +100,13 @@ class StreamAck(_Out):
     stream: str
     covered: int = Field(description="Highest seq the cloud acknowledges: every seq up to it is stored.")
     updated_at: datetime.datetime
+    adopted: int | None = Field(
+        None, description="Seq taken as acknowledged from the gateway's status (an earlier cloud database)."
+    )
+    pending_ranges: int = Field(
+        0, description="Committed batch ranges waiting for a missing seq before them."
+    )
+    next_pending_seq: int | None = Field(None, description="First seq of the lowest pending range.")
 
 
 class GatewayEntry(_Out):
