@@ -688,6 +688,8 @@ def test_dead_letters_show_only_the_payload_head(client: TestClient, seeded: Eng
                     "reason": "topic does not match",
                     "gateway": None,
                     "path": None,
+                    "repeats": 0,
+                    "last_received_at": None,
                 },
             ],
         )
