@@ -262,10 +262,14 @@ def _resolve(doc: Any, path: str) -> Any:
 
 def _names_a_place(doc: Any, path: str) -> bool:
     """True when `path` leads into `doc`; its last step may be a missing field."""
-    tokens = re.findall(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", path[1:])
+    matches = list(re.finditer(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", path[1:]))
+    tokens = [m.groups() for m in matches]
     node = doc
     for position, (key, index) in enumerate(tokens):
         last = position == len(tokens) - 1
+        rest = path[1:][matches[position].start() + 1 :]
+        if key and isinstance(node, dict) and key not in node and rest in node:
+            return True  # the last key itself contains dots ("0.0"): the path's rest names it
         if index == "...":
             if not isinstance(node, dict):
                 return False

@@ -24,8 +24,6 @@ def publisher(mosquitto: MosquittoBroker) -> Iterator[Publisher]:
     pub.close()
 
 
-
-
 def readings(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(Reading)).scalar_one())
