@@ -41,6 +41,8 @@ def test_two_workers_store_and_ack_each_batch_once(
                 publisher.publish(topic, payload)
             publisher.publish(topic, payload)  # the last batch again: a re-send after a lost ack
         wait_until(lambda: publisher.acked("gw01") == 2000 and publisher.acked("gw02") == 2000, what="acks")
+        # The re-sent copies may still be on their way when the first copies' acks arrive.
+        wait_until(lambda: one.snapshot().duplicates + two.snapshot().duplicates >= 200, what="re-sends")
         stats = [one.snapshot(), two.snapshot()]
     assert readings(engine) == 4000
     assert sum(s.new_readings for s in stats) == 4000
