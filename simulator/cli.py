@@ -143,3 +143,115 @@ def _print_farm(farm: ModbusFarm) -> None:
                 f"  {spec.describe()}  FC{register_map.function_code:02d} "
                 f"@0x{register_map.first_address:04X} x{register_map.count}"
             )
+
+
+# Dock-door tag-read streams ``coldgate sim llrp --scenario`` can send (see _scenario_reads).
+RFID_SCENARIOS = ("pallet-in", "pallet-out", "strays", "pallet-in-with-strays")
+
+
+@sim.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5084,
+    show_default=True,
+    help="LLRP TCP port (0 picks a free one).",
+)
+@click.option(
+    "--replay-fixture",
+    is_flag=True,
+    help="Send the 45 RO_ACCESS_REPORTs captured from a real Impinj reader, as captured.",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(RFID_SCENARIOS),
+    default=None,
+    help="Send the tag reads of this dock-door scenario (simulator.rfid_scenarios), starting now.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Pace reports by their timestamps at this speed (default: as fast as the client takes them).",
+)
+@click.option(
+    "--drop-after",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fault: cut the first connection after this many reports (the next client gets the rest).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop by itself after this many real seconds.",
+)
+def llrp(
+    host: str,
+    port: int,
+    replay_fixture: bool,
+    scenario: str | None,
+    speed: float | None,
+    drop_after: int | None,
+    duration: float | None,
+) -> None:
+    """Serve a simulated LLRP 1.0.1 RFID reader (one client at a time), e.g. for sllurp."""
+    from simulator.llrp.reader import FixtureReplay, LlrpReader, ReportSource, TupleReads
+
+    if replay_fixture == (scenario is not None):
+        raise click.UsageError("give exactly one of --replay-fixture or --scenario NAME")
+    try:
+        source: ReportSource
+        if replay_fixture:
+            source = FixtureReplay(speed=speed)
+        else:
+            assert scenario is not None
+            source = TupleReads(_scenario_reads(scenario), speed=speed)
+        reader = LlrpReader(source, host=host, port=port)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if drop_after is not None:
+        reader.drop_after(drop_after)
+    try:
+        asyncio.run(_serve_llrp(reader, duration))
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _scenario_reads(name: str) -> list[tuple[int, int, str, float, int]]:
+    """The scenario's reads, shifted so that the pass happens now if it was written from t=0."""
+    import time
+
+    # Imported here: the scenarios need epcpy, which only the gateway extra installs.
+    from simulator import rfid_scenarios as rfid
+
+    if name == "pallet-in":
+        reads = rfid.pallet_pass("in")
+    elif name == "pallet-out":
+        reads = rfid.pallet_pass("out")
+    elif name == "strays":
+        reads = rfid.strays(20, antenna=1, duration_ms=60_000)
+    else:  # pallet-in-with-strays
+        reads = rfid.merge(rfid.pallet_pass("in"), rfid.strays(20, antenna=1, duration_ms=10_000))
+    if reads and reads[0][0] < 10**11:  # relative milliseconds, not epoch: start the pass now
+        now_ms = time.time_ns() // 1_000_000
+        reads = [(ts + now_ms, *rest) for ts, *rest in reads]
+    return reads
+
+
+async def _serve_llrp(reader: object, duration: float | None) -> None:
+    from simulator.llrp.reader import LlrpReader
+
+    assert isinstance(reader, LlrpReader)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with reader:
+        click.echo(f"serving llrp://{reader.host}:{reader.port}")
+        until = f"for {duration:g} s or " if duration else ""
+        click.echo(f"running {until}until Ctrl-C", err=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+    click.echo(f"stopped after {reader.stats.reports_sent} reports; port closed", err=True)
