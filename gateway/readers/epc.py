@@ -1,0 +1,136 @@
+"""Decode the EPC a dock portal reads into GS1 keys (SGTIN-96, SSCC-96, GIAI-96) or keep it raw with a reason.
+
+Why a wrapper around epcpy instead of calling it where reads arrive:
+
+* A reader reports whatever is in a tag's EPC bank: unprogrammed tags, other
+  schemes, 128/144-bit encodings, vendor test data.  A case whose EPC the
+  gateway cannot decode is still a physical case that passed the door, so the
+  movement must be kept (principle 7: nothing else is lost).  ``decode_epc``
+  therefore never raises; it returns ``scheme="unknown"`` with a ``reason`` that
+  says what was wrong (not hex, wrong length, header of a scheme we do not
+  bind, or epcpy's own complaint about a field).
+* epcpy is lenient about length (it decodes a 96-bit scheme from the first 96
+  bits of a longer string and ignores the rest).  A 96-bit scheme with trailing
+  bits is not what the tag carries, so the length is checked here first.
+* The cloud binds movements by GTIN + serial (cases) and SSCC (pallets); GIAI is
+  for returnable assets (roll cages, data-logger shells).  Other GS1 schemes
+  are named in the reason so an operator knows what the tag actually is.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from epcpy import hex_to_tag_encodable
+from epcpy.epc_schemes import GIAI, SGTIN, SSCC
+
+Scheme = Literal["sgtin-96", "sscc-96", "giai-96", "unknown"]
+
+#: 96 bits, the only length of the three schemes the gateway binds.
+EPC96_HEX_DIGITS = 24
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+#: EPC header byte -> (scheme the gateway decodes, or None, and the TDS name); used for precise reasons.
+_HEADERS: dict[str, tuple[Scheme | None, str]] = {
+    "00": (None, "unprogrammed tag (header 0x00)"),
+    "2C": (None, "GDTI-96"),
+    "2D": (None, "GSRN-96"),
+    "2E": (None, "GSRNP-96"),
+    "2F": (None, "USDOD-96"),
+    "30": ("sgtin-96", "SGTIN-96"),
+    "31": ("sscc-96", "SSCC-96"),
+    "32": (None, "SGLN-96"),
+    "33": (None, "GRAI-96"),
+    "34": ("giai-96", "GIAI-96"),
+    "35": (None, "GID-96"),
+    "36": (None, "SGTIN-198"),
+    "37": (None, "GRAI-170"),
+    "38": (None, "GIAI-202"),
+    "39": (None, "SGLN-195"),
+    "3B": (None, "ADI-var"),
+    "3C": (None, "CPI-96"),
+    "3D": (None, "CPI-var"),
+    "3E": (None, "GDTI-174"),
+    "3F": (None, "SGCN-96"),
+    "40": (None, "ITIP-110"),
+    "41": (None, "ITIP-212"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEpc:
+    """What an EPC says, as far as the gateway binds it.
+
+    ``hex`` is the EPC as read (upper-cased, whitespace stripped) so an
+    undecoded tag can still be matched and shown; ``reason`` is set exactly
+    when ``scheme == "unknown"``.
+    """
+
+    hex: str
+    scheme: Scheme
+    uri: str | None = None
+    gtin: str | None = None
+    serial: str | None = None
+    sscc: str | None = None
+    giai: str | None = None
+    reason: str | None = None
+
+    @property
+    def decoded(self) -> bool:
+        """True when the EPC is one of the three schemes the gateway binds."""
+        return self.scheme != "unknown"
+
+
+def _unknown(epc_hex: str, reason: str) -> DecodedEpc:
+    return DecodedEpc(hex=epc_hex, scheme="unknown", reason=reason)
+
+
+def decode_epc(epc_hex: str) -> DecodedEpc:
+    """Decode ``epc_hex`` (the EPC bank's EPC, hex) as SGTIN-96, SSCC-96 or GIAI-96; never raises."""
+    if not isinstance(epc_hex, str):
+        return _unknown(repr(epc_hex), f"EPC must be a hex string, got {type(epc_hex).__name__}")
+    text = "".join(epc_hex.split()).upper()
+    if not text:
+        return _unknown(text, "empty EPC")
+    bad = next((c for c in text if c not in _HEX_DIGITS), None)
+    if bad is not None:
+        return _unknown(text, f"not hex: {bad!r} at position {text.index(bad)}")
+    if len(text) < 2:
+        return _unknown(text, f"EPC of {len(text) * 4} bits is too short for an 8-bit header")
+    scheme, name = _HEADERS.get(text[:2], (None, f"unknown EPC header 0x{text[:2]}"))
+    if scheme is None:
+        return _unknown(text, f"{name} ({len(text) * 4}-bit EPC): not SGTIN-96, SSCC-96 or GIAI-96")
+    if len(text) != EPC96_HEX_DIGITS:
+        return _unknown(text, f"{name} header but {len(text) * 4} bits instead of 96")
+    try:
+        tag = hex_to_tag_encodable(text)
+        uri = tag.epc_uri
+        if isinstance(tag, SGTIN):
+            return DecodedEpc(text, scheme, uri, gtin=tag.gtin(), serial=uri.rsplit(".", 1)[1])
+        if isinstance(tag, SSCC):
+            return DecodedEpc(text, scheme, uri, sscc=tag.gs1_key())
+        if isinstance(tag, GIAI):
+            return DecodedEpc(text, scheme, uri, giai=tag.gs1_key())
+        return _unknown(text, f"{name} header decoded by epcpy as {type(tag).__name__}")
+    except Exception as exc:  # epcpy raises ConvertException, ValueError, KeyError, ... on bad fields
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return _unknown(text, f"invalid {name}: {detail}")
+
+
+def report_epc_hex(report: Mapping[str, Any]) -> str | None:
+    """The EPC of one sllurp tag report as hex text, or None when it carries none.
+
+    sllurp puts a 96-bit EPC under ``EPC-96`` and any other length under
+    ``EPC`` (both as lower-case hex bytes); the readers module hands the result
+    to ``decode_epc`` so a 128/144-bit EPC reaches the gateway as "unknown"
+    rather than being dropped.
+    """
+    value = report.get("EPC-96") or report.get("EPC")
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("ascii", errors="replace")
+    return str(value)
