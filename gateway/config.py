@@ -27,6 +27,7 @@ from coldgate.configtypes import (
 )
 from contract.items import Severity
 from gateway.config_checks import validate_gateway_config
+from gateway.readers.config import ScannerConfig
 from gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -190,6 +191,7 @@ class GatewayConfig(ConfigBlock, kw_only=True):
     modbus_lines: tuple[ModbusLine, ...] = ()
     profiles: tuple[Profile, ...] = ()
     sensors: tuple[Source, ...] = ()
+    scanners: tuple[ScannerConfig, ...] = ()
     zones: tuple[Zone, ...] = ()
     temperature_classes: tuple[TemperatureClass, ...] = ()
     alarm: AlarmConfig = field(default_factory=AlarmConfig)

@@ -53,6 +53,10 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     _unique(config.sensors, "id", "sensors")
     check_sources(config.sensors, config.modbus_lines, config.all_profiles())
     _check_sensor_zones(config)
+    _unique(config.scanners, "id", "scanners")
+    for i, scanner in enumerate(config.scanners):
+        if scanner.zone is not None and scanner.zone not in {zone.id for zone in config.zones}:
+            raise ConfigError(f"scanners[{i}].zone", f'no zone "{scanner.zone}" in [[zones]]')
     _unique(config.zones, "id", "zones")
     _check_zones(config.zones, config.temperature_classes)
     _unique(config.temperature_classes, "name", "temperature_classes")

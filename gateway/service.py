@@ -27,6 +27,7 @@ from gateway.clock_watch import ClockWatch
 from gateway.config import GatewayConfig
 from gateway.downlink import Document, Downlink
 from gateway.local_status import write_heartbeat
+from gateway.readers.scanner import ScannerSource
 from gateway.uplink import Uplink
 from gateway.uplink_status import build_status
 
@@ -56,6 +57,7 @@ class GatewayService:
         app = self.app
         alarm = None
         sensors = []
+        scanners = []
         if app is not None:
             state = app.alarm
             alarm = AlarmStatus(
@@ -66,6 +68,7 @@ class GatewayService:
                 alerts=sorted(state.alerts),
             )
             sensors = [s.to_state() for source in app.sources for s in source.status()]
+            scanners = [source.link_state() for source in app.sources if isinstance(source, ScannerSource)]
         downlink = self.uplink.downlink
         status = build_status(
             site=self.config.gateway.site,
@@ -76,6 +79,7 @@ class GatewayService:
             started_mono=self._started,
             sensors=sensors,
             alarm=alarm,
+            scanners=scanners,
             versions=downlink.versions if downlink is not None else None,
             errors=self.uplink.errors.recent(),
         )

@@ -1,0 +1,103 @@
+"""A serial barcode scanner on a pseudo-terminal: codes become Scan items, a refused line is still
+recorded, and a missing port is a scanner_offline gap that closes when the port appears."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from contract.codec import validate
+from contract.items import Gap, GapCause, Item, Scan, Scheme
+from contract.uplink import LinkState
+from gateway.clock import SystemClock
+from gateway.config import gateway_config_from_document
+from gateway.readers.barcode.hibc import check_character
+from gateway.readers.config import ScannerConfig
+from gateway.readers.scanner import ScannerSource
+from gateway.sensors.source import build_sources
+from tests.rig.pty import PtyPair
+
+GS = b"\x1d"
+
+
+async def collect(
+    source: ScannerSource, write: Callable[[bytes], None], feed: list[bytes], settle: float = 0.3
+) -> tuple[list[Item], LinkState]:
+    """Run the source, write ``feed`` chunk by chunk, and return its items and its link state."""
+    items: list[Item] = []
+    task = asyncio.create_task(source.run(items.append))
+    try:
+        await asyncio.sleep(settle)  # the port opens in a thread
+        for chunk in feed:
+            write(chunk)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(settle)
+        return items, source.link_state()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_codes_become_scans_split_across_chunks(pty_pair: PtyPair) -> None:
+    source = ScannerSource(ScannerConfig(id="dock2-s1", port=pty_pair.device, max_length=64), SystemClock())
+    code = b"]d2" + b"0109506000134352" + b"17261231" + b"10LOT42" + GS + b"21SN7"
+    hibc_data = "+A99912345/$$52001510X"
+    hibc_code = (hibc_data + check_character(hibc_data)).encode()
+    feed = [code[:9], code[9:] + b"\r\n", hibc_code + b"\r", b"x" * 100 + b"\r"]
+    items, link = asyncio.run(collect(source, pty_pair.write, feed))
+    scans = [item for item in items if isinstance(item, Scan)]
+    assert len(scans) == 3
+    first, hibc, too_long = scans
+    assert (first.scanner, first.symbology, first.scheme) == ("dock2-s1", "]d2", Scheme.GS1)
+    assert (first.gtin, first.lot, first.serial) == ("09506000134352", "LOT42", "SN7")
+    assert first.expiry == datetime.date(2026, 12, 31)
+    assert (hibc.scheme, hibc.lot, hibc.errors) == (Scheme.HIBC, "10X", [])
+    assert hibc.expiry == datetime.date(2020, 1, 15)
+    assert too_long.scheme is Scheme.RAW and too_long.errors and "long" in too_long.errors[0]
+    for scan in scans:  # what the outbox will accept
+        validate(scan.__class__(**{**{f: getattr(scan, f) for f in scan.__struct_fields__}, "seq": 1}))
+    assert link.online and link.error is None and source.scans == 3
+
+
+def test_missing_port_is_a_gap_that_closes_when_the_port_appears(tmp_path: Path) -> None:
+    link = tmp_path / "scanner"
+    source = ScannerSource(ScannerConfig(id="s1", port=str(link), reopen_s=0.5), SystemClock())
+    controller, device = os.openpty()
+    tty.setraw(device)
+
+    async def scenario() -> list[Item]:
+        items: list[Item] = []
+        task = asyncio.create_task(source.run(items.append))
+        await asyncio.sleep(0.3)
+        assert not source.link_state().online and "cannot open" in (source.link_state().error or "")
+        link.symlink_to(os.ttyname(device))  # the USB scanner is plugged in
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return items
+
+    try:
+        items = asyncio.run(scenario())
+    finally:
+        os.close(controller)
+        os.close(device)
+    gaps = [item for item in items if isinstance(item, Gap)]
+    assert [g.end is None for g in gaps] == [True, False]
+    assert gaps[0].cause is GapCause.SCANNER_OFFLINE and gaps[0].start == gaps[1].start
+    assert gaps[1].end is not None and gaps[1].end >= gaps[1].start
+
+
+def test_scanners_from_the_config_file_are_sources() -> None:
+    config = gateway_config_from_document(
+        {
+            "gateway": {"id": "gw01", "site": "s1", "data_dir": "/var/lib/coldgate"},
+            "scanners": [{"id": "dock2-s1", "port": "/dev/ttyACM0", "terminator": "CRLF", "door": "dock2"}],
+        },
+        "gateway.toml",
+    )
+    sources = build_sources(config, SystemClock())
+    assert [s.id for s in sources] == ["scanner:dock2-s1"]
