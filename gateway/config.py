@@ -27,7 +27,7 @@ from coldgate.configtypes import (
 )
 from contract.items import Severity
 from gateway.config_checks import validate_gateway_config
-from gateway.readers.config import ScannerConfig
+from gateway.readers.config import ReaderConfig, ScannerConfig
 from gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -140,6 +140,7 @@ class TemperatureClass(ConfigBlock, kw_only=True):
         if self.mkt_window_s is not None:
             return self.mkt_window_s
         return 86_400.0 if self.high <= 8.0 else 2_592_000.0
+
     #: Which limits alarm: "high" for labels such as "store at or below -20 °C" (``low`` then
     #: only bounds the checks of margin and hysteresis), "low" for "do not freeze" products.
     alarm_on: Literal["both", "high", "low"] = "both"
@@ -191,6 +192,7 @@ class GatewayConfig(ConfigBlock, kw_only=True):
     modbus_lines: tuple[ModbusLine, ...] = ()
     profiles: tuple[Profile, ...] = ()
     sensors: tuple[Source, ...] = ()
+    readers: tuple[ReaderConfig, ...] = ()
     scanners: tuple[ScannerConfig, ...] = ()
     zones: tuple[Zone, ...] = ()
     temperature_classes: tuple[TemperatureClass, ...] = ()

@@ -53,6 +53,16 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     _unique(config.sensors, "id", "sensors")
     check_sources(config.sensors, config.modbus_lines, config.all_profiles())
     _check_sensor_zones(config)
+    _unique(config.readers, "id", "readers")
+    for i, reader in enumerate(config.readers):
+        both = sorted(set(reader.outside_antennas) & set(reader.inside_antennas))
+        if both:
+            raise ConfigError(
+                f"readers[{i}].inside_antennas",
+                f"antenna(s) {both} also face outside; a direction needs two distinct sides",
+            )
+        if reader.stray_max_dwell_ms <= reader.presence_window_ms:
+            raise ConfigError(f"readers[{i}].stray_max_dwell_ms", "must be longer than presence_window_ms")
     _unique(config.scanners, "id", "scanners")
     for i, scanner in enumerate(config.scanners):
         if scanner.zone is not None and scanner.zone not in {zone.id for zone in config.zones}:

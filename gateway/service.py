@@ -27,6 +27,7 @@ from gateway.clock_watch import ClockWatch
 from gateway.config import GatewayConfig
 from gateway.downlink import Document, Downlink
 from gateway.local_status import write_heartbeat
+from gateway.readers.llrp_source import LlrpReaderSource
 from gateway.readers.scanner import ScannerSource
 from gateway.uplink import Uplink
 from gateway.uplink_status import build_status
@@ -58,6 +59,7 @@ class GatewayService:
         alarm = None
         sensors = []
         scanners = []
+        readers = []
         if app is not None:
             state = app.alarm
             alarm = AlarmStatus(
@@ -69,6 +71,7 @@ class GatewayService:
             )
             sensors = [s.to_state() for source in app.sources for s in source.status()]
             scanners = [source.link_state() for source in app.sources if isinstance(source, ScannerSource)]
+            readers = [source.link_state() for source in app.sources if isinstance(source, LlrpReaderSource)]
         downlink = self.uplink.downlink
         status = build_status(
             site=self.config.gateway.site,
@@ -79,6 +82,7 @@ class GatewayService:
             started_mono=self._started,
             sensors=sensors,
             alarm=alarm,
+            readers=readers,
             scanners=scanners,
             versions=downlink.versions if downlink is not None else None,
             errors=self.uplink.errors.recent(),

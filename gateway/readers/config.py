@@ -1,4 +1,5 @@
-"""Config blocks of the readers: ``[[scanners]]`` (serial barcode scanners).
+"""Config blocks of the readers: ``[[readers]]`` (LLRP RFID dock portals) and ``[[scanners]]``
+(serial barcode scanners).
 
 A scanner in CDC/RS-232 mode, or behind a serial-to-Ethernet converter
 (``socket://host:port``), sends one code per line.  The terminator is the one
@@ -13,9 +14,42 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from coldgate.configfile import ConfigBlock
-from coldgate.configtypes import BaudRate, ByteSize, Id, Parity, SerialPort, StopBits
+from coldgate.configtypes import BaudRate, ByteSize, Host, Id, Parity, SerialPort, StopBits, TcpPort
 
-__all__ = ["TERMINATORS", "ScannerConfig"]
+__all__ = ["TERMINATORS", "ReaderConfig", "ScannerConfig"]
+
+SECONDS = {"unit": "seconds"}
+MILLISECONDS = {"unit": "milliseconds"}
+Antenna = Annotated[int, Meta(ge=1, le=65535)]
+
+
+class ReaderConfig(ConfigBlock, kw_only=True):
+    """An LLRP RFID reader guarding one dock door: which antennas face outside and inside, and
+    the timing that turns reads into one movement per tag and pass (see gateway/rules/portal.py)."""
+
+    id: Id
+    host: Host
+    port: TcpPort = 5084
+    door: Id
+    outside_antennas: Annotated[tuple[Antenna, ...], Meta(min_length=1, max_length=32)]
+    inside_antennas: Annotated[tuple[Antenna, ...], Meta(min_length=1, max_length=32)]
+    #: Index into the reader's transmit power table; 0 is the reader's maximum.
+    tx_power: Annotated[int, Meta(ge=0, le=255)] = 0
+    #: Gen2 session: 2 or 3 keep tags quiet between reads of one pass (fewer collisions).
+    session: Literal[0, 1, 2, 3] = 2
+    #: Tags expected in the field at once (a pallet of cases: a few hundred).
+    tag_population: Annotated[int, Meta(ge=1, le=65535)] = 256
+    presence_reads: Annotated[int, Meta(ge=1, le=100)] = 2
+    presence_window_ms: Annotated[int, Meta(ge=10, le=60_000, extra=MILLISECONDS)] = 1000
+    depart_after_ms: Annotated[int, Meta(ge=100, le=600_000, extra=MILLISECONDS)] = 2000
+    stray_max_dwell_ms: Annotated[int, Meta(ge=1000, le=86_400_000, extra=MILLISECONDS)] = 30_000
+    #: Reads weaker than this (dBm) are ignored: cross-reads from the next door.
+    min_rssi: Annotated[float, Meta(ge=-120, le=0)] | None = None
+    #: Seconds the reader is asked to send a keepalive; three missed ones count as a dead link.
+    keepalive_s: Annotated[float, Meta(ge=1, le=600, extra=SECONDS)] = 10.0
+    #: Longest wait between reconnection attempts (exponential backoff with jitter up to this).
+    reconnect_max_s: Annotated[float, Meta(ge=1, le=3600, extra=SECONDS)] = 30.0
+
 
 #: Names for the terminators scanners are set up with (TOML has no convenient byte escapes).
 TERMINATORS: dict[str, bytes] = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n", "TAB": b"\t", "ETX": b"\x03"}

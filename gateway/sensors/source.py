@@ -87,13 +87,14 @@ async def run_steps(step: Callable[[], Awaitable[None]], on_bug: Callable[[Excep
 
 
 def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
-    """One source per Modbus line that has sensors, then one per serial ASCII logger, then one
-    per barcode scanner.
+    """One source per Modbus line that has sensors, then one per serial ASCII logger, LLRP reader
+    and barcode scanner.
 
     The config is assumed valid (``load_gateway_config`` checked lines, profiles
     and units); nothing is opened until the sources run.
     """
     # Imported here: they pull in pymodbus and pyserial, which a config check does not need.
+    from gateway.readers.llrp_source import LlrpReaderSource
     from gateway.readers.scanner import ScannerSource
     from gateway.sensors.modbus_poller import ModbusLinePoller
     from gateway.sensors.serial_ascii import SerialAsciiSource
@@ -111,5 +112,6 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
     sources: list[Source] = [
         ModbusLinePoller(line, on_line[line.id], clock) for line in config.modbus_lines if line.id in on_line
     ]
+    readers: list[Source] = [LlrpReaderSource(reader, clock) for reader in config.readers]
     scanners: list[Source] = [ScannerSource(scanner, clock) for scanner in config.scanners]
-    return sources + serial + scanners
+    return sources + serial + readers + scanners

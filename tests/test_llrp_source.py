@@ -1,0 +1,119 @@
+"""The gateway's LLRP reader source against the simulated reader over TCP: a pallet through the dock
+door becomes exactly one movement per tag with the right direction; a link cut mid-pass reconnects
+without doubling anything; an absent reader is a reader_offline gap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
+
+from contract.codec import validate
+from contract.items import Direction, Gap, GapCause, Item, Movement
+from gateway.clock import SystemClock
+from gateway.readers.config import ReaderConfig
+from gateway.readers.llrp_source import LlrpReaderSource
+from simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
+from simulator.rfid_scenarios import merge, pallet_pass, strays
+from tests.rig.ports import free_port
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def reader_config(port: int, **overrides: object) -> ReaderConfig:
+    settings: dict[str, object] = {
+        "id": "dock2-r1",
+        "host": "127.0.0.1",
+        "port": port,
+        "door": "dock2",
+        "outside_antennas": (1,),
+        "inside_antennas": (2,),
+        "keepalive_s": 1.0,
+        "reconnect_max_s": 1.0,
+    }
+    return ReaderConfig(**(settings | overrides))  # type: ignore[arg-type]
+
+
+async def run_until(source: LlrpReaderSource, done: object, timeout: float) -> list[Item]:
+    items: list[Item] = []
+    task = asyncio.create_task(source.run(items.append))
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(items):  # type: ignore[operator]
+            assert not task.done(), task
+            assert time.monotonic() < deadline, f"not done in {timeout} s: {len(items)} items"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # anything doubled would show up now
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return items
+
+
+def movements(items: list[Item]) -> list[Movement]:
+    return [item for item in items if isinstance(item, Movement)]
+
+
+def pallet(direction: str, start_ms: int, *, with_strays: bool = False) -> list[tuple]:
+    reads = pallet_pass(direction, start_ms=start_ms, seed=7)  # type: ignore[arg-type]
+    if with_strays:
+        reads = merge(reads, strays(12, antenna=2, duration_ms=8000, start_ms=start_ms, seed=3))
+    return reads
+
+
+@pytest.mark.parametrize(("direction", "with_strays"), [("in", True), ("out", False)])
+def test_a_pallet_through_the_door_is_201_movements_once_each(direction: str, with_strays: bool) -> None:
+    start = int(time.time() * 1000)
+    reads = pallet(direction, start, with_strays=with_strays)
+    with LlrpReaderThread(LlrpReader(TupleReads(reads), port=0)) as reader:
+        source = LlrpReaderSource(reader_config(reader.port), SystemClock())
+        items = asyncio.run(run_until(source, lambda got: len(movements(got)) >= 201, 60))
+    moved = movements(items)
+    assert len(moved) == 201
+    assert Counter(m.epc for m in moved).most_common(1)[0][1] == 1
+    assert {m.direction for m in moved} == {Direction(direction)}
+    uris = Counter(m.epc_uri.split(":")[3] for m in moved if m.epc_uri)
+    assert uris == {"sgtin": 200, "sscc": 1}
+    for m in moved[:5]:
+        validate(m.__class__(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "seq": 1}))
+    assert source.link_state().online and source.connections == 1
+    if with_strays:
+        assert source.portal.stats.strays > 0
+
+
+def test_a_link_cut_mid_pass_reconnects_and_doubles_nothing() -> None:
+    start = int(time.time() * 1000)
+    reads = pallet("in", start)
+    with LlrpReaderThread(LlrpReader(TupleReads(reads), port=0)) as reader:
+        reader.drop_after(len(reads) // 2)
+        source = LlrpReaderSource(reader_config(reader.port), SystemClock())
+        items = asyncio.run(run_until(source, lambda got: len(movements(got)) >= 201, 60))
+    moved = movements(items)
+    assert len(moved) == 201 and len({m.epc for m in moved}) == 201
+    assert {m.direction for m in moved} == {Direction.IN}
+    assert source.connections == 2
+    gaps = [item for item in items if isinstance(item, Gap)]
+    assert [g.end is None for g in gaps] == [True, False]
+    assert gaps[0].cause is GapCause.READER_OFFLINE and gaps[0].start == gaps[1].start
+
+
+def test_an_absent_reader_is_a_gap_and_the_source_keeps_trying() -> None:
+    source = LlrpReaderSource(reader_config(free_port()), SystemClock())
+
+    async def scenario() -> list[Item]:
+        items: list[Item] = []
+        task = asyncio.create_task(source.run(items.append))
+        await asyncio.sleep(2.5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return items
+
+    items = asyncio.run(scenario())
+    gaps = [item for item in items if isinstance(item, Gap)]
+    assert len(gaps) == 1 and gaps[0].end is None and gaps[0].subject == "dock2-r1"
+    state = source.link_state()
+    assert not state.online and "cannot connect" in (state.error or "")
