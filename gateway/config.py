@@ -27,7 +27,7 @@ from coldgate.configtypes import (
 )
 from contract.items import Severity
 from gateway.config_checks import validate_gateway_config
-from gateway.readers.config import ReaderConfig, ScannerConfig
+from gateway.readers.config import DoorChecksConfig, ReaderConfig, ScannerConfig
 from gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -194,6 +194,7 @@ class GatewayConfig(ConfigBlock, kw_only=True):
     sensors: tuple[Source, ...] = ()
     readers: tuple[ReaderConfig, ...] = ()
     scanners: tuple[ScannerConfig, ...] = ()
+    door_checks: DoorChecksConfig = field(default_factory=DoorChecksConfig)
     zones: tuple[Zone, ...] = ()
     temperature_classes: tuple[TemperatureClass, ...] = ()
     alarm: AlarmConfig = field(default_factory=AlarmConfig)

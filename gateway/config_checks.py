@@ -61,6 +61,8 @@ def validate_gateway_config(config: GatewayConfig) -> None:
                 f"readers[{i}].inside_antennas",
                 f"antenna(s) {both} also face outside; a direction needs two distinct sides",
             )
+        if reader.zone is not None and reader.zone not in {zone.id for zone in config.zones}:
+            raise ConfigError(f"readers[{i}].zone", f'no zone "{reader.zone}" in [[zones]]')
         if reader.stray_max_dwell_ms <= reader.presence_window_ms:
             raise ConfigError(f"readers[{i}].stray_max_dwell_ms", "must be longer than presence_window_ms")
     _unique(config.scanners, "id", "scanners")

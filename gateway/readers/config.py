@@ -16,7 +16,7 @@ from msgspec import Meta
 from coldgate.configfile import ConfigBlock
 from coldgate.configtypes import BaudRate, ByteSize, Host, Id, Parity, SerialPort, StopBits, TcpPort
 
-__all__ = ["TERMINATORS", "ReaderConfig", "ScannerConfig"]
+__all__ = ["TERMINATORS", "DoorChecksConfig", "ReaderConfig", "ScannerConfig"]
 
 SECONDS = {"unit": "seconds"}
 MILLISECONDS = {"unit": "milliseconds"}
@@ -31,6 +31,9 @@ class ReaderConfig(ConfigBlock, kw_only=True):
     host: Host
     port: TcpPort = 5084
     door: Id
+    #: The zone the door opens into (the dock): a cold product on an ambient dock starts its
+    #: time-out-of-refrigeration clock.
+    zone: Id | None = None
     outside_antennas: Annotated[tuple[Antenna, ...], Meta(min_length=1, max_length=32)]
     inside_antennas: Annotated[tuple[Antenna, ...], Meta(min_length=1, max_length=32)]
     #: Index into the reader's transmit power table; 0 is the reader's maximum.
@@ -73,3 +76,16 @@ class ScannerConfig(ConfigBlock, kw_only=True):
     zone: Id | None = None
     #: Seconds between attempts to (re)open a port that is missing or went away.
     reopen_s: Annotated[float, Meta(ge=0.5, le=600, extra={"unit": "seconds"})] = 5.0
+
+
+class DoorChecksConfig(ConfigBlock, kw_only=True):
+    """Batch checks at the doors (recalled, quarantined, expired, near expiry, unknown GTIN, time
+    out of refrigeration), against the master data and recall list the cloud pushes. A violation at
+    an outbound door is critical: it drives the local alarm (stack light) when [alarm] min_severity
+    is critical."""
+
+    near_expiry_days: Annotated[int, Meta(ge=0, le=3650)] = 30
+    #: How long a cold product may stay on an ambient dock before an alert.
+    tor_budget_s: Annotated[float, Meta(ge=60, le=86_400, extra=SECONDS)] = 1800.0
+    #: A door alert is cleared after this long (its record stays: raised, then cleared).
+    hold_s: Annotated[float, Meta(ge=10, le=86_400, extra=SECONDS)] = 600.0
