@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from contract.downlink import Command, CommandAction
-from contract.items import Alert, Event, EventType, Item, Reading
+from contract.downlink import Command, CommandAction, MasterData, RecallList
+from contract.items import Alert, Event, EventType, Item, Movement, Reading, Scan
 from gateway.alarm import AlarmState, NothingToSilence, OperatorAction, acknowledge, on_alert, silence
 from gateway.alarm_outputs import (
     AlarmDriver,
@@ -36,6 +38,8 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import GatewayConfig
 from gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
 from gateway.observations import Sink, stamp_fields
+from gateway.readers.epc import decode_epc
+from gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
 from gateway.rules.site import SiteRules
 from gateway.sensors.source import Source, build_sources, raise_if_cancelled
 
@@ -58,6 +62,8 @@ class GatewayApp:
         alarm_outputs: Sequence[AlarmOutput] | None = None,
         control_path: Path | None = None,
         previous: GatewayApp | None = None,
+        master: MasterData | None = None,
+        recalls: RecallList | None = None,
     ) -> None:
         """``previous``: the app this one replaces after a pushed config; its rule state and
         alarm carry over, so a reload neither silences a sounding siren nor restarts delays."""
@@ -76,6 +82,19 @@ class GatewayApp:
         self.alarm_driver = AlarmDriver(outputs)
         self.control = ControlServer(control_path or socket_path(config.gateway.data_dir), self._on_control)
         self._alarm_changed = asyncio.Event()
+        checks = config.door_checks
+        policy = DoorPolicy(
+            near_expiry_days=checks.near_expiry_days, tor_budget_s=checks.tor_budget_s, hold_s=checks.hold_s
+        )
+        # A reloaded app keeps the items on the dock, their clocks and open door alerts.
+        self.doors = (
+            previous.doors
+            if previous is not None
+            else DoorChecks(policy, Knowledge.from_documents(None, None))
+        )
+        if master is not None or recalls is not None or previous is None:
+            self.doors.update(Knowledge.from_documents(master, recalls))
+        self._door_zones = self._door_zone_classes()
 
     def _outputs_from_config(self) -> list[AlarmOutput]:
         alarm = self.config.alarm
@@ -107,8 +126,67 @@ class GatewayApp:
                     self._alert(alert)
             else:
                 self.sink.put(item)
+                if isinstance(item, Movement | Scan):
+                    for alert in self._check_at_door(item):
+                        self._alert(alert)
         except Exception:  # a bug here must not stop a source's polling; the log has it
             log.exception("could not handle %s from a source", type(item).__name__)
+
+    # ------------------------------------------------------------ doors
+    def update_documents(self, master: MasterData | None, recalls: RecallList | None) -> None:
+        """New master data or recall list from the cloud: items still on the dock are judged again."""
+        self.doors.update(Knowledge.from_documents(master, recalls))
+
+    def _door_zone_classes(self) -> dict[str, tuple[float, float] | None]:
+        """Reader and scanner id -> (low, high) °C of the zone they scan in, if configured."""
+
+        def zone_class(zone_id: str | None) -> tuple[float, float] | None:
+            if zone_id is None:
+                return None
+            try:
+                klass = self.config.get_temperature_class(self.config.get_zone(zone_id).temperature_class)
+            except KeyError:
+                return None
+            return (klass.low, klass.high)
+
+        zones = {reader.id: zone_class(reader.zone) for reader in self.config.readers}
+        zones.update({f"scanner:{s.id}": zone_class(s.zone) for s in self.config.scanners})
+        return zones
+
+    def _today(self, wall_ms: int) -> datetime.date:
+        name = self.config.gateway.timezone
+        zone = zoneinfo.ZoneInfo(name) if name else datetime.UTC
+        return datetime.datetime.fromtimestamp(wall_ms / 1000, zone).date()
+
+    def _check_at_door(self, item: Movement | Scan) -> list[Alert]:
+        stamp = self.clock.stamp()
+        if isinstance(item, Movement):
+            decoded = decode_epc(item.epc)
+            obs = Observation(
+                door=item.door,
+                zone_class=self._door_zones.get(item.reader),
+                direction=item.direction.value,
+                key=item.epc,
+                gtin=decoded.gtin,
+                lot=None,
+                serial=decoded.serial,
+                expiry=None,
+                today=self._today(stamp.wall_ms),
+            )
+        else:
+            scanner = next((s for s in self.config.scanners if s.id == item.scanner), None)
+            obs = Observation(
+                door=(scanner.door if scanner and scanner.door else item.scanner),
+                zone_class=self._door_zones.get(f"scanner:{item.scanner}"),
+                direction=None,
+                key=item.raw[:200],
+                gtin=item.gtin,
+                lot=item.lot,
+                serial=item.serial,
+                expiry=item.expiry,
+                today=self._today(stamp.wall_ms),
+            )
+        return self.doors.observe(obs, stamp)
 
     def _alert(self, alert: Alert) -> None:
         self.sink.put(alert)
@@ -225,6 +303,9 @@ class GatewayApp:
         # Drive the outputs at once: a relay left on by a crash is reset, a fail-safe coil energised.
         while True:
             raise_if_cancelled()  # a cancel swallowed by wait_for on 3.11 (see there) must still stop us
+            self._alarm_changed.clear()
+            for alert in self.doors.tick(self.clock.stamp()):  # time out of refrigeration, holds
+                self._alert(alert)
             self._alarm_changed.clear()
             await self._drive_alarm()
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 
+from contract.downlink import MasterData, RecallList
 from contract.uplink import AlarmState as AlarmStatus
 from contract.uplink import Status
 from gateway.app import GatewayApp
@@ -43,10 +44,21 @@ class GatewayService:
         self.clock = clock or SystemClock()
         self.app: GatewayApp | None = None
         self.uplink: Uplink | None = None
+        self.master: MasterData | None = None
+        self.recalls: RecallList | None = None
         self._started = self.clock.monotonic()
         self._reload = asyncio.Event()
 
     def _on_document(self, kind: str, document: Document) -> None:
+        if kind in ("master", "recall"):
+            # Kept here as well: the app may not exist yet (documents load at boot) or be replaced.
+            if isinstance(document.message, MasterData):
+                self.master = document.message
+            elif isinstance(document.message, RecallList):
+                self.recalls = document.message
+            if self.app is not None:
+                self.app.update_documents(self.master, self.recalls)
+            return
         if kind == "config" and document.config is not None and document.config != self.config:
             log.warning("configuration version %s received: restarting sources and rules", document.version)
             self.config = document.config
@@ -99,7 +111,14 @@ class GatewayService:
             self._reload.clear()
             app_stop = asyncio.Event()
             # The new app takes over the old one's rule state and alarm (see GatewayApp).
-            self.app = GatewayApp(self.config, outbox, clock=self.clock, previous=self.app)
+            self.app = GatewayApp(
+                self.config,
+                outbox,
+                clock=self.clock,
+                previous=self.app,
+                master=self.master,
+                recalls=self.recalls,
+            )
             task = asyncio.create_task(self.app.run(app_stop))
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
             try:

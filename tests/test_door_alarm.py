@@ -1,0 +1,139 @@
+"""Issue 6's door promise end to end on real parts: a pallet of a recalled batch leaves through the
+outbound door of the simulated LLRP reader, and the stack light relay (the simulated relay board over
+Modbus TCP) switches on within 500 ms of the departure decision; the same pallet inbound only warns."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
+
+from contract.downlink import MasterData, Product, RecallEntry, RecallList, RecallStatus, TemperatureClass
+from contract.items import Alert, AlertAction, Item, Movement, Severity
+from gateway.app import GatewayApp
+from gateway.config import gateway_config_from_document
+from gateway.readers.epc import decode_epc
+from simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
+from simulator.relay import RelayBoard
+from simulator.rfid_scenarios import pallet_pass
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class TimedSink:
+    """The outbox's place: every item with the monotonic time it was put."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, Item]] = []
+
+    def put(self, item: Item) -> None:
+        self.items.append((time.monotonic(), item))
+
+    def of(self, kind: type) -> list[tuple[float, Any]]:
+        return [(t, item) for t, item in self.items if isinstance(item, kind)]
+
+
+def config(data_dir: Path, reader_port: int, relay_port: int) -> Any:
+    return gateway_config_from_document(
+        {
+            "gateway": {"id": "dock-pi", "site": "site1", "data_dir": str(data_dir)},
+            "modbus_lines": [
+                {
+                    "id": "lights",
+                    "transport": "tcp",
+                    "host": "127.0.0.1",
+                    "port": relay_port,
+                    "timeout_s": 0.5,
+                }
+            ],
+            "readers": [
+                {
+                    "id": "dock2-r1",
+                    "host": "127.0.0.1",
+                    "port": reader_port,
+                    "door": "dock2",
+                    "outside_antennas": [1],
+                    "inside_antennas": [2],
+                    "keepalive_s": 2,
+                }
+            ],
+            "alarm": {"min_severity": "critical", "relay": {"line": "lights", "unit": 1, "coil": 0}},
+        },
+        "dock.toml",
+    )
+
+
+def documents(gtin: str) -> tuple[MasterData, RecallList]:
+    master = MasterData(
+        v=1,
+        gateway="dock-pi",
+        version=1,
+        issued=1,
+        temperature_classes=[TemperatureClass(name="15-25C", low=15.0, high=25.0)],
+        products=[Product(gtin=gtin, name="Infusion set", temperature_class="15-25C")],
+    )
+    recalls = RecallList(
+        v=1,
+        gateway="dock-pi",
+        version=1,
+        issued=1,
+        entries=[
+            RecallEntry(gtin=gtin, status=RecallStatus.RECALLED, reference="FSN-2026-007", reason="sterility")
+        ],
+    )
+    return master, recalls
+
+
+@pytest.mark.parametrize("direction", ["out", "in"])
+def test_a_recalled_pallet_at_the_outbound_door_lights_the_stack_light(
+    tmp_path: Path, direction: str
+) -> None:
+    reads = pallet_pass(direction, start_ms=int(time.time() * 1000), seed=5)  # type: ignore[arg-type]
+    gtin = decode_epc(reads[0][2]).gtin
+    assert gtin is not None
+    master, recalls = documents(gtin)
+
+    async def scenario(reader_port: int) -> tuple[TimedSink, RelayBoard]:
+        board = RelayBoard(unit=1)
+        relay_port = await board.serve_tcp()
+        sink = TimedSink()
+        app = GatewayApp(config(tmp_path, reader_port, relay_port), sink, master=master, recalls=recalls)
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(stop))
+        try:
+            deadline = time.monotonic() + 60
+            while len(sink.of(Movement)) < 201:
+                assert time.monotonic() < deadline, f"{len(sink.of(Movement))} movements"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+        finally:
+            stop.set()
+            await task
+            await board.stop()
+        return sink, board
+
+    with LlrpReaderThread(LlrpReader(TupleReads(reads), port=0)) as reader:
+        sink, board = asyncio.run(scenario(reader.port))
+
+    moved = sink.of(Movement)
+    raised = [
+        (t, a) for t, a in sink.of(Alert) if a.action is AlertAction.RAISED and a.rule == "door.recalled"
+    ]
+    assert raised, "a recalled case passed without an alert"
+    first_move_at, first_move = moved[0]
+    assert all(a.subject == "dock2" and "FSN-2026-007" in str(a.evidence.details) for _, a in raised)
+    switched_on = [w for w in board.writes() if w.coil == 0 and w.value]
+    if direction == "out":
+        assert {a.severity for _, a in raised} == {Severity.CRITICAL}
+        assert switched_on, "the stack light never came on"
+        latency = switched_on[0].monotonic - first_move_at
+        print(f"\ndeparture decision -> stack light on: {latency * 1000:.0f} ms")
+        assert latency <= 0.5, f"{latency:.3f} s from the departure decision of {first_move.epc} to the light"
+    else:
+        assert {a.severity for _, a in raised} == {Severity.WARNING}
+        assert not switched_on, "an inbound recalled pallet is flagged, not a dock stop"
