@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from pathlib import Path
 
 import click
@@ -255,3 +256,33 @@ async def _serve_llrp(reader: object, duration: float | None) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=duration)
     click.echo(f"stopped after {reader.stats.reports_sent} reports; port closed", err=True)
+
+
+@sim.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between codes.",
+)
+@click.option("--terminator", type=click.Choice(["CR", "LF", "CRLF"]), default="CR", show_default=True)
+@click.option("--repeat", is_flag=True, help="Go round the codes until stopped (Ctrl-C).")
+def scanner(interval: float, terminator: str, repeat: bool) -> None:
+    """Play a serial barcode scanner on a new pseudo-terminal (GS1, HIBC, MA, EAN, bad codes)."""
+    from gateway.readers.config import TERMINATORS
+    from simulator.scanner import CODES, ScannerEmulator
+
+    with ScannerEmulator(TERMINATORS[terminator]) as emulator:
+        click.echo(f"scanner on {emulator.device} (terminator {terminator}); point [[scanners]] port at it")
+        click.echo("waiting 2 s for the gateway to open the port...")
+        time.sleep(2.0)
+        names = dict((code, name) for name, code in CODES)
+        try:
+            for code in emulator.codes(repeat=repeat):
+                emulator.send(code)
+                click.echo(f"sent {names[code]}: {code!r}")
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
+    click.echo(f"stopped after {emulator.sent} codes")

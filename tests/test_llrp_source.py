@@ -16,8 +16,9 @@ from contract.codec import validate
 from contract.items import Direction, Gap, GapCause, Item, Movement
 from gateway.clock import SystemClock
 from gateway.readers.config import ReaderConfig
+from gateway.readers.epc import decode_epc
 from gateway.readers.llrp_source import LlrpReaderSource
-from simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
+from simulator.llrp import FixtureReplay, LlrpReader, LlrpReaderThread, TupleReads
 from simulator.rfid_scenarios import merge, pallet_pass, strays
 from tests.rig.ports import free_port
 
@@ -117,3 +118,26 @@ def test_an_absent_reader_is_a_gap_and_the_source_keeps_trying() -> None:
     assert len(gaps) == 1 and gaps[0].end is None and gaps[0].subject == "dock2-r1"
     state = source.link_state()
     assert not state.online and "cannot connect" in (state.error or "")
+
+
+def test_the_45_captured_impinj_reports_are_all_decoded_by_the_gateway() -> None:
+    """Replayed through the simulated reader, every real report reaches the portal and its EPC
+    decodes: two SGTIN-96 vendor tags, and one 144-bit EPC kept as unknown with the reason."""
+    with LlrpReaderThread(LlrpReader(FixtureReplay(), port=0)) as reader:
+        source = LlrpReaderSource(reader_config(reader.port), SystemClock())
+        seen: list[str] = []
+        real_read = source.portal.read
+
+        def spy(tag_read):  # type: ignore[no-untyped-def]
+            seen.append(tag_read.epc)
+            real_read(tag_read)
+
+        source.portal.read = spy  # type: ignore[method-assign]
+        asyncio.run(run_until(source, lambda _items: len(seen) >= 45, 30))
+    assert len(seen) == 45
+    decoded = Counter(decode_epc(epc).scheme for epc in seen)
+    assert decoded == {"sgtin-96": 44, "unknown": 1}
+    unknown = next(decode_epc(epc) for epc in seen if decode_epc(epc).scheme == "unknown")
+    assert unknown.reason and "144-bit" in unknown.reason
+    # All 45 were read by antenna 1 (outside) only: goods near the door, not a pass.
+    assert source.movements == 0

@@ -19,6 +19,7 @@ from gateway.readers.barcode.hibc import check_character
 from gateway.readers.config import ScannerConfig
 from gateway.readers.scanner import ScannerSource
 from gateway.sensors.source import build_sources
+from simulator.scanner import CODES, ScannerEmulator
 from tests.rig.pty import PtyPair
 
 GS = b"\x1d"
@@ -101,3 +102,28 @@ def test_scanners_from_the_config_file_are_sources() -> None:
     )
     sources = build_sources(config, SystemClock())
     assert [s.id for s in sources] == ["scanner:dock2-s1"]
+
+
+def test_the_scanner_emulator_through_the_gateway_source() -> None:
+    """Every code of the emulated dock scanner arrives as one Scan, parsed or refused with a reason."""
+    with ScannerEmulator() as emulator:
+        source = ScannerSource(ScannerConfig(id="dock2-s1", port=emulator.device), SystemClock())
+        feed = list(emulator.codes())
+        items, link = asyncio.run(collect(source, emulator.send, feed))
+    scans = [item for item in items if isinstance(item, Scan)]
+    assert len(scans) == len(CODES) and link.online
+    by_kind = {name: scan for (name, _), scan in zip(CODES, scans, strict=True)}
+    first = by_kind["GS1 DataMatrix: GTIN, expiry, lot, serial"]
+    assert (first.scheme, first.gtin, first.lot, first.serial) == (
+        Scheme.GS1,
+        "09506000134352",
+        "LOT42",
+        "SN7",
+    )
+    assert by_kind["GS1-128 pallet label: SSCC"].sscc == "106141411234567897"
+    assert by_kind["HIBC primary + secondary (expiry, lot)"].scheme is Scheme.HIBC
+    assert by_kind["MA (IDcode) UDI"].scheme is Scheme.MA
+    wrong = by_kind["GS1 DataMatrix with a wrong GTIN check digit"]
+    assert wrong.gtin is None and wrong.errors
+    garbage = by_kind["garbage from a noisy line"]
+    assert garbage.scheme is Scheme.RAW and garbage.errors

@@ -106,3 +106,20 @@ def test_a_bad_farm_file_is_reported_with_its_key(tmp_path):
     )
     assert result.returncode != 0
     assert "logger[0].unit: 300 is outside" in result.stderr
+
+
+def test_sim_scanner_plays_every_code_once_on_a_pty() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "coldgate", "sim", "scanner", "--interval", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scanner on /dev/pts/" in result.stdout
+    assert result.stdout.count("sent ") == 8
+    assert result.stdout.rstrip().endswith("stopped after 8 codes")

@@ -40,6 +40,9 @@ class ReaderConfig(ConfigBlock, kw_only=True):
     tx_power: Annotated[int, Meta(ge=0, le=255)] = 0
     #: Gen2 session: 2 or 3 keep tags quiet between reads of one pass (fewer collisions).
     session: Literal[0, 1, 2, 3] = 2
+    #: Impinj readers only: search mode 1 (single target), 2 (dual target) or 3 (single target with
+    #: suppression); needs the reader's Impinj LLRP extensions. Leave unset for other makes.
+    impinj_search_mode: Literal[1, 2, 3] | None = None
     #: Tags expected in the field at once (a pallet of cases: a few hundred).
     tag_population: Annotated[int, Meta(ge=1, le=65535)] = 256
     presence_reads: Annotated[int, Meta(ge=1, le=100)] = 2

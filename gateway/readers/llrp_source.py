@@ -155,6 +155,8 @@ class LlrpReaderSource:
             "reconnect": False,
             "keepalive_interval": int(config.keepalive_s * 1000),
         }
+        if config.impinj_search_mode is not None:
+            settings["impinj_search_mode"] = config.impinj_search_mode
         loop = asyncio.get_running_loop()
 
         def post(kind: str, payload: Any = None) -> None:
