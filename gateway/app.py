@@ -39,6 +39,7 @@ from gateway.config import GatewayConfig
 from gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
 from gateway.observations import Sink, stamp_fields
 from gateway.readers.epc import decode_epc
+from gateway.readers.llrp_source import LlrpReaderSource
 from gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
 from gateway.rules.site import SiteRules
 from gateway.sensors.source import Source, build_sources, raise_if_cancelled
@@ -71,6 +72,12 @@ class GatewayApp:
         self.sink = sink
         self.clock = clock or SystemClock()
         self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
+        if previous is not None:
+            # Passes under way at a dock door survive a pushed configuration (same reader, same door).
+            old_readers = {s.id: s for s in previous.sources if isinstance(s, LlrpReaderSource)}
+            for source in self.sources:
+                if isinstance(source, LlrpReaderSource) and source.id in old_readers:
+                    source.adopt(old_readers[source.id])
         self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
         self.alarm = (
             replace(previous.alarm, min_severity=config.alarm.min_severity)
@@ -86,12 +93,13 @@ class GatewayApp:
         policy = DoorPolicy(
             near_expiry_days=checks.near_expiry_days, tor_budget_s=checks.tor_budget_s, hold_s=checks.hold_s
         )
-        # A reloaded app keeps the items on the dock, their clocks and open door alerts.
-        self.doors = (
-            previous.doors
-            if previous is not None
-            else DoorChecks(policy, Knowledge.from_documents(None, None))
-        )
+        # A reloaded app keeps the items on the dock, their clocks and open door alerts, under the
+        # policy of the new configuration.
+        if previous is not None:
+            self.doors = previous.doors
+            self.doors.policy = policy
+        else:
+            self.doors = DoorChecks(policy, Knowledge.from_documents(None, None))
         if master is not None or recalls is not None or previous is None:
             self.doors.update(Knowledge.from_documents(master, recalls))
         self._door_zones = self._door_zone_classes()
@@ -126,13 +134,24 @@ class GatewayApp:
                     self._alert(alert)
             else:
                 self.sink.put(item)
-                if isinstance(item, Movement | Scan):
-                    for alert in self._check_at_door(item):
-                        self._alert(alert)
         except Exception:  # a bug here must not stop a source's polling; the log has it
             log.exception("could not handle %s from a source", type(item).__name__)
+        if isinstance(item, Movement | Scan):
+            # Whatever became of the record, the dock must still be warned of a recalled case.
+            try:
+                for alert in self._check_at_door(item):
+                    self._alert(alert)
+            except Exception:
+                log.exception("door check of a %s failed", type(item).__name__)
 
     # ------------------------------------------------------------ doors
+    def finish_passes(self) -> None:
+        """At shutdown, after the sources stopped: decide the dock passes under way (see
+        ``LlrpReaderSource.finish``) while the outbox is still open."""
+        for source in self.sources:
+            if isinstance(source, LlrpReaderSource):
+                source.finish(self.emit)
+
     def update_documents(self, master: MasterData | None, recalls: RecallList | None) -> None:
         """New master data or recall list from the cloud: items still on the dock are judged again."""
         self.doors.update(Knowledge.from_documents(master, recalls))
@@ -165,7 +184,7 @@ class GatewayApp:
             obs = Observation(
                 door=item.door,
                 zone_class=self._door_zones.get(item.reader),
-                direction=item.direction.value,
+                direction=str(item.direction),
                 key=item.epc,
                 gtin=decoded.gtin,
                 lot=None,

@@ -128,6 +128,8 @@ class GatewayService:
                 for waiter in waiters:
                     waiter.cancel()
                 await task
+                if stop.is_set():  # the end, not a reload: decide the dock passes under way
+                    self.app.finish_passes()
 
     async def run(self, stop: asyncio.Event) -> None:
         gateway, site = self.config.gateway.id, self.config.gateway.site

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
 
 from contract.downlink import MasterData, Product, RecallEntry, RecallList, RecallStatus, TemperatureClass
-from contract.items import Alert, AlertAction, Item, Movement, Severity
+from contract.items import Alert, AlertAction, Direction, Item, Movement, Severity
 from gateway.app import GatewayApp
 from gateway.config import gateway_config_from_document
 from gateway.readers.epc import decode_epc
@@ -137,3 +137,62 @@ def test_a_recalled_pallet_at_the_outbound_door_lights_the_stack_light(
     else:
         assert {a.severity for _, a in raised} == {Severity.WARNING}
         assert not switched_on, "an inbound recalled pallet is flagged, not a dock stop"
+
+
+class RefusingSink(TimedSink):
+    """An outbox that refuses movements (say, one with a timestamp it cannot take)."""
+
+    def put(self, item: Item) -> None:
+        if isinstance(item, Movement):
+            raise ValueError("refused")
+        super().put(item)
+
+
+def _movement(epc: str) -> Movement:
+    from gateway.clock import SystemClock
+    from gateway.observations import stamp_fields
+
+    stamp = SystemClock().stamp()
+    return Movement(
+        **stamp_fields(stamp),  # type: ignore[arg-type]
+        reader="dock2-r1",
+        door="dock2",
+        direction=Direction.OUT,
+        epc=epc,
+        first_seen=stamp.wall_ms,
+        last_seen=stamp.wall_ms,
+        read_count=3,
+    )
+
+
+def test_the_door_is_warned_even_when_the_record_is_refused(tmp_path: Path) -> None:
+    epc = "3074257bf7194e4000001a85"
+    gtin = decode_epc(epc).gtin
+    assert gtin is not None
+    master, recalls = documents(gtin)
+    sink = RefusingSink()
+
+    async def scenario() -> GatewayApp:  # the app's Modbus writer wants a running loop
+        app = GatewayApp(config(tmp_path, 5084, 5020), sink, master=master, recalls=recalls)
+        app.emit(_movement(epc))
+        return app
+
+    app = asyncio.run(scenario())
+    assert [a.rule for _, a in sink.of(Alert)] == ["door.recalled"]
+    assert app.alarm.sounding
+
+
+def test_a_pushed_door_policy_applies_and_the_dock_state_stays(tmp_path: Path) -> None:
+    document = {
+        "gateway": {"id": "dock-pi", "site": "site1", "data_dir": str(tmp_path)},
+        "door_checks": {"near_expiry_days": 5, "tor_budget_s": 600},
+    }
+
+    async def scenario() -> tuple[GatewayApp, GatewayApp]:
+        first = GatewayApp(config(tmp_path, 5084, 5020), TimedSink())
+        pushed = gateway_config_from_document(document, "pushed")
+        return first, GatewayApp(pushed, TimedSink(), previous=first)
+
+    first, second = asyncio.run(scenario())
+    assert second.doors is first.doors
+    assert (second.doors.policy.near_expiry_days, second.doors.policy.tor_budget_s) == (5, 600.0)

@@ -1,22 +1,25 @@
 """An LLRP RFID reader at a dock door as a source: tag reads in, one ``Movement`` per tag and pass out.
 
 sllurp's client is thread-based: its callbacks run on its socket thread and
-only hand reads over to the event loop (``call_soon_threadsafe``).  The portal
-(``gateway.rules.portal.DockPortal``) lives here, not in the connection, so a
-reader that drops the link mid-pass and comes back continues the same passes:
-no movement is doubled by a reconnect.
+only hand reads over to the event loop (``call_soon_threadsafe``), tagged with
+the connection they came from, so a late event of a dropped connection cannot
+touch the next one.  sllurp's own reconnect is off: one policy, here.
 
-Time: reads carry the reader's own clock (FirstSeenTimestampUTC, µs).  The
-portal judges departures in that clock, advanced between reports by the
-gateway's monotonic clock (``reader_now``), so a reader whose clock is off by
-minutes still gets its departures decided T after its last read, and a burst
-of buffered reports is judged by when the tags were seen, not when they came.
+Time: reads carry the reader's own clock (LastSeenTimestampUTC, µs), which
+may be minutes off, reset to 1970, or step.  ``ReaderClockMap`` places them on
+the gateway's monotonic clock (CLOCK_BOOTTIME ms): the reader's clock keeps
+the order and spacing of its reads, ours decides when they happened.  The
+portal (``gateway.rules.portal.DockPortal``) works in that one time line, so
+it survives a reconnect (no movement doubled or lost by a dropped link) and a
+pushed configuration (the app hands the portal to the new source), and
+movements carry wall times derived from our clock.
 
-Liveness: the reader is asked for a KEEPALIVE every ``keepalive_s``; three
-missing in a row (or the socket closing) count as a lost link.  The source
-then reconnects with exponential backoff and full jitter, and the time without
-a link is a ``reader_offline`` gap.  sllurp's own reconnect is off: one policy,
-here.
+Online means inventorying: the link counts as up, and a ``reader_offline`` gap
+closes, only when sllurp reports the reader inventorying, not when TCP
+connects.  A reader that takes the connection but refuses the session or the
+configuration, goes quiet (three keepalives missed: it is asked for one every
+``keepalive_s``) or drops the link is retried with exponential backoff and
+full jitter, never in a loop.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import logging
 import random
 from typing import Any
 
+from contract.ids import MAX_EPOCH_MS
 from contract.items import Direction, Gap, GapCause, Movement, SubjectType
 from contract.uplink import LinkState
-from gateway.clock import Clock
+from gateway.clock import Clock, Stamp
 from gateway.observations import stamp_fields
 from gateway.readers.config import ReaderConfig
 from gateway.readers.epc import decode_epc, report_epc_hex
+from gateway.readers.reader_clock import ReaderClockMap
 from gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
 from gateway.sensors.source import Emit, run_steps
 from gateway.sensors.stats import SensorStatus
@@ -42,6 +47,8 @@ __all__ = ["LlrpReaderSource", "portal_config"]
 log = logging.getLogger(__name__)
 
 TICK_S = 0.05
+#: A reader that took the TCP connection but is not inventorying after this long is retried.
+SETUP_TIMEOUT_S = 15.0
 TAG_CONTENT = {
     "EnableROSpecID": False,
     "EnableSpecIndex": False,
@@ -71,6 +78,15 @@ def portal_config(config: ReaderConfig) -> PortalConfig:
     )
 
 
+def _hang_up(client: Any) -> None:
+    """Cut a sllurp client's socket and wait for its thread: its polite ``disconnect()`` can hang
+    on its own race (shared/LIBRARY-NOTES)."""
+    with contextlib.suppress(Exception):
+        client.hard_disconnect()
+    with contextlib.suppress(Exception):
+        client.join(3)
+
+
 class LlrpReaderSource:
     """The ``Source`` for one LLRP reader guarding one dock door."""
 
@@ -79,14 +95,16 @@ class LlrpReaderSource:
         self.config = config
         self.clock = clock
         self.portal = DockPortal(portal_config(config))
+        self.reader_clock = ReaderClockMap(step_ms=config.depart_after_ms)
         self.movements = 0
         self.connections = 0
         self._emit: Emit = lambda _item: None
         self._client: Any = None
-        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self._reader_ms: int | None = None  # reader clock at the last report
-        self._mono_at_report = 0.0
-        self._last_heard = 0.0  # monotonic: last keepalive or report
+        self._events: asyncio.Queue[tuple[int, str, Any]] = asyncio.Queue()
+        self._generation = 0  # events of an older connection are ignored
+        self._connected_at = 0.0
+        self._last_heard = 0.0  # monotonic: last keepalive, report or state change
+        self._backoff_due = False
         self._delay = 0.0
         self._gap_start: int | None = None
         self._since: int | None = None
@@ -101,6 +119,7 @@ class LlrpReaderSource:
         try:
             await run_steps(self._step, self._report_bug)
         finally:
+            self._generation += 1
             await asyncio.to_thread(self._drop_client)
 
     def _report_bug(self, exc: Exception) -> None:
@@ -109,25 +128,35 @@ class LlrpReaderSource:
 
     async def _step(self) -> None:
         if self._client is None:
-            if not await self._connect():
+            if self._backoff_due:
                 await self._wait_backoff()
-                return
+            self._backoff_due = True  # until the reader is inventorying again
+            await self._connect()
+            return
         try:
-            kind, payload = await asyncio.wait_for(self._events.get(), TICK_S)
+            generation, kind, payload = await asyncio.wait_for(self._events.get(), TICK_S)
         except TimeoutError:
-            kind, payload = "tick", None
-        if kind == "tags":
-            self._last_heard = self.clock.monotonic()
-            self._on_tags(payload)
-        elif kind == "alive":
-            self._last_heard = self.clock.monotonic()
-        elif kind == "down":
-            await self._lost(str(payload))
+            generation, kind, payload = self._generation, "tick", None
+        if generation == self._generation:
+            if kind in ("tags", "alive", "inventorying"):
+                self._last_heard = self.clock.monotonic()
+            if kind == "tags":
+                self._on_tags(payload)
+            elif kind == "inventorying":
+                self._delay = 0.0
+                self._backoff_due = False
+                self._set_online()
+            elif kind == "down":
+                await self._lost(str(payload))
         self._decide()
-        if (
-            self._client is not None
-            and self.clock.monotonic() - self._last_heard > 3 * self.config.keepalive_s
-        ):
+        if self._client is None:
+            return
+        now = self.clock.monotonic()
+        if not self._online and now - self._connected_at > SETUP_TIMEOUT_S:
+            await self._lost(
+                f"connected, but the reader did not start inventory within {SETUP_TIMEOUT_S:g} s"
+            )
+        elif now - self._last_heard > 3 * self.config.keepalive_s:
             await self._lost(f"no keepalive for {3 * self.config.keepalive_s:g} s")
 
     async def _wait_backoff(self) -> None:
@@ -141,10 +170,10 @@ class LlrpReaderSource:
     # ------------------------------------------------------------ the link
 
     async def _connect(self) -> bool:
-        from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig
+        from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
 
         config = self.config
-        settings = {
+        settings: dict[str, Any] = {
             "antennas": sorted({*config.outside_antennas, *config.inside_antennas}),
             "tx_power": config.tx_power,
             "session": config.session,
@@ -158,56 +187,60 @@ class LlrpReaderSource:
         if config.impinj_search_mode is not None:
             settings["impinj_search_mode"] = config.impinj_search_mode
         loop = asyncio.get_running_loop()
+        self._generation += 1
+        generation = self._generation
 
         def post(kind: str, payload: Any = None) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._events.put_nowait, (kind, payload))
+                loop.call_soon_threadsafe(self._events.put_nowait, (generation, kind, payload))
 
         client = LLRPReaderClient(config.host, config.port, LLRPReaderConfig(settings), timeout=5.0)
         client.add_tag_report_callback(lambda _r, tags: post("tags", list(tags)))
         client.add_message_callback("KEEPALIVE", lambda _r, _m: post("alive"))
+        client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, lambda _r, _s: post("inventorying"))
         client.add_disconnected_callback(lambda _r: post("down", "the reader closed the connection"))
+        connecting = asyncio.ensure_future(asyncio.to_thread(client.connect))
         try:
-            await asyncio.to_thread(client.connect)
+            # Shielded: a cancel while the thread connects must still end in a hang-up, or the
+            # reader's single LLRP session stays taken by a client nobody reads.
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await connecting
+            await asyncio.to_thread(_hang_up, client)
+            raise
         except Exception as exc:  # sllurp raises socket errors and its own ReaderConfigurationError
             self._offline(f"cannot connect to {config.host}:{config.port}: {exc}")
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(client.hard_disconnect)
+            await asyncio.to_thread(_hang_up, client)
             return False
         self._client = client
-        self._last_heard = self.clock.monotonic()
-        self._delay = 0.0
+        self.reader_clock.reset()  # a reader that rebooted has a new clock
+        self._connected_at = self._last_heard = self.clock.monotonic()
         self.connections += 1
-        self._set_online()
         log.info("reader %s: connected to %s:%d", config.id, config.host, config.port)
         return True
 
     async def _lost(self, why: str) -> None:
+        self._generation += 1  # whatever the old client still posts is ignored
         await asyncio.to_thread(self._drop_client)
         self._offline(f"lost {self.config.host}:{self.config.port}: {why}")
 
     def _drop_client(self) -> None:
         client, self._client = self._client, None
-        if client is None:
-            return
-        # sllurp's polite disconnect() can hang on its own race (shared/LIBRARY-NOTES); cut the socket.
-        with contextlib.suppress(Exception):
-            client.hard_disconnect()
-        with contextlib.suppress(Exception):
-            client.join(3)
+        if client is not None:
+            _hang_up(client)
 
     # ------------------------------------------------------------ reads and decisions
 
     def _on_tags(self, tags: list[dict[str, Any]]) -> None:
-        now_ms = self.clock.stamp().wall_ms
+        arrival = self.clock.stamp().mono_ms
         for tag in tags:
             epc = report_epc_hex(tag)
             antenna = tag.get("AntennaID")
             if epc is None or not isinstance(antenna, int):
                 continue
-            first_us = tag.get("FirstSeenTimestampUTC")
-            last_us = tag.get("LastSeenTimestampUTC") or first_us
-            ts_ms = int(last_us) // 1000 if isinstance(last_us, int) else now_ms
+            seen_us = tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC")
+            reader_ms = int(seen_us) // 1000 if isinstance(seen_us, int) else None
             rssi = tag.get("PeakRSSI")
             count = tag.get("TagSeenCount")
             self.portal.read(
@@ -215,39 +248,45 @@ class LlrpReaderSource:
                     epc=epc.lower(),
                     antenna=antenna,
                     rssi=float(rssi) if isinstance(rssi, int | float) else None,
-                    ts_ms=ts_ms,
+                    ts_ms=self.reader_clock.place(reader_ms, arrival),
                     count=count if isinstance(count, int) and count > 0 else 1,
                 )
             )
-            if self._reader_ms is None or ts_ms > self._reader_ms:
-                self._reader_ms = ts_ms
-                self._mono_at_report = self.clock.monotonic()
 
-    def reader_now(self) -> int | None:
-        """The reader's clock now: its newest read time, advanced by our monotonic clock since."""
-        if self._reader_ms is None:
-            return None
-        return self._reader_ms + int((self.clock.monotonic() - self._mono_at_report) * 1000)
+    def _decide(self, *, at_ms: int | None = None) -> None:
+        stamp = self.clock.stamp()
+        for decision in self.portal.tick(stamp.mono_ms if at_ms is None else at_ms):
+            self._emit(self._movement(decision, stamp))
 
-    def _decide(self) -> None:
-        now = self.reader_now()
-        if now is None:
-            return
-        for decision in self.portal.tick(now):
-            self._emit(self._movement(decision))
+    def adopt(self, previous: LlrpReaderSource) -> None:
+        """Carry the passes under way over a configuration reload, if this reader is unchanged."""
+        if previous.config == self.config:
+            self.portal = previous.portal
 
-    def _movement(self, decision: PassDecision) -> Movement:
+    def finish(self, emit: Emit) -> None:
+        """At shutdown: decide every pass under way now rather than lose it (a tag still in the
+        field makes a new pass after the restart; better that than a movement never recorded)."""
+        self._emit = emit
+        horizon = self.portal.config.one_side_wait_ms + self.portal.config.stray_max_dwell_ms
+        self._decide(at_ms=self.clock.stamp().mono_ms + horizon)
+
+    def _movement(self, decision: PassDecision, stamp: Stamp) -> Movement:
         self.movements += 1
         decoded = decode_epc(decision.epc)
+
+        def wall(mono_ms: int) -> int:  # our clock's time line back to UTC, as the stamp sees it now
+            return max(0, min(MAX_EPOCH_MS, stamp.wall_ms + (mono_ms - stamp.mono_ms)))
+
+        first_seen = wall(decision.first_seen_ms)
         return Movement(
-            **stamp_fields(self.clock.stamp()),  # type: ignore[arg-type]
+            **stamp_fields(stamp),  # type: ignore[arg-type]
             reader=decision.reader,
             door=decision.door,
             direction=Direction(decision.direction),
             epc=decision.epc.lower(),  # the contract's form; the portal keys tags in upper case
             epc_uri=decoded.uri,
-            first_seen=max(0, decision.first_seen_ms),
-            last_seen=max(0, decision.first_seen_ms, decision.last_seen_ms),
+            first_seen=first_seen,
+            last_seen=max(first_seen, wall(decision.last_seen_ms)),
             read_count=max(1, decision.read_count),
             peak_rssi=decision.peak_rssi,
             antennas=list(decision.antennas)[:64],
@@ -271,7 +310,7 @@ class LlrpReaderSource:
         self._online = True
         self._since = stamp.wall_ms
         if self._gap_start is not None:
-            self._emit(self._gap(stamp.wall_ms, "connected again"))
+            self._emit(self._gap(stamp.wall_ms, "inventorying again"))
             self._gap_start = None
 
     def _gap(self, end: int | None, detail: str) -> Gap:

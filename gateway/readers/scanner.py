@@ -80,8 +80,8 @@ class ScannerSource:
 
     async def _open(self) -> bool:
         config = self.config
-        try:
-            port = await asyncio.to_thread(
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(
                 serial.serial_for_url,
                 config.port,
                 baudrate=config.baudrate,
@@ -91,14 +91,31 @@ class ScannerSource:
                 timeout=0,
                 exclusive=config.port.startswith("/") or None,
             )
-            asyncio.get_running_loop().add_reader(port.fileno(), self._readable)
+        )
+        try:
+            # Shielded: a cancel while the thread opens must still close what it opened (a
+            # single-client serial-to-Ethernet converter would refuse the next source).
+            port = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                (await opening).close()
+            raise
         except (serial.SerialException, OSError, ValueError) as exc:
             errno = getattr(exc, "errno", None)
             self._offline(
                 f"cannot open {config.port}: {os.strerror(errno) if isinstance(errno, int) else exc}"
             )
             return False
+        try:
+            asyncio.get_running_loop().add_reader(port.fileno(), self._readable)
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                port.close()
+            self._offline(f"cannot watch {config.port}: {exc}")
+            return False
         self._port = port
+        # A code half-sent when the scanner was unplugged must not merge with the first new one.
+        self.framer = LineFramer(TERMINATORS[config.terminator], config.max_length)
         self._online()
         log.info("scanner %s: %s open", config.id, config.port)
         return True
