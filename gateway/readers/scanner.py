@@ -1,9 +1,7 @@
 """A serial barcode scanner as a source: every code it sends becomes a ``Scan`` item.
 
-The port is read on the event loop (``loop.add_reader`` on pyserial's
-descriptor with ``timeout=0``), as the serial loggers are: no thread, no
-blocking read.  Only opening runs in a thread (pyserial connects
-``socket://`` URLs synchronously).  Frames come from ``LineFramer`` (bounded:
+The port is read on the event loop as the serial loggers' is
+(``gateway.serial_io``).  Frames come from ``LineFramer`` (bounded:
 an over-long line becomes one refused scan, not a growing buffer) and are
 parsed by ``parse_scan``, which never raises; an unparsable code is still
 recorded, raw, with why.
@@ -17,9 +15,7 @@ that cannot be opened or goes away (USB cable pulled) opens a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from dataclasses import asdict
 
 import serial
@@ -33,6 +29,7 @@ from gateway.readers.barcode.parse import parse_scan
 from gateway.readers.config import TERMINATORS, ScannerConfig
 from gateway.sensors.source import Emit, run_steps
 from gateway.sensors.stats import SensorStatus
+from gateway.serial_io import SerialOpenError, close_watched, open_watched
 
 __all__ = ["ScannerSource"]
 
@@ -79,55 +76,20 @@ class ScannerSource:
     # ------------------------------------------------------------ the port
 
     async def _open(self) -> bool:
-        config = self.config
-        opening = asyncio.ensure_future(
-            asyncio.to_thread(
-                serial.serial_for_url,
-                config.port,
-                baudrate=config.baudrate,
-                bytesize=config.bytesize,
-                parity=config.parity,
-                stopbits=config.stopbits,
-                timeout=0,
-                exclusive=config.port.startswith("/") or None,
-            )
-        )
         try:
-            # Shielded: a cancel while the thread opens must still close what it opened (a
-            # single-client serial-to-Ethernet converter would refuse the next source).
-            port = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                (await opening).close()
-            raise
-        except (serial.SerialException, OSError, ValueError) as exc:
-            errno = getattr(exc, "errno", None)
-            self._offline(
-                f"cannot open {config.port}: {os.strerror(errno) if isinstance(errno, int) else exc}"
-            )
+            self._port = await open_watched(self.config, self._readable)
+        except SerialOpenError as exc:
+            self._offline(str(exc))
             return False
-        try:
-            asyncio.get_running_loop().add_reader(port.fileno(), self._readable)
-        except (OSError, ValueError) as exc:
-            with contextlib.suppress(Exception):
-                port.close()
-            self._offline(f"cannot watch {config.port}: {exc}")
-            return False
-        self._port = port
         # A code half-sent when the scanner was unplugged must not merge with the first new one.
-        self.framer = LineFramer(TERMINATORS[config.terminator], config.max_length)
+        self.framer = LineFramer(TERMINATORS[self.config.terminator], self.config.max_length)
         self._online()
-        log.info("scanner %s: %s open", config.id, config.port)
+        log.info("scanner %s: %s open", self.config.id, self.config.port)
         return True
 
     def _close(self) -> None:
         port, self._port = self._port, None
-        if port is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(Exception):
-            port.close()
+        close_watched(port)
 
     def _readable(self) -> None:
         port = self._port

@@ -19,10 +19,8 @@ or goes away (USB adapter unplugged) is retried at each tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import os
 import re
 
 import serial
@@ -36,6 +34,7 @@ from gateway.sensors.readings import Channel, error_reading, error_readings, ok_
 from gateway.sensors.schedule import Slots
 from gateway.sensors.source import Emit, run_steps
 from gateway.sensors.stats import PollStats, SensorStatus
+from gateway.serial_io import SerialOpenError, close_watched, open_watched
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +111,9 @@ class SerialAsciiSource:
     async def _open(self) -> bool:
         sensor = self.sensor
         try:
-            port = await asyncio.to_thread(
-                serial.serial_for_url,
-                sensor.port,
-                baudrate=sensor.baudrate,
-                bytesize=sensor.bytesize,
-                parity=sensor.parity,
-                stopbits=sensor.stopbits,
-                timeout=0,
-                exclusive=sensor.port.startswith("/") or None,
-            )
-            asyncio.get_running_loop().add_reader(port.fileno(), self._readable)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            errno = getattr(exc, "errno", None)
-            why = os.strerror(errno) if isinstance(errno, int) else str(exc)
-            self._failed(Failure.CONNECTION, f"cannot open {sensor.port}: {why}")
+            port = await open_watched(sensor, self._readable)
+        except SerialOpenError as exc:
+            self._failed(Failure.CONNECTION, str(exc))
             return False
         self._port = port
         self._buffer.clear()
@@ -135,12 +122,7 @@ class SerialAsciiSource:
 
     def _close(self) -> None:
         port, self._port = self._port, None
-        if port is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(Exception):
-            port.close()
+        close_watched(port)
 
     def _lost(self, exc: BaseException) -> None:
         log.warning(
