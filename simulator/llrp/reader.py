@@ -27,9 +27,8 @@ import contextlib
 import logging
 import os
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +55,7 @@ from simulator.llrp.messages import (
     unpack_header,
     unpack_ro_access_report,
 )
+from simulator.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -596,7 +596,7 @@ class _Session:
 # ------------------------------------------------------------------------------------------ thread
 
 
-class LlrpReaderThread:
+class LlrpReaderThread(LoopThread):
     """An :class:`LlrpReader` on its own event loop in a daemon thread, for synchronous code.
 
     ::
@@ -605,73 +605,25 @@ class LlrpReaderThread:
             client = LLRPReaderClient("127.0.0.1", running.port, config)
     """
 
+    what = "LLRP reader"
+
     def __init__(self, reader: LlrpReader, start_timeout: float = 10.0) -> None:
         self.reader = reader
-        self._start_timeout = start_timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="llrp-reader", daemon=True)
+        super().__init__("llrp-reader", start_timeout)
 
     @property
     def port(self) -> int:
         """The port the reader listens on."""
         return self.reader.port
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # handed to the thread that starts or stops the reader
-            self._error = exc
-        finally:
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self) -> None:
         await self.reader.start()
-        try:
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            await self.reader.stop()
 
-    def call(self, fn: Callable[..., object], *args: object) -> None:
-        """Run ``fn(*args)`` on the reader's loop (fault hooks from another thread)."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(fn, *args)
+    async def _close(self) -> None:
+        await self.reader.stop()
 
     def drop_after(self, n_reports: int) -> None:
         """Thread-safe :meth:`LlrpReader.drop_after`."""
         if n_reports < 1:
             raise ValueError(f"drop_after needs at least 1 report, got {n_reports}")
         self.call(self.reader.drop_after, n_reports)
-
-    def start(self) -> LlrpReaderThread:
-        self._thread.start()
-        if not self._ready.wait(self._start_timeout):
-            raise TimeoutError(f"LLRP reader did not start within {self._start_timeout}s")
-        if self._error is not None:
-            self._thread.join()
-            raise RuntimeError(f"LLRP reader failed to start: {self._error}") from self._error
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving; on return the port is closed."""
-        if self._loop is not None and self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"LLRP reader did not stop within {timeout}s")
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise RuntimeError(f"LLRP reader failed while serving: {error}") from error
-
-    def __enter__(self) -> LlrpReaderThread:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
