@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.readers.llrp_source import TAG_CONTENT
 from simulator.llrp.messages import (
     HEADER_LEN,
     MessageType,
@@ -50,18 +51,6 @@ LLRPReaderConfig = sllurp_llrp.LLRPReaderConfig
 pytestmark = pytest.mark.timeout(30)
 
 REPO = Path(__file__).resolve().parents[1]
-CONTENT = {
-    "EnableROSpecID": False,
-    "EnableSpecIndex": False,
-    "EnableInventoryParameterSpecID": False,
-    "EnableAntennaID": True,
-    "EnableChannelIndex": False,
-    "EnablePeakRSSI": True,
-    "EnableFirstSeenTimestamp": True,
-    "EnableLastSeenTimestamp": True,
-    "EnableTagSeenCount": True,
-    "EnableAccessSpecID": False,
-}
 
 
 def _key(tag: dict) -> tuple:
@@ -95,7 +84,7 @@ class Client:
             "antennas": [1, 2],
             "tx_power": 0,
             "report_every_n_tags": 1,
-            "tag_content_selector": CONTENT,
+            "tag_content_selector": TAG_CONTENT,  # what the gateway asks its readers for
             "start_inventory": True,
             "reconnect": False,
         } | config
