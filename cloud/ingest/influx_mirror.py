@@ -41,7 +41,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from influxdb_client import InfluxDBClient, WritePrecision
@@ -49,6 +48,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from cloud.config import InfluxConfig
 from coldgate.configfile import ConfigError
+from coldgate.mqtt_secrets import read_secret
 from contract.items import Reading
 
 __all__ = ["MEASUREMENT", "InfluxMirror", "MirrorStats"]
@@ -182,15 +182,7 @@ class InfluxMirror:
         org = _required(config.org, "org")
         bucket = _required(config.bucket, "bucket")
         token_file = _required(config.token_file, "token_file")
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            reason = f"cannot read {token_file}: {exc.strerror or exc}"
-            raise ConfigError("influx.token_file", reason) from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError("influx.token_file", f"{token_file} is not UTF-8 text") from exc
-        if not token:
-            raise ConfigError("influx.token_file", f"{token_file} is empty")
+        token = read_secret(token_file, "influx.token_file")
         return cls(url=url, org=org, bucket=bucket, token=token, **tuning)
 
     @classmethod
