@@ -106,16 +106,7 @@ class CloudService:
         total = IngestStats()
         for worker in self.workers:
             stats = worker.snapshot()
-            for name in ("messages", "batches", "statuses", "new", "new_readings", "duplicates"):
-                setattr(total, name, getattr(total, name) + getattr(stats, name))
-            for name in (
-                "conflicts",
-                "dead_letters",
-                "acks_published",
-                "commits",
-                "db_retries",
-                "lock_retries",
-            ):
+            for name in IngestStats.COUNTERS:
                 setattr(total, name, getattr(total, name) + getattr(stats, name))
             total.connected = total.connected or stats.connected
             total.last_db_error = stats.last_db_error or total.last_db_error

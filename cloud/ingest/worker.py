@@ -34,7 +34,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -90,6 +90,22 @@ class IngestStats:
     last_db_error: str | None = None
     connected: bool = False
     by_gateway: dict[str, int] = field(default_factory=dict)
+
+    #: The fields that add up across workers.
+    COUNTERS: ClassVar[tuple[str, ...]] = (
+        "messages",
+        "batches",
+        "statuses",
+        "new",
+        "new_readings",
+        "duplicates",
+        "conflicts",
+        "dead_letters",
+        "acks_published",
+        "commits",
+        "db_retries",
+        "lock_retries",
+    )
 
     def add(self, outcome: Outcome) -> None:
         self.messages += 1
