@@ -76,7 +76,16 @@ def test_cloud_run_ingests_serves_and_stops(tmp_path: Path, mosquitto: Mosquitto
 
         wait_until(api_up, 30, "API up")
         publisher.publish(*status_message("gw07", ts=int(time.time() * 1000)))
-        for topic, payload in reading_batches("gw07", 1000, 250):
+        # The workers subscribe in the background (the broker may be down when the cloud starts),
+        # and their client ids are new: publish until the first ack proves they are listening.
+        batches = list(reading_batches("gw07", 1000, 250))
+        deadline = time.monotonic() + 30
+        while publisher.acked("gw07") < 250:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the workers never acknowledged"
+            publisher.publish(*batches[0])
+            time.sleep(0.3)
+        for topic, payload in batches[1:]:
             publisher.publish(topic, payload)
         wait_until(lambda: publisher.acked("gw07") == 1000, 30, "ack 1000")
         with engine.connect() as conn:

@@ -27,7 +27,7 @@ from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
 
 
 def config_document(data_dir: Path, broker_port: int, logger_port: int, relay_port: int) -> dict[str, Any]:
@@ -97,7 +97,10 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                 mosquitto_own.start()
                 with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud:
                     stream = outbox.stream
-                    await until(lambda: outbox.depth() == 0, 30, "backlog acknowledged end to end")
+                    # The uplink's reconnect backoff has grown while the broker was down (up to
+                    # 16 s by now), and a batch sent before FakeCloud subscribed is re-sent only
+                    # after ack_timeout_s: allow for both on a slow machine.
+                    await until(lambda: outbox.depth() == 0, 75, "backlog acknowledged end to end")
                     items = cloud.items("gw-svc", stream)
                     assert sorted(items) == list(range(1, max(items) + 1)), "gap-free, nothing lost"
                     assert cloud.snapshot()["conflicts"] == []
@@ -126,12 +129,13 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "gateway gw-svc at site site-svc: not running" in result.stdout
-    # What was recorded after the uplink stopped (the "stopping" event) waits for the next start.
+    # What was recorded after the uplink stopped (the "stopping" event, and at most one last poll's
+    # temperature and humidity: app and uplink stop side by side) waits for the next start.
     waiting = re.search(
         r"outbox: (\d+) item\(s\) waiting for the cloud, last seq (\d+), acknowledged up to (\d+)",
         result.stdout,
     )
     assert waiting, result.stdout
     depth, last, acked = map(int, waiting.groups())
-    assert depth == last - acked and depth <= 2
+    assert depth == last - acked and depth <= 3
     assert "last heartbeat: ts" in result.stdout

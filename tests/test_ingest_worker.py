@@ -51,9 +51,11 @@ def test_two_workers_store_and_ack_each_batch_once(
 
 
 def test_hostile_message_between_good_ones(
-    engine: Engine, mosquitto: MosquittoBroker, publisher: Publisher
+    engine: Engine, mosquitto: MosquittoBroker, publisher: Publisher, request: pytest.FixtureRequest
 ) -> None:
-    config = CloudMqttConfig(broker=mosquitto.url, shared_group="hostile")
+    # Unique per database: the run on the other database would otherwise inherit this session.
+    tag = f"{abs(hash(request.node.name)) % 10**6}"
+    config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"hostile{tag}", client_id=f"hostile{tag}")
     batches = list(reading_batches("gw03", 300, 100))
     with IngestWorker(engine, config, 1):
         publisher.publish(*batches[0])

@@ -172,7 +172,12 @@ def test_sllurp_receives_every_fixture_report(fixture_reports):
     with LlrpReaderThread(LlrpReader(FixtureReplay(), port=0)) as running:
         with Client(running.port, keepalive_interval=100) as client:
             tags = client.wait_for(45)
-            time.sleep(0.35)  # a few keepalives go by, and no extra report arrives
+            # A few keepalives go by (and are answered), and no extra report arrives meanwhile.
+            stats = running.reader.stats
+            deadline = time.monotonic() + 10
+            while not (stats.keepalives_sent >= 2 and stats.keepalive_acks >= 1):
+                assert time.monotonic() < deadline, "no keepalive exchange"
+                time.sleep(0.05)
             assert [_key(tag) for tag in client.tags] == [_expected(t) for t in tag_reads(fixture_reports)]
             assert client.client.llrp.state == sllurp_llrp.LLRPReaderState.STATE_INVENTORYING
         stats = running.reader.stats
@@ -200,7 +205,8 @@ def test_paced_reads_follow_their_timestamps():
             client.wait_for(1)
             started = time.monotonic()
             client.wait_for(4)
-            assert time.monotonic() - started >= 0.25
+            # 300 ms of timestamps after the first read; this thread may notice the first late.
+            assert time.monotonic() - started >= 0.2
 
 
 def test_dropped_connection_resumes_without_loss_or_repeat():

@@ -55,20 +55,23 @@ def test_items_are_numbered_in_put_order_and_stored_with_their_seq(tmp_path: Pat
 
 def test_many_puts_are_committed_in_few_transactions(tmp_path: Path) -> None:
     with open_outbox(tmp_path, commit_interval_ms=100, commit_max_items=1000) as outbox:
+        started = time.monotonic()
         for i in range(3000):
             outbox.put(reading(float(i % 50)))
+        putting_s = time.monotonic() - started
         outbox.flush()
         assert outbox.committed_seq == 3000
-        # 3 full groups, plus a few smaller ones should the interval cut in while putting.
-        assert outbox.status().transactions <= 10
+        # 3 full groups, plus at most one smaller one per interval that went by while putting
+        # (a slow machine puts for longer), plus the flush: far fewer than one per put.
+        assert outbox.status().transactions <= 3 + int(putting_s / 0.1) + 2
 
 
 def test_a_group_waits_for_the_interval(tmp_path: Path) -> None:
-    with open_outbox(tmp_path, commit_interval_ms=300, commit_max_items=1000) as outbox:
+    with open_outbox(tmp_path, commit_interval_ms=2000, commit_max_items=1000) as outbox:
         outbox.put(reading())
         outbox.put(reading())
         assert outbox.committed_seq == 0 and outbox.pending() == 2  # not yet: the group is still open
-        wait_until(lambda: outbox.committed_seq == 2)
+        wait_until(lambda: outbox.committed_seq == 2, timeout=10)
 
 
 def test_a_full_group_commits_without_waiting_for_the_interval(tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_falls_back_to_mqtt_311_against_amqtt_and_delivers(tmp_path: Path):
             cloud = await asyncio.to_thread(FakeCloud("127.0.0.1", port, protocol="3.1.1").start)
             with open_outbox(tmp_path) as outbox:
                 url = f"mqtt://127.0.0.1:{port}"
-                options = replace(link_options(uplink_config(url), client_id=GATEWAY), connack_timeout_s=1)
+                options = replace(link_options(uplink_config(url), client_id=GATEWAY), connack_timeout_s=3)
                 uplink = make_uplink(outbox, url, options=options)
                 events: list[LinkEvent] = []
                 uplink.link.add_listener(events.append)

@@ -398,6 +398,11 @@ class IngestWorker:
     def _after_commit(
         self, group: list[paho.MQTTMessage], outcomes: list[Outcome], acks: dict[tuple[str, str], AckDue]
     ) -> None:
+        # Counted before anything is acknowledged: whoever sees an ack may read the counters.
+        with self._lock:
+            for outcome in outcomes:
+                self.stats.add(outcome)
+            self.stats.commits += 1
         for msg in group:
             if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
@@ -405,11 +410,8 @@ class IngestWorker:
         for due in acks.values():
             ack = Ack(v=CONTRACT_VERSION, gateway=due.gateway, stream=due.stream, seq=due.seq, ts=ts)
             self._client.publish(ack_topic(due.site, due.gateway), encode(ack), qos=QOS)
-        with self._lock:
-            for outcome in outcomes:
-                self.stats.add(outcome)
-            self.stats.commits += 1
-            self.stats.acks_published += len(acks)
+            with self._lock:
+                self.stats.acks_published += 1
         if self.mirror is not None:
             for outcome in outcomes:
                 if outcome.new_readings and outcome.gateway and outcome.site:

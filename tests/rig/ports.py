@@ -6,13 +6,48 @@ machine's own services (Mosquitto on 1883, PostgreSQL on 5432) or each other.
 
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
+
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port that is free right now on ``host``, outside the kernel's ephemeral range.
+
+    Several peers (Mosquitto, PostgreSQL, VictoriaMetrics) are stopped and
+    started again on the same port while clients keep reconnecting.  A port
+    from the ephemeral range (what ``bind(0)`` gives) can meanwhile be taken
+    as the local end of any outgoing connection, and the restart then fails;
+    a port below the range is never handed out that way.  Ports are not
+    repeated within a session, so two peers asked for in a row never get the
+    same one before either binds it.
+    """
+    low, _ = _ephemeral_range()
+    first = max(1024, low - 12000)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(first, low)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # crowded machine: any free port
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
