@@ -21,22 +21,38 @@ from gateway.readers.scanner import ScannerSource
 from gateway.sensors.source import build_sources
 from simulator.scanner import CODES, ScannerEmulator
 from tests.rig.pty import PtyPair
+from tests.rig.waiting import eventually
 
 GS = b"\x1d"
 
 
+#: After the awaited items, how long to go on watching for ones that should not come.
+GRACE_S = 0.3
+
+
+def scans_in(items: list[Item]) -> list[Scan]:
+    return [item for item in items if isinstance(item, Scan)]
+
+
+def gaps_in(items: list[Item]) -> list[Gap]:
+    return [item for item in items if isinstance(item, Gap)]
+
+
 async def collect(
-    source: ScannerSource, write: Callable[[bytes], None], feed: list[bytes], settle: float = 0.3
+    source: ScannerSource, write: Callable[[bytes], None], feed: list[bytes], scans: int
 ) -> tuple[list[Item], LinkState]:
-    """Run the source, write ``feed`` chunk by chunk, and return its items and its link state."""
+    """Run the source, write ``feed`` chunk by chunk once its port is open, wait for ``scans``
+    scans (and ``GRACE_S`` more for any extra), and return its items and its link state."""
     items: list[Item] = []
     task = asyncio.create_task(source.run(items.append))
     try:
-        await asyncio.sleep(settle)  # the port opens in a thread
+        # The port opens in a thread, and pyserial's open() discards input already waiting.
+        assert await eventually(lambda: source.link_state().online), source.link_state()
         for chunk in feed:
             write(chunk)
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(settle)
+            await asyncio.sleep(0.05)  # separate reads, so a code can arrive split across them
+        await eventually(lambda: len(scans_in(items)) >= scans)  # fewer: the asserts say so
+        await asyncio.sleep(GRACE_S)
         return items, source.link_state()
     finally:
         task.cancel()
@@ -49,8 +65,8 @@ def test_codes_become_scans_split_across_chunks(pty_pair: PtyPair) -> None:
     hibc_data = "+A99912345/$$52001510X"
     hibc_code = (hibc_data + check_character(hibc_data)).encode()
     feed = [code[:9], code[9:] + b"\r\n", hibc_code + b"\r", b"x" * 100 + b"\r"]
-    items, link = asyncio.run(collect(source, pty_pair.write, feed))
-    scans = [item for item in items if isinstance(item, Scan)]
+    items, link = asyncio.run(collect(source, pty_pair.write, feed, scans=3))
+    scans = scans_in(items)
     assert len(scans) == 3
     first, hibc, too_long = scans
     assert (first.scanner, first.symbology, first.scheme) == ("dock2-s1", "]d2", Scheme.GS1)
@@ -73,20 +89,23 @@ def test_missing_port_is_a_gap_that_closes_when_the_port_appears(tmp_path: Path)
     async def scenario() -> list[Item]:
         items: list[Item] = []
         task = asyncio.create_task(source.run(items.append))
-        await asyncio.sleep(0.3)
-        assert not source.link_state().online and "cannot open" in (source.link_state().error or "")
-        link.symlink_to(os.ttyname(device))  # the USB scanner is plugged in
-        await asyncio.sleep(1.0)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return items
+        try:
+            assert await eventually(lambda: source.link_state().error is not None), source.link_state()
+            assert not source.link_state().online and "cannot open" in (source.link_state().error or "")
+            link.symlink_to(os.ttyname(device))  # the USB scanner is plugged in
+            await eventually(lambda: len(gaps_in(items)) >= 2)  # reopened within reopen_s; fewer: asserts
+            await asyncio.sleep(GRACE_S)
+            return items
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     try:
         items = asyncio.run(scenario())
     finally:
         os.close(controller)
         os.close(device)
-    gaps = [item for item in items if isinstance(item, Gap)]
+    gaps = gaps_in(items)
     assert [g.end is None for g in gaps] == [True, False]
     assert gaps[0].cause is GapCause.SCANNER_OFFLINE and gaps[0].start == gaps[1].start
     assert gaps[1].end is not None and gaps[1].end >= gaps[1].start
@@ -109,8 +128,8 @@ def test_the_scanner_emulator_through_the_gateway_source() -> None:
     with ScannerEmulator() as emulator:
         source = ScannerSource(ScannerConfig(id="dock2-s1", port=emulator.device), SystemClock())
         feed = list(emulator.codes())
-        items, link = asyncio.run(collect(source, emulator.send, feed))
-    scans = [item for item in items if isinstance(item, Scan)]
+        items, link = asyncio.run(collect(source, emulator.send, feed, scans=len(CODES)))
+    scans = scans_in(items)
     assert len(scans) == len(CODES) and link.online
     by_kind = {name: scan for (name, _), scan in zip(CODES, scans, strict=True)}
     first = by_kind["GS1 DataMatrix: GTIN, expiry, lot, serial"]

@@ -11,9 +11,11 @@ import pytest
 
 from contract.items import Gap, GapCause, Item, Quality, Reading
 from gateway.clock import SystemClock
+from gateway.sensors import serial_ascii
 from gateway.sensors.config import GroupUnits, SerialAsciiSensor
 from gateway.sensors.serial_ascii import SerialAsciiSource
 from tests.rig.pty import PtyPair
+from tests.rig.waiting import DEADLINE_S, eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,14 +34,25 @@ def logger(port: str, *, request: str | None = None, offline_after: int = 2, **k
     )
 
 
-async def run_source(source: SerialAsciiSource, seconds: float, during: Callable[[], None] | None = None):
+#: After the awaited items, how long to go on watching for ones that should not come.
+GRACE_S = 0.3
+
+
+async def run_source(
+    source: SerialAsciiSource, until: Callable[[list[Item]], bool], grace: float = 0.0
+) -> list[Item]:
+    """Run the source until ``until(items)`` holds (or the deadline passes: the test's asserts
+    then say what is missing), then ``grace`` seconds more, and return its items."""
     items: list[Item] = []
     task = asyncio.create_task(source.run(items.append))
-    await asyncio.sleep(seconds)
-    assert not task.done(), "the source stopped by itself"
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return items
+    try:
+        await eventually(lambda: until(items) or task.done())
+        await asyncio.sleep(grace)
+        assert not task.done(), "the source stopped by itself"
+        return items
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def readings(items: list[Item]) -> list[Reading]:
@@ -50,14 +63,47 @@ def gaps(items: list[Item]) -> list[Gap]:
     return [i for i in items if isinstance(i, Gap)]
 
 
-class Instrument(threading.Thread):
-    """Plays the logger on the pty's far end from a script of (seconds from start, bytes)."""
+def temperatures(items: list[Item]) -> str:
+    """The temperature readings as ``o`` (ok) and ``e`` (error), in order."""
+    return "".join(
+        "o" if r.quality is Quality.OK else "e" for r in readings(items) if r.quantity == "temperature"
+    )
 
-    def __init__(self, pair: PtyPair, script: list[tuple[float, bytes]]) -> None:
+
+def error_reasons(items: list[Item]) -> list[str | None]:
+    return [r.reason for r in readings(items) if r.quality is Quality.ERROR]
+
+
+@pytest.fixture
+def port_opened(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once the source under test has its port open and watched.
+
+    pyserial's ``open()`` discards input already waiting on the port, and the
+    source opens it in a thread, so an instrument that talks before this loses
+    its first line.
+    """
+    opened = threading.Event()
+    real_open_watched = serial_ascii.open_watched
+
+    async def open_watched(settings: object, on_readable: Callable[[], None]) -> object:
+        port = await real_open_watched(settings, on_readable)
+        opened.set()
+        return port
+
+    monkeypatch.setattr(serial_ascii, "open_watched", open_watched)
+    return opened
+
+
+class Instrument(threading.Thread):
+    """Plays the logger on the pty's far end from a script of (seconds after ``opened``, bytes)."""
+
+    def __init__(self, pair: PtyPair, script: list[tuple[float, bytes]], opened: threading.Event) -> None:
         super().__init__(daemon=True)
-        self.pair, self.script = pair, script
+        self.pair, self.script, self.opened = pair, script, opened
 
     def run(self) -> None:
+        if not self.opened.wait(DEADLINE_S):
+            return  # the port never opened: the test's asserts say what is missing
         start = time.monotonic()
         for at, data in self.script:
             time.sleep(max(0.0, start + at - time.monotonic()))
@@ -79,7 +125,11 @@ def test_requested_lines_become_readings(pty_pair: PtyPair):
     thread.start()
     sensor = logger(pty_pair.device, request="R\r\n", units=GroupUnits(temperature="FAH"))
     source = SerialAsciiSource(sensor, SystemClock())
-    items = asyncio.run(run_source(source, 1.8))
+
+    def requested() -> int:
+        return b"".join(requests).count(b"R\r\n")
+
+    items = asyncio.run(run_source(source, lambda items: len(readings(items)) >= 6 and requested() >= 3))
     stop.set()
     thread.join()
     got = readings(items)
@@ -88,20 +138,21 @@ def test_requested_lines_become_readings(pty_pair: PtyPair):
         ("temperature", -4.5, "FAH"),
         ("humidity", 45.2, "P1"),
     }
-    assert b"".join(requests).count(b"R\r\n") >= 3
+    assert requested() >= 3
     (status,) = source.status()
     assert status.online and status.scheduled == status.served >= 3 and status.last_ok_ms is not None
 
 
-def test_garbage_lines_are_errors_then_offline_then_online(pty_pair: PtyPair):
+def test_garbage_lines_are_errors_then_offline_then_online(pty_pair: PtyPair, port_opened: threading.Event):
     good, bad = b"T=4.5;H=45.2\r\n", b"T=4.5;H=\x00\xff#\r"
     script = (
         [(0.1, good), (0.35, good)] + [(0.6 + 0.25 * i, bad) for i in range(4)] + [(1.8, good), (2.05, good)]
     )
-    Instrument(pty_pair, script).start()
-    items = asyncio.run(run_source(SerialAsciiSource(logger(pty_pair.device), SystemClock()), 2.4))
+    Instrument(pty_pair, script, port_opened).start()
+    source = SerialAsciiSource(logger(pty_pair.device), SystemClock())
+    items = asyncio.run(run_source(source, lambda items: len(temperatures(items)) >= 8, GRACE_S))
     got = readings(items)
-    pattern = "".join("o" if r.quality is Quality.OK else "e" for r in got if r.quantity == "temperature")
+    pattern = temperatures(items)
     assert pattern == "ooeeeeoo", pattern
     errors = [r for r in got if r.quality is Quality.ERROR]
     assert errors[0].reason == r"""line does not match the pattern: 'T=4.5;H=\x00ÿ#'"""
@@ -111,10 +162,11 @@ def test_garbage_lines_are_errors_then_offline_then_online(pty_pair: PtyPair):
     assert closed.end == next(r.ts for r in got if r.ts > opened.ts and r.quality is Quality.OK)
 
 
-def test_silence_opens_a_gap_and_the_next_line_closes_it(pty_pair: PtyPair):
+def test_silence_opens_a_gap_and_the_next_line_closes_it(pty_pair: PtyPair, port_opened: threading.Event):
     line = b"T=4.5;H=45.2\n"
-    Instrument(pty_pair, [(0.1, line), (0.4, line), (2.8, line)]).start()
-    items = asyncio.run(run_source(SerialAsciiSource(logger(pty_pair.device), SystemClock()), 3.1))
+    Instrument(pty_pair, [(0.1, line), (0.4, line), (2.8, line)], port_opened).start()
+    source = SerialAsciiSource(logger(pty_pair.device), SystemClock())
+    items = asyncio.run(run_source(source, lambda items: len(gaps(items)) >= 2, GRACE_S))
     silent = [r for r in readings(items) if r.quality is Quality.ERROR]
     assert silent and all(r.reason.startswith("no line from the logger for") for r in silent)
     opened, closed = gaps(items)
@@ -123,16 +175,20 @@ def test_silence_opens_a_gap_and_the_next_line_closes_it(pty_pair: PtyPair):
     assert readings(items)[-1].quality is Quality.OK
 
 
-def test_a_line_cut_short_is_reported_with_what_arrived(pty_pair: PtyPair):
-    Instrument(pty_pair, [(0.1, b"T=4.5;H=45.2\r\nT=4.")]).start()
-    items = asyncio.run(run_source(SerialAsciiSource(logger(pty_pair.device), SystemClock()), 1.3))
-    reasons = [r.reason for r in readings(items) if r.quality is Quality.ERROR]
+def test_a_line_cut_short_is_reported_with_what_arrived(pty_pair: PtyPair, port_opened: threading.Event):
+    Instrument(pty_pair, [(0.1, b"T=4.5;H=45.2\r\nT=4.")], port_opened).start()
+    source = SerialAsciiSource(logger(pty_pair.device), SystemClock())
+    items = asyncio.run(run_source(source, lambda items: len(error_reasons(items)) >= 2))
+    reasons = error_reasons(items)
     assert reasons[:2] == ["unterminated line 'T=4.'"] * 2  # one per quantity
 
 
 def test_a_missing_port_is_retried_not_fatal():
     sensor = logger("/dev/does-not-exist-coldgate", offline_after=2)
-    items = asyncio.run(run_source(SerialAsciiSource(sensor, SystemClock()), 1.3))
+    # Three failed polls: the second opens the gap, the third must not open another.
+    items = asyncio.run(
+        run_source(SerialAsciiSource(sensor, SystemClock()), lambda items: len(readings(items)) >= 6)
+    )
     reasons = {r.reason for r in readings(items)}
     assert len(reasons) == 1 and reasons.pop().startswith("cannot open /dev/does-not-exist-coldgate")
     (opened,) = gaps(items)
@@ -152,7 +208,7 @@ def test_a_serial_to_ethernet_converter_via_socket_url():
         port = server.sockets[0].getsockname()[1]
         async with server:
             source = SerialAsciiSource(logger(f"socket://127.0.0.1:{port}"), SystemClock())
-            return await run_source(source, 1.0)
+            return await run_source(source, lambda items: len(readings(items)) >= 8)
 
     got = readings(asyncio.run(scenario()))
     assert len(got) >= 8 and all(r.quality is Quality.OK for r in got)
