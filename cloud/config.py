@@ -116,6 +116,10 @@ class GatewaysConfig(ConfigBlock, kw_only=True):
 
     #: No heartbeat for this long opens a "gateway offline" gap; 3x the gateway's heartbeat_s.
     heartbeat_timeout_s: Annotated[float, Meta(ge=10, le=86400, extra=SECONDS)] = 180.0
+    #: A stream whose acknowledgement has been held behind the same missing range this long raises
+    #: ``stream.stuck``: gateways re-send what is not acknowledged within their ack_timeout_s (30 s),
+    #: so a range still missing after minutes is one the gateway no longer has.
+    stream_stuck_after_s: Annotated[float, Meta(ge=60, le=604800, extra=SECONDS)] = 600.0
 
 
 class CloudConfig(ConfigBlock, kw_only=True):

@@ -1,4 +1,4 @@
-"""The cloud's scheduled upkeep: the gateway-silence watchdog and the readings partitions.
+"""The cloud's scheduled upkeep: the gateway-silence and stuck-stream watchdogs, the readings partitions.
 
 One :class:`CloudScheduler` runs per cloud process, and a deployment runs one
 cloud process (ingest scales by its MQTT workers inside it).  The watchdog
@@ -26,6 +26,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from cloud.alerts.silence import SilenceAction
+from cloud.alerts.stuck import StuckAction, StuckTracker
+from cloud.alerts.stuck_watch import check_streams
 from cloud.alerts.watchdog import check_gateways
 from cloud.config import CloudConfig
 from cloud.db.partitions import ensure_partitions
@@ -38,6 +40,7 @@ UTC = datetime.UTC
 #: Monthly partitions kept ready beyond the current month.
 MONTHS_AHEAD = 3
 WATCHDOG_JOB = "gateway-watchdog"
+STUCK_JOB = "stuck-streams"
 PARTITIONS_JOB = "readings-partitions"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
 #: Minutes until a failed partition run is tried again.
@@ -76,6 +79,8 @@ class CloudScheduler:
             raise ValueError(f"watchdog_interval_s must be positive, not {watchdog_interval_s}")
         self._engine = engine
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
+        self._stuck_after_s = config.gateways.stream_stuck_after_s
+        self._stuck = StuckTracker()
         self._interval_s = watchdog_interval_s
         self._months_ahead = months_ahead
         self._clock = clock
@@ -99,6 +104,16 @@ class CloudScheduler:
             max_instances=1,
             coalesce=True,
             # A run that is late (a stalled process) is still worth doing once.
+            misfire_grace_time=None,
+        )
+        self._scheduler.add_job(
+            self.check_streams_now,
+            IntervalTrigger(seconds=self._interval_s, timezone=UTC),
+            id=STUCK_JOB,
+            name="stuck-stream watchdog",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
             misfire_grace_time=None,
         )
         self._scheduler.add_job(
@@ -134,6 +149,14 @@ class CloudScheduler:
             )
         except Exception:
             log.exception("gateway watchdog run failed; retrying in %g s", self._interval_s)
+            return []
+
+    def check_streams_now(self) -> list[StuckAction]:
+        """One stuck-stream run (the job); errors are logged and the next run tries again."""
+        try:
+            return check_streams(self._engine, self._clock(), self._stuck, self._stuck_after_s)
+        except Exception:
+            log.exception("stuck-stream watchdog run failed; retrying in %g s", self._interval_s)
             return []
 
     def ensure_partitions_now(self) -> list[str]:

@@ -47,7 +47,7 @@ from cloud.db import models
 from cloud.db.writes import item_row
 from contract.items import SubjectType
 
-__all__ = ["ATTEMPTS", "check_gateways", "open_gap_starts"]
+__all__ = ["ATTEMPTS", "check_gateways", "lock_gateway", "next_cloud_seq", "open_gap_starts"]
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,9 @@ def _check(
     taken: list[SilenceAction] = []
     # Sorted, so two runs lock gateways in the same order and cannot deadlock each other.
     for gateway in sorted({action.gateway for action in planned}):
-        _lock_gateway(conn, gateway)
+        lock_gateway(conn, gateway)
         fresh = judge(_snapshots(conn, [gateway]), now, default_timeout_s, listening_since=listening_since)
-        seq = _next_seq(conn, gateway)
+        seq = next_cloud_seq(conn, gateway)
         for action in fresh:
             if isinstance(action, OpenGap):
                 gap, alert = open_items(action, seq, now)
@@ -180,7 +180,7 @@ def _snapshots(conn: Connection, gateways: Sequence[str] | None = None) -> list[
     ]
 
 
-def _lock_gateway(conn: Connection, gateway: str) -> None:
+def lock_gateway(conn: Connection, gateway: str) -> None:
     """Hold the gateway's row until commit, so ingest's update of it waits for this decision."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(_gateways.c.id).where(_gateways.c.id == gateway).with_for_update())
@@ -190,7 +190,7 @@ def _lock_gateway(conn: Connection, gateway: str) -> None:
         conn.execute(update(_gateways).where(_gateways.c.id == gateway).values(online=_gateways.c.online))
 
 
-def _next_seq(conn: Connection, gateway: str) -> int:
+def next_cloud_seq(conn: Connection, gateway: str) -> int:
     """One past the highest cloud seq of ``gateway`` over gaps and alerts (they share one numbering)."""
     highest = union_all(
         *(

@@ -1,0 +1,180 @@
+"""Stuck streams, database side: read ingest's bookkeeping, lock, number, append alert rows.
+
+Reads ``stream_coverage`` with the ranges ``batch_ranges`` holds beyond
+``covered``, and the ``stream.stuck`` alerts still open, lets
+:func:`cloud.alerts.stuck.judge` decide, and appends raised/cleared rows in
+stream ``cloud``.  Like the silence watchdog (:mod:`cloud.alerts.watchdog`),
+whose locking and numbering it shares: a first unlocked read finds the
+gateways that need action (usually none); each is then locked (ingest
+updates the gateway row in every transaction that moves its coverage, so
+the lock orders this decision after any commit in flight), re-read and
+judged again; a numbering collision retries the whole check.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from cloud.alerts.silence import CLOUD_STREAM
+from cloud.alerts.stuck import (
+    RULE,
+    ClearStuck,
+    OpenStuck,
+    RaiseStuck,
+    StreamSnapshot,
+    StuckAction,
+    StuckTracker,
+    judge,
+    stuck_alert,
+)
+from cloud.alerts.watchdog import ATTEMPTS, lock_gateway, next_cloud_seq
+from cloud.db import models
+from cloud.db.writes import item_row
+from contract.items import AlertAction
+
+__all__ = ["check_streams", "open_stuck_alerts", "stream_snapshots"]
+
+log = logging.getLogger(__name__)
+
+_coverage: Table = models.StreamCoverage.__table__  # type: ignore[assignment]
+_ranges: Table = models.BatchRange.__table__  # type: ignore[assignment]
+_alerts: Table = models.Alert.__table__  # type: ignore[assignment]
+
+
+def check_streams(
+    engine: Engine, now: datetime.datetime, tracker: StuckTracker, stuck_after_s: float
+) -> list[StuckAction]:
+    """Raise ``stream.stuck`` for holes seen for ``stuck_after_s``, clear filled ones; returns the actions."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:
+                return _check(conn, now, tracker, stuck_after_s)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == ATTEMPTS:
+                raise
+            log.info("stuck-stream check: attempt %d collided (%s); retrying", attempt, exc.orig)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check(
+    conn: Connection, now: datetime.datetime, tracker: StuckTracker, stuck_after_s: float
+) -> list[StuckAction]:
+    # The first judgement also keeps the tracker up to date for every stream; it is re-judged
+    # under the lock below on a copy, so the tracker sees each observation once per run.
+    planned = judge(stream_snapshots(conn), open_stuck_alerts(conn), tracker, now, stuck_after_s)
+    taken: list[StuckAction] = []
+    for gateway in sorted({_gateway_of(action) for action in planned}):
+        lock_gateway(conn, gateway)
+        fresh = judge(
+            stream_snapshots(conn, [gateway]),
+            open_stuck_alerts(conn, [gateway]),
+            StuckTracker(dict(tracker.since)),
+            now,
+            stuck_after_s,
+        )
+        seq = next_cloud_seq(conn, gateway)
+        for action in fresh:
+            conn.execute(insert(_alerts), [item_row(gateway, CLOUD_STREAM, stuck_alert(action, seq, now))])
+            seq += 1
+            _log(action)
+        taken.extend(fresh)
+    return taken
+
+
+def _gateway_of(action: StuckAction) -> str:
+    return action.gateway if isinstance(action, RaiseStuck) else action.open.gateway
+
+
+def _log(action: StuckAction) -> None:
+    if isinstance(action, RaiseStuck):
+        log.warning(
+            "gateway %s stream %s stuck for %.0f s: seqs %d..%d missing, later ones up to %d stored",
+            action.gateway,
+            action.stream,
+            action.stuck_s,
+            action.missing_first,
+            action.missing_last,
+            action.pending_last,
+        )
+    elif isinstance(action, ClearStuck):
+        log.info(
+            "gateway %s stream %s no longer stuck: %s", action.open.gateway, action.open.stream, action.how
+        )
+
+
+def stream_snapshots(conn: Connection, gateways: Sequence[str] | None = None) -> list[StreamSnapshot]:
+    """Every stream with the span of the ranges committed beyond its ``covered`` (None: no hole)."""
+    pending = (
+        select(
+            _ranges.c.gateway,
+            _ranges.c.stream,
+            func.min(_ranges.c.first_seq).label("first"),
+            func.max(_ranges.c.last_seq).label("last"),
+        )
+        .group_by(_ranges.c.gateway, _ranges.c.stream)
+        .subquery()
+    )
+    query = select(
+        _coverage.c.gateway, _coverage.c.stream, _coverage.c.covered, pending.c.first, pending.c.last
+    ).join(
+        pending,
+        and_(pending.c.gateway == _coverage.c.gateway, pending.c.stream == _coverage.c.stream),
+        isouter=True,
+    )
+    if gateways is not None:
+        query = query.where(_coverage.c.gateway.in_(gateways))
+    snapshots = []
+    for gateway, stream, covered, first, last in conn.execute(query).all():
+        # Ranges at or below covered are merged and deleted in the transaction that covers them.
+        hole = first is not None and first > covered + 1
+        snapshots.append(
+            StreamSnapshot(
+                gateway=gateway,
+                stream=stream,
+                covered=int(covered),
+                pending_first=int(first) if hole else None,
+                pending_last=int(last) if hole else None,
+            )
+        )
+    return snapshots
+
+
+def open_stuck_alerts(
+    conn: Connection, gateways: Sequence[str] | None = None
+) -> dict[tuple[str, str], OpenStuck]:
+    """``stream.stuck`` alerts raised with no cleared row of the same id, by (gateway, stream)."""
+    raised = _alerts.alias("raised")
+    closing = _alerts.alias("closing")
+    cleared = (
+        select(closing.c.seq)
+        .where(
+            closing.c.gateway == raised.c.gateway,
+            closing.c.stream == raised.c.stream,
+            closing.c.alert_id == raised.c.alert_id,
+            closing.c.action == str(AlertAction.CLEARED),
+        )
+        .exists()
+    )
+    query = select(raised.c.gateway, raised.c.alert_id, raised.c.evidence).where(
+        raised.c.stream == CLOUD_STREAM,
+        raised.c.rule == RULE,
+        raised.c.action == str(AlertAction.RAISED),
+        ~cleared,
+    )
+    if gateways is not None:
+        query = query.where(raised.c.gateway.in_(gateways))
+    found: dict[tuple[str, str], OpenStuck] = {}
+    for gateway, alert_id, evidence in conn.execute(query).all():
+        details = (evidence or {}).get("details", {})
+        stream = details.get("stream")
+        first, last = details.get("missing_first"), details.get("missing_last")
+        if not isinstance(stream, str) or not isinstance(first, int) or not isinstance(last, int):
+            log.error("stream.stuck alert %s of %s has no stream/seqs in its evidence", alert_id, gateway)
+            continue
+        found[(gateway, stream)] = OpenStuck(gateway, stream, alert_id, first, last)
+    return found
