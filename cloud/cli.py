@@ -140,3 +140,99 @@ def ingest_command(path: str, n: int) -> None:
         engine.dispose()
     stats = worker.snapshot()
     click.echo(f"stopped: {stats.new} items stored, {stats.dead_letters} dead letters")
+
+
+@cloud.group("dead-letters")
+def dead_letters() -> None:
+    """List dead letters, and replay them once whatever refused them is fixed."""
+
+
+def _writer_engine(path: str):  # type: ignore[no-untyped-def]
+    from cloud.db.engine import database_url, make_engine
+    from cloud.db.migrate import migrate
+    from coldgate.configfile import ConfigError
+
+    config = _load(path)
+    try:
+        url = database_url(config.database)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    migrate(url)
+    return make_engine(url, writer=True, pool_size=1)
+
+
+@dead_letters.command("list")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--gateway", help="Only this gateway's (the one the topic names).")
+@click.option("--all", "everything", is_flag=True, help="Also those a replay already stored.")
+def list_dead_letters(path: str, gateway: str | None, everything: bool) -> None:
+    """One line per dead letter: id, when, gateway, repeats, path, reason, last replay."""
+    from sqlalchemy import select
+
+    from cloud.db.models import DeadLetter, DeadLetterReplay
+    from cloud.ingest.replay import replayable
+
+    engine = _writer_engine(path)
+    try:
+        waiting = set(replayable(engine, gateway=gateway))
+        query = select(DeadLetter).order_by(DeadLetter.id)
+        if gateway is not None:
+            query = query.where(DeadLetter.gateway == gateway)
+        with engine.connect() as conn:
+            letters = conn.execute(query).all()
+            replays = {
+                r.dead_letter_id: r
+                for r in conn.execute(select(DeadLetterReplay).order_by(DeadLetterReplay.id)).all()
+            }
+    finally:
+        engine.dispose()
+    shown = 0
+    for letter in letters:
+        if not everything and letter.id not in waiting:
+            continue
+        shown += 1
+        last = replays.get(letter.id)
+        replay = f"; replayed {last.replayed_at:%Y-%m-%d %H:%M} by {last.by}: {last.outcome}" if last else ""
+        click.echo(
+            f"{letter.id}\t{letter.received_at:%Y-%m-%d %H:%M:%S}\t{letter.gateway or '-'}\t"
+            f"x{letter.repeats + 1}\t{letter.path or '$'}\t{letter.reason[:200]}{replay}"
+        )
+    click.echo(f"{shown} dead letter(s){'' if everything else ' waiting'}")
+
+
+@dead_letters.command("replay")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--id", "ids", type=int, multiple=True, help="A dead letter's id (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Every dead letter not yet stored by a replay.")
+@click.option("--gateway", help="Only this gateway's.")
+@click.option("--by", required=True, help="Who replays (kept with each attempt).")
+def replay_dead_letters_command(
+    path: str, ids: tuple[int, ...], everything: bool, gateway: str | None, by: str
+) -> None:
+    """Store dead letters again through live ingest's path; every attempt is recorded."""
+    import datetime
+
+    from cloud.ingest.replay import replay_dead_letters
+
+    if bool(ids) == everything:
+        raise click.UsageError("give --id N (one or more) or --all")
+    if not by.strip():
+        raise click.UsageError("--by must name who replays")
+    engine = _writer_engine(path)
+    try:
+        results = replay_dead_letters(
+            engine,
+            by=by.strip()[:64],
+            now=datetime.datetime.now(datetime.UTC),
+            ids=list(ids) or None,
+            gateway=gateway,
+        )
+    finally:
+        engine.dispose()
+    for result in results:
+        click.echo(f"{result.dead_letter_id}\t{result.outcome}\t{result.detail}")
+    stored = sum(1 for r in results if r.outcome != "refused")
+    click.echo(f"{len(results)} replayed: {stored} stored or already there, {len(results) - stored} refused")
+    missing = sorted(set(ids) - {r.dead_letter_id for r in results})
+    if missing:
+        click.echo(f"not replayable (no such id, or already stored): {', '.join(map(str, missing))}")

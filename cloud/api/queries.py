@@ -26,7 +26,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from cloud.api import schemas
-from cloud.db.models import Alert, BatchRange, DeadLetter, Gap, Gateway, Reading, Sensor, StreamCoverage
+from cloud.db.models import (
+    Alert,
+    BatchRange,
+    DeadLetter,
+    DeadLetterReplay,
+    Gap,
+    Gateway,
+    Reading,
+    Sensor,
+    StreamCoverage,
+)
 
 __all__ = [
     "PAYLOAD_HEAD_BYTES",
@@ -388,6 +398,7 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             DeadLetter.reason,
             DeadLetter.repeats,
             DeadLetter.last_received_at,
+            DeadLetter.batch,
             cast(func.length(DeadLetter.payload), BigInteger).label("payload_size"),
             head.label("head"),
         )
@@ -396,6 +407,22 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
     )
     if gateway is not None:
         query = query.where(DeadLetter.gateway == gateway)
+    rows = conn.execute(query).mappings().all()
+    last: dict[int, schemas.DeadLetterReplayOut] = {}
+    if rows:
+        replays = (
+            select(DeadLetterReplay)
+            .where(DeadLetterReplay.dead_letter_id.in_([row["id"] for row in rows]))
+            .order_by(DeadLetterReplay.id)
+        )
+        for replay in conn.execute(replays).all():
+            last[replay.dead_letter_id] = schemas.DeadLetterReplayOut(
+                replayed_at=schemas.utc(replay.replayed_at),
+                by=replay.by,
+                outcome=replay.outcome,
+                new_items=replay.new_items,
+                detail=replay.detail,
+            )
     return [
         schemas.DeadLetterEntry(
             id=row["id"],
@@ -408,6 +435,8 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             last_received_at=schemas.utc(row["last_received_at"] or row["received_at"]),
             payload_size=row["payload_size"] or 0,
             payload_head=bytes(row["head"] or b"").decode("utf-8", errors="replace"),
+            batch=row["batch"],
+            last_replay=last.get(row["id"]),
         )
-        for row in conn.execute(query).mappings()
+        for row in rows
     ]

@@ -279,6 +279,14 @@ class AlertList(_Out):
     items: list[AlertEntry]
 
 
+class DeadLetterReplayOut(_Out):
+    replayed_at: datetime.datetime
+    by: str
+    outcome: str = Field(description="stored, duplicate or refused.")
+    new_items: int
+    detail: str
+
+
 class DeadLetterEntry(_Out):
     id: int
     received_at: datetime.datetime
@@ -290,6 +298,13 @@ class DeadLetterEntry(_Out):
     last_received_at: datetime.datetime
     payload_size: int = Field(description="Bytes in the stored payload.")
     payload_head: str = Field(description="The first 200 bytes as UTF-8, undecodable bytes replaced.")
+    batch: dict[str, Any] | None = Field(
+        default=None,
+        description="For one item refused inside a good batch: that batch's stream, boot and range.",
+    )
+    last_replay: DeadLetterReplayOut | None = Field(
+        default=None, description="The newest `coldgate cloud dead-letters replay` attempt, if any."
+    )
 
 
 class DeadLetterList(_Out):

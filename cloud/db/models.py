@@ -243,6 +243,29 @@ class DeadLetter(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
     repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_received_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: For one item refused inside an otherwise good batch (``payload`` is the item alone): the
+    #: batch's ``stream``, ``boot``, ``first_seq`` and ``last_seq``, so the item can be replayed.
+    batch: Mapped[dict[str, Any] | None]
+
+
+class DeadLetterReplay(Base):
+    """One attempt to store a dead letter again (``coldgate cloud dead-letters replay``).
+
+    Append-only, like the dead letter it names: a replay never edits or
+    deletes the dead letter, it records what became of it.  ``outcome`` is
+    ``stored`` (new items written), ``duplicate`` (everything was already
+    stored) or ``refused`` (still not storable; ``detail`` says why).
+    """
+
+    __tablename__ = "dead_letter_replays"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dead_letter_id: Mapped[int] = mapped_column(ForeignKey("dead_letters.id"), index=True)
+    replayed_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str]
+    outcome: Mapped[str] = mapped_column(String(16))
+    new_items: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class StreamCoverage(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
@@ -132,8 +133,13 @@ def dead_letter(
     now: datetime.datetime,
     gateway: str | None = None,
     path: str | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> None:
     """Keep a message (or one item of it) that could not be stored, verbatim, with why.
+
+    ``batch`` is given for one item of a batch (``payload`` is then the item
+    alone): the batch's stream, boot and range, without which the item could
+    not be replayed once whatever refused it is fixed.
 
     The payload is bytes and kept as is; the texts are made storable (no NUL,
     no lone surrogate), since the dead-letter table must take whatever the
@@ -143,6 +149,8 @@ def dead_letter(
     """
     topic, reason = _storable(topic), _storable(reason)
     path = None if path is None else _storable(path)
+    if batch is not None:
+        batch = {key: _storable(value) if isinstance(value, str) else value for key, value in batch.items()}
     payload = bytes(payload)
     digest = hashlib.sha256()
     for part in (topic.encode(), b"\x00", (path or "").encode(), b"\x00", payload):
@@ -158,6 +166,7 @@ def dead_letter(
         fingerprint=digest.hexdigest(),
         repeats=0,
         last_received_at=now,
+        batch=batch,
     )
     conn.execute(
         stmt.on_conflict_do_update(
@@ -299,22 +308,29 @@ def _store_batch(
                 now=now,
                 gateway=info.gateway,
                 path=bad.error.path,
+                batch=batch_header(stream, boot, first_seq, last_seq),
             )
         outcome.dead_letters += len(salvaged.bad)
     else:
         boot = batch.boot
         stream, first_seq, last_seq, items = batch.stream, batch.first_seq, batch.last_seq, batch.items
     gateway = info.gateway
+    header = batch_header(stream, boot, first_seq, last_seq)
     group.touch(conn, info.site, gateway, now)
     if items:
         if item_by_item:
             for item in items:
-                _store_one_refusable(conn, outcome, topic, gateway, stream, item, now, group)
+                _store_one_refusable(conn, outcome, topic, gateway, header, item, now, group)
         else:
-            _store_items(conn, outcome, topic, gateway, stream, items, now, group)
+            _store_items(conn, outcome, topic, gateway, header, items, now, group)
     group.ranges.setdefault((gateway, stream, info.site), []).append((first_seq, last_seq))
     group.boots[(gateway, stream)] = boot
     return outcome
+
+
+def batch_header(stream: str, boot: str, first_seq: int, last_seq: int) -> dict[str, Any]:
+    """What a dead-lettered item keeps of its batch (``DeadLetter.batch``)."""
+    return {"stream": stream, "boot": boot, "first_seq": first_seq, "last_seq": last_seq}
 
 
 def _store_one_refusable(
@@ -322,7 +338,7 @@ def _store_one_refusable(
     outcome: Outcome,
     topic: str,
     gateway: str,
-    stream: str,
+    header: dict[str, Any],
     item: Item,
     now: datetime.datetime,
     group: Group,
@@ -331,23 +347,38 @@ def _store_one_refusable(
     anchored, sensors = set(group.anchored), set(group.sensors)
     try:
         with conn.begin_nested():
-            _store_items(conn, outcome, topic, gateway, stream, [item], now, group)
+            _store_items(conn, outcome, topic, gateway, header, [item], now, group)
     except DBAPIError as exc:
         group.anchored, group.sensors = anchored, sensors
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
             raise
         first_line = str(exc.orig or exc).splitlines()[0][:300]
         reason = f"item refused by the database: {type(exc.orig or exc).__name__}: {first_line}"
-        dead_letter(
-            conn,
-            topic=topic,
-            payload=encode(item),
-            reason=reason,
-            now=now,
-            gateway=gateway,
-            path=f"$.items[seq={item.seq}]",
-        )
+        _dead_item(conn, topic, gateway, header, item, reason, now)
         outcome.dead_letters += 1
+
+
+def _dead_item(
+    conn: Connection,
+    topic: str,
+    gateway: str,
+    header: dict[str, Any],
+    item: Item,
+    reason: str,
+    now: datetime.datetime,
+) -> None:
+    """Dead-letter one decoded item of a batch, with the batch it came in (for a replay)."""
+    path = f"$.items[seq={item.seq}]"
+    dead_letter(
+        conn,
+        topic=topic,
+        payload=encode(item),
+        reason=reason,
+        now=now,
+        gateway=gateway,
+        path=path,
+        batch=header,
+    )
 
 
 def _store_items(
@@ -355,11 +386,12 @@ def _store_items(
     outcome: Outcome,
     topic: str,
     gateway: str,
-    stream: str,
+    header: dict[str, Any],
     items: list[Item],
     now: datetime.datetime,
     group: Group,
 ) -> None:
+    stream: str = header["stream"]
     corrections = correct_batch(conn, gateway, items, now, group.anchored)
     new = insert_new(conn, gateway, stream, items, corrections)
     outcome.new += len(new)
@@ -372,10 +404,7 @@ def _store_items(
                 f"conflict: ({gateway}, {stream}, {item.seq}) is stored with other content "
                 f"(differs in {', '.join(fields)}); the stored item is kept"
             )
-            path = f"$.items[seq={item.seq}]"
-            dead_letter(
-                conn, topic=topic, payload=encode(item), reason=reason, now=now, gateway=gateway, path=path
-            )
+            _dead_item(conn, topic, gateway, header, item, reason, now)
         outcome.conflicts += len(conflicts)
         outcome.dead_letters += len(conflicts)
         outcome.duplicates -= len(conflicts)

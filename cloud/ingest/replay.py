@@ -1,0 +1,200 @@
+"""Replay dead letters once whatever refused them is fixed (a contract extended, a bug mended).
+
+A dead letter is the only copy of what it holds once its range was
+acknowledged (an item refused inside an otherwise good batch: the gateway
+has deleted it).  After an upgrade that accepts it, ``coldgate cloud
+dead-letters replay`` runs it through the same ``store_message`` as live
+ingest, so it is judged, de-duplicated and covered exactly like a re-send.
+
+* A whole batch message is replayed as it came.  One item of a batch
+  (``DeadLetter.batch`` set) is replayed as a batch of that one item, with
+  the stream and boot of the batch it came in; the item's bytes are spliced
+  in verbatim, so the contract judges exactly what the gateway sent.
+* Statuses are not replayed: a newer one has superseded it by now, and an
+  old status laid over the registry would misstate the gateway.
+* A replay is one transaction.  If ``store_message`` would dead-letter again
+  (still invalid, still conflicting), the transaction is rolled back, so a
+  replay never bumps a dead letter's ``repeats`` nor writes part of it.
+* Every attempt appends a ``dead_letter_replays`` row (outcome ``stored``,
+  ``duplicate`` or ``refused`` with the reason); the dead letter itself is
+  never edited or deleted.  A dead letter stored or found duplicate once is
+  not offered again.
+* The cloud publishes no MQTT ack from here: coverage is advanced in the
+  database, and the next live batch of that stream carries the ack.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from cloud.db.models import DeadLetter, DeadLetterReplay
+from cloud.ingest.store import Outcome, store_message
+from contract.codec import decode
+from contract.errors import ContractError
+from contract.topics import BATCH, parse_topic
+from contract.uplink import Batch
+from contract.version import CONTRACT_VERSION
+
+__all__ = ["DONE", "ReplayResult", "replay_dead_letters", "replayable"]
+
+log = logging.getLogger(__name__)
+
+#: Outcomes after which a dead letter is not offered for replay again.
+DONE = ("stored", "duplicate")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    dead_letter_id: int
+    outcome: str  # "stored", "duplicate" or "refused"
+    new_items: int
+    detail: str
+
+
+class _StillRefused(Exception):
+    """Rolls a replay's transaction back; carries why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def replayable(engine: Engine, *, ids: Sequence[int] | None = None, gateway: str | None = None) -> list[int]:
+    """Ids of dead letters not yet stored or found duplicate by a replay, oldest first."""
+    done = (
+        select(DeadLetterReplay.id)
+        .where(DeadLetterReplay.dead_letter_id == DeadLetter.id, DeadLetterReplay.outcome.in_(DONE))
+        .exists()
+    )
+    query = select(DeadLetter.id).where(~done).order_by(DeadLetter.id)
+    if ids is not None:
+        query = query.where(DeadLetter.id.in_(list(ids)))
+    if gateway is not None:
+        query = query.where(DeadLetter.gateway == gateway)
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def replay_dead_letters(
+    engine: Engine,
+    *,
+    by: str,
+    now: datetime.datetime,
+    ids: Sequence[int] | None = None,
+    gateway: str | None = None,
+) -> list[ReplayResult]:
+    """Replay each replayable dead letter (all, or those of ``ids`` / ``gateway``); one result each.
+
+    Raises only when the database itself fails (unreachable): what was
+    replayed before that is committed and logged.
+    """
+    results = []
+    for ident in replayable(engine, ids=ids, gateway=gateway):
+        result = _replay_one(engine, ident, by, now)
+        log.info("dead letter %d replayed by %s: %s (%s)", ident, by, result.outcome, result.detail)
+        results.append(result)
+    return results
+
+
+def _replay_one(engine: Engine, ident: int, by: str, now: datetime.datetime) -> ReplayResult:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(DeadLetter.topic, DeadLetter.payload, DeadLetter.batch).where(DeadLetter.id == ident)
+        ).one()
+    try:
+        topic, payload = _message(row.topic, bytes(row.payload), row.batch, now)
+        with engine.begin() as conn:
+            outcome = store_message(conn, topic, payload, now)
+            if outcome.kind != "batch" or outcome.dead_letters:
+                raise _StillRefused(_why(topic, payload, outcome))
+            result = ReplayResult(
+                ident, "stored" if outcome.new else "duplicate", outcome.new, _done_text(outcome)
+            )
+            _record(conn, result, by, now)
+            return result
+    except _StillRefused as refused:
+        result = ReplayResult(ident, "refused", 0, refused.detail[:2000])
+    except DBAPIError as exc:
+        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+            raise
+        first_line = str(exc.orig or exc).splitlines()[0][:300]
+        result = ReplayResult(
+            ident, "refused", 0, f"refused by the database: {type(exc.orig or exc).__name__}: {first_line}"
+        )
+    with engine.begin() as conn:
+        _record(conn, result, by, now)
+    return result
+
+
+def _message(
+    topic: str, payload: bytes, batch: dict[str, Any] | None, now: datetime.datetime
+) -> tuple[str, bytes]:
+    """The message to store: as it came, or one item wrapped in a batch like the one it came in."""
+    try:
+        info = parse_topic(topic)
+    except ContractError as exc:
+        raise _StillRefused(f"{exc.path}: {exc.reason}") from None
+    if info.name != BATCH.name:
+        raise _StillRefused(
+            f"only batches are replayed, not {info.name} messages (a newer status has superseded it)"
+        )
+    if batch is None:
+        return topic, payload
+    try:
+        seq = msgspec.json.decode(payload).get("seq")
+    except (msgspec.DecodeError, AttributeError):
+        seq = None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise _StillRefused("the item has no integer seq, so it cannot be placed in its stream")
+    header = msgspec.json.encode(
+        {
+            "v": CONTRACT_VERSION,
+            "site": info.site,
+            "gateway": info.gateway,
+            "boot": batch.get("boot"),
+            "stream": batch.get("stream"),
+            "first_seq": seq,
+            "last_seq": seq,
+            "sent": int(now.timestamp() * 1000),
+        }
+    )
+    return topic, header[:-1] + b',"items":[' + payload + b"]}"
+
+
+def _why(topic: str, payload: bytes, outcome: Outcome) -> str:
+    if outcome.conflicts:
+        return "still conflicts with the item stored under its key (the stored item is kept)"
+    try:
+        decode(payload, Batch, topic)
+    except ContractError as exc:
+        return f"{exc.path}: {exc.reason}"
+    return "refused again (see the dead letters of this gateway)"
+
+
+def _done_text(outcome: Outcome) -> str:
+    if outcome.new:
+        return f"{outcome.new} new item(s) stored" + (
+            f", {outcome.duplicates} already stored" if outcome.duplicates else ""
+        )
+    return f"all {outcome.duplicates} item(s) were already stored"
+
+
+def _record(conn: Connection, result: ReplayResult, by: str, now: datetime.datetime) -> None:
+    conn.execute(
+        insert(DeadLetterReplay).values(
+            dead_letter_id=result.dead_letter_id,
+            replayed_at=now,
+            by=by,
+            outcome=result.outcome,
+            new_items=result.new_items,
+            detail=result.detail,
+        )
+    )
