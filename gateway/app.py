@@ -40,6 +40,7 @@ from gateway.control import ControlReply, ControlRequest, ControlServer, socket_
 from gateway.observations import Sink, stamp_fields
 from gateway.readers.epc import decode_epc
 from gateway.readers.llrp_source import LlrpReaderSource
+from gateway.rules.door_alert_groups import DoorAlertGroups
 from gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
 from gateway.rules.site import SiteRules
 from gateway.sensors.source import Source, build_sources, raise_if_cancelled
@@ -98,8 +99,11 @@ class GatewayApp:
         if previous is not None:
             self.doors = previous.doors
             self.doors.policy = policy
+            self.door_groups = previous.door_groups
+            self.door_groups.window_ms = round(checks.group_window_s * 1000)
         else:
             self.doors = DoorChecks(policy, Knowledge.from_documents(None, None))
+            self.door_groups = DoorAlertGroups(round(checks.group_window_s * 1000))
         if master is not None or recalls is not None or previous is None:
             self.doors.update(Knowledge.from_documents(master, recalls))
         self._door_zones = self._door_zone_classes()
@@ -205,7 +209,7 @@ class GatewayApp:
                 expiry=item.expiry,
                 today=self._today(stamp.wall_ms),
             )
-        return self.doors.observe(obs, stamp)
+        return self.door_groups.fold(self.doors.observe(obs, stamp))
 
     def _alert(self, alert: Alert) -> None:
         self.sink.put(alert)
@@ -323,7 +327,8 @@ class GatewayApp:
         while True:
             raise_if_cancelled()  # a cancel swallowed by wait_for on 3.11 (see there) must still stop us
             self._alarm_changed.clear()
-            for alert in self.doors.tick(self.clock.stamp()):  # time out of refrigeration, holds
+            # Time out of refrigeration, holds.
+            for alert in self.door_groups.fold(self.doors.tick(self.clock.stamp())):
                 self._alert(alert)
             self._alarm_changed.clear()
             await self._drive_alarm()

@@ -125,6 +125,8 @@ def test_a_recalled_pallet_at_the_outbound_door_lights_the_stack_light(
         (t, a) for t, a in sink.of(Alert) if a.action is AlertAction.RAISED and a.rule == "door.recalled"
     ]
     assert raised, "a recalled case passed without an alert"
+    recalled_cases = [m for _, m in moved if decode_epc(m.epc).gtin == gtin]
+    assert len(recalled_cases) > 1 and len(raised) == 1, "one alert for the pallet, not one per case"
     first_move_at, first_move = moved[0]
     assert all(a.subject == "dock2" and "FSN-2026-007" in str(a.evidence.details) for _, a in raised)
     switched_on = [w for w in board.writes() if w.coil == 0 and w.value]

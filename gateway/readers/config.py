@@ -92,3 +92,6 @@ class DoorChecksConfig(ConfigBlock, kw_only=True):
     tor_budget_s: Annotated[float, Meta(ge=60, le=86_400, extra=SECONDS)] = 1800.0
     #: A door alert is cleared after this long (its record stays: raised, then cleared).
     hold_s: Annotated[float, Meta(ge=10, le=86_400, extra=SECONDS)] = 600.0
+    #: Item alerts of one product lot at one door, each raised within this long of the previous
+    #: one, are one alert (one pallet is one event for QA, not 200); 0 keeps one alert per item.
+    group_window_s: Annotated[float, Meta(ge=0, le=3600, extra=SECONDS)] = 30.0

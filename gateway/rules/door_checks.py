@@ -60,7 +60,8 @@ Why these choices:
   any door ("out"), or is seen at a door whose zone fits its class.  Classes
   in FAH or KEL are converted to °C; an unknown zone class (None) or a
   product without a known class starts nothing.
-* One alert per (rule, key) while it is open: re-reads are silent; a more
+* One alert per (rule, key) while it is open (the app then folds the items of
+  one lot at one door into one alert per pallet: ``door_alert_groups``): re-reads are silent; a more
   severe re-read at the same door (seen inbound, then outbound) *updates* the
   alert to the higher severity at once; a read at another door clears the
   alert at the old door and raises it at the new one (the stack light must
