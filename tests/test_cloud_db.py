@@ -44,8 +44,6 @@ def readings(n: int, start_seq: int = 1, ts0: int = NOW_MS) -> list[ReadingItem]
     ]
 
 
-
-
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     migrate(db_url)
@@ -203,3 +201,27 @@ def test_seq_twice_in_one_call_is_stored_once(engine: Engine) -> None:
     with engine.begin() as conn:
         assert insert_items(conn, GATEWAY, SITE, STREAM, twice) == 1
     assert count(engine, Reading) == 1
+
+
+def test_the_database_password_is_the_first_line_of_its_file_and_an_empty_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    from cloud.config import DatabaseConfig
+    from cloud.db.engine import database_url
+    from coldgate.configfile import ConfigError
+
+    secret = tmp_path / "db-password"
+    secret.write_text("s3cret pass\n")
+    config = DatabaseConfig(
+        url="postgresql+psycopg://coldgate@db.example/coldgate", password_file=str(secret)
+    )
+    assert database_url(config).password == "s3cret pass"
+    secret.write_text("")
+    with pytest.raises(ConfigError, match=r"database\.password_file: .*db-password is empty"):
+        database_url(config)
+    secret.unlink()
+    with pytest.raises(ConfigError, match=r"database\.password_file: cannot read .*db-password"):
+        database_url(config)
+    secret.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"database\.password_file: cannot read"):
+        database_url(config)

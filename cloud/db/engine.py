@@ -6,13 +6,12 @@ config can be world-readable); it is read here, at connect time.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from cloud.config import DatabaseConfig
-from coldgate.configfile import ConfigError
+from coldgate.mqtt_secrets import read_secret
 
 __all__ = ["database_url", "make_engine"]
 
@@ -22,11 +21,9 @@ def database_url(config: DatabaseConfig) -> URL:
     url = make_url(config.url)
     if config.password_file is None:
         return url
-    try:
-        password = Path(config.password_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError("database.password_file", f"cannot read: {exc.strerror}") from exc
-    return url.set(password=password)
+    # The same reading as every other secret: the first line, and an empty file is an error
+    # (an empty password would only fail later, at the first connection, far from the cause).
+    return url.set(password=read_secret(config.password_file, "database.password_file"))
 
 
 def make_engine(url: str | URL, *, writer: bool = False, pool_size: int = 5) -> Engine:
