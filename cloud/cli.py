@@ -164,40 +164,57 @@ def _writer_engine(path: str):  # type: ignore[no-untyped-def]
 @dead_letters.command("list")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--gateway", help="Only this gateway's (the one the topic names).")
-@click.option("--all", "everything", is_flag=True, help="Also those a replay already stored.")
+@click.option("--all", "everything", is_flag=True, help="Also those a replay has stored.")
 def list_dead_letters(path: str, gateway: str | None, everything: bool) -> None:
-    """One line per dead letter: id, when, gateway, repeats, path, reason, last replay."""
+    """One line per dead letter: id, when, gateway, times received, path, reason, replay state."""
     from sqlalchemy import select
 
     from cloud.db.models import DeadLetter, DeadLetterReplay
-    from cloud.ingest.replay import replayable
+    from cloud.ingest.replay import DONE, replayable
 
     engine = _writer_engine(path)
     try:
-        waiting = set(replayable(engine, gateway=gateway))
-        query = select(DeadLetter).order_by(DeadLetter.id)
+        can_replay = set(replayable(engine, gateway=gateway))
+        query = select(
+            DeadLetter.id,
+            DeadLetter.received_at,
+            DeadLetter.gateway,
+            DeadLetter.repeats,
+            DeadLetter.path,
+            DeadLetter.reason,
+        ).order_by(DeadLetter.id)
         if gateway is not None:
             query = query.where(DeadLetter.gateway == gateway)
         with engine.connect() as conn:
             letters = conn.execute(query).all()
-            replays = {
+            last = {
                 r.dead_letter_id: r
-                for r in conn.execute(select(DeadLetterReplay).order_by(DeadLetterReplay.id)).all()
+                for r in conn.execute(
+                    select(
+                        DeadLetterReplay.dead_letter_id,
+                        DeadLetterReplay.replayed_at,
+                        DeadLetterReplay.by,
+                        DeadLetterReplay.outcome,
+                    ).order_by(DeadLetterReplay.id)
+                ).all()
             }
     finally:
         engine.dispose()
     shown = 0
     for letter in letters:
-        if not everything and letter.id not in waiting:
+        replay = last.get(letter.id)
+        if replay is not None and replay.outcome in DONE and not everything:
             continue
         shown += 1
-        last = replays.get(letter.id)
-        replay = f"; replayed {last.replayed_at:%Y-%m-%d %H:%M} by {last.by}: {last.outcome}" if last else ""
+        if replay is not None:
+            state = f"replayed {replay.replayed_at:%Y-%m-%d %H:%M} by {replay.by}: {replay.outcome}"
+        else:
+            state = "replayable" if letter.id in can_replay else "not replayable"
         click.echo(
             f"{letter.id}\t{letter.received_at:%Y-%m-%d %H:%M:%S}\t{letter.gateway or '-'}\t"
-            f"x{letter.repeats + 1}\t{letter.path or '$'}\t{letter.reason[:200]}{replay}"
+            f"x{letter.repeats + 1}\t{letter.path or '$'}\t{letter.reason[:200]}\t[{state}]"
         )
-    click.echo(f"{shown} dead letter(s){'' if everything else ' waiting'}")
+    click.echo(f"{shown} dead letter(s){'' if everything else ' not stored by a replay'}")
 
 
 @dead_letters.command("replay")
@@ -226,13 +243,16 @@ def replay_dead_letters_command(
             now=datetime.datetime.now(datetime.UTC),
             ids=list(ids) or None,
             gateway=gateway,
+            # Each as it is committed: a later failure must not hide what was already replayed.
+            report=lambda r: click.echo(f"{r.dead_letter_id}\t{r.outcome}\t{r.detail}"),
         )
     finally:
         engine.dispose()
-    for result in results:
-        click.echo(f"{result.dead_letter_id}\t{result.outcome}\t{result.detail}")
     stored = sum(1 for r in results if r.outcome != "refused")
     click.echo(f"{len(results)} replayed: {stored} stored or already there, {len(results) - stored} refused")
     missing = sorted(set(ids) - {r.dead_letter_id for r in results})
     if missing:
-        click.echo(f"not replayable (no such id, or already stored): {', '.join(map(str, missing))}")
+        click.echo(
+            "not replayable (no such id, already stored, or not a batch a replay could store): "
+            + ", ".join(map(str, missing))
+        )

@@ -154,7 +154,9 @@ class CloudScheduler:
     def check_streams_now(self) -> list[StuckAction]:
         """One stuck-stream run (the job); errors are logged and the next run tries again."""
         try:
-            return check_streams(self._engine, self._clock(), self._stuck, self._stuck_after_s)
+            return check_streams(
+                self._engine, self._clock(), self._stuck, self._stuck_after_s, self._default_timeout_s
+            )
         except Exception:
             log.exception("stuck-stream watchdog run failed; retrying in %g s", self._interval_s)
             return []

@@ -11,14 +11,22 @@ it held back, so the gateway's outbox grows.  QA must hear of it; only
 ``/gateways/{id}`` showed it before.
 
 This module is the pure half: :class:`StuckTracker` remembers, per stream,
-since when this process has seen the *same* hole (same ``covered``), and
-:func:`judge` decides what to raise and clear.  Why in memory and not from
-``stream_coverage.updated_at``: that column says when ``covered`` last moved,
-which after a quiet hour is an hour ago even though the hole appeared a
-second ago (the express batch that overtook the backlog), so it would raise
-false alerts on every reconnect.  Counting from when this process first saw
-the hole can only be late (after a cloud restart, by at most ``stuck_after_s``),
-never false.  The database half is :mod:`cloud.alerts.stuck_watch`.
+since when this process has seen the *same* hole (same ``covered``) while
+the gateway was being heard, and :func:`judge` decides what to raise and
+clear.  A hole is stuck once it has stood ``stuck_after_s`` with the gateway
+heard all along (``gateways.last_seen`` recent at every check): an offline
+gateway cannot re-send, so its hole only says the link is down, which the
+silence watchdog already reports.  Why in
+memory and not from ``stream_coverage.updated_at``: that column says when
+``covered`` last moved, which after a quiet hour is an hour ago even though
+the hole appeared a second ago (the express batch that overtook the
+backlog), so it would raise false alerts on every reconnect.  Counting from
+when this process first saw the hole can only be late (after a cloud
+restart, by at most ``stuck_after_s``).  The database half is
+:mod:`cloud.alerts.stuck_watch`.
+
+A range that is truly lost stays raised: nothing will ever fill it, and
+only people can decide it is gone (closing it is not a tool yet).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from contract.items import Alert, AlertAction, Severity, SubjectType
 from .silence import CLOUD_BOOT, epoch_ms
 
 __all__ = [
+    "DEFAULT_HEARD_WITHIN_S",
     "RULE",
     "SEVERITY",
     "ClearStuck",
@@ -49,6 +58,9 @@ __all__ = [
 ]
 
 RULE = "stream.stuck"
+#: A gateway heard within this long counts as heard (its default heartbeat is 60 s); the cloud
+#: passes its [gateways] heartbeat_timeout_s.
+DEFAULT_HEARD_WITHIN_S = 180.0
 #: Data is missing for good unless someone acts, but monitoring goes on: not the site-wide critical.
 SEVERITY = Severity.WARNING
 
@@ -63,6 +75,8 @@ class StreamSnapshot:
     #: Lowest first seq and highest last seq of the ranges committed beyond ``covered``; None: no hole.
     pending_first: int | None
     pending_last: int | None
+    #: When the cloud last heard the gateway (aware UTC); None: unknown.
+    last_seen: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +125,8 @@ class StuckTracker:
 
     since: dict[tuple[str, str], tuple[int, datetime.datetime]] = field(default_factory=dict)
 
-    def observe(self, snap: StreamSnapshot, now: datetime.datetime) -> float | None:
-        """Seconds this hole has been seen, or None if the stream has none."""
+    def observe(self, snap: StreamSnapshot, now: datetime.datetime) -> datetime.datetime | None:
+        """Since when this hole has been seen, or None if the stream has none."""
         key = (snap.gateway, snap.stream)
         if snap.pending_first is None:
             self.since.pop(key, None)
@@ -120,8 +134,12 @@ class StuckTracker:
         seen = self.since.get(key)
         if seen is None or seen[0] != snap.covered:
             self.since[key] = (snap.covered, now)
-            return 0.0
-        return (now - seen[1]).total_seconds()
+            return now
+        return seen[1]
+
+    def forget(self, snap: StreamSnapshot) -> None:
+        """The gateway is silent: whatever hole it has waits again from when it is heard."""
+        self.since.pop((snap.gateway, snap.stream), None)
 
 
 def alert_id(stream: str, missing_first: int) -> str:
@@ -140,18 +158,23 @@ def judge(
     tracker: StuckTracker,
     now: datetime.datetime,
     stuck_after_s: float,
+    heard_within_s: float = DEFAULT_HEARD_WITHIN_S,
 ) -> list[StuckAction]:
     """What to raise and clear, in (gateway, stream) order; updates ``tracker``.
 
-    An open alert clears once ``covered`` has passed its first missing seq
-    (the range came after all, or the gateway moved the stream on); a hole
-    further on is then a new alert.  A stream no longer in ``snapshots``
-    keeps its alert: the bookkeeping row is never deleted, so that is not a
-    fill.
+    The wait counts only while the gateway is heard (``last_seen`` within
+    ``heard_within_s`` of ``now``): a silent gateway's hole is forgotten, and
+    its wait starts again once it is heard, so the backlog it re-sends after
+    a long outage has the whole wait to arrive.  An open alert clears once
+    ``covered`` has passed its first missing seq (the range came after all);
+    a hole further on is then a new alert.  A stream no longer in
+    ``snapshots`` keeps its alert: the bookkeeping row is never deleted, so
+    that is not a fill.
     """
     actions: list[StuckAction] = []
     for snap in sorted(snapshots, key=lambda s: (s.gateway, s.stream)):
-        stuck_s = tracker.observe(snap, now)
+        heard = snap.last_seen is not None and (now - snap.last_seen).total_seconds() <= heard_within_s
+        since = tracker.observe(snap, now) if heard else tracker.forget(snap)
         current = open_alerts.get((snap.gateway, snap.stream))
         if current is not None:
             if snap.covered < current.missing_first:
@@ -162,8 +185,11 @@ def judge(
                 else f"acknowledged up to {snap.covered}"
             )
             actions.append(ClearStuck(open=current, covered=snap.covered, how=how))
-        if stuck_s is None or stuck_s < stuck_after_s:
+        if since is None:
             continue
+        stuck_s = (now - since).total_seconds()
+        if stuck_s < stuck_after_s:
+            continue  # not heard long enough with the hole standing: it may still be re-sent
         assert snap.pending_first is not None and snap.pending_last is not None
         actions.append(
             RaiseStuck(

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from cloud.alerts.silence import CLOUD_STREAM
 from cloud.alerts.stuck import (
+    DEFAULT_HEARD_WITHIN_S,
     RULE,
     ClearStuck,
     OpenStuck,
@@ -44,16 +45,21 @@ log = logging.getLogger(__name__)
 _coverage: Table = models.StreamCoverage.__table__  # type: ignore[assignment]
 _ranges: Table = models.BatchRange.__table__  # type: ignore[assignment]
 _alerts: Table = models.Alert.__table__  # type: ignore[assignment]
+_gateways: Table = models.Gateway.__table__  # type: ignore[assignment]
 
 
 def check_streams(
-    engine: Engine, now: datetime.datetime, tracker: StuckTracker, stuck_after_s: float
+    engine: Engine,
+    now: datetime.datetime,
+    tracker: StuckTracker,
+    stuck_after_s: float,
+    heard_within_s: float = DEFAULT_HEARD_WITHIN_S,
 ) -> list[StuckAction]:
     """Raise ``stream.stuck`` for holes seen for ``stuck_after_s``, clear filled ones; returns the actions."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                return _check(conn, now, tracker, stuck_after_s)
+                return _check(conn, now, tracker, stuck_after_s, heard_within_s)
         except (IntegrityError, OperationalError) as exc:
             if attempt == ATTEMPTS:
                 raise
@@ -62,11 +68,17 @@ def check_streams(
 
 
 def _check(
-    conn: Connection, now: datetime.datetime, tracker: StuckTracker, stuck_after_s: float
+    conn: Connection,
+    now: datetime.datetime,
+    tracker: StuckTracker,
+    stuck_after_s: float,
+    heard_within_s: float,
 ) -> list[StuckAction]:
     # The first judgement also keeps the tracker up to date for every stream; it is re-judged
     # under the lock below on a copy, so the tracker sees each observation once per run.
-    planned = judge(stream_snapshots(conn), open_stuck_alerts(conn), tracker, now, stuck_after_s)
+    snapshots = stream_snapshots(conn)
+    gateways = sorted({snap.gateway for snap in snapshots})
+    planned = judge(snapshots, open_stuck_alerts(conn, gateways), tracker, now, stuck_after_s, heard_within_s)
     taken: list[StuckAction] = []
     for gateway in sorted({_gateway_of(action) for action in planned}):
         lock_gateway(conn, gateway)
@@ -76,6 +88,7 @@ def _check(
             StuckTracker(dict(tracker.since)),
             now,
             stuck_after_s,
+            heard_within_s,
         )
         seq = next_cloud_seq(conn, gateway)
         for action in fresh:
@@ -108,46 +121,70 @@ def _log(action: StuckAction) -> None:
 
 
 def stream_snapshots(conn: Connection, gateways: Sequence[str] | None = None) -> list[StreamSnapshot]:
-    """Every stream with the span of the ranges committed beyond its ``covered`` (None: no hole)."""
-    pending = (
+    """Every stream with the span of the ranges committed beyond ``covered + 1`` (None: no hole).
+
+    Ranges at or below ``covered + 1`` are left out: ingest merges them, but a
+    stream that adopted the gateway's own acknowledgement can keep older ones.
+    """
+    beyond = (
         select(
             _ranges.c.gateway,
             _ranges.c.stream,
             func.min(_ranges.c.first_seq).label("first"),
             func.max(_ranges.c.last_seq).label("last"),
         )
+        .join(
+            _coverage,
+            and_(_coverage.c.gateway == _ranges.c.gateway, _coverage.c.stream == _ranges.c.stream),
+        )
+        .where(_ranges.c.first_seq > _coverage.c.covered + 1)
         .group_by(_ranges.c.gateway, _ranges.c.stream)
         .subquery()
     )
-    query = select(
-        _coverage.c.gateway, _coverage.c.stream, _coverage.c.covered, pending.c.first, pending.c.last
-    ).join(
-        pending,
-        and_(pending.c.gateway == _coverage.c.gateway, pending.c.stream == _coverage.c.stream),
-        isouter=True,
+    query = (
+        select(
+            _coverage.c.gateway,
+            _coverage.c.stream,
+            _coverage.c.covered,
+            beyond.c.first,
+            beyond.c.last,
+            _gateways.c.last_seen,
+        )
+        .join(
+            beyond,
+            and_(beyond.c.gateway == _coverage.c.gateway, beyond.c.stream == _coverage.c.stream),
+            isouter=True,
+        )
+        .join(_gateways, _gateways.c.id == _coverage.c.gateway, isouter=True)
     )
     if gateways is not None:
         query = query.where(_coverage.c.gateway.in_(gateways))
-    snapshots = []
-    for gateway, stream, covered, first, last in conn.execute(query).all():
-        # Ranges at or below covered are merged and deleted in the transaction that covers them.
-        hole = first is not None and first > covered + 1
-        snapshots.append(
-            StreamSnapshot(
-                gateway=gateway,
-                stream=stream,
-                covered=int(covered),
-                pending_first=int(first) if hole else None,
-                pending_last=int(last) if hole else None,
-            )
+    return [
+        StreamSnapshot(
+            gateway=gateway,
+            stream=stream,
+            covered=int(covered),
+            pending_first=None if first is None else int(first),
+            pending_last=None if last is None else int(last),
+            last_seen=None if last_seen is None else _utc(last_seen),
         )
-    return snapshots
+        for gateway, stream, covered, first, last, last_seen in conn.execute(query).all()
+    ]
 
 
-def open_stuck_alerts(
-    conn: Connection, gateways: Sequence[str] | None = None
-) -> dict[tuple[str, str], OpenStuck]:
-    """``stream.stuck`` alerts raised with no cleared row of the same id, by (gateway, stream)."""
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    """Aware UTC; SQLite hands stored times back without their offset."""
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
+
+
+def open_stuck_alerts(conn: Connection, gateways: Sequence[str]) -> dict[tuple[str, str], OpenStuck]:
+    """``stream.stuck`` alerts of ``gateways`` raised with no cleared row of the same id.
+
+    Per gateway on purpose: (gateway, stream) leads the alerts' primary key,
+    so this reads the few cloud rows of each gateway, not the whole table.
+    """
+    if not gateways:
+        return {}
     raised = _alerts.alias("raised")
     closing = _alerts.alias("closing")
     cleared = (
@@ -166,8 +203,7 @@ def open_stuck_alerts(
         raised.c.action == str(AlertAction.RAISED),
         ~cleared,
     )
-    if gateways is not None:
-        query = query.where(raised.c.gateway.in_(gateways))
+    query = query.where(raised.c.gateway.in_(list(gateways)))
     found: dict[tuple[str, str], OpenStuck] = {}
     for gateway, alert_id, evidence in conn.execute(query).all():
         details = (evidence or {}).get("details", {})

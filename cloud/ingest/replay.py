@@ -10,8 +10,18 @@ ingest, so it is judged, de-duplicated and covered exactly like a re-send.
   (``DeadLetter.batch`` set) is replayed as a batch of that one item, with
   the stream and boot of the batch it came in; the item's bytes are spliced
   in verbatim, so the contract judges exactly what the gateway sent.
-* Statuses are not replayed: a newer one has superseded it by now, and an
-  old status laid over the registry would misstate the gateway.
+* Only batches are offered: a status has been superseded by a newer one
+  (laid over the registry it would misstate the gateway), a message on a
+  foreign topic names no stream, a conflict stays a conflict (the stored
+  item is kept by design), and an item kept before its batch header was
+  recorded (before migration 0003) has no stream to go to.
+* The item must lie in its batch's range (``first_seq..last_seq``): a
+  refused item can carry any seq, and one outside would invent a range the
+  gateway never sent (a false hole, or an acknowledgement of a seq it has
+  not sent yet).
+* The gateway must be registered, and is not "heard" by a replay: its
+  ``last_seen`` and online state stay as they are, since the silence
+  watchdog turns them into audit rows.
 * A replay is one transaction.  If ``store_message`` would dead-letter again
   (still invalid, still conflicting), the transaction is rolled back, so a
   replay never bumps a dead letter's ``repeats`` nor writes part of it.
@@ -27,16 +37,16 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud.db.models import DeadLetter, DeadLetterReplay
-from cloud.ingest.store import Outcome, store_message
+from cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
+from cloud.ingest.store import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, store_message
 from contract.codec import decode
 from contract.errors import ContractError
 from contract.topics import BATCH, parse_topic
@@ -68,13 +78,25 @@ class _StillRefused(Exception):
 
 
 def replayable(engine: Engine, *, ids: Sequence[int] | None = None, gateway: str | None = None) -> list[int]:
-    """Ids of dead letters not yet stored or found duplicate by a replay, oldest first."""
+    """Ids of batch dead letters a replay could store and has not yet stored, oldest first."""
     done = (
         select(DeadLetterReplay.id)
         .where(DeadLetterReplay.dead_letter_id == DeadLetter.id, DeadLetterReplay.outcome.in_(DONE))
         .exists()
     )
-    query = select(DeadLetter.id).where(~done).order_by(DeadLetter.id)
+    item_without_batch = and_(
+        DeadLetter.batch.is_(None), or_(*(DeadLetter.reason.startswith(p) for p in ITEM_REASONS))
+    )
+    query = (
+        select(DeadLetter.id)
+        .where(
+            ~done,
+            DeadLetter.topic.endswith(f"/up/{BATCH.name}"),
+            ~DeadLetter.reason.startswith(CONFLICT_REASON),
+            ~item_without_batch,
+        )
+        .order_by(DeadLetter.id)
+    )
     if ids is not None:
         query = query.where(DeadLetter.id.in_(list(ids)))
     if gateway is not None:
@@ -90,17 +112,22 @@ def replay_dead_letters(
     now: datetime.datetime,
     ids: Sequence[int] | None = None,
     gateway: str | None = None,
+    report: Callable[[ReplayResult], None] | None = None,
 ) -> list[ReplayResult]:
     """Replay each replayable dead letter (all, or those of ``ids`` / ``gateway``); one result each.
 
-    Raises only when the database itself fails (unreachable): what was
-    replayed before that is committed and logged.
+    ``report`` is called with each result as soon as it is committed, so a
+    caller can show progress that survives a later failure.  Raises only when
+    the database itself fails (unreachable, locked): what was replayed before
+    that is committed, logged and reported.
     """
     results = []
     for ident in replayable(engine, ids=ids, gateway=gateway):
         result = _replay_one(engine, ident, by, now)
         log.info("dead letter %d replayed by %s: %s (%s)", ident, by, result.outcome, result.detail)
         results.append(result)
+        if report is not None:
+            report(result)
     return results
 
 
@@ -112,7 +139,12 @@ def _replay_one(engine: Engine, ident: int, by: str, now: datetime.datetime) -> 
     try:
         topic, payload = _message(row.topic, bytes(row.payload), row.batch, now)
         with engine.begin() as conn:
-            outcome = store_message(conn, topic, payload, now)
+            gateway = parse_topic(topic).gateway
+            if conn.execute(select(Gateway.id).where(Gateway.id == gateway)).first() is None:
+                raise _StillRefused(f"gateway {gateway} is not registered: replay once it has connected")
+            group = Group(seen=False)
+            outcome = store_message(conn, topic, payload, now, group=group)
+            group.finish(conn, now)
             if outcome.kind != "batch" or outcome.dead_letters:
                 raise _StillRefused(_why(topic, payload, outcome))
             result = ReplayResult(
@@ -128,6 +160,11 @@ def _replay_one(engine: Engine, ident: int, by: str, now: datetime.datetime) -> 
         first_line = str(exc.orig or exc).splitlines()[0][:300]
         result = ReplayResult(
             ident, "refused", 0, f"refused by the database: {type(exc.orig or exc).__name__}: {first_line}"
+        )
+    except Exception as exc:  # a bug on odd stored data: recorded, and the run goes on to the next
+        log.exception("dead letter %d could not be replayed", ident)
+        result = ReplayResult(
+            ident, "refused", 0, f"could not be replayed: {type(exc).__name__}: {exc}"[:2000]
         )
     with engine.begin() as conn:
         _record(conn, result, by, now)
@@ -148,25 +185,37 @@ def _message(
         )
     if batch is None:
         return topic, payload
+    fields = batch if isinstance(batch, dict) else {}
+    stream, boot = fields.get("stream"), fields.get("boot")
+    first, last = fields.get("first_seq"), fields.get("last_seq")
+    if not (isinstance(stream, str) and isinstance(boot, str) and _is_int(first) and _is_int(last)):
+        raise _StillRefused(f"its batch header is unusable: {str(batch)[:200]}")
     try:
-        seq = msgspec.json.decode(payload).get("seq")
-    except (msgspec.DecodeError, AttributeError):
-        seq = None
-    if not isinstance(seq, int) or isinstance(seq, bool):
+        item = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError, ValueError) as exc:
+        raise _StillRefused(f"the item is not JSON: {str(exc)[:200]}") from None
+    seq = item.get("seq") if isinstance(item, dict) else None
+    if not _is_int(seq):
         raise _StillRefused("the item has no integer seq, so it cannot be placed in its stream")
+    if not first <= seq <= last:
+        raise _StillRefused(f"the item's seq {seq} lies outside its batch {first}..{last}")
     header = msgspec.json.encode(
         {
             "v": CONTRACT_VERSION,
             "site": info.site,
             "gateway": info.gateway,
-            "boot": batch.get("boot"),
-            "stream": batch.get("stream"),
+            "boot": boot,
+            "stream": stream,
             "first_seq": seq,
             "last_seq": seq,
             "sent": int(now.timestamp() * 1000),
         }
     )
     return topic, header[:-1] + b',"items":[' + payload + b"]}"
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _why(topic: str, payload: bytes, outcome: Outcome) -> str:

@@ -14,11 +14,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud.db.models import DeadLetter
+from cloud.db.models import DeadLetter, Gateway
 from cloud.db.writes import insert_new
 from cloud.ingest.clock_correction import correct_batch, record_anchor
 from cloud.ingest.conflicts import find_conflicts
@@ -32,7 +32,22 @@ from contract.items import Reading as ReadingItem
 from contract.topics import BATCH, STATUS, TopicInfo, parse_topic
 from contract.uplink import Batch, Status
 
-__all__ = ["AckDue", "Group", "Outcome", "dead_letter", "gateway_of", "store_message"]
+__all__ = [
+    "CONFLICT_REASON",
+    "ITEM_REASONS",
+    "AckDue",
+    "Group",
+    "Outcome",
+    "batch_header",
+    "dead_letter",
+    "gateway_of",
+    "store_message",
+]
+
+#: How the reasons of dead letters holding one item of a batch begin (salvaged, refused by the
+#: database, conflicting): a replay tells them by these (cloud/ingest/replay.py).
+ITEM_REASONS = ("item of batch", "item refused by the database")
+CONFLICT_REASON = "conflict:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,9 @@ class Group:
     """
 
     touched: set[str] = field(default_factory=set)
+    #: False for a replay: the messages are old, so the gateway was not heard now (its last_seen
+    #: and online state, which the silence watchdog turns into audit rows, are left alone).
+    seen: bool = True
     anchored: set[tuple[str, str]] = field(default_factory=set)
     sensors: set[tuple[str, str]] = field(default_factory=set)
     ranges: dict[tuple[str, str, str], list[tuple[int, int]]] = field(default_factory=dict)
@@ -82,7 +100,10 @@ class Group:
 
     def touch(self, conn: Connection, site: str, gateway: str, now: datetime.datetime) -> None:
         if gateway not in self.touched:
-            touch_gateway(conn, site, gateway, now)
+            if self.seen:
+                touch_gateway(conn, site, gateway, now)
+            else:  # locked all the same, so row locks are still taken in the workers' order
+                conn.execute(select(Gateway.id).where(Gateway.id == gateway).with_for_update())
             self.touched.add(gateway)
 
     def finish(self, conn: Connection, now: datetime.datetime) -> dict[tuple[str, str], AckDue]:
@@ -166,12 +187,18 @@ def dead_letter(
         fingerprint=digest.hexdigest(),
         repeats=0,
         last_received_at=now,
-        batch=batch,
+        # Left out when None: JSON columns would store a JSON null, which is not SQL NULL.
+        **({"batch": batch} if batch is not None else {}),
     )
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[DeadLetter.fingerprint],
-            set_={"repeats": DeadLetter.repeats + 1, "last_received_at": stmt.excluded.last_received_at},
+            set_={
+                "repeats": DeadLetter.repeats + 1,
+                "last_received_at": stmt.excluded.last_received_at,
+                # A letter kept before its batch header was recorded gets it from the repeat.
+                "batch": func.coalesce(DeadLetter.batch, stmt.excluded.batch),
+            },
         )
     )
 
@@ -299,7 +326,7 @@ def _store_batch(
             salvaged.items,
         )
         for bad in salvaged.bad:
-            reason = f"item of batch {stream} {first_seq}..{last_seq} refused: {bad.error.reason}"
+            reason = f"{ITEM_REASONS[0]} {stream} {first_seq}..{last_seq} refused: {bad.error.reason}"
             dead_letter(
                 conn,
                 topic=topic,
@@ -353,7 +380,7 @@ def _store_one_refusable(
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
             raise
         first_line = str(exc.orig or exc).splitlines()[0][:300]
-        reason = f"item refused by the database: {type(exc.orig or exc).__name__}: {first_line}"
+        reason = f"{ITEM_REASONS[1]}: {type(exc.orig or exc).__name__}: {first_line}"
         _dead_item(conn, topic, gateway, header, item, reason, now)
         outcome.dead_letters += 1
 
@@ -401,7 +428,7 @@ def _store_items(
         conflicts = find_conflicts(conn, gateway, stream, repeated)
         for item, fields in conflicts:
             reason = (
-                f"conflict: ({gateway}, {stream}, {item.seq}) is stored with other content "
+                f"{CONFLICT_REASON} ({gateway}, {stream}, {item.seq}) is stored with other content "
                 f"(differs in {', '.join(fields)}); the stored item is kept"
             )
             _dead_item(conn, topic, gateway, header, item, reason, now)
