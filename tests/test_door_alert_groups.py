@@ -82,6 +82,16 @@ def test_the_next_pallet_is_a_new_alert_and_re_arms_a_silenced_light() -> None:
     assert sorted(a.evidence.details["items"] for a in cleared) == [50, 50]
 
 
+def test_a_steady_flow_of_one_lot_still_re_arms_every_few_windows() -> None:
+    """A conveyor of recalled cases, one every 10 s for 12 min: never a 30 s gap, yet new alerts."""
+    door, groups = recalled_lot(), DoorAlertGroups(window_ms=30_000)
+    raised: list[Alert] = []
+    for n in range(72):
+        steps = groups.fold(door.observe(obs(key=f"c{n}", serial=str(n), direction="out"), at(n * 10)))
+        raised += [a for a in steps if a.action is AlertAction.RAISED]
+    assert [a.mono // 1000 for a in raised] == [0, 310, 620], "a new alert every 5 minutes (10 windows)"
+
+
 def test_lots_doors_and_rules_are_separate_groups() -> None:
     door = checks(recalls(recall(lot="LOT42"), recall(lot="LOT17")), hold_s=HOLD_S)
     groups = DoorAlertGroups()

@@ -16,6 +16,9 @@ GTIN, lot), and passes on only the group's steps:
 * an item raised after the window starts a *new* group alert: the next
   pallet of a recalled lot is a new event, and must re-arm an alarm the
   operator silenced for the previous one;
+* so does an item raised more than ``MAX_AGE_WINDOWS`` windows after the
+  group's first: a steady flow of one lot (a conveyor) whose cases never
+  leave a window's gap still re-arms a silenced light every few minutes;
 * the group clears when its last open item clears (each item still holds
   for ``hold_s`` after its last step), with the number of items, the first
   keys and the group's start in the evidence.
@@ -34,10 +37,12 @@ import msgspec
 from contract.evidence import Evidence
 from contract.items import Alert, AlertAction, Severity
 
-__all__ = ("DEFAULT_WINDOW_MS", "DoorAlertGroups")
+__all__ = ("DEFAULT_WINDOW_MS", "MAX_AGE_WINDOWS", "DoorAlertGroups")
 
 #: Cases of one pallet pass a door within seconds; the next pallet comes minutes later.
 DEFAULT_WINDOW_MS = 30_000
+#: A group takes new items for at most this many windows after its first (5 min by default).
+MAX_AGE_WINDOWS = 10
 _RANK = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 _KEYS_SHOWN = 5
 _DETAIL_MAX = 200
@@ -108,6 +113,7 @@ class DoorAlertGroups:
             or not key[2:]  # nothing names the product: the item is its own group
             or step.boot != group.boot
             or step.mono - group.last_raise_mono > self.window_ms
+            or step.mono - group.first.mono > MAX_AGE_WINDOWS * self.window_ms
         ):
             group = _Group(first=step, severity=step.severity, boot=step.boot, last_raise_mono=step.mono)
             ident = step.alert_id
