@@ -198,3 +198,36 @@ def test_a_pushed_door_policy_applies_and_the_dock_state_stays(tmp_path: Path) -
     first, second = asyncio.run(scenario())
     assert second.doors is first.doors
     assert (second.doors.policy.near_expiry_days, second.doors.policy.tor_budget_s) == (5, 600.0)
+
+
+def test_a_pallet_under_way_stays_one_alert_across_a_pushed_configuration(tmp_path: Path) -> None:
+    """Cases before and after a reload are one pallet: the group alert and its count carry over."""
+    from simulator.rfid_scenarios import sgtin96_hex
+
+    epcs = [sgtin96_hex("0614141", "812345", serial) for serial in range(1, 6)]
+    gtin = decode_epc(epcs[0]).gtin
+    assert gtin is not None
+    master, recalls = documents(gtin)
+    document = {
+        "gateway": {"id": "dock-pi", "site": "site1", "data_dir": str(tmp_path)},
+        "door_checks": {"group_window_s": 60},
+    }
+    before, after = TimedSink(), TimedSink()
+
+    async def scenario() -> tuple[GatewayApp, GatewayApp]:
+        first = GatewayApp(config(tmp_path, 5084, 5020), before, master=master, recalls=recalls)
+        for epc in epcs[:3]:
+            first.emit(_movement(epc))
+        pushed = gateway_config_from_document(document, "pushed")
+        second = GatewayApp(pushed, after, previous=first, master=master, recalls=recalls)
+        for epc in epcs[3:]:
+            second.emit(_movement(epc))
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert second.door_groups is first.door_groups and second.door_groups.window_ms == 60_000
+    (raised,) = [a for _, a in before.of(Alert)]
+    assert (raised.action, raised.severity) == (AlertAction.RAISED, Severity.CRITICAL)
+    assert after.of(Alert) == [], "the cases after the reload joined the open alert"
+    assert second.door_groups.open_alerts() == [(raised.alert_id, "door.recalled", "dock2", 5)]
+    assert second.alarm.sounding
