@@ -95,42 +95,34 @@ class CloudScheduler:
         """Ensure the partitions now, then run the watchdog every interval and the partitions daily."""
         self._listening_since = self._clock()
         self.ensure_partitions_now()
-        self._scheduler.add_job(
-            self.check_gateways_now,
-            IntervalTrigger(seconds=self._interval_s, timezone=UTC),
-            id=WATCHDOG_JOB,
-            name="gateway silence watchdog",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            # A run that is late (a stalled process) is still worth doing once.
-            misfire_grace_time=None,
-        )
-        self._scheduler.add_job(
-            self.check_streams_now,
-            IntervalTrigger(seconds=self._interval_s, timezone=UTC),
-            id=STUCK_JOB,
-            name="stuck-stream watchdog",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        self._scheduler.add_job(
+        every_interval = IntervalTrigger(seconds=self._interval_s, timezone=UTC)
+        self._every(self.check_gateways_now, every_interval, WATCHDOG_JOB, "gateway silence watchdog")
+        self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
+        self._every(
             self.ensure_partitions_now,
             IntervalTrigger(days=1, timezone=UTC),
-            id=PARTITIONS_JOB,
-            name="readings partitions ahead",
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
+            PARTITIONS_JOB,
+            "readings partitions ahead",
         )
         self._scheduler.start()
         log.info(
             "scheduler started: watchdog every %g s, partitions %d months ahead daily",
             self._interval_s,
             self._months_ahead,
+        )
+
+    def _every(self, job: Callable[[], object], trigger: IntervalTrigger, ident: str, name: str) -> None:
+        """One run at a time; runs missed while one was busy are merged into one, and a late run
+        (a stalled process) is still worth doing once."""
+        self._scheduler.add_job(
+            job,
+            trigger,
+            id=ident,
+            name=name,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
         )
 
     def shutdown(self, wait: bool = True) -> None:

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
@@ -32,6 +33,25 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout} s: {what}")
         time.sleep(0.1)
+
+
+def publish_once_listening(
+    publisher: Publisher, proc: subprocess.Popen[str], gateway: str, batches: list[tuple[str, bytes]]
+) -> None:
+    """Publish the first batch until it is acknowledged, then the rest.
+
+    A persistent session would keep messages published before the subscription, but the
+    workers' client ids are new: only the first ack proves they are listening.
+    """
+    first_last = len(msgspec.json.decode(batches[0][1])["items"])
+    deadline = time.monotonic() + 30
+    while publisher.acked(gateway) < first_last:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the workers never acknowledged"
+        publisher.publish(*batches[0])
+        time.sleep(0.3)
+    for topic, payload in batches[1:]:
+        publisher.publish(topic, payload)
 
 
 def write_config(tmp_path: Path, broker: MosquittoBroker, api_port: int, tag: str) -> Path:
@@ -76,17 +96,8 @@ def test_cloud_run_ingests_serves_and_stops(tmp_path: Path, mosquitto: Mosquitto
 
         wait_until(api_up, 30, "API up")
         publisher.publish(*status_message("gw07", ts=int(time.time() * 1000)))
-        # The workers subscribe in the background (the broker may be down when the cloud starts),
-        # and their client ids are new: publish until the first ack proves they are listening.
-        batches = list(reading_batches("gw07", 1000, 250))
-        deadline = time.monotonic() + 30
-        while publisher.acked("gw07") < 250:
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "the workers never acknowledged"
-            publisher.publish(*batches[0])
-            time.sleep(0.3)
-        for topic, payload in batches[1:]:
-            publisher.publish(topic, payload)
+        # The workers subscribe in the background (the broker may be down when the cloud starts).
+        publish_once_listening(publisher, proc, "gw07", list(reading_batches("gw07", 1000, 250)))
         wait_until(lambda: publisher.acked("gw07") == 1000, 30, "ack 1000")
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(Reading)).scalar_one() == 1000
@@ -115,17 +126,8 @@ def test_cloud_ingest_worker_process(tmp_path: Path, mosquitto: MosquittoBroker)
     )
     publisher = Publisher(mosquitto)
     try:
-        # The worker subscribes after it starts; a persistent session would keep earlier messages,
-        # but this client id is new, so publish until the first ack proves it is listening.
-        batches = list(reading_batches("gw08", 500, 100))
-        deadline = time.monotonic() + 30
-        while publisher.acked("gw08") < 100:
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "worker never acknowledged"
-            publisher.publish(*batches[0])
-            time.sleep(0.3)
-        for topic, payload in batches[1:]:
-            publisher.publish(topic, payload)
+        # The worker subscribes after it starts.
+        publish_once_listening(publisher, proc, "gw08", list(reading_batches("gw08", 500, 100)))
         wait_until(lambda: publisher.acked("gw08") == 500, 20, "ack 500")
     finally:
         publisher.close()

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from cloud.alerts.silence import CLOUD_STREAM
 from cloud.alerts.stuck import (
@@ -33,7 +32,7 @@ from cloud.alerts.stuck import (
     judge,
     stuck_alert,
 )
-from cloud.alerts.watchdog import ATTEMPTS, lock_gateway, next_cloud_seq
+from cloud.alerts.watchdog import in_retried_transaction, lock_gateway, next_cloud_seq
 from cloud.db import models
 from cloud.db.writes import item_row
 from contract.items import AlertAction
@@ -56,15 +55,9 @@ def check_streams(
     heard_within_s: float = DEFAULT_HEARD_WITHIN_S,
 ) -> list[StuckAction]:
     """Raise ``stream.stuck`` for holes seen for ``stuck_after_s``, clear filled ones; returns the actions."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            with engine.begin() as conn:
-                return _check(conn, now, tracker, stuck_after_s, heard_within_s)
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == ATTEMPTS:
-                raise
-            log.info("stuck-stream check: attempt %d collided (%s); retrying", attempt, exc.orig)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return in_retried_transaction(
+        engine, lambda conn: _check(conn, now, tracker, stuck_after_s, heard_within_s), "stuck-stream check"
+    )
 
 
 def _check(

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -47,7 +48,16 @@ from cloud.db import models
 from cloud.db.writes import item_row
 from contract.items import SubjectType
 
-__all__ = ["ATTEMPTS", "check_gateways", "lock_gateway", "next_cloud_seq", "open_gap_starts"]
+__all__ = [
+    "ATTEMPTS",
+    "check_gateways",
+    "in_retried_transaction",
+    "lock_gateway",
+    "next_cloud_seq",
+    "open_gap_starts",
+]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +89,22 @@ def check_gateways(
             return _check(target, now, default_timeout_s, listening_since)
         with target.begin():
             return _check(target, now, default_timeout_s, listening_since)
+    return in_retried_transaction(
+        target, lambda conn: _check(conn, now, default_timeout_s, listening_since), "gateway watchdog"
+    )
+
+
+def in_retried_transaction(engine: Engine, check: Callable[[Connection], T], what: str) -> T:
+    """``check`` in a transaction of its own, tried again (up to ``ATTEMPTS``) on a collision:
+    another run numbered the same cloud row first, or a lock conflict rolled this one back."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with target.begin() as conn:
-                return _check(conn, now, default_timeout_s, listening_since)
+            with engine.begin() as conn:
+                return check(conn)
         except (IntegrityError, OperationalError) as exc:
             if attempt == ATTEMPTS:
                 raise
-            log.info("gateway watchdog: attempt %d collided (%s); retrying", attempt, exc.orig)
+            log.info("%s: attempt %d collided (%s); retrying", what, attempt, exc.orig)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
