@@ -41,11 +41,13 @@ __all__ = [
     "SilenceAction",
     "alert_id",
     "close_items",
+    "cloud_item_fields",
     "epoch_ms",
     "gateway_snapshot",
     "judge",
     "open_items",
     "timeout_for",
+    "utc",
 ]
 
 UTC = datetime.UTC
@@ -109,7 +111,7 @@ class CloseGap:
 SilenceAction = OpenGap | CloseGap
 
 
-def _utc(moment: datetime.datetime) -> datetime.datetime:
+def utc(moment: datetime.datetime) -> datetime.datetime:
     """Aware UTC; a naive time is taken as UTC, since SQLite hands back stored times without offset."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
@@ -118,7 +120,7 @@ def _utc(moment: datetime.datetime) -> datetime.datetime:
 
 def epoch_ms(moment: datetime.datetime) -> int:
     """Epoch milliseconds, the unit of every gap and item time in the contract."""
-    return math.floor(_utc(moment).timestamp() * 1000)
+    return math.floor(utc(moment).timestamp() * 1000)
 
 
 def timeout_for(heartbeat_s: float | None, default_timeout_s: float) -> float:
@@ -159,7 +161,7 @@ def gateway_snapshot(
         farewell = "last will" if status.get("will") is True else "shutdown"
     return GatewaySnapshot(
         gateway=gateway,
-        last_seen=_utc(last_seen),
+        last_seen=utc(last_seen),
         online=bool(online),
         heartbeat_s=float(heartbeat) if heartbeat is not None else None,
         open_gap_start=open_gap_start,
@@ -189,8 +191,8 @@ def judge(
     does not flag every gateway before they have had a chance to be heard.
     The gap still starts at ``last_seen``, the last time the cloud heard it.
     """
-    now = _utc(now)
-    since = _utc(listening_since) if listening_since is not None else None
+    now = utc(now)
+    since = utc(listening_since) if listening_since is not None else None
     actions: list[SilenceAction] = []
     for snap in sorted(snapshots, key=lambda s: s.gateway):
         seen_ms = epoch_ms(snap.last_seen)
@@ -200,7 +202,7 @@ def judge(
                 continue  # still silent: the open gap stays open
             actions.append(CloseGap(gateway=snap.gateway, start=start, end=seen_ms))
         timeout = timeout_for(snap.heartbeat_s, default_timeout_s)
-        heard = _utc(snap.last_seen)
+        heard = utc(snap.last_seen)
         counted_from = max(heard, since) if since is not None else heard
         if (now - counted_from).total_seconds() <= timeout:
             continue
@@ -254,7 +256,8 @@ def _timeout_text(action: OpenGap) -> str:
     return f"timeout {_duration(action.timeout_s)}, the configured default"
 
 
-def _base(seq: int, now: datetime.datetime) -> dict[str, Any]:
+def cloud_item_fields(seq: int, now: datetime.datetime) -> dict[str, Any]:
+    """The item fields of a row the cloud makes itself (stream ``cloud``), numbered ``seq``."""
     return {"seq": seq, "ts": epoch_ms(now), "boot": CLOUD_BOOT, "mono": 0, "synced": True}
 
 
@@ -266,7 +269,7 @@ def open_items(action: OpenGap, seq: int, now: datetime.datetime) -> tuple[Gap, 
     if action.farewell is not None:
         detail += f"; its last status was an offline one ({action.farewell})"
     gap = Gap(
-        **_base(seq, now),
+        **cloud_item_fields(seq, now),
         subject_type=SubjectType.GATEWAY,
         subject=action.gateway,
         start=action.start,
@@ -282,7 +285,7 @@ def open_items(action: OpenGap, seq: int, now: datetime.datetime) -> tuple[Gap, 
     if action.farewell is not None:
         details["farewell"] = action.farewell
     alert = Alert(
-        **_base(seq + 1, now),
+        **cloud_item_fields(seq + 1, now),
         alert_id=alert_id(action.start),
         action=AlertAction.RAISED,
         rule=RULE,
@@ -300,7 +303,7 @@ def close_items(action: CloseGap, seq: int, now: datetime.datetime) -> tuple[Gap
     silent_s = (action.end - action.start) / 1000
     heard = datetime.datetime.fromtimestamp(action.end / 1000, UTC).isoformat(timespec="seconds")
     gap = Gap(
-        **_base(seq, now),
+        **cloud_item_fields(seq, now),
         subject_type=SubjectType.GATEWAY,
         subject=action.gateway,
         start=action.start,
@@ -309,7 +312,7 @@ def close_items(action: CloseGap, seq: int, now: datetime.datetime) -> tuple[Gap
         detail=f"heard again at {heard} after {_duration(silent_s)} unheard",
     )
     alert = Alert(
-        **_base(seq + 1, now),
+        **cloud_item_fields(seq + 1, now),
         alert_id=alert_id(action.start),
         action=AlertAction.CLEARED,
         rule=RULE,

@@ -35,12 +35,11 @@ import datetime
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from contract.evidence import Evidence
 from contract.items import Alert, AlertAction, Severity, SubjectType
 
-from .silence import CLOUD_BOOT, epoch_ms
+from .silence import cloud_item_fields
 
 __all__ = [
     "DEFAULT_HEARD_WITHIN_S",
@@ -204,17 +203,13 @@ def judge(
     return actions
 
 
-def _base(seq: int, now: datetime.datetime) -> dict[str, Any]:
-    return {"seq": seq, "ts": epoch_ms(now), "boot": CLOUD_BOOT, "mono": 0, "synced": True}
-
-
 def stuck_alert(action: StuckAction, seq: int, now: datetime.datetime) -> Alert:
     """The raised or cleared alert row for ``action``, numbered ``seq`` in stream ``cloud``."""
     if isinstance(action, RaiseStuck):
         first, last = action.missing_first, action.missing_last
         count = last - first + 1
         return Alert(
-            **_base(seq, now),
+            **cloud_item_fields(seq, now),
             alert_id=alert_id(action.stream, first),
             action=AlertAction.RAISED,
             rule=RULE,
@@ -239,7 +234,7 @@ def stuck_alert(action: StuckAction, seq: int, now: datetime.datetime) -> Alert:
         )
     opened = action.open
     return Alert(
-        **_base(seq, now),
+        **cloud_item_fields(seq, now),
         alert_id=opened.alert_id,
         action=AlertAction.CLEARED,
         rule=RULE,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
 
-from cloud.alerts.silence import CLOUD_STREAM
+from cloud.alerts.silence import CLOUD_STREAM, utc
 from cloud.alerts.stuck import (
     DEFAULT_HEARD_WITHIN_S,
     RULE,
@@ -159,15 +159,10 @@ def stream_snapshots(conn: Connection, gateways: Sequence[str] | None = None) ->
             covered=int(covered),
             pending_first=None if first is None else int(first),
             pending_last=None if last is None else int(last),
-            last_seen=None if last_seen is None else _utc(last_seen),
+            last_seen=None if last_seen is None else utc(last_seen),
         )
         for gateway, stream, covered, first, last, last_seen in conn.execute(query).all()
     ]
-
-
-def _utc(moment: datetime.datetime) -> datetime.datetime:
-    """Aware UTC; SQLite hands stored times back without their offset."""
-    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment.astimezone(datetime.UTC)
 
 
 def open_stuck_alerts(conn: Connection, gateways: Sequence[str]) -> dict[tuple[str, str], OpenStuck]:
