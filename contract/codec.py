@@ -89,7 +89,10 @@ def _decode(data: Buffer, type_: Any, topic: str | None, versioned: bool) -> Any
     except msgspec.ValidationError as exc:
         error = (_version_error(data, topic) if versioned else None) or field_error(exc, bytes(data), topic)
     except msgspec.DecodeError as exc:
-        error = ContractError.from_msgspec(exc, topic)
+        # msgspec < 0.23 raised UnicodeDecodeError for a string that is not UTF-8; 0.23
+        # raises DecodeError without a path.  Either way the contract names the string.
+        invalid_utf8 = "UTF-8" in str(exc)
+        error = utf8_error(bytes(data), topic) if invalid_utf8 else ContractError.from_msgspec(exc, topic)
     except RecursionError:
         error = ContractError("$", "nested too deeply", topic)
     except UnicodeDecodeError:
