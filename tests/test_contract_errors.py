@@ -28,7 +28,7 @@ from contract import (
     topics,
     validate,
 )
-from contract.strategies import json_values
+from tests.rig.strategies import json_values
 
 GOOD = {name: encode(msg) for name, msg in examples.MESSAGES.items()}
 DOCS = {name: msgspec.json.decode(data) for name, data in GOOD.items()}

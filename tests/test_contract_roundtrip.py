@@ -20,7 +20,7 @@ from contract import (
     topics,
     validate,
 )
-from contract.strategies import for_struct, items
+from tests.rig.strategies import for_struct, items
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import MESSAGE_TYPES, docs, encode, examples, schema
-from contract.strategies import for_struct
+from contract import MESSAGE_TYPES, encode, examples, schema
+from tests.rig.strategies import for_struct
+from tools import contract_docs as docs
 
 VALIDATORS = {
     name: jsonschema.Draft202012Validator(
@@ -32,7 +33,7 @@ def test_schema_check_command_agrees():
 
 
 def test_committed_doc_matches_the_code():
-    assert docs.DOC_PATH.read_text("utf-8") == docs.render(), "run `python -m contract.docs --write`"
+    assert docs.DOC_PATH.read_text("utf-8") == docs.render(), "run `python -m tools.contract_docs --write`"
     assert docs.main(["--check"]) == 0
 
 

@@ -5,8 +5,8 @@ is rendered from the same Structs the decoders use, its examples are the
 instances the tests decode, and its error examples come from running the
 decoder.  ``--check`` (and a test) fail when the committed file is stale.
 
-    python -m contract.docs --write   # rewrite docs/contract.md
-    python -m contract.docs --check   # exit 1 when it differs
+    python -m tools.contract_docs --write   # rewrite docs/contract.md
+    python -m tools.contract_docs --check   # exit 1 when it differs
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import msgspec
 
-from contract import docs_text, examples
+from contract import examples
 from contract.codec import MESSAGE_TYPES, decode, encode
 from contract.errors import ContractError
 from contract.ids import (
@@ -34,6 +34,7 @@ from contract.ids import (
 from contract.schema import generate
 from contract.topics import PREFIX, QOS, TOPICS
 from contract.uplink import Batch
+from tools import contract_docs_text as docs_text
 
 DOC_PATH: Final = Path(__file__).resolve().parent.parent / "docs" / "contract.md"
 
@@ -219,7 +220,7 @@ def _nested(defs: dict[str, Any], done: set[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m contract.docs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.contract_docs", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite docs/contract.md")
     mode.add_argument("--check", action="store_true", help="exit 1 when it is stale")
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {DOC_PATH}")
         return 0
     if current != text:
-        print(f"{DOC_PATH}: differs from the code; run python -m contract.docs --write")
+        print(f"{DOC_PATH}: differs from the code; run python -m tools.contract_docs --write")
         return 1
     return 0
 
