@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from contract import CONTRACT_VERSION, Batch, Reading, decode_topic, encode
-from contract.items import Quality
-from contract.topics import batch_topic
-from contract.units import Quantity, Unit
+from coldgate.contract import CONTRACT_VERSION, Batch, Reading, decode_topic, encode
+from coldgate.contract.items import Quality
+from coldgate.contract.topics import batch_topic
+from coldgate.contract.units import Quantity, Unit
 
 BOOT = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
 

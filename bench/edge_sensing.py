@@ -29,11 +29,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from contract.items import Item, Quality, Reading
-from gateway.clock import SystemClock
-from gateway.config import GatewayConfig, GatewaySection, TemperatureClass, Zone
-from gateway.sensors.config import ModbusSensor, TcpLine
-from gateway.sensors.source import build_sources, served_fraction
+from coldgate.contract.items import Item, Quality, Reading
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import GatewayConfig, GatewaySection, TemperatureClass, Zone
+from coldgate.gateway.sensors.config import ModbusSensor, TcpLine
+from coldgate.gateway.sensors.source import build_sources, served_fraction
 
 REFERENCES = (
     ("ThingsBoard IoT Gateway 3.8.5", "51 %", "64 MB", "0.91"),
@@ -74,7 +74,7 @@ def site_config(units: int, interval_s: float, port: int, per_line: int) -> Gate
 def make_sink(config: GatewayConfig, counts: Counter[str]) -> tuple[Callable[[Item], None], str]:
     """Judge readings with the site rules when they exist; count everything."""
     try:
-        from gateway.rules.site import SiteRules
+        from coldgate.gateway.rules.site import SiteRules
     except ImportError as exc:
 
         def count(item: Item) -> None:

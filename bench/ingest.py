@@ -33,11 +33,11 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from cloud.config import CloudMqttConfig
-from cloud.db import migrate
-from cloud.db.engine import make_engine
-from contract.codec import decode
-from contract.downlink import Ack
+from coldgate.cloud.config import CloudMqttConfig
+from coldgate.cloud.db import migrate
+from coldgate.cloud.db.engine import make_engine
+from coldgate.contract.codec import decode
+from coldgate.contract.downlink import Ack
 from tests.rig.ingest import reading_batches
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import ThrowawayDatabase
@@ -47,7 +47,7 @@ GATEWAYS = ("gw01", "gw02", "gw03", "gw04")
 
 def worker_process(url: str, broker: str, tag: str, n: int, ready: Any, stop: Any, out: Any) -> None:
     """One ingest worker in its own process: subscribe, say so, ingest until told, report."""
-    from cloud.ingest.worker import IngestWorker
+    from coldgate.cloud.ingest.worker import IngestWorker
 
     engine = make_engine(url, writer=True)
     config = CloudMqttConfig(broker=broker, shared_group=f"bench{tag}", client_id=f"bench{tag}")
@@ -198,7 +198,7 @@ PROFILE_PARTS = [
 
 def profile(url: str, messages: list[tuple[str, bytes]], group: int) -> dict[str, float]:
     """``store_message`` as a worker calls it, under cProfile; microseconds per reading by part."""
-    from cloud.ingest.store import store_message
+    from coldgate.cloud.ingest.store import store_message
 
     migrate(url)
     engine = make_engine(url, writer=True)

@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from contract.items import Reading
-from contract.units import Quantity, Unit
-from gateway.buffer.outbox import Outbox
-from gateway.buffer.store import Store
-from gateway.clock import SystemClock
-from gateway.config import OutboxConfig
-from gateway.observations import stamp_fields
+from coldgate.contract.items import Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import OutboxConfig
+from coldgate.gateway.observations import stamp_fields
 
 
 def readings(clock: SystemClock, count: int, start: int = 0) -> list[Reading]:

@@ -25,14 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from contract.items import Direction, Movement
-from gateway.buffer.outbox import Outbox
-from gateway.clock import SystemClock
-from gateway.config import OutboxConfig
-from gateway.observations import stamp_fields
-from gateway.readers.epc import decode_epc
-from gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
-from simulator.rfid_scenarios import merge, pallet_pass, strays
+from coldgate.contract.items import Direction, Movement
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import OutboxConfig
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
+from coldgate.simulator.rfid_scenarios import merge, pallet_pass, strays
 
 TICK_MS = 50  # as gateway.readers.llrp_source ticks (TICK_S)
 

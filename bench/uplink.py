@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.buffer.outbox import Outbox
-from gateway.clock import SystemClock
-from gateway.config import OutboxConfig, UplinkConfig
-from gateway.uplink import Uplink
-from gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import OutboxConfig, UplinkConfig
+from coldgate.gateway.uplink import Uplink
+from coldgate.gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import reading

@@ -14,7 +14,7 @@ def cloud() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
 def check_config(path: str) -> None:
     """Load a cloud TOML file and report the first mistake, or a summary."""
-    from cloud.config import load_cloud_config
+    from coldgate.cloud.config import load_cloud_config
     from coldgate.configfile import ConfigError
 
     try:
@@ -28,9 +28,9 @@ def check_config(path: str) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
 def migrate_command(path: str) -> None:
     """Upgrade the configured database to the newest schema (safe to repeat)."""
-    from cloud.config import load_cloud_config
-    from cloud.db.engine import database_url
-    from cloud.db.migrate import migrate
+    from coldgate.cloud.config import load_cloud_config
+    from coldgate.cloud.db.engine import database_url
+    from coldgate.cloud.db.migrate import migrate
     from coldgate.configfile import ConfigError
 
     try:
@@ -55,7 +55,7 @@ def _wait_for_signal() -> None:
 
 
 def _load(path: str):  # type: ignore[no-untyped-def]
-    from cloud.config import load_cloud_config
+    from coldgate.cloud.config import load_cloud_config
     from coldgate.configfile import ConfigError
 
     try:
@@ -72,7 +72,7 @@ def run_command(path: str, no_ingest: bool, no_api: bool) -> None:
     """Run the cloud: migrate, then ingest workers, the scheduler and the API until stopped."""
     import logging
 
-    from cloud.service import CloudService
+    from coldgate.cloud.service import CloudService
     from coldgate.configfile import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -109,10 +109,10 @@ def ingest_command(path: str, n: int) -> None:
     """Run one ingest worker (scale out with several processes on the shared subscription)."""
     import logging
 
-    from cloud.db.engine import database_url, make_engine
-    from cloud.db.migrate import migrate
-    from cloud.ingest.influx_mirror import InfluxMirror
-    from cloud.ingest.worker import IngestWorker
+    from coldgate.cloud.db.engine import database_url, make_engine
+    from coldgate.cloud.db.migrate import migrate
+    from coldgate.cloud.ingest.influx_mirror import InfluxMirror
+    from coldgate.cloud.ingest.worker import IngestWorker
     from coldgate.configfile import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -148,8 +148,8 @@ def dead_letters() -> None:
 
 
 def _writer_engine(path: str):  # type: ignore[no-untyped-def]
-    from cloud.db.engine import database_url, make_engine
-    from cloud.db.migrate import migrate
+    from coldgate.cloud.db.engine import database_url, make_engine
+    from coldgate.cloud.db.migrate import migrate
     from coldgate.configfile import ConfigError
 
     config = _load(path)
@@ -169,8 +169,8 @@ def list_dead_letters(path: str, gateway: str | None, everything: bool) -> None:
     """One line per dead letter: id, when, gateway, times received, path, reason, replay state."""
     from sqlalchemy import select
 
-    from cloud.db.models import DeadLetter, DeadLetterReplay
-    from cloud.ingest.replay import DONE, replayable
+    from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay
+    from coldgate.cloud.ingest.replay import DONE, replayable
 
     engine = _writer_engine(path)
     try:
@@ -229,7 +229,7 @@ def replay_dead_letters_command(
     """Store dead letters again through live ingest's path; every attempt is recorded."""
     import datetime
 
-    from cloud.ingest.replay import replay_dead_letters
+    from coldgate.cloud.ingest.replay import replay_dead_letters
 
     if bool(ids) == everything:
         raise click.UsageError("give --id N (one or more) or --all")

@@ -25,12 +25,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from cloud.alerts.silence import SilenceAction
-from cloud.alerts.stuck import StuckAction, StuckTracker
-from cloud.alerts.stuck_watch import check_streams
-from cloud.alerts.watchdog import check_gateways
-from cloud.config import CloudConfig
-from cloud.db.partitions import ensure_partitions
+from coldgate.cloud.alerts.silence import SilenceAction
+from coldgate.cloud.alerts.stuck import StuckAction, StuckTracker
+from coldgate.cloud.alerts.stuck_watch import check_streams
+from coldgate.cloud.alerts.watchdog import check_gateways
+from coldgate.cloud.config import CloudConfig
+from coldgate.cloud.db.partitions import ensure_partitions
 
 __all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window"]
 

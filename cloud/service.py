@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
-from cloud.api.app import create_app
-from cloud.api.auth import TokenStore, load_tokens
-from cloud.config import CloudConfig
-from cloud.db.engine import database_url, make_engine
-from cloud.db.migrate import migrate
-from cloud.ingest.influx_mirror import InfluxMirror
-from cloud.ingest.worker import IngestStats, IngestWorker
-from cloud.scheduler import CloudScheduler
+from coldgate.cloud.api.app import create_app
+from coldgate.cloud.api.auth import TokenStore, load_tokens
+from coldgate.cloud.config import CloudConfig
+from coldgate.cloud.db.engine import database_url, make_engine
+from coldgate.cloud.db.migrate import migrate
+from coldgate.cloud.ingest.influx_mirror import InfluxMirror
+from coldgate.cloud.ingest.worker import IngestStats, IngestWorker
+from coldgate.cloud.scheduler import CloudScheduler
 
 __all__ = ["CloudService"]
 

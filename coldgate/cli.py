@@ -17,9 +17,19 @@ from coldgate import __version__
 
 # group name -> (module, attribute, one-line help, extra that provides it)
 GROUPS: dict[str, tuple[str, str, str, str]] = {
-    "gateway": ("gateway.cli", "gateway", "Run and inspect the edge gateway (on the Pi).", "gateway"),
-    "cloud": ("cloud.cli", "cloud", "Run the cloud ingest, API and migrations.", "cloud"),
-    "sim": ("simulator.cli", "sim", "Simulate a site: Modbus loggers, LLRP reader, scanner.", "gateway"),
+    "gateway": (
+        "coldgate.gateway.cli",
+        "gateway",
+        "Run and inspect the edge gateway (on the Pi).",
+        "gateway",
+    ),
+    "cloud": ("coldgate.cloud.cli", "cloud", "Run the cloud ingest, API and migrations.", "cloud"),
+    "sim": (
+        "coldgate.simulator.cli",
+        "sim",
+        "Simulate a site: Modbus loggers, LLRP reader, scanner.",
+        "gateway",
+    ),
     "demo": (
         "coldgate.demo",
         "demo",
@@ -29,7 +39,7 @@ GROUPS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-OWN_PACKAGES = {"coldgate", "contract", "gateway", "cloud", "simulator", "bench"}
+OWN_PACKAGES = {"coldgate"}
 
 
 def _unavailable(name: str, short_help: str, extra: str, missing: str) -> click.Command:

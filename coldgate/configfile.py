@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from coldgate import configdescribe as cd
-from contract.errors import split_msgspec_error
+from coldgate.contract.errors import split_msgspec_error
 
 T = TypeVar("T")
 

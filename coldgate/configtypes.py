@@ -15,7 +15,7 @@ from typing import Annotated, Literal, NamedTuple
 from msgspec import Meta
 
 from coldgate.configfile import ConfigBlock, ConfigError
-from contract.ids import ID_PATTERN
+from coldgate.contract.ids import ID_PATTERN
 
 #: Ids become MQTT topic levels and file names, so they follow the wire
 #: contract's alphabet exactly (an id the config accepts must be sendable).

@@ -37,11 +37,11 @@ from typing import Any
 
 import click
 
-from gateway.config import GatewayConfig, gateway_config_from_document
-from gateway.service import GatewayService
-from simulator.background import FarmThread
-from simulator.config import FarmConfig, default_farm
-from simulator.relay import RelayBoard
+from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.service import GatewayService
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.config import FarmConfig, default_farm
+from coldgate.simulator.relay import RelayBoard
 
 ALARM_DELAY_SCENARIO_S = 1800.0  # 30 min, a common cold-room alarm delay
 
@@ -132,8 +132,8 @@ class CloudWatch:
     def poll(self) -> tuple[list[str], int]:
         from sqlalchemy import select
 
-        from cloud.db.models import Alert as AlertRow
-        from cloud.db.models import Gap as GapRow
+        from coldgate.cloud.db.models import Alert as AlertRow
+        from coldgate.cloud.db.models import Gap as GapRow
 
         lines: list[str] = []
         latest: dict[tuple[str, str], str] = {}
@@ -154,7 +154,7 @@ class CloudWatch:
 
 
 def _cloud_config(data_dir: Path, broker: str, protocol: str, api_port: int) -> Any:
-    from cloud.config import cloud_config_from_document
+    from coldgate.cloud.config import cloud_config_from_document
 
     document = {
         "database": {"url": f"sqlite:///{data_dir / 'cloud.sqlite3'}"},
@@ -174,7 +174,7 @@ async def run_demo(
     broker_url: str | None,
     api_port: int,
 ) -> None:
-    from cloud.service import CloudService
+    from coldgate.cloud.service import CloudService
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

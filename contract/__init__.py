@@ -4,8 +4,8 @@ Gateway and cloud import the same Structs, topics and codec from here, so the
 two ends cannot disagree about a field.  See docs/contract.md.
 """
 
-from contract import topics
-from contract.codec import (
+from coldgate.contract import topics
+from coldgate.contract.codec import (
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,
     Message,
@@ -22,7 +22,7 @@ from contract.codec import (
     encode,
     validate,
 )
-from contract.downlink import (
+from coldgate.contract.downlink import (
     Ack,
     BatchInfo,
     Command,
@@ -35,9 +35,9 @@ from contract.downlink import (
     RecallStatus,
     TemperatureClass,
 )
-from contract.errors import ContractError, FieldError
-from contract.evidence import Evidence, Limits
-from contract.items import (
+from coldgate.contract.errors import ContractError, FieldError
+from coldgate.contract.evidence import Evidence, Limits
+from coldgate.contract.items import (
     ITEM_TYPES,
     Alert,
     AlertAction,
@@ -56,9 +56,9 @@ from contract.items import (
     Severity,
     SubjectType,
 )
-from contract.topics import TopicInfo, parse_topic
-from contract.units import Quantity, Unit
-from contract.uplink import (
+from coldgate.contract.topics import TopicInfo, parse_topic
+from coldgate.contract.units import Quantity, Unit
+from coldgate.contract.uplink import (
     MAX_BATCH_ITEMS,
     AlarmState,
     Batch,
@@ -70,7 +70,7 @@ from contract.uplink import (
     Status,
     StatusError,
 )
-from contract.version import CONTRACT_VERSION
+from coldgate.contract.version import CONTRACT_VERSION
 
 __all__ = [
     "CONTRACT_VERSION",

@@ -18,14 +18,14 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from contract.diagnose import field_error, utf8_error
-from contract.downlink import Ack, Command, ConfigUpdate, MasterData, RecallList
-from contract.errors import ContractError
-from contract.items import ITEM_TYPES, Item
-from contract.topics import ACK, BATCH, COMMAND, CONFIG, MASTER, RECALL, STATUS, TopicInfo
-from contract.topics import parse_topic as _parse_topic
-from contract.uplink import Batch, Status
-from contract.version import CONTRACT_VERSION
+from coldgate.contract.diagnose import field_error, utf8_error
+from coldgate.contract.downlink import Ack, Command, ConfigUpdate, MasterData, RecallList
+from coldgate.contract.errors import ContractError
+from coldgate.contract.items import ITEM_TYPES, Item
+from coldgate.contract.topics import ACK, BATCH, COMMAND, CONFIG, MASTER, RECALL, STATUS, TopicInfo
+from coldgate.contract.topics import parse_topic as _parse_topic
+from coldgate.contract.uplink import Batch, Status
+from coldgate.contract.version import CONTRACT_VERSION
 
 Message = Batch | Status | Ack | ConfigUpdate | MasterData | RecallList | Command
 M = TypeVar("M", bound=msgspec.Struct)

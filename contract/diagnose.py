@@ -15,9 +15,9 @@ from typing import Any, Final
 
 import msgspec
 
-from contract.errors import ContractError, FieldError, join_path, split_msgspec_error
-from contract.ids import PATTERN_HELP
-from contract.items import ITEM_TYPES
+from coldgate.contract.errors import ContractError, FieldError, join_path, split_msgspec_error
+from coldgate.contract.ids import PATTERN_HELP
+from coldgate.contract.items import ITEM_TYPES
 
 _REGEX_REASON: Final = re.compile(r"^Expected `str` matching regex '(?P<regex>.*)'$", re.DOTALL)
 _STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")

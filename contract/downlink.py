@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from contract.errors import FieldError
-from contract.ids import (
+from coldgate.contract.errors import FieldError
+from coldgate.contract.ids import (
     MAX_SEQ,
     Details,
     DocVersion,
@@ -36,8 +36,8 @@ from contract.ids import (
     check_gs1_key,
     doc,
 )
-from contract.units import TEMPERATURE_UNITS, Unit
-from contract.version import Version
+from coldgate.contract.units import TEMPERATURE_UNITS, Unit
+from coldgate.contract.version import Version
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -12,9 +12,9 @@ from typing import Annotated
 
 import msgspec
 
-from contract.errors import FieldError
-from contract.ids import Count, Details, EpochMs, check_details, check_finite, doc
-from contract.units import Unit
+from coldgate.contract.errors import FieldError
+from coldgate.contract.ids import Count, Details, EpochMs, check_details, check_finite, doc
+from coldgate.contract.units import Unit
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -12,7 +12,7 @@ from typing import Final, TypedDict
 
 import msgspec
 
-from contract.downlink import (
+from coldgate.contract.downlink import (
     Ack,
     BatchInfo,
     Command,
@@ -25,8 +25,8 @@ from contract.downlink import (
     RecallStatus,
     TemperatureClass,
 )
-from contract.evidence import Evidence, Limits
-from contract.items import (
+from coldgate.contract.evidence import Evidence, Limits
+from coldgate.contract.items import (
     Alert,
     AlertAction,
     Direction,
@@ -42,8 +42,8 @@ from contract.items import (
     Severity,
     SubjectType,
 )
-from contract.units import Quantity, Unit
-from contract.uplink import (
+from coldgate.contract.units import Quantity, Unit
+from coldgate.contract.uplink import (
     AlarmState,
     Batch,
     ClockState,

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final
 
 from msgspec import Meta
 
-from contract.errors import FieldError
+from coldgate.contract.errors import FieldError
 
 
 def _whole(body: str) -> str:

@@ -17,9 +17,9 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from contract.errors import FieldError
-from contract.evidence import Evidence
-from contract.ids import (
+from coldgate.contract.errors import FieldError
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.ids import (
     BootId,
     Details,
     EpcHex,
@@ -40,7 +40,7 @@ from contract.ids import (
     check_gs1_key,
     doc,
 )
-from contract.units import UNITS_FOR, Quantity, Unit
+from coldgate.contract.units import UNITS_FOR, Quantity, Unit
 
 
 class SubjectType(StrEnum):

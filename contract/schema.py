@@ -7,8 +7,8 @@ cannot be merged without its changed schema.  Cross-field rules (sequence
 order, quality/value) live in the Struct docstrings, which the schema carries
 as descriptions.
 
-    python -m contract.schema --write   # regenerate contract/schema/*.json
-    python -m contract.schema --check   # exit 1 when a file differs
+    python -m coldgate.contract.schema --write   # regenerate contract/schema/*.json
+    python -m coldgate.contract.schema --check   # exit 1 when a file differs
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Final
 
 import msgspec
 
-from contract.codec import MESSAGE_TYPES
-from contract.version import CONTRACT_VERSION
+from coldgate.contract.codec import MESSAGE_TYPES
+from coldgate.contract.version import CONTRACT_VERSION
 
 SCHEMA_DIR: Final = Path(__file__).parent / "schema"
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -78,7 +78,7 @@ def write() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m contract.schema", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m coldgate.contract.schema", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite contract/schema/*.json")
     mode.add_argument("--check", action="store_true", help="exit 1 when the files drifted")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stale = drift()
     for path in stale:
-        print(f"{path}: differs from the code; run python -m contract.schema --write")
+        print(f"{path}: differs from the code; run python -m coldgate.contract.schema --write")
     return 1 if stale else 0
 
 

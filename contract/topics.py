@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from contract.errors import ContractError
-from contract.ids import is_id
-from contract.version import CONTRACT_VERSION
+from coldgate.contract.errors import ContractError
+from coldgate.contract.ids import is_id
+from coldgate.contract.version import CONTRACT_VERSION
 
 PREFIX: Final = f"coldgate/v{CONTRACT_VERSION}"
 QOS: Final = 1

@@ -19,8 +19,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from contract.errors import FieldError
-from contract.ids import (
+from coldgate.contract.errors import FieldError
+from coldgate.contract.ids import (
     BootId,
     Count,
     DocVersion,
@@ -34,8 +34,8 @@ from contract.ids import (
     check_finite,
     doc,
 )
-from contract.items import Item
-from contract.version import Version
+from coldgate.contract.items import Item
+from coldgate.contract.version import Version
 
 MAX_BATCH_ITEMS = 10_000
 

@@ -18,8 +18,8 @@ from typing import Protocol
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
-from gateway.alarm import AlarmState
-from gateway.sensors.config import ModbusLine, RtuLine, RtuOverTcpLine
+from coldgate.gateway.alarm import AlarmState
+from coldgate.gateway.sensors.config import ModbusLine, RtuLine, RtuOverTcpLine
 
 log = logging.getLogger(__name__)
 

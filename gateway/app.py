@@ -23,10 +23,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from contract.downlink import Command, CommandAction, MasterData, RecallList
-from contract.items import Alert, Event, EventType, Item, Movement, Reading, Scan
-from gateway.alarm import AlarmState, NothingToSilence, OperatorAction, acknowledge, on_alert, silence
-from gateway.alarm_outputs import (
+from coldgate.contract.downlink import Command, CommandAction, MasterData, RecallList
+from coldgate.contract.items import Alert, Event, EventType, Item, Movement, Reading, Scan
+from coldgate.gateway.alarm import (
+    AlarmState,
+    NothingToSilence,
+    OperatorAction,
+    acknowledge,
+    on_alert,
+    silence,
+)
+from coldgate.gateway.alarm_outputs import (
     AlarmDriver,
     AlarmOutput,
     CoilOutput,
@@ -34,16 +41,16 @@ from gateway.alarm_outputs import (
     CommandOutput,
     ModbusCoilWriter,
 )
-from gateway.clock import Clock, SystemClock
-from gateway.config import GatewayConfig
-from gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
-from gateway.observations import Sink, stamp_fields
-from gateway.readers.epc import decode_epc
-from gateway.readers.llrp_source import LlrpReaderSource
-from gateway.rules.door_alert_groups import DoorAlertGroups
-from gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
-from gateway.rules.site import SiteRules
-from gateway.sensors.source import Source, build_sources, raise_if_cancelled
+from coldgate.gateway.clock import Clock, SystemClock
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
+from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+from coldgate.gateway.rules.door_alert_groups import DoorAlertGroups
+from coldgate.gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
+from coldgate.gateway.rules.site import SiteRules
+from coldgate.gateway.sensors.source import Source, build_sources, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ def gateway() -> None:
 def check_config(path: str) -> None:
     """Load a gateway TOML file and report the first mistake, or a summary."""
     from coldgate.configfile import ConfigError
-    from gateway.config import load_gateway_config
+    from coldgate.gateway.config import load_gateway_config
 
     try:
         config = load_gateway_config(path)
@@ -42,8 +42,8 @@ def run(path: str, log_level: str) -> None:
     import signal
 
     from coldgate.configfile import ConfigError
-    from gateway.config import load_gateway_config
-    from gateway.service import GatewayService
+    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.service import GatewayService
 
     try:
         config = load_gateway_config(path)
@@ -67,8 +67,8 @@ def run(path: str, log_level: str) -> None:
 def status(path: str, as_json: bool) -> None:
     """Outbox depth, oldest unacknowledged item, alarm and sensors, from local state only."""
     from coldgate.configfile import ConfigError
-    from gateway.config import load_gateway_config
-    from gateway.local_status import local_status, render
+    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.local_status import local_status, render
 
     try:
         config = load_gateway_config(path)
@@ -80,8 +80,8 @@ def status(path: str, as_json: bool) -> None:
 
 def _control_path(config_path: str | None, data_dir: str | None) -> Path:
     from coldgate.configfile import ConfigError
-    from gateway.config import load_gateway_config
-    from gateway.control import socket_path
+    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.control import socket_path
 
     if data_dir is not None:
         return socket_path(data_dir)
@@ -93,7 +93,7 @@ def _control_path(config_path: str | None, data_dir: str | None) -> Path:
 
 
 def _ask(path: Path, action: str, by: str = "", reason: str = "") -> dict[str, object]:
-    from gateway.control import ControlRequest, ask
+    from coldgate.gateway.control import ControlRequest, ask
 
     try:
         reply = ask(path, ControlRequest(action=action, by=by, reason=reason))  # type: ignore[arg-type]

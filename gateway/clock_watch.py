@@ -23,9 +23,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from contract.items import Event, EventType, Item
-from gateway.clock import Clock, Stamp
-from gateway.observations import stamp_fields
+from coldgate.contract.items import Event, EventType, Item
+from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.observations import stamp_fields
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from coldgate.configtypes import (
     MqttConnection,
     NonEmptyStr,
 )
-from contract.items import Severity
-from gateway.config_checks import validate_gateway_config
-from gateway.readers.config import DoorChecksConfig, ReaderConfig, ScannerConfig
-from gateway.sensors.config import (
+from coldgate.contract.items import Severity
+from coldgate.gateway.config_checks import validate_gateway_config
+from coldgate.gateway.readers.config import DoorChecksConfig, ReaderConfig, ScannerConfig
+from coldgate.gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
     Profile,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from coldgate.configdescribe import render_value
 from coldgate.configfile import ConfigError
 from coldgate.configtypes import check_mqtt_connection
-from gateway.sensors.config import (
+from coldgate.gateway.sensors.config import (
     builtin_profiles,
     check_lines,
     check_profile,
@@ -26,7 +26,7 @@ from gateway.sensors.config import (
 )
 
 if TYPE_CHECKING:
-    from gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
+    from coldgate.gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
 
 
 def validate_gateway_config(config: GatewayConfig) -> None:

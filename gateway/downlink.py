@@ -29,17 +29,17 @@ from typing import Any
 import msgspec
 
 from coldgate.configfile import ConfigError
-from contract.codec import decode
-from contract.downlink import ConfigUpdate, MasterData, RecallList
-from contract.errors import ContractError
-from contract.items import Event, EventType
-from contract.topics import config_topic, master_topic, recall_topic
-from contract.uplink import DocumentVersions
-from gateway.clock import Clock
-from gateway.config import GatewayConfig, gateway_config_from_document
-from gateway.mqtt_link import Message
-from gateway.observations import Sink, stamp_fields
-from gateway.uplink_status import StatusErrors
+from coldgate.contract.codec import decode
+from coldgate.contract.downlink import ConfigUpdate, MasterData, RecallList
+from coldgate.contract.errors import ContractError
+from coldgate.contract.items import Event, EventType
+from coldgate.contract.topics import config_topic, master_topic, recall_topic
+from coldgate.contract.uplink import DocumentVersions
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.mqtt_link import Message
+from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.uplink_status import StatusErrors
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 
-from contract.codec import encode
-from contract.uplink import Status
-from gateway.buffer.store import Store
-from gateway.config import GatewayConfig
-from gateway.control import ControlRequest, ask, socket_path
+from coldgate.contract.codec import encode
+from coldgate.contract.uplink import Status
+from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.control import ControlRequest, ask, socket_path
 
 HEARTBEAT_FILE = "status.json"
 

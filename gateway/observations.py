@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from contract.items import Item
-from gateway.clock import Stamp
+from coldgate.contract.items import Item
+from coldgate.gateway.clock import Stamp
 
 UNSEQUENCED = 0
 

@@ -18,20 +18,20 @@ import asyncio
 import contextlib
 import logging
 
-from contract.downlink import MasterData, RecallList
-from contract.uplink import AlarmState as AlarmStatus
-from contract.uplink import Status
-from gateway.app import GatewayApp
-from gateway.buffer.outbox import Outbox
-from gateway.clock import Clock, SystemClock
-from gateway.clock_watch import ClockWatch
-from gateway.config import GatewayConfig
-from gateway.downlink import Document, Downlink
-from gateway.local_status import write_heartbeat
-from gateway.readers.llrp_source import LlrpReaderSource
-from gateway.readers.scanner import ScannerSource
-from gateway.uplink import Uplink
-from gateway.uplink_status import build_status
+from coldgate.contract.downlink import MasterData, RecallList
+from coldgate.contract.uplink import AlarmState as AlarmStatus
+from coldgate.contract.uplink import Status
+from coldgate.gateway.app import GatewayApp
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import Clock, SystemClock
+from coldgate.gateway.clock_watch import ClockWatch
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.downlink import Document, Downlink
+from coldgate.gateway.local_status import write_heartbeat
+from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+from coldgate.gateway.readers.scanner import ScannerSource
+from coldgate.gateway.uplink import Uplink
+from coldgate.gateway.uplink_status import build_status
 
 log = logging.getLogger(__name__)
 

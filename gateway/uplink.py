@@ -31,18 +31,18 @@ from dataclasses import dataclass
 
 from msgspec import structs
 
-from contract.codec import decode, encode, validate
-from contract.downlink import Ack, Command
-from contract.errors import ContractError
-from contract.topics import ACK, COMMAND, batch_topic, gateway_filter, parse_topic, status_topic
-from contract.uplink import State, Status
-from gateway.buffer.delivery import Delivery
-from gateway.buffer.lanes import PRIORITY
-from gateway.buffer.outbox import AckAheadError, Chunk, Outbox
-from gateway.clock import Clock
-from gateway.config import UplinkConfig
-from gateway.downlink import Downlink
-from gateway.mqtt_link import (
+from coldgate.contract.codec import decode, encode, validate
+from coldgate.contract.downlink import Ack, Command
+from coldgate.contract.errors import ContractError
+from coldgate.contract.topics import ACK, COMMAND, batch_topic, gateway_filter, parse_topic, status_topic
+from coldgate.contract.uplink import State, Status
+from coldgate.gateway.buffer.delivery import Delivery
+from coldgate.gateway.buffer.lanes import PRIORITY
+from coldgate.gateway.buffer.outbox import AckAheadError, Chunk, Outbox
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.config import UplinkConfig
+from coldgate.gateway.downlink import Downlink
+from coldgate.gateway.mqtt_link import (
     Connected,
     Disconnected,
     LinkDown,
@@ -53,11 +53,11 @@ from gateway.mqtt_link import (
     PublishRefused,
     Will,
 )
-from gateway.uplink_batch import BatchEncoder
-from gateway.uplink_commands import CommandDesk
-from gateway.uplink_options import link_options
-from gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
-from gateway.uplink_status import StatusErrors, build_status, will_status
+from coldgate.gateway.uplink_batch import BatchEncoder
+from coldgate.gateway.uplink_commands import CommandDesk
+from coldgate.gateway.uplink_options import link_options
+from coldgate.gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
+from coldgate.gateway.uplink_status import StatusErrors, build_status, will_status
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
-from contract.codec import encode
-from contract.version import CONTRACT_VERSION
-from gateway.buffer.outbox import Chunk
+from coldgate.contract.codec import encode
+from coldgate.contract.version import CONTRACT_VERSION
+from coldgate.gateway.buffer.outbox import Chunk
 
 #: Every item is at least ~100 bytes (kind, seq, ts, 32-hex boot, mono, synced), so the commas
 #: between items take at most 1 % of the items' bytes.

@@ -14,16 +14,16 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from contract.codec import decode
-from contract.downlink import Command, CommandAction
-from contract.errors import ContractError
-from contract.items import Event, EventType
-from gateway.clock import Clock
-from gateway.mqtt_link import Message
-from gateway.observations import Sink, stamp_fields
-from gateway.uplink_status import StatusErrors
+from coldgate.contract.codec import decode
+from coldgate.contract.downlink import Command, CommandAction
+from coldgate.contract.errors import ContractError
+from coldgate.contract.items import Event, EventType
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.mqtt_link import Message
+from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.uplink_status import StatusErrors
 
-log = logging.getLogger("gateway.uplink")
+log = logging.getLogger("coldgate.gateway.uplink")
 
 
 class CommandDesk:

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-log = logging.getLogger("gateway.mqtt_link")
-_paho_log = logging.getLogger("gateway.mqtt_link.paho")
+log = logging.getLogger("coldgate.gateway.mqtt_link")
+_paho_log = logging.getLogger("coldgate.gateway.mqtt_link.paho")
 
 MqttVersion = Literal["5", "3.1.1"]
 UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; paho maps a 3.1.1 broker's return code 1 onto it

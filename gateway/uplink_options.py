@@ -8,9 +8,9 @@ as an endless series of failed connections.
 
 from __future__ import annotations
 
+from coldgate.gateway.config import UplinkConfig
+from coldgate.gateway.mqtt_link import LinkOptions
 from coldgate.mqtt_secrets import read_secret, tls_context
-from gateway.config import UplinkConfig
-from gateway.mqtt_link import LinkOptions
 
 
 def link_options(config: UplinkConfig, *, client_id: str, key: str = "uplink") -> LinkOptions:

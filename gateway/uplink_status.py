@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
-from contract.uplink import (
+from coldgate.contract.uplink import (
     AlarmState,
     ClockState,
     DocumentVersions,
@@ -25,7 +25,7 @@ from contract.uplink import (
     Status,
     StatusError,
 )
-from gateway.clock import Clock, Stamp
+from coldgate.gateway.clock import Clock, Stamp
 
 SOFTWARE = "coldgate 0.1.0"
 MESSAGE_MAX = 1000  # contract Text

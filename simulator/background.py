@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulator.clock import ScenarioClock
-from simulator.config import FarmConfig
-from simulator.farm import ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
-from simulator.loop_thread import LoopThread
-from simulator.relay import RelayBoard
+from coldgate.simulator.clock import ScenarioClock
+from coldgate.simulator.config import FarmConfig
+from coldgate.simulator.farm import ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
+from coldgate.simulator.loop_thread import LoopThread
+from coldgate.simulator.relay import RelayBoard
 
 
 class FarmThread(LoopThread):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from simulator.config import MAP_CHOICES, FarmConfig, default_farm, load_farm_file
-from simulator.curves import SCENARIOS
-from simulator.farm import ModbusFarm
+from coldgate.simulator.config import MAP_CHOICES, FarmConfig, default_farm, load_farm_file
+from coldgate.simulator.curves import SCENARIOS
+from coldgate.simulator.farm import ModbusFarm
 
 DEFAULT_TCP = "127.0.0.1:5020"
 
@@ -198,7 +198,7 @@ def llrp(
     duration: float | None,
 ) -> None:
     """Serve a simulated LLRP 1.0.1 RFID reader (one client at a time), e.g. for sllurp."""
-    from simulator.llrp.reader import FixtureReplay, LlrpReader, ReportSource, TupleReads
+    from coldgate.simulator.llrp.reader import FixtureReplay, LlrpReader, ReportSource, TupleReads
 
     if replay_fixture == (scenario is not None):
         raise click.UsageError("give exactly one of --replay-fixture or --scenario NAME")
@@ -225,7 +225,7 @@ def _scenario_reads(name: str) -> list[tuple[int, int, str, float, int]]:
     import time
 
     # Imported here: the scenarios need epcpy, which only the gateway extra installs.
-    from simulator import rfid_scenarios as rfid
+    from coldgate.simulator import rfid_scenarios as rfid
 
     if name == "pallet-in":
         reads = rfid.pallet_pass("in")
@@ -242,7 +242,7 @@ def _scenario_reads(name: str) -> list[tuple[int, int, str, float, int]]:
 
 
 async def _serve_llrp(reader: object, duration: float | None) -> None:
-    from simulator.llrp.reader import LlrpReader
+    from coldgate.simulator.llrp.reader import LlrpReader
 
     assert isinstance(reader, LlrpReader)
     stop = asyncio.Event()
@@ -270,8 +270,8 @@ async def _serve_llrp(reader: object, duration: float | None) -> None:
 @click.option("--repeat", is_flag=True, help="Go round the codes until stopped (Ctrl-C).")
 def scanner(interval: float, terminator: str, repeat: bool) -> None:
     """Play a serial barcode scanner on a new pseudo-terminal (GS1, HIBC, MA, EAN, bad codes)."""
-    from gateway.readers.config import TERMINATORS
-    from simulator.scanner import CODES, ScannerEmulator
+    from coldgate.gateway.readers.config import TERMINATORS
+    from coldgate.simulator.scanner import CODES, ScannerEmulator
 
     with ScannerEmulator(TERMINATORS[terminator]) as emulator:
         click.echo(f"scanner on {emulator.device} (terminator {terminator}); point [[scanners]] port at it")

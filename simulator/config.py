@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.curves import ROOMS, SCENARIOS, Curve, make_curve
-from simulator.registermaps import REGISTER_MAPS, RegisterMap, register_map
+from coldgate.simulator.curves import ROOMS, SCENARIOS, Curve, make_curve
+from coldgate.simulator.registermaps import REGISTER_MAPS, RegisterMap, register_map
 
 # Used for the default mix: the faults a demo or a poller test most wants to see.
 SPECIAL_SCENARIOS = ("door_open", "compressor_failure", "dropout", "drift", "stuck", "garbage")

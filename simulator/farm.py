@@ -39,13 +39,13 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from simulator.clock import ScenarioClock
-from simulator.config import FarmConfig, LoggerSpec
-from simulator.curves import Behaviour, Sample
-from simulator.relay import RelayBoard
-from simulator.serialline import PtyLine
-from simulator.servers import listening_port
-from simulator.wire import WireFaults
+from coldgate.simulator.clock import ScenarioClock
+from coldgate.simulator.config import FarmConfig, LoggerSpec
+from coldgate.simulator.curves import Behaviour, Sample
+from coldgate.simulator.relay import RelayBoard
+from coldgate.simulator.serialline import PtyLine
+from coldgate.simulator.servers import listening_port
+from coldgate.simulator.wire import WireFaults
 
 
 @dataclass(frozen=True)

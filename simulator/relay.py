@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from simulator.servers import listening_port
+from coldgate.simulator.servers import listening_port
 
 COILS = 8
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from simulator.curves import Behaviour
+from coldgate.simulator.curves import Behaviour
 
 
 def unit_of(frame: bytes, rtu: bool) -> int | None:

@@ -19,7 +19,7 @@ from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.pty import PtyPair
 
 if TYPE_CHECKING:
-    from simulator.config import FarmConfig
+    from coldgate.simulator.config import FarmConfig
     from tests.rig.modbus import RunningFarm
     from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 
@@ -156,8 +156,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def engine(db_url: str) -> Iterator[Any]:
     """A migrated cloud store and the writer engine ingest uses on it (tests may override)."""
     pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
-    from cloud.db import migrate
-    from cloud.db.engine import make_engine
+    from coldgate.cloud.db import migrate
+    from coldgate.cloud.db.engine import make_engine
 
     migrate(db_url)
     engine = make_engine(db_url, writer=True)

@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from contract.items import Alert, AlertAction, Severity, SubjectType
-from gateway.alarm import AlarmState, NothingToSilence, OperatorAction, acknowledge, on_alert, silence
-from gateway.alarm_outputs import AlarmDriver, CoilOutput, CommandOutput, ModbusCoilWriter
-from gateway.sensors.config import TcpLine
-from simulator.relay import RelayBoard
+from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
+from coldgate.gateway.alarm import (
+    AlarmState,
+    NothingToSilence,
+    OperatorAction,
+    acknowledge,
+    on_alert,
+    silence,
+)
+from coldgate.gateway.alarm_outputs import AlarmDriver, CoilOutput, CommandOutput, ModbusCoilWriter
+from coldgate.gateway.sensors.config import TcpLine
+from coldgate.simulator.relay import RelayBoard
 from tests.rig.ports import free_port
 
 BOOT = "0" * 32

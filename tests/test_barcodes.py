@@ -30,10 +30,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.items import Scan, Scheme
-from gateway.readers.barcode import LineFramer, parse_scan
-from gateway.readers.barcode.hibc import CHARSET, check_character, parse_hibc
-from gateway.readers.barcode.symbology import implies_gs1, split_symbology
+from coldgate.contract.items import Scan, Scheme
+from coldgate.gateway.readers.barcode import LineFramer, parse_scan
+from coldgate.gateway.readers.barcode.hibc import CHARSET, check_character, parse_hibc
+from coldgate.gateway.readers.barcode.symbology import implies_gs1, split_symbology
 
 CASES_DIR = Path(__file__).parent / "testcases" / "barcodes"
 CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())

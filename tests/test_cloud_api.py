@@ -16,13 +16,23 @@ import msgspec
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, insert
 
-from cloud.api import TokenStore, create_app, load_tokens, queries
-from cloud.db import insert_items, migrate
-from cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
+from coldgate.cloud.api import TokenStore, create_app, load_tokens, queries
+from coldgate.cloud.db import insert_items, migrate
+from coldgate.cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
 from coldgate.configfile import ConfigError
-from contract import examples
-from contract.items import Alert, AlertAction, Gap, GapCause, Item, Quality, Reading, Severity, SubjectType
-from contract.units import Quantity, Unit
+from coldgate.contract import examples
+from coldgate.contract.items import (
+    Alert,
+    AlertAction,
+    Gap,
+    GapCause,
+    Item,
+    Quality,
+    Reading,
+    Severity,
+    SubjectType,
+)
+from coldgate.contract.units import Quantity, Unit
 from tests.rig.ports import free_port
 
 TOKEN = "qa-token-0123456789abcdef"

@@ -14,13 +14,13 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from cloud.db import insert_items, migrate
-from cloud.db.migrate import alembic_config
-from cloud.db.models import Alert, EdgeItem, Gap, Reading
-from contract import examples
-from contract.items import Quantity
-from contract.items import Reading as ReadingItem
-from contract.units import Unit
+from coldgate.cloud.db import insert_items, migrate
+from coldgate.cloud.db.migrate import alembic_config
+from coldgate.cloud.db.models import Alert, EdgeItem, Gap, Reading
+from coldgate.contract import examples
+from coldgate.contract.items import Quantity
+from coldgate.contract.items import Reading as ReadingItem
+from coldgate.contract.units import Unit
 
 GATEWAY, SITE, STREAM = "gw01", "site1", "s-0001"
 NOW_MS = 1_795_000_000_000  # 2026-11
@@ -155,7 +155,7 @@ def test_readings_partitioned_on_postgresql(pg_database: object) -> None:
 
 
 def test_cli_migrate(tmp_path: Path) -> None:
-    from cloud.cli import cloud
+    from coldgate.cloud.cli import cloud
 
     db = tmp_path / "cloud.sqlite3"
     config = tmp_path / "cloud.toml"
@@ -177,7 +177,7 @@ def test_models_match_migrations(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from cloud.db.models import Base, autogenerate_include
+    from coldgate.cloud.db.models import Base, autogenerate_include
 
     with engine.connect() as conn:
         context = MigrationContext.configure(
@@ -206,8 +206,8 @@ def test_seq_twice_in_one_call_is_stored_once(engine: Engine) -> None:
 def test_the_database_password_is_the_first_line_of_its_file_and_an_empty_one_is_refused(
     tmp_path: Path,
 ) -> None:
-    from cloud.config import DatabaseConfig
-    from cloud.db.engine import database_url
+    from coldgate.cloud.config import DatabaseConfig
+    from coldgate.cloud.db.engine import database_url
     from coldgate.configfile import ConfigError
 
     secret = tmp_path / "db-password"

@@ -19,7 +19,7 @@ pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
 
 from sqlalchemy import create_engine, func, select
 
-from cloud.db.models import Reading
+from coldgate.cloud.db.models import Reading
 from tests.rig.ingest import Publisher, reading_batches, status_message
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port

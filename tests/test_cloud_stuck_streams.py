@@ -12,8 +12,8 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 
 from sqlalchemy import Engine, insert, select, update
 
-from cloud.alerts.silence import CLOUD_STREAM
-from cloud.alerts.stuck import (
+from coldgate.cloud.alerts.silence import CLOUD_STREAM
+from coldgate.cloud.alerts.stuck import (
     RULE,
     ClearStuck,
     OpenStuck,
@@ -24,13 +24,13 @@ from cloud.alerts.stuck import (
     judge,
     stuck_alert,
 )
-from cloud.alerts.stuck_watch import check_streams, open_stuck_alerts, stream_snapshots
-from cloud.config import CloudConfig
-from cloud.db.models import Alert, BatchRange, StreamCoverage
-from cloud.ingest.store import store_message
-from cloud.scheduler import CloudScheduler
-from contract.codec import validate
-from contract.items import AlertAction, Severity
+from coldgate.cloud.alerts.stuck_watch import check_streams, open_stuck_alerts, stream_snapshots
+from coldgate.cloud.config import CloudConfig
+from coldgate.cloud.db.models import Alert, BatchRange, StreamCoverage
+from coldgate.cloud.ingest.store import store_message
+from coldgate.cloud.scheduler import CloudScheduler
+from coldgate.contract.codec import validate
+from coldgate.contract.items import AlertAction, Severity
 from tests.rig.ingest import STREAM, batch_message, reading, status_message
 
 GW = "gw01"

@@ -25,9 +25,9 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select, text, update
 
-import cloud.scheduler
-from cloud.alerts import silence
-from cloud.alerts.silence import (
+import coldgate.cloud.scheduler
+from coldgate.cloud.alerts import silence
+from coldgate.cloud.alerts.silence import (
     CloseGap,
     GatewaySnapshot,
     OpenGap,
@@ -39,13 +39,13 @@ from cloud.alerts.silence import (
     open_items,
     timeout_for,
 )
-from cloud.alerts.watchdog import check_gateways, open_gap_starts
-from cloud.config import CloudConfig
-from cloud.db import migrate
-from cloud.db.models import Alert, Gap, Gateway, Site
-from cloud.db.partitions import partition_name
-from cloud.scheduler import CloudScheduler, partition_window
-from contract.codec import validate
+from coldgate.cloud.alerts.watchdog import check_gateways, open_gap_starts
+from coldgate.cloud.config import CloudConfig
+from coldgate.cloud.db import migrate
+from coldgate.cloud.db.models import Alert, Gap, Gateway, Site
+from coldgate.cloud.db.partitions import partition_name
+from coldgate.cloud.scheduler import CloudScheduler, partition_window
+from coldgate.contract.codec import validate
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -577,12 +577,12 @@ def test_failing_job_is_logged_and_the_scheduler_keeps_going(
             raise RuntimeError("database went away")
         return check_gateways(*args, **kwargs)
 
-    monkeypatch.setattr(cloud.scheduler, "check_gateways", flaky)
+    monkeypatch.setattr(coldgate.cloud.scheduler, "check_gateways", flaky)
     add_gateway(
         engine, "gw01", datetime.datetime.now(UTC) - datetime.timedelta(hours=1), status={"heartbeat_s": 1}
     )
     scheduler = CloudScheduler(engine, CloudConfig(), watchdog_interval_s=0.1)
-    caplog.set_level(logging.ERROR, logger="cloud.scheduler")
+    caplog.set_level(logging.ERROR, logger="coldgate.cloud.scheduler")
     scheduler.start()
     try:
         wait_for(lambda: len(rows(engine, Gap)) == 1, "the watchdog to work after two failed runs")
@@ -599,8 +599,8 @@ def test_failing_partition_run_is_logged_and_retried(
     def broken(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError("permission denied for table readings")
 
-    monkeypatch.setattr(cloud.scheduler, "ensure_partitions", broken)
-    caplog.set_level(logging.ERROR, logger="cloud.scheduler")
+    monkeypatch.setattr(coldgate.cloud.scheduler, "ensure_partitions", broken)
+    caplog.set_level(logging.ERROR, logger="coldgate.cloud.scheduler")
     scheduler = CloudScheduler(engine, CloudConfig(), watchdog_interval_s=60)
     scheduler.start()
     try:

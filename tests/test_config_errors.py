@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cloud.config import load_cloud_config
+from coldgate.cloud.config import load_cloud_config
 from coldgate.configfile import ConfigError
-from gateway.config import load_gateway_config
+from coldgate.gateway.config import load_gateway_config
 
 CASES_DIR = Path(__file__).parent / "testcases" / "config"
 CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())

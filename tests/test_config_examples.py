@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cloud.config import CloudConfig, load_cloud_config
-from contract.items import Severity
-from contract.units import Quantity, Unit
-from gateway.config import GatewayConfig, load_gateway_config
-from gateway.sensors.config import (
+from coldgate.cloud.config import CloudConfig, load_cloud_config
+from coldgate.contract.items import Severity
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.config import GatewayConfig, load_gateway_config
+from coldgate.gateway.sensors.config import (
     GroupUnits,
     ModbusSensor,
     RtuLine,

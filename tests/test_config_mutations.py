@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud.config import CloudConfig, cloud_config_from_document
+from coldgate.cloud.config import CloudConfig, cloud_config_from_document
 from coldgate.configdescribe import Segment, format_key, lookup, table_at
 from coldgate.configfile import ConfigError
-from gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import (
+from coldgate.contract import (
     MAX_PAYLOAD_BYTES,
     MESSAGE_TYPES,
     Batch,
@@ -367,9 +367,9 @@ def test_decode_refuses_non_message_types():
 
 
 def test_validate_reports_a_lone_surrogate_as_a_contract_error() -> None:
-    from contract import validate
-    from contract.errors import ContractError
-    from contract.examples import ITEMS
+    from coldgate.contract import validate
+    from coldgate.contract.errors import ContractError
+    from coldgate.contract.examples import ITEMS
 
     reading = next(item for item in ITEMS.values() if type(item).__name__ == "Reading")
     broken = msgspec.structs.replace(reading, quality="suspect", reason="bad \ud800 byte")

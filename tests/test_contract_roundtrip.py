@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import (
+from coldgate.contract import (
     ITEM_TYPES,
     MESSAGE_TYPES,
     Batch,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import MESSAGE_TYPES, encode, examples, schema
+from coldgate.contract import MESSAGE_TYPES, encode, examples, schema
 from tests.rig.strategies import for_struct
 from tools import contract_docs as docs
 
@@ -25,7 +25,7 @@ VALIDATORS = {
 
 def test_committed_schemas_match_the_code():
     stale = schema.drift()
-    assert not stale, f"run `python -m contract.schema --write`: {stale}"
+    assert not stale, f"run `python -m coldgate.contract.schema --write`: {stale}"
 
 
 def test_schema_check_command_agrees():

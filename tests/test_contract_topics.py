@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract import (
+from coldgate.contract import (
     MESSAGE_TYPES,
     ContractError,
     TopicInfo,
@@ -18,7 +18,7 @@ from contract import (
     parse_topic,
     topics,
 )
-from contract.ids import ID_PATTERN
+from coldgate.contract.ids import ID_PATTERN
 
 ids = st.from_regex(re.compile(ID_PATTERN), fullmatch=True)
 
@@ -139,7 +139,7 @@ def test_decode_topic_picks_the_message_type(name):
 def test_the_shipped_broker_acl_grants_gateways_what_the_contract_says() -> None:
     from pathlib import Path
 
-    from contract.topics import MOSQUITTO_GATEWAY_ACL
+    from coldgate.contract.topics import MOSQUITTO_GATEWAY_ACL
 
     acl = (Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "coldgate.acl").read_text()
     rules = [line for line in acl.splitlines() if line.startswith("pattern ")]

@@ -13,14 +13,21 @@ import pytest
 
 pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
 
-from contract.downlink import MasterData, Product, RecallEntry, RecallList, RecallStatus, TemperatureClass
-from contract.items import Alert, AlertAction, Direction, Item, Movement, Severity
-from gateway.app import GatewayApp
-from gateway.config import gateway_config_from_document
-from gateway.readers.epc import decode_epc
-from simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
-from simulator.relay import RelayBoard
-from simulator.rfid_scenarios import pallet_pass
+from coldgate.contract.downlink import (
+    MasterData,
+    Product,
+    RecallEntry,
+    RecallList,
+    RecallStatus,
+    TemperatureClass,
+)
+from coldgate.contract.items import Alert, AlertAction, Direction, Item, Movement, Severity
+from coldgate.gateway.app import GatewayApp
+from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
+from coldgate.simulator.relay import RelayBoard
+from coldgate.simulator.rfid_scenarios import pallet_pass
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -151,8 +158,8 @@ class RefusingSink(TimedSink):
 
 
 def _movement(epc: str) -> Movement:
-    from gateway.clock import SystemClock
-    from gateway.observations import stamp_fields
+    from coldgate.gateway.clock import SystemClock
+    from coldgate.gateway.observations import stamp_fields
 
     stamp = SystemClock().stamp()
     return Movement(
@@ -202,7 +209,7 @@ def test_a_pushed_door_policy_applies_and_the_dock_state_stays(tmp_path: Path) -
 
 def test_a_pallet_under_way_stays_one_alert_across_a_pushed_configuration(tmp_path: Path) -> None:
     """Cases before and after a reload are one pallet: the group alert and its count carry over."""
-    from simulator.rfid_scenarios import sgtin96_hex
+    from coldgate.simulator.rfid_scenarios import sgtin96_hex
 
     epcs = [sgtin96_hex("0614141", "812345", serial) for serial in range(1, 6)]
     gtin = decode_epc(epcs[0]).gtin

@@ -36,8 +36,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.codec import validate
-from contract.downlink import (
+from coldgate.contract.codec import validate
+from coldgate.contract.downlink import (
     BatchInfo,
     MasterData,
     Product,
@@ -46,11 +46,11 @@ from contract.downlink import (
     RecallStatus,
     TemperatureClass,
 )
-from contract.items import Alert, AlertAction, Severity, SubjectType
-from contract.units import Unit
-from gateway.clock import Stamp
-from gateway.observations import stamp_fields
-from gateway.rules.door_checks import (
+from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
+from coldgate.contract.units import Unit
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.rules.door_checks import (
     EXPIRED,
     NEAR_EXPIRY,
     QUARANTINED,

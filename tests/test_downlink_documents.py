@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from contract import examples
-from contract.codec import encode
-from contract.items import Event, EventType, Item
-from contract.topics import config_topic, master_topic, recall_topic
-from gateway.downlink import Document, Downlink
-from gateway.mqtt_link import Message
-from gateway.uplink_status import StatusErrors
+from coldgate.contract import examples
+from coldgate.contract.codec import encode
+from coldgate.contract.items import Event, EventType, Item
+from coldgate.contract.topics import config_topic, master_topic, recall_topic
+from coldgate.gateway.downlink import Document, Downlink
+from coldgate.gateway.mqtt_link import Message
+from coldgate.gateway.uplink_status import StatusErrors
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import CLOCK, GATEWAY, SITE, make_uplink, open_outbox, running

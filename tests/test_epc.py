@@ -18,8 +18,8 @@ from epcpy.epc_schemes.sscc import SSCCFilterValue
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.readers.epc import DecodedEpc, decode_epc, report_epc_hex
-from simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
+from coldgate.gateway.readers.epc import DecodedEpc, decode_epc, report_epc_hex
+from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
 
 FIXTURE = Path("/work/shared/fixtures/llrp/impinj-ro-access-reports.bin")
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from contract.items import Alert, AlertAction, Event, EventType, Item, Reading, Severity, SubjectType
-from gateway.alarm import OperatorAction
-from gateway.app import GatewayApp
-from gateway.clock import Stamp
-from gateway.config import gateway_config_from_document
-from gateway.control import ControlRequest, ask
-from gateway.observations import stamp_fields
-from simulator.background import FarmThread
-from simulator.relay import RelayBoard
+from coldgate.contract.items import Alert, AlertAction, Event, EventType, Item, Reading, Severity, SubjectType
+from coldgate.gateway.alarm import OperatorAction
+from coldgate.gateway.app import GatewayApp
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.control import ControlRequest, ask
+from coldgate.gateway.observations import stamp_fields
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.relay import RelayBoard
 from tests.rig.modbus import failed_compressor_farm
 
 pytestmark = pytest.mark.timeout(60)
@@ -205,7 +205,7 @@ def test_a_siren_relay_on_the_loggers_rs485_bus_is_switched_by_that_bus_poller(t
 
 
 def test_down_link_commands_silence_the_alarm_and_leave_an_outcome_event(tmp_path: Path) -> None:
-    from contract.downlink import Command, CommandAction
+    from coldgate.contract.downlink import Command, CommandAction
 
     config = gateway_config_from_document(
         {"gateway": {"id": "gw-cmd", "site": "s", "data_dir": str(tmp_path)}}, "cmd.toml"

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from contract.codec import decode_item
-from contract.items import Alert, AlertAction, Reading
-from gateway.config import gateway_config_from_document
-from gateway.local_status import local_status, render
-from gateway.service import GatewayService
-from simulator.background import FarmThread
-from simulator.relay import RelayBoard
+from coldgate.contract.codec import decode_item
+from coldgate.contract.items import Alert, AlertAction, Reading
+from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.local_status import local_status, render
+from coldgate.gateway.service import GatewayService
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.relay import RelayBoard
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from cloud.config import InfluxConfig
-from cloud.ingest.influx_mirror import InfluxMirror, MirrorStats
+from coldgate.cloud.config import InfluxConfig
+from coldgate.cloud.ingest.influx_mirror import InfluxMirror, MirrorStats
 from coldgate.configfile import ConfigError
-from contract.items import Quality, Reading
-from contract.units import Quantity, Unit
+from coldgate.contract.items import Quality, Reading
+from coldgate.contract.units import Quantity, Unit
 from tests.rig.victoria import VictoriaMetrics
 
 METRIC = '{__name__="coldgate_reading_value"}'

@@ -27,14 +27,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Engine, func, select, text
 
-from cloud.config import CloudMqttConfig
-from cloud.db import migrate
-from cloud.db.engine import make_engine
-from cloud.db.models import DeadLetter, Reading, ReadingKey
-from cloud.ingest.worker import IngestWorker
-from contract.codec import decode
-from contract.downlink import Ack
-from contract.errors import ContractError
+from coldgate.cloud.config import CloudMqttConfig
+from coldgate.cloud.db import migrate
+from coldgate.cloud.db.engine import make_engine
+from coldgate.cloud.db.models import DeadLetter, Reading, ReadingKey
+from coldgate.cloud.ingest.worker import IngestWorker
+from coldgate.contract.codec import decode
+from coldgate.contract.downlink import Ack
+from coldgate.contract.errors import ContractError
 from tests.rig.ingest import reading_batches
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase

@@ -28,13 +28,13 @@ import paho.mqtt.client as paho
 from hypothesis import HealthCheck, Phase, example, given, settings
 from sqlalchemy import Connection, Engine, and_, func, not_, select
 
-from cloud.config import CloudMqttConfig
-from cloud.db import migrate
-from cloud.db.engine import make_engine
-from cloud.db.models import DeadLetter, Reading
-from cloud.ingest.store import store_message
-from cloud.ingest.worker import IngestWorker
-from contract.topics import INGEST_FILTER, batch_topic
+from coldgate.cloud.config import CloudMqttConfig
+from coldgate.cloud.db import migrate
+from coldgate.cloud.db.engine import make_engine
+from coldgate.cloud.db.models import DeadLetter, Reading
+from coldgate.cloud.ingest.store import store_message
+from coldgate.cloud.ingest.worker import IngestWorker
+from coldgate.contract.topics import INGEST_FILTER, batch_topic
 from tests.rig.hostile import (
     BASELINE_SEQS,
     HOSTILE_GATEWAY,

@@ -15,12 +15,19 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
-from cloud.cli import cloud
-from cloud.db.models import BatchRange, DeadLetter, DeadLetterReplay, Gateway, Reading, StreamCoverage
-from cloud.ingest.replay import replay_dead_letters, replayable
-from cloud.ingest.store import batch_header, dead_letter, store_message
-from contract.codec import encode
-from contract.topics import batch_topic, status_topic
+from coldgate.cloud.cli import cloud
+from coldgate.cloud.db.models import (
+    BatchRange,
+    DeadLetter,
+    DeadLetterReplay,
+    Gateway,
+    Reading,
+    StreamCoverage,
+)
+from coldgate.cloud.ingest.replay import replay_dead_letters, replayable
+from coldgate.cloud.ingest.store import batch_header, dead_letter, store_message
+from coldgate.contract.codec import encode
+from coldgate.contract.topics import batch_topic, status_topic
 from tests.rig.ingest import BOOT, SITE, STREAM, batch, batch_message, reading
 
 GW = "gw01"
@@ -268,7 +275,7 @@ def test_the_cli_lists_and_replays(engine: Engine, db_url: str, tmp_path: Path) 
 def test_the_api_shows_each_dead_letters_batch_and_last_replay(engine: Engine) -> None:
     from fastapi.testclient import TestClient
 
-    from cloud.api import TokenStore, create_app
+    from coldgate.cloud.api import TokenStore, create_app
 
     good = msgspec.json.decode(encode(batch(GW, [reading(s) for s in range(1, 4)])))
     good["items"][1]["value"] = "warm"

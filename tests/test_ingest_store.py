@@ -11,12 +11,20 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
 from sqlalchemy import Engine, func, select
 
-from cloud.db.models import BatchRange, BootAnchor, DeadLetter, Gateway, Reading, Sensor, StreamCoverage
-from cloud.ingest.store import Outcome, store_message
-from contract import examples
-from contract.codec import encode
-from contract.topics import batch_topic
-from contract.uplink import State
+from coldgate.cloud.db.models import (
+    BatchRange,
+    BootAnchor,
+    DeadLetter,
+    Gateway,
+    Reading,
+    Sensor,
+    StreamCoverage,
+)
+from coldgate.cloud.ingest.store import Outcome, store_message
+from coldgate.contract import examples
+from coldgate.contract.codec import encode
+from coldgate.contract.topics import batch_topic
+from coldgate.contract.uplink import State
 from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM, batch, batch_message, reading, status_message
 
 GW = "gw01"

@@ -10,9 +10,9 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
 from sqlalchemy import Engine, func, select
 
-from cloud.config import CloudMqttConfig
-from cloud.db.models import DeadLetter, Reading
-from cloud.ingest.worker import IngestWorker
+from coldgate.cloud.config import CloudMqttConfig
+from coldgate.cloud.db.models import DeadLetter, Reading
+from coldgate.cloud.ingest.worker import IngestWorker
 from tests.rig.ingest import Publisher, reading_batches, wait_until
 from tests.rig.mosquitto import MosquittoBroker
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.readers.llrp_source import TAG_CONTENT
-from simulator.llrp.messages import (
+from coldgate.gateway.readers.llrp_source import TAG_CONTENT
+from coldgate.simulator.llrp.messages import (
     HEADER_LEN,
     MessageType,
     StatusCode,
@@ -34,7 +34,7 @@ from simulator.llrp.messages import (
     unpack_reports,
     unpack_status,
 )
-from simulator.llrp.reader import (
+from coldgate.simulator.llrp.reader import (
     REPORTS_FILE,
     FixtureReplay,
     LlrpReader,

@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
 
-from contract.codec import validate
-from contract.items import Direction, Gap, GapCause, Item, Movement
-from gateway.clock import SystemClock
-from gateway.readers import llrp_source
-from gateway.readers.config import ReaderConfig
-from gateway.readers.epc import decode_epc
-from gateway.readers.llrp_source import LlrpReaderSource
-from gateway.rules.portal import TagRead
-from simulator.llrp import FixtureReplay, LlrpReader, LlrpReaderThread, TupleReads
-from simulator.rfid_scenarios import merge, pallet_pass, strays
+from coldgate.contract.codec import validate
+from coldgate.contract.items import Direction, Gap, GapCause, Item, Movement
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.readers import llrp_source
+from coldgate.gateway.readers.config import ReaderConfig
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+from coldgate.gateway.rules.portal import TagRead
+from coldgate.simulator.llrp import FixtureReplay, LlrpReader, LlrpReaderThread, TupleReads
+from coldgate.simulator.rfid_scenarios import merge, pallet_pass, strays
 from tests.rig.ports import free_port
 
 pytestmark = pytest.mark.timeout(90)

@@ -11,12 +11,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from contract.codec import decode_item
-from contract.items import Reading
-from gateway.buffer.lanes import PRIORITY, ROUTINE
-from gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
-from gateway.buffer.store import Store
-from gateway.observations import UNSEQUENCED
+from coldgate.contract.codec import decode_item
+from coldgate.contract.items import Reading
+from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
+from coldgate.gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
+from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.observations import UNSEQUENCED
 from tests.test_outbox_support import (
     T0,
     FakeClock,

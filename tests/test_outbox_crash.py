@@ -25,15 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from contract.codec import decode_item
+from coldgate.contract.codec import decode_item
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 24
 
 CHILD = """
 import os, sys, time
-from gateway.buffer.outbox import Outbox
-from gateway.config import OutboxConfig
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.config import OutboxConfig
 from tests.test_outbox_support import FakeClock, alert, reading
 import msgspec
 

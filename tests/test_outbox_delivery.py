@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from contract.codec import decode_item
-from contract.items import Alert, Reading
-from gateway.buffer.delivery import Delivery
-from gateway.buffer.lanes import PRIORITY
-from gateway.buffer.outbox import Chunk, Outbox
+from coldgate.contract.codec import decode_item
+from coldgate.contract.items import Alert, Reading
+from coldgate.gateway.buffer.delivery import Delivery
+from coldgate.gateway.buffer.lanes import PRIORITY
+from coldgate.gateway.buffer.outbox import Chunk, Outbox
 from tests.test_outbox_support import T0, alert, open_outbox, reading
 
 # -- the bookkeeping alone --------------------------------------------------------------------------

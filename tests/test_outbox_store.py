@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer.dbfile import APPLICATION_ID, SCHEMA_VERSION, OutboxFileError
-from gateway.buffer.lanes import PRIORITY, ROUTINE
-from gateway.buffer.store import SEQ_RESERVATION, NewRow, Store, row_size
+from coldgate.gateway.buffer.dbfile import APPLICATION_ID, SCHEMA_VERSION, OutboxFileError
+from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
+from coldgate.gateway.buffer.store import SEQ_RESERVATION, NewRow, Store, row_size
 from tests.test_outbox_support import alert, meta, open_outbox, reading
 
 

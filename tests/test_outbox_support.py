@@ -13,14 +13,14 @@ from typing import Any
 
 import msgspec
 
-from contract import examples
-from contract.codec import decode_item, validate
-from contract.items import Alert, Item, Quality, Reading
-from contract.units import Quantity, Unit
-from gateway.buffer.outbox import Outbox
-from gateway.clock import Stamp
-from gateway.config import OutboxConfig
-from gateway.observations import UNSEQUENCED
+from coldgate.contract import examples
+from coldgate.contract.codec import decode_item, validate
+from coldgate.contract.items import Alert, Item, Quality, Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.config import OutboxConfig
+from coldgate.gateway.observations import UNSEQUENCED
 
 T0 = examples.T0
 BOOT = examples.BOOT

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.items import Alert, Gap, GapCause, Reading, Severity, SubjectType
-from gateway.buffer import overflow, thinning
-from gateway.buffer.thinning import RowMeta, Shed, extremes, from_rows, plan
+from coldgate.contract.items import Alert, Gap, GapCause, Reading, Severity, SubjectType
+from coldgate.gateway.buffer import overflow, thinning
+from coldgate.gateway.buffer.thinning import RowMeta, Shed, extremes, from_rows, plan
 from tests.test_outbox_support import (
     DAY,
     MINUTE,

@@ -39,9 +39,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.readers.epc import decode_epc
-from gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead, feed_all
-from simulator import rfid_scenarios as sc
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead, feed_all
+from coldgate.simulator import rfid_scenarios as sc
 
 CASES_DIR = Path(__file__).parent / "testcases" / "portal"
 CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.readers.reader_clock import ReaderClockMap
+from coldgate.gateway.readers.reader_clock import ReaderClockMap
 
 OFF = 1_800_000_000_000  # the reader's clock is epoch ms; ours is monotonic ms since boot
 

@@ -42,12 +42,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from contract.items import Alert, Quality, Reading
-from contract.units import Quantity, Unit
-from gateway.rules import engine
-from gateway.rules.engine import SensorState
-from gateway.rules.mkt import mkt, time_weighted_mean, time_weighted_mkt
-from gateway.rules.params import SensorParams
+from coldgate.contract.items import Alert, Quality, Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.rules import engine
+from coldgate.gateway.rules.engine import SensorState
+from coldgate.gateway.rules.mkt import mkt, time_weighted_mean, time_weighted_mkt
+from coldgate.gateway.rules.params import SensorParams
 
 CASES_DIR = Path(__file__).parent / "testcases" / "rules"
 CASES = sorted(p for p in CASES_DIR.glob("*/*") if p.is_dir())

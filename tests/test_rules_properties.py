@@ -18,11 +18,11 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.codec import validate
-from contract.items import Alert, AlertAction, Quality, Reading
-from gateway.rules import engine
-from gateway.rules.engine import SensorState
-from gateway.rules.mkt import (
+from coldgate.contract.codec import validate
+from coldgate.contract.items import Alert, AlertAction, Quality, Reading
+from coldgate.gateway.rules import engine
+from coldgate.gateway.rules.engine import SensorState
+from coldgate.gateway.rules.mkt import (
     RollingMkt,
     arrhenius,
     mkt,
@@ -31,7 +31,7 @@ from gateway.rules.mkt import (
     time_weighted_mean,
     time_weighted_mkt,
 )
-from gateway.rules.params import (
+from coldgate.gateway.rules.params import (
     BudgetParams,
     LimitParams,
     MktParams,

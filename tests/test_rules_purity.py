@@ -29,12 +29,13 @@ ALLOWED_ROOTS = {
     "collections",
     "hashlib",  # the alert id's digest: a pure function of its input
     "msgspec",
-    "contract",
 }
+#: First-party packages the rules may import from: the wire contract and each other.
+ALLOWED_PACKAGES = ("coldgate.contract", "coldgate.gateway.rules")
 #: Names the rules may take from gateway modules outside gateway/rules/.
-ALLOWED_GATEWAY = {"gateway.observations": {"UNSEQUENCED"}}
+ALLOWED_GATEWAY = {"coldgate.gateway.observations": {"UNSEQUENCED"}}
 #: Imported only for type annotations (under ``if TYPE_CHECKING:``).
-TYPE_ONLY = {"gateway.config"}
+TYPE_ONLY = {"coldgate.gateway.config"}
 
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "compile", "__import__", "breakpoint"}
 FORBIDDEN_ATTRS = {
@@ -60,6 +61,10 @@ def _type_checking_block(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
+def _first_party_allowed(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in ALLOWED_PACKAGES)
+
+
 def _problems(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     type_only: set[int] = set()
@@ -71,12 +76,12 @@ def _problems(path: Path) -> list[str]:
         where = f"{path.name}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] not in ALLOWED_ROOTS:
+                if alias.name.split(".")[0] not in ALLOWED_ROOTS and not _first_party_allowed(alias.name):
                     found.append(f"{where}: import {alias.name}")
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
             names = {a.name for a in node.names}
-            if node.level or module.split(".")[0] in ALLOWED_ROOTS or module.startswith("gateway.rules"):
+            if node.level or module.split(".")[0] in ALLOWED_ROOTS or _first_party_allowed(module):
                 continue
             if module in ALLOWED_GATEWAY and names <= ALLOWED_GATEWAY[module]:
                 continue
@@ -110,7 +115,7 @@ def test_module_does_no_io(path: Path) -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
 def test_module_imports(path: Path) -> None:
-    name = "gateway.rules" if path.stem == "__init__" else f"gateway.rules.{path.stem}"
+    name = "coldgate.gateway.rules" if path.stem == "__init__" else f"coldgate.gateway.rules.{path.stem}"
     importlib.import_module(name)
 
 
@@ -124,8 +129,10 @@ def test_module_imports(path: Path) -> None:
         "from datetime import datetime\n",
         "x = open('f')\n",
         "import datetime as d\nx = d.datetime.now()\n",
-        "from gateway.clock import SystemClock\n",
-        "from gateway.config import GatewayConfig\n",
+        "from coldgate.gateway.clock import SystemClock\n",
+        "from coldgate.gateway.config import GatewayConfig\n",
+        "import coldgate.gateway.clock\n",
+        "from coldgate.contractual import x\n",
         "import logging\n",
         "import sqlite3\n",
         "import asyncio\n",

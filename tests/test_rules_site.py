@@ -12,16 +12,16 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from contract.codec import validate
-from contract.ids import is_id
-from contract.items import AlertAction, Quality, Reading, Severity
-from contract.units import Quantity
-from gateway.config import load_gateway_config
-from gateway.rules.alerts import alert_id, fmt_duration
-from gateway.rules.engine import SensorState, annotate
-from gateway.rules.params import LimitParams, params_from_config
-from gateway.rules.site import SiteRules
-from gateway.rules.timebase import Mark
+from coldgate.contract.codec import validate
+from coldgate.contract.ids import is_id
+from coldgate.contract.items import AlertAction, Quality, Reading, Severity
+from coldgate.contract.units import Quantity
+from coldgate.gateway.config import load_gateway_config
+from coldgate.gateway.rules.alerts import alert_id, fmt_duration
+from coldgate.gateway.rules.engine import SensorState, annotate
+from coldgate.gateway.rules.params import LimitParams, params_from_config
+from coldgate.gateway.rules.site import SiteRules
+from coldgate.gateway.rules.timebase import Mark
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 COLD_ROOM = load_gateway_config(EXAMPLES / "gateway-cold-room.toml")
@@ -204,7 +204,7 @@ def test_durations_read_well(ms: int, text: str) -> None:
 
 
 def test_mkt_window_defaults_to_a_day_when_cold_and_a_month_at_room_temperature() -> None:
-    from gateway.config import TemperatureClass
+    from coldgate.gateway.config import TemperatureClass
 
     assert TemperatureClass(name="2-8C", low=2, high=8).effective_mkt_window_s == 86_400
     assert TemperatureClass(name="frozen", low=-40, high=-20).effective_mkt_window_s == 86_400

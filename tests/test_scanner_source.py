@@ -10,16 +10,16 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-from contract.codec import validate
-from contract.items import Gap, GapCause, Item, Scan, Scheme
-from contract.uplink import LinkState
-from gateway.clock import SystemClock
-from gateway.config import gateway_config_from_document
-from gateway.readers.barcode.hibc import check_character
-from gateway.readers.config import ScannerConfig
-from gateway.readers.scanner import ScannerSource
-from gateway.sensors.source import build_sources
-from simulator.scanner import CODES, ScannerEmulator
+from coldgate.contract.codec import validate
+from coldgate.contract.items import Gap, GapCause, Item, Scan, Scheme
+from coldgate.contract.uplink import LinkState
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.readers.barcode.hibc import check_character
+from coldgate.gateway.readers.config import ScannerConfig
+from coldgate.gateway.readers.scanner import ScannerSource
+from coldgate.gateway.sensors.source import build_sources
+from coldgate.simulator.scanner import CODES, ScannerEmulator
 from tests.rig.pty import PtyPair
 from tests.rig.waiting import eventually
 

@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coldgate.configfile import convert_document
-from gateway.sensors.config import Point, Profile, builtin_profiles, check_profile
-from gateway.sensors.decode import (
+from coldgate.gateway.sensors.config import Point, Profile, builtin_profiles, check_profile
+from coldgate.gateway.sensors.decode import (
     DecodeError,
     ReadBlock,
     decode_point,

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract.codec import encode
-from contract.items import Gap, GapCause, SubjectType
-from gateway.clock import Stamp
-from gateway.sensors.health import Failure, SensorHealth
-from gateway.sensors.schedule import Slots, backoff_periods
-from gateway.sensors.stats import PollStats, SensorStatus, served_fraction
+from coldgate.contract.codec import encode
+from coldgate.contract.items import Gap, GapCause, SubjectType
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.sensors.health import Failure, SensorHealth
+from coldgate.gateway.sensors.schedule import Slots, backoff_periods
+from coldgate.gateway.sensors.stats import PollStats, SensorStatus, served_fraction
 
 pytestmark = pytest.mark.timeout(30)
 

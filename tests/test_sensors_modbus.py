@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
-from contract.items import Gap, GapCause, Item, Quality, Reading
-from gateway.clock import SystemClock
-from gateway.config import gateway_config_from_document
-from gateway.sensors import source
-from gateway.sensors.config import (
+from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.sensors import source
+from coldgate.gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
     Profile,
@@ -24,12 +24,12 @@ from gateway.sensors.config import (
     TcpLine,
     builtin_profiles,
 )
-from gateway.sensors.modbus_poller import ModbusLinePoller
-from gateway.sensors.serial_ascii import SerialAsciiSource
-from gateway.sensors.source import Source, build_sources, served_fraction
-from simulator.background import FarmThread
-from simulator.config import FarmConfig, LoggerSpec
-from simulator.curves import Behaviour
+from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
+from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
+from coldgate.gateway.sensors.source import Source, build_sources, served_fraction
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.config import FarmConfig, LoggerSpec
+from coldgate.simulator.curves import Behaviour
 from tests.rig.ports import free_port
 
 pytestmark = pytest.mark.timeout(40)

@@ -13,12 +13,12 @@ import math
 
 import pytest
 
-from contract.items import Gap, GapCause, Item, Quality, Reading
-from gateway.clock import SystemClock
-from gateway.sensors.config import ModbusSensor, RtuLine, builtin_profiles
-from gateway.sensors.modbus_poller import ModbusLinePoller
-from simulator.background import FarmThread
-from simulator.config import FarmConfig, LoggerSpec
+from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.sensors.config import ModbusSensor, RtuLine, builtin_profiles
+from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.config import FarmConfig, LoggerSpec
 
 pytestmark = pytest.mark.timeout(40)
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from contract.items import Gap, GapCause, Item, Quality, Reading
-from gateway.clock import SystemClock
-from gateway.sensors import serial_ascii
-from gateway.sensors.config import GroupUnits, SerialAsciiSensor
-from gateway.sensors.serial_ascii import SerialAsciiSource
+from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
+from coldgate.gateway.clock import SystemClock
+from coldgate.gateway.sensors import serial_ascii
+from coldgate.gateway.sensors.config import GroupUnits, SerialAsciiSensor
+from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 from tests.rig.pty import PtyPair
 from tests.rig.waiting import DEADLINE_S, eventually
 

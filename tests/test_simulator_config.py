@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU, FramerSocket
 from pymodbus.pdu import DecodePDU
 
-from simulator.config import FarmConfig, LoggerSpec, default_farm, farm_from_mapping, load_farm_file
-from simulator.registermaps import REGISTER_MAPS, decode_word, encode_word, register_map
-from simulator.wire import corrupt_rtu, corrupt_socket, unit_of
+from coldgate.simulator.config import FarmConfig, LoggerSpec, default_farm, farm_from_mapping, load_farm_file
+from coldgate.simulator.registermaps import REGISTER_MAPS, decode_word, encode_word, register_map
+from coldgate.simulator.wire import corrupt_rtu, corrupt_socket, unit_of
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_unreadable_farm_file_names_the_file(tmp_path):
     ],
 )
 def test_a_parameter_of_the_wrong_type_is_refused_at_load_not_at_the_first_poll(params, message) -> None:
-    from simulator.config import LoggerSpec
+    from coldgate.simulator.config import LoggerSpec
 
     with pytest.raises(ValueError) as caught:
         LoggerSpec(unit=1, scenario="dropout", params=params)

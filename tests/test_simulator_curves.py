@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.clock import ScenarioClock
-from simulator.curves import (
+from coldgate.simulator.clock import ScenarioClock
+from coldgate.simulator.curves import (
     AMBIENT,
     COLD_ROOM,
     FREEZER,

@@ -8,11 +8,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from contract.codec import decode_status, encode
-from contract.downlink import Ack, Command, CommandAction
-from contract.items import Event, EventType
-from contract.topics import ack_topic, command_topic, status_topic
-from contract.uplink import State
+from coldgate.contract.codec import decode_status, encode
+from coldgate.contract.downlink import Ack, Command, CommandAction
+from coldgate.contract.items import Event, EventType
+from coldgate.contract.topics import ack_topic, command_topic, status_topic
+from coldgate.contract.uplink import State
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import (

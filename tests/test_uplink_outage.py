@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.items import Alert, Reading
-from gateway.buffer.outbox import Outbox
+from coldgate.contract.items import Alert, Reading
+from coldgate.gateway.buffer.outbox import Outbox
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import GATEWAY, alert, kinds_by_seq, make_uplink, open_outbox, reading, running

@@ -17,17 +17,17 @@ from typing import Any
 
 import msgspec
 
-from contract import examples
-from contract.codec import decode_item, validate
-from contract.items import Alert, Item, Reading
-from contract.units import Quantity, Unit
-from gateway.buffer.outbox import Outbox
-from gateway.clock import Clock, SystemClock
-from gateway.config import OutboxConfig, UplinkConfig
-from gateway.downlink import Downlink
-from gateway.observations import UNSEQUENCED, stamp_fields
-from gateway.uplink import Uplink
-from gateway.uplink_pacing import Backoff
+from coldgate.contract import examples
+from coldgate.contract.codec import decode_item, validate
+from coldgate.contract.items import Alert, Item, Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import Clock, SystemClock
+from coldgate.gateway.config import OutboxConfig, UplinkConfig
+from coldgate.gateway.downlink import Downlink
+from coldgate.gateway.observations import UNSEQUENCED, stamp_fields
+from coldgate.gateway.uplink import Uplink
+from coldgate.gateway.uplink_pacing import Backoff
 from tests.rig.mosquitto import MosquittoBroker
 
 GATEWAY = "gw01"

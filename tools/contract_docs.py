@@ -19,10 +19,10 @@ from typing import Any, Final
 
 import msgspec
 
-from contract import examples
-from contract.codec import MESSAGE_TYPES, decode, encode
-from contract.errors import ContractError
-from contract.ids import (
+from coldgate.contract import examples
+from coldgate.contract.codec import MESSAGE_TYPES, decode, encode
+from coldgate.contract.errors import ContractError
+from coldgate.contract.ids import (
     BOOT_PATTERN,
     GTIN_PATTERN,
     ID_PATTERN,
@@ -31,9 +31,9 @@ from contract.ids import (
     EpochMs,
     Id,
 )
-from contract.schema import generate
-from contract.topics import PREFIX, QOS, TOPICS
-from contract.uplink import Batch
+from coldgate.contract.schema import generate
+from coldgate.contract.topics import PREFIX, QOS, TOPICS
+from coldgate.contract.uplink import Batch
 from tools import contract_docs_text as docs_text
 
 DOC_PATH: Final = Path(__file__).resolve().parent.parent / "docs" / "contract.md"

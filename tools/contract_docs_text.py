@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from contract.codec import MAX_PAYLOAD_BYTES
-from contract.topics import INGEST_FILTER, MOSQUITTO_GATEWAY_ACL, PREFIX, QOS
-from contract.uplink import MAX_BATCH_ITEMS
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES
+from coldgate.contract.topics import INGEST_FILTER, MOSQUITTO_GATEWAY_ACL, PREFIX, QOS
+from coldgate.contract.uplink import MAX_BATCH_ITEMS
 
 HEADER: Final = f"""\
 # Coldgate wire contract v1

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.evidence import Evidence
-from contract.items import Alert, AlertAction, Gap, GapCause, Severity, SubjectType
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Gap, GapCause, Severity, SubjectType
 
 __all__ = [
     "CAUSE",

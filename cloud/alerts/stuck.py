@@ -36,10 +36,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from contract.evidence import Evidence
-from contract.items import Alert, AlertAction, Severity, SubjectType
-
-from .silence import cloud_item_fields
+from coldgate.cloud.alerts.silence import cloud_item_fields
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
 
 __all__ = [
     "DEFAULT_HEARD_WITHIN_S",

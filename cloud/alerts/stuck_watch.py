@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
 
-from cloud.alerts.silence import CLOUD_STREAM, utc
-from cloud.alerts.stuck import (
+from coldgate.cloud.alerts.silence import CLOUD_STREAM, utc
+from coldgate.cloud.alerts.stuck import (
     DEFAULT_HEARD_WITHIN_S,
     RULE,
     ClearStuck,
@@ -32,10 +32,10 @@ from cloud.alerts.stuck import (
     judge,
     stuck_alert,
 )
-from cloud.alerts.watchdog import in_retried_transaction, lock_gateway, next_cloud_seq
-from cloud.db import models
-from cloud.db.writes import item_row
-from contract.items import AlertAction
+from coldgate.cloud.alerts.watchdog import in_retried_transaction, lock_gateway, next_cloud_seq
+from coldgate.cloud.db import models
+from coldgate.cloud.db.writes import item_row
+from coldgate.contract.items import AlertAction
 
 __all__ = ["check_streams", "open_stuck_alerts", "stream_snapshots"]
 

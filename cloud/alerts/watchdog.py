@@ -32,7 +32,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from cloud.alerts.silence import (
+from coldgate.cloud.alerts.silence import (
     CAUSE,
     CLOUD_STREAM,
     CloseGap,
@@ -44,9 +44,9 @@ from cloud.alerts.silence import (
     judge,
     open_items,
 )
-from cloud.db import models
-from cloud.db.writes import item_row
-from contract.items import SubjectType
+from coldgate.cloud.db import models
+from coldgate.cloud.db.writes import item_row
+from coldgate.contract.items import SubjectType
 
 __all__ = [
     "ATTEMPTS",

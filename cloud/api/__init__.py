@@ -6,7 +6,7 @@ and serve the result with uvicorn.
 
 from __future__ import annotations
 
-from cloud.api.app import create_app
-from cloud.api.auth import TokenStore, load_tokens
+from coldgate.cloud.api.app import create_app
+from coldgate.cloud.api.auth import TokenStore, load_tokens
 
 __all__ = ["TokenStore", "create_app", "load_tokens"]

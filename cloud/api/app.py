@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from cloud.api.auth import TokenStore, require_token
-from cloud.api.routes import alerts, dead_letters, gaps, gateways, health, readings, sensors
-from cloud.api.routes.health import short_reason
 from coldgate import __version__
+from coldgate.cloud.api.auth import TokenStore, require_token
+from coldgate.cloud.api.routes import alerts, dead_letters, gaps, gateways, health, readings, sensors
+from coldgate.cloud.api.routes.health import short_reason
 
 __all__ = ["create_app"]
 

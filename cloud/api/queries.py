@@ -25,8 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from cloud.api import schemas
-from cloud.db.models import (
+from coldgate.cloud.api import schemas
+from coldgate.cloud.db.models import (
     Alert,
     BatchRange,
     DeadLetter,

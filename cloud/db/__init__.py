@@ -6,7 +6,7 @@ models and migrations, so every test runs against both.
 
 from __future__ import annotations
 
-from cloud.db.migrate import migrate
-from cloud.db.writes import insert_items
+from coldgate.cloud.db.migrate import migrate
+from coldgate.cloud.db.writes import insert_items
 
 __all__ = ["insert_items", "migrate"]

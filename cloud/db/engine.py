@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
-from cloud.config import DatabaseConfig
+from coldgate.cloud.config import DatabaseConfig
 from coldgate.mqtt_secrets import read_secret
 
 __all__ = ["database_url", "make_engine"]

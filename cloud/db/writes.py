@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from cloud.db import models
-from contract.items import Alert, Gap, Item, Reading
+from coldgate.cloud.db import models
+from coldgate.contract.items import Alert, Gap, Item, Reading
 
 __all__ = ["insert_items", "insert_new", "item_row", "table_for"]
 

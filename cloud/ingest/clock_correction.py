@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud.db.models import BootAnchor, Reading
-from contract.items import Item
-from contract.items import Reading as ReadingItem
+from coldgate.cloud.db.models import BootAnchor, Reading
+from coldgate.contract.items import Item
+from coldgate.contract.items import Reading as ReadingItem
 
 __all__ = ["Anchor", "anchors_in", "correct_batch", "corrected_ts", "record_anchor"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from cloud.db.writes import item_row, table_for
-from contract.items import Item
+from coldgate.cloud.db.writes import item_row, table_for
+from coldgate.contract.items import Item
 
 __all__ = ["find_conflicts"]
 

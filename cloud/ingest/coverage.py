@@ -29,7 +29,7 @@ import logging
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud.db.models import BatchRange, Gateway, StreamCoverage
+from coldgate.cloud.db.models import BatchRange, Gateway, StreamCoverage
 
 __all__ = ["advance_coverage"]
 

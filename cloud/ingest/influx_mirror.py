@@ -46,10 +46,10 @@ from typing import Any
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from cloud.config import InfluxConfig
+from coldgate.cloud.config import InfluxConfig
 from coldgate.configfile import ConfigError
+from coldgate.contract.items import Reading
 from coldgate.mqtt_secrets import read_secret
-from contract.items import Reading
 
 __all__ = ["MEASUREMENT", "InfluxMirror", "MirrorStats"]
 

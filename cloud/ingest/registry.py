@@ -23,8 +23,8 @@ import msgspec
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud.db.models import Gateway, Sensor, Site
-from contract.uplink import State, Status
+from coldgate.cloud.db.models import Gateway, Sensor, Site
+from coldgate.contract.uplink import State, Status
 
 __all__ = ["apply_status", "note_sensors", "touch_gateway"]
 

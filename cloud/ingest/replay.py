@@ -45,13 +45,13 @@ import msgspec
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
-from cloud.ingest.store import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, store_message
-from contract.codec import decode
-from contract.errors import ContractError
-from contract.topics import BATCH, parse_topic
-from contract.uplink import Batch
-from contract.version import CONTRACT_VERSION
+from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
+from coldgate.cloud.ingest.store import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, store_message
+from coldgate.contract.codec import decode
+from coldgate.contract.errors import ContractError
+from coldgate.contract.topics import BATCH, parse_topic
+from coldgate.contract.uplink import Batch
+from coldgate.contract.version import CONTRACT_VERSION
 
 __all__ = ["DONE", "ReplayResult", "replay_dead_letters", "replayable"]
 

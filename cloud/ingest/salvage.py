@@ -20,13 +20,13 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from contract.codec import MAX_PAYLOAD_BYTES, decode_item
-from contract.errors import ContractError
-from contract.ids import BootId, EpochMs, Id, Seq, StreamId
-from contract.items import Item
-from contract.topics import TopicInfo
-from contract.uplink import MAX_BATCH_ITEMS
-from contract.version import Version
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES, decode_item
+from coldgate.contract.errors import ContractError
+from coldgate.contract.ids import BootId, EpochMs, Id, Seq, StreamId
+from coldgate.contract.items import Item
+from coldgate.contract.topics import TopicInfo
+from coldgate.contract.uplink import MAX_BATCH_ITEMS
+from coldgate.contract.version import Version
 
 __all__ = ["BadItem", "Salvaged", "salvage_batch"]
 

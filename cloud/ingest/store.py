@@ -18,19 +18,19 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud.db.models import DeadLetter, Gateway
-from cloud.db.writes import insert_new
-from cloud.ingest.clock_correction import correct_batch, record_anchor
-from cloud.ingest.conflicts import find_conflicts
-from cloud.ingest.coverage import advance_coverage
-from cloud.ingest.registry import apply_status, note_sensors, touch_gateway
-from cloud.ingest.salvage import salvage_batch
-from contract.codec import decode, encode
-from contract.errors import ContractError
-from contract.items import Item
-from contract.items import Reading as ReadingItem
-from contract.topics import BATCH, STATUS, TopicInfo, parse_topic
-from contract.uplink import Batch, Status
+from coldgate.cloud.db.models import DeadLetter, Gateway
+from coldgate.cloud.db.writes import insert_new
+from coldgate.cloud.ingest.clock_correction import correct_batch, record_anchor
+from coldgate.cloud.ingest.conflicts import find_conflicts
+from coldgate.cloud.ingest.coverage import advance_coverage
+from coldgate.cloud.ingest.registry import apply_status, note_sensors, touch_gateway
+from coldgate.cloud.ingest.salvage import salvage_batch
+from coldgate.contract.codec import decode, encode
+from coldgate.contract.errors import ContractError
+from coldgate.contract.items import Item
+from coldgate.contract.items import Reading as ReadingItem
+from coldgate.contract.topics import BATCH, STATUS, TopicInfo, parse_topic
+from coldgate.contract.uplink import Batch, Status
 
 __all__ = [
     "CONFLICT_REASON",

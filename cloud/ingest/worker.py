@@ -43,14 +43,14 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud.config import CloudMqttConfig
-from cloud.ingest.store import AckDue, Group, Outcome, dead_letter, gateway_of, store_message
+from coldgate.cloud.config import CloudMqttConfig
+from coldgate.cloud.ingest.store import AckDue, Group, Outcome, dead_letter, gateway_of, store_message
+from coldgate.contract.codec import encode
+from coldgate.contract.downlink import Ack
+from coldgate.contract.items import Reading
+from coldgate.contract.topics import INGEST_FILTER, QOS, ack_topic, shared_ingest_filter
+from coldgate.contract.version import CONTRACT_VERSION
 from coldgate.mqtt_secrets import read_secret, tls_context
-from contract.codec import encode
-from contract.downlink import Ack
-from contract.items import Reading
-from contract.topics import INGEST_FILTER, QOS, ack_topic, shared_ingest_filter
-from contract.version import CONTRACT_VERSION
 
 __all__ = ["IngestStats", "IngestWorker", "Mirror"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from cloud.db.models import Base, autogenerate_include
+from coldgate.cloud.db.models import Base, autogenerate_include
 
 config = context.config
 connection = config.attributes.get("connection")

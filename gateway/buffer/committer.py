@@ -30,14 +30,14 @@ from typing import Final
 
 from msgspec import structs
 
-from contract.codec import decode_item, encode
-from contract.errors import ContractError
-from contract.items import Item
-from gateway.buffer import thinning
-from gateway.buffer.lanes import facts
-from gateway.buffer.overflow import Caps, shed_pass
-from gateway.buffer.store import NewRow, Store
-from gateway.clock import Clock
+from coldgate.contract.codec import decode_item, encode
+from coldgate.contract.errors import ContractError
+from coldgate.contract.items import Item
+from coldgate.gateway.buffer import thinning
+from coldgate.gateway.buffer.lanes import facts
+from coldgate.gateway.buffer.overflow import Caps, shed_pass
+from coldgate.gateway.buffer.store import NewRow, Store
+from coldgate.gateway.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from contract.items import Alert, Event, Gap, Item, Movement, Reading, Scan
+from coldgate.contract.items import Alert, Event, Gap, Item, Movement, Reading, Scan
 
 PRIORITY: Final = 0
 ROUTINE: Final = 1

@@ -55,19 +55,19 @@ from typing import NamedTuple
 
 from msgspec import structs
 
-from contract.codec import validate
-from contract.errors import ContractError
-from contract.ids import is_id
-from contract.items import ITEM_TYPES, Item
-from contract.uplink import MAX_BATCH_ITEMS
-from gateway.buffer import thinning
-from gateway.buffer.committer import Committer
-from gateway.buffer.lanes import PRIORITY, facts
-from gateway.buffer.overflow import Caps
-from gateway.buffer.store import Store
-from gateway.clock import Clock
-from gateway.config import OutboxConfig
-from gateway.observations import UNSEQUENCED
+from coldgate.contract.codec import validate
+from coldgate.contract.errors import ContractError
+from coldgate.contract.ids import is_id
+from coldgate.contract.items import ITEM_TYPES, Item
+from coldgate.contract.uplink import MAX_BATCH_ITEMS
+from coldgate.gateway.buffer import thinning
+from coldgate.gateway.buffer.committer import Committer
+from coldgate.gateway.buffer.lanes import PRIORITY, facts
+from coldgate.gateway.buffer.overflow import Caps
+from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.config import OutboxConfig
+from coldgate.gateway.observations import UNSEQUENCED
 
 
 class ItemRefused(ContractError):

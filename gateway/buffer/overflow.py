@@ -28,14 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from contract.codec import encode
-from contract.evidence import Evidence
-from contract.items import Alert, AlertAction, Gap, GapCause, Item, Severity, SubjectType
-from gateway.buffer import thinning
-from gateway.buffer.store import NewRow, Store, row_size
-from gateway.buffer.thinning import Shed
-from gateway.clock import Stamp
-from gateway.observations import stamp_fields
+from coldgate.contract.codec import encode
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Gap, GapCause, Item, Severity, SubjectType
+from coldgate.gateway.buffer import thinning
+from coldgate.gateway.buffer.store import NewRow, Store, row_size
+from coldgate.gateway.buffer.thinning import Shed
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.observations import stamp_fields
 
 LOW_WATER: Final = 0.9
 #: Room kept below the low-water mark for the gap and alerts a shedding adds.

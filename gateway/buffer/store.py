@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from contract.ids import MAX_SEQ
-from gateway.buffer import dbfile
-from gateway.buffer.dbfile import Fsync, OutboxFileError
-from gateway.buffer.lanes import PRIORITY, ROUTINE
-from gateway.buffer.thinning import RowMeta
+from coldgate.contract.ids import MAX_SEQ
+from coldgate.gateway.buffer import dbfile
+from coldgate.gateway.buffer.dbfile import Fsync, OutboxFileError
+from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
+from coldgate.gateway.buffer.thinning import RowMeta
 
 SEQ_RESERVATION: Final = 10_000
 #: Bytes a row costs on disk beyond its JSON (record header, columns, index entry, page slack);

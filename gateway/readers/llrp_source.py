@@ -30,17 +30,17 @@ import logging
 import random
 from typing import Any
 
-from contract.ids import MAX_EPOCH_MS
-from contract.items import Direction, Gap, GapCause, Movement, SubjectType
-from contract.uplink import LinkState
-from gateway.clock import Clock, Stamp
-from gateway.observations import stamp_fields
-from gateway.readers.config import ReaderConfig
-from gateway.readers.epc import decode_epc, report_epc_hex
-from gateway.readers.reader_clock import ReaderClockMap
-from gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
-from gateway.sensors.source import Emit, run_steps
-from gateway.sensors.stats import SensorStatus
+from coldgate.contract.ids import MAX_EPOCH_MS
+from coldgate.contract.items import Direction, Gap, GapCause, Movement, SubjectType
+from coldgate.contract.uplink import LinkState
+from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.readers.config import ReaderConfig
+from coldgate.gateway.readers.epc import decode_epc, report_epc_hex
+from coldgate.gateway.readers.reader_clock import ReaderClockMap
+from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
+from coldgate.gateway.sensors.source import Emit, run_steps
+from coldgate.gateway.sensors.stats import SensorStatus
 
 __all__ = ["LlrpReaderSource", "portal_config"]
 

@@ -20,16 +20,16 @@ from dataclasses import asdict
 
 import serial
 
-from contract.items import Gap, GapCause, Scan, Scheme, SubjectType
-from contract.uplink import LinkState
-from gateway.clock import Clock, Stamp
-from gateway.observations import stamp_fields
-from gateway.readers.barcode.framing import LineFramer
-from gateway.readers.barcode.parse import parse_scan
-from gateway.readers.config import TERMINATORS, ScannerConfig
-from gateway.sensors.source import Emit, run_steps
-from gateway.sensors.stats import SensorStatus
-from gateway.serial_io import SerialOpenError, close_watched, open_watched
+from coldgate.contract.items import Gap, GapCause, Scan, Scheme, SubjectType
+from coldgate.contract.uplink import LinkState
+from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.readers.barcode.framing import LineFramer
+from coldgate.gateway.readers.barcode.parse import parse_scan
+from coldgate.gateway.readers.config import TERMINATORS, ScannerConfig
+from coldgate.gateway.sensors.source import Emit, run_steps
+from coldgate.gateway.sensors.stats import SensorStatus
+from coldgate.gateway.serial_io import SerialOpenError, close_watched, open_watched
 
 __all__ = ["ScannerSource"]
 

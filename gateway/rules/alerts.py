@@ -19,11 +19,11 @@ import hashlib
 
 from msgspec import Struct
 
-from contract.evidence import Evidence
-from contract.ids import is_id
-from contract.items import Alert, AlertAction, Reading, Severity, SubjectType
-from gateway.observations import UNSEQUENCED
-from gateway.rules.timebase import Mark
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.ids import is_id
+from coldgate.contract.items import Alert, AlertAction, Reading, Severity, SubjectType
+from coldgate.gateway.observations import UNSEQUENCED
+from coldgate.gateway.rules.timebase import Mark
 
 ID_MAX = 64
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from contract.evidence import Evidence
-from contract.items import Alert, AlertAction, Severity
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Severity
 
 __all__ = ("DEFAULT_WINDOW_MS", "MAX_AGE_WINDOWS", "DoorAlertGroups")
 

@@ -94,12 +94,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from contract.downlink import MasterData, RecallEntry, RecallList, RecallStatus
-from contract.evidence import Evidence
-from contract.items import Alert, AlertAction, Severity, SubjectType
-from contract.units import Unit
-from gateway.observations import UNSEQUENCED
-from gateway.rules.timebase import Mark, elapsed_ms
+from coldgate.contract.downlink import MasterData, RecallEntry, RecallList, RecallStatus
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
+from coldgate.contract.units import Unit
+from coldgate.gateway.observations import UNSEQUENCED
+from coldgate.gateway.rules.timebase import Mark, elapsed_ms
 
 RECALLED = "door.recalled"
 QUARANTINED = "door.quarantined"

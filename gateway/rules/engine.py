@@ -28,18 +28,18 @@ from __future__ import annotations
 
 from msgspec import Struct, structs
 
-from contract.items import Alert, Quality, Reading
-from contract.units import Quantity, Unit
-from gateway.rules import budget, faults, limits, rate, recording
-from gateway.rules.alerts import Finding, to_alert
-from gateway.rules.budget import BudgetState
-from gateway.rules.faults import RangeState, StuckState
-from gateway.rules.limits import LimitsState
-from gateway.rules.mkt import RollingMkt, rolling_add, rolling_value
-from gateway.rules.params import SensorParams
-from gateway.rules.rate import RateState
-from gateway.rules.recording import RecordingState
-from gateway.rules.timebase import Axis, Obs, advance
+from coldgate.contract.items import Alert, Quality, Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.rules import budget, faults, limits, rate, recording
+from coldgate.gateway.rules.alerts import Finding, to_alert
+from coldgate.gateway.rules.budget import BudgetState
+from coldgate.gateway.rules.faults import RangeState, StuckState
+from coldgate.gateway.rules.limits import LimitsState
+from coldgate.gateway.rules.mkt import RollingMkt, rolling_add, rolling_value
+from coldgate.gateway.rules.params import SensorParams
+from coldgate.gateway.rules.rate import RateState
+from coldgate.gateway.rules.recording import RecordingState
+from coldgate.gateway.rules.timebase import Axis, Obs, advance
 
 REASON_MAX = 200
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from msgspec import Struct, structs
 
-from contract.evidence import Evidence, Limits
-from contract.units import Unit
-from gateway.rules.mkt import DH_R_K, arrhenius, mkt_from_sums
-from gateway.rules.timebase import Mark, Obs
+from coldgate.contract.evidence import Evidence, Limits
+from coldgate.contract.units import Unit
+from coldgate.gateway.rules.mkt import DH_R_K, arrhenius, mkt_from_sums
+from coldgate.gateway.rules.timebase import Mark, Obs
 
 
 class Stats(Struct, frozen=True):

@@ -38,14 +38,14 @@ from typing import Literal
 
 from msgspec import Struct, structs
 
-from contract.evidence import Limits
-from contract.items import AlertAction, Severity
-from contract.units import Quantity, Unit
-from gateway.rules.alerts import Finding, fmt_duration, fmt_value
-from gateway.rules.evidence import Stats, add, close, open_stats, to_evidence
-from gateway.rules.mkt import DH_R_K
-from gateway.rules.params import LimitParams, SensorParams
-from gateway.rules.timebase import Obs
+from coldgate.contract.evidence import Limits
+from coldgate.contract.items import AlertAction, Severity
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.rules.alerts import Finding, fmt_duration, fmt_value
+from coldgate.gateway.rules.evidence import Stats, add, close, open_stats, to_evidence
+from coldgate.gateway.rules.mkt import DH_R_K
+from coldgate.gateway.rules.params import LimitParams, SensorParams
+from coldgate.gateway.rules.timebase import Obs
 
 EVIDENCE_UNIT = MappingProxyType({Quantity.TEMPERATURE: Unit.CEL, Quantity.HUMIDITY: Unit.P1})
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from msgspec import Struct
 
-from gateway.rules.params import MktParams
+from coldgate.gateway.rules.params import MktParams
 
 KELVIN = 273.15
 DH_R_K = 10_000.0

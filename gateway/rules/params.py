@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Literal
 
 from msgspec import Struct
 
-from contract.units import Quantity
+from coldgate.contract.units import Quantity
 
 if TYPE_CHECKING:
-    from gateway.config import TemperatureClass, Zone
+    from coldgate.gateway.config import TemperatureClass, Zone
 
 #: Quantities the rules judge; readings of others pass through untouched.
 JUDGED = (Quantity.TEMPERATURE, Quantity.HUMIDITY)

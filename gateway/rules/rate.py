@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from msgspec import Struct, structs
 
-from contract.evidence import Evidence
-from contract.items import AlertAction, Severity
-from gateway.rules.alerts import Finding, fmt_duration, fmt_value
-from gateway.rules.limits import EVIDENCE_UNIT
-from gateway.rules.params import SensorParams
-from gateway.rules.timebase import Mark, Obs
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import AlertAction, Severity
+from coldgate.gateway.rules.alerts import Finding, fmt_duration, fmt_value
+from coldgate.gateway.rules.limits import EVIDENCE_UNIT
+from coldgate.gateway.rules.params import SensorParams
+from coldgate.gateway.rules.timebase import Mark, Obs
 
 MAX_SAMPLES = 256
 

@@ -26,14 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from contract.items import Reading
-from contract.units import Quantity
-from gateway.rules import engine
-from gateway.rules.engine import SensorState, Verdict
-from gateway.rules.params import JUDGED, SensorParams, params_from_config
+from coldgate.contract.items import Reading
+from coldgate.contract.units import Quantity
+from coldgate.gateway.rules import engine
+from coldgate.gateway.rules.engine import SensorState, Verdict
+from coldgate.gateway.rules.params import JUDGED, SensorParams, params_from_config
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
+    from coldgate.gateway.config import GatewayConfig
 
 ParamsFor = Callable[[str, Quantity], SensorParams | None]
 

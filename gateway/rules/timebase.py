@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from msgspec import Struct, structs
 
-from contract.items import Quality, Reading
+from coldgate.contract.items import Quality, Reading
 
 
 class Mark(Struct, frozen=True):

@@ -29,8 +29,8 @@ from coldgate.configtypes import (
     StopBits,
     TcpPort,
 )
-from contract.units import UNITS_FOR, Quantity, Unit
-from gateway.sensors.config_profiles import (
+from coldgate.contract.units import UNITS_FOR, Quantity, Unit
+from coldgate.gateway.sensors.config_profiles import (
     QUANTITIES,
     REGISTER_COUNT,
     DataType,

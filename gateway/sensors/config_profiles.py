@@ -23,7 +23,7 @@ from msgspec import Meta
 
 from coldgate.configfile import ConfigBlock, ConfigError, convert_document
 from coldgate.configtypes import Id
-from contract.units import UNITS_FOR, Quantity, Unit
+from coldgate.contract.units import UNITS_FOR, Quantity, Unit
 
 # ---------------------------------------------------------------- vocabulary
 
@@ -85,7 +85,7 @@ class Profile(ConfigBlock, kw_only=True):
 @functools.cache
 def builtin_profiles() -> Mapping[str, Profile]:
     """The profiles shipped in gateway/sensors/profiles/*.toml, checked like user ones."""
-    folder = importlib.resources.files("gateway.sensors") / "profiles"
+    folder = importlib.resources.files("coldgate.gateway.sensors") / "profiles"
     found: dict[str, Profile] = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".toml"):

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.sensors.config import Point
+from coldgate.gateway.sensors.config import Point
 
 #: Modbus allows at most 125 registers in one read (function 03/04, PDU limit).
 MAX_REGISTERS_PER_READ = 125

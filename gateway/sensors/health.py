@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from contract.items import Gap, GapCause, SubjectType
-from gateway.clock import Stamp
-from gateway.observations import stamp_fields
+from coldgate.contract.items import Gap, GapCause, SubjectType
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.observations import stamp_fields
 
 log = logging.getLogger(__name__)
 

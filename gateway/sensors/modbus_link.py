@@ -39,9 +39,9 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
-from gateway.sensors.config import ModbusLine, RtuLine, RtuOverTcpLine, TcpLine
-from gateway.sensors.decode import ReadBlock
-from gateway.sensors.health import Failure
+from coldgate.gateway.sensors.config import ModbusLine, RtuLine, RtuOverTcpLine, TcpLine
+from coldgate.gateway.sensors.decode import ReadBlock
+from coldgate.gateway.sensors.health import Failure
 
 Client = AsyncModbusTcpClient | AsyncModbusSerialClient
 

@@ -35,16 +35,16 @@ import math
 from collections import deque
 from collections.abc import Sequence
 
-from gateway.clock import Clock, Stamp
-from gateway.observations import stamp_fields
-from gateway.sensors.config import ModbusLine, ModbusSensor, Point, Profile
-from gateway.sensors.decode import DecodeError, ReadBlock, decode_point, plan_reads
-from gateway.sensors.health import Failure, SensorHealth
-from gateway.sensors.modbus_link import AttemptFailed, ModbusLink
-from gateway.sensors.readings import Channel, channel_of, error_reading, error_readings, ok_reading
-from gateway.sensors.schedule import Slots, backoff_periods
-from gateway.sensors.source import Emit, run_steps
-from gateway.sensors.stats import PollStats, SensorStatus
+from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.sensors.config import ModbusLine, ModbusSensor, Point, Profile
+from coldgate.gateway.sensors.decode import DecodeError, ReadBlock, decode_point, plan_reads
+from coldgate.gateway.sensors.health import Failure, SensorHealth
+from coldgate.gateway.sensors.modbus_link import AttemptFailed, ModbusLink
+from coldgate.gateway.sensors.readings import Channel, channel_of, error_reading, error_readings, ok_reading
+from coldgate.gateway.sensors.schedule import Slots, backoff_periods
+from coldgate.gateway.sensors.source import Emit, run_steps
+from coldgate.gateway.sensors.stats import PollStats, SensorStatus
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from contract.items import Quality, Reading
-from contract.units import Quantity, Unit
-from gateway.clock import Stamp
-from gateway.observations import stamp_fields
-from gateway.sensors.config import Point
+from coldgate.contract.items import Quality, Reading
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.sensors.config import Point
 
 #: Reading.reason is ShortText (200 characters); longer reasons are cut with an ellipsis.
 MAX_REASON = 200

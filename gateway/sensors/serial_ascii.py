@@ -25,16 +25,16 @@ import re
 
 import serial
 
-from contract.units import Quantity, Unit
-from gateway.clock import Clock
-from gateway.observations import stamp_fields
-from gateway.sensors.config import SerialAsciiSensor, check_pattern
-from gateway.sensors.health import Failure, SensorHealth
-from gateway.sensors.readings import Channel, error_reading, error_readings, ok_reading
-from gateway.sensors.schedule import Slots
-from gateway.sensors.source import Emit, run_steps
-from gateway.sensors.stats import PollStats, SensorStatus
-from gateway.serial_io import SerialOpenError, close_watched, open_watched
+from coldgate.contract.units import Quantity, Unit
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.observations import stamp_fields
+from coldgate.gateway.sensors.config import SerialAsciiSensor, check_pattern
+from coldgate.gateway.sensors.health import Failure, SensorHealth
+from coldgate.gateway.sensors.readings import Channel, error_reading, error_readings, ok_reading
+from coldgate.gateway.sensors.schedule import Slots
+from coldgate.gateway.sensors.source import Emit, run_steps
+from coldgate.gateway.sensors.stats import PollStats, SensorStatus
+from coldgate.gateway.serial_io import SerialOpenError, close_watched, open_watched
 
 log = logging.getLogger(__name__)
 

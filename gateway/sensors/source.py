@@ -20,13 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from contract.items import Item
-from gateway.clock import Clock
-from gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
-from gateway.sensors.stats import SensorStatus, served_fraction
+from coldgate.contract.items import Item
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
+from coldgate.gateway.sensors.stats import SensorStatus, served_fraction
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
+    from coldgate.gateway.config import GatewayConfig
 
 __all__ = ["Emit", "SensorStatus", "Source", "build_sources", "raise_if_cancelled", "served_fraction"]
 
@@ -94,10 +94,10 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
     and units); nothing is opened until the sources run.
     """
     # Imported here: they pull in pymodbus and pyserial, which a config check does not need.
-    from gateway.readers.llrp_source import LlrpReaderSource
-    from gateway.readers.scanner import ScannerSource
-    from gateway.sensors.modbus_poller import ModbusLinePoller
-    from gateway.sensors.serial_ascii import SerialAsciiSource
+    from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+    from coldgate.gateway.readers.scanner import ScannerSource
+    from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
+    from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 
     profiles = config.all_profiles()
     on_line: dict[str, list[tuple[ModbusSensor, Profile]]] = {}

@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from contract.uplink import SensorState
-from gateway.sensors.health import SensorHealth
-from gateway.sensors.readings import short
+from coldgate.contract.uplink import SensorState
+from coldgate.gateway.sensors.health import SensorHealth
+from coldgate.gateway.sensors.readings import short
 
 #: Lag percentiles are taken over this many recent polls.
 LAG_WINDOW = 512

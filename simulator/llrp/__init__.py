@@ -4,6 +4,12 @@
 client at a time (sllurp's, or the gateway's), from a captured replay or generated reads.
 """
 
-from simulator.llrp.reader import FixtureReplay, LlrpReader, LlrpReaderThread, ReportSource, TupleReads
+from coldgate.simulator.llrp.reader import (
+    FixtureReplay,
+    LlrpReader,
+    LlrpReaderThread,
+    ReportSource,
+    TupleReads,
+)
 
 __all__ = ["FixtureReplay", "LlrpReader", "LlrpReaderThread", "ReportSource", "TupleReads"]

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from simulator.llrp.messages import (
+from coldgate.simulator.llrp.messages import (
     HEADER_LEN,
     ConnectionStatus,
     LlrpDecodeError,
@@ -55,7 +55,7 @@ from simulator.llrp.messages import (
     unpack_header,
     unpack_ro_access_report,
 )
-from simulator.loop_thread import LoopThread
+from coldgate.simulator.loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 

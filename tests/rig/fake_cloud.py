@@ -28,11 +28,11 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from contract.codec import decode_topic, encode
-from contract.downlink import Ack
-from contract.errors import ContractError
-from contract.topics import INGEST_FILTER, ack_topic
-from contract.uplink import Batch, Status
+from coldgate.contract.codec import decode_topic, encode
+from coldgate.contract.downlink import Ack
+from coldgate.contract.errors import ContractError
+from coldgate.contract.topics import INGEST_FILTER, ack_topic
+from coldgate.contract.uplink import Batch, Status
 
 Key = tuple[str, str]  # (gateway, stream)
 

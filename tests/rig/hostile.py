@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
-from contract.topics import batch_topic, status_topic
+from coldgate.contract.topics import batch_topic, status_topic
 from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM
 
 __all__ = [

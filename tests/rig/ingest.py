@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from contract.codec import decode, encode
-from contract.downlink import Ack
-from contract.items import Item, Quantity
-from contract.items import Reading as ReadingItem
-from contract.topics import batch_topic, status_topic
-from contract.units import Unit
-from contract.uplink import Batch, State, Status
+from coldgate.contract.codec import decode, encode
+from coldgate.contract.downlink import Ack
+from coldgate.contract.items import Item, Quantity
+from coldgate.contract.items import Reading as ReadingItem
+from coldgate.contract.topics import batch_topic, status_topic
+from coldgate.contract.units import Unit
+from coldgate.contract.uplink import Batch, State, Status
 from tests.rig.mosquitto import MosquittoBroker
 
 SITE = "site1"

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from simulator.background import FarmThread
-from simulator.config import FarmConfig, LoggerSpec
-from simulator.curves import Sample
-from simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, TcpEndpoint
+from coldgate.simulator.background import FarmThread
+from coldgate.simulator.config import FarmConfig, LoggerSpec
+from coldgate.simulator.curves import Sample
+from coldgate.simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, TcpEndpoint
 from tests.rig.ports import free_port, wait_port_closed
 
 __all__ = [

@@ -19,13 +19,13 @@ import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
-from contract.codec import MESSAGE_TYPES
-from contract.downlink import Command, CommandAction, MasterData, TemperatureClass
-from contract.evidence import Evidence, Limits
-from contract.ids import GTIN_PATTERN, MAX_SEQ, SSCC_PATTERN, gs1_check_digit_ok
-from contract.items import ITEM_TYPES, Gap, Movement, Quality, Reading, Scan
-from contract.units import TEMPERATURE_UNITS, UNITS_FOR, Unit
-from contract.uplink import Batch, Status
+from coldgate.contract.codec import MESSAGE_TYPES
+from coldgate.contract.downlink import Command, CommandAction, MasterData, TemperatureClass
+from coldgate.contract.evidence import Evidence, Limits
+from coldgate.contract.ids import GTIN_PATTERN, MAX_SEQ, SSCC_PATTERN, gs1_check_digit_ok
+from coldgate.contract.items import ITEM_TYPES, Gap, Movement, Quality, Reading, Scan
+from coldgate.contract.units import TEMPERATURE_UNITS, UNITS_FOR, Unit
+from coldgate.contract.uplink import Batch, Status
 
 Fixer = Callable[[dict[str, Any]], dict[str, Any]]
 _MAX_TEXT = 24

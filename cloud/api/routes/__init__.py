@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Connection, Engine
 
-from contract.ids import MAX_EPOCH_MS
+from coldgate.contract.ids import MAX_EPOCH_MS
 
 __all__ = ["MAX_RANGE_MS", "check_range", "connection", "parse_time"]
 

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection
 
-from cloud.api import queries
-from cloud.api.routes import connection
-from cloud.api.schemas import AlertList
-from contract.items import Severity
+from coldgate.cloud.api import queries
+from coldgate.cloud.api.routes import connection
+from coldgate.cloud.api.schemas import AlertList
+from coldgate.contract.items import Severity
 
 __all__ = ["router"]
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection
 
-from cloud.api import queries
-from cloud.api.routes import check_range, connection, parse_time
-from cloud.api.schemas import GapList
+from coldgate.cloud.api import queries
+from coldgate.cloud.api.routes import check_range, connection, parse_time
+from coldgate.cloud.api.schemas import GapList
 
 __all__ = ["router"]
 

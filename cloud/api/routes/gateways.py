@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import Connection
 
-from cloud.api import queries
-from cloud.api.routes import connection
-from cloud.api.schemas import GatewayEntry, GatewayList
+from coldgate.cloud.api import queries
+from coldgate.cloud.api.routes import connection
+from coldgate.cloud.api.schemas import GatewayEntry, GatewayList
 
 __all__ = ["router"]
 

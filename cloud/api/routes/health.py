@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from cloud.api.schemas import Health
+from coldgate.cloud.api.schemas import Health
 
 __all__ = ["router", "short_reason"]
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection
 
-from cloud.api import queries
-from cloud.api.routes import connection
-from cloud.api.schemas import SensorList
+from coldgate.cloud.api import queries
+from coldgate.cloud.api.routes import connection
+from coldgate.cloud.api.schemas import SensorList
 
 __all__ = ["router"]
 

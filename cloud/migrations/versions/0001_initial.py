@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from cloud.db.partitions import ensure_partitions
+from coldgate.cloud.db.partitions import ensure_partitions
 
 revision = "0001"
 down_revision = None

@@ -5,7 +5,7 @@ modules are public for tests and for tools that want more than the contract
 carries (HIBC labeler code, MA device identifier).
 """
 
-from gateway.readers.barcode.framing import Frame, LineFramer
-from gateway.readers.barcode.parse import ParsedScan, parse_scan
+from coldgate.gateway.readers.barcode.framing import Frame, LineFramer
+from coldgate.gateway.readers.barcode.parse import ParsedScan, parse_scan
 
 __all__ = ["Frame", "LineFramer", "ParsedScan", "parse_scan"]

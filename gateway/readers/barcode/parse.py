@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from contract.items import Scheme
-from gateway.readers.barcode import gs1, hibc, ma
-from gateway.readers.barcode.symbology import carries_gtin, implies_gs1, split_symbology
+from coldgate.contract.items import Scheme
+from coldgate.gateway.readers.barcode import gs1, hibc, ma
+from coldgate.gateway.readers.barcode.symbology import carries_gtin, implies_gs1, split_symbology
 
 MAX_RAW: Final = 4096  # contract.items.Scan.raw
 MAX_ERRORS: Final = 32

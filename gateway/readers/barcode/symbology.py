@@ -16,7 +16,7 @@ from typing import Final
 from biip import ParseError
 from biip.symbology import GS1Symbology, SymbologyIdentifier
 
-from contract.ids import SYMBOLOGY_PATTERN
+from coldgate.contract.ids import SYMBOLOGY_PATTERN
 
 _CONTRACT_RE: Final = re.compile(SYMBOLOGY_PATTERN)
 
