@@ -28,15 +28,16 @@ fi
 
 # 2. The virtualenv, reinstalled when the package's definition changes.
 stamp=.venv/.coldgate-installed
-want=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing coldgate[gateway,cloud,test] into .venv"
+  # constraints.txt pins every version, so a fresh clone installs what main was tested with.
+  say "installing coldgate[gateway,cloud,test] into .venv (versions from constraints.txt)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[gateway,cloud,test]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[gateway,cloud,test]'
   echo "$want" > "$stamp"
 fi
 
