@@ -30,10 +30,11 @@ from collections import Counter
 from collections.abc import Callable
 
 from coldgate.contract.items import Item, Quality, Reading
+from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import GatewayConfig, GatewaySection, TemperatureClass, Zone
 from coldgate.gateway.sensors.config import ModbusSensor, TcpLine
-from coldgate.gateway.sensors.source import build_sources, served_fraction
+from coldgate.gateway.sensors.stats import served_fraction
 
 REFERENCES = (
     ("ThingsBoard IoT Gateway 3.8.5", "51 %", "64 MB", "0.91"),

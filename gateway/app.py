@@ -47,15 +47,45 @@ from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer
 from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+from coldgate.gateway.readers.scanner import ScannerSource
 from coldgate.gateway.rules.door_alert_groups import DoorAlertGroups
 from coldgate.gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
 from coldgate.gateway.rules.site import SiteRules
-from coldgate.gateway.sensors.source import Source, build_sources, raise_if_cancelled
+from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
+from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
+from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
+from coldgate.gateway.source import Source, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
 ALARM_TICK_S = 5.0
 CONTROL_DRIVE_S = 3.0  # below the CLI's 5 s reply timeout (gateway.control.ask)
+
+
+def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
+    """One source per Modbus line that has sensors, then one per serial ASCII logger, LLRP reader
+    and barcode scanner.
+
+    The wiring is the one place that knows every kind of source; each kind only
+    knows ``gateway.source``.  The config is assumed valid (``load_gateway_config`` checked lines, profiles
+    and units); nothing is opened until the sources run.
+    """
+    profiles = config.all_profiles()
+    on_line: dict[str, list[tuple[ModbusSensor, Profile]]] = {}
+    serial: list[Source] = []
+    for sensor in config.sensors:
+        if isinstance(sensor, ModbusSensor):
+            on_line.setdefault(sensor.line, []).append((sensor, profiles[sensor.profile]))
+        elif isinstance(sensor, SerialAsciiSensor):
+            serial.append(SerialAsciiSource(sensor, clock))
+        else:  # pragma: no cover - future kinds belong to other packages
+            log.debug("sensor %s (%s) is not a sensing source; skipped", sensor.id, type(sensor).__name__)
+    sources: list[Source] = [
+        ModbusLinePoller(line, on_line[line.id], clock) for line in config.modbus_lines if line.id in on_line
+    ]
+    readers: list[Source] = [LlrpReaderSource(reader, clock) for reader in config.readers]
+    scanners: list[Source] = [ScannerSource(scanner, clock) for scanner in config.scanners]
+    return sources + serial + readers + scanners
 
 
 class GatewayApp:

@@ -13,12 +13,12 @@ from pathlib import Path
 from coldgate.contract.codec import validate
 from coldgate.contract.items import Gap, GapCause, Item, Scan, Scheme
 from coldgate.contract.uplink import LinkState
+from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import gateway_config_from_document
 from coldgate.gateway.readers.barcode.hibc import check_character
 from coldgate.gateway.readers.config import ScannerConfig
 from coldgate.gateway.readers.scanner import ScannerSource
-from coldgate.gateway.sensors.source import build_sources
 from coldgate.simulator.scanner import CODES, ScannerEmulator
 from tests.rig.pty import PtyPair
 from tests.rig.waiting import eventually

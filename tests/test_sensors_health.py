@@ -11,7 +11,8 @@ from coldgate.contract.items import Gap, GapCause, SubjectType
 from coldgate.gateway.clock import Stamp
 from coldgate.gateway.sensors.health import Failure, SensorHealth
 from coldgate.gateway.sensors.schedule import Slots, backoff_periods
-from coldgate.gateway.sensors.stats import PollStats, SensorStatus, served_fraction
+from coldgate.gateway.sensors.stats import PollStats, served_fraction
+from coldgate.gateway.source import SensorStatus
 
 pytestmark = pytest.mark.timeout(30)
 

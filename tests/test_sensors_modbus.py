@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 import pytest
 
 from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
+from coldgate.gateway import source
+from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import gateway_config_from_document
-from coldgate.gateway.sensors import source
 from coldgate.gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -26,7 +27,8 @@ from coldgate.gateway.sensors.config import (
 )
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
 from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
-from coldgate.gateway.sensors.source import Source, build_sources, served_fraction
+from coldgate.gateway.sensors.stats import served_fraction
+from coldgate.gateway.source import Source
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, LoggerSpec
 from coldgate.simulator.curves import Behaviour

@@ -39,8 +39,7 @@ from coldgate.gateway.readers.config import ReaderConfig
 from coldgate.gateway.readers.epc import decode_epc, report_epc_hex
 from coldgate.gateway.readers.reader_clock import ReaderClockMap
 from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
-from coldgate.gateway.sensors.source import Emit, run_steps
-from coldgate.gateway.sensors.stats import SensorStatus
+from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
 __all__ = ["LlrpReaderSource", "portal_config"]
 

@@ -27,9 +27,8 @@ from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.readers.barcode.framing import LineFramer
 from coldgate.gateway.readers.barcode.parse import parse_scan
 from coldgate.gateway.readers.config import TERMINATORS, ScannerConfig
-from coldgate.gateway.sensors.source import Emit, run_steps
-from coldgate.gateway.sensors.stats import SensorStatus
 from coldgate.gateway.serial_io import SerialOpenError, close_watched, open_watched
+from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
 __all__ = ["ScannerSource"]
 

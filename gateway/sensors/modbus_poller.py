@@ -43,8 +43,8 @@ from coldgate.gateway.sensors.health import Failure, SensorHealth
 from coldgate.gateway.sensors.modbus_link import AttemptFailed, ModbusLink
 from coldgate.gateway.sensors.readings import Channel, channel_of, error_reading, error_readings, ok_reading
 from coldgate.gateway.sensors.schedule import Slots, backoff_periods
-from coldgate.gateway.sensors.source import Emit, run_steps
-from coldgate.gateway.sensors.stats import PollStats, SensorStatus
+from coldgate.gateway.sensors.stats import PollStats
+from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from coldgate.gateway.sensors.config import SerialAsciiSensor, check_pattern
 from coldgate.gateway.sensors.health import Failure, SensorHealth
 from coldgate.gateway.sensors.readings import Channel, error_reading, error_readings, ok_reading
 from coldgate.gateway.sensors.schedule import Slots
-from coldgate.gateway.sensors.source import Emit, run_steps
-from coldgate.gateway.sensors.stats import PollStats, SensorStatus
+from coldgate.gateway.sensors.stats import PollStats
 from coldgate.gateway.serial_io import SerialOpenError, close_watched, open_watched
+from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
 log = logging.getLogger(__name__)
 

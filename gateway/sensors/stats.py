@@ -12,49 +12,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from coldgate.contract.uplink import SensorState
 from coldgate.gateway.sensors.health import SensorHealth
-from coldgate.gateway.sensors.readings import short
+from coldgate.gateway.source import SensorStatus
 
 #: Lag percentiles are taken over this many recent polls.
 LAG_WINDOW = 512
-
-
-@dataclass(frozen=True, slots=True)
-class SensorStatus:
-    """A snapshot of one sensor's polling, as ``Source.status()`` returns it."""
-
-    sensor: str
-    source: str
-    online: bool
-    consecutive_failures: int
-    interval_s: float
-    scheduled: int
-    served: int
-    late: int
-    missed: int
-    lag_p50_ms: float | None
-    lag_p95_ms: float | None
-    lag_max_ms: float | None
-    last_poll_ms: int | None  # wall time of the last poll, answered or not
-    last_ok_ms: int | None  # wall time of the last good answer
-    last_error: str | None
-
-    def to_state(self) -> SensorState:
-        """The sensor's entry in the contract's status message."""
-        return SensorState(
-            id=self.sensor,
-            online=self.online,
-            last_poll=self.last_ok_ms,
-            lag_p50_ms=None if self.lag_p50_ms is None else round(self.lag_p50_ms),
-            lag_p95_ms=None if self.lag_p95_ms is None else round(self.lag_p95_ms),
-            scheduled=self.scheduled,
-            served=self.served,
-            missed=self.missed,
-            error=None if self.last_error is None else short(self.last_error),
-        )
 
 
 class PollStats:

@@ -1,4 +1,4 @@
-"""The one interface every sensing source plugs in through, and the factory that builds them.
+"""The one interface every source plugs in through: Modbus lines, serial loggers, LLRP readers, scanners.
 
 Like a Telegraf input plugin, a source knows one kind of device and nothing of
 what happens to its items: the app starts ``run(emit)`` as an asyncio task and
@@ -8,29 +8,58 @@ poll is caught at the top of the source's loop, logged, reported as an error
 reading, and polling resumes after a pause (ThingsBoard IoT Gateway issue
 #2132: one uncaught exception killed its polling task for good).
 
-``build_sources`` makes one source per Modbus *line* (all units on a bus share
-its turn-taking) and one per serial ASCII logger.  Other ``[[sensors]]`` kinds
-(an RFID portal) are built by their own packages and skipped here.
+It sits apart from every kind of source so that each imports it and none
+imports another; the app's wiring (``gateway.app.build_sources``) is the only
+place that knows every kind.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from coldgate.contract.items import Item
-from coldgate.gateway.clock import Clock
-from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
-from coldgate.gateway.sensors.stats import SensorStatus, served_fraction
+from coldgate.contract.uplink import SensorState
+from coldgate.gateway.sensors.readings import short
 
-if TYPE_CHECKING:
-    from coldgate.gateway.config import GatewayConfig
+__all__ = ["Emit", "SensorStatus", "Source", "raise_if_cancelled", "run_steps"]
 
-__all__ = ["Emit", "SensorStatus", "Source", "build_sources", "raise_if_cancelled", "served_fraction"]
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """A snapshot of one sensor's polling, as ``Source.status()`` returns it."""
 
-log = logging.getLogger(__name__)
+    sensor: str
+    source: str
+    online: bool
+    consecutive_failures: int
+    interval_s: float
+    scheduled: int
+    served: int
+    late: int
+    missed: int
+    lag_p50_ms: float | None
+    lag_p95_ms: float | None
+    lag_max_ms: float | None
+    last_poll_ms: int | None  # wall time of the last poll, answered or not
+    last_ok_ms: int | None  # wall time of the last good answer
+    last_error: str | None
+
+    def to_state(self) -> SensorState:
+        """The sensor's entry in the contract's status message."""
+        return SensorState(
+            id=self.sensor,
+            online=self.online,
+            last_poll=self.last_ok_ms,
+            lag_p50_ms=None if self.lag_p50_ms is None else round(self.lag_p50_ms),
+            lag_p95_ms=None if self.lag_p95_ms is None else round(self.lag_p95_ms),
+            scheduled=self.scheduled,
+            served=self.served,
+            missed=self.missed,
+            error=None if self.last_error is None else short(self.last_error),
+        )
+
 
 #: Where a source hands its items (readings, gaps): ``Sink.put`` of the outbox, or
 #: the rules in front of it.  Called on the event loop; must not block.
@@ -84,34 +113,3 @@ async def run_steps(step: Callable[[], Awaitable[None]], on_bug: Callable[[Excep
             on_bug(exc)
             await asyncio.sleep(BUG_PAUSE_S)
         raise_if_cancelled()
-
-
-def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
-    """One source per Modbus line that has sensors, then one per serial ASCII logger, LLRP reader
-    and barcode scanner.
-
-    The config is assumed valid (``load_gateway_config`` checked lines, profiles
-    and units); nothing is opened until the sources run.
-    """
-    # Imported here: they pull in pymodbus and pyserial, which a config check does not need.
-    from coldgate.gateway.readers.llrp_source import LlrpReaderSource
-    from coldgate.gateway.readers.scanner import ScannerSource
-    from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
-    from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
-
-    profiles = config.all_profiles()
-    on_line: dict[str, list[tuple[ModbusSensor, Profile]]] = {}
-    serial: list[Source] = []
-    for sensor in config.sensors:
-        if isinstance(sensor, ModbusSensor):
-            on_line.setdefault(sensor.line, []).append((sensor, profiles[sensor.profile]))
-        elif isinstance(sensor, SerialAsciiSensor):
-            serial.append(SerialAsciiSource(sensor, clock))
-        else:  # pragma: no cover - future kinds belong to other packages
-            log.debug("sensor %s (%s) is not a sensing source; skipped", sensor.id, type(sensor).__name__)
-    sources: list[Source] = [
-        ModbusLinePoller(line, on_line[line.id], clock) for line in config.modbus_lines if line.id in on_line
-    ]
-    readers: list[Source] = [LlrpReaderSource(reader, clock) for reader in config.readers]
-    scanners: list[Source] = [ScannerSource(scanner, clock) for scanner in config.scanners]
-    return sources + serial + readers + scanners
