@@ -22,8 +22,8 @@ from pathlib import Path
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import OutboxConfig, UplinkConfig
-from coldgate.gateway.uplink import Uplink
-from coldgate.gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff
+from coldgate.gateway.uplink.drain import Uplink
+from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import reading

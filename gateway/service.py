@@ -24,14 +24,14 @@ from coldgate.contract.uplink import Status
 from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
-from coldgate.gateway.clock_watch import ClockWatch
 from coldgate.gateway.config import GatewayConfig
-from coldgate.gateway.downlink import Document, Downlink
 from coldgate.gateway.local_status import write_heartbeat
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.readers.scanner import ScannerSource
-from coldgate.gateway.uplink import Uplink
-from coldgate.gateway.uplink_status import build_status
+from coldgate.gateway.uplink.clock_watch import ClockWatch
+from coldgate.gateway.uplink.downlink import Document, Downlink
+from coldgate.gateway.uplink.drain import Uplink
+from coldgate.gateway.uplink.status import build_status
 
 log = logging.getLogger(__name__)
 

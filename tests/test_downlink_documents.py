@@ -14,9 +14,9 @@ from coldgate.contract import examples
 from coldgate.contract.codec import encode
 from coldgate.contract.items import Event, EventType, Item
 from coldgate.contract.topics import config_topic, master_topic, recall_topic
-from coldgate.gateway.downlink import Document, Downlink
-from coldgate.gateway.mqtt_link import Message
-from coldgate.gateway.uplink_status import StatusErrors
+from coldgate.gateway.uplink.downlink import Document, Downlink
+from coldgate.gateway.uplink.mqtt_link import Message
+from coldgate.gateway.uplink.status import StatusErrors
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_support import CLOCK, GATEWAY, SITE, make_uplink, open_outbox, running

@@ -11,7 +11,7 @@ import pytest
 from coldgate.contract.codec import validate
 from coldgate.contract.items import Event, EventType, Item
 from coldgate.gateway.clock import Stamp
-from coldgate.gateway.clock_watch import ClockWatch, clock_changes
+from coldgate.gateway.uplink.clock_watch import ClockWatch, clock_changes
 
 BOOT = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
 T0 = 1_741_079_700_000

@@ -16,9 +16,16 @@ import pytest
 from coldgate.configfile import ConfigError
 from coldgate.contract.topics import INGEST_FILTER, MOSQUITTO_GATEWAY_ACL
 from coldgate.contract.uplink import State
-from coldgate.gateway.mqtt_link import Connected, Disconnected, LinkEvent, LinkOptions, MqttLink, Retrying
-from coldgate.gateway.uplink_options import link_options
-from coldgate.gateway.uplink_pacing import Backoff, DrainLimiter
+from coldgate.gateway.uplink.mqtt_link import (
+    Connected,
+    Disconnected,
+    LinkEvent,
+    LinkOptions,
+    MqttLink,
+    Retrying,
+)
+from coldgate.gateway.uplink.options import link_options
+from coldgate.gateway.uplink.pacing import Backoff, DrainLimiter
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port

@@ -10,7 +10,7 @@ import pytest
 
 from coldgate.contract.codec import validate
 from coldgate.contract.uplink import AlarmState, DocumentVersions, SensorState, State, Status
-from coldgate.gateway.uplink_status import StatusErrors, build_status, will_status
+from coldgate.gateway.uplink.status import StatusErrors, build_status, will_status
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_clock_watch import BOOT, T0, SteppedClock, stamp

@@ -24,10 +24,10 @@ from coldgate.contract.units import Quantity, Unit
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import OutboxConfig, UplinkConfig
-from coldgate.gateway.downlink import Downlink
 from coldgate.gateway.observations import UNSEQUENCED, stamp_fields
-from coldgate.gateway.uplink import Uplink
-from coldgate.gateway.uplink_pacing import Backoff
+from coldgate.gateway.uplink.downlink import Downlink
+from coldgate.gateway.uplink.drain import Uplink
+from coldgate.gateway.uplink.pacing import Backoff
 from tests.rig.mosquitto import MosquittoBroker
 
 GATEWAY = "gw01"

@@ -1,6 +1,6 @@
 """One MQTT connection: a fresh paho client, its CONNECT, and its network loop until it ends.
 
-``gateway.mqtt_link`` keeps a link up by making one ``Connection`` after
+``gateway.uplink.mqtt_link`` keeps a link up by making one ``Connection`` after
 another; everything here runs on the link's network thread, and paho's
 callbacks only hand their facts over (``LinkHooks``, which post to asyncio).
 A fresh client per connection is the point: paho keeps unacknowledged
@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-log = logging.getLogger("coldgate.gateway.mqtt_link")
-_paho_log = logging.getLogger("coldgate.gateway.mqtt_link.paho")
+log = logging.getLogger("coldgate.gateway.uplink.mqtt_link")
+_paho_log = logging.getLogger("coldgate.gateway.uplink.mqtt_link.paho")
 
 MqttVersion = Literal["5", "3.1.1"]
 UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; paho maps a 3.1.1 broker's return code 1 onto it

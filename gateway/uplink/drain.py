@@ -18,7 +18,7 @@ decides *when*:
   retained, so whoever looks next sees the newest.
 
 Down-link messages arrive on the gateway's one subscription (``.../down/#``):
-acks and commands are handled here, documents by ``gateway.downlink``.
+acks and commands are handled here, documents by ``gateway.uplink.downlink``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ from coldgate.gateway.buffer.lanes import PRIORITY
 from coldgate.gateway.buffer.outbox import AckAheadError, Chunk, Outbox
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import UplinkConfig
-from coldgate.gateway.downlink import Downlink
-from coldgate.gateway.mqtt_link import (
+from coldgate.gateway.uplink.batch import BatchEncoder
+from coldgate.gateway.uplink.commands import CommandDesk
+from coldgate.gateway.uplink.downlink import Downlink
+from coldgate.gateway.uplink.mqtt_link import (
     Connected,
     Disconnected,
     LinkDown,
@@ -53,11 +55,9 @@ from coldgate.gateway.mqtt_link import (
     PublishRefused,
     Will,
 )
-from coldgate.gateway.uplink_batch import BatchEncoder
-from coldgate.gateway.uplink_commands import CommandDesk
-from coldgate.gateway.uplink_options import link_options
-from coldgate.gateway.uplink_pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
-from coldgate.gateway.uplink_status import StatusErrors, build_status, will_status
+from coldgate.gateway.uplink.options import link_options
+from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
+from coldgate.gateway.uplink.status import StatusErrors, build_status, will_status
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from coldgate.contract.downlink import Command, CommandAction
 from coldgate.contract.errors import ContractError
 from coldgate.contract.items import Event, EventType
 from coldgate.gateway.clock import Clock
-from coldgate.gateway.mqtt_link import Message
 from coldgate.gateway.observations import Sink, stamp_fields
-from coldgate.gateway.uplink_status import StatusErrors
+from coldgate.gateway.uplink.mqtt_link import Message
+from coldgate.gateway.uplink.status import StatusErrors
 
-log = logging.getLogger("coldgate.gateway.uplink")
+log = logging.getLogger("coldgate.gateway.uplink.drain")
 
 
 class CommandDesk:

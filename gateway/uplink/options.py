@@ -9,7 +9,7 @@ as an endless series of failed connections.
 from __future__ import annotations
 
 from coldgate.gateway.config import UplinkConfig
-from coldgate.gateway.mqtt_link import LinkOptions
+from coldgate.gateway.uplink.mqtt_link import LinkOptions
 from coldgate.mqtt_secrets import read_secret, tls_context
 
 

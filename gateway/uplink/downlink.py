@@ -37,9 +37,9 @@ from coldgate.contract.topics import config_topic, master_topic, recall_topic
 from coldgate.contract.uplink import DocumentVersions
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
-from coldgate.gateway.mqtt_link import Message
 from coldgate.gateway.observations import Sink, stamp_fields
-from coldgate.gateway.uplink_status import StatusErrors
+from coldgate.gateway.uplink.mqtt_link import Message
+from coldgate.gateway.uplink.status import StatusErrors
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
-from coldgate.gateway.uplink_connection import Connection, LinkOptions, MqttVersion, Will
-from coldgate.gateway.uplink_pacing import Backoff
+from coldgate.gateway.uplink.connection import Connection, LinkOptions, MqttVersion, Will
+from coldgate.gateway.uplink.pacing import Backoff
 
 __all__ = [
     "Connected",
