@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-#: Modules that run on import (Alembic's environment) rather than define things.
-NOT_IMPORTABLE_ALONE = ("coldgate.cloud.migrations.env",)
+#: Modules that run on import (the CLI's entry point, Alembic's environment) rather than define things.
+NOT_IMPORTABLE_ALONE = ("coldgate.__main__", "coldgate.cloud.migrations.env")
 
 IMPORT_EVERY_MODULE = f"""
 import importlib, pkgutil, sys
