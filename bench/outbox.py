@@ -1,6 +1,6 @@
 """What the durable outbox costs: put→commit throughput, commit latency, bytes on disk, and loss at 500/s.
 
-The figures back the trade-off documented in ``gateway/buffer/store.py``
+The figures back the trade-off documented in ``gateway/buffer/db.py``
 (fsync "full" versus "normal") and answer the issue's reference point:
 ThingsBoard IoT Gateway 3.8.5 with SQLite storage silently lost 0.7-6.7 % of
 readings at 500 readings/s on this kind of machine.  Here a paced run at 500
@@ -24,7 +24,7 @@ from pathlib import Path
 from coldgate.contract.items import Reading
 from coldgate.contract.units import Quantity, Unit
 from coldgate.gateway.buffer.outbox import Outbox
-from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import OutboxConfig
 from coldgate.gateway.observations import stamp_fields
@@ -141,7 +141,7 @@ def check_cost(where: Path) -> tuple[float, float]:
     path = where / "throughput-full-500.sqlite3"
     mib = os.path.getsize(path) / 1_048_576
     start = time.perf_counter()
-    Store.open(path).close()
+    OutboxDb.open(path).close()
     return mib, (time.perf_counter() - start) / mib
 
 

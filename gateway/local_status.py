@@ -21,7 +21,7 @@ import msgspec
 
 from coldgate.contract.codec import encode
 from coldgate.contract.uplink import Status
-from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.control import ControlRequest, ask, socket_path
 
@@ -70,11 +70,11 @@ def _outbox(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"path": str(path), "error": "no outbox file yet"}
     try:
-        store = Store.open_reader(path)
+        db = OutboxDb.open_reader(path)
     except (sqlite3.Error, OSError, ValueError) as exc:
         return {"path": str(path), "error": f"cannot read: {exc}"}
     try:
-        meta = store.read_meta()
+        meta = db.read_meta()
         return {
             "path": str(path),
             "stream": meta.stream,
@@ -82,10 +82,10 @@ def _outbox(path: Path) -> dict[str, Any]:
             "bytes": meta.item_bytes,
             "last_seq": meta.next_seq - 1,
             "acked_seq": meta.acked_seq,
-            "oldest_unacked_ts": store.oldest_ts(meta.acked_seq),
+            "oldest_unacked_ts": db.oldest_ts(meta.acked_seq),
         }
     finally:
-        store.close()
+        db.close()
 
 
 def render(report: dict[str, Any]) -> str:

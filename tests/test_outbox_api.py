@@ -15,7 +15,7 @@ from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Reading
 from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
 from coldgate.gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
-from coldgate.gateway.buffer.store import Store
+from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.observations import UNSEQUENCED
 from tests.test_outbox_support import (
     T0,
@@ -299,15 +299,15 @@ def test_unsequenced_is_zero() -> None:
 
 
 def test_a_failed_commit_keeps_its_items_and_retries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_insert = Store.insert
+    real_insert = OutboxDb.insert
     failures = iter([sqlite3.OperationalError("disk I/O error")])
 
-    def flaky_insert(self: Store, rows: object) -> None:
+    def flaky_insert(self: OutboxDb, rows: object) -> None:
         for failure in failures:
             raise failure
         real_insert(self, rows)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Store, "insert", flaky_insert)
+    monkeypatch.setattr(OutboxDb, "insert", flaky_insert)
     with open_outbox(tmp_path) as outbox:
         for value in range(5):
             outbox.put(reading(float(value)))
@@ -321,11 +321,11 @@ def test_a_failed_commit_keeps_its_items_and_retries(tmp_path: Path, monkeypatch
 def test_close_says_how_many_items_a_dead_disk_kept_from_being_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def dead(self: Store, rows: object) -> None:
+    def dead(self: OutboxDb, rows: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     outbox = open_outbox(tmp_path, commit_interval_ms=10_000)
-    monkeypatch.setattr(Store, "insert", dead)
+    monkeypatch.setattr(OutboxDb, "insert", dead)
     for _ in range(3):
         outbox.put(reading())
     with pytest.raises(

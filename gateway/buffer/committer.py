@@ -34,8 +34,8 @@ from coldgate.contract.codec import encode
 from coldgate.contract.items import Item
 from coldgate.gateway.buffer import thinning
 from coldgate.gateway.buffer.lanes import facts
+from coldgate.gateway.buffer.outbox_db import NewRow, OutboxDb
 from coldgate.gateway.buffer.overflow import Caps, shed_pass
-from coldgate.gateway.buffer.store import NewRow, Store
 from coldgate.gateway.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,11 @@ Listener = Callable[[int], None]
 
 
 class Committer:
-    """Owns the writer ``Store``; every other thread talks to it through the methods below."""
+    """Owns the writer ``OutboxDb``; every other thread talks to it through the methods below."""
 
     def __init__(
         self,
-        store: Store,
+        db: OutboxDb,
         *,
         gateway: str,
         clock: Clock,
@@ -62,7 +62,7 @@ class Committer:
         max_items: int,
         chunk: int = thinning.DEFAULT_CHUNK,
     ) -> None:
-        self._store = store
+        self._db = db
         self._gateway = gateway
         self._clock = clock
         self._caps = caps
@@ -83,10 +83,10 @@ class Committer:
         self._shed_again_at = 0
         self._over_reported = False
         # Published state: written by the writer thread, read by anyone.
-        self.committed_seq = store.meta.next_seq - 1
-        self.acked_seq = store.meta.acked_seq  # highest acknowledgement received
-        self.item_count = store.meta.item_count
-        self.item_bytes = store.meta.item_bytes
+        self.committed_seq = db.meta.next_seq - 1
+        self.acked_seq = db.meta.acked_seq  # highest acknowledgement received
+        self.item_count = db.meta.item_count
+        self.item_bytes = db.meta.item_bytes
         self.transactions = 0
         self.shed_readings = 0
         self.last_error: str | None = None
@@ -183,7 +183,7 @@ class Committer:
         return now >= self._first_pending_at + self._interval_s
 
     def _ready(self, now: float) -> bool:
-        if self._stop or self.acked_seq > self._store.meta.acked_seq or self._caps_wanted > self._caps_done:
+        if self._stop or self.acked_seq > self._db.meta.acked_seq or self._caps_wanted > self._caps_done:
             return True
         return now >= self._next_age_check or self._group_due(now)
 
@@ -221,7 +221,7 @@ class Committer:
                     self._cond.wait(_BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1])
                 continue
             with self._cond:
-                if stopping and not self._pending and self.acked_seq <= self._store.meta.acked_seq:
+                if stopping and not self._pending and self.acked_seq <= self._db.meta.acked_seq:
                     return
 
     def _rows(self, items: list[Item], first_seq: int) -> list[NewRow]:
@@ -230,7 +230,7 @@ class Committer:
         Not validated again: ``Outbox.put`` checked every item against the
         contract (items are frozen, so nothing changed since), and the one field
         set here, ``seq``, is checked against the contract's range by
-        ``Store.insert``.  Decoding every item a second time cost a Pi as much
+        ``OutboxDb.insert``.  Decoding every item a second time cost a Pi as much
         as encoding it.
         """
         rows: list[NewRow] = []
@@ -241,15 +241,15 @@ class Committer:
         return rows
 
     def _commit(self, group: list[Item]) -> None:
-        self._store.reserve(len(group))
+        self._db.reserve(len(group))
         started = time.perf_counter()
-        with self._store.transaction():
-            self._store.insert(self._rows(group, self._store.meta.next_seq))
+        with self._db.transaction():
+            self._db.insert(self._rows(group, self._db.meta.next_seq))
         self.commit_ms.append((time.perf_counter() - started) * 1000)
         self._published(done=len(group))
 
     def _published(self, done: int = 0) -> None:
-        meta = self._store.meta
+        meta = self._db.meta
         with self._cond:
             self.committed_seq = meta.next_seq - 1
             self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
@@ -265,10 +265,10 @@ class Committer:
 
     def _apply_ack(self) -> None:
         target = self.acked_seq
-        while target > self._store.meta.acked_seq:
-            with self._store.transaction():
-                self._store.delete_upto(target, ACK_DELETE_CHUNK)
-            meta = self._store.meta
+        while target > self._db.meta.acked_seq:
+            with self._db.transaction():
+                self._db.delete_upto(target, ACK_DELETE_CHUNK)
+            meta = self._db.meta
             with self._cond:
                 self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
             if meta.item_bytes <= self._caps.max_bytes:
@@ -277,7 +277,7 @@ class Committer:
     def _maybe_shed(self, caps_wanted: int) -> None:
         now_mono = time.monotonic()
         age_due = now_mono >= self._next_age_check
-        used = self._store.meta.item_bytes
+        used = self._db.meta.item_bytes
         bytes_due = used > self._caps.max_bytes and used >= self._shed_again_at
         if age_due or bytes_due:
             self._shed(age_due)
@@ -290,7 +290,7 @@ class Committer:
     def _shed(self, age_due: bool) -> None:
         caps = self._caps
         dropped, records, self._over_reported = shed_pass(
-            self._store,
+            self._db,
             caps=caps,
             now=self._clock.stamp(),
             gateway=self._gateway,
@@ -303,5 +303,5 @@ class Committer:
         if records:
             self.shed_readings += dropped
             self._published()
-        used = self._store.meta.item_bytes
+        used = self._db.meta.item_bytes
         self._shed_again_at = used + max(65_536, caps.max_bytes // 100) if used > caps.max_bytes else 0

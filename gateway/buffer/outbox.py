@@ -63,8 +63,8 @@ from coldgate.contract.uplink import MAX_BATCH_ITEMS
 from coldgate.gateway.buffer import thinning
 from coldgate.gateway.buffer.committer import Committer
 from coldgate.gateway.buffer.lanes import PRIORITY, facts
+from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.buffer.overflow import Caps
-from coldgate.gateway.buffer.store import Store
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import OutboxConfig
 from coldgate.gateway.observations import UNSEQUENCED
@@ -150,16 +150,16 @@ class Outbox:
         if thin_interval_s <= 0:
             raise ValueError("thin_interval_s must be positive")
         caps = Caps(config.max_bytes, int(config.max_age_s * 1000), int(thin_interval_s * 1000))
-        self._store = Store.open(config.path, config.fsync, check=check)
+        self._db = OutboxDb.open(config.path, config.fsync, check=check)
         try:
-            self._reader = Store.open_reader(config.path)
+            self._reader = OutboxDb.open_reader(config.path)
         except BaseException:
-            self._store.close()
+            self._db.close()
             raise
         self._reader_lock = threading.Lock()
-        self._stream = self._store.meta.stream
+        self._stream = self._db.meta.stream
         self._committer = Committer(
-            self._store,
+            self._db,
             gateway=gateway,
             clock=clock,
             caps=caps,
@@ -339,6 +339,6 @@ class Outbox:
             self._reader.close()
         if lost and self._committer.alive:
             raise OutboxError(f"writer did not stop within {timeout} s; {lost} items not committed")
-        self._store.close()
+        self._db.close()
         if lost:
             raise OutboxError(f"{lost} items could not be committed: {self._committer.last_error}")

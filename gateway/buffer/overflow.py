@@ -32,7 +32,7 @@ from coldgate.contract.codec import encode
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Gap, GapCause, Item, Severity, SubjectType
 from coldgate.gateway.buffer import thinning
-from coldgate.gateway.buffer.store import NewRow, Store, row_size
+from coldgate.gateway.buffer.outbox_db import NewRow, OutboxDb, row_size
 from coldgate.gateway.buffer.thinning import Shed
 from coldgate.gateway.clock import Stamp
 from coldgate.gateway.observations import stamp_fields
@@ -149,7 +149,7 @@ def over_capacity_alert(*, seq: int, gateway: str, now: Stamp, used: int, caps: 
 
 
 def shed_pass(
-    store: Store,
+    db: OutboxDb,
     *,
     caps: Caps,
     now: Stamp,
@@ -164,31 +164,31 @@ def shed_pass(
 
     def fetch(after_seq: int, limit: int) -> list[thinning.RowMeta]:
         # Acknowledged readings are the cloud's already: never report them as shed.
-        return store.routine_rows(max(after_seq, acked_seq), limit)
+        return db.routine_rows(max(after_seq, acked_seq), limit)
 
     shed = thinning.plan(
         fetch,
-        need_bytes=caps.need_bytes(store.meta.item_bytes),
+        need_bytes=caps.need_bytes(db.meta.item_bytes),
         age_limit_ts=caps.age_limit(now) if age_due else None,
         interval_ms=caps.interval_ms,
         chunk=chunk,
     )
-    if not shed and (over_reported or store.meta.item_bytes <= caps.max_bytes):
-        return 0, 0, over_reported and store.meta.item_bytes > caps.max_bytes
-    store.reserve(3)
+    if not shed and (over_reported or db.meta.item_bytes <= caps.max_bytes):
+        return 0, 0, over_reported and db.meta.item_bytes > caps.max_bytes
+    db.reserve(3)
     reported = False
-    with store.transaction():
+    with db.transaction():
         records: list[Item] = []
         if shed:
-            store.delete_seqs(shed.seqs)
-            records = shed_records(shed, gap_seq=store.meta.next_seq, gateway=gateway, now=now, caps=caps)
-        used = store.meta.item_bytes + sum(row_size(encode(record)) for record in records)
+            db.delete_seqs(shed.seqs)
+            records = shed_records(shed, gap_seq=db.meta.next_seq, gateway=gateway, now=now, caps=caps)
+        used = db.meta.item_bytes + sum(row_size(encode(record)) for record in records)
         if used > caps.max_bytes and not over_reported:
-            seq = store.meta.next_seq + len(records)
+            seq = db.meta.next_seq + len(records)
             records.append(over_capacity_alert(seq=seq, gateway=gateway, now=now, used=used, caps=caps))
             reported = True
-        rows = number(records, store.meta.next_seq)
+        rows = number(records, db.meta.next_seq)
         if len(rows) != len(records):  # never shed without the records that say so
             raise RuntimeError("the contract refused the outbox's own shedding records; nothing was shed")
-        store.insert(rows)
-    return len(shed), len(records), (over_reported or reported) and store.meta.item_bytes > caps.max_bytes
+        db.insert(rows)
+    return len(shed), len(records), (over_reported or reported) and db.meta.item_bytes > caps.max_bytes

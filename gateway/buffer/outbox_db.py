@@ -1,6 +1,6 @@
 """The outbox's rows: numbering, counters, and the statements the outbox needs.
 
-One ``Store`` is one connection: the writer's (``open``: every write, from
+One ``OutboxDb`` is one connection: the writer's (``open``: every write, from
 one thread) or a reader's (``open_reader``).  Opening, locking and the
 durability settings are in ``dbfile.py``.
 
@@ -41,7 +41,7 @@ SEQ_RESERVATION: Final = 10_000
 #: measured by bench/outbox.py, so that ``max_bytes`` is close to the real file size.
 ROW_OVERHEAD: Final = 80
 
-__all__ = ["Meta", "NewRow", "OutboxFileError", "Store", "row_size"]
+__all__ = ["Meta", "NewRow", "OutboxDb", "OutboxFileError", "row_size"]
 
 
 class NewRow(NamedTuple):
@@ -72,7 +72,7 @@ def row_size(body: bytes) -> int:
     return len(body) + ROW_OVERHEAD
 
 
-class Store:
+class OutboxDb:
     """One connection to the outbox file; ``open`` for the writer, ``open_reader`` for readers."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, fsync: Fsync, lock_fd: int | None) -> None:
@@ -85,21 +85,21 @@ class Store:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], fsync: Fsync = "full", *, check: bool = True) -> Store:
+    def open(cls, path: str | os.PathLike[str], fsync: Fsync = "full", *, check: bool = True) -> OutboxDb:
         """Open (or create) the outbox for writing: lock, identify, check, migrate (``dbfile``)."""
         initial = asdict(Meta(stream=uuid.uuid4().hex))
         conn, lock_fd = dbfile.open_writer(Path(path), fsync, check, initial)
         try:
-            store = cls(conn, Path(path), fsync, lock_fd)
-            store._start()
+            db = cls(conn, Path(path), fsync, lock_fd)
+            db._start()
         except BaseException:
             conn.close()
             os.close(lock_fd)
             raise
-        return store
+        return db
 
     @classmethod
-    def open_reader(cls, path: str | os.PathLike[str]) -> Store:
+    def open_reader(cls, path: str | os.PathLike[str]) -> OutboxDb:
         """A query-only connection; the writer must have created the file."""
         return cls(dbfile.open_reader(Path(path)), Path(path), "full", None)
 
@@ -159,7 +159,7 @@ class Store:
                 self.meta.reserved_seq = self.meta.next_seq + count + SEQ_RESERVATION
 
     def insert(self, rows: Sequence[NewRow]) -> None:
-        """Store rows numbered ``next_seq, next_seq + 1, ...`` (inside ``transaction``)."""
+        """OutboxDb rows numbered ``next_seq, next_seq + 1, ...`` (inside ``transaction``)."""
         if not rows:
             return
         first, last = rows[0].seq, rows[-1].seq
