@@ -10,7 +10,8 @@ import pytest
 from coldgate.gateway.buffer.dbfile import APPLICATION_ID, SCHEMA_VERSION, OutboxFileError
 from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
 from coldgate.gateway.buffer.outbox_db import SEQ_RESERVATION, NewRow, OutboxDb, row_size
-from tests.test_outbox_support import alert, meta, open_outbox, reading
+from tests.rig.items import alert, reading
+from tests.rig.outbox import meta, open_outbox
 
 
 def rows(first: int, lanes: str, body: bytes = b'{"x":1}') -> list[NewRow]:
