@@ -154,8 +154,8 @@ def test_counters_follow_inserts_and_deletes(db: Path) -> None:
     with outbox_db.transaction():
         outbox_db.delete_seqs([3])
         outbox_db.delete_upto(1, limit=10)
-    meta = outbox_db.meta
-    assert outbox_db.counted() == (meta.item_count, meta.item_bytes) == (3, 3 * row_size(b'{"x":1}'))
+    figures = outbox_db.meta
+    assert outbox_db.counted() == (figures.item_count, figures.item_bytes) == (3, 3 * row_size(b'{"x":1}'))
     outbox_db.close()
     assert meta(db.parent)["item_count"] == 3
 
