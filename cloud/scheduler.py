@@ -1,4 +1,4 @@
-"""The cloud's scheduled upkeep: the gateway-silence and stuck-stream watchdogs, the readings partitions.
+"""The cloud's scheduled upkeep: the unheard-gateway and stuck-stream watchdogs, the readings partitions.
 
 One :class:`CloudScheduler` runs per cloud process, and a deployment runs one
 cloud process (ingest scales by its MQTT workers inside it).  The watchdog
@@ -25,10 +25,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from coldgate.cloud.alerts.silence import SilenceAction
-from coldgate.cloud.alerts.stuck import StuckAction, StuckTracker
-from coldgate.cloud.alerts.stuck_watch import check_streams
-from coldgate.cloud.alerts.watchdog import check_gateways
+from coldgate.cloud.alerts.gateway_unheard import UnheardAction
+from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
+from coldgate.cloud.alerts.stream_stuck import StuckAction, StuckTracker
+from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 UTC = datetime.UTC
 #: Monthly partitions kept ready beyond the current month.
 MONTHS_AHEAD = 3
-WATCHDOG_JOB = "gateway-watchdog"
+UNHEARD_JOB = "gateway-watchdog"
 STUCK_JOB = "stuck-streams"
 PARTITIONS_JOB = "readings-partitions"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
@@ -96,7 +96,7 @@ class CloudScheduler:
         self._listening_since = self._clock()
         self.ensure_partitions_now()
         every_interval = IntervalTrigger(seconds=self._interval_s, timezone=UTC)
-        self._every(self.check_gateways_now, every_interval, WATCHDOG_JOB, "gateway silence watchdog")
+        self._every(self.check_gateways_now, every_interval, UNHEARD_JOB, "unheard-gateway watchdog")
         self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
         self._every(
             self.ensure_partitions_now,
@@ -130,8 +130,8 @@ class CloudScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
 
-    def check_gateways_now(self) -> list[SilenceAction]:
-        """One watchdog run (the job); errors are logged and the next run tries again."""
+    def check_gateways_now(self) -> list[UnheardAction]:
+        """One unheard-gateway run (the job); errors are logged and the next run tries again."""
         try:
             return check_gateways(
                 self._engine,

@@ -4,7 +4,7 @@ One process is what a single site (or the demo) needs.  At scale the parts
 split: ``coldgate cloud ingest --worker N`` runs one ingest worker per process
 on the shared subscription (stateless, so any number), and one ``coldgate
 cloud run --no-ingest`` keeps the scheduler and the API.  The scheduler must
-run in one process only: the silence watchdog numbers its records itself.
+run in one process only: the unheard-gateway watchdog numbers its records itself.
 
 Workers here are threads: enough for one site, and SQLite allows one writer at
 a time anyway.  The API runs uvicorn in a thread of its own, so that stopping

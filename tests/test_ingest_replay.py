@@ -160,7 +160,7 @@ def test_what_a_replay_cannot_store_is_not_offered_or_is_refused_with_its_reason
 
 
 def test_a_replay_does_not_count_as_hearing_the_gateway(engine: Engine) -> None:
-    """The silence watchdog turns last_seen and online into audit rows: a replay must not move them."""
+    """The unheard-gateway watch turns last_seen and online into audit rows: a replay must not move them."""
     store(engine, *batch_message(GW, [reading(1)]))
     with engine.begin() as conn:
         conn.execute(update(Gateway).where(Gateway.id == GW).values(online=False))

@@ -97,7 +97,7 @@ class Gateway(Base):
     last_status: Mapped[dict[str, Any] | None]
     #: Boot id of the newest status; a change means the gateway restarted.
     boot: Mapped[str | None]
-    #: When ``online`` last changed (birth, will, or the silence watchdog).
+    #: When ``online`` last changed (birth, will, or the unheard-gateway watchdog).
     state_since: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

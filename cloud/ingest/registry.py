@@ -81,7 +81,7 @@ def apply_status(
     A ``retained`` status is the broker's copy, delivered because ingest
     (re)subscribed: it proves nothing about the gateway being alive now, so
     it never moves ``last_seen`` (else a cloud restart would close real
-    silence gaps).
+    unheard-gateway gaps).
     """
     # Locked before comparing: two workers with two statuses of one gateway must not both win.
     stored = conn.execute(

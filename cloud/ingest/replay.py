@@ -20,7 +20,7 @@ ingest, so it is judged, de-duplicated and covered exactly like a re-send.
   gateway never sent (a false hole, or an acknowledgement of a seq it has
   not sent yet).
 * The gateway must be registered, and is not "heard" by a replay: its
-  ``last_seen`` and online state stay as they are, since the silence
+  ``last_seen`` and online state stay as they are, since the unheard-gateway
   watchdog turns them into audit rows.
 * A replay is one transaction.  If ``store_message`` would dead-letter again
   (still invalid, still conflicting), the transaction is rolled back, so a

@@ -91,7 +91,7 @@ class Group:
 
     touched: set[str] = field(default_factory=set)
     #: False for a replay: the messages are old, so the gateway was not heard now (its last_seen
-    #: and online state, which the silence watchdog turns into audit rows, are left alone).
+    #: and online state, which the unheard-gateway watchdog turns into audit rows, are left alone).
     seen: bool = True
     anchored: set[tuple[str, str]] = field(default_factory=set)
     sensors: set[tuple[str, str]] = field(default_factory=set)

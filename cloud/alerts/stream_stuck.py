@@ -16,14 +16,14 @@ the gateway was being heard, and :func:`judge` decides what to raise and
 clear.  A hole is stuck once it has stood ``stuck_after_s`` with the gateway
 heard all along (``gateways.last_seen`` recent at every check): an offline
 gateway cannot re-send, so its hole only says the link is down, which the
-silence watchdog already reports.  Why in
+unheard-gateway watchdog already reports.  Why in
 memory and not from ``stream_coverage.updated_at``: that column says when
 ``covered`` last moved, which after a quiet hour is an hour ago even though
 the hole appeared a second ago (the express batch that overtook the
 backlog), so it would raise false alerts on every reconnect.  Counting from
 when this process first saw the hole can only be late (after a cloud
 restart, by at most ``stuck_after_s``).  The database half is
-:mod:`cloud.alerts.stuck_watch`.
+:mod:`coldgate.cloud.alerts.stream_stuck_watch`.
 
 A range that is truly lost stays raised: nothing will ever fill it, and
 only people can decide it is gone (closing it is not a tool yet).
@@ -36,7 +36,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from coldgate.cloud.alerts.silence import cloud_item_fields
+from coldgate.cloud.alerts.gateway_unheard import cloud_item_fields
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
 
@@ -136,7 +136,7 @@ class StuckTracker:
         return seen[1]
 
     def forget(self, snap: StreamSnapshot) -> None:
-        """The gateway is silent: whatever hole it has waits again from when it is heard."""
+        """The gateway is unheard: whatever hole it has waits again from when it is heard."""
         self.since.pop((snap.gateway, snap.stream), None)
 
 
@@ -161,7 +161,7 @@ def judge(
     """What to raise and clear, in (gateway, stream) order; updates ``tracker``.
 
     The wait counts only while the gateway is heard (``last_seen`` within
-    ``heard_within_s`` of ``now``): a silent gateway's hole is forgotten, and
+    ``heard_within_s`` of ``now``): an unheard gateway's hole is forgotten, and
     its wait starts again once it is heard, so the backlog it re-sends after
     a long outage has the whole wait to arrive.  An open alert clears once
     ``covered`` has passed its first missing seq (the range came after all);

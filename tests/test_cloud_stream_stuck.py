@@ -12,8 +12,8 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 
 from sqlalchemy import Engine, insert, select, update
 
-from coldgate.cloud.alerts.silence import CLOUD_STREAM
-from coldgate.cloud.alerts.stuck import (
+from coldgate.cloud.alerts.gateway_unheard import CLOUD_STREAM
+from coldgate.cloud.alerts.stream_stuck import (
     RULE,
     ClearStuck,
     OpenStuck,
@@ -24,7 +24,7 @@ from coldgate.cloud.alerts.stuck import (
     judge,
     stuck_alert,
 )
-from coldgate.cloud.alerts.stuck_watch import check_streams, open_stuck_alerts, stream_snapshots
+from coldgate.cloud.alerts.stream_stuck_watch import check_streams, open_stuck_alerts, stream_snapshots
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.models import Alert, BatchRange, StreamCoverage
 from coldgate.cloud.ingest.store import store_message
@@ -79,7 +79,7 @@ def test_a_hole_that_moves_starts_its_wait_again() -> None:
 def test_an_offline_gateways_hole_waits_until_it_has_been_heard_for_the_whole_wait() -> None:
     """The link dropped right after an express batch: the backlog comes on reconnect, not stuck."""
     tracker = StuckTracker()
-    for t in (0, AFTER, 10 * AFTER):  # heard at 0, then silent: it cannot re-send anything
+    for t in (0, AFTER, 10 * AFTER):  # heard at 0, then unheard: it cannot re-send anything
         assert judge([snap(100, 201, 300, heard=0)], {}, tracker, at(t), AFTER) == []
     # Back after the long outage: the wait starts again, so the re-sent backlog has time to arrive.
     back = 20 * AFTER
@@ -173,7 +173,7 @@ def test_ingest_hole_raises_once_survives_a_restart_and_clears_when_filled(engin
     assert check_streams(engine, at(0), tracker, AFTER) == []
     heard(engine, AFTER - 1)
     assert check_streams(engine, at(AFTER - 1), tracker, AFTER) == []
-    assert check_streams(engine, at(3 * AFTER), tracker, AFTER) == [], "silent since: it may re-send"
+    assert check_streams(engine, at(3 * AFTER), tracker, AFTER) == [], "unheard since: it may re-send"
     heard(engine, 3 * AFTER)
     assert check_streams(engine, at(3 * AFTER), tracker, AFTER) == [], "heard again: the wait restarts"
     heard(engine, 4 * AFTER)
@@ -201,7 +201,7 @@ def test_ingest_hole_raises_once_survives_a_restart_and_clears_when_filled(engin
         seqs = conn.execute(
             select(Alert.seq).where(Alert.stream == CLOUD_STREAM).order_by(Alert.seq)
         ).scalars()
-        assert list(seqs) == [1, 2], "numbered in the cloud stream like the silence watchdog's"
+        assert list(seqs) == [1, 2], "numbered in the cloud stream like the unheard-gateway watch's"
 
 
 def test_a_hole_filled_before_the_wait_raises_nothing(engine: Engine) -> None:

@@ -1,7 +1,7 @@
-"""Gateway silence in the cloud: gap and alert records, and the scheduler that runs the upkeep.
+"""Unheard gateways in the cloud: gap and alert records, and the scheduler that runs the upkeep.
 
-The pure judge (cloud/alerts/silence.py) is driven by hypothesis; the database
-side (cloud/alerts/watchdog.py) and the scheduler run against both SQLite and
+The pure judge (cloud/alerts/gateway_unheard.py) is driven by hypothesis; the
+database side (cloud/alerts/gateway_unheard_watch.py) and the scheduler run against both SQLite and
 a real PostgreSQL, with gateways rows inserted as ingest would leave them.
 """
 
@@ -26,8 +26,8 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 from sqlalchemy import Connection, Engine, create_engine, insert, select, text, update
 
 import coldgate.cloud.scheduler
-from coldgate.cloud.alerts import silence
-from coldgate.cloud.alerts.silence import (
+from coldgate.cloud.alerts import gateway_unheard
+from coldgate.cloud.alerts.gateway_unheard import (
     CloseGap,
     GatewaySnapshot,
     OpenGap,
@@ -39,7 +39,7 @@ from coldgate.cloud.alerts.silence import (
     open_items,
     timeout_for,
 )
-from coldgate.cloud.alerts.watchdog import check_gateways, open_gap_starts
+from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways, open_gap_starts
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.models import Alert, Gap, Gateway, Site
@@ -181,7 +181,7 @@ def test_will_bumps_last_seen_but_does_not_close() -> None:
     assert judge([snap(ago_s=5, online=False, open_gap_start=start)], NOW, DEFAULT_TIMEOUT_S) == []
 
 
-def test_heard_then_silent_again_closes_and_reopens_from_there() -> None:
+def test_heard_then_unheard_again_closes_and_reopens_from_there() -> None:
     start = epoch_ms(NOW) - 3_600_000
     actions = judge([snap(ago_s=1000, open_gap_start=start)], NOW, DEFAULT_TIMEOUT_S)
     seen = epoch_ms(NOW) - 1_000_000
@@ -190,7 +190,7 @@ def test_heard_then_silent_again_closes_and_reopens_from_there() -> None:
     assert actions[1].start == seen
 
 
-def test_silence_counts_from_when_the_cloud_started_listening() -> None:
+def test_time_unheard_counts_from_when_the_cloud_started_listening() -> None:
     """After a cloud outage, gateways get a full timeout to be heard before any is flagged."""
     old = snap(ago_s=7200)
     assert judge([old], NOW, 180, listening_since=NOW - datetime.timedelta(seconds=60)) == []
@@ -237,8 +237,6 @@ def test_items_are_contract_valid_but_for_the_cloud_boot() -> None:
 
 
 # --- the database side, on SQLite and PostgreSQL --------------------------------------------------
-
-
 
 
 @pytest.fixture
@@ -308,7 +306,7 @@ def aware(moment: datetime.datetime | None) -> datetime.datetime | None:
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def test_silent_gateway_gets_exactly_one_open_gap_and_raised_alert(engine: Engine) -> None:
+def test_unheard_gateway_gets_exactly_one_open_gap_and_raised_alert(engine: Engine) -> None:
     last_seen = NOW - datetime.timedelta(seconds=200)
     add_gateway(engine, "gw01", last_seen, status={"state": "online", "outbox_depth": 42})
     add_gateway(engine, "gw02", NOW - datetime.timedelta(seconds=30))
@@ -390,16 +388,16 @@ def test_heard_again_appends_closing_gap_and_cleared_alert(engine: Engine) -> No
 
 
 def test_announced_heartbeat_is_honoured_over_the_default(engine: Engine) -> None:
-    add_gateway(engine, "fast-silent", NOW - datetime.timedelta(seconds=40), status={"heartbeat_s": 10})
+    add_gateway(engine, "fast-unheard", NOW - datetime.timedelta(seconds=40), status={"heartbeat_s": 10})
     add_gateway(engine, "fast-ok", NOW - datetime.timedelta(seconds=25), status={"heartbeat_s": 10})
     add_gateway(engine, "slow-ok", NOW - datetime.timedelta(seconds=300), status={"heartbeat_s": 120})
-    add_gateway(engine, "slow-silent", NOW - datetime.timedelta(seconds=400), status={"heartbeat_s": 120})
-    add_gateway(engine, "plain-silent", NOW - datetime.timedelta(seconds=200), status=None)
+    add_gateway(engine, "slow-unheard", NOW - datetime.timedelta(seconds=400), status={"heartbeat_s": 120})
+    add_gateway(engine, "plain-unheard", NOW - datetime.timedelta(seconds=200), status=None)
     add_gateway(engine, "plain-ok", NOW - datetime.timedelta(seconds=150), status={"state": "online"})
     # Gone cleanly, yet past the timeout: not monitoring through the cloud either, and the gap says so.
     add_gateway(
         engine,
-        "shut-silent",
+        "shut-unheard",
         NOW - datetime.timedelta(seconds=200),
         online=False,
         status={"state": "offline", "heartbeat_s": 30},
@@ -407,11 +405,16 @@ def test_announced_heartbeat_is_honoured_over_the_default(engine: Engine) -> Non
 
     actions = check_gateways(engine, NOW, DEFAULT_TIMEOUT_S)
     timeouts = {a.gateway: a.timeout_s for a in actions if isinstance(a, OpenGap)}
-    assert timeouts == {"fast-silent": 30.0, "slow-silent": 360.0, "plain-silent": 180.0, "shut-silent": 90.0}
+    assert timeouts == {
+        "fast-unheard": 30.0,
+        "slow-unheard": 360.0,
+        "plain-unheard": 180.0,
+        "shut-unheard": 90.0,
+    }
     details = {gap.gateway: gap.detail for gap in rows(engine, Gap)}
-    assert "3 x its heartbeat of 10 s" in details["fast-silent"]
-    assert "offline one (shutdown)" in details["shut-silent"]
-    shut = gateway_row(engine, "shut-silent")
+    assert "3 x its heartbeat of 10 s" in details["fast-unheard"]
+    assert "offline one (shutdown)" in details["shut-unheard"]
+    shut = gateway_row(engine, "shut-unheard")
     assert shut.online is False and aware(shut.state_since) != NOW  # already offline: state_since kept
 
 
@@ -469,7 +472,7 @@ def _alert_row(gateway: str, seq: int) -> dict[str, Any]:
 
 
 def test_overlapping_runs_open_one_gap(engine: Engine) -> None:
-    """Against the one-instance assumption, runs that overlap still leave one gap per silence."""
+    """Against the one-instance assumption, runs that overlap still leave one gap per time unheard."""
     for n in range(5):
         add_gateway(engine, f"gw{n:02d}", NOW - datetime.timedelta(seconds=1000))
     barrier = threading.Barrier(4)
@@ -612,8 +615,8 @@ def test_failing_partition_run_is_logged_and_retried(
     assert any("creating readings partitions" in r.getMessage() for r in caplog.records)
 
 
-def test_silence_module_is_pure() -> None:
+def test_gateway_unheard_module_is_pure() -> None:
     """Rules are pure (DESIGN.md, principle 2): no database or scheduler import in the judge."""
-    source = Path(silence.__file__).read_text(encoding="utf-8")
+    source = Path(gateway_unheard.__file__).read_text(encoding="utf-8")
     for word in ("sqlalchemy", "apscheduler", "import time", "datetime.now", "open("):
         assert word not in source

@@ -1,7 +1,7 @@
-"""The gateway-silence watchdog, database side: read, lock, number, append.
+"""Unheard gateways, database side: read, lock, number, append.
 
 :func:`check_gateways` reads every gateway with its open cloud gap, lets
-:func:`cloud.alerts.silence.judge` decide, and appends the gap and alert rows
+:func:`coldgate.cloud.alerts.gateway_unheard.judge` decide, and appends the gap and alert rows
 in one transaction.  Rows are only ever inserted; the one update is
 ``gateways.online``/``state_since``, which is the gateway's current state,
 not a record.
@@ -32,13 +32,13 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from coldgate.cloud.alerts.silence import (
+from coldgate.cloud.alerts.gateway_unheard import (
     CAUSE,
     CLOUD_STREAM,
     CloseGap,
     GatewaySnapshot,
     OpenGap,
-    SilenceAction,
+    UnheardAction,
     close_items,
     gateway_snapshot,
     judge,
@@ -75,13 +75,13 @@ def check_gateways(
     default_timeout_s: float,
     *,
     listening_since: datetime.datetime | None = None,
-) -> list[SilenceAction]:
-    """Open gaps for silent gateways and close those heard again; returns the actions taken.
+) -> list[UnheardAction]:
+    """Open gaps for unheard gateways and close those heard again; returns the actions taken.
 
     With an engine, runs in a transaction of its own and retries it on a
     collision; with a connection, the caller's transaction is used (one is
     begun if none is open) and a collision is raised.  ``listening_since`` is
-    passed to :func:`~cloud.alerts.silence.judge` (the scheduler gives its
+    passed to :func:`~coldgate.cloud.alerts.gateway_unheard.judge` (the scheduler gives its
     start time).
     """
     if isinstance(target, Connection):
@@ -113,9 +113,9 @@ def _check(
     now: datetime.datetime,
     default_timeout_s: float,
     listening_since: datetime.datetime | None,
-) -> list[SilenceAction]:
+) -> list[UnheardAction]:
     planned = judge(_snapshots(conn), now, default_timeout_s, listening_since=listening_since)
-    taken: list[SilenceAction] = []
+    taken: list[UnheardAction] = []
     # Sorted, so two runs lock gateways in the same order and cannot deadlock each other.
     for gateway in sorted({action.gateway for action in planned}):
         lock_gateway(conn, gateway)
@@ -140,12 +140,12 @@ def _check(
     return taken
 
 
-def _log(action: SilenceAction) -> None:
+def _log(action: UnheardAction) -> None:
     if isinstance(action, OpenGap):
         log.warning(
-            "gateway %s silent for %.0f s (timeout %.0f s): gap opened at %d",
+            "gateway %s unheard for %.0f s (timeout %.0f s): gap opened at %d",
             action.gateway,
-            action.silent_s,
+            action.unheard_s,
             action.timeout_s,
             action.start,
         )
@@ -154,7 +154,7 @@ def _log(action: SilenceAction) -> None:
 
 
 def open_gap_starts(conn: Connection, gateways: Sequence[str] | None = None) -> dict[str, int]:
-    """Start of each gateway's open cloud silence gap: an open row with no closing row of the same start."""
+    """Start of each gateway's open cloud unheard gap: an open row with no closing row of the same start."""
     opened = _gaps.alias("opened")
     closing = _gaps.alias("closing")
     closed = (

@@ -1,6 +1,6 @@
-"""Gateway silence: when the cloud stops hearing a gateway, a gap and an alert.
+"""Gateway unheard: when the cloud stops hearing a gateway, a gap and an alert.
 
-A gateway that stays silent past its heartbeat is no longer monitoring
+A gateway that stays unheard past its heartbeat is no longer monitoring
 *through the cloud*, whatever the reason (crash, power cut, cut link, clean
 shutdown, broker-published last will): QA cannot see its rooms, so the cloud
 records the interval as a gap and raises an alert (DESIGN.md, principle 5).
@@ -10,7 +10,12 @@ says "the cloud did not hear it", not "nothing was measured".
 This module is the pure half: it judges snapshots of the ``gateways`` table
 against a clock passed in and builds the contract items to append.  The
 database half (reading snapshots, locking, numbering, inserting) is
-:mod:`cloud.alerts.watchdog`.
+:mod:`coldgate.cloud.alerts.gateway_unheard_watch`.
+
+"Silence" is not used for this on purpose: on the gateway it means an
+operator muting the siren (``coldgate.gateway.alarm``).  The rule id
+``gateway.silent`` and the raised alert's message keep the old word: both
+are stored in alert rows and matched by whoever reads them.
 
 Records are append-only: a gap is opened by a row with ``end`` null and
 closed by a *second* row with the same ``start`` and an ``end``; the alert is
@@ -38,7 +43,7 @@ __all__ = [
     "CloseGap",
     "GatewaySnapshot",
     "OpenGap",
-    "SilenceAction",
+    "UnheardAction",
     "alert_id",
     "close_items",
     "cloud_item_fields",
@@ -56,7 +61,7 @@ UTC = datetime.UTC
 #: (they are lowercase hex), so these rows can never collide with, or be mistaken for, edge items.
 CLOUD_STREAM = "cloud"
 CLOUD_BOOT = "cloud"
-#: Missing this many heartbeats in a row means silent: one late heartbeat is normal on a weak link.
+#: Missing this many heartbeats in a row means unheard: one late heartbeat is normal on a weak link.
 HEARTBEAT_FACTOR = 3
 RULE = "gateway.silent"
 #: The existing edge cause for "gateway not running"; from the cloud it means "not heard".
@@ -67,16 +72,16 @@ SEVERITY = Severity.CRITICAL
 
 @dataclass(frozen=True, slots=True)
 class GatewaySnapshot:
-    """What the watchdog knows of one gateway at one moment."""
+    """What the watch knows of one gateway at one moment."""
 
     gateway: str
     #: When the cloud last received anything from (or for) the gateway.
     last_seen: datetime.datetime
-    #: As ingest (or the watchdog) last set it; False after a shutdown status or a last will.
+    #: As ingest (or the watch) last set it; False after a shutdown status or a last will.
     online: bool
     #: From the gateway's newest status, when it announced one.
     heartbeat_s: float | None = None
-    #: ``start`` (epoch ms) of the cloud's open silence gap, if one is open.
+    #: ``start`` (epoch ms) of the cloud's open unheard gap, if one is open.
     open_gap_start: int | None = None
     #: Items the gateway still had to send, per its newest status.
     outbox_depth: int | None = None
@@ -86,12 +91,12 @@ class GatewaySnapshot:
 
 @dataclass(frozen=True, slots=True)
 class OpenGap:
-    """The gateway fell silent: append an open gap and raise the alert."""
+    """The gateway went unheard: append an open gap and raise the alert."""
 
     gateway: str
     start: int
     last_seen: datetime.datetime
-    silent_s: float
+    unheard_s: float
     timeout_s: float
     heartbeat_s: float | None
     outbox_depth: int | None
@@ -108,7 +113,7 @@ class CloseGap:
     end: int
 
 
-SilenceAction = OpenGap | CloseGap
+UnheardAction = OpenGap | CloseGap
 
 
 def utc(moment: datetime.datetime) -> datetime.datetime:
@@ -124,7 +129,7 @@ def epoch_ms(moment: datetime.datetime) -> int:
 
 
 def timeout_for(heartbeat_s: float | None, default_timeout_s: float) -> float:
-    """Seconds of silence after which a gateway counts as silent.
+    """Seconds without hearing a gateway after which it counts as unheard.
 
     A gateway that announced its heartbeat is judged by it (three missed
     heartbeats), so a slow-heartbeat site is not flagged and a fast one is
@@ -176,30 +181,30 @@ def judge(
     default_timeout_s: float,
     *,
     listening_since: datetime.datetime | None = None,
-) -> list[SilenceAction]:
+) -> list[UnheardAction]:
     """The gaps to open and close, in gateway order.
 
     A gap is closed only when the gateway itself was heard after the gap's
     start: ``online`` must be true, because a broker-published last will also
     bumps ``last_seen`` yet proves the gateway is gone.  It closes at
-    ``last_seen`` even when the gateway has fallen silent again since (say the
+    ``last_seen`` even when the gateway has gone unheard again since (say the
     cloud was down meanwhile); a new gap then opens from that same moment, so
     the record shows the gateway was heard in between.
 
-    ``listening_since`` is when this cloud process started listening: silence
-    is counted from it at the earliest, so a cloud restart after an outage
+    ``listening_since`` is when this cloud process started listening: time
+    unheard is counted from it at the earliest, so a cloud restart after an outage
     does not flag every gateway before they have had a chance to be heard.
     The gap still starts at ``last_seen``, the last time the cloud heard it.
     """
     now = utc(now)
     since = utc(listening_since) if listening_since is not None else None
-    actions: list[SilenceAction] = []
+    actions: list[UnheardAction] = []
     for snap in sorted(snapshots, key=lambda s: s.gateway):
         seen_ms = epoch_ms(snap.last_seen)
         start = snap.open_gap_start
         if start is not None:
             if not (snap.online and seen_ms > start):
-                continue  # still silent: the open gap stays open
+                continue  # still unheard: the open gap stays open
             actions.append(CloseGap(gateway=snap.gateway, start=start, end=seen_ms))
         timeout = timeout_for(snap.heartbeat_s, default_timeout_s)
         heard = utc(snap.last_seen)
@@ -211,7 +216,7 @@ def judge(
                 gateway=snap.gateway,
                 start=seen_ms,
                 last_seen=heard,
-                silent_s=(now - heard).total_seconds(),
+                unheard_s=(now - heard).total_seconds(),
                 timeout_s=timeout,
                 heartbeat_s=snap.heartbeat_s,
                 outbox_depth=snap.outbox_depth,
@@ -264,8 +269,8 @@ def cloud_item_fields(seq: int, now: datetime.datetime) -> dict[str, Any]:
 def open_items(action: OpenGap, seq: int, now: datetime.datetime) -> tuple[Gap, Alert]:
     """The open gap (``seq``) and the raised alert (``seq + 1``) for ``action``."""
     last_seen = action.last_seen.isoformat(timespec="seconds")
-    silent = _duration(action.silent_s)
-    detail = f"not heard by the cloud for {silent} since {last_seen} ({_timeout_text(action)})"
+    unheard = _duration(action.unheard_s)
+    detail = f"not heard by the cloud for {unheard} since {last_seen} ({_timeout_text(action)})"
     if action.farewell is not None:
         detail += f"; its last status was an offline one ({action.farewell})"
     gap = Gap(
@@ -292,15 +297,16 @@ def open_items(action: OpenGap, seq: int, now: datetime.datetime) -> tuple[Gap, 
         subject_type=SubjectType.GATEWAY,
         subject=action.gateway,
         severity=SEVERITY,
-        message=f"Gateway {action.gateway} silent for {silent}: no monitoring through the cloud",
-        evidence=Evidence(start=action.start, duration_s=int(action.silent_s), details=details),
+        # "silent" is the wording alert rows have always carried (see the module docstring).
+        message=f"Gateway {action.gateway} silent for {unheard}: no monitoring through the cloud",
+        evidence=Evidence(start=action.start, duration_s=int(action.unheard_s), details=details),
     )
     return gap, alert
 
 
 def close_items(action: CloseGap, seq: int, now: datetime.datetime) -> tuple[Gap, Alert]:
     """The closing gap row (``seq``) and the cleared alert (``seq + 1``) for ``action``."""
-    silent_s = (action.end - action.start) / 1000
+    unheard_s = (action.end - action.start) / 1000
     heard = datetime.datetime.fromtimestamp(action.end / 1000, UTC).isoformat(timespec="seconds")
     gap = Gap(
         **cloud_item_fields(seq, now),
@@ -309,7 +315,7 @@ def close_items(action: CloseGap, seq: int, now: datetime.datetime) -> tuple[Gap
         start=action.start,
         end=action.end,
         cause=CAUSE,
-        detail=f"heard again at {heard} after {_duration(silent_s)} unheard",
+        detail=f"heard again at {heard} after {_duration(unheard_s)} unheard",
     )
     alert = Alert(
         **cloud_item_fields(seq + 1, now),
@@ -319,7 +325,7 @@ def close_items(action: CloseGap, seq: int, now: datetime.datetime) -> tuple[Gap
         subject_type=SubjectType.GATEWAY,
         subject=action.gateway,
         severity=SEVERITY,
-        message=f"Gateway {action.gateway} heard again after {_duration(silent_s)}",
-        evidence=Evidence(start=action.start, end=action.end, duration_s=int(silent_s)),
+        message=f"Gateway {action.gateway} heard again after {_duration(unheard_s)}",
+        evidence=Evidence(start=action.start, end=action.end, duration_s=int(unheard_s)),
     )
     return gap, alert

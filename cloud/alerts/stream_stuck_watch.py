@@ -2,9 +2,10 @@
 
 Reads ``stream_coverage`` with the ranges ``batch_ranges`` holds beyond
 ``covered``, and the ``stream.stuck`` alerts still open, lets
-:func:`cloud.alerts.stuck.judge` decide, and appends raised/cleared rows in
-stream ``cloud``.  Like the silence watchdog (:mod:`cloud.alerts.watchdog`),
-whose locking and numbering it shares: a first unlocked read finds the
+:func:`coldgate.cloud.alerts.stream_stuck.judge` decide, and appends
+raised/cleared rows in stream ``cloud``.  Like the unheard-gateway watch
+(:mod:`coldgate.cloud.alerts.gateway_unheard_watch`), whose locking and
+numbering it shares: a first unlocked read finds the
 gateways that need action (usually none); each is then locked (ingest
 updates the gateway row in every transaction that moves its coverage, so
 the lock orders this decision after any commit in flight), re-read and
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
 
-from coldgate.cloud.alerts.silence import CLOUD_STREAM, utc
-from coldgate.cloud.alerts.stuck import (
+from coldgate.cloud.alerts.gateway_unheard import CLOUD_STREAM, utc
+from coldgate.cloud.alerts.gateway_unheard_watch import in_retried_transaction, lock_gateway, next_cloud_seq
+from coldgate.cloud.alerts.stream_stuck import (
     DEFAULT_HEARD_WITHIN_S,
     RULE,
     ClearStuck,
@@ -32,7 +34,6 @@ from coldgate.cloud.alerts.stuck import (
     judge,
     stuck_alert,
 )
-from coldgate.cloud.alerts.watchdog import in_retried_transaction, lock_gateway, next_cloud_seq
 from coldgate.cloud.db import models
 from coldgate.cloud.db.writes import item_row
 from coldgate.contract.items import AlertAction
