@@ -12,7 +12,7 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 
 from sqlalchemy import Engine, insert, select, update
 
-from coldgate.cloud.alerts.gateway_unheard import CLOUD_STREAM
+from coldgate.cloud.alerts.cloud_stream import CLOUD_STREAM
 from coldgate.cloud.alerts.stream_stuck import (
     RULE,
     ClearStuck,

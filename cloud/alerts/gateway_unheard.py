@@ -25,18 +25,16 @@ raised by one row and cleared by another with the same ``alert_id``.
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from coldgate.cloud.alerts.cloud_stream import cloud_item_fields, epoch_ms, utc
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Gap, GapCause, Severity, SubjectType
 
 __all__ = [
     "CAUSE",
-    "CLOUD_BOOT",
-    "CLOUD_STREAM",
     "HEARTBEAT_FACTOR",
     "RULE",
     "SEVERITY",
@@ -46,21 +44,14 @@ __all__ = [
     "UnheardAction",
     "alert_id",
     "close_items",
-    "cloud_item_fields",
-    "epoch_ms",
     "gateway_snapshot",
     "judge",
     "open_items",
     "timeout_for",
-    "utc",
 ]
 
 UTC = datetime.UTC
 
-#: Stream and boot of every row the cloud makes itself: no gateway stream or boot id looks like this
-#: (they are lowercase hex), so these rows can never collide with, or be mistaken for, edge items.
-CLOUD_STREAM = "cloud"
-CLOUD_BOOT = "cloud"
 #: Missing this many heartbeats in a row means unheard: one late heartbeat is normal on a weak link.
 HEARTBEAT_FACTOR = 3
 RULE = "gateway.silent"
@@ -114,18 +105,6 @@ class CloseGap:
 
 
 UnheardAction = OpenGap | CloseGap
-
-
-def utc(moment: datetime.datetime) -> datetime.datetime:
-    """Aware UTC; a naive time is taken as UTC, since SQLite hands back stored times without offset."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def epoch_ms(moment: datetime.datetime) -> int:
-    """Epoch milliseconds, the unit of every gap and item time in the contract."""
-    return math.floor(utc(moment).timestamp() * 1000)
 
 
 def timeout_for(heartbeat_s: float | None, default_timeout_s: float) -> float:
@@ -259,11 +238,6 @@ def _timeout_text(action: OpenGap) -> str:
             f"{_duration(action.heartbeat_s)}"
         )
     return f"timeout {_duration(action.timeout_s)}, the configured default"
-
-
-def cloud_item_fields(seq: int, now: datetime.datetime) -> dict[str, Any]:
-    """The item fields of a row the cloud makes itself (stream ``cloud``), numbered ``seq``."""
-    return {"seq": seq, "ts": epoch_ms(now), "boot": CLOUD_BOOT, "mono": 0, "synced": True}
 
 
 def open_items(action: OpenGap, seq: int, now: datetime.datetime) -> tuple[Gap, Alert]:

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, union_all, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
+from coldgate.cloud.alerts.cloud_stream import CLOUD_STREAM
+from coldgate.cloud.alerts.cloud_stream_watch import in_retried_transaction, lock_gateway, next_cloud_seq
 from coldgate.cloud.alerts.gateway_unheard import (
     CAUSE,
-    CLOUD_STREAM,
     CloseGap,
     GatewaySnapshot,
     OpenGap,
@@ -48,21 +47,9 @@ from coldgate.cloud.db import models
 from coldgate.cloud.db.writes import item_row
 from coldgate.contract.items import SubjectType
 
-__all__ = [
-    "ATTEMPTS",
-    "check_gateways",
-    "in_retried_transaction",
-    "lock_gateway",
-    "next_cloud_seq",
-    "open_gap_starts",
-]
-
-T = TypeVar("T")
+__all__ = ["check_gateways", "open_gap_starts"]
 
 log = logging.getLogger(__name__)
-
-#: Tries of the whole check on a key collision or a lock conflict before giving up until the next run.
-ATTEMPTS = 3
 
 _gateways: Table = models.Gateway.__table__  # type: ignore[assignment]
 _gaps: Table = models.Gap.__table__  # type: ignore[assignment]
@@ -92,20 +79,6 @@ def check_gateways(
     return in_retried_transaction(
         target, lambda conn: _check(conn, now, default_timeout_s, listening_since), "gateway watchdog"
     )
-
-
-def in_retried_transaction(engine: Engine, check: Callable[[Connection], T], what: str) -> T:
-    """``check`` in a transaction of its own, tried again (up to ``ATTEMPTS``) on a collision:
-    another run numbered the same cloud row first, or a lock conflict rolled this one back."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            with engine.begin() as conn:
-                return check(conn)
-        except (IntegrityError, OperationalError) as exc:
-            if attempt == ATTEMPTS:
-                raise
-            log.info("%s: attempt %d collided (%s); retrying", what, attempt, exc.orig)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check(
@@ -196,27 +169,3 @@ def _snapshots(conn: Connection, gateways: Sequence[str] | None = None) -> list[
         gateway_snapshot(gateway, last_seen, online, status, open_starts.get(gateway))
         for gateway, last_seen, online, status in conn.execute(query).all()
     ]
-
-
-def lock_gateway(conn: Connection, gateway: str) -> None:
-    """Hold the gateway's row until commit, so ingest's update of it waits for this decision."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(_gateways.c.id).where(_gateways.c.id == gateway).with_for_update())
-    else:
-        # SQLite has no row locks; a write takes the database write lock, and later reads in this
-        # transaction then see every commit made before it.
-        conn.execute(update(_gateways).where(_gateways.c.id == gateway).values(online=_gateways.c.online))
-
-
-def next_cloud_seq(conn: Connection, gateway: str) -> int:
-    """One past the highest cloud seq of ``gateway`` over gaps and alerts (they share one numbering)."""
-    highest = union_all(
-        *(
-            select(func.max(table.c.seq).label("seq")).where(
-                and_(table.c.gateway == gateway, table.c.stream == CLOUD_STREAM)
-            )
-            for table in (_gaps, _alerts)
-        )
-    ).subquery()
-    top = conn.execute(select(func.max(highest.c.seq))).scalar_one()
-    return (top or 0) + 1

@@ -36,7 +36,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from coldgate.cloud.alerts.gateway_unheard import cloud_item_fields
+from coldgate.cloud.alerts.cloud_stream import cloud_item_fields
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
 

@@ -4,8 +4,8 @@ Reads ``stream_coverage`` with the ranges ``batch_ranges`` holds beyond
 ``covered``, and the ``stream.stuck`` alerts still open, lets
 :func:`coldgate.cloud.alerts.stream_stuck.judge` decide, and appends
 raised/cleared rows in stream ``cloud``.  Like the unheard-gateway watch
-(:mod:`coldgate.cloud.alerts.gateway_unheard_watch`), whose locking and
-numbering it shares: a first unlocked read finds the
+(:mod:`coldgate.cloud.alerts.gateway_unheard_watch`), with the locking and
+numbering both share (:mod:`coldgate.cloud.alerts.cloud_stream_watch`): a first unlocked read finds the
 gateways that need action (usually none); each is then locked (ingest
 updates the gateway row in every transaction that moves its coverage, so
 the lock orders this decision after any commit in flight), re-read and
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, and_, func, insert, select
 
-from coldgate.cloud.alerts.gateway_unheard import CLOUD_STREAM, utc
-from coldgate.cloud.alerts.gateway_unheard_watch import in_retried_transaction, lock_gateway, next_cloud_seq
+from coldgate.cloud.alerts.cloud_stream import CLOUD_STREAM, utc
+from coldgate.cloud.alerts.cloud_stream_watch import in_retried_transaction, lock_gateway, next_cloud_seq
 from coldgate.cloud.alerts.stream_stuck import (
     DEFAULT_HEARD_WITHIN_S,
     RULE,
