@@ -25,8 +25,9 @@ from coldgate.gateway.config import OutboxConfig, UplinkConfig
 from coldgate.gateway.uplink.drain import Uplink
 from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff
 from tests.rig.fake_cloud import FakeCloud
+from tests.rig.items import reading
 from tests.rig.mosquitto import MosquittoBroker
-from tests.test_uplink_support import reading
+from tests.rig.uplink import CLOCK
 
 GATEWAY, SITE = "gw01", "ams-dc1"
 
@@ -85,7 +86,7 @@ def main() -> None:
             config = OutboxConfig(path=f"{tmp}/outbox.sqlite3", fsync="normal")
             with Outbox(config, gateway=GATEWAY, clock=SystemClock()) as outbox:
                 for i in range(args.items):
-                    outbox.put(reading(f"cr1-t{i % 10:02d}", 4.0 + i % 23 / 10))
+                    outbox.put(reading(4.0 + i % 23 / 10, sensor=f"cr1-t{i % 10:02d}", stamp=CLOCK.stamp()))
                 outbox.flush()
                 figures = asyncio.run(drain(broker, outbox, args))
         finally:

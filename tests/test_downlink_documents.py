@@ -19,7 +19,7 @@ from coldgate.gateway.uplink.mqtt_link import Message
 from coldgate.gateway.uplink.status import StatusErrors
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
-from tests.test_uplink_support import CLOCK, GATEWAY, SITE, make_uplink, open_outbox, running
+from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
 
 CONFIG = config_topic(SITE, GATEWAY)
 MASTER = master_topic(SITE, GATEWAY)
@@ -204,7 +204,7 @@ def test_retained_config_reaches_the_gateway_and_a_rejection_shows_in_its_status
     mosquitto_own: MosquittoBroker, tmp_path: Path
 ):
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             cloud.publish(CONFIG, config_update(1), retain=True)  # before the gateway is there
             gw = Gateway(tmp_path)
             gw.downlink.sink = outbox

@@ -13,20 +13,13 @@ import pytest
 
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Reading
+from coldgate.contract.units import Quantity
 from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
 from coldgate.gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
 from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.observations import UNSEQUENCED
-from tests.test_outbox_support import (
-    T0,
-    FakeClock,
-    alert,
-    config,
-    open_outbox,
-    priority_items,
-    reading,
-    stored,
-)
+from tests.rig.items import T0, alert, priority_items, reading
+from tests.rig.outbox import FakeClock, config, open_outbox, stored
 
 
 def wait_until(condition: object, timeout: float = 5.0) -> None:
@@ -40,7 +33,7 @@ def wait_until(condition: object, timeout: float = 5.0) -> None:
 
 
 def test_items_are_numbered_in_put_order_and_stored_with_their_seq(tmp_path: Path) -> None:
-    items = [reading(1.0), alert(), reading(2.0, humidity=True), *priority_items()]
+    items = [reading(1.0), alert(), reading(2.0, quantity=Quantity.HUMIDITY), *priority_items()]
     with open_outbox(tmp_path) as outbox:
         for item in items:
             outbox.put(item)

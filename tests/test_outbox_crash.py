@@ -34,7 +34,8 @@ CHILD = """
 import os, sys, time
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.config import OutboxConfig
-from tests.test_outbox_support import FakeClock, alert, reading
+from tests.rig.items import alert, reading
+from tests.rig.outbox import FakeClock
 import msgspec
 
 path, fsync = sys.argv[1], sys.argv[2]

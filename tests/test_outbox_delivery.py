@@ -18,7 +18,8 @@ from coldgate.contract.items import Alert, Reading
 from coldgate.gateway.buffer.delivery import Delivery
 from coldgate.gateway.buffer.lanes import PRIORITY
 from coldgate.gateway.buffer.outbox import Chunk, Outbox
-from tests.test_outbox_support import T0, alert, open_outbox, reading
+from tests.rig.items import T0, alert, reading
+from tests.rig.outbox import open_outbox
 
 # -- the bookkeeping alone --------------------------------------------------------------------------
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import serial
 
+from coldgate.contract.codec import validate
+from coldgate.contract.units import Quantity
+from coldgate.gateway.clock import Stamp
+from coldgate.gateway.observations import UNSEQUENCED
+from tests.rig.items import BOOT, T0, alert, priority_items, reading
 from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.outbox import MINUTE, FakeClock
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 from tests.rig.pty import PtyPair
+from tests.rig.uplink import CLOCK, uplink_config
 
 
 def _client(broker: MosquittoBroker, client_id: str) -> mqtt.Client:
@@ -135,3 +143,36 @@ def test_pty_pair_carries_raw_bytes_both_ways(pty_pair: PtyPair) -> None:
         assert port.read_until(b"\r") == code
         port.write(b"\x01\x04\x00\x01\x00\x02\x20\x0b")
         assert pty_pair.read_until(b"\x0b") == b"\x01\x04\x00\x01\x00\x02\x20\x0b"
+
+
+def test_factories_build_valid_items() -> None:
+    for item in [
+        reading(),
+        reading(None),
+        reading(45.0, quantity=Quantity.HUMIDITY),
+        alert(),
+        *priority_items(),
+    ]:
+        assert item.seq == UNSEQUENCED
+        validate(msgspec.structs.replace(item, seq=1))
+
+
+def test_factories_build_valid_clock_stamped_items() -> None:
+    for item in (
+        reading(stamp=CLOCK.stamp()),
+        reading(-1.0, sensor="cr1-t02", stamp=CLOCK.stamp()),
+        alert(7, stamp=CLOCK.stamp()),
+    ):
+        assert item.seq == UNSEQUENCED
+        validate(msgspec.structs.replace(item, seq=1))
+
+
+def test_fake_clock_stamps() -> None:
+    clock = FakeClock(synced=False)
+    clock.advance(MINUTE)
+    assert clock.stamp() == Stamp(wall_ms=T0 + MINUTE, mono_ms=1_060_000, boot=BOOT, synced=False)
+
+
+def test_uplink_config_takes_the_broker_url() -> None:
+    config = uplink_config("mqtt://127.0.0.1:1884", inflight_max_batches=3)
+    assert config.address.port == 1884 and config.inflight_max_batches == 3

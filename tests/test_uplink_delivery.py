@@ -14,29 +14,21 @@ from coldgate.contract.items import Event, EventType
 from coldgate.contract.topics import ack_topic, command_topic, status_topic
 from coldgate.contract.uplink import State
 from tests.rig.fake_cloud import FakeCloud
+from tests.rig.items import alert, reading
 from tests.rig.mosquitto import MosquittoBroker
-from tests.test_uplink_support import (
-    GATEWAY,
-    SITE,
-    alert,
-    kinds_by_seq,
-    make_uplink,
-    open_outbox,
-    reading,
-    running,
-)
+from tests.rig.uplink import CLOCK, GATEWAY, SITE, kinds_by_seq, make_uplink, running, uplink_outbox
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_items_arrive_exactly_once_and_acks_empty_the_outbox(mosquitto_own: MosquittoBroker, tmp_path: Path):
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             async with running(make_uplink(outbox, mosquitto_own)) as uplink:
                 for i in range(600):
-                    outbox.put(reading(f"cr1-t0{i % 3}", float(i % 40)))
+                    outbox.put(reading(float(i % 40), sensor=f"cr1-t0{i % 3}", stamp=CLOCK.stamp()))
                     if i == 300:
-                        outbox.put(alert())
+                        outbox.put(alert(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 601, what="every item acknowledged")
                 await cloud.until(lambda: outbox.depth() == 0, what="outbox emptied")
                 items = cloud.items(GATEWAY, outbox.stream)
@@ -57,7 +49,7 @@ def test_the_window_holds_while_the_cloud_withholds_acks_and_batches_stay_under_
     window, cap = 3, 4096
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             cloud.hold_acks()
             uplink = make_uplink(
                 outbox,
@@ -69,7 +61,7 @@ def test_the_window_holds_while_the_cloud_withholds_acks_and_batches_stay_under_
             )
             async with running(uplink):
                 for i in range(2000):
-                    outbox.put(reading(f"cr1-t0{i % 3}", float(i % 40)))
+                    outbox.put(reading(float(i % 40), sensor=f"cr1-t0{i % 3}", stamp=CLOCK.stamp()))
                 await outbox.flush_async()
                 await cloud.until(lambda: len(cloud.snapshot()["batches"]) >= window, what="a full window")
                 await asyncio.sleep(0.5)  # time enough to overrun the window, if it were not kept
@@ -89,9 +81,9 @@ def test_the_window_holds_while_the_cloud_withholds_acks_and_batches_stay_under_
 
 def test_clean_shutdown_leaves_a_retained_offline_status(mosquitto_own: MosquittoBroker, tmp_path: Path):
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             async with running(make_uplink(outbox, mosquitto_own)):
-                outbox.put(reading())
+                outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 1)
             await cloud.until(lambda: cloud.snapshot()["statuses"][-1].state == State.OFFLINE)
             last = cloud.snapshot()["statuses"][-1]
@@ -107,11 +99,11 @@ def test_an_ack_for_another_stream_is_ignored_and_an_ack_ahead_is_reported(
         return encode(Ack(v=1, gateway=GATEWAY, stream=stream, seq=seq, ts=1_741_079_706_900))
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             cloud.hold_acks()
             async with running(make_uplink(outbox, mosquitto_own)) as uplink:
                 for _ in range(10):
-                    outbox.put(reading())
+                    outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: len(cloud.items(GATEWAY, outbox.stream)) == 10)
                 topic = ack_topic(SITE, GATEWAY)
                 cloud.publish(topic, ack("0" * 32, 10))  # an outbox this gateway had before
@@ -146,11 +138,11 @@ def test_resend_from_command_sends_the_stream_again_and_the_cloud_deduplicates(
     mosquitto_own: MosquittoBroker, tmp_path: Path
 ):
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             cloud.hold_acks()
             async with running(make_uplink(outbox, mosquitto_own)):
                 for _ in range(10):
-                    outbox.put(reading())
+                    outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: len(cloud.items(GATEWAY, outbox.stream)) == 10)
                 resend = Command(
                     v=1,
@@ -172,7 +164,7 @@ def test_resend_from_command_sends_the_stream_again_and_the_cloud_deduplicates(
 
 def test_status_is_retained_for_whoever_looks_next(mosquitto_own: MosquittoBroker, tmp_path: Path):
     async def scenario() -> None:
-        with open_outbox(tmp_path) as outbox:
+        with uplink_outbox(tmp_path) as outbox:
             async with running(make_uplink(outbox, mosquitto_own, heartbeat_s=5)):
                 await asyncio.sleep(0.3)
                 with FakeCloud(mosquitto_own.host, mosquitto_own.port, client_id="late") as late:

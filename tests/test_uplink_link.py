@@ -27,9 +27,10 @@ from coldgate.gateway.uplink.mqtt_link import (
 from coldgate.gateway.uplink.options import link_options
 from coldgate.gateway.uplink.pacing import Backoff, DrainLimiter
 from tests.rig.fake_cloud import FakeCloud
+from tests.rig.items import reading
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port
-from tests.test_uplink_support import GATEWAY, make_uplink, open_outbox, reading, running, uplink_config
+from tests.rig.uplink import CLOCK, GATEWAY, make_uplink, running, uplink_config, uplink_outbox
 
 # -- pure pacing --------------------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ def test_falls_back_to_mqtt_311_against_amqtt_and_delivers(tmp_path: Path):
         await broker.start()
         try:
             cloud = await asyncio.to_thread(FakeCloud("127.0.0.1", port, protocol="3.1.1").start)
-            with open_outbox(tmp_path) as outbox:
+            with uplink_outbox(tmp_path) as outbox:
                 url = f"mqtt://127.0.0.1:{port}"
                 options = replace(link_options(uplink_config(url), client_id=GATEWAY), connack_timeout_s=3)
                 uplink = make_uplink(outbox, url, options=options)
@@ -124,7 +125,7 @@ def test_falls_back_to_mqtt_311_against_amqtt_and_delivers(tmp_path: Path):
                 uplink.link.add_listener(events.append)
                 async with running(uplink):
                     for i in range(300):
-                        outbox.put(reading(value=float(i % 30)))
+                        outbox.put(reading(float(i % 30), stamp=CLOCK.stamp()))
                     await cloud.until(lambda: outbox.acked_seq == 300, timeout=20)
                     assert uplink.link.protocol == "3.1.1"
                     assert [e.protocol for e in events if isinstance(e, Connected)] == ["3.1.1"]
@@ -224,11 +225,11 @@ def test_tls_with_client_certificate_and_password(tls_broker: TlsMosquitto, tmp_
     url = f"mqtts://127.0.0.1:{tls_broker.tls_port}"
 
     async def scenario() -> None:
-        with FakeCloud(tls_broker.host, tls_broker.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(tls_broker.host, tls_broker.port) as cloud, uplink_outbox(tmp_path) as outbox:
             uplink = make_uplink(outbox, url, password_file=str(pki / "password"), **tls)
             async with running(uplink):
                 for _ in range(20):
-                    outbox.put(reading())
+                    outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 20)
 
             (pki / "wrong").write_text("guess\n")
@@ -262,7 +263,7 @@ def test_a_connection_that_dies_without_disconnect_leaves_the_will(
     mosquitto_own: MosquittoBroker, tmp_path: Path
 ):
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             async with running(make_uplink(outbox, mosquitto_own)) as uplink:
                 await cloud.until(lambda: bool(cloud.snapshot()["statuses"]), what="birth")
                 assert cloud.snapshot()["statuses"][0].state == State.ONLINE
@@ -311,11 +312,11 @@ def test_a_batch_the_broker_refuses_is_reported_not_silently_retried(
     acl_broker: AclMosquitto, tmp_path: Path
 ):
     async def scenario() -> None:
-        with FakeCloud(acl_broker.host, acl_broker.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(acl_broker.host, acl_broker.port) as cloud, uplink_outbox(tmp_path) as outbox:
             async with running(make_uplink(outbox, acl_broker)):  # client id = gateway id: allowed
-                outbox.put(reading())
+                outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 1)
-            outbox.put(reading())
+            outbox.put(reading(stamp=CLOCK.stamp()))
             impostor = make_uplink(outbox, acl_broker, client_id="gw99")  # may not write gw01's topics
             async with running(impostor):
                 await cloud.until(lambda: "publish_refused" in impostor.errors.kinds(), what="refusal seen")

@@ -21,8 +21,9 @@ import pytest
 from coldgate.contract.items import Alert, Reading
 from coldgate.gateway.buffer.outbox import Outbox
 from tests.rig.fake_cloud import FakeCloud
+from tests.rig.items import alert, reading
 from tests.rig.mosquitto import MosquittoBroker
-from tests.test_uplink_support import GATEWAY, alert, kinds_by_seq, make_uplink, open_outbox, reading, running
+from tests.rig.uplink import CLOCK, GATEWAY, kinds_by_seq, make_uplink, running, uplink_outbox
 
 SENSORS = ("cr1-t01", "cr1-t02", "cr1-t03")
 RATE_HZ = 20  # per sensor
@@ -33,7 +34,7 @@ async def produce(outbox: Outbox, stop: asyncio.Event) -> int:
     start, tick, count = time.monotonic(), 0, 0
     while not stop.is_set():
         for sensor in SENSORS:
-            outbox.put(reading(sensor, float(tick % 50) / 10))
+            outbox.put(reading(float(tick % 50) / 10, sensor=sensor, stamp=CLOCK.stamp()))
             count += 1
         tick += 1
         await asyncio.sleep(max(0.0, start + tick / RATE_HZ - time.monotonic()))
@@ -63,7 +64,7 @@ def test_broker_stopped_for_60_s_mid_stream(mosquitto_own: MosquittoBroker, tmp_
     outage_s = 60.0
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             uplink = make_uplink(outbox, mosquitto_own, batch_max_items=100, drain_items_per_s=600)
             async with running(uplink):
                 stop = asyncio.Event()
@@ -72,7 +73,7 @@ def test_broker_stopped_for_60_s_mid_stream(mosquitto_own: MosquittoBroker, tmp_
                 await cloud.until(lambda: outbox.acked_seq > 0, what="acks before the outage")
                 await asyncio.to_thread(mosquitto_own.stop)
                 await asyncio.sleep(outage_s / 2)
-                outbox.put(alert(42))
+                outbox.put(alert(42, stamp=CLOCK.stamp()))
                 await asyncio.sleep(outage_s / 2)
                 backlog = outbox.committed_seq - outbox.acked_seq
                 await asyncio.to_thread(mosquitto_own.start)
@@ -109,15 +110,15 @@ def test_broker_killed_and_restarted_without_persistence_loses_nothing(
     """
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             uplink = make_uplink(outbox, mosquitto_own, batch_max_items=50, ack_timeout_s=3)
             async with running(uplink):
                 for i in range(200):
-                    outbox.put(reading(SENSORS[i % 3]))
+                    outbox.put(reading(sensor=SENSORS[i % 3], stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 200)
                 cloud.go_offline()
                 for i in range(300):
-                    outbox.put(reading(SENSORS[i % 3]))
+                    outbox.put(reading(sensor=SENSORS[i % 3], stamp=CLOCK.stamp()))
                 await outbox.flush_async()
                 await cloud.until(
                     lambda: uplink.delivery.stream_after() == 500 and uplink.link.unacknowledged == 0,
@@ -146,12 +147,12 @@ def test_broker_restarted_without_persistence_while_acks_are_withheld(
     """
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
             cloud.hold_acks()
             uplink = make_uplink(outbox, mosquitto_own, batch_max_items=50, ack_timeout_s=2)
             async with running(uplink):
                 for i in range(400):
-                    outbox.put(reading(SENSORS[i % 3]))
+                    outbox.put(reading(sensor=SENSORS[i % 3], stamp=CLOCK.stamp()))
                 await cloud.until(lambda: len(cloud.items(GATEWAY, outbox.stream)) == 400)
                 await asyncio.to_thread(mosquitto_own.restart, persistence=False)
                 await cloud.until(

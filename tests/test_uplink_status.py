@@ -14,7 +14,8 @@ from coldgate.gateway.uplink.status import StatusErrors, build_status, will_stat
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.test_uplink_clock_watch import BOOT, T0, SteppedClock, stamp
-from tests.test_uplink_support import GATEWAY, SITE, make_uplink, open_outbox, reading, running
+from tests.rig.items import reading
+from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
 
 
 class Figures:
@@ -92,8 +93,8 @@ def test_a_failing_status_provider_degrades_to_the_uplinks_own_status(
         raise KeyError("sensor cr9-t01")
 
     async def scenario() -> None:
-        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, open_outbox(tmp_path) as outbox:
-            outbox.put(reading())
+        with FakeCloud(mosquitto_own.host, mosquitto_own.port) as cloud, uplink_outbox(tmp_path) as outbox:
+            outbox.put(reading(stamp=CLOCK.stamp()))
             async with running(make_uplink(outbox, mosquitto_own, status_provider=broken)):
                 await cloud.until(lambda: bool(cloud.snapshot()["statuses"]), what="a birth status")
                 await cloud.until(lambda: outbox.acked_seq == 1)

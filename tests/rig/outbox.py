@@ -1,0 +1,75 @@
+"""The outbox as tests drive it: a hand-driven clock, one ``open_outbox``, direct file reads.
+
+Every outbox, uplink and down-link test opens its outbox here, in the test's
+directory, for gateway ``gw01``.  Items come from ``tests.rig.items``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from coldgate.contract.codec import decode_item
+from coldgate.contract.items import Item
+from coldgate.gateway.buffer.outbox import Outbox
+from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.config import OutboxConfig
+from tests.rig.items import BOOT, T0
+
+GATEWAY = "gw01"
+MINUTE = 60_000
+DAY = 86_400_000
+
+
+class FakeClock:
+    """A clock the test sets by hand; ``synced`` says whether NTP would vouch for it."""
+
+    def __init__(self, wall_ms: int = T0, *, synced: bool = True) -> None:
+        self.wall_ms = wall_ms
+        self.mono_ms = 1_000_000
+        self.synced = synced
+
+    def stamp(self) -> Stamp:
+        return Stamp(wall_ms=self.wall_ms, mono_ms=self.mono_ms, boot=BOOT, synced=self.synced)
+
+    def monotonic(self) -> float:
+        return self.mono_ms / 1000
+
+    def advance(self, ms: int) -> None:
+        self.wall_ms += ms
+        self.mono_ms += ms
+
+
+def config(path: Path, **overrides: Any) -> OutboxConfig:
+    settings: dict[str, Any] = {"path": str(path / "outbox.sqlite3"), "commit_interval_ms": 5}
+    settings.update(overrides)
+    return OutboxConfig(**settings)
+
+
+def open_outbox(path: Path, clock: Clock | FakeClock | None = None, **overrides: Any) -> Outbox:
+    """An outbox in ``path`` on ``clock`` (a new ``FakeClock`` unless given).
+
+    ``overrides`` are ``OutboxConfig`` fields, or the ``Outbox`` options
+    ``thin_interval_s``, ``chunk`` and ``check``.
+    """
+    options = {k: overrides.pop(k) for k in ("thin_interval_s", "chunk", "check") if k in overrides}
+    return Outbox(config(path, **overrides), gateway=GATEWAY, clock=clock or FakeClock(), **options)
+
+
+def stored(path: Path) -> list[tuple[int, int, str, Item]]:
+    """(seq, lane, kind, decoded item) of every row, read with a connection of the test's own."""
+    conn = sqlite3.connect(path / "outbox.sqlite3")
+    try:
+        rows = conn.execute("SELECT seq, lane, kind, body FROM items ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [(seq, lane, kind, decode_item(body)) for seq, lane, kind, body in rows]
+
+
+def meta(path: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(path / "outbox.sqlite3")
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
