@@ -9,7 +9,7 @@ as it would in production, so two workers do not share a GIL; a worker
 process builds its own engine and ``IngestWorker`` and sends its statistics
 back over a queue.
 
-``--profile`` skips MQTT and runs ``store_message`` the way a worker does (64
+``--profile`` skips MQTT and runs ``ingest_message`` the way a worker does (64
 messages per transaction) under cProfile against PostgreSQL, and splits the
 time per reading into decode, row building, the two INSERTs, coverage and
 the rest: where the issue's 50,000 readings/s per worker must come from.
@@ -192,13 +192,13 @@ PROFILE_PARTS = [
     ("note_sensors", "cloud/ingest/registry.py", "note_sensors"),
     ("correct_batch", "cloud/ingest/clock_correction.py", "correct_batch"),
     ("commit", "sqlalchemy/engine/base.py", "commit"),
-    ("store_message total", "cloud/ingest/store.py", "store_message"),
+    ("ingest_message total", "cloud/ingest/message.py", "ingest_message"),
 ]
 
 
 def profile(url: str, messages: list[tuple[str, bytes]], group: int) -> dict[str, float]:
-    """``store_message`` as a worker calls it, under cProfile; microseconds per reading by part."""
-    from coldgate.cloud.ingest.store import store_message
+    """``ingest_message`` as a worker calls it, under cProfile; microseconds per reading by part."""
+    from coldgate.cloud.ingest.message import ingest_message
 
     migrate(url)
     engine = make_engine(url, writer=True)
@@ -210,7 +210,7 @@ def profile(url: str, messages: list[tuple[str, bytes]], group: int) -> dict[str
         with engine.begin() as conn:
             now = datetime.datetime.now(datetime.UTC)
             for topic, payload in messages[i : i + group]:
-                store_message(conn, topic, payload, now)
+                ingest_message(conn, topic, payload, now)
     profiler.disable()
     seconds = time.perf_counter() - started
     engine.dispose()
@@ -238,7 +238,9 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000, help="per scenario, over 4 gateways")
     parser.add_argument("--batch", type=int, default=500, help="readings per batch (the uplink's default)")
     parser.add_argument("--scenarios", default="pg1,pg2,sqlite1", help="any of pg1, pg2, sqlite1")
-    parser.add_argument("--profile", action="store_true", help="cProfile store_message on PostgreSQL instead")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile ingest_message on PostgreSQL instead"
+    )
     args = parser.parse_args()
 
     per_gw = args.readings // len(GATEWAYS)

@@ -22,7 +22,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from coldgate.cloud.api.app import create_app
-from coldgate.cloud.api.auth import TokenStore, load_tokens
+from coldgate.cloud.api.auth import ApiTokens, load_tokens
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
 from coldgate.cloud.db.migrate import migrate
@@ -43,7 +43,7 @@ class CloudService:
     ingest: bool = True
     api: bool = True
     scheduler: bool = True
-    tokens: TokenStore | None = None
+    tokens: ApiTokens | None = None
     watchdog_interval_s: float = 10.0
     workers: list[IngestWorker] = field(default_factory=list)
     writer_engine: Engine | None = None

@@ -16,7 +16,7 @@ import msgspec
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, insert
 
-from coldgate.cloud.api import TokenStore, create_app, load_tokens, queries
+from coldgate.cloud.api import ApiTokens, create_app, load_tokens, queries
 from coldgate.cloud.db import insert_items, migrate
 from coldgate.cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
 from coldgate.configfile import ConfigError
@@ -46,8 +46,6 @@ READINGS = "/gateways/gw01/sensors/cr1-t01/readings"
 # ---------------------------------------------------------------- fixtures
 
 
-
-
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     migrate(db_url)
@@ -56,8 +54,8 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def tokens() -> TokenStore:
-    return TokenStore((("qa", TOKEN), ("ops", "ops-token-fedcba9876543210")))
+def tokens() -> ApiTokens:
+    return ApiTokens((("qa", TOKEN), ("ops", "ops-token-fedcba9876543210")))
 
 
 @pytest.fixture
@@ -205,14 +203,14 @@ def test_health_is_open_and_everything_else_needs_a_token(client: TestClient, se
     assert client.get("/gateways/nope").status_code == 401
 
 
-def test_token_store_identifies_by_name() -> None:
-    store = tokens()
-    assert store.identify(TOKEN) == "qa"
-    assert store.identify("ops-token-fedcba9876543210") == "ops"
-    assert store.identify("") is None
-    assert store.identify("qa-token-0123456789abcdeF") is None
-    assert store.identify("qa-token-0123456789abcdé") is None
-    assert TOKEN not in repr(store)
+def test_api_tokens_identify_by_name() -> None:
+    api_tokens = tokens()
+    assert api_tokens.identify(TOKEN) == "qa"
+    assert api_tokens.identify("ops-token-fedcba9876543210") == "ops"
+    assert api_tokens.identify("") is None
+    assert api_tokens.identify("qa-token-0123456789abcdeF") is None
+    assert api_tokens.identify("qa-token-0123456789abcdé") is None
+    assert TOKEN not in repr(api_tokens)
 
 
 def test_load_tokens_reads_names_and_skips_comments(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The cloud store on both dialects: migrations, partitions and idempotent inserts."""
+"""The cloud database on both dialects: migrations, partitions and idempotent inserts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sqlalchemy", reason="cloud store tests need the [cloud] extra")
-pytest.importorskip("alembic", reason="cloud store tests need the [cloud] extra")
+pytest.importorskip("sqlalchemy", reason="cloud database tests need the [cloud] extra")
+pytest.importorskip("alembic", reason="cloud database tests need the [cloud] extra")
 
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner

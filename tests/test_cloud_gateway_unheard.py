@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("sqlalchemy", reason="cloud store tests need the [cloud] extra")
+pytest.importorskip("sqlalchemy", reason="cloud database tests need the [cloud] extra")
 pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud] extra")
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select, text, update

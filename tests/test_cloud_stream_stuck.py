@@ -7,7 +7,7 @@ import datetime
 import msgspec
 import pytest
 
-pytest.importorskip("sqlalchemy", reason="cloud store tests need the [cloud] extra")
+pytest.importorskip("sqlalchemy", reason="cloud database tests need the [cloud] extra")
 pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud] extra")
 
 from sqlalchemy import Engine, insert, select, update
@@ -27,7 +27,7 @@ from coldgate.cloud.alerts.stream_stuck import (
 from coldgate.cloud.alerts.stream_stuck_watch import check_streams, open_stuck_alerts, stream_snapshots
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.models import Alert, BatchRange, StreamCoverage
-from coldgate.cloud.ingest.store import store_message
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.scheduler import CloudScheduler
 from coldgate.contract.codec import validate
 from coldgate.contract.items import AlertAction, Severity
@@ -138,11 +138,11 @@ def test_alert_rows_follow_the_contract_at_the_largest_ids_and_seqs() -> None:
 # -- against the database, with ingest making the hole ----------------------------------------------
 
 
-def store(engine: Engine, first: int, last: int, t: float = 0) -> None:
+def ingest(engine: Engine, first: int, last: int, t: float = 0) -> None:
     """Batch ``first..last`` received ``t`` seconds after T0 (the gateway is heard then)."""
     topic, payload = batch_message(GW, [reading(seq) for seq in range(first, last + 1)])
     with engine.begin() as conn:
-        outcome = store_message(conn, topic, payload, at(t))
+        outcome = ingest_message(conn, topic, payload, at(t))
     assert outcome.kind == "batch" and outcome.dead_letters == 0
 
 
@@ -150,7 +150,7 @@ def heard(engine: Engine, t: float) -> None:
     """A heartbeat ``t`` seconds after T0."""
     topic, payload = status_message(GW, ts=int(at(t).timestamp() * 1000))
     with engine.begin() as conn:
-        assert store_message(conn, topic, payload, at(t)).kind == "status"
+        assert ingest_message(conn, topic, payload, at(t)).kind == "status"
 
 
 def stuck_rows(engine: Engine) -> list[tuple[str, str, str]]:
@@ -164,8 +164,8 @@ def stuck_rows(engine: Engine) -> list[tuple[str, str, str]]:
 
 
 def test_ingest_hole_raises_once_survives_a_restart_and_clears_when_filled(engine: Engine) -> None:
-    store(engine, 1, 100)
-    store(engine, 201, 300)  # 101..200 never came (yet)
+    ingest(engine, 1, 100)
+    ingest(engine, 201, 300)  # 101..200 never came (yet)
     with engine.connect() as conn:
         assert stream_snapshots(conn) == [StreamSnapshot(GW, STREAM, 100, 201, 300, at(0))]
 
@@ -191,7 +191,7 @@ def test_ingest_hole_raises_once_survives_a_restart_and_clears_when_filled(engin
     with engine.connect() as conn:
         assert open_stuck_alerts(conn, [GW]) == {(GW, STREAM): OpenStuck(GW, STREAM, raised_id, 101, 200)}
 
-    store(engine, 101, 200, t=7.5 * AFTER)  # the gateway re-sent it after all
+    ingest(engine, 101, 200, t=7.5 * AFTER)  # the gateway re-sent it after all
     (cleared,) = check_streams(engine, at(8 * AFTER), restarted, AFTER)
     assert isinstance(cleared, ClearStuck)
     assert [(i, a) for i, a, _ in stuck_rows(engine)] == [(raised_id, "raised"), (raised_id, "cleared")]
@@ -205,19 +205,19 @@ def test_ingest_hole_raises_once_survives_a_restart_and_clears_when_filled(engin
 
 
 def test_a_hole_filled_before_the_wait_raises_nothing(engine: Engine) -> None:
-    store(engine, 1, 100)
-    store(engine, 201, 300)
+    ingest(engine, 1, 100)
+    ingest(engine, 201, 300)
     tracker = StuckTracker()
     check_streams(engine, at(0), tracker, AFTER)
-    store(engine, 101, 200, t=AFTER / 2)
+    ingest(engine, 101, 200, t=AFTER / 2)
     heard(engine, AFTER * 2)
     assert check_streams(engine, at(AFTER * 2), tracker, AFTER) == []
     assert stuck_rows(engine) == []
 
 
 def test_the_scheduler_runs_the_stuck_stream_check_with_the_configured_wait(engine: Engine) -> None:
-    store(engine, 1, 100)
-    store(engine, 201, 300)
+    ingest(engine, 1, 100)
+    ingest(engine, 201, 300)
     now = [at(0)]
     config = CloudConfig()
     assert config.gateways.stream_stuck_after_s == 600.0
@@ -232,7 +232,7 @@ def test_the_scheduler_runs_the_stuck_stream_check_with_the_configured_wait(engi
 
 def test_ranges_left_below_covered_do_not_hide_a_hole_beyond_it(engine: Engine) -> None:
     """Adoption (a stream first seen above seq 1) can leave old ranges at or below covered."""
-    store(engine, 1, 10)
+    ingest(engine, 1, 10)
     with engine.begin() as conn:
         conn.execute(update(StreamCoverage).values(covered=5000))
         conn.execute(

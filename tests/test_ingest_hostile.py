@@ -2,7 +2,7 @@
 
 Two levels, because they fail differently:
 
-* ``store_message`` itself, over ten thousand generated hostile messages on
+* ``ingest_message`` itself, over ten thousand generated hostile messages on
   SQLite: no exception escapes, nothing hostile becomes a reading, the good
   items of a sound envelope are kept, conflicts leave the stored row alone;
 * a running ``IngestWorker`` on SQLite and PostgreSQL with hostile messages
@@ -32,7 +32,7 @@ from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.db.models import DeadLetter, Reading
-from coldgate.cloud.ingest.store import store_message
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.worker import IngestWorker
 from coldgate.contract.topics import INGEST_FILTER, batch_topic
 from tests.rig.hostile import (
@@ -93,9 +93,9 @@ def _examples_of_heavy_payloads() -> list[Hostile]:
     ]
 
 
-def test_ten_thousand_hostile_messages_straight_into_store_message(sqlite_engine: Engine) -> None:
+def test_ten_thousand_hostile_messages_straight_into_ingest_message(sqlite_engine: Engine) -> None:
     with sqlite_engine.begin() as conn:
-        store_message(conn, *baseline_message(), NOW)
+        ingest_message(conn, *baseline_message(), NOW)
     with sqlite_engine.connect() as conn:
         baseline = _baseline_rows(conn)
     assert len(baseline) == len(BASELINE_SEQS)
@@ -119,7 +119,7 @@ def test_ten_thousand_hostile_messages_straight_into_store_message(sqlite_engine
         with sqlite_engine.connect() as conn:
             transaction = conn.begin()  # rolled back: every example meets the same baseline
             try:
-                outcome = store_message(conn, message.topic, message.payload, NOW)
+                outcome = ingest_message(conn, message.topic, message.payload, NOW)
                 stored = _stored_outside_baseline(conn)
                 letters = conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
                 allowed = {(HOSTILE_GATEWAY, seq) for seq in message.good}
@@ -174,8 +174,6 @@ def draw_hostile(n: int) -> list[Hostile]:
 
     collect()
     return drawn
-
-
 
 
 def _publishable(topic: str) -> bool:

@@ -24,8 +24,8 @@ from coldgate.cloud.db.models import (
     Reading,
     StreamCoverage,
 )
+from coldgate.cloud.ingest.message import batch_header, dead_letter, ingest_message
 from coldgate.cloud.ingest.replay import replay_dead_letters, replayable
-from coldgate.cloud.ingest.store import batch_header, dead_letter, store_message
 from coldgate.contract.codec import encode
 from coldgate.contract.topics import batch_topic, status_topic
 from tests.rig.ingest import BOOT, SITE, STREAM, batch, batch_message, reading
@@ -36,9 +36,9 @@ LATER = NOW + datetime.timedelta(days=2)
 TOPIC = batch_topic(SITE, GW)
 
 
-def store(engine: Engine, topic: str, payload: bytes) -> None:
+def ingest(engine: Engine, topic: str, payload: bytes) -> None:
     with engine.begin() as conn:
-        store_message(conn, topic, payload, NOW)
+        ingest_message(conn, topic, payload, NOW)
 
 
 def letters(engine: Engine) -> list[tuple]:
@@ -81,7 +81,7 @@ def test_an_item_refused_inside_a_good_batch_keeps_its_batch_and_stays_refused_u
 ) -> None:
     good = msgspec.json.decode(encode(batch(GW, [reading(s) for s in range(1, 4)])))
     good["items"][1]["value"] = "warm"
-    store(engine, TOPIC, msgspec.json.encode(good))
+    ingest(engine, TOPIC, msgspec.json.encode(good))
     ((ident, _, _, _, path, repeats, header),) = letters(engine)
     assert path == "$.items[1].value" and repeats == 0
     assert header == {"stream": STREAM, "boot": BOOT, "first_seq": 1, "last_seq": 3}
@@ -97,7 +97,7 @@ def test_an_item_refused_inside_a_good_batch_keeps_its_batch_and_stays_refused_u
 
 
 def test_an_item_accepted_now_is_stored_in_its_stream_once(engine: Engine) -> None:
-    store(engine, *batch_message(GW, [reading(1), reading(3)], first_seq=1))  # 2 was refused back then
+    ingest(engine, *batch_message(GW, [reading(1), reading(3)], first_seq=1))  # 2 was refused back then
     ident = old_refusal(engine, encode(reading(2, value=4.5)), item_of=(1, 3))
     (result,) = replay_dead_letters(engine, by="ops", now=LATER)
     assert (result.outcome, result.new_items) == ("stored", 1)
@@ -116,7 +116,7 @@ def test_an_item_accepted_now_is_stored_in_its_stream_once(engine: Engine) -> No
 
 def test_a_whole_batch_accepted_now_is_stored_and_one_already_there_is_a_duplicate(engine: Engine) -> None:
     fresh = old_refusal(engine, batch_message(GW, [reading(s) for s in range(1, 6)])[1])
-    store(engine, *batch_message(GW, [reading(s) for s in range(6, 9)]))
+    ingest(engine, *batch_message(GW, [reading(s) for s in range(6, 9)]))
     again = old_refusal(engine, batch_message(GW, [reading(s) for s in range(6, 9)])[1])
     results = {r.dead_letter_id: r for r in replay_dead_letters(engine, by="ops", now=LATER)}
     assert (results[fresh].outcome, results[fresh].new_items) == ("stored", 5)
@@ -128,8 +128,8 @@ def test_a_whole_batch_accepted_now_is_stored_and_one_already_there_is_a_duplica
 
 
 def test_what_a_replay_cannot_store_is_not_offered_or_is_refused_with_its_reason(engine: Engine) -> None:
-    store(engine, *batch_message(GW, [reading(1, value=4.0)]))
-    store(engine, *batch_message(GW, [reading(1, value=9.0)]))  # same key, other content: a conflict
+    ingest(engine, *batch_message(GW, [reading(1, value=4.0)]))
+    ingest(engine, *batch_message(GW, [reading(1, value=9.0)]))  # same key, other content: a conflict
     with engine.begin() as conn:
         dead_letter(conn, topic=status_topic(SITE, GW), payload=b"{}", reason="old", now=NOW, gateway=GW)
         dead_letter(conn, topic="elsewhere/x", payload=b"{}", reason="old", now=NOW)
@@ -161,7 +161,7 @@ def test_what_a_replay_cannot_store_is_not_offered_or_is_refused_with_its_reason
 
 def test_a_replay_does_not_count_as_hearing_the_gateway(engine: Engine) -> None:
     """The unheard-gateway watch turns last_seen and online into audit rows: a replay must not move them."""
-    store(engine, *batch_message(GW, [reading(1)]))
+    ingest(engine, *batch_message(GW, [reading(1)]))
     with engine.begin() as conn:
         conn.execute(update(Gateway).where(Gateway.id == GW).values(online=False))
         before = conn.execute(select(Gateway.last_seen, Gateway.online, Gateway.state_since)).one()
@@ -228,7 +228,7 @@ def test_a_refusal_repeated_after_the_upgrade_gets_its_batch_header(engine: Engi
 def test_whatever_a_dead_letter_holds_a_replay_records_an_outcome_and_changes_nothing_else(
     engine: Engine, payload: bytes, header: dict | None
 ) -> None:
-    store(engine, *batch_message(GW, [reading(1)]))  # registered, so replays get past that check
+    ingest(engine, *batch_message(GW, [reading(1)]))  # registered, so replays get past that check
     with engine.begin() as conn:
         dead_letter(
             conn, topic=TOPIC, payload=payload, reason="x", now=NOW, gateway=GW, path="$", batch=header
@@ -243,7 +243,7 @@ def test_whatever_a_dead_letter_holds_a_replay_records_an_outcome_and_changes_no
 
 
 def test_the_cli_lists_and_replays(engine: Engine, db_url: str, tmp_path: Path) -> None:
-    store(engine, *batch_message(GW, [reading(1), reading(3)], first_seq=1))
+    ingest(engine, *batch_message(GW, [reading(1), reading(3)], first_seq=1))
     ident = old_refusal(engine, encode(reading(2, value=4.5)), item_of=(1, 3))
     config = tmp_path / "cloud.toml"
     config.write_text(f'[database]\nurl = "{db_url}"\n')
@@ -275,16 +275,16 @@ def test_the_cli_lists_and_replays(engine: Engine, db_url: str, tmp_path: Path) 
 def test_the_api_shows_each_dead_letters_batch_and_last_replay(engine: Engine) -> None:
     from fastapi.testclient import TestClient
 
-    from coldgate.cloud.api import TokenStore, create_app
+    from coldgate.cloud.api import ApiTokens, create_app
 
     good = msgspec.json.decode(encode(batch(GW, [reading(s) for s in range(1, 4)])))
     good["items"][1]["value"] = "warm"
-    store(engine, TOPIC, msgspec.json.encode(good))
+    ingest(engine, TOPIC, msgspec.json.encode(good))
     untouched = old_refusal(engine, b"{}")
     replay_dead_letters(engine, by="qa-anna", now=LATER, ids=[1])
     replay_dead_letters(engine, by="qa-ben", now=LATER + datetime.timedelta(hours=1), ids=[1])
     token = "t0ken-0123456789abcdef"
-    with TestClient(create_app(engine, TokenStore((("qa", token),)))) as client:
+    with TestClient(create_app(engine, ApiTokens((("qa", token),)))) as client:
         reply = client.get("/dead-letters", headers={"Authorization": f"Bearer {token}"})
     assert reply.status_code == 200, reply.text
     newest, item = reply.json()["items"]

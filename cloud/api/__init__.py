@@ -7,6 +7,6 @@ and serve the result with uvicorn.
 from __future__ import annotations
 
 from coldgate.cloud.api.app import create_app
-from coldgate.cloud.api.auth import TokenStore, load_tokens
+from coldgate.cloud.api.auth import ApiTokens, load_tokens
 
-__all__ = ["TokenStore", "create_app", "load_tokens"]
+__all__ = ["ApiTokens", "create_app", "load_tokens"]

@@ -1,4 +1,4 @@
-"""Build the FastAPI application around an engine and a token store.
+"""Build the FastAPI application around an engine and the API tokens.
 
 A factory rather than a module-level app: the service, the tests and a future
 ``coldgate cloud api`` command each pass their own engine and tokens, and
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from coldgate import __version__
-from coldgate.cloud.api.auth import TokenStore, require_token
+from coldgate.cloud.api.auth import ApiTokens, require_token
 from coldgate.cloud.api.routes import alerts, dead_letters, gaps, gateways, health, readings, sensors
 from coldgate.cloud.api.routes.health import short_reason
 
@@ -42,7 +42,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-def create_app(engine: Engine, tokens: TokenStore) -> FastAPI:
+def create_app(engine: Engine, tokens: ApiTokens) -> FastAPI:
     """The API over ``engine`` (synchronous SQLAlchemy 2), accepting the bearer tokens in ``tokens``.
 
     Endpoints are plain ``def``: FastAPI runs them in its thread pool, each with

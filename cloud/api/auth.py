@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from coldgate.configfile import ConfigError
 
-__all__ = ["MIN_TOKEN_LENGTH", "TokenStore", "bearer_scheme", "load_tokens", "require_token"]
+__all__ = ["MIN_TOKEN_LENGTH", "ApiTokens", "bearer_scheme", "load_tokens", "require_token"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ bearer_scheme = HTTPBearer(
 
 
 @dataclass(frozen=True, slots=True)
-class TokenStore:
+class ApiTokens:
     """The accepted tokens as (name, token) pairs, in file order."""
 
     entries: tuple[tuple[str, str], ...]
@@ -60,10 +60,10 @@ class TokenStore:
         return found
 
     def __repr__(self) -> str:  # never print tokens, even in a traceback
-        return f"TokenStore(names={[name for name, _ in self.entries]!r})"
+        return f"ApiTokens(names={[name for name, _ in self.entries]!r})"
 
 
-def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
+def load_tokens(path: str | os.PathLike[str]) -> ApiTokens:
     """Read ``name:token`` lines; blank lines and ``#`` comments are skipped.
 
     Raises ConfigError naming the file and line, since a service that starts
@@ -116,7 +116,7 @@ def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
         entries.append((who, token))
     if not entries:
         raise ConfigError("", 'no tokens: add a line "name:token"', file=name)
-    return TokenStore(tuple(entries))
+    return ApiTokens(tuple(entries))
 
 
 def require_token(
@@ -127,7 +127,7 @@ def require_token(
 
     The name is kept on ``request.state.api_client`` for access logs.
     """
-    tokens: TokenStore = request.app.state.tokens
+    tokens: ApiTokens = request.app.state.tokens
     who = tokens.identify(credentials.credentials) if credentials is not None else None
     if who is None:
         client = request.client.host if request.client else "?"

@@ -1,4 +1,4 @@
-"""The cloud's SQL store: models, migrations and idempotent writes.
+"""The cloud's SQL database: models, migrations and idempotent writes.
 
 SQLite serves a single site; PostgreSQL is production.  Both run the same
 models and migrations, so every test runs against both.

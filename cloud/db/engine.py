@@ -27,7 +27,7 @@ def database_url(config: DatabaseConfig) -> URL:
 
 
 def make_engine(url: str | URL, *, writer: bool = False, pool_size: int = 5) -> Engine:
-    """An engine for the cloud's store, with the settings each dialect needs.
+    """An engine for the cloud's database, with the settings each dialect needs.
 
     PostgreSQL: ``pool_pre_ping`` so that connections broken by a database
     restart are replaced instead of failing the next transaction.  SQLite: WAL

@@ -1,4 +1,4 @@
-"""Declarative models of the cloud store.
+"""Declarative models of the cloud database.
 
 Edge-stamped times (``ts``, ``mono``, gap ``start``/``end``) stay integer epoch
 milliseconds exactly as the contract sends them: converting would lose the

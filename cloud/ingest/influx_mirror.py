@@ -9,7 +9,7 @@ bounded in-memory queue, and one background thread writes batches with
 influxdb-client's synchronous write API, retrying with capped exponential
 backoff.  Nothing here raises into the caller.
 
-What is lost, and when (the SQL store has all of it regardless):
+What is lost, and when (the SQL database has all of it regardless):
 
 * InfluxDB down or slow for long enough that the queue fills: the *oldest*
   queued lines are dropped and counted in ``stats().dropped`` -- a dashboard
@@ -18,7 +18,7 @@ What is lost, and when (the SQL store has all of it regardless):
   timeout; whatever is still queued is dropped (counted).
 * Readings without a value (quality ``error``): not written, counted in
   ``stats().skipped``.  A chart shows a gap there, which is the truth; the
-  reason and the monitoring gap are in the SQL store and its alerts.  Writing
+  reason and the monitoring gap are in the SQL database and its alerts.  Writing
   them under another field would add a second series per sensor that every
   dashboard would have to filter out.
 

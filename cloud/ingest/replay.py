@@ -3,7 +3,7 @@
 A dead letter is the only copy of what it holds once its range was
 acknowledged (an item refused inside an otherwise good batch: the gateway
 has deleted it).  After an upgrade that accepts it, ``coldgate cloud
-dead-letters replay`` runs it through the same ``store_message`` as live
+dead-letters replay`` runs it through the same ``ingest_message`` as live
 ingest, so it is judged, de-duplicated and covered exactly like a re-send.
 
 * A whole batch message is replayed as it came.  One item of a batch
@@ -22,7 +22,7 @@ ingest, so it is judged, de-duplicated and covered exactly like a re-send.
 * The gateway must be registered, and is not "heard" by a replay: its
   ``last_seen`` and online state stay as they are, since the unheard-gateway
   watchdog turns them into audit rows.
-* A replay is one transaction.  If ``store_message`` would dead-letter again
+* A replay is one transaction.  If ``ingest_message`` would dead-letter again
   (still invalid, still conflicting), the transaction is rolled back, so a
   replay never bumps a dead letter's ``repeats`` nor writes part of it.
 * Every attempt appends a ``dead_letter_replays`` row (outcome ``stored``,
@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
-from coldgate.cloud.ingest.store import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, store_message
+from coldgate.cloud.ingest.message import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, ingest_message
 from coldgate.contract.codec import decode
 from coldgate.contract.errors import ContractError
 from coldgate.contract.topics import BATCH, parse_topic
@@ -143,7 +143,7 @@ def _replay_one(engine: Engine, ident: int, by: str, now: datetime.datetime) -> 
             if conn.execute(select(Gateway.id).where(Gateway.id == gateway)).first() is None:
                 raise _StillRefused(f"gateway {gateway} is not registered: replay once it has connected")
             group = Group(seen=False)
-            outcome = store_message(conn, topic, payload, now, group=group)
+            outcome = ingest_message(conn, topic, payload, now, group=group)
             group.finish(conn, now)
             if outcome.kind != "batch" or outcome.dead_letters:
                 raise _StillRefused(_why(topic, payload, outcome))

@@ -44,7 +44,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.config import CloudMqttConfig
-from coldgate.cloud.ingest.store import AckDue, Group, Outcome, dead_letter, gateway_of, store_message
+from coldgate.cloud.ingest.message import AckDue, Group, Outcome, dead_letter, gateway_of, ingest_message
 from coldgate.contract.codec import encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.items import Reading
@@ -342,7 +342,7 @@ class IngestWorker:
                 now = self.clock()
                 state = Group()
                 outcomes = [
-                    store_message(conn, _topic(msg), msg.payload, now, retained=msg.retain, group=state)
+                    ingest_message(conn, _topic(msg), msg.payload, now, retained=msg.retain, group=state)
                     for msg in ordered
                 ]
                 return outcomes, state.finish(conn, now)
@@ -366,7 +366,7 @@ class IngestWorker:
         for item_by_item in (False, True):
             try:
                 with self.engine.begin() as conn:
-                    return store_message(
+                    return ingest_message(
                         conn,
                         _topic(msg),
                         msg.payload,

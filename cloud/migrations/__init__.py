@@ -1,1 +1,1 @@
-"""Alembic migrations of the cloud store (run through ``cloud.db.migrate``)."""
+"""Alembic migrations of the cloud database (run through ``cloud.db.migrate``)."""

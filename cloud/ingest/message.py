@@ -1,10 +1,13 @@
-"""One MQTT message into the database, inside the caller's transaction.
+"""Ingest one MQTT message into the database, inside the caller's transaction.
 
 This is ingest without the network: the worker hands each message here and
 commits, then acknowledges.  Whatever the payload, the outcome is either
 stored data or a dead letter naming what is wrong and where; a
 ``ContractError`` never escapes.  Database errors do escape: the worker must
 roll back and retry, since acknowledging then would lose the message.
+
+Named for what it takes in, not "store": in the cloud that word is only the
+verb (written to the database), and the gateway's outbox is its own thing.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ __all__ = [
     "batch_header",
     "dead_letter",
     "gateway_of",
-    "store_message",
+    "ingest_message",
 ]
 
 #: How the reasons of dead letters holding one item of a batch begin (salvaged, refused by the
@@ -208,7 +211,7 @@ def _storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def store_message(
+def ingest_message(
     conn: Connection,
     topic: str,
     payload: bytes,
@@ -218,7 +221,7 @@ def store_message(
     group: Group | None = None,
     item_by_item: bool = False,
 ) -> Outcome:
-    """Store one up-link message, or dead-letter it; raises only database errors.
+    """Ingest one up-link message: store what it carries, or dead-letter it; raises only database errors.
 
     ``retained``: the broker's stored copy of a status, not news from the
     gateway.  ``group``: the transaction's shared state; the caller then calls
@@ -230,15 +233,15 @@ def store_message(
     """
     if group is None:
         own = Group()
-        outcome = _store(conn, topic, payload, now, retained, own, item_by_item)
+        outcome = _ingest(conn, topic, payload, now, retained, own, item_by_item)
         acks = own.finish(conn, now)
         if outcome.kind == "batch" and outcome.gateway is not None and acks:
             outcome.ack = next(iter(acks.values()))
         return outcome
-    return _store(conn, topic, payload, now, retained, group, item_by_item)
+    return _ingest(conn, topic, payload, now, retained, group, item_by_item)
 
 
-def _store(
+def _ingest(
     conn: Connection,
     topic: str,
     payload: bytes,
@@ -253,9 +256,9 @@ def _store(
         dead_letter(conn, topic=topic, payload=payload, reason=exc.reason, now=now, path=exc.path)
         return Outcome("dead_letter", dead_letters=1)
     if info.name == STATUS.name:
-        return _store_status(conn, info, topic, payload, now, retained)
+        return _ingest_status(conn, info, topic, payload, now, retained)
     if info.name == BATCH.name:
-        return _store_batch(conn, info, topic, payload, now, group, item_by_item)
+        return _ingest_batch(conn, info, topic, payload, now, group, item_by_item)
     dead_letter(
         conn,
         topic=topic,
@@ -268,7 +271,7 @@ def _store(
     return Outcome("dead_letter", dead_letters=1, gateway=info.gateway, site=info.site)
 
 
-def _store_status(
+def _ingest_status(
     conn: Connection, info: TopicInfo, topic: str, payload: bytes, now: datetime.datetime, retained: bool
 ) -> Outcome:
     try:
@@ -291,7 +294,7 @@ def _store_status(
     return Outcome("status", gateway=info.gateway, site=info.site)
 
 
-def _store_batch(
+def _ingest_batch(
     conn: Connection,
     info: TopicInfo,
     topic: str,
@@ -347,9 +350,9 @@ def _store_batch(
     if items:
         if item_by_item:
             for item in items:
-                _store_one_refusable(conn, outcome, topic, gateway, header, item, now, group)
+                _write_one_refusable(conn, outcome, topic, gateway, header, item, now, group)
         else:
-            _store_items(conn, outcome, topic, gateway, header, items, now, group)
+            _write_items(conn, outcome, topic, gateway, header, items, now, group)
     group.ranges.setdefault((gateway, stream, info.site), []).append((first_seq, last_seq))
     group.boots[(gateway, stream)] = boot
     return outcome
@@ -360,7 +363,7 @@ def batch_header(stream: str, boot: str, first_seq: int, last_seq: int) -> dict[
     return {"stream": stream, "boot": boot, "first_seq": first_seq, "last_seq": last_seq}
 
 
-def _store_one_refusable(
+def _write_one_refusable(
     conn: Connection,
     outcome: Outcome,
     topic: str,
@@ -374,7 +377,7 @@ def _store_one_refusable(
     anchored, sensors = set(group.anchored), set(group.sensors)
     try:
         with conn.begin_nested():
-            _store_items(conn, outcome, topic, gateway, header, [item], now, group)
+            _write_items(conn, outcome, topic, gateway, header, [item], now, group)
     except DBAPIError as exc:
         group.anchored, group.sensors = anchored, sensors
         if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
@@ -408,7 +411,7 @@ def _dead_item(
     )
 
 
-def _store_items(
+def _write_items(
     conn: Connection,
     outcome: Outcome,
     topic: str,
