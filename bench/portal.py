@@ -31,7 +31,7 @@ from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import OutboxConfig
 from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.readers.epc import decode_epc
-from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
+from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead
 from coldgate.simulator.rfid_scenarios import merge, pallet_pass, strays
 
 TICK_MS = 50  # as gateway.readers.llrp_source ticks (TICK_S)

@@ -48,8 +48,9 @@ from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.readers.scanner import ScannerSource
-from coldgate.gateway.rules.door_alert_groups import DoorAlertGroups
-from coldgate.gateway.rules.door_checks import DoorChecks, DoorPolicy, Knowledge, Observation
+from coldgate.gateway.rules.dock_alert_groups import DoorAlertGroups
+from coldgate.gateway.rules.dock_checks import DoorChecks, DoorPolicy, Observation
+from coldgate.gateway.rules.dock_knowledge import Knowledge
 from coldgate.gateway.rules.site import SiteRules
 from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller

@@ -50,7 +50,7 @@ from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
 from coldgate.contract.units import Unit
 from coldgate.gateway.clock import Stamp
 from coldgate.gateway.observations import stamp_fields
-from coldgate.gateway.rules.door_checks import (
+from coldgate.gateway.rules.dock_checks import (
     EXPIRED,
     NEAR_EXPIRY,
     QUARANTINED,
@@ -60,9 +60,9 @@ from coldgate.gateway.rules.door_checks import (
     UNKNOWN_GTIN,
     DoorChecks,
     DoorPolicy,
-    Knowledge,
     Observation,
 )
+from coldgate.gateway.rules.dock_knowledge import Knowledge
 
 CASES_DIR = Path(__file__).parent / "testcases" / "door_checks"
 CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())

@@ -19,7 +19,7 @@ from coldgate.gateway.readers import llrp_source
 from coldgate.gateway.readers.config import ReaderConfig
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
-from coldgate.gateway.rules.portal import TagRead
+from coldgate.gateway.rules.dock_portal import TagRead
 from coldgate.simulator.llrp import FixtureReplay, LlrpReader, LlrpReaderThread, TupleReads
 from coldgate.simulator.rfid_scenarios import merge, pallet_pass, strays
 from tests.rig.ports import free_port

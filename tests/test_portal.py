@@ -40,7 +40,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldgate.gateway.readers.epc import decode_epc
-from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead, feed_all
+from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead, feed_all
 from coldgate.simulator import rfid_scenarios as sc
 
 CASES_DIR = Path(__file__).parent / "testcases" / "portal"

@@ -25,7 +25,7 @@ Antenna = Annotated[int, Meta(ge=1, le=65535)]
 
 class ReaderConfig(ConfigBlock, kw_only=True):
     """An LLRP RFID reader guarding one dock door: which antennas face outside and inside, and
-    the timing that turns reads into one movement per tag and pass (see gateway/rules/portal.py)."""
+    the timing that turns reads into one movement per tag and pass (see gateway/rules/dock_portal.py)."""
 
     id: Id
     host: Host

@@ -9,7 +9,7 @@ Time: reads carry the reader's own clock (LastSeenTimestampUTC, µs), which
 may be minutes off, reset to 1970, or step.  ``ReaderClockMap`` places them on
 the gateway's monotonic clock (CLOCK_BOOTTIME ms): the reader's clock keeps
 the order and spacing of its reads, ours decides when they happened.  The
-portal (``gateway.rules.portal.DockPortal``) works in that one time line, so
+portal (``gateway.rules.dock_portal.DockPortal``) works in that one time line, so
 it survives a reconnect (no movement doubled or lost by a dropped link) and a
 pushed configuration (the app hands the portal to the new source), and
 movements carry wall times derived from our clock.
@@ -38,7 +38,7 @@ from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.readers.config import ReaderConfig
 from coldgate.gateway.readers.epc import decode_epc, report_epc_hex
 from coldgate.gateway.readers.reader_clock import ReaderClockMap
-from coldgate.gateway.rules.portal import DockPortal, PassDecision, PortalConfig, TagRead
+from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead
 from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
 __all__ = ["LlrpReaderSource", "portal_config"]

@@ -12,4 +12,12 @@ The app's entry point is ``gateway.rules.site.SiteRules``.  One job per module:
 * ``recording`` the minimum recording policy (China GSP) and its violations
 * ``evidence``  running numbers behind an alert; ``alerts`` turns findings into contract Alerts
 * ``engine``    all rules of one sensor's quantity as one pure step; ``site`` all sensors
+
+The dock's rules share the ``dock_`` prefix, in the order an item meets them
+(kept flat so the purity test's glob still covers them; ``gateway.dock`` runs them):
+
+* ``dock_portal``        tag reads at a door -> one decision per tag and pass, with direction
+* ``dock_knowledge``     the index over the pushed master data and recall list
+* ``dock_checks``        one movement or scan -> door alert steps (recalls, expiry, TOR)
+* ``dock_alert_groups``  item alerts of one lot at one door -> one alert per pallet
 """

@@ -52,6 +52,13 @@ Rules, in the order they apply to a read:
    doorway and then driven through is not a movement (the receiving clerk has
    to confirm it, which a stray note on the door's diagnostics prompts).
 
+Tags are keyed by ``epc_key``: the one letter case an EPC has at the edge
+(upper, as the Tag Data Standard and epcpy write hex).  The reader source
+normalises each EPC to it where the read enters, so here the fold is a no-op
+kept for callers that feed raw text (tests, the simulator's tuples); the
+contract's lower-case form is made once, when a decision becomes a
+``Movement`` (``gateway.dock.passage``).
+
 Bounded memory: a pass is forgotten when decided (a tombstone with its last
 read time is kept for ``late_read_memory_ms`` to catch late reads).  At most
 ``max_tags`` tags are tracked; when full, the oldest *glimpse* (a tag not yet
@@ -101,6 +108,11 @@ Direction = Literal["in", "out", "unknown"]
 Zone = Literal["outside", "inside"]
 StrayReason = Literal["one zone", "no zone", "dwell"]
 _ZONES: tuple[Zone, Zone] = ("outside", "inside")
+
+
+def epc_key(epc: str) -> str:
+    """The one letter case of an EPC at the edge; chosen here, the lowest layer that keys tags by it."""
+    return epc.upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +298,7 @@ class DockPortal:
         if cfg.min_rssi is not None and rssi is not None and rssi < cfg.min_rssi:
             stats.weak_reads += 1
             return
-        epc, ts, count = tag_read.epc.upper(), tag_read.ts_ms, max(1, tag_read.count)
+        epc, ts, count = epc_key(tag_read.epc), tag_read.ts_ms, max(1, tag_read.count)
         closed_last = self._closed.get(epc)
         if closed_last is not None and ts <= closed_last + cfg.depart_after_ms:
             stats.late_reads += 1

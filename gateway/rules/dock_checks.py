@@ -6,6 +6,13 @@ as printed).  It judges each against the documents the cloud pushed down
 (master data, recall/quarantine list) *locally*, because the dock has to be
 stopped while the truck is still there, with or without a network.
 
+One of the dock's pure rules, kept beside them under the ``dock_`` prefix:
+``dock_portal`` (reads → one decision per tag and pass), ``dock_knowledge``
+(the index over the pushed documents these checks read), this module (one
+item → alert steps) and ``dock_alert_groups`` (item alerts → one per pallet).
+``gateway.dock.Dock`` is the one place at the edge that runs them in that
+order for every movement and scan.
+
 ::
 
     checks = DoorChecks(DoorPolicy(), Knowledge.from_documents(master, recalls))
@@ -60,8 +67,8 @@ Why these choices:
   any door ("out"), or is seen at a door whose zone fits its class.  Classes
   in FAH or KEL are converted to °C; an unknown zone class (None) or a
   product without a known class starts nothing.
-* One alert per (rule, key) while it is open (the app then folds the items of
-  one lot at one door into one alert per pallet: ``door_alert_groups``): re-reads are silent; a more
+* One alert per (rule, key) while it is open (the dock then folds the items of
+  one lot at one door into one alert per pallet: ``dock_alert_groups``): re-reads are silent; a more
   severe re-read at the same door (seen inbound, then outbound) *updates* the
   alert to the higher severity at once; a read at another door clears the
   alert at the old door and raises it at the new one (the stack light must
@@ -81,7 +88,8 @@ alert still gets its clear).
 
 The purity check (tests/test_rules_purity.py) allows neither ``datetime`` nor
 ``gateway.clock`` here and forbids the attribute name ``today`` (it hunts
-clock reads), so dates and stamps are typed by the protocols below, and
+clock reads), so dates are typed by ``dock_knowledge.DateLike`` and stamps by
+``StampLike`` below, and
 ``Observation.today`` is read by ``_local_date``; the item fields are those of
 ``gateway.observations.stamp_fields``.
 """
@@ -90,15 +98,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
-from coldgate.contract.downlink import MasterData, RecallEntry, RecallList, RecallStatus
+from coldgate.contract.downlink import RecallEntry, RecallStatus
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Severity, SubjectType
-from coldgate.contract.units import Unit
 from coldgate.gateway.observations import UNSEQUENCED
+from coldgate.gateway.rules.dock_knowledge import DateLike, Knowledge
 from coldgate.gateway.rules.timebase import Mark, elapsed_ms
 
 RECALLED = "door.recalled"
@@ -114,14 +122,6 @@ OUT = "out"
 _RANK = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)  # least to most severe
 _LIST_MAX = 5  # lots named in a message before "and N more"
 _DETAIL_MAX = 200
-
-
-class DateLike(Protocol):
-    """A ``datetime.date`` as far as the rules need one (``datetime`` may not be imported here)."""
-
-    def toordinal(self) -> int: ...
-
-    def isoformat(self) -> str: ...
 
 
 class StampLike(Protocol):
@@ -169,75 +169,6 @@ class Observation:
 def _local_date(obs: Observation) -> DateLike:
     """``obs.today`` without the attribute name the purity check rejects; it is the caller's date."""
     return getattr(obs, "today")  # noqa: B009
-
-
-def to_celsius(value: float, unit: Unit | str) -> float | None:
-    """°C of a temperature in CEL, FAH or KEL; None for any other unit.
-
-    Rounded to 1e-6 °C so that 35.6 °F is exactly 2 °C: a class edge that is off by a
-    floating-point ulp would make a fitting zone "not fit" and start a false TOR clock.
-    """
-    if unit == Unit.CEL:
-        return value
-    if unit == Unit.FAH:
-        return round((value - 32.0) * 5.0 / 9.0, 6)
-    if unit == Unit.KEL:
-        return round(value - 273.15, 6)
-    return None
-
-
-@dataclass(frozen=True)
-class Knowledge:
-    """An index over the master data and recall list in force, built once per pushed document."""
-
-    has_master: bool = False
-    has_recalls: bool = False
-    products: frozenset[str] = frozenset()
-    classes: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # gtin -> (low, high) °C
-    class_names: Mapping[str, str] = field(default_factory=dict)  # gtin -> class name
-    expiries: Mapping[tuple[str, str], DateLike] = field(default_factory=dict)  # (gtin, lot) -> expiry
-    recalls: Mapping[str, tuple[RecallEntry, ...]] = field(default_factory=dict)  # gtin -> entries
-
-    @classmethod
-    def from_documents(cls, master: MasterData | None, recalls: RecallList | None) -> Knowledge:
-        """Index the documents; either may be None (not received yet)."""
-        ranges: dict[str, tuple[float, float]] = {}
-        classes: dict[str, tuple[float, float]] = {}
-        names: dict[str, str] = {}
-        products: set[str] = set()
-        expiries: dict[tuple[str, str], DateLike] = {}
-        if master is not None:
-            for klass in master.temperature_classes:
-                low, high = to_celsius(klass.low, klass.unit), to_celsius(klass.high, klass.unit)
-                if low is not None and high is not None:
-                    ranges[klass.name] = (low, high)
-            for product in master.products:
-                products.add(product.gtin)
-                names[product.gtin] = product.temperature_class
-                if product.temperature_class in ranges:
-                    classes[product.gtin] = ranges[product.temperature_class]
-            expiries = {(b.gtin, b.lot): b.expiry for b in master.batches}
-        by_gtin: dict[str, list[RecallEntry]] = {}
-        for entry in recalls.entries if recalls is not None else ():
-            by_gtin.setdefault(entry.gtin, []).append(entry)
-        return cls(
-            has_master=master is not None,
-            has_recalls=recalls is not None,
-            products=frozenset(products),
-            classes=classes,
-            class_names=names,
-            expiries=expiries,
-            recalls={g: tuple(e) for g, e in by_gtin.items()},
-        )
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Documents not received yet, for the app's status (checks that need them are skipped)."""
-        return tuple(
-            name
-            for name, have in (("master_data", self.has_master), ("recall_list", self.has_recalls))
-            if not have
-        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One door alert per pallet, not per case: item alerts of one product lot at one door, folded.
 
-:class:`~gateway.rules.door_checks.DoorChecks` judges every item, so a
+:class:`~gateway.rules.dock_checks.DoorChecks` judges every item, so a
 pallet of 200 cases from a recalled lot gives 200 ``door.recalled`` alerts:
 200 rows for QA to review and sign off for what is one event.  This stage
 folds the item alerts' steps into *group* alerts, keyed by (rule, door,
