@@ -8,13 +8,14 @@ pass the contract, status (MKT, in excursion) and resuming from a snapshot.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from coldgate.contract.codec import validate
 from coldgate.contract.ids import is_id
-from coldgate.contract.items import AlertAction, Quality, Reading, Severity
+from coldgate.contract.items import AlertAction, Quality, Severity
 from coldgate.contract.units import Quantity
 from coldgate.gateway.config import load_gateway_config
 from coldgate.gateway.rules.alerts import alert_id, fmt_duration
@@ -22,6 +23,7 @@ from coldgate.gateway.rules.engine import SensorState, annotate
 from coldgate.gateway.rules.params import LimitParams, params_from_config
 from coldgate.gateway.rules.site import SiteRules
 from coldgate.gateway.rules.timebase import Mark
+from tests.rig.items import reading
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 COLD_ROOM = load_gateway_config(EXAMPLES / "gateway-cold-room.toml")
@@ -29,23 +31,9 @@ MINIMAL = load_gateway_config(EXAMPLES / "gateway-minimal.toml")
 T0_MS = 1_700_000_000_000
 
 
-def reading(
-    sensor: str, t_s: float, value: float | None, quantity: str = "temperature", **kw: object
-) -> Reading:
-    quality = kw.pop("quality", Quality.OK if value is not None else Quality.ERROR)
-    return Reading(
-        seq=0,
-        ts=T0_MS + round(t_s * 1000),
-        boot=str(kw.pop("boot", "b0070001")),
-        mono=round(t_s * 1000),
-        synced=True,
-        sensor=sensor,
-        quantity=quantity,
-        value=value,
-        unit="CEL" if quantity == "temperature" else ("P1" if quantity == "humidity" else "C62"),
-        quality=quality,
-        reason=None if quality is Quality.OK else "bus timeout",
-    )
+def at(t_s: float, boot: str = "b0070001") -> dict[str, Any]:
+    """The stamp of a reading ``t_s`` seconds after the case's start (wall and monotonic)."""
+    return {"seq": 0, "ts": T0_MS + round(t_s * 1000), "mono": round(t_s * 1000), "boot": boot}
 
 
 def test_params_of_a_cold_room_sensor_come_from_its_class_and_zone() -> None:
@@ -83,7 +71,7 @@ def test_sensors_without_a_zone_get_only_the_fault_rules() -> None:
 
 def test_other_quantities_pass_through() -> None:
     rules = SiteRules.from_config(COLD_ROOM)
-    door = reading("cr1-door", 0, 1.0, quantity="door")
+    door = reading(1.0, sensor="cr1-door", quantity=Quantity.DOOR, **at(0))
     verdict = rules.judge(door)
     assert verdict.reading is door and verdict.alerts == () and verdict.record
 
@@ -94,8 +82,8 @@ def test_a_point_of_a_multi_point_sensor_is_judged_by_its_sensor_zone() -> None:
     assert sp is not None and sp.limits is not None
     assert (sp.limits.low, sp.limits.high, sp.interval_s) == (-25.0, -15.0, 30)
     for i in range(40):  # the product probe is fine, the air probe warms up
-        rules.judge(reading("frz1-probes.product", i * 30, -20.0))
-        rules.judge(reading("frz1-probes.air", i * 30, -20.0 if i < 5 else -12.0))
+        rules.judge(reading(-20.0, sensor="frz1-probes.product", **at(i * 30)))
+        rules.judge(reading(-20.0 if i < 5 else -12.0, sensor="frz1-probes.air", **at(i * 30)))
     assert rules.in_excursion("frz1-probes") and rules.in_excursion("frz1-probes.air")
     assert not rules.in_excursion("frz1-probes.product") and not rules.in_excursion("frz1")
 
@@ -126,10 +114,10 @@ def test_an_excursion_end_to_end_with_status_and_a_restart() -> None:
     rules = SiteRules.from_config(COLD_ROOM)
     alerts = []
     for i in range(5):
-        alerts += rules.judge(reading("cr1-back", i * 60, 5.0)).alerts
+        alerts += rules.judge(reading(5.0, sensor="cr1-back", **at(i * 60))).alerts
     assert not rules.in_excursion("cr1-back")
     for i in range(5, 20):
-        alerts += rules.judge(reading("cr1-back", i * 60, 11.2)).alerts
+        alerts += rules.judge(reading(11.2, sensor="cr1-back", **at(i * 60))).alerts
     assert rules.in_excursion("cr1-back") and not rules.in_excursion("cr1-door")
     (raised,) = alerts
     assert (raised.action, raised.rule, raised.severity) == (
@@ -147,7 +135,7 @@ def test_an_excursion_end_to_end_with_status_and_a_restart() -> None:
     # The gateway restarts and resumes from the persisted state: same alert, cleared.
     saved = msgspec.json.encode(rules.snapshot())
     again = SiteRules.from_config(COLD_ROOM, msgspec.json.decode(saved, type=dict[str, SensorState]))
-    cleared = again.judge(reading("cr1-back", 1200, 5.0, boot="b0070002")).alerts
+    cleared = again.judge(reading(5.0, sensor="cr1-back", **at(1200, "b0070002"))).alerts
     assert [a.action for a in cleared] == [AlertAction.CLEARED]
     assert cleared[0].alert_id == raised.alert_id
     assert not again.in_excursion("cr1-back")
@@ -155,8 +143,8 @@ def test_an_excursion_end_to_end_with_status_and_a_restart() -> None:
 
 def test_out_of_range_reading_is_recorded_suspect_and_not_judged() -> None:
     rules = SiteRules.from_config(COLD_ROOM)
-    rules.judge(reading("cr1-back", 0, 5.0))
-    verdict = rules.judge(reading("cr1-back", 60, 3276.7))
+    rules.judge(reading(5.0, sensor="cr1-back", **at(0)))
+    verdict = rules.judge(reading(3276.7, sensor="cr1-back", **at(60)))
     assert verdict.record and verdict.reading.value == 3276.7
     assert verdict.reading.quality is Quality.SUSPECT
     assert verdict.reading.reason == "outside the sensor's range -40..125 °C"
@@ -165,9 +153,9 @@ def test_out_of_range_reading_is_recorded_suspect_and_not_judged() -> None:
 
 
 def test_annotation_keeps_the_source_reason() -> None:
-    source = reading("cr1-back", 0, 5.0, quality=Quality.SUSPECT)
-    assert annotate(source, ["stuck"]).reason == "bus timeout; stuck"
-    error = reading("cr1-back", 0, None)
+    source = reading(5.0, sensor="cr1-back", quality=Quality.SUSPECT, **at(0))
+    assert annotate(source, ["stuck"]).reason == "no answer; stuck"
+    error = reading(None, sensor="cr1-back", **at(0))
     assert annotate(error, ["stuck"]) is error
     long = annotate(source, ["x" * 300])
     assert long.reason is not None and len(long.reason) == 200 and long.reason.endswith("…")
