@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from pathlib import Path
 
 import msgspec
@@ -34,16 +33,10 @@ from coldgate.contract.items import Scan, Scheme
 from coldgate.gateway.readers.barcode import LineFramer, parse_scan
 from coldgate.gateway.readers.barcode.hibc import CHARSET, check_character, parse_hibc
 from coldgate.gateway.readers.barcode.symbology import implies_gs1, split_symbology
+from tests.rig.cases import case_dirs, each_case, input_bytes, read_expected
 
-CASES_DIR = Path(__file__).parent / "testcases" / "barcodes"
-CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
+CASES = case_dirs("barcodes")
 FIELDS = ("symbology", "scheme", "gtin", "lot", "expiry", "serial", "sscc", "errors")
-
-
-def _input(case: Path) -> bytes:
-    if (case / "input.hex").exists():
-        return bytes.fromhex("".join((case / "input.hex").read_text().split()))
-    return (case / "input.txt").read_bytes()
 
 
 def _scan(data: bytes) -> Scan:
@@ -64,10 +57,10 @@ def test_corpus_is_big_enough() -> None:
     assert len(CASES) >= 30
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@each_case("barcodes")
 def test_case(case: Path) -> None:
-    data = _input(case)
-    expected = json.loads((case / "expected.json").read_text())
+    data = input_bytes(case)
+    expected = read_expected(case)
     assert set(expected) == set(FIELDS), "expected.json must give every field but raw"
     parsed = parse_scan(data)
     got = dataclasses.asdict(parsed)

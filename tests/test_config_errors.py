@@ -1,8 +1,9 @@
 """Every config mistake in tests/testcases/config/<case>/ gives exactly its expected message.
 
-A case is a folder named after the mistake it reproduces, holding the input
-(``gateway.toml`` or ``cloud.toml``) and ``expected_error.txt`` (one line, the
-whole message).  A new bug report becomes a new folder, not a new test.  The
+A case is a folder named after the mistake it reproduces (the case-folder
+convention of tests/rig/cases.py), holding the input (``gateway.toml`` or
+``cloud.toml``: the message names the file) and ``expected.txt`` (one line,
+the whole message).  A new bug report becomes a new folder, not a new test.  The
 loader is run from inside the folder so the message names the file as a user
 would type it (``gateway.toml: ...``).
 """
@@ -16,22 +17,17 @@ import pytest
 from coldgate.cloud.config import load_cloud_config
 from coldgate.configfile import ConfigError
 from coldgate.gateway.config import load_gateway_config
+from tests.rig.cases import case_dirs, each_case, family_dir, input_file, read_expected
 
-CASES_DIR = Path(__file__).parent / "testcases" / "config"
-CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
 LOADERS = {"gateway.toml": load_gateway_config, "cloud.toml": load_cloud_config}
+CASES_DIR = family_dir("config")
+CASES = case_dirs("config", inputs=list(LOADERS))
 
 
-def _input_of(case: Path) -> str:
-    names = [name for name in LOADERS if (case / name).exists()]
-    assert len(names) == 1, f"{case.name}: needs exactly one of {sorted(LOADERS)}"
-    return names[0]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@each_case("config", inputs=list(LOADERS))
 def test_case_gives_expected_error(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = _input_of(case)
-    expected = (case / "expected_error.txt").read_text(encoding="utf-8").rstrip("\n")
+    name = input_file(case, list(LOADERS)).name
+    expected = read_expected(case)
     monkeypatch.chdir(case)
     with pytest.raises(ConfigError) as info:
         LOADERS[name](name)
@@ -40,7 +36,7 @@ def test_case_gives_expected_error(case: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_issue_example_is_reproduced_exactly() -> None:
-    messages = {(c / "expected_error.txt").read_text(encoding="utf-8").strip() for c in CASES}
+    messages = {read_expected(c).strip() for c in CASES}
     assert 'gateway.toml: sensors[2].unit: expected an integer 1..247, got "three"' in messages
 
 

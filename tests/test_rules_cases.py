@@ -35,7 +35,6 @@ A bug report becomes a new folder, not a new test function.
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +47,15 @@ from coldgate.gateway.rules import engine
 from coldgate.gateway.rules.engine import SensorState
 from coldgate.gateway.rules.mkt import mkt, time_weighted_mean, time_weighted_mkt
 from coldgate.gateway.rules.params import SensorParams
+from tests.rig.cases import case_dirs, each_case, read_expected, read_input
+from tests.rig.items import reading
 
-CASES_DIR = Path(__file__).parent / "testcases" / "rules"
-CASES = sorted(p for p in CASES_DIR.glob("*/*") if p.is_dir())
+CASES = case_dirs("rules")
 T0_MS = 1_700_000_000_000
 BOOT = "b0070001"
 SENSOR = "cr1-t1"
 DEFAULT_UNIT = {Quantity.TEMPERATURE: Unit.CEL, Quantity.HUMIDITY: Unit.P1}
 EVIDENCE_TIMES = ("start_s", "end_s")
-
-
-def _load(case: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    with (case / "input.toml").open("rb") as f:
-        given = tomllib.load(f)
-    with (case / "expected.toml").open("rb") as f:
-        expected = tomllib.load(f)
-    return given, expected
 
 
 def _rows(given: dict[str, Any], params: SensorParams) -> list[dict[str, Any]]:
@@ -88,15 +80,14 @@ def _rows(given: dict[str, Any], params: SensorParams) -> list[dict[str, Any]]:
 def _reading(row: dict[str, Any], params: SensorParams) -> Reading:
     value = row.get("value")
     quality = Quality(row.get("quality", "ok" if value is not None else "error"))
-    return Reading(
+    return reading(
+        None if value is None else float(value),
+        sensor=SENSOR,
         seq=0,
         ts=T0_MS + round(row.get("wall_s", row["t_s"]) * 1000),
         boot=row.get("boot", BOOT),
         mono=round(row.get("mono_s", row["t_s"]) * 1000),
-        synced=True,
-        sensor=SENSOR,
         quantity=params.quantity,
-        value=None if value is None else float(value),
         unit=Unit(row.get("unit", DEFAULT_UNIT[params.quantity])),
         quality=quality,
         reason=None if quality is Quality.OK else "given by the case",
@@ -104,19 +95,19 @@ def _reading(row: dict[str, Any], params: SensorParams) -> Reading:
 
 
 def run(case: Path) -> tuple[list[tuple[dict[str, Any], Alert]], dict[str, Any], SensorState, SensorParams]:
-    given, _ = _load(case)
+    given = read_input(case)
     params = msgspec.convert(given.get("params", {}), SensorParams)
     state = SensorState()
     alerts: list[tuple[dict[str, Any], Alert]] = []
     out: dict[str, Any] = {"recorded_t_s": [], "suspect_t_s": []}
     for row in _rows(given, params):
-        reading = _reading(row, params)
-        state, verdict = engine.step(params, state, reading)
+        item = _reading(row, params)
+        state, verdict = engine.step(params, state, item)
         state = msgspec.json.decode(msgspec.json.encode(state), type=SensorState)  # state is plain data
         alerts.extend((row, a) for a in verdict.alerts)
         if verdict.record:
             out["recorded_t_s"].append(row["t_s"])
-        if verdict.reading.quality is Quality.SUSPECT and reading.quality is Quality.OK:
+        if verdict.reading.quality is Quality.SUSPECT and item.quality is Quality.OK:
             out["suspect_t_s"].append(row["t_s"])
     return alerts, out, state, params
 
@@ -128,9 +119,9 @@ def _evidence_value(alert: Alert, key: str) -> float | None:
     return value
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
+@each_case("rules")
 def test_case(case: Path) -> None:
-    given, expected = _load(case)
+    given, expected = read_input(case), read_expected(case)
     tol = expected.get("tolerance", 0.01)
     alerts, out, state, params = run(case)
 

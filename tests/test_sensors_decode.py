@@ -1,16 +1,16 @@
 """Register decoding and read planning: properties for every data type and order, plus field cases.
 
 A decoding bug report becomes a folder in tests/testcases/sensors/decode/<what_it_reproduces>/
-holding ``case.toml``: the profile (``builtin = "name"`` or a ``[profile]`` table written as a
-user would), the register words (``[input]``/``[holding]``, address = word) and ``[expected]``
-(point name = value, or ``"error: <text in the reason>"``).
+(the case-folder convention of tests/rig/cases.py) holding ``input.toml``: the profile
+(``builtin = "name"`` or a ``[profile]`` table written as a user would) and the register words
+(``[input]``/``[holding]``, address = word); and ``expected.toml``: point name = value, or
+``"error: <text in the reason>"``.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,10 @@ from coldgate.gateway.sensors.decode import (
     plan_reads,
     raw_value,
 )
+from tests.rig.cases import each_case, read_expected, read_input
 
 pytestmark = pytest.mark.timeout(60)
 
-CASES_DIR = Path(__file__).parent / "testcases" / "sensors" / "decode"
-CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
 
 ORDERS = st.sampled_from(["big", "little"])
 RANGES = {
@@ -180,17 +179,18 @@ def _decode_all(profile: Profile, tables: dict[int, dict[int, int]]) -> dict[str
     return result
 
 
-@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+@each_case("sensors/decode", argname="case_dir")
 def test_decode_case(case_dir: Path):
-    case = tomllib.loads((case_dir / "case.toml").read_text(encoding="utf-8"))
+    case = read_input(case_dir)
+    expected_values = read_expected(case_dir)
     profile = _profile_of(case, case_dir.name)
     tables = {
         code: {int(address): word for address, word in case.get(name, {}).items()}
         for code, name in ((3, "holding"), (4, "input"))
     }
     decoded = _decode_all(profile, tables)
-    assert set(decoded) == set(case["expected"])
-    for key, expected in case["expected"].items():
+    assert set(decoded) == set(expected_values)
+    for key, expected in expected_values.items():
         if isinstance(expected, str):
             assert isinstance(decoded[key], str) and expected.removeprefix("error: ") in decoded[key]
         else:
