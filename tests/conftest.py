@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.rig.modbus import modbus_farm_config, modbus_rtu_farm, modbus_tcp_farm
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.pty import PtyPair
 
+# Fixtures defined in the rig and registered here for every test (imported, not redefined).
+__all__ = ["modbus_farm_config", "modbus_rtu_farm", "modbus_tcp_farm"]
+
 if TYPE_CHECKING:
-    from coldgate.simulator.config import FarmConfig
-    from tests.rig.modbus import RunningFarm
     from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 
 
@@ -100,32 +102,6 @@ def pty_pair() -> Iterator[PtyPair]:
     """A pseudo-terminal pair: ``.device`` for the code under test, write/read for the test."""
     with PtyPair() as pair:
         yield pair
-
-
-# pymodbus servers over TCP and over a pseudo-terminal pair (RTU framing), serving
-# the simulator's loggers.  A test module overrides ``modbus_farm_config`` to change the farm.
-@pytest.fixture
-def modbus_farm_config() -> FarmConfig:
-    pytest.importorskip("pymodbus", reason="Modbus tests need the [gateway] extra")
-    from tests.rig.modbus import rig_farm
-
-    return rig_farm()
-
-
-@pytest.fixture
-def modbus_tcp_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
-    """The farm on a free loopback TCP port; closed (port free, no fd leaked) after the test."""
-    from tests.rig.modbus import _run
-
-    yield from _run(modbus_farm_config, tcp=True)
-
-
-@pytest.fixture
-def modbus_rtu_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
-    """The farm on a new pty line with RTU framing; pty closed after the test."""
-    from tests.rig.modbus import _run
-
-    yield from _run(modbus_farm_config, tcp=False)
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from pymodbus.client import (
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerRTU, FramerType
 
+from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, LoggerSpec
 from coldgate.simulator.curves import Behaviour
 from coldgate.simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, RtuOverTcpEndpoint, TcpEndpoint
-from tests.rig.modbus import FarmThread, RunningFarm, reading_window, rig_farm
+from tests.rig.modbus import RunningFarm, reading_window, rig_farm
 from tests.rig.ports import wait_port_closed
 
 pytestmark = pytest.mark.timeout(30)

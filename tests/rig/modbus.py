@@ -1,6 +1,6 @@
 """Modbus peers for tests: the simulator's logger farm on a free TCP port or on a pty line.
 
-Fixtures (import them into a test module, or register them in conftest.py):
+Fixtures (defined here only; tests/conftest.py registers them for every test):
 
 - ``modbus_farm_config``: the farm the two fixtures below serve.  Override it in a
   test module to serve another farm.
@@ -9,7 +9,9 @@ Fixtures (import them into a test module, or register them in conftest.py):
   (``.endpoint.device`` is what ``ModbusSerialClient`` opens).
 
 Both run the farm in a background thread with its own event loop and, on
-teardown, check that the port was let go and no descriptor leaked.
+teardown, check that the port was let go and no descriptor leaked.  The farm
+needs pymodbus (the [gateway] extra): it is imported inside the fixtures, which
+skip without it, so that conftest.py can register them on any machine.
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
-from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, LoggerSpec
 from coldgate.simulator.curves import Sample
-from coldgate.simulator.farm import Endpoint, ModbusFarm, RtuEndpoint, TcpEndpoint
-from tests.rig.ports import free_port, wait_port_closed
+from tests.rig.ports import wait_port_closed
+
+if TYPE_CHECKING:
+    from coldgate.simulator.farm import Endpoint, ModbusFarm
 
 __all__ = [
-    "FarmThread",
     "RunningFarm",
-    "free_port",
+    "failed_compressor_farm",
     "modbus_farm_config",
     "modbus_rtu_farm",
     "modbus_tcp_farm",
@@ -88,6 +91,9 @@ def _open_fds() -> set[str]:
 
 
 def _run(config: FarmConfig, *, tcp: bool) -> Iterator[RunningFarm]:
+    from coldgate.simulator.background import FarmThread
+    from coldgate.simulator.farm import TcpEndpoint
+
     fds_before = _open_fds()
     thread = FarmThread(config, tcp=[("127.0.0.1", 0)] if tcp else (), rtu=0 if tcp else 1)
     with thread:
@@ -99,14 +105,16 @@ def _run(config: FarmConfig, *, tcp: bool) -> Iterator[RunningFarm]:
     assert not leaked, f"farm left descriptors open: {sorted(leaked)}"
 
 
+# A test module overrides ``modbus_farm_config`` to change the farm.
 @pytest.fixture
 def modbus_farm_config() -> FarmConfig:
+    pytest.importorskip("pymodbus", reason="Modbus tests need the [gateway] extra")
     return rig_farm()
 
 
 @pytest.fixture
 def modbus_tcp_farm(modbus_farm_config: FarmConfig) -> Iterator[RunningFarm]:
-    """The farm on a free loopback TCP port; closed (port free) after the test."""
+    """The farm on a free loopback TCP port; closed (port free, no fd leaked) after the test."""
     yield from _run(modbus_farm_config, tcp=True)
 
 
@@ -129,7 +137,3 @@ def reading_window(
     low = Sample(min(s.temperature_c for s in samples), min(s.humidity_rh for s in samples))
     high = Sample(max(s.temperature_c for s in samples), max(s.humidity_rh for s in samples))
     return low, high
-
-
-def is_rtu(endpoint: Endpoint) -> bool:
-    return isinstance(endpoint, RtuEndpoint)
