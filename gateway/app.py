@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -44,13 +42,10 @@ from coldgate.gateway.alarm_outputs import (
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
+from coldgate.gateway.dock import Dock, Passage
 from coldgate.gateway.observations import Sink, stamp_fields
-from coldgate.gateway.readers.epc import decode_epc
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.readers.scanner import ScannerSource
-from coldgate.gateway.rules.dock_alert_groups import DoorAlertGroups
-from coldgate.gateway.rules.dock_checks import DoorChecks, DoorPolicy, Observation
-from coldgate.gateway.rules.dock_knowledge import Knowledge
 from coldgate.gateway.rules.site import SiteRules
 from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
@@ -89,6 +84,11 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
     return sources + serial + readers + scanners
 
 
+def _readers(sources: Sequence[Source]) -> list[LlrpReaderSource]:
+    """The dock-door readers among the sources."""
+    return [source for source in sources if isinstance(source, LlrpReaderSource)]
+
+
 class GatewayApp:
     """One gateway: build with a config and a sink, then ``await run(stop)``."""
 
@@ -111,12 +111,6 @@ class GatewayApp:
         self.sink = sink
         self.clock = clock or SystemClock()
         self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
-        if previous is not None:
-            # Passes under way at a dock door survive a pushed configuration (same reader, same door).
-            old_readers = {s.id: s for s in previous.sources if isinstance(s, LlrpReaderSource)}
-            for source in self.sources:
-                if isinstance(source, LlrpReaderSource) and source.id in old_readers:
-                    source.adopt(old_readers[source.id])
         self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
         self.alarm = (
             replace(previous.alarm, min_severity=config.alarm.min_severity)
@@ -128,23 +122,12 @@ class GatewayApp:
         self.alarm_driver = AlarmDriver(outputs)
         self.control = ControlServer(control_path or socket_path(config.gateway.data_dir), self._on_control)
         self._alarm_changed = asyncio.Event()
-        checks = config.door_checks
-        policy = DoorPolicy(
-            near_expiry_days=checks.near_expiry_days, tor_budget_s=checks.tor_budget_s, hold_s=checks.hold_s
+        # A reloaded app keeps the items on the dock, their clocks, open door alerts and the passes
+        # under way at each door (same reader, same door), under the policy of the new configuration.
+        self.dock = Dock.from_config(
+            config, self.clock, previous=previous.dock if previous else None, master=master, recalls=recalls
         )
-        # A reloaded app keeps the items on the dock, their clocks and open door alerts, under the
-        # policy of the new configuration.
-        if previous is not None:
-            self.doors = previous.doors
-            self.doors.policy = policy
-            self.door_groups = previous.door_groups
-            self.door_groups.window_ms = round(checks.group_window_s * 1000)
-        else:
-            self.doors = DoorChecks(policy, Knowledge.from_documents(None, None))
-            self.door_groups = DoorAlertGroups(round(checks.group_window_s * 1000))
-        if master is not None or recalls is not None or previous is None:
-            self.doors.update(Knowledge.from_documents(master, recalls))
-        self._door_zones = self._door_zone_classes()
+        self.dock.attach(_readers(self.sources), _readers(previous.sources) if previous else [], self._passed)
 
     def _outputs_from_config(self) -> list[AlarmOutput]:
         alarm = self.config.alarm
@@ -167,6 +150,13 @@ class GatewayApp:
     # ------------------------------------------------------------ the data path
     def emit(self, item: Item) -> None:
         """Called by sources on the loop for every observation; never raises into them."""
+        self._take(item, None)
+
+    def _passed(self, passage: Passage) -> None:
+        """A reader's decided pass: recorded like any item, judged at the door with its decoded EPC."""
+        self._take(passage.movement, passage)
+
+    def _take(self, item: Item, passage: Passage | None) -> None:
         try:
             if isinstance(item, Reading):
                 verdict = self.rules.judge(item)
@@ -181,7 +171,7 @@ class GatewayApp:
         if isinstance(item, Movement | Scan):
             # Whatever became of the record, the dock must still be warned of a recalled case.
             try:
-                for alert in self._check_at_door(item):
+                for alert in self.dock.observe(item, passage.epc if passage else None):
                     self._alert(alert)
             except Exception:
                 log.exception("door check of a %s failed", type(item).__name__)
@@ -190,64 +180,12 @@ class GatewayApp:
     def finish_passes(self) -> None:
         """At shutdown, after the sources stopped: decide the dock passes under way (see
         ``LlrpReaderSource.finish``) while the outbox is still open."""
-        for source in self.sources:
-            if isinstance(source, LlrpReaderSource):
-                source.finish(self.emit)
+        for source in _readers(self.sources):
+            source.finish(self.emit)
 
     def update_documents(self, master: MasterData | None, recalls: RecallList | None) -> None:
         """New master data or recall list from the cloud: items still on the dock are judged again."""
-        self.doors.update(Knowledge.from_documents(master, recalls))
-
-    def _door_zone_classes(self) -> dict[str, tuple[float, float] | None]:
-        """Reader and scanner id -> (low, high) °C of the zone they scan in, if configured."""
-
-        def zone_class(zone_id: str | None) -> tuple[float, float] | None:
-            if zone_id is None:
-                return None
-            try:
-                klass = self.config.get_temperature_class(self.config.get_zone(zone_id).temperature_class)
-            except KeyError:
-                return None
-            return (klass.low, klass.high)
-
-        zones = {reader.id: zone_class(reader.zone) for reader in self.config.readers}
-        zones.update({f"scanner:{s.id}": zone_class(s.zone) for s in self.config.scanners})
-        return zones
-
-    def _today(self, wall_ms: int) -> datetime.date:
-        name = self.config.gateway.timezone
-        zone = zoneinfo.ZoneInfo(name) if name else datetime.UTC
-        return datetime.datetime.fromtimestamp(wall_ms / 1000, zone).date()
-
-    def _check_at_door(self, item: Movement | Scan) -> list[Alert]:
-        stamp = self.clock.stamp()
-        if isinstance(item, Movement):
-            decoded = decode_epc(item.epc)
-            obs = Observation(
-                door=item.door,
-                zone_class=self._door_zones.get(item.reader),
-                direction=str(item.direction),
-                key=item.epc,
-                gtin=decoded.gtin,
-                lot=None,
-                serial=decoded.serial,
-                expiry=None,
-                today=self._today(stamp.wall_ms),
-            )
-        else:
-            scanner = next((s for s in self.config.scanners if s.id == item.scanner), None)
-            obs = Observation(
-                door=(scanner.door if scanner and scanner.door else item.scanner),
-                zone_class=self._door_zones.get(f"scanner:{item.scanner}"),
-                direction=None,
-                key=item.raw[:200],
-                gtin=item.gtin,
-                lot=item.lot,
-                serial=item.serial,
-                expiry=item.expiry,
-                today=self._today(stamp.wall_ms),
-            )
-        return self.door_groups.fold(self.doors.observe(obs, stamp))
+        self.dock.update_documents(master, recalls)
 
     def _alert(self, alert: Alert) -> None:
         self.sink.put(alert)
@@ -366,7 +304,7 @@ class GatewayApp:
             raise_if_cancelled()  # a cancel swallowed by wait_for on 3.11 (see there) must still stop us
             self._alarm_changed.clear()
             # Time out of refrigeration, holds.
-            for alert in self.door_groups.fold(self.doors.tick(self.clock.stamp())):
+            for alert in self.dock.tick():
                 self._alert(alert)
             self._alarm_changed.clear()
             await self._drive_alarm()

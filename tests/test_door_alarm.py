@@ -203,8 +203,8 @@ def test_a_pushed_door_policy_applies_and_the_dock_state_stays(tmp_path: Path) -
         return first, GatewayApp(pushed, TimedSink(), previous=first)
 
     first, second = asyncio.run(scenario())
-    assert second.doors is first.doors
-    assert (second.doors.policy.near_expiry_days, second.doors.policy.tor_budget_s) == (5, 600.0)
+    assert second.dock.checks is first.dock.checks
+    assert (second.dock.checks.policy.near_expiry_days, second.dock.checks.policy.tor_budget_s) == (5, 600.0)
 
 
 def test_a_pallet_under_way_stays_one_alert_across_a_pushed_configuration(tmp_path: Path) -> None:
@@ -232,9 +232,50 @@ def test_a_pallet_under_way_stays_one_alert_across_a_pushed_configuration(tmp_pa
         return first, second
 
     first, second = asyncio.run(scenario())
-    assert second.door_groups is first.door_groups and second.door_groups.window_ms == 60_000
+    assert second.dock.groups is first.dock.groups and second.dock.groups.window_ms == 60_000
     (raised,) = [a for _, a in before.of(Alert)]
     assert (raised.action, raised.severity) == (AlertAction.RAISED, Severity.CRITICAL)
     assert after.of(Alert) == [], "the cases after the reload joined the open alert"
-    assert second.door_groups.open_alerts() == [(raised.alert_id, "door.recalled", "dock2", 5)]
+    assert second.dock.groups.open_alerts() == [(raised.alert_id, "door.recalled", "dock2", 5)]
     assert second.alarm.sounding
+
+
+def test_a_readers_pass_is_decoded_once_recorded_then_judged_at_the_door(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dock in one place: a reader's decided pass reaches the door checks with the EPC decoded
+    when the pass was decided (``gateway.dock.passage``), not decoded a second time; the movement is
+    in the sink before its alert, and in the contract's lower case."""
+    from coldgate.gateway import dock
+    from coldgate.gateway.readers.llrp_source import LlrpReaderSource
+    from coldgate.gateway.rules.dock_portal import TagRead
+
+    epc = "3074257BF7194E4000001A85"
+    gtin = decode_epc(epc).gtin
+    assert gtin is not None
+    master, recalls = documents(gtin)
+    decoded: list[str] = []
+    real_decode = dock.decode_epc
+    monkeypatch.setattr(dock, "decode_epc", lambda text: decoded.append(text) or real_decode(text))
+    sink = TimedSink()
+
+    async def scenario() -> GatewayApp:  # the app's Modbus writer wants a running loop
+        app = GatewayApp(config(tmp_path, 5084, 5020), sink, master=master, recalls=recalls)
+        (reader,) = [s for s in app.sources if isinstance(s, LlrpReaderSource)]
+        now = reader.clock.stamp().mono_ms
+        for i, antenna in enumerate((2, 2, 1, 1)):  # inside, then outside: leaving
+            reader.portal.read(TagRead(epc, antenna, -50.0, now + 100 * i))
+        app.finish_passes()
+        return app
+
+    app = asyncio.run(scenario())
+    assert decoded == [epc]
+    assert [type(item).__name__ for _, item in sink.items] == ["Movement", "Alert"]
+    (_, movement), (_, alert) = sink.items
+    assert movement.epc == epc.lower() and movement.direction is Direction.OUT
+    assert (alert.rule, alert.severity, alert.evidence.details["key"]) == (
+        "door.recalled",
+        Severity.CRITICAL,
+        epc.lower(),
+    )
+    assert app.alarm.sounding

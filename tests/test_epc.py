@@ -18,7 +18,7 @@ from epcpy.epc_schemes.sscc import SSCCFilterValue
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coldgate.gateway.readers.epc import DecodedEpc, decode_epc, report_epc_hex
+from coldgate.gateway.readers.epc import DecodedEpc, decode_epc, normalise_epc, report_epc_hex
 from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
 
 FIXTURE = Path("/work/shared/fixtures/llrp/impinj-ro-access-reports.bin")
@@ -164,3 +164,13 @@ def test_report_epc_hex_reads_both_sllurp_keys() -> None:
     assert report_epc_hex({"EPC-96": b"3074257bf7194e4000001a85"}) == "3074257bf7194e4000001a85"
     assert report_epc_hex({"EPC": b"1fb4"}) == "1fb4"
     assert report_epc_hex({"AntennaID": 1}) is None
+
+
+def test_an_epc_is_normalised_once_to_the_edges_case_and_decoding_keeps_it() -> None:
+    """The LLRP source normalises where the read enters; decode_epc's ``hex`` is the same form."""
+    raw = report_epc_hex({"EPC-96": b"3074257bf7194e4000001a85"})
+    assert raw is not None
+    assert normalise_epc(raw) == "3074257BF7194E4000001A85"
+    assert normalise_epc(" 3074 257b\tf7194e4000001a85 ") == "3074257BF7194E4000001A85"
+    assert normalise_epc(normalise_epc(raw)) == normalise_epc(raw)
+    assert decode_epc(raw).hex == normalise_epc(raw)

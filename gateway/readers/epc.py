@@ -15,6 +15,13 @@ Why a wrapper around epcpy instead of calling it where reads arrive:
 * The cloud binds movements by GTIN + serial (cases) and SSCC (pallets); GIAI is
   for returnable assets (roll cages, data-logger shells).  Other GS1 schemes
   are named in the reason so an operator knows what the tag actually is.
+
+An EPC is normalised once, where the read enters the gateway
+(``normalise_epc`` in the LLRP source): whitespace dropped and the edge's one
+letter case (``rules.dock_portal.epc_key``: upper, as TDS and epcpy write
+hex).  The portal keys tags by it, ``decode_epc`` is called once per decided
+pass (``gateway.dock.passage``) and its ``DecodedEpc`` travels with the
+movement to the door checks; only the contract's wire form is lower case.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from typing import Any, Literal
 
 from epcpy import hex_to_tag_encodable
 from epcpy.epc_schemes import GIAI, SGTIN, SSCC
+
+from coldgate.gateway.rules.dock_portal import epc_key
 
 Scheme = Literal["sgtin-96", "sscc-96", "giai-96", "unknown"]
 
@@ -88,11 +97,16 @@ def _unknown(epc_hex: str, reason: str) -> DecodedEpc:
     return DecodedEpc(hex=epc_hex, scheme="unknown", reason=reason)
 
 
+def normalise_epc(text: str) -> str:
+    """The EPC as the edge keys it: whitespace dropped, the edge's one letter case."""
+    return epc_key("".join(text.split()))
+
+
 def decode_epc(epc_hex: str) -> DecodedEpc:
     """Decode ``epc_hex`` (the EPC bank's EPC, hex) as SGTIN-96, SSCC-96 or GIAI-96; never raises."""
     if not isinstance(epc_hex, str):
         return _unknown(repr(epc_hex), f"EPC must be a hex string, got {type(epc_hex).__name__}")
-    text = "".join(epc_hex.split()).upper()
+    text = normalise_epc(epc_hex)
     if not text:
         return _unknown(text, "empty EPC")
     bad = next((c for c in text if c not in _HEX_DIGITS), None)
@@ -124,9 +138,9 @@ def report_epc_hex(report: Mapping[str, Any]) -> str | None:
     """The EPC of one sllurp tag report as hex text, or None when it carries none.
 
     sllurp puts a 96-bit EPC under ``EPC-96`` and any other length under
-    ``EPC`` (both as lower-case hex bytes); the readers module hands the result
-    to ``decode_epc`` so a 128/144-bit EPC reaches the gateway as "unknown"
-    rather than being dropped.
+    ``EPC`` (both as lower-case hex bytes), returned as reported; the LLRP
+    source normalises it (``normalise_epc``) before the portal sees it, so a
+    128/144-bit EPC reaches the gateway as "unknown" rather than being dropped.
     """
     value = report.get("EPC-96") or report.get("EPC")
     if value is None:

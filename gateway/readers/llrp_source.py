@@ -11,8 +11,16 @@ the gateway's monotonic clock (CLOCK_BOOTTIME ms): the reader's clock keeps
 the order and spacing of its reads, ours decides when they happened.  The
 portal (``gateway.rules.dock_portal.DockPortal``) works in that one time line, so
 it survives a reconnect (no movement doubled or lost by a dropped link) and a
-pushed configuration (the app hands the portal to the new source), and
+pushed configuration (the dock hands the portal to the new source), and
 movements carry wall times derived from our clock.
+
+This module is the reader's I/O only: where a read enters, its EPC is
+normalised once (``normalise_epc``) and its time placed; the portal runs here
+because this loop is its clock.  A decided pass becomes a ``Passage``
+(``gateway.dock.passage``: the movement, EPC decoded once); with a dock
+attached (``passed``, set by ``gateway.dock.Dock.attach``) the passage goes
+there, so the door checks get the decoded EPC; on its own the source emits the
+movement.
 
 Online means inventorying: the link counts as up, and a ``reader_offline`` gap
 closes, only when sllurp reports the reader inventorying, not when TCP
@@ -30,18 +38,18 @@ import logging
 import random
 from typing import Any
 
-from coldgate.contract.ids import MAX_EPOCH_MS
-from coldgate.contract.items import Direction, Gap, GapCause, Movement, SubjectType
+from coldgate.contract.items import Gap, GapCause, SubjectType
 from coldgate.contract.uplink import LinkState
-from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.clock import Clock
+from coldgate.gateway.dock import PassageSink, passage, portal_config
 from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.readers.config import ReaderConfig
-from coldgate.gateway.readers.epc import decode_epc, report_epc_hex
+from coldgate.gateway.readers.epc import normalise_epc, report_epc_hex
 from coldgate.gateway.readers.reader_clock import ReaderClockMap
-from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead
+from coldgate.gateway.rules.dock_portal import DockPortal, TagRead
 from coldgate.gateway.source import Emit, SensorStatus, run_steps
 
-__all__ = ["LlrpReaderSource", "portal_config"]
+__all__ = ["LlrpReaderSource"]
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +68,6 @@ TAG_CONTENT = {
     "EnableTagSeenCount": True,
     "EnableAccessSpecID": False,
 }
-
-
-def portal_config(config: ReaderConfig) -> PortalConfig:
-    return PortalConfig(
-        door=config.door,
-        reader=config.id,
-        outside_antennas=frozenset(config.outside_antennas),
-        inside_antennas=frozenset(config.inside_antennas),
-        presence_reads=config.presence_reads,
-        presence_window_ms=config.presence_window_ms,
-        depart_after_ms=config.depart_after_ms,
-        stray_max_dwell_ms=config.stray_max_dwell_ms,
-        min_rssi=config.min_rssi,
-        one_side_wait_ms=max(4000, 2 * config.depart_after_ms),
-    )
 
 
 def _hang_up(client: Any) -> None:
@@ -98,6 +91,8 @@ class LlrpReaderSource:
         self.movements = 0
         self.connections = 0
         self._emit: Emit = lambda _item: None
+        #: Where passages go when a dock is attached (``gateway.dock.Dock.attach``); else emitted.
+        self.passed: PassageSink | None = None
         self._client: Any = None
         self._events: asyncio.Queue[tuple[int, str, Any]] = asyncio.Queue()
         self._generation = 0  # events of an older connection are ignored
@@ -244,7 +239,7 @@ class LlrpReaderSource:
             count = tag.get("TagSeenCount")
             self.portal.read(
                 TagRead(
-                    epc=epc.lower(),
+                    epc=normalise_epc(epc),
                     antenna=antenna,
                     rssi=float(rssi) if isinstance(rssi, int | float) else None,
                     ts_ms=self.reader_clock.place(reader_ms, arrival),
@@ -255,7 +250,12 @@ class LlrpReaderSource:
     def _decide(self, *, at_ms: int | None = None) -> None:
         stamp = self.clock.stamp()
         for decision in self.portal.tick(stamp.mono_ms if at_ms is None else at_ms):
-            self._emit(self._movement(decision, stamp))
+            self.movements += 1
+            made = passage(decision, stamp)
+            if self.passed is not None:
+                self.passed(made)
+            else:
+                self._emit(made.movement)
 
     def adopt(self, previous: LlrpReaderSource) -> None:
         """Carry the passes under way over a configuration reload, if this reader is unchanged."""
@@ -268,28 +268,6 @@ class LlrpReaderSource:
         self._emit = emit
         horizon = self.portal.config.one_side_wait_ms + self.portal.config.stray_max_dwell_ms
         self._decide(at_ms=self.clock.stamp().mono_ms + horizon)
-
-    def _movement(self, decision: PassDecision, stamp: Stamp) -> Movement:
-        self.movements += 1
-        decoded = decode_epc(decision.epc)
-
-        def wall(mono_ms: int) -> int:  # our clock's time line back to UTC, as the stamp sees it now
-            return max(0, min(MAX_EPOCH_MS, stamp.wall_ms + (mono_ms - stamp.mono_ms)))
-
-        first_seen = wall(decision.first_seen_ms)
-        return Movement(
-            **stamp_fields(stamp),  # type: ignore[arg-type]
-            reader=decision.reader,
-            door=decision.door,
-            direction=Direction(decision.direction),
-            epc=decision.epc.lower(),  # the contract's form; the portal keys tags in upper case
-            epc_uri=decoded.uri,
-            first_seen=first_seen,
-            last_seen=max(first_seen, wall(decision.last_seen_ms)),
-            read_count=max(1, decision.read_count),
-            peak_rssi=decision.peak_rssi,
-            antennas=list(decision.antennas)[:64],
-        )
 
     # ------------------------------------------------------------ gaps and status
 
