@@ -4,8 +4,9 @@ The workload is the simulator's dock-door scenarios (``simulator.rfid_scenarios`
 pallets of 200 SGTIN-96 cases plus an SSCC-96 pallet tag, alternating inbound
 and outbound, read by an outside and an inside antenna with realistic RSSI
 curves, plus goods staged near the door.  Reads go through the same path as in
-the gateway: ``DockPortal.read`` per read, ``tick`` every 100 ms of read time
-, each decision turned into a ``Movement`` (EPC decoded) and put
+the gateway: ``DockPortal.read`` per read, ``tick`` every 50 ms of read time
+(the reader source's tick), each decision turned into a ``Movement`` by
+``gateway.dock.passage`` (EPC decoded once, as the reader source does) and put
 into a real outbox on disk.  The clock is the reads' own, so the run is as fast
 as the CPU allows: the reads/s figure is the sustained ceiling of one core.
 
@@ -25,12 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from coldgate.contract.items import Direction, Movement
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config import OutboxConfig
-from coldgate.gateway.observations import stamp_fields
-from coldgate.gateway.readers.epc import decode_epc
+from coldgate.gateway.dock import passage
 from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead
 from coldgate.simulator.rfid_scenarios import merge, pallet_pass, strays
 
@@ -75,21 +74,7 @@ def main() -> None:
                 nonlocal moved
                 for d in decisions:
                     lateness_ms.append(d.decided_ms - (d.last_seen_ms + config.depart_after_ms))
-                    outbox.put(
-                        Movement(
-                            **stamp_fields(clock.stamp()),  # type: ignore[arg-type]
-                            reader=d.reader,
-                            door=d.door,
-                            direction=Direction(d.direction),
-                            epc=d.epc.lower(),
-                            epc_uri=decode_epc(d.epc).uri,
-                            first_seen=d.first_seen_ms,
-                            last_seen=d.last_seen_ms,
-                            read_count=d.read_count,
-                            peak_rssi=d.peak_rssi,
-                            antennas=list(d.antennas),
-                        )
-                    )
+                    outbox.put(passage(d, clock.stamp()).movement)
                     moved += 1
 
             usage0 = resource.getrusage(resource.RUSAGE_SELF)
