@@ -26,39 +26,9 @@ from coldgate.simulator.relay import RelayBoard
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.sites import cold_room_site
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def config_document(data_dir: Path, broker_port: int, logger_port: int, relay_port: int) -> dict[str, Any]:
-    return {
-        "gateway": {"id": "gw-svc", "site": "site-svc", "data_dir": str(data_dir)},
-        "uplink": {
-            "broker": f"mqtt://127.0.0.1:{broker_port}",
-            "ack_timeout_s": 5,
-            "heartbeat_s": 5,
-        },
-        "outbox": {"commit_interval_ms": 20},
-        "modbus_lines": [
-            {"id": "loggers", "transport": "tcp", "host": "127.0.0.1", "port": logger_port, "timeout_s": 0.5},
-            {"id": "relays", "transport": "tcp", "host": "127.0.0.1", "port": relay_port, "timeout_s": 0.5},
-        ],
-        "temperature_classes": [{"name": "2-8C", "low": 2.0, "high": 8.0, "alarm_delay_s": 2.0}],
-        "zones": [{"id": "cr1", "temperature_class": "2-8C", "recording_interval_s": 60}],
-        "sensors": [
-            {
-                "source": "modbus",
-                "id": "cr1-t1",
-                "line": "loggers",
-                "unit": 1,
-                "profile": "xy-md02",
-                "interval_s": 1,
-                "retries": 0,
-                "zone": "cr1",
-            }
-        ],
-        "alarm": {"relay": {"line": "relays", "unit": 1, "coil": 0}},
-    }
 
 
 async def until(predicate: Any, timeout: float, what: str) -> None:
@@ -79,7 +49,20 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
         async def scenario() -> None:
             board = RelayBoard(unit=1)
             relay_port = await board.serve_tcp()
-            document = config_document(tmp_path, mosquitto_own.port, running.tcp[0].port, relay_port)
+            document = cold_room_site(
+                tmp_path,
+                running.tcp[0].port,
+                relay_port,
+                gateway="gw-svc",
+                site="site-svc",
+                zone="cr1",
+                uplink={
+                    "broker": f"mqtt://127.0.0.1:{mosquitto_own.port}",
+                    "ack_timeout_s": 5,
+                    "heartbeat_s": 5,
+                },
+                outbox={"commit_interval_ms": 20},
+            )
             service = GatewayService(gateway_config_from_document(document, "svc.toml"))
             stop = asyncio.Event()
             task = asyncio.create_task(service.run(stop))
