@@ -10,9 +10,7 @@ import asyncio
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,16 +25,9 @@ from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.sites import cold_room_site
+from tests.rig.waiting import eventually
 
 pytestmark = pytest.mark.timeout(150)
-
-
-async def until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_later(
@@ -67,7 +58,7 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
             stop = asyncio.Event()
             task = asyncio.create_task(service.run(stop))
             try:
-                await until(lambda: board.coil(0), 20, "siren on while the broker is down")
+                assert await eventually(lambda: board.coil(0), 20, 0.05), "siren on while the broker is down"
                 # An engineer on site, no network: the local status says what is buffered and that it sounds.
                 report = await asyncio.to_thread(local_status, service.config)
                 assert report["running"] and report["live"]["alarm"]["sounding"]
@@ -83,7 +74,8 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                     # The uplink's reconnect backoff has grown while the broker was down (up to
                     # 16 s by now), and a batch sent before FakeCloud subscribed is re-sent only
                     # after ack_timeout_s: allow for both on a slow machine.
-                    await until(lambda: outbox.depth() == 0, 75, "backlog acknowledged end to end")
+                    acked = await eventually(lambda: outbox.depth() == 0, 75, 0.05)
+                    assert acked, "backlog acknowledged end to end"
                     items = cloud.items("gw-svc", stream)
                     assert sorted(items) == list(range(1, max(items) + 1)), "gap-free, nothing lost"
                     assert cloud.snapshot()["conflicts"] == []
