@@ -11,7 +11,7 @@
   MQTT 3.1.1 only and gives no CONNACK to an MQTT 5 CONNECT with a will, so
   both sides are told to use 3.1.1 (shared/LIBRARY-NOTES.md).
 - The cloud is the real one (``CloudService``, as ``coldgate cloud run``):
-  ingest into SQLite, the silence watchdog, and the REST API on
+  ingest into SQLite, the unheard-gateway watchdog, and the REST API on
   http://127.0.0.1:8000 with a token made for this run.
 
 Alerts are printed as the *cloud* stores them, so what you see has made the
@@ -257,7 +257,7 @@ async def _run_site(
                 for line in lines:
                     click.echo(line)
                 app = service.app
-                offline = [s["id"] for s in app.status()["sensors"] if not s["online"]] if app else []
+                offline = [s.id for s in app.status_parts().sensors if not s.online] if app else []
                 depth = service.uplink.outbox.depth() if service.uplink is not None else 0
                 stats = cloud.ingest_stats()
                 click.echo(

@@ -16,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from coldgate.contract.downlink import Command, CommandAction, MasterData, RecallList
 from coldgate.contract.items import Alert, Event, EventType, Item, Movement, Reading, Scan
+from coldgate.contract.uplink import AlarmState as AlarmStatus
+from coldgate.contract.uplink import Status
 from coldgate.gateway.alarm import (
     AlarmState,
     NothingToSilence,
@@ -51,6 +55,7 @@ from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSe
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
 from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 from coldgate.gateway.source import Source, raise_if_cancelled
+from coldgate.gateway.status import AppStatus, OutboxFigures, build_status
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +109,16 @@ class GatewayApp:
         previous: GatewayApp | None = None,
         master: MasterData | None = None,
         recalls: RecallList | None = None,
+        status_provider: Callable[[], Status] | None = None,
     ) -> None:
         """``previous``: the app this one replaces after a pushed config; its rule state and
-        alarm carry over, so a reload neither silences a sounding siren nor restarts delays."""
+        alarm carry over, so a reload neither silences a sounding siren nor restarts delays.
+        ``status_provider``: the whole gateway's status (the service's), for the control socket."""
         self.config = config
         self.sink = sink
         self.clock = clock or SystemClock()
+        self._status_provider = status_provider
+        self._started = previous._started if previous is not None else self.clock.monotonic()
         self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
         self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
         self.alarm = (
@@ -248,51 +257,79 @@ class GatewayApp:
 
     async def _on_control(self, request: ControlRequest) -> ControlReply:
         if request.action == "status":
-            return ControlReply(ok=True, data=self.status())
+            return ControlReply(ok=True, data=self._control_status())
         if not request.by.strip():
             return ControlReply(ok=False, error=f"{request.action}: say who you are (--by NAME)")
         action = OperatorAction(by=request.by, at_ms=self.clock.stamp().wall_ms, reason=request.reason)
         try:
             (self.silence if request.action == "silence" else self.acknowledge)(action)
         except NothingToSilence as exc:
-            return ControlReply(ok=False, error=str(exc), data=self.status())
+            return ControlReply(ok=False, error=str(exc), data=self._control_status())
         # Switch the outputs now, but answer within the CLI's patience: a slow output (a command,
         # a relay behind a busy bus) finishes in the background and the alarm loop re-drives it.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._drive_alarm()), CONTROL_DRIVE_S)
-        return ControlReply(ok=True, data=self.status())
+        return ControlReply(ok=True, data=self._control_status())
 
     # ------------------------------------------------------------ status
-    def status(self) -> dict[str, Any]:
-        """What ``coldgate gateway alarm status`` and the heartbeat show."""
+    def status_parts(self) -> AppStatus:
+        """The alarm, sensors, readers and scanners, in the contract's terms, for every status."""
+        alarm = self.alarm
+        return AppStatus(
+            alarm=AlarmStatus(
+                active=alarm.active,
+                sounding=alarm.sounding,
+                silenced=alarm.silenced is not None,
+                acknowledged=alarm.acknowledged is not None,
+                alerts=sorted(alarm.alerts),
+            ),
+            sensors=[s.to_state() for source in self.sources for s in source.status()],
+            readers=[s.link_state() for s in self.sources if isinstance(s, LlrpReaderSource)],
+            scanners=[s.link_state() for s in self.sources if isinstance(s, ScannerSource)],
+        )
+
+    def local_detail(self) -> dict[str, Any]:
+        """What a person at the Pi also wants and the wire contract does not carry.
+
+        Who muted or acknowledged the alarm, why an alarm output fails, and each
+        sensor's excursion state and MKT: shown beside the status by the control
+        socket and ``coldgate gateway status``, never sent up (the cloud has the
+        operator events and the alerts themselves).
+        """
         alarm = self.alarm
         return {
-            "gateway": self.config.gateway.id,
             "alarm": {
-                "active": alarm.active,
-                "sounding": alarm.sounding,
-                "alerts": sorted(alarm.alerts),
                 "silenced_by": alarm.silenced.by if alarm.silenced else None,
                 "acknowledged_by": alarm.acknowledged.by if alarm.acknowledged else None,
                 "output_errors": dict(self.alarm_driver.errors),
             },
-            "sensors": [
-                {
-                    "id": s.sensor,
-                    "online": s.online,
-                    "last_poll": s.last_poll_ms,
-                    "last_ok": s.last_ok_ms,
-                    "served": s.served,
-                    "scheduled": s.scheduled,
-                    "lag_p95_ms": s.lag_p95_ms,
-                    "error": s.last_error,
+            "sensors": {
+                s.sensor: {
                     "in_excursion": self.rules.in_excursion(s.sensor),
                     "mkt": self.rules.mkt(s.sensor),
+                    "last_poll_attempt": s.last_poll_ms,
                 }
                 for source in self.sources
                 for s in source.status()
-            ],
+            },
         }
+
+    def status(self) -> Status:
+        """The gateway's status now: the service's (outbox, uplink, documents) when there is one."""
+        if self._status_provider is not None:
+            return self._status_provider()
+        return build_status(
+            site=self.config.gateway.site,
+            gateway=self.config.gateway.id,
+            clock=self.clock,
+            outbox=self.sink if isinstance(self.sink, OutboxFigures) else None,
+            started_mono=self._started,
+            app=self.status_parts(),
+        )
+
+    def _control_status(self) -> dict[str, Any]:
+        """The control socket's answer: the status everyone sees, and the local detail beside it."""
+        return {"status": msgspec.to_builtins(self.status()), "detail": self.local_detail()}
 
     # ------------------------------------------------------------ running
     async def _drive_alarm(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,7 +93,7 @@ def _control_path(config_path: str | None, data_dir: str | None) -> Path:
     return socket_path(config.gateway.data_dir)
 
 
-def _ask(path: Path, action: str, by: str = "", reason: str = "") -> dict[str, object]:
+def _ask(path: Path, action: str, by: str = "", reason: str = "") -> dict[str, Any]:
     from coldgate.gateway.control import ControlRequest, ask
 
     try:
@@ -126,7 +127,18 @@ def alarm() -> None:
 def alarm_status(config_path: str | None, data_dir: str | None) -> None:
     """Show whether the alarm sounds, which alerts hold it and who muted it."""
     data = _ask(_control_path(config_path, data_dir), "status")
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(_alarm_view(data), indent=2))
+
+
+def _alarm_view(data: dict[str, Any]) -> dict[str, Any]:
+    """The alarm part of the gateway's status (every field, defaults too), with who muted it."""
+    import msgspec
+
+    from coldgate.contract.uplink import Status
+
+    status = msgspec.convert(data["status"], Status)
+    alarm = msgspec.structs.asdict(status.alarm) if status.alarm is not None else {"alerts": []}
+    return {"gateway": status.gateway, "alarm": {**alarm, **(data.get("detail") or {}).get("alarm", {})}}
 
 
 @alarm.command("silence")
@@ -136,7 +148,8 @@ def alarm_status(config_path: str | None, data_dir: str | None) -> None:
 def alarm_silence(config_path: str | None, data_dir: str | None, by: str, reason: str) -> None:
     """Mute the siren until a new alert is raised (the alerts stay open)."""
     data = _ask(_control_path(config_path, data_dir), "silence", by, reason)
-    click.echo(f"silenced by {by}; open alerts: {', '.join(data['alarm']['alerts']) or 'none'}")  # type: ignore[index]
+    alerts = _alarm_view(data)["alarm"]["alerts"]
+    click.echo(f"silenced by {by}; open alerts: {', '.join(alerts) or 'none'}")
 
 
 @alarm.command("acknowledge")
@@ -146,4 +159,5 @@ def alarm_silence(config_path: str | None, data_dir: str | None, by: str, reason
 def alarm_acknowledge(config_path: str | None, data_dir: str | None, by: str, reason: str) -> None:
     """Take charge of the open alerts (also mutes) until a new alert is raised."""
     data = _ask(_control_path(config_path, data_dir), "acknowledge", by, reason)
-    click.echo(f"acknowledged by {by}; open alerts: {', '.join(data['alarm']['alerts']) or 'none'}")  # type: ignore[index]
+    alerts = _alarm_view(data)["alarm"]["alerts"]
+    click.echo(f"acknowledged by {by}; open alerts: {', '.join(alerts) or 'none'}")

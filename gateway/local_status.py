@@ -2,9 +2,10 @@
 
 An engineer at a site whose uplink is down still needs to know how much is
 buffered, since when, and whether the alarm sounds.  This reads only local
-state: the running gateway over its control socket (alarm, sensors), the
-outbox file (read-only: depth, oldest unacknowledged item, counters), the last
-heartbeat the gateway wrote, and the down-link documents in force.
+state: the running gateway over its control socket (its status, the same
+``contract.Status`` the heartbeat carries, and the local detail beside it),
+the outbox file (read-only: depth, oldest unacknowledged item, counters), the
+last heartbeat the gateway wrote, and the down-link documents in force.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def local_status(config: GatewayConfig) -> dict[str, Any]:
     try:
         live = ask(socket_path(data_dir), ControlRequest(action="status"), timeout=3.0)
         report["running"] = True
-        report["live"] = live.data
+        report["status"] = live.data.get("status")
+        report["detail"] = live.data.get("detail", {})
     except (ConnectionError, OSError) as exc:
         report["running"] = False
         report["live_error"] = str(exc)
@@ -103,18 +105,8 @@ def render(report: dict[str, Any]) -> str:
             f" acknowledged up to {outbox['acked_seq']},"
             f" oldest unacknowledged ts {outbox['oldest_unacked_ts']}"
         )
-    live = report.get("live")
-    if live:
-        alarm = live["alarm"]
-        state = "SOUNDING" if alarm["sounding"] else ("active (muted)" if alarm["active"] else "quiet")
-        lines.append(f"alarm: {state}; open alerts: {', '.join(alarm['alerts']) or 'none'}")
-        for sensor in live["sensors"]:
-            lines.append(
-                f"  {sensor['id']}: {'online' if sensor['online'] else 'OFFLINE'},"
-                f" served {sensor['served']}/{sensor['scheduled']} polls"
-                + (", IN EXCURSION" if sensor["in_excursion"] else "")
-                + (f", last error: {sensor['error']}" if sensor["error"] else "")
-            )
+    if report.get("status"):
+        lines += _live_lines(msgspec.convert(report["status"], Status), report.get("detail", {}))
     heartbeat = report.get("last_heartbeat")
     if heartbeat:
         lines.append(
@@ -124,3 +116,21 @@ def render(report: dict[str, Any]) -> str:
     if report["documents"]:
         lines.append("documents in force: " + ", ".join(f"{k} v{v}" for k, v in report["documents"].items()))
     return "\n".join(lines)
+
+
+def _live_lines(status: Status, detail: dict[str, Any]) -> list[str]:
+    lines = []
+    alarm = status.alarm
+    if alarm is not None:
+        state = "SOUNDING" if alarm.sounding else ("active (muted)" if alarm.active else "quiet")
+        lines.append(f"alarm: {state}; open alerts: {', '.join(alarm.alerts) or 'none'}")
+    sensors = detail.get("sensors", {})
+    for sensor in status.sensors:
+        in_excursion = sensors.get(sensor.id, {}).get("in_excursion")
+        lines.append(
+            f"  {sensor.id}: {'online' if sensor.online else 'OFFLINE'},"
+            f" served {sensor.served or 0}/{sensor.scheduled or 0} polls"
+            + (", IN EXCURSION" if in_excursion else "")
+            + (f", last error: {sensor.error}" if sensor.error else "")
+        )
+    return lines

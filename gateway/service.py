@@ -19,19 +19,16 @@ import contextlib
 import logging
 
 from coldgate.contract.downlink import MasterData, RecallList
-from coldgate.contract.uplink import AlarmState as AlarmStatus
 from coldgate.contract.uplink import Status
 from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.local_status import write_heartbeat
-from coldgate.gateway.readers.llrp_source import LlrpReaderSource
-from coldgate.gateway.readers.scanner import ScannerSource
+from coldgate.gateway.status import build_status
 from coldgate.gateway.uplink.clock_watch import ClockWatch
 from coldgate.gateway.uplink.downlink import Document, Downlink
 from coldgate.gateway.uplink.drain import Uplink
-from coldgate.gateway.uplink.status import build_status
 
 log = logging.getLogger(__name__)
 
@@ -65,42 +62,26 @@ class GatewayService:
             self._reload.set()
 
     def status(self) -> Status:
-        """The heartbeat: the uplink's own figures plus the app's sensors and alarm."""
+        """The gateway's status: the uplink's figures with the app's alarm, sensors, readers, scanners."""
         assert self.uplink is not None
-        app = self.app
-        alarm = None
-        sensors = []
-        scanners = []
-        readers = []
-        if app is not None:
-            state = app.alarm
-            alarm = AlarmStatus(
-                active=state.active,
-                sounding=state.sounding,
-                silenced=state.silenced is not None,
-                acknowledged=state.acknowledged is not None,
-                alerts=sorted(state.alerts),
-            )
-            sensors = [s.to_state() for source in app.sources for s in source.status()]
-            scanners = [source.link_state() for source in app.sources if isinstance(source, ScannerSource)]
-            readers = [source.link_state() for source in app.sources if isinstance(source, LlrpReaderSource)]
         downlink = self.uplink.downlink
-        status = build_status(
+        return build_status(
             site=self.config.gateway.site,
             gateway=self.config.gateway.id,
             clock=self.clock,
             outbox=self.uplink.outbox,
             heartbeat_s=self.config.uplink.heartbeat_s,
             started_mono=self._started,
-            sensors=sensors,
-            alarm=alarm,
-            readers=readers,
-            scanners=scanners,
+            app=self.app.status_parts() if self.app is not None else None,
             versions=downlink.versions if downlink is not None else None,
             errors=self.uplink.errors.recent(),
         )
+
+    def heartbeat(self) -> Status:
+        """The status the uplink publishes, also kept on disk for ``coldgate gateway status`` offline."""
+        status = self.status()
         try:
-            write_heartbeat(self.config.gateway.data_dir, status)  # for `coldgate gateway status` offline
+            write_heartbeat(self.config.gateway.data_dir, status)
         except OSError as exc:
             log.warning("cannot keep the last heartbeat on disk: %s", exc)
         return status
@@ -118,6 +99,7 @@ class GatewayService:
                 previous=self.app,
                 master=self.master,
                 recalls=self.recalls,
+                status_provider=self.status,
             )
             task = asyncio.create_task(self.app.run(app_stop))
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
@@ -149,7 +131,7 @@ class GatewayService:
                 site=site,
                 outbox=outbox,
                 clock=self.clock,
-                status_provider=self.status,
+                status_provider=self.heartbeat,
                 downlink=downlink,
                 on_command=lambda command: self.app.handle_command(command) if self.app else None,
             )

@@ -14,9 +14,9 @@ from coldgate.contract import examples
 from coldgate.contract.codec import encode
 from coldgate.contract.items import Event, EventType, Item
 from coldgate.contract.topics import config_topic, master_topic, recall_topic
+from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.downlink import Document, Downlink
 from coldgate.gateway.uplink.mqtt_link import Message
-from coldgate.gateway.uplink.status import StatusErrors
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox

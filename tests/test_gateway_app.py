@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from coldgate.contract.items import Alert, AlertAction, Event, EventType, Item, Reading, Severity, SubjectType
+from coldgate.contract.uplink import Status
 from coldgate.gateway.alarm import OperatorAction
 from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.clock import Stamp
@@ -126,7 +128,10 @@ def test_excursion_sounds_the_local_relay_without_any_uplink_and_the_cli_silence
                     ask, path, ControlRequest(action="silence", by="qa.lee", reason="on my way")
                 )
                 assert reply.ok, reply.error
-                assert reply.data["alarm"]["silenced_by"] == "qa.lee"
+                # One status model: the contract's Status, with who muted it in the local detail.
+                alarm = msgspec.convert(reply.data["status"], Status).alarm
+                assert alarm is not None and alarm.silenced and not alarm.sounding
+                assert reply.data["detail"]["alarm"]["silenced_by"] == "qa.lee"
                 assert board.coil(0) is False
                 silenced = [e for e in sink.of(Event) if e.event is EventType.ALARM_SILENCED]
                 assert silenced and silenced[0].data["by"] == "qa.lee"
@@ -149,7 +154,9 @@ def test_excursion_sounds_the_local_relay_without_any_uplink_and_the_cli_silence
                 status = await asyncio.to_thread(
                     subprocess.run, [*cli, "status", *where], capture_output=True, text=True, timeout=30
                 )
-                assert json.loads(status.stdout)["alarm"]["acknowledged_by"] == "qa.kim"
+                shown = json.loads(status.stdout)["alarm"]
+                assert (shown["acknowledged_by"], shown["acknowledged"]) == ("qa.kim", True)
+                assert [a.split(".")[0] for a in shown["alerts"]] == ["cr1-t1"]
             finally:
                 stop.set()
                 await task

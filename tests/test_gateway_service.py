@@ -61,7 +61,10 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                 assert await eventually(lambda: board.coil(0), 20, 0.05), "siren on while the broker is down"
                 # An engineer on site, no network: the local status says what is buffered and that it sounds.
                 report = await asyncio.to_thread(local_status, service.config)
-                assert report["running"] and report["live"]["alarm"]["sounding"]
+                assert report["running"] and report["status"]["alarm"]["sounding"]
+                # The control socket answers with the heartbeat's model: the outbox figures are in it.
+                live = report["status"]
+                assert live["outbox_depth"] > 0 and [s["id"] for s in live["sensors"]] == ["cr1-t1"]
                 assert report["outbox"]["depth"] > 0 and report["outbox"]["acked_seq"] == 0
                 assert "alarm: SOUNDING; open alerts: cr1-t1.temperature.high." in render(report)
                 assert service.uplink is not None and service.uplink.stats.connects == 0

@@ -10,12 +10,12 @@ import pytest
 
 from coldgate.contract.codec import validate
 from coldgate.contract.uplink import AlarmState, DocumentVersions, SensorState, State, Status
-from coldgate.gateway.uplink.status import StatusErrors, build_status, will_status
+from coldgate.gateway.status import AppStatus, StatusErrors, build_status, will_status
 from tests.rig.fake_cloud import FakeCloud
-from tests.rig.mosquitto import MosquittoBroker
-from tests.test_uplink_clock_watch import BOOT, T0, SteppedClock, stamp
 from tests.rig.items import reading
+from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
+from tests.test_uplink_clock_watch import BOOT, T0, SteppedClock, stamp
 
 
 class Figures:
@@ -38,8 +38,10 @@ def test_build_status_fills_outbox_clock_and_the_apps_parts():
         clock=SteppedClock([stamp(T0, 2_722_000, synced=False)]),
         outbox=Figures(),
         heartbeat_s=60,
-        sensors=[SensorState(id="cr1-t01", online=True, last_poll=T0 - 10_000)],
-        alarm=AlarmState(active=True, sounding=True, alerts=["gw01-a-000311"]),
+        app=AppStatus(
+            sensors=[SensorState(id="cr1-t01", online=True, last_poll=T0 - 10_000)],
+            alarm=AlarmState(active=True, sounding=True, alerts=["gw01-a-000311"]),
+        ),
         versions=DocumentVersions(config=12),
         errors=errors.recent(),
     )

@@ -20,8 +20,8 @@ from coldgate.contract.errors import ContractError
 from coldgate.contract.items import Event, EventType
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.mqtt_link import Message
-from coldgate.gateway.uplink.status import StatusErrors
 
 log = logging.getLogger("coldgate.gateway.uplink.drain")
 

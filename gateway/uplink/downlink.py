@@ -38,8 +38,8 @@ from coldgate.contract.uplink import DocumentVersions
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
 from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.mqtt_link import Message
-from coldgate.gateway.uplink.status import StatusErrors
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ from coldgate.gateway.buffer.lanes import PRIORITY
 from coldgate.gateway.buffer.outbox import AckAheadError, Chunk, Outbox
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import UplinkConfig
+from coldgate.gateway.status import StatusErrors, build_status, will_status
 from coldgate.gateway.uplink.batch import BatchEncoder
 from coldgate.gateway.uplink.commands import CommandDesk
 from coldgate.gateway.uplink.downlink import Downlink
@@ -57,7 +58,6 @@ from coldgate.gateway.uplink.mqtt_link import (
 )
 from coldgate.gateway.uplink.options import link_options
 from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
-from coldgate.gateway.uplink.status import StatusErrors, build_status, will_status
 
 log = logging.getLogger(__name__)
 

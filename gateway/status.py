@@ -1,9 +1,11 @@
-"""The gateway's retained status: what the heartbeat, the birth and the last will say.
+"""The gateway's status, one model for everyone: the contract's ``Status``.
 
-The app knows sensors and the alarm, the outbox knows its depth, the clock
-knows whether it is synchronised, and the uplink and down-link know what went
-wrong; ``build_status`` puts them into one ``contract.Status`` so the app's
-``status_provider`` stays a few lines.  ``StatusErrors`` is the short memory of
+The heartbeat, the birth and the last will, the control socket (``coldgate
+gateway alarm status``) and ``coldgate gateway status`` all show the same
+``contract.Status``, assembled here and nowhere else.  The app knows sensors,
+readers, scanners and the alarm (``AppStatus``), the outbox knows its depth,
+the clock knows whether it is synchronised, and the uplink and down-link know
+what went wrong; ``build_status`` puts them together.  ``StatusErrors`` is the short memory of
 problems an operator should see (a rejected config, an ack from the future):
 they stay in every status until newer ones push them out, because a retained
 status is read by whoever looks next, not by whoever was watching.
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from coldgate.contract.uplink import (
     AlarmState,
@@ -31,6 +34,7 @@ SOFTWARE = "coldgate 0.1.0"
 MESSAGE_MAX = 1000  # contract Text
 
 
+@runtime_checkable
 class OutboxFigures(Protocol):
     """The part of ``gateway.buffer.outbox.Outbox`` a status needs."""
 
@@ -67,6 +71,16 @@ class StatusErrors:
         return [error.kind for error in self._errors]
 
 
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """The parts of a status only the running app knows, already in the contract's terms."""
+
+    alarm: AlarmState | None = None
+    sensors: Sequence[SensorState] = ()
+    readers: Sequence[LinkState] = ()
+    scanners: Sequence[LinkState] = ()
+
+
 def build_status(
     *,
     site: str,
@@ -75,17 +89,19 @@ def build_status(
     outbox: OutboxFigures | None = None,
     heartbeat_s: float | None = None,
     started_mono: float | None = None,
-    sensors: Sequence[SensorState] = (),
-    alarm: AlarmState | None = None,
-    readers: Sequence[LinkState] = (),
-    scanners: Sequence[LinkState] = (),
+    app: AppStatus | None = None,
     versions: DocumentVersions | None = None,
     errors: Sequence[StatusError] = (),
     clock_source: str | None = None,
     software: str = SOFTWARE,
 ) -> Status:
-    """An online status taken now; ``started_mono`` is ``clock.monotonic()`` at process start."""
+    """An online status taken now; ``started_mono`` is ``clock.monotonic()`` at process start.
+
+    Without ``app`` (the uplink on its own, or its fallback when the app's part
+    failed) the status still says what the outbox, clock and links know.
+    """
     stamp = clock.stamp()
+    app = app or AppStatus()
     figures: dict[str, int | None] = {}
     if outbox is not None:
         figures = {
@@ -106,10 +122,10 @@ def build_status(
         heartbeat_s=None if heartbeat_s is None else max(0, round(heartbeat_s)),
         uptime_s=uptime,
         clock=clock_state(stamp, clock_source),
-        alarm=alarm,
-        sensors=list(sensors),
-        readers=list(readers),
-        scanners=list(scanners),
+        alarm=app.alarm,
+        sensors=list(app.sensors),
+        readers=list(app.readers),
+        scanners=list(app.scanners),
         versions=versions,
         errors=list(errors)[-100:],
         **figures,  # type: ignore[arg-type]
