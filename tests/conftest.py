@@ -122,7 +122,7 @@ def victoria_metrics(tmp_path: Path):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The cloud store on both dialects: a SQLite file, or a throw-away PostgreSQL database."""
+    """The cloud database on both dialects: a SQLite file, or a throw-away PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
     return str(request.getfixturevalue("pg_database").url)
@@ -130,7 +130,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Any]:
-    """A migrated cloud store and the writer engine ingest uses on it (tests may override)."""
+    """A migrated cloud database and the writer engine ingest uses on it (tests may override)."""
     pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
     from coldgate.cloud.db import migrate
     from coldgate.cloud.db.engine import make_engine
