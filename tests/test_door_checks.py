@@ -27,7 +27,6 @@ A bug report becomes a new folder, not a new test function.
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,9 @@ from coldgate.gateway.rules.dock_checks import (
     Observation,
 )
 from coldgate.gateway.rules.dock_knowledge import Knowledge
+from tests.rig.cases import case_dirs, each_case, read_expected, read_input
 
-CASES_DIR = Path(__file__).parent / "testcases" / "door_checks"
-CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
+CASES = case_dirs("door_checks")
 T0_MS = 1_741_079_700_000
 BOOT = "b0070001"
 TODAY = datetime.date(2025, 3, 4)
@@ -176,7 +175,7 @@ def _documents(given: dict[str, Any]) -> tuple[MasterData | None, RecallList | N
 
 
 def run_case(case: Path) -> list[tuple[float, Alert]]:
-    given = json.loads((case / "input.json").read_text())
+    given = read_input(case)
     door = DoorChecks(DoorPolicy(**given.get("policy", {})), Knowledge.from_documents(*_documents(given)))
     today = given.get("today", TODAY.isoformat())
     got: list[tuple[float, Alert]] = []
@@ -199,9 +198,9 @@ def run_case(case: Path) -> list[tuple[float, Alert]]:
     return got
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@each_case("door_checks")
 def test_case(case: Path) -> None:
-    expected = json.loads((case / "expected.json").read_text())["events"]
+    expected = read_expected(case)["events"]
     got = run_case(case)
     text = "\n".join(f"{t}: {a.action} {a.rule} {a.severity} {a.subject} {a.message}" for t, a in got)
     assert [(t, a.action.value, a.rule, a.severity.value) for t, a in got] == [
@@ -223,8 +222,6 @@ def test_case(case: Path) -> None:
 
 def test_there_are_cases() -> None:
     assert len(CASES) >= 4
-    for case in CASES:
-        assert (case / "input.json").is_file() and (case / "expected.json").is_file(), case
 
 
 # -- rules and severities ----------------------------------------------------------------------------

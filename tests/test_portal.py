@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,9 +41,9 @@ from hypothesis import strategies as st
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.gateway.rules.dock_portal import DockPortal, PassDecision, PortalConfig, TagRead, feed_all
 from coldgate.simulator import rfid_scenarios as sc
+from tests.rig.cases import case_dirs, each_case, read_expected, read_input
 
-CASES_DIR = Path(__file__).parent / "testcases" / "portal"
-CASES = sorted(p for p in CASES_DIR.iterdir() if p.is_dir())
+CASES = case_dirs("portal")
 T = 2000
 
 
@@ -279,10 +278,10 @@ def _case_reads(given_: dict[str, Any]) -> list[sc.Read]:
     return reads  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@each_case("portal")
 def test_case(case: Path) -> None:
-    given_ = json.loads((case / "input.json").read_text(encoding="utf-8"))
-    expected = json.loads((case / "expected.json").read_text(encoding="utf-8"))
+    given_ = read_input(case)
+    expected = read_expected(case)
     overrides = dict(given_.get("config", {}))
     for key in ("outside_antennas", "inside_antennas"):
         if key in overrides:
@@ -306,5 +305,4 @@ def test_case(case: Path) -> None:
 def test_there_are_portal_cases() -> None:
     assert len(CASES) >= 10
     for case in CASES:
-        assert (case / "input.json").is_file() and (case / "expected.json").is_file(), case
-        assert json.loads((case / "input.json").read_text(encoding="utf-8")).get("about"), case
+        assert read_input(case).get("about"), case
