@@ -9,7 +9,7 @@ from coldgate.contract.items import Alert, AlertAction, Severity
 from coldgate.gateway.alarm import AlarmState, OperatorAction, on_alert, silence
 from coldgate.gateway.rules.dock_alert_groups import DoorAlertGroups
 from coldgate.gateway.rules.dock_checks import RECALLED, DoorChecks, Observation
-from tests.test_door_checks import EVENTS, RECALLS, at, check_valid, checks, obs, recall, recalls
+from tests.rig.dock import EVENTS, RECALLS, at, check_valid, checks, obs, recall, recalls
 
 HOLD_S = 600
 

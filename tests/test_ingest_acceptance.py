@@ -14,17 +14,13 @@ design promises to carry, not a sample of it.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Engine, func, select, text
 
 from coldgate.cloud.config import CloudMqttConfig
@@ -32,133 +28,10 @@ from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.db.models import DeadLetter, Reading, ReadingKey
 from coldgate.cloud.ingest.worker import IngestWorker
-from coldgate.contract.codec import decode
-from coldgate.contract.downlink import Ack
-from coldgate.contract.errors import ContractError
-from tests.rig.ingest import reading_batches
+from tests.rig.ingest import AckWatcher, GatewayPublisher, reading_batches, unique_tag
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
-
-ACK_FILTER = "coldgate/v1/+/+/down/ack"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
-def unique_tag(request: pytest.FixtureRequest) -> str:
-    """A per-test suffix for MQTT client ids and share groups.
-
-    The session broker keeps persistent sessions, with their subscriptions,
-    across tests: a worker id reused by a later test would inherit an old
-    shared subscription and a share of messages meant for nobody.
-    """
-    return f"{abs(hash(request.node.nodeid)) % 10**8}"
-
-
-def mqtt_client(broker: MosquittoBroker, client_id: str) -> paho.Client:
-    """A connected MQTT 5 client with a clean session and its network loop running."""
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-    )
-    client.max_inflight_messages_set(64)  # the uplink's window is batches, not single messages
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
-
-
-@dataclass
-class AckWatcher:
-    """Plays the gateways' down-link side: records every end-to-end ack the cloud publishes.
-
-    ``log`` keeps (monotonic time, gateway, seq) so a test can ask what was
-    acknowledged during an interval (the outage test does).
-    """
-
-    broker: MosquittoBroker
-    client_id: str
-    log: list[tuple[float, str, int]] = field(default_factory=list)
-    highest: dict[str, int] = field(default_factory=dict)
-    #: Payloads on ack topics that are no acks: none may come from the cloud.
-    foreign: list[tuple[str, bytes]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = mqtt_client(self.broker, self.client_id)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_a: self._subscribed.set()
-        self.client.subscribe(ACK_FILTER, qos=1)
-        if not self._subscribed.wait(10):
-            raise AssertionError("ack watcher not subscribed")
-
-    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
-        try:
-            ack = decode(msg.payload, Ack, msg.topic)
-        except ContractError:  # a hostile client may publish anything on an ack topic (no ACL here)
-            with self._lock:
-                self.foreign.append((msg.topic, msg.payload))
-            return
-        with self._lock:
-            self.log.append((time.monotonic(), ack.gateway, ack.seq))
-            self.highest[ack.gateway] = max(self.highest.get(ack.gateway, 0), ack.seq)
-
-    def acked(self, gateway: str) -> int:
-        with self._lock:
-            return self.highest.get(gateway, 0)
-
-    def between(self, start: float, end: float) -> list[tuple[float, str, int]]:
-        with self._lock:
-            return [entry for entry in self.log if start <= entry[0] <= end]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-class GatewayPublisher(threading.Thread):
-    """One gateway's uplink: its batches, QoS 1, from its own client and thread."""
-
-    def __init__(
-        self,
-        broker: MosquittoBroker,
-        client_id: str,
-        messages: Iterator[tuple[str, bytes]],
-        pause_s: float = 0.0,
-    ) -> None:
-        super().__init__(name=f"publish-{client_id}", daemon=True)
-        self.client = mqtt_client(broker, client_id)
-        self.messages = messages
-        self.pause_s = pause_s
-        self.sent = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            pending: list[paho.MQTTMessageInfo] = []
-            for topic, payload in self.messages:
-                pending.append(self.client.publish(topic, payload, qos=1))
-                self.sent += 1
-                if self.pause_s:
-                    time.sleep(self.pause_s)
-            for info in pending:
-                info.wait_for_publish(120)
-                if info.rc != paho.MQTT_ERR_SUCCESS:
-                    raise AssertionError(f"publish failed: rc={info.rc}")
-        except BaseException as exc:  # reported by join_ok() in the test thread
-            self.error = exc
-
-    def join_ok(self, timeout: float = 300) -> None:
-        self.join(timeout)
-        assert not self.is_alive(), f"{self.name} still publishing"
-        if self.error is not None:
-            raise self.error
-        self.client.disconnect()
-        self.client.loop_stop()
+from tests.rig.waiting import wait_until
 
 
 def count(engine: Engine, model: type) -> int:

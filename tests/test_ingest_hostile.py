@@ -46,9 +46,9 @@ from tests.rig.hostile import (
     nul_in_free_text,
     reading_doc,
 )
-from tests.rig.ingest import SITE, reading_batches
+from tests.rig.ingest import SITE, AckWatcher, GatewayPublisher, reading_batches, unique_tag
 from tests.rig.mosquitto import MosquittoBroker
-from tests.test_ingest_acceptance import AckWatcher, GatewayPublisher, unique_tag, wait_until
+from tests.rig.waiting import wait_until
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]

@@ -13,8 +13,9 @@ from sqlalchemy import Engine, func, select
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db.models import DeadLetter, Reading
 from coldgate.cloud.ingest.worker import IngestWorker
-from tests.rig.ingest import Publisher, reading_batches, wait_until
+from tests.rig.ingest import Publisher, reading_batches
 from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.waiting import wait_until
 
 
 @pytest.fixture

@@ -21,3 +21,12 @@ async def eventually(condition: Callable[[], bool], timeout: float = DEADLINE_S,
             return False
         await asyncio.sleep(every)
     return True
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """From a plain thread: block until ``condition()`` holds, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        time.sleep(0.05)
