@@ -18,8 +18,9 @@ from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
 from coldgate.gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
 from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.observations import UNSEQUENCED
+from tests.rig.clocks import FakeClock
 from tests.rig.items import T0, alert, priority_items, reading
-from tests.rig.outbox import FakeClock, config, open_outbox, stored
+from tests.rig.outbox import config, open_outbox, stored
 
 
 def wait_until(condition: object, timeout: float = 5.0) -> None:

@@ -35,7 +35,7 @@ import os, sys, time
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.config import OutboxConfig
 from tests.rig.items import alert, reading
-from tests.rig.outbox import FakeClock
+from tests.rig.clocks import FakeClock
 import msgspec
 
 path, fsync = sys.argv[1], sys.argv[2]

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from coldgate.contract.items import Alert, Gap, GapCause, Reading, Severity, SubjectType
 from coldgate.gateway.buffer import overflow, thinning
 from coldgate.gateway.buffer.thinning import RowMeta, Shed, extremes, from_rows, plan
+from tests.rig.clocks import FakeClock
 from tests.rig.items import T0, alert, priority_items, reading
-from tests.rig.outbox import DAY, MINUTE, FakeClock, open_outbox, stored
+from tests.rig.outbox import DAY, MINUTE, open_outbox, stored
 
 INTERVAL = 10 * MINUTE
 SUBJECTS = ["cr1-t01/temperature", "cr1-t01/humidity", "cr2-t01/temperature"]

@@ -14,9 +14,10 @@ from coldgate.contract.codec import validate
 from coldgate.contract.units import Quantity
 from coldgate.gateway.clock import Stamp
 from coldgate.gateway.observations import UNSEQUENCED
+from tests.rig.clocks import FakeClock
 from tests.rig.items import BOOT, T0, alert, priority_items, reading
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.outbox import MINUTE, FakeClock
+from tests.rig.outbox import MINUTE
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 from tests.rig.pty import PtyPair
 from tests.rig.uplink import CLOCK, uplink_config

@@ -12,14 +12,8 @@ from coldgate.contract.codec import validate
 from coldgate.contract.items import Event, EventType, Item
 from coldgate.gateway.clock import Stamp
 from coldgate.gateway.uplink.clock_watch import ClockWatch, clock_changes
-
-BOOT = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
-T0 = 1_741_079_700_000
-
-
-def stamp(wall_ms: int, mono_ms: int, synced: bool = True, boot: str = BOOT) -> Stamp:
-    return Stamp(wall_ms=wall_ms, mono_ms=mono_ms, boot=boot, synced=synced)
-
+from tests.rig.clocks import SteppedClock, stamp
+from tests.rig.items import T0
 
 # (previous, current, expected [(event, jump_ms or None)]) -- 5 s between looks unless stated
 CASES = {
@@ -60,17 +54,6 @@ def test_clock_changes(previous: Stamp, current: Stamp, expected: list[tuple[Eve
 def test_jump_detail_says_how_far_for_people():
     (change,) = clock_changes(stamp(T0, 0), stamp(T0 - 3_723_500, 0))
     assert change.detail == "wall clock jumped back by 1 h 2 min 3.500 s"
-
-
-class SteppedClock:
-    def __init__(self, stamps: list[Stamp]) -> None:
-        self.stamps = stamps
-
-    def stamp(self) -> Stamp:
-        return self.stamps.pop(0)
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def test_watch_puts_valid_events_stamped_after_the_change():

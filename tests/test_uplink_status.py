@@ -11,11 +11,11 @@ import pytest
 from coldgate.contract.codec import validate
 from coldgate.contract.uplink import AlarmState, DocumentVersions, SensorState, State, Status
 from coldgate.gateway.status import AppStatus, StatusErrors, build_status, will_status
+from tests.rig.clocks import SteppedClock, stamp
 from tests.rig.fake_cloud import FakeCloud
-from tests.rig.items import reading
+from tests.rig.items import BOOT, T0, reading
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
-from tests.test_uplink_clock_watch import BOOT, T0, SteppedClock, stamp
 
 
 class Figures:

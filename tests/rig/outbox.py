@@ -1,4 +1,4 @@
-"""The outbox as tests drive it: a hand-driven clock, one ``open_outbox``, direct file reads.
+"""The outbox as tests drive it: one ``open_outbox`` (on a hand-driven clock by default), direct file reads.
 
 Every outbox, uplink and down-link test opens its outbox here, in the test's
 directory, for gateway ``gw01``.  Items come from ``tests.rig.items``.
@@ -13,32 +13,13 @@ from typing import Any
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Item
 from coldgate.gateway.buffer.outbox import Outbox
-from coldgate.gateway.clock import Clock, Stamp
+from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import OutboxConfig
-from tests.rig.items import BOOT, T0
+from tests.rig.clocks import FakeClock
 
 GATEWAY = "gw01"
 MINUTE = 60_000
 DAY = 86_400_000
-
-
-class FakeClock:
-    """A clock the test sets by hand; ``synced`` says whether NTP would vouch for it."""
-
-    def __init__(self, wall_ms: int = T0, *, synced: bool = True) -> None:
-        self.wall_ms = wall_ms
-        self.mono_ms = 1_000_000
-        self.synced = synced
-
-    def stamp(self) -> Stamp:
-        return Stamp(wall_ms=self.wall_ms, mono_ms=self.mono_ms, boot=BOOT, synced=self.synced)
-
-    def monotonic(self) -> float:
-        return self.mono_ms / 1000
-
-    def advance(self, ms: int) -> None:
-        self.wall_ms += ms
-        self.mono_ms += ms
 
 
 def config(path: Path, **overrides: Any) -> OutboxConfig:
@@ -47,7 +28,7 @@ def config(path: Path, **overrides: Any) -> OutboxConfig:
     return OutboxConfig(**settings)
 
 
-def open_outbox(path: Path, clock: Clock | FakeClock | None = None, **overrides: Any) -> Outbox:
+def open_outbox(path: Path, clock: Clock | None = None, **overrides: Any) -> Outbox:
     """An outbox in ``path`` on ``clock`` (a new ``FakeClock`` unless given).
 
     ``overrides`` are ``OutboxConfig`` fields, or the ``Outbox`` options
