@@ -32,7 +32,7 @@ from coldgate.contract.items import (
     Severity,
     SubjectType,
 )
-from coldgate.contract.units import Quantity, Unit
+from tests.rig import items
 from tests.rig.ports import free_port
 
 TOKEN = "qa-token-0123456789abcdef"
@@ -69,14 +69,10 @@ def stamp(seq: int, ts: int) -> dict[str, Any]:
 
 
 def reading(seq: int, ts: int, value: float | None, sensor: str = "cr1-t01", quality: str = "ok") -> Reading:
-    return Reading(
-        **stamp(seq, ts),
-        sensor=sensor,
-        quantity=Quantity.TEMPERATURE,
-        value=value,
-        unit=Unit.CEL,
-        quality=Quality(quality),
-        reason=None if quality == "ok" else f"{quality} reading",
+    """The rig's reading with this module's stamps; a bad one says why in its reason."""
+    reason = None if quality == "ok" else f"{quality} reading"
+    return items.reading(
+        value, sensor=sensor, quality=Quality(quality), reason=reason, **stamp(seq, ts)
     )
 
 

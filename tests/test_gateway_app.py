@@ -29,6 +29,7 @@ from coldgate.gateway.observations import stamp_fields
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.relay import RelayBoard
 from tests.rig.modbus import failed_compressor_farm
+from tests.rig.sites import cold_room_site
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,30 +46,8 @@ class ListSink:
 
 
 def site_config(data_dir: Path, logger_port: int, relay_port: int) -> dict[str, Any]:
-    return {
-        "gateway": {"id": "gw-test", "site": "site-test", "data_dir": str(data_dir)},
-        "modbus_lines": [
-            {"id": "loggers", "transport": "tcp", "host": "127.0.0.1", "port": logger_port, "timeout_s": 0.5},
-            {"id": "relays", "transport": "tcp", "host": "127.0.0.1", "port": relay_port, "timeout_s": 0.5},
-        ],
-        "temperature_classes": [
-            {"name": "2-8C", "low": 2.0, "high": 8.0, "alarm_delay_s": 2.0, "hysteresis": 0.3}
-        ],
-        "zones": [{"id": "cold-room-1", "temperature_class": "2-8C", "recording_interval_s": 60}],
-        "sensors": [
-            {
-                "source": "modbus",
-                "id": "cr1-t1",
-                "line": "loggers",
-                "unit": 1,
-                "profile": "xy-md02",
-                "interval_s": 1,
-                "retries": 0,
-                "zone": "cold-room-1",
-            }
-        ],
-        "alarm": {"min_severity": "critical", "relay": {"line": "relays", "unit": 1, "coil": 0}},
-    }
+    """The rig's cold room, alarming on critical alerts only, with a 0.3 K hysteresis."""
+    return cold_room_site(data_dir, logger_port, relay_port, hysteresis=0.3, min_severity="critical")
 
 
 def critical_alert(stamp: Stamp, alert_id: str = "a1") -> Alert:

@@ -23,7 +23,9 @@ from coldgate.cloud.ingest.influx_mirror import InfluxMirror, MirrorStats
 from coldgate.configfile import ConfigError
 from coldgate.contract.items import Quality, Reading
 from coldgate.contract.units import Quantity, Unit
+from tests.rig import items
 from tests.rig.victoria import VictoriaMetrics
+from tests.rig.waiting import wait_until
 
 METRIC = '{__name__="coldgate_reading_value"}'
 #: Fresh timestamps: VictoriaMetrics refuses points far in the future and, by default, older than a month.
@@ -36,28 +38,13 @@ SENSORS = {
 
 
 def reading(sensor: str, ts: int, value: float | None, quality: Quality = Quality.OK) -> Reading:
+    """The rig's reading, in the quantity and unit this sensor measures."""
     quantity, unit = SENSORS.get(sensor, (Quantity.TEMPERATURE, Unit.CEL))
-    return Reading(
-        seq=1,
-        ts=ts,
-        boot="0" * 32,
-        mono=1,
-        synced=True,
-        sensor=sensor,
-        quantity=quantity,
-        value=value,
-        unit=unit,
-        quality=quality,
-        reason=None if quality is Quality.OK else "spike",
-    )
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    reason = None if quality is Quality.OK else "spike"
+    return items.reading(
+        value, sensor=sensor, ts=ts, seq=1, boot="0" * 32, mono=1, quantity=quantity, unit=unit,
+        quality=quality, reason=reason,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -137,19 +124,19 @@ def test_outage_never_blocks_and_the_queue_drains_after_restart(
 ):
     mirror = make_mirror(victoria_metrics.url, retry_initial_s=0.05, retry_max_s=0.2, timeout_s=2)
     mirror.mirror("gw-01", "site-a", [reading("cr1-t1", T0, 0.0)])
-    wait_until(lambda: mirror.stats().written == 1, "the first point")
+    wait_until(lambda: mirror.stats().written == 1, 10.0, "the first point")
     victoria_metrics.stop()
 
     for n in range(1, 301):  # each call returns while nothing listens; the queue only grows
         mirror.mirror("gw-01", "site-a", [reading("cr1-t1", T0 + n, float(n))])
         assert mirror.stats().queued == n
-    wait_until(lambda: mirror.stats().errors >= 2, "failed attempts to be counted")
+    wait_until(lambda: mirror.stats().errors >= 2, 10.0, "failed attempts to be counted")
     during = mirror.stats()
     assert during.queued == 300 and during.written == 1 and during.dropped == 0
     assert during.last_error
 
     victoria_metrics.start()
-    wait_until(lambda: mirror.stats().written == 301, "the queue to drain")
+    wait_until(lambda: mirror.stats().written == 301, 10.0, "the queue to drain")
 
     assert mirror.stats().queued == 0
     (points,) = victoria_metrics.samples(METRIC).values()
@@ -165,7 +152,7 @@ def test_a_server_that_hangs_holds_the_writer_not_the_caller(make_mirror):
         for n in range(1, 51):
             mirror.mirror("gw-01", "site-a", [reading("cr1-t1", T0 + n, float(n))])
         assert mirror.stats().queued == 51
-        wait_until(lambda: mirror.stats().errors >= 1, "the timeout to be counted")
+        wait_until(lambda: mirror.stats().errors >= 1, 10.0, "the timeout to be counted")
         assert "timed out" in (mirror.stats().last_error or "").lower()
 
 
@@ -177,12 +164,12 @@ def test_overflow_drops_the_oldest_and_counts_them(victoria_metrics: VictoriaMet
 
     for n in range(200):  # one at a time, while the writer keeps taking batches and failing
         mirror.mirror("gw-01", "site-a", [reading("cr1-t1", T0 + n, float(n))])
-    wait_until(lambda: mirror.stats().errors >= 1, "a failed write")
+    wait_until(lambda: mirror.stats().errors >= 1, 10.0, "a failed write")
     stats = mirror.stats()
     assert (stats.queued, stats.dropped, stats.written) == (50, 150, 0)
 
     victoria_metrics.start()
-    wait_until(lambda: mirror.stats().written == 50, "the kept lines to arrive")
+    wait_until(lambda: mirror.stats().written == 50, 10.0, "the kept lines to arrive")
 
     (points,) = victoria_metrics.samples(METRIC).values()
     assert points == {T0 + n: float(n) for n in range(150, 200)}  # the newest 50

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import threading
+from pathlib import Path
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -177,3 +179,48 @@ def test_fake_clock_stamps() -> None:
 def test_uplink_config_takes_the_broker_url() -> None:
     config = uplink_config("mqtt://127.0.0.1:1884", inflight_max_batches=3)
     assert config.address.port == 1884 and config.inflight_max_batches == 3
+
+
+# -- where shared test code lives ---------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _imports_a_test_module(path: Path) -> list[str]:
+    return sorted(m for m in _imported_modules(path) if m.startswith("tests.test_"))
+
+
+SHARED = [*REPO.glob("tests/rig/*.py"), *REPO.glob("bench/*.py")]
+
+
+def test_shared_test_code_lives_in_the_rig_not_in_test_modules() -> None:
+    # A test module that imports another runs the other's module-level code and couples their
+    # fixtures; benchmarks import only the rig, never a test module.
+    offenders = {
+        p.relative_to(REPO).as_posix(): _imports_a_test_module(p)
+        for p in sorted([*REPO.glob("tests/*.py"), *SHARED])
+        if _imports_a_test_module(p)
+    }
+    assert offenders == {}
+
+
+def test_the_rig_and_the_benchmarks_are_not_collected_as_tests() -> None:
+    assert [p.name for p in SHARED if p.name.startswith("test_")] == []
+
+
+def test_the_check_sees_an_import_of_a_test_module(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from tests.test_portal import CASES\nimport tests.test_epc\nfrom tests.rig import dock\n")
+    assert _imports_a_test_module(bad) == ["tests.test_epc", "tests.test_portal", "tests.test_portal.CASES"]

@@ -18,11 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from coldgate.contract.codec import decode, encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.errors import ContractError
-from coldgate.contract.items import Item, Quantity
+from coldgate.contract.items import Item
 from coldgate.contract.items import Reading as ReadingItem
 from coldgate.contract.topics import batch_topic, status_topic
-from coldgate.contract.units import Unit
 from coldgate.contract.uplink import Batch, State, Status
+from tests.rig import items
 from tests.rig.mosquitto import MosquittoBroker
 
 SITE = "site1"
@@ -42,16 +42,15 @@ def reading(
     ts: int | None = None,
     mono: int | None = None,
 ) -> ReadingItem:
-    return ReadingItem(
+    """Reading number ``seq`` of the ingest tests: time and value follow from the number."""
+    return items.reading(
+        4.0 + (seq % 50) / 10 if value is None else value,
         seq=seq,
         ts=NOW_MS + seq * 1000 if ts is None else ts,
         boot=boot,
         mono=1_000_000 + seq * 1000 if mono is None else mono,
         synced=synced,
         sensor=sensor,
-        quantity=Quantity.TEMPERATURE,
-        value=4.0 + (seq % 50) / 10 if value is None else value,
-        unit=Unit.CEL,
     )
 
 
