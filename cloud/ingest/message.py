@@ -259,15 +259,21 @@ def _ingest(
         return _ingest_status(conn, info, topic, payload, now, retained)
     if info.name == BATCH.name:
         return _ingest_batch(conn, info, topic, payload, now, group, item_by_item)
-    dead_letter(
-        conn,
-        topic=topic,
-        payload=payload,
-        reason=f"{info.name} is a down-link message; gateways may not publish it",
-        now=now,
-        gateway=info.gateway,
-        path="$",
-    )
+    reason = f"{info.name} is a down-link message; gateways may not publish it"
+    return _refused(conn, info, topic, payload, ContractError("$", reason), now)
+
+
+def _refused(
+    conn: Connection,
+    info: TopicInfo,
+    topic: str,
+    payload: bytes,
+    error: ContractError,
+    now: datetime.datetime,
+) -> Outcome:
+    """A whole message from a gateway's topic dead-lettered, with the path and reason of ``error``."""
+    where = {"gateway": info.gateway, "path": error.path}
+    dead_letter(conn, topic=topic, payload=payload, reason=error.reason, now=now, **where)
     return Outcome("dead_letter", dead_letters=1, gateway=info.gateway, site=info.site)
 
 
@@ -277,16 +283,7 @@ def _ingest_status(
     try:
         status = decode(payload, Status, topic)
     except ContractError as exc:
-        dead_letter(
-            conn,
-            topic=topic,
-            payload=payload,
-            reason=exc.reason,
-            now=now,
-            gateway=info.gateway,
-            path=exc.path,
-        )
-        return Outcome("dead_letter", dead_letters=1, gateway=info.gateway, site=info.site)
+        return _refused(conn, info, topic, payload, exc, now)
     apply_status(conn, info.site, status, now, retained=retained)
     clock = status.clock
     if clock is not None and clock.synced and clock.mono is not None:
@@ -309,18 +306,7 @@ def _ingest_batch(
     except ContractError as exc:
         salvaged = salvage_batch(payload, info)
         if salvaged is None or not salvaged.bad:
-            dead_letter(
-                conn,
-                topic=topic,
-                payload=payload,
-                reason=exc.reason,
-                now=now,
-                gateway=info.gateway,
-                path=exc.path,
-            )
-            outcome.kind = "dead_letter"
-            outcome.dead_letters = 1
-            return outcome
+            return _refused(conn, info, topic, payload, exc, now)
         boot = salvaged.boot
         stream, first_seq, last_seq, items = (
             salvaged.stream,
