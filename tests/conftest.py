@@ -9,6 +9,7 @@ can still run the tests that concern it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,16 +45,17 @@ def mosquitto_own(tmp_path: Path) -> Iterator[MosquittoBroker]:
     broker.kill()
 
 
-def _private_cluster() -> PrivateCluster:
+@contextlib.contextmanager
+def _private_cluster() -> Iterator[PrivateCluster]:
+    """A started private PostgreSQL cluster, destroyed afterwards (also when it failed to start)."""
     from tests.rig.postgres import PrivateCluster
 
     cluster = PrivateCluster()
     try:
         cluster.start()
-    except BaseException:
+        yield cluster
+    finally:
         cluster.destroy()
-        raise
-    return cluster
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +66,8 @@ def _pg_fallback_cluster() -> Iterator[PrivateCluster | None]:
     if server_available():
         yield None
         return
-    cluster = _private_cluster()
-    try:
+    with _private_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
@@ -90,11 +89,8 @@ def pg_database(_pg_fallback_cluster: PrivateCluster | None) -> Iterator[Throwaw
 def pg_cluster() -> Iterator[PrivateCluster]:
     """A private cluster the test may stop and start (outage tests)."""
     pytest.importorskip("psycopg", reason="PostgreSQL tests need the [cloud] extra")
-    cluster = _private_cluster()
-    try:
+    with _private_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture

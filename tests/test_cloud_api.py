@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, insert
 
 from coldgate.cloud.api import ApiTokens, create_app, load_tokens, queries
-from coldgate.cloud.db import insert_items, migrate
+from coldgate.cloud.db import insert_items
 from coldgate.cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
 from coldgate.configfile import ConfigError
 from coldgate.contract import examples
@@ -44,14 +44,6 @@ READINGS = "/gateways/gw01/sensors/cr1-t01/readings"
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(db_url)
-    engine = create_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def tokens() -> ApiTokens:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,6 @@ def readings(n: int, start_seq: int = 1, ts0: int = NOW_MS) -> list[ReadingItem]
         )
         for i in range(n)
     ]
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(db_url)
-    engine = create_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def count(engine: Engine, model: type) -> int:

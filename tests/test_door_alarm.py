@@ -13,14 +13,7 @@ import pytest
 
 pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (sllurp)")
 
-from coldgate.contract.downlink import (
-    MasterData,
-    Product,
-    RecallEntry,
-    RecallList,
-    RecallStatus,
-    TemperatureClass,
-)
+from coldgate.contract.downlink import MasterData, Product, RecallList, TemperatureClass
 from coldgate.contract.items import Alert, AlertAction, Direction, Item, Movement, Severity
 from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.config import gateway_config_from_document
@@ -28,6 +21,7 @@ from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
 from coldgate.simulator.relay import RelayBoard
 from coldgate.simulator.rfid_scenarios import pallet_pass
+from tests.rig import dock
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -76,24 +70,13 @@ def config(data_dir: Path, reader_port: int, relay_port: int) -> Any:
 
 
 def documents(gtin: str) -> tuple[MasterData, RecallList]:
-    master = MasterData(
-        v=1,
-        gateway="dock-pi",
-        version=1,
-        issued=1,
+    """An ambient product, and its recall (the rig's document builders)."""
+    master_data = dock.master(
         temperature_classes=[TemperatureClass(name="15-25C", low=15.0, high=25.0)],
         products=[Product(gtin=gtin, name="Infusion set", temperature_class="15-25C")],
+        batches=[],
     )
-    recalls = RecallList(
-        v=1,
-        gateway="dock-pi",
-        version=1,
-        issued=1,
-        entries=[
-            RecallEntry(gtin=gtin, status=RecallStatus.RECALLED, reference="FSN-2026-007", reason="sterility")
-        ],
-    )
-    return master, recalls
+    return master_data, dock.recalls(dock.recall(gtin, reference="FSN-2026-007", reason="sterility"))
 
 
 @pytest.mark.parametrize("direction", ["out", "in"])

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.rig.ports import free_port, wait_for_port, wait_port_closed
+from tests.rig.ports import end_server, free_port, wait_for_port
 
 
 class MosquittoBroker:
@@ -108,12 +108,4 @@ class MosquittoBroker:
 
     def _end(self, sig: signal.Signals, timeout: float) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        wait_port_closed(self.host, self.port)
+        end_server(proc, sig, timeout, self.host, self.port)

@@ -7,7 +7,9 @@ machine's own services (Mosquitto on 1883, PostgreSQL on 5432) or each other.
 from __future__ import annotations
 
 import random
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -77,3 +79,19 @@ def wait_port_closed(host: str, port: int, timeout: float = 15.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{host}:{port} still accepts connections after {timeout}s")
+
+
+def end_server(
+    proc: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float, host: str, port: int
+) -> None:
+    """Stop a server process with ``sig`` (SIGKILL after ``timeout``), then wait until its port is free,
+    so a restart on the same port does not race the old socket."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    wait_port_closed(host, port)

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlencode
 
-from tests.rig.ports import free_port, wait_port_closed
+from tests.rig.ports import end_server, free_port
 
 BINARY_NAMES = ("victoria-metrics", "/usr/bin/victoria-metrics")
 
@@ -105,15 +105,7 @@ class VictoriaMetrics:
 
     def _end(self, sig: signal.Signals, timeout: float) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        wait_port_closed(self.host, self.port)
+        end_server(proc, sig, timeout, self.host, self.port)
 
     def _healthy(self) -> bool:
         try:
