@@ -60,6 +60,15 @@ def utc(moment: datetime.datetime | None) -> datetime.datetime | None:
     return moment.astimezone(datetime.UTC)
 
 
+def iso_twin(field: str) -> Any:
+    """The ``<field>_iso`` twin of an epoch-ms field: the same instant as UTC text, null when it is null."""
+
+    def iso(self: BaseModel) -> str | None:
+        return iso_ms(getattr(self, field))
+
+    return computed_field(property(iso))
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -82,10 +91,7 @@ class Backlog(_Out):
     outbox_depth: int | None = Field(None, description="Items waiting for acknowledgement at the gateway.")
     oldest_unacked: int | None = Field(None, description="ts of the oldest unacknowledged item, epoch ms.")
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def oldest_unacked_iso(self) -> str | None:
-        return iso_ms(self.oldest_unacked)
+    oldest_unacked_iso = iso_twin("oldest_unacked")
 
 
 class Alarm(_Out):
@@ -125,10 +131,7 @@ class GatewayEntry(_Out):
     alarm: Alarm | None
     streams: list[StreamAck]
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def status_ts_iso(self) -> str | None:
-        return iso_ms(self.status_ts)
+    status_ts_iso = iso_twin("status_ts")
 
 
 class GatewayList(_Out):
@@ -147,10 +150,7 @@ class LastReading(_Out):
     quality: str
     reason: str | None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def ts_iso(self) -> str | None:
-        return iso_ms(self.ts)
+    ts_iso = iso_twin("ts")
 
 
 class SensorEntry(_Out):
@@ -173,10 +173,7 @@ class RawPoint(_Out):
     quality: str
     reason: str | None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def ts_iso(self) -> str | None:
-        return iso_ms(self.ts)
+    ts_iso = iso_twin("ts")
 
 
 class Bucket(_Out):
@@ -187,10 +184,7 @@ class Bucket(_Out):
     avg: float | None
     not_ok: int = Field(description="Readings with quality 'suspect' or 'error'.")
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def start_iso(self) -> str | None:
-        return iso_ms(self.start)
+    start_iso = iso_twin("start")
 
 
 class ReadingSeries(_Out):
@@ -204,15 +198,8 @@ class ReadingSeries(_Out):
     points: list[RawPoint] | None = None
     buckets: list[Bucket] | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def from_iso(self) -> str | None:
-        return iso_ms(self.from_)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def to_iso(self) -> str | None:
-        return iso_ms(self.to)
+    from_iso = iso_twin("from_")
+    to_iso = iso_twin("to")
 
 
 # ---------------------------------------------------------------- gaps, alerts, dead letters
@@ -229,15 +216,8 @@ class GapEntry(_Out):
     detail: str = Field(description="The closing report's detail if any, else the opening one's.")
     reports: int = Field(description="Stored rows folded into this gap (opening, closing, re-sends).")
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def start_iso(self) -> str | None:
-        return iso_ms(self.start)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def end_iso(self) -> str | None:
-        return iso_ms(self.end)
+    start_iso = iso_twin("start")
+    end_iso = iso_twin("end")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -264,15 +244,8 @@ class AlertEntry(_Out):
     message: str
     evidence: dict[str, Any]
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def raised_at_iso(self) -> str | None:
-        return iso_ms(self.raised_at)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def updated_at_iso(self) -> str | None:
-        return iso_ms(self.updated_at)
+    raised_at_iso = iso_twin("raised_at")
+    updated_at_iso = iso_twin("updated_at")
 
 
 class AlertList(_Out):
