@@ -37,7 +37,8 @@ from typing import Any
 
 import click
 
-from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.service import GatewayService
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, default_farm

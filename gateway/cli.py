@@ -21,7 +21,7 @@ def gateway() -> None:
 def check_config(path: str) -> None:
     """Load a gateway TOML file and report the first mistake, or a summary."""
     from coldgate.configfile import ConfigError
-    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.config_load import load_gateway_config
 
     try:
         config = load_gateway_config(path)
@@ -43,7 +43,7 @@ def run(path: str, log_level: str) -> None:
     import signal
 
     from coldgate.configfile import ConfigError
-    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.config_load import load_gateway_config
     from coldgate.gateway.service import GatewayService
 
     try:
@@ -68,7 +68,7 @@ def run(path: str, log_level: str) -> None:
 def status(path: str, as_json: bool) -> None:
     """Outbox depth, oldest unacknowledged item, alarm and sensors, from local state only."""
     from coldgate.configfile import ConfigError
-    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.config_load import load_gateway_config
     from coldgate.gateway.local_status import local_status, render
 
     try:
@@ -81,7 +81,7 @@ def status(path: str, as_json: bool) -> None:
 
 def _control_path(config_path: str | None, data_dir: str | None) -> Path:
     from coldgate.configfile import ConfigError
-    from coldgate.gateway.config import load_gateway_config
+    from coldgate.gateway.config_load import load_gateway_config
     from coldgate.gateway.control import socket_path
 
     if data_dir is not None:

@@ -1,24 +1,20 @@
-"""The gateway's configuration: one TOML file, loaded into frozen, typed objects.
+"""The gateway's configuration: one TOML file, as frozen, typed objects.
 
-``load_gateway_config(path)`` is the only way in; it rejects a bad file at start-up
-with a message naming the key (``gateway.toml: sensors[2].unit: expected an
-integer 1..247, got "three"``) instead of failing at 3 a.m. on the first poll.
-The same checks run on configuration pushed down from the cloud
-(``gateway_config_from_document``).  Source blocks (Modbus lines, profiles,
-loggers) are defined in ``gateway.sensors.config``; rules spanning several
-tables are in ``gateway.config_checks``.  Durations are seconds, in keys
-ending ``_s``; temperatures are °C.
+These are the tables; ``gateway.config_load.load_gateway_config(path)`` is the
+only way in, and rejects a bad file at start-up with a message naming the key.
+Source blocks (Modbus lines, profiles, loggers) are defined in
+``gateway.sensors.config``; rules spanning several tables are in
+``gateway.config_checks``.  Durations are seconds, in keys ending ``_s``;
+temperatures are °C.
 """
 
 from __future__ import annotations
 
-import os
-import posixpath
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta, field, structs
+from msgspec import Meta, field
 
-from coldgate.configfile import ConfigBlock, convert_document, read_toml
+from coldgate.configfile import ConfigBlock
 from coldgate.configtypes import (
     AbsolutePath,
     Id,
@@ -26,7 +22,6 @@ from coldgate.configtypes import (
     NonEmptyStr,
 )
 from coldgate.contract.items import Severity
-from coldgate.gateway.config_checks import validate_gateway_config
 from coldgate.gateway.readers.config import DoorChecksConfig, ReaderConfig, ScannerConfig
 from coldgate.gateway.sensors.config import (
     ModbusLine,
@@ -53,9 +48,6 @@ __all__ = [
     "TemperatureClass",
     "UplinkConfig",
     "Zone",
-    "complete_gateway_config",
-    "gateway_config_from_document",
-    "load_gateway_config",
 ]
 
 
@@ -221,36 +213,3 @@ def _by(items: tuple[Any, ...], attr: str, value: str) -> Any:
         if getattr(item, attr) == value:
             return item
     raise KeyError(value)
-
-
-def complete_gateway_config(config: GatewayConfig) -> GatewayConfig:
-    """Fill in the defaults that depend on other keys, so users of the config never see None."""
-    uplink = config.uplink
-    if uplink.client_id is None:
-        uplink = structs.replace(uplink, client_id=config.gateway.id)
-    outbox = config.outbox
-    if outbox.path is None:
-        outbox = structs.replace(outbox, path=posixpath.join(config.gateway.data_dir, "outbox.sqlite3"))
-    zones = tuple(
-        zone
-        if zone.recording_interval_s is not None
-        else structs.replace(zone, recording_interval_s=300.0 if zone.transport else 1800.0)
-        for zone in config.zones
-    )
-    return structs.replace(config, uplink=uplink, outbox=outbox, zones=zones)
-
-
-def gateway_config_from_document(doc: Any, source_name: str) -> GatewayConfig:
-    """Load a parsed document (TOML, or JSON pushed from the cloud) with every check."""
-    return convert_document(
-        doc,
-        GatewayConfig,
-        source_name,
-        complete=complete_gateway_config,
-        validate=validate_gateway_config,
-    )
-
-
-def load_gateway_config(path: str | os.PathLike[str]) -> GatewayConfig:
-    """Read and check a gateway.toml; raises ConfigError naming the file and key."""
-    return gateway_config_from_document(read_toml(path), os.fspath(path))

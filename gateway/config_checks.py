@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from coldgate.configdescribe import render_value
 from coldgate.configfile import ConfigError
 from coldgate.configtypes import check_mqtt_connection
+from coldgate.gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
 from coldgate.gateway.sensors.config import (
     builtin_profiles,
     check_lines,
     check_profile,
     check_sources,
 )
-
-if TYPE_CHECKING:
-    from coldgate.gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
 
 
 def validate_gateway_config(config: GatewayConfig) -> None:

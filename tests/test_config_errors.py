@@ -16,7 +16,7 @@ import pytest
 
 from coldgate.cloud.config import load_cloud_config
 from coldgate.configfile import ConfigError
-from coldgate.gateway.config import load_gateway_config
+from coldgate.gateway.config_load import load_gateway_config
 from tests.rig.cases import case_dirs, each_case, family_dir, input_file, read_expected
 
 LOADERS = {"gateway.toml": load_gateway_config, "cloud.toml": load_cloud_config}

@@ -14,7 +14,8 @@ import pytest
 from coldgate.cloud.config import CloudConfig, load_cloud_config
 from coldgate.contract.items import Severity
 from coldgate.contract.units import Quantity, Unit
-from coldgate.gateway.config import GatewayConfig, load_gateway_config
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.config_load import load_gateway_config
 from coldgate.gateway.sensors.config import (
     GroupUnits,
     ModbusSensor,

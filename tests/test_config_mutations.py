@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from coldgate.cloud.config import CloudConfig, cloud_config_from_document
 from coldgate.configdescribe import Segment, format_key, lookup, table_at
 from coldgate.configfile import ConfigError
-from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.config_load import gateway_config_from_document
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

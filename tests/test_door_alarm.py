@@ -16,7 +16,7 @@ pytest.importorskip("sllurp", reason="the LLRP tests need the [gateway] extra (s
 from coldgate.contract.downlink import MasterData, Product, RecallList, TemperatureClass
 from coldgate.contract.items import Alert, AlertAction, Direction, Item, Movement, Severity
 from coldgate.gateway.app import GatewayApp
-from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
 from coldgate.simulator.relay import RelayBoard

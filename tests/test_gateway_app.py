@@ -23,7 +23,7 @@ from coldgate.contract.uplink import Status
 from coldgate.gateway.alarm import OperatorAction
 from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.clock import Stamp
-from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.control import ControlRequest, ask
 from coldgate.gateway.observations import stamp_fields
 from coldgate.simulator.background import FarmThread

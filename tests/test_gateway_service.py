@@ -16,7 +16,7 @@ import pytest
 
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Alert, AlertAction, Reading
-from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.local_status import local_status, render
 from coldgate.gateway.service import GatewayService
 from coldgate.simulator.background import FarmThread

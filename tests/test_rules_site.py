@@ -17,7 +17,7 @@ from coldgate.contract.codec import validate
 from coldgate.contract.ids import is_id
 from coldgate.contract.items import AlertAction, Quality, Severity
 from coldgate.contract.units import Quantity
-from coldgate.gateway.config import load_gateway_config
+from coldgate.gateway.config_load import load_gateway_config
 from coldgate.gateway.rules.alerts import alert_id, fmt_duration
 from coldgate.gateway.rules.engine import SensorState, annotate
 from coldgate.gateway.rules.params import LimitParams, params_from_config

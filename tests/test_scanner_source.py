@@ -15,7 +15,7 @@ from coldgate.contract.items import Gap, GapCause, Item, Scan, Scheme
 from coldgate.contract.uplink import LinkState
 from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
-from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.readers.barcode.hibc import check_character
 from coldgate.gateway.readers.config import ScannerConfig
 from coldgate.gateway.readers.scanner import ScannerSource

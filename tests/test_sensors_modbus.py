@@ -15,7 +15,7 @@ from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
 from coldgate.gateway import source
 from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
-from coldgate.gateway.config import gateway_config_from_document
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,

@@ -36,7 +36,8 @@ from coldgate.contract.items import Event, EventType
 from coldgate.contract.topics import config_topic, master_topic, recall_topic
 from coldgate.contract.uplink import DocumentVersions
 from coldgate.gateway.clock import Clock
-from coldgate.gateway.config import GatewayConfig, gateway_config_from_document
+from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.mqtt_link import Message

@@ -4,7 +4,7 @@ One builder for the cold room the app and service tests run: one xy-md02 logger
 (unit 1, polled every second, no retries) on a Modbus TCP line ``loggers``, in a
 2-8 °C zone with a 2 s alarm delay, and the alarm relay (unit 1, coil 0) on a
 second TCP line ``relays``.  The result is the document as it would be read from
-``gateway.toml``; ``gateway.config.gateway_config_from_document`` checks it.
+``gateway.toml``; ``gateway.config_load.gateway_config_from_document`` checks it.
 """
 
 from __future__ import annotations
