@@ -8,7 +8,7 @@ can map folders (``package-dir``) but cannot *find* the packages below several
 mapped folders, so this file does only that; everything else is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 #: Import path -> folder in the repository (README.md shows the same table).
 ROOTS = {
@@ -21,10 +21,12 @@ ROOTS = {
 
 
 def _packages() -> list[str]:
+    # Namespace discovery also lists the data folders (contract/schema, sensors/profiles, llrp/fixtures),
+    # which package-data ships; plain discovery leaves them out and setuptools warns it "would ignore" them.
     found = []
     for name, folder in ROOTS.items():
         found.append(name)
-        found += [f"{name}.{sub}" for sub in find_packages(folder, exclude=["*__pycache__*"])]
+        found += [f"{name}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
     return found
 
 
