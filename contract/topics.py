@@ -57,8 +57,9 @@ TOPICS: Final[dict[str, TopicSpec]] = {
 #: What cloud ingest subscribes to (every site, every gateway, every up-link topic).
 INGEST_FILTER: Final = f"{PREFIX}/+/+/up/#"
 
-#: Mosquitto ACL (``acl_file``) lines for gateways; ``%c`` is the client id = gateway id.
-MOSQUITTO_GATEWAY_ACL: Final = f"pattern write {PREFIX}/+/%c/up/#\npattern read {PREFIX}/+/%c/down/#\n"
+#: Mosquitto ACL (``acl_file``) lines for gateways; ``%u`` is the login's username = gateway id.
+#: Pinned to the credential, never to ``%c``: a client chooses its client id itself.
+MOSQUITTO_GATEWAY_ACL: Final = f"pattern write {PREFIX}/+/%u/up/#\npattern read {PREFIX}/+/%u/down/#\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,12 +30,19 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     """Raise ConfigError for the first cross-key mistake in ``config``."""
     _check_timezone(config.gateway.timezone)
     check_mqtt_connection(config.uplink, "uplink")
+    # The shipped broker (deploy/mosquitto) pins a gateway's topics to its login: the username is
+    # the gateway id (contract.topics.MOSQUITTO_GATEWAY_ACL) and becomes the client id as well.
+    if config.uplink.username not in (None, config.gateway.id):
+        raise ConfigError(
+            "uplink.username",
+            f'must be the gateway id "{config.gateway.id}": the broker grants each gateway its own '
+            "topics by the username it logs in with",
+        )
     if config.uplink.client_id not in (None, config.gateway.id):
-        # The broker ACL (contract.topics.MOSQUITTO_GATEWAY_ACL) grants a gateway its topics by client id.
         raise ConfigError(
             "uplink.client_id",
-            f'must be the gateway id "{config.gateway.id}" (or left out): the broker grants each gateway '
-            "its own topics by MQTT client id",
+            f'must be the gateway id "{config.gateway.id}" (or left out): the broker takes the login\'s '
+            "username, the gateway id, as the client id",
         )
     _unique(config.modbus_lines, "id", "modbus_lines")
     check_lines(config.modbus_lines)

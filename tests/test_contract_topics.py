@@ -58,8 +58,8 @@ def test_filters():
     assert topics.shared_ingest_filter("ingest") == "$share/ingest/coldgate/v1/+/+/up/#"
     assert topics.gateway_filter("ams-dc1", "gw01") == "coldgate/v1/ams-dc1/gw01/down/#"
     assert topics.MOSQUITTO_GATEWAY_ACL.splitlines() == [
-        "pattern write coldgate/v1/+/%c/up/#",
-        "pattern read coldgate/v1/+/%c/down/#",
+        "pattern write coldgate/v1/+/%u/up/#",
+        "pattern read coldgate/v1/+/%u/down/#",
     ]
 
 

@@ -282,7 +282,8 @@ def test_a_connection_that_dies_without_disconnect_leaves_the_will(
 
 
 class AclMosquitto(MosquittoBroker):
-    """The rig's broker with the contract's gateway ACL, plus the cloud's rights for anonymous clients.
+    """The rig's broker with the contract's gateway ACL (by username), plus the cloud's rights for
+    anonymous clients; no password file, so any username logs in.
 
     Without the rig's ``max_queued_messages 0``: with it, Mosquitto 2.0.11 drops an MQTT 5 client
     right after a PUBACK with "not authorized", so the refusal would look like a flapping link.
@@ -313,11 +314,13 @@ def test_a_batch_the_broker_refuses_is_reported_not_silently_retried(
 ):
     async def scenario() -> None:
         with FakeCloud(acl_broker.host, acl_broker.port) as cloud, uplink_outbox(tmp_path) as outbox:
-            async with running(make_uplink(outbox, acl_broker)):  # client id = gateway id: allowed
+            # Logged in as the gateway (the ACL pins topics to the username): allowed.
+            async with running(make_uplink(outbox, acl_broker, username="gw01")):
                 outbox.put(reading(stamp=CLOCK.stamp()))
                 await cloud.until(lambda: outbox.acked_seq == 1)
             outbox.put(reading(stamp=CLOCK.stamp()))
-            impostor = make_uplink(outbox, acl_broker, client_id="gw99")  # may not write gw01's topics
+            # Another login may not write gw01's topics, whatever client id it claims.
+            impostor = make_uplink(outbox, acl_broker, username="gw99")
             async with running(impostor):
                 await cloud.until(lambda: "publish_refused" in impostor.errors.kinds(), what="refusal seen")
             assert "refused a publish: Not authorized" in impostor.errors.recent()[-1].message

@@ -36,9 +36,11 @@ Subscriptions:
   on a broker without shared subscriptions (amqtt) run one worker.
 - Gateway: `{PREFIX}/{{site}}/{{gateway}}/down/#` (`contract.topics.gateway_filter`).
 
-The MQTT client id of a gateway is its gateway id, so gateway ids are unique
-across the broker, and a Mosquitto ACL pins each gateway to its own subtree
-(`contract.topics.MOSQUITTO_GATEWAY_ACL`):
+A gateway logs in to the broker with its gateway id as username, and the
+broker takes that username as its client id too, so gateway ids are unique
+across the broker and no login can pose as another gateway. A Mosquitto ACL
+pins each login to its own subtree (`contract.topics.MOSQUITTO_GATEWAY_ACL`;
+`%u` is the username, never the client id, which a client chooses itself):
 
 ```
 {MOSQUITTO_GATEWAY_ACL.rstrip()}
