@@ -20,6 +20,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 # The InfluxDB mirror's tests write to VictoriaMetrics (it accepts /api/v2/write).
 { command -v victoria-metrics >/dev/null || [ -x /usr/bin/victoria-metrics ]; } || missing+=(victoria-metrics)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+# The shipped-broker tests make a throw-away CA with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -1,0 +1,186 @@
+"""Mosquitto as a site runs it: the shipped ``deploy/mosquitto/`` files, TLS, password files, ACLs.
+
+The private broker of the other tests (``rig.mosquitto``) is open to anyone, on
+purpose; this one is the production configuration with only what a test machine
+must change: the paths under ``/etc/mosquitto`` and ``/var/lib/mosquitto`` point
+into the test's folder, both listeners bind to 127.0.0.1 on free ports, and the
+broker runs as the current user.  Certificates come from a throw-away CA made
+with ``openssl``; password files from ``mosquitto_passwd``, as an operator makes
+them.  A shipped file that names another path fails here instead of on a site.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.ports import free_port, wait_for_port
+
+DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy" / "mosquitto"
+GATEWAY_LISTENER, CLOUD_LISTENER = "listener 8883", "listener 8884"
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> None:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}")
+
+
+def make_test_ca(folder: Path) -> None:
+    """``ca.crt`` and a broker certificate for 127.0.0.1 signed by it (``broker.crt``, ``broker.key``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+         "-subj", "/CN=Coldgate test CA", cwd=folder)  # fmt: skip
+    _run("openssl", "req", *ec, "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=127.0.0.1",
+         cwd=folder)  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _run("openssl", "x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "broker.crt", "-days", "2", "-extfile", "san.ext",
+         cwd=folder)  # fmt: skip
+
+
+class ShippedBroker(MosquittoBroker):
+    """The shipped configuration on two free ports: ``port`` for gateways, ``cloud_port`` for the cloud."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir, persistence=True)
+        self.cloud_port = free_port()
+        self.certs = workdir / "certs"
+        self.gateways_passwd = workdir / "coldgate-gateways.passwd"
+        self.cloud_passwd = workdir / "coldgate-cloud.passwd"
+        make_test_ca(self.certs)
+        for name in ("coldgate.acl", "coldgate-cloud.acl"):
+            shutil.copy(DEPLOY / name, workdir / name)
+        self.gateways_passwd.touch()
+        self.cloud_passwd.touch()
+
+    @property
+    def ca_file(self) -> Path:
+        return self.certs / "ca.crt"
+
+    def add_login(self, passwd: Path, username: str, password: str) -> None:
+        _run("mosquitto_passwd", "-b", passwd, username, password)
+
+    def remove_login(self, passwd: Path, username: str) -> None:
+        """Revoke a login and make the running broker read its files again (SIGHUP), as an operator would."""
+        _run("mosquitto_passwd", "-D", passwd, username)
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        text = (DEPLOY / "coldgate.conf").read_text()
+        for shipped, here in (
+            (GATEWAY_LISTENER, f"listener {self.port} {self.host}"),
+            (CLOUD_LISTENER, f"listener {self.cloud_port} {self.host}"),
+            ("/etc/mosquitto/certs/", f"{self.certs}/"),
+            ("/etc/mosquitto/", f"{self.workdir}/"),
+            ("/var/lib/mosquitto/", f"{self.data_dir}/"),
+        ):
+            if shipped not in text:
+                raise AssertionError(f"deploy/mosquitto/coldgate.conf no longer has {shipped!r}")
+            text = text.replace(shipped, here)
+        local = [f"user {getpass.getuser()}", "log_dest stderr", "log_type error", "log_type warning"]
+        self.conf_path.write_text(text + "\n" + "\n".join(local) + "\n")
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.host, self.cloud_port, timeout=15)
+
+
+@dataclass
+class Client:
+    """A connected (or refused) MQTT 5 client over TLS, recording what the broker answers."""
+
+    client: paho.Client
+    connack: int | None = None
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    suback: dict[int, list[int]] = field(default_factory=dict)
+    puback: dict[int, int] = field(default_factory=dict)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answered = threading.Event()
+        self.subscribed = threading.Condition(self.lock)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = self._on_publish
+        self.client.on_disconnect = lambda *_a: self.disconnected.set()
+
+    def _on_connect(self, _c: paho.Client, _u: object, _f: object, rc: paho.ReasonCode, _p: object) -> None:
+        self.connack = rc.value
+        self.answered.set()
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload))
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: object, mid: int, codes: list[paho.ReasonCode], _p: object
+    ) -> None:
+        with self.subscribed:
+            self.suback[mid] = [code.value for code in codes]
+            self.subscribed.notify_all()
+
+    def _on_publish(self, _c: paho.Client, _u: object, mid: int, rc: paho.ReasonCode, _p: object) -> None:
+        with self.lock:
+            self.puback[mid] = rc.value
+
+    @property
+    def connected(self) -> bool:
+        return self.connack == 0 and not self.disconnected.is_set()
+
+    def subscribe(self, topic: str) -> list[int]:
+        """The SUBACK reason codes: 1 (granted QoS 1) or a failure such as 135 (not authorized)."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        with self.subscribed:
+            if not self.subscribed.wait_for(lambda: mid in self.suback, 10):
+                raise AssertionError(f"no SUBACK for {topic}")
+            return self.suback[mid]
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        """The PUBACK reason code: 0 accepted, 135 not authorized (MQTT 5)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        with self.lock:
+            return self.puback.get(info.mid, -1)
+
+    def received(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [payload for t, payload in self.messages if t == topic]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def connect(
+    broker: ShippedBroker, port: int, client_id: str, username: str | None, password: str = ""
+) -> Client:
+    """Connect over TLS and wait for the broker's answer (``connack`` 0, or the refusal's reason code)."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.tls_set(ca_certs=str(broker.ca_file))
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.reconnect_delay_set(60, 60)  # a refused client must not retry during the test
+    handle = Client(client)
+    client.connect(broker.host, port)
+    client.loop_start()
+    if not handle.answered.wait(10):
+        handle.close()
+        raise AssertionError(f"{client_id}: no CONNACK")
+    return handle
