@@ -31,13 +31,9 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     _check_timezone(config.gateway.timezone)
     check_mqtt_connection(config.uplink, "uplink")
     # The shipped broker (deploy/mosquitto) pins a gateway's topics to its login: the username is
-    # the gateway id (contract.topics.MOSQUITTO_GATEWAY_ACL) and becomes the client id as well.
-    if config.uplink.username not in (None, config.gateway.id):
-        raise ConfigError(
-            "uplink.username",
-            f'must be the gateway id "{config.gateway.id}": the broker grants each gateway its own '
-            "topics by the username it logs in with",
-        )
+    # the gateway id (contract.topics.MOSQUITTO_GATEWAY_ACL) and becomes the client id as well.  A
+    # username that is not the gateway id is reported by the uplink, not refused here: a gateway
+    # set up against an earlier broker must still start and sound its local alarm.
     if config.uplink.client_id not in (None, config.gateway.id):
         raise ConfigError(
             "uplink.client_id",

@@ -106,3 +106,17 @@ def test_a_failing_status_provider_degrades_to_the_uplinks_own_status(
             assert "cr9-t01" in birth.errors[0].message
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("username", "reported"), [("gw01", False), (None, False), ("dock-pi", True)])
+def test_a_login_that_is_not_the_gateway_id_is_in_every_status(
+    tmp_path: Path, username: str | None, reported: bool
+) -> None:
+    # Not refused at start (the local alarm must run), but the broker will refuse its publishes.
+    assert GATEWAY == "gw01"
+    with uplink_outbox(tmp_path) as outbox:
+        uplink = make_uplink(outbox, "mqtt://127.0.0.1:1", username=username)
+        kinds = [error.kind for error in uplink.default_status().errors]
+    assert ("login_not_gateway_id" in kinds) is reported
+    if reported:
+        assert '"dock-pi" is not the gateway id "gw01"' in uplink.errors.recent()[0].message

@@ -125,6 +125,15 @@ class Uplink:
             will=lambda: Will(self._status_topic, encode(will_status(site, gateway, clock))),
             backoff=backoff,
         )
+        if config.username not in (None, gateway):
+            # Not a config error: the gateway must still start (the local alarm works without the
+            # cloud), but the shipped broker refuses every publish of such a login; say so in every
+            # status until it is fixed (deploy/README.md, "Upgrading a broker").
+            self._error(
+                "login_not_gateway_id",
+                f'uplink.username "{config.username}" is not the gateway id "{gateway}": the broker '
+                "grants a gateway its topics by the username it logs in with, so it will refuse this one",
+            )
 
     # -- status -------------------------------------------------------------------------------------
 
