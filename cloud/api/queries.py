@@ -399,7 +399,11 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             DeadLetter.repeats,
             DeadLetter.last_received_at,
             DeadLetter.batch,
-            cast(func.length(DeadLetter.payload), BigInteger).label("payload_size"),
+            func.coalesce(
+                DeadLetter.payload_size, cast(func.length(DeadLetter.payload), BigInteger)
+            ).label("payload_size"),
+            DeadLetter.payload_sha256,
+            DeadLetter.truncated,
             head.label("head"),
         )
         .order_by(DeadLetter.id.desc())
@@ -434,6 +438,8 @@ def dead_letters(conn: Connection, gateway: str | None, limit: int) -> list[sche
             repeats=row["repeats"] or 0,
             last_received_at=schemas.utc(row["last_received_at"] or row["received_at"]),
             payload_size=row["payload_size"] or 0,
+            payload_sha256=row["payload_sha256"],
+            truncated=bool(row["truncated"]),
             payload_head=bytes(row["head"] or b"").decode("utf-8", errors="replace"),
             batch=row["batch"],
             last_replay=last.get(row["id"]),

@@ -269,7 +269,15 @@ class DeadLetterEntry(_Out):
     reason: str
     repeats: int = Field(description="Times the same refusal (topic, path, payload) arrived again.")
     last_received_at: datetime.datetime
-    payload_size: int = Field(description="Bytes in the stored payload.")
+    payload_size: int = Field(description="Bytes of the payload as it arrived.")
+    payload_sha256: str | None = Field(
+        default=None, description="SHA-256 of the whole payload (null on rows stored before migration 0004)."
+    )
+    truncated: bool = Field(
+        default=False,
+        description="Only the first 4096 bytes were kept: not JSON or over the contract's size limit, "
+        "so never replayable.",
+    )
     payload_head: str = Field(description="The first 200 bytes as UTF-8, undecodable bytes replaced.")
     batch: dict[str, Any] | None = Field(
         default=None,

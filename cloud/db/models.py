@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -246,6 +247,12 @@ class DeadLetter(Base):
     #: For one item refused inside an otherwise good batch (``payload`` is the item alone): the
     #: batch's ``stream``, ``boot``, ``first_seq`` and ``last_seq``, so the item can be replayed.
     batch: Mapped[dict[str, Any] | None]
+    #: Size and SHA-256 of the payload as it arrived (null on rows from before migration 0004,
+    #: which kept every payload whole); ``truncated``: only a prefix of it is in ``payload``
+    #: (``ingest.dead_letter_payload``: garbage that can never be replayed).
+    payload_size: Mapped[int | None] = mapped_column(BigInteger)
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DeadLetterReplay(Base):

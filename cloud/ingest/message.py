@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
+import math
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +30,8 @@ from coldgate.cloud.db.writes import insert_new
 from coldgate.cloud.ingest.clock_correction import correct_batch, record_anchor
 from coldgate.cloud.ingest.conflicts import find_conflicts
 from coldgate.cloud.ingest.coverage import advance_coverage
+from coldgate.cloud.ingest.dead_letter_payload import KeptPayload
+from coldgate.cloud.ingest.dead_letter_payload import keep as keep_payload
 from coldgate.cloud.ingest.registry import apply_status, note_sensors, touch_gateway
 from coldgate.cloud.ingest.salvage import salvage_batch
 from coldgate.contract.codec import decode, encode
@@ -51,6 +57,8 @@ __all__ = [
 #: database, conflicting): a replay tells them by these (cloud/ingest/replay.py).
 ITEM_REASONS = ("item of batch", "item refused by the database")
 CONFLICT_REASON = "conflict:"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,33 @@ def gateway_of(topic: str) -> str:
     return parts[3] if len(parts) > 3 else ""
 
 
+class _DeadLetterLog:
+    """A warning per dead letter, at most one per source every ``every_s``; the quiet ones are
+    counted in the next line.  Shared by the worker threads of one process."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, gateway: str | None, topic: str, reason: str, kept: KeptPayload) -> None:
+        source = gateway or "(no gateway)"
+        now = time.monotonic()
+        with self._lock:
+            last, quiet = self._last.get(source, (-math.inf, 0))
+            if now - last < self.every_s:
+                self._last[source] = (last, quiet + 1)
+                return
+            self._last[source] = (now, 0)
+        more = f" ({quiet} more from {source} since the last line)" if quiet else ""
+        cut = f", kept {len(kept.data)}" if kept.truncated else ""
+        size = f"{kept.size} bytes{cut}"
+        log.warning("dead letter from %s on %s: %s [%s]%s", source, topic, reason, size, more)
+
+
+_log_dead_letter = _DeadLetterLog()
+
+
 def dead_letter(
     conn: Connection,
     *,
@@ -159,15 +194,17 @@ def dead_letter(
     path: str | None = None,
     batch: dict[str, Any] | None = None,
 ) -> None:
-    """Keep a message (or one item of it) that could not be stored, verbatim, with why.
+    """Keep a message (or one item of it) that could not be stored, with why.
 
     ``batch`` is given for one item of a batch (``payload`` is then the item
     alone): the batch's stream, boot and range, without which the item could
     not be replayed once whatever refused it is fixed.
 
-    The payload is bytes and kept as is; the texts are made storable (no NUL,
-    no lone surrogate), since the dead-letter table must take whatever the
-    rest of ingest could not.  Gateways re-send what is not acknowledged, so
+    The payload is kept as is when it could ever become data, else only its
+    first bytes with the size and SHA-256 of the whole (``dead_letter_payload``):
+    a flood of garbage must not fill the database.  The texts are made storable
+    (no NUL, no lone surrogate), since the dead-letter table must take whatever
+    the rest of ingest could not.  Gateways re-send what is not acknowledged, so
     the same refusal comes back again and again: it is counted in ``repeats``
     of the first row rather than stored anew.
     """
@@ -176,6 +213,8 @@ def dead_letter(
     if batch is not None:
         batch = {key: _storable(value) if isinstance(value, str) else value for key, value in batch.items()}
     payload = bytes(payload)
+    kept = keep_payload(payload)
+    _log_dead_letter(gateway, topic, reason, kept)
     digest = hashlib.sha256()
     for part in (topic.encode(), b"\x00", (path or "").encode(), b"\x00", payload):
         digest.update(part)
@@ -183,7 +222,10 @@ def dead_letter(
     stmt = dialect_insert(DeadLetter).values(
         received_at=now,
         topic=topic,
-        payload=payload,
+        payload=kept.data,
+        payload_size=kept.size,
+        payload_sha256=kept.sha256,
+        truncated=kept.truncated,
         reason=reason,
         gateway=gateway,
         path=path,

@@ -92,6 +92,7 @@ def replayable(engine: Engine, *, ids: Sequence[int] | None = None, gateway: str
         .where(
             ~done,
             DeadLetter.topic.endswith(f"/up/{BATCH.name}"),
+            ~DeadLetter.truncated,  # only a prefix of garbage was kept: nothing to replay
             ~DeadLetter.reason.startswith(CONFLICT_REASON),
             ~item_without_batch,
         )
