@@ -19,6 +19,7 @@ pytest.importorskip("paho.mqtt", reason="the broker tests need paho-mqtt")
 
 from coldgate.contract.topics import batch_topic, gateway_filter, shared_ingest_filter
 from tests.rig.shipped_broker import Client, ShippedBroker, connect
+from tests.rig.waiting import wait_until
 
 SITE = "site1"
 PASSWORDS = {"gw01": "pw-gw01-secret", "gw02": "pw-gw02-secret", "gw03": "pw-gw03-secret"}
@@ -27,14 +28,6 @@ NOT_AUTHORIZED = 135
 ACCEPTED_QOS1 = 1
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
 
 
 def down_topic(gateway: str) -> str:
@@ -90,9 +83,10 @@ def test_a_gateway_publishes_its_up_link_and_reads_its_own_down_link(login: Call
     assert gw01.connected
     assert gw01.subscribe(gateway_filter(SITE, "gw01")) == [ACCEPTED_QOS1]
     assert gw01.publish(batch_topic(SITE, "gw01"), b"batch from gw01") == 0
-    eventually(lambda: worker.received(batch_topic(SITE, "gw01")) == [b"batch from gw01"], "ingest gets it")
+    up, down = batch_topic(SITE, "gw01"), down_topic("gw01")
+    wait_until(lambda: worker.received(up) == [b"batch from gw01"], 10.0, "ingest gets it")
     assert worker.publish(down_topic("gw01"), b"config for gw01") == 0
-    eventually(lambda: gw01.received(down_topic("gw01")) == [b"config for gw01"], "gw01 gets its document")
+    wait_until(lambda: gw01.received(down) == [b"config for gw01"], 10.0, "gw01 gets its document")
 
 
 def test_a_valid_login_cannot_publish_as_another_gateway(login: Callable[..., Client]) -> None:
@@ -100,7 +94,7 @@ def test_a_valid_login_cannot_publish_as_another_gateway(login: Callable[..., Cl
     gw01 = login("gw01")
     assert gw01.publish(batch_topic(SITE, "gw02"), b"forged batch for gw02") == NOT_AUTHORIZED
     assert gw01.publish(batch_topic(SITE, "gw01"), b"barrier") == 0
-    eventually(lambda: worker.received(batch_topic(SITE, "gw01")) == [b"barrier"], "the barrier")
+    wait_until(lambda: worker.received(batch_topic(SITE, "gw01")) == [b"barrier"], 10.0, "the barrier")
     assert worker.received(batch_topic(SITE, "gw02")) == []
 
 
@@ -116,8 +110,8 @@ def test_a_valid_login_cannot_take_another_gateways_client_id(login: Callable[..
     time.sleep(0.5)
     assert gw02.connected, "the real gateway's session was taken over"
     assert gw02.publish(batch_topic(SITE, "gw02"), b"real batch from gw02") == 0
-    eventually(
-        lambda: worker.received(batch_topic(SITE, "gw02")) == [b"real batch from gw02"], "gw02's batch"
+    wait_until(
+        lambda: worker.received(batch_topic(SITE, "gw02")) == [b"real batch from gw02"], 10.0, "gw02's batch"
     )
 
 
@@ -134,7 +128,7 @@ def test_a_gateway_cannot_read_another_gateways_down_link_nor_everything(
     assert gw02.publish(batch_topic(SITE, "gw02"), b"gw02's own batch") == 0
     assert worker.publish(down_topic("gw02"), b"config for gw02") == 0
     assert worker.publish(down_topic("gw01"), b"barrier for gw01") == 0
-    eventually(lambda: b"barrier for gw01" in gw01.received(down_topic("gw01")), "gw01 own document")
+    wait_until(lambda: b"barrier for gw01" in gw01.received(down_topic("gw01")), 10.0, "gw01 own document")
     # Overlapping subscriptions may deliver gw01's own document more than once; nothing else may come.
     assert {topic for topic, _ in gw01.messages} == {down_topic("gw01")}, "gw01 read what is not its own"
 
@@ -149,7 +143,7 @@ def test_the_cloud_reads_every_gateway_with_several_workers(login: Callable[...,
     def delivered() -> set[bytes]:
         return {payload for worker in workers for _, payload in worker.messages}
 
-    eventually(lambda: len(delivered()) == 40, "all 40 batches at the workers")
+    wait_until(lambda: len(delivered()) == 40, 10.0, "all 40 batches at the workers")
     assert all(worker.connected for worker in workers), "two workers with one login both stay connected"
 
 
@@ -163,7 +157,7 @@ def test_logins_are_refused_where_they_do_not_belong(login: Callable[..., Client
 def test_a_revoked_gateway_is_refused(broker: ShippedBroker, login: Callable[..., Client]) -> None:
     assert login("gw03").connected
     broker.remove_login(broker.gateways_passwd, "gw03")
-    eventually(lambda: not login("gw03").connected, "gw03 refused after the broker reloaded", timeout=10)
+    wait_until(lambda: not login("gw03").connected, 10.0, "gw03 refused after the broker reloaded")
 
 
 def test_the_shipped_files_are_what_the_rig_ran(broker: ShippedBroker) -> None:
