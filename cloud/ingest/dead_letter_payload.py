@@ -33,6 +33,11 @@ class KeptPayload:
     sha256: str  # of the whole payload
     truncated: bool
 
+    def columns(self) -> dict[str, object]:
+        """The ``dead_letters`` columns this fills."""
+        return {"payload": self.data, "payload_size": self.size, "payload_sha256": self.sha256,
+                "truncated": self.truncated}  # fmt: skip
+
 
 def _could_be_data(payload: bytes) -> bool:
     if len(payload) > MAX_PAYLOAD_BYTES:

@@ -222,10 +222,7 @@ def dead_letter(
     stmt = dialect_insert(DeadLetter).values(
         received_at=now,
         topic=topic,
-        payload=kept.data,
-        payload_size=kept.size,
-        payload_sha256=kept.sha256,
-        truncated=kept.truncated,
+        **kept.columns(),
         reason=reason,
         gateway=gateway,
         path=path,
