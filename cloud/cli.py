@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
+from coldgate.cloud.identity.cli import gateways
+
 
 @click.group()
 def cloud() -> None:
     """Run the cloud ingest, API and migrations."""
+
+
+cloud.add_command(gateways)
 
 
 @cloud.command("check-config")

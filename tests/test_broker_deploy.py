@@ -165,3 +165,34 @@ def test_the_shipped_files_are_what_the_rig_ran(broker: ShippedBroker) -> None:
     assert "use_username_as_clientid true" in conf and "allow_anonymous true" not in conf
     assert "%u" in (Path(broker.workdir) / "coldgate.acl").read_text()
     assert "%c" not in (Path(broker.workdir) / "coldgate.acl").read_text()
+
+
+def test_enroll_and_revoke_from_the_cloud_cli(broker: ShippedBroker, login: Callable[..., Client]) -> None:
+    from click.testing import CliRunner
+
+    from coldgate.cloud.cli import cloud
+
+    where = ["--passwd-file", str(broker.gateways_passwd)]
+    runner = CliRunner()
+
+    def enroll() -> str:
+        result = runner.invoke(cloud, ["gateways", "enroll", "gw04", "--site", SITE, *where])
+        assert result.exit_code == 0, result.output
+        assert 'username = "gw04"' in result.output
+        return result.output.split("shown only now:\n", 1)[1].split()[0]
+
+    first = enroll()
+    broker.reload()
+    wait_until(lambda: login("gw04", password=first).connected, 10.0, "gw04 let in with its password")
+    second = enroll()  # re-enrolling issues a new password; the old one stops working
+    assert second != first
+    broker.reload()
+    wait_until(lambda: not login("gw04", password=first).connected, 10.0, "the old password refused")
+    assert login("gw04", password=second).connected
+    assert "gw01:" in broker.gateways_passwd.read_text(), "other gateways' logins are kept"
+    revoked = runner.invoke(cloud, ["gateways", "revoke", "gw04", *where])
+    assert revoked.exit_code == 0, revoked.output
+    broker.reload()
+    wait_until(lambda: not login("gw04", password=second).connected, 10.0, "gw04 refused once revoked")
+    again = runner.invoke(cloud, ["gateways", "revoke", "gw04", *where])
+    assert again.exit_code == 1 and "has no login" in again.output

@@ -72,8 +72,12 @@ class ShippedBroker(MosquittoBroker):
         _run("mosquitto_passwd", "-b", passwd, username, password)
 
     def remove_login(self, passwd: Path, username: str) -> None:
-        """Revoke a login and make the running broker read its files again (SIGHUP), as an operator would."""
+        """Revoke a login and make the running broker read its files again, as an operator would."""
         _run("mosquitto_passwd", "-D", passwd, username)
+        self.reload()
+
+    def reload(self) -> None:
+        """``systemctl reload mosquitto``: SIGHUP, the broker reads its password and ACL files again."""
         if self._proc is not None:
             self._proc.send_signal(signal.SIGHUP)
 
