@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,13 @@ from click.testing import CliRunner
 
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.identity.broker_logins import mosquitto_hash, with_login, without_login
+from tests.rig.commands import run_ok
 
 
 @pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs Mosquitto's mosquitto_passwd")
 def test_the_hash_is_what_mosquitto_passwd_writes(tmp_path: Path) -> None:
     passwd = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "gw01", "s3cret-Pa55"], check=True)
+    run_ok("mosquitto_passwd", "-c", "-b", passwd, "gw01", "s3cret-Pa55")
     _, hashed = passwd.read_text().strip().split(":", 1)
     _, _, iterations, salt, _ = hashed.split("$")
     assert mosquitto_hash("s3cret-Pa55", salt=base64.b64decode(salt), iterations=int(iterations)) == hashed
@@ -26,9 +26,9 @@ def test_the_hash_is_what_mosquitto_passwd_writes(tmp_path: Path) -> None:
 
 def test_a_login_is_replaced_or_added_and_the_others_kept() -> None:
     text = "gw01:$7$a\ngw02:$7$b\n"
-    assert with_login(text, "gw02", "$7$c") == "gw01:$7$a\ngw02:$7$c\n"
-    assert with_login(text, "gw03", "$7$d") == "gw01:$7$a\ngw02:$7$b\ngw03:$7$d\n"
-    assert with_login("", "gw01", "$7$e") == "gw01:$7$e\n"
+    assert with_login(text, "gw02", "$7$c") == ("gw01:$7$a\ngw02:$7$c\n", True)
+    assert with_login(text, "gw03", "$7$d") == ("gw01:$7$a\ngw02:$7$b\ngw03:$7$d\n", False)
+    assert with_login("", "gw01", "$7$e") == ("gw01:$7$e\n", False)
     assert without_login(text, "gw01") == ("gw02:$7$b\n", True)
     assert without_login(text, "gw09") == (text, False)
     assert without_login("gw01:$7$a\n", "gw01") == ("", True)

@@ -37,22 +37,17 @@ def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int 
     return f"$7${iterations}${encode(salt).decode()}${encode(key).decode()}"
 
 
-def _lines(passwd: str) -> list[str]:
-    return [line for line in passwd.splitlines() if line.strip()]
-
-
-def with_login(passwd: str, username: str, hashed: str) -> str:
-    """The password file with ``username``'s line set to ``hashed`` (replaced if present, else added)."""
-    entry = f"{username}:{hashed}"
-    kept = [line for line in _lines(passwd) if line.split(":", 1)[0] != username]
-    return "\n".join([*kept, entry]) + "\n"
-
-
 def without_login(passwd: str, username: str) -> tuple[str, bool]:
     """The password file without ``username``'s line, and whether there was one."""
-    lines = _lines(passwd)
+    lines = [line for line in passwd.splitlines() if line.strip()]
     kept = [line for line in lines if line.split(":", 1)[0] != username]
     return ("\n".join(kept) + "\n" if kept else ""), len(kept) != len(lines)
+
+
+def with_login(passwd: str, username: str, hashed: str) -> tuple[str, bool]:
+    """The password file with ``username``'s line set to ``hashed``, and whether it replaced one."""
+    others, replaced = without_login(passwd, username)
+    return f"{others}{username}:{hashed}\n", replaced
 
 
 def gateway_config_snippet(gateway: str, site: str, broker: str, password_file: str) -> str:

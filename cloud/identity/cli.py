@@ -67,8 +67,8 @@ def enroll(gateway: str, site: str, broker: str, passwd_file: Path) -> None:
         raise click.ClickException(f"{passwd_file.parent}: no such folder")
     password = new_password()
     current = passwd_file.read_text() if passwd_file.exists() else ""
-    replaced = any(line.split(":", 1)[0] == gateway for line in current.splitlines())
-    _write_whole(passwd_file, with_login(current, gateway, mosquitto_hash(password)))
+    updated, replaced = with_login(current, gateway, mosquitto_hash(password))
+    _write_whole(passwd_file, updated)
     done = "re-enrolled (new password)" if replaced else "enrolled"
     click.echo(f"{done} {gateway}: login written to {passwd_file}")
     click.echo("Make the broker read it: systemctl reload mosquitto")
