@@ -9,13 +9,14 @@ hypothesis, ``tests`` or ``bench`` fails here rather than on a Pi.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.rig.commands import run_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +40,7 @@ print(len(names))
 
 
 def _run(*args: str | Path, cwd: Path) -> str:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-    return done.stdout
+    return run_ok(*args, cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import getpass
 import shutil
 import signal
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from tests.rig.commands import run_ok
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port, wait_for_port
 
@@ -29,22 +29,16 @@ DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy" / "mosquitto"
 GATEWAY_LISTENER, CLOUD_LISTENER = "listener 8883", "listener 8884"
 
 
-def _run(*args: str | Path, cwd: Path | None = None) -> None:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}")
-
-
 def make_test_ca(folder: Path) -> None:
     """``ca.crt`` and a broker certificate for 127.0.0.1 signed by it (``broker.crt``, ``broker.key``)."""
     folder.mkdir(parents=True, exist_ok=True)
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+    run_ok("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
          "-subj", "/CN=Coldgate test CA", cwd=folder)  # fmt: skip
-    _run("openssl", "req", *ec, "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=127.0.0.1",
+    run_ok("openssl", "req", *ec, "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=127.0.0.1",
          cwd=folder)  # fmt: skip
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _run("openssl", "x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+    run_ok("openssl", "x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "broker.crt", "-days", "2", "-extfile", "san.ext",
          cwd=folder)  # fmt: skip
 
@@ -69,11 +63,11 @@ class ShippedBroker(MosquittoBroker):
         return self.certs / "ca.crt"
 
     def add_login(self, passwd: Path, username: str, password: str) -> None:
-        _run("mosquitto_passwd", "-b", passwd, username, password)
+        run_ok("mosquitto_passwd", "-b", passwd, username, password)
 
     def remove_login(self, passwd: Path, username: str) -> None:
         """Revoke a login and make the running broker read its files again, as an operator would."""
-        _run("mosquitto_passwd", "-D", passwd, username)
+        run_ok("mosquitto_passwd", "-D", passwd, username)
         self.reload()
 
     def reload(self) -> None:
