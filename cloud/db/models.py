@@ -102,6 +102,43 @@ class Gateway(Base):
     state_since: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class GatewayEnrolment(Base):
+    """A gateway the cloud accepts data from, for one site (``coldgate cloud gateways enroll``).
+
+    Ingest stores nothing from a gateway without a row here, or whose row is
+    revoked, or whose messages name another site: a broker login is one lock,
+    this is the second.  Gateways the cloud knew before enrolment existed were
+    enrolled by migration 0005 (``credential`` "before-enrolment").
+    """
+
+    __tablename__ = "gateway_enrolments"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    site: Mapped[str]
+    enrolled_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: "password", "certificate" or "before-enrolment": what the broker knows the gateway by.
+    credential: Mapped[str] = mapped_column(String(32))
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UnknownGateway(Base):
+    """Messages under a gateway id that is not enrolled (or revoked, or on another site), counted.
+
+    The first one is logged and kept as a dead letter; the rest only counted
+    here, so a misconfigured or hostile client costs one row, not a table.
+    """
+
+    __tablename__ = "unknown_gateways"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    site: Mapped[str]
+    why: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    messages: Mapped[int] = mapped_column(BigInteger)
+    payload_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class Sensor(Base):
     """A sensor of a gateway, the zone it watches and when its calibration expires."""
 
@@ -253,6 +290,28 @@ class DeadLetter(Base):
     payload_size: Mapped[int | None] = mapped_column(BigInteger)
     payload_sha256: Mapped[str | None] = mapped_column(String(64))
     truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DeadLetterBudget(Base):
+    """How much one source has dead-lettered in the current window, and what was dropped over it.
+
+    A source is a gateway id, or "(no gateway)" for topics that name none.
+    Ingest keeps at most ``[ingest] dead_letters_per_window`` rows and
+    ``dead_letter_bytes_per_window`` bytes per source per window; past that it
+    only counts (``dropped_*``, and ``dropped_total`` over all windows), and
+    says so once per window in the log and, for an enrolled gateway, as an
+    alert.  Bookkeeping, not a record: the window's counts restart.
+    """
+
+    __tablename__ = "dead_letter_budgets"
+
+    source: Mapped[str] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    kept: Mapped[int] = mapped_column(Integer)
+    kept_bytes: Mapped[int] = mapped_column(BigInteger)
+    dropped: Mapped[int] = mapped_column(Integer)
+    dropped_bytes: Mapped[int] = mapped_column(BigInteger)
+    dropped_total: Mapped[int] = mapped_column(BigInteger)
 
 
 class DeadLetterReplay(Base):
