@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("paho.mqtt", reason="the broker tests need paho-mqtt")
 
 from coldgate.contract.topics import batch_topic, gateway_filter, shared_ingest_filter
-from tests.rig.shipped_broker import Client, ShippedBroker, connect
+from tests.rig.shipped_broker import Client, ShippedBroker, connect, sqlite_cloud_config
 from tests.rig.waiting import wait_until
 
 SITE = "site1"
@@ -172,7 +172,8 @@ def test_enroll_and_revoke_from_the_cloud_cli(broker: ShippedBroker, login: Call
 
     from coldgate.cloud.cli import cloud
 
-    where = ["--passwd-file", str(broker.gateways_passwd)]
+    config = sqlite_cloud_config(broker.workdir)
+    where = ["--passwd-file", str(broker.gateways_passwd), "--config", str(config)]
     runner = CliRunner()
 
     def enroll() -> str:
@@ -196,3 +197,4 @@ def test_enroll_and_revoke_from_the_cloud_cli(broker: ShippedBroker, login: Call
     wait_until(lambda: not login("gw04", password=second).connected, 10.0, "gw04 refused once revoked")
     again = runner.invoke(cloud, ["gateways", "revoke", "gw04", *where])
     assert again.exit_code == 1 and "has no login" in again.output
+    assert "not enrolled (or already revoked) in the cloud database" in again.output

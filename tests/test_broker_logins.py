@@ -44,7 +44,8 @@ def test_a_login_is_replaced_or_added_and_the_others_kept() -> None:
     ],
 )
 def test_bad_input_is_refused_with_what_and_why(tmp_path: Path, args: list[str], words: str) -> None:
-    result = CliRunner().invoke(cloud, ["gateways", *args, "--passwd-file", str(tmp_path / "passwd")])
+    where = ["--passwd-file", str(tmp_path / "passwd"), "--config", str(tmp_path / "cloud.toml")]
+    result = CliRunner().invoke(cloud, ["gateways", *args, *where])
     assert result.exit_code != 0 and words in result.output
     assert not (tmp_path / "passwd").exists()
 
@@ -53,7 +54,10 @@ def test_the_password_file_keeps_its_mode(tmp_path: Path) -> None:
     passwd = tmp_path / "passwd"
     passwd.write_text("gw01:$7$a\n")
     passwd.chmod(0o640)
-    args = ["gateways", "enroll", "gw02", "--site", "s1", "--passwd-file", str(passwd)]
+    config = tmp_path / "cloud.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "cloud.sqlite3"}"\n')
+    where = ["--passwd-file", str(passwd), "--config", str(config)]
+    args = ["gateways", "enroll", "gw02", "--site", "s1", *where]
     result = CliRunner().invoke(cloud, args)
     assert result.exit_code == 0, result.output
     assert passwd.stat().st_mode & 0o777 == 0o640

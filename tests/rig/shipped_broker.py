@@ -3,10 +3,12 @@
 The private broker of the other tests (``rig.mosquitto``) is open to anyone, on
 purpose; this one is the production configuration with only what a test machine
 must change: the paths under ``/etc/mosquitto`` and ``/var/lib/mosquitto`` point
-into the test's folder, both listeners bind to 127.0.0.1 on free ports, and the
-broker runs as the current user.  Certificates come from a throw-away CA made
-with ``openssl``; password files from ``mosquitto_passwd``, as an operator makes
-them.  A shipped file that names another path fails here instead of on a site.
+into the test's folder, the three listeners bind to 127.0.0.1 on free ports, and
+the broker runs as the current user.  The broker's certificate comes from a
+throw-away CA made with ``openssl``; password files from ``mosquitto_passwd``,
+and the gateways' CA (for the certificate listener) from ``coldgate cloud
+gateways init-ca``, as an operator makes them.  A shipped file that names
+another path fails here instead of on a site.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import getpass
 import shutil
 import signal
+import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +30,7 @@ from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy" / "mosquitto"
-GATEWAY_LISTENER, CLOUD_LISTENER = "listener 8883", "listener 8884"
+GATEWAY_LISTENER, CLOUD_LISTENER, CERT_LISTENER = "listener 8883", "listener 8884", "listener 8885"
 
 
 def make_test_ca(folder: Path) -> None:
@@ -43,16 +47,38 @@ def make_test_ca(folder: Path) -> None:
          cwd=folder)  # fmt: skip
 
 
+def init_gateway_ca(folder: Path) -> None:
+    """The gateways' CA and its empty CRL, made by the command an operator runs."""
+    from click.testing import CliRunner
+
+    from coldgate.cloud.cli import cloud
+
+    result = CliRunner().invoke(cloud, ["gateways", "init-ca", "--ca-dir", str(folder)])
+    assert result.exit_code == 0, result.output
+
+
+def sqlite_cloud_config(folder: Path) -> Path:
+    """A cloud TOML whose database is a SQLite file in ``folder``: where enrolments are recorded."""
+    config = folder / "cloud.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{folder / "cloud.sqlite3"}"\n')
+    return config
+
+
 class ShippedBroker(MosquittoBroker):
-    """The shipped configuration on two free ports: ``port`` for gateways, ``cloud_port`` for the cloud."""
+    """The shipped configuration on three free ports: ``port`` for gateways with a password,
+    ``cert_port`` for gateways with a certificate, ``cloud_port`` for the cloud."""
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir, persistence=True)
         self.cloud_port = free_port()
+        self.cert_port = free_port()
         self.certs = workdir / "certs"
         self.gateways_passwd = workdir / "coldgate-gateways.passwd"
         self.cloud_passwd = workdir / "coldgate-cloud.passwd"
+        #: Where coldgate.conf's /etc/mosquitto/coldgate-gateway-ca/ lands.
+        self.gateway_ca = workdir / "coldgate-gateway-ca"
         make_test_ca(self.certs)
+        init_gateway_ca(self.gateway_ca)
         for name in ("coldgate.acl", "coldgate-cloud.acl"):
             shutil.copy(DEPLOY / name, workdir / name)
         self.gateways_passwd.touch()
@@ -81,6 +107,7 @@ class ShippedBroker(MosquittoBroker):
         for shipped, here in (
             (GATEWAY_LISTENER, f"listener {self.port} {self.host}"),
             (CLOUD_LISTENER, f"listener {self.cloud_port} {self.host}"),
+            (CERT_LISTENER, f"listener {self.cert_port} {self.host}"),
             ("/etc/mosquitto/certs/", f"{self.certs}/"),
             ("/etc/mosquitto/", f"{self.workdir}/"),
             ("/var/lib/mosquitto/", f"{self.data_dir}/"),
@@ -94,6 +121,7 @@ class ShippedBroker(MosquittoBroker):
     def start(self) -> None:
         super().start()
         wait_for_port(self.host, self.cloud_port, timeout=15)
+        wait_for_port(self.host, self.cert_port, timeout=15)
 
 
 @dataclass
@@ -102,6 +130,8 @@ class Client:
 
     client: paho.Client
     connack: int | None = None
+    #: Why the connection failed before MQTT answered (a TLS handshake the broker refused).
+    refused: str | None = None
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     suback: dict[int, list[int]] = field(default_factory=dict)
     puback: dict[int, int] = field(default_factory=dict)
@@ -165,20 +195,41 @@ class Client:
 
 
 def connect(
-    broker: ShippedBroker, port: int, client_id: str, username: str | None, password: str = ""
+    broker: ShippedBroker,
+    port: int,
+    client_id: str,
+    username: str | None,
+    password: str = "",
+    *,
+    cert: tuple[Path, Path] | None = None,
 ) -> Client:
-    """Connect over TLS and wait for the broker's answer (``connack`` 0, or the refusal's reason code)."""
+    """Connect over TLS (with a client certificate and key, if given) and wait for the broker's answer:
+    ``connack`` 0, the refusal's reason code, or ``refused`` when the broker ended the TLS handshake."""
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
     )
-    client.tls_set(ca_certs=str(broker.ca_file))
+    certfile, keyfile = (str(cert[0]), str(cert[1])) if cert else (None, None)
+    client.tls_set(ca_certs=str(broker.ca_file), certfile=certfile, keyfile=keyfile)
     if username is not None:
         client.username_pw_set(username, password)
     client.reconnect_delay_set(60, 60)  # a refused client must not retry during the test
     handle = Client(client)
-    client.connect(broker.host, port)
-    client.loop_start()
-    if not handle.answered.wait(10):
-        handle.close()
-        raise AssertionError(f"{client_id}: no CONNACK")
+    try:
+        client.connect(broker.host, port)
+    except (ssl.SSLError, OSError) as exc:  # TLS 1.2: a refused client certificate ends the handshake
+        handle.refused = f"{type(exc).__name__}: {exc}"
+        return handle
+    # Until CONNACK the loop runs here, not in paho's thread: a connection the broker drops (a client
+    # certificate refused after a TLS 1.3 handshake) then ends at once instead of waiting to reconnect.
+    deadline = time.monotonic() + 10
+    while not handle.answered.is_set():
+        rc = client.loop(timeout=0.05)
+        if rc != paho.MQTT_ERR_SUCCESS:
+            handle.refused = f"the broker closed the connection before CONNACK ({paho.error_string(rc)})"
+            return handle
+        if time.monotonic() > deadline:
+            handle.close()
+            raise AssertionError(f"{client_id}: no CONNACK")
+    if handle.connack == 0:  # a refused login gets no loop thread to reconnect with
+        client.loop_start()
     return handle
