@@ -117,6 +117,7 @@ def ingest_command(path: str, n: int) -> None:
     from coldgate.cloud.db.engine import database_url, make_engine
     from coldgate.cloud.db.migrate import migrate
     from coldgate.cloud.ingest.influx_mirror import InfluxMirror
+    from coldgate.cloud.ingest.message import IngestLimits
     from coldgate.cloud.ingest.worker import IngestWorker
     from coldgate.configfile import ConfigError
 
@@ -134,7 +135,8 @@ def ingest_command(path: str, n: int) -> None:
         raise click.ClickException(str(exc)) from exc
     migrate(url)
     engine = make_engine(url, writer=True, pool_size=2)
-    worker = IngestWorker(engine, config.mqtt, n, mirror=mirror).start(wait_subscribed_s=None)
+    limits = IngestLimits.from_config(config.ingest)
+    worker = IngestWorker(engine, config.mqtt, n, mirror=mirror, limits=limits).start(wait_subscribed_s=None)
     click.echo(f"ingest worker {worker.client_id} consuming from {config.mqtt.broker}")
     try:
         _wait_for_signal()

@@ -33,12 +33,14 @@ __all__ = [
     "DatabaseConfig",
     "GatewaysConfig",
     "InfluxConfig",
+    "IngestConfig",
     "cloud_config_from_document",
     "load_cloud_config",
     "validate_cloud_config",
 ]
 
 SECONDS = {"unit": "seconds"}
+BYTES = {"unit": "bytes"}
 
 #: Only drivers that are installed: plain "postgresql://" would mean psycopg2.
 DatabaseUrl = Annotated[
@@ -122,6 +124,21 @@ class GatewaysConfig(ConfigBlock, kw_only=True):
     stream_stuck_after_s: Annotated[float, Meta(ge=60, le=604800, extra=SECONDS)] = 600.0
 
 
+class IngestConfig(ConfigBlock, kw_only=True):
+    """What ingest takes from a gateway's stream, and how much it keeps of what it refuses."""
+
+    #: A batch is stored only if its first seq is at most this far ahead of the higher of the
+    #: stream's covered seq and the last_seq the gateway announced in its status (gateways announce
+    #: every ``contract.uplink.ANNOUNCE_EVERY_ITEMS`` new items): a forged item far ahead cannot take
+    #: a number the real gateway will use.  At least twice the announcement step.
+    sequence_window: Annotated[int, Meta(ge=256, le=10_000_000, extra={"unit": "items"})] = 256
+    #: Dead letters kept per source (gateway id, or "(no gateway)") per window; past either cap a
+    #: source's refusals are only counted (``dead_letter_budgets``), logged and alerted once a window.
+    dead_letter_window_s: Annotated[float, Meta(ge=60, le=604800, extra=SECONDS)] = 3600.0
+    dead_letters_per_window: Annotated[int, Meta(ge=10, le=10_000_000)] = 1000
+    dead_letter_bytes_per_window: Annotated[int, Meta(ge=65536, le=1 << 40, extra=BYTES)] = 1 << 24
+
+
 class CloudConfig(ConfigBlock, kw_only=True):
     """The whole cloud.toml."""
 
@@ -130,6 +147,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     api: ApiConfig = field(default_factory=ApiConfig)
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     gateways: GatewaysConfig = field(default_factory=GatewaysConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:

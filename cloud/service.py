@@ -27,6 +27,7 @@ from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
 from coldgate.cloud.db.migrate import migrate
 from coldgate.cloud.ingest.influx_mirror import InfluxMirror
+from coldgate.cloud.ingest.message import IngestLimits
 from coldgate.cloud.ingest.worker import IngestStats, IngestWorker
 from coldgate.cloud.scheduler import CloudScheduler
 
@@ -62,8 +63,11 @@ class CloudService:
         try:
             if self.ingest:
                 self.mirror = InfluxMirror.from_config(self.config.influx)
+                limits = IngestLimits.from_config(self.config.ingest)
                 for n in range(1, self.config.mqtt.workers + 1):
-                    worker = IngestWorker(self.writer_engine, self.config.mqtt, n, mirror=self.mirror)
+                    worker = IngestWorker(
+                        self.writer_engine, self.config.mqtt, n, mirror=self.mirror, limits=limits
+                    )
                     self.workers.append(worker.start(wait_subscribed_s=None))
             if self.scheduler:
                 self._scheduler = CloudScheduler(

@@ -206,6 +206,18 @@ async def run_demo(
     click.echo("stopped")
 
 
+def _enrol(cloud: Any, gateway: str, site: str) -> None:
+    """The cloud takes data only from enrolled gateways; an operator enrols one with
+    ``coldgate cloud gateways enroll`` (here the embedded broker has no logins to make)."""
+    import datetime
+
+    from coldgate.cloud.identity.enrolment import enrol_gateway
+
+    with cloud.writer_engine.begin() as conn:
+        enrol_gateway(conn, gateway, site, "password", datetime.datetime.now(datetime.UTC))
+    click.echo(f"Enrolled {gateway} for site {site} (coldgate cloud gateways enroll {gateway} --site {site})")
+
+
 async def _run_site(
     count: int,
     speed: float,
@@ -232,6 +244,7 @@ async def _run_site(
             broker_url,
             protocol,
         )
+        _enrol(cloud, config.gateway.id, config.gateway.site)
         service = GatewayService(config)
         click.echo(
             f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"

@@ -38,6 +38,10 @@ from coldgate.contract.items import Item
 from coldgate.contract.version import Version
 
 MAX_BATCH_ITEMS = 10_000
+#: A connected gateway publishes its status (with ``last_seq``) whenever it has numbered this many
+#: items since it last announced: the cloud stores a batch only within a window ahead of the
+#: announced ``last_seq`` (docs/contract.md, "The sequence window").
+ANNOUNCE_EVERY_ITEMS = 128
 
 
 class Batch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

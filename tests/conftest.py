@@ -126,12 +126,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Any]:
-    """A migrated cloud database and the writer engine ingest uses on it (tests may override)."""
+    """A migrated cloud database and the writer engine ingest uses on it (tests may override),
+    with the rig's gateways enrolled (``tests.rig.ingest.ENROLLED``, site ``site1``)."""
     pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
     from coldgate.cloud.db import migrate
     from coldgate.cloud.db.engine import make_engine
+    from tests.rig.ingest import enrol
 
     migrate(db_url)
     engine = make_engine(db_url, writer=True)
+    enrol(engine)
     yield engine
     engine.dispose()

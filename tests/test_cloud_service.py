@@ -20,7 +20,8 @@ pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
 from sqlalchemy import create_engine, func, select
 
 from coldgate.cloud.db.models import Reading
-from tests.rig.ingest import Publisher, reading_batches, status_message
+from tests.rig.commands import run_ok
+from tests.rig.ingest import SITE, Publisher, reading_batches, status_message
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port
 
@@ -63,6 +64,10 @@ def write_config(tmp_path: Path, broker: MosquittoBroker, api_port: int, tag: st
         f'[mqtt]\nbroker = "{broker.url}"\nclient_id = "svc{tag}"\nshared_group = "svc{tag}"\nworkers = 2\n'
         f'[api]\nport = {api_port}\ntokens_file = "{tokens}"\n'
     )
+    # As an operator does before a gateway's first message: its data is refused until then.
+    for gateway in ("gw07", "gw08"):
+        run_ok(sys.executable, "-m", "coldgate", "cloud", "gateways", "enroll", gateway, "--site", SITE,
+               "--config", config, "--no-broker")  # fmt: skip
     return config
 
 

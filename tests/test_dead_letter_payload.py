@@ -26,7 +26,7 @@ from coldgate.cloud.ingest.dead_letter_payload import PREFIX_BYTES, keep
 from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract.codec import MAX_PAYLOAD_BYTES
 from coldgate.contract.topics import batch_topic
-from tests.rig.ingest import SITE, batch_message, reading
+from tests.rig.ingest import SITE, batch_message, enrol, reading
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
 MB = 1024 * 1024
@@ -62,6 +62,7 @@ def test_a_flood_of_garbage_stays_small_and_is_logged_not_silently_kept(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     gateway = f"gw-flood-{engine.dialect.name}"  # the log's rate limit is per source and process-wide
+    enrol(engine, [gateway])
     topic = batch_topic(SITE, gateway)
     flood = [os.urandom(5 * MB) for _ in range(20)] + [os.urandom(17 * MB)]
     caplog.set_level(logging.WARNING, logger="coldgate.cloud.ingest.message")

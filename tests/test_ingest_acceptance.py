@@ -28,7 +28,14 @@ from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.db.models import DeadLetter, Reading, ReadingKey
 from coldgate.cloud.ingest.worker import IngestWorker
-from tests.rig.ingest import AckWatcher, GatewayPublisher, reading_batches, unique_tag
+from tests.rig.ingest import (
+    AckWatcher,
+    GatewayPublisher,
+    announced_batches,
+    enrol,
+    reading_batches,
+    unique_tag,
+)
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import PrivateCluster, ThrowawayDatabase
 from tests.rig.waiting import wait_until
@@ -49,6 +56,7 @@ def distinct_reading_keys(engine: Engine) -> int:
 def pg_engine(pg_database: ThrowawayDatabase) -> Iterator[Engine]:
     migrate(pg_database.url)
     engine = make_engine(pg_database.url, writer=True)
+    enrol(engine)
     yield engine
     engine.dispose()
 
@@ -79,7 +87,7 @@ def test_a_million_readings_through_two_workers(
         with IngestWorker(pg_engine, config, 1) as one, IngestWorker(pg_engine, config, 2) as two:
             publishers = [
                 GatewayPublisher(
-                    mosquitto, f"{gateway}-{tag}", iter(reading_batches(gateway, PER_GATEWAY, PER_BATCH))
+                    mosquitto, f"{gateway}-{tag}", announced_batches(gateway, PER_GATEWAY, PER_BATCH)
                 )
                 for gateway in GATEWAYS
             ]
@@ -164,6 +172,7 @@ def test_postgresql_outage_loses_nothing_and_acks_nothing_early(
     database = ThrowawayDatabase.in_cluster(pg_cluster)
     migrate(database.url)
     engine = make_engine(database.url, writer=True)
+    enrol(engine)
     tag = unique_tag(request)
     config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"outage{tag}", client_id=f"cloud{tag}")
     gateways = ("gw11", "gw12")

@@ -149,6 +149,20 @@ ACK: Final = """\
   given `seq` on a `resend_from` command; the cloud de-duplicates.
 - `status` is not an item: it has no `seq`, is not acknowledged, and only its
   newest (retained) copy matters.
+- **The sequence window.** Whoever stores a `seq` first owns it, so the
+  cloud stores a batch only if its `first_seq` is at most `sequence_window`
+  (cloud config `[ingest]`, default 256) past the higher of what the stream
+  has covered and the `last_seq` of the gateway's newest status of the same
+  boot. A connected gateway therefore publishes its status at connect and
+  whenever it has numbered `ANNOUNCE_EVERY_ITEMS` (128) items since the last
+  one, before the batches carrying them. A batch outside the window is
+  refused (kept as evidence, not replayable, raised as `stream.ahead`) and
+  not acknowledged: a real gateway sends it again in order. The same
+  `(gateway, stream, seq)` arriving with other content raises
+  `stream.conflict` for a person; the stored item stays.
+- Only **enrolled** gateways write (`coldgate cloud gateways enroll`): from
+  any other id, a revoked one, or one publishing under another site's topics,
+  nothing is stored; its first message is logged and kept, the rest counted.
 """
 
 ERRORS: Final = """\

@@ -76,9 +76,7 @@ def enrol_gateway(
         )
         return None
     if row.revoked_at is None and row.site != site:
-        raise ValueError(
-            f"{gateway} is enrolled for site {row.site}; revoke it first to enrol it for {site}"
-        )
+        raise ValueError(f"{gateway} is enrolled for site {row.site}; revoke it first to enrol it for {site}")
     conn.execute(
         update(GatewayEnrolment)
         .where(GatewayEnrolment.gateway == gateway)

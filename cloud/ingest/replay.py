@@ -46,7 +46,15 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
-from coldgate.cloud.ingest.message import CONFLICT_REASON, ITEM_REASONS, Group, Outcome, ingest_message
+from coldgate.cloud.ingest.message import (
+    CONFLICT_REASON,
+    ITEM_REASONS,
+    NOT_ENROLLED_REASON,
+    Group,
+    Outcome,
+    ingest_message,
+)
+from coldgate.cloud.ingest.sequence_window import AHEAD_REASON
 from coldgate.contract.codec import decode
 from coldgate.contract.errors import ContractError
 from coldgate.contract.topics import BATCH, parse_topic
@@ -94,6 +102,9 @@ def replayable(engine: Engine, *, ids: Sequence[int] | None = None, gateway: str
             DeadLetter.topic.endswith(f"/up/{BATCH.name}"),
             ~DeadLetter.truncated,  # only a prefix of garbage was kept: nothing to replay
             ~DeadLetter.reason.startswith(CONFLICT_REASON),
+            # Not the gateway's own data, or not known to be: an enrolled gateway re-sends its own.
+            ~DeadLetter.reason.startswith(NOT_ENROLLED_REASON),
+            ~DeadLetter.reason.startswith(AHEAD_REASON),
             ~item_without_batch,
         )
         .order_by(DeadLetter.id)

@@ -19,6 +19,13 @@ worker at the disk's fsync rate.  If a group fails on something other than
 the database being unreachable, its messages are stored one per transaction,
 so the one that breaks the database is dead-lettered alone.
 
+A batch beyond the sequence window (``cloud/ingest/sequence_window.py``) is
+not refused at once: with two workers, the status that announces it or the
+batch before it may be in the other worker's transaction, committing now.
+It waits, unacknowledged, and is tried again with the next groups for up to
+``AHEAD_WAIT_S``; only then is it refused.  A forgery far ahead waits too,
+and is refused all the same.
+
 paho runs its own network thread (``loop_start``); ``on_message`` only
 queues.  The worker thread does the database work; paho's ``ack`` and
 ``publish`` are safe to call from it.
@@ -32,6 +39,7 @@ import queue
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -44,7 +52,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.config import CloudMqttConfig
-from coldgate.cloud.ingest.message import AckDue, Group, Outcome, dead_letter, gateway_of, ingest_message
+from coldgate.cloud.ingest.dead_letter_budget import Spent
+from coldgate.cloud.ingest.message import (
+    AckDue,
+    Group,
+    IngestLimits,
+    Outcome,
+    dead_letter,
+    gateway_of,
+    ingest_message,
+)
 from coldgate.contract.codec import encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.items import Reading
@@ -63,6 +80,10 @@ RECEIVE_MAXIMUM = 256
 #: member's session (measured on 2.0.11), where they would wait until that worker came back.
 #: The gateways' outboxes are the durable queue: what the broker drops is re-sent unacknowledged.
 SESSION_EXPIRY_S = 300
+#: How long a batch beyond the sequence window waits for what brings it inside, and how often it is
+#: tried again meanwhile.
+AHEAD_WAIT_S = 2.0
+AHEAD_RETRY_S = 0.05
 
 
 class Mirror(Protocol):
@@ -83,6 +104,12 @@ class IngestStats:
     duplicates: int = 0
     conflicts: int = 0
     dead_letters: int = 0
+    #: Dead letters over their source's budget: counted, not kept.
+    dead_letters_dropped: int = 0
+    #: Messages from gateways that are not enrolled (nothing stored).
+    not_enrolled: int = 0
+    #: Items of batches refused for starting ahead of the sequence window.
+    ahead: int = 0
     acks_published: int = 0
     commits: int = 0
     db_retries: int = 0
@@ -101,6 +128,9 @@ class IngestStats:
         "duplicates",
         "conflicts",
         "dead_letters",
+        "dead_letters_dropped",
+        "not_enrolled",
+        "ahead",
         "acks_published",
         "commits",
         "db_retries",
@@ -116,6 +146,9 @@ class IngestStats:
         self.duplicates += outcome.duplicates
         self.conflicts += outcome.conflicts
         self.dead_letters += outcome.dead_letters
+        self.dead_letters_dropped += outcome.dead_letters_dropped
+        self.not_enrolled += outcome.kind == "not_enrolled"
+        self.ahead += outcome.ahead
         if outcome.gateway is not None and outcome.new:
             self.by_gateway[outcome.gateway] = self.by_gateway.get(outcome.gateway, 0) + outcome.new
 
@@ -159,6 +192,7 @@ class IngestWorker:
         n: int = 1,
         *,
         mirror: Mirror | None = None,
+        limits: IngestLimits | None = None,
         max_group_messages: int = 64,
         max_group_bytes: int = 8 * 1024 * 1024,
         clock: Callable[[], datetime.datetime] = _now,
@@ -167,12 +201,19 @@ class IngestWorker:
         self.config = mqtt
         self.client_id = mqtt.worker_client_id(n)
         self.mirror = mirror
+        self.limits = limits or IngestLimits()
         self.max_group_messages = max_group_messages
         self.max_group_bytes = max_group_bytes
         self.clock = clock
         self.stats = IngestStats()
         self._lock = threading.Lock()
         self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        #: Batches beyond the sequence window: (when to try again, until when they may wait, message).
+        self._waiting: list[tuple[float, float, paho.MQTTMessage]] = []
+        #: Messages of the group in hand that may still wait (``id(msg)`` -> deadline).
+        self._may_wait: dict[int, float] = {}
+        #: Messages of the group just committed that were deferred.
+        self._deferred: list[paho.MQTTMessage] = []
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}", daemon=True)
@@ -278,12 +319,13 @@ class IngestWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                first = self._inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            group = [first]
-            size = len(first.payload)
+            group = self._due_waiting()
+            if not group:
+                try:
+                    group = [self._inbox.get(timeout=self._wait_s())]
+                except queue.Empty:
+                    continue
+            size = sum(len(msg.payload) for msg in group)
             while len(group) < self.max_group_messages and size < self.max_group_bytes:
                 try:
                     msg = self._inbox.get_nowait()
@@ -299,6 +341,35 @@ class IngestWorker:
             except Exception:
                 # Committed; a missing PUBACK or ack only means a re-send, which is a no-op.
                 log.exception("%s: acknowledging a committed group failed", self.client_id)
+
+    def _wait_again(self, deferred: list[paho.MQTTMessage]) -> None:
+        """Deferred batches wait (unacknowledged) for their next try; the group's deadlines are done."""
+        now = time.monotonic()
+        for msg in deferred:
+            deadline = self._may_wait.get(id(msg), now + AHEAD_WAIT_S)
+            self._waiting.append((now + AHEAD_RETRY_S, deadline, msg))
+        self._may_wait.clear()
+
+    def _due_waiting(self) -> list[paho.MQTTMessage]:
+        """Waiting batches due for another try, which may wait again until their deadline."""
+        now = time.monotonic()
+        due = [entry for entry in self._waiting if entry[0] <= now]
+        if not due:
+            return []
+        self._waiting = [entry for entry in self._waiting if entry[0] > now]
+        for _, deadline, msg in due:
+            self._may_wait[id(msg)] = deadline
+        return [msg for _, _, msg in due]
+
+    def _wait_s(self) -> float:
+        if not self._waiting:
+            return 0.2
+        return max(0.0, min(0.2, min(entry[0] for entry in self._waiting) - time.monotonic()))
+
+    def _may_defer(self, msg: paho.MQTTMessage) -> bool:
+        """A batch seen for the first time may wait; a waiting one until its deadline."""
+        deadline = self._may_wait.get(id(msg))
+        return deadline is None or time.monotonic() < deadline
 
     # -- the database -------------------------------------------------------------------------------
 
@@ -340,12 +411,24 @@ class IngestWorker:
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
-                state = Group()
+                state = Group(limits=self.limits)
                 outcomes = [
-                    ingest_message(conn, _topic(msg), msg.payload, now, retained=msg.retain, group=state)
+                    ingest_message(
+                        conn,
+                        _topic(msg),
+                        msg.payload,
+                        now,
+                        retained=msg.retain,
+                        group=state,
+                        defer_ahead=self._may_defer(msg),
+                    )
                     for msg in ordered
                 ]
-                return outcomes, state.finish(conn, now)
+                acks = state.finish(conn, now)
+            self._deferred = [
+                msg for msg, outcome in zip(ordered, outcomes, strict=True) if outcome.kind == "deferred"
+            ]
+            return outcomes, acks
         except Exception as exc:
             if _unreachable(exc) or _lost_a_race(exc):
                 raise
@@ -353,9 +436,12 @@ class IngestWorker:
                 log.info("%s: a group of %d failed (%s); storing one by one", self.client_id, len(group), exc)
             outcomes = []
             acks: dict[tuple[str, str], AckDue] = {}
+            self._deferred = []
             for msg in ordered:
                 outcome = self._commit_alone(msg)
                 outcomes.append(outcome)
+                if outcome.kind == "deferred":
+                    self._deferred.append(msg)
                 if outcome.ack is not None:
                     acks[(outcome.ack.gateway, outcome.ack.stream)] = outcome.ack
             return outcomes, acks
@@ -373,6 +459,8 @@ class IngestWorker:
                         self.clock(),
                         retained=msg.retain,
                         item_by_item=item_by_item,
+                        limits=self.limits,
+                        defer_ahead=self._may_defer(msg),
                     )
             except Exception as exc:
                 if _unreachable(exc) or _lost_a_race(exc):
@@ -388,23 +476,33 @@ class IngestWorker:
         first_line = str(failure).splitlines()[0][:300] if str(failure) else ""
         reason = f"could not be stored: {type(failure).__name__}: {first_line}"
         with self.engine.begin() as conn:
-            dead_letter(
-                conn, topic=_topic(msg), payload=msg.payload, reason=reason, now=self.clock(), path="$"
+            spent = dead_letter(
+                conn,
+                topic=_topic(msg),
+                payload=msg.payload,
+                reason=reason,
+                now=self.clock(),
+                path="$",
+                budget=self.limits.budget,
             )
-        return Outcome("dead_letter", dead_letters=1)
+        return Outcome("dead_letter", dead_letters=1, dead_letters_dropped=spent is not Spent.KEPT)
 
     # -- after the commit ---------------------------------------------------------------------------
 
     def _after_commit(
         self, group: list[paho.MQTTMessage], outcomes: list[Outcome], acks: dict[tuple[str, str], AckDue]
     ) -> None:
+        waiting = {id(msg) for msg in self._deferred}
+        self._wait_again(self._deferred)
+        self._deferred = []
         # Counted before anything is acknowledged: whoever sees an ack may read the counters.
         with self._lock:
             for outcome in outcomes:
-                self.stats.add(outcome)
+                if outcome.kind != "deferred":
+                    self.stats.add(outcome)
             self.stats.commits += 1
         for msg in group:
-            if msg.qos > 0:
+            if msg.qos > 0 and id(msg) not in waiting:
                 self._client.ack(msg.mid, msg.qos)
         ts = int(self.clock().timestamp() * 1000)
         for due in acks.values():

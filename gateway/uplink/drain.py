@@ -15,7 +15,11 @@ decides *when*:
   backlog, never rate-limited (their own window bounds them);
 - one MQTT connection and one publisher keep batches in seq order;
 - the status (birth on connect, heartbeat, will, offline on shutdown) is
-  retained, so whoever looks next sees the newest.
+  retained, so whoever looks next sees the newest; it is also published
+  whenever ``ANNOUNCE_EVERY_ITEMS`` items were numbered since the last one,
+  before the batches that carry them: the cloud stores a batch only within a
+  window ahead of the ``last_seq`` announced (docs/contract.md, "The sequence
+  window"), so an express batch or a fast stream never runs past it.
 
 Down-link messages arrive on the gateway's one subscription (``.../down/#``):
 acks and commands are handled here, documents by ``gateway.uplink.downlink``.
@@ -35,7 +39,7 @@ from coldgate.contract.codec import decode, encode, validate
 from coldgate.contract.downlink import Ack, Command
 from coldgate.contract.errors import ContractError
 from coldgate.contract.topics import ACK, COMMAND, batch_topic, gateway_filter, parse_topic, status_topic
-from coldgate.contract.uplink import State, Status
+from coldgate.contract.uplink import ANNOUNCE_EVERY_ITEMS, State, Status
 from coldgate.gateway.buffer.delivery import Delivery
 from coldgate.gateway.buffer.lanes import PRIORITY
 from coldgate.gateway.buffer.outbox import AckAheadError, Chunk, Outbox
@@ -112,6 +116,8 @@ class Uplink:
         self._status_topic = status_topic(site, gateway)
         self._wake = asyncio.Event()
         self._stopping = False
+        #: ``last_seq`` of the last status published (0: none yet on this connection).
+        self._announced = 0
         self.commands = CommandDesk(
             sink=outbox,
             clock=clock,
@@ -159,9 +165,11 @@ class Uplink:
             return self.default_status()
 
     def _publish_status(self, status: Status | None = None) -> None:
+        status = status or self._status()
         with contextlib.suppress(LinkDown):
-            puback = self.link.publish(self._status_topic, encode(status or self._status()), retain=True)
+            puback = self.link.publish(self._status_topic, encode(status), retain=True)
             puback.add_done_callback(self._check_puback)
+            self._announced = max(self._announced, status.last_seq or self.outbox.committed_seq)
 
     def _error(self, kind: str, message: str) -> None:
         log.error("%s: %s", kind, message)
@@ -198,6 +206,7 @@ class Uplink:
             self.stats.connects += 1
             log.info("uplink connected (MQTT %s, session present: %s)", event.protocol, event.session_present)
             self.delivery.reconnected()  # what was in flight may be lost with the old connection
+            self._announced = 0
             self._publish_status()  # birth
             self._wake.set()
         elif isinstance(event, Disconnected):
@@ -232,6 +241,8 @@ class Uplink:
         """Publish what the window and the rate allow; return when to look again (None: on a wake-up)."""
         cfg, delivery = self.config, self.delivery
         now = self.clock.monotonic()
+        if self.outbox.committed_seq > self._announced + ANNOUNCE_EVERY_ITEMS:
+            self._publish_status()
         delivery.acked(self.outbox.acked_seq)  # the outbox reads from its ack on; keep the two in step
         if delivery.expired(now, cfg.ack_timeout_s):
             self.stats.timeouts += 1

@@ -28,12 +28,13 @@ import msgspec
 from hypothesis import strategies as st
 
 from coldgate.contract.topics import batch_topic, status_topic
-from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM
+from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM, announce_message
 
 __all__ = [
     "BASELINE_SEQS",
     "HOSTILE_GATEWAY",
     "Hostile",
+    "announcement",
     "baseline_message",
     "hostile",
     "nul_in_free_text",
@@ -99,6 +100,12 @@ def envelope(
         "sent": NOW_MS,
         "items": items,
     }
+
+
+def announcement() -> tuple[str, bytes]:
+    """The hostile gateway's status announcing a backlog past every seq the strategies draw, so the
+    sequence window lets their batches in: these tests are about what is in a batch, not where."""
+    return announce_message(HOSTILE_GATEWAY, FRESH + 20_000)
 
 
 def baseline_message() -> tuple[str, bytes]:

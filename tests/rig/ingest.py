@@ -6,6 +6,7 @@ test can recompute any stored row from its seq.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from sqlalchemy import Engine
 
+from coldgate.cloud.identity.enrolment import enrol_gateway
 from coldgate.contract.codec import decode, encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.errors import ContractError
@@ -30,6 +33,17 @@ BOOT = "9f1c2e4a7b3d4c5e8f6a1b2c3d4e5f60"
 STREAM = "5b2d7c4e1a9f4e3b8c6d0a1f2e3b4c5d"
 NOW_MS = 1_795_000_000_000  # 2026-11-18
 ACK_FILTER = "coldgate/v1/+/+/down/ack"
+#: The gateways the cloud of the ingest tests has enrolled for ``SITE`` (``enrol``); ingest stores
+#: nothing from any other id, as in a deployment.
+ENROLLED = tuple(f"gw{n:02d}" for n in range(30))
+
+
+def enrol(engine: Engine, gateways: Iterable[str] = ENROLLED, *, site: str = SITE) -> None:
+    """Enrol ``gateways`` for ``site`` in the cloud database, as ``coldgate cloud gateways enroll`` does."""
+    now = datetime.datetime.now(datetime.UTC)
+    with engine.begin() as conn:
+        for gateway in gateways:
+            enrol_gateway(conn, gateway, site, "password", now)
 
 
 def reading(
@@ -99,6 +113,15 @@ def reading_batches(
         yield batch_message(gateway, items, site=site, stream=stream)
 
 
+def announced_batches(
+    gateway: str, total: int, per_batch: int, *, site: str = SITE, stream: str = STREAM
+) -> Iterator[tuple[str, bytes]]:
+    """``reading_batches`` after the status announcing them, as a gateway with that backlog sends
+    them at connect: the cloud may then take them in any order (the sequence window)."""
+    yield announce_message(gateway, total, site=site)
+    yield from reading_batches(gateway, total, per_batch, site=site, stream=stream)
+
+
 def status_message(
     gateway: str,
     *,
@@ -110,6 +133,7 @@ def status_message(
     heartbeat_s: int | None = 60,
     outbox_depth: int | None = None,
     last_acked_seq: int | None = None,
+    last_seq: int | None = None,
 ) -> tuple[str, bytes]:
     status = Status(
         v=1,
@@ -122,8 +146,15 @@ def status_message(
         heartbeat_s=None if will else heartbeat_s,
         outbox_depth=None if will else outbox_depth,
         last_acked_seq=None if will else last_acked_seq,
+        last_seq=None if will else last_seq,
     )
     return status_topic(site, gateway), encode(status)
+
+
+def announce_message(gateway: str, last_seq: int, *, site: str = SITE, ts: int = NOW_MS) -> tuple[str, bytes]:
+    """The birth status a gateway publishes at connect, announcing its ``last_seq``: the cloud then
+    takes batches up to it in any order (the sequence window)."""
+    return status_message(gateway, ts=ts, site=site, last_seq=last_seq)
 
 
 class Publisher:
