@@ -38,11 +38,18 @@ from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.contract.codec import decode
 from coldgate.contract.downlink import Ack
-from tests.rig.ingest import reading_batches
+from tests.rig.ingest import announce_message, enrol, reading_batches
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import ThrowawayDatabase
 
 GATEWAYS = ("gw01", "gw02", "gw03", "gw04")
+
+
+def _enrol(url: str) -> None:
+    """The bench's gateways are enrolled, as a deployment's are: ingest refuses any other."""
+    engine = make_engine(url, writer=True)
+    enrol(engine, GATEWAYS)
+    engine.dispose()
 
 
 def worker_process(url: str, broker: str, tag: str, n: int, ready: Any, stop: Any, out: Any) -> None:
@@ -65,6 +72,8 @@ def worker_process(url: str, broker: str, tag: str, n: int, ready: Any, stop: An
             "duplicates": stats.duplicates,
             "db_retries": stats.db_retries,
             "last_db_error": stats.last_db_error,
+            "ahead": stats.ahead,
+            "dead_letters": stats.dead_letters,
         }
     )
     engine.dispose()
@@ -129,6 +138,7 @@ def run(
 ) -> dict[str, Any]:
     """One scenario on a freshly migrated database; figures from first publish to last ack."""
     migrate(url)
+    _enrol(url)
     tag = f"{label}{time.monotonic_ns() % 10**9}"
     ctx = mp.get_context("spawn")
     ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -162,6 +172,7 @@ def run(
         "per_worker": [s["new_readings"] / seconds for s in sorted(stats, key=lambda s: s["n"])],
         "commits": sum(s["commits"] for s in stats),
         "db_retries": sum(s["db_retries"] for s in stats),
+        "refused": sum(s["ahead"] + s["dead_letters"] for s in stats),
         "last_db_error": next((s["last_db_error"] for s in stats if s["last_db_error"]), None),
     }
     per_worker = ", ".join(f"{r:,.0f}" for r in figures["per_worker"])
@@ -191,6 +202,8 @@ PROFILE_PARTS = [
     ("touch_gateway", "cloud/ingest/registry.py", "touch_gateway"),
     ("note_sensors", "cloud/ingest/registry.py", "note_sensors"),
     ("correct_batch", "cloud/ingest/clock_correction.py", "correct_batch"),
+    ("sequence window", "cloud/ingest/message.py", "_ahead_of_window"),
+    ("enrolment", "cloud/identity/enrolment.py", "admission"),
     ("commit", "sqlalchemy/engine/base.py", "commit"),
     ("ingest_message total", "cloud/ingest/message.py", "ingest_message"),
 ]
@@ -201,6 +214,7 @@ def profile(url: str, messages: list[tuple[str, bytes]], group: int) -> dict[str
     from coldgate.cloud.ingest.message import ingest_message
 
     migrate(url)
+    _enrol(url)
     engine = make_engine(url, writer=True)
     readings = sum(payload.count(b'"kind":"reading"') for _t, payload in messages)
     profiler = cProfile.Profile()
@@ -247,7 +261,9 @@ def main() -> None:
     encode_started = time.perf_counter()
     per_gateway = [list(reading_batches(gateway, per_gw, args.batch)) for gateway in GATEWAYS]
     # Four gateways send at once: their batches interleave on the broker, each gateway's in order.
-    messages = [m for group in zip(*per_gateway, strict=True) for m in group]
+    # Each gateway first announces its backlog (its birth status), as it does at connect.
+    announcements = [announce_message(gateway, per_gw) for gateway in GATEWAYS]
+    messages = announcements + [m for group in zip(*per_gateway, strict=True) for m in group]
     size = sum(len(p) for _t, p in messages)
     print(
         f"{len(messages)} batches of {args.batch} readings ({size / len(messages) / 1024:.0f} KiB each) "
@@ -293,6 +309,7 @@ def main() -> None:
         keys.append(f"{name}_readings_per_s={figures['readings_per_s']:.0f}")
         keys.append(f"{name}_per_worker_min={min(figures['per_worker']):.0f}")
         keys.append(f"{name}_db_retries={figures['db_retries']}")
+        keys.append(f"{name}_refused={figures['refused']}")
     if "pg1" in results and "pg2" in results:
         keys.append(
             f"pg_2w_scaling={results['pg2']['readings_per_s'] / results['pg1']['readings_per_s']:.2f}"

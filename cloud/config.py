@@ -137,6 +137,11 @@ class IngestConfig(ConfigBlock, kw_only=True):
     dead_letter_window_s: Annotated[float, Meta(ge=60, le=604800, extra=SECONDS)] = 3600.0
     dead_letters_per_window: Annotated[int, Meta(ge=10, le=10_000_000)] = 1000
     dead_letter_bytes_per_window: Annotated[int, Meta(ge=65536, le=1 << 40, extra=BYTES)] = 1 << 24
+    #: A message larger than this is cut to its first 4 KiB (with the size and SHA-256 of the whole)
+    #: as it arrives and dead-lettered: with at most 256 unacknowledged messages per worker, this
+    #: bounds a worker's memory.  Gateways send batches of uplink.batch_max_bytes (128 KiB by
+    #: default); the shipped Mosquitto refuses messages over 1 MiB anyway.
+    max_message_bytes: Annotated[int, Meta(ge=65536, le=16 * 1024 * 1024, extra=BYTES)] = 1 << 20
 
 
 class CloudConfig(ConfigBlock, kw_only=True):

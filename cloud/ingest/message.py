@@ -34,7 +34,7 @@ from coldgate.cloud.ingest.clock_correction import correct_batch, record_anchor
 from coldgate.cloud.ingest.conflicts import find_conflicts
 from coldgate.cloud.ingest.coverage import advance_coverage
 from coldgate.cloud.ingest.dead_letter_budget import Budget, Spent, spend
-from coldgate.cloud.ingest.dead_letter_payload import KeptPayload
+from coldgate.cloud.ingest.dead_letter_payload import PREFIX_BYTES, KeptPayload
 from coldgate.cloud.ingest.dead_letter_payload import keep as keep_payload
 from coldgate.cloud.ingest.registry import apply_status, note_sensors, touch_gateway
 from coldgate.cloud.ingest.salvage import salvage_batch
@@ -57,9 +57,11 @@ __all__ = [
     "IngestLimits",
     "Outcome",
     "batch_header",
+    "cut",
     "dead_letter",
     "gateway_of",
     "ingest_message",
+    "refuse_oversized",
 ]
 
 #: How the reasons of dead letters holding one item of a batch begin (salvaged, refused by the
@@ -113,6 +115,8 @@ class IngestLimits:
 
     window: int = 256
     budget: Budget = field(default_factory=Budget)
+    #: Larger messages are cut to a prefix as they arrive and dead-lettered.
+    max_message_bytes: int = 1 << 20
 
     @classmethod
     def from_config(cls, config: IngestConfig) -> IngestLimits:
@@ -121,7 +125,7 @@ class IngestLimits:
             rows=config.dead_letters_per_window,
             bytes=config.dead_letter_bytes_per_window,
         )
-        return cls(window=config.sequence_window, budget=budget)
+        return cls(window=config.sequence_window, budget=budget, max_message_bytes=config.max_message_bytes)
 
 
 @dataclass(slots=True)
@@ -242,6 +246,7 @@ def dead_letter(
     batch: dict[str, Any] | None = None,
     budget: Budget | None = None,
     source: str | None = None,
+    kept: KeptPayload | None = None,
 ) -> Spent:
     """Keep a message (or one item of it) that could not be stored, with why; whether it was kept.
 
@@ -258,16 +263,22 @@ def dead_letter(
     of the first row rather than stored anew, free of charge.  A new one is
     charged to ``source`` (``gateway`` unless given; ``dead_letter_budget``):
     past its budget it is only counted, and the first one dropped in a window
-    is logged and, for a gateway, raised as an alert.
+    is logged and, for a gateway, raised as an alert.  ``kept``: what is left
+    of a payload cut before it got here (``refuse_oversized``); ``payload`` is
+    then its prefix.
     """
     topic, reason = _storable(topic), _storable(reason)
     path = None if path is None else _storable(path)
     if batch is not None:
         batch = {key: _storable(value) if isinstance(value, str) else value for key, value in batch.items()}
     payload = bytes(payload)
-    kept = keep_payload(payload)
+    if kept is None:
+        kept = keep_payload(payload)
+        body = payload
+    else:  # only a prefix is here: the whole is known by its hash
+        body = kept.sha256.encode()
     digest = hashlib.sha256()
-    for part in (topic.encode(), b"\x00", (path or "").encode(), b"\x00", payload):
+    for part in (topic.encode(), b"\x00", (path or "").encode(), b"\x00", body):
         digest.update(part)
     fingerprint = digest.hexdigest()
     source = source or gateway or NO_GATEWAY_SOURCE
@@ -427,12 +438,14 @@ def _not_enrolled(
     why: str,
     now: datetime.datetime,
     group: Group,
+    kept: KeptPayload | None = None,
 ) -> Outcome:
     """Nothing is stored from a gateway the cloud does not take data from: the first message of its
     id is logged and kept as a dead letter (under the budget all such gateways share), the rest
     counted in ``unknown_gateways``."""
     outcome = Outcome("not_enrolled")
-    if note_unknown(conn, info.gateway, info.site, why, len(payload), now):
+    size = len(payload) if kept is None else kept.size
+    if note_unknown(conn, info.gateway, info.site, why, size, now):
         log.warning("refused a message on %s: %s; nothing from it is stored", topic, why)
         spent = dead_letter(
             conn,
@@ -444,9 +457,46 @@ def _not_enrolled(
             path="$",
             budget=group.limits.budget,
             source=NOT_ENROLLED_SOURCE,
+            kept=kept,
         )
         outcome.dead_letters, outcome.dead_letters_dropped = 1, int(spent is not Spent.KEPT)
     return outcome
+
+
+def refuse_oversized(
+    conn: Connection, topic: str, kept: KeptPayload, now: datetime.datetime, limits: IngestLimits
+) -> Outcome:
+    """A message over ``limits.max_message_bytes``, of which the worker kept only a prefix with the
+    size and hash of the whole (``cut``): dead-lettered as such, charged to its source."""
+    reason = (
+        f"payload of {kept.size} bytes is over ingest's limit of {limits.max_message_bytes} bytes "
+        "([ingest] max_message_bytes)"
+    )
+    budget = limits.budget
+    try:
+        info = parse_topic(topic)
+    except ContractError:
+        spent = dead_letter(conn, topic=topic, payload=kept.data, reason=reason, now=now, path="$",
+                            budget=budget, kept=kept)  # fmt: skip
+        return Outcome("dead_letter", dead_letters=1, dead_letters_dropped=spent is not Spent.KEPT)
+    group = Group(limits=limits)
+    admitted = group.admit(conn, info.gateway, info.site)
+    if admitted.refused is not None:
+        return _not_enrolled(conn, info, topic, kept.data, admitted.refused, now, group, kept)
+    spent = dead_letter(conn, topic=topic, payload=kept.data, reason=reason, now=now, gateway=info.gateway,
+                        path="$", budget=budget, kept=kept)  # fmt: skip
+    dropped = int(spent is not Spent.KEPT)
+    return Outcome(
+        "dead_letter", dead_letters=1, dead_letters_dropped=dropped, gateway=info.gateway, site=info.site
+    )
+
+
+def cut(payload: bytes) -> KeptPayload:
+    """What is kept of a payload over the size limit: its first bytes, with the size and hash of the
+    whole, taken as it arrives so that the whole need not be held while it waits."""
+    return KeptPayload(
+        payload[:PREFIX_BYTES], len(payload), hashlib.sha256(payload).hexdigest(), truncated=True
+    )
 
 
 def _refused(

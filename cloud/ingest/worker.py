@@ -48,21 +48,24 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.ingest.dead_letter_budget import Spent
+from coldgate.cloud.ingest.dead_letter_payload import KeptPayload
 from coldgate.cloud.ingest.message import (
     AckDue,
     Group,
     IngestLimits,
     Outcome,
+    cut,
     dead_letter,
     gateway_of,
     ingest_message,
+    refuse_oversized,
 )
-from coldgate.contract.codec import encode
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES, encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.items import Reading
 from coldgate.contract.topics import INGEST_FILTER, QOS, ack_topic, shared_ingest_filter
@@ -84,6 +87,8 @@ SESSION_EXPIRY_S = 300
 #: tried again meanwhile.
 AHEAD_WAIT_S = 2.0
 AHEAD_RETRY_S = 0.05
+#: QoS 0 messages (never a gateway's) are dropped while the inbox holds more than this.
+INBOX_QOS0_MAX_BYTES = 32 * 1024 * 1024
 
 
 class Mirror(Protocol):
@@ -110,6 +115,8 @@ class IngestStats:
     not_enrolled: int = 0
     #: Items of batches refused for starting ahead of the sequence window.
     ahead: int = 0
+    #: QoS 0 messages dropped while the inbox was full (gateways publish QoS 1).
+    qos0_dropped: int = 0
     acks_published: int = 0
     commits: int = 0
     db_retries: int = 0
@@ -131,6 +138,7 @@ class IngestStats:
         "dead_letters_dropped",
         "not_enrolled",
         "ahead",
+        "qos0_dropped",
         "acks_published",
         "commits",
         "db_retries",
@@ -151,6 +159,17 @@ class IngestStats:
         self.ahead += outcome.ahead
         if outcome.gateway is not None and outcome.new:
             self.by_gateway[outcome.gateway] = self.by_gateway.get(outcome.gateway, 0) + outcome.new
+
+
+_qos0_logged: dict[str, float] = {}
+
+
+def _log_qos0_drop(client_id: str) -> None:
+    """At most a line a minute per worker: the counter has the number."""
+    now = time.monotonic()
+    if now - _qos0_logged.get(client_id, -60.0) >= 60.0:
+        _qos0_logged[client_id] = now
+        log.warning("%s: dropping QoS 0 messages while the inbox is full (gateways publish QoS 1)", client_id)
 
 
 def _topic(msg: paho.MQTTMessage) -> str:
@@ -214,6 +233,10 @@ class IngestWorker:
         self._may_wait: dict[int, float] = {}
         #: Messages of the group just committed that were deferred.
         self._deferred: list[paho.MQTTMessage] = []
+        #: What is kept of messages over ``limits.max_message_bytes`` (``id(msg)`` -> prefix, size, hash).
+        self._cut: dict[int, KeptPayload] = {}
+        #: Payload bytes waiting in the inbox.
+        self._inbox_bytes = 0
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}", daemon=True)
@@ -270,6 +293,20 @@ class IngestWorker:
         self._subscribed.set()
 
     def _on_message(self, _c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        size = len(msg.payload)
+        if msg.qos == 0 and self._inbox_bytes > INBOX_QOS0_MAX_BYTES:
+            # Gateways publish QoS 1, which the broker meters by RECEIVE_MAXIMUM; QoS 0 it does not,
+            # so a flood of it is dropped here rather than held.
+            with self._lock:
+                self.stats.qos0_dropped += 1
+            _log_qos0_drop(self.client_id)
+            return
+        if size > self.limits.max_message_bytes:
+            self._cut[id(msg)] = cut(msg.payload)
+            msg.payload = b""
+            size = 0
+        with self._lock:
+            self._inbox_bytes += size
         self._inbox.put(msg)
 
     # -- running ------------------------------------------------------------------------------------
@@ -281,6 +318,8 @@ class IngestWorker:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
             properties.ReceiveMaximum = RECEIVE_MAXIMUM
+            # The broker drops, for this client, what the contract could never accept.
+            properties.MaximumPacketSize = MAX_PAYLOAD_BYTES + 65536
             self._client.connect_async(
                 address.host, address.port, self.config.keepalive_s, clean_start=False, properties=properties
             )
@@ -412,18 +451,7 @@ class IngestWorker:
             with self.engine.begin() as conn:
                 now = self.clock()
                 state = Group(limits=self.limits)
-                outcomes = [
-                    ingest_message(
-                        conn,
-                        _topic(msg),
-                        msg.payload,
-                        now,
-                        retained=msg.retain,
-                        group=state,
-                        defer_ahead=self._may_defer(msg),
-                    )
-                    for msg in ordered
-                ]
+                outcomes = [self._ingest(conn, msg, now, group=state) for msg in ordered]
                 acks = state.finish(conn, now)
             self._deferred = [
                 msg for msg, outcome in zip(ordered, outcomes, strict=True) if outcome.kind == "deferred"
@@ -446,22 +474,37 @@ class IngestWorker:
                     acks[(outcome.ack.gateway, outcome.ack.stream)] = outcome.ack
             return outcomes, acks
 
+    def _ingest(
+        self,
+        conn: Connection,
+        msg: paho.MQTTMessage,
+        now: datetime.datetime,
+        *,
+        group: Group | None = None,
+        item_by_item: bool = False,
+    ) -> Outcome:
+        kept = self._cut.get(id(msg))
+        if kept is not None:
+            return refuse_oversized(conn, _topic(msg), kept, now, self.limits)
+        return ingest_message(
+            conn,
+            _topic(msg),
+            msg.payload,
+            now,
+            retained=msg.retain,
+            group=group,
+            item_by_item=item_by_item,
+            limits=self.limits,
+            defer_ahead=self._may_defer(msg),
+        )
+
     def _commit_alone(self, msg: paho.MQTTMessage) -> Outcome:
         """One message in its own transaction; if the database refuses it, item by item (the refused
         items dead-lettered, the rest stored and the range acknowledged, so the stream goes on)."""
         for item_by_item in (False, True):
             try:
                 with self.engine.begin() as conn:
-                    return ingest_message(
-                        conn,
-                        _topic(msg),
-                        msg.payload,
-                        self.clock(),
-                        retained=msg.retain,
-                        item_by_item=item_by_item,
-                        limits=self.limits,
-                        defer_ahead=self._may_defer(msg),
-                    )
+                    return self._ingest(conn, msg, self.clock(), item_by_item=item_by_item)
             except Exception as exc:
                 if _unreachable(exc) or _lost_a_race(exc):
                     raise
@@ -501,8 +544,12 @@ class IngestWorker:
                 if outcome.kind != "deferred":
                     self.stats.add(outcome)
             self.stats.commits += 1
-        for msg in group:
-            if msg.qos > 0 and id(msg) not in waiting:
+        done = [msg for msg in group if id(msg) not in waiting]
+        with self._lock:
+            self._inbox_bytes -= sum(len(msg.payload) for msg in done)
+        for msg in done:
+            self._cut.pop(id(msg), None)
+            if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
         ts = int(self.clock().timestamp() * 1000)
         for due in acks.values():
