@@ -318,7 +318,9 @@ class IngestWorker:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
             properties.ReceiveMaximum = RECEIVE_MAXIMUM
-            # The broker drops, for this client, what the contract could never accept.
+            # The broker drops, for this worker, what the contract could never accept; anything
+            # smaller arrives, and past max_message_bytes is cut, counted and logged as it does
+            # (bench.dead_letter_flood: the flood costs a worker ~20 MB at its peak).
             properties.MaximumPacketSize = MAX_PAYLOAD_BYTES + 65536
             self._client.connect_async(
                 address.host, address.port, self.config.keepalive_s, clean_start=False, properties=properties
