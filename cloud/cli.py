@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import click
 
 from coldgate.cloud.identity.cli import gateways
@@ -263,3 +265,70 @@ def replay_dead_letters_command(
             "not replayable (no such id, already stored, or not a batch a replay could store): "
             + ", ".join(map(str, missing))
         )
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+@dead_letters.command("budgets")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--capped", is_flag=True, help="Only the sources capped now.")
+def dead_letter_budgets_command(path: str, capped: bool) -> None:
+    """One line per source: its window, kept and dropped there, dropped in all, and whether capped now.
+
+    Judged with this config's [ingest] budget, the one ingest applies: a
+    source whose window has passed starts a new one at its next dead letter.
+    """
+    from coldgate.cloud.api.queries_refusals import dead_letter_budgets
+    from coldgate.cloud.ingest.message import IngestLimits
+
+    budget = IngestLimits.from_config(_load(path).ingest).budget
+    engine = _writer_engine(path)
+    try:
+        with engine.connect() as conn:
+            found = dead_letter_budgets(
+                conn, budget, datetime.datetime.now(datetime.UTC), capped=True if capped else None
+            )
+    finally:
+        engine.dispose()
+    for entry in found.items:
+        window = "open" if entry.window_open else "over"
+        state = "CAPPED" if entry.capped else "ok"
+        click.echo(
+            f"{entry.source}\twindow {_stamp(entry.window_start)} ({window})\t"
+            f"kept {entry.kept} ({entry.kept_bytes} B)\tdropped {entry.dropped} ({entry.dropped_bytes} B)\t"
+            f"dropped in all {entry.dropped_total}\t[{state}]"
+        )
+    now_capped = sum(1 for entry in found.items if entry.capped)
+    click.echo(
+        f"{found.total} source(s), {now_capped} capped now "
+        f"(budget: {budget.rows} letters or {budget.bytes} bytes per {budget.window_s:.0f} s)"
+    )
+
+
+@cloud.command("unknown-gateways")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--site", help="Only ids refused under this site's topics.")
+def unknown_gateways_command(path: str, site: str | None) -> None:
+    """One line per gateway id ingest refused, most recently heard first: id, site, messages, bytes,
+    first and last seen, why.
+
+    Only the first message of each id was kept (a dead letter); this is where
+    the rest were counted, so a gateway missing its enrolment shows up here.
+    """
+    from coldgate.cloud.api.queries_refusals import unknown_gateways
+
+    engine = _writer_engine(path)
+    try:
+        with engine.connect() as conn:
+            found = unknown_gateways(conn, site=site)
+    finally:
+        engine.dispose()
+    for entry in found.items:
+        note = "\t[enrolled since]" if entry.enrolled_now else ""
+        click.echo(
+            f"{entry.gateway}\t{entry.site or '-'}\t{entry.messages} message(s)\t{entry.payload_bytes} B\t"
+            f"{_stamp(entry.first_seen)}\t{_stamp(entry.last_seen)}\t{entry.why[:200]}{note}"
+        )
+    click.echo(f"{found.total} unknown gateway id(s)")

@@ -22,9 +22,14 @@ __all__ = [
     "AlertList",
     "Backlog",
     "Bucket",
+    "BudgetLimits",
     "Clock",
+    "DeadLetterBudgetEntry",
+    "DeadLetterBudgetList",
     "DeadLetterEntry",
     "DeadLetterList",
+    "EnrolmentEntry",
+    "EnrolmentList",
     "GapEntry",
     "GapList",
     "GatewayEntry",
@@ -36,6 +41,8 @@ __all__ = [
     "SensorEntry",
     "SensorList",
     "StreamAck",
+    "UnknownGatewayEntry",
+    "UnknownGatewayList",
     "iso_ms",
     "utc",
 ]
@@ -290,3 +297,77 @@ class DeadLetterEntry(_Out):
 
 class DeadLetterList(_Out):
     items: list[DeadLetterEntry]
+
+
+# ---------------------------------------------------------------- refusals: enrolment, unknown ids, budgets
+
+
+class EnrolmentEntry(_Out):
+    gateway: str
+    site: str
+    credential: str = Field(description='"password", "certificate" or "before-enrolment" (migration 0005).')
+    enrolled_at: datetime.datetime
+    revoked_at: datetime.datetime | None
+    active: bool = Field(description="Not revoked: ingest stores what it sends under its site's topics.")
+    last_seen: datetime.datetime | None = Field(
+        description="When ingest last heard from it; null if it never stored anything."
+    )
+
+
+class EnrolmentList(_Out):
+    total: int = Field(description="Enrolments matching the filters, whatever limit and offset.")
+    items: list[EnrolmentEntry]
+
+
+class UnknownGatewayEntry(_Out):
+    gateway: str = Field(description='The id the topic named; "(others)" counts ids past the first 1,000.')
+    site: str = Field(description="The site the topic named.")
+    why: str = Field(description="Why ingest refused it, as of its latest message.")
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    messages: int = Field(description="Messages refused; only the first was kept, as a dead letter.")
+    payload_bytes: int
+    enrolled_now: bool = Field(
+        description="Enrolled for this site (not revoked) since: its new messages are stored; "
+        "the counts stay as they were."
+    )
+
+
+class UnknownGatewayList(_Out):
+    total: int = Field(description="Ids matching the filters, whatever limit and offset.")
+    items: list[UnknownGatewayEntry]
+
+
+class BudgetLimits(_Out):
+    window_s: float
+    rows: int = Field(description="Dead letters kept per source per window.")
+    bytes: int = Field(description="Payload bytes kept per source per window.")
+    configured: bool = Field(
+        description="From the cloud config's [ingest]; false: the defaults, as this API was not given them."
+    )
+
+
+class DeadLetterBudgetEntry(_Out):
+    source: str = Field(
+        description='A gateway id, "(not enrolled)" (shared by all ids not enrolled) or "(no gateway)".'
+    )
+    window_start: datetime.datetime
+    window_end: datetime.datetime
+    window_open: bool = Field(
+        description="The window is still running; false: the counts are of its last window, and its "
+        "next dead letter starts a new one."
+    )
+    kept: int
+    kept_bytes: int
+    dropped: int = Field(description="Dead letters counted, not kept, in the window.")
+    dropped_bytes: int
+    dropped_total: int = Field(description="Dropped over all windows.")
+    capped: bool = Field(
+        description="Over its budget in the running window: its next new dead letter is only counted."
+    )
+
+
+class DeadLetterBudgetList(_Out):
+    limits: BudgetLimits
+    total: int = Field(description="Sources matching the filters, whatever limit and offset.")
+    items: list[DeadLetterBudgetEntry]
