@@ -85,6 +85,8 @@ class CloudService:
         assert self.reader_engine is not None
         tokens = self.tokens or load_tokens(self.config.api.tokens_file)
         app = create_app(self.reader_engine, tokens)
+        # Whether a source is capped now depends on [ingest], which the read API does not otherwise see.
+        app.state.dead_letter_budget = IngestLimits.from_config(self.config.ingest).budget
         server_config = uvicorn.Config(
             app, host=self.config.api.host, port=self.config.api.port, log_level="warning", access_log=False
         )

@@ -712,12 +712,15 @@ def test_openapi_lists_every_path_and_the_bearer_scheme(client: TestClient) -> N
     assert set(doc["paths"]) == {
         "/health",
         "/gateways",
+        "/gateways/unknown",
+        "/gateways/enrolments",
         "/gateways/{gateway}",
         "/sensors",
         "/gateways/{gateway}/sensors/{sensor}/readings",
         "/gaps",
         "/alerts",
         "/dead-letters",
+        "/dead-letters/budgets",
     }
     assert doc["components"]["securitySchemes"]["bearer"]["type"] == "http"
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -21,9 +21,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from coldgate.cloud.db.models import GatewayEnrolment
 
-__all__ = ["CREDENTIALS", "Admission", "admission", "enrol_gateway", "revoke_gateway"]
+__all__ = ["CREDENTIALS", "RESERVED_IDS", "Admission", "admission", "enrol_gateway", "revoke_gateway"]
 
 CREDENTIALS = ("password", "certificate")
+#: Ids the API's fixed paths take (``/gateways/unknown``, ``/gateways/enrolments``): a gateway so
+#: named could never be read by id.
+RESERVED_IDS = frozenset({"unknown", "enrolments"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ def enrol_gateway(
     its stored data names the first site, and moving a gateway is a decision
     to take on purpose (revoke, then enrol again).
     """
+    if gateway in RESERVED_IDS:
+        raise ValueError(f"{gateway!r} is reserved by the API's /gateways/{gateway}; choose another id")
     if credential not in CREDENTIALS:
         raise ValueError(f"credential must be one of {', '.join(CREDENTIALS)}, not {credential!r}")
     row = conn.execute(
