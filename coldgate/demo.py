@@ -276,6 +276,7 @@ async def _run_site(
                 stats = cloud.ingest_stats()
                 click.echo(
                     f"scenario {_clock(farm.farm.clock.now())} | ingested {stats.new_readings} readings"
+                    f" (refused {stats.dead_letters + stats.not_enrolled})"
                     f" | alerts open {open_alerts} | outbox depth {depth}"
                     f" | siren {'ON' if board.coil(0) else 'off'}"
                     f" | offline {', '.join(offline) or 'none'}"

@@ -87,6 +87,9 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert "siren ON" in out
     ingested = [int(n) for n in re.findall(r"ingested (\d+) readings", out)]
     assert ingested and ingested[-1] > 100
+    # The demo enrols its gateway as an operator would; the cloud refuses nothing from it.
+    assert "Enrolled demo-gw-01 for site" in out
+    assert re.findall(r"ingested \d+ readings \(refused (\d+)\)", out)[-1] == "0"
     assert ">>>>>" not in out + stderr  # no pymodbus hex dumps on screen
     assert "Traceback" not in stderr
     assert out.rstrip().endswith("stopped")
