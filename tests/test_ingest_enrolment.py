@@ -290,17 +290,8 @@ def test_an_upgraded_cloud_enrols_the_gateways_it_already_knew(db_url: str) -> N
 
 
 def test_past_a_thousand_unknown_ids_the_rest_are_counted_together(
-    engine: Engine, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+    engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if engine.dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="bug: cloud/ingest/unknown_gateways.py note_unknown takes the rowcount of "
-                "INSERT .. ON CONFLICT DO NOTHING as 'created'; on PostgreSQL it is -1 (truthy), so "
-                "the (others) row is never updated: its messages stay 1",
-            )
-        )
     caplog.set_level(logging.WARNING, logger=LOGGER)
     with engine.begin() as conn:  # a thousand ids already counted, as a flood of made-up ids leaves
         conn.execute(

@@ -31,7 +31,7 @@ from coldgate.cloud.ingest.replay import replayable
 from coldgate.cloud.ingest.sequence_window import AHEAD_REASON
 from coldgate.cloud.ingest.worker import IngestWorker
 from coldgate.contract.codec import encode
-from coldgate.contract.topics import batch_topic
+from coldgate.contract.topics import batch_topic, status_topic
 from coldgate.contract.uplink import Batch
 from coldgate.gateway.buffer.outbox import Outbox
 from tests.rig.ingest import enrol, unique_tag
@@ -44,16 +44,20 @@ FORGED_VALUE = 99.5
 AHEAD = 300
 
 
+def _publish(broker: MosquittoBroker, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="forger", protocol=MQTTProtocolVersion.MQTTv5)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
 def _forge(broker: MosquittoBroker, boot: str, stream: str, seq: int) -> None:
     item = reading(FORGED_VALUE, seq=seq, stamp=CLOCK.stamp())
     batch = Batch(v=1, site=SITE, gateway=GATEWAY, boot=boot, stream=stream, first_seq=seq, last_seq=seq,
                   sent=CLOCK.stamp().wall_ms, items=[item])  # fmt: skip
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="forger", protocol=MQTTProtocolVersion.MQTTv5)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    client.publish(batch_topic(SITE, GATEWAY), encode(batch), qos=1).wait_for_publish(10)
-    client.disconnect()
-    client.loop_stop()
+    _publish(broker, batch_topic(SITE, GATEWAY), encode(batch))
 
 
 async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -68,6 +72,9 @@ def test_a_forged_future_reading_is_refused_and_the_real_one_stored(
     with engine.begin() as conn:  # the rig enrols gw01 for site1; this gateway is at ams-dc1
         revoke_gateway(conn, GATEWAY, now)
     enrol(engine, [GATEWAY], site=SITE)
+    # The broker's retained status of this gateway id is the other dialect's run (same boot, a stream
+    # already at 350): it would announce that far to this cloud.
+    _publish(mosquitto, status_topic(SITE, GATEWAY), b"", retain=True)
     tag = unique_tag(request)
     config = CloudMqttConfig(broker=mosquitto.url, shared_group=f"trial{tag}", client_id=f"trial{tag}")
     outbox = uplink_outbox(tmp_path / "outbox.sqlite3")

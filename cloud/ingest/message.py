@@ -568,7 +568,7 @@ def _ingest_batch(
         stream, first_seq, last_seq, items = batch.stream, batch.first_seq, batch.last_seq, batch.items
     gateway = info.gateway
     header = batch_header(stream, boot, first_seq, last_seq)
-    ahead = _ahead_of_window(conn, info, group, stream, boot, first_seq)
+    ahead = _ahead_of_window(conn, info, group, stream, (first_seq, last_seq), len(items) + len(bad))
     if ahead is not None and defer_ahead:
         outcome.kind = "deferred"
         return outcome
@@ -604,15 +604,17 @@ def _ingest_batch(
 
 
 def _ahead_of_window(
-    conn: Connection, info: TopicInfo, group: Group, stream: str, boot: str, first_seq: int
+    conn: Connection, info: TopicInfo, group: Group, stream: str, span: tuple[int, int], items: int
 ) -> str | None:
-    """Why a batch starting at ``first_seq`` lies beyond the sequence window, or None."""
+    """Why a batch of ``items`` items over ``span`` lies beyond the sequence window, or None."""
+    first_seq, last_seq = span
+    window = group.limits.window
     covered = covered_seq(conn, info.gateway, stream)
-    if first_seq <= covered + 1:  # the common case: the next stretch of the stream, or a re-send
-        return None
-    announced = announced_seq(conn, info.gateway, boot)
+    if first_seq <= covered + 1 and last_seq <= covered + window:
+        return None  # the common case, without reading the announcement: the next stretch, or a re-send
+    announced = announced_seq(conn, info.gateway)
     top = reach(covered, announced, group.ranges.get((info.gateway, stream, info.site), []))
-    return refusal(first_seq, top, group.limits.window, covered=covered, announced=announced)
+    return refusal(first_seq, last_seq, items, top, window, covered=covered, announced=announced)
 
 
 def _refuse_ahead(

@@ -9,7 +9,13 @@ highest of
 
 - what the stream has covered (every seq up to it committed),
 - ranges committed earlier in the same transaction that join it,
-- the ``last_seq`` the gateway announced in its status of the same boot.
+- the ``last_seq`` the gateway announced in its newest status (of any boot:
+  a restarted gateway keeps its outbox and stream, and batches of the old
+  boot may still be on their way);
+
+and its last seq lies within ``window`` of the higher of that and the last
+seq its items could fill without a gap: a one-item batch cannot declare a
+range (as a thinned one does) that reaches far ahead.
 
 A real gateway never runs ahead of its own announcement by more than
 ``ANNOUNCE_EVERY_ITEMS`` (it publishes a status as it numbers more), and its
@@ -20,8 +26,8 @@ and a forgery never reaches the tables.  A forgery inside the window can
 still take a number first; the real item is then a conflict, raised as an
 alert for a person (``cloud/alerts/ingest_alerts.py``), not kept silently.
 
-The check reads only the first seq: a batch's range may span dropped seqs,
-and a batch starting inside the window is the next stretch of the stream.
+A real thinned batch spans more seqs than it has items, but it lies in the
+backlog the gateway announced when it connected, so it passes too.
 """
 
 from __future__ import annotations
@@ -51,14 +57,20 @@ def reach(covered: int, announced: int, joined: Iterable[tuple[int, int]]) -> in
     return top
 
 
-def refusal(first_seq: int, top: int, window: int, *, covered: int, announced: int) -> str | None:
-    """Why a batch starting at ``first_seq`` is refused, or None when it is inside the window."""
-    if first_seq <= top + window:
-        return None
-    return (
-        f"{AHEAD_REASON} first_seq {first_seq} is more than {window} past {top} "
-        f"(covered {covered}, announced last_seq {announced}); a real gateway re-sends it in order"
-    )
+def refusal(
+    first_seq: int, last_seq: int, items: int, top: int, window: int, *, covered: int, announced: int
+) -> str | None:
+    """Why a batch of ``items`` items over ``first_seq..last_seq`` is refused, or None when it is inside."""
+    where = f"(covered {covered}, announced last_seq {announced}); a real gateway re-sends it in order"
+    if first_seq > top + window:
+        return f"{AHEAD_REASON} first_seq {first_seq} is more than {window} past {top} {where}"
+    filled = max(top, first_seq - 1 + items)
+    if last_seq > filled + window:
+        return (
+            f"{AHEAD_REASON} last_seq {last_seq} of {items} item(s) from first_seq {first_seq} is more "
+            f"than {window} past {filled} {where}"
+        )
+    return None
 
 
 def covered_seq(conn: Connection, gateway: str, stream: str) -> int:
@@ -71,14 +83,15 @@ def covered_seq(conn: Connection, gateway: str, stream: str) -> int:
     return int(covered or 0)
 
 
-def announced_seq(conn: Connection, gateway: str, boot: str) -> int:
-    """``last_seq`` (else ``last_acked_seq``) of the gateway's newest status if it is of ``boot``; else 0.
+def announced_seq(conn: Connection, gateway: str) -> int:
+    """The higher of ``last_seq`` and ``last_acked_seq`` in the gateway's newest status (0: none).
 
-    Another boot's status may speak of another stream (a replaced SD card),
-    so it announces nothing for this one.
+    Whatever its boot: a restart keeps the outbox and its stream.  A replaced
+    SD card starts a new stream at 1, which the old stream's announcement can
+    only widen for, never narrow.
     """
     status: Any = conn.execute(select(Gateway.last_status).where(Gateway.id == gateway)).scalar()
-    if not isinstance(status, dict) or status.get("boot") != boot:
+    if not isinstance(status, dict):
         return 0
     best = 0
     for key in ("last_seq", "last_acked_seq"):

@@ -49,8 +49,9 @@ def note_unknown(
                 payload_bytes=size,
             )
             .on_conflict_do_nothing()
-        ).rowcount
-        if created:
+            .returning(UnknownGateway.gateway)  # rowcount is -1 here on PostgreSQL (psycopg 3)
+        ).first()
+        if created is not None:
             return gateway != OTHERS
     conn.execute(
         update(UnknownGateway)
