@@ -190,7 +190,7 @@ def run(
 PROFILE_PARTS = [
     ("decode (contract.codec)", "contract/codec.py", "decode"),
     ("item_row building", "cloud/db/writes.py", "item_row"),
-    ("INSERT reading_keys", "cloud/db/writes.py", "_claim_reading_keys"),
+    ("INSERT item_keys", "cloud/db/writes.py", "_claim_keys"),
     ("insert_new total (both INSERTs + rows)", "cloud/db/writes.py", "insert_new"),
     ("psycopg query conversion", "psycopg/_queries.py", "convert"),
     (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="cloud database tests need the [cloud] extra")
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from coldgate.cloud.db import insert_items, migrate
 from coldgate.cloud.db.migrate import alembic_config
 from coldgate.cloud.db.models import Alert, EdgeItem, Gap, Reading
+from coldgate.cloud.db.writes import item_row
 from coldgate.contract import examples
 from coldgate.contract.items import Quantity
 from coldgate.contract.items import Reading as ReadingItem
@@ -56,7 +58,7 @@ def test_migrate_creates_every_table_and_is_repeatable(db_url: str) -> None:
             first = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         names = set(inspect(engine).get_table_names())
         assert {"sites", "zones", "sensors", "gateways", "readings", "gaps", "alerts"} <= names
-        assert {"edge_items", "dead_letters", "alembic_version", "reading_keys"} <= names
+        assert {"edge_items", "dead_letters", "alembic_version", "item_keys"} <= names
         assert {"stream_coverage", "batch_ranges", "boot_anchors"} <= names
         migrate(db_url)  # a database at head is left alone
         with engine.connect() as conn:
@@ -216,3 +218,32 @@ def test_the_database_password_is_the_first_line_of_its_file_and_an_empty_one_is
     secret.write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match=r"database\.password_file: cannot read"):
         database_url(config)
+
+
+def test_one_seq_holds_one_item_whatever_its_kind(engine: Engine) -> None:
+    alert = examples.ALERT
+    with engine.begin() as conn:
+        assert insert_items(conn, GATEWAY, SITE, STREAM, [alert]) == 1
+        assert insert_items(conn, GATEWAY, SITE, STREAM, readings(1, start_seq=alert.seq)) == 0
+    assert count(engine, Reading) == 0 and count(engine, Alert) == 1
+
+
+def test_an_upgrade_gives_the_kinds_already_stored_their_keys(db_url: str) -> None:
+    migrate(db_url, "0005")
+    engine = create_engine(db_url)
+    alert, gap = examples.ALERT, examples.GAP
+    own = msgspec.structs.replace(alert, seq=alert.seq, alert_id="cloud-1")
+    with engine.begin() as conn:  # as the cloud before item_keys wrote them: no key but for readings
+        conn.execute(Alert.__table__.insert(), [item_row(GATEWAY, STREAM, alert)])
+        conn.execute(Gap.__table__.insert(), [item_row(GATEWAY, STREAM, gap)])
+        # The cloud's own rows (stream "cloud") never collide with a gateway's: they get no key.
+        conn.execute(Alert.__table__.insert(), [item_row(GATEWAY, "cloud", own)])
+    engine.dispose()
+    migrate(db_url)
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT stream, seq FROM item_keys")).all()
+    assert sorted(tuple(key) for key in keys) == sorted([(STREAM, alert.seq), (STREAM, gap.seq)])
+    with engine.begin() as conn:
+        assert insert_items(conn, GATEWAY, SITE, STREAM, readings(1, start_seq=alert.seq)) == 0
+    engine.dispose()

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select, text
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
-from coldgate.cloud.db.models import DeadLetter, Reading, ReadingKey
+from coldgate.cloud.db.models import DeadLetter, ItemKey, Reading
 from coldgate.cloud.ingest.worker import IngestWorker
 from tests.rig.ingest import (
     AckWatcher,
@@ -46,7 +46,7 @@ def count(engine: Engine, model: type) -> int:
         return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
 
 
-def distinct_reading_keys(engine: Engine) -> int:
+def distinct_item_keys(engine: Engine) -> int:
     with engine.connect() as conn:
         query = "SELECT COUNT(DISTINCT (gateway, stream, seq)) FROM readings"
         return int(conn.execute(text(query)).scalar_one())
@@ -126,8 +126,8 @@ def test_a_million_readings_through_two_workers(
     )
 
     assert count(pg_engine, Reading) == total
-    assert count(pg_engine, ReadingKey) == total
-    assert distinct_reading_keys(pg_engine) == total
+    assert count(pg_engine, ItemKey) == total
+    assert distinct_item_keys(pg_engine) == total
     assert count(pg_engine, DeadLetter) == 0
     assert sum(s.new_readings for s in stats) == total
     assert sum(s.duplicates for s in stats) == len(resent) * PER_BATCH
@@ -216,8 +216,8 @@ def test_postgresql_outage_loses_nothing_and_acks_nothing_early(
         assert during.db_retries > 0, "the worker retried while PostgreSQL was down"
         total = len(gateways) * per_gateway
         assert count(engine, Reading) == total
-        assert count(engine, ReadingKey) == total
-        assert distinct_reading_keys(engine) == total
+        assert count(engine, ItemKey) == total
+        assert distinct_item_keys(engine) == total
         assert count(engine, DeadLetter) == 0
         assert stats.new_readings == total and stats.conflicts == 0
         assert stats.batches >= batches * len(gateways)
@@ -263,8 +263,8 @@ def test_broker_restart_mid_ingest_loses_nothing(mosquitto_own: MosquittoBroker,
         stats = [one.snapshot(), two.snapshot()]
     total = len(gateways) * per_gateway
     assert count(pg_engine, Reading) == total
-    assert count(pg_engine, ReadingKey) == total
-    assert distinct_reading_keys(pg_engine) == total
+    assert count(pg_engine, ItemKey) == total
+    assert distinct_item_keys(pg_engine) == total
     assert count(pg_engine, DeadLetter) == 0
     assert sum(s.new_readings for s in stats) == total
     assert sum(s.conflicts for s in stats) == 0

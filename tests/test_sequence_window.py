@@ -286,21 +286,15 @@ def test_trial_a_forgery_far_ahead_in_a_thinned_range_is_refused_too(engine: Eng
     assert refused.ack is None or refused.ack.seq == N
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a forged item of another kind under a real seq is not a conflict; both are stored "
-    "(cloud/db/writes.py insert_new and cloud/ingest/conflicts.py find_conflicts look only in the "
-    "item's own kind's table)",
-)
 def test_a_forgery_of_another_kind_under_a_real_number_is_a_conflict_too(engine: Engine) -> None:
     gateway = "gw13"
     real_stream(engine, gateway, N)
     forged = msgspec.structs.replace(examples.ALERT, seq=N + 50, ts=NOW_MS + (N + 50) * 1000)
     assert ingest(engine, *batch_message(gateway, [forged])).new == 1
     outcomes = [ingest(engine, *message) for message in real_batches(gateway, N + 1, N + 100, 100)]
-    # Today the real reading is stored beside the forged alert: two items under one seq, no alert.
-    # It should be as for one kind: whoever stores a seq first owns it, so the real reading is the
-    # newcomer, a conflict for a person (dead-lettered, stream.conflict raised), whatever the kinds.
+    # Before, the real reading was stored beside the forged alert: two items under one seq, no alert.
+    # As for one kind: whoever stores a seq first owns it, so the real reading is the newcomer, a
+    # conflict for a person (dead-lettered, stream.conflict raised), whatever the kinds.
     assert outcomes[0].conflicts == 1
     assert stored_values(engine, gateway, N + 50) == {}
     assert len(alerts(engine, gateway, CONFLICT_RULE)) == 1

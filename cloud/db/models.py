@@ -42,8 +42,8 @@ __all__ = [
     "EdgeItem",
     "Gap",
     "Gateway",
+    "ItemKey",
     "Reading",
-    "ReadingKey",
     "Sensor",
     "Site",
     "StreamCoverage",
@@ -167,7 +167,7 @@ class Reading(Base):
 
     PostgreSQL requires the partition key in every unique constraint of a
     partitioned table, so the primary key is (gateway, stream, seq, ts);
-    uniqueness of (gateway, stream, seq) alone is kept by :class:`ReadingKey`.
+    uniqueness of (gateway, stream, seq) alone is kept by :class:`ItemKey`.
     """
 
     __tablename__ = "readings"
@@ -201,16 +201,17 @@ class Reading(Base):
     ts_corrected: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class ReadingKey(Base):
-    """The idempotency key of every stored reading, in a plain (unpartitioned) table.
+class ItemKey(Base):
+    """The idempotency key of every stored item, of whatever kind, in a plain (unpartitioned) table.
 
     A partitioned ``readings`` cannot be unique on (gateway, stream, seq), so a
-    re-sent reading whose ``ts`` differs would be stored twice; inserting its
-    key here first settles that on every dialect.  ``ts`` says which partition
-    holds the reading.
+    re-sent reading whose ``ts`` differs would be stored twice; and one seq
+    must not hold a reading in one table and an alert in another.  Every item
+    claims its key here first, which settles both on every dialect.  ``ts``
+    says which partition holds a reading.
     """
 
-    __tablename__ = "reading_keys"
+    __tablename__ = "item_keys"
 
     gateway: Mapped[str] = mapped_column(primary_key=True)
     stream: Mapped[str] = mapped_column(primary_key=True)

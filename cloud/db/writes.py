@@ -100,11 +100,12 @@ def insert_new(
 ) -> set[int]:
     """Insert items, skipping keys already stored; returns the seqs that were new.
 
-    Readings claim their key in ``reading_keys`` first and only the newly
-    claimed ones are inserted, since the partitioned ``readings`` table cannot
-    be unique on (gateway, stream, seq) by itself.  A key already stored is
-    "not new" whatever its content: telling a conflict from a duplicate is
-    ingest's job, and it needs the new seqs to do so.  ``ts_corrected`` maps a
+    Every item claims its key in ``item_keys`` first and only the newly
+    claimed ones are inserted: the partitioned ``readings`` table cannot be
+    unique on (gateway, stream, seq) by itself, and a seq taken by one kind
+    must not be taken again by another in its own table.  A key already
+    stored is "not new" whatever its content or kind: telling a conflict from
+    a duplicate is ingest's job, and it needs the new seqs to do so.  ``ts_corrected`` maps a
     reading's seq to its clock-corrected time.
     """
     corrections = ts_corrected or {}
@@ -124,23 +125,22 @@ def insert_new(
         rows_by_table.setdefault(table.name, (table, []))[1].append(row)
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for table, rows in rows_by_table.values():
-        if table is models.Reading.__table__:
-            rows = _claim_reading_keys(conn, dialect_insert, rows)
-            if not rows:
-                continue
+        rows = _claim_keys(conn, dialect_insert, rows)
+        if not rows:
+            continue
         stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.seq)
         new.update(conn.execute(stmt, rows).scalars())
     return new
 
 
-def _claim_reading_keys(
+def _claim_keys(
     conn: Connection, dialect_insert: Callable[[Table], Any], rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Insert the rows' keys into ``reading_keys``; return the rows whose key was new.
+    """Insert the rows' keys into ``item_keys``; return the rows whose key was new.
 
     All rows share one (gateway, stream), so the returned seqs identify them.
     """
-    keys: Table = models.ReadingKey.__table__  # type: ignore[assignment]
+    keys: Table = models.ItemKey.__table__  # type: ignore[assignment]
     stmt = dialect_insert(keys).on_conflict_do_nothing().returning(keys.c.seq)
     key_rows = [
         {"gateway": r["gateway"], "stream": r["stream"], "seq": r["seq"], "ts": r["ts"]} for r in rows
@@ -219,7 +219,7 @@ def _copy_with(
             WITH staged AS (
                 SELECT DISTINCT ON (seq) * FROM {_STAGE} ORDER BY seq, ord
             ), claimed AS (
-                INSERT INTO reading_keys (gateway, stream, seq, ts)
+                INSERT INTO item_keys (gateway, stream, seq, ts)
                 SELECT %(gateway)s, %(stream)s, seq, ts FROM staged
                 ON CONFLICT DO NOTHING
                 RETURNING seq

@@ -5,8 +5,10 @@ is normal and a no-op.  The same key with *different* content is not: a
 gateway whose outbox was restored from an old backup, or two gateways
 configured with one id, would otherwise overwrite or silently lose records.
 The stored row stays (records are never edited); the newcomer goes to the
-dead letters with the fields that differ.  Only keys that were not new are
-compared, so the common path (fresh data) costs nothing.
+dead letters with the fields that differ.  A key held by an item of another
+kind (``item_keys``: one seq, one item) is a conflict too, in field
+``kind``.  Only keys that were not new are compared, so the common path
+(fresh data) costs nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def find_conflicts(
                     table.c.gateway == gateway, table.c.stream == stream, table.c.seq.in_(chunk)
                 )
             ).mappings()
+            found: set[int] = set()
             for row in stored:
+                found.add(row["seq"])
                 item = wanted[row["seq"]]
                 fresh = item_row(gateway, stream, item)
                 fields = [
@@ -60,4 +64,6 @@ def find_conflicts(
                 ]
                 if fields:
                     conflicts.append((item, fields))
+            # Not new, yet not in this kind's table: the seq holds an item of another kind.
+            conflicts.extend((wanted[seq], ["kind"]) for seq in chunk if seq not in found)
     return conflicts
