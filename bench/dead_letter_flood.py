@@ -34,7 +34,7 @@ from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.ingest.dead_letter_budget import Budget
-from coldgate.cloud.ingest.message import IngestLimits
+from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.contract.topics import batch_topic
 from tests.rig.ingest import SITE, enrol, reading_batches
 from tests.rig.mosquitto import MosquittoBroker

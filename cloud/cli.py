@@ -119,7 +119,7 @@ def ingest_command(path: str, n: int) -> None:
     from coldgate.cloud.db.engine import database_url, make_engine
     from coldgate.cloud.db.migrate import migrate
     from coldgate.cloud.ingest.influx_mirror import InfluxMirror
-    from coldgate.cloud.ingest.message import IngestLimits
+    from coldgate.cloud.ingest.limits import IngestLimits
     from coldgate.cloud.ingest.worker import IngestWorker
     from coldgate.configfile import ConfigError
 
@@ -281,7 +281,7 @@ def dead_letter_budgets_command(path: str, capped: bool) -> None:
     source whose window has passed starts a new one at its next dead letter.
     """
     from coldgate.cloud.api.queries_refusals import dead_letter_budgets
-    from coldgate.cloud.ingest.message import IngestLimits
+    from coldgate.cloud.ingest.limits import IngestLimits
 
     budget = IngestLimits.from_config(_load(path).ingest).budget
     engine = _writer_engine(path)

@@ -27,7 +27,7 @@ from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
 from coldgate.cloud.db.migrate import migrate
 from coldgate.cloud.ingest.influx_mirror import InfluxMirror
-from coldgate.cloud.ingest.message import IngestLimits
+from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.worker import IngestStats, IngestWorker
 from coldgate.cloud.scheduler import CloudScheduler
 

@@ -25,7 +25,9 @@ from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.api.routes.dead_letters import BUDGET_STATE
 from coldgate.cloud.identity.enrolment import enrol_gateway, revoke_gateway
 from coldgate.cloud.ingest.dead_letter_budget import Budget
-from coldgate.cloud.ingest.message import NOT_ENROLLED_SOURCE, IngestLimits, ingest_message
+from coldgate.cloud.ingest.dead_letters import NOT_ENROLLED_SOURCE
+from coldgate.cloud.ingest.limits import IngestLimits
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract.topics import batch_topic
 from tests.rig.ingest import ENROLLED, SITE, batch_message, reading
 

@@ -20,7 +20,9 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.identity.enrolment import enrol_gateway
 from coldgate.cloud.ingest.dead_letter_budget import Budget
-from coldgate.cloud.ingest.message import NOT_ENROLLED_SOURCE, IngestLimits, ingest_message
+from coldgate.cloud.ingest.dead_letters import NOT_ENROLLED_SOURCE
+from coldgate.cloud.ingest.limits import IngestLimits
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract.topics import batch_topic
 from tests.rig.commands import run_ok
 from tests.rig.ingest import SITE, batch_message, reading

@@ -20,18 +20,15 @@ from coldgate.cloud.alerts.ingest_alerts import CAPPED_RULE
 from coldgate.cloud.db.models import Alert, DeadLetter, DeadLetterBudget
 from coldgate.cloud.ingest.dead_letter_budget import Budget
 from coldgate.cloud.ingest.dead_letter_payload import PREFIX_BYTES
-from coldgate.cloud.ingest.message import (
-    NO_GATEWAY_SOURCE,
-    NOT_ENROLLED_SOURCE,
-    IngestLimits,
-    Outcome,
-    ingest_message,
-)
+from coldgate.cloud.ingest.dead_letters import NO_GATEWAY_SOURCE, NOT_ENROLLED_SOURCE
+from coldgate.cloud.ingest.group import Outcome
+from coldgate.cloud.ingest.limits import IngestLimits
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract.topics import batch_topic
 from tests.rig.ingest import SITE
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
-LOGGER = "coldgate.cloud.ingest.message"
+LOGGER = "coldgate.cloud.ingest.dead_letters"
 KIB = 1024
 BUDGET = Budget(window_s=3600.0, rows=10, bytes=64 * KIB)
 LIMITS = IngestLimits(window=256, budget=BUDGET)

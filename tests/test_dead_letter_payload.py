@@ -65,7 +65,7 @@ def test_a_flood_of_garbage_stays_small_and_is_logged_not_silently_kept(
     enrol(engine, [gateway])
     topic = batch_topic(SITE, gateway)
     flood = [os.urandom(5 * MB) for _ in range(20)] + [os.urandom(17 * MB)]
-    caplog.set_level(logging.WARNING, logger="coldgate.cloud.ingest.message")
+    caplog.set_level(logging.WARNING, logger="coldgate.cloud.ingest.dead_letters")
     for payload in flood:
         with engine.begin() as conn:
             outcome = ingest_message(conn, topic, payload, NOW)

@@ -35,7 +35,9 @@ from coldgate.cloud.db.models import (
     UnknownGateway,
 )
 from coldgate.cloud.identity.enrolment import admission, enrol_gateway, revoke_gateway
-from coldgate.cloud.ingest.message import NOT_ENROLLED_REASON, NOT_ENROLLED_SOURCE, Outcome, ingest_message
+from coldgate.cloud.ingest.dead_letters import NOT_ENROLLED_REASON, NOT_ENROLLED_SOURCE
+from coldgate.cloud.ingest.group import Outcome
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.replay import replayable
 from coldgate.cloud.ingest.unknown_gateways import MAX_IDS, OTHERS
 from coldgate.contract.topics import batch_topic
@@ -52,7 +54,7 @@ from tests.rig.ingest import (
 )
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
-LOGGER = "coldgate.cloud.ingest.message"
+LOGGER = "coldgate.cloud.ingest.refusals"
 
 
 def ingest(engine: Engine, topic: str, payload: bytes, now: datetime.datetime = NOW) -> Outcome:

@@ -20,7 +20,8 @@ from coldgate.cloud.db.models import (
     Sensor,
     StreamCoverage,
 )
-from coldgate.cloud.ingest.message import Outcome, ingest_message
+from coldgate.cloud.ingest.group import Outcome
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract import examples
 from coldgate.contract.codec import encode
 from coldgate.contract.topics import batch_topic

@@ -24,7 +24,8 @@ from coldgate.cloud.db.models import (
     Reading,
     StreamCoverage,
 )
-from coldgate.cloud.ingest.message import batch_header, dead_letter, ingest_message
+from coldgate.cloud.ingest.dead_letters import dead_letter
+from coldgate.cloud.ingest.message import batch_header, ingest_message
 from coldgate.cloud.ingest.replay import replay_dead_letters, replayable
 from coldgate.contract.codec import encode
 from coldgate.contract.topics import batch_topic, status_topic

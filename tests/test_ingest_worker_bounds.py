@@ -23,7 +23,7 @@ from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db.models import DeadLetter, DeadLetterBudget, Reading
 from coldgate.cloud.ingest.dead_letter_budget import Budget
 from coldgate.cloud.ingest.dead_letter_payload import PREFIX_BYTES
-from coldgate.cloud.ingest.message import IngestLimits
+from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.worker import IngestWorker
 from coldgate.contract.topics import batch_topic
 from tests.rig.ingest import SITE, Publisher, reading_batches, unique_tag

@@ -22,7 +22,10 @@ from sqlalchemy import Engine, func, select
 from coldgate.cloud.alerts.cloud_stream import CLOUD_STREAM
 from coldgate.cloud.alerts.ingest_alerts import AHEAD_RULE, CONFLICT_RULE
 from coldgate.cloud.db.models import Alert, BatchRange, DeadLetter, Reading, StreamCoverage
-from coldgate.cloud.ingest.message import CONFLICT_REASON, Group, IngestLimits, Outcome, ingest_message
+from coldgate.cloud.ingest.dead_letters import CONFLICT_REASON
+from coldgate.cloud.ingest.group import Group, Outcome
+from coldgate.cloud.ingest.limits import IngestLimits
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.replay import replayable
 from coldgate.cloud.ingest.sequence_window import AHEAD_REASON, reach, refusal
 from coldgate.contract import examples

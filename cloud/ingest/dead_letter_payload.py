@@ -20,7 +20,7 @@ import msgspec
 
 from coldgate.contract.codec import MAX_PAYLOAD_BYTES
 
-__all__ = ["PREFIX_BYTES", "KeptPayload", "keep"]
+__all__ = ["PREFIX_BYTES", "KeptPayload", "cut", "keep"]
 
 #: Bytes of a non-replayable payload that are kept: a look at what it was, no more.
 PREFIX_BYTES: Final = 4096
@@ -55,3 +55,11 @@ def keep(payload: bytes) -> KeptPayload:
     if len(payload) <= PREFIX_BYTES or _could_be_data(payload):
         return KeptPayload(payload, len(payload), whole, truncated=False)
     return KeptPayload(payload[:PREFIX_BYTES], len(payload), whole, truncated=True)
+
+
+def cut(payload: bytes) -> KeptPayload:
+    """What is kept of a payload over the size limit: its first bytes, with the size and hash of the
+    whole, taken as it arrives so that the whole need not be held while it waits."""
+    return KeptPayload(
+        payload[:PREFIX_BYTES], len(payload), hashlib.sha256(payload).hexdigest(), truncated=True
+    )

@@ -46,14 +46,9 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
-from coldgate.cloud.ingest.message import (
-    CONFLICT_REASON,
-    ITEM_REASONS,
-    NOT_ENROLLED_REASON,
-    Group,
-    Outcome,
-    ingest_message,
-)
+from coldgate.cloud.ingest.dead_letters import CONFLICT_REASON, ITEM_REASONS, NOT_ENROLLED_REASON
+from coldgate.cloud.ingest.group import Group, Outcome
+from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.sequence_window import AHEAD_REASON
 from coldgate.contract.codec import decode
 from coldgate.contract.errors import ContractError

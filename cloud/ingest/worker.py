@@ -53,18 +53,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.ingest.dead_letter_budget import Spent
-from coldgate.cloud.ingest.dead_letter_payload import KeptPayload
-from coldgate.cloud.ingest.message import (
-    AckDue,
-    Group,
-    IngestLimits,
-    Outcome,
-    cut,
-    dead_letter,
-    gateway_of,
-    ingest_message,
-    refuse_oversized,
-)
+from coldgate.cloud.ingest.dead_letter_payload import KeptPayload, cut
+from coldgate.cloud.ingest.dead_letters import dead_letter
+from coldgate.cloud.ingest.group import AckDue, Group, Outcome, gateway_of
+from coldgate.cloud.ingest.limits import IngestLimits
+from coldgate.cloud.ingest.message import ingest_message
+from coldgate.cloud.ingest.refusals import refuse_oversized
 from coldgate.contract.codec import MAX_PAYLOAD_BYTES, encode
 from coldgate.contract.downlink import Ack
 from coldgate.contract.items import Reading
