@@ -25,9 +25,11 @@ from coldgate.cloud.ingest.group import Outcome
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.message import ingest_message
 from coldgate.contract.topics import batch_topic
+from tests.rig.cloud_db import RECEIVED
+from tests.rig.cloud_db import ingest as ingest_one
 from tests.rig.ingest import SITE
 
-NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+NOW = RECEIVED
 LOGGER = "coldgate.cloud.ingest.dead_letters"
 KIB = 1024
 BUDGET = Budget(window_s=3600.0, rows=10, bytes=64 * KIB)
@@ -42,8 +44,7 @@ def garbage(n: int, size: int = 200) -> bytes:
 
 
 def ingest(engine: Engine, topic: str, payload: bytes, now: datetime.datetime = NOW) -> Outcome:
-    with engine.begin() as conn:
-        return ingest_message(conn, topic, payload, now, limits=LIMITS)
+    return ingest_one(engine, topic, payload, now, LIMITS)
 
 
 def kept(engine: Engine, gateway: str | None) -> list:

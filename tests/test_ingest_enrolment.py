@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 
 from coldgate.cloud.alerts.cloud_stream import utc
 from coldgate.cloud.db import migrate
@@ -25,7 +25,6 @@ from coldgate.cloud.db.models import (
     Alert,
     BatchRange,
     BootAnchor,
-    DeadLetter,
     DeadLetterBudget,
     Gateway,
     GatewayEnrolment,
@@ -36,11 +35,11 @@ from coldgate.cloud.db.models import (
 )
 from coldgate.cloud.identity.enrolment import admission, enrol_gateway, revoke_gateway
 from coldgate.cloud.ingest.dead_letters import NOT_ENROLLED_REASON, NOT_ENROLLED_SOURCE
-from coldgate.cloud.ingest.group import Outcome
-from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.replay import replayable
 from coldgate.cloud.ingest.unknown_gateways import MAX_IDS, OTHERS
 from coldgate.contract.topics import batch_topic
+from tests.rig.cloud_db import RECEIVED, count, ingest
+from tests.rig.cloud_db import dead_letters as letters
 from tests.rig.ingest import (
     ENROLLED,
     NOW_MS,
@@ -53,26 +52,11 @@ from tests.rig.ingest import (
     status_message,
 )
 
-NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+NOW = RECEIVED
 LOGGER = "coldgate.cloud.ingest.refusals"
 
 
-def ingest(engine: Engine, topic: str, payload: bytes, now: datetime.datetime = NOW) -> Outcome:
-    with engine.begin() as conn:
-        return ingest_message(conn, topic, payload, now)
 
-
-def count(engine: Engine, model: type, *where: object) -> int:
-    with engine.connect() as conn:
-        query = select(func.count()).select_from(model)
-        if where:
-            query = query.where(*where)  # type: ignore[arg-type]
-        return int(conn.execute(query).scalar_one())
-
-
-def letters(engine: Engine) -> list:
-    with engine.connect() as conn:
-        return list(conn.execute(select(DeadLetter).order_by(DeadLetter.id)))
 
 
 def covered(engine: Engine, gateway: str) -> int | None:

@@ -11,13 +11,14 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from coldgate.cloud.alerts.ingest_alerts import AHEAD_RULE
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db.models import Alert, DeadLetter, Reading, StreamCoverage
 from coldgate.cloud.ingest.sequence_window import AHEAD_REASON
 from coldgate.cloud.ingest.worker import AHEAD_WAIT_S, IngestWorker
+from tests.rig.cloud_db import count
 from tests.rig.ingest import STREAM, Publisher, batch_message, reading, unique_tag
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.waiting import wait_until
@@ -35,13 +36,6 @@ def config(mosquitto: MosquittoBroker, request: pytest.FixtureRequest) -> CloudM
     tag = unique_tag(request)
     return CloudMqttConfig(broker=mosquitto.url, shared_group=f"win{tag}", client_id=f"win{tag}")
 
-
-def count(engine: Engine, model: type, *where: object) -> int:
-    with engine.connect() as conn:
-        query = select(func.count()).select_from(model)
-        if where:
-            query = query.where(*where)  # type: ignore[arg-type]
-        return int(conn.execute(query).scalar_one())
 
 
 def covered(engine: Engine, gateway: str) -> int:

@@ -8,8 +8,6 @@ including the issue's trial: a forged reading published 300 ahead of a real stre
 
 from __future__ import annotations
 
-import datetime
-
 import msgspec
 import pytest
 from hypothesis import given
@@ -17,19 +15,21 @@ from hypothesis import strategies as st
 
 pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from coldgate.cloud.alerts.cloud_stream import CLOUD_STREAM
 from coldgate.cloud.alerts.ingest_alerts import AHEAD_RULE, CONFLICT_RULE
-from coldgate.cloud.db.models import Alert, BatchRange, DeadLetter, Reading, StreamCoverage
+from coldgate.cloud.db.models import Alert, BatchRange, Reading, StreamCoverage
 from coldgate.cloud.ingest.dead_letters import CONFLICT_REASON
-from coldgate.cloud.ingest.group import Group, Outcome
+from coldgate.cloud.ingest.group import Group
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.replay import replayable
 from coldgate.cloud.ingest.sequence_window import AHEAD_REASON, reach, refusal
 from coldgate.contract import examples
 from coldgate.contract.items import Severity
+from tests.rig.cloud_db import RECEIVED, count, ingest
+from tests.rig.cloud_db import dead_letters as letters
 from tests.rig.ingest import (
     NOW_MS,
     STREAM,
@@ -40,7 +40,7 @@ from tests.rig.ingest import (
     status_message,
 )
 
-NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+NOW = RECEIVED
 WINDOW = IngestLimits().window
 OTHER_BOOT = "0123456789abcdef0123456789abcdef"
 
@@ -123,17 +123,6 @@ def test_refused_exactly_beyond_the_window_and_saying_why(
 # -- on the database ----------------------------------------------------------------------------------
 
 
-def ingest(engine: Engine, topic: str, payload: bytes, now: datetime.datetime = NOW) -> Outcome:
-    with engine.begin() as conn:
-        return ingest_message(conn, topic, payload, now)
-
-
-def count(engine: Engine, model: type, *where: object) -> int:
-    with engine.connect() as conn:
-        query = select(func.count()).select_from(model)
-        if where:
-            query = query.where(*where)  # type: ignore[arg-type]
-        return int(conn.execute(query).scalar_one())
 
 
 def covered(engine: Engine, gateway: str) -> int | None:
@@ -152,10 +141,6 @@ def stored_values(engine: Engine, gateway: str, *seq: int) -> dict[int, float | 
         ).all()
     return {row.seq: row.value for row in rows}
 
-
-def letters(engine: Engine) -> list:
-    with engine.connect() as conn:
-        return list(conn.execute(select(DeadLetter).order_by(DeadLetter.id)))
 
 
 def alerts(engine: Engine, gateway: str, rule: str) -> list:
