@@ -12,6 +12,7 @@ from coldgate.cloud.identity.enrolment import Admission, admission
 from coldgate.cloud.ingest.coverage import advance_coverage
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.registry import touch_gateway
+from coldgate.cloud.ingest.sequence_window import covered_seq
 from coldgate.contract.items import Reading as ReadingItem
 
 __all__ = ["AckDue", "Group", "Outcome", "gateway_of"]
@@ -63,6 +64,8 @@ class Group:
     limits: IngestLimits = field(default_factory=lambda: IngestLimits())
     touched: set[str] = field(default_factory=set)
     admitted: dict[tuple[str, str], Admission] = field(default_factory=dict)
+    #: Each stream's covered seq as committed before this transaction (it moves only in ``finish``).
+    covered: dict[tuple[str, str], int] = field(default_factory=dict)
     #: False for a replay: the messages are old, so the gateway was not heard now (its last_seen
     #: and online state, which the unheard-gateway watchdog turns into audit rows, are left alone).
     seen: bool = True
@@ -77,6 +80,13 @@ class Group:
         if key not in self.admitted:
             self.admitted[key] = admission(conn, gateway, site)
         return self.admitted[key]
+
+    def covered_seq(self, conn: Connection, gateway: str, stream: str) -> int:
+        """The stream's committed covered seq, read once per transaction."""
+        key = (gateway, stream)
+        if key not in self.covered:
+            self.covered[key] = covered_seq(conn, gateway, stream)
+        return self.covered[key]
 
     def touch(self, conn: Connection, site: str, gateway: str, now: datetime.datetime) -> None:
         if gateway not in self.touched:
@@ -105,6 +115,7 @@ class Group:
             if covered > 0:
                 acks[(gateway, stream)] = AckDue(site, gateway, stream, covered)
         self.ranges.clear()
+        self.covered.clear()
         return acks
 
 

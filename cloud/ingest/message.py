@@ -38,7 +38,7 @@ from coldgate.cloud.ingest.refusals import (
 )
 from coldgate.cloud.ingest.registry import apply_status, note_sensors
 from coldgate.cloud.ingest.salvage import salvage_batch
-from coldgate.cloud.ingest.sequence_window import announced_seq, covered_seq, reach, refusal
+from coldgate.cloud.ingest.sequence_window import announced_seq, reach, refusal
 from coldgate.contract.codec import decode, encode
 from coldgate.contract.errors import ContractError
 from coldgate.contract.items import Item
@@ -211,11 +211,17 @@ def _ahead_of_window(
     """Why a batch of ``items`` items over ``span`` lies beyond the sequence window, or None."""
     first_seq, last_seq = span
     window = group.limits.window
-    covered = covered_seq(conn, info.gateway, stream)
-    if first_seq <= covered + 1 and last_seq <= covered + window:
-        return None  # the common case, without reading the announcement: the next stretch, or a re-send
+    covered = group.covered_seq(conn, info.gateway, stream)
+    joined = group.ranges.get((info.gateway, stream, info.site), [])
+    # The common case needs no announcement: the next stretch of the stream (perhaps after batches
+    # earlier in this transaction), or a re-send.
+    if (
+        refusal(first_seq, last_seq, items, reach(covered, 0, joined), window, covered=covered, announced=0)
+        is None
+    ):
+        return None
     announced = announced_seq(conn, info.gateway)
-    top = reach(covered, announced, group.ranges.get((info.gateway, stream, info.site), []))
+    top = reach(covered, announced, joined)
     return refusal(first_seq, last_seq, items, top, window, covered=covered, announced=announced)
 
 
