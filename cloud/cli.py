@@ -6,6 +6,7 @@ import datetime
 
 import click
 
+from coldgate.cloud.audit.cli import audit
 from coldgate.cloud.identity.cli import gateways
 
 
@@ -15,6 +16,7 @@ def cloud() -> None:
 
 
 cloud.add_command(gateways)
+cloud.add_command(audit)
 
 
 @cloud.command("check-config")

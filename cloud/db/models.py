@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Alert",
+    "AuditEntry",
     "Base",
     "BatchRange",
     "BootAnchor",
@@ -313,6 +314,35 @@ class DeadLetterBudget(Base):
     dropped: Mapped[int] = mapped_column(Integer)
     dropped_bytes: Mapped[int] = mapped_column(BigInteger)
     dropped_total: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit trail (``cloud/audit/``): who did what to which record, when,
+    with the record before and after, chained by hash to the entry before it.
+
+    ``before`` and ``after`` are stored as the canonical JSON text they were
+    hashed as (not JSONB, which would reorder keys and rewrite numbers), so
+    the chain can be recomputed from the stored bytes.  The database refuses
+    UPDATE and DELETE on this table (triggers, migration 0007).
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: The user's id, or null for a system component (``actor_name`` names it).
+    actor_id: Mapped[str | None]
+    actor_name: Mapped[str] = mapped_column(Text)
+    action: Mapped[str]
+    entity_type: Mapped[str]
+    entity_id: Mapped[str] = mapped_column(Text)
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None]
+    client: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class DeadLetterReplay(Base):

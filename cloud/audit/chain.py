@@ -1,0 +1,107 @@
+"""The audit trail's hash chain, pure: what an entry hashes to, and the first entry that does not fit.
+
+Each entry's hash is SHA-256 over the canonical JSON (RFC 8785, the
+``rfc8785`` package) of the entry with the previous entry's hash in it, so
+the same entry hashes the same on SQLite and PostgreSQL, whatever the driver
+or time zone: every field is text, an integer or JSON, and times are written
+as UTC ISO 8601 with microseconds before they are hashed.  Changing,
+removing, inserting or reordering an entry breaks the chain at that entry;
+rewriting the whole tail consistently does not, which is what the
+checkpoints outside the database are for (``cloud/audit/checkpoint.py``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+__all__ = ["GENESIS", "Break", "Entry", "entry_hash", "first_break", "iso_utc"]
+
+#: The previous hash of the first entry.
+GENESIS = "0" * 64
+
+
+def iso_utc(moment: datetime.datetime) -> str:
+    """``moment`` as hashed and shown: UTC, microseconds, ``Z`` (naive means UTC, as SQLite returns it)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit entry as stored; ``before``/``after`` are JSON values (None: nothing)."""
+
+    seq: int
+    at: str  # iso_utc
+    actor_id: str | None
+    actor_name: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: Any
+    after: Any
+    reason: str | None
+    request_id: str | None
+    client: str | None
+    prev_hash: str
+    hash: str = ""
+
+    def hashed_fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "before": self.before,
+            "after": self.after,
+            "reason": self.reason,
+            "request_id": self.request_id,
+            "client": self.client,
+            "prev_hash": self.prev_hash,
+        }
+
+
+def entry_hash(entry: Entry) -> str:
+    """SHA-256 (hex) of the entry's canonical JSON, its previous hash included, its own hash not."""
+    return hashlib.sha256(rfc8785.dumps(entry.hashed_fields())).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """Where the chain stops fitting, and how."""
+
+    seq: int
+    why: str
+
+
+def first_break(entries: Iterable[Entry], *, after_seq: int = 0, after_hash: str = GENESIS) -> Break | None:
+    """The first entry (in stored order) that does not fit the chain; None when all do.
+
+    ``after_seq``/``after_hash``: where a check that does not start at the
+    first entry picks the chain up.  Detects an edited entry (its hash is not
+    what it holds), a removed or inserted one (a gap or a repeat in the
+    numbering, or a previous hash that is not the last one's), and two
+    swapped ones (numbering out of order).
+    """
+    expected_seq, previous = after_seq + 1, after_hash
+    for entry in entries:
+        if entry.seq != expected_seq:
+            what = "missing" if entry.seq > expected_seq else "out of order or repeated"
+            why = f"expected entry {expected_seq} here, found {entry.seq}: an entry is {what}"
+            return Break(entry.seq, why)
+        if entry.prev_hash != previous:
+            return Break(entry.seq, "its previous hash is not the hash of the entry before it")
+        actual = entry_hash(entry)
+        if entry.hash != actual:
+            return Break(entry.seq, "its content does not match its hash: it was changed after writing")
+        expected_seq, previous = entry.seq + 1, entry.hash
+    return None

@@ -1,0 +1,154 @@
+"""The audit trail in the database: append an entry in the caller's transaction, read the chain back.
+
+Every write of the application records itself here in the same transaction
+as the change (``append``), so the two land together or not at all.
+Entries are numbered ``max + 1``: on PostgreSQL a transaction-scoped advisory
+lock makes appends queue instead of collide; on SQLite the database's single
+writer does the same, and the unique ``seq`` catches anything that slips
+through (the caller's transaction then fails and is retried or reported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import rfc8785
+from sqlalchemy import Connection, func, insert, select, text
+
+from coldgate.cloud.audit.chain import GENESIS, Break, Entry, entry_hash, first_break, iso_utc
+from coldgate.cloud.db.models import AuditEntry
+
+__all__ = ["SYSTEM", "Actor", "append", "entries", "head", "verify"]
+
+#: Any 64-bit number, the same in every process: the advisory lock appends queue on.
+_ADVISORY_KEY = 0x636F6C6467617465  # "coldgate"
+_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it: a person (their user id and printed name) or a system component (no id)."""
+
+    name: str
+    id: str | None = None
+
+
+SYSTEM = Actor("coldgate (system)")
+
+
+def _canonical(value: Any) -> str | None:
+    """JSON text as hashed: canonical (RFC 8785), so stored and recomputed bytes agree."""
+    if value is None:
+        return None
+    return rfc8785.dumps(msgspec.to_builtins(value)).decode()
+
+
+def append(
+    conn: Connection,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    now: datetime.datetime,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+    request_id: str | None = None,
+    client: str | None = None,
+) -> Entry:
+    """Append one entry in ``conn``'s transaction; returns it with its hash."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
+    last = conn.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    seq, previous = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
+    before_text, after_text = _canonical(before), _canonical(after)
+    entry = Entry(
+        seq=seq,
+        at=iso_utc(now),
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        before=None if before_text is None else msgspec.json.decode(before_text),
+        after=None if after_text is None else msgspec.json.decode(after_text),
+        reason=reason,
+        request_id=request_id,
+        client=client,
+        prev_hash=previous,
+    )
+    digest = entry_hash(entry)
+    conn.execute(
+        insert(AuditEntry).values(
+            seq=seq,
+            at=now,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            before=before_text,
+            after=after_text,
+            reason=reason,
+            request_id=request_id,
+            client=client,
+            prev_hash=previous,
+            hash=digest,
+        )
+    )
+    return dataclasses.replace(entry, hash=digest)
+
+
+def entries(conn: Connection, *, after_seq: int = 0) -> Iterator[Entry]:
+    """The stored entries in stored order (by ``seq``), page by page, as the chain sees them."""
+    while True:
+        table = AuditEntry.__table__
+        rows = conn.execute(
+            select(table).where(table.c.seq > after_seq).order_by(table.c.seq).limit(_PAGE)
+        ).all()
+        batch = [_entry(row) for row in rows]
+        if not batch:
+            return
+        yield from batch
+        after_seq = batch[-1].seq
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        seq=row.seq,
+        at=iso_utc(row.at),
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        action=row.action,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        before=None if row.before is None else msgspec.json.decode(row.before),
+        after=None if row.after is None else msgspec.json.decode(row.after),
+        reason=row.reason,
+        request_id=row.request_id,
+        client=row.client,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """The last entry's seq and hash ((0, GENESIS) for an empty trail)."""
+    last = conn.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    return (last.seq, last.hash) if last is not None else (0, GENESIS)
+
+
+def verify(conn: Connection) -> tuple[int, Break | None]:
+    """How many entries were checked, and the first that does not fit (None: the chain holds)."""
+    count = conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    return int(count), first_break(entries(conn))
