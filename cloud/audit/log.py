@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-import rfc8785
 from sqlalchemy import Connection, func, insert, select, text
 
-from coldgate.cloud.audit.chain import GENESIS, Break, Entry, entry_hash, first_break, iso_utc
+from coldgate.cloud.audit.chain import GENESIS, Break, Entry, canonical_json, entry_hash, first_break, iso_utc
 from coldgate.cloud.db.models import AuditEntry
 
 __all__ = ["SYSTEM", "Actor", "append", "entries", "head", "verify"]
@@ -39,13 +37,6 @@ class Actor:
 
 
 SYSTEM = Actor("coldgate (system)")
-
-
-def _canonical(value: Any) -> str | None:
-    """JSON text as hashed: canonical (RFC 8785), so stored and recomputed bytes agree."""
-    if value is None:
-        return None
-    return rfc8785.dumps(msgspec.to_builtins(value)).decode()
 
 
 def append(
@@ -69,7 +60,7 @@ def append(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     seq, previous = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
-    before_text, after_text = _canonical(before), _canonical(after)
+    before_text, after_text = canonical_json(before), canonical_json(after)
     entry = Entry(
         seq=seq,
         at=iso_utc(now),
@@ -78,8 +69,8 @@ def append(
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,
-        before=None if before_text is None else msgspec.json.decode(before_text),
-        after=None if after_text is None else msgspec.json.decode(after_text),
+        before=before_text,
+        after=after_text,
         reason=reason,
         request_id=request_id,
         client=client,
@@ -130,8 +121,8 @@ def _entry(row: Any) -> Entry:
         action=row.action,
         entity_type=row.entity_type,
         entity_id=row.entity_id,
-        before=None if row.before is None else msgspec.json.decode(row.before),
-        after=None if row.after is None else msgspec.json.decode(row.after),
+        before=row.before,
+        after=row.after,
         reason=row.reason,
         request_id=row.request_id,
         client=row.client,
