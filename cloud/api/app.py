@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from coldgate import __version__
 from coldgate.cloud.api.auth import ApiTokens, require_token
+from coldgate.cloud.api.input_guard import refuse_unstorable_text
 from coldgate.cloud.api.routes import alerts, dead_letters, gaps, gateways, health, readings, sensors
 from coldgate.cloud.api.routes.health import short_reason
 
@@ -47,13 +48,19 @@ def create_app(engine: Engine, tokens: ApiTokens) -> FastAPI:
 
     Endpoints are plain ``def``: FastAPI runs them in its thread pool, each with
     its own pooled connection, so the engine's pool size bounds the database load.
+
+    Every router refuses parameters that cannot be text (``input_guard``), after the
+    token check so a caller without a token hears 401 whatever they sent.  Route-level
+    dependencies run in list order and before the endpoint's own, so the guard answers
+    before any parameter reaches a query.
     """
     app = FastAPI(title="Coldgate cloud API", version=__version__, description=_DESCRIPTION)
     app.state.engine = engine
     app.state.tokens = tokens
     app.add_exception_handler(OperationalError, _database_unavailable)
-    app.include_router(health.router)
-    secured = [Depends(require_token)]
+    guard = Depends(refuse_unstorable_text)
+    app.include_router(health.router, dependencies=[guard])
+    secured = [Depends(require_token), guard]
     for module in (gateways, sensors, readings, gaps, alerts, dead_letters):
         app.include_router(
             module.router,
