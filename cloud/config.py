@@ -28,6 +28,7 @@ from coldgate.configtypes import (
 
 __all__ = [
     "ApiConfig",
+    "AuditConfig",
     "CloudConfig",
     "CloudMqttConfig",
     "DatabaseConfig",
@@ -144,6 +145,16 @@ class IngestConfig(ConfigBlock, kw_only=True):
     max_message_bytes: Annotated[int, Meta(ge=65536, le=16 * 1024 * 1024, extra=BYTES)] = 1 << 20
 
 
+class AuditConfig(ConfigBlock, kw_only=True):
+    """Checkpoints of the audit trail's head, outside the database (``cloud/audit/checkpoint.py``)."""
+
+    #: An append-only file on another disk or a WORM share; unset: no checkpoints.
+    checkpoint_file: AbsolutePath | None = None
+    #: An Ed25519 private key in PEM (``openssl genpkey -algorithm ed25519``) signing each checkpoint.
+    checkpoint_key_file: AbsolutePath | None = None
+    checkpoint_every_s: Annotated[float, Meta(ge=60, le=86400, extra=SECONDS)] = 3600.0
+
+
 class CloudConfig(ConfigBlock, kw_only=True):
     """The whole cloud.toml."""
 
@@ -153,6 +164,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     gateways: GatewaysConfig = field(default_factory=GatewaysConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:
@@ -172,6 +184,8 @@ def validate_cloud_config(config: CloudConfig) -> None:
             "MQTT 3.1.1 has no shared subscriptions, so several workers would each store every message; "
             'use 1 worker or protocol = "5"',
         )
+    if config.audit.checkpoint_key_file is not None and config.audit.checkpoint_file is None:
+        raise ConfigError("audit.checkpoint_key_file", "signs checkpoints: set audit.checkpoint_file too")
     if config.influx.enabled:
         for name in ("url", "org", "bucket", "token_file"):
             if getattr(config.influx, name) is None:

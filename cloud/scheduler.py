@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -29,6 +30,7 @@ from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
 from coldgate.cloud.alerts.stream_stuck import StuckAction, StuckTracker
 from coldgate.cloud.alerts.stream_stuck_watch import check_streams
+from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
 
@@ -42,6 +44,7 @@ MONTHS_AHEAD = 3
 UNHEARD_JOB = "gateway-watchdog"
 STUCK_JOB = "stuck-streams"
 PARTITIONS_JOB = "readings-partitions"
+AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
 #: Minutes until a failed partition run is tried again.
 RETRY_MIN = 10
@@ -86,6 +89,7 @@ class CloudScheduler:
         self._clock = clock
         self._listening_since: datetime.datetime | None = None
         self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._audit = config.audit
 
     @property
     def running(self) -> bool:
@@ -104,6 +108,13 @@ class CloudScheduler:
             PARTITIONS_JOB,
             "readings partitions ahead",
         )
+        if self._audit.checkpoint_file is not None:
+            self._every(
+                self.checkpoint_audit_now,
+                IntervalTrigger(seconds=self._audit.checkpoint_every_s, timezone=UTC),
+                AUDIT_CHECKPOINT_JOB,
+                "audit trail checkpoint",
+            )
         self._scheduler.start()
         log.info(
             "scheduler started: watchdog every %g s, partitions %d months ahead daily",
@@ -152,6 +163,19 @@ class CloudScheduler:
         except Exception:
             log.exception("stuck-stream watchdog run failed; retrying in %g s", self._interval_s)
             return []
+
+    def checkpoint_audit_now(self) -> Checkpoint | None:
+        """Append the audit trail's head to the checkpoint file (the job); errors are logged."""
+        path, key_file = self._audit.checkpoint_file, self._audit.checkpoint_key_file
+        if path is None:
+            return None
+        try:
+            key = load_private_key(Path(key_file)) if key_file is not None else None
+            with self._engine.connect() as conn:
+                return write_checkpoint(conn, Path(path), self._clock(), key)
+        except Exception:
+            log.exception("audit checkpoint to %s failed; retrying at the next run", path)
+            return None
 
     def ensure_partitions_now(self) -> list[str]:
         """Create this month's and the next months' partitions if missing (the job); errors are logged."""

@@ -215,3 +215,98 @@ def test_first_break_is_pure_and_picks_up_after_a_checkpoint(engine: Engine) -> 
     assert first_break(stored) is None
     assert first_break(stored[2:], after_seq=2, after_hash=stored[1].hash) is None
     assert first_break(stored[2:]) is not None  # without the checkpoint the tail does not start the chain
+
+
+def _keyfile(tmp_path: Path, name: str) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / name
+    key = Ed25519PrivateKey.generate()
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def _rewrite_from(engine: Engine, seq: int) -> None:
+    """What someone with the database's rights could do: change entry ``seq`` and recompute every hash
+    from it on, so that the chain holds again."""
+    with engine.begin() as conn:
+        _without_triggers(conn)
+        stored = list(entries(conn))
+        previous = stored[seq - 2].hash if seq > 1 else GENESIS
+        for entry in stored[seq - 1 :]:
+            changed = dataclasses.replace(entry, prev_hash=previous)
+            if entry.seq == seq:
+                changed = dataclasses.replace(changed, reason="nothing to see")
+            changed = dataclasses.replace(changed, hash=entry_hash(changed))
+            conn.execute(
+                text("UPDATE audit_log SET reason = :r, prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"r": changed.reason, "p": changed.prev_hash, "h": changed.hash, "s": entry.seq},
+            )
+            previous = changed.hash
+
+
+def test_a_rewritten_tail_is_caught_by_the_signed_checkpoints(engine: Engine, tmp_path: Path) -> None:
+    from coldgate.cloud.audit.checkpoint import check, load_private_key, read_checkpoints, write_checkpoint
+
+    key_file, points = _keyfile(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
+    key = load_private_key(key_file)
+    _five(engine)
+    with engine.connect() as conn:
+        written = write_checkpoint(conn, points, NOW, key)
+        assert written is not None and written.seq == 5
+        assert write_checkpoint(conn, points, NOW, key) is None, "the same head is not written twice"
+        assert check(conn, points, key.public_key()) is None
+    _rewrite_from(engine, 2)
+    with engine.connect() as conn:
+        assert verify(conn) == (5, None), "the rewritten chain holds on its own"
+        broken = check(conn, points, key.public_key())
+    assert broken is not None and broken.seq == 5 and "rewritten" in broken.why
+    # Rewriting the checkpoint file to match needs the key: a line signed by another is refused.
+    other = load_private_key(_keyfile(tmp_path, "other.key"))
+    points.write_text("")
+    with engine.connect() as conn:
+        write_checkpoint(conn, points, NOW, other)
+        broken = check(conn, points, key.public_key())
+    assert broken is not None and "not signed by the checkpoint key" in broken.why
+    assert [p.seq for p in read_checkpoints(points)] == [5]
+
+
+def test_the_cli_holds_the_chain_to_the_configured_checkpoints(engine: Engine, tmp_path: Path) -> None:
+    from coldgate.cloud.audit.checkpoint import load_private_key, write_checkpoint
+
+    key_file, points = _keyfile(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
+    _five(engine)
+    with engine.connect() as conn:
+        write_checkpoint(conn, points, NOW, load_private_key(key_file))
+    config = tmp_path / "cloud.toml"
+    config.write_text(
+        f'[database]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n'
+        f'[audit]\ncheckpoint_file = "{points}"\ncheckpoint_key_file = "{key_file}"\n'
+    )
+    out = run_ok(sys.executable, "-m", "coldgate", "cloud", "audit", "verify", config)
+    assert "5 entries verified" in out and "every checkpoint" in out
+    _rewrite_from(engine, 3)
+    done = subprocess.run([sys.executable, "-m", "coldgate", "cloud", "audit", "verify", str(config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "BROKEN at entry 5" in done.stderr and "rewritten" in done.stderr
+
+
+def test_the_scheduler_writes_a_checkpoint_when_configured(engine: Engine, tmp_path: Path) -> None:
+    from coldgate.cloud.audit.checkpoint import read_checkpoints
+    from coldgate.cloud.config import cloud_config_from_document
+    from coldgate.cloud.scheduler import CloudScheduler
+
+    points = tmp_path / "audit.checkpoints"
+    config = cloud_config_from_document({"audit": {"checkpoint_file": str(points)}}, "test")
+    scheduler = CloudScheduler(engine, config, clock=lambda: NOW)
+    assert scheduler.checkpoint_audit_now() is None, "an empty trail has no head to keep"
+    _five(engine)
+    written = scheduler.checkpoint_audit_now()
+    assert written is not None and [(p.seq, p.hash, p.signature) for p in read_checkpoints(points)] == [
+        (5, written.hash, None)
+    ]
