@@ -220,3 +220,29 @@ def test_init_ca_makes_the_ca_once(tmp_path: Path) -> None:
     second = CliRunner().invoke(cloud, ["gateways", "init-ca", "--ca-dir", str(folder)])
     assert second.exit_code == 0 and second.output.startswith("kept")
     assert (folder / "ca.key").read_bytes() == key
+
+
+def test_every_enrolment_and_revocation_is_audited(site: Site, db_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    from coldgate.cloud.audit.log import entries, verify
+
+    site.ok("enroll", "gw-aud", "--site", "s1")
+    site.ok("enroll", "gw-aud", "--site", "s1", "--no-broker")  # re-enrolled
+    site.ok("revoke", "gw-aud")
+    refused = site.run("enroll", "gw-aud2", "--site", "s1")  # fine
+    assert refused.exit_code == 0
+    assert site.run("enroll", "gw-aud2", "--site", "s2", "--no-broker").exit_code != 0  # another site
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            trail = [(e.action, e.entity_id, e.actor_name.endswith("(coldgate CLI)")) for e in entries(conn)]
+            assert verify(conn)[1] is None
+    finally:
+        engine.dispose()
+    assert trail == [
+        ("gateway.enrol", "gw-aud", True),
+        ("gateway.enrol", "gw-aud", True),
+        ("gateway.revoke", "gw-aud", True),
+        ("gateway.enrol", "gw-aud2", True),
+    ], "the refused enrolment left no entry"

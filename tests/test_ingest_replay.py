@@ -15,6 +15,7 @@ pytest.importorskip("sqlalchemy", reason="ingest tests need the [cloud] extra")
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
+from coldgate.cloud.audit.log import entries
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.db.models import (
     BatchRange,
@@ -113,6 +114,11 @@ def test_an_item_accepted_now_is_stored_in_its_stream_once(engine: Engine) -> No
     assert replayable(engine) == [] and replay_dead_letters(engine, by="ops", now=LATER) == []
     assert replay_dead_letters(engine, by="ops", now=LATER, ids=[ident]) == [], "stored: not offered again"
     assert [r[2] for r in replays(engine)] == ["stored"]
+    # Who replayed what is in the audit trail, written with the items it stored.
+    with engine.connect() as conn:
+        (entry,) = list(entries(conn))
+    assert (entry.actor_name, entry.action, entry.entity_id) == ("ops", "dead_letter.replay", str(ident))
+    assert entry.hashed_fields()["after"] == {"outcome": "stored", "new_items": 1, "detail": result.detail}
 
 
 def test_a_whole_batch_accepted_now_is_stored_and_one_already_there_is_a_duplicate(engine: Engine) -> None:

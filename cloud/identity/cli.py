@@ -25,6 +25,7 @@ certificates, so the credential the database records is the only one that works.
 from __future__ import annotations
 
 import datetime
+import getpass
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.identity.broker_logins import (
     gateway_config_snippet,
     mosquitto_hash,
@@ -66,6 +68,12 @@ def _write_whole(path: Path, text: str) -> None:
 def _check_id(what: str, value: str) -> None:
     if not is_id(value):
         raise click.BadParameter(f"{value!r} is not an id (1-64 of A-Z a-z 0-9 _ . -)", param_hint=what)
+
+
+def _cli_actor() -> Actor:
+    """Who ran the command: the operating-system user on the cloud host (people come with the
+    identity issue; until then the CLI's user is the one to hold to account)."""
+    return Actor(f"{getpass.getuser()} (coldgate CLI)")
 
 
 def _now() -> datetime.datetime:
@@ -229,6 +237,9 @@ def enroll(
             before = enrol_gateway(conn, gateway, site, credential, now)
         except ValueError as exc:  # enrolled for another site: refused, nothing written
             raise click.ClickException(str(exc)) from exc
+        append(conn, actor=_cli_actor(), action="gateway.enrol", entity_type="gateway", entity_id=gateway,
+               now=now, before={"state": before} if before else None,
+               after={"site": site, "credential": credential, "broker": not no_broker})  # fmt: skip
         if not no_broker:
             if cert:
                 lines = _enroll_certificate(gateway, site, broker or CERTIFICATE_BROKER, ca_dir, out_dir, now)
@@ -322,6 +333,10 @@ def revoke(
         from coldgate.cloud.identity.enrolment import revoke_gateway
 
         was_enrolled = revoke_gateway(conn, gateway, now)
+        if was_enrolled:
+            after = {"revoked": True, "certificates": cert, "broker": not no_broker}
+            append(conn, actor=_cli_actor(), action="gateway.revoke", entity_type="gateway",
+                   entity_id=gateway, now=now, after=after)  # fmt: skip
         found, lines, nothing = False, ["The broker was not touched (--no-broker)."], ""
         if cert and not no_broker:
             serials = revoke_certificates(ca_dir, gateway, now)

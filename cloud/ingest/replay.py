@@ -45,6 +45,7 @@ import msgspec
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.db.models import DeadLetter, DeadLetterReplay, Gateway
 from coldgate.cloud.ingest.dead_letters import CONFLICT_REASON, ITEM_REASONS, NOT_ENROLLED_REASON
 from coldgate.cloud.ingest.group import Group, Outcome
@@ -244,6 +245,16 @@ def _done_text(outcome: Outcome) -> str:
 
 
 def _record(conn: Connection, result: ReplayResult, by: str, now: datetime.datetime) -> None:
+    """The attempt, and its audit entry, in the transaction that stored what it stored (or alone)."""
+    append(
+        conn,
+        actor=Actor(by),
+        action="dead_letter.replay",
+        entity_type="dead_letter",
+        entity_id=str(result.dead_letter_id),
+        now=now,
+        after={"outcome": result.outcome, "new_items": result.new_items, "detail": result.detail},
+    )
     conn.execute(
         insert(DeadLetterReplay).values(
             dead_letter_id=result.dead_letter_id,
