@@ -18,12 +18,12 @@ Goals (issue 12): the entry costs at most 20 % of the plain write
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import tempfile
 import time
 from pathlib import Path
 
+import msgspec
 from sqlalchemy import Engine, insert
 
 from coldgate.cloud.audit.chain import Entry, canonical_json, entry_hash, iso_utc
@@ -66,9 +66,9 @@ def load_chain(engine: Engine, n: int) -> None:
                       action="lot.status", entity_type="lot", entity_id=f"L{i % 5000}", before=before,
                       after=after, reason="excursion", request_id=f"r{i}", client="10.0.0.7",
                       prev_hash=previous)  # fmt: skip
-        entry = dataclasses.replace(entry, hash=entry_hash(entry))
+        entry = msgspec.structs.replace(entry, hash=entry_hash(entry))
         previous = entry.hash
-        row = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
+        row = msgspec.structs.asdict(entry)
         row["at"] = moment
         rows.append(row)
         if len(rows) == 20_000:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 
+import msgspec
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,12 +58,12 @@ def test_the_fast_canonical_form_is_rfc8785(entry: Entry) -> None:
 
 @given(entries(), entries())
 def test_a_chain_of_two_holds_and_any_change_breaks_it(first: Entry, second: Entry) -> None:
-    first = dataclasses.replace(first, seq=1, prev_hash=GENESIS)
-    first = dataclasses.replace(first, hash=entry_hash(first))
-    second = dataclasses.replace(second, seq=2, prev_hash=first.hash)
-    second = dataclasses.replace(second, hash=entry_hash(second))
+    first = msgspec.structs.replace(first, seq=1, prev_hash=GENESIS)
+    first = msgspec.structs.replace(first, hash=entry_hash(first))
+    second = msgspec.structs.replace(second, seq=2, prev_hash=first.hash)
+    second = msgspec.structs.replace(second, hash=entry_hash(second))
     assert first_break([first, second]) is None
-    changed = dataclasses.replace(second, reason=(second.reason or "") + "!")
+    changed = msgspec.structs.replace(second, reason=(second.reason or "") + "!")
     broken = first_break([first, changed])
     assert broken is not None and broken.seq == 2
     assert first_break([second, first]) is not None

@@ -7,12 +7,12 @@ do; ``_without_triggers`` does that for the test.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
@@ -142,8 +142,8 @@ def test_verify_finds_an_inserted_entry(engine: Engine) -> None:
         # Make room at 3 and write a forged entry there whose own hash is right and which follows 2.
         for entry in reversed(stored[2:]):
             conn.execute(text("UPDATE audit_log SET seq = seq + 1 WHERE seq = :s"), {"s": entry.seq})
-        forged = dataclasses.replace(stored[2], reason="forged", prev_hash=stored[1].hash)
-        forged = dataclasses.replace(forged, hash=entry_hash(forged))
+        forged = msgspec.structs.replace(stored[2], reason="forged", prev_hash=stored[1].hash)
+        forged = msgspec.structs.replace(forged, hash=entry_hash(forged))
         conn.execute(
             text(
                 "INSERT INTO audit_log (seq, at, actor_id, actor_name, action, entity_type, entity_id, "
@@ -239,10 +239,10 @@ def _rewrite_from(engine: Engine, seq: int) -> None:
         stored = list(entries(conn))
         previous = stored[seq - 2].hash if seq > 1 else GENESIS
         for entry in stored[seq - 1 :]:
-            changed = dataclasses.replace(entry, prev_hash=previous)
+            changed = msgspec.structs.replace(entry, prev_hash=previous)
             if entry.seq == seq:
-                changed = dataclasses.replace(changed, reason="nothing to see")
-            changed = dataclasses.replace(changed, hash=entry_hash(changed))
+                changed = msgspec.structs.replace(changed, reason="nothing to see")
+            changed = msgspec.structs.replace(changed, hash=entry_hash(changed))
             conn.execute(
                 text("UPDATE audit_log SET reason = :r, prev_hash = :p, hash = :h WHERE seq = :s"),
                 {"r": changed.reason, "p": changed.prev_hash, "h": changed.hash, "s": entry.seq},

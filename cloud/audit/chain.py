@@ -43,11 +43,16 @@ __all__ = [
 GENESIS = "0" * 64
 
 
+_NO_OFFSET = datetime.timedelta(0)
+
+
 def iso_utc(moment: datetime.datetime) -> str:
     """``moment`` as hashed and shown: UTC, microseconds, ``Z`` (naive means UTC, as SQLite returns it)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    offset = moment.utcoffset()
+    if offset is not None and offset != _NO_OFFSET:
+        moment = moment.astimezone(datetime.UTC)
+    # The first 26 characters are the date and time to the microsecond, with or without an offset.
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def canonical_json(value: Any) -> str | None:
@@ -57,9 +62,10 @@ def canonical_json(value: Any) -> str | None:
     return rfc8785.dumps(msgspec.to_builtins(value)).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One audit entry as stored; ``before``/``after`` are canonical JSON text (None: nothing)."""
+class Entry(msgspec.Struct, frozen=True):
+    """One audit entry as stored; ``before``/``after`` are canonical JSON text (None: nothing).
+
+    A msgspec struct, not a dataclass: a check builds one per entry, millions of them."""
 
     seq: int
     at: str  # iso_utc

@@ -10,12 +10,12 @@ through (the caller's transaction then fails and is retried or reported).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, func, insert, select, text
 
 from coldgate.cloud.audit.chain import GENESIS, Break, Entry, canonical_json, entry_hash, first_break, iso_utc
@@ -95,40 +95,28 @@ def append(
             hash=digest,
         )
     )
-    return dataclasses.replace(entry, hash=digest)
+    return msgspec.structs.replace(entry, hash=digest)
 
 
 def entries(conn: Connection, *, after_seq: int = 0) -> Iterator[Entry]:
     """The stored entries in stored order (by ``seq``), page by page, as the chain sees them."""
+    table = AuditEntry.__table__
+    columns = [table.c[name] for name in _COLUMNS]
     while True:
-        table = AuditEntry.__table__
-        rows = conn.execute(
-            select(table).where(table.c.seq > after_seq).order_by(table.c.seq).limit(_PAGE)
-        ).all()
-        batch = [_entry(row) for row in rows]
-        if not batch:
+        query = select(*columns).where(table.c.seq > after_seq).order_by(table.c.seq).limit(_PAGE)
+        rows = conn.execute(query).all()
+        if not rows:
             return
-        yield from batch
-        after_seq = batch[-1].seq
+        for row in rows:
+            yield Entry(row[0], iso_utc(row[1]), *row[2:])
+        after_seq = rows[-1][0]
 
 
-def _entry(row: Any) -> Entry:
-    return Entry(
-        seq=row.seq,
-        at=iso_utc(row.at),
-        actor_id=row.actor_id,
-        actor_name=row.actor_name,
-        action=row.action,
-        entity_type=row.entity_type,
-        entity_id=row.entity_id,
-        before=row.before,
-        after=row.after,
-        reason=row.reason,
-        request_id=row.request_id,
-        client=row.client,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+#: The columns of an entry in ``Entry``'s field order (positional: the chain check reads millions).
+_COLUMNS = (
+    "seq", "at", "actor_id", "actor_name", "action", "entity_type", "entity_id", "before", "after", "reason",
+    "request_id", "client", "prev_hash", "hash",
+)  # fmt: skip
 
 
 def head(conn: Connection) -> tuple[int, str]:
