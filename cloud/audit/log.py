@@ -56,10 +56,8 @@ def append(
     """Append one entry in ``conn``'s transaction; returns it with its hash."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
-    last = conn.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    seq, previous = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
+    last_seq, previous = head(conn)
+    seq = last_seq + 1
     before_text, after_text = canonical_json(before), canonical_json(after)
     entry = Entry(
         seq=seq,
