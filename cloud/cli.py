@@ -8,6 +8,7 @@ import click
 
 from coldgate.cloud.audit.cli import audit
 from coldgate.cloud.identity.cli import gateways
+from coldgate.cloud.identity.users_cli import users
 
 
 @click.group()
@@ -17,6 +18,7 @@ def cloud() -> None:
 
 cloud.add_command(gateways)
 cloud.add_command(audit)
+cloud.add_command(users)
 
 
 @cloud.command("check-config")

@@ -48,6 +48,8 @@ __all__ = [
     "Sensor",
     "Site",
     "StreamCoverage",
+    "User",
+    "UserRole",
     "Zone",
     "autogenerate_include",
 ]
@@ -416,6 +418,47 @@ class BootAnchor(Base):
     ts: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person who uses the cloud (``cloud/identity/users.py``): never deleted, only disabled.
+
+    ``login`` is unique and never reused: a disabled user keeps it, and the
+    database refuses DELETE on this table and any change of ``id``, ``login``
+    or ``created_at`` (triggers, migration 0008).  ``printed_name`` is the
+    name a signature prints.  ``password_hash`` is argon2 (pwdlib), never the
+    password.  ``locked`` is set after too many failed logins and cleared
+    only by an admin (``coldgate cloud users unlock``).
+    """
+
+    __tablename__ = "users"
+
+    #: "u-" and 12 hex digits, made once: what the audit trail and every later record point at.
+    id: Mapped[str] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(unique=True)
+    printed_name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None]
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    locked: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserRole(Base):
+    """One role a user holds (``cloud/identity/roles.py`` names them and their permissions).
+
+    A row per role rather than a list in a column, so "who is qa_manager?"
+    is one indexed query; rows come and go with ``set_roles`` (audited).
+    """
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 def autogenerate_include(
