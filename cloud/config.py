@@ -33,6 +33,7 @@ __all__ = [
     "CloudMqttConfig",
     "DatabaseConfig",
     "GatewaysConfig",
+    "IdentityConfig",
     "InfluxConfig",
     "IngestConfig",
     "cloud_config_from_document",
@@ -145,6 +146,14 @@ class IngestConfig(ConfigBlock, kw_only=True):
     max_message_bytes: Annotated[int, Meta(ge=65536, le=16 * 1024 * 1024, extra=BYTES)] = 1 << 20
 
 
+class IdentityConfig(ConfigBlock, kw_only=True):
+    """People: the password policy and the lockout (``cloud/identity/users.py``)."""
+
+    password_min_length: Annotated[int, Meta(ge=8, le=128)] = 12
+    #: This many wrong passwords in a row lock the account until an admin unlocks it.
+    max_failed_logins: Annotated[int, Meta(ge=1, le=100)] = 5
+
+
 class AuditConfig(ConfigBlock, kw_only=True):
     """Checkpoints of the audit trail's head, outside the database (``cloud/audit/checkpoint.py``)."""
 
@@ -165,6 +174,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     gateways: GatewaysConfig = field(default_factory=GatewaysConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:

@@ -95,3 +95,18 @@ def test_refusals_name_the_field(config: Path, tmp_path: Path) -> None:
     assert "'root' is not one of" in refused(config, "roles", "bob", "--role", "root")
     assert "no user 'ghost'" in refused(config, "disable", "ghost")
     assert listed(config) == {}
+
+
+def test_the_password_policy_comes_from_the_cloud_config(tmp_path: Path) -> None:
+    config = tmp_path / "cloud.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "cloud.sqlite3"}"\n[identity]\npassword_min_length = 20\n'
+    )
+    secret = tmp_path / "pw"
+    secret.write_text("sixteen-chars-ok\n")  # 16: enough for the default, not for this site's 20
+    done = subprocess.run(
+        [sys.executable, "-m", "coldgate", "cloud", "users", "add", "anna", "--name", "Anna Berg",
+         "--email", "anna@example.com", "--password-file", str(secret), "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "at least 20" in done.stderr, done.stderr

@@ -72,6 +72,17 @@ def _transaction(config_path: Path) -> Iterator[Connection]:
         engine.dispose()
 
 
+def _min_length(config_path: Path) -> int:
+    """``[identity] password_min_length`` of the cloud config (the policy the CLI applies)."""
+    from coldgate.cloud.config import load_cloud_config
+    from coldgate.configfile import ConfigError
+
+    try:
+        return load_cloud_config(config_path).identity.password_min_length
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _password(password_file: Path | None) -> str:
     """The new password: the file's first line (without its line ending), or typed twice."""
     if password_file is None:
@@ -150,6 +161,7 @@ def add(
             roles=held,
             by=_cli_actor(),
             now=_now(),
+            min_length=_min_length(config_path),
         )
     shown = ", ".join(sorted(held)) or "(none)"
     click.echo(f"added {login.strip().lower()} ({user_id}) with role(s) {shown}")
@@ -223,5 +235,6 @@ def reset_password_command(login: str, password_file: Path | None, config_path: 
 
     password = _password(password_file)
     with _transaction(config_path) as conn:
-        reset_password(conn, login, password, by=_cli_actor(), now=_now())
+        minimum = _min_length(config_path)
+        reset_password(conn, login, password, by=_cli_actor(), now=_now(), min_length=minimum)
     click.echo(f"new password set for {login}")
