@@ -147,11 +147,10 @@ class IngestConfig(ConfigBlock, kw_only=True):
 
 
 class IdentityConfig(ConfigBlock, kw_only=True):
-    """People: the password policy and the lockout (``cloud/identity/users.py``)."""
+    """People: the password policy (``cloud/identity/users.py``); the lockout's count joins it with
+    the login endpoints."""
 
     password_min_length: Annotated[int, Meta(ge=8, le=128)] = 12
-    #: This many wrong passwords in a row lock the account until an admin unlocks it.
-    max_failed_logins: Annotated[int, Meta(ge=1, le=100)] = 5
 
 
 class AuditConfig(ConfigBlock, kw_only=True):
