@@ -75,25 +75,9 @@ def append(
         prev_hash=previous,
     )
     digest = entry_hash(entry)
-    conn.execute(
-        insert(AuditEntry).values(
-            seq=seq,
-            at=now,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            before=before_text,
-            after=after_text,
-            reason=reason,
-            request_id=request_id,
-            client=client,
-            prev_hash=previous,
-            hash=digest,
-        )
-    )
-    return msgspec.structs.replace(entry, hash=digest)
+    stored = msgspec.structs.replace(entry, hash=digest)
+    conn.execute(insert(AuditEntry).values({**msgspec.structs.asdict(stored), "at": now}))
+    return stored
 
 
 def entries(conn: Connection, *, after_seq: int = 0) -> Iterator[Entry]:

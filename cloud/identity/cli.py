@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import click
 
 from coldgate.cloud.audit.log import Actor, append
+from coldgate.cloud.cli_transaction import transaction
 from coldgate.cloud.identity.broker_logins import (
     gateway_config_snippet,
     mosquitto_hash,
@@ -82,31 +83,12 @@ def _now() -> datetime.datetime:
 
 @contextmanager
 def _transaction(config_path: Path) -> Iterator[Connection]:
-    """One transaction on the cloud's database (migrated first, as every cloud command does).
-
-    Whatever the block raises rolls the transaction back; the broker files'
-    errors (a CA folder half made, a file that cannot be written) reach the
-    operator as a plain message.
-    """
-    from coldgate.cloud.config import load_cloud_config
-    from coldgate.cloud.db.engine import database_url, make_engine
-    from coldgate.cloud.db.migrate import migrate
+    """One transaction on the cloud's database; the broker files' errors (a CA folder half made, a
+    file that cannot be written) roll it back and reach the operator as a plain message."""
     from coldgate.cloud.identity.broker_certs import CAError
-    from coldgate.configfile import ConfigError
 
-    try:
-        url = database_url(load_cloud_config(config_path).database)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    migrate(url)
-    engine = make_engine(url, writer=True, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except (CAError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
+    with transaction(config_path, refused=(CAError, OSError)) as conn:
+        yield conn
 
 
 def _drop_password(passwd_file: Path, gateway: str) -> bool:

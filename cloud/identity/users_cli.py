@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from coldgate.cloud.cli_transaction import transaction
 from coldgate.cloud.identity.roles import ROLES
 
 if TYPE_CHECKING:
@@ -48,28 +48,10 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-@contextmanager
-def _transaction(config_path: Path) -> Iterator[Connection]:
-    """One transaction on the cloud's database (migrated first); refused input rolls it back and
-    reaches the operator as a plain message naming the field."""
-    from coldgate.cloud.config import load_cloud_config
-    from coldgate.cloud.db.engine import database_url, make_engine
-    from coldgate.cloud.db.migrate import migrate
-    from coldgate.configfile import ConfigError
-
-    try:
-        url = database_url(load_cloud_config(config_path).database)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    migrate(url)
-    engine = make_engine(url, writer=True, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except ValueError as exc:  # UserInputError: the field is named in the message
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
+def _transaction(config_path: Path) -> AbstractContextManager[Connection]:
+    """One transaction on the cloud's database; refused input (``UserInputError``, which names the
+    field) rolls it back and reaches the operator as a plain message."""
+    return transaction(config_path, refused=(ValueError,))
 
 
 def _min_length(config_path: Path) -> int:
