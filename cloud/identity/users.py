@@ -51,7 +51,7 @@ __all__ = [
     "unlock_user",
 ]
 
-#: The password policy's default minimum length (the cloud config's ``[identity]`` block is to carry it).
+#: The password policy's default minimum length (``[identity] password_min_length`` sets a site's own).
 PASSWORD_MIN_LENGTH = 12
 #: Longer passwords are refused: hashing megabytes on every login attempt is a denial of service.
 MAX_PASSWORD_LENGTH = 1024
