@@ -7,6 +7,7 @@ import datetime
 import click
 
 from coldgate.cloud.audit.cli import audit
+from coldgate.cloud.cli_transaction import load_config
 from coldgate.cloud.identity.cli import gateways
 from coldgate.cloud.identity.users_cli import users
 
@@ -65,16 +66,6 @@ def _wait_for_signal() -> None:
         pass
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
-    from coldgate.cloud.config import load_cloud_config
-    from coldgate.configfile import ConfigError
-
-    try:
-        return load_cloud_config(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 @cloud.command("run")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--no-ingest", is_flag=True, help="Leave ingest to separate `coldgate cloud ingest` processes.")
@@ -87,7 +78,7 @@ def run_command(path: str, no_ingest: bool, no_api: bool) -> None:
     from coldgate.configfile import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = _load(path)
+    config = load_config(path)
     service = CloudService(config, ingest=not no_ingest, api=not no_api)
     try:
         service.start()
@@ -128,7 +119,7 @@ def ingest_command(path: str, n: int) -> None:
     from coldgate.configfile import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = _load(path)
+    config = load_config(path)
     if config.mqtt.protocol == "3.1.1" and n > 1:
         raise click.ClickException(
             "mqtt.protocol is 3.1.1, which has no shared subscriptions: a second worker would store "
@@ -165,7 +156,7 @@ def _writer_engine(path: str):  # type: ignore[no-untyped-def]
     from coldgate.cloud.db.migrate import migrate
     from coldgate.configfile import ConfigError
 
-    config = _load(path)
+    config = load_config(path)
     try:
         url = database_url(config.database)
     except ConfigError as exc:
@@ -287,7 +278,7 @@ def dead_letter_budgets_command(path: str, capped: bool) -> None:
     from coldgate.cloud.api.queries_refusals import dead_letter_budgets
     from coldgate.cloud.ingest.limits import IngestLimits
 
-    budget = IngestLimits.from_config(_load(path).ingest).budget
+    budget = IngestLimits.from_config(load_config(path).ingest).budget
     engine = _writer_engine(path)
     try:
         with engine.connect() as conn:

@@ -23,12 +23,12 @@ def verify_command(path: str) -> None:
 
     from coldgate.cloud.audit.checkpoint import check, load_private_key
     from coldgate.cloud.audit.log import verify
-    from coldgate.cloud.config import load_cloud_config
+    from coldgate.cloud.cli_transaction import load_config
     from coldgate.cloud.db.engine import database_url, make_engine
     from coldgate.configfile import ConfigError
 
+    config = load_config(path)
     try:
-        config = load_cloud_config(path)
         url = database_url(config.database)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -25,7 +25,6 @@ certificates, so the credential the database records is the only one that works.
 from __future__ import annotations
 
 import datetime
-import getpass
 import os
 import tempfile
 from collections.abc import Iterator
@@ -35,8 +34,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from coldgate.cloud.audit.log import Actor, append
-from coldgate.cloud.cli_transaction import transaction
+from coldgate.cloud.audit.log import append
+from coldgate.cloud.cli_transaction import cli_actor, load_config, transaction, utc_now
+from coldgate.cloud.cli_transaction import config_option as config_option_for
 from coldgate.cloud.identity.broker_logins import (
     gateway_config_snippet,
     mosquitto_hash,
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PASSWD = "/etc/mosquitto/coldgate-gateways.passwd"
 DEFAULT_CA_DIR = "/etc/mosquitto/coldgate-gateway-ca"
-DEFAULT_CONFIG = "/etc/coldgate/cloud.toml"
 SECRET_ON_PI = "/etc/coldgate/secrets/mqtt-password"
 PASSWORD_BROKER = "mqtts://mqtt.example.com:8883"
 CERTIFICATE_BROKER = "mqtts://mqtt.example.com:8885"
@@ -71,23 +70,13 @@ def _check_id(what: str, value: str) -> None:
         raise click.BadParameter(f"{value!r} is not an id (1-64 of A-Z a-z 0-9 _ . -)", param_hint=what)
 
 
-def _cli_actor() -> Actor:
-    """Who ran the command: the operating-system user on the cloud host (people come with the
-    identity issue; until then the CLI's user is the one to hold to account)."""
-    return Actor(f"{getpass.getuser()} (coldgate CLI)")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 @contextmanager
 def _transaction(config_path: Path) -> Iterator[Connection]:
     """One transaction on the cloud's database; the broker files' errors (a CA folder half made, a
     file that cannot be written) roll it back and reach the operator as a plain message."""
     from coldgate.cloud.identity.broker_certs import CAError
 
-    with transaction(config_path, refused=(CAError, OSError)) as conn:
+    with transaction(load_config(config_path), refused=(CAError, OSError)) as conn:
         yield conn
 
 
@@ -116,14 +105,7 @@ def _serials(serials: list[int] | tuple[int, ...]) -> str:
     return ", ".join(serial_hex(serial) for serial in serials)
 
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="The cloud's TOML file: the enrolment is recorded in its database.",
-)
+config_option = config_option_for("The cloud's TOML file: the enrolment is recorded in its database.")
 passwd_option = click.option(
     "--passwd-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -162,7 +144,7 @@ def init_ca(ca_dir: Path) -> None:
     if not ca_dir.parent.is_dir():
         raise click.ClickException(f"{ca_dir.parent}: no such folder")
     try:
-        made = ensure_ca(ca_dir, _now())
+        made = ensure_ca(ca_dir, utc_now())
     except (CAError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
@@ -211,7 +193,7 @@ def enroll(
             if not folder.is_dir():
                 raise click.ClickException(f"{folder}: no such folder")
     credential = "certificate" if cert else "password"
-    now = _now()
+    now = utc_now()
     with _transaction(config_path) as conn:
         from coldgate.cloud.identity.enrolment import enrol_gateway
 
@@ -219,7 +201,7 @@ def enroll(
             before = enrol_gateway(conn, gateway, site, credential, now)
         except ValueError as exc:  # enrolled for another site: refused, nothing written
             raise click.ClickException(str(exc)) from exc
-        append(conn, actor=_cli_actor(), action="gateway.enrol", entity_type="gateway", entity_id=gateway,
+        append(conn, actor=cli_actor(), action="gateway.enrol", entity_type="gateway", entity_id=gateway,
                now=now, before={"state": before} if before else None,
                after={"site": site, "credential": credential, "broker": not no_broker})  # fmt: skip
         if not no_broker:
@@ -309,7 +291,7 @@ def revoke(
         where = ca_dir / INDEX if cert else passwd_file
         if not where.exists():
             raise click.ClickException(f"{where}: no such file")
-    now = _now()
+    now = utc_now()
     with _transaction(config_path) as conn:
         from coldgate.cloud.identity.broker_certs import revoke_certificates
         from coldgate.cloud.identity.enrolment import revoke_gateway
@@ -317,7 +299,7 @@ def revoke(
         was_enrolled = revoke_gateway(conn, gateway, now)
         if was_enrolled:
             after = {"revoked": True, "certificates": cert, "broker": not no_broker}
-            append(conn, actor=_cli_actor(), action="gateway.revoke", entity_type="gateway",
+            append(conn, actor=cli_actor(), action="gateway.revoke", entity_type="gateway",
                    entity_id=gateway, now=now, after=after)  # fmt: skip
         found, lines, nothing = False, ["The broker was not touched (--no-broker)."], ""
         if cert and not no_broker:

@@ -13,56 +13,26 @@ would end up in the shell's history and in ``ps``.
 
 from __future__ import annotations
 
-import datetime
-import getpass
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from coldgate.cloud.cli_transaction import transaction
+from coldgate.cloud.cli_transaction import cli_actor, load_config, transaction, utc_now
+from coldgate.cloud.cli_transaction import config_option as config_option_for
 from coldgate.cloud.identity.roles import ROLES
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from coldgate.cloud.audit.log import Actor
-
-DEFAULT_CONFIG = "/etc/coldgate/cloud.toml"
+    from coldgate.cloud.config import CloudConfig
 
 
-def _cli_actor() -> Actor:
-    """Who runs the CLI, as the audit trail names them (sqlalchemy is imported only when needed: the
-    ``coldgate`` command also runs on gateways without the cloud extra)."""
-    from coldgate.cloud.audit.log import Actor
-
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        who = "unknown"
-    return Actor(f"{who} (coldgate CLI)")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _transaction(config_path: Path) -> AbstractContextManager[Connection]:
+def _transaction(config: CloudConfig) -> AbstractContextManager[Connection]:
     """One transaction on the cloud's database; refused input (``UserInputError``, which names the
     field) rolls it back and reaches the operator as a plain message."""
-    return transaction(config_path, refused=(ValueError,))
-
-
-def _min_length(config_path: Path) -> int:
-    """``[identity] password_min_length`` of the cloud config (the policy the CLI applies)."""
-    from coldgate.cloud.config import load_cloud_config
-    from coldgate.configfile import ConfigError
-
-    try:
-        return load_cloud_config(config_path).identity.password_min_length
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return transaction(config, refused=(ValueError,))
 
 
 def _password(password_file: Path | None) -> str:
@@ -77,14 +47,7 @@ def _password(password_file: Path | None) -> str:
     return line.removesuffix("\n").removesuffix("\r")
 
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="The cloud's TOML file: the users live in its database.",
-)
+config_option = config_option_for("The cloud's TOML file: the users live in its database.")
 password_file_option = click.option(
     "--password-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -130,9 +93,10 @@ def add(
         check_login_name(login)  # before the password is typed twice for nothing
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    config = load_config(config_path)
     password = _password(password_file)
     held = {*roles, *(["admin"] if admin else [])}
-    with _transaction(config_path) as conn:
+    with _transaction(config) as conn:
         user_id = add_user(
             conn,
             login=login,
@@ -141,9 +105,9 @@ def add(
             phone=phone,
             password=password,
             roles=held,
-            by=_cli_actor(),
-            now=_now(),
-            min_length=_min_length(config_path),
+            by=cli_actor(),
+            now=utc_now(),
+            min_length=config.identity.password_min_length,
         )
     shown = ", ".join(sorted(held)) or "(none)"
     click.echo(f"added {login.strip().lower()} ({user_id}) with role(s) {shown}")
@@ -155,7 +119,7 @@ def list_command(config_path: Path) -> None:
     """One line per user, disabled ones too: login, id, printed name, e-mail, roles, state."""
     from coldgate.cloud.identity.users import list_users
 
-    with _transaction(config_path) as conn:
+    with _transaction(load_config(config_path)) as conn:
         found = list_users(conn)
     click.echo("login\tid\tprinted_name\temail\troles\tstate")
     for user in found:
@@ -174,8 +138,8 @@ def disable(login: str, config_path: Path) -> None:
     """Disable LOGIN: no more logins; the user and their login stay (never deleted, never reused)."""
     from coldgate.cloud.identity.users import disable_user
 
-    with _transaction(config_path) as conn:
-        disable_user(conn, login, by=_cli_actor(), now=_now())
+    with _transaction(load_config(config_path)) as conn:
+        disable_user(conn, login, by=cli_actor(), now=utc_now())
     click.echo(f"disabled {login}")
 
 
@@ -186,8 +150,8 @@ def unlock(login: str, config_path: Path) -> None:
     """Unlock LOGIN after too many failed logins."""
     from coldgate.cloud.identity.users import unlock_user
 
-    with _transaction(config_path) as conn:
-        unlock_user(conn, login, by=_cli_actor(), now=_now())
+    with _transaction(load_config(config_path)) as conn:
+        unlock_user(conn, login, by=cli_actor(), now=utc_now())
     click.echo(f"unlocked {login}")
 
 
@@ -202,8 +166,8 @@ def roles_command(login: str, roles: tuple[str, ...], no_roles: bool, config_pat
 
     if bool(roles) == no_roles:
         raise click.UsageError("give --role R (one or more) or --none")
-    with _transaction(config_path) as conn:
-        set_roles(conn, login, roles, by=_cli_actor(), now=_now())
+    with _transaction(load_config(config_path)) as conn:
+        set_roles(conn, login, roles, by=cli_actor(), now=utc_now())
     click.echo(f"{login}: role(s) now {', '.join(sorted(set(roles))) or '(none)'}")
 
 
@@ -215,8 +179,9 @@ def reset_password_command(login: str, password_file: Path | None, config_path: 
     """Give LOGIN a new password (typed twice, or from --password-file)."""
     from coldgate.cloud.identity.users import reset_password
 
+    config = load_config(config_path)
     password = _password(password_file)
-    with _transaction(config_path) as conn:
-        minimum = _min_length(config_path)
-        reset_password(conn, login, password, by=_cli_actor(), now=_now(), min_length=minimum)
+    with _transaction(config) as conn:
+        minimum = config.identity.password_min_length
+        reset_password(conn, login, password, by=cli_actor(), now=utc_now(), min_length=minimum)
     click.echo(f"new password set for {login}")
