@@ -27,6 +27,7 @@ from sqlalchemy import Engine, create_engine
 from coldgate.cloud.api import ApiTokens, create_app
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
+from tests.rig.people import ALL_ROLES, bearer, person
 
 TOKEN = "qa-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -48,6 +49,12 @@ VALID = {
     "limit": "10",
     "offset": "0",
     "max_points": "100",
+    "login": "dana",
+    "token_id": "t-000000000000",
+    "entity_type": "user",
+    "entity_id": "u-000000000000",
+    "actor": "Dana Tester",
+    "action": "user.",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a
@@ -67,21 +74,24 @@ def _parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
 
 
-ROUTES = [path for path, ops in DOC["paths"].items() if "get" in ops]
+OPERATIONS = [(method.upper(), path) for path, ops in DOC["paths"].items() for method in ops]
+ROUTES = [path for method, path in OPERATIONS if method == "GET"]
 CASES = [
-    (path, parameter["in"], parameter["name"])
-    for path in ROUTES
-    for parameter in _parameters(DOC["paths"][path]["get"])
+    (method, path, parameter["in"], parameter["name"])
+    for method, path in OPERATIONS
+    for parameter in _parameters(DOC["paths"][path][method.lower()])
 ]
-SECURED = [path for path in ROUTES if DOC["paths"][path]["get"].get("security")]
+SECURED = [(m, path) for m, path in OPERATIONS if DOC["paths"][path][m.lower()].get("security")]
 
 
-def url(path: str, poisoned: tuple[str, str] | None = None, *, optional: bool = False) -> str:
+def url(
+    path: str, poisoned: tuple[str, str] | None = None, *, optional: bool = False, method: str = "GET"
+) -> str:
     """``path`` with valid values for its path and required query parameters (and the optional
     ones too if ``optional``), ``poisoned`` = (name, raw escapes) appended to that one's value."""
     where, bad = poisoned if poisoned else ("", "")
     query: list[str] = []
-    for parameter in _parameters(DOC["paths"][path]["get"]):
+    for parameter in _parameters(DOC["paths"][path][method.lower()]):
         name = parameter["name"]
         assert name in VALID, f"add a valid value for {path} {name!r} to VALID"
         value = quote(VALID[name], safe="") + (bad if name == where else "")
@@ -104,6 +114,13 @@ def seeded(engine: Engine) -> Engine:
     topic, payload = batch_message("gw01", [reading(1)])
     assert ingest(engine, topic, payload).kind == "batch"
     return engine
+
+
+@pytest.fixture
+def auth(seeded: Engine) -> dict[str, str]:
+    """Dana holds every role, so every route lets her past its permission to the guard."""
+    _, token = person(seeded, "dana", ALL_ROLES)
+    return bearer(token)
 
 
 def refusal(reply: Any) -> dict[str, Any]:
@@ -132,31 +149,33 @@ def test_the_document_has_the_routes_and_parameters_of_the_issue() -> None:
     assert ("/gateways/{gateway}/sensors/{sensor}/readings", "from") in free_text
 
 
-@pytest.mark.parametrize(("path", "where", "name"), CASES, ids=[f"{p} {n}" for p, _, n in CASES])
+@pytest.mark.parametrize(
+    ("method", "path", "where", "name"), CASES, ids=[f"{m} {p} {n}" for m, p, _, n in CASES]
+)
 def test_every_parameter_of_every_route_refuses_nul_and_invalid_utf8(
-    client: TestClient, seeded: Engine, path: str, where: str, name: str
+    client: TestClient, auth: dict[str, str], method: str, path: str, where: str, name: str
 ) -> None:
     for poison in POISONS:
-        error = refusal(client.get(url(path, (name, poison)), headers=AUTH))
+        error = refusal(client.request(method, url(path, (name, poison), method=method), headers=auth))
         assert error["loc"] == [where, name], (poison, error)
         expected = "NUL" if "00" in poison and poison != "%C0%80" else "UTF-8"
         assert expected in error["msg"], (poison, error)
 
 
 @pytest.mark.parametrize("path", ROUTES)
-def test_every_route_answers_valid_values(client: TestClient, seeded: Engine, path: str) -> None:
+def test_every_route_answers_valid_values(client: TestClient, auth: dict[str, str], path: str) -> None:
     for full in (url(path), url(path, optional=True)):
-        reply = client.get(full, headers=AUTH)
+        reply = client.get(full, headers=auth)
         assert reply.status_code == 200, (full, reply.text)
 
 
-@pytest.mark.parametrize("path", SECURED)
-def test_strangers_hear_401_before_422(client: TestClient, path: str) -> None:
+@pytest.mark.parametrize(("method", "path"), SECURED)
+def test_strangers_hear_401_before_422(client: TestClient, method: str, path: str) -> None:
     """Nothing about parameters is said to a caller without a token, as for every other check."""
-    declared = _parameters(DOC["paths"][path]["get"])
-    poisoned = url(path, (declared[0]["name"], "%00")) if declared else path + "?x=%00"
+    declared = _parameters(DOC["paths"][path][method.lower()])
+    poisoned = url(path, (declared[0]["name"], "%00"), method=method) if declared else path + "?x=%00"
     for headers in ({}, {"Authorization": f"Bearer {TOKEN}x"}):
-        reply = client.get(poisoned, headers=headers)
+        reply = client.request(method, poisoned, headers=headers)
         assert reply.status_code == 401, (poisoned, reply.text)
         assert reply.headers["WWW-Authenticate"] == "Bearer"
 

@@ -15,22 +15,42 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from coldgate import __version__
-from coldgate.cloud.api.auth import ApiTokens, require_token
+from coldgate.cloud.api.access import check_declared
+from coldgate.cloud.api.auth import ApiTokens, AuthSettings, authorize
 from coldgate.cloud.api.input_guard import refuse_unstorable_text
-from coldgate.cloud.api.routes import alerts, dead_letters, gaps, gateways, health, readings, sensors
+from coldgate.cloud.api.request_id import RequestIdMiddleware
+from coldgate.cloud.api.routes import (
+    alerts,
+    audit,
+    dead_letters,
+    gaps,
+    gateways,
+    health,
+    readings,
+    sensors,
+    users,
+)
+from coldgate.cloud.api.routes import auth as sign_in
+from coldgate.cloud.api.routes import tokens as api_tokens
 from coldgate.cloud.api.routes.health import short_reason
+from coldgate.cloud.api.writes import refused
+from coldgate.cloud.identity.users import UserInputError
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
-Read access to what the gateways reported: gateways, sensors and their readings,
-gaps in monitoring, alerts and dead letters.
+What the gateways reported (gateways, sensors and their readings, gaps in
+monitoring, alerts and dead letters), the people who use it and the audit trail.
 
-Every endpoint except `/health` needs `Authorization: Bearer <token>` with a token
-from the API tokens file. Edge times are integer epoch milliseconds with `*_iso`
-twins in UTC; query times accept either epoch ms or ISO-8601 with a zone.
+Every endpoint except `/health` and `/auth/login` needs credentials: an API token
+(`Authorization: Bearer cg_...`, made with `POST /auth/tokens` or `coldgate cloud
+tokens`), a browser session from `POST /auth/login` (send its CSRF token as
+`X-CSRF-Token` with every change), or a line of the read-only API tokens file.
+Each route needs one permission (`cloud/api/access.py`); roles give permissions.
+Edge times are integer epoch milliseconds with `*_iso` twins in UTC; query times
+accept either epoch ms or ISO-8601 with a zone.
 """
 
 
@@ -43,28 +63,48 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-def create_app(engine: Engine, tokens: ApiTokens) -> FastAPI:
-    """The API over ``engine`` (synchronous SQLAlchemy 2), accepting the bearer tokens in ``tokens``.
+def create_app(
+    engine: Engine, tokens: ApiTokens, *, writer: Engine | None = None, auth: AuthSettings | None = None
+) -> FastAPI:
+    """The API over ``engine`` (synchronous SQLAlchemy 2, for reading), writing through ``writer``
+    (default: ``engine``), accepting the old tokens file's ``tokens`` as read-only machine tokens.
 
     Endpoints are plain ``def``: FastAPI runs them in its thread pool, each with
     its own pooled connection, so the engine's pool size bounds the database load.
 
-    Every router refuses parameters that cannot be text (``input_guard``), after the
-    token check so a caller without a token hears 401 whatever they sent.  Route-level
-    dependencies run in list order and before the endpoint's own, so the guard answers
-    before any parameter reaches a query.
+    Every route first passes ``authorize`` (who is asking, and may they: the
+    route's entry in ``cloud/api/access.py``), then ``input_guard`` (parameters
+    that cannot be text), so a stranger hears 401 whatever they sent.
+    Route-level dependencies run in list order and before the endpoint's own.
+    Building the app fails if a route has no entry in the access table.
     """
     app = FastAPI(title="Coldgate cloud API", version=__version__, description=_DESCRIPTION)
     app.state.engine = engine
+    app.state.writer = writer if writer is not None else engine
     app.state.tokens = tokens
+    app.state.auth = auth if auth is not None else AuthSettings()
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(OperationalError, _database_unavailable)
-    guard = Depends(refuse_unstorable_text)
-    app.include_router(health.router, dependencies=[guard])
-    secured = [Depends(require_token), guard]
-    for module in (gateways, sensors, readings, gaps, alerts, dead_letters):
-        app.include_router(
-            module.router,
-            dependencies=secured,
-            responses={401: {"description": "Missing or unknown bearer token."}},
-        )
+    app.add_exception_handler(UserInputError, refused)
+    checks = [Depends(authorize), Depends(refuse_unstorable_text)]
+    answers: dict[int | str, dict[str, str]] = {
+        401: {"description": "No credentials, or not valid ones."},
+        403: {"description": "Signed in, but the route's permission is not among your roles'."},
+    }
+    routers = (
+        health,
+        sign_in,
+        users,
+        api_tokens,
+        audit,
+        gateways,
+        sensors,
+        readings,
+        gaps,
+        alerts,
+        dead_letters,
+    )
+    for module in routers:
+        app.include_router(module.router, dependencies=checks, responses=answers)
+    check_declared(app)
     return app

@@ -1,26 +1,53 @@
-"""Bearer-token authentication for the REST API.
+"""Who may call the API: bearer tokens, browser sessions, and each route's permission.
 
-Tokens come from a file (``api.tokens_file``) rather than the database, so
-the API can be locked down before any user management exists and a token is
-revoked by editing one line and restarting.  Each token has a name, so the
-logs can say *who* asked without ever printing the token itself.
+Three ways in, one ``Principal`` out (``cloud/identity/principal.py``):
+
+- a person's or machine's API token (``cg_...``, in the database, hashed);
+- a browser session cookie (``coldgate_session``), with a CSRF token for
+  every request that changes something;
+- a line of the old tokens file (``api.tokens_file``): read-only machine
+  tokens, so set-ups made before people and roles existed keep working.
+
+``authorize`` runs first on every route and applies the route's entry in
+``cloud/api/access.py``.  Tokens and names are never logged, only the name
+of whoever presented them.
 """
 
 from __future__ import annotations
 
+import datetime
 import hmac
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from coldgate.cloud.api import access
+from coldgate.cloud.identity.principal import Principal
+from coldgate.cloud.identity.sessions import SessionLimits, resolve_session
+from coldgate.cloud.identity.tokens import PREFIX as TOKEN_PREFIX
+from coldgate.cloud.identity.tokens import TokenRefused, resolve_token
+from coldgate.cloud.identity.users import MAX_FAILED_LOGINS, PASSWORD_MIN_LENGTH
 from coldgate.configfile import ConfigError
 
-__all__ = ["MIN_TOKEN_LENGTH", "ApiTokens", "bearer_scheme", "load_tokens", "require_token"]
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "MIN_TOKEN_LENGTH",
+    "SESSION_COOKIE",
+    "TOKENS_FILE_ROLES",
+    "ApiTokens",
+    "AuthSettings",
+    "authorize",
+    "bearer_scheme",
+    "load_tokens",
+    "signed_in",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +55,22 @@ log = logging.getLogger(__name__)
 MIN_TOKEN_LENGTH = 16
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: what fits in a header
+SESSION_COOKIE = "coldgate_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+#: What a line of the old tokens file may do: read, as before people and roles existed.
+TOKENS_FILE_ROLES = ("viewer",)
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """The ``[identity]`` settings the API applies: password policy, lockout, session timeouts."""
+
+    password_min_length: int = PASSWORD_MIN_LENGTH
+    max_failed_logins: int = MAX_FAILED_LOGINS
+    sessions: SessionLimits = field(default_factory=SessionLimits)
 
 #: Declared as a security scheme so /docs offers an "Authorize" button and
 #: clients generated from /openapi.json send the header.  ``auto_error`` is off
@@ -36,7 +79,8 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: what fit
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
-    description="A token from the API tokens file: `Authorization: Bearer <token>`.",
+    description="A person's or machine's API token (`cg_...`, from `POST /auth/tokens` or "
+    "`coldgate cloud tokens`), or a line of the read-only API tokens file: `Authorization: Bearer <token>`.",
 )
 
 
@@ -119,26 +163,105 @@ def load_tokens(path: str | os.PathLike[str]) -> ApiTokens:
     return ApiTokens(tuple(entries))
 
 
-def require_token(
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _unauthorized(request: Request, reason: str) -> HTTPException:
+    log.warning("API request refused from %s: %s (%s %s)", _client(request), reason, request.method,
+                request.url.path)  # fmt: skip
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=f"{reason}: send 'Authorization: Bearer <token>' or sign in (POST /auth/login)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _from_bearer(request: Request, presented: str) -> Principal:
+    """A ``cg_`` token from the database, else a line of the old tokens file (read-only)."""
+    now = datetime.datetime.now(datetime.UTC)
+    if presented.startswith(TOKEN_PREFIX):
+        with request.app.state.engine.connect() as conn:
+            try:
+                found = resolve_token(conn, presented, now)
+            except TokenRefused as exc:
+                raise _unauthorized(request, str(exc)) from None
+        if found is None:
+            raise _unauthorized(request, "unknown bearer token")
+        return found
+    tokens: ApiTokens = request.app.state.tokens
+    name = tokens.identify(presented)
+    if name is None:
+        raise _unauthorized(request, "unknown bearer token")
+    return Principal("tokens_file", None, f"tokens file {name}", None, TOKENS_FILE_ROLES)
+
+
+def _from_cookie(request: Request, cookie: str) -> tuple[Principal, str]:
+    """The session's principal and CSRF token; a timed-out session's end is committed before the 401."""
+    settings: AuthSettings = request.app.state.auth
+    now = datetime.datetime.now(datetime.UTC)
+    with request.app.state.writer.begin() as conn:
+        check = resolve_session(conn, cookie, now=now, limits=settings.sessions, client=_client(request))
+    if check.principal is None:
+        raise _unauthorized(request, check.refused or "unknown session")
+    return check.principal, check.csrf_token
+
+
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is not None:
+        return _from_bearer(request, credentials.credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal, csrf = _from_cookie(request, cookie)
+        request.state.csrf_token = csrf
+        return principal
+    raise _unauthorized(request, "no credentials")
+
+
+async def _csrf_presented(request: Request) -> str | None:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    if request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def authorize(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
-) -> str:
-    """The caller's name; 401 unless a known bearer token was presented.
+) -> Principal | None:
+    """Who is asking, if the route's entry in ``cloud/api/access.py`` lets them in; 401 or 403 if not.
 
-    The name is kept on ``request.state.api_client`` for access logs.
+    Runs before the route's own parameters are read, so the answer does not
+    depend on whether what was asked for exists.  A request signed in by
+    cookie that changes something must carry the session's CSRF token
+    (header ``X-CSRF-Token`` or form field ``csrf_token``).  The database
+    work runs in the thread pool, as a plain ``def`` dependency's would.
     """
-    tokens: ApiTokens = request.app.state.tokens
-    who = tokens.identify(credentials.credentials) if credentials is not None else None
-    if who is None:
-        client = request.client.host if request.client else "?"
-        reason = "no bearer token" if credentials is None else "unknown bearer token"
-        log.warning(
-            "API request refused from %s: %s (%s %s)", client, reason, request.method, request.url.path
-        )
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=f"{reason}: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    request.state.api_client = who
-    return who
+    route = request.scope.get("route")
+    need = access.required(request.method, route.path if route is not None else "")
+    if need == access.PUBLIC:
+        return None
+    principal = await run_in_threadpool(_authenticate, request, credentials)
+    request.state.principal = principal
+    request.state.api_client = principal.login or principal.name
+    if principal.via == "session" and request.method not in _SAFE:
+        presented = await _csrf_presented(request)
+        if presented is None or not hmac.compare_digest(presented, request.state.csrf_token):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"missing or wrong CSRF token: send the session's token as {CSRF_HEADER} "
+                f"or form field {CSRF_FIELD}",
+            )
+    if need != access.SIGNED_IN and need not in principal.permissions:
+        roles = ", ".join(principal.roles) or "none"
+        detail = f"needs permission {need!r}, which your roles ({roles}) do not give"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+    return principal
+
+
+def signed_in(request: Request) -> Principal:
+    """The principal ``authorize`` let in (for routes that are not PUBLIC)."""
+    return request.state.principal

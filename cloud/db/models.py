@@ -35,10 +35,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Alert",
+    "ApiToken",
     "AuditEntry",
     "Base",
     "BatchRange",
     "BootAnchor",
+    "BrowserSession",
     "DeadLetter",
     "EdgeItem",
     "Gap",
@@ -459,6 +461,57 @@ class UserRole(Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the API (``cloud/identity/tokens.py``): a person's, carrying their roles as
+    they are when it is used, or a machine's, carrying the roles it was given.
+
+    Only the SHA-256 of the secret is kept (a token is 256 random bits, so a
+    slow hash adds nothing); the token is shown once, when it is made.  Tokens
+    are revoked, never deleted, so an audit entry naming one can always be
+    traced to who made it and when it stopped working.
+    """
+
+    __tablename__ = "api_tokens"
+
+    #: "t-" and 12 hex digits: the public half of the token, how it is listed and revoked.
+    id: Mapped[str] = mapped_column(primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    #: The person the token acts for; null for a machine token.
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    #: A machine token's name (what the audit trail shows); null for a person's token.
+    machine: Mapped[str | None]
+    #: A machine token's roles, comma-separated; a person's token takes the person's roles.
+    roles: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(Text)
+
+
+class BrowserSession(Base):
+    """A signed-in browser (``cloud/identity/sessions.py``): the cookie's SHA-256, never the cookie.
+
+    ``last_seen_at`` moves with use (the idle timeout); ``expires_at`` never
+    moves (the absolute timeout).  An ended session keeps its row and why it
+    ended, so "who was signed in when" can be answered.
+    """
+
+    __tablename__ = "browser_sessions"
+
+    cookie_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: "logout", "idle timeout", "absolute timeout", "user disabled", ...
+    ended_reason: Mapped[str | None] = mapped_column(Text)
 
 
 def autogenerate_include(

@@ -6,7 +6,8 @@ tested in one place.  Separation of duties holds from the start: ``admin``
 manages people, settings and gateway enrolments but holds no QA permission,
 so one person cannot both grant themselves a role and release goods; a QA
 decision needs a QA role given by someone else (nobody changes their own
-roles: ``cloud.identity.users.set_roles``).
+roles: ``cloud.identity.users.set_roles``).  The audit trail is read by those
+who answer for it: ``qa_manager`` and ``admin``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from collections.abc import Iterable
 
 __all__ = ["PERMISSIONS", "QA_PERMISSIONS", "ROLES", "permissions"]
 
-#: What anyone signed in may look at: the recorded data and its refusals.
-_READ = frozenset({"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read"})
+#: What anyone signed in may look at (the recorded data and its refusals), and their own API tokens.
+_READ = frozenset(
+    {"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read", "tokens.own"}
+)
 #: Decisions on goods (release, quarantine, review, recall): never held by ``admin`` alone.
 QA_PERMISSIONS = frozenset({"qa.decide", "qa.review", "recall.run"})
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _READ,
     "dock_operator": _READ | {"dock.operate", "alerts.acknowledge"},
-    "qa": _READ | {"qa.decide", "alerts.acknowledge", "audit.read"},
+    "qa": _READ | {"qa.decide", "alerts.acknowledge"},
     "qa_manager": _READ
     | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay"},
-    "recall_coordinator": _READ | {"recall.run", "audit.read"},
+    "recall_coordinator": _READ | {"recall.run"},
     "admin": _READ
     | {"users.manage", "settings.manage", "gateways.enrol", "audit.read", "dead_letters.replay"},
 }

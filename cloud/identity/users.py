@@ -38,13 +38,16 @@ __all__ = [
     "MAX_PASSWORD_LENGTH",
     "PASSWORD_MIN_LENGTH",
     "LoginResult",
+    "NotFound",
     "UserInputError",
     "add_user",
     "check_login",
     "check_login_name",
     "check_password",
+    "checked_text",
     "disable_user",
     "find_user",
+    "iso",
     "list_users",
     "reset_password",
     "set_roles",
@@ -78,6 +81,10 @@ class UserInputError(ValueError):
         self.field = field
 
 
+class NotFound(UserInputError):
+    """The user (or token) named does not exist: a 404 to an API caller, not a 422."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     """The login check's verdict: ``user_id`` is set only when ``ok``.
@@ -97,7 +104,9 @@ class LoginResult:
 # --- checking input -------------------------------------------------------------------------------
 
 
-def _text(field: str, value: object, *, max_len: int) -> str:
+def checked_text(field: str, value: object, *, max_len: int) -> str:
+    """``value`` if it is text of at most ``max_len`` characters, valid UTF-8, without control
+    characters; a UserInputError naming ``field`` otherwise."""
     if not isinstance(value, str):
         raise UserInputError(field, "must be text")
     try:
@@ -113,21 +122,21 @@ def _text(field: str, value: object, *, max_len: int) -> str:
 
 def check_login_name(login: object) -> str:
     """The login as stored (lower-case); refused unless 1-64 of a-z 0-9 . _ @ - starting with a-z 0-9."""
-    text = _text("login", login, max_len=64).strip().lower()
+    text = checked_text("login", login, max_len=64).strip().lower()
     if not _LOGIN.fullmatch(text):
         raise UserInputError("login", "must be 1-64 of a-z 0-9 . _ @ - and start with a letter or digit")
     return text
 
 
 def _check_name(name: object) -> str:
-    text = _text("printed_name", name, max_len=_MAX_NAME).strip()
+    text = checked_text("printed_name", name, max_len=_MAX_NAME).strip()
     if not text:
         raise UserInputError("printed_name", "must not be empty (it is printed in signatures)")
     return text
 
 
 def _check_email(email: object) -> str:
-    text = _text("email", email, max_len=_MAX_EMAIL).strip()
+    text = checked_text("email", email, max_len=_MAX_EMAIL).strip()
     if not _EMAIL.fullmatch(text):
         raise UserInputError("email", "is not an e-mail address (name@domain.tld)")
     return text
@@ -136,7 +145,7 @@ def _check_email(email: object) -> str:
 def _check_phone(phone: object) -> str | None:
     if phone is None:
         return None
-    text = _text("phone", phone, max_len=32).strip()
+    text = checked_text("phone", phone, max_len=32).strip()
     if not text:
         return None
     if not _PHONE.fullmatch(text):
@@ -167,7 +176,7 @@ def _check_roles(roles: Iterable[object]) -> list[str]:
     out: set[str] = set()
     for role in roles:
         if not isinstance(role, str) or role not in ROLES:
-            shown = _text("role", role, max_len=64) if isinstance(role, str) else role
+            shown = checked_text("role", role, max_len=64) if isinstance(role, str) else role
             raise UserInputError("role", f"{shown!r} is not a role (one of {', '.join(ROLES)})")
         out.add(role)
     return sorted(out)
@@ -176,7 +185,7 @@ def _check_roles(roles: Iterable[object]) -> list[str]:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _iso(moment: datetime.datetime | None) -> str | None:
+def iso(moment: datetime.datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is None:  # SQLite hands back naive UTC
@@ -199,9 +208,9 @@ def _public(row: Any, roles: list[str]) -> dict[str, Any]:
         "active": bool(row.active),
         "locked": bool(row.locked),
         "failed_logins": int(row.failed_logins),
-        "created_at": _iso(row.created_at),
-        "disabled_at": _iso(row.disabled_at),
-        "password_changed_at": _iso(row.password_changed_at),
+        "created_at": iso(row.created_at),
+        "disabled_at": iso(row.disabled_at),
+        "password_changed_at": iso(row.password_changed_at),
         "roles": roles,
     }
 
@@ -211,7 +220,7 @@ def find_user(conn: Connection, login: str) -> dict[str, Any]:
     name = check_login_name(login)
     row = conn.execute(select(User).where(User.login == name)).first()
     if row is None:
-        raise UserInputError("login", f"no user {name!r}")
+        raise NotFound("login", f"no user {name!r}")
     return _public(row, _roles_of(conn, row.id))
 
 
@@ -231,7 +240,7 @@ def _row(conn: Connection, login: str) -> Any:
     else:
         row = conn.execute(select(User).where(User.login == name)).first()
     if row is None:
-        raise UserInputError("login", f"no user {name!r}")
+        raise NotFound("login", f"no user {name!r}")
     return row
 
 

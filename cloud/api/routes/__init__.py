@@ -66,14 +66,14 @@ def parse_time(raw: str, name: str) -> int:
     return ms
 
 
-def check_range(start: int, end: int, raw_end: str) -> None:
-    """Reject an empty, reversed or too long window (422 on ``to``)."""
+def check_range(start: int, end: int, raw_end: str, *, max_ms: int | None = MAX_RANGE_MS) -> None:
+    """Reject an empty, reversed or (past ``max_ms``, if given) too long window (422 on ``to``)."""
     if end <= start:
         raise query_error("to", raw_end, f"'to' ({end}) must be after 'from' ({start})")
-    if end - start > MAX_RANGE_MS:
+    if max_ms is not None and end - start > max_ms:
         raise query_error(
             "to",
             raw_end,
-            f"the range is {(end - start) / 86_400_000:.1f} days; at most {MAX_RANGE_MS // 86_400_000} "
+            f"the range is {(end - start) / 86_400_000:.1f} days; at most {max_ms // 86_400_000} "
             "days per request",
         )

@@ -1,0 +1,81 @@
+"""Which permission each route needs: the one table of the API's access rules.
+
+A route is (method, path template).  Its entry is a permission name from
+``cloud/identity/roles.py``, or ``PUBLIC`` (no credentials: the health check,
+signing in) or ``SIGNED_IN`` (anyone signed in, whatever their roles: who am
+I, signing out).  ``create_app`` refuses to build an app with a route this
+table does not name, or an entry no route has, so a new route cannot ship
+without a decision about who may call it; the role-matrix test reads the
+OpenAPI document and calls every route with every role against this table.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from coldgate.cloud.identity.roles import PERMISSIONS
+
+__all__ = ["PUBLIC", "ROUTES", "SIGNED_IN", "check_declared", "required"]
+
+PUBLIC = "(public)"
+SIGNED_IN = "(signed in)"
+
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/health"): PUBLIC,
+    ("POST", "/auth/login"): PUBLIC,
+    ("POST", "/auth/logout"): SIGNED_IN,
+    ("GET", "/auth/me"): SIGNED_IN,
+    ("GET", "/auth/tokens"): "tokens.own",
+    ("POST", "/auth/tokens"): "tokens.own",
+    ("DELETE", "/auth/tokens/{token_id}"): "tokens.own",
+    ("GET", "/tokens"): "users.manage",
+    ("POST", "/tokens/machine"): "users.manage",
+    ("DELETE", "/tokens/{token_id}"): "users.manage",
+    ("GET", "/users"): "users.manage",
+    ("POST", "/users"): "users.manage",
+    ("GET", "/users/{login}"): "users.manage",
+    ("POST", "/users/{login}/disable"): "users.manage",
+    ("POST", "/users/{login}/unlock"): "users.manage",
+    ("PUT", "/users/{login}/roles"): "users.manage",
+    ("POST", "/users/{login}/password"): "users.manage",
+    ("GET", "/audit"): "audit.read",
+    ("GET", "/audit.csv"): "audit.read",
+    ("GET", "/gateways"): "gateways.read",
+    ("GET", "/gateways/unknown"): "gateways.read",
+    ("GET", "/gateways/enrolments"): "gateways.read",
+    ("GET", "/gateways/{gateway}"): "gateways.read",
+    ("GET", "/sensors"): "readings.read",
+    ("GET", "/gateways/{gateway}/sensors/{sensor}/readings"): "readings.read",
+    ("GET", "/gaps"): "readings.read",
+    ("GET", "/alerts"): "alerts.read",
+    ("GET", "/dead-letters"): "dead_letters.read",
+    ("GET", "/dead-letters/budgets"): "dead_letters.read",
+}
+
+
+def required(method: str, path: str) -> str:
+    """The permission (or PUBLIC / SIGNED_IN) the route needs; KeyError if it declares none."""
+    return ROUTES[(method, path)]
+
+
+def check_declared(app: FastAPI) -> None:
+    """Refuse an app whose routes and this table differ, naming each difference."""
+    # The OpenAPI document, not ``app.routes``: FastAPI keeps included routers as opaque wrappers, and
+    # the document is what clients (and the role-matrix test) see.
+    paths = app.openapi()["paths"]
+    served = {(method.upper(), path) for path, item in paths.items() for method in item}
+    missing = sorted(served - ROUTES.keys())
+    problems = [f"{m} {p}: no permission declared in cloud/api/access.py" for m, p in missing]
+    problems += [f"{m} {p}: declared but no such route" for m, p in sorted(ROUTES.keys() - served)]
+    problems += [
+        f"{m} {p}: {perm!r} is no permission any role holds"
+        for (m, p), perm in sorted(ROUTES.items())
+        if perm not in (PUBLIC, SIGNED_IN) and perm not in PERMISSIONS
+    ]
+    if problems:
+        raise RuntimeError("API access table out of step with the routes:\n" + "\n".join(problems))
+    # The shared ``authorize`` dependency marks every route as needing the bearer scheme; the document
+    # (cached by FastAPI, so this edit is what clients get) says the public ones need nothing.
+    for (method, path), need in ROUTES.items():
+        if need == PUBLIC:
+            paths[path][method.lower()]["security"] = []

@@ -1,0 +1,50 @@
+"""The one path an API write takes: a transaction on the writer engine, the acting principal, and
+refusals turned into answers.
+
+Every change the API makes happens inside ``writing(request)``, and every
+``cloud/identity`` (and later) write function appends its audit entry in the
+connection it is given, so the change and its entry commit together; a
+refusal raised inside rolls both back.  ``UserInputError`` becomes a 422 in
+FastAPI's error shape naming the field (a path parameter, or the body's
+field), ``NotFound`` a 404: decided here once, so routes do not each map them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from coldgate.cloud.identity.users import NotFound, UserInputError
+
+__all__ = ["client_of", "refused", "utc_now", "writing"]
+
+
+@contextmanager
+def writing(request: Request) -> Iterator[Connection]:
+    """One transaction on the writer engine: committed if the block ends, rolled back if it raises."""
+    with request.app.state.writer.begin() as conn:
+        yield conn
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """``UserInputError`` → 422 naming the field (``NotFound`` → 404); nothing was written."""
+    assert isinstance(exc, UserInputError)
+    if isinstance(exc, NotFound):
+        return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(exc)})
+    where = "path" if exc.field in request.path_params else "body"
+    message = str(exc).removeprefix(f"{exc.field}: ")
+    detail = [{"type": "value_error", "loc": [where, exc.field], "msg": message}]
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
