@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 __all__ = ["ensure_partitions", "month_starts", "partition_name"]
 
 UTC = datetime.UTC
+_OWNER_FUNCTION = "coldgate_ensure_readings_partition"
 
 
 def _epoch_ms(day: datetime.date) -> int:
@@ -51,6 +52,14 @@ def ensure_partitions(conn: Connection, start: datetime.date, end: datetime.date
     """
     if conn.dialect.name != "postgresql":
         return []
+    # From migration 0009 on, the schema owner's SECURITY DEFINER function makes them: the service's
+    # role may not, and a partition it made would be its own to change.
+    owner_made = conn.execute(text(f"SELECT to_regprocedure('{_OWNER_FUNCTION}(date)')")).scalar() is not None
+    if owner_made:
+        months = month_starts(start, end)
+        for month in months:
+            conn.execute(text(f"SELECT {_OWNER_FUNCTION}(:month)"), {"month": month})
+        return [partition_name(month) for month in months]
     conn.execute(text("CREATE TABLE IF NOT EXISTS readings_default PARTITION OF readings DEFAULT"))
     names = []
     for month in month_starts(start, end):
