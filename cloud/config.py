@@ -147,10 +147,16 @@ class IngestConfig(ConfigBlock, kw_only=True):
 
 
 class IdentityConfig(ConfigBlock, kw_only=True):
-    """People: the password policy (``cloud/identity/users.py``); the lockout's count joins it with
-    the login endpoints."""
+    """People: the password policy, the lockout, and how long a browser stays signed in
+    (``cloud/identity/``)."""
 
     password_min_length: Annotated[int, Meta(ge=8, le=128)] = 12
+    #: Failed sign-ins in a row after which the account locks until an admin unlocks it.
+    max_failed_logins: Annotated[int, Meta(ge=3, le=20)] = 5
+    #: A browser session with no request for this long is signed out.
+    session_idle_minutes: Annotated[int, Meta(ge=1, le=240)] = 15
+    #: A browser session is signed out this long after signing in, however busy.
+    session_absolute_hours: Annotated[int, Meta(ge=1, le=24)] = 12
 
 
 class AuditConfig(ConfigBlock, kw_only=True):

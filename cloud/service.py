@@ -22,7 +22,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from coldgate.cloud.api.app import create_app
-from coldgate.cloud.api.auth import ApiTokens, load_tokens
+from coldgate.cloud.api.auth import ApiTokens, AuthSettings, load_tokens
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
 from coldgate.cloud.db.migrate import migrate
@@ -84,7 +84,12 @@ class CloudService:
     def _start_api(self) -> None:
         assert self.reader_engine is not None
         tokens = self.tokens or load_tokens(self.config.api.tokens_file)
-        app = create_app(self.reader_engine, tokens)
+        app = create_app(
+            self.reader_engine,
+            tokens,
+            writer=self.writer_engine,
+            auth=AuthSettings.from_config(self.config.identity),
+        )
         # Whether a source is capped now depends on [ingest], which the read API does not otherwise see.
         app.state.dead_letter_budget = IngestLimits.from_config(self.config.ingest).budget
         server_config = uvicorn.Config(

@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from coldgate.cloud.api import access
+from coldgate.cloud.config import IdentityConfig
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import SessionLimits, resolve_session
 from coldgate.cloud.identity.tokens import PREFIX as TOKEN_PREFIX
@@ -71,6 +72,17 @@ class AuthSettings:
     password_min_length: int = PASSWORD_MIN_LENGTH
     max_failed_logins: int = MAX_FAILED_LOGINS
     sessions: SessionLimits = field(default_factory=SessionLimits)
+
+    @classmethod
+    def from_config(cls, identity: IdentityConfig) -> AuthSettings:
+        return cls(
+            password_min_length=identity.password_min_length,
+            max_failed_logins=identity.max_failed_logins,
+            sessions=SessionLimits(
+                idle=datetime.timedelta(minutes=identity.session_idle_minutes),
+                absolute=datetime.timedelta(hours=identity.session_absolute_hours),
+            ),
+        )
 
 #: Declared as a security scheme so /docs offers an "Authorize" button and
 #: clients generated from /openapi.json send the header.  ``auto_error`` is off

@@ -7,7 +7,8 @@ Create Date: 2026-12-06
 Both keep only a SHA-256 of their secret.  A token is revoked, never
 deleted; a session is ended, never deleted: either row answers "who could
 act, from when to when".  On PostgreSQL the service's group role (made by
-0009) may read, add and update both, never delete.
+0009) may read, add and update both, never delete; the reporting role may
+read neither (hashes of secrets are nobody's report).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def upgrade() -> None:
                         GRANT SELECT, INSERT, UPDATE ON {table} TO coldgate_app;
                     END IF;
                     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coldgate_readonly') THEN
-                        GRANT SELECT ON {table} TO coldgate_readonly;
+                        REVOKE ALL ON {table} FROM coldgate_readonly;
                     END IF;
                 END $$
                 """
