@@ -11,6 +11,7 @@ field), ``NotFound`` a 404: decided here once, so routes do not each map them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +20,11 @@ from fastapi import Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
+from coldgate.cloud.audit.log import Actor
+from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import NotFound, UserInputError
 
-__all__ = ["client_of", "refused", "utc_now", "writing"]
+__all__ = ["acting", "client_of", "refused", "utc_now", "writing"]
 
 
 @contextmanager
@@ -29,6 +32,14 @@ def writing(request: Request) -> Iterator[Connection]:
     """One transaction on the writer engine: committed if the block ends, rolled back if it raises."""
     with request.app.state.writer.begin() as conn:
         yield conn
+
+
+def acting(request: Request) -> Actor:
+    """The signed-in principal as the audit trail records them: with this request's id and client."""
+    principal: Principal = request.state.principal
+    return dataclasses.replace(
+        principal.actor, request_id=getattr(request.state, "request_id", None), client=client_of(request)
+    )
 
 
 def client_of(request: Request) -> str | None:

@@ -30,10 +30,13 @@ _PAGE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who did it: a person (their user id and printed name) or a system component (no id)."""
+    """Who did it: a person (their user id and printed name) or a system component (no id), and,
+    for a request to the API, which request and from where (the entry's request id and client)."""
 
     name: str
     id: str | None = None
+    request_id: str | None = None
+    client: str | None = None
 
 
 SYSTEM = Actor("coldgate (system)")
@@ -53,7 +56,10 @@ def append(
     request_id: str | None = None,
     client: str | None = None,
 ) -> Entry:
-    """Append one entry in ``conn``'s transaction; returns it with its hash."""
+    """Append one entry in ``conn``'s transaction; returns it with its hash.  ``request_id`` and
+    ``client`` default to the actor's."""
+    request_id = request_id if request_id is not None else actor.request_id
+    client = client if client is not None else actor.client
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
     last_seq, previous = head(conn)

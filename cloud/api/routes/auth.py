@@ -25,7 +25,7 @@ from coldgate.cloud.api.schemas_identity import (
     TokenEntry,
     TokenList,
 )
-from coldgate.cloud.api.writes import client_of, utc_now, writing
+from coldgate.cloud.api.writes import acting, client_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session, start_session
 from coldgate.cloud.identity.tokens import create_user_token, list_tokens, revoke_token
@@ -108,7 +108,7 @@ def new_token(who: Who, body: TokenBody, request: Request) -> NewToken:
     assert who.user_id is not None  # tokens.own is held by people only
     with writing(request) as conn:
         issued = create_user_token(conn, who.user_id, label=body.label, days=body.expires_in_days,
-                                   by=who.actor, now=utc_now())  # fmt: skip
+                                   by=acting(request), now=utc_now())  # fmt: skip
     return NewToken(id=issued.id, token=issued.token, expires_at=iso(issued.expires_at) or "")
 
 
@@ -118,4 +118,5 @@ def new_token(who: Who, body: TokenBody, request: Request) -> NewToken:
 def revoke_my_token(who: Who, token_id: str, request: Request) -> TokenEntry:
     """Revoke one of your tokens; it stops working at once."""
     with writing(request) as conn:
-        return TokenEntry(**revoke_token(conn, token_id, by=who.actor, now=utc_now(), owner=who.user_id))
+        revoked = revoke_token(conn, token_id, by=acting(request), now=utc_now(), owner=who.user_id)
+        return TokenEntry(**revoked)

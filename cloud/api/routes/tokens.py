@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from coldgate.cloud.api.auth import signed_in
 from coldgate.cloud.api.schemas_identity import MachineTokenBody, NewToken, TokenEntry, TokenList
-from coldgate.cloud.api.writes import utc_now, writing
+from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.tokens import create_machine_token, list_tokens, revoke_token
 from coldgate.cloud.identity.users import iso
@@ -30,8 +30,10 @@ def all_tokens(request: Request) -> TokenList:
 def new_machine_token(who: Who, body: MachineTokenBody, request: Request) -> NewToken:
     """A token for an integration, holding viewer and/or dock_operator; shown this once."""
     with writing(request) as conn:
-        issued = create_machine_token(conn, body.machine, body.roles, label=body.label,
-                                      days=body.expires_in_days, by=who.actor, now=utc_now())  # fmt: skip
+        issued = create_machine_token(
+            conn, body.machine, body.roles, label=body.label, days=body.expires_in_days,
+            by=acting(request), now=utc_now(),
+        )  # fmt: skip
     return NewToken(id=issued.id, token=issued.token, expires_at=iso(issued.expires_at) or "")
 
 
@@ -39,4 +41,4 @@ def new_machine_token(who: Who, body: MachineTokenBody, request: Request) -> New
 def revoke_any_token(who: Who, token_id: str, request: Request) -> TokenEntry:
     """Revoke anyone's token (a person who left, a leaked integration key)."""
     with writing(request) as conn:
-        return TokenEntry(**revoke_token(conn, token_id, by=who.actor, now=utc_now()))
+        return TokenEntry(**revoke_token(conn, token_id, by=acting(request), now=utc_now()))

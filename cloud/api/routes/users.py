@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from coldgate.cloud.api.auth import AuthSettings, signed_in
 from coldgate.cloud.api.schemas_identity import NewUserBody, PasswordBody, RolesBody, UserEntry, UserList
-from coldgate.cloud.api.writes import utc_now, writing
+from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.identity import users
 from coldgate.cloud.identity.principal import Principal
 
@@ -37,7 +37,7 @@ def add_user(who: Who, body: NewUserBody, request: Request) -> UserEntry:
     with writing(request) as conn:
         users.add_user(
             conn, login=body.login, printed_name=body.printed_name, email=body.email, phone=body.phone,
-            roles=body.roles, password=body.password, by=who.actor, now=utc_now(),
+            roles=body.roles, password=body.password, by=acting(request), now=utc_now(),
             min_length=settings.password_min_length,
         )  # fmt: skip
         return UserEntry(**users.find_user(conn, body.login))
@@ -53,7 +53,7 @@ def get_user(login: str, request: Request) -> UserEntry:
 def disable_user(who: Who, login: str, request: Request) -> UserEntry:
     """They can no longer sign in, and their sessions and tokens stop working; the login stays theirs."""
     with writing(request) as conn:
-        users.disable_user(conn, login, by=who.actor, now=utc_now())
+        users.disable_user(conn, login, by=acting(request), now=utc_now())
         return UserEntry(**users.find_user(conn, login))
 
 
@@ -61,7 +61,7 @@ def disable_user(who: Who, login: str, request: Request) -> UserEntry:
 def unlock_user(who: Who, login: str, request: Request) -> UserEntry:
     """Unlock an account locked by failed sign-ins, and start its count again."""
     with writing(request) as conn:
-        users.unlock_user(conn, login, by=who.actor, now=utc_now())
+        users.unlock_user(conn, login, by=acting(request), now=utc_now())
         return UserEntry(**users.find_user(conn, login))
 
 
@@ -69,7 +69,7 @@ def unlock_user(who: Who, login: str, request: Request) -> UserEntry:
 def set_roles(who: Who, login: str, body: RolesBody, request: Request) -> UserEntry:
     """Replace a user's roles; refused for your own (separation of duties)."""
     with writing(request) as conn:
-        users.set_roles(conn, login, body.roles, by=who.actor, now=utc_now())
+        users.set_roles(conn, login, body.roles, by=acting(request), now=utc_now())
         return UserEntry(**users.find_user(conn, login))
 
 
@@ -78,6 +78,6 @@ def reset_password(who: Who, login: str, body: PasswordBody, request: Request) -
     """Give a user a new password (the policy applies); a lock stays until unlocked."""
     settings: AuthSettings = request.app.state.auth
     with writing(request) as conn:
-        users.reset_password(conn, login, body.password, by=who.actor, now=utc_now(),
+        users.reset_password(conn, login, body.password, by=acting(request), now=utc_now(),
                              min_length=settings.password_min_length)  # fmt: skip
         return UserEntry(**users.find_user(conn, login))
