@@ -101,7 +101,9 @@ class ApiConfig(ConfigBlock, kw_only=True):
 
     host: Host = "127.0.0.1"
     port: TcpPort = 8080
-    tokens_file: AbsolutePath = "/etc/coldgate/api-tokens"
+    #: Optional: ``name:token`` lines, accepted as read-only machine tokens (set-ups made before people
+    #: and roles existed).  People's and machines' own tokens live in the database.
+    tokens_file: AbsolutePath | None = None
 
 
 class InfluxConfig(ConfigBlock, kw_only=True):

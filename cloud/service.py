@@ -83,7 +83,8 @@ class CloudService:
 
     def _start_api(self) -> None:
         assert self.reader_engine is not None
-        tokens = self.tokens or load_tokens(self.config.api.tokens_file)
+        path = self.config.api.tokens_file
+        tokens = self.tokens or (load_tokens(path) if path is not None else ApiTokens(()))
         app = create_app(
             self.reader_engine,
             tokens,

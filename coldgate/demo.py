@@ -12,7 +12,8 @@
   both sides are told to use 3.1.1 (shared/LIBRARY-NOTES.md).
 - The cloud is the real one (``CloudService``, as ``coldgate cloud run``):
   ingest into SQLite, the unheard-gateway watchdog, and the REST API on
-  http://127.0.0.1:8000 with a token made for this run.
+  http://127.0.0.1:8000.  One person per role is made with a fresh password
+  (printed), and the QA manager's API token is printed for ``curl``.
 
 Alerts are printed as the *cloud* stores them, so what you see has made the
 whole trip.  Scenario time runs ``--speed`` times faster than real time; the
@@ -160,7 +161,7 @@ def _cloud_config(data_dir: Path, broker: str, protocol: str, api_port: int) -> 
     document = {
         "database": {"url": f"sqlite:///{data_dir / 'cloud.sqlite3'}"},
         "mqtt": {"broker": broker, "protocol": protocol, "workers": 1, "client_id": "demo-cloud"},
-        "api": {"host": "127.0.0.1", "port": api_port, "tokens_file": str(data_dir / "api-tokens")},
+        "api": {"host": "127.0.0.1", "port": api_port},
         "gateways": {"heartbeat_timeout_s": 30},
     }
     return cloud_config_from_document(document, "demo")
@@ -187,9 +188,6 @@ async def run_demo(
         port = _free_port()
         broker = await _start_broker(port)
         broker_url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"
-    token = secrets.token_urlsafe(24)
-    (data_dir / "api-tokens").write_text(f"demo:{token}\n", encoding="utf-8")
-    (data_dir / "api-tokens").chmod(0o600)
     cloud = CloudService(_cloud_config(data_dir, broker_url, protocol, api_port), watchdog_interval_s=5.0)
     try:
         await asyncio.to_thread(cloud.start)
@@ -198,12 +196,50 @@ async def run_demo(
             await broker.shutdown()
         raise click.ClickException(f"{exc}; choose another with --api-port") from exc
     try:
+        token = await asyncio.to_thread(_demo_people, cloud)
         await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop)
     finally:
         await asyncio.to_thread(cloud.stop)
         if broker is not None:
             await broker.shutdown()
     click.echo("stopped")
+
+
+#: One demo person per role: login, printed name.
+DEMO_PEOPLE = {
+    "viewer": ("vera", "Vera Viewer"),
+    "dock_operator": ("dominik", "Dominik Dock"),
+    "qa": ("quentin", "Quentin QA"),
+    "qa_manager": ("marta", "Marta QA-Manager"),
+    "recall_coordinator": ("rico", "Rico Recall"),
+    "admin": ("ada", "Ada Admin"),
+}
+
+
+def _demo_people(cloud: Any) -> str:
+    """One person per role, each with a fresh password printed here, as ``coldgate cloud users add``
+    would make them; the QA manager's API token (for the printed ``curl``) is returned."""
+    import datetime
+
+    from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.identity.tokens import create_user_token
+    from coldgate.cloud.identity.users import add_user
+
+    now = datetime.datetime.now(datetime.UTC)
+    by = Actor("coldgate demo")
+    token = ""
+    click.echo("People (sign in at POST /auth/login; every change they make is audited):")
+    with cloud.writer_engine.begin() as conn:
+        for role, (login, name) in DEMO_PEOPLE.items():
+            password = secrets.token_urlsafe(12)
+            user_id = add_user(
+                conn, login=login, printed_name=name, email=f"{login}@demo.invalid", password=password,
+                roles=[role], by=by, now=now,
+            )  # fmt: skip
+            click.echo(f"  {role:<19} login {login:<8} password {password}")
+            if role == "qa_manager":
+                token = create_user_token(conn, user_id, label="demo", days=1, by=by, now=now).token
+    return token
 
 
 def _enrol(cloud: Any, gateway: str, site: str) -> None:
@@ -256,6 +292,8 @@ async def _run_site(
         click.echo(f"Cloud: SQLite {data_dir / 'cloud.sqlite3'}")
         click.echo(f"API: {cloud.api_url}/docs  (token: {token})")
         click.echo(f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/alerts")
+        click.echo(f"  curl -H 'Authorization: Bearer {token}' '{cloud.api_url}/audit?limit=5'")
+        click.echo("  (the token is marta's, the QA manager's: POST /auth/tokens makes your own)")
         command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH
         click.echo(
             f"Silence the siren: {command} gateway alarm silence --data-dir {data_dir} --by YOUR-NAME\n"

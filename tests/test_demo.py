@@ -69,6 +69,19 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             assert json.load(response)["status"] == "ok"
         sensors = _get(f"{api}/sensors", token)["items"]  # type: ignore[index]
         assert len(sensors) >= 10 and all(s["last_reading"] is not None for s in sensors)
+        # The printed token is a person's (the QA manager's), and each printed person can sign in.
+        me = _get(f"{api}/auth/me", token)
+        assert (me["via"], me["login"], me["roles"]) == ("token", "marta", ["qa_manager"])  # type: ignore[index]
+        people = dict(re.findall(r"login (\S+) +password (\S+)", "".join(lines)))
+        assert set(people) == {"vera", "dominik", "quentin", "marta", "rico", "ada"}
+        body = json.dumps({"login": "ada", "password": people["ada"]}).encode()
+        signing_in = urllib.request.Request(
+            f"{api}/auth/login", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(signing_in, timeout=10) as response:
+            assert json.load(response)["roles"] == ["admin"]
+        trail = _get(f"{api}/audit?action=user.add", token)
+        assert trail["total"] == 6  # type: ignore[index]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
