@@ -9,6 +9,7 @@ import click
 from coldgate.cloud.audit.cli import audit
 from coldgate.cloud.cli_transaction import load_config
 from coldgate.cloud.identity.cli import gateways
+from coldgate.cloud.identity.tokens_cli import tokens
 from coldgate.cloud.identity.users_cli import users
 
 
@@ -20,6 +21,7 @@ def cloud() -> None:
 cloud.add_command(gateways)
 cloud.add_command(audit)
 cloud.add_command(users)
+cloud.add_command(tokens)
 
 
 @cloud.command("check-config")
