@@ -50,8 +50,10 @@ def actions(engine: Engine) -> list[str]:
 
 
 def test_sign_in_sets_a_strict_httponly_cookie_and_works(client: TestClient, app_engine: Engine) -> None:
-    reply = client.post("/auth/login", json={"login": "Quinn", "password": PASSWORD})
-    assert reply.status_code == 200
+    reply = client.post(
+        "/auth/login", json={"login": "Quinn", "password": PASSWORD}, headers={"X-Request-ID": "r-1"}
+    )
+    assert reply.status_code == 200 and reply.headers["X-Request-ID"] == "r-1"
     body = reply.json()
     assert (body["login"], body["roles"], body["idle_timeout_s"]) == ("quinn", ["qa_manager"], 900)
     cookie = reply.headers["set-cookie"]
@@ -62,7 +64,17 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_works(client: TestClient, app
     me = client.get("/auth/me").json()
     assert (me["via"], me["login"], me["name"]) == ("session", "quinn", "Quinn Tester")
     assert "audit.read" in me["permissions"]
-    assert client.get("/audit", params={"action": "session.start"}).json()["total"] == 1
+    [started] = client.get("/audit", params={"action": "session.start"}).json()["items"]
+    [signed_in] = client.get("/audit", params={"action": "user.login"}).json()["items"]
+    for entry in (started, signed_in):
+        assert (entry["request_id"], entry["client"], entry["actor_name"]) == (
+            "r-1",
+            "testclient",
+            "Quinn Tester",
+        )
+    # A caller's id that is not plain is replaced, not stored.
+    odd = client.get("/auth/me", headers={"X-Request-ID": "x<script>alert(1)</script>"})
+    assert len(odd.headers["X-Request-ID"]) == 32 and "<" not in odd.headers["X-Request-ID"]
     # The database keeps only the cookie's hash.
     with app_engine.connect() as conn:
         stored = conn.execute(select(BrowserSession.cookie_sha256)).scalars().all()

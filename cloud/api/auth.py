@@ -84,6 +84,7 @@ class AuthSettings:
             ),
         )
 
+
 #: Declared as a security scheme so /docs offers an "Authorize" button and
 #: clients generated from /openapi.json send the header.  ``auto_error`` is off
 #: because the missing-token answer must be 401 with ``WWW-Authenticate``,
@@ -213,7 +214,14 @@ def _from_cookie(request: Request, cookie: str) -> tuple[Principal, str]:
     settings: AuthSettings = request.app.state.auth
     now = datetime.datetime.now(datetime.UTC)
     with request.app.state.writer.begin() as conn:
-        check = resolve_session(conn, cookie, now=now, limits=settings.sessions, client=_client(request))
+        check = resolve_session(
+            conn,
+            cookie,
+            now=now,
+            limits=settings.sessions,
+            client=_client(request),
+            request_id=getattr(request.state, "request_id", None),
+        )
     if check.principal is None:
         raise _unauthorized(request, check.refused or "unknown session")
     return check.principal, check.csrf_token

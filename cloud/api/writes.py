@@ -24,7 +24,7 @@ from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import NotFound, UserInputError
 
-__all__ = ["acting", "client_of", "refused", "utc_now", "writing"]
+__all__ = ["acting", "client_of", "refused", "request_id_of", "utc_now", "writing"]
 
 
 @contextmanager
@@ -37,9 +37,12 @@ def writing(request: Request) -> Iterator[Connection]:
 def acting(request: Request) -> Actor:
     """The signed-in principal as the audit trail records them: with this request's id and client."""
     principal: Principal = request.state.principal
-    return dataclasses.replace(
-        principal.actor, request_id=getattr(request.state, "request_id", None), client=client_of(request)
-    )
+    return dataclasses.replace(principal.actor, request_id=request_id_of(request), client=client_of(request))
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id ``RequestIdMiddleware`` gave this request (None outside the app, e.g. a bare router)."""
+    return getattr(request.state, "request_id", None)
 
 
 def client_of(request: Request) -> str | None:

@@ -80,7 +80,7 @@ def _aware(moment: datetime.datetime) -> datetime.datetime:
 
 def start_session(
     conn: Connection, user_id: str, *, now: datetime.datetime, limits: SessionLimits,
-    client: str | None = None,
+    client: str | None = None, request_id: str | None = None,
 ) -> StartedSession:  # fmt: skip
     """A new session for ``user_id`` (whose login was just checked), audited as ``session.start``."""
     cookie = secrets.token_urlsafe(32)
@@ -94,13 +94,12 @@ def start_session(
         )
     )  # fmt: skip
     user = conn.execute(select(User.printed_name).where(User.id == user_id)).scalar_one()
-    append(conn, actor=Actor(user, user_id), action="session.start", entity_type=_ENTITY,
-           entity_id=digest[:16], now=now, after={"expires_at": iso(expires)}, client=client)  # fmt: skip
+    append(conn, actor=Actor(user, user_id, request_id, client), action="session.start", entity_type=_ENTITY,
+           entity_id=digest[:16], now=now, after={"expires_at": iso(expires)})  # fmt: skip
     return StartedSession(cookie, csrf, expires)
 
 
-def _end(conn: Connection, row: Any, *, actor: Actor, now: datetime.datetime, reason: str,
-         client: str | None) -> None:  # fmt: skip
+def _end(conn: Connection, row: Any, *, actor: Actor, now: datetime.datetime, reason: str) -> None:
     conn.execute(
         update(BrowserSession)
         .where(BrowserSession.cookie_sha256 == row.cookie_sha256, BrowserSession.ended_at.is_(None))
@@ -108,24 +107,22 @@ def _end(conn: Connection, row: Any, *, actor: Actor, now: datetime.datetime, re
     )
     action = "user.logout" if reason == "logout" else "session.end"
     append(conn, actor=actor, action=action, entity_type=_ENTITY, entity_id=row.cookie_sha256[:16], now=now,
-           reason=reason, client=client)  # fmt: skip
+           reason=reason)  # fmt: skip
 
 
 def resolve_session(
     conn: Connection, cookie: str, *, now: datetime.datetime, limits: SessionLimits,
-    client: str | None = None,
+    client: str | None = None, request_id: str | None = None,
 ) -> SessionCheck:  # fmt: skip
     """The live session behind ``cookie``, or why not: unknown, ended before, or ending now (idle or
     absolute timeout, user disabled or locked: recorded and audited in ``conn``; commit it)."""
-    row = conn.execute(
-        select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))
-    ).first()
+    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))).first()
     if row is None:
         return SessionCheck(refused="unknown session: sign in again")
     if row.ended_at is not None:
         return SessionCheck(refused=f"signed out ({row.ended_reason}) at {iso(row.ended_at)}: sign in again")
     user = conn.execute(select(User).where(User.id == row.user_id)).one()
-    actor = Actor(user.printed_name, user.id)
+    actor = Actor(user.printed_name, user.id, request_id, client)
     ended = (
         "user disabled" if not user.active
         else "user locked" if user.locked
@@ -134,7 +131,7 @@ def resolve_session(
         else None
     )  # fmt: skip
     if ended is not None:
-        _end(conn, row, actor=actor, now=now, reason=ended, client=client)
+        _end(conn, row, actor=actor, now=now, reason=ended)
         return SessionCheck(refused=f"signed out ({ended}): sign in again")
     if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
         conn.execute(
@@ -146,13 +143,14 @@ def resolve_session(
     return SessionCheck(Principal("session", user.id, user.printed_name, user.login, roles), row.csrf_token)
 
 
-def end_session(conn: Connection, cookie: str, *, now: datetime.datetime, client: str | None = None) -> bool:
+def end_session(
+    conn: Connection, cookie: str, *, now: datetime.datetime, client: str | None = None,
+    request_id: str | None = None,
+) -> bool:  # fmt: skip
     """Sign out: end the session behind ``cookie`` (audited as ``user.logout``); False if none was live."""
-    row = conn.execute(
-        select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))
-    ).first()
+    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))).first()
     if row is None or row.ended_at is not None:
         return False
     user = conn.execute(select(User.printed_name).where(User.id == row.user_id)).scalar_one()
-    _end(conn, row, actor=Actor(user, row.user_id), now=now, reason="logout", client=client)
+    _end(conn, row, actor=Actor(user, row.user_id, request_id, client), now=now, reason="logout")
     return True

@@ -373,20 +373,22 @@ def _entity_for(login: object) -> str:
 
 def check_login(
     conn: Connection, login: str, password: str, *, now: datetime.datetime, client: str | None = None,
-    max_failures: int = MAX_FAILED_LOGINS,
+    request_id: str | None = None, max_failures: int = MAX_FAILED_LOGINS,
 ) -> LoginResult:  # fmt: skip
     """Whether ``login`` may log in with ``password``; every outcome is audited in ``conn``.
 
     A wrong password counts a failure; the ``max_failures``-th in a row locks
     the account.  A locked or disabled user is refused even with the right
-    password.  Commit the transaction whatever the verdict.
+    password.  Commit the transaction whatever the verdict.  ``client`` and
+    ``request_id`` (where the attempt came from) go into every entry.
     """
+    where = {"client": client, "request_id": request_id}
     try:
         name = check_login_name(login)
     except UserInputError:
         append(
-            conn, actor=Actor(_entity_for(login)), action="user.login_failed", entity_type="login",
-            entity_id=_entity_for(login), now=now, reason="malformed", client=client,
+            conn, actor=Actor(_entity_for(login), **where), action="user.login_failed", entity_type="login",
+            entity_id=_entity_for(login), now=now, reason="malformed",
         )  # fmt: skip
         return LoginResult(False, "malformed")
     row = conn.execute(
@@ -403,17 +405,17 @@ def check_login(
         if good:
             _hasher.verify(password, _DUMMY_HASH)
         append(
-            conn, actor=Actor(name), action="user.login_failed", entity_type="login", entity_id=name,
-            now=now, reason="unknown", client=client,
+            conn, actor=Actor(name, **where), action="user.login_failed", entity_type="login", entity_id=name,
+            now=now, reason="unknown",
         )  # fmt: skip
         return LoginResult(False, "unknown")
-    actor = Actor(row.printed_name, row.id)
+    actor = Actor(row.printed_name, row.id, **where)
     verified, new_hash = _hasher.verify_and_update(password, row.password_hash) if good else (False, None)
     refused = "disabled" if not row.active else "locked" if row.locked else None
     if refused is not None:
         append(
             conn, actor=actor, action="user.login_refused", entity_type=_ENTITY, entity_id=row.id, now=now,
-            reason=refused, client=client,
+            reason=refused,
         )  # fmt: skip
         return LoginResult(False, refused)
     if not verified:
@@ -424,13 +426,11 @@ def check_login(
         if lock:
             append(
                 conn, actor=actor, action="user.lock", entity_type=_ENTITY, entity_id=row.id, now=now,
-                reason=f"{failures} failed logins in a row", client=client,
+                reason=f"{failures} failed logins in a row",
             )  # fmt: skip
         return LoginResult(False, "wrong password", locked_now=lock)
     if new_hash is not None or row.failed_logins:
         values = {"failed_logins": 0, **({"password_hash": new_hash} if new_hash is not None else {})}
         conn.execute(update(User).where(User.id == row.id).values(**values))
-    append(
-        conn, actor=actor, action="user.login", entity_type=_ENTITY, entity_id=row.id, now=now, client=client
-    )
+    append(conn, actor=actor, action="user.login", entity_type=_ENTITY, entity_id=row.id, now=now)
     return LoginResult(True, "ok", user_id=row.id)

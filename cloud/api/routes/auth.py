@@ -25,7 +25,7 @@ from coldgate.cloud.api.schemas_identity import (
     TokenEntry,
     TokenList,
 )
-from coldgate.cloud.api.writes import acting, client_of, utc_now, writing
+from coldgate.cloud.api.writes import acting, client_of, request_id_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session, start_session
 from coldgate.cloud.identity.tokens import create_user_token, list_tokens, revoke_token
@@ -50,13 +50,17 @@ def login(body: LoginBody, request: Request, response: Response) -> SessionInfo:
     settings: AuthSettings = request.app.state.auth
     now = utc_now()
     with writing(request) as conn:
-        verdict = check_login(conn, body.login, body.password, now=now, client=client_of(request),
-                              max_failures=settings.max_failed_logins)  # fmt: skip
+        verdict = check_login(
+            conn, body.login, body.password, now=now, client=client_of(request),
+            request_id=request_id_of(request), max_failures=settings.max_failed_logins,
+        )  # fmt: skip
         if not verdict.ok or verdict.user_id is None:
             started = None
         else:
-            started = start_session(conn, verdict.user_id, now=now, limits=settings.sessions,
-                                    client=client_of(request))  # fmt: skip
+            started = start_session(
+                conn, verdict.user_id, now=now, limits=settings.sessions, client=client_of(request),
+                request_id=request_id_of(request),
+            )  # fmt: skip
             user = find_user(conn, body.login)
     if started is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=_REFUSED)
@@ -82,7 +86,13 @@ def logout(who: Who, request: Request, response: Response) -> None:
             detail="signed in with a token, not a session: revoke the token with DELETE /auth/tokens/{id}",
         )
     with writing(request) as conn:
-        end_session(conn, request.cookies.get(SESSION_COOKIE, ""), now=utc_now(), client=client_of(request))
+        end_session(
+            conn,
+            request.cookies.get(SESSION_COOKIE, ""),
+            now=utc_now(),
+            client=client_of(request),
+            request_id=request_id_of(request),
+        )
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
