@@ -63,6 +63,7 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_works(client: TestClient, app
     assert "secure" not in flags  # plain http here; see the TLS test
     me = client.get("/auth/me").json()
     assert (me["via"], me["login"], me["name"]) == ("session", "quinn", "Quinn Tester")
+    assert client.head("/auth/me").status_code == 405  # no route answers HEAD, so none is left unchecked
     assert "audit.read" in me["permissions"]
     [started] = client.get("/audit", params={"action": "session.start"}).json()["items"]
     [signed_in] = client.get("/audit", params={"action": "user.login"}).json()["items"]
@@ -94,8 +95,9 @@ def test_changes_with_a_cookie_need_the_csrf_token(client: TestClient) -> None:
     body = {"label": "laptop", "expires_in_days": 7}
     refused = client.post("/auth/tokens", json=body)
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
-    wrong = client.post("/auth/tokens", json=body, headers={CSRF_HEADER: csrf[:-1] + "x"})
-    assert wrong.status_code == 403
+    for bad in (csrf[:-1] + "x", "caf\u00e9".encode().decode("latin-1"), ""):
+        wrong = client.post("/auth/tokens", json=body, headers={CSRF_HEADER: bad})
+        assert wrong.status_code == 403, bad
     made = client.post("/auth/tokens", json=body, headers={CSRF_HEADER: csrf})
     assert made.status_code == 201
     # A form post carries it as a field.

@@ -269,7 +269,8 @@ async def authorize(
     request.state.api_client = principal.login or principal.name
     if principal.via == "session" and request.method not in _SAFE:
         presented = await _csrf_presented(request)
-        if presented is None or not hmac.compare_digest(presented, request.state.csrf_token):
+        expected = request.state.csrf_token.encode()
+        if presented is None or not hmac.compare_digest(presented.encode("utf-8", "replace"), expected):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=f"missing or wrong CSRF token: send the session's token as {CSRF_HEADER} "
