@@ -95,7 +95,7 @@ def test_changes_with_a_cookie_need_the_csrf_token(client: TestClient) -> None:
     body = {"label": "laptop", "expires_in_days": 7}
     refused = client.post("/auth/tokens", json=body)
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
-    for bad in (csrf[:-1] + "x", "caf\u00e9".encode().decode("latin-1"), ""):
+    for bad in (csrf[:-1] + "x", "caf\u00e9".encode(), b"\xff\xfe", ""):
         wrong = client.post("/auth/tokens", json=body, headers={CSRF_HEADER: bad})
         assert wrong.status_code == 403, bad
     made = client.post("/auth/tokens", json=body, headers={CSRF_HEADER: csrf})
