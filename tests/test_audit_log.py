@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -20,7 +22,7 @@ pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
-from coldgate.cloud.audit.chain import GENESIS, entry_hash, first_break
+from coldgate.cloud.audit.chain import GENESIS, canonical_entry, entry_hash, first_break
 from coldgate.cloud.audit.log import SYSTEM, Actor, append, entries, head, verify
 from coldgate.cloud.db.models import AuditEntry, GatewayEnrolment
 from coldgate.cloud.identity.enrolment import enrol_gateway
@@ -310,3 +312,101 @@ def test_the_scheduler_writes_a_checkpoint_when_configured(engine: Engine, tmp_p
     assert written is not None and [(p.seq, p.hash, p.signature) for p in read_checkpoints(points)] == [
         (5, written.hash, None)
     ]
+
+
+#: Text that JSON escapes in every way there is (short escapes, \u00XX, quotes, backslashes) and text it
+#: leaves alone (DEL, U+2028, non-ASCII, an astral character), in every field that is quoted; and NUL
+#: where the database can store it (SQLite).
+AWKWARD = 'a"b\\c\x01\x08\x0c\n\r\t\x1f\x7f\u2028 Kühlkette ✓ 😀'
+
+
+def test_the_fast_paths_are_the_canonical_form_on_both_dialects(engine: Engine) -> None:
+    """verify takes the canonical bytes from the database (SQLite) or from the fields (PostgreSQL) and
+    only rebuilds an entry that does not hash: here none may need rebuilding, or verify is slow for real
+    entries while staying right."""
+    from coldgate.cloud.audit import log
+
+    awkward = AWKWARD + ("\x00" if engine.dialect.name == "sqlite" else "")
+    with engine.begin() as conn:
+        for n in range(1, 4):
+            append(conn, actor=Actor(awkward + str(n), awkward), action=awkward, entity_type=awkward,
+                   entity_id=awkward, now=NOW + datetime.timedelta(microseconds=n),
+                   before={awkward: [n, None]}, after={"ä": awkward, "z": 1.5, "a": True}, reason=awkward,
+                   request_id=awkward, client=awkward)  # fmt: skip
+        append(conn, actor=SYSTEM, action="a", entity_type="t", entity_id="i", now=NOW.replace(microsecond=0))
+    with engine.connect() as conn:
+        stored = list(entries(conn))
+        hashed = [row for page in log._hashed_pages(conn) for row in page]
+        assert verify(conn) == (4, None)
+    assert [canonical for *_, canonical in hashed] == [canonical_entry(e) for e in stored]
+    assert [e.seq for e in stored] == [1, 2, 3, 4] and stored[3].at == "2026-12-06T12:00:00.000000Z"
+    assert all(entry_hash(e) == e.hash for e in stored)
+
+
+def test_a_time_in_another_zone_is_stored_as_the_time_hashed(engine: Engine) -> None:
+    berlin = datetime.timezone(datetime.timedelta(hours=1))
+    stored_at = datetime.datetime(2026, 12, 6, 12, 0, 0, 5, datetime.UTC)
+    with engine.begin() as conn:
+        written = append(conn, actor=QA, action="a", entity_type="t", entity_id="i",
+                         now=datetime.datetime(2026, 12, 6, 13, 0, 0, 5, tzinfo=berlin))  # fmt: skip
+    with engine.connect() as conn:
+        assert verify(conn) == (1, None)
+        (stored,) = entries(conn)
+        at = conn.execute(select(AuditEntry.at)).scalar_one()
+    assert written == stored and stored.at == "2026-12-06T12:00:00.000005Z"
+    assert at.replace(tzinfo=at.tzinfo or datetime.UTC) == stored_at  # SQLite: naive, UTC
+
+
+def test_concurrent_appends_form_one_chain(engine: Engine) -> None:
+    """Appends from many transactions at once: numbered without a gap or a repeat, each on the one before.
+
+    On PostgreSQL two appends that read the same head both try the same number: one waits for the other's
+    transaction, then reads the new head and tries again (``log.append``)."""
+    threads, each = 4, 15
+    start = threading.Barrier(threads)
+
+    def work(k: int) -> None:
+        start.wait()
+        for n in range(each):
+            with engine.begin() as conn:
+                enrol_gateway(conn, f"gw-c{k}-{n}", "site1", "password", NOW)
+                append(conn, actor=QA, action="gateway.enrol", entity_type="gateway",
+                       entity_id=f"gw-c{k}-{n}", now=NOW, after={"site": "site1"})  # fmt: skip
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    with engine.connect() as conn:
+        assert verify(conn) == (threads * each, None)
+        stored = list(entries(conn))
+    expected = sorted(f"gw-c{k}-{n}" for k in range(threads) for n in range(each))
+    assert sorted(e.entity_id for e in stored) == expected
+
+
+def test_verify_counts_every_entry_when_it_finds_a_break(engine: Engine) -> None:
+    _five(engine)
+    with engine.begin() as conn:
+        _without_triggers(conn)
+        conn.execute(text("UPDATE audit_log SET reason = 'nothing happened' WHERE seq = 2"))
+    with engine.connect() as conn:
+        checked, broken = verify(conn)
+    assert checked == 5 and broken is not None and broken.seq == 2
+
+
+def test_a_value_of_another_type_is_a_break_not_a_failure(engine: Engine) -> None:
+    """SQLite stores any type in any column, and its JSON quoting refuses a BLOB: verify then carries on
+    from the fields, where the bytes are not the text that was hashed."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's columns hold their type")
+    _five(engine)
+    with engine.begin() as conn:
+        _without_triggers(conn)
+        conn.execute(text("UPDATE audit_log SET reason = CAST(reason AS BLOB) WHERE seq = 4"))
+        conn.execute(text("UPDATE audit_log SET entity_id = 3 WHERE seq = 3"))  # stays text: 'L3' -> '3'
+    with engine.connect() as conn:
+        checked, broken = verify(conn)
+    assert checked == 5 and broken is not None and broken.seq == 3
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET entity_id = 'L3' WHERE seq = 3"))
+    with engine.connect() as conn:
+        checked, broken = verify(conn)
+    assert checked == 5 and broken is not None and broken.seq == 4, broken

@@ -14,14 +14,19 @@ package, which is 5x slower than a 1,000,000-entry check can afford: the
 keys are fixed (so their order is), ``before`` and ``after`` are stored as
 the canonical JSON ``rfc8785`` made of them when they were written, and
 msgspec writes strings and integers exactly as RFC 8785 does (a property
-test holds the two to each other: ``tests/test_audit_chain.py``).
+test holds the two to each other: ``tests/test_audit_chain.py``).  One
+msgspec call writes a whole entry (``_Canonical``: a struct whose fields are
+the keys in order).  An append on PostgreSQL has the database hash the
+entry, on the head it reads in the same statement (``hash_parts``), and
+``audit verify`` may take bytes put together elsewhere, rebuilding here
+only those that do not hash (``first_break_hashed``).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +37,14 @@ __all__ = [
     "GENESIS",
     "Break",
     "Entry",
+    "Hashed",
     "canonical_entry",
     "canonical_json",
     "entry_hash",
     "first_break",
+    "first_break_hashed",
+    "hash_parts",
+    "hashed_rows",
     "iso_utc",
 ]
 
@@ -55,11 +64,45 @@ def iso_utc(moment: datetime.datetime) -> str:
     return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
+_INT_MIN, _INT_MAX = -(2**53) + 1, 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True when msgspec writes ``value`` exactly as RFC 8785 does (sorted keys included).
+
+    That holds for strings, booleans, null, integers JSON can hold exactly,
+    and arrays and objects of them whose keys are ASCII (RFC 8785 sorts keys
+    by UTF-16 code units, msgspec by code points: the two agree on ASCII).
+    Floats are not plain: RFC 8785 writes them as ECMAScript does, not as
+    Python or msgspec do.
+    """
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return _INT_MIN <= value <= _INT_MAX
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical_json(value: Any) -> str | None:
-    """``value`` as RFC 8785 canonical JSON text, as ``before``/``after`` are stored (None: nothing)."""
+    """``value`` as RFC 8785 canonical JSON text, as ``before``/``after`` are stored (None: nothing).
+
+    Every audited write makes one or two of these: the common shapes (see
+    ``_plain``) are written by msgspec, ~30x faster than ``rfc8785``, which
+    keeps the rest (floats, non-ASCII keys, and what it refuses)."""
     if value is None:
         return None
-    return rfc8785.dumps(msgspec.to_builtins(value)).decode()
+    builtins = msgspec.to_builtins(value)
+    if _plain(builtins):
+        try:
+            return _encode_sorted(builtins).decode()
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 says what is wrong with it
+            pass
+    return rfc8785.dumps(builtins).decode()
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -101,38 +144,89 @@ class Entry(msgspec.Struct, frozen=True):
         }
 
 
-_encode = msgspec.json.encode
+class _Canonical(msgspec.Struct, array_like=False):
+    """``Entry.hashed_fields()`` in RFC 8785 key order: msgspec writes it as the canonical JSON in one call.
+
+    ``before``/``after`` are ``msgspec.Raw`` (already canonical JSON, written
+    as they are) or None; the other fields are strings, null and one integer,
+    which msgspec writes as RFC 8785 does.  Its field names are the JSON keys."""
+
+    action: str
+    actor_id: str | None
+    actor_name: str
+    after: msgspec.Raw | None
+    at: str
+    before: msgspec.Raw | None
+    client: str | None
+    entity_id: str
+    entity_type: str
+    prev_hash: str
+    reason: str | None
+    request_id: str | None
+    seq: int
 
 
-def _text(value: str | None) -> bytes:
-    return b"null" if value is None else _encode(value)
+_encode = msgspec.json.Encoder().encode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+_Raw = msgspec.Raw
+_sha256 = hashlib.sha256
 
 
 def canonical_entry(entry: Entry) -> bytes:
     """RFC 8785 canonical JSON of ``hashed_fields()``, put together directly (keys in sorted order)."""
-    return b"".join(
-        (
-            b'{"action":', _encode(entry.action),
-            b',"actor_id":', _text(entry.actor_id),
-            b',"actor_name":', _encode(entry.actor_name),
-            b',"after":', b"null" if entry.after is None else entry.after.encode(),
-            b',"at":', _encode(entry.at),
-            b',"before":', b"null" if entry.before is None else entry.before.encode(),
-            b',"client":', _text(entry.client),
-            b',"entity_id":', _encode(entry.entity_id),
-            b',"entity_type":', _encode(entry.entity_type),
-            b',"prev_hash":', _encode(entry.prev_hash),
-            b',"reason":', _text(entry.reason),
-            b',"request_id":', _text(entry.request_id),
-            b',"seq":', _encode(entry.seq),
-            b"}",
+    before, after = entry.before, entry.after
+    return _encode(
+        _Canonical(
+            entry.action, entry.actor_id, entry.actor_name, None if after is None else _Raw(after), entry.at,
+            None if before is None else _Raw(before), entry.client, entry.entity_id, entry.entity_type,
+            entry.prev_hash, entry.reason, entry.request_id, entry.seq,
         )
     )  # fmt: skip
 
 
+class _Front(msgspec.Struct):
+    """The canonical fields that sort before ``prev_hash``, for ``hash_parts``."""
+
+    action: str
+    actor_id: str | None
+    actor_name: str
+    after: msgspec.Raw | None
+    at: str
+    before: msgspec.Raw | None
+    client: str | None
+    entity_id: str
+    entity_type: str
+
+
+class _Back(msgspec.Struct):
+    """The canonical fields between ``prev_hash`` and ``seq``, for ``hash_parts``."""
+
+    reason: str | None
+    request_id: str | None
+
+
+def hash_parts(entry: Entry) -> tuple[bytes, bytes]:
+    """The canonical bytes of ``entry`` around its previous hash and its number, which the database fills in.
+
+    ``front + prev_hash + back + str(seq) + "}"`` is ``canonical_entry`` of
+    the entry with that ``prev_hash`` and ``seq``: ``prev_hash`` and ``seq``
+    are the last two keys (``reason``/``request_id`` between them), so an
+    append can have PostgreSQL hash the entry on the head it reads, in the
+    statement that inserts it."""
+    before, after = entry.before, entry.after
+    front = _encode(
+        _Front(
+            entry.action, entry.actor_id, entry.actor_name, None if after is None else _Raw(after), entry.at,
+            None if before is None else _Raw(before), entry.client, entry.entity_id, entry.entity_type,
+        )
+    )  # fmt: skip
+    back = _encode(_Back(entry.reason, entry.request_id))
+    return front[:-1] + b',"prev_hash":"', b'",' + back[1:-1] + b',"seq":'
+
+
 def entry_hash(entry: Entry) -> str:
     """SHA-256 (hex) of the entry's canonical JSON, its previous hash included, its own hash not."""
-    return hashlib.sha256(canonical_entry(entry)).hexdigest()
+    return _sha256(canonical_entry(entry)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +235,26 @@ class Break:
 
     seq: int
     why: str
+
+
+#: An entry as the chain check takes it: its number, previous hash and stored hash, and the canonical bytes
+#: that should hash to it (None: none to offer, ask ``recheck``).
+Hashed = tuple[int, str, str, bytes | None]
+
+
+def hashed_rows(rows: Iterable[tuple[Any, ...]]) -> list[Hashed]:
+    """Rows of an entry's fields in ``Entry``'s field order (``at`` as ``iso_utc`` text, the hash last) as
+    ``first_break_hashed`` takes them: ``canonical_entry`` without an ``Entry`` each, for ``audit verify``."""
+    canonical, raw, encode = _Canonical, _Raw, _encode
+    return [
+        (seq, prev_hash, digest, encode(canonical(
+            action, actor_id, actor_name, None if after is None else raw(after), at,
+            None if before is None else raw(before), client, entity_id, entity_type, prev_hash, reason,
+            request_id, seq,
+        )))
+        for (seq, at, actor_id, actor_name, action, entity_type, entity_id, before, after, reason, request_id,
+             client, prev_hash, digest) in rows
+    ]  # fmt: skip
 
 
 def first_break(entries: Iterable[Entry], *, after_seq: int = 0, after_hash: str = GENESIS) -> Break | None:
@@ -152,16 +266,36 @@ def first_break(entries: Iterable[Entry], *, after_seq: int = 0, after_hash: str
     numbering, or a previous hash that is not the last one's), and two
     swapped ones (numbering out of order).
     """
-    expected_seq, previous = after_seq + 1, after_hash
-    for entry in entries:
-        if entry.seq != expected_seq:
-            what = "missing" if entry.seq > expected_seq else "out of order or repeated"
-            why = f"expected entry {expected_seq} here, found {entry.seq}: an entry is {what}"
-            return Break(entry.seq, why)
-        if entry.prev_hash != previous:
-            return Break(entry.seq, "its previous hash is not the hash of the entry before it")
-        actual = entry_hash(entry)
-        if entry.hash != actual:
-            return Break(entry.seq, "its content does not match its hash: it was changed after writing")
-        expected_seq, previous = entry.seq + 1, entry.hash
+    hashed = ((e.seq, e.prev_hash, e.hash, canonical_entry(e)) for e in entries)
+    return first_break_hashed(hashed, after_seq=after_seq, after_hash=after_hash)
+
+
+def first_break_hashed(
+    entries: Iterable[Hashed],
+    *,
+    after_seq: int = 0,
+    after_hash: str = GENESIS,
+    recheck: Callable[[int], bytes] | None = None,
+) -> Break | None:
+    """``first_break`` over entries whose canonical bytes someone else put together (``Hashed``).
+
+    ``audit verify`` has the database assemble them (``log.verify``), which
+    spares it building each of a million entries here.  Bytes that do not
+    hash to the stored hash are not taken as the verdict when ``recheck`` is
+    given: ``recheck(seq)`` returns ``canonical_entry`` of that entry, built
+    here from its stored fields, and that decides.  So whoever assembled the
+    bytes can make the check slower, never change what it finds.
+    """
+    expected_seq, previous, sha256 = after_seq + 1, after_hash, _sha256
+    for seq, prev_hash, digest, canonical in entries:
+        if seq != expected_seq:
+            what = "missing" if seq > expected_seq else "out of order or repeated"
+            why = f"expected entry {expected_seq} here, found {seq}: an entry is {what}"
+            return Break(seq, why)
+        if prev_hash != previous:
+            return Break(seq, "its previous hash is not the hash of the entry before it")
+        if canonical is None or sha256(canonical).hexdigest() != digest:
+            if recheck is None or sha256(recheck(seq)).hexdigest() != digest:
+                return Break(seq, "its content does not match its hash: it was changed after writing")
+        expected_seq, previous = seq + 1, digest
     return None
