@@ -172,7 +172,7 @@ def test_roles_and_no_self_change(engine: Engine) -> None:
     with engine.begin() as conn, pytest.raises(UserInputError, match="nobody changes their own roles"):
         set_roles(conn, "root", ["admin", "qa"], by=admin, now=NOW)
     assert user(engine, "root")["roles"] == ["admin"] and len(audit(engine)) == before
-    with engine.begin() as conn, pytest.raises(UserInputError, match="role: 'god' is not a role"):
+    with engine.begin() as conn, pytest.raises(UserInputError, match="roles: 'god' is not a role"):
         set_roles(conn, "alice", ["god"], by=admin, now=NOW)
 
 
@@ -237,7 +237,7 @@ def test_refusals_name_the_field(engine: Engine) -> None:
         "printed_name": {"printed_name": "   "},
         "email": {"email": "not-an-address"},
         "phone": {"phone": "call me"},
-        "role": {"roles": ["root"]},
+        "roles": {"roles": ["root"]},
     }
     for field, bad in cases.items():
         with pytest.raises(UserInputError, match=f"^{field}: ") as caught:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -33,6 +34,7 @@ from coldgate.cloud.api.routes import (
 from coldgate.cloud.api.routes import auth as sign_in
 from coldgate.cloud.api.routes import tokens as api_tokens
 from coldgate.cloud.api.routes.health import short_reason
+from coldgate.cloud.api.validation_errors import validation_failed
 from coldgate.cloud.api.writes import refused
 from coldgate.cloud.identity.users import UserInputError
 
@@ -86,6 +88,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(UserInputError, refused)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     checks = [Depends(authorize), Depends(refuse_unstorable_text)]
     answers: dict[int | str, dict[str, str]] = {
         401: {"description": "No credentials, or not valid ones."},

@@ -176,8 +176,8 @@ def _check_roles(roles: Iterable[object]) -> list[str]:
     out: set[str] = set()
     for role in roles:
         if not isinstance(role, str) or role not in ROLES:
-            shown = checked_text("role", role, max_len=64) if isinstance(role, str) else role
-            raise UserInputError("role", f"{shown!r} is not a role (one of {', '.join(ROLES)})")
+            shown = checked_text("roles", role, max_len=64) if isinstance(role, str) else role
+            raise UserInputError("roles", f"{shown!r} is not a role (one of {', '.join(ROLES)})")
         out.add(role)
     return sorted(out)
 
@@ -355,7 +355,7 @@ def set_roles(
         raise UserInputError("login", "nobody changes their own roles (separation of duties)")
     before_roles = _roles_of(conn, row.id)
     if held == before_roles:
-        raise UserInputError("role", f"{row.login!r} already has exactly these roles")
+        raise UserInputError("roles", f"{row.login!r} already has exactly these roles")
     conn.execute(delete(UserRole).where(UserRole.user_id == row.id))
     if held:
         conn.execute(insert(UserRole), [{"user_id": row.id, "role": role} for role in held])
