@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.db.models import BrowserSession, User, UserRole
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import iso
+from coldgate.cloud.identity.users import aware, iso
 
 __all__ = [
     "TOUCH_EVERY",
@@ -73,9 +73,6 @@ class StartedSession:
 def _digest(cookie: str) -> str:
     return hashlib.sha256(cookie.encode("utf-8", errors="replace")).hexdigest()
 
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
 
 
 def start_session(
@@ -126,14 +123,14 @@ def resolve_session(
     ended = (
         "user disabled" if not user.active
         else "user locked" if user.locked
-        else "absolute timeout" if _aware(row.expires_at) <= now
-        else "idle timeout" if now - _aware(row.last_seen_at) >= limits.idle
+        else "absolute timeout" if aware(row.expires_at) <= now
+        else "idle timeout" if now - aware(row.last_seen_at) >= limits.idle
         else None
     )  # fmt: skip
     if ended is not None:
         _end(conn, row, actor=actor, now=now, reason=ended)
         return SessionCheck(refused=f"signed out ({ended}): sign in again")
-    if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+    if now - aware(row.last_seen_at) >= TOUCH_EVERY:
         conn.execute(
             update(BrowserSession)
             .where(BrowserSession.cookie_sha256 == row.cookie_sha256)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, insert, select, update
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.db.models import ApiToken, User, UserRole
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import NotFound, UserInputError, check_login_name, checked_text, iso
+from coldgate.cloud.identity.users import NotFound, UserInputError, aware, check_login_name, checked_text, iso
 
 __all__ = [
     "MACHINE_ROLES",
@@ -172,10 +172,6 @@ def revoke_token(
     return after
 
 
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
 def resolve_token(conn: Connection, presented: str, now: datetime.datetime) -> Principal | None:
     """The principal a ``cg_`` token stands for; None if it is no such token (wrong shape, unknown
     id, wrong secret: all alike); TokenRefused if it is a real one that may not be used now."""
@@ -188,7 +184,7 @@ def resolve_token(conn: Connection, presented: str, now: datetime.datetime) -> P
         return None
     if row.revoked_at is not None:
         raise TokenRefused(f"token {token_id} was revoked at {iso(row.revoked_at)}")
-    if _aware(row.expires_at) <= now:
+    if aware(row.expires_at) <= now:
         raise TokenRefused(f"token {token_id} expired at {iso(row.expires_at)}")
     if row.user_id is None:
         roles = tuple(row.roles.split(",")) if row.roles else ()

@@ -41,6 +41,7 @@ __all__ = [
     "NotFound",
     "UserInputError",
     "add_user",
+    "aware",
     "check_login",
     "check_login_name",
     "check_password",
@@ -185,12 +186,13 @@ def _check_roles(roles: Iterable[object]) -> list[str]:
 # --- reading ---------------------------------------------------------------------------------------
 
 
+def aware(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` with its zone: SQLite hands stored times back naive, in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+
+
 def iso(moment: datetime.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC).isoformat()
+    return None if moment is None else aware(moment).astimezone(datetime.UTC).isoformat()
 
 
 def _roles_of(conn: Connection, user_id: str) -> list[str]:
