@@ -286,3 +286,28 @@ def test_hostile_input_is_refused_by_name_never_a_crash(engine: Engine, field: s
     result = login(engine, value if field == "login" else login_name, value)
     # Only a stored user whose password is the hostile value itself gets in.
     assert result.ok == (field == "password" and user_id is not None)
+
+
+def test_the_password_is_checked_before_the_write_transaction(engine: Engine) -> None:
+    """The API checks the password on a reading connection (argon2 takes a fifth of a second, which
+    must not hold SQLite's write lock); the write transaction then takes that verdict, unless the
+    hash changed in between, when it checks again."""
+    from coldgate.cloud.identity.users import password_check
+
+    add(engine)
+    with engine.connect() as conn:
+        right = password_check(conn, "alice", PASSWORD)
+        wrong = password_check(conn, "alice", "not the password")
+        unknown = password_check(conn, "nobody", PASSWORD)
+    assert (right.verified, wrong.verified, unknown.verified) == (True, False, False)
+    assert unknown.password_hash is None
+    with engine.begin() as conn:
+        assert check_login(conn, "alice", PASSWORD, now=NOW, checked=right).ok
+    # The password was reset between the check and the transaction: the old verdict does not count.
+    with engine.begin() as conn:
+        reset_password(conn, "alice", "another long password", by=CLI, now=NOW)
+    with engine.begin() as conn:
+        stale = check_login(conn, "alice", PASSWORD, now=NOW, checked=right)
+    assert (stale.ok, stale.reason) == (False, "wrong password")
+    with engine.begin() as conn:
+        assert check_login(conn, "alice", "another long password", now=NOW, checked=right).ok

@@ -39,6 +39,7 @@ __all__ = [
     "PASSWORD_MIN_LENGTH",
     "LoginResult",
     "NotFound",
+    "PasswordCheck",
     "UserInputError",
     "add_user",
     "aware",
@@ -50,6 +51,7 @@ __all__ = [
     "find_user",
     "iso",
     "list_users",
+    "password_check",
     "reset_password",
     "set_roles",
     "unlock_user",
@@ -373,9 +375,55 @@ def _entity_for(login: object) -> str:
     return ascii(shown)[1:-1][:128] or "(empty)"
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """The slow half of a sign-in, done before the write transaction (``password_check``): whether
+    ``password`` fits the hash that was stored when it was checked, and its rehash if the hasher's
+    parameters have moved on."""
+
+    password_hash: str | None
+    verified: bool
+    new_hash: str | None = None
+
+
+def _usable(password: object) -> bool:
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH or "\x00" in password:
+        return False
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def password_check(conn: Connection, login: object, password: object) -> PasswordCheck:
+    """Check ``password`` against ``login``'s stored hash, reading only.
+
+    argon2 takes a fifth of a second on purpose.  Done in ``check_login``'s
+    write transaction it would hold SQLite's only write lock (and the user's
+    row on PostgreSQL) that long per attempt, so anyone typing passwords
+    could stall ingest; done here first, on a reading connection, the write
+    transaction only records the outcome.  An unknown login costs the same
+    as a wrong password.
+    """
+    good = _usable(password)
+    try:
+        name = check_login_name(login)
+    except UserInputError:
+        return PasswordCheck(None, False)
+    stored = conn.execute(select(User.password_hash).where(User.login == name)).scalar_one_or_none()
+    if stored is None or not good:
+        if good:
+            _hasher.verify(password, _DUMMY_HASH)
+        return PasswordCheck(stored, False)
+    verified, new_hash = _hasher.verify_and_update(password, stored)
+    return PasswordCheck(stored, verified, new_hash)
+
+
 def check_login(
     conn: Connection, login: str, password: str, *, now: datetime.datetime, client: str | None = None,
     request_id: str | None = None, max_failures: int = MAX_FAILED_LOGINS,
+    checked: PasswordCheck | None = None,
 ) -> LoginResult:  # fmt: skip
     """Whether ``login`` may log in with ``password``; every outcome is audited in ``conn``.
 
@@ -383,6 +431,9 @@ def check_login(
     the account.  A locked or disabled user is refused even with the right
     password.  Commit the transaction whatever the verdict.  ``client`` and
     ``request_id`` (where the attempt came from) go into every entry.
+    ``checked`` is ``password_check``'s verdict, made before this transaction;
+    it counts only if the stored hash is still the one it was checked against
+    (else the password is checked again here).
     """
     where = {"client": client, "request_id": request_id}
     try:
@@ -398,13 +449,8 @@ def check_login(
         if conn.dialect.name == "postgresql"
         else select(User).where(User.login == name)
     ).first()
-    good = isinstance(password, str) and len(password) <= MAX_PASSWORD_LENGTH and "\x00" not in password
-    try:
-        password.encode("utf-8")
-    except (UnicodeEncodeError, AttributeError):
-        good = False
     if row is None:
-        if good:
+        if checked is None and _usable(password):
             _hasher.verify(password, _DUMMY_HASH)
         append(
             conn, actor=Actor(name, **where), action="user.login_failed", entity_type="login", entity_id=name,
@@ -412,7 +458,12 @@ def check_login(
         )  # fmt: skip
         return LoginResult(False, "unknown")
     actor = Actor(row.printed_name, row.id, **where)
-    verified, new_hash = _hasher.verify_and_update(password, row.password_hash) if good else (False, None)
+    if checked is None or checked.password_hash != row.password_hash:
+        checked = PasswordCheck(
+            row.password_hash,
+            *(_hasher.verify_and_update(password, row.password_hash) if _usable(password) else (False, None)),
+        )
+    verified, new_hash = checked.verified, checked.new_hash
     refused = "disabled" if not row.active else "locked" if row.locked else None
     if refused is not None:
         append(

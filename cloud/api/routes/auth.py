@@ -29,7 +29,7 @@ from coldgate.cloud.api.writes import acting, client_of, request_id_of, utc_now,
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session, start_session
 from coldgate.cloud.identity.tokens import create_user_token, list_tokens, revoke_token
-from coldgate.cloud.identity.users import check_login, find_user, iso
+from coldgate.cloud.identity.users import check_login, find_user, iso, password_check
 
 __all__ = ["router"]
 
@@ -48,11 +48,13 @@ _REFUSED = (
 def login(body: LoginBody, request: Request, response: Response) -> SessionInfo:
     """Sign in with login and password: sets the session cookie and returns the CSRF token."""
     settings: AuthSettings = request.app.state.auth
+    with request.app.state.engine.connect() as reading:  # argon2's fifth of a second, outside the writer
+        checked = password_check(reading, body.login, body.password)
     now = utc_now()
     with writing(request) as conn:
         verdict = check_login(
             conn, body.login, body.password, now=now, client=client_of(request),
-            request_id=request_id_of(request), max_failures=settings.max_failed_logins,
+            request_id=request_id_of(request), max_failures=settings.max_failed_logins, checked=checked,
         )  # fmt: skip
         if not verdict.ok or verdict.user_id is None:
             started = None
