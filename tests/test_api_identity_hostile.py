@@ -11,7 +11,7 @@ What is checked after every request, from the API itself (``GET /users``, ``GET 
 
 * a refused sign-in is a 401 with exactly one new audit entry, ``user.login_failed``, and nothing
   else changed but that user's failure count (when the login named one);
-* a request refused as malformed (422, or 400 for a body that is not UTF-8) writes nothing at all,
+* a request refused as malformed (422, also for a body that is not UTF-8) writes nothing at all,
   at the sign-in too: there was no attempt to audit;
 * any other refusal is a 422 whose every error's ``loc`` starts ``["body", <that field>]`` (or
   ``["path", <that parameter>]``), and the users, tokens and audit trail are as they were;
@@ -20,8 +20,8 @@ What is checked after every request, from the API itself (``GET /users``, ``GET 
 
 Lone surrogates inside a body and JSON's non-standard ``NaN``/``Infinity`` were 500s; they have
 their own regression tests at the end (one value per field).  The property tests keep clear of
-them, since pydantic refuses them before any rule the properties model; a body that is not UTF-8
-is still a 400 naming nothing (a strict xfail at the end).
+them, since pydantic refuses them before any rule the properties model.  A body that is not UTF-8
+was a bare 400 naming nothing; it is a 422 naming the byte now, like any other unparsable body.
 """
 
 from __future__ import annotations
@@ -334,8 +334,7 @@ NOT_JSON = [
 
 def test_a_body_that_is_no_login_object_is_a_4xx_and_no_attempt(world: World) -> None:
     """Not JSON, or JSON but not an object with login and password: a 422 at loc ["body", ...]
-    and nothing audited, there being no attempt.  Bytes that are not UTF-8 are not JSON either:
-    a 400 today (see the xfail below for the 422 every other unparsable body gets)."""
+    and nothing audited, there being no attempt.  Bytes that are not UTF-8 are not JSON either."""
     before = seen(world)
     for what, raw, content_type in NOT_JSON:
         reply = send(world, "POST", "/auth/login", raw=raw, headers={}, content_type=content_type)
@@ -347,7 +346,7 @@ def test_a_body_that_is_no_login_object_is_a_4xx_and_no_attempt(world: World) ->
         b"\xfe\xff\x00{",
     ):
         reply = send(world, "POST", "/auth/login", raw=raw, headers={})
-        assert reply.status_code in (400, 422), (raw, shown(reply))
+        assert reply.status_code == 422 and reply.json()["detail"][0]["loc"][0] == "body", (raw, shown(reply))
     assert_nothing_written(world, before, raw)
 
 
@@ -412,7 +411,7 @@ def test_any_bytes_in_the_login_or_password_are_a_4xx(world: World, field: str, 
     except UnicodeDecodeError:
         text = False
     if not text:
-        assert reply.status_code in (400, 422), shown(reply)  # not UTF-8, so not JSON (the xfail at the end)
+        assert reply.status_code == 422, shown(reply)  # not UTF-8, so not JSON
         assert_nothing_written(world, before, reply)
     elif any(b < 0x20 for b in raw):
         # A raw control byte in a JSON string is a JSON syntax error.
@@ -427,7 +426,7 @@ def test_any_bytes_in_the_login_or_password_are_a_4xx(world: World, field: str, 
 def test_any_bytes_as_the_body_are_a_4xx_and_no_attempt(world: World, raw: bytes) -> None:
     before = seen(world)
     reply = send(world, "POST", "/auth/login", raw=raw, headers={})
-    assert reply.status_code in (400, 422), (raw, shown(reply))
+    assert reply.status_code == 422, (raw, shown(reply))
     assert_nothing_written(world, before, reply)
 
 
@@ -823,13 +822,13 @@ def test_any_bearer_token_or_session_cookie_is_a_401(world: World, token: bytes,
     assert_nothing_written(world, before, (token, cookie))
 
 
-# ---------------------------------------------------------------- regressions, and one known gap
+# ---------------------------------------------------------------- regressions
 #
 # Each is about how a refusal is answered, before any query, so these run on one SQLite database
 # for the module (a world per case on both dialects would cost a minute of set-up).  The first
 # three were 500s (FastAPI's 422 echoed values JSON cannot carry) or named the wrong field, until
-# cloud/api/validation_errors.py and the "roles" field name; the not-UTF-8 body is still a 400
-# that names nothing (a strict xfail: when it becomes a 422, the marker must go).
+# cloud/api/validation_errors.py and the "roles" field name; the not-UTF-8 body was a 400 that
+# named nothing.
 
 
 @pytest.fixture(scope="module")
@@ -847,11 +846,6 @@ def one_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(client, bearer(root_token), bearer(dana_token), dana_id)
     engine.dispose()
 
-
-_NOT_UTF8_400 = (
-    "a body that is not UTF-8 makes FastAPI's body parsing answer 400 'There was an error parsing "
-    "the body', naming nothing, where every other unparsable body is a 422 at loc ['body', ...]"
-)
 
 S = "\ud800"
 SURROGATE_CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
@@ -935,11 +929,11 @@ def test_a_refused_role_names_the_roles_field(one_world: World, method: str, pat
     assert error["loc"] == ["body", "roles"], error
 
 
-@pytest.mark.xfail(strict=True, reason=_NOT_UTF8_400)
 def test_a_body_that_is_not_utf8_is_a_422_like_any_unparsable_body(one_world: World) -> None:
     reply = send(one_world, "POST", "/auth/login", raw=b'{"login": "\xff", "password": "x"}', headers={})
     assert reply.status_code == 422, shown(reply)
-    assert reply.json()["detail"][0]["loc"][0] == "body"
+    [error] = reply.json()["detail"]
+    assert error["loc"] == ["body", 11] and "0xff at 11" in error["msg"], error
 
 
 ENCODED_SURROGATES = [
@@ -955,7 +949,5 @@ def test_an_encoded_surrogate_in_the_body_is_a_4xx(
     """ED A0 80 is no UTF-8 (a surrogate cannot be encoded), so the body is not JSON."""
     before = seen(one_world)
     reply = send(one_world, "POST", "/auth/login", raw=raw, headers={})
-    assert reply.status_code in (400, 422), shown(reply)
-    if reply.status_code == 422:
-        assert_names(reply, field)
+    assert_names(reply, field)
     assert_nothing_written(one_world, before, reply)

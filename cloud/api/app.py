@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldgate import __version__
 from coldgate.cloud.api.access import check_declared
@@ -34,7 +35,7 @@ from coldgate.cloud.api.routes import (
 from coldgate.cloud.api.routes import auth as sign_in
 from coldgate.cloud.api.routes import tokens as api_tokens
 from coldgate.cloud.api.routes.health import short_reason
-from coldgate.cloud.api.validation_errors import validation_failed
+from coldgate.cloud.api.validation_errors import http_error, validation_failed
 from coldgate.cloud.api.writes import refused
 from coldgate.cloud.identity.users import UserInputError
 
@@ -89,6 +90,7 @@ def create_app(
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(UserInputError, refused)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     checks = [Depends(authorize), Depends(refuse_unstorable_text)]
     answers: dict[int | str, dict[str, str]] = {
         401: {"description": "No credentials, or not valid ones."},

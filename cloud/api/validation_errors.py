@@ -8,6 +8,12 @@ accepts) are not JSON.  Either turned a 422 into a 500 (found by
 tests/test_api_identity_hostile.py).  This handler sends the same errors
 with such values made printable, and long inputs cut, so a 100 KB login is
 not sent back whole.
+
+A JSON body that is not UTF-8 never reaches validation: FastAPI answers it
+with a bare 400 "There was an error parsing the body" (the decoding error is
+its ``__cause__``).  ``http_error`` turns exactly that case into the 422 every
+other unparsable body gets, saying which byte, and leaves every other HTTP
+error to FastAPI's own handler.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from typing import Any
 
 from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
-__all__ = ["MAX_ECHO", "safe", "validation_failed"]
+__all__ = ["MAX_ECHO", "http_error", "safe", "validation_failed"]
 
 #: Characters of a refused string echoed back; the rest is replaced by "...".
 MAX_ECHO = 200
@@ -49,3 +57,21 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     del request
     errors = jsonable_encoder(exc.errors())
     return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": safe(errors)})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A body that is not UTF-8 as a 422 at ``["body"]`` naming the byte; any other HTTP error as
+    FastAPI answers it."""
+    assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(cause, UnicodeDecodeError):
+        bad = cause.object[cause.start : cause.start + 1].hex()
+        detail = [
+            {
+                "type": "json_invalid",
+                "loc": ["body", cause.start],
+                "msg": f"the body is not UTF-8: byte 0x{bad} at {cause.start} (send JSON as UTF-8 text)",
+            }
+        ]
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+    return await http_exception_handler(request, exc)
