@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
-from coldgate.cloud.api.app import create_app
 from coldgate.cloud.api.auth import ApiTokens, AuthSettings, load_tokens
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
@@ -30,6 +29,7 @@ from coldgate.cloud.ingest.influx_mirror import InfluxMirror
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.worker import IngestStats, IngestWorker
 from coldgate.cloud.scheduler import CloudScheduler
+from coldgate.cloud.web.app import create_web_app
 
 __all__ = ["CloudService"]
 
@@ -85,7 +85,7 @@ class CloudService:
         assert self.reader_engine is not None
         path = self.config.api.tokens_file
         tokens = self.tokens or (load_tokens(path) if path is not None else ApiTokens(()))
-        app = create_app(
+        app = create_web_app(
             self.reader_engine,
             tokens,
             writer=self.writer_engine,

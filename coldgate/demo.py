@@ -196,7 +196,8 @@ async def run_demo(
             await broker.shutdown()
         raise click.ClickException(f"{exc}; choose another with --api-port") from exc
     try:
-        token = await asyncio.to_thread(_demo_people, cloud)
+        token, qa_password = await asyncio.to_thread(_demo_people, cloud)
+        click.echo(f"Dashboard: {cloud.api_url}/  (sign in as marta, password {qa_password})")
         await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop)
     finally:
         await asyncio.to_thread(cloud.stop)
@@ -216,9 +217,10 @@ DEMO_PEOPLE = {
 }
 
 
-def _demo_people(cloud: Any) -> str:
+def _demo_people(cloud: Any) -> tuple[str, str]:
     """One person per role, each with a fresh password printed here, as ``coldgate cloud users add``
-    would make them; the QA manager's API token (for the printed ``curl``) is returned."""
+    would make them; the QA manager's API token (for the printed ``curl``) and password (for the
+    dashboard) are returned."""
     import datetime
 
     from coldgate.cloud.audit.log import Actor
@@ -227,7 +229,7 @@ def _demo_people(cloud: Any) -> str:
 
     now = datetime.datetime.now(datetime.UTC)
     by = Actor("coldgate demo")
-    token = ""
+    token = qa_password = ""
     click.echo("People (sign in at POST /auth/login; every change they make is audited):")
     with cloud.writer_engine.begin() as conn:
         for role, (login, name) in DEMO_PEOPLE.items():
@@ -239,7 +241,8 @@ def _demo_people(cloud: Any) -> str:
             click.echo(f"  {role:<19} login {login:<8} password {password}")
             if role == "qa_manager":
                 token = create_user_token(conn, user_id, label="demo", days=1, by=by, now=now).token
-    return token
+                qa_password = password
+    return token, qa_password
 
 
 def _enrol(cloud: Any, gateway: str, site: str) -> None:

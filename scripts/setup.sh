@@ -22,6 +22,9 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The shipped-broker tests make a throw-away CA with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
+# The dashboard's tests drive Debian's Chromium with playwright; npm installs the browser libraries.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
@@ -41,6 +44,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[gateway,cloud,test]'
   echo "$want" > "$stamp"
+fi
+
+# 2b. The browser libraries the cloud serves (package-lock.json pins them), reinstalled when it changes.
+npm_stamp=node_modules/.coldgate-installed
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
+  say "installing the browser libraries (npm ci)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+  echo "$npm_want" > "$npm_stamp"
 fi
 
 # 3. PostgreSQL on 127.0.0.1:5432, if the machine has a cluster but it is down.

@@ -82,6 +82,12 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             assert json.load(response)["roles"] == ["admin"]
         trail = _get(f"{api}/audit?action=user.add", token)
         assert trail["total"] == 6  # type: ignore[index]
+        # The printed dashboard line names marta's password; the overview shows the red tile.
+        dashboard = re.search(r"Dashboard: (\S+)  \(sign in as marta, password (\S+)\)", "".join(lines))
+        assert dashboard is not None and dashboard.group(2) == people["marta"]
+        overview = _get(f"{api}/overview", token)
+        states = {t["sensor"]: t["state"] for t in overview["tiles"]}  # type: ignore[index]
+        assert states.get("cr-03") == "excursion", states
     finally:
         proc.send_signal(signal.SIGINT)
         try:

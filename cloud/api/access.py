@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from coldgate.cloud.identity.roles import PERMISSIONS
 
-__all__ = ["PUBLIC", "ROUTES", "SIGNED_IN", "check_declared", "required"]
+__all__ = ["PAGES", "PUBLIC", "ROUTES", "SIGNED_IN", "check_declared", "check_pages", "required"]
 
 PUBLIC = "(public)"
 SIGNED_IN = "(signed in)"
@@ -44,6 +44,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/gateways/unknown"): "gateways.read",
     ("GET", "/gateways/enrolments"): "gateways.read",
     ("GET", "/gateways/{gateway}"): "gateways.read",
+    ("GET", "/overview"): "readings.read",
     ("GET", "/sensors"): "readings.read",
     ("GET", "/gateways/{gateway}/sensors/{sensor}/readings"): "readings.read",
     ("GET", "/gaps"): "readings.read",
@@ -53,9 +54,30 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 
+#: The browser pages (``cloud/web/pages.py``), kept out of the OpenAPI document; the same rules.
+PAGES: dict[tuple[str, str], str] = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): SIGNED_IN,
+    ("GET", "/"): "readings.read",
+    ("GET", "/overview/tiles"): "readings.read",
+}
+
+
 def required(method: str, path: str) -> str:
-    """The permission (or PUBLIC / SIGNED_IN) the route needs; KeyError if it declares none."""
-    return ROUTES[(method, path)]
+    """The permission (or PUBLIC / SIGNED_IN) the route or page needs; KeyError if it declares none."""
+    found = ROUTES.get((method, path)) or PAGES.get((method, path))
+    if found is None:
+        raise KeyError(f"{method} {path}: no permission declared in cloud/api/access.py")
+    return found
+
+
+def check_pages(served: set[tuple[str, str]]) -> None:
+    """Refuse a web app whose pages and ``PAGES`` differ, naming each difference."""
+    problems = [f"{m} {p}: page without a permission in PAGES" for m, p in sorted(served - PAGES.keys())]
+    problems += [f"{m} {p}: in PAGES but no such page" for m, p in sorted(PAGES.keys() - served)]
+    if problems:
+        raise RuntimeError("web pages out of step with cloud/api/access.py:\n" + "\n".join(problems))
 
 
 def check_declared(app: FastAPI) -> None:

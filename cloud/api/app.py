@@ -28,6 +28,7 @@ from coldgate.cloud.api.routes import (
     gaps,
     gateways,
     health,
+    overview,
     readings,
     sensors,
     users,
@@ -103,6 +104,7 @@ def create_app(
         api_tokens,
         audit,
         gateways,
+        overview,
         sensors,
         readings,
         gaps,
@@ -111,5 +113,5 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)
-    check_declared(app)
+    check_declared(app)  # edits the OpenAPI document FastAPI caches: add no route after it
     return app

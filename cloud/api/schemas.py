@@ -36,11 +36,14 @@ __all__ = [
     "GatewayList",
     "Health",
     "LastReading",
+    "Overview",
     "RawPoint",
     "ReadingSeries",
     "SensorEntry",
     "SensorList",
+    "SiteCounts",
     "StreamAck",
+    "TileOut",
     "UnknownGatewayEntry",
     "UnknownGatewayList",
     "iso_ms",
@@ -371,3 +374,37 @@ class DeadLetterBudgetList(_Out):
     limits: BudgetLimits
     total: int = Field(description="Sources matching the filters, whatever limit and offset.")
     items: list[DeadLetterBudgetEntry]
+
+
+class TileOut(_Out):
+    """One sensor on the site overview (``cloud/api/tiles.py`` judges ``state``)."""
+
+    gateway: str
+    site: str
+    sensor: str
+    zone: str | None
+    state: str = Field(description="gateway offline, offline, excursion, pre-alarm, no data, stale, "
+                       "calibration overdue or in range: the most urgent that holds.")  # fmt: skip
+    since_ms: int | None = Field(description="When the state began, epoch ms, where known.")
+    value: float | None
+    unit: str | None
+    quantity: str | None
+    last_ts: int | None = Field(description="The last reading's time (clock-corrected if it was), epoch ms.")
+    why: str | None
+
+    since_iso = iso_twin("since_ms")
+    last_ts_iso = iso_twin("last_ts")
+
+
+class SiteCounts(_Out):
+    site: str
+    open_alerts: int
+    open_gaps: int
+    gateways_offline: int
+
+
+class Overview(_Out):
+    now: int = Field(description="The server's time the overview was read at, epoch ms.")
+    gateways: list[GatewayEntry]
+    tiles: list[TileOut]
+    sites: list[SiteCounts]

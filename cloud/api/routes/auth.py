@@ -25,17 +25,18 @@ from coldgate.cloud.api.schemas_identity import (
     TokenEntry,
     TokenList,
 )
+from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
 from coldgate.cloud.api.writes import acting, client_of, request_id_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.sessions import end_session, start_session
+from coldgate.cloud.identity.sessions import end_session
 from coldgate.cloud.identity.tokens import create_user_token, list_tokens, revoke_token
-from coldgate.cloud.identity.users import check_login, find_user, iso, password_check
+from coldgate.cloud.identity.users import iso
 
-__all__ = ["router"]
+__all__ = ["REFUSED", "router"]
 
 router = APIRouter(tags=["sign-in and tokens"])
 Who = Annotated[Principal, Depends(signed_in)]
-_REFUSED = (
+REFUSED = (
     "sign-in refused: wrong login or password, or the account is locked or disabled (an admin unlocks it)"
 )
 
@@ -48,28 +49,11 @@ _REFUSED = (
 def login(body: LoginBody, request: Request, response: Response) -> SessionInfo:
     """Sign in with login and password: sets the session cookie and returns the CSRF token."""
     settings: AuthSettings = request.app.state.auth
-    with request.app.state.engine.connect() as reading:  # argon2's fifth of a second, outside the writer
-        checked = password_check(reading, body.login, body.password)
-    now = utc_now()
-    with writing(request) as conn:
-        verdict = check_login(
-            conn, body.login, body.password, now=now, client=client_of(request),
-            request_id=request_id_of(request), max_failures=settings.max_failed_logins, checked=checked,
-        )  # fmt: skip
-        if not verdict.ok or verdict.user_id is None:
-            started = None
-        else:
-            started = start_session(
-                conn, verdict.user_id, now=now, limits=settings.sessions, client=client_of(request),
-                request_id=request_id_of(request),
-            )  # fmt: skip
-            user = find_user(conn, body.login)
-    if started is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=_REFUSED)
-    response.set_cookie(
-        SESSION_COOKIE, started.cookie, max_age=int(settings.sessions.absolute.total_seconds()), path="/",
-        httponly=True, samesite="strict", secure=request.url.scheme == "https",
-    )  # fmt: skip
+    signed = sign_in(request, body.login, body.password)
+    if signed is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=REFUSED)
+    started, user = signed
+    set_session_cookie(request, response, started)
     return SessionInfo(
         login=user["login"], printed_name=user["printed_name"], roles=user["roles"],
         csrf_token=started.csrf_token, expires_at=iso(started.expires_at) or "",

@@ -1,0 +1,65 @@
+"""The site overview: every gateway, every sensor as a tile, and per site what is open.
+
+One query layer for the page (``cloud/web/pages.py``) and the JSON
+(``GET /overview``): both show exactly this.  The tiles' states are judged by
+``cloud/api/tiles.py`` (pure); this module only reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+from sqlalchemy import Connection
+
+from coldgate.cloud.api import queries
+from coldgate.cloud.api.schemas import AlertEntry, GapEntry, Overview, SiteCounts, TileOut
+from coldgate.cloud.api.tiles import STATES, tile
+
+__all__ = ["STALE_AFTER_MS", "overview"]
+
+#: A sensor with no reading for this long is "stale" (gateways poll every few seconds to a minute).
+STALE_AFTER_MS = 10 * 60 * 1000
+#: Open alerts and gaps read for the tiles: far more than a site has open at once.
+_OPEN_LIMIT = 5000
+
+
+def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
+    gateways = queries.gateways(conn, site=site)
+    by_id = {g.id: g for g in gateways}
+    sensors = queries.sensors(conn, None, site)
+    alerts: dict[tuple[str, str], list[AlertEntry]] = defaultdict(list)
+    open_alerts = queries.alerts(conn, None, True, None, _OPEN_LIMIT)
+    for alert in open_alerts:
+        if alert.subject_type == "sensor":
+            alerts[(alert.gateway, alert.subject)].append(alert)
+    gaps: dict[tuple[str, str], list[GapEntry]] = defaultdict(list)
+    open_gaps = queries.gaps(conn, None, True, None, None, _OPEN_LIMIT)
+    for gap in open_gaps:
+        if gap.subject_type == "sensor":
+            gaps[(gap.gateway, gap.subject)].append(gap)
+    tiles = [
+        tile(s, by_id.get(s.gateway), alerts[(s.gateway, s.id)], gaps[(s.gateway, s.id)],
+             now_ms=now_ms, stale_after_ms=STALE_AFTER_MS)
+        for s in sensors
+    ]  # fmt: skip
+    tiles.sort(key=lambda t: (t.site, STATES.index(t.state), t.gateway, t.sensor))
+    site_of = {g.id: g.site for g in gateways}
+    counts = {
+        name: {"open_alerts": 0, "open_gaps": 0, "gateways_offline": 0}
+        for name in sorted(set(site_of.values()))
+    }
+    for gateway in gateways:
+        counts[gateway.site]["gateways_offline"] += 0 if gateway.online else 1
+    for alert in open_alerts:
+        if alert.gateway in site_of:
+            counts[site_of[alert.gateway]]["open_alerts"] += 1
+    for gap in open_gaps:
+        if gap.gateway in site_of:
+            counts[site_of[gap.gateway]]["open_gaps"] += 1
+    return Overview(
+        now=now_ms,
+        gateways=gateways,
+        tiles=[TileOut(**dataclasses.asdict(t)) for t in tiles],
+        sites=[SiteCounts(site=name, **numbers) for name, numbers in counts.items()],
+    )

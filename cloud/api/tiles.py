@@ -1,0 +1,99 @@
+"""What state each sensor's tile shows on the site overview: a pure judgement, no I/O.
+
+One state per tile, the most urgent that holds, in this order: the gateway
+is offline (nothing it reports can be trusted as current); the sensor is in
+a monitoring gap (offline); a critical alert is open (excursion); a warning
+is open (pre-alarm); no reading ever; the last reading is older than
+``stale_after_ms`` (stale); calibration is overdue; else in range.  Each
+state says since when it holds, where the data can tell.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from coldgate.cloud.api.schemas import AlertEntry, GapEntry, GatewayEntry, SensorEntry
+
+__all__ = ["STATES", "Tile", "tile"]
+
+#: Most urgent first; the colours live in the stylesheet under the same names.
+STATES = (
+    "gateway offline",
+    "offline",
+    "excursion",
+    "pre-alarm",
+    "no data",
+    "stale",
+    "calibration overdue",
+    "in range",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    gateway: str
+    site: str
+    sensor: str
+    zone: str | None
+    state: str
+    #: Epoch ms the state began, when known.
+    since_ms: int | None
+    value: float | None
+    unit: str | None
+    quantity: str | None
+    #: Epoch ms of the last reading, if any.
+    last_ts: int | None
+    #: Why: the alert's message, the gap's cause, the calibration date.
+    why: str | None
+
+
+def _epoch_ms(moment: datetime.datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def tile(
+    sensor: SensorEntry,
+    gateway: GatewayEntry | None,
+    alerts: list[AlertEntry],
+    gaps: list[GapEntry],
+    *,
+    now_ms: int,
+    stale_after_ms: int,
+) -> Tile:
+    """The tile of ``sensor``, given its gateway and the open alerts and gaps about it (closed ones are
+    ignored).  "In range" has no "since": the overview does not read the alert history for it."""
+    last = sensor.last_reading
+    state, since, why = "in range", None, None
+    critical = [a for a in alerts if a.open and a.severity == "critical"]
+    warning = [a for a in alerts if a.open and a.severity != "critical"]
+    open_gaps = [g for g in gaps if g.open]
+    today = datetime.datetime.fromtimestamp(now_ms / 1000, datetime.UTC).date()
+    if gateway is not None and not gateway.online:
+        state, since = "gateway offline", _epoch_ms(gateway.state_since)
+        why = f"gateway {gateway.id} not heard"
+    elif open_gaps:
+        first = min(open_gaps, key=lambda g: g.start)
+        state, since, why = "offline", first.start, first.cause
+    elif critical:
+        first = min(critical, key=lambda a: a.raised_at)
+        state, since, why = "excursion", first.raised_at, first.message
+    elif warning:
+        first = min(warning, key=lambda a: a.raised_at)
+        state, since, why = "pre-alarm", first.raised_at, first.message
+    elif last is None:
+        state = "no data"
+    elif now_ms - (last.ts_corrected or last.ts) > stale_after_ms:
+        state, since, why = "stale", last.ts_corrected or last.ts, "no reading since"
+    elif sensor.calibration_due is not None and sensor.calibration_due < today:
+        state, why = "calibration overdue", f"calibration was due {sensor.calibration_due.isoformat()}"
+    return Tile(
+        gateway=sensor.gateway, site=sensor.site, sensor=sensor.id, zone=sensor.zone, state=state,
+        since_ms=since, value=last.value if last else None, unit=last.unit if last else None,
+        quantity=last.quantity if last else None, last_ts=(last.ts_corrected or last.ts) if last else None,
+        why=why,
+    )  # fmt: skip

@@ -1,0 +1,183 @@
+"""The dashboard's pages: sign-in, the site overview (refreshed live by htmx), sign-out.
+
+Server-rendered with Jinja2 over the API's query layer (``queries_overview``):
+no SQL here, no page-only data.  Each page declares its permission in
+``cloud/api/access.py`` (``PAGES``) and passes the same ``authorize`` as the
+API; a page asked for without a session sends the browser to the sign-in
+page (htmx requests get ``HX-Redirect``, so a partial never swaps a login
+form into a tile grid), and a role without the permission gets a 403 page.
+Browser libraries are served from the set-up script's ``node_modules``
+(npm, pinned in ``package-lock.json``): nothing is fetched from a CDN.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from coldgate.cloud.api import queries_overview
+from coldgate.cloud.api.access import check_pages
+from coldgate.cloud.api.auth import SESSION_COOKIE, authorize, bearer_scheme, signed_in
+from coldgate.cloud.api.input_guard import refuse_unstorable_text
+from coldgate.cloud.api.routes.auth import REFUSED
+from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
+from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
+from coldgate.cloud.identity.principal import Principal
+from coldgate.cloud.identity.sessions import end_session
+
+__all__ = ["VENDOR", "install"]
+
+HERE = Path(__file__).parent
+#: Where ``npm ci`` (scripts/setup.sh) puts the browser libraries of package.json.
+VENDOR = HERE.parents[1] / "node_modules"
+#: Seconds between the overview's refreshes.
+REFRESH_S = 5
+
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+class SignInFirst(Exception):
+    """A page asked for without a live session: go to the sign-in page, then come back."""
+
+
+class PageForbidden(Exception):
+    def __init__(self, principal: Principal | None, detail: str) -> None:
+        super().__init__(detail)
+        self.principal = principal
+
+
+async def page_gate(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
+) -> Principal | None:
+    """``authorize``, answered as a browser expects: a redirect to sign in, or a 403 page."""
+    try:
+        return await authorize(request, credentials)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            raise SignInFirst from exc
+        raise PageForbidden(getattr(request.state, "principal", None), str(exc.detail)) from exc
+
+
+Who = Annotated[Principal, Depends(signed_in)]
+
+
+def _local(ms: int | None) -> str:
+    """Epoch ms as the server's local time with its UTC offset (the site's zone comes with master data)."""
+    if ms is None:
+        return "—"
+    moment = datetime.datetime.fromtimestamp(ms / 1000).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _ago(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return ""
+    seconds = max(0, (now_ms - ms) // 1000)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d"
+
+
+def _page(
+    request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
+) -> Response:
+    csrf = getattr(request.state, "csrf_token", "")
+    return templates.TemplateResponse(
+        request, name, {"who": who, "csrf_token": csrf, "local": _local, "ago": _ago, **context},
+        status_code=status_code,
+    )  # fmt: skip
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return _page(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (not "//evil.example" or "https://..."): no open redirect."""
+    return target if target.startswith("/") and not target.startswith("//") and len(target) < 512 else "/"
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request,
+    login: Annotated[str, Form(max_length=256)] = "",
+    password: Annotated[str, Form(max_length=4096)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
+) -> Response:
+    signed = sign_in(request, login, password)
+    if signed is None:
+        return _page(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=_safe_next(next),
+                     error=REFUSED, login=login)  # fmt: skip
+    started, _ = signed
+    response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    set_session_cookie(request, response, started)
+    return response
+
+
+@router.post("/logout")
+def logout_form(who: Who, request: Request) -> Response:
+    """Sign out (the form carries the CSRF token, checked by ``authorize``)."""
+    if who.via == "session":
+        with writing(request) as conn:
+            end_session(conn, request.cookies.get(SESSION_COOKIE, ""), now=utc_now(),
+                        client=client_of(request), request_id=request_id_of(request))  # fmt: skip
+    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def _overview(request: Request) -> Any:
+    with request.app.state.engine.connect() as conn:
+        return queries_overview.overview(conn, site=None, now_ms=int(time.time() * 1000))
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview_page(who: Who, request: Request) -> Response:
+    return _page(request, "overview.html", who, view=_overview(request), refresh_s=REFRESH_S)
+
+
+@router.get("/overview/tiles", response_class=HTMLResponse)
+def overview_tiles(who: Who, request: Request) -> Response:
+    """The part of the overview htmx swaps in every few seconds."""
+    return _page(request, "_overview_body.html", who, view=_overview(request))
+
+
+async def _sign_in_first(request: Request, exc: Exception) -> Response:
+    target = "/login?next=" + quote(request.url.path, safe="/")
+    if request.headers.get("HX-Request"):
+        return Response(status_code=status.HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageForbidden)
+    return _page(request, "forbidden.html", exc.principal, status.HTTP_403_FORBIDDEN, detail=str(exc))
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, their error pages and the static files to ``app`` (``create_web_app``).
+    Every page passes ``page_gate`` first, then the input guard, as every API route does."""
+    app.include_router(router, dependencies=[Depends(page_gate), Depends(refuse_unstorable_text)])
+    app.add_exception_handler(SignInFirst, _sign_in_first)
+    app.add_exception_handler(PageForbidden, _forbidden)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if (VENDOR / "htmx.org").is_dir():
+        app.mount("/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    served = {(m, r.path) for r in router.routes for m in getattr(r, "methods", ()) if m != "HEAD"}
+    check_pages(served)

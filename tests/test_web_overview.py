@@ -1,0 +1,151 @@
+"""The dashboard in a real browser: Debian's Chromium driven by playwright against the cloud's app
+served by uvicorn, on a database filled through ingest (as gateways fill it).
+
+A QA manager is sent to sign in, signs in, sees the overview's tiles in the states the data
+gives (an excursion, a sensor offline in a gap, a gateway gone silent, one in range), watches a
+new excursion turn a tile red without reloading, signs out, and is sent to sign in again.
+Screenshots of each page are saved under ``build/screenshots/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+pytest.importorskip("playwright", reason="the browser tests need playwright (the [test] extra)")
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from coldgate.cloud.api import ApiTokens
+from coldgate.cloud.web.app import create_web_app
+from coldgate.contract.items import Alert, Gap
+from coldgate.contract.uplink import State
+from tests.rig import items
+from tests.rig.cloud_db import ingest
+from tests.rig.ingest import batch_message, status_message
+from tests.rig.people import PASSWORD, person
+from tests.rig.ports import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the whole session (starting one costs about a second)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _numbered(seq: int, item: msgspec.Struct) -> msgspec.Struct:
+    return msgspec.structs.replace(item, seq=seq)
+
+
+def seed(engine: Engine) -> None:
+    """gw01 online with four sensors (cr1-t01 in excursion, cr1-h01 in an open gap, cr1-t02 and
+    cr1-t03 in range); gw02 heard, then its last will (offline)."""
+    now = _now_ms()
+    for gateway in ("gw01", "gw02"):
+        assert ingest(engine, *status_message(gateway, ts=now - 60_000, last_seq=10)).kind == "status"
+    readings = [
+        items.reading(9.4, sensor="cr1-t01", ts=now - 30_000, mono=None),
+        items.reading(4.6, sensor="cr1-t02", ts=now - 30_000),
+        items.reading(5.1, sensor="cr1-t03", ts=now - 30_000),
+        items.reading(61.0, sensor="cr1-h01", ts=now - 600_000, quantity="humidity"),
+    ]
+    alert = items.alert(1, ts=now - 20_000, subject="cr1-t01")
+    gap = msgspec.structs.replace(
+        items.priority_items(now - 10_000)[1], subject="cr1-h01", start=now - 300_000, end=None
+    )
+    assert isinstance(alert, Alert) and isinstance(gap, Gap)
+    batch = [_numbered(n, item) for n, item in enumerate([*readings, alert, gap], start=1)]
+    assert ingest(engine, *batch_message("gw01", batch)).kind == "batch"
+    other = [_numbered(1, items.reading(3.9, sensor="cr2-t01", ts=now - 40_000))]
+    assert ingest(engine, *batch_message("gw02", other)).kind == "batch"
+    will = status_message("gw02", ts=now - 120_000, state=State.OFFLINE, will=True)
+    assert ingest(engine, *will).kind == "status"
+
+
+@pytest.fixture
+def site(engine: Engine) -> Iterator[str]:
+    """The cloud's app on a free port over a seeded database; its base URL."""
+    seed(engine)
+    person(engine, "quinn", ("qa_manager",))
+    port = free_port()
+    app = create_web_app(engine, ApiTokens(()))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def shot(page: Page, name: str, dialect: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{dialect}.png"), full_page=True)
+
+
+def tile(page: Page, sensor: str) -> object:
+    return page.locator(f'li.tile[data-sensor="{sensor}"]')
+
+
+def test_sign_in_see_the_overview_live_and_sign_out(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(site + "/")
+    expect(page).to_have_url(site + "/login?next=/")
+    shot(page, "login", dialect)
+    page.fill("input[name=login]", "quinn")
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_contain_text("sign-in refused")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(site + "/")
+    expect(page.locator(".who")).to_contain_text("Quinn Tester")
+    expect(tile(page, "gw01/cr1-t01")).to_have_attribute("data-state", "excursion")
+    expect(tile(page, "gw01/cr1-t01")).to_contain_text("9.4")
+    expect(tile(page, "gw01/cr1-h01")).to_have_attribute("data-state", "offline")
+    expect(tile(page, "gw01/cr1-t02")).to_have_attribute("data-state", "in range")
+    expect(tile(page, "gw02/cr2-t01")).to_have_attribute("data-state", "gateway offline")
+    expect(page.locator('tr[data-gateway="gw02"]')).to_contain_text("offline")
+    expect(page.locator(".counts")).to_contain_text("1 open alert")
+    shot(page, "overview", dialect)
+    # A new excursion turns its tile red without a reload (the page polls every 5 s).
+    marker = page.evaluate("() => (window.__kept = 'same page')")
+    now = _now_ms()
+    raised = _numbered(7, items.alert(2, ts=now, subject="cr1-t02", message="Cold room 1 above 8.0 °C"))
+    assert ingest(engine, *batch_message("gw01", [raised])).kind == "batch"
+    expect(tile(page, "gw01/cr1-t02")).to_have_attribute("data-state", "excursion", timeout=10_000)
+    assert page.evaluate("() => window.__kept") == marker  # not reloaded
+    # A form post without its CSRF token is refused; signing out with the form works.
+    refused = page.request.post(site + "/logout", form={"csrf_token": "forged"})
+    assert refused.status == 403
+    page.click(".who button[type=submit]")
+    expect(page).to_have_url(site + "/login")
+    page.goto(site + "/")
+    expect(page).to_have_url(site + "/login?next=/")
+    context.close()
