@@ -149,3 +149,55 @@ def test_sign_in_see_the_overview_live_and_sign_out(
     page.goto(site + "/")
     expect(page).to_have_url(site + "/login?next=/")
     context.close()
+
+
+def sign_in_as(page: Page, site: str, login: str) -> None:
+    page.goto(site + "/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(site + "/")
+
+
+def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in_as(page, site, "quinn")
+    page.click("nav >> text=Alerts")
+    row = page.locator('tr[data-alert="gw01/gw01-a-000001"]')
+    expect(row).to_contain_text("critical")
+    expect(row).to_contain_text("peak 9.4")
+    shot(page, "alerts", dialect)
+    page.click("nav >> text=Gaps")
+    gap = page.locator("tr.open").first
+    expect(gap).to_contain_text("cr1-h01")
+    expect(gap).to_contain_text("still open")
+    shot(page, "gaps", dialect)
+    page.click("nav >> text=Audit trail")
+    expect(page.locator("table.audit")).to_contain_text("session.start")
+    page.fill("input[name=action]", "user.login")
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows.first).to_contain_text("Quinn Tester")
+    assert all("user.login" in text for text in rows.all_inner_texts())
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    csv_text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert csv_text.startswith("seq,at,actor_id") and "user.login" in csv_text
+    shot(page, "audit", dialect)
+    context.close()
+    # A viewer sees no audit link, and the page itself is a 403 page, not a stack trace.
+    person(engine, "vera", ("viewer",))
+    viewer = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = viewer.new_page()
+    sign_in_as(page, site, "vera")
+    expect(page.locator("nav")).not_to_contain_text("Audit trail")
+    reply = page.goto(site + "/dashboard/audit")
+    assert reply is not None and reply.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    expect(page.locator(".error")).to_contain_text("audit.read")
+    shot(page, "forbidden", dialect)
+    viewer.close()

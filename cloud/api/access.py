@@ -61,6 +61,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/logout"): SIGNED_IN,
     ("GET", "/"): "readings.read",
     ("GET", "/overview/tiles"): "readings.read",
+    ("GET", "/dashboard/alerts"): "alerts.read",
+    ("GET", "/dashboard/gaps"): "readings.read",
+    ("GET", "/dashboard/audit"): "audit.read",
 }
 
 

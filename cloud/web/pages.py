@@ -15,19 +15,21 @@ from __future__ import annotations
 import datetime
 import time
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from coldgate.cloud.api import queries_overview
+from coldgate.cloud.api import queries, queries_audit, queries_overview
 from coldgate.cloud.api.access import check_pages
 from coldgate.cloud.api.auth import SESSION_COOKIE, authorize, bearer_scheme, signed_in
 from coldgate.cloud.api.input_guard import refuse_unstorable_text
+from coldgate.cloud.api.queries_audit import AuditFilter
+from coldgate.cloud.api.routes.audit import filters as audit_filters
 from coldgate.cloud.api.routes.auth import REFUSED
 from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
 from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
@@ -156,6 +158,50 @@ def overview_page(who: Who, request: Request) -> Response:
 def overview_tiles(who: Who, request: Request) -> Response:
     """The part of the overview htmx swaps in every few seconds."""
     return _page(request, "_overview_body.html", who, view=_overview(request))
+
+
+Gateway = Annotated[str | None, Query(max_length=64)]
+Shown = Annotated[Literal["open", "all"], Query()]
+_LIST_LIMIT = 500
+
+
+@router.get("/dashboard/alerts", response_class=HTMLResponse)
+def alerts_page(
+    who: Who, request: Request, state: Shown = "open", gateway: Gateway = None,
+    severity: Annotated[Literal["critical", "warning", "info"] | None, Query()] = None,
+) -> Response:  # fmt: skip
+    """Alerts, open ones (or all, newest first), with the evidence the gateway sent."""
+    with request.app.state.engine.connect() as conn:
+        found = queries.alerts(conn, gateway or None, state == "open", severity, _LIST_LIMIT)
+    found.sort(key=lambda a: (not a.open, -a.updated_at))
+    return _page(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "",
+                 severity=severity or "", now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
+
+
+@router.get("/dashboard/gaps", response_class=HTMLResponse)
+def gaps_page(who: Who, request: Request, state: Shown = "all", gateway: Gateway = None) -> Response:
+    """Every monitoring interruption, open ones first, with its cause and duration."""
+    with request.app.state.engine.connect() as conn:
+        only_open = True if state == "open" else None
+        found = queries.gaps(conn, gateway or None, only_open, None, None, _LIST_LIMIT)
+    found.sort(key=lambda g: (not g.open, -g.start))
+    return _page(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "",
+                 now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
+
+
+@router.get("/dashboard/audit", response_class=HTMLResponse)
+def audit_page(
+    who: Who, request: Request, where: Annotated[AuditFilter, Depends(audit_filters)],
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:  # fmt: skip
+    """The audit trail, newest first, 100 a page, with the CSV export of the same filters."""
+    with request.app.state.engine.connect() as conn:
+        total = queries_audit.count(conn, where)
+        entries = queries_audit.entries(conn, where, limit=100, offset=offset)
+    kept = {k: v for k, v in request.query_params.items() if k != "offset" and v}
+    csv_link = "/audit.csv" + (f"?{urlencode(kept)}" if kept else "")
+    return _page(request, "audit.html", who, entries=entries, total=total, offset=offset, params=kept,
+                 csv_link=csv_link)  # fmt: skip
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:

@@ -23,7 +23,7 @@ from coldgate.cloud.api.queries_audit import AuditFilter
 from coldgate.cloud.api.routes import check_range, parse_time
 from coldgate.cloud.api.schemas_identity import AuditList
 
-__all__ = ["CSV_MAX_ROWS", "router"]
+__all__ = ["CSV_MAX_ROWS", "filters", "router"]
 
 router = APIRouter(tags=["audit"])
 
@@ -34,7 +34,7 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _TEXT = Query(max_length=200)
 
 
-def _filters(
+def filters(
     entity_type: Annotated[str | None, Query(max_length=64, description='e.g. "user", "gateway".')] = None,
     entity_id: Annotated[str | None, _TEXT] = None,
     actor: Annotated[str | None, Query(max_length=200, description="A user id or an actor's name.")] = None,
@@ -44,6 +44,10 @@ def _filters(
     start: Annotated[str | None, Query(alias="from", description="Server time, inclusive.")] = None,
     end: Annotated[str | None, Query(alias="to", description="Server time, exclusive.")] = None,
 ) -> AuditFilter:
+    """The filters of the query; an empty value is no filter (what a form's blank field sends)."""
+    entity_type, entity_id, actor, action, start, end = (
+        value or None for value in (entity_type, entity_id, actor, action, start, end)
+    )
     start_ms = parse_time(start, "from") if start is not None else None
     end_ms = parse_time(end, "to") if end is not None else None
     if start_ms is not None and end_ms is not None and end is not None:
@@ -52,7 +56,7 @@ def _filters(
     return AuditFilter(entity_type, entity_id, actor, action, moment(start_ms), moment(end_ms))
 
 
-Filters = Annotated[AuditFilter, Depends(_filters)]
+Filters = Annotated[AuditFilter, Depends(filters)]
 
 
 @router.get("/audit", response_model=AuditList)
