@@ -69,11 +69,19 @@ def seed(engine: Engine) -> None:
         items.reading(61.0, sensor="cr1-h01", ts=now - 600_000, quantity="humidity"),
     ]
     alert = items.alert(1, ts=now - 20_000, subject="cr1-t01")
+    evidence = msgspec.structs.replace(alert.evidence, start=now - 900_000)  # left its limits 15 min ago
+    alert = msgspec.structs.replace(alert, evidence=evidence)
     gap = msgspec.structs.replace(
         items.priority_items(now - 10_000)[1], subject="cr1-h01", start=now - 300_000, end=None
     )
     assert isinstance(alert, Alert) and isinstance(gap, Gap)
-    batch = [_numbered(n, item) for n, item in enumerate([*readings, alert, gap], start=1)]
+    earlier = msgspec.structs.replace(
+        gap, subject="cr1-t01", start=now - 3 * 3_600_000, end=now - 2 * 3_600_000
+    )
+    history = [
+        items.reading(4.0 + k / 10, sensor="cr1-t01", ts=now - 6 * 3_600_000 + k * 600_000) for k in range(20)
+    ]
+    batch = [_numbered(n, item) for n, item in enumerate([*readings, alert, gap, earlier, *history], start=1)]
     assert ingest(engine, *batch_message("gw01", batch)).kind == "batch"
     other = [_numbered(1, items.reading(3.9, sensor="cr2-t01", ts=now - 40_000))]
     assert ingest(engine, *batch_message("gw02", other)).kind == "batch"
@@ -82,12 +90,16 @@ def seed(engine: Engine) -> None:
 
 
 @pytest.fixture
-def site(engine: Engine) -> Iterator[str]:
-    """The cloud's app on a free port over a seeded database; its base URL."""
+def site(engine: Engine, db_url: str) -> Iterator[str]:
+    """The cloud's app on a free port over a seeded database, reading and writing through engines of
+    their own as the service does (a reader streaming a CSV must not hold SQLite's writer); its URL."""
+    from coldgate.cloud.db.engine import make_engine
+
     seed(engine)
     person(engine, "quinn", ("qa_manager",))
     port = free_port()
-    app = create_web_app(engine, ApiTokens(()))
+    reader = make_engine(db_url)
+    app = create_web_app(reader, ApiTokens(()), writer=engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -98,6 +110,7 @@ def site(engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+    reader.dispose()
 
 
 def shot(page: Page, name: str, dialect: str) -> None:
@@ -137,7 +150,7 @@ def test_sign_in_see_the_overview_live_and_sign_out(
     # A new excursion turns its tile red without a reload (the page polls every 5 s).
     marker = page.evaluate("() => (window.__kept = 'same page')")
     now = _now_ms()
-    raised = _numbered(7, items.alert(2, ts=now, subject="cr1-t02", message="Cold room 1 above 8.0 °C"))
+    raised = _numbered(40, items.alert(2, ts=now, subject="cr1-t02", message="Cold room 1 above 8.0 °C"))
     assert ingest(engine, *batch_message("gw01", [raised])).kind == "batch"
     expect(tile(page, "gw01/cr1-t02")).to_have_attribute("data-state", "excursion", timeout=10_000)
     assert page.evaluate("() => window.__kept") == marker  # not reloaded
@@ -188,6 +201,23 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     csv_text = Path(download.value.path()).read_text(encoding="utf-8")
     assert csv_text.startswith("seq,at,actor_id") and "user.login" in csv_text
     shot(page, "audit", dialect)
+    # The excursion sensor's history: chart drawn with the excursion and the gap shaded, the gap
+    # labelled in its table, the statistics of the range, and the raw CSV the same as the API's.
+    page.goto(site + "/")
+    page.click('li.tile[data-sensor="gw01/cr1-t01"] a')
+    expect(page.locator("h1")).to_contain_text("cr1-t01")
+    expect(page.locator("#chart")).to_have_attribute("data-drawn", "22")  # 21 readings and the gap's break
+    chart = page.evaluate("() => JSON.parse(document.getElementById('chart-data').textContent)")
+    assert len(chart["excursions"]) == 1 and len(chart["gaps"]) == 1
+    assert "sensor_offline" in chart["gaps"][0][2]
+    expect(page.locator("table.gaps-in-range")).to_contain_text("sensor_offline")
+    expect(page.locator("[data-stat=max]")).to_contain_text("9.4")
+    expect(page.locator("[data-stat=min]")).to_contain_text("4.0")
+    shot(page, "sensor", dialect)
+    with page.expect_download() as download:
+        page.click("text=Download raw readings (CSV)")
+    rows = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("ts,ts_iso,ts_corrected") and len(rows) == 1 + 21
     context.close()
     # A viewer sees no audit link, and the page itself is a 403 page, not a stack trace.
     person(engine, "vera", ("viewer",))

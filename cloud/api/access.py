@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/overview"): "readings.read",
     ("GET", "/sensors"): "readings.read",
     ("GET", "/gateways/{gateway}/sensors/{sensor}/readings"): "readings.read",
+    ("GET", "/gateways/{gateway}/sensors/{sensor}/readings.csv"): "readings.read",
     ("GET", "/gaps"): "readings.read",
     ("GET", "/alerts"): "alerts.read",
     ("GET", "/dead-letters"): "dead_letters.read",
@@ -64,6 +65,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/alerts"): "alerts.read",
     ("GET", "/dashboard/gaps"): "readings.read",
     ("GET", "/dashboard/audit"): "audit.read",
+    ("GET", "/dashboard/sensor"): "readings.read",
 }
 
 

@@ -8,6 +8,7 @@ ix_readings_sensor_ts (gateway, sensor, ts), never a scan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,7 @@ __all__ = [
     "gaps",
     "gateway_exists",
     "gateways",
+    "reading_rows",
     "reading_series",
     "sensor_exists",
     "sensors",
@@ -273,6 +275,22 @@ def reading_series(
     ]
     total = sum(b.count for b in buckets)
     return {**result, "count": total, "mode": "buckets", "bucket_ms": width, "buckets": buckets}
+
+
+def reading_rows(
+    conn: Connection, gateway: str, sensor: str, start: int, end: int, quantity: str | None
+) -> Iterator[Any]:
+    """Every reading with start <= ts < end, in order, streamed (a year is half a million rows)."""
+    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
+    if quantity is not None:
+        in_range.append(Reading.quantity == quantity)
+    r = Reading
+    query = (
+        select(r.ts, r.ts_corrected, r.quantity, r.value, r.unit, r.quality, r.reason)
+        .where(*in_range)
+        .order_by(r.ts, r.stream, r.seq)
+    )
+    yield from conn.execution_options(yield_per=5000).execute(query)
 
 
 # ---------------------------------------------------------------- gaps

@@ -29,12 +29,15 @@ from coldgate.cloud.api.access import check_pages
 from coldgate.cloud.api.auth import SESSION_COOKIE, authorize, bearer_scheme, signed_in
 from coldgate.cloud.api.input_guard import refuse_unstorable_text
 from coldgate.cloud.api.queries_audit import AuditFilter
+from coldgate.cloud.api.routes import parse_time
 from coldgate.cloud.api.routes.audit import filters as audit_filters
 from coldgate.cloud.api.routes.auth import REFUSED
+from coldgate.cloud.api.series_stats import series_stats
 from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
 from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
+from coldgate.cloud.web.chart import chart_data
 
 __all__ = ["VENDOR", "install"]
 
@@ -202,6 +205,50 @@ def audit_page(
     csv_link = "/audit.csv" + (f"?{urlencode(kept)}" if kept else "")
     return _page(request, "audit.html", who, entries=entries, total=total, offset=offset, params=kept,
                  csv_link=csv_link)  # fmt: skip
+
+
+#: The chart's range presets.
+RANGES = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "1y": 365 * 86_400_000}
+#: Points (or min/max buckets) a chart gets: about one per pixel of a wide screen.
+CHART_POINTS = 1200
+
+
+@router.get("/dashboard/sensor", response_class=HTMLResponse)
+def sensor_page(
+    who: Who, request: Request,
+    gateway: Annotated[str, Query(max_length=64)], sensor: Annotated[str, Query(max_length=64)],
+    range_: Annotated[Literal["24h", "7d", "30d", "1y"], Query(alias="range")] = "24h",
+    end: Annotated[str | None, Query(alias="to", description="The range's end; default now.")] = None,
+) -> Response:  # fmt: skip
+    """One sensor's history: the chart (min/max envelope, mean, gaps and excursions drawn), the
+    range's min, max, mean and MKT, the gaps and alerts in it, and its raw readings as CSV."""
+    end_ms = parse_time(end, "to") if end else int(time.time() * 1000)
+    start_ms = max(0, end_ms - RANGES[range_])
+    with request.app.state.engine.connect() as conn:
+        found = [s for s in queries.sensors(conn, gateway, None) if s.id == sensor]
+        if not found:
+            return _page(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such sensor",
+                         detail=f"no sensor {sensor!r} on gateway {gateway!r}")  # fmt: skip
+        last = found[0].last_reading
+        quantity = last.quantity if last else None
+        series = queries.reading_series(conn, gateway, sensor, start_ms, end_ms, CHART_POINTS, quantity)
+        gaps = [
+            g for g in queries.gaps(conn, gateway, None, start_ms, end_ms, 1000)
+            if g.subject == sensor or g.subject_type == "gateway"
+        ]  # fmt: skip
+        alerts = [
+            a for a in queries.alerts(conn, gateway, False, None, 1000)
+            if a.subject == sensor and (a.updated_at >= start_ms or a.open) and a.raised_at < end_ms
+        ]  # fmt: skip
+    stats = series_stats(series, temperature=quantity == "temperature")
+    chart = chart_data(series, gaps, alerts, now_ms=int(time.time() * 1000))
+    query = urlencode({"from": start_ms, "to": end_ms, **({"quantity": quantity} if quantity else {})})
+    return _page(
+        request, "sensor.html", who, gateway=gateway, sensor=sensor, range_=range_, ranges=RANGES,
+        start_ms=start_ms, end_ms=end_ms, series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart,
+        unit=last.unit if last else "", quantity=quantity, now=int(time.time() * 1000),
+        csv_link=f"/gateways/{quote(gateway, safe='')}/sensors/{quote(sensor, safe='')}/readings.csv?{query}",
+    )  # fmt: skip
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:

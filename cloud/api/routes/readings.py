@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy import Connection
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection, Engine
 
 from coldgate.cloud.api import queries
 from coldgate.cloud.api.routes import check_range, connection, parse_time
-from coldgate.cloud.api.schemas import ReadingSeries
+from coldgate.cloud.api.schemas import ReadingSeries, iso_ms
 
 __all__ = ["router"]
 
@@ -46,3 +50,64 @@ def sensor_readings(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no sensor {sensor!r} on gateway {gateway!r}")
     series = queries.reading_series(conn, gateway, sensor, start, end, max_points, quantity)
     return ReadingSeries.model_validate(series)
+
+
+_CSV_COLUMNS = (
+    "ts",
+    "ts_iso",
+    "ts_corrected",
+    "ts_corrected_iso",
+    "quantity",
+    "value",
+    "unit",
+    "quality",
+    "reason",
+)
+
+
+def _csv(
+    engine: Engine, gateway: str, sensor: str, start: int, end: int, quantity: str | None
+) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_CSV_COLUMNS)
+    with engine.connect() as conn:
+        for row in queries.reading_rows(conn, gateway, sensor, start, end, quantity):
+            writer.writerow(
+                (row.ts, iso_ms(row.ts), row.ts_corrected, iso_ms(row.ts_corrected), row.quantity, row.value,
+                 row.unit, row.quality, row.reason or "")
+            )  # fmt: skip
+            if buffer.tell() > 65536:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get(
+    "/gateways/{gateway}/sensors/{sensor}/readings.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "Unknown gateway or sensor."}},
+)
+def sensor_readings_csv(
+    request: Request,
+    conn: Annotated[Connection, Depends(connection)],
+    gateway: str,
+    sensor: str,
+    from_: Annotated[str, Query(alias="from", description=f"Inclusive. {_TIME}")],
+    to: Annotated[str, Query(description=f"Exclusive. {_TIME}")],
+    quantity: Annotated[str | None, Query(max_length=32, description="Only this quantity.")] = None,
+) -> StreamingResponse:
+    """Every reading of the range, raw (never bucketed), oldest first, as CSV: what a chart showed,
+    for a spreadsheet or an inspector."""
+    start = parse_time(from_, "from")
+    end = parse_time(to, "to")
+    check_range(start, end, to)
+    if not queries.sensor_exists(conn, gateway, sensor):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no sensor {sensor!r} on gateway {gateway!r}")
+    name = f"{gateway}-{sensor}-{iso_ms(start)}".replace(":", "")
+    return StreamingResponse(
+        _csv(request.app.state.engine, gateway, sensor, start, end, quantity),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )

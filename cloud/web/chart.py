@@ -1,0 +1,61 @@
+"""What the sensor chart draws, as the JSON the page hands to uPlot: pure, no I/O.
+
+uPlot takes columns (x in seconds, then one array per series); the envelope
+is two series (min, max) with a band between them and the mean as a line,
+so a five-minute spike inside a year still shows as a spike of the max
+series.  Raw points give all three the same value.  Gaps and excursions are
+intervals the page's script shades (grey, red) and labels; a null put in
+the middle of each gap breaks the lines there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coldgate.cloud.api.schemas import AlertEntry, GapEntry
+
+__all__ = ["chart_data"]
+
+
+def chart_data(
+    series: dict[str, Any], gaps: list[GapEntry], alerts: list[AlertEntry], *, now_ms: int
+) -> dict[str, Any]:
+    """``{"x", "min", "max", "mean", "gaps", "excursions", "alerts"}``; times in seconds for uPlot.
+
+    An excursion runs from its evidence's start (when the gateway says when the
+    temperature left its limits) or its raising, to its last step if closed,
+    else to now.
+    """
+    if series["mode"] == "raw":
+        points = list(series["points"])
+        x = [(p.ts_corrected or p.ts) / 1000 for p in points]
+        values = [p.value if p.quality == "ok" else None for p in points]
+        low = high = mean = values
+    else:
+        buckets = series["buckets"]
+        x = [b.start / 1000 for b in buckets]
+        low, high, mean = [b.min for b in buckets], [b.max for b in buckets], [b.avg for b in buckets]
+    # A null inside each gap breaks the lines there: nothing was measured, so nothing is drawn across.
+    for gap in gaps:
+        middle = (gap.start + (gap.end if gap.end is not None else now_ms)) / 2000
+        at = next((i for i, t in enumerate(x) if t > middle), len(x))
+        if 0 < at < len(x):
+            x = [*x[:at], middle, *x[at:]]
+            low, high, mean = ([*v[:at], None, *v[at:]] for v in (low, high, mean))
+    shaded_gaps = [
+        [g.start / 1000, (g.end if g.end is not None else now_ms) / 1000, f"{g.subject}: {g.cause}"]
+        for g in gaps
+    ]
+    excursions = []
+    marks = []
+    for alert in alerts:
+        started = alert.evidence.get("start") if isinstance(alert.evidence, dict) else None
+        begin = started if isinstance(started, int) else alert.raised_at
+        finish = alert.updated_at if not alert.open else now_ms
+        if alert.severity == "critical":
+            excursions.append([begin / 1000, finish / 1000, alert.message])
+        marks.append([alert.raised_at / 1000, alert.severity, alert.message])
+    return {
+        "x": x, "min": low, "max": high, "mean": mean, "gaps": shaded_gaps, "excursions": excursions,
+        "alerts": marks, "from": series["from"] / 1000, "to": series["to"] / 1000,
+    }  # fmt: skip

@@ -1,0 +1,54 @@
+"""The sensor chart's data (``cloud/web/chart.py``) and the range's statistics
+(``cloud/api/series_stats.py``): pure functions over what the readings query returns."""
+
+from __future__ import annotations
+
+import pytest
+
+from coldgate.cloud.api.schemas import Bucket, GapEntry, RawPoint
+from coldgate.cloud.api.series_stats import series_stats
+from coldgate.cloud.web.chart import chart_data
+from coldgate.gateway.rules.mkt import mkt
+
+T0 = 1_795_000_000_000
+
+
+def raw(*values: float | None) -> dict:
+    points = [
+        RawPoint(ts=T0 + i * 60_000, ts_corrected=None, value=v, quality="ok" if v is not None else "error",
+                 reason=None)
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    return {"mode": "raw", "points": points, "from": T0, "to": T0 + len(values) * 60_000}
+
+
+def test_raw_statistics_are_exact_and_mkt_is_the_gateways() -> None:
+    stats = series_stats(raw(2, 2, 5, 8, None, 8, 8, 8), temperature=True)
+    assert (stats.count, stats.min, stats.max, stats.exact) == (7, 2, 8, True)
+    assert stats.mean == pytest.approx(41 / 7)
+    assert stats.mkt == pytest.approx(mkt([2, 2, 5, 8, 8, 8, 8]))
+    assert series_stats(raw(50, 60), temperature=False).mkt is None  # no MKT of humidity
+
+
+def test_bucket_statistics_keep_the_spike_and_weigh_by_ok_readings() -> None:
+    buckets = [
+        Bucket(start=T0, count=60, min=4.0, max=5.0, avg=4.5, not_ok=0),
+        Bucket(start=T0 + 3_600_000, count=60, min=4.1, max=12.5, avg=5.0, not_ok=30),  # a 5-minute spike
+    ]
+    stats = series_stats(
+        {"mode": "buckets", "buckets": buckets, "from": T0, "to": T0 + 7_200_000}, temperature=True
+    )
+    assert (stats.min, stats.max, stats.exact, stats.count) == (4.0, 12.5, False, 90)
+    assert stats.mean == pytest.approx((60 * 4.5 + 30 * 5.0) / 90)
+
+
+def test_the_chart_breaks_its_lines_inside_a_gap_and_shades_it() -> None:
+    series = raw(4.0, 4.1, 4.2, 4.3)
+    gap = GapEntry(gateway="gw01", subject_type="sensor", subject="cr1-t01", cause="sensor_offline",
+                   start=T0 + 60_000, end=T0 + 120_000, open=False, detail="", reports=2)  # fmt: skip
+    data = chart_data(series, [gap], [], now_ms=T0 + 300_000)
+    assert data["x"][2] == (T0 + 90_000) / 1000 and data["mean"][2] is None and data["max"][2] is None
+    assert len(data["x"]) == 5 and data["gaps"] == [[(T0 + 60_000) / 1000, (T0 + 120_000) / 1000,
+                                                      "cr1-t01: sensor_offline"]]  # fmt: skip
+    error = chart_data(raw(4.0, None), [], [], now_ms=T0)
+    assert error["mean"] == [4.0, None]  # an error reading is no value
