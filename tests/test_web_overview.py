@@ -147,6 +147,18 @@ def test_sign_in_see_the_overview_live_and_sign_out(
     expect(page.locator('tr[data-gateway="gw02"]')).to_contain_text("offline")
     expect(page.locator(".counts")).to_contain_text("1 open alert")
     shot(page, "overview", dialect)
+    # At the cold-room door (a tablet held upright) the tiles reflow, nothing wider than the screen;
+    # printed, the sign-out form, the links and the refresh note are gone, the time it is as of stays.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
+    shot(page, "overview-tablet", dialect)
+    page.emulate_media(media="print")
+    expect(page.locator(".bar form")).to_be_hidden()
+    expect(page.locator(".stamp .live")).to_be_hidden()
+    expect(page.locator(".stamp")).to_contain_text("As of")
+    shot(page, "overview-print", dialect)
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1280, "height": 800})
     # A new excursion turns its tile red without a reload (the page polls every 5 s).
     marker = page.evaluate("() => (window.__kept = 'same page')")
     now = _now_ms()
