@@ -1,5 +1,5 @@
-"""The sensor chart's data (``cloud/web/chart.py``) and the range's statistics
-(``cloud/api/series_stats.py``): pure functions over what the readings query returns."""
+"""The sensor chart's data (``cloud/web/chart.py``), the range's statistics
+(``cloud/api/series_stats.py``) and where sign-in may send the browser back to: pure functions."""
 
 from __future__ import annotations
 
@@ -52,3 +52,22 @@ def test_the_chart_breaks_its_lines_inside_a_gap_and_shades_it() -> None:
                                                       "cr1-t01: sensor_offline"]]  # fmt: skip
     error = chart_data(raw(4.0, None), [], [], now_ms=T0)
     assert error["mean"] == [4.0, None]  # an error reading is no value
+
+
+@pytest.mark.parametrize(
+    ("asked", "kept"),
+    [
+        ("/", "/"),
+        ("/dashboard/alerts?state=all", "/dashboard/alerts?state=all"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("evil.example", "/"),
+        ("/a\r\nSet-Cookie: x=1", "/"),
+        ("/" + "a" * 600, "/"),
+    ],
+)
+def test_sign_in_returns_only_to_a_path_on_this_site(asked: str, kept: str) -> None:
+    from coldgate.cloud.web.pages import safe_next
+
+    assert safe_next(asked) == kept

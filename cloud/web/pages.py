@@ -110,12 +110,14 @@ def _page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
-    return _page(request, "login.html", None, next=_safe_next(next), error=None)
+    return _page(request, "login.html", None, next=safe_next(next), error=None)
 
 
-def _safe_next(target: str) -> str:
-    """Only a path on this site (not "//evil.example" or "https://..."): no open redirect."""
-    return target if target.startswith("/") and not target.startswith("//") and len(target) < 512 else "/"
+def safe_next(target: str) -> str:
+    """Only a path on this site: not "//evil.example", "/\\evil.example" (browsers read a backslash
+    as a slash), "https://..." or anything with a control character: no open redirect."""
+    plain = target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 512
+    return target if plain and target.isprintable() else "/"
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -127,10 +129,10 @@ def login_form(
 ) -> Response:
     signed = sign_in(request, login, password)
     if signed is None:
-        return _page(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=_safe_next(next),
+        return _page(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=safe_next(next),
                      error=REFUSED, login=login)  # fmt: skip
     started, _ = signed
-    response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(request, response, started)
     return response
 
