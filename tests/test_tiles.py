@@ -105,6 +105,7 @@ def state(**kwargs: Any) -> tuple[str, int | None]:
         ({"alerts": [alert()], "gaps": [gap()]}, ("offline", NOW - 120_000)),
         ({"alerts": [alert("warning"), alert(raised=NOW - 5000)]}, ("excursion", NOW - 5000)),
         ({"alerts": [alert("warning")]}, ("pre-alarm", NOW - 60_000)),
+        ({"alerts": [alert("info")]}, ("in range", None)),
         ({"alerts": [alert(open_=False)], "gaps": [gap(open_=False)]}, ("in range", None)),
         ({"sensor": sensor(last_ts=None)}, ("no data", None)),
         ({"sensor": sensor(last_ts=NOW - STALE - 1)}, ("stale", NOW - STALE - 1)),

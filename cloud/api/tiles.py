@@ -70,7 +70,7 @@ def tile(
     last = sensor.last_reading
     state, since, why = "in range", None, None
     critical = [a for a in alerts if a.open and a.severity == "critical"]
-    warning = [a for a in alerts if a.open and a.severity != "critical"]
+    warning = [a for a in alerts if a.open and a.severity == "warning"]  # "info" colours nothing
     open_gaps = [g for g in gaps if g.open]
     today = datetime.datetime.fromtimestamp(now_ms / 1000, datetime.UTC).date()
     if gateway is not None and not gateway.online:
