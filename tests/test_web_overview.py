@@ -243,3 +243,54 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(page.locator(".error")).to_contain_text("audit.read")
     shot(page, "forbidden", dialect)
     viewer.close()
+
+
+def test_gateways_and_users_pages_for_an_admin(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    person(engine, "ada", ("admin",))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in_as(page, site, "ada")
+    page.click("nav >> text=Gateways")
+    expect(page.locator('table.gateways-registry tr[data-gateway="gw02"]')).to_contain_text("offline")
+    expect(page.locator("table.enrolments")).to_contain_text("gw29")
+    shot(page, "gateways", dialect)
+    page.click("nav >> text=Users")
+    expect(page.locator('tr[data-login="ada"] form.roles button')).to_have_count(0)  # not her own roles
+    form = page.locator("form.add-user")
+    form.locator("input[name=login]").fill("nina")
+    form.locator("input[name=printed_name]").fill("Nina Novak")
+    form.locator("input[name=email]").fill("nina@example.org")
+    form.locator("input[name=password]").fill("short")
+    form.locator("input[value=qa]").check()
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".error")).to_contain_text("password: is 5 characters")
+    expect(page.locator('tr[data-login="nina"]')).to_have_count(0)
+    form = page.locator("form.add-user")
+    for name, value in (("login", "nina"), ("printed_name", "Nina Novak"), ("email", "nina@example.org"),
+                        ("password", "a long enough passphrase")):  # fmt: skip
+        form.locator(f"input[name={name}]").fill(value)
+    form.locator("input[value=qa]").check()
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".done")).to_contain_text("added nina")
+    row = page.locator('tr[data-login="nina"]')
+    expect(row.locator("input[value=qa]")).to_be_checked()
+    row.locator("input[value=viewer]").check()
+    row.locator("form.roles button").click()
+    expect(page.locator('tr[data-login="nina"] input[value=viewer]')).to_be_checked()
+    page.locator('tr[data-login="nina"] >> text=Disable').click()
+    expect(page.locator('tr[data-login="nina"]')).to_contain_text("disabled")
+    shot(page, "users", dialect)
+    forged = page.request.post(site + "/dashboard/users/quinn/disable", form={"csrf_token": "forged"})
+    assert forged.status == 403
+    context.close()
+    with engine.connect() as conn:
+        from coldgate.cloud.audit.log import verify
+        from coldgate.cloud.identity.users import find_user
+
+        assert find_user(conn, "quinn")["active"] is True  # the forged post changed nothing
+        assert find_user(conn, "nina")["roles"] == ["qa", "viewer"]
+        checked, broken = verify(conn)
+    assert broken is None and checked > 0

@@ -66,6 +66,10 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/gaps"): "readings.read",
     ("GET", "/dashboard/audit"): "audit.read",
     ("GET", "/dashboard/sensor"): "readings.read",
+    ("GET", "/dashboard/gateways"): "gateways.read",
+    ("GET", "/dashboard/users"): "users.manage",
+    ("POST", "/dashboard/users"): "users.manage",
+    ("POST", "/dashboard/users/{login}/{change}"): "users.manage",
 }
 
 

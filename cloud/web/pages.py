@@ -39,7 +39,7 @@ from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
 from coldgate.cloud.web.chart import chart_data
 
-__all__ = ["VENDOR", "install"]
+__all__ = ["VENDOR", "Who", "install", "render"]
 
 HERE = Path(__file__).parent
 #: Where ``npm ci`` (scripts/setup.sh) puts the browser libraries of package.json.
@@ -98,7 +98,7 @@ def _ago(ms: int | None, now_ms: int) -> str:
     return f"{seconds // 86400} d"
 
 
-def _page(
+def render(
     request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
 ) -> Response:
     csrf = getattr(request.state, "csrf_token", "")
@@ -110,7 +110,7 @@ def _page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
-    return _page(request, "login.html", None, next=safe_next(next), error=None)
+    return render(request, "login.html", None, next=safe_next(next), error=None)
 
 
 def safe_next(target: str) -> str:
@@ -129,7 +129,7 @@ def login_form(
 ) -> Response:
     signed = sign_in(request, login, password)
     if signed is None:
-        return _page(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=safe_next(next),
+        return render(request, "login.html", None, status.HTTP_401_UNAUTHORIZED, next=safe_next(next),
                      error=REFUSED, login=login)  # fmt: skip
     started, _ = signed
     response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
@@ -156,13 +156,13 @@ def _overview(request: Request) -> Any:
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(who: Who, request: Request) -> Response:
-    return _page(request, "overview.html", who, view=_overview(request), refresh_s=REFRESH_S)
+    return render(request, "overview.html", who, view=_overview(request), refresh_s=REFRESH_S)
 
 
 @router.get("/overview/tiles", response_class=HTMLResponse)
 def overview_tiles(who: Who, request: Request) -> Response:
     """The part of the overview htmx swaps in every few seconds."""
-    return _page(request, "_overview_body.html", who, view=_overview(request))
+    return render(request, "_overview_body.html", who, view=_overview(request))
 
 
 Gateway = Annotated[str | None, Query(max_length=64)]
@@ -179,7 +179,7 @@ def alerts_page(
     with request.app.state.engine.connect() as conn:
         found = queries.alerts(conn, gateway or None, state == "open", severity, _LIST_LIMIT)
     found.sort(key=lambda a: (not a.open, -a.updated_at))
-    return _page(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "",
+    return render(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "",
                  severity=severity or "", now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
 
 
@@ -190,7 +190,7 @@ def gaps_page(who: Who, request: Request, state: Shown = "all", gateway: Gateway
         only_open = True if state == "open" else None
         found = queries.gaps(conn, gateway or None, only_open, None, None, _LIST_LIMIT)
     found.sort(key=lambda g: (not g.open, -g.start))
-    return _page(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "",
+    return render(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "",
                  now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
 
 
@@ -205,7 +205,7 @@ def audit_page(
         entries = queries_audit.entries(conn, where, limit=100, offset=offset)
     kept = {k: v for k, v in request.query_params.items() if k != "offset" and v}
     csv_link = "/audit.csv" + (f"?{urlencode(kept)}" if kept else "")
-    return _page(request, "audit.html", who, entries=entries, total=total, offset=offset, params=kept,
+    return render(request, "audit.html", who, entries=entries, total=total, offset=offset, params=kept,
                  csv_link=csv_link)  # fmt: skip
 
 
@@ -229,7 +229,7 @@ def sensor_page(
     with request.app.state.engine.connect() as conn:
         found = [s for s in queries.sensors(conn, gateway, None) if s.id == sensor]
         if not found:
-            return _page(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such sensor",
+            return render(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such sensor",
                          detail=f"no sensor {sensor!r} on gateway {gateway!r}")  # fmt: skip
         last = found[0].last_reading
         quantity = last.quantity if last else None
@@ -245,7 +245,7 @@ def sensor_page(
     stats = series_stats(series, temperature=quantity == "temperature")
     chart = chart_data(series, gaps, alerts, now_ms=int(time.time() * 1000))
     query = urlencode({"from": start_ms, "to": end_ms, **({"quantity": quantity} if quantity else {})})
-    return _page(
+    return render(
         request, "sensor.html", who, gateway=gateway, sensor=sensor, range_=range_, ranges=RANGES,
         start_ms=start_ms, end_ms=end_ms, series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart,
         unit=last.unit if last else "", quantity=quantity, now=int(time.time() * 1000),
@@ -262,17 +262,20 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageForbidden)
-    return _page(request, "forbidden.html", exc.principal, status.HTTP_403_FORBIDDEN, detail=str(exc))
+    return render(request, "forbidden.html", exc.principal, status.HTTP_403_FORBIDDEN, detail=str(exc))
 
 
-def install(app: FastAPI) -> None:
-    """Add the pages, their error pages and the static files to ``app`` (``create_web_app``).
-    Every page passes ``page_gate`` first, then the input guard, as every API route does."""
-    app.include_router(router, dependencies=[Depends(page_gate), Depends(refuse_unstorable_text)])
+def install(app: FastAPI, routers: tuple[APIRouter, ...]) -> None:
+    """Add this module's pages and ``routers``' (other page modules, built on this one's helpers), the
+    error pages and the static files to ``app`` (``create_web_app``).  Every page passes ``page_gate``
+    first, then the input guard, as every API route does."""
+    served: set[tuple[str, str]] = set()
+    for pages in (router, *routers):
+        app.include_router(pages, dependencies=[Depends(page_gate), Depends(refuse_unstorable_text)])
+        served |= {(m, r.path) for r in pages.routes for m in getattr(r, "methods", ()) if m != "HEAD"}
     app.add_exception_handler(SignInFirst, _sign_in_first)
     app.add_exception_handler(PageForbidden, _forbidden)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if (VENDOR / "htmx.org").is_dir():
         app.mount("/vendor", StaticFiles(directory=VENDOR), name="vendor")
-    served = {(m, r.path) for r in router.routes for m in getattr(r, "methods", ()) if m != "HEAD"}
     check_pages(served)
