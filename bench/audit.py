@@ -25,20 +25,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import msgspec
 from sqlalchemy import Engine, insert
 
+from bench.dialects import on_each_dialect
 from coldgate.cloud.audit.chain import Entry, canonical_json, entry_hash, iso_utc
 from coldgate.cloud.audit.log import Actor, append, head, verify
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.db.models import AuditEntry
 from coldgate.cloud.identity.enrolment import enrol_gateway
-from tests.rig.postgres import ThrowawayDatabase
 
 T0 = datetime.datetime(2026, 12, 6, tzinfo=datetime.UTC)
 ACTOR = Actor("Dr. Anna Berg", "u-anna")
@@ -134,19 +132,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="pairs of batches, plain and audited")
     parser.add_argument("--dialects", default="postgresql,sqlite")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for dialect in args.dialects.split(","):
-            if dialect == "postgresql":
-                database = ThrowawayDatabase.on_server()
-                try:
-                    results[dialect] = run(dialect, str(database.url), args)
-                finally:
-                    database.drop()
-            elif dialect == "sqlite":
-                results[dialect] = run(dialect, f"sqlite:///{Path(tmp) / 'audit.sqlite3'}", args)
-            else:
-                raise SystemExit(f"unknown dialect {dialect!r}")
+    results = on_each_dialect(args.dialects, "audit", lambda dialect, url: run(dialect, url, args))
     keys = " ".join(
         f"{d[:2]}_write_ratio={r['ratio']:.2f} {d[:2]}_verify_per_s={r['verify_per_s']:.0f}"
         for d, r in results.items()

@@ -23,20 +23,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from bench.dialects import on_each_dialect
 from coldgate.cloud.api import queries, queries_overview
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.db.partitions import ensure_partitions
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import BOOT, batch_message, enrol, reading, status_message
-from tests.rig.postgres import ThrowawayDatabase
 
 MINUTE = 60_000
 DAY = 86_400_000
@@ -167,19 +165,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--dialects", default="postgresql,sqlite")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for dialect in args.dialects.split(","):
-            if dialect == "postgresql":
-                database = ThrowawayDatabase.on_server()
-                try:
-                    results[dialect] = run(dialect, str(database.url), args)
-                finally:
-                    database.drop()
-            elif dialect == "sqlite":
-                results[dialect] = run(dialect, f"sqlite:///{Path(tmp) / 'dashboard.sqlite3'}", args)
-            else:
-                raise SystemExit(f"unknown dialect {dialect!r}")
+    results = on_each_dialect(args.dialects, "dashboard", lambda dialect, url: run(dialect, url, args))
     keys = " ".join(
         f"{d[:2]}_{k}={v:.1f}"
         for d, r in results.items()

@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from coldgate.cloud.api import access
+from coldgate.cloud.api.writes import request_id_of
 from coldgate.cloud.config import IdentityConfig
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import SessionLimits, resolve_session
@@ -220,7 +221,7 @@ def _from_cookie(request: Request, cookie: str) -> tuple[Principal, str]:
             now=now,
             limits=settings.sessions,
             client=_client(request),
-            request_id=getattr(request.state, "request_id", None),
+            request_id=request_id_of(request),
         )
     if check.principal is None:
         raise _unauthorized(request, check.refused or "unknown session")
