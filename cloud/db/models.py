@@ -78,6 +78,8 @@ class Site(Base):
 
     id: Mapped[str] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(Text)
+    #: IANA zone name its times are shown in (migration 0011); instants are stored as UTC epoch ms.
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
 
 
 class Zone(Base):
