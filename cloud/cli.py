@@ -7,6 +7,7 @@ import datetime
 import click
 
 from coldgate.cloud.audit.cli import audit
+from coldgate.cloud.catalog.sites_cli import sites
 from coldgate.cloud.cli_transaction import load_config
 from coldgate.cloud.identity.cli import gateways
 from coldgate.cloud.identity.tokens_cli import tokens
@@ -22,6 +23,7 @@ cloud.add_command(gateways)
 cloud.add_command(audit)
 cloud.add_command(users)
 cloud.add_command(tokens)
+cloud.add_command(sites)
 
 
 @cloud.command("check-config")

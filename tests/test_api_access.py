@@ -20,7 +20,8 @@ from tests.rig.people import SETUP, bearer, person
 FILE_TOKEN = "legacy-token-0123456789abcdef"
 TOKENS = ApiTokens((("erp", FILE_TOKEN),))
 #: A value for every path parameter; none of them names anything that exists.
-PATH_VALUES = {"gateway": "gw-none", "sensor": "s-none", "login": "nobody", "token_id": "t-000000000000"}
+PATH_VALUES = {"gateway": "gw-none", "sensor": "s-none", "login": "nobody", "token_id": "t-000000000000",
+               "site": "site-none"}
 QUERY_VALUES = {"from": "1795000000000", "to": "1795000060000"}
 
 

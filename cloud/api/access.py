@@ -52,6 +52,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/alerts"): "alerts.read",
     ("GET", "/dead-letters"): "dead_letters.read",
     ("GET", "/dead-letters/budgets"): "dead_letters.read",
+    ("GET", "/sites"): "sites.read",
+    ("PUT", "/sites/{site}/time-zone"): "settings.manage",
 }
 
 

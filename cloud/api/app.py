@@ -31,6 +31,7 @@ from coldgate.cloud.api.routes import (
     overview,
     readings,
     sensors,
+    sites,
     users,
 )
 from coldgate.cloud.api.routes import auth as sign_in
@@ -110,6 +111,7 @@ def create_app(
         gaps,
         alerts,
         dead_letters,
+        sites,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

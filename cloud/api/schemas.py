@@ -42,8 +42,11 @@ __all__ = [
     "SensorEntry",
     "SensorList",
     "SiteCounts",
+    "SiteEntry",
+    "SiteList",
     "StreamAck",
     "TileOut",
+    "TimeZoneBody",
     "UnknownGatewayEntry",
     "UnknownGatewayList",
     "iso_ms",
@@ -193,6 +196,11 @@ class Bucket(_Out):
     max: float | None
     avg: float | None
     not_ok: int = Field(description="Readings with quality 'suspect' or 'error'.")
+    arrhenius: float | None = Field(
+        default=None,
+        description="Sum of exp(-dH/(R*T)) over the bucket's ok temperature readings (T in kelvin), when "
+        "the bucket was read from the hourly summaries: with the ok count it gives the bucket's exact MKT.",
+    )
 
     start_iso = iso_twin("start")
 
@@ -200,11 +208,18 @@ class Bucket(_Out):
 class ReadingSeries(_Out):
     gateway: str
     sensor: str
-    from_: int = Field(alias="from", description="Inclusive start of the range, epoch ms.")
-    to: int = Field(description="Exclusive: readings with from <= ts < to.")
+    from_: int = Field(
+        alias="from",
+        description="Inclusive start of the range, epoch ms; widened to a whole hour when buckets are an "
+        "hour or wider (they are then read from the hourly summaries).",
+    )
+    to: int = Field(description="Exclusive: readings with from <= ts < to; widened like from.")
     count: int = Field(description="Readings in the range.")
     mode: Literal["raw", "buckets"] = Field(description="raw when count <= max_points, else buckets.")
-    bucket_ms: int | None = Field(description="Bucket width, ceil((to - from) / max_points); null when raw.")
+    bucket_ms: int | None = Field(
+        description="Bucket width, ceil((to - from) / max_points), rounded up to whole hours when that is "
+        "an hour or more; null when raw."
+    )
     points: list[RawPoint] | None = None
     buckets: list[Bucket] | None = None
 
@@ -408,3 +423,23 @@ class Overview(_Out):
     gateways: list[GatewayEntry]
     tiles: list[TileOut]
     sites: list[SiteCounts]
+
+
+# ---------------------------------------------------------------- sites
+
+
+class SiteEntry(_Out):
+    id: str
+    name: str | None
+    time_zone: str = Field(description="IANA zone name the site's times are shown in (UTC until set).")
+
+
+class SiteList(_Out):
+    items: list[SiteEntry]
+
+
+class TimeZoneBody(BaseModel):
+    """``PUT /sites/{site}/time-zone``: the zone is checked by ``cloud.catalog.sites``, which names it."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_zone: str = Field(max_length=256, examples=["Europe/Berlin"])

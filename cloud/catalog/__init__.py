@@ -1,0 +1,1 @@
+"""Master data: sites (and, with later issues, temperature classes, products, lots, locations)."""
