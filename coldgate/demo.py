@@ -250,11 +250,20 @@ def _enrol(cloud: Any, gateway: str, site: str) -> None:
     ``coldgate cloud gateways enroll`` (here the embedded broker has no logins to make)."""
     import datetime
 
+    from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.catalog.sites import set_time_zone
     from coldgate.cloud.identity.enrolment import enrol_gateway
+    from coldgate.cloud.identity.users import find_user
 
     with cloud.writer_engine.begin() as conn:
-        enrol_gateway(conn, gateway, site, "password", datetime.datetime.now(datetime.UTC))
+        now = datetime.datetime.now(datetime.UTC)
+        enrol_gateway(conn, gateway, site, "password", now)
+        # The site's times in its zone, decided by the demo's admin (coldgate cloud sites time-zone).
+        admin = find_user(conn, DEMO_PEOPLE["admin"][0])
+        set_time_zone(conn, site, "Europe/Berlin", by=Actor(admin["printed_name"], admin["id"]), now=now)
     click.echo(f"Enrolled {gateway} for site {site} (coldgate cloud gateways enroll {gateway} --site {site})")
+    click.echo(f"Site {site} shows its times in Europe/Berlin (coldgate cloud sites time-zone CONFIG {site} "
+               "ZONE --by ada)")
 
 
 async def _run_site(

@@ -71,3 +71,23 @@ def test_sign_in_returns_only_to_a_path_on_this_site(asked: str, kept: str) -> N
     from coldgate.cloud.web.pages import safe_next
 
     assert safe_next(asked) == kept
+
+
+def test_the_chart_marks_alerts_and_carries_the_limits_and_corrected_points() -> None:
+    from coldgate.cloud.api.applied_limits import KnownLimits
+    from coldgate.cloud.api.schemas import AlertEntry
+
+    series = raw(4.0, 9.0, 4.2)
+    series["points"][1] = series["points"][1].model_copy(update={"ts_corrected": T0 + 61_000})
+    alert = AlertEntry(gateway="gw01", alert_id="a1", open=False, last_action="cleared",
+                       raised_at=T0 + 60_000, updated_at=T0 + 120_000, steps=2, rule="temperature",
+                       subject_type="sensor", subject="cr1-t01", severity="warning",
+                       message="Cold room 1 above 7.0 °C", evidence={})  # fmt: skip
+    limits = KnownLimits(low=2.0, high=8.0, pre_low=3.0, pre_high=7.0, delay_s=None, unit="CEL",
+                         gateway="gw01", alert_id="a1", raised_at=T0, ts=T0)  # fmt: skip
+    data = chart_data(series, [], [alert], now_ms=T0 + 300_000, limits=limits)
+    assert data["alerts"] == [[(T0 + 60_000) / 1000, "warning", "Cold room 1 above 7.0 °C"]]
+    assert data["excursions"] == []  # a warning is marked, not shaded as an excursion
+    assert data["limits"] == {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
+    assert data["corrected"] == 1 and data["x"][1] == (T0 + 61_000) / 1000
+    assert chart_data(series, [], [], now_ms=T0)["limits"] is None

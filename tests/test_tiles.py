@@ -121,3 +121,22 @@ def test_the_most_urgent_state_holds(given: dict[str, Any], expected: tuple[str,
     else:
         assert (got, since) == expected
     assert got in STATES
+
+
+def test_a_tile_shows_the_limits_known_and_the_gateways_time_of_a_corrected_reading() -> None:
+    from coldgate.cloud.api.applied_limits import KnownLimits
+
+    limits = KnownLimits(low=2.0, high=8.0, pre_low=3.0, pre_high=7.0, delay_s=600, unit="CEL",
+                         gateway="gw01", alert_id="a1", raised_at=NOW - 60_000, ts=NOW - 60_000)  # fmt: skip
+    plain = tile(sensor(), gateway(), [], [], now_ms=NOW, stale_after_ms=STALE)
+    assert (plain.low, plain.high, plain.limits_alert, plain.reported_ts) == (None, None, None, None)
+    known = tile(sensor(), gateway(), [], [], now_ms=NOW, stale_after_ms=STALE, limits=limits)
+    assert (known.low, known.high, known.pre_low, known.pre_high) == (2.0, 8.0, 3.0, 7.0)
+    assert known.limits_alert == "a1"
+    assert known.state == "in range"  # shown, not judged: the gateway judges
+    entry = sensor()
+    assert entry.last_reading is not None
+    moved = entry.model_copy(update={"last_reading": entry.last_reading.model_copy(
+        update={"ts_corrected": NOW - 10_000})})  # fmt: skip
+    shown = tile(moved, gateway(), [], [], now_ms=NOW, stale_after_ms=STALE)
+    assert (shown.last_ts, shown.reported_ts) == (NOW - 10_000, NOW - 30_000)

@@ -9,12 +9,14 @@ Screenshots of each page are saved under ``build/screenshots/`` for a person to 
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import uvicorn
@@ -26,15 +28,19 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.web.app import create_web_app
+from coldgate.cloud.web.ranges import form_value
+from coldgate.cloud.web.times import local_time
 from coldgate.contract.items import Alert, Gap
 from coldgate.contract.uplink import State
 from tests.rig import items
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import batch_message, status_message
-from tests.rig.people import PASSWORD, person
+from tests.rig.people import PASSWORD, bearer, person
 from tests.rig.ports import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LATE_BOOT = "0b2c4d6e8f0a1b2c3d4e5f6071829304"
+DAY = 86_400_000
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
@@ -58,14 +64,18 @@ def _numbered(seq: int, item: msgspec.Struct) -> msgspec.Struct:
 
 def seed(engine: Engine) -> None:
     """gw01 online with four sensors (cr1-t01 in excursion, cr1-h01 in an open gap, cr1-t02 and
-    cr1-t03 in range); gw02 heard, then its last will (offline)."""
+    cr1-t03 in range); gw02 heard, then its last will (offline).  cr1-t02's reading was stamped by a
+    clock not yet synchronised (five days behind) and is corrected by the cloud from a synchronised
+    reading of the same boot."""
     now = _now_ms()
     for gateway in ("gw01", "gw02"):
         assert ingest(engine, *status_message(gateway, ts=now - 60_000, last_seq=10)).kind == "status"
     readings = [
         items.reading(9.4, sensor="cr1-t01", ts=now - 30_000, mono=None),
-        items.reading(4.6, sensor="cr1-t02", ts=now - 30_000),
         items.reading(5.1, sensor="cr1-t03", ts=now - 30_000),
+        # Another boot: the unsynchronised reading is placed by the synchronised one's (mono, ts).
+        items.reading(4.6, sensor="cr1-t02", ts=now - 5 * DAY, boot=LATE_BOOT, mono=50_000, synced=False),
+        items.reading(5.1, sensor="cr1-t03", ts=now - 30_000, boot=LATE_BOOT, mono=50_000),
         items.reading(61.0, sensor="cr1-h01", ts=now - 600_000, quantity="humidity"),
     ]
     alert = items.alert(1, ts=now - 20_000, subject="cr1-t01")
@@ -184,22 +194,46 @@ def sign_in_as(page: Page, site: str, login: str) -> None:
     expect(page).to_have_url(site + "/")
 
 
+def berlin_offset() -> str:
+    """Berlin's UTC offset now (+01:00 in winter, +02:00 in summer), as the pages write it."""
+    return local_time(_now_ms(), "Europe/Berlin")[-6:]
+
+
 def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     browser: Browser, site: str, engine: Engine, db_url: str
 ) -> None:
     dialect = db_url.split(":", 1)[0].split("+")[0]
+    _, token = person(engine, "ada", ("admin",))
+    # The admin sets the site's zone through the API; every page then shows the site's times in it.
+    set_zone = httpx.put(site + "/sites/site1/time-zone", json={"time_zone": "Europe/Berlin"},
+                         headers=bearer(token))  # fmt: skip
+    assert set_zone.status_code == 200, set_zone.text
+    offset = berlin_offset()
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     sign_in_as(page, site, "quinn")
+    # The overview: the limits the gateway applied on the excursion's tile, the corrected time marked.
+    expect(page.locator(".stamp")).to_contain_text(offset)
+    expect(tile(page, "gw01/cr1-t01").locator(".limits")).to_contain_text("limits 2.0 to 8.0 °C")
+    expect(tile(page, "gw01/cr1-t01").locator(".limits")).to_contain_text("pre-alarm 3.0 to 7.0 °C")
+    mark = tile(page, "gw01/cr1-t02").locator(".corrected")
+    expect(mark.locator("sup.mark")).to_have_text("c")
+    expect(mark).to_have_attribute("title", re.compile(r"clock-corrected by the cloud; the gateway said .*"
+                                                       + re.escape(offset)))  # fmt: skip
+    expect(page.locator(".times-legend")).to_contain_text("clock-corrected by the cloud")
+    shot(page, "overview-berlin", dialect)
     page.click("nav >> text=Alerts")
     row = page.locator('tr[data-alert="gw01/gw01-a-000001"]')
     expect(row).to_contain_text("critical")
-    expect(row).to_contain_text("peak 9.4")
+    expect(row).to_contain_text("peak 9.4 °C")
+    expect(row).to_contain_text("limits 2.0 to 8.0 °C")
+    expect(row).to_contain_text(offset)
     shot(page, "alerts", dialect)
     page.click("nav >> text=Gaps")
     gap = page.locator("tr.open").first
     expect(gap).to_contain_text("cr1-h01")
     expect(gap).to_contain_text("still open")
+    expect(gap).to_contain_text(offset)
     shot(page, "gaps", dialect)
     page.click("nav >> text=Audit trail")
     expect(page.locator("table.audit")).to_contain_text("session.start")
@@ -225,7 +259,39 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(page.locator("table.gaps-in-range")).to_contain_text("sensor_offline")
     expect(page.locator("[data-stat=max]")).to_contain_text("9.4")
     expect(page.locator("[data-stat=min]")).to_contain_text("4.0")
+    # In Berlin's time, the alert marked at its raising, the limits drawn and said where they come from.
+    expect(page.locator(".shown-range")).to_contain_text(offset)
+    expect(page.locator("#chart")).to_have_attribute("data-marks", "1")
+    expect(page.locator("#chart")).to_have_attribute("data-bands", "4")
+    assert chart["limits"] == {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
+    assert chart["alerts"][0][1] == "critical"
+    expect(page.locator(".limits-source")).to_contain_text(
+        "as gateway gw01 applied them in alert gw01-a-000001 raised at"
+    )
     shot(page, "sensor", dialect)
+    sensor_url = page.url
+    # A custom range, typed in the site's zone (to the minute): the last 4 hours hold the history's last
+    # 8 readings (one each 10 minutes until 2 h 50 min ago), the 9.4 and the gap's break.
+    now = _now_ms()
+    page.fill("input[name=from]", form_value(now - 4 * 3_600_000, "Europe/Berlin"))
+    page.fill("input[name=to]", form_value(now + 120_000, "Europe/Berlin"))
+    page.click("form.custom-range button[type=submit]")
+    expect(page).to_have_url(re.compile(r"range=custom"))
+    expect(page.locator("#chart")).to_have_attribute("data-drawn", "10")
+    expect(page.locator(".shown-range")).to_contain_text(offset)
+    expect(page.locator("#chart")).to_have_attribute("data-marks", "1")
+    expect(page.locator(".range-error")).to_have_count(0)
+    shot(page, "sensor-custom-range", dialect)
+    # A range ending before it starts is said on the page (the last 24 h are shown instead), never a 500.
+    page.fill("input[name=from]", "2026-03-02T10:00")
+    page.fill("input[name=to]", "2026-03-01T10:00")
+    with page.expect_response(lambda r: "range=custom" in r.url) as answer:
+        page.click("form.custom-range button[type=submit]")
+    assert answer.value.status == 422
+    expect(page.locator(".range-error")).to_contain_text("to: the end must be after the start")
+    expect(page.locator("#chart")).to_have_attribute("data-drawn", "22")
+    shot(page, "sensor-bad-range", dialect)
+    page.goto(sensor_url)
     with page.expect_download() as download:
         page.click("text=Download raw readings (CSV)")
     rows = Path(download.value.path()).read_text(encoding="utf-8").splitlines()

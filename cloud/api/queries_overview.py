@@ -13,6 +13,8 @@ from collections import defaultdict
 from sqlalchemy import Connection
 
 from coldgate.cloud.api import queries
+from coldgate.cloud.api.applied_limits import limits_in_force
+from coldgate.cloud.api.queries_limits import limit_steps
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry, Overview, SiteCounts, TileOut
 from coldgate.cloud.api.tiles import STATES, tile
 
@@ -38,9 +40,12 @@ def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
     for gap in open_gaps:
         if gap.subject_type == "sensor":
             gaps[(gap.gateway, gap.subject)].append(gap)
+    steps = limit_steps(conn, until=now_ms)
     tiles = [
         tile(s, by_id.get(s.gateway), alerts[(s.gateway, s.id)], gaps[(s.gateway, s.id)],
-             now_ms=now_ms, stale_after_ms=STALE_AFTER_MS)
+             now_ms=now_ms, stale_after_ms=STALE_AFTER_MS,
+             limits=limits_in_force(steps.get((s.gateway, s.id), ()), now_ms,
+                                    unit=s.last_reading.unit if s.last_reading else None))
         for s in sensors
     ]  # fmt: skip
     tiles.sort(key=lambda t: (t.site, STATES.index(t.state), t.gateway, t.sensor))

@@ -406,6 +406,16 @@ class TileOut(_Out):
     quantity: str | None
     last_ts: int | None = Field(description="The last reading's time (clock-corrected if it was), epoch ms.")
     why: str | None
+    reported_ts: int | None = Field(
+        default=None, description="The gateway's own time of the last reading, when the cloud corrected it."
+    )
+    low: float | None = Field(default=None, description="Alarm limit as the gateway applied it, if known.")
+    high: float | None = Field(default=None, description="Alarm limit as the gateway applied it, if known.")
+    pre_low: float | None = Field(default=None, description="Pre-alarm limit, if known.")
+    pre_high: float | None = Field(default=None, description="Pre-alarm limit, if known.")
+    limits_alert: str | None = Field(
+        default=None, description="The alert whose evidence gave the limits (the cloud owns no classes yet)."
+    )
 
     since_iso = iso_twin("since_ms")
     last_ts_iso = iso_twin("last_ts")

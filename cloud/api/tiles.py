@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from coldgate.cloud.api.applied_limits import KnownLimits
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry, GatewayEntry, SensorEntry
 
 __all__ = ["STATES", "Tile", "tile"]
@@ -46,6 +47,15 @@ class Tile:
     last_ts: int | None
     #: Why: the alert's message, the gap's cause, the calibration date.
     why: str | None
+    #: The gateway's own time of the last reading, when the cloud corrected it (``last_ts`` is corrected).
+    reported_ts: int | None = None
+    #: The limits the gateway applied, from the newest alert evidence carrying them (None: not known).
+    low: float | None = None
+    high: float | None = None
+    pre_low: float | None = None
+    pre_high: float | None = None
+    #: The alert whose evidence gave the limits.
+    limits_alert: str | None = None
 
 
 def _epoch_ms(moment: datetime.datetime | None) -> int | None:
@@ -64,9 +74,11 @@ def tile(
     *,
     now_ms: int,
     stale_after_ms: int,
+    limits: KnownLimits | None = None,
 ) -> Tile:
     """The tile of ``sensor``, given its gateway and the open alerts and gaps about it (closed ones are
-    ignored).  "In range" has no "since": the overview does not read the alert history for it."""
+    ignored), and the limits known for it (shown, not judged: the gateway judged them).  "In range" has
+    no "since": the overview does not read the alert history for it."""
     last = sensor.last_reading
     state, since, why = "in range", None, None
     critical = [a for a in alerts if a.open and a.severity == "critical"]
@@ -91,9 +103,14 @@ def tile(
         state, since, why = "stale", last.ts_corrected or last.ts, "no reading since"
     elif sensor.calibration_due is not None and sensor.calibration_due < today:
         state, why = "calibration overdue", f"calibration was due {sensor.calibration_due.isoformat()}"
+    moved = last is not None and last.ts_corrected is not None and last.ts_corrected != last.ts
     return Tile(
         gateway=sensor.gateway, site=sensor.site, sensor=sensor.id, zone=sensor.zone, state=state,
         since_ms=since, value=last.value if last else None, unit=last.unit if last else None,
         quantity=last.quantity if last else None, last_ts=(last.ts_corrected or last.ts) if last else None,
         why=why,
+        reported_ts=last.ts if last is not None and moved else None,
+        low=limits.low if limits else None, high=limits.high if limits else None,
+        pre_low=limits.pre_low if limits else None, pre_high=limits.pre_high if limits else None,
+        limits_alert=limits.alert_id if limits else None,
     )  # fmt: skip

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from coldgate.cloud.api import queries, queries_refusals
+from coldgate.cloud.api import queries, queries_refusals, queries_sites
 from coldgate.cloud.api.auth import AuthSettings
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.identity import users
@@ -42,8 +42,9 @@ def gateways_page(who: Who, request: Request) -> Response:
             if "dead_letters.read" in who.permissions
             else []
         )
+        zones = queries_sites.zone_book(conn)
     return render(request, "gateways.html", who, gateways=gateways, enrolments=enrolments, unknown=unknown,
-                  dead=dead, dead_shown=_DEAD_LETTERS_SHOWN)  # fmt: skip
+                  dead=dead, dead_shown=_DEAD_LETTERS_SHOWN, zones=zones)  # fmt: skip
 
 
 def _users_page(request: Request, who: Who, *, error: str | None = None, done: str | None = None,

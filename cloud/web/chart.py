@@ -5,29 +5,42 @@ is two series (min, max) with a band between them and the mean as a line,
 so a five-minute spike inside a year still shows as a spike of the max
 series.  Raw points give all three the same value.  Gaps and excursions are
 intervals the page's script shades (grey, red) and labels; a null put in
-the middle of each gap breaks the lines there.
+the middle of each gap breaks the lines there.  Alerts are marks at their
+raising (severity, message); the limits, when known (``applied_limits``), are
+drawn as the alarm and pre-alarm bands.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from coldgate.cloud.api.applied_limits import KnownLimits
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry
 
 __all__ = ["chart_data"]
 
 
 def chart_data(
-    series: dict[str, Any], gaps: list[GapEntry], alerts: list[AlertEntry], *, now_ms: int
+    series: dict[str, Any],
+    gaps: list[GapEntry],
+    alerts: list[AlertEntry],
+    *,
+    now_ms: int,
+    limits: KnownLimits | None = None,
 ) -> dict[str, Any]:
-    """``{"x", "min", "max", "mean", "gaps", "excursions", "alerts"}``; times in seconds for uPlot.
+    """``{"x", "min", "max", "mean", "gaps", "excursions", "alerts", "limits", "corrected"}``; times in
+    seconds for uPlot.  ``alerts`` are ``[time, severity, message]`` at each raising; ``limits`` is
+    ``{"low", "high", "pre_low", "pre_high"}`` or None; ``corrected`` counts raw points drawn at a
+    time the cloud corrected.
 
     An excursion runs from its evidence's start (when the gateway says when the
     temperature left its limits) or its raising, to its last step if closed,
     else to now.
     """
+    corrected = 0
     if series["mode"] == "raw":
         points = list(series["points"])
+        corrected = sum(1 for p in points if p.ts_corrected is not None and p.ts_corrected != p.ts)
         x = [(p.ts_corrected or p.ts) / 1000 for p in points]
         values = [p.value if p.quality == "ok" else None for p in points]
         low = high = mean = values
@@ -57,5 +70,8 @@ def chart_data(
         marks.append([alert.raised_at / 1000, alert.severity, alert.message])
     return {
         "x": x, "min": low, "max": high, "mean": mean, "gaps": shaded_gaps, "excursions": excursions,
-        "alerts": marks, "from": series["from"] / 1000, "to": series["to"] / 1000,
+        "alerts": marks, "from": series["from"] / 1000, "to": series["to"] / 1000, "corrected": corrected,
+        "limits": None if limits is None else {
+            "low": limits.low, "high": limits.high, "pre_low": limits.pre_low, "pre_high": limits.pre_high,
+        },
     }  # fmt: skip

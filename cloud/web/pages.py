@@ -12,7 +12,6 @@ Browser libraries are served from the set-up script's ``node_modules``
 
 from __future__ import annotations
 
-import datetime
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,12 +23,14 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from coldgate.cloud.api import queries, queries_audit, queries_overview
+from coldgate.cloud.api import queries, queries_audit, queries_overview, queries_sites
 from coldgate.cloud.api.access import check_pages
+from coldgate.cloud.api.applied_limits import limits_in_force
 from coldgate.cloud.api.auth import SESSION_COOKIE, authorize, bearer_scheme, signed_in
 from coldgate.cloud.api.input_guard import refuse_unstorable_text
 from coldgate.cloud.api.queries_audit import AuditFilter
-from coldgate.cloud.api.routes import parse_time
+from coldgate.cloud.api.queries_limits import limit_steps
+from coldgate.cloud.api.queries_sites import ZoneBook
 from coldgate.cloud.api.routes.audit import filters as audit_filters
 from coldgate.cloud.api.routes.auth import REFUSED
 from coldgate.cloud.api.series_stats import series_stats
@@ -38,6 +39,8 @@ from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
 from coldgate.cloud.web.chart import chart_data
+from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
+from coldgate.cloud.web.times import RangeError, corrected, local_time
 
 __all__ = ["VENDOR", "Who", "install", "render"]
 
@@ -77,14 +80,6 @@ async def page_gate(
 Who = Annotated[Principal, Depends(signed_in)]
 
 
-def _local(ms: int | None) -> str:
-    """Epoch ms as the server's local time with its UTC offset (the site's zone comes with master data)."""
-    if ms is None:
-        return "—"
-    moment = datetime.datetime.fromtimestamp(ms / 1000).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S %z")
-
-
 def _ago(ms: int | None, now_ms: int) -> str:
     if ms is None:
         return ""
@@ -98,13 +93,37 @@ def _ago(ms: int | None, now_ms: int) -> str:
     return f"{seconds // 86400} d"
 
 
+#: Unit codes (UN/CEFACT, as the contract sends them) as people write them.
+UNITS = {"CEL": "°C", "P1": "% RH", "FAH": "°F"}
+
+
+def unit_label(code: str | None) -> str:
+    return UNITS.get(code or "", code or "")
+
+
+def bounds(low: float | None, high: float | None, unit: str | None) -> str:
+    """A pair of limits in words with the unit: "2.0 to 8.0 °C", "above 2.0 °C", "up to 8.0 °C"."""
+    label = unit_label(unit)
+    if low is not None and high is not None:
+        return f"{low:.1f} to {high:.1f} {label}".rstrip()
+    if low is not None:
+        return f"not below {low:.1f} {label}".rstrip()
+    if high is not None:
+        return f"not above {high:.1f} {label}".rstrip()
+    return "—"
+
+
 def render(
     request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any
 ) -> Response:
+    """``name`` with the helpers every template may use: ``local(when, zone)`` (a time in a site's zone
+    with its offset), ``stamp(ts, ts_corrected, zone)`` (the same, marked when the cloud corrected it),
+    ``zones`` (the page's ``ZoneBook``: each row's zone from its site or gateway; UTC if none given)."""
     csrf = getattr(request.state, "csrf_token", "")
+    helpers = {"local": local_time, "stamp": corrected, "ago": _ago, "zones": ZoneBook(),
+               "unit_label": unit_label, "bounds": bounds}  # fmt: skip
     return templates.TemplateResponse(
-        request, name, {"who": who, "csrf_token": csrf, "local": _local, "ago": _ago, **context},
-        status_code=status_code,
+        request, name, {"who": who, "csrf_token": csrf, **helpers, **context}, status_code=status_code,
     )  # fmt: skip
 
 
@@ -149,20 +168,24 @@ def logout_form(who: Who, request: Request) -> Response:
     return response
 
 
-def _overview(request: Request) -> Any:
+def _overview(request: Request) -> dict[str, Any]:
+    """The overview and its zones; "as of" is in the sites' zone when they share one, else UTC."""
     with request.app.state.engine.connect() as conn:
-        return queries_overview.overview(conn, site=None, now_ms=int(time.time() * 1000))
+        view = queries_overview.overview(conn, site=None, now_ms=int(time.time() * 1000))
+        zones = queries_sites.zone_book(conn)
+    shared = {zones.of_site(s.site) for s in view.sites}
+    return {"view": view, "zones": zones, "page_zone": shared.pop() if len(shared) == 1 else "UTC"}
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(who: Who, request: Request) -> Response:
-    return render(request, "overview.html", who, view=_overview(request), refresh_s=REFRESH_S)
+    return render(request, "overview.html", who, **_overview(request), refresh_s=REFRESH_S)
 
 
 @router.get("/overview/tiles", response_class=HTMLResponse)
 def overview_tiles(who: Who, request: Request) -> Response:
     """The part of the overview htmx swaps in every few seconds."""
-    return render(request, "_overview_body.html", who, view=_overview(request))
+    return render(request, "_overview_body.html", who, **_overview(request))
 
 
 Gateway = Annotated[str | None, Query(max_length=64)]
@@ -178,8 +201,9 @@ def alerts_page(
     """Alerts, open ones (or all, newest first), with the evidence the gateway sent."""
     with request.app.state.engine.connect() as conn:
         found = queries.alerts(conn, gateway or None, state == "open", severity, _LIST_LIMIT)
+        zones = queries_sites.zone_book(conn)
     found.sort(key=lambda a: (not a.open, -a.updated_at))
-    return render(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "",
+    return render(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "", zones=zones,
                  severity=severity or "", now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
 
 
@@ -189,8 +213,9 @@ def gaps_page(who: Who, request: Request, state: Shown = "all", gateway: Gateway
     with request.app.state.engine.connect() as conn:
         only_open = True if state == "open" else None
         found = queries.gaps(conn, gateway or None, only_open, None, None, _LIST_LIMIT)
+        zones = queries_sites.zone_book(conn)
     found.sort(key=lambda g: (not g.open, -g.start))
-    return render(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "",
+    return render(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "", zones=zones,
                  now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
 
 
@@ -209,8 +234,6 @@ def audit_page(
                  csv_link=csv_link)  # fmt: skip
 
 
-#: The chart's range presets.
-RANGES = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "1y": 365 * 86_400_000}
 #: Points (or min/max buckets) a chart gets: about one per pixel of a wide screen.
 CHART_POINTS = 1200
 
@@ -219,36 +242,53 @@ CHART_POINTS = 1200
 def sensor_page(
     who: Who, request: Request,
     gateway: Annotated[str, Query(max_length=64)], sensor: Annotated[str, Query(max_length=64)],
-    range_: Annotated[Literal["24h", "7d", "30d", "1y"], Query(alias="range")] = "24h",
-    end: Annotated[str | None, Query(alias="to", description="The range's end; default now.")] = None,
+    range_: Annotated[str, Query(alias="range", max_length=20)] = "24h",
+    start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=64, description="Default now.")] = None,
 ) -> Response:  # fmt: skip
-    """One sensor's history: the chart (min/max envelope, mean, gaps and excursions drawn), the
-    range's min, max, mean and MKT, the gaps and alerts in it, and its raw readings as CSV."""
-    end_ms = parse_time(end, "to") if end else int(time.time() * 1000)
-    start_ms = max(0, end_ms - RANGES[range_])
+    """One sensor's history: the chart (min/max envelope, mean, gaps and excursions shaded, alerts
+    marked, the limits as the gateway applied them), the range's min, max, mean and MKT, the gaps and
+    alerts in it, and its raw readings as CSV.  Times are in the site's zone; a range the page cannot
+    show is said on the page above the last 24 h."""
+    now_ms = int(time.time() * 1000)
     with request.app.state.engine.connect() as conn:
         found = [s for s in queries.sensors(conn, gateway, None) if s.id == sensor]
         if not found:
             return render(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such sensor",
                          detail=f"no sensor {sensor!r} on gateway {gateway!r}")  # fmt: skip
+        zone = queries_sites.zone_book(conn).of_gateway(gateway)
+        error = None
+        try:
+            span = chart_span(range_, start, end, zone, now_ms=now_ms)
+        except RangeError as exc:
+            error, span = str(exc), chart_span("24h", None, None, zone, now_ms=now_ms)
         last = found[0].last_reading
         quantity = last.quantity if last else None
-        series = queries.reading_series(conn, gateway, sensor, start_ms, end_ms, CHART_POINTS, quantity)
+        series = queries.reading_series(
+            conn, gateway, sensor, span.start_ms, span.end_ms, CHART_POINTS, quantity
+        )
         gaps = [
-            g for g in queries.gaps(conn, gateway, None, start_ms, end_ms, 1000)
+            g for g in queries.gaps(conn, gateway, None, span.start_ms, span.end_ms, 1000)
             if g.subject == sensor or g.subject_type == "gateway"
         ]  # fmt: skip
         alerts = [
             a for a in queries.alerts(conn, gateway, False, None, 1000)
-            if a.subject == sensor and (a.updated_at >= start_ms or a.open) and a.raised_at < end_ms
+            if a.subject == sensor and (a.updated_at >= span.start_ms or a.open) and a.raised_at < span.end_ms
         ]  # fmt: skip
+        steps = limit_steps(conn, gateway=gateway, sensor=sensor, until=span.end_ms)
+    limits = limits_in_force(steps.get((gateway, sensor), ()), span.end_ms, unit=last.unit if last else None)
     stats = series_stats(series, temperature=quantity == "temperature")
-    chart = chart_data(series, gaps, alerts, now_ms=int(time.time() * 1000))
-    query = urlencode({"from": start_ms, "to": end_ms, **({"quantity": quantity} if quantity else {})})
+    chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=limits)
+    asked = {"from": span.start_ms, "to": span.end_ms}
+    query = urlencode(asked | ({"quantity": quantity} if quantity else {}))
+    # The form shows what was typed when it was refused, else the range drawn (perhaps widened to hours).
+    drawn = (form_value(series["from"], zone), form_value(series["to"], zone))
+    typed = (start or "", end or "") if error else drawn
     return render(
-        request, "sensor.html", who, gateway=gateway, sensor=sensor, range_=range_, ranges=RANGES,
-        start_ms=start_ms, end_ms=end_ms, series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart,
-        unit=last.unit if last else "", quantity=quantity, now=int(time.time() * 1000),
+        request, "sensor.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
+        gateway=gateway, sensor=sensor, span=span, presets=PRESETS, error=error, zone=zone, last=last,
+        series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart, limits=limits,
+        unit=last.unit if last else "", quantity=quantity, now=now_ms, form_from=typed[0], form_to=typed[1],
         csv_link=f"/gateways/{quote(gateway, safe='')}/sensors/{quote(sensor, safe='')}/readings.csv?{query}",
     )  # fmt: skip
 

@@ -1,0 +1,74 @@
+"""Which limits the pages draw (``cloud/api/applied_limits.py``): the newest a gateway applied, at or
+before the moment, from any alert of the sensor; pure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coldgate.cloud.api.applied_limits import LimitsStep, limits_in_force
+
+T0 = 1_795_000_000_000
+CLASS_2_8 = {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0, "delay_s": 600}
+
+
+def step(alert_id: str, ts: int, limits: Any = CLASS_2_8, *, raised: int | None = None, unit: Any = "CEL"
+         ) -> LimitsStep:  # fmt: skip
+    evidence: dict[str, Any] = {"unit": unit} if unit is not None else {}
+    if limits is not None:
+        evidence["limits"] = limits
+    first = raised if raised is not None else ts
+    return LimitsStep(gateway="gw01", alert_id=alert_id, raised_at=first, ts=ts, evidence=evidence)
+
+
+def test_none_known_when_no_alert_carried_limits() -> None:
+    assert limits_in_force([], T0) is None
+    assert limits_in_force([step("a1", T0, None)], T0) is None
+    assert limits_in_force([step("a1", T0, {"delay_s": 60})], T0) is None  # no bound among them
+
+
+def test_the_newest_at_or_before_the_moment_applies() -> None:
+    steps = [step("a1", T0), step("a2", T0 + 1000, {"low": 15.0, "high": 25.0}, raised=T0 + 500)]
+    found = limits_in_force(steps, T0 + 1000)
+    assert found is not None
+    assert (found.low, found.high, found.alert_id, found.raised_at) == (15, 25, "a2", T0 + 500)
+    older = limits_in_force(steps, T0 + 999)  # the later configuration is not yet in force
+    assert older is not None and (older.low, older.high, older.pre_low, older.pre_high) == (2, 8, 3, 7)
+    assert older.delay_s == 600 and older.unit == "CEL" and older.gateway == "gw01"
+    assert limits_in_force(steps, T0 - 1) is None
+
+
+def test_malformed_or_other_units_are_passed_over() -> None:
+    steps = [
+        step("a1", T0),
+        step("a2", T0 + 1, {"low": 9.0, "high": 1.0}),  # low above high
+        step("a3", T0 + 2, {"low": "cold", "high": True}),  # no number among them
+        step("a4", T0 + 3, {"low": 30.0, "high": 60.0}, unit="P1"),  # humidity limits
+        step("a5", T0 + 4, ["not", "a", "dict"]),
+    ]
+    found = limits_in_force(steps, T0 + 10, unit="CEL")
+    assert found is not None and found.alert_id == "a1"
+    assert limits_in_force(steps, T0 + 10, unit="P1").alert_id == "a4"  # type: ignore[union-attr]
+
+
+def test_a_tie_goes_to_the_later_raised_alert() -> None:
+    steps = [step("a1", T0, raised=T0 - 5000), step("a2", T0, {"low": 0.0, "high": 4.0}, raised=T0 - 10)]
+    assert limits_in_force(steps, T0).alert_id == "a2"  # type: ignore[union-attr]
+
+
+numbers = st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-1000, 1000), st.text(max_size=3))
+
+
+@given(st.lists(st.tuples(st.integers(0, 100), st.dictionaries(
+    st.sampled_from(["low", "high", "pre_low", "pre_high", "delay_s"]), numbers)), max_size=8),
+    st.integers(0, 100))  # fmt: skip
+def test_whatever_the_evidence_the_answer_is_finite_and_ordered(raw: list[Any], at: int) -> None:
+    found = limits_in_force([step(f"a{i}", ts, limits) for i, (ts, limits) in enumerate(raw)], at)
+    if found is not None:
+        assert found.ts <= at
+        given_bounds = [v for v in (found.low, found.high, found.pre_low, found.pre_high) if v is not None]
+        assert given_bounds and all(math.isfinite(v) for v in given_bounds)
+        assert found.low is None or found.high is None or found.low <= found.high
