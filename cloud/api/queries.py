@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from coldgate.cloud.api import schemas
+from coldgate.cloud.db import reading_hours
 from coldgate.cloud.db.models import (
     Alert,
     BatchRange,
@@ -35,6 +36,7 @@ from coldgate.cloud.db.models import (
     Gap,
     Gateway,
     Reading,
+    ReadingHour,
     Sensor,
     StreamCoverage,
 )
@@ -225,7 +227,8 @@ def reading_series(
     The count stops at ``max_points + 1`` so a year of readings is not counted
     just to learn that it is too many.  Bucket numbers are integer division in
     SQL, ``(ts - :start) / :width``, which truncates on PostgreSQL bigint and
-    SQLite integer alike; only non-empty buckets come back.
+    SQLite integer alike; only non-empty buckets come back.  Buckets an hour
+    wide or wider come from the hourly summaries (:func:`hour_buckets`).
     """
     in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
     if quantity is not None:
@@ -241,6 +244,19 @@ def reading_series(
         )
         points = [schemas.RawPoint(**row) for row in conn.execute(query).mappings()]
         return {**result, "count": len(points), "mode": "raw", "bucket_ms": None, "points": points}
+    width = -(-(end - start) // max_points)  # ceil without floats
+    if width >= reading_hours.HOUR_MS:
+        return {**result, **hour_buckets(conn, gateway, sensor, start, end, max_points, quantity)}
+    return {**result, **reading_buckets(conn, gateway, sensor, start, end, max_points, quantity)}
+
+
+def reading_buckets(
+    conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
+) -> dict[str, Any]:
+    """At most ``max_points`` buckets of [start, end) computed from the readings themselves."""
+    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
+    if quantity is not None:
+        in_range.append(Reading.quantity == quantity)
     width = -(-(end - start) // max_points)  # ceil without floats
     start_param = bindparam("bucket_from", start, type_=BigInteger)
     width_param = bindparam("bucket_width", width, type_=BigInteger)
@@ -274,7 +290,54 @@ def reading_series(
         for row in conn.execute(query).mappings()
     ]
     total = sum(b.count for b in buckets)
-    return {**result, "count": total, "mode": "buckets", "bucket_ms": width, "buckets": buckets}
+    return {"count": total, "mode": "buckets", "bucket_ms": width, "buckets": buckets}
+
+
+def hour_buckets(
+    conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
+) -> dict[str, Any]:
+    """Buckets of whole hours from the hourly summaries, when a bucket would span an hour or more.
+
+    The range is widened to whole hours (``from`` and ``to`` say so), buckets
+    are a whole number of hours wide, and their min, max and mean are those
+    of the readings themselves; ``arrhenius`` makes the MKT exact too.
+    """
+    hour = reading_hours.HOUR_MS
+    aligned_start, aligned_end = start // hour * hour, -(-end // hour) * hour
+    hours = (aligned_end - aligned_start) // hour
+    width = -(-hours // max_points) * hour
+    h = ReadingHour
+    bucket = (h.hour - bindparam("bucket_from", aligned_start, type_=BigInteger)).op(
+        "/", precedence=8, return_type=BigInteger()
+    )(bindparam("bucket_width", width, type_=BigInteger)).label("bucket")
+    where = [h.gateway == gateway, h.sensor == sensor, h.hour >= aligned_start, h.hour < aligned_end]
+    if quantity is not None:
+        where.append(h.quantity == quantity)
+    unknown_terms = func.sum(case((and_(h.ok_count > 0, h.arrhenius.is_(None)), 1), else_=0))
+    query = (
+        select(
+            bucket, func.sum(h.count).label("count"), func.sum(h.ok_count).label("ok"),
+            func.min(h.min).label("min"), func.max(h.max).label("max"), func.sum(h.sum).label("sum"),
+            func.sum(h.arrhenius).label("arrhenius"), unknown_terms.label("unknown_terms"),
+        )
+        .where(*where).group_by(bucket).order_by(bucket)
+    )  # fmt: skip
+    buckets = [
+        schemas.Bucket(
+            start=aligned_start + int(row["bucket"]) * width,
+            count=int(row["count"]),
+            min=row["min"],
+            max=row["max"],
+            avg=float(row["sum"]) / int(row["ok"]) if row["ok"] else None,
+            not_ok=int(row["count"]) - int(row["ok"]),
+            arrhenius=None if row["unknown_terms"] or row["arrhenius"] is None else float(row["arrhenius"]),
+        )
+        for row in conn.execute(query).mappings()
+    ]
+    return {
+        "from": aligned_start, "to": aligned_end, "count": sum(b.count for b in buckets), "mode": "buckets",
+        "bucket_ms": width, "buckets": buckets,
+    }  # fmt: skip
 
 
 def reading_rows(

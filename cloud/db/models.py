@@ -226,6 +226,29 @@ class ItemKey(Base):
     ts: Mapped[int] = mapped_column(BigInteger)
 
 
+class ReadingHour(Base):
+    """One hour of one sensor's readings of one quantity, summed (``cloud/db/reading_hours.py``).
+
+    Derived from ``readings`` by ingest in the same transaction, so long charts and figures read 8,760
+    rows a sensor-year instead of half a million; ``hour`` is the hour's first epoch ms by ``ts``.
+    """
+
+    __tablename__ = "reading_hours"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    sensor: Mapped[str] = mapped_column(primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    #: Readings of quality "ok" with a value: the only ones min, max, sum and arrhenius are over.
+    ok_count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float | None] = mapped_column(Double)
+    max: Mapped[float | None] = mapped_column(Double)
+    sum: Mapped[float] = mapped_column(Double)
+    #: Sum of exp(-dH/(R*T)) over the ok readings; null where one of them had no temperature in a known unit.
+    arrhenius: Mapped[float | None] = mapped_column(Double)
+
+
 class Gap(_ItemColumns, Base):
     """A stretch without monitoring, as the edge reported it (``end`` null while open)."""
 

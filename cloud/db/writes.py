@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from coldgate.cloud.db import models
+from coldgate.cloud.db import models, reading_hours
 from coldgate.contract.items import Alert, Gap, Item, Reading
 
 __all__ = ["insert_items", "insert_new", "item_row", "table_for"]
@@ -110,12 +110,13 @@ def insert_new(
     """
     corrections = ts_corrected or {}
     items = list(items)
+    all_readings = [item for item in items if isinstance(item, Reading)]
     new: set[int] = set()
-    if conn.dialect.name == "postgresql":
-        readings = [item for item in items if isinstance(item, Reading)]
-        if readings:
-            new = _copy_readings(conn, gateway, stream, readings, corrections)
-            items = [item for item in items if not isinstance(item, Reading)]
+    new_readings: set[int] = set()
+    if conn.dialect.name == "postgresql" and all_readings:
+        new_readings = _copy_readings(conn, gateway, stream, all_readings, corrections)
+        new = set(new_readings)
+        items = [item for item in items if not isinstance(item, Reading)]
     rows_by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for item in items:
         table = table_for(item)
@@ -129,7 +130,14 @@ def insert_new(
         if not rows:
             continue
         stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.seq)
-        new.update(conn.execute(stmt, rows).scalars())
+        stored_seqs = set(conn.execute(stmt, rows).scalars())
+        new |= stored_seqs
+        if table.name == "readings":
+            new_readings = stored_seqs
+    if new_readings:
+        # The first of two readings with one seq is the one stored, on both paths.
+        stored = {r.seq: r for r in reversed(all_readings)}
+        reading_hours.add(conn, reading_hours.deltas(gateway, (stored[s] for s in sorted(new_readings))))
     return new
 
 
