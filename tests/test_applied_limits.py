@@ -72,3 +72,36 @@ def test_whatever_the_evidence_the_answer_is_finite_and_ordered(raw: list[Any], 
         given_bounds = [v for v in (found.low, found.high, found.pre_low, found.pre_high) if v is not None]
         assert given_bounds and all(math.isfinite(v) for v in given_bounds)
         assert found.low is None or found.high is None or found.low <= found.high
+
+
+def test_the_steps_read_from_the_database_on_both_dialects(engine: Any) -> None:
+    """``queries_limits.limit_steps``: every step with limits of one sensor (to fall back past a bad
+    one), each sensor's newest for the overview, none after ``until``, and when each alert was raised."""
+    import msgspec
+
+    from coldgate.cloud.api.queries_limits import limit_steps
+    from coldgate.contract.evidence import Limits
+    from tests.rig import items
+    from tests.rig.cloud_db import ingest
+    from tests.rig.ingest import batch_message
+
+    def alert(seq: int, n: int, ts: int, sensor: str, high: float, action: str = "raised") -> Any:
+        raised = items.alert(n, ts=ts, subject=sensor, action=action)
+        evidence = msgspec.structs.replace(raised.evidence, limits=Limits(low=2.0, high=high))
+        return msgspec.structs.replace(raised, seq=seq, evidence=evidence)
+
+    batch = [alert(1, 1, T0, "cr1-t01", 8.0), alert(2, 1, T0 + 5000, "cr1-t01", 8.5, "cleared"),
+             alert(3, 2, T0 + 9000, "cr1-t01", 9.0), alert(4, 3, T0 + 1000, "cr1-t02", 6.0)]  # fmt: skip
+    assert ingest(engine, *batch_message("gw01", batch)).kind == "batch"
+    with engine.connect() as conn:
+        newest = limit_steps(conn, until=T0 + 10_000)
+        one = limit_steps(conn, gateway="gw01", sensor="cr1-t01", until=T0 + 8000)
+    assert {key: [(s.alert_id, s.ts, s.raised_at) for s in steps] for key, steps in newest.items()} == {
+        ("gw01", "cr1-t01"): [("gw01-a-000002", T0 + 9000, T0 + 9000)],
+        ("gw01", "cr1-t02"): [("gw01-a-000003", T0 + 1000, T0 + 1000)],
+    }
+    assert [(s.alert_id, s.ts, s.raised_at) for s in one[("gw01", "cr1-t01")]] == [
+        ("gw01-a-000001", T0 + 5000, T0), ("gw01-a-000001", T0, T0),
+    ]  # fmt: skip
+    found = limits_in_force(one[("gw01", "cr1-t01")], T0 + 8000, unit="CEL")
+    assert found is not None and (found.high, found.raised_at) == (8.5, T0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
 from coldgate.cloud.web.times import RangeError, corrected, local_moment, local_time
@@ -100,3 +102,33 @@ def test_a_custom_range_is_read_in_the_zone_and_checked() -> None:
 def test_form_values_are_wall_times_in_the_zone() -> None:
     assert form_value(ms(2026, 11, 30, 23), "Europe/Berlin") == "2026-12-01T00:00"
     assert form_value(ms(2026, 11, 30, 23), "UTC") == "2026-11-30T23:00"
+
+
+typed = (
+    st.none()
+    | st.text(max_size=30)
+    | st.datetimes().map(lambda d: d.isoformat())
+    | st.datetimes().map(lambda d: d.isoformat(timespec="minutes"))
+    | st.integers(-1, 10**16).map(str)
+)
+zones = st.sampled_from(["Europe/Berlin", "America/New_York", "Pacific/Kiritimati", "UTC", None, "Bad/Zone"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["24h", "7d", "custom", "1y"]) | st.text(max_size=8), start=typed, end=typed,
+       zone=zones)  # fmt: skip
+def test_whatever_is_typed_the_page_gets_a_span_or_a_message(
+    name: str, start: str | None, end: str | None, zone: str | None
+) -> None:
+    try:
+        span = chart_span(name, start, end, zone, now_ms=NOW)
+    except RangeError as exc:
+        assert str(exc).split(":", 1)[0] in ("from", "to", "range", "from and to")
+        return
+    assert 0 <= span.start_ms <= span.end_ms and (span.start_ms < span.end_ms or span.name != "custom")
+    assert local_time(span.start_ms, zone) and form_value(span.end_ms, zone)
+
+
+@given(st.integers(-(10**18), 10**18), st.sampled_from(["Europe/Berlin", "Asia/Kolkata", None]))
+def test_local_time_never_fails_a_page(when: int, zone: str | None) -> None:
+    assert local_time(when, zone)

@@ -2,51 +2,85 @@
 
 Only steps about sensors whose evidence mentions ``"limits"`` are read (a text
 match on the stored JSON, the same on SQLite's JSON text and PostgreSQL's
-JSONB), and of those only the newest few per sensor: the pure function then
-picks the newest usable one, so a malformed newest step still falls back to
-an older one.  The alerts table is small next to readings, and this is one
-pass over it.
+JSONB).  For one sensor (its chart) that is every such step up to the range's
+end, newest first, so a malformed newest step still falls back to an older
+one; for the overview's many sensors it is each one's newest such step, in
+one pass (PostgreSQL's DISTINCT ON, SQLite's bare columns beside max(ts)):
+a window function over every alert step cost the overview a tenth of a
+second per 20 000 steps on SQLite, and joining back to the newest ts seconds.
+When each alert was raised (its first step) is read after, for the chosen
+alerts only, on the alerts' (gateway, alert_id) index.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, Text, cast, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from coldgate.cloud.api.applied_limits import LimitsStep
 from coldgate.cloud.db.models import Alert
 
-__all__ = ["PER_SENSOR", "limit_steps"]
+__all__ = ["ONE_SENSOR_STEPS", "limit_steps"]
 
-#: Steps with limits kept per sensor: the newest is normally the one; the rest cover malformed ones.
-PER_SENSOR = 5
+#: Steps with limits read for one sensor: far more than a gateway's configuration changes in a range.
+ONE_SENSOR_STEPS = 200
 
 
 def limit_steps(
     conn: Connection, *, gateway: str | None = None, sensor: str | None = None, until: int | None = None
 ) -> dict[tuple[str, str], list[LimitsStep]]:
-    """(gateway, sensor) -> its newest alert steps (at or before ``until``) that mention limits."""
-    raised = func.min(Alert.ts).over(partition_by=(Alert.gateway, Alert.alert_id)).label("raised_at")
-    steps = select(Alert.gateway, Alert.subject, Alert.alert_id, Alert.ts, Alert.evidence, raised).where(
-        Alert.subject_type == "sensor"
-    )
+    """(gateway, sensor) -> alert steps at or before ``until`` that mention limits: all of them (up to
+    ``ONE_SENSOR_STEPS``, newest first) when ``gateway`` and ``sensor`` are given, else each sensor's
+    newest."""
+    where: list[Any] = [Alert.subject_type == "sensor", cast(Alert.evidence, Text).like('%"limits"%')]
     if gateway is not None:
-        steps = steps.where(Alert.gateway == gateway)
+        where.append(Alert.gateway == gateway)
     if sensor is not None:
-        steps = steps.where(Alert.subject == sensor)
-    inner = steps.subquery()
-    newest = func.row_number().over(
-        partition_by=(inner.c.gateway, inner.c.subject), order_by=(inner.c.ts.desc(), inner.c.alert_id.desc())
-    )
-    mentioned = select(inner, newest.label("rank")).where(cast(inner.c.evidence, Text).like('%"limits"%'))
+        where.append(Alert.subject == sensor)
     if until is not None:
-        mentioned = mentioned.where(inner.c.ts <= until)
-    ranked = mentioned.subquery()
-    query = select(ranked).where(ranked.c.rank <= PER_SENSOR)
+        where.append(Alert.ts <= until)
+    columns = (Alert.gateway, Alert.subject, Alert.alert_id, Alert.ts, Alert.evidence)
+    if gateway is not None and sensor is not None:
+        query = select(*columns).where(*where).order_by(Alert.ts.desc()).limit(ONE_SENSOR_STEPS)
+    elif conn.dialect.name == "postgresql":
+        query = (
+            select(*columns)
+            .where(*where)
+            .ext(distinct_on(Alert.gateway, Alert.subject))
+            .order_by(Alert.gateway, Alert.subject, Alert.ts.desc())
+        )
+    else:
+        # SQLite takes the other columns from the row holding max(ts): its documented "bare column" rule.
+        query = (
+            select(*columns[:3], func.max(Alert.ts).label("ts"), Alert.evidence)
+            .where(*where)
+            .group_by(Alert.gateway, Alert.subject)
+        )
+    rows = conn.execute(query).mappings().all()
+    raised = _raised_at(conn, {(row["gateway"], row["alert_id"]) for row in rows})
     found: dict[tuple[str, str], list[LimitsStep]] = {}
-    for row in conn.execute(query).mappings():
+    for row in rows:
         step = LimitsStep(
-            gateway=row["gateway"], alert_id=row["alert_id"], raised_at=row["raised_at"], ts=row["ts"],
-            evidence=row["evidence"] or {},
+            gateway=row["gateway"], alert_id=row["alert_id"], ts=row["ts"], evidence=row["evidence"] or {},
+            raised_at=raised.get((row["gateway"], row["alert_id"]), row["ts"]),
         )  # fmt: skip
         found.setdefault((row["gateway"], row["subject"]), []).append(step)
     return found
+
+
+def _raised_at(conn: Connection, alerts: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """When each of ``alerts`` (gateway, alert id) was raised: the time of its first stored step."""
+    if not alerts:
+        return {}
+    query = (
+        select(Alert.gateway, Alert.alert_id, func.min(Alert.ts).label("raised_at"))
+        .where(Alert.alert_id.in_(sorted({alert_id for _, alert_id in alerts})))
+        .group_by(Alert.gateway, Alert.alert_id)
+    )
+    return {
+        (row.gateway, row.alert_id): row.raised_at
+        for row in conn.execute(query)
+        if (row.gateway, row.alert_id) in alerts
+    }

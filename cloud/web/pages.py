@@ -101,9 +101,17 @@ def unit_label(code: str | None) -> str:
     return UNITS.get(code or "", code or "")
 
 
-def bounds(low: float | None, high: float | None, unit: str | None) -> str:
-    """A pair of limits in words with the unit: "2.0 to 8.0 °C", "above 2.0 °C", "up to 8.0 °C"."""
-    label = unit_label(unit)
+def _finite(value: object) -> float | None:
+    """A number to print, or None (a template may hand over an undefined or a non-number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
+
+
+def bounds(low: object, high: object, unit: str | None) -> str:
+    """A pair of limits in words with the unit: "2.0 to 8.0 °C", "not below 2.0 °C", "not above 8.0 °C"."""
+    label = unit_label(unit if isinstance(unit, str) else None)
+    low, high = _finite(low), _finite(high)
     if low is not None and high is not None:
         return f"{low:.1f} to {high:.1f} {label}".rstrip()
     if low is not None:

@@ -35,19 +35,21 @@ class Span:
 
 
 def _moment(text: str, zone: str | None, field: str) -> int:
+    ms = _read(text, zone, field)
+    if not 0 <= ms <= MAX_EPOCH_MS:
+        raise RangeError(f"{field}: {text.strip()[:40]!r} is outside the times the cloud keeps (1970 on)")
+    return ms
+
+
+def _read(text: str, zone: str | None, field: str) -> int:
     raw = text.strip()
     if _INTEGER.fullmatch(raw):
-        ms = int(raw)
-        if ms > MAX_EPOCH_MS:
-            raise RangeError(f"{field}: {ms} is past the last time the cloud accepts")
-        return ms
+        return int(raw)
     try:
         given = datetime.datetime.fromisoformat(raw)
     except ValueError:
         given = None
     if given is not None and given.tzinfo is not None:
-        if given < _EPOCH:
-            raise RangeError(f"{field}: {raw[:40]!r} is before 1970")
         return (given - _EPOCH) // datetime.timedelta(milliseconds=1)
     return local_moment(raw, zone, field)
 

@@ -57,16 +57,19 @@ def local_time(when: int | datetime.datetime | None, zone: str | None, *, second
     ``zone`` with its offset; "—" for None."""
     if when is None:
         return "—"
-    if isinstance(when, datetime.datetime):
-        moment = when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)
-    else:
-        moment = _EPOCH + datetime.timedelta(milliseconds=when)
-    local = moment.astimezone(zone_named(zone))
+    try:
+        if isinstance(when, datetime.datetime):
+            moment = when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)
+        else:
+            moment = _EPOCH + datetime.timedelta(milliseconds=when)
+        local = moment.astimezone(zone_named(zone))
+    except (OverflowError, ValueError, TypeError):  # past year 9999: say what it is rather than fail the page
+        return f"{when} (not a time)"
     shown = f"{local:%Y-%m-%d %H:%M:%S}" if seconds else f"{local:%Y-%m-%d %H:%M}"
     return f"{shown} {_offset(local)}"
 
 
-def corrected(ts: int, ts_corrected: int | None, zone: str | None) -> Markup:
+def corrected(ts: int | None, ts_corrected: int | None, zone: str | None) -> Markup:
     """The time to show for an edge item: the corrected one with its mark if the cloud corrected it
     (and it differs), else the gateway's; HTML-safe."""
     if ts_corrected is None or ts_corrected == ts:
@@ -92,7 +95,10 @@ def local_moment(text: str, zone: str | None, field: str) -> int:
         raise RangeError(f"{field}: {raw[:40]!r} is before 1970")
     tz = zone_named(zone)
     moment = naive.replace(tzinfo=tz)
-    there_and_back = moment.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None)
+    try:
+        there_and_back = moment.astimezone(datetime.UTC).astimezone(tz).replace(tzinfo=None)
+    except OverflowError:
+        raise RangeError(f"{field}: {raw[:40]!r} is past the year 9999") from None
     if there_and_back != naive:
         raise RangeError(f"{field}: {naive:%Y-%m-%d %H:%M} does not exist in {zone or 'UTC'} "
                          "(the clocks go forward then)")  # fmt: skip
