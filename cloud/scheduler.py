@@ -26,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
 from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
 from coldgate.cloud.alerts.stream_stuck import StuckAction, StuckTracker
@@ -142,14 +143,15 @@ class CloudScheduler:
             self._scheduler.shutdown(wait=wait)
 
     def check_gateways_now(self) -> list[UnheardAction]:
-        """One unheard-gateway run (the job); errors are logged and the next run tries again."""
+        """One unheard-gateway run (the job), then the verdicts on the gaps it closed earlier (delayed
+        or not monitored); errors are logged and the next run tries again."""
         try:
-            return check_gateways(
-                self._engine,
-                self._clock(),
-                self._default_timeout_s,
-                listening_since=self._listening_since,
+            now = self._clock()
+            actions = check_gateways(
+                self._engine, now, self._default_timeout_s, listening_since=self._listening_since
             )
+            decide_gaps(self._engine, now)
+            return actions
         except Exception:
             log.exception("gateway watchdog run failed; retrying in %g s", self._interval_s)
             return []

@@ -44,9 +44,11 @@ __all__ = [
     "DeadLetter",
     "EdgeItem",
     "Gap",
+    "GapVerdict",
     "Gateway",
     "ItemKey",
     "Reading",
+    "ReadingHour",
     "Sensor",
     "Site",
     "StreamCoverage",
@@ -260,6 +262,25 @@ class Gap(_ItemColumns, Base):
     end: Mapped[int | None] = mapped_column(BigInteger)
     cause: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class GapVerdict(Base):
+    """What a closed cloud "gateway unheard" gap turned out to be (``cloud/alerts/gap_verdicts.py``).
+
+    A record of its own that refers to the gap by (gateway, stream, start), so the gap is never edited:
+    "delayed" (the gateway ran throughout and its backlog arrived whole) or "not_monitored".
+    """
+
+    __tablename__ = "gap_verdicts"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    gap_stream: Mapped[str] = mapped_column(primary_key=True)
+    gap_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    gap_end: Mapped[int] = mapped_column(BigInteger)
+    verdict: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    decided_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Alert(_ItemColumns, Base):

@@ -134,6 +134,7 @@ def status_message(
     outbox_depth: int | None = None,
     last_acked_seq: int | None = None,
     last_seq: int | None = None,
+    uptime_s: int | None = None,
 ) -> tuple[str, bytes]:
     status = Status(
         v=1,
@@ -147,6 +148,7 @@ def status_message(
         outbox_depth=None if will else outbox_depth,
         last_acked_seq=None if will else last_acked_seq,
         last_seq=None if will else last_seq,
+        uptime_s=None if will else uptime_s,
     )
     return status_topic(site, gateway), encode(status)
 
