@@ -73,7 +73,7 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     _check_zones(config.zones, config.temperature_classes)
     _unique(config.temperature_classes, "name", "temperature_classes")
     for i, tclass in enumerate(config.temperature_classes):
-        _check_temperature_class(tclass, f"temperature_classes[{i}]")
+        check_temperature_class(tclass, f"temperature_classes[{i}]")
     _check_alarm(config.alarm, config)
 
 
@@ -134,7 +134,9 @@ def _check_zones(zones: Sequence[Zone], classes: Sequence[TemperatureClass]) -> 
             )
 
 
-def _check_temperature_class(tc: TemperatureClass, at: str) -> None:
+def check_temperature_class(tc: TemperatureClass, at: str) -> None:
+    """The class's own rules; public because the cloud's catalog checks a class with it before it
+    stores one, so a class the cloud accepts is one every gateway accepts."""
     if tc.high <= tc.low:
         raise ConfigError(
             f"{at}.high",

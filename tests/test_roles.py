@@ -6,7 +6,15 @@ import pytest
 
 from coldgate.cloud.identity.roles import PERMISSIONS, QA_PERMISSIONS, ROLES, permissions
 
-READ = {"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read", "tokens.own"}
+READ = {
+    "readings.read",
+    "alerts.read",
+    "gateways.read",
+    "dead_letters.read",
+    "sites.read",
+    "catalog.read",
+    "tokens.own",
+}
 
 #: The matrix as reviewed: a change to roles.py must change this table too, on purpose.
 MATRIX = {
@@ -14,7 +22,7 @@ MATRIX = {
     "dock_operator": READ | {"dock.operate", "alerts.acknowledge"},
     "qa": READ | {"qa.decide", "alerts.acknowledge"},
     "qa_manager": READ
-    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay"},
+    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay", "catalog.manage"},
     "recall_coordinator": READ | {"recall.run"},
     "admin": READ
     | {"users.manage", "settings.manage", "gateways.enrol", "audit.read", "dead_letters.replay"},
@@ -40,6 +48,12 @@ def test_admin_holds_no_qa_permission() -> None:
 def test_only_admin_manages_people_and_settings() -> None:
     for role in set(ROLES) - {"admin"}:
         assert not permissions([role]) & {"users.manage", "settings.manage", "gateways.enrol"}, role
+
+
+def test_master_data_is_the_qa_managers() -> None:
+    """Temperature classes, products and lots are a GDP specification: QA's, not the admin's."""
+    holders = {role for role in ROLES if "catalog.manage" in permissions([role])}
+    assert holders == {"qa_manager"}
 
 
 def test_qa_permissions_only_with_a_qa_role() -> None:

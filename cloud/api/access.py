@@ -54,6 +54,22 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/dead-letters/budgets"): "dead_letters.read",
     ("GET", "/sites"): "sites.read",
     ("PUT", "/sites/{site}/time-zone"): "settings.manage",
+    ("GET", "/catalog/temperature-classes"): "catalog.read",
+    ("GET", "/catalog/temperature-classes/{name}"): "catalog.read",
+    ("GET", "/catalog/temperature-classes/{name}/history"): "catalog.read",
+    ("PUT", "/catalog/temperature-classes/{name}"): "catalog.manage",
+    ("GET", "/catalog/products"): "catalog.read",
+    ("GET", "/catalog/products/{product}"): "catalog.read",
+    ("GET", "/catalog/products/{product}/history"): "catalog.read",
+    ("PUT", "/catalog/products/{product}"): "catalog.manage",
+    ("GET", "/catalog/lots"): "catalog.read",
+    ("GET", "/catalog/products/{product}/lots/{lot}"): "catalog.read",
+    ("GET", "/catalog/products/{product}/lots/{lot}/history"): "catalog.read",
+    ("PUT", "/catalog/products/{product}/lots/{lot}"): "catalog.manage",
+    ("POST", "/catalog/products/{product}/lots/{lot}/release"): "qa.decide",
+    ("POST", "/catalog/products/{product}/lots/{lot}/quarantine"): "qa.decide",
+    ("POST", "/catalog/products/{product}/lots/{lot}/reject"): "qa.decide",
+    ("POST", "/catalog/products/{product}/lots/{lot}/recall"): "recall.run",
 }
 
 

@@ -24,6 +24,9 @@ from coldgate.cloud.api.request_id import RequestIdMiddleware
 from coldgate.cloud.api.routes import (
     alerts,
     audit,
+    catalog_classes,
+    catalog_lots,
+    catalog_products,
     dead_letters,
     gaps,
     gateways,
@@ -112,6 +115,9 @@ def create_app(
         alerts,
         dead_letters,
         sites,
+        catalog_classes,
+        catalog_products,
+        catalog_lots,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

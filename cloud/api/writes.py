@@ -6,7 +6,8 @@ Every change the API makes happens inside ``writing(request)``, and every
 connection it is given, so the change and its entry commit together; a
 refusal raised inside rolls both back.  ``UserInputError`` becomes a 422 in
 FastAPI's error shape naming the field (a path parameter, or the body's
-field), ``NotFound`` a 404: decided here once, so routes do not each map them.
+field), ``NotFound`` a 404, ``Conflict`` (a stale version) a 409: decided
+here once, so routes do not each map them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from coldgate.cloud.audit.log import Actor
+from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import NotFound, UserInputError
 
@@ -54,10 +56,13 @@ def utc_now() -> datetime.datetime:
 
 
 async def refused(request: Request, exc: Exception) -> JSONResponse:
-    """``UserInputError`` → 422 naming the field (``NotFound`` → 404); nothing was written."""
+    """``UserInputError`` → 422 naming the field (``NotFound`` → 404, ``Conflict`` → 409); nothing was
+    written."""
     assert isinstance(exc, UserInputError)
     if isinstance(exc, NotFound):
         return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(exc)})
+    if isinstance(exc, Conflict):
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)})
     where = "path" if exc.field in request.path_params else "body"
     message = str(exc).removeprefix(f"{exc.field}: ")
     detail = [{"type": "value_error", "loc": [where, exc.field], "msg": message}]

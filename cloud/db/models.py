@@ -25,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     false,
@@ -47,11 +48,15 @@ __all__ = [
     "GapVerdict",
     "Gateway",
     "ItemKey",
+    "LotVersion",
+    "ProductIdentifier",
+    "ProductVersion",
     "Reading",
     "ReadingHour",
     "Sensor",
     "Site",
     "StreamCoverage",
+    "TemperatureClassVersion",
     "User",
     "UserRole",
     "Zone",
@@ -92,6 +97,81 @@ class Zone(Base):
     site: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
     id: Mapped[str] = mapped_column(primary_key=True)
     temperature_class: Mapped[str]
+
+
+class _Version:
+    """Who made this version of a master-data record, when and why (``cloud/catalog/``).
+
+    Master data is versioned, never edited: a change adds the next version, the highest is in force,
+    and the history of every record is its rows.
+    """
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    changed_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: The actor's printed name and, for a person, their user id.
+    changed_by: Mapped[str] = mapped_column(Text)
+    changed_by_id: Mapped[str | None]
+    reason: Mapped[str] = mapped_column(Text)
+    #: A retired record is no longer offered or pushed to gateways; its history stays.
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TemperatureClassVersion(_Version, Base):
+    """A storage condition ("2-8C") as the gateways apply it: ``spec`` holds the fields of the
+    gateway's ``TemperatureClass`` except its name (limits, pre-alarm band, delays, MKT window, humidity)."""
+
+    __tablename__ = "temperature_classes"
+    __table_args__ = (PrimaryKeyConstraint("name", "version"),)
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, Any]]
+
+
+class ProductVersion(_Version, Base):
+    """A product and the identifiers its labels carry (GTIN, HIBC, MA), its class and TOR budget."""
+
+    __tablename__ = "products"
+    __table_args__ = (PrimaryKeyConstraint("id", "version"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    hibc_lic: Mapped[str | None] = mapped_column(String(4))
+    hibc_pcn: Mapped[str | None] = mapped_column(String(18))
+    hibc_uom: Mapped[int | None] = mapped_column(Integer)
+    ma_id: Mapped[str | None]
+    temperature_class: Mapped[str]
+    #: Time out of refrigeration allowed over the product's life, seconds; null: none tolerated.
+    tor_budget_s: Mapped[int | None] = mapped_column(Integer)
+    serialised: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProductIdentifier(Base):
+    """Which product each label identifier names, one product per identifier: an index kept by the
+    product writes (replaced on each version, so not a record), unique by its key on every dialect."""
+
+    __tablename__ = "product_identifiers"
+
+    scheme: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(primary_key=True)
+    product: Mapped[str]
+
+
+class LotVersion(_Version, Base):
+    """A lot of a product: expiry (a date, or a date and hour), manufacture date, and its status."""
+
+    __tablename__ = "lots"
+    __table_args__ = (PrimaryKeyConstraint("product", "lot", "version"),)
+
+    product: Mapped[str] = mapped_column(primary_key=True)
+    lot: Mapped[str] = mapped_column(primary_key=True)
+    expiry: Mapped[datetime.date | None] = mapped_column(Date)
+    #: The hour of ``expiry`` the label gives (GS1 AI 7003, HIBC), 0-23; null: the whole day.
+    expiry_hour: Mapped[int | None] = mapped_column(Integer)
+    manufactured: Mapped[datetime.date | None] = mapped_column(Date)
+    #: released, quarantined, recalled or rejected; "expired" is computed from ``expiry``.
+    status: Mapped[str] = mapped_column(String(16))
 
 
 class Gateway(Base):

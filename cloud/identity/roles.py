@@ -7,7 +7,10 @@ manages people, settings and gateway enrolments but holds no QA permission,
 so one person cannot both grant themselves a role and release goods; a QA
 decision needs a QA role given by someone else (nobody changes their own
 roles: ``cloud.identity.users.set_roles``).  The audit trail is read by those
-who answer for it: ``qa_manager`` and ``admin``.
+who answer for it: ``qa_manager`` and ``admin``.  Master data (temperature
+classes, products, lots) is a GDP specification under QA's control:
+``catalog.manage`` is the QA manager's; moving a lot's status is a QA
+decision, or for a recall the recall coordinator's.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ __all__ = ["PERMISSIONS", "QA_PERMISSIONS", "ROLES", "permissions"]
 
 #: What anyone signed in may look at (the recorded data and its refusals), and their own API tokens.
 _READ = frozenset(
-    {"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read", "tokens.own"}
+    {"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read", "catalog.read",
+     "tokens.own"}
 )
 #: Decisions on goods (release, quarantine, review, recall): never held by ``admin`` alone.
 QA_PERMISSIONS = frozenset({"qa.decide", "qa.review", "recall.run"})
@@ -28,7 +32,7 @@ ROLES: dict[str, frozenset[str]] = {
     "dock_operator": _READ | {"dock.operate", "alerts.acknowledge"},
     "qa": _READ | {"qa.decide", "alerts.acknowledge"},
     "qa_manager": _READ
-    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay"},
+    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay", "catalog.manage"},
     "recall_coordinator": _READ | {"recall.run"},
     "admin": _READ
     | {"users.manage", "settings.manage", "gateways.enrol", "audit.read", "dead_letters.replay"},

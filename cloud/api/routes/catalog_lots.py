@@ -1,0 +1,90 @@
+"""Lots: read by anyone signed in; made and re-dated with ``catalog.manage``; each status move is a route
+of its own so that the permission table says who decides it: release, quarantine and reject are QA
+decisions (``qa.decide``), a recall is the recall coordinator's (``recall.run``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from coldgate.cloud.api.schemas_catalog import LotBody, LotMoveBody, LotOut
+from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.catalog import lots
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["catalog"])
+ProductId = Annotated[str, Path(max_length=64)]
+LotNumber = Annotated[str, Path(max_length=64)]
+ONE = "/catalog/products/{product}/lots/{lot}"
+ANSWERS = {404: {"description": "No such product or lot."}, 409: {"description": "if_version is stale."}}
+
+
+@router.get("/catalog/lots", response_model=list[LotOut])
+def list_lots(
+    request: Request,
+    product: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=16, description=", ".join(lots.STATUSES))] = None,
+) -> list[LotOut]:
+    with request.app.state.engine.connect() as conn:
+        return [LotOut(**x) for x in lots.lots(conn, product_id=product, status=status)]
+
+
+@router.get(ONE, response_model=LotOut, responses=ANSWERS)
+def get_lot(product: ProductId, lot: LotNumber, request: Request) -> LotOut:
+    with request.app.state.engine.connect() as conn:
+        return LotOut(**lots.lot(conn, product, lot))
+
+
+@router.get(ONE + "/history", response_model=list[LotOut], responses=ANSWERS)
+def lot_history(product: ProductId, lot: LotNumber, request: Request) -> list[LotOut]:
+    with request.app.state.engine.connect() as conn:
+        return [LotOut(**x) for x in lots.lot_history(conn, product, lot)]
+
+
+@router.put(ONE, response_model=LotOut, responses=ANSWERS)
+def put_lot(product: ProductId, lot: LotNumber, body: LotBody, request: Request) -> LotOut:
+    """Make the lot (in ``status``) or add a version with new dates; its status moves by the routes below."""
+    fields = body.model_dump(exclude={"reason", "if_version", "status"})
+    with writing(request) as conn:
+        return LotOut(
+            **lots.put_lot(
+                conn, product, lot, fields, status=body.status, reason=body.reason,
+                if_version=body.if_version, by=acting(request), now=utc_now(),
+            )
+        )  # fmt: skip
+
+
+def _move(product: str, lot: str, status: str, body: LotMoveBody, request: Request) -> LotOut:
+    with writing(request) as conn:
+        return LotOut(
+            **lots.move_lot(
+                conn, product, lot, status, reason=body.reason, if_version=body.if_version,
+                by=acting(request), now=utc_now(),
+            )
+        )  # fmt: skip
+
+
+@router.post(ONE + "/release", response_model=LotOut, responses=ANSWERS)
+def release_lot(product: ProductId, lot: LotNumber, body: LotMoveBody, request: Request) -> LotOut:
+    """Quarantined → released."""
+    return _move(product, lot, "released", body, request)
+
+
+@router.post(ONE + "/quarantine", response_model=LotOut, responses=ANSWERS)
+def quarantine_lot(product: ProductId, lot: LotNumber, body: LotMoveBody, request: Request) -> LotOut:
+    """Released → quarantined: gateways hold it at the door."""
+    return _move(product, lot, "quarantined", body, request)
+
+
+@router.post(ONE + "/reject", response_model=LotOut, responses=ANSWERS)
+def reject_lot(product: ProductId, lot: LotNumber, body: LotMoveBody, request: Request) -> LotOut:
+    """Quarantined → rejected (final)."""
+    return _move(product, lot, "rejected", body, request)
+
+
+@router.post(ONE + "/recall", response_model=LotOut, responses=ANSWERS)
+def recall_lot(product: ProductId, lot: LotNumber, body: LotMoveBody, request: Request) -> LotOut:
+    """Released or quarantined → recalled (final)."""
+    return _move(product, lot, "recalled", body, request)

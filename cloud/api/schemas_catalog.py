@@ -1,0 +1,106 @@
+"""Bodies and answers of the catalog routes (temperature classes, products, lots).
+
+Bodies only fix the shape (unknown fields refused); the values are checked
+by ``cloud/catalog/``, which names the field and says why, as the gateway's
+config loader does for the same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ClassBody",
+    "ClassOut",
+    "LotBody",
+    "LotMoveBody",
+    "LotOut",
+    "ProductBody",
+    "ProductOut",
+]
+
+
+class _Change(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=2000, description="Why the change is made (kept in the audit trail).")
+    if_version: int | None = Field(
+        default=None, ge=0, description="The version you changed (0: you are making it); 409 if it moved on."
+    )
+
+
+class ClassBody(_Change):
+    spec: dict[str, Any] = Field(
+        description="The class's fields as the gateway's [[temperature_classes]] takes them (all but name): "
+        "low, high, pre_alarm_margin, alarm_delay_s, hysteresis, humidity_low, humidity_high, mkt_window_s, "
+        "alarm_on, excursion_budget_s, excursion_budget_window_s, rate_max_c_per_min, rate_window_s, "
+        "humidity_hysteresis.",
+        examples=[{"low": 2, "high": 8, "pre_alarm_margin": 0.5, "alarm_delay_s": 900}],
+    )
+    description: str = Field(default="", max_length=2000)
+    retired: bool = False
+
+
+class _Stamp(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    version: int
+    changed_at: str
+    changed_by: str
+    reason: str
+    retired: bool
+
+
+class ClassOut(_Stamp):
+    name: str
+    description: str
+    spec: dict[str, Any]
+
+
+class ProductBody(_Change):
+    name: Any = Field(description="Name for people.")
+    gtin: Any = Field(default=None, description="GTIN-8, -12, -13 or -14 (stored as GTIN-14).")
+    hibc_lic: Any = Field(default=None, description="HIBC labeler identification code (4 characters).")
+    hibc_pcn: Any = Field(default=None, description="HIBC product or catalogue number.")
+    hibc_uom: Any = Field(default=None, description="HIBC unit of measure digit, 0-9.")
+    ma_id: Any = Field(default=None, description="MA (IDcode) product id.")
+    temperature_class: Any = Field(description="Name of a temperature class in force.")
+    tor_budget_s: Any = Field(default=None, description="Time out of refrigeration allowed, seconds.")
+    serialised: Any = Field(default=False, description="Units carry serial numbers.")
+    retired: bool = False
+
+
+class ProductOut(_Stamp):
+    id: str
+    name: str
+    gtin: str | None
+    hibc_lic: str | None
+    hibc_pcn: str | None
+    hibc_uom: int | None
+    ma_id: str | None
+    temperature_class: str
+    tor_budget_s: int | None
+    serialised: bool
+
+
+class LotBody(_Change):
+    expiry: Any = Field(default=None, description="YYYY-MM-DD.")
+    expiry_hour: Any = Field(default=None, description="Hour of the expiry day, 0-23, if the label has one.")
+    manufactured: Any = Field(default=None, description="YYYY-MM-DD.")
+    status: Literal["released", "quarantined", "recalled", "rejected"] = Field(
+        default="released", description="Only when the lot is made; later moves are their own routes."
+    )
+
+
+class LotMoveBody(_Change):
+    pass
+
+
+class LotOut(_Stamp):
+    product: str
+    lot: str
+    expiry: str | None
+    expiry_hour: int | None
+    manufactured: str | None
+    status: str
+    expired: bool = Field(description="The expiry date has passed (computed, never stored).")
