@@ -43,6 +43,7 @@ __all__ = [
     "BootAnchor",
     "BrowserSession",
     "DeadLetter",
+    "DownlinkDocument",
     "EdgeItem",
     "Gap",
     "GapVerdict",
@@ -172,6 +173,26 @@ class LotVersion(_Version, Base):
     manufactured: Mapped[datetime.date | None] = mapped_column(Date)
     #: released, quarantined, recalled or rejected; "expired" is computed from ``expiry``.
     status: Mapped[str] = mapped_column(String(16))
+
+
+class DownlinkDocument(Base):
+    """A version of a down-link document the cloud published to one gateway (``cloud/downlink/``).
+
+    What was pushed, when, and its content's SHA-256: a new version is made only when the content
+    changes, and the gateway's status says which version it applied.  Append-only.
+    """
+
+    __tablename__ = "downlink_documents"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    #: "master" or "recall" (the contract's topics).
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    issued: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: SHA-256 of the document's content without its version and time: the same content, the same hash.
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
 
 
 class Gateway(Base):
