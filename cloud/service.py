@@ -25,6 +25,7 @@ from coldgate.cloud.api.auth import ApiTokens, AuthSettings, load_tokens
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
 from coldgate.cloud.db.migrate import migrate
+from coldgate.cloud.downlink.publisher import DownlinkPublisher
 from coldgate.cloud.ingest.influx_mirror import InfluxMirror
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.worker import IngestStats, IngestWorker
@@ -51,6 +52,7 @@ class CloudService:
     reader_engine: Engine | None = None
     mirror: InfluxMirror | None = None
     _scheduler: CloudScheduler | None = None
+    downlink: DownlinkPublisher | None = None
     _server: uvicorn.Server | None = None
     _api_thread: threading.Thread | None = None
 
@@ -74,6 +76,9 @@ class CloudService:
                     self.writer_engine, self.config, watchdog_interval_s=self.watchdog_interval_s
                 )
                 self._scheduler.start()
+                # One publisher per deployment, like the scheduler: it numbers the documents' versions.
+                publisher = DownlinkPublisher(self.writer_engine, self.config.mqtt)
+                self.downlink = publisher.start(wait_connected_s=None)
             if self.api:
                 self._start_api()
         except BaseException:
@@ -93,6 +98,8 @@ class CloudService:
         )
         # Whether a source is capped now depends on [ingest], which the read API does not otherwise see.
         app.state.dead_letter_budget = IngestLimits.from_config(self.config.ingest).budget
+        if self.downlink is not None:  # a catalog write publishes at once instead of at the next pass
+            app.state.catalog_changed = self.downlink.nudge
         server_config = uvicorn.Config(
             app, host=self.config.api.host, port=self.config.api.port, log_level="warning", access_log=False
         )
@@ -137,6 +144,8 @@ class CloudService:
             self.mirror.close()
         if self._scheduler is not None:
             self._scheduler.shutdown()
+        if self.downlink is not None:
+            self.downlink.stop()
         for engine in (self.writer_engine, self.reader_engine):
             if engine is not None:
                 engine.dispose()

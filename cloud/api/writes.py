@@ -26,7 +26,7 @@ from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import NotFound, UserInputError
 
-__all__ = ["acting", "client_of", "refused", "request_id_of", "utc_now", "writing"]
+__all__ = ["acting", "catalog_changed", "client_of", "refused", "request_id_of", "utc_now", "writing"]
 
 
 @contextmanager
@@ -34,6 +34,14 @@ def writing(request: Request) -> Iterator[Connection]:
     """One transaction on the writer engine: committed if the block ends, rolled back if it raises."""
     with request.app.state.writer.begin() as conn:
         yield conn
+
+
+def catalog_changed(request: Request) -> None:
+    """After a committed master-data write: the down-link publisher (when this process runs one) sends
+    the gateways their new documents now rather than at its next pass."""
+    nudge = getattr(request.app.state, "catalog_changed", None)
+    if nudge is not None:
+        nudge()
 
 
 def acting(request: Request) -> Actor:

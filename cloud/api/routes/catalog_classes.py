@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from coldgate.cloud.api.schemas_catalog import ClassBody, ClassOut
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog import temperature_classes as tc
 
 __all__ = ["router"]
@@ -41,9 +41,9 @@ def class_history(name: Name, request: Request) -> list[ClassOut]:
 def put_class(name: Name, body: ClassBody, request: Request) -> ClassOut:
     """Make the class or add its next version; checked as a gateway checks it, audited."""
     with writing(request) as conn:
-        return ClassOut(
-            **tc.put_class(
-                conn, name, body.spec, description=body.description, reason=body.reason,
-                retired=body.retired, if_version=body.if_version, by=acting(request), now=utc_now(),
-            )
+        made = tc.put_class(
+            conn, name, body.spec, description=body.description, reason=body.reason, retired=body.retired,
+            if_version=body.if_version, by=acting(request), now=utc_now(),
         )  # fmt: skip
+    catalog_changed(request)
+    return ClassOut(**made)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from coldgate.cloud.api.schemas_catalog import LotBody, LotMoveBody, LotOut
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog import lots
 
 __all__ = ["router"]
@@ -48,22 +48,22 @@ def put_lot(product: ProductId, lot: LotNumber, body: LotBody, request: Request)
     """Make the lot (in ``status``) or add a version with new dates; its status moves by the routes below."""
     fields = body.model_dump(exclude={"reason", "if_version", "status"})
     with writing(request) as conn:
-        return LotOut(
-            **lots.put_lot(
-                conn, product, lot, fields, status=body.status, reason=body.reason,
-                if_version=body.if_version, by=acting(request), now=utc_now(),
-            )
+        made = lots.put_lot(
+            conn, product, lot, fields, status=body.status, reason=body.reason, if_version=body.if_version,
+            by=acting(request), now=utc_now(),
         )  # fmt: skip
+    catalog_changed(request)
+    return LotOut(**made)
 
 
 def _move(product: str, lot: str, status: str, body: LotMoveBody, request: Request) -> LotOut:
     with writing(request) as conn:
-        return LotOut(
-            **lots.move_lot(
-                conn, product, lot, status, reason=body.reason, if_version=body.if_version,
-                by=acting(request), now=utc_now(),
-            )
+        moved = lots.move_lot(
+            conn, product, lot, status, reason=body.reason, if_version=body.if_version, by=acting(request),
+            now=utc_now(),
         )  # fmt: skip
+    catalog_changed(request)
+    return LotOut(**moved)
 
 
 @router.post(ONE + "/release", response_model=LotOut, responses=ANSWERS)

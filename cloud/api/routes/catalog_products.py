@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from coldgate.cloud.api.schemas_catalog import ProductBody, ProductOut
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog import products
 
 __all__ = ["router"]
@@ -44,9 +44,9 @@ def put_product(product: ProductId, body: ProductBody, request: Request) -> Prod
     """Make the product or add its next version; its identifiers are its own or refused, audited."""
     fields = body.model_dump(exclude={"reason", "if_version", "retired"})
     with writing(request) as conn:
-        return ProductOut(
-            **products.put_product(
-                conn, product, fields, reason=body.reason, retired=body.retired, if_version=body.if_version,
-                by=acting(request), now=utc_now(),
-            )
+        made = products.put_product(
+            conn, product, fields, reason=body.reason, retired=body.retired, if_version=body.if_version,
+            by=acting(request), now=utc_now(),
         )  # fmt: skip
+    catalog_changed(request)
+    return ProductOut(**made)

@@ -1,0 +1,1 @@
+"""Down-link documents: what the cloud publishes to each gateway (master data, recall list), and when."""

@@ -1,0 +1,113 @@
+"""The down-link documents a gateway gets, built from the catalog in force: pure, no I/O.
+
+Two documents of the contract (``contract/downlink.py``), each complete (not
+a delta) and retained on the broker, so a gateway that comes back after a
+week gets exactly what is in force now:
+
+* ``MasterData``: the temperature classes, the products a door can recognise
+  by GTIN, and the expiry of their lots;
+* ``RecallList``: every lot that must not leave (recalled) or is on hold
+  (quarantined), by GTIN and lot, with the decision it comes from.
+
+The contract names products by GTIN only: a product known by HIBC or MA id
+alone cannot be listed yet, and :class:`Built` counts what was left out so
+the publisher can say so (issue 14 extends the contract).  Every list is
+sorted, so the same catalog always gives the same bytes: the publisher makes
+a new version only when the content (:func:`content_digest`) changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from coldgate.contract.codec import encode
+from coldgate.contract.downlink import (
+    BatchInfo,
+    MasterData,
+    Product,
+    RecallEntry,
+    RecallList,
+    RecallStatus,
+    TemperatureClass,
+)
+
+__all__ = ["Built", "build_master", "build_recalls", "content_digest"]
+
+_SHORT = 200
+_TEXT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A document and what the contract could not carry (products without a GTIN, their lots)."""
+
+    document: MasterData | RecallList
+    entries: int
+    left_out: int
+
+
+def _short(text: str, limit: int = _SHORT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_master(
+    gateway: str,
+    classes: list[dict[str, Any]],
+    products: list[dict[str, Any]],
+    lots: list[dict[str, Any]],
+    *,
+    version: int,
+    issued: int,
+) -> Built:
+    """``classes``, ``products`` and ``lots`` as ``cloud.catalog`` lists them (in force, not retired)."""
+    by_gtin = {p["id"]: p["gtin"] for p in products if p["gtin"] is not None}
+    document = MasterData(
+        v=1, gateway=gateway, version=version, issued=issued,
+        temperature_classes=[
+            TemperatureClass(name=c["name"], low=c["spec"]["low"], high=c["spec"]["high"],
+                             description=_short(c["description"]))
+            for c in sorted(classes, key=lambda c: c["name"])
+        ],
+        products=[
+            Product(gtin=p["gtin"], name=_short(p["name"]), temperature_class=p["temperature_class"])
+            for p in sorted(products, key=lambda p: p["gtin"] or "") if p["gtin"] is not None
+        ],
+        batches=[
+            BatchInfo(gtin=by_gtin[x["product"]], lot=x["lot"],
+                      expiry=datetime.date.fromisoformat(x["expiry"]))
+            for x in sorted(lots, key=lambda x: (by_gtin.get(x["product"], ""), x["lot"]))
+            if x["product"] in by_gtin and x["expiry"] is not None
+        ],
+    )  # fmt: skip
+    left_out = sum(1 for p in products if p["gtin"] is None)
+    entries = len(document.temperature_classes) + len(document.products) + len(document.batches)
+    return Built(document, entries, left_out)
+
+
+def build_recalls(
+    gateway: str, products: list[dict[str, Any]], lots: list[dict[str, Any]], *, version: int, issued: int
+) -> Built:
+    """Every recalled or quarantined lot of ``lots`` (all statuses may be passed) whose product has a GTIN."""
+    by_gtin = {p["id"]: p["gtin"] for p in products if p["gtin"] is not None}
+    held = [x for x in lots if x["status"] in (RecallStatus.RECALLED, RecallStatus.QUARANTINED)]
+    entries = [
+        RecallEntry(
+            gtin=by_gtin[x["product"]], lot=x["lot"], status=RecallStatus(x["status"]),
+            reference=_short(f"{x['product']}/{x['lot']} v{x['version']}"), reason=_short(x["reason"], _TEXT),
+        )
+        for x in sorted(held, key=lambda x: (by_gtin.get(x["product"], ""), x["lot"]))
+        if x["product"] in by_gtin
+    ]  # fmt: skip
+    document = RecallList(v=1, gateway=gateway, version=version, issued=issued, entries=entries)
+    return Built(document, len(entries), len(held) - len(entries))
+
+
+def content_digest(document: MasterData | RecallList) -> str:
+    """SHA-256 of the document without its version and issue time: equal content, equal digest."""
+    plain = msgspec.structs.replace(document, version=1, issued=0)
+    return hashlib.sha256(encode(plain)).hexdigest()
