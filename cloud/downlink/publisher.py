@@ -65,6 +65,8 @@ class DownlinkPublisher:
         self._thread: threading.Thread | None = None
         self._marker: tuple[Any, ...] | None = None
         self._births: dict[str, Any] = {}
+        #: A publish the broker did not confirm: the next pass must run even if nothing changed.
+        self._unconfirmed = True
         #: (gateway, kind) -> version the broker confirmed.
         self.confirmed: dict[tuple[str, str], int] = {}
         self._client = self._make_client()
@@ -94,6 +96,7 @@ class DownlinkPublisher:
             return
         self._connected.set()
         self.confirmed.clear()  # publish everything again on each (re)connect
+        self._unconfirmed = True
         self._wake.set()
 
     def _on_disconnect(self, *_args: Any) -> None:
@@ -155,17 +158,20 @@ class DownlinkPublisher:
         with self.engine.connect() as conn:
             marker = catalog_marker(conn)
         born = self._born()
-        if marker == self._marker and not born and all(self.confirmed.values()) and self.confirmed:
+        if marker == self._marker and not born and not self._unconfirmed:
             return []
         with self.engine.begin() as conn:
             due = due_documents(conn, self.clock())
         self._marker = marker
         sent = []
+        self._unconfirmed = False
         for doc in due:
             key = (doc.gateway, doc.kind)
             if doc.new or doc.gateway in born or self.confirmed.get(key) != doc.version:
                 if self._publish(doc):
                     self.confirmed[key] = doc.version
+                else:
+                    self._unconfirmed = True  # the next pass tries again, catalog changed or not
                 sent.append(doc)
         return sent
 
