@@ -44,6 +44,7 @@ VALID = {
     "quantity": "temperature",
     "state": "all",
     "severity": "warning",
+    "rule": "temperature.excursion",
     "capped": "false",
     "open": "true",
     "limit": "10",

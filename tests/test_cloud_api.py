@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("sqlalchemy", reason="cloud API tests need the [cloud] extra")
 pytest.importorskip("fastapi", reason="cloud API tests need the [cloud] extra")
@@ -21,6 +23,7 @@ from coldgate.cloud.db import insert_items
 from coldgate.cloud.db.models import BatchRange, DeadLetter, Gateway, Sensor, Site, StreamCoverage
 from coldgate.configfile import ConfigError
 from coldgate.contract import examples
+from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import (
     Alert,
     AlertAction,
@@ -657,6 +660,155 @@ def test_alerts_fold_steps(client: TestClient, seeded: Engine) -> None:
     assert ids(state="all", limit=1) == [("gw01", "a-2")]
     assert client.get("/alerts", params={"state": "closed"}, headers=AUTH).status_code == 422
     assert client.get("/alerts", params={"severity": "panic"}, headers=AUTH).status_code == 422
+
+
+def door_step(seq: int, ts: int, alert_id: str, action: AlertAction) -> Alert:
+    """A door alert: another rule, and a subject that is not a sensor."""
+    return Alert(
+        **stamp(seq, ts),
+        alert_id=alert_id,
+        action=action,
+        rule="door.open",
+        subject_type=SubjectType.DOOR,
+        subject="dock1",
+        severity=Severity.WARNING,
+        message=f"{alert_id} {action}",
+        evidence=Evidence(start=ts),
+    )
+
+
+def filtered_alerts(engine: Engine) -> None:
+    """gw01 (site1): a-1 raised at T0, cleared at T0+120 s; d-1 a door alert from T0+50 s to T0+80 s;
+    a-2 open since T0+200 s.  gw02 (site2): a-1 open since T0+100 s."""
+    warn, crit = Severity.WARNING, Severity.CRITICAL
+    put(engine, "gw01", "s-0001", [
+        alert_step(300, T0, "a-1", AlertAction.RAISED, warn, 8.4),
+        alert_step(302, T0 + 120_000, "a-1", AlertAction.CLEARED, crit, 9.1),
+        door_step(303, T0 + 50_000, "d-1", AlertAction.RAISED),
+        door_step(304, T0 + 80_000, "d-1", AlertAction.CLEARED),
+        alert_step(305, T0 + 200_000, "a-2", AlertAction.RAISED, warn, 7.6),
+    ])  # fmt: skip
+    put(engine, "gw02", "s-0009", [alert_step(10, T0 + 100_000, "a-1", AlertAction.RAISED, warn, 7.9)])
+
+
+def test_alerts_filter_by_site_rule_and_time(client: TestClient, seeded: Engine) -> None:
+    filtered_alerts(seeded)
+
+    def ids(**params: Any) -> list[str]:
+        reply = client.get("/alerts", params={"state": "all", **params}, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return [f"{a['gateway']}/{a['alert_id']}" for a in reply.json()["items"]]
+
+    assert ids() == ["gw01/a-2", "gw02/a-1", "gw01/d-1", "gw01/a-1"]
+    assert ids(site="site1") == ["gw01/a-2", "gw01/d-1", "gw01/a-1"]
+    assert ids(site="site2") == ["gw02/a-1"]
+    assert ids(site="nowhere") == []
+    assert ids(rule="door.open") == ["gw01/d-1"]
+    assert ids(rule="temperature.excursion", site="site1") == ["gw01/a-2", "gw01/a-1"]
+    assert ids(rule="temperature.excursion", site="site1", state="open") == ["gw01/a-2"]
+    assert ids(rule="no.such.rule") == []
+    # A window keeps what overlaps it, an open alert lasting until now; the clearing counts as inside.
+    assert ids(**{"from": T0 + 130_000}) == ["gw01/a-2", "gw02/a-1"]
+    assert ids(**{"from": T0 + 120_000}) == ["gw01/a-2", "gw02/a-1", "gw01/a-1"]
+    assert ids(to=T0 + 60_000) == ["gw01/d-1", "gw01/a-1"]
+    assert ids(to=T0) == []  # raised at T0: not before it
+    assert ids(**{"from": T0 + 100_000, "to": T0 + 110_000}) == ["gw02/a-1", "gw01/a-1"]
+    assert ids(**{"from": "2026-11-18T11:08:50Z"}) == ids(**{"from": T0 + 130_000})
+    assert ids(**{"from": "2026-11-18T12:08:50+01:00"}) == ids(**{"from": T0 + 130_000})
+    assert ids(site="site1", rule="door.open", severity="warning", to=T0 + 60_000) == ["gw01/d-1"]
+    # The pages ask for open ones first, so their limit never cuts an alert still open (a door left open
+    # long before the newest closed ones).
+    put(seeded, "gw01", "s-0001", [door_step(299, T0 - 600_000, "d-0", AlertAction.RAISED)])
+    with seeded.connect() as conn:
+        newest = queries.alerts(conn, None, False, None, 4)
+        open_first = queries.alerts(conn, None, False, None, 4, open_first=True)
+    assert [a.alert_id for a in newest] == ["a-2", "a-1", "d-1", "a-1"]
+    assert [(a.alert_id, a.open) for a in open_first] == [("a-2", True), ("a-1", True), ("d-0", True),
+                                                          ("d-1", False)]  # fmt: skip
+    door = client.get("/alerts", params={"rule": "door.open", "state": "all"}, headers=AUTH).json()["items"]
+    assert (door[0]["subject_type"], door[0]["subject"], door[0]["open"]) == ("door", "dock1", False)
+
+
+def test_gaps_filter_by_site_and_time_open_ones_first(client: TestClient, seeded: Engine) -> None:
+    offline = GapCause.SENSOR_OFFLINE
+    put(seeded, "gw01", "s-0001", [
+        gap(200, "cr1-h01", T0, None, offline),
+        gap(201, "cr1-h01", T0, T0 + 30_000, offline),
+        gap(202, "cr1-t01", T0 + 60_000, None, offline),
+    ])  # fmt: skip
+    put(seeded, "gw02", "s-0009", [gap(20, "cr2-t01.temperature", T0 - 900_000, None, offline)])
+    put(seeded, "gw02", "cloud", [
+        gap(1, "gw02", T0 - 600_000, T0 - 300_000, GapCause.GATEWAY_OFFLINE),
+    ])  # fmt: skip
+
+    def subjects(**params: Any) -> list[str]:
+        reply = client.get("/gaps", params=params, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return [g["subject"] for g in reply.json()["items"]]
+
+    # Open ones first, however old (cr2's began before every closed one), then newest start first.
+    assert subjects() == ["cr1-t01", "cr2-t01.temperature", "cr1-h01", "gw02"]
+    assert subjects(limit=2) == ["cr1-t01", "cr2-t01.temperature"]
+    assert subjects(site="site2") == ["cr2-t01.temperature", "gw02"]
+    assert subjects(site="site1", open="false") == ["cr1-h01"]
+    assert subjects(site="site1", gateway="gw02") == []
+    assert subjects(site="nowhere") == []
+    assert subjects(**{"from": T0 - 500_000, "to": T0 - 400_000}) == ["cr2-t01.temperature", "gw02"]
+    assert subjects(**{"from": T0 + 40_000}, site="site1") == ["cr1-t01"]
+    # A list's window has no longest length (a chart's range has): two years is a fair question.
+    assert subjects(**{"from": T0 - 2 * 366 * 86_400_000, "to": T0 + 1}, site="site2") == [
+        "cr2-t01.temperature",
+        "gw02",
+    ]
+
+
+FILTER_ERRORS = [
+    ("/alerts", {"from": "soon"}, "from", "is neither epoch milliseconds"),
+    ("/alerts", {"to": "2026-11-18T11:00:00"}, "to", "has no time zone"),
+    ("/alerts", {"from": T0, "to": T0}, "to", "must be after 'from'"),
+    ("/alerts", {"from": "-5"}, "from", "is outside 0.."),
+    ("/alerts", {"rule": "r" * 129}, "rule", "at most 128 characters"),
+    ("/alerts", {"site": "s" * 65}, "site", "at most 64 characters"),
+    ("/gaps", {"from": "1969-12-31T23:00:00Z"}, "from", "is before 1970"),
+    ("/gaps", {"to": "yesterday"}, "to", "is neither epoch milliseconds"),
+    ("/gaps", {"from": T0 + 1, "to": T0}, "to", "must be after 'from'"),
+    ("/gaps", {"site": "s" * 65}, "site", "at most 64 characters"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "field", "words"), FILTER_ERRORS)
+def test_bad_list_filters_are_422_naming_the_parameter(
+    client: TestClient, seeded: Engine, path: str, params: dict[str, Any], field: str, words: str
+) -> None:
+    reply = client.get(path, params=params, headers=AUTH)
+    assert reply.status_code == 422, reply.text
+    [error] = reply.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert words in error["msg"], error["msg"]
+
+
+filter_text = (
+    st.text(max_size=40)
+    | st.integers(-(10**16), 10**17).map(str)
+    | st.datetimes(timezones=st.none() | st.just(datetime.UTC)).map(lambda d: d.isoformat())
+    | st.sampled_from(["site1", "gw01", "door.open", "open", "all", "critical", "true", "1", "0"])
+)
+LIST_PARAMS = ("site", "gateway", "rule", "from", "to", "state", "severity", "open", "limit")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/alerts", "/gaps"]),
+    params=st.dictionaries(st.sampled_from(LIST_PARAMS), filter_text, max_size=5),
+)
+def test_any_list_filter_is_an_answer_never_a_500(
+    client: TestClient, seeded: Engine, path: str, params: dict[str, str]
+) -> None:
+    reply = client.get(path, params=params, headers=AUTH)
+    assert reply.status_code in (200, 422), (params, reply.text[:300])
+    if reply.status_code == 422:
+        named = {tuple(e["loc"])[-1] for e in reply.json()["detail"]}
+        assert named <= set(LIST_PARAMS), (params, named)
 
 
 # ---------------------------------------------------------------- dead letters

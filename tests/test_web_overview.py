@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import msgspec
@@ -30,7 +31,8 @@ from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.web.app import create_web_app
 from coldgate.cloud.web.ranges import form_value
 from coldgate.cloud.web.times import local_time
-from coldgate.contract.items import Alert, Gap
+from coldgate.contract.evidence import Evidence
+from coldgate.contract.items import Alert, AlertAction, Gap, Severity, SubjectType
 from coldgate.contract.uplink import State
 from tests.rig import items
 from tests.rig.cloud_db import ingest
@@ -41,6 +43,8 @@ from tests.rig.ports import free_port
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LATE_BOOT = "0b2c4d6e8f0a1b2c3d4e5f6071829304"
 DAY = 86_400_000
+HOUR = 3_600_000
+MINUTE = 60_000
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
@@ -60,6 +64,27 @@ def _now_ms() -> int:
 
 def _numbered(seq: int, item: msgspec.Struct) -> msgspec.Struct:
     return msgspec.structs.replace(item, seq=seq)
+
+
+def past_alerts(now: int) -> list[msgspec.Struct]:
+    """Alerts of the past for the alerts page's filters: an excursion of cr1-t03 from 26 h 05 min to
+    25 h ago (outside the sensor page's default 24 h, with the readings around it), and a door left
+    open 2 h ago, shut 10 min later (another rule, a subject that is not a sensor)."""
+    evidence = msgspec.structs.replace(items.alert(3).evidence, start=now - 26 * HOUR - 5 * MINUTE, peak=8.9)
+    raised = items.alert(3, ts=now - 26 * HOUR, subject="cr1-t03", evidence=evidence,
+                         message="Cold room 1 (t03) above 8.0 °C")  # fmt: skip
+    door = items.alert(4, ts=now - 2 * HOUR, rule="door.open", subject_type=SubjectType.DOOR,
+                       subject="dock1", severity=Severity.WARNING, message="Dock 1 door left open",
+                       evidence=Evidence(start=now - 2 * HOUR))  # fmt: skip
+    # Every 10 min from 27 h ago: in range, rising from 26 h 10 min ago, above 8 °C from 26 h ago (peak
+    # 8.9 °C) until it falls back 25 h ago.
+    values = [5.4, 5.5, 5.3, 5.6, 5.5, 7.2, 8.3, 8.6, 8.8, 8.9, 8.7, 8.4, 7.5, 6.1, 5.6, 5.5, 5.4, 5.5]
+    around = [items.reading(v, sensor="cr1-t03", ts=now - 27 * HOUR + k * 10 * MINUTE)
+              for k, v in enumerate(values)]  # fmt: skip
+    return [
+        raised, msgspec.structs.replace(raised, ts=now - 25 * HOUR, action=AlertAction.CLEARED),
+        door, msgspec.structs.replace(door, ts=now - 110 * MINUTE, action=AlertAction.CLEARED), *around,
+    ]  # fmt: skip
 
 
 def seed(engine: Engine) -> None:
@@ -91,7 +116,8 @@ def seed(engine: Engine) -> None:
     history = [
         items.reading(4.0 + k / 10, sensor="cr1-t01", ts=now - 6 * 3_600_000 + k * 600_000) for k in range(20)
     ]
-    batch = [_numbered(n, item) for n, item in enumerate([*readings, alert, gap, earlier, *history], start=1)]
+    batch = [*readings, alert, gap, earlier, *history, *past_alerts(now)]
+    batch = [_numbered(n, item) for n, item in enumerate(batch, start=1)]
     assert ingest(engine, *batch_message("gw01", batch)).kind == "batch"
     other = [_numbered(1, items.reading(3.9, sensor="cr2-t01", ts=now - 40_000))]
     assert ingest(engine, *batch_message("gw02", other)).kind == "batch"
@@ -172,7 +198,7 @@ def test_sign_in_see_the_overview_live_and_sign_out(
     # A new excursion turns its tile red without a reload (the page polls every 5 s).
     marker = page.evaluate("() => (window.__kept = 'same page')")
     now = _now_ms()
-    raised = _numbered(40, items.alert(2, ts=now, subject="cr1-t02", message="Cold room 1 above 8.0 °C"))
+    raised = _numbered(100, items.alert(2, ts=now, subject="cr1-t02", message="Cold room 1 above 8.0 °C"))
     assert ingest(engine, *batch_message("gw01", [raised])).kind == "batch"
     expect(tile(page, "gw01/cr1-t02")).to_have_attribute("data-state", "excursion", timeout=10_000)
     assert page.evaluate("() => window.__kept") == marker  # not reloaded
@@ -229,11 +255,13 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(row).to_contain_text("limits 2.0 to 8.0 °C")
     expect(row).to_contain_text(offset)
     shot(page, "alerts", dialect)
+    filter_alerts_and_follow_the_chart_link(page, dialect, offset)
     page.click("nav >> text=Gaps")
     gap = page.locator("tr.open").first
     expect(gap).to_contain_text("cr1-h01")
     expect(gap).to_contain_text("still open")
     expect(gap).to_contain_text(offset)
+    see_open_gaps_first_with_durations(page)
     shot(page, "gaps", dialect)
     page.click("nav >> text=Audit trail")
     expect(page.locator("table.audit")).to_contain_text("session.start")
@@ -309,6 +337,57 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(page.locator(".error")).to_contain_text("audit.read")
     shot(page, "forbidden", dialect)
     viewer.close()
+
+
+def filter_alerts_and_follow_the_chart_link(page: Page, dialect: str, offset: str) -> None:
+    """On the alerts page: filter by rule, then by a time typed in Berlin's wall time, and follow the
+    chart link of the alert found to the sensor page showing that alert's time."""
+    rows = page.locator("table.alerts tbody tr[data-alert]")
+    expect(rows).to_have_count(1)  # open ones only, by default
+    page.select_option("select[name=state]", "all")
+    page.select_option("select[name=rule]", "door.open")
+    page.click("form.alert-filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"rule=door\.open"))
+    expect(rows).to_have_count(1)
+    door = page.locator('tr[data-alert="gw01/gw01-a-000004"]')
+    expect(door).to_contain_text("Dock 1 door left open")
+    expect(door.locator(".lasted")).to_have_text("lasted 10 min")
+    expect(door.locator("a.chart-link")).to_have_count(0)  # a door has no chart
+    shot(page, "alerts-by-rule", dialect)
+    # From 27 h to 24 h ago, typed in the site's zone: only cr1-t03's old excursion.
+    now = _now_ms()
+    page.select_option("select[name=rule]", "")
+    page.fill("input[name=from]", form_value(now - 27 * HOUR, "Europe/Berlin"))
+    page.fill("input[name=to]", form_value(now - 24 * HOUR, "Europe/Berlin"))
+    page.click("form.alert-filters button[type=submit]")
+    expect(rows).to_have_count(1)
+    old = page.locator('tr[data-alert="gw01/gw01-a-000003"]')
+    expect(old.locator(".lasted")).to_have_text("lasted 1 h")  # raised 26 h ago, cleared 25 h ago
+    expect(old).to_contain_text("peak 8.9 °C")
+    expect(old).to_contain_text(offset)
+    shot(page, "alerts-by-time", dialect)
+    link = old.locator("a.chart-link")
+    window = parse_qs(urlsplit(link.get_attribute("href") or "").query)
+    start = int(window["from"][0])
+    assert abs(start - (now - 26 * HOUR - 20 * MINUTE)) < 60_000  # 15 min before the excursion began
+    link.click()
+    expect(page.locator("h1")).to_contain_text("cr1-t03")
+    expect(page.locator(".shown-range")).to_contain_text(local_time(start, "Europe/Berlin"))
+    expect(page.locator("form.custom-range button.current")).to_have_count(1)
+    expect(page.locator("#chart")).to_have_attribute("data-marks", "1")
+    expect(page.locator("table.alerts-in-range")).to_contain_text("Cold room 1 (t03) above 8.0 °C")
+    expect(page.locator("[data-stat=max]")).to_contain_text("8.9")
+    shot(page, "alert-chart", dialect)
+
+
+def see_open_gaps_first_with_durations(page: Page) -> None:
+    """Open gaps come first, each saying how long so far; a closed one says how long it lasted."""
+    states = page.locator("table.gaps tbody tr td:first-child").all_inner_texts()
+    assert states == sorted(states, key=lambda s: s != "open") and states[0] == "open", states
+    expect(page.locator("tr.open td.lasted").first).to_contain_text(re.compile(r"still open, \d+ min so far"))
+    closed = page.locator('tr.closed[data-gap^="gw01/cr1-t01/"]')
+    expect(closed.locator("td.lasted")).to_have_text("1 h")
+    expect(closed.locator("a.chart-link")).to_have_count(1)
 
 
 def test_gateways_and_users_pages_for_an_admin(

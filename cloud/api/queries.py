@@ -43,6 +43,7 @@ from coldgate.cloud.db.models import (
 
 __all__ = [
     "PAYLOAD_HEAD_BYTES",
+    "alert_rules",
     "alerts",
     "dead_letters",
     "gaps",
@@ -359,32 +360,44 @@ def reading_rows(
 # ---------------------------------------------------------------- gaps
 
 
+def _site_gateways(site: str) -> Any:
+    """The ids of ``site``'s gateways, as a subquery: gaps and alerts carry a gateway, not a site."""
+    return select(Gateway.id).where(Gateway.site == site).scalar_subquery()
+
+
 def gaps(
     conn: Connection,
-    gateway: str | None,
-    open_: bool | None,
-    start: int | None,
-    end: int | None,
-    limit: int,
+    gateway: str | None = None,
+    open_: bool | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    limit: int = 100,
+    *,
+    site: str | None = None,
 ) -> list[schemas.GapEntry]:
-    """Gaps folded from their opening and closing reports, newest start first.
+    """Gaps folded from their opening and closing reports: open ones first, then newest start first.
 
     A gap is reported open (``end`` null) and again once closed, with the same
     (gateway, subject, start); both rows stay stored, and re-sends add more.
     Grouping on the gap's identity and taking the largest ``end`` folds them.
-    A window keeps gaps that overlap [start, end).
+    A window keeps gaps whose [start, end or now) overlaps [start, end).
+    Open ones sort first in SQL, so ``limit`` never cuts an open gap in favour
+    of an old closed one (monitoring that is still interrupted is the news).
     """
     end_col = func.max(Gap.end)
     detail = func.coalesce(func.max(case((Gap.end.is_not(None), Gap.detail))), func.max(Gap.detail))
     keys = (Gap.gateway, Gap.subject_type, Gap.subject, Gap.start, Gap.cause)
+    still_open_first = case((end_col.is_(None), 0), else_=1)
     query = (
         select(*keys, end_col.label("end"), detail.label("detail"), func.count().label("reports"))
         .group_by(*keys)
-        .order_by(Gap.start.desc(), Gap.gateway, Gap.subject)
+        .order_by(still_open_first, Gap.start.desc(), Gap.gateway, Gap.subject)
         .limit(limit)
     )
     if gateway is not None:
         query = query.where(Gap.gateway == gateway)
+    if site is not None:
+        query = query.where(Gap.gateway.in_(_site_gateways(site)))
     if start is not None:
         query = query.having(or_(end_col.is_(None), end_col > start))
     if end is not None:
@@ -403,14 +416,29 @@ def gaps(
 
 
 def alerts(
-    conn: Connection, gateway: str | None, only_open: bool, severity: str | None, limit: int
+    conn: Connection,
+    gateway: str | None = None,
+    only_open: bool = False,
+    severity: str | None = None,
+    limit: int = 100,
+    *,
+    site: str | None = None,
+    rule: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    open_first: bool = False,
 ) -> list[schemas.AlertEntry]:
     """One entry per alert: its latest step, its first step's ts and its step count.
 
     Steps are ordered by (ts, stream, seq): seq orders one stream, ts orders
     streams of the same gateway.  Window functions do the folding in one pass
     over the alerts table (far smaller than readings), on SQLite >= 3.25 and
-    PostgreSQL alike.
+    PostgreSQL alike.  Gateway and site narrow the steps before folding (an
+    alert belongs to one gateway); severity and rule are the latest step's,
+    and the window [start, end) keeps alerts whose [raised, cleared] overlaps
+    it, an open one counting as still going.  ``open_first`` sorts open
+    ones before the rest in SQL, so ``limit`` never cuts an alert still open
+    (a door left open for weeks) in favour of recent closed ones.
     """
     alert_key = (Alert.gateway, Alert.alert_id)
     ranked = select(
@@ -432,17 +460,27 @@ def alerts(
     )
     if gateway is not None:
         ranked = ranked.where(Alert.gateway == gateway)
+    if site is not None:
+        ranked = ranked.where(Alert.gateway.in_(_site_gateways(site)))
     latest = ranked.subquery()
+    newest = (latest.c.raised_at.desc(), latest.c.gateway, latest.c.alert_id)
+    still_open_first = case((latest.c.action == "cleared", 1), else_=0)
     query = (
         select(latest)
         .where(latest.c.rank == 1)
-        .order_by(latest.c.raised_at.desc(), latest.c.gateway, latest.c.alert_id)
+        .order_by(*((still_open_first, *newest) if open_first else newest))
         .limit(limit)
     )
     if only_open:
         query = query.where(latest.c.action != "cleared")
     if severity is not None:
         query = query.where(latest.c.severity == severity)
+    if rule is not None:
+        query = query.where(latest.c.rule == rule)
+    if start is not None:
+        query = query.where(or_(latest.c.action != "cleared", latest.c.ts >= start))
+    if end is not None:
+        query = query.where(latest.c.raised_at < end)
     return [
         schemas.AlertEntry(
             gateway=row["gateway"],
@@ -461,6 +499,12 @@ def alerts(
         )
         for row in conn.execute(query).mappings()
     ]
+
+
+def alert_rules(conn: Connection) -> list[str]:
+    """Every rule an alert has been raised by, sorted: the alerts page offers them as its rule filter,
+    so nobody has to know that a door left open is ``door.open``."""
+    return list(conn.execute(select(Alert.rule).distinct().order_by(Alert.rule)).scalars())
 
 
 # ---------------------------------------------------------------- dead letters

@@ -39,6 +39,7 @@ from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
 from coldgate.cloud.web.chart import chart_data
+from coldgate.cloud.web.list_filters import alert_rows, duration_words, gap_rows, list_zone, typed_window
 from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
 from coldgate.cloud.web.times import RangeError, corrected, local_time
 
@@ -201,30 +202,78 @@ Shown = Annotated[Literal["open", "all"], Query()]
 _LIST_LIMIT = 500
 
 
+Site = Annotated[str | None, Query(max_length=64)]
+Rule = Annotated[str | None, Query(max_length=128)]
+Severity = Annotated[str | None, Query(max_length=16)]
+TypedFrom = Annotated[str | None, Query(alias="from", max_length=64)]
+TypedTo = Annotated[str | None, Query(alias="to", max_length=64)]
+SEVERITIES = ("critical", "warning", "info")
+
+
+def _list_window(
+    start: str | None, end: str | None, zone: str
+) -> tuple[tuple[int | None, int | None], str | None, tuple[str, str]]:
+    """The time filter of a list page: (from, to) in epoch ms, the message if it could not be read (the
+    list is then shown without it), and the form's values (as typed if refused, else in ``zone``)."""
+    try:
+        window = typed_window(start, end, zone)
+    except RangeError as exc:
+        return (None, None), str(exc), (start or "", end or "")
+    shown = tuple("" if ms is None else form_value(ms, zone) for ms in window)
+    return window, None, (shown[0], shown[1])
+
+
 @router.get("/dashboard/alerts", response_class=HTMLResponse)
 def alerts_page(
-    who: Who, request: Request, state: Shown = "open", gateway: Gateway = None,
-    severity: Annotated[Literal["critical", "warning", "info"] | None, Query()] = None,
+    who: Who, request: Request, state: Shown = "open", gateway: Gateway = None, site: Site = None,
+    rule: Rule = None, severity: Severity = None, start: TypedFrom = None, end: TypedTo = None,
 ) -> Response:  # fmt: skip
-    """Alerts, open ones (or all, newest first), with the evidence the gateway sent."""
+    """Alerts, open ones first (or closed too), filtered by site, gateway, rule, severity and a time
+    typed in the site's zone, each with the evidence the gateway sent and a link to its chart."""
+    now = int(time.time() * 1000)
+    chosen = severity if severity in SEVERITIES else None
+    errors = [] if chosen or not severity else [f"severity: {severity!r} is none of {', '.join(SEVERITIES)}"]
     with request.app.state.engine.connect() as conn:
-        found = queries.alerts(conn, gateway or None, state == "open", severity, _LIST_LIMIT)
-        zones = queries_sites.zone_book(conn)
-    found.sort(key=lambda a: (not a.open, -a.updated_at))
-    return render(request, "alerts.html", who, alerts=found, state=state, gateway=gateway or "", zones=zones,
-                 severity=severity or "", now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
+        zones, sites = queries_sites.zone_book(conn), queries_sites.sites(conn)
+        zone = list_zone(zones, site, gateway)
+        (start_ms, end_ms), error, typed = _list_window(start, end, zone)
+        errors += [error] if error else []
+        found = queries.alerts(
+            conn, gateway or None, state == "open", chosen, _LIST_LIMIT,
+            site=site or None, rule=rule or None, start=start_ms, end=end_ms, open_first=True,
+        )  # fmt: skip
+        rules = queries.alert_rules(conn)
+    return render(
+        request, "alerts.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if errors else 200,
+        rows=alert_rows(found, now), state=state, gateway=gateway or "", site=site or "", rule=rule or "",
+        severity=severity or "", severities=SEVERITIES, sites=sites, rules=rules, zones=zones, zone=zone,
+        form_from=typed[0], form_to=typed[1], errors=errors, now=now, limit=_LIST_LIMIT,
+        duration=duration_words,
+    )  # fmt: skip
 
 
 @router.get("/dashboard/gaps", response_class=HTMLResponse)
-def gaps_page(who: Who, request: Request, state: Shown = "all", gateway: Gateway = None) -> Response:
-    """Every monitoring interruption, open ones first, with its cause and duration."""
+def gaps_page(
+    who: Who, request: Request, state: Shown = "all", gateway: Gateway = None, site: Site = None,
+    start: TypedFrom = None, end: TypedTo = None,
+) -> Response:  # fmt: skip
+    """Every monitoring interruption, open ones first (then newest), with its cause and how long it
+    lasted (or has lasted so far), filtered by site, gateway and a time typed in the site's zone."""
+    now = int(time.time() * 1000)
     with request.app.state.engine.connect() as conn:
+        zones, sites = queries_sites.zone_book(conn), queries_sites.sites(conn)
+        zone = list_zone(zones, site, gateway)
+        (start_ms, end_ms), error, typed = _list_window(start, end, zone)
         only_open = True if state == "open" else None
-        found = queries.gaps(conn, gateway or None, only_open, None, None, _LIST_LIMIT)
-        zones = queries_sites.zone_book(conn)
-    found.sort(key=lambda g: (not g.open, -g.start))
-    return render(request, "gaps.html", who, gaps=found, state=state, gateway=gateway or "", zones=zones,
-                 now=int(time.time() * 1000), limit=_LIST_LIMIT)  # fmt: skip
+        found = queries.gaps(
+            conn, gateway or None, only_open, start_ms, end_ms, _LIST_LIMIT, site=site or None
+        )
+    return render(
+        request, "gaps.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
+        rows=gap_rows(found, now), state=state, gateway=gateway or "", site=site or "", sites=sites,
+        zones=zones, zone=zone, form_from=typed[0], form_to=typed[1], errors=[error] if error else [],
+        now=now, limit=_LIST_LIMIT,
+    )  # fmt: skip
 
 
 @router.get("/dashboard/audit", response_class=HTMLResponse)
