@@ -366,6 +366,11 @@ def filter_alerts_and_follow_the_chart_link(page: Page, dialect: str, offset: st
     expect(old).to_contain_text("peak 8.9 °C")
     expect(old).to_contain_text(offset)
     shot(page, "alerts-by-time", dialect)
+    # At the cold-room door (a tablet held upright) the filters wrap and the page is no wider than it.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
+    shot(page, "alerts-tablet", dialect)
+    page.set_viewport_size({"width": 1280, "height": 800})
     link = old.locator("a.chart-link")
     window = parse_qs(urlsplit(link.get_attribute("href") or "").query)
     start = int(window["from"][0])
