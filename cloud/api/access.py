@@ -70,6 +70,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/catalog/products/{product}/lots/{lot}/quarantine"): "qa.decide",
     ("POST", "/catalog/products/{product}/lots/{lot}/reject"): "qa.decide",
     ("POST", "/catalog/products/{product}/lots/{lot}/recall"): "recall.run",
+    ("POST", "/catalog/products/{product}/lots/{lot}/serials"): "catalog.manage",
+    ("GET", "/catalog/products/{product}/lots/{lot}/serials"): "catalog.read",
+    ("GET", "/catalog/products/{product}/serials/{serial}"): "catalog.read",
+    ("POST", "/catalog/import/products"): "catalog.manage",
+    ("POST", "/catalog/import/lots"): "catalog.manage",
+    ("POST", "/catalog/import/serials"): "catalog.manage",
 }
 
 

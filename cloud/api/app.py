@@ -25,8 +25,10 @@ from coldgate.cloud.api.routes import (
     alerts,
     audit,
     catalog_classes,
+    catalog_import,
     catalog_lots,
     catalog_products,
+    catalog_serials,
     dead_letters,
     gaps,
     gateways,
@@ -118,6 +120,8 @@ def create_app(
         catalog_classes,
         catalog_products,
         catalog_lots,
+        catalog_serials,
+        catalog_import,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

@@ -49,6 +49,7 @@ __all__ = [
     "GapVerdict",
     "Gateway",
     "ItemKey",
+    "LotSerial",
     "LotVersion",
     "ProductIdentifier",
     "ProductVersion",
@@ -659,6 +660,36 @@ class BrowserSession(Base):
     ended_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
     #: "logout", "idle timeout", "absolute timeout", "user disabled", ...
     ended_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LotSerial(Base):
+    """Serials of a product's units that belong to one lot (``cloud/catalog/serials.py``): one serial
+    (``first == last``) or a range of numeric serials of one width, ``first..last`` inclusive.
+
+    An SGTIN tag carries GTIN and serial but no lot; this ties it to its lot.  A serial belongs to at
+    most one lot of a product (ranges never overlap: checked by the writers, who serialise on a lock).
+    Append-only: what was said about a unit is never edited, only added to.
+    """
+
+    __tablename__ = "lot_serials"
+    __table_args__ = (
+        PrimaryKeyConstraint("product", "first"),
+        #: ``lot_of``: the range of a numeric serial is the last one of its width starting at or below it.
+        Index("ix_lot_serials_lookup", "product", "numeric", "width", "first"),
+        Index("ix_lot_serials_lot", "product", "lot"),
+    )
+
+    product: Mapped[str] = mapped_column()
+    first: Mapped[str] = mapped_column()
+    last: Mapped[str]
+    lot: Mapped[str]
+    #: ``first`` is all digits (then it and ``last`` compare as numbers: same width).
+    numeric: Mapped[bool] = mapped_column(Boolean)
+    width: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    added_by: Mapped[str] = mapped_column(Text)
+    added_by_id: Mapped[str | None]
+    reason: Mapped[str] = mapped_column(Text)
 
 
 def autogenerate_include(
