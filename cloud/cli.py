@@ -7,6 +7,7 @@ import datetime
 import click
 
 from coldgate.cloud.audit.cli import audit
+from coldgate.cloud.catalog.catalog_cli import catalog
 from coldgate.cloud.catalog.sites_cli import sites
 from coldgate.cloud.cli_transaction import load_config
 from coldgate.cloud.identity.cli import gateways
@@ -24,6 +25,7 @@ cloud.add_command(audit)
 cloud.add_command(users)
 cloud.add_command(tokens)
 cloud.add_command(sites)
+cloud.add_command(catalog)
 
 
 @cloud.command("check-config")

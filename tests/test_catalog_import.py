@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.audit.log import verify
 from coldgate.cloud.catalog.csv_read import MAX_SHOWN
+from coldgate.cloud.cli import cloud
 from coldgate.cloud.db.models import AuditEntry, LotSerial, LotVersion, ProductVersion
 from tests.rig.people import bearer, person
 from tests.test_lot_serials import make_catalog
@@ -252,3 +255,29 @@ def test_any_file_imports_whole_or_not_at_all(
     else:
         made = reply.json()["created"] + reply.json()["updated"]
         assert sum(after) - sum(counts) == made and len(_imports(engine)) == imports + 1
+
+
+def test_the_cli_imports_as_a_named_qa_manager(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "cloud.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    make_catalog(engine, lots=())
+    manager_id, _ = person(engine, "marta", ("qa_manager",))
+    person(engine, "ada", ("admin",))
+    good, bad = tmp_path / "products.csv", tmp_path / "bad.csv"
+    good.write_text(PRODUCTS)
+    bad.write_text(BAD_PRODUCTS)
+    runner = CliRunner()
+
+    def run(*args: str | Path) -> Any:
+        command = ["catalog", "import", str(config), *map(str, args)]
+        return runner.invoke(cloud, command, catch_exceptions=False)
+
+    not_qa = run("products", good, "--reason", "ERP load", "--by", "ada")
+    assert not_qa.exit_code != 0 and "may not import into the catalog (catalog.manage" in not_qa.output
+    refused = run("products", bad, "--reason", "ERP load", "--by", "marta")
+    assert refused.exit_code != 0 and "9 problem(s): nothing imported" in refused.output
+    assert f"{bad}:line 3, column gtin = '4006381333932': the check digit" in refused.output
+    done = run("products", good, "--reason", "ERP load", "--by", "marta")
+    assert done.exit_code == 0 and "3 row(s) imported: 3 created, 0 updated, 0 unchanged" in done.output
+    [entry] = _imports(engine)
+    assert entry.actor_id == manager_id and "coldgate CLI" in (entry.client or "")

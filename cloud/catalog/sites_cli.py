@@ -28,9 +28,11 @@ __all__ = ["sites"]
 PERMISSION = "settings.manage"
 
 
-def acting_as(conn: Connection, login: str) -> Actor:
+def acting_as(
+    conn: Connection, login: str, permission: str = PERMISSION, doing: str = "change sites"
+) -> Actor:
     """The audit trail's actor for ``--by LOGIN``: refused (a ClickException) unless LOGIN is an
-    active, unlocked user whose roles hold ``settings.manage``."""
+    active, unlocked user whose roles hold ``permission`` (``settings.manage`` unless told)."""
     from coldgate.cloud.audit.log import Actor
     from coldgate.cloud.identity.roles import permissions
     from coldgate.cloud.identity.users import find_user
@@ -39,9 +41,9 @@ def acting_as(conn: Connection, login: str) -> Actor:
     if not user["active"] or user["locked"]:
         state = "disabled" if not user["active"] else "locked"
         raise click.ClickException(f"--by: {user['login']!r} is {state}")
-    if PERMISSION not in permissions(user["roles"]):
+    if permission not in permissions(user["roles"]):
         held = ", ".join(user["roles"]) or "none"
-        raise click.ClickException(f"--by: {user['login']!r} may not change sites ({PERMISSION} is not "
+        raise click.ClickException(f"--by: {user['login']!r} may not {doing} ({permission} is not "
                                    f"among the permissions of role(s) {held})")  # fmt: skip
     return Actor(user["printed_name"], user["id"], client=cli_actor().name)
 
