@@ -23,6 +23,7 @@ import msgspec
 from coldgate.contract.codec import encode
 from coldgate.contract.uplink import Status
 from coldgate.gateway.buffer.outbox_db import OutboxDb
+from coldgate.gateway.clock import Stamp
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.control import ControlRequest, ask, socket_path
 
@@ -42,6 +43,22 @@ def write_heartbeat(data_dir: str | os.PathLike[str], status: Status) -> None:
             with contextlib.suppress(OSError):  # a full card must not fill up with half-written copies
                 os.unlink(tmp.name)
             raise
+
+
+def heartbeat_stamp(data_dir: str | os.PathLike[str]) -> Stamp | None:
+    """When the last heartbeat kept on disk was taken (wall, boot, monotonic); None if there is none.
+
+    A sign that the gateway was alive then, read at start before the new
+    process writes its own (``gateway.restart_gap``).  A missing, torn or
+    foreign file is no evidence, not an error.
+    """
+    try:
+        status = msgspec.json.decode((Path(data_dir) / HEARTBEAT_FILE).read_bytes(), type=Status)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if status.clock is None or status.clock.mono is None:
+        return None  # a last will: registered at connect, not a sign of life at its ``ts``
+    return Stamp(wall_ms=status.ts, mono_ms=status.clock.mono, boot=status.boot, synced=status.clock.synced)
 
 
 def local_status(config: GatewayConfig) -> dict[str, Any]:

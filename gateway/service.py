@@ -10,6 +10,11 @@ disk, and applied here by restarting the app (sources, rules, alarm) with it:
 the outbox and the uplink run on.  Settings of the outbox and the uplink itself
 (broker, credentials) take effect at the next start of the process, because
 changing them under a running link could strand acknowledged-but-unsent state.
+
+At start, before anything writes, the service reads how the previous process
+ended (the outbox's last sign of life and clean-close flag, the heartbeat kept
+on disk) and, as the app starts its sources, records the time nobody was
+monitoring as a gap (``gateway.restart_gap``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from coldgate.gateway.app import GatewayApp
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
-from coldgate.gateway.local_status import write_heartbeat
+from coldgate.gateway.local_status import heartbeat_stamp, write_heartbeat
+from coldgate.gateway.restart_gap import PreviousRun, latest, min_gap_ms, restart_gap
 from coldgate.gateway.status import build_status
 from coldgate.gateway.uplink.clock_watch import ClockWatch
 from coldgate.gateway.uplink.downlink import Document, Downlink
@@ -86,8 +92,31 @@ class GatewayService:
             log.warning("cannot keep the last heartbeat on disk: %s", exc)
         return status
 
-    async def _run_app(self, outbox: Outbox, stop: asyncio.Event) -> None:
-        """Run the app; on a pushed configuration, stop it and start a new one with that config."""
+    def _previous_run(self, outbox: Outbox) -> PreviousRun | None:
+        """How the previous process ended; read before this one writes a heartbeat or commits."""
+        alive = latest(outbox.previous_alive, heartbeat_stamp(self.config.gateway.data_dir))
+        if outbox.previous_alive is None or alive is None:
+            return None  # nothing was ever committed: a first start, no monitoring to have missed
+        return PreviousRun(alive=alive, clean=outbox.previous_clean)
+
+    def _record_restart(self, outbox: Outbox, previous: PreviousRun) -> None:
+        """The gap since the previous run, stamped now: the sources start right after this."""
+        gap = restart_gap(
+            previous, self.clock.stamp(), gateway=self.config.gateway.id, min_gap_ms=min_gap_ms(self.config)
+        )
+        if gap is None:
+            log.info("restarted within one poll interval of the last record: no monitoring gap")
+            return
+        log.warning("monitoring gap while the gateway was not running: %s", gap.detail)
+        outbox.put(gap)
+
+    async def _run_app(
+        self, outbox: Outbox, stop: asyncio.Event, previous: PreviousRun | None = None
+    ) -> None:
+        """Run the app; on a pushed configuration, stop it and start a new one with that config.
+
+        ``previous``: how the last process ended; its gap is recorded as the first app starts.
+        """
         while not stop.is_set():
             self._reload.clear()
             app_stop = asyncio.Event()
@@ -101,6 +130,9 @@ class GatewayService:
                 recalls=self.recalls,
                 status_provider=self.status,
             )
+            if previous is not None:
+                self._record_restart(outbox, previous)
+                previous = None
             task = asyncio.create_task(self.app.run(app_stop))
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
             try:
@@ -116,6 +148,7 @@ class GatewayService:
     async def run(self, stop: asyncio.Event) -> None:
         gateway, site = self.config.gateway.id, self.config.gateway.site
         with Outbox(self.config.outbox, gateway=gateway, clock=self.clock) as outbox:
+            previous = self._previous_run(outbox)
             downlink = Downlink(
                 self.config.gateway.data_dir,
                 gateway=gateway,
@@ -137,7 +170,7 @@ class GatewayService:
             )
             watch = ClockWatch(self.clock, outbox.put)
             tasks = [
-                asyncio.create_task(self._run_app(outbox, stop), name="app"),
+                asyncio.create_task(self._run_app(outbox, stop, previous), name="app"),
                 asyncio.create_task(self.uplink.run(stop), name="uplink"),
                 asyncio.create_task(watch.run(stop), name="clock-watch"),
             ]

@@ -245,6 +245,8 @@ class Committer:
         started = time.perf_counter()
         with self._db.transaction():
             self._db.insert(self._rows(group, self._db.meta.next_seq))
+            newest = group[-1]  # put order: the last one put is the latest sign of life
+            self._db.meta.note_alive(newest.ts, newest.boot, newest.mono, newest.synced)
         self.commit_ms.append((time.perf_counter() - started) * 1000)
         self._published(done=len(group))
 

@@ -65,7 +65,7 @@ from coldgate.gateway.buffer.committer import Committer
 from coldgate.gateway.buffer.lanes import PRIORITY, facts
 from coldgate.gateway.buffer.outbox_db import OutboxDb
 from coldgate.gateway.buffer.overflow import Caps
-from coldgate.gateway.clock import Clock
+from coldgate.gateway.clock import Clock, Stamp
 from coldgate.gateway.config import OutboxConfig
 from coldgate.gateway.observations import UNSEQUENCED
 
@@ -214,6 +214,28 @@ class Outbox:
     def stream(self) -> str:
         """This outbox's stream id, for ``Batch.stream``; made when the file was created."""
         return self._stream
+
+    @property
+    def previous_alive(self) -> Stamp | None:
+        """The stamp of the newest item the previous run committed; None for a new outbox.
+
+        The previous run's last sign of life, kept in the outbox's counters
+        (``outbox_db``), for the gap a restart leaves (``gateway.restart_gap``).
+        """
+        before = self._db.previous
+        if not before.alive_ts or not before.alive_boot:
+            return None
+        return Stamp(
+            wall_ms=before.alive_ts,
+            mono_ms=before.alive_mono,
+            boot=before.alive_boot,
+            synced=bool(before.alive_synced),
+        )
+
+    @property
+    def previous_clean(self) -> bool:
+        """True when the previous run closed this file cleanly (a stop, not a crash or power cut)."""
+        return bool(self._db.previous.clean)
 
     @property
     def acked_seq(self) -> int:

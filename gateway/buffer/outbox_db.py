@@ -17,6 +17,13 @@ reserved in durable blocks of ``SEQ_RESERVATION`` (one fully synced
 transaction per block), and after an unclean shutdown numbering resumes past
 the block: the skipped numbers fall inside the next batch's range, which the
 cloud reads as "dropped on purpose, never coming".
+
+The last sign of life: ``alive_*`` in ``meta`` are the stamp (wall time, boot,
+monotonic offset) of the newest item committed, written by the same
+transaction as the item, so keeping them costs the SD card no write of its
+own.  With ``clean`` they tell the next start how long nobody was
+monitoring and whether the process stopped cleanly (``gateway.restart_gap``);
+``OutboxDb.previous`` holds them as the file was opened.
 """
 
 from __future__ import annotations
@@ -66,6 +73,16 @@ class Meta:
     item_count: int = 0
     item_bytes: int = 0
     clean: int = 1  # 1 after a clean close, 0 while open
+    alive_ts: int = 0  # wall time of the newest item committed (0: none yet)
+    alive_boot: str = ""  # its boot id
+    alive_mono: int = 0  # its monotonic offset in that boot
+    alive_synced: int = 0  # 1 when its wall time was NTP-synchronised
+
+    def note_alive(self, ts: int, boot: str, mono: int, synced: bool) -> None:
+        """Move the last sign of life to an item just committed; never back in time within a boot."""
+        if boot == self.alive_boot and mono < self.alive_mono:
+            return
+        self.alive_ts, self.alive_boot, self.alive_mono, self.alive_synced = ts, boot, mono, int(synced)
 
 
 def row_size(body: bytes) -> int:
@@ -81,6 +98,8 @@ class OutboxDb:
         self.fsync = fsync
         self._lock_fd = lock_fd
         self.meta = self._load_meta() if lock_fd is not None else Meta()
+        #: ``meta`` as the file was opened, before this run marked it open: the previous run's end.
+        self.previous = replace(self.meta)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -275,7 +294,12 @@ class OutboxDb:
     def _write_meta(self, before: Meta) -> None:
         old, new = asdict(before), asdict(self.meta)
         changed = [(key, value) for key, value in new.items() if old[key] != value]
-        self._conn.executemany("UPDATE meta SET value = ? WHERE key = ?", [(v, k) for k, v in changed])
+        # An upsert: a file made before a key existed gains it at its first change.
+        self._conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            changed,
+        )
 
 
 def _within(cursor: sqlite3.Cursor, max_bytes: int) -> list[tuple[int, bytes]]:
