@@ -126,6 +126,9 @@ class GatewaysConfig(ConfigBlock, kw_only=True):
     #: ``stream.stuck``: gateways re-send what is not acknowledged within their ack_timeout_s (30 s),
     #: so a range still missing after minutes is one the gateway no longer has.
     stream_stuck_after_s: Annotated[float, Meta(ge=60, le=604800, extra=SECONDS)] = 600.0
+    #: A gateway that has not applied the newest master data or recall list the cloud published to it
+    #: this long after it was issued raises ``downlink.behind`` (a recall that stops nothing at the door).
+    downlink_behind_after_s: Annotated[float, Meta(ge=10, le=604800, extra=SECONDS)] = 300.0
 
 
 class IngestConfig(ConfigBlock, kw_only=True):

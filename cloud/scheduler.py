@@ -1,4 +1,4 @@
-"""The cloud's scheduled upkeep: the unheard-gateway and stuck-stream watchdogs, the readings partitions.
+"""The cloud's scheduled upkeep: the unheard-gateway, stuck-stream and down-link watchdogs, the partitions.
 
 One :class:`CloudScheduler` runs per cloud process, and a deployment runs one
 cloud process (ingest scales by its MQTT workers inside it).  The watchdog
@@ -34,6 +34,8 @@ from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
+from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
+from coldgate.cloud.downlink.currency_watch import check_downlink
 
 __all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window"]
 
@@ -44,6 +46,7 @@ UTC = datetime.UTC
 MONTHS_AHEAD = 3
 UNHEARD_JOB = "gateway-watchdog"
 STUCK_JOB = "stuck-streams"
+DOWNLINK_JOB = "downlink-currency"
 PARTITIONS_JOB = "readings-partitions"
 AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
@@ -84,6 +87,7 @@ class CloudScheduler:
         self._engine = engine
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
         self._stuck_after_s = config.gateways.stream_stuck_after_s
+        self._behind_after_s = config.gateways.downlink_behind_after_s
         self._stuck = StuckTracker()
         self._interval_s = watchdog_interval_s
         self._months_ahead = months_ahead
@@ -103,6 +107,7 @@ class CloudScheduler:
         every_interval = IntervalTrigger(seconds=self._interval_s, timezone=UTC)
         self._every(self.check_gateways_now, every_interval, UNHEARD_JOB, "unheard-gateway watchdog")
         self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
+        self._every(self.check_downlink_now, every_interval, DOWNLINK_JOB, "down-link currency watchdog")
         self._every(
             self.ensure_partitions_now,
             IntervalTrigger(days=1, timezone=UTC),
@@ -164,6 +169,14 @@ class CloudScheduler:
             )
         except Exception:
             log.exception("stuck-stream watchdog run failed; retrying in %g s", self._interval_s)
+            return []
+
+    def check_downlink_now(self) -> list[RaiseBehind | ClearBehind]:
+        """One ``downlink.behind`` run (the job); errors are logged and the next run tries again."""
+        try:
+            return check_downlink(self._engine, self._clock(), self._behind_after_s)
+        except Exception:
+            log.exception("down-link watchdog run failed; retrying in %g s", self._interval_s)
             return []
 
     def checkpoint_audit_now(self) -> Checkpoint | None:

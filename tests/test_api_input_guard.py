@@ -10,6 +10,7 @@ Starlette and silently looked up, on both dialects.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,6 +26,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine
 
 from coldgate.cloud.api import ApiTokens, create_app
+from coldgate.cloud.audit.log import Actor
+from coldgate.cloud.catalog.lots import put_lot
+from coldgate.cloud.catalog.products import put_product
+from coldgate.cloud.catalog.temperature_classes import put_class
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
 from tests.rig.people import ALL_ROLES, bearer, person
@@ -56,6 +61,14 @@ VALID = {
     "entity_id": "u-000000000000",
     "actor": "Dana Tester",
     "action": "user.",
+    "retired": "false",
+    "gtin": "04006381333931",
+    "product": "VX10",
+    "status": "recalled",
+    "name": "2-8C",
+    "lot": "L1",
+    "serial": "000100",
+    "reason": "supplier file of 2026-12-06",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a
@@ -111,9 +124,15 @@ def client(engine: Engine) -> Iterator[TestClient]:
 
 @pytest.fixture
 def seeded(engine: Engine) -> Engine:
-    """gw01 with one reading of cr1-t01, so every route has something to find."""
+    """gw01 with one reading of cr1-t01, a class, a product and a lot: every route has something to find."""
     topic, payload = batch_message("gw01", [reading(1)])
     assert ingest(engine, topic, payload).kind == "batch"
+    qa, now = Actor("QA"), datetime.datetime.now(datetime.UTC)
+    with engine.begin() as conn:
+        put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP", by=qa, now=now)
+        product = {"name": "Vaccine", "gtin": VALID["gtin"], "temperature_class": "2-8C", "serialised": True}
+        put_product(conn, "VX10", product, reason="new", by=qa, now=now)
+        put_lot(conn, "VX10", "L1", {"expiry": "2027-06-30"}, status="recalled", reason="FSN", by=qa, now=now)
     return engine
 
 

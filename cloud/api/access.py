@@ -44,6 +44,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/gateways/unknown"): "gateways.read",
     ("GET", "/gateways/enrolments"): "gateways.read",
     ("GET", "/gateways/{gateway}"): "gateways.read",
+    ("GET", "/gateways/{gateway}/downlink"): "gateways.read",
     ("GET", "/overview"): "readings.read",
     ("GET", "/sensors"): "readings.read",
     ("GET", "/gateways/{gateway}/sensors/{sensor}/readings"): "readings.read",

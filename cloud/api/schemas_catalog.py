@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ClassBody",
     "ClassOut",
+    "DownlinkStateOut",
     "LotBody",
     "LotMoveBody",
     "LotOut",
@@ -104,3 +105,17 @@ class LotOut(_Stamp):
     manufactured: str | None
     status: str
     expired: bool = Field(description="The expiry date has passed (computed, never stored).")
+
+
+class DownlinkStateOut(BaseModel):
+    """Where one gateway stands with one down-link document (``cloud/downlink/currency.py``)."""
+
+    model_config = ConfigDict(frozen=True)
+    gateway: str
+    kind: str = Field(description="master or recall.")
+    published: int | None = Field(description="Newest version published to the gateway.")
+    issued: int | None = Field(description="When it was issued, epoch ms.")
+    applied: int | None = Field(description="The version the gateway's status reports in force.")
+    state: str = Field(description="current, behind, rejected, not reported or none published.")
+    since: int | None = Field(description="Epoch ms since which the gateway is behind.")
+    detail: str

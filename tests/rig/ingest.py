@@ -24,7 +24,7 @@ from coldgate.contract.errors import ContractError
 from coldgate.contract.items import Item
 from coldgate.contract.items import Reading as ReadingItem
 from coldgate.contract.topics import batch_topic, status_topic
-from coldgate.contract.uplink import Batch, State, Status
+from coldgate.contract.uplink import Batch, DocumentVersions, State, Status
 from tests.rig import items
 from tests.rig.mosquitto import MosquittoBroker
 
@@ -135,6 +135,7 @@ def status_message(
     last_acked_seq: int | None = None,
     last_seq: int | None = None,
     uptime_s: int | None = None,
+    versions: DocumentVersions | None = None,
 ) -> tuple[str, bytes]:
     status = Status(
         v=1,
@@ -149,6 +150,7 @@ def status_message(
         last_acked_seq=None if will else last_acked_seq,
         last_seq=None if will else last_seq,
         uptime_s=None if will else uptime_s,
+        versions=None if will else versions,
     )
     return status_topic(site, gateway), encode(status)
 

@@ -9,14 +9,16 @@ literally "unknown" or "enrolments" is still listed by ``/gateways``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy import Connection
 
-from coldgate.cloud.api import queries, queries_refusals
+from coldgate.cloud.api import queries, queries_downlink, queries_refusals
 from coldgate.cloud.api.routes import connection
 from coldgate.cloud.api.schemas import EnrolmentList, GatewayEntry, GatewayList, UnknownGatewayList
+from coldgate.cloud.api.schemas_catalog import DownlinkStateOut
 
 __all__ = ["router"]
 
@@ -66,3 +68,17 @@ def get_gateway(conn: Conn, gateway: str) -> GatewayEntry:
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no gateway {gateway!r}")
     return found[0]
+
+
+@router.get(
+    "/gateways/{gateway}/downlink",
+    response_model=list[DownlinkStateOut],
+    responses={404: {"description": "Not an enrolled gateway."}},
+)
+def get_downlink(conn: Conn, gateway: Annotated[str, Path(max_length=64)]) -> list[DownlinkStateOut]:
+    """Per document (master data, recall list): the newest version published to the gateway and when,
+    the version it reports in force, and whether it is current, behind (since when), or rejected it (why)."""
+    found = queries_downlink.downlink_state(conn, [gateway])
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enrolled gateway {gateway!r}")
+    return [DownlinkStateOut(**dataclasses.asdict(c)) for c in found]
