@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,21 +91,38 @@ def build_master(
 
 
 def build_recalls(
-    gateway: str, products: list[dict[str, Any]], lots: list[dict[str, Any]], *, version: int, issued: int
+    gateway: str,
+    products: list[dict[str, Any]],
+    lots: list[dict[str, Any]],
+    *,
+    version: int,
+    issued: int,
+    serials: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> Built:
-    """Every recalled or quarantined lot of ``lots`` (all statuses may be passed) whose product has a GTIN."""
+    """Every recalled or quarantined lot of ``lots`` (all statuses may be passed) whose product has a GTIN.
+
+    A lot's entry names GTIN and lot, which a scanned label carries; an RFID tag (SGTIN) carries GTIN and
+    serial but no lot, so each serial the catalog ties to a held lot (``serials``, by (product, lot)) gets
+    an entry of its own, without the lot, that the door matches on the serial alone.
+    """
     by_gtin = {p["id"]: p["gtin"] for p in products if p["gtin"] is not None}
     held = [x for x in lots if x["status"] in (RecallStatus.RECALLED, RecallStatus.QUARANTINED)]
-    entries = [
-        RecallEntry(
-            gtin=by_gtin[x["product"]], lot=x["lot"], status=RecallStatus(x["status"]),
-            reference=_short(f"{x['product']}/{x['lot']} v{x['version']}"), reason=_short(x["reason"], _TEXT),
+    entries: list[RecallEntry] = []
+    for x in sorted(held, key=lambda x: (by_gtin.get(x["product"], ""), x["lot"])):
+        if x["product"] not in by_gtin:
+            continue
+        common = {
+            "gtin": by_gtin[x["product"]], "status": RecallStatus(x["status"]),
+            "reference": _short(f"{x['product']}/{x['lot']} v{x['version']}"),
+            "reason": _short(x["reason"], _TEXT),
+        }  # fmt: skip
+        entries.append(RecallEntry(lot=x["lot"], **common))
+        entries.extend(
+            RecallEntry(serial=s, **common) for s in sorted((serials or {}).get((x["product"], x["lot"]), ()))
         )
-        for x in sorted(held, key=lambda x: (by_gtin.get(x["product"], ""), x["lot"]))
-        if x["product"] in by_gtin
-    ]  # fmt: skip
     document = RecallList(v=1, gateway=gateway, version=version, issued=issued, entries=entries)
-    return Built(document, len(entries), len(held) - len(entries))
+    lots_listed = sum(1 for x in held if x["product"] in by_gtin)
+    return Built(document, len(entries), len(held) - lots_listed)
 
 
 def content_digest(document: MasterData | RecallList) -> str:

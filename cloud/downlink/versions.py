@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Table, func, insert, select
 
 from coldgate.cloud.catalog.lots import lots
 from coldgate.cloud.catalog.products import products
+from coldgate.cloud.catalog.serials import stored_spans
 from coldgate.cloud.catalog.temperature_classes import classes
-from coldgate.cloud.db.models import DownlinkDocument, GatewayEnrolment, LotVersion, ProductVersion
+from coldgate.cloud.db.models import DownlinkDocument, GatewayEnrolment, LotSerial, LotVersion, ProductVersion
 from coldgate.cloud.db.models import TemperatureClassVersion as ClassVersion
 from coldgate.cloud.downlink.documents import Built, build_master, build_recalls, content_digest
 from coldgate.contract.codec import encode
@@ -53,7 +54,25 @@ def catalog_marker(conn: Connection) -> tuple[Any, ...]:
     for model in (ClassVersion, ProductVersion, LotVersion):
         table = model.__table__
         marker.extend(conn.execute(select(func.count(), func.max(table.c.changed_at))).one())  # type: ignore[attr-defined]
+    marker.extend(conn.execute(select(func.count(), func.max(LotSerial.added_at))).one())
     return tuple(marker)
+
+
+def held_serials(conn: Connection, in_force: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """Each serial the catalog ties to a recalled or quarantined lot, ranges written out (the contract's
+    recall list names units one by one), by (product, lot)."""
+    held = {(x["product"], x["lot"]) for x in in_force if x["status"] in ("recalled", "quarantined")}
+    found: dict[tuple[str, str], list[str]] = {}
+    for span in stored_spans(conn, {product for product, _ in held}):
+        if (span.product, span.lot) not in held:
+            continue
+        if span.first == span.last:
+            units = [span.first]
+        else:
+            width = len(span.first)
+            units = [str(n).zfill(width) for n in range(int(span.first), int(span.last) + 1)]
+        found.setdefault((span.product, span.lot), []).extend(units)
+    return found
 
 
 def _enrolled(conn: Connection) -> list[tuple[str, str]]:
@@ -80,6 +99,7 @@ def _epoch_ms(moment: datetime.datetime) -> int:
 def due_documents(conn: Connection, now: datetime.datetime, gateways: set[str] | None = None) -> list[Due]:
     """Every enrolled gateway's documents (only ``gateways``' when given), recording new versions."""
     in_force = {"classes": classes(conn), "products": products(conn), "lots": lots(conn)}
+    in_force["serials"] = held_serials(conn, in_force["lots"])
     due: list[Due] = []
     for gateway, site in _enrolled(conn):
         if gateways is not None and gateway not in gateways:
@@ -94,7 +114,14 @@ def _build(gateway: str, kind: str, catalog: dict[str, Any], version: int, issue
         return build_master(
             gateway, catalog["classes"], catalog["products"], catalog["lots"], version=version, issued=issued
         )
-    return build_recalls(gateway, catalog["products"], catalog["lots"], version=version, issued=issued)
+    return build_recalls(
+        gateway,
+        catalog["products"],
+        catalog["lots"],
+        version=version,
+        issued=issued,
+        serials=catalog["serials"],
+    )
 
 
 def _due(conn: Connection, gateway: str, site: str, kind: str, catalog: dict[str, Any],
