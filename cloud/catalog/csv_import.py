@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog import csv_check
+from coldgate.cloud.catalog.bulk import bulk_insert
 from coldgate.cloud.catalog.csv_check import COLUMNS, Plan, StoredLot
 from coldgate.cloud.catalog.csv_read import Problems, Row, read_rows
 from coldgate.cloud.catalog.products import _identifiers
@@ -60,6 +61,14 @@ def _stored_products(conn: Connection) -> dict[str, dict[str, Any]]:
     return {row.id: row._asdict() for row in conn.execute(in_force(_products, ("id",)))}
 
 
+def _product_flags(conn: Connection) -> dict[str, tuple[bool, bool]]:
+    """Each product in force → (retired, serialised): what lots and serials need, in one light read."""
+    p = _products.c
+    top = select(p.id, func.max(p.version).label("top")).group_by(p.id).subquery()
+    query = select(p.id, p.retired, p.serialised).join(top, and_(p.id == top.c.id, p.version == top.c.top))
+    return {key: (bool(retired), bool(serialised)) for key, retired, serialised in conn.execute(query)}
+
+
 def _plan_products(conn: Connection, rows: list[Row], problems: Problems) -> Plan:
     holders = {(r.scheme, r.value): r.product for r in conn.execute(select(_ids))}
     names = {c["name"] for c in classes(conn)}
@@ -67,7 +76,7 @@ def _plan_products(conn: Connection, rows: list[Row], problems: Problems) -> Pla
 
 
 def _plan_lots(conn: Connection, rows: list[Row], problems: Problems) -> Plan:
-    products = {key: bool(p["retired"]) for key, p in _stored_products(conn).items()}
+    products = {key: retired for key, (retired, _) in _product_flags(conn).items()}
     stored = {
         (r.product, r.lot): StoredLot(r.expiry, r.expiry_hour, r.manufactured, r.status)
         for r in conn.execute(in_force(_lots, ("product", "lot")))
@@ -76,8 +85,7 @@ def _plan_lots(conn: Connection, rows: list[Row], problems: Problems) -> Plan:
 
 
 def _plan_serials(conn: Connection, rows: list[Row], problems: Problems) -> Plan:
-    stored = _stored_products(conn)
-    serialised = {key: bool(p["serialised"]) and not p["retired"] for key, p in stored.items()}
+    serialised = {key: flags[1] and not flags[0] for key, flags in _product_flags(conn).items()}
     lots = {(r.product, r.lot) for r in conn.execute(select(_lots.c.product, _lots.c.lot).distinct())}
     lock_serials(conn)  # held until the import commits: no other writer slips a serial in between
     wanted = {row.cells.get("product") for row in rows} & serialised.keys()
@@ -111,17 +119,18 @@ def _write_products(conn: Connection, plan: Plan, version_stamp: Callable[[int],
         for key, checked, _ in items
         for scheme, value, _ in _identifiers(checked)
     ]
-    if items:
-        conn.execute(insert(_products), [{"id": k, **c, **version_stamp(v)} for k, c, v in items])
-    if claims:
-        conn.execute(insert(_ids), claims)
+    bulk_insert(conn, _products, [{"id": k, **c, **version_stamp(v)} for k, c, v in items])
+    bulk_insert(conn, _ids, claims)
 
 
 def _write_lots(conn: Connection, plan: Plan, version_stamp: Callable[[int], dict[str, Any]]) -> None:
     first = version_stamp(1)
-    rows = [{"product": p, "lot": lot, **asdict(values), **first} for (p, lot), values in plan.created]
-    if rows:
-        conn.execute(insert(_lots), rows)
+    rows = [
+        {"product": p, "lot": lot, "expiry": v.expiry, "expiry_hour": v.expiry_hour,
+         "manufactured": v.manufactured, "status": v.status, **first}
+        for (p, lot), v in plan.created
+    ]  # fmt: skip
+    bulk_insert(conn, _lots, rows)
 
 
 def import_csv(
