@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
 import io
 import json
@@ -16,15 +17,18 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.audit.log import verify
+from coldgate.cloud.catalog.csv_import import import_csv
 from coldgate.cloud.catalog.csv_read import MAX_SHOWN
+from coldgate.cloud.catalog.lots import put_lot
+from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.db.models import AuditEntry, LotSerial, LotVersion, ProductVersion
 from tests.rig.people import bearer, person
-from tests.test_lot_serials import make_catalog
+from tests.test_lot_serials import QA, make_catalog
 
 PRODUCTS = (
     "id,name,gtin,hibc_lic,hibc_pcn,ma_id,temperature_class,tor_budget_s,serialised\n"
@@ -281,3 +285,20 @@ def test_the_cli_imports_as_a_named_qa_manager(engine: Engine, db_url: str, tmp_
     assert done.exit_code == 0 and "3 row(s) imported: 3 created, 0 updated, 0 unchanged" in done.output
     [entry] = _imports(engine)
     assert entry.actor_id == manager_id and "coldgate CLI" in (entry.client or "")
+
+
+def test_imported_rows_are_stored_exactly_as_the_api_stores_them(engine: Engine) -> None:
+    """The bulk path (COPY, the driver's executemany) against SQLAlchemy's own INSERT: the same text."""
+    make_catalog(engine, lots=("L1",))
+    when = datetime.datetime(2026, 12, 6, 12, 30, 1, 5, tzinfo=datetime.UTC)
+    file = b"id,name,ma_id,temperature_class,serialised\nB,b,b-1,2-8C,yes\n"
+    with engine.begin() as conn:
+        put_product(conn, "A", {"name": "a", "ma_id": "a-1", "temperature_class": "2-8C", "serialised": True},
+                    reason="r", by=QA, now=when)  # fmt: skip
+        put_lot(conn, "A", "L", {"expiry": "2027-01-02"}, reason="r", by=QA, now=when)
+        import_csv(conn, "products", file, reason="r", by=QA, now=when)
+        import_csv(conn, "lots", b"product,lot,expiry\nB,L,2027-01-02\n", reason="r", by=QA, now=when)
+        shown = "SELECT CAST(changed_at AS TEXT), CAST({} AS TEXT) FROM {} WHERE {} IN ('A', 'B') ORDER BY 1"
+        products = conn.execute(text(shown.format("serialised", "products", "id"))).all()
+        lots = conn.execute(text(shown.format("expiry", "lots", "product"))).all()
+    assert products[0] == products[1] and lots[0] == lots[1], (products, lots)

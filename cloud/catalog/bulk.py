@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 __all__ = ["bulk_insert"]
 
@@ -28,16 +29,23 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         _executemany(conn, table, names, rows)
         return
     columns = ", ".join(f'"{name}"' for name in names)
+    import psycopg
+
     if not conn.in_transaction():
         conn.begin()
     driver = conn.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in names])
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except psycopg.IntegrityError as exc:  # as SQLAlchemy would have raised it: callers catch that
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def _executemany(conn: Connection, table: Table, names: list[str], rows: Sequence[dict[str, Any]]) -> None:
-    processors = [table.c[name].type.bind_processor(conn.dialect) for name in names]
+    dialect = conn.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
     plain = [n for n, p in zip(names, processors, strict=True) if p is None]
     converted = [(n, p) for n, p in zip(names, processors, strict=True) if p is not None]
     columns = ", ".join(f'"{name}"' for name in [*plain, *(n for n, _ in converted)])
