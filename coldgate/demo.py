@@ -262,8 +262,71 @@ def _enrol(cloud: Any, gateway: str, site: str) -> None:
         admin = find_user(conn, DEMO_PEOPLE["admin"][0])
         set_time_zone(conn, site, "Europe/Berlin", by=Actor(admin["printed_name"], admin["id"]), now=now)
     click.echo(f"Enrolled {gateway} for site {site} (coldgate cloud gateways enroll {gateway} --site {site})")
-    click.echo(f"Site {site} shows its times in Europe/Berlin (coldgate cloud sites time-zone CONFIG {site} "
-               "ZONE --by ada)")
+    click.echo(
+        f"Site {site} shows its times in Europe/Berlin (coldgate cloud sites time-zone CONFIG {site} "
+        "ZONE --by ada)"
+    )
+
+
+#: The demo's master data: temperature classes, products (GS1 and HIBC), lots; one recalled, one held.
+DEMO_CLASSES = {
+    "2-8C": ({"low": 2, "high": 8, "pre_alarm_margin": 0.5, "alarm_delay_s": 900}, "Refrigerated, 2-8 °C"),
+    "15-25C": ({"low": 15, "high": 25, "pre_alarm_margin": 1.0, "alarm_delay_s": 1800}, "Room temperature"),
+}
+DEMO_PRODUCTS = {
+    "VAX-10": {"name": "Vaccine X 10 x 0.5 ml", "gtin": "04006381333931", "temperature_class": "2-8C",
+               "serialised": True},
+    "INS-3": {"name": "Insulin pen 3 ml", "gtin": "80614141123458", "temperature_class": "2-8C"},
+    "INF-SET": {"name": "Infusion set", "gtin": "09506000134352", "temperature_class": "15-25C"},
+    "CATH-12": {"name": "Catheter 12 Fr", "hibc_lic": "A123", "hibc_pcn": "CATH12", "hibc_uom": 1,
+                "temperature_class": "15-25C"},
+}  # fmt: skip
+DEMO_LOTS = (("VAX-10", "L2026-10", "2027-10-31"), ("INS-3", "L2026-08", "2027-08-31"),
+             ("INF-SET", "L2026-07", "2029-07-31"), ("CATH-12", "H26-114", "2030-01-31"))  # fmt: skip
+DEMO_RECALL = ("INS-3", "L2026-08", "FSN-2026-12: cartridge leak reported by the manufacturer")
+DEMO_QUARANTINE = ("INF-SET", "L2026-07", "held after a temperature excursion in transit (QA case 17)")
+
+
+def _demo_catalog(cloud: Any) -> None:
+    """The master data a QA manager enters (classes, products, lots), one lot recalled by the recall
+    coordinator and one quarantined by QA, each through the catalog's audited writes as the API makes
+    them; the cloud then publishes master data and the recall list to the gateway."""
+    import datetime
+
+    from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.catalog.lots import move_lot, put_lot
+    from coldgate.cloud.catalog.products import put_product
+    from coldgate.cloud.catalog.temperature_classes import put_class
+    from coldgate.cloud.identity.users import find_user
+
+    now = datetime.datetime.now(datetime.UTC)
+    with cloud.writer_engine.begin() as conn:
+
+        def actor(role: str) -> Actor:
+            person = find_user(conn, DEMO_PEOPLE[role][0])
+            return Actor(person["printed_name"], person["id"])
+
+        marta = actor("qa_manager")
+        for name, (spec, description) in DEMO_CLASSES.items():
+            put_class(conn, name, spec, description=description, reason="SOP-12 storage conditions", by=marta,
+                      now=now)  # fmt: skip
+        for product_id, fields in DEMO_PRODUCTS.items():
+            put_product(conn, product_id, fields, reason="product master", by=marta, now=now)
+        for product_id, lot, expiry in DEMO_LOTS:
+            put_lot(conn, product_id, lot, {"expiry": expiry}, reason="received", by=marta, now=now)
+        move_lot(
+            conn, *DEMO_RECALL[:2], "recalled", reason=DEMO_RECALL[2], by=actor("recall_coordinator"), now=now
+        )
+        move_lot(
+            conn, *DEMO_QUARANTINE[:2], "quarantined", reason=DEMO_QUARANTINE[2], by=actor("qa"), now=now
+        )
+    if cloud.downlink is not None:
+        cloud.downlink.nudge()
+    click.echo(
+        f"Catalog: {len(DEMO_CLASSES)} temperature classes, {len(DEMO_PRODUCTS)} products, {len(DEMO_LOTS)} "
+        f"lots; {DEMO_RECALL[0]} lot {DEMO_RECALL[1]} recalled by rico ({DEMO_RECALL[2].split(':')[0]}), "
+        f"{DEMO_QUARANTINE[0]} lot {DEMO_QUARANTINE[1]} quarantined by quentin"
+    )
 
 
 async def _run_site(
@@ -293,6 +356,7 @@ async def _run_site(
             protocol,
         )
         _enrol(cloud, config.gateway.id, config.gateway.site)
+        _demo_catalog(cloud)
         service = GatewayService(config)
         click.echo(
             f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"
@@ -305,6 +369,12 @@ async def _run_site(
         click.echo(f"API: {cloud.api_url}/docs  (token: {token})")
         click.echo(f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/alerts")
         click.echo(f"  curl -H 'Authorization: Bearer {token}' '{cloud.api_url}/audit?limit=5'")
+        click.echo(
+            f"  curl -H 'Authorization: Bearer {token}' '{cloud.api_url}/catalog/lots?status=recalled'"
+        )
+        click.echo(
+            f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/gateways/{config.gateway.id}/downlink"
+        )
         click.echo("  (the token is marta's, the QA manager's: POST /auth/tokens makes your own)")
         command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH
         click.echo(
@@ -330,6 +400,7 @@ async def _run_site(
                     f" | alerts open {open_alerts} | outbox depth {depth}"
                     f" | siren {'ON' if board.coil(0) else 'off'}"
                     f" | offline {', '.join(offline) or 'none'}"
+                    f" | recall list {_held(service)}"
                 )
                 if duration is not None and time.monotonic() - started >= duration:
                     stop.set()
@@ -339,6 +410,14 @@ async def _run_site(
                 await task
             finally:
                 await board.stop()
+
+
+def _held(service: GatewayService) -> str:
+    """What the gateway's door checks hold of the cloud's recall list (pushed down, retained)."""
+    recalls = service.recalls
+    if recalls is None:
+        return "not received yet"
+    return f"v{recalls.version} at the gateway ({len(recalls.entries)} entries)"
 
 
 @click.group(invoke_without_command=True)
