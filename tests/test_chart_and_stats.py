@@ -91,3 +91,21 @@ def test_the_chart_marks_alerts_and_carries_the_limits_and_corrected_points() ->
     assert data["limits"] == {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
     assert data["corrected"] == 1 and data["x"][1] == (T0 + 61_000) / 1000
     assert chart_data(series, [], [], now_ms=T0)["limits"] is None
+
+
+def test_a_gateway_gap_judged_delayed_is_outlined_apart_and_breaks_no_line() -> None:
+    """The gateway ran throughout and its backlog arrived: the readings inside are all there, so no null
+    is put in; the band goes to ``delayed`` (labelled so), not to the grey "not monitored" ``gaps``."""
+    from coldgate.cloud.web.chart import DELAYED_LABEL
+
+    series = raw(4.0, 4.1, 4.2, 4.3)
+    unheard = GapEntry(gateway="gw01", subject_type="gateway", subject="gw01", cause="gateway_offline",
+                       start=T0 + 60_000, end=T0 + 120_000, open=False, detail="", reports=2,
+                       verdict="delayed", verdict_detail="delayed, nothing missing: ...")  # fmt: skip
+    data = chart_data(series, [unheard], [], now_ms=T0 + 300_000)
+    assert data["gaps"] == [] and len(data["x"]) == 4 and None not in data["mean"]
+    assert data["delayed"] == [[(T0 + 60_000) / 1000, (T0 + 120_000) / 1000, f"gw01: {DELAYED_LABEL}"]]
+    # Judged not monitored (or not judged yet): a grey break as before.
+    for verdict in ("not_monitored", None):
+        data = chart_data(series, [unheard.model_copy(update={"verdict": verdict})], [], now_ms=T0 + 300_000)
+        assert data["delayed"] == [] and len(data["gaps"]) == 1 and data["mean"][2] is None

@@ -35,10 +35,11 @@ from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Gap, Severity, SubjectType
 from coldgate.contract.uplink import State
 from tests.rig import items
-from tests.rig.cloud_db import ingest
+from tests.rig.cloud_db import RECEIVED, ingest
 from tests.rig.ingest import batch_message, status_message
 from tests.rig.people import PASSWORD, bearer, person
 from tests.rig.ports import free_port
+from tests.test_gap_verdict_pages import judged_delayed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LATE_BOOT = "0b2c4d6e8f0a1b2c3d4e5f6071829304"
@@ -256,13 +257,21 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(row).to_contain_text(offset)
     shot(page, "alerts", dialect)
     filter_alerts_and_follow_the_chart_link(page, dialect, offset)
+    # gw03 went unheard for 250 s an hour before the others were last heard; its backlog then arrived
+    # whole: judged delayed, nothing missing.
+    unheard_at = int(RECEIVED.timestamp() * 1000) - HOUR
+    judged_delayed(engine, "gw03", unheard_at)
     page.click("nav >> text=Gaps")
+    delayed = page.locator(f'tr[data-gap="gw03/gw03/{unheard_at}"]')
+    expect(delayed.locator(".verdict.delayed")).to_have_text("delayed, nothing missing")
+    expect(delayed).to_contain_text("Verdict: delayed, nothing missing")
     gap = page.locator("tr.open").first
     expect(gap).to_contain_text("cr1-h01")
     expect(gap).to_contain_text("still open")
     expect(gap).to_contain_text(offset)
     see_open_gaps_first_with_durations(page)
     shot(page, "gaps", dialect)
+    see_a_delayed_gap_on_its_chart(page, site, unheard_at, dialect)
     page.click("nav >> text=Audit trail")
     expect(page.locator("table.audit")).to_contain_text("session.start")
     page.fill("input[name=action]", "user.login")
@@ -383,6 +392,18 @@ def filter_alerts_and_follow_the_chart_link(page: Page, dialect: str, offset: st
     expect(page.locator("table.alerts-in-range")).to_contain_text("Cold room 1 (t03) above 8.0 °C")
     expect(page.locator("[data-stat=max]")).to_contain_text("8.9")
     shot(page, "alert-chart", dialect)
+
+
+def see_a_delayed_gap_on_its_chart(page: Page, site: str, start: int, dialect: str) -> None:
+    """gw03's unheard gap judged delayed: a hatched band said in the legend, no grey gap, no line broken."""
+    query = f"gateway=gw03&sensor=cr1-t01&range=custom&from={start - 5 * MINUTE}&to={start + 10 * MINUTE}"
+    page.goto(f"{site}/dashboard/sensor?{query}")
+    expect(page.locator("#chart")).to_have_attribute("data-delayed", "1")
+    expect(page.locator("#chart")).to_have_attribute("data-drawn", "260")  # every reading, no null added
+    expect(page.locator(".legend").first).to_contain_text("delayed, nothing missing")
+    expect(page.locator("table.gaps-in-range .verdict.delayed")).to_have_text("delayed, nothing missing")
+    shot(page, "sensor-delayed-gap", dialect)
+    page.goto(f"{site}/dashboard/gaps")
 
 
 def see_open_gaps_first_with_durations(page: Page) -> None:

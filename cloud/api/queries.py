@@ -34,6 +34,7 @@ from coldgate.cloud.db.models import (
     DeadLetter,
     DeadLetterReplay,
     Gap,
+    GapVerdict,
     Gateway,
     Reading,
     ReadingHour,
@@ -383,13 +384,22 @@ def gaps(
     A window keeps gaps whose [start, end or now) overlaps [start, end).
     Open ones sort first in SQL, so ``limit`` never cuts an open gap in favour
     of an old closed one (monitoring that is still interrupted is the news).
+    A cloud "gateway unheard" gap carries its verdict (``gap_verdicts``, a record
+    of its own keyed by the gap's gateway, stream and start), joined here so the
+    gap rows stay untouched; at most one verdict matches a row, so ``reports``
+    still counts the gap's own rows.
     """
     end_col = func.max(Gap.end)
     detail = func.coalesce(func.max(case((Gap.end.is_not(None), Gap.detail))), func.max(Gap.detail))
     keys = (Gap.gateway, Gap.subject_type, Gap.subject, Gap.start, Gap.cause)
     still_open_first = case((end_col.is_(None), 0), else_=1)
+    v = GapVerdict
+    judged = and_(v.gateway == Gap.gateway, v.gap_stream == Gap.stream, v.gap_start == Gap.start)
+    verdict = (func.max(v.verdict).label("verdict"), func.max(v.detail).label("verdict_detail"))
     query = (
-        select(*keys, end_col.label("end"), detail.label("detail"), func.count().label("reports"))
+        select(*keys, end_col.label("end"), detail.label("detail"), func.count().label("reports"), *verdict)
+        .select_from(Gap)
+        .outerjoin(v, judged)
         .group_by(*keys)
         .order_by(still_open_first, Gap.start.desc(), Gap.gateway, Gap.subject)
         .limit(limit)

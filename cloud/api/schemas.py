@@ -240,6 +240,12 @@ class GapEntry(_Out):
     open: bool
     detail: str = Field(description="The closing report's detail if any, else the opening one's.")
     reports: int = Field(description="Stored rows folded into this gap (opening, closing, re-sends).")
+    verdict: str | None = Field(
+        default=None,
+        description="For a closed cloud 'gateway unheard' gap, once judged: 'delayed' (the gateway ran "
+        "throughout and its backlog arrived: nothing missing) or 'not_monitored'; else null.",
+    )
+    verdict_detail: str | None = Field(default=None, description="Why the verdict was given.")
 
     start_iso = iso_twin("start")
     end_iso = iso_twin("end")

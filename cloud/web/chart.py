@@ -8,6 +8,11 @@ intervals the page's script shades (grey, red) and labels; a null put in
 the middle of each gap breaks the lines there.  Alerts are marks at their
 raising (severity, message); the limits, when known (``applied_limits``), are
 drawn as the alarm and pre-alarm bands.
+
+A gateway gap the cloud judged "delayed" (``gap_verdicts``: the gateway ran
+throughout and its backlog arrived whole) was no interruption of monitoring,
+only of its delivery: it is drawn apart (``delayed``, a hatched outline) and
+breaks no line, because the readings inside it are all there.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from typing import Any
 from coldgate.cloud.api.applied_limits import KnownLimits
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry
 
-__all__ = ["chart_data"]
+__all__ = ["DELAYED_LABEL", "chart_data"]
+
+#: What a delayed gap's band says on the chart and in its legend.
+DELAYED_LABEL = "delayed, nothing missing"
+
+
+def _delayed(gap: GapEntry) -> bool:
+    return gap.verdict == "delayed"
 
 
 def chart_data(
@@ -28,9 +40,11 @@ def chart_data(
     now_ms: int,
     limits: KnownLimits | None = None,
 ) -> dict[str, Any]:
-    """``{"x", "min", "max", "mean", "gaps", "excursions", "alerts", "limits", "corrected"}``; times in
-    seconds for uPlot.  ``alerts`` are ``[time, severity, message]`` at each raising; ``limits`` is
-    ``{"low", "high", "pre_low", "pre_high"}`` or None; ``corrected`` counts raw points drawn at a
+    """``{"x", "min", "max", "mean", "gaps", "delayed", "excursions", "alerts", "limits", "corrected"}``;
+    times in seconds for uPlot.  ``gaps`` are the interruptions of monitoring, ``delayed`` the gateway
+    gaps judged delayed, nothing missing (no break in the lines).  ``alerts`` are
+    ``[time, severity, message]`` at each raising; ``limits`` is ``{"low", "high", "pre_low", "pre_high"}``
+    or None; ``corrected`` counts raw points drawn at a
     time the cloud corrected.
 
     An excursion runs from its evidence's start (when the gateway says when the
@@ -49,6 +63,8 @@ def chart_data(
         x = [b.start / 1000 for b in buckets]
         low, high, mean = [b.min for b in buckets], [b.max for b in buckets], [b.avg for b in buckets]
     # A null inside each gap breaks the lines there: nothing was measured, so nothing is drawn across.
+    delayed = [g for g in gaps if _delayed(g)]
+    gaps = [g for g in gaps if not _delayed(g)]
     for gap in gaps:
         middle = (gap.start + (gap.end if gap.end is not None else now_ms)) / 2000
         at = next((i for i, t in enumerate(x) if t > middle), len(x))
@@ -58,6 +74,9 @@ def chart_data(
     shaded_gaps = [
         [g.start / 1000, (g.end if g.end is not None else now_ms) / 1000, f"{g.subject}: {g.cause}"]
         for g in gaps
+    ]
+    delayed_bands = [
+        [g.start / 1000, (g.end or g.start) / 1000, f"{g.subject}: {DELAYED_LABEL}"] for g in delayed
     ]
     excursions = []
     marks = []
@@ -69,7 +88,8 @@ def chart_data(
             excursions.append([begin / 1000, finish / 1000, alert.message])
         marks.append([alert.raised_at / 1000, alert.severity, alert.message])
     return {
-        "x": x, "min": low, "max": high, "mean": mean, "gaps": shaded_gaps, "excursions": excursions,
+        "x": x, "min": low, "max": high, "mean": mean, "gaps": shaded_gaps, "delayed": delayed_bands,
+        "excursions": excursions,
         "alerts": marks, "from": series["from"] / 1000, "to": series["to"] / 1000, "corrected": corrected,
         "limits": None if limits is None else {
             "low": limits.low, "high": limits.high, "pre_low": limits.pre_low, "pre_high": limits.pre_high,

@@ -1,10 +1,12 @@
 // The sensor chart: uPlot over the JSON the page embeds (cloud/web/chart.py).
 // min and max are drawn with a band between them, the mean as a line; gaps (grey) and
-// excursions (red) are shaded behind the series and labelled; the alarm limits (red, dashed) and
+// excursions (red) are shaded behind the series and labelled, gateway gaps judged delayed (nothing
+// missing) outlined and hatched in green without breaking the lines; the alarm limits (red, dashed) and
 // pre-alarm limits (amber, dashed) are drawn across with the zones beyond them tinted; each alert is a
 // vertical mark at its raising in its severity's colour, its message shown on hover.  The time axis is
 // in the site's zone (data-zone).  Drag across to zoom, double-click to zoom out.  No data leaves the
-// page: everything came with it.  What was drawn is counted in data-drawn, data-marks and data-bands.
+// page: everything came with it.  What was drawn is counted in data-drawn, data-marks, data-bands
+// and data-delayed.
 (function () {
   "use strict";
   const COLOURS = { critical: "#b3261e", warning: "#b26a00", info: "#5f6368" };
@@ -23,6 +25,58 @@
       const room = u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4;
       const y = atBottom ? top + height - 6 * devicePixelRatio : top + 14 * devicePixelRatio;
       ctx.fillText(label, Math.max(u.bbox.left + 4, Math.min(left + 4, room)), y);
+    }
+    ctx.restore();
+  }
+  // Gateway gaps judged "delayed, nothing missing": the readings all arrived late, so the band is only an
+  // outline with light diagonal hatching (not the grey of "not monitored") and the lines run through it.
+  // Returns how many bands were drawn (their labels come later, over the series: hatchLabels).
+  function hatch(u, intervals) {
+    const ctx = u.ctx, top = u.bbox.top, height = u.bbox.height, step = 8 * devicePixelRatio;
+    let drawn = 0;
+    ctx.save();
+    for (const [start, end] of intervals) {
+      const left = u.valToPos(Math.max(start, u.scales.x.min), "x", true);
+      const right = Math.max(u.valToPos(Math.min(end, u.scales.x.max), "x", true), left + 2);
+      if (end < u.scales.x.min || start > u.scales.x.max) continue;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(left, top, right - left, height);
+      ctx.clip();
+      ctx.strokeStyle = "rgba(27,127,59,.35)";
+      ctx.lineWidth = 1 * devicePixelRatio;
+      ctx.beginPath();
+      for (let x = left - height; x < right; x += step) {
+        ctx.moveTo(x, top + height);
+        ctx.lineTo(x + height, top);
+      }
+      ctx.stroke();
+      ctx.restore();
+      ctx.strokeStyle = "#1b7f3b";
+      ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+      ctx.strokeRect(left, top, right - left, height);
+      drawn++;
+    }
+    ctx.restore();
+    return drawn;
+  }
+  // The delayed bands' labels, drawn after the series on a white ground so the line running through the
+  // band does not cross them out.
+  function hatchLabels(u, intervals) {
+    const ctx = u.ctx, top = u.bbox.top;
+    ctx.save();
+    ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+    ctx.textAlign = "left";  // the axes, drawn before this hook, leave it centred or right-aligned
+    ctx.textBaseline = "alphabetic";
+    for (const [start, end, label] of intervals) {
+      if (end < u.scales.x.min || start > u.scales.x.max) continue;
+      const left = u.valToPos(Math.max(start, u.scales.x.min), "x", true);
+      const wide = ctx.measureText(label).width, tall = 14 * devicePixelRatio, y = top + 44 * devicePixelRatio;
+      const x = Math.max(u.bbox.left + 4, Math.min(left + 4, u.bbox.left + u.bbox.width - wide - 4));
+      ctx.fillStyle = "rgba(255,255,255,.85)";
+      ctx.fillRect(x - 2, y - tall + 3 * devicePixelRatio, wide + 4, tall);
+      ctx.fillStyle = "#1b5e32";
+      ctx.fillText(label, x, y);
     }
     ctx.restore();
   }
@@ -146,10 +200,14 @@
           (u) => {
             holder.dataset.bands = String(limitBands(u, limits, unit));
             shade(u, data.gaps, "rgba(95,99,104,.28)", "#3c4043", false);
+            holder.dataset.delayed = String(hatch(u, data.delayed || []));
             shade(u, data.excursions, "rgba(179,38,30,.22)", "#b3261e", true);
           },
         ],
-        draw: [(u) => { holder.dataset.marks = String(alertMarks(u, data.alerts)); }],
+        draw: [(u) => {
+          hatchLabels(u, data.delayed || []);
+          holder.dataset.marks = String(alertMarks(u, data.alerts));
+        }],
       },
     };
     const plot = new uPlot(options, [data.x, data.min, data.max, data.mean], holder);
