@@ -17,16 +17,18 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.audit.log import verify
+from coldgate.cloud.catalog import csv_check
 from coldgate.cloud.catalog.csv_import import import_csv
 from coldgate.cloud.catalog.csv_read import MAX_SHOWN
 from coldgate.cloud.catalog.lots import put_lot
 from coldgate.cloud.catalog.products import put_product
+from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.cli import cloud
-from coldgate.cloud.db.models import AuditEntry, LotSerial, LotVersion, ProductVersion
+from coldgate.cloud.db.models import AuditEntry, LotSerial, LotVersion, ProductIdentifier, ProductVersion
 from tests.rig.people import bearer, person
 from tests.test_lot_serials import QA, make_catalog
 
@@ -302,3 +304,25 @@ def test_imported_rows_are_stored_exactly_as_the_api_stores_them(engine: Engine)
         products = conn.execute(text(shown.format("serialised", "products", "id"))).all()
         lots = conn.execute(text(shown.format("expiry", "lots", "product"))).all()
     assert products[0] == products[1] and lots[0] == lots[1], (products, lots)
+
+
+def test_a_key_claimed_between_check_and_write_is_a_conflict_and_nothing_is_kept(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent writer claiming an identifier after the file was checked: the insert fails on the
+    unique key, the import rolls back whole and says so (409 through the API)."""
+    make_catalog(engine, lots=())
+    checked = csv_check.check_product_rows
+    importing: list[Any] = []  # the import's connection, once it runs
+
+    def and_meanwhile(*args: Any) -> Any:
+        plan = checked(*args)
+        importing[0].execute(insert(ProductIdentifier).values(scheme="ma", value="ma-ins-3", product="OTHER"))
+        return plan
+
+    monkeypatch.setattr(csv_check, "check_product_rows", and_meanwhile)
+    with pytest.raises(Conflict, match="changed while the file was imported"), engine.begin() as conn:
+        importing.append(conn)
+        now = datetime.datetime.now(datetime.UTC)
+        import_csv(conn, "products", PRODUCTS.encode(), reason="r", by=QA, now=now)
+    assert _count(engine, ProductVersion) == 2 and _imports(engine) == []
