@@ -9,6 +9,7 @@ Screenshots of each page are saved under ``build/screenshots/`` for a person to 
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 import threading
@@ -28,12 +29,15 @@ pytest.importorskip("playwright", reason="the browser tests need playwright (the
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from coldgate.cloud.api import ApiTokens
+from coldgate.cloud.audit.log import Actor
+from coldgate.cloud.catalog.temperature_classes import put_class
+from coldgate.cloud.downlink.versions import due_documents
 from coldgate.cloud.web.app import create_web_app
 from coldgate.cloud.web.ranges import form_value
 from coldgate.cloud.web.times import local_time
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Gap, Severity, SubjectType
-from coldgate.contract.uplink import State
+from coldgate.contract.uplink import DocumentVersions, State
 from tests.rig import items
 from tests.rig.cloud_db import RECEIVED, ingest
 from tests.rig.ingest import batch_message, status_message
@@ -416,17 +420,37 @@ def see_open_gaps_first_with_durations(page: Page) -> None:
     expect(closed.locator("a.chart-link")).to_have_count(1)
 
 
+def publish_documents_gw01_applies_only_the_master(engine: Engine) -> None:
+    """Master data v1 and recall list v1 published to gw01 and gw02; gw01's next status says it applied
+    the master only (gw02 has said nothing since its last will)."""
+    now = datetime.datetime.now(datetime.UTC)
+    with engine.begin() as conn:
+        put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP", by=Actor("QA"), now=now)
+        due_documents(conn, now, {"gw01", "gw02"})
+    status = status_message("gw01", ts=_now_ms(), last_seq=10, versions=DocumentVersions(master=1))
+    assert ingest(engine, *status).kind == "status"
+
+
 def test_gateways_and_users_pages_for_an_admin(
     browser: Browser, site: str, engine: Engine, db_url: str
 ) -> None:
     dialect = db_url.split(":", 1)[0].split("+")[0]
     person(engine, "ada", ("admin",))
+    publish_documents_gw01_applies_only_the_master(engine)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     sign_in_as(page, site, "ada")
     page.click("nav >> text=Gateways")
     expect(page.locator('table.gateways-registry tr[data-gateway="gw02"]')).to_contain_text("offline")
     expect(page.locator("table.enrolments")).to_contain_text("gw29")
+    gw01 = page.locator('table.downlink tr[data-downlink="gw01"]')
+    expect(gw01.locator("td[data-kind=master]")).to_have_text("master data v1 in force")
+    expect(gw01.locator("td[data-kind=recall]")).to_have_text(
+        re.compile(r"behind since \d{4}-\d\d-\d\d \d\d:\d\d \+00:00 \(v1 published, none in force\)")
+    )
+    expect(page.locator('table.downlink tr[data-downlink="gw02"] td[data-kind=recall]')).to_contain_text(
+        "not reported"
+    )
     shot(page, "gateways", dialect)
     page.click("nav >> text=Users")
     expect(page.locator('tr[data-login="ada"] form.roles button')).to_have_count(0)  # not her own roles

@@ -17,24 +17,60 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from coldgate.cloud.api import queries, queries_refusals, queries_sites
+from coldgate.cloud.api import queries, queries_downlink, queries_refusals, queries_sites
 from coldgate.cloud.api.auth import AuthSettings
 from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.downlink.currency import Currency
 from coldgate.cloud.identity import users
 from coldgate.cloud.identity.roles import ROLES
 from coldgate.cloud.web.pages import Who, render
+from coldgate.cloud.web.times import local_time
 
-__all__ = ["router"]
+__all__ = ["downlink_words", "router"]
 
 router = APIRouter(include_in_schema=False)
 _DEAD_LETTERS_SHOWN = 20
+#: The documents as the people at the door name them.
+DOCUMENTS = {"master": "master data", "recall": "recall list"}
+
+
+def downlink_words(c: Currency, zone: str) -> str:
+    """Where one gateway stands with one document, in a line: "recall list v3 in force", "behind since
+    2026-12-06 12:03 +01:00 (v3 published, v2 in force)", "rejected: ..." (since when and what was
+    published, so whoever reads it knows how long the door has run on the old list)."""
+    name = DOCUMENTS.get(c.kind, c.kind)
+    since = f" since {local_time(c.since, zone, seconds=False)}" if c.since is not None else ""
+    if c.state == "current":
+        return f"{name} v{c.applied} in force"
+    if c.state == "behind":
+        return f"behind{since} ({c.detail})"
+    if c.state == "rejected":
+        in_force = f"v{c.applied} in force" if c.applied else "none in force"
+        return f"{c.detail} (v{c.published} published{since}, {in_force})"
+    if c.state == "not reported":
+        waiting = f" (waiting{since})" if since else ""
+        return f"not reported: {c.detail}{waiting}"
+    return f"{name}: {c.detail}"
+
+
+def _downlink_by_gateway(currencies: list[Currency]) -> tuple[dict[str, list[Currency]], list[str]]:
+    """Each enrolled gateway's documents, in the order ``downlink_state`` gives (gateway, then kind), for
+    the gateways anything was published to; and the names of the others, said in one line rather than a
+    row each of "nothing published yet"."""
+    grouped: dict[str, list[Currency]] = {}
+    for c in currencies:
+        grouped.setdefault(c.gateway, []).append(c)
+    bare = [name for name, docs in grouped.items() if all(c.state == "none published" for c in docs)]
+    return {name: docs for name, docs in grouped.items() if name not in bare}, bare
 
 
 @router.get("/dashboard/gateways", response_class=HTMLResponse)
 def gateways_page(who: Who, request: Request) -> Response:
-    """Every gateway as the cloud last heard it, the enrolments, and what ingest refused."""
+    """Every gateway as the cloud last heard it, which published documents each enrolled one has in
+    force (a recall that never reached the door stops nothing), the enrolments, and what ingest refused."""
     with request.app.state.engine.connect() as conn:
         gateways = queries.gateways(conn)
+        downlink, unpublished = _downlink_by_gateway(queries_downlink.downlink_state(conn))
         enrolments = queries_refusals.enrolments(conn).items
         unknown = queries_refusals.unknown_gateways(conn, limit=50).items
         dead = (
@@ -44,7 +80,8 @@ def gateways_page(who: Who, request: Request) -> Response:
         )
         zones = queries_sites.zone_book(conn)
     return render(request, "gateways.html", who, gateways=gateways, enrolments=enrolments, unknown=unknown,
-                  dead=dead, dead_shown=_DEAD_LETTERS_SHOWN, zones=zones)  # fmt: skip
+                  dead=dead, dead_shown=_DEAD_LETTERS_SHOWN, zones=zones, downlink=downlink,
+                  unpublished=unpublished, documents=DOCUMENTS, downlink_words=downlink_words)  # fmt: skip
 
 
 def _users_page(request: Request, who: Who, *, error: str | None = None, done: str | None = None,
