@@ -15,9 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from coldgate.cloud.api.routes.catalog_serials import nudge_downlink
 from coldgate.cloud.api.schemas_serials import ImportOut
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog.csv_import import import_csv
 from coldgate.cloud.catalog.csv_read import ImportRefused
 
@@ -47,7 +46,7 @@ def _import(kind: str, data: bytes, reason: str, request: Request) -> ImportOut 
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": detail, "more": refused.more, "summary": str(refused).removeprefix("file: ")},
         )
-    nudge_downlink(request)
+    catalog_changed(request)
     return ImportOut(**dataclasses.asdict(result))
 
 

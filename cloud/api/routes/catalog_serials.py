@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from coldgate.cloud.api.schemas_serials import LotOfSerialOut, SerialsBody, SerialsOut, SpanOut
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog import serials
 from coldgate.cloud.identity.users import NotFound
 
@@ -24,13 +24,6 @@ Serial = Annotated[str, Path(max_length=64)]
 NOT_FOUND = {404: {"description": "No such product, lot or serial."}}
 
 
-def nudge_downlink(request: Request) -> None:
-    """After a committed change: the down-link publisher, when this process runs one, sends it now."""
-    nudge = getattr(request.app.state, "catalog_changed", None)
-    if nudge is not None:
-        nudge()
-
-
 @router.post("/lots/{lot}/serials", response_model=SerialsOut, responses=NOT_FOUND)
 def add_serials(product: ProductId, lot: LotNumber, body: SerialsBody, request: Request) -> SerialsOut:
     """Tie serials and numeric ranges to the lot; 422 naming the serial or range and the lot that already
@@ -40,7 +33,7 @@ def add_serials(product: ProductId, lot: LotNumber, body: SerialsBody, request: 
             conn, product, lot, body.serials, [(r.first, r.last) for r in body.ranges],
             reason=body.reason, by=acting(request), now=utc_now(),
         )  # fmt: skip
-    nudge_downlink(request)
+    catalog_changed(request)
     return SerialsOut(product=product, lot=lot, spans=added["spans"], serials=added["serials"])
 
 
