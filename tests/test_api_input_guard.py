@@ -69,6 +69,8 @@ VALID = {
     "lot": "L1",
     "serial": "000100",
     "reason": "supplier file of 2026-12-06",
+    "location": "cr1",
+    "device": "cr1-t01",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a

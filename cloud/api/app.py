@@ -27,6 +27,7 @@ from coldgate.cloud.api.routes import (
     catalog_classes,
     catalog_import,
     catalog_lots,
+    catalog_places,
     catalog_products,
     catalog_serials,
     dead_letters,
@@ -122,6 +123,7 @@ def create_app(
         catalog_lots,
         catalog_serials,
         catalog_import,
+        catalog_places,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

@@ -12,12 +12,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CalibrationBody",
+    "CalibrationOut",
     "ClassBody",
     "ClassOut",
     "DownlinkStateOut",
+    "LocationBody",
+    "LocationOut",
     "LotBody",
     "LotMoveBody",
     "LotOut",
+    "PlacementBody",
+    "PlacementOut",
     "ProductBody",
     "ProductOut",
 ]
@@ -119,3 +125,66 @@ class DownlinkStateOut(BaseModel):
     state: str = Field(description="current, behind, rejected, not reported or none published.")
     since: int | None = Field(description="Epoch ms since which the gateway is behind.")
     detail: str
+
+
+class LocationBody(_Change):
+    name: Any = Field(description="Name for people, e.g. 'Cold room 1'.")
+    kind: Any = Field(description="cold_room, freezer, ambient_store, dock_door, quarantine_area or vehicle.")
+    temperature_class: Any = Field(default=None, description="The class it keeps (not for a dock door).")
+    inside: Any = Field(default=None, description="A dock door: the location inside.")
+    outside: Any = Field(default=None, description="A dock door: the location outside (yard, truck).")
+    retired: bool = False
+
+
+class LocationOut(_Stamp):
+    site: str
+    id: str
+    name: str
+    kind: str
+    temperature_class: str | None
+    inside: str | None
+    outside: str | None
+
+
+class PlacementBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: str = Field(max_length=64)
+    device_kind: Literal["sensor", "reader", "scanner"]
+    device: str = Field(max_length=64)
+    location: str | None = Field(default=None, max_length=64, description="Null: taken out of service.")
+    valid_from: int = Field(ge=0, description="Epoch ms from which the device serves the location.")
+    reason: str = Field(max_length=2000)
+
+
+class PlacementOut(BaseModel):
+    gateway: str
+    device_kind: str
+    device: str
+    site: str
+    location: str | None
+    valid_from: int
+    valid_to: int | None = Field(default=None, description="The device's next placement; null: in force.")
+    recorded_by: str
+    reason: str
+
+
+class CalibrationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: str = Field(max_length=64)
+    sensor: str = Field(max_length=64)
+    certificate: Any
+    calibrated_on: Any = Field(description="YYYY-MM-DD.")
+    accuracy: Any = Field(description="As the certificate states it, e.g. '±0.5 °C'.")
+    next_due: Any = Field(description="YYYY-MM-DD.")
+    reason: str = Field(max_length=2000)
+
+
+class CalibrationOut(BaseModel):
+    gateway: str
+    sensor: str
+    certificate: str
+    calibrated_on: str
+    accuracy: str
+    next_due: str
+    recorded_by: str
+    reason: str

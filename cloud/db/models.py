@@ -42,6 +42,7 @@ __all__ = [
     "BatchRange",
     "BootAnchor",
     "BrowserSession",
+    "Calibration",
     "DeadLetter",
     "DownlinkDocument",
     "EdgeItem",
@@ -49,8 +50,10 @@ __all__ = [
     "GapVerdict",
     "Gateway",
     "ItemKey",
+    "LocationVersion",
     "LotSerial",
     "LotVersion",
+    "Placement",
     "ProductIdentifier",
     "ProductVersion",
     "Reading",
@@ -174,6 +177,62 @@ class LotVersion(_Version, Base):
     manufactured: Mapped[datetime.date | None] = mapped_column(Date)
     #: released, quarantined, recalled or rejected; "expired" is computed from ``expiry``.
     status: Mapped[str] = mapped_column(String(16))
+
+
+class LocationVersion(_Version, Base):
+    """A place of a site that goods are kept in or pass through (``cloud/catalog/locations.py``):
+    its kind, the temperature class it keeps, and for a dock door the locations on either side."""
+
+    __tablename__ = "locations"
+    __table_args__ = (PrimaryKeyConstraint("site", "id", "version"),)
+
+    site: Mapped[str] = mapped_column(primary_key=True)
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    #: cold_room, freezer, ambient_store, dock_door, quarantine_area or vehicle.
+    kind: Mapped[str] = mapped_column(String(24))
+    temperature_class: Mapped[str | None]
+    #: A dock door's two sides: the location inside the building and the one outside (a yard, a truck).
+    inside: Mapped[str | None]
+    outside: Mapped[str | None]
+
+
+class Placement(Base):
+    """From ``valid_from`` on, device ``device`` (a sensor, reader or scanner of ``gateway``) serves
+    ``location`` (null: taken out of service), until the device's next placement.  Append-only: where
+    each reading was taken stays as it was recorded when a sensor moves."""
+
+    __tablename__ = "placements"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    device_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    device: Mapped[str] = mapped_column(primary_key=True)
+    valid_from: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    site: Mapped[str]
+    location: Mapped[str | None]
+    recorded_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(Text)
+    recorded_by_id: Mapped[str | None]
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Calibration(Base):
+    """A sensor's calibration certificate: when, how accurate, when due next.  Append-only; the newest
+    one's ``next_due`` is copied to ``sensors.calibration_due`` for the overview."""
+
+    __tablename__ = "calibrations"
+
+    gateway: Mapped[str] = mapped_column(primary_key=True)
+    sensor: Mapped[str] = mapped_column(primary_key=True)
+    certificate: Mapped[str] = mapped_column(primary_key=True)
+    calibrated_on: Mapped[datetime.date] = mapped_column(Date)
+    #: As the certificate states it, e.g. "±0.5 °C".
+    accuracy: Mapped[str] = mapped_column(Text)
+    next_due: Mapped[datetime.date] = mapped_column(Date)
+    recorded_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(Text)
+    recorded_by_id: Mapped[str | None]
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class DownlinkDocument(Base):
