@@ -43,6 +43,7 @@ from tests.rig.cloud_db import RECEIVED, ingest
 from tests.rig.ingest import batch_message, status_message
 from tests.rig.people import PASSWORD, bearer, person
 from tests.rig.ports import free_port
+from tests.test_catalog_pages import seed_catalog
 from tests.test_gap_verdict_pages import judged_delayed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -489,3 +490,55 @@ def test_gateways_and_users_pages_for_an_admin(
         assert find_user(conn, "nina")["roles"] == ["qa", "viewer"]
         checked, broken = verify(conn)
     assert broken is None and checked > 0
+
+
+def test_the_catalog_filtered_to_recalled_lots_and_a_lots_history(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    """A viewer (everyone may read the catalog) opens it from the menu, narrows the lots to the recalled
+    ones and reads that lot's history: who recalled it, when (in the site's zone), why, what changed.
+    The catalog fits a tablet held upright and prints without its links and buttons."""
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    seed_catalog(engine)
+    person(engine, "vera", ("viewer",))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in_as(page, site, "vera")
+    page.click("nav >> text=Catalog")
+    expect(page.locator("h1")).to_contain_text("Catalog")
+    lots = page.locator("table.catalog-lots tbody tr[data-lot]")
+    expect(lots).to_have_count(3)
+    expect(page.locator('tr[data-lot="IN20/B7"]')).to_contain_text("expired")
+    expect(page.locator('tr[data-class="2-8C"]')).to_contain_text("2.0 to 8.0 °C")
+    expect(page.locator('tr[data-product="VX10"]')).to_contain_text("GTIN 04006381333931")
+    shot(page, "catalog", dialect)
+    page.select_option("select[name=status]", "recalled")
+    page.click("form.catalog-filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"status=recalled"))
+    expect(lots).to_have_count(1)
+    recalled = page.locator('tr[data-lot="VX10/L1"]')
+    expect(recalled.locator(".lot-status")).to_have_text("recalled")
+    shot(page, "catalog-recalled", dialect)
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
+    shot(page, "catalog-tablet", dialect)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    recalled.locator("a.history-link").click()
+    expect(page.locator("h1")).to_contain_text("Lot L1 of product VX10")
+    newest = page.locator('table.catalog-history tr[data-version="2"]')
+    expect(newest).to_contain_text("Rita Recall")
+    expect(newest).to_contain_text("FSN 2026-07: potency")
+    expect(newest).to_contain_text("status: released → recalled")
+    expect(newest).to_contain_text("2026-12-01 11:00:00 +00:00")
+    expect(page.locator('table.catalog-history tr[data-version="1"]')).to_contain_text("created")
+    shot(page, "catalog-lot-history", dialect)
+    page.emulate_media(media="print")
+    expect(page.locator("a.back-link")).to_be_hidden()
+    expect(page.locator(".bar nav")).to_be_hidden()
+    expect(newest).to_be_visible()
+    shot(page, "catalog-lot-history-print", dialect)
+    page.goto(site + "/dashboard/catalog?status=recalled")
+    expect(page.locator("a.history-link").first).to_be_hidden()
+    expect(page.locator("form.catalog-filters button")).to_be_hidden()
+    shot(page, "catalog-print", dialect)
+    context.close()

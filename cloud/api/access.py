@@ -99,6 +99,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/audit"): "audit.read",
     ("GET", "/dashboard/sensor"): "readings.read",
     ("GET", "/dashboard/gateways"): "gateways.read",
+    ("GET", "/dashboard/catalog"): "catalog.read",
+    ("GET", "/dashboard/catalog/{kind}"): "catalog.read",
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",
