@@ -27,8 +27,10 @@ from sqlalchemy import Engine, create_engine
 
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.audit.log import Actor
+from coldgate.cloud.catalog.locations import put_location
 from coldgate.cloud.catalog.lots import put_lot
 from coldgate.cloud.catalog.products import put_product
+from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.catalog.temperature_classes import put_class
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
@@ -135,6 +137,9 @@ def seeded(engine: Engine) -> Engine:
         product = {"name": "Vaccine", "gtin": VALID["gtin"], "temperature_class": "2-8C", "serialised": True}
         put_product(conn, "VX10", product, reason="new", by=qa, now=now)
         put_lot(conn, "VX10", "L1", {"expiry": "2027-06-30"}, status="recalled", reason="FSN", by=qa, now=now)
+        add_serials(conn, "VX10", "L1", [VALID["serial"]], reason="supplier list", by=qa, now=now)
+        room = {"name": "Cold room 1", "kind": "cold_room", "temperature_class": "2-8C"}
+        put_location(conn, VALID["site"], VALID["location"], room, reason="survey", by=qa, now=now)
     return engine
 
 
