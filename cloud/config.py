@@ -129,6 +129,9 @@ class GatewaysConfig(ConfigBlock, kw_only=True):
     #: A gateway that has not applied the newest master data or recall list the cloud published to it
     #: this long after it was issued raises ``downlink.behind`` (a recall that stops nothing at the door).
     downlink_behind_after_s: Annotated[float, Meta(ge=10, le=604800, extra=SECONDS)] = 300.0
+    #: A sensor whose calibration falls due within this many days raises ``calibration.due`` (info),
+    #: and a warning once it is overdue: time to book the calibration before its readings lose their proof.
+    calibration_warn_days: Annotated[int, Meta(ge=0, le=366)] = 30
 
 
 class IngestConfig(ConfigBlock, kw_only=True):

@@ -26,6 +26,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from coldgate.cloud.alerts.calibration_due import CalibrationStep
+from coldgate.cloud.alerts.calibration_due_watch import check_calibrations
 from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
 from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
@@ -47,6 +49,7 @@ MONTHS_AHEAD = 3
 UNHEARD_JOB = "gateway-watchdog"
 STUCK_JOB = "stuck-streams"
 DOWNLINK_JOB = "downlink-currency"
+CALIBRATION_JOB = "calibration-due"
 PARTITIONS_JOB = "readings-partitions"
 AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
@@ -88,6 +91,7 @@ class CloudScheduler:
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
         self._stuck_after_s = config.gateways.stream_stuck_after_s
         self._behind_after_s = config.gateways.downlink_behind_after_s
+        self._calibration_warn_days = config.gateways.calibration_warn_days
         self._stuck = StuckTracker()
         self._interval_s = watchdog_interval_s
         self._months_ahead = months_ahead
@@ -108,6 +112,12 @@ class CloudScheduler:
         self._every(self.check_gateways_now, every_interval, UNHEARD_JOB, "unheard-gateway watchdog")
         self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
         self._every(self.check_downlink_now, every_interval, DOWNLINK_JOB, "down-link currency watchdog")
+        self._every(
+            self.check_calibrations_now,
+            IntervalTrigger(minutes=10, timezone=UTC),
+            CALIBRATION_JOB,
+            "calibration due watchdog",
+        )
         self._every(
             self.ensure_partitions_now,
             IntervalTrigger(days=1, timezone=UTC),
@@ -177,6 +187,14 @@ class CloudScheduler:
             return check_downlink(self._engine, self._clock(), self._behind_after_s)
         except Exception:
             log.exception("down-link watchdog run failed; retrying in %g s", self._interval_s)
+            return []
+
+    def check_calibrations_now(self) -> list[CalibrationStep]:
+        """One ``calibration.due`` run (the job, every 10 min: due dates are days); errors are logged."""
+        try:
+            return check_calibrations(self._engine, self._clock(), self._calibration_warn_days)
+        except Exception:
+            log.exception("calibration watchdog run failed; retrying at the next run")
             return []
 
     def checkpoint_audit_now(self) -> Checkpoint | None:
