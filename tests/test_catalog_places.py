@@ -14,6 +14,7 @@ from sqlalchemy.exc import DatabaseError
 from coldgate.cloud.api import ApiTokens, create_app, queries_overview
 from coldgate.cloud.catalog.placements import location_at
 from coldgate.cloud.db.models import AuditEntry
+from coldgate.cloud.web.app import create_web_app
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, SITE, batch_message, reading
 from tests.rig.people import bearer, person
@@ -117,7 +118,7 @@ def test_a_moved_sensor_keeps_where_its_earlier_readings_were_taken(
 ) -> None:
     qa = who["qa_manager"]
     for room in ("CR1", "CR2"):
-        _put(client, qa, room, name=room, kind="cold_room", temperature_class="2-8C")
+        _put(client, qa, room, name=f"Room {room}", kind="cold_room", temperature_class="2-8C")
     place = {"gateway": "gw01", "device_kind": "sensor", "device": "cr1-t01", "reason": "installed"}
     assert (
         client.post(
@@ -156,6 +157,18 @@ def test_a_moved_sensor_keeps_where_its_earlier_readings_were_taken(
     ]
     with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE placements SET location = 'CR1'"))
+    # The overview names the room the sensor is in now; its page lists where it was, and when.
+    ingest(engine, *batch_message("gw01", [reading(1, sensor="cr1-t01")]))
+    with TestClient(create_web_app(engine, ApiTokens(())), raise_server_exceptions=False) as web:
+        overview = web.get("/overview", headers=who["viewer"]).json()
+        [tile] = [t for t in overview["tiles"] if t["sensor"] == "cr1-t01"]
+        assert (tile["zone"], tile["location_name"]) == ("CR2", "Room CR2")
+        page = web.get(
+            "/dashboard/sensor", params={"gateway": "gw01", "sensor": "cr1-t01"}, headers=who["viewer"]
+        )
+        assert page.status_code == 200
+        assert "Where this sensor was" in page.text and "moved to the new room" in page.text
+        assert page.text.index("Room CR2") < page.text.index("Room CR1")  # newest first
 
 
 def test_a_calibration_due_date_reaches_the_overview(

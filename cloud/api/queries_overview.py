@@ -16,7 +16,9 @@ from coldgate.cloud.api import queries
 from coldgate.cloud.api.applied_limits import limits_in_force
 from coldgate.cloud.api.queries_limits import limit_steps
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry, Overview, SiteCounts, TileOut
-from coldgate.cloud.api.tiles import STATES, tile
+from coldgate.cloud.api.tiles import STATES, Tile, tile
+from coldgate.cloud.catalog.locations import locations
+from coldgate.cloud.catalog.placements import current_locations
 
 __all__ = ["STALE_AFTER_MS", "overview"]
 
@@ -24,6 +26,13 @@ __all__ = ["STALE_AFTER_MS", "overview"]
 STALE_AFTER_MS = 10 * 60 * 1000
 #: Open alerts and gaps read for the tiles: far more than a site has open at once.
 _OPEN_LIMIT = 5000
+
+
+def _located(
+    t: Tile, placed: dict[tuple[str, str], str | None], names: dict[tuple[str, str], str]
+) -> TileOut:
+    zone = placed.get((t.gateway, t.sensor), t.zone)
+    return TileOut(**{**dataclasses.asdict(t), "zone": zone}, location_name=names.get((t.site, zone or "")))
 
 
 def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
@@ -62,9 +71,12 @@ def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
     for gap in open_gaps:
         if gap.gateway in site_of:
             counts[site_of[gap.gateway]]["open_gaps"] += 1
+    # Rooms by name: a sensor's zone is the location its newest placement (up to now) put it in.
+    names = {(x["site"], x["id"]): x["name"] for x in locations(conn)}
+    placed = current_locations(conn, "sensor", now_ms)
     return Overview(
         now=now_ms,
         gateways=gateways,
-        tiles=[TileOut(**dataclasses.asdict(t)) for t in tiles],
+        tiles=[_located(t, placed, names) for t in tiles],
         sites=[SiteCounts(site=name, **numbers) for name, numbers in counts.items()],
     )

@@ -422,6 +422,9 @@ class TileOut(_Out):
     limits_alert: str | None = Field(
         default=None, description="The alert whose evidence gave the limits (the cloud owns no classes yet)."
     )
+    location_name: str | None = Field(
+        default=None, description="The name of the location the sensor is placed in now (``zone`` is its id)."
+    )
 
     since_iso = iso_twin("since_ms")
     last_ts_iso = iso_twin("last_ts")

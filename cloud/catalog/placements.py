@@ -26,7 +26,15 @@ from coldgate.cloud.catalog.versions import check_reason
 from coldgate.cloud.db.models import Calibration, GatewayEnrolment, Placement, Sensor
 from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
 
-__all__ = ["DEVICE_KINDS", "calibrations", "location_at", "place", "placements", "record_calibration"]
+__all__ = [
+    "DEVICE_KINDS",
+    "calibrations",
+    "current_locations",
+    "location_at",
+    "place",
+    "placements",
+    "record_calibration",
+]
 
 DEVICE_KINDS = ("sensor", "reader", "scanner")
 _placements: Table = Placement.__table__  # type: ignore[assignment]
@@ -141,6 +149,17 @@ def placements(
             "recorded_by": row.recorded_by, "reason": row.reason,
         })  # fmt: skip
     return found
+
+
+def current_locations(conn: Connection, device_kind: str, now_ms: int) -> dict[tuple[str, str], str | None]:
+    """(gateway, device) -> the location each device of ``device_kind`` serves at ``now_ms``."""
+    p = _placements
+    rows = conn.execute(
+        select(p.c.gateway, p.c.device, p.c.location)
+        .where(p.c.device_kind == device_kind, p.c.valid_from <= now_ms)
+        .order_by(p.c.gateway, p.c.device, p.c.valid_from)
+    )
+    return {(row.gateway, row.device): row.location for row in rows}  # the newest of each wins
 
 
 def location_at(conn: Connection, gateway: str, device_kind: str, device: str, ts: int) -> str | None:

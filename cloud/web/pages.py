@@ -36,6 +36,8 @@ from coldgate.cloud.api.routes.auth import REFUSED
 from coldgate.cloud.api.series_stats import series_stats
 from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
 from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
+from coldgate.cloud.catalog.locations import locations
+from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
 from coldgate.cloud.web.chart import chart_data
@@ -333,6 +335,11 @@ def sensor_page(
             if a.subject == sensor and (a.updated_at >= span.start_ms or a.open) and a.raised_at < span.end_ms
         ]  # fmt: skip
         steps = limit_steps(conn, gateway=gateway, sensor=sensor, until=span.end_ms)
+        names = {x["id"]: x["name"] for x in locations(conn)}
+        where = [
+            {**p, "name": names.get(p["location"] or "", p["location"])}
+            for p in placements(conn, gateway=gateway, device=sensor) if p["device_kind"] == "sensor"
+        ]  # fmt: skip
     limits = limits_in_force(steps.get((gateway, sensor), ()), span.end_ms, unit=last.unit if last else None)
     stats = series_stats(series, temperature=quantity == "temperature")
     chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=limits)
@@ -344,7 +351,7 @@ def sensor_page(
     return render(
         request, "sensor.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
         gateway=gateway, sensor=sensor, span=span, presets=PRESETS, error=error, zone=zone, last=last,
-        series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart, limits=limits,
+        series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart, limits=limits, placements=where,
         unit=last.unit if last else "", quantity=quantity, now=now_ms, form_from=typed[0], form_to=typed[1],
         csv_link=f"/gateways/{quote(gateway, safe='')}/sensors/{quote(sensor, safe='')}/readings.csv?{query}",
     )  # fmt: skip
