@@ -287,14 +287,24 @@ DEMO_RECALL = ("INS-3", "L2026-08", "FSN-2026-12: cartridge leak reported by the
 DEMO_QUARANTINE = ("INF-SET", "L2026-07", "held after a temperature excursion in transit (QA case 17)")
 
 
-def _demo_catalog(cloud: Any) -> None:
+#: The demo site's rooms: id -> (name, kind, class); the loggers are placed in them in turn.
+DEMO_ROOMS = {
+    "CR-A": ("Cold room A (vaccines)", "cold_room", "2-8C"),
+    "CR-B": ("Cold room B (insulin)", "cold_room", "2-8C"),
+    "AMB-1": ("Ambient store 1", "ambient_store", "15-25C"),
+}
+
+
+def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str]) -> None:
     """The master data a QA manager enters (classes, products, lots), one lot recalled by the recall
     coordinator and one quarantined by QA, each through the catalog's audited writes as the API makes
     them; the cloud then publishes master data and the recall list to the gateway."""
     import datetime
 
     from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.catalog.locations import put_location
     from coldgate.cloud.catalog.lots import move_lot, put_lot
+    from coldgate.cloud.catalog.placements import place
     from coldgate.cloud.catalog.products import put_product
     from coldgate.cloud.catalog.temperature_classes import put_class
     from coldgate.cloud.identity.users import find_user
@@ -320,12 +330,21 @@ def _demo_catalog(cloud: Any) -> None:
         move_lot(
             conn, *DEMO_QUARANTINE[:2], "quarantined", reason=DEMO_QUARANTINE[2], by=actor("qa"), now=now
         )
+        for room, (name, kind, klass) in DEMO_ROOMS.items():
+            fields = {"name": name, "kind": kind, "temperature_class": klass}
+            put_location(conn, site, room, fields, reason="site survey", by=marta, now=now)
+        rooms = list(DEMO_ROOMS)
+        since = int(now.timestamp() * 1000) - 86_400_000
+        for n, sensor in enumerate(sensors):
+            room = rooms[n * len(rooms) // len(sensors)]
+            place(conn, gateway, "sensor", sensor, room, since, reason="installed", by=marta, now=now)
     if cloud.downlink is not None:
         cloud.downlink.nudge()
     click.echo(
         f"Catalog: {len(DEMO_CLASSES)} temperature classes, {len(DEMO_PRODUCTS)} products, {len(DEMO_LOTS)} "
         f"lots; {DEMO_RECALL[0]} lot {DEMO_RECALL[1]} recalled by rico ({DEMO_RECALL[2].split(':')[0]}), "
-        f"{DEMO_QUARANTINE[0]} lot {DEMO_QUARANTINE[1]} quarantined by quentin"
+        f"{DEMO_QUARANTINE[0]} lot {DEMO_QUARANTINE[1]} quarantined by quentin; "
+        f"{len(sensors)} loggers placed in {', '.join(name for name, _, _ in DEMO_ROOMS.values())}"
     )
 
 
@@ -356,7 +375,8 @@ async def _run_site(
             protocol,
         )
         _enrol(cloud, config.gateway.id, config.gateway.site)
-        _demo_catalog(cloud)
+        loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
+        _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers)
         service = GatewayService(config)
         click.echo(
             f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"

@@ -88,6 +88,8 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         overview = _get(f"{api}/overview", token)
         states = {t["sensor"]: t["state"] for t in overview["tiles"]}  # type: ignore[index]
         assert states.get("cr-03") == "excursion", states
+        rooms = {t["sensor"]: t["location_name"] for t in overview["tiles"]}  # type: ignore[index]
+        assert rooms.get("cr-01") == "Cold room A (vaccines)", rooms  # the dashboard shows rooms by name
     finally:
         proc.send_signal(signal.SIGINT)
         try:
