@@ -6,14 +6,16 @@ the broker and cached on the gateway's disk, so the edge keeps working alone
 `version` that only increases; a gateway ignores a version it already has
 or an older one, which makes re-delivery of retained messages harmless.
 Every message names its target gateway so a message published on the wrong
-topic is refused instead of obeyed.
+topic is refused instead of obeyed.  Master data and recall lists too large
+for one message come in parts (`part` of `parts`, optional fields added
+2026-12-06; docs/contract.md, "Documents in parts").
 """
 
 from __future__ import annotations
 
 import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -38,6 +40,16 @@ from coldgate.contract.ids import (
 )
 from coldgate.contract.units import TEMPERATURE_UNITS, Unit
 from coldgate.contract.version import Version
+
+#: Most parts one down-link document may be split into (8 MiB each: far beyond any real list).
+MAX_PARTS: Final = 1000
+
+PartNumber = Annotated[int, msgspec.Meta(ge=1, le=MAX_PARTS)]
+
+
+def _check_part(part: int, parts: int) -> None:
+    if part > parts:
+        raise FieldError("part", f"part {part} of {parts}: beyond the number of parts")
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -98,18 +110,24 @@ class MasterData(_Msg, kw_only=True):
     """Products, their temperature classes, and batch expiry dates.
 
     Rules: class names, product GTINs and (gtin, lot) pairs are unique; every
-    product's `temperature_class` is one of `temperature_classes`.
+    product's `temperature_class` is one of `temperature_classes`.  A large
+    document comes in `parts` (see "Documents in parts"): each part holds a
+    share of the three lists, and the rules hold for the parts put together
+    (a product may name a class listed in another part).
     """
 
     v: Version
     gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
     version: DocVersion
     issued: Annotated[EpochMs, doc("When the cloud issued this version.")]
+    part: Annotated[PartNumber, doc("This part's number, 1..parts (added 2026-12-06).")] = 1
+    parts: Annotated[PartNumber, doc("How many parts this version has (added 2026-12-06).")] = 1
     temperature_classes: list[TemperatureClass] = []
     products: list[Product] = []
     batches: Annotated[list[BatchInfo], doc("Expiry date per lot.")] = []
 
     def __post_init__(self) -> None:
+        _check_part(self.part, self.parts)
         names: set[str] = set()
         for i, klass in enumerate(self.temperature_classes):
             if klass.name in names:
@@ -120,7 +138,7 @@ class MasterData(_Msg, kw_only=True):
             if product.gtin in gtins:
                 raise FieldError(f"products[{i}].gtin", f"duplicate {product.gtin}")
             gtins.add(product.gtin)
-            if product.temperature_class not in names:
+            if self.parts == 1 and product.temperature_class not in names:
                 raise FieldError(
                     f"products[{i}].temperature_class",
                     f"unknown temperature class {product.temperature_class!r}",
@@ -155,13 +173,22 @@ class RecallEntry(_Msg, kw_only=True):
 
 
 class RecallList(_Msg, kw_only=True):
-    """The complete recall/quarantine list in force (not a delta)."""
+    """The complete recall/quarantine list in force (not a delta).
+
+    A large list comes in `parts` (see "Documents in parts"), each with a
+    share of the entries; the list in force is all parts' entries in order.
+    """
 
     v: Version
     gateway: Annotated[Id, doc("Target gateway; must match the topic.")]
     version: DocVersion
     issued: Annotated[EpochMs, doc("When the cloud issued this version.")]
+    part: Annotated[PartNumber, doc("This part's number, 1..parts (added 2026-12-06).")] = 1
+    parts: Annotated[PartNumber, doc("How many parts this version has (added 2026-12-06).")] = 1
     entries: Annotated[list[RecallEntry], doc("Every recalled or quarantined GTIN/lot/serial.")] = []
+
+    def __post_init__(self) -> None:
+        _check_part(self.part, self.parts)
 
 
 class Ack(_Msg, kw_only=True):

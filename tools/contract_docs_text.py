@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from coldgate.cloud.downlink.documents import PART_BYTES
 from coldgate.contract.codec import MAX_PAYLOAD_BYTES
+from coldgate.contract.downlink import MAX_PARTS
 from coldgate.contract.topics import INGEST_FILTER, MOSQUITTO_GATEWAY_ACL, PREFIX, QOS
 from coldgate.contract.uplink import MAX_BATCH_ITEMS
 
@@ -49,7 +51,9 @@ pins each login to its own subtree (`contract.topics.MOSQUITTO_GATEWAY_ACL`;
 Retained topics: a zero-length payload there is the broker's "retained
 message deleted" marker, not a message. Gateways ignore it and keep their
 cached document; the cloud never clears a document, it publishes a new version
-(an empty recall list is a list with no entries).
+(an empty recall list is a list with no entries). It clears only the part
+topics a document in parts no longer uses (see
+[Documents in parts](#documents-in-parts)).
 """
 
 ENCODING: Final = f"""\
@@ -72,15 +76,26 @@ ENCODING: Final = f"""\
   (the outbox does it for every item it stores).
 """
 
-VERSIONING: Final = """\
+_PART_TOPICS: Final = f"`{PREFIX}/{{site}}/{{gateway}}/down/master/{{k}}`, `.../down/recall/{{k}}`"
+
+VERSIONING: Final = f"""\
 ## Versioning
 
 - The contract version is in the topic (`coldgate/v1/...`) and in every
   payload (`"v": 1`). The payload copy keeps a message self-describing in
   dead-letter tables, archives and replays.
-- Decoders refuse unknown fields, so *any* change an older peer could not
-  decode is a new version: a field added, removed, renamed or retyped, a new
-  item kind, a new enum value.
+- **The rule for evolving the contract.** A change an older peer would
+  misread is a new version: a field removed, renamed or retyped, a new
+  meaning for an existing field or value, a new item kind, a new enum value,
+  a new required field.
+- A new **optional** field is not a new version when all three hold: its
+  default keeps today's meaning, the encoder leaves it out at its default
+  (`omit_defaults`), and it is listed below with the date it was added. A
+  message that does not use it is then byte for byte what it was before. An
+  older peer that receives a message that does use it refuses the message,
+  because decoders forbid unknown fields (a gateway says so in its status and
+  event, e.g. `recall_rejected`, and keeps the version in force): a message is
+  refused, never misread. So the sender uses such a field only where needed.
 - A new version gets new topics (`coldgate/v2/...`). The cloud is upgraded
   first, speaks both versions and publishes down-link documents on both;
   gateways move over one by one.
@@ -92,6 +107,42 @@ VERSIONING: Final = """\
   version is higher than the one it has (so re-delivered retained messages are
   harmless), reports the outcome as an `event` item and lists the versions in
   force in its `status`.
+
+Optional fields added to contract v1 (an older peer refuses a message that
+uses them):
+
+| added | message | fields | topics |
+|---|---|---|---|
+| 2026-12-06 | MasterData, RecallList | `part`, `parts` (default 1: the whole document) | {_PART_TOPICS} |
+
+### Documents in parts
+
+A master data or recall list whose encoding would exceed {PART_BYTES // 2**20} MiB
+(the payload cap is {MAX_PAYLOAD_BYTES // 2**20} MiB; a recall list of a lot of
+100,000 serials is about 25 MB) is published in `parts` messages, at most
+{MAX_PARTS:,}, all retained:
+
+- Part 1 on the document's topic (`.../down/recall`), part k >= 2 one level
+  below it (`.../down/recall/{{k}}`), covered by the gateway's subscription and
+  ACL (`down/#`). A part's `part` must match its topic's.
+- Every part carries the same `version`, `issued` and `parts`, and a share of
+  the lists, in order (master data: the temperature classes, then the
+  products, then the batches, so the classes and products are in part 1
+  while they fit). The document is all parts' lists put together in part
+  order; its rules (unique names, known classes) hold for the whole, not for
+  each part.
+- A gateway applies a version only when parts 1..`parts` all arrived with the
+  same `version`, `issued` and `parts`, in any order; it checks the document
+  they make like one that came whole and keeps it as one. A part of an older
+  version than the one being collected is ignored; a part of a newer one
+  starts over. Parts that do not fit together (another `parts` count, another
+  `issued`, a part arriving twice with other content) reject the version.
+  Until a version is complete the one in force stays.
+- When a new version has fewer parts than the one before, the cloud clears
+  the part topics no longer used (an empty retained payload). A gateway
+  ignores an empty payload, and a leftover part of an older version.
+- A document that fits in one message is sent as before: no `part`, no
+  `parts`, byte for byte as without them.
 """
 
 TIME: Final = """\

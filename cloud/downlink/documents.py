@@ -14,6 +14,11 @@ alone cannot be listed yet, and :class:`Built` counts what was left out so
 the publisher can say so (issue 14 extends the contract).  Every list is
 sorted, so the same catalog always gives the same bytes: the publisher makes
 a new version only when the content (:func:`content_digest`) changes.
+
+A document whose encoding exceeds :data:`PART_BYTES` (a recall list of a lot
+of 100,000 serials is ~25 MB, the contract's cap 16 MiB) is published in
+parts (:func:`split`): the same version and issue time, its entries in
+order, shared out evenly; the digest stays over the whole document.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import datetime
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
-from coldgate.contract.codec import encode
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES, encode
 from coldgate.contract.downlink import (
+    MAX_PARTS,
     BatchInfo,
     MasterData,
     Product,
@@ -37,7 +43,11 @@ from coldgate.contract.downlink import (
     TemperatureClass,
 )
 
-__all__ = ["Built", "build_master", "build_recalls", "content_digest"]
+__all__ = ["PART_BYTES", "Built", "build_master", "build_recalls", "content_digest", "split"]
+
+#: A document larger than this, encoded, is published in parts of about this size (the contract's cap,
+#: ``MAX_PAYLOAD_BYTES``, is twice as much: room for parts whose entries are longer than the average).
+PART_BYTES: Final = 8 * 2**20
 
 _SHORT = 200
 _TEXT = 1000
@@ -129,3 +139,39 @@ def content_digest(document: MasterData | RecallList) -> str:
     """SHA-256 of the document without its version and issue time: equal content, equal digest."""
     plain = msgspec.structs.replace(document, version=1, issued=0)
     return hashlib.sha256(encode(plain)).hexdigest()
+
+
+def _lists(document: MasterData | RecallList) -> tuple[str, ...]:
+    return (
+        ("temperature_classes", "products", "batches") if isinstance(document, MasterData) else ("entries",)
+    )
+
+
+def split(
+    document: MasterData | RecallList, whole: bytes | None = None, limit: int = PART_BYTES
+) -> list[bytes]:
+    """The payloads to publish for ``document`` (``whole``: its encoding, if already made): itself when it
+    fits in ``limit`` bytes, else parts 1..n of about ``limit`` bytes each.
+
+    The entries (for master data: the classes, then the products, then the batches) are shared out in
+    order, in n runs of equal count, n = ceil(size / limit); should one part still exceed the contract's
+    cap, n grows.  Deterministic: the same document always gives the same parts.
+    """
+    whole = encode(document) if whole is None else whole
+    if len(whole) <= limit:
+        return [whole]
+    fields = _lists(document)
+    entries = [(name, entry) for name in fields for entry in getattr(document, name)]
+    count = min(max(2, -(-len(whole) // limit)), len(entries), MAX_PARTS)
+    while True:
+        payloads = []
+        for k in range(count):
+            run = entries[k * len(entries) // count : (k + 1) * len(entries) // count]
+            share: dict[str, list[Any]] = {name: [] for name in fields}
+            for name, entry in run:
+                share[name].append(entry)
+            part = msgspec.structs.replace(document, part=k + 1, parts=count, **share)
+            payloads.append(encode(part))
+        if max(map(len, payloads)) <= MAX_PAYLOAD_BYTES or count >= min(len(entries), MAX_PARTS):
+            return payloads  # at the limit of what can be split, a part too large is refused at the gateway
+        count += 1

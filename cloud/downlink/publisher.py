@@ -11,6 +11,13 @@ start every gateway's current documents are published again: the broker may
 have lost its retained copies, and a gateway ignores a version it already
 holds.
 
+A document in parts is published part by part, each retained on its own
+topic (``recall``, ``recall/2``, ...); it counts as published once the
+broker confirmed every part.  When a new version has fewer parts than the
+one before, the part topics it no longer uses are cleared (an empty retained
+message deletes the broker's copy); a gateway ignores such a leftover anyway,
+as a part of an older version.
+
 Only one publisher may run per deployment (it numbers versions): it runs in
 the process that runs the scheduler.
 """
@@ -69,6 +76,9 @@ class DownlinkPublisher:
         self._unconfirmed = True
         #: (gateway, kind) -> version the broker confirmed.
         self.confirmed: dict[tuple[str, str], int] = {}
+        #: (gateway, kind) -> how many part topics this process has published retained documents on.
+        self._parts: dict[tuple[str, str], int] = {}
+        self._pass_lock = threading.Lock()
         self._client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -154,7 +164,14 @@ class DownlinkPublisher:
         return born
 
     def publish_pass(self) -> list[Due]:
-        """Record what changed, then publish what is new, unconfirmed, or due to a gateway just born."""
+        """Record what changed, then publish what is new, unconfirmed, or due to a gateway just born.
+
+        One pass at a time: a pass called directly while the thread runs one waits for it (two passes at
+        once would both number the same next version)."""
+        with self._pass_lock:
+            return self._publish_pass()
+
+    def _publish_pass(self) -> list[Due]:
         with self.engine.connect() as conn:
             marker = catalog_marker(conn)
         born = self._born()
@@ -177,19 +194,30 @@ class DownlinkPublisher:
 
     def _publish(self, doc: Due) -> bool:
         name = doc.kind
-        where = (master_topic if name == "master" else recall_topic)(doc.site, doc.gateway)
-        info = self._client.publish(where, doc.payload, qos=QOS, retain=True)
+        make_topic = master_topic if name == "master" else recall_topic
+        key = (doc.gateway, doc.kind)
+        used = max(doc.previous_parts, self._parts.get(key, 0))
+        sends = [(make_topic(doc.site, doc.gateway, k), payload) for k, payload in enumerate(doc.parts, 1)]
+        # Clearing topics no longer used comes after the parts of the new version: a gateway that sees it
+        # has no part of the old version to wait for.
+        sends += [(make_topic(doc.site, doc.gateway, k), b"") for k in range(len(doc.parts) + 1, used + 1)]
+        infos = [self._client.publish(where, payload, qos=QOS, retain=True) for where, payload in sends]
         try:
-            info.wait_for_publish(timeout=5.0)
+            for info in infos:
+                info.wait_for_publish(timeout=5.0)
         except (RuntimeError, ValueError) as exc:
             log.warning(
                 "%s: %s v%d for %s not published: %s", self.client_id, name, doc.version, doc.gateway, exc
             )
             return False
+        published = all(info.is_published() for info in infos)
+        if published:
+            self._parts[key] = len(doc.parts)
         if doc.new:
+            in_parts = f" in {len(doc.parts)} parts" if len(doc.parts) > 1 else ""
             log.info(
-                "%s: published %s v%d to %s (%d entries, %d bytes%s)", self.client_id, name, doc.version,
-                doc.gateway, doc.built.entries, len(doc.payload),
+                "%s: published %s v%d to %s (%d entries, %d bytes%s%s)", self.client_id, name, doc.version,
+                doc.gateway, doc.built.entries, len(doc.payload), in_parts,
                 f", {doc.built.left_out} without a GTIN left out" if doc.built.left_out else "",
             )  # fmt: skip
-        return info.is_published()
+        return published

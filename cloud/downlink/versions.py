@@ -9,6 +9,10 @@ ready to be published again when a gateway is born or the broker lost its
 retained copy.  The record is made in the caller's transaction and
 published only after it commits, so a gateway never holds a version the
 cloud has no record of.
+
+A document too large for one message is published in parts
+(``documents.split``); ``Due.parts`` holds each part's payload, ``Due.payload``
+the whole document's encoding (what is recorded: digest and size).
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from coldgate.cloud.catalog.serials import stored_spans
 from coldgate.cloud.catalog.temperature_classes import classes
 from coldgate.cloud.db.models import DownlinkDocument, GatewayEnrolment, LotSerial, LotVersion, ProductVersion
 from coldgate.cloud.db.models import TemperatureClassVersion as ClassVersion
-from coldgate.cloud.downlink.documents import Built, build_master, build_recalls, content_digest
+from coldgate.cloud.downlink.documents import (
+    PART_BYTES,
+    Built,
+    build_master,
+    build_recalls,
+    content_digest,
+    split,
+)
 from coldgate.contract.codec import encode
 
 __all__ = ["KINDS", "Due", "catalog_marker", "due_documents"]
@@ -42,10 +53,20 @@ class Due:
     site: str
     kind: str
     version: int
+    #: The whole document, encoded (as one message, were it small enough).
     payload: bytes
     built: Built
     #: True when this call recorded the version (the content changed): it must be published.
     new: bool
+    #: What is published: part k's payload on the part-k topic; just ``payload`` for a document that fits.
+    parts: tuple[bytes, ...] = ()
+    #: How many parts the version before this one had, as far as its recorded size tells (0: none):
+    #: the part topics beyond this version's are cleared.
+    previous_parts: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            object.__setattr__(self, "parts", (self.payload,))
 
 
 def catalog_marker(conn: Connection) -> tuple[Any, ...]:
@@ -130,7 +151,9 @@ def _due(conn: Connection, gateway: str, site: str, kind: str, catalog: dict[str
     if last is not None:
         built = _build(gateway, kind, catalog, last.version, _epoch_ms(last.issued))
         if content_digest(built.document) == last.content_sha256:
-            return Due(gateway, site, kind, last.version, encode(built.document), built, new=False)
+            payload = encode(built.document)
+            return Due(gateway, site, kind, last.version, payload, built, new=False,
+                       parts=tuple(split(built.document, payload)))  # fmt: skip
     version = (last.version if last is not None else 0) + 1
     built = _build(gateway, kind, catalog, version, _epoch_ms(now))
     payload = encode(built.document)
@@ -140,4 +163,6 @@ def _due(conn: Connection, gateway: str, site: str, kind: str, catalog: dict[str
             content_sha256=content_digest(built.document), entries=built.entries, size=len(payload),
         )
     )  # fmt: skip
-    return Due(gateway, site, kind, version, payload, built, new=True)
+    previous = -(-last.size // PART_BYTES) if last is not None and last.size else 0
+    return Due(gateway, site, kind, version, payload, built, new=True,
+               parts=tuple(split(built.document, payload)), previous_parts=previous)  # fmt: skip

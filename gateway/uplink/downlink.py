@@ -12,6 +12,16 @@ cannot take is rejected like an invalid one, and the old one stays in force.
 The outcome is an ``event`` item in the outbox (the audit trail) and, for a
 rejection, a ``StatusError`` in the next status (what an operator sees).
 
+A large master data or recall list comes in parts, each retained on a topic
+of its own (``.../down/recall``, ``.../down/recall/2``, ...), in any order.
+The parts of one version are collected, and the version is applied only once
+parts 1..n all arrived with the same version, issue time and count n: they
+are then put together into the one document they make (checked like a
+document that came whole) and saved as one file.  A part of a version older
+than the one being collected is ignored, a part of a newer one starts the
+collection over; parts that do not fit together reject the version.  Until
+then the version in force stays, whatever is missing.
+
 A corrupt cached file is reported and ignored, never fatal: the retained copy
 on the broker will bring the document back once the network is there.
 """
@@ -29,11 +39,11 @@ from typing import Any
 import msgspec
 
 from coldgate.configfile import ConfigError
-from coldgate.contract.codec import decode
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES, decode, encode
 from coldgate.contract.downlink import ConfigUpdate, MasterData, RecallList
-from coldgate.contract.errors import ContractError
+from coldgate.contract.errors import ContractError, FieldError
 from coldgate.contract.items import Event, EventType
-from coldgate.contract.topics import config_topic, master_topic, recall_topic
+from coldgate.contract.topics import config_topic, master_topic, parse_topic, recall_topic
 from coldgate.contract.uplink import DocumentVersions
 from coldgate.gateway.clock import Clock
 from coldgate.gateway.config import GatewayConfig
@@ -57,6 +67,9 @@ _TYPES: dict[Kind, type[DocumentMessage]] = {
     Kind.CONFIG: ConfigUpdate,
     Kind.MASTER: MasterData,
     Kind.RECALL: RecallList,
+}
+_CACHE_DECODERS: dict[Kind, msgspec.json.Decoder[Any]] = {
+    k: msgspec.json.Decoder(t) for k, t in _TYPES.items()
 }
 _APPLIED = {
     Kind.CONFIG: EventType.CONFIG_APPLIED,
@@ -83,6 +96,24 @@ class Document:
 
 class _VersionProbe(msgspec.Struct):
     version: Any = None
+
+
+@dataclass(slots=True)
+class _Parts:
+    """The parts of one version of a document in parts, as they arrive."""
+
+    version: int
+    issued: int
+    count: int
+    received: dict[int, tuple[MasterData | RecallList, bytes]]
+
+
+def _merge(parts: list[MasterData | RecallList]) -> MasterData | RecallList:
+    """The document parts 1..n make: the first part's header, every part's entries in order."""
+    first = parts[0]
+    names = ("temperature_classes", "products", "batches") if isinstance(first, MasterData) else ("entries",)
+    lists = {name: [entry for part in parts for entry in getattr(part, name)] for name in names}
+    return msgspec.structs.replace(first, part=1, parts=1, **lists)
 
 
 class Downlink:
@@ -113,6 +144,7 @@ class Downlink:
         }
         self._current: dict[Kind, Document] = {}
         self._rejected: dict[Kind, int] = {}
+        self._parts: dict[Kind, _Parts] = {}
 
     @property
     def versions(self) -> DocumentVersions:
@@ -135,7 +167,7 @@ class Downlink:
                 continue
             try:
                 data = path.read_bytes()
-                message = decode(data, _TYPES[kind])
+                message = _decode_cached(data, kind)
                 if message.gateway != self.gateway:
                     raise ValueError(f"it is for gateway {message.gateway!r}, not {self.gateway!r}")
                 document = self._check(kind, message, str(path))
@@ -152,12 +184,12 @@ class Downlink:
     # -- from the broker ----------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
-        """The link's handler for the three document topics."""
-        kind = self.topics.get(message.topic)
+        """The link's handler for the document topics (and their part topics)."""
+        kind = self._kind(message.topic)
         if kind is None:
             return
         if not message.payload:  # the broker's "retained message deleted" marker: keep ours
-            log.info("retained %s cleared on the broker; keeping what is in force", kind)
+            log.info("retained %s cleared on the broker (%s); keeping what is in force", kind, message.topic)
             return
         try:
             incoming = decode(message.payload, _TYPES[kind], message.topic)
@@ -168,8 +200,89 @@ class Downlink:
             return
         if self._stale(kind, incoming.version):
             return
+        payload = message.payload
+        if not isinstance(incoming, ConfigUpdate):
+            topic_part = parse_topic(message.topic).part
+            if incoming.part != topic_part:
+                self._drop_parts(kind, incoming.version)
+                self._reject(kind, incoming.version, f"$.part: part {incoming.part} arrived on the topic of "
+                             f"part {topic_part}")  # fmt: skip
+                return
+            if incoming.parts > 1:
+                merged = self._collect(kind, incoming, payload)
+                if merged is None:
+                    return
+                incoming, payload = merged
+        self._apply(kind, incoming, payload, message.topic)
+
+    def _kind(self, topic: str) -> Kind | None:
+        kind = self.topics.get(topic)
+        if kind is not None:
+            return kind
         try:
-            document = self._check(kind, incoming, f"mqtt:{message.topic}")
+            info = parse_topic(topic)
+        except ContractError:
+            return None
+        if info.part == 1 or info.site != self.site or info.gateway != self.gateway:
+            return None
+        return self.topics.get(topic.rsplit("/", 1)[0])
+
+    def _collect(
+        self, kind: Kind, incoming: MasterData | RecallList, payload: bytes
+    ) -> tuple[DocumentMessage, bytes] | None:
+        """Keep one part; the document the parts make once they are all there (``None`` until then, and
+        after a rejection)."""
+        pending = self._parts.get(kind)
+        if pending is not None and incoming.version < pending.version:
+            log.debug("%s v%d part %d ignored: collecting v%d", kind, incoming.version, incoming.part,
+                      pending.version)  # fmt: skip
+            return None
+        if pending is None or incoming.version > pending.version:
+            if pending is not None:
+                log.info("%s v%d overtaken by v%d with %d of %d parts received", kind, pending.version,
+                         incoming.version, len(pending.received), pending.count)  # fmt: skip
+            pending = self._parts[kind] = _Parts(incoming.version, incoming.issued, incoming.parts, {})
+        problem = None
+        if incoming.parts != pending.count:
+            problem = (
+                f"part {incoming.part} says {incoming.parts} parts, an earlier part said {pending.count}"
+            )
+        elif incoming.issued != pending.issued:
+            problem = (f"part {incoming.part} was issued at {incoming.issued}, an earlier part at "
+                       f"{pending.issued}")  # fmt: skip
+        elif incoming.part in pending.received and pending.received[incoming.part][1] != payload:
+            problem = f"part {incoming.part} arrived twice with different content"
+        if problem is not None:
+            del self._parts[kind]
+            self._reject(kind, incoming.version, f"$.parts: {problem}")
+            return None
+        pending.received[incoming.part] = (incoming, payload)
+        if len(pending.received) < pending.count:
+            log.debug("%s v%d: %d of %d parts", kind, pending.version, len(pending.received), pending.count)
+            return None
+        del self._parts[kind]
+        parts = [pending.received[k][0] for k in range(1, pending.count + 1)]
+        try:
+            # Each part's fields were checked as it was decoded; building the whole checks the rules
+            # across the entries (unique lots, known classes).
+            whole = _merge(parts)
+        except ValueError as exc:
+            path, reason = (f"$.{exc.field}", exc.reason) if isinstance(exc, FieldError) else ("$", str(exc))
+            self._reject(
+                kind, incoming.version, f"{path}: {reason} (in the {pending.count} parts put together)"
+            )
+            return None
+        return whole, encode(whole)
+
+    def _drop_parts(self, kind: Kind, version: int) -> None:
+        """Forget the parts collected of ``version`` or older (those of a newer version stay)."""
+        pending = self._parts.get(kind)
+        if pending is not None and pending.version <= version:
+            del self._parts[kind]
+
+    def _apply(self, kind: Kind, incoming: DocumentMessage, payload: bytes, topic: str) -> None:
+        try:
+            document = self._check(kind, incoming, f"mqtt:{topic}")
         except (ConfigError, ValueError) as exc:
             self._reject(kind, incoming.version, str(exc))
             return
@@ -180,8 +293,9 @@ class Downlink:
             self._reject(kind, incoming.version, f"not applied: {exc}")
             return
         self._current[kind] = document
+        self._drop_parts(kind, document.version)
         try:
-            self._save(kind, message.payload)
+            self._save(kind, payload)
         except OSError as exc:
             text = f"{kind} version {document.version} applied but not saved: {exc}"
             log.error("%s", text)
@@ -257,6 +371,17 @@ class Downlink:
             self.sink.put(item)
         except Exception:
             log.exception("could not record %s", event)
+
+
+def _decode_cached(data: bytes, kind: Kind) -> DocumentMessage:
+    """A cached document, which may be larger than one message (the parts of a document in parts, put
+    together): the contract's decoder, without its cap on the size of one message."""
+    if len(data) <= MAX_PAYLOAD_BYTES:
+        return decode(data, _TYPES[kind])
+    try:
+        return _CACHE_DECODERS[kind].decode(data)
+    except msgspec.MsgspecError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _probe_version(payload: bytes) -> int | None:

@@ -20,7 +20,7 @@ import msgspec.inspect as mi
 from hypothesis import strategies as st
 
 from coldgate.contract.codec import MESSAGE_TYPES
-from coldgate.contract.downlink import Command, CommandAction, MasterData, TemperatureClass
+from coldgate.contract.downlink import Command, CommandAction, MasterData, RecallList, TemperatureClass
 from coldgate.contract.evidence import Evidence, Limits
 from coldgate.contract.ids import GTIN_PATTERN, MAX_SEQ, SSCC_PATTERN, gs1_check_digit_ok
 from coldgate.contract.items import ITEM_TYPES, Gap, Movement, Quality, Reading, Scan
@@ -165,7 +165,16 @@ def _fix_temperature_class(kwargs: dict[str, Any]) -> dict[str, Any]:
     return _ordered(kwargs, "low", "high")
 
 
+def _fix_parts(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A document in parts: part <= parts (either may be left at its default, 1)."""
+    part, parts = kwargs.get("part", 1), kwargs.get("parts", 1)
+    if part > parts:
+        kwargs["part"], kwargs["parts"] = parts, part
+    return kwargs
+
+
 def _fix_master(kwargs: dict[str, Any]) -> dict[str, Any]:
+    _fix_parts(kwargs)
     classes = list({c.name: c for c in kwargs.get("temperature_classes", [])}.values())
     products = list({p.gtin: p for p in kwargs.get("products", [])}.values()) if classes else []
     kwargs["temperature_classes"] = classes
@@ -212,6 +221,7 @@ FIXERS: dict[type, Fixer] = {
     Limits: lambda kwargs: _ordered(kwargs, "low", "high"),
     TemperatureClass: _fix_temperature_class,
     MasterData: _fix_master,
+    RecallList: _fix_parts,
     Command: _fix_command,
     Batch: _fix_batch,
 }
