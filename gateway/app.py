@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from coldgate.contract.downlink import Command, CommandAction, MasterData, RecallList
-from coldgate.contract.items import Alert, Event, EventType, Item, Movement, Reading, Scan
+from coldgate.contract.items import Alert, Event, EventType, Gap, Item, Movement, Reading, Scan, SubjectType
 from coldgate.contract.uplink import AlarmState as AlarmStatus
 from coldgate.contract.uplink import Status
 from coldgate.gateway.alarm import (
@@ -43,13 +43,14 @@ from coldgate.gateway.alarm_outputs import (
     CommandOutput,
     ModbusCoilWriter,
 )
-from coldgate.gateway.clock import Clock, SystemClock
+from coldgate.gateway.clock import Clock, Stamp, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
 from coldgate.gateway.dock import Dock, Passage
 from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.readers.scanner import ScannerSource
+from coldgate.gateway.rules.offline_sources import OfflineSources, offline_params_from_config, source_key
 from coldgate.gateway.rules.site import SiteRules
 from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
@@ -121,6 +122,11 @@ class GatewayApp:
         self._started = previous._started if previous is not None else self.clock.monotonic()
         self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
         self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
+        # Sources offline for longer than their delay (``[offline_alerts]``).  Outages carry over a
+        # reload; the rebuilt sources have no gap to close for them, so ``_offline_tick`` asks them.
+        carried = previous.offline.snapshot() if previous is not None else {}
+        self.offline = OfflineSources(offline_params_from_config(config), carried)
+        self._carried_outages = set(carried)
         self.alarm = (
             replace(previous.alarm, min_severity=config.alarm.min_severity)
             if previous is not None
@@ -175,6 +181,10 @@ class GatewayApp:
                     self._alert(alert)
             else:
                 self.sink.put(item)
+                if isinstance(item, Gap):
+                    for alert in self.offline.observe(item):
+                        self._alert(alert)
+                    self._alarm_changed.set()  # the alarm loop sleeps until the next offline alert is due
         except Exception:  # a bug here must not stop a source's polling; the log has it
             log.exception("could not handle %s from a source", type(item).__name__)
         if isinstance(item, Movement | Scan):
@@ -303,6 +313,15 @@ class GatewayApp:
                 "acknowledged_by": alarm.acknowledged.by if alarm.acknowledged else None,
                 "output_errors": dict(self.alarm_driver.errors),
             },
+            "offline": [
+                {
+                    "source": f"{o.subject_type} {o.subject}",
+                    "since": o.gap_start,
+                    "cause": o.cause,
+                    "alert": o.alert_id,
+                }
+                for o in self.offline.outages()
+            ],
             "sensors": {
                 s.sensor: {
                     "in_excursion": self.rules.in_excursion(s.sensor),
@@ -343,10 +362,65 @@ class GatewayApp:
             # Time out of refrigeration, holds.
             for alert in self.dock.tick():
                 self._alert(alert)
+            # Sources offline for longer than their delay.
+            wait_s = self._offline_tick()
             self._alarm_changed.clear()
             await self._drive_alarm()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._alarm_changed.wait(), ALARM_TICK_S)
+                await asyncio.wait_for(self._alarm_changed.wait(), wait_s)
+
+    def _offline_tick(self) -> float:
+        """Raise the offline alerts now due; seconds until the next one is (at most ``ALARM_TICK_S``)."""
+        try:
+            stamp = self.clock.stamp()
+            for alert in self._carried_back(stamp):
+                self._alert(alert)
+            for alert in self.offline.tick(stamp):
+                self._alert(alert)
+            due_ms = self.offline.due_in_ms(stamp)
+        except Exception:  # a bug here must not stop the alarm loop; the log has it
+            log.exception("offline sources check failed")
+            return ALARM_TICK_S
+        return ALARM_TICK_S if due_ms is None else min(ALARM_TICK_S, max(0.05, due_ms / 1000 + 0.01))
+
+    def _carried_back(self, stamp: Stamp) -> list[Alert]:
+        """End the outages carried over a reload whose source answers again or is no longer configured.
+
+        Only those: every other outage ends with its source's closed gap."""
+        open_now = {source_key(o.subject_type, o.subject): o for o in self.offline.outages()}
+        self._carried_outages &= set(open_now)
+        if not self._carried_outages:
+            return []
+        sensors = {s.sensor: s for source in self.sources for s in source.status()}
+        links = {
+            source_key(SubjectType.READER, s.config.id): s.link_state()
+            for s in self.sources
+            if isinstance(s, LlrpReaderSource)
+        } | {
+            source_key(SubjectType.SCANNER, s.config.id): s.link_state()
+            for s in self.sources
+            if isinstance(s, ScannerSource)
+        }
+        out: list[Alert] = []
+        for key in sorted(self._carried_outages):
+            outage = open_now[key]
+            why = None
+            if outage.subject_type is SubjectType.SENSOR:
+                sensor = sensors.get(outage.subject)
+                if sensor is None:
+                    why = "no longer monitored by this configuration"
+                elif sensor.online and sensor.last_ok_ms is not None:
+                    why = "answered again after a configuration change"
+            else:
+                link = links.get(key)
+                if link is None:
+                    why = "no longer monitored by this configuration"
+                elif link.online:
+                    why = "online again after a configuration change"
+            if why is not None:
+                self._carried_outages.discard(key)
+                out += self.offline.back(outage.subject_type, outage.subject, stamp, why)
+        return out
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; sources, alarm and control socket stop cleanly."""

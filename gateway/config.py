@@ -43,6 +43,8 @@ __all__ = [
     "GatewayConfig",
     "GatewaySection",
     "ModbusSensor",
+    "OfflineAlertZone",
+    "OfflineAlertsConfig",
     "OutboxConfig",
     "SerialAsciiSensor",
     "TemperatureClass",
@@ -175,6 +177,42 @@ class AlarmConfig(ConfigBlock, kw_only=True):
     command_timeout_s: Annotated[float, Meta(gt=0, le=300, extra=SECONDS)] = 10.0
 
 
+class OfflineAlertZone(ConfigBlock, kw_only=True):
+    """Another delay and severity for the sensors of one zone (a fridge whose logger must never
+    be silent for long, a staging area nobody minds)."""
+
+    zone: Id
+    after_s: Annotated[float, Meta(ge=0, le=604_800, extra=SECONDS)]
+    severity: Severity
+
+
+class OfflineAlertsConfig(ConfigBlock, kw_only=True):
+    """Alerts for sources that went offline (rule ``source.offline``, ``gateway.rules.offline_sources``).
+
+    A silent logger only writes a gap record; once a sensor, reader or scanner has
+    been offline for longer than its delay (counted from the gap's start, the
+    first failed poll) this raises an alert, cleared when the source is back.
+    The delay and severity go by where the source is:
+
+    * sensors in a *cold* zone (its class's ``high`` <= 8 °C: fridges, cold
+      rooms, freezers): ``cold_after_s`` (300 s) at ``cold_severity``
+      (critical), so the local siren sounds, network or not, for a cold room
+      nobody is watching;
+    * everything else (ambient zones, sensors without a zone, readers and
+      scanners): ``after_s`` (900 s) at ``severity`` (warning);
+    * ``[[offline_alerts.zones]]`` entries override both for one zone.
+
+    ``enabled = false`` turns the alerts off (the gaps are still recorded).
+    """
+
+    enabled: bool = True
+    after_s: Annotated[float, Meta(ge=0, le=604_800, extra=SECONDS)] = 900.0
+    severity: Severity = Severity.WARNING
+    cold_after_s: Annotated[float, Meta(ge=0, le=604_800, extra=SECONDS)] = 300.0
+    cold_severity: Severity = Severity.CRITICAL
+    zones: tuple[OfflineAlertZone, ...] = ()
+
+
 class GatewayConfig(ConfigBlock, kw_only=True):
     """The whole gateway.toml. Only ``[gateway]`` is required; lists default to empty."""
 
@@ -190,6 +228,7 @@ class GatewayConfig(ConfigBlock, kw_only=True):
     zones: tuple[Zone, ...] = ()
     temperature_classes: tuple[TemperatureClass, ...] = ()
     alarm: AlarmConfig = field(default_factory=AlarmConfig)
+    offline_alerts: OfflineAlertsConfig = field(default_factory=OfflineAlertsConfig)
 
     def all_profiles(self) -> dict[str, Profile]:
         """Built-in profiles plus this file's own (names never collide: validated)."""

@@ -75,6 +75,7 @@ def validate_gateway_config(config: GatewayConfig) -> None:
     for i, tclass in enumerate(config.temperature_classes):
         check_temperature_class(tclass, f"temperature_classes[{i}]")
     _check_alarm(config.alarm, config)
+    _check_offline_alerts(config)
 
 
 def _unique(items: Sequence[object], attr: str, table: str) -> None:
@@ -197,3 +198,21 @@ def _check_alarm(alarm: AlarmConfig, config: GatewayConfig) -> None:
             expected="an absolute path (starting with /): it runs without a shell or PATH",
             found=f'"{alarm.command[0]}"',
         )
+
+
+def _check_offline_alerts(config: GatewayConfig) -> None:
+    zone_ids = [zone.id for zone in config.zones]
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(config.offline_alerts.zones):
+        if entry.zone not in zone_ids:
+            known = ", ".join(f'"{z}"' for z in zone_ids) or "none"
+            raise ConfigError(
+                f"offline_alerts.zones[{i}].zone",
+                f'no [[zones]] entry has id "{entry.zone}" (known: {known})',
+            )
+        first = seen.setdefault(entry.zone, i)
+        if first != i:
+            raise ConfigError(
+                f"offline_alerts.zones[{i}].zone",
+                f'zone "{entry.zone}" already has its entry (offline_alerts.zones[{first}])',
+            )

@@ -12,6 +12,7 @@ The app's entry point is ``gateway.rules.site.SiteRules``.  One job per module:
 * ``recording`` the minimum recording policy (China GSP) and its violations
 * ``evidence``  running numbers behind an alert; ``alerts`` turns findings into contract Alerts
 * ``engine``    all rules of one sensor's quantity as one pure step; ``site`` all sensors
+* ``offline_sources``  open gaps of sensors, readers and scanners -> one alert per outage
 
 The dock's rules share the ``dock_`` prefix, in the order an item meets them
 (kept flat so the purity test's glob still covers them; ``gateway.dock`` runs them):
