@@ -760,8 +760,13 @@ def test_any_bytes_in_the_path_are_a_404_or_a_422_naming_it(world: World, raw: b
                 if body is not None
                 else world.client.request(method, path, headers=world.admin)
             )
+            if b"/" in raw:
+                # Another path, which another route may serve: "/users/%2F" is "/users//", redirected to
+                # the list (hypothesis found it).  Whatever answers, nothing is written (checked below).
+                assert reply.status_code in (200, 404, 405, 422), (method, path, shown(reply))
+                continue
             assert reply.status_code in (404, 405, 422), (method, path, shown(reply))
-            if b"/" not in raw and reply.status_code != 404:
+            if reply.status_code != 404:
                 assert_names(reply, name, where="path")
     assert_nothing_written(world, before, raw)
 
