@@ -29,8 +29,8 @@ from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.db.models import AuditEntry, LotSerial, LotVersion, ProductIdentifier, ProductVersion
+from tests.rig.catalog import QA, make_catalog
 from tests.rig.people import bearer, person
-from tests.test_lot_serials import QA, make_catalog
 
 PRODUCTS = (
     "id,name,gtin,hibc_lic,hibc_pcn,ma_id,temperature_class,tor_budget_s,serialised\n"

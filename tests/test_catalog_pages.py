@@ -4,7 +4,6 @@ changed; a bad filter or an unknown record is a page saying so, never a 500.  ``
 
 from __future__ import annotations
 
-import datetime
 import html
 import re
 from collections.abc import Iterator
@@ -17,41 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from coldgate.cloud.api import ApiTokens
-from coldgate.cloud.audit.log import Actor
-from coldgate.cloud.catalog.lots import move_lot, put_lot
-from coldgate.cloud.catalog.products import put_product
-from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.web.app import create_web_app
 from coldgate.cloud.web.catalog_pages import LOT_FIELDS, changes
+from tests.rig.catalog import seed_catalog
 from tests.rig.people import bearer, person
-
-GTIN = "04006381333931"
-#: 2026-12-01 09:00 UTC: the first versions; later ones an hour apart.
-MADE = datetime.datetime(2026, 12, 1, 9, tzinfo=datetime.UTC)
-
-
-def seed_catalog(engine: Engine) -> None:
-    """Two classes (2-8C changed once), two products, three lots: VX10/L1 released then recalled by the
-    recall coordinator, VX10/L2 quarantined, IN20/B7 released and expired."""
-    qa, rc = Actor("Quinn Tester", "u-quinn"), Actor("Rita Recall", "u-rita")
-    hour = datetime.timedelta(hours=1)
-    with engine.begin() as conn:
-        put_class(conn, "2-8C", {"low": 2, "high": 8}, description="Refrigerated", reason="SOP-12",
-                  by=qa, now=MADE)  # fmt: skip
-        revised = {"low": 2, "high": 8, "pre_alarm_margin": 1.0, "alarm_delay_s": 900}
-        put_class(conn, "2-8C", revised, description="Refrigerated", reason="SOP-12 rev 2: door openings",
-                  by=qa, now=MADE + hour)  # fmt: skip
-        put_class(conn, "15-25C", {"low": 15, "high": 25}, description="Room", reason="SOP-13", by=qa,
-                  now=MADE)  # fmt: skip
-        put_product(conn, "VX10", {"name": "Vaccine X", "gtin": GTIN, "temperature_class": "2-8C",
-                                   "serialised": True}, reason="new product", by=qa, now=MADE)  # fmt: skip
-        put_product(conn, "IN20", {"name": "Insulin 20", "ma_id": "ma-in20", "temperature_class": "2-8C"},
-                    reason="new product", by=qa, now=MADE)  # fmt: skip
-        put_lot(conn, "VX10", "L1", {"expiry": "2027-06-30"}, reason="received", by=qa, now=MADE)
-        move_lot(conn, "VX10", "L1", "recalled", reason="FSN 2026-07: potency", by=rc, now=MADE + 2 * hour)
-        put_lot(conn, "VX10", "L2", {"expiry": "2027-09-30"}, status="quarantined", reason="received",
-                by=qa, now=MADE)  # fmt: skip
-        put_lot(conn, "IN20", "B7", {"expiry": "2026-01-31"}, reason="received", by=qa, now=MADE)
 
 
 @pytest.fixture

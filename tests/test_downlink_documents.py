@@ -12,14 +12,12 @@ import pytest
 
 from coldgate.contract import examples
 from coldgate.contract.codec import encode
-from coldgate.contract.items import Event, EventType, Item
+from coldgate.contract.items import EventType
 from coldgate.contract.topics import config_topic, master_topic, recall_topic
-from coldgate.gateway.status import StatusErrors
-from coldgate.gateway.uplink.downlink import Document, Downlink
-from coldgate.gateway.uplink.mqtt_link import Message
+from tests.rig.downlink_gateway import Gateway
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
+from tests.rig.uplink import GATEWAY, SITE, make_uplink, running, uplink_outbox
 
 CONFIG = config_topic(SITE, GATEWAY)
 MASTER = master_topic(SITE, GATEWAY)
@@ -37,38 +35,6 @@ def edited(message: Any, **changes: Any) -> bytes:
     body = json.loads(encode(message))
     body.update(changes)
     return json.dumps(body).encode()
-
-
-class Gateway:
-    """A down-link with a list for a sink and a record of what the app was handed."""
-
-    def __init__(self, data_dir: Path, errors: StatusErrors | None = None) -> None:
-        self.items: list[Item] = []
-        self.applied: list[tuple[str, int]] = []
-        self.refuse: str | None = None
-        self.downlink = Downlink(
-            data_dir,
-            gateway=GATEWAY,
-            site=SITE,
-            sink=self,
-            clock=CLOCK,
-            on_document=self.on_document,
-            errors=errors,
-        )
-
-    def put(self, item: Item) -> None:
-        self.items.append(item)
-
-    def on_document(self, kind: str, document: Document) -> None:
-        if self.refuse == kind:
-            raise RuntimeError("the alarm relay named in this config is not wired")
-        self.applied.append((kind, document.version))
-
-    def events(self) -> list[tuple[EventType, int | None]]:
-        return [(i.event, i.data.get("version")) for i in self.items if isinstance(i, Event)]  # type: ignore[misc]
-
-    def deliver(self, topic: str, payload: bytes) -> None:
-        self.downlink.handle(Message(topic, payload, retain=True))
 
 
 def test_a_new_version_is_applied_saved_and_reported(tmp_path: Path):

@@ -52,11 +52,11 @@ from coldgate.contract.topics import (
 )
 from coldgate.gateway.uplink.downlink import Document, Downlink
 from coldgate.gateway.uplink.mqtt_link import Message
+from tests.rig.downlink_gateway import Gateway
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.ingest import enrol
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.uplink import CLOCK, GATEWAY, SITE, make_uplink, running, uplink_outbox
-from tests.test_downlink_documents import Gateway
 
 RECALL = recall_topic(SITE, GATEWAY)
 MASTER = master_topic(SITE, GATEWAY)
@@ -423,11 +423,11 @@ class GatewaySide:
 
 @pytest.mark.timeout(180)
 def test_a_recall_of_100000_serials_reaches_the_gateway_complete_and_is_applied_once(
-    db_url: str, mosquitto: MosquittoBroker, tmp_path: Path
+    db_url: str, mosquitto_own: MosquittoBroker, tmp_path: Path
 ) -> None:
     migrate(db_url)
     engine = make_engine(db_url, writer=True)  # one gateway enrolled, as in bench.downlink
-    gateway, site = f"gw-parts-{engine.dialect.name[:2]}", "site-parts"  # the broker is the session's
+    gateway, site = f"gw-parts-{engine.dialect.name[:2]}", "site-parts"
     enrol(engine, [gateway], site=site)
     with engine.begin() as conn:
         put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP", by=QA, now=NOW)
@@ -435,8 +435,8 @@ def test_a_recall_of_100000_serials_reaches_the_gateway_complete_and_is_applied_
                                    "serialised": True}, reason="new", by=QA, now=NOW)  # fmt: skip
         put_lot(conn, "VX10", "L1", {"expiry": "2028-06-30"}, reason="received", by=QA, now=NOW)
         add_serials(conn, "VX10", "L1", [], [("0000000001", "0000100000")], reason="list", by=QA, now=NOW)
-    side = GatewaySide(mosquitto, tmp_path, gateway, site)
-    config = CloudMqttConfig(broker=mosquitto.url, client_id=f"cloud-parts-{engine.dialect.name}")
+    side = GatewaySide(mosquitto_own, tmp_path, gateway, site)
+    config = CloudMqttConfig(broker=mosquitto_own.url, client_id=f"cloud-parts-{engine.dialect.name}")
     publisher = DownlinkPublisher(engine, config, interval_s=0.5).start()
     try:
         side.wait(lambda: any(d.kind == "recall" and d.version == 1 for d in side.applied))
@@ -449,7 +449,13 @@ def test_a_recall_of_100000_serials_reaches_the_gateway_complete_and_is_applied_
         message = recalls[-1].message
         assert isinstance(message, RecallList) and len(message.entries) == 100_001
         assert {e.serial for e in message.entries[1:]} == {f"{n:010d}" for n in range(1, 100_001)}
-        saved = side.downlink.path("recall").read_bytes()
+        # The app is handed a version before it is saved: wait for the file to hold it.
+        path = side.downlink.path("recall")
+        deadline = time.monotonic() + 30
+        while not (path.exists() and decode(path.read_bytes(), RecallList).version == 2):
+            assert time.monotonic() < deadline, "version 2 never saved"
+            time.sleep(0.05)
+        saved = path.read_bytes()
         assert decode(saved, RecallList) == message and len(saved) > MAX_PAYLOAD_BYTES // 2
         # The lot released: one message, and the part topics no longer used are cleared.
         with engine.begin() as conn:

@@ -94,14 +94,14 @@ def _publisher(engine: Engine, broker: MosquittoBroker) -> DownlinkPublisher:
 
 
 def test_a_quarantined_lot_reaches_every_gateway_and_its_door_knowledge(
-    engine: Engine, mosquitto: MosquittoBroker, tmp_path: Path
+    engine: Engine, mosquitto_own: MosquittoBroker, tmp_path: Path
 ) -> None:
     prefix = f"gw-{engine.dialect.name[:2]}"  # the broker is the session's: retained copies stay
     gateways = (f"{prefix}-1", f"{prefix}-2")
     enrol(engine, gateways)
     _catalog(engine)
-    listener = Listener(mosquitto)
-    publisher = _publisher(engine, mosquitto)  # publishes everything in force at start
+    listener = Listener(mosquitto_own)
+    publisher = _publisher(engine, mosquitto_own)  # publishes everything in force at start
     try:
         recall_topic = f"coldgate/v1/{SITE}/{gateways[0]}/down/recall"
         _, first = decode_topic(recall_topic, listener.wait_version(recall_topic, 1).payload)

@@ -11,14 +11,13 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from coldgate.contract.items import Alert, AlertAction, Event, EventType, Item, Reading, Severity, SubjectType
+from coldgate.contract.items import Alert, AlertAction, Event, EventType, Reading, Severity, SubjectType
 from coldgate.contract.uplink import Status
 from coldgate.gateway.alarm import OperatorAction
 from coldgate.gateway.app import GatewayApp
@@ -29,20 +28,10 @@ from coldgate.gateway.observations import stamp_fields
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.relay import RelayBoard
 from tests.rig.modbus import failed_compressor_farm
+from tests.rig.sinks import ListSink, wait_until
 from tests.rig.sites import cold_room_site
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.items: list[Item] = []
-
-    def put(self, item: Item) -> None:
-        self.items.append(item)
-
-    def of(self, kind: type) -> list[Any]:
-        return [item for item in self.items if isinstance(item, kind)]
 
 
 def site_config(data_dir: Path, logger_port: int, relay_port: int) -> dict[str, Any]:
@@ -62,14 +51,6 @@ def critical_alert(stamp: Stamp, alert_id: str = "a1") -> Alert:
         severity=Severity.CRITICAL,
         message="t1 above 8 °C",
     )
-
-
-async def wait_until(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def test_excursion_sounds_the_local_relay_without_any_uplink_and_the_cli_silences_it(

@@ -22,8 +22,8 @@ from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, LoggerSpec
 from coldgate.simulator.relay import RelayBoard
 from tests.rig.clocks import FakeClock
+from tests.rig.sinks import ListSink, wait_until
 from tests.rig.sites import cold_room_site
-from tests.test_gateway_app import ListSink, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -146,12 +146,12 @@ def run_until_polled(gateway: Gateway, data_dir: Path, readings: int = 3) -> Non
 
 
 def test_each_kill_reboot_and_stop_of_the_gateway_is_one_gap_from_the_last_reading_to_the_first_poll(
-    tmp_path: Path, mosquitto: MosquittoBroker, logger_port: int
+    tmp_path: Path, mosquitto_own: MosquittoBroker, logger_port: int
 ) -> None:
     boot_id_file = tmp_path / "boot_id"
     first_boot, second_boot = uuid.uuid4(), uuid.uuid4()
     boot_id_file.write_text(f"{first_boot}\n")
-    gateway = Gateway(write_config(tmp_path, logger_port, mosquitto), boot_id_file)
+    gateway = Gateway(write_config(tmp_path, logger_port, mosquitto_own), boot_id_file)
     interruptions: list[tuple[int, str]] = []  # (ts of the last item before it, kind)
 
     def interrupt(sig: signal.Signals, kind: str, new_boot: uuid.UUID | None = None) -> None:

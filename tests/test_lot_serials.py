@@ -3,7 +3,6 @@ naming the serial and the lot that holds it, a unit's lot found from its serial,
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 
 import pytest
@@ -12,33 +11,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DatabaseError
 
 from coldgate.cloud.api import ApiTokens, create_app
-from coldgate.cloud.audit.log import Actor, verify
-from coldgate.cloud.catalog.lots import put_lot
-from coldgate.cloud.catalog.products import put_product
+from coldgate.cloud.audit.log import verify
 from coldgate.cloud.catalog.serials import Span, check_span, clashes
-from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.db.models import AuditEntry
 from coldgate.cloud.identity.users import UserInputError
+from tests.rig.catalog import URL, VX, make_catalog
 from tests.rig.people import bearer, person
-
-QA = Actor("Marta QA", "u-marta")
-NOW = datetime.datetime(2026, 12, 6, 12, tzinfo=datetime.UTC)
-VX = "VX10"
-URL = f"/catalog/products/{VX}/lots"
-
-
-def make_catalog(engine: Engine, lots: tuple[str, ...] = ("L1", "L2"), serialised: bool = True) -> None:
-    """A class, the serialised product VX10 and its ``lots``, written as the API writes them."""
-    with engine.begin() as conn:
-        put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP-12", by=QA, now=NOW)
-        fields = {"name": "Vaccine X", "gtin": "4006381333931", "temperature_class": "2-8C",
-                  "serialised": serialised}  # fmt: skip
-        put_product(conn, VX, fields, reason="new product", by=QA, now=NOW)
-        put_product(conn, "PLAIN", {"name": "Gauze", "ma_id": "gauze-1", "temperature_class": "2-8C"},
-                    reason="new product", by=QA, now=NOW)  # fmt: skip
-        for number in lots:
-            put_lot(conn, VX, number, {"expiry": "2027-12-31"}, reason="received", by=QA, now=NOW)
-        put_lot(conn, "PLAIN", "G1", {}, reason="received", by=QA, now=NOW)
 
 
 @pytest.fixture

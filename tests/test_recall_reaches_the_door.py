@@ -97,7 +97,7 @@ def _gateway_config(data_dir: Path, broker: MosquittoBroker, reader_port: int, r
 
 
 def test_a_lot_recalled_in_the_cloud_lights_the_stack_light_at_the_door(
-    tmp_path: Path, mosquitto: MosquittoBroker
+    tmp_path: Path, mosquitto_own: MosquittoBroker
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
     migrate(url)
@@ -111,7 +111,7 @@ def test_a_lot_recalled_in_the_cloud_lights_the_stack_light_at_the_door(
     assert gtin is not None
     config = CloudConfig(
         database=DatabaseConfig(url=url),
-        mqtt=CloudMqttConfig(broker=mosquitto.url, client_id="cloud-e2e", workers=1),
+        mqtt=CloudMqttConfig(broker=mosquitto_own.url, client_id="cloud-e2e", workers=1),
         api=ApiConfig(port=free_port()),
     )
     cloud = CloudService(config, watchdog_interval_s=1.0).start()
@@ -137,7 +137,7 @@ def test_a_lot_recalled_in_the_cloud_lights_the_stack_light_at_the_door(
         async def at_the_door(reader_port: int) -> tuple[RelayBoard, float, float]:
             board = RelayBoard(unit=1)
             relay_port = await board.serve_tcp()
-            service = GatewayService(_gateway_config(tmp_path / "gw", mosquitto, reader_port, relay_port))
+            service = GatewayService(_gateway_config(tmp_path / "gw", mosquitto_own, reader_port, relay_port))
             stop = asyncio.Event()
             task = asyncio.create_task(service.run(stop))
             try:

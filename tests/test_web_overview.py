@@ -39,12 +39,12 @@ from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import Alert, AlertAction, Gap, Severity, SubjectType
 from coldgate.contract.uplink import DocumentVersions, State
 from tests.rig import items
+from tests.rig.catalog import seed_catalog
 from tests.rig.cloud_db import RECEIVED, ingest
+from tests.rig.gap_verdicts import judged_delayed
 from tests.rig.ingest import batch_message, status_message
 from tests.rig.people import PASSWORD, bearer, person
 from tests.rig.ports import free_port
-from tests.test_catalog_pages import seed_catalog
-from tests.test_gap_verdict_pages import judged_delayed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LATE_BOOT = "0b2c4d6e8f0a1b2c3d4e5f6071829304"
