@@ -3,22 +3,16 @@ gateways page, ``GET /gateways/{gateway}/downlink`` and the ``downlink.behind`` 
 
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
 
 from sqlalchemy import Connection, select
 
+from coldgate.cloud.alerts.cloud_stream import epoch_ms
 from coldgate.cloud.db.models import DownlinkDocument, Gateway, GatewayEnrolment
 from coldgate.cloud.downlink.currency import Currency, currency
 from coldgate.cloud.downlink.versions import KINDS
 
 __all__ = ["downlink_state"]
-
-
-def _ms(moment: datetime.datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def downlink_state(conn: Connection, gateways: list[str] | None = None) -> list[Currency]:
@@ -31,7 +25,7 @@ def downlink_state(conn: Connection, gateways: list[str] | None = None) -> list[
     d = DownlinkDocument
     published: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for row in conn.execute(select(d.gateway, d.kind, d.version, d.issued).where(d.gateway.in_(names))):
-        published[(row.gateway, row.kind)].append((row.version, _ms(row.issued)))
+        published[(row.gateway, row.kind)].append((row.version, epoch_ms(row.issued)))
     rows = conn.execute(select(Gateway.id, Gateway.last_status).where(Gateway.id.in_(names)))
     statuses = {row.id: row.last_status for row in rows if isinstance(row.last_status, dict)}
     return [

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
+from coldgate.cloud.alerts.cloud_stream import epoch_ms
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.temperature_classes import check_name
@@ -51,10 +52,6 @@ def _site_of(conn: Connection, gateway: str) -> str:
     return str(site)
 
 
-def _epoch_ms(moment: datetime.datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def place(
     conn: Connection,
     gateway: str,
@@ -74,7 +71,7 @@ def place(
     site = _site_of(conn, gateway)
     if isinstance(valid_from, bool) or not isinstance(valid_from, int) or valid_from < 0:
         raise UserInputError("valid_from", f"{valid_from!r} is not epoch milliseconds")
-    if valid_from > _epoch_ms(now) + AHEAD_MS:
+    if valid_from > epoch_ms(now) + AHEAD_MS:
         raise UserInputError("valid_from", "is more than 7 days ahead: record a move when it is planned")
     if location is not None:
         location = checked_text("location", location, max_len=64)
@@ -106,7 +103,7 @@ def place(
         "reason": why,
     }
     conn.execute(insert(p).values(**row))
-    if device_kind == "sensor" and valid_from <= _epoch_ms(now):
+    if device_kind == "sensor" and valid_from <= epoch_ms(now):
         conn.execute(
             update(Sensor).where(Sensor.gateway == gateway, Sensor.id == device).values(zone=location)
         )

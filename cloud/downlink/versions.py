@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert, select
 
+from coldgate.cloud.alerts.cloud_stream import epoch_ms
 from coldgate.cloud.catalog.lots import lots
 from coldgate.cloud.catalog.products import products
 from coldgate.cloud.catalog.serials import stored_spans
@@ -111,12 +112,6 @@ def _last(conn: Connection, gateway: str, kind: str) -> Any:
     ).first()
 
 
-def _epoch_ms(moment: datetime.datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def due_documents(conn: Connection, now: datetime.datetime, gateways: set[str] | None = None) -> list[Due]:
     """Every enrolled gateway's documents (only ``gateways``' when given), recording new versions."""
     in_force = {"classes": classes(conn), "products": products(conn), "lots": lots(conn)}
@@ -149,13 +144,13 @@ def _due(conn: Connection, gateway: str, site: str, kind: str, catalog: dict[str
          now: datetime.datetime) -> Due:  # fmt: skip
     last = _last(conn, gateway, kind)
     if last is not None:
-        built = _build(gateway, kind, catalog, last.version, _epoch_ms(last.issued))
+        built = _build(gateway, kind, catalog, last.version, epoch_ms(last.issued))
         if content_digest(built.document) == last.content_sha256:
             payload = encode(built.document)
             return Due(gateway, site, kind, last.version, payload, built, new=False,
                        parts=tuple(split(built.document, payload)))  # fmt: skip
     version = (last.version if last is not None else 0) + 1
-    built = _build(gateway, kind, catalog, version, _epoch_ms(now))
+    built = _build(gateway, kind, catalog, version, epoch_ms(now))
     payload = encode(built.document)
     conn.execute(
         insert(_docs).values(
