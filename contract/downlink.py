@@ -26,8 +26,11 @@ from coldgate.contract.ids import (
     DocVersion,
     EpochMs,
     Gtin,
+    Hibc,
+    HibcUom,
     Id,
     Lot,
+    MaId,
     Seq,
     Serial,
     ShortText,
@@ -78,6 +81,14 @@ class TemperatureClass(_Msg, kw_only=True):
     high: Annotated[float, doc("Highest allowed temperature.")]
     unit: Annotated[Unit, doc("CEL, FAH or KEL.")] = Unit.CEL
     description: ShortText = ""
+    rules: Annotated[
+        dict[str, Any],
+        doc(
+            "The class's alarm rules as the gateway's `[[temperature_classes]]` keys (pre_alarm_margin, "
+            "alarm_delay_s, hysteresis, humidity_low/high, mkt_window_s, ...), checked by the gateway "
+            "like its own configuration; empty: the gateway's defaults (added 2026-12-06)."
+        ),
+    ] = {}
 
     def __post_init__(self) -> None:
         check_finite(self.low, "low")
@@ -88,28 +99,82 @@ class TemperatureClass(_Msg, kw_only=True):
             raise FieldError("high", f"high {self.high} is below low {self.low}")
 
 
+def _one_key(gtin: str | None, product: str | None) -> None:
+    if (gtin is None) == (product is None):
+        raise FieldError("gtin", "give either the gtin or the product id, not both and not neither")
+
+
 class Product(_Msg, kw_only=True):
-    gtin: Gtin
+    """A product a door can recognise, by any of the identifiers its labels carry.
+
+    Rule: a product has a `gtin` or an `id` (its key for batches and recall
+    entries: the GTIN when it has one); `gtin` was required before
+    2026-12-06, so an older gateway refuses a document with a product that
+    has none.
+    """
+
+    gtin: Annotated[Gtin | None, doc("GTIN-14; null only for a product known by `id` alone.")] = None
+    id: Annotated[
+        Id | None, doc("The catalog's product id: the key of a product without a GTIN (added 2026-12-06).")
+    ] = None
     name: Annotated[ShortText, doc("Product name for people.")]
     temperature_class: Annotated[Id, doc("Name of one of `temperature_classes`.")]
+    hibc: Annotated[Hibc | None, doc("HIBC labeler + product code (added 2026-12-06).")] = None
+    hibc_uom: Annotated[
+        HibcUom | None, doc("Only this HIBC unit of measure; null: any (added 2026-12-06).")
+    ] = None
+    ma: Annotated[MaId | None, doc("MA device identifier (added 2026-12-06).")] = None
+    tor_budget_s: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, le=316_224_000,
+            description="Time out of refrigeration allowed per passage; null: the door's default "
+            "(added 2026-12-06).",
+        ),
+    ] | None = None  # fmt: skip
 
     def __post_init__(self) -> None:
         check_gs1_key(self.gtin, "gtin")
+        if self.gtin is None and self.id is None:
+            raise FieldError("gtin", "a product needs a gtin or an id")
+        if self.hibc_uom is not None and self.hibc is None:
+            raise FieldError("hibc_uom", "a unit of measure needs the HIBC labeler and product code")
+
+    @property
+    def key(self) -> str:
+        """What batches and recall entries name this product by: its GTIN, else its id."""
+        return self.gtin if self.gtin is not None else self.id  # type: ignore[return-value]
 
 
 class BatchInfo(_Msg, kw_only=True):
-    gtin: Gtin
+    """One lot's expiry.  Rule: exactly one of `gtin` and `product`."""
+
+    gtin: Annotated[Gtin | None, doc("The product's GTIN (required before 2026-12-06).")] = None
+    product: Annotated[Id | None, doc("The `id` of a product without a GTIN (added 2026-12-06).")] = None
     lot: Lot
     expiry: Annotated[datetime.date, doc("Expiry date, YYYY-MM-DD.")]
+    expiry_hour: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=0, le=23, description="Hour of `expiry` the lot expires at (added 2026-12-06)."),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         check_gs1_key(self.gtin, "gtin")
+        _one_key(self.gtin, self.product)
+
+    @property
+    def key(self) -> str:
+        return self.gtin if self.gtin is not None else self.product  # type: ignore[return-value]
 
 
 class MasterData(_Msg, kw_only=True):
     """Products, their temperature classes, and batch expiry dates.
 
-    Rules: class names, product GTINs and (gtin, lot) pairs are unique; every
+    Rules: class names, product keys (GTIN, else id), HIBC codes (with their
+    unit of measure), MA ids and (product, lot) pairs are unique; every
     product's `temperature_class` is one of `temperature_classes`.  A large
     document comes in `parts` (see "Documents in parts"): each part holds a
     share of the three lists, and the rules hold for the parts put together
@@ -133,11 +198,20 @@ class MasterData(_Msg, kw_only=True):
             if klass.name in names:
                 raise FieldError(f"temperature_classes[{i}].name", f"duplicate {klass.name!r}")
             names.add(klass.name)
-        gtins: set[str] = set()
+        keys: set[str] = set()
+        labels: set[tuple[str, object]] = set()
         for i, product in enumerate(self.products):
-            if product.gtin in gtins:
-                raise FieldError(f"products[{i}].gtin", f"duplicate {product.gtin}")
-            gtins.add(product.gtin)
+            if product.key in keys:
+                field = "gtin" if product.gtin is not None else "id"
+                raise FieldError(f"products[{i}].{field}", f"duplicate {product.key}")
+            keys.add(product.key)
+            for field, label in (("hibc", (product.hibc, product.hibc_uom)), ("ma", product.ma)):
+                value = label[0] if isinstance(label, tuple) else label
+                if value is None:
+                    continue
+                if (field, label) in labels:
+                    raise FieldError(f"products[{i}].{field}", f"duplicate {value}")
+                labels.add((field, label))
             if self.parts == 1 and product.temperature_class not in names:
                 raise FieldError(
                     f"products[{i}].temperature_class",
@@ -145,9 +219,9 @@ class MasterData(_Msg, kw_only=True):
                 )
         lots: set[tuple[str, str]] = set()
         for i, batch in enumerate(self.batches):
-            if (batch.gtin, batch.lot) in lots:
-                raise FieldError(f"batches[{i}].lot", f"duplicate lot {batch.lot!r} of {batch.gtin}")
-            lots.add((batch.gtin, batch.lot))
+            if (batch.key, batch.lot) in lots:
+                raise FieldError(f"batches[{i}].lot", f"duplicate lot {batch.lot!r} of {batch.key}")
+            lots.add((batch.key, batch.lot))
 
 
 class RecallStatus(StrEnum):
@@ -158,10 +232,12 @@ class RecallStatus(StrEnum):
 class RecallEntry(_Msg, kw_only=True):
     """Units that must not leave (or must be stopped at) the dock.
 
-    `lot` and `serial` narrow the match: no lot means every lot of the GTIN.
+    `lot` and `serial` narrow the match: no lot means every lot of the
+    product.  Rule: exactly one of `gtin` and `product`.
     """
 
-    gtin: Gtin
+    gtin: Annotated[Gtin | None, doc("The product's GTIN (required before 2026-12-06).")] = None
+    product: Annotated[Id | None, doc("The `id` of a product without a GTIN (added 2026-12-06).")] = None
     lot: Annotated[Lot | None, doc("Only this lot; null: every lot.")] = None
     serial: Annotated[Serial | None, doc("Only this unit; null: every serial.")] = None
     status: Annotated[RecallStatus, doc("recalled: must not ship; quarantined: on hold until QA decides.")]
@@ -170,6 +246,12 @@ class RecallEntry(_Msg, kw_only=True):
 
     def __post_init__(self) -> None:
         check_gs1_key(self.gtin, "gtin")
+        _one_key(self.gtin, self.product)
+
+    @property
+    def key(self) -> str:
+        """The product key it names, as :attr:`Product.key`."""
+        return self.gtin if self.gtin is not None else self.product  # type: ignore[return-value]
 
 
 class RecallList(_Msg, kw_only=True):

@@ -29,6 +29,8 @@ GTIN_PATTERN: Final = _whole(r"[0-9]{14}")
 SSCC_PATTERN: Final = _whole(r"[0-9]{18}")
 EPC_HEX_PATTERN: Final = _whole(r"(?:[0-9a-f]{4}){1,31}")
 SYMBOLOGY_PATTERN: Final = _whole(r"\][A-Za-z][0-9A-Za-z]")
+HIBC_PATTERN: Final = _whole(r"[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}")
+MA_PATTERN: Final = _whole(r"MA\.[0-9A-Za-z_-]{1,16}(?:\.[0-9A-Za-z_-]{1,16}){1,7}")
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 
@@ -133,6 +135,24 @@ Lot = Annotated[
     str, Meta(min_length=1, max_length=64, description="Batch/lot number as printed (GS1 AI 10).")
 ]
 Serial = Annotated[str, Meta(min_length=1, max_length=64, description="Serial number (GS1 AI 21).")]
+#: HIBC: labeler identification code (a letter, three letters or digits) + product code (1-18 letters or
+#: digits), as the primary data carries them, without the unit-of-measure digit (added 2026-12-06).
+Hibc = Annotated[
+    str,
+    Meta(
+        pattern=HIBC_PATTERN,
+        description="HIBC labeler code + product code, e.g. A123PROD1 (no unit of measure).",
+    ),
+]
+HibcUom = Annotated[int, Meta(ge=0, le=9, description="HIBC unit-of-measure digit (0: the unit of use).")]
+#: An MA (IDcode) device identifier: ``MA.`` and its dot-separated fields (added 2026-12-06).
+MaId = Annotated[
+    str,
+    Meta(
+        pattern=MA_PATTERN,
+        description="MA (IDcode) device identifier, e.g. MA.156.M0.100001.0001A.",
+    ),
+]
 
 
 #: What each pattern means, for error messages people can act on.
@@ -143,4 +163,6 @@ PATTERN_HELP: Final = {
     SSCC_PATTERN: "an SSCC: 18 digits",
     EPC_HEX_PATTERN: "EPC hex: lowercase hex digits in groups of 4",
     SYMBOLOGY_PATTERN: "an AIM symbology identifier such as ]d2",
+    HIBC_PATTERN: "an HIBC labeler code and product code such as A123PROD1",
+    MA_PATTERN: "an MA device identifier such as MA.156.M0.100001.0001A",
 }

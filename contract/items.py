@@ -26,8 +26,11 @@ from coldgate.contract.ids import (
     EpcUri,
     EpochMs,
     Gtin,
+    Hibc,
+    HibcUom,
     Id,
     Lot,
+    MaId,
     MonoMs,
     Seq,
     Serial,
@@ -211,6 +214,34 @@ class Scan(ItemBase, kw_only=True, tag="scan"):
     serial: Serial | None = None
     sscc: Annotated[Sscc | None, doc("Serial shipping container code (GS1 AI 00).")] = None
     errors: Annotated[list[ShortText], Meta(max_length=32), doc("Why parsing was partial.")] = []
+    hibc: Annotated[Hibc | None, doc("HIBC labeler + product code (added 2026-12-06).")] = None
+    hibc_uom: Annotated[HibcUom | None, doc("HIBC unit-of-measure digit (added 2026-12-06).")] = None
+    ma: Annotated[MaId | None, doc("MA device identifier (added 2026-12-06).")] = None
+    expiry_hour: (
+        Annotated[
+            int,
+            Meta(ge=0, le=23, description="Hour of `expiry` the unit expires at, 0-23 (added 2026-12-06)."),
+        ]
+        | None
+    ) = None
+    best_before: Annotated[
+        datetime.date | None, doc("Best-before date (GS1 AI 15), YYYY-MM-DD (added 2026-12-06).")
+    ] = None
+    produced: Annotated[
+        datetime.date | None,
+        doc("Production or manufacture date (GS1 AI 11, HIBC 16D, MA .M) (added 2026-12-06)."),
+    ] = None
+    quantity: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=99_999_999,
+                description="Units in the package (GS1 AI 30, HIBC Q) (added 2026-12-06).",
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         try:
@@ -219,6 +250,10 @@ class Scan(ItemBase, kw_only=True, tag="scan"):
             raise FieldError("raw", f"character at {exc.start} is not a latin-1 byte") from None
         check_gs1_key(self.gtin, "gtin")
         check_gs1_key(self.sscc, "sscc")
+        if self.expiry_hour is not None and self.expiry is None:
+            raise FieldError("expiry_hour", "an expiry hour needs the expiry date")
+        if self.hibc_uom is not None and self.hibc is None:
+            raise FieldError("hibc_uom", "a unit of measure needs the HIBC labeler and product code")
 
     def raw_bytes(self) -> bytes:
         return self.raw.encode("latin-1")

@@ -156,6 +156,45 @@ class DocumentVersions(_Part, kw_only=True):
     recall: DocVersion | None = None
 
 
+class TopologyZone(_Part, kw_only=True):
+    """A zone of the gateway's configuration: a room, freezer, vehicle... it judges by one class."""
+
+    id: Id
+    temperature_class: Annotated[Id, doc("The class the zone is judged by.")]
+    transport: Annotated[bool, doc("A vehicle or container rather than a room.")] = False
+    description: ShortText = ""
+
+
+class TopologyNode(_Part, kw_only=True):
+    """A sensor, reader or scanner of the configuration and where the configuration puts it."""
+
+    id: Id
+    zone: Annotated[Id | None, doc("The zone it watches or stands in.")] = None
+    door: Annotated[Id | None, doc("The dock door it reads at (readers, scanners).")] = None
+
+
+class Topology(_Part, kw_only=True):
+    """What the gateway's configuration holds, with its ids (added 2026-12-06).
+
+    The cloud compares it with the placements it keeps, proposes the missing
+    ones and shows where the two disagree (drift).  Rule: ids are unique per
+    list.
+    """
+
+    zones: Annotated[list[TopologyZone], Meta(max_length=1024)] = []
+    sensors: Annotated[list[TopologyNode], Meta(max_length=4096)] = []
+    readers: Annotated[list[TopologyNode], Meta(max_length=256)] = []
+    scanners: Annotated[list[TopologyNode], Meta(max_length=256)] = []
+
+    def __post_init__(self) -> None:
+        for name in ("zones", "sensors", "readers", "scanners"):
+            seen: set[str] = set()
+            for index, entry in enumerate(getattr(self, name)):
+                if entry.id in seen:
+                    raise FieldError(f"{name}[{index}].id", f"duplicate {entry.id!r}")
+                seen.add(entry.id)
+
+
 class State(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
@@ -191,6 +230,9 @@ class Status(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     errors: Annotated[
         list[StatusError], Meta(max_length=100, description="Recent problems, newest last.")
     ] = []
+    topology: Annotated[
+        Topology | None, doc("The configuration's zones, sensors, readers, scanners (added 2026-12-06).")
+    ] = None
 
     def __post_init__(self) -> None:
         for name in ("sensors", "readers", "scanners"):

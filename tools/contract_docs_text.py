@@ -78,6 +78,26 @@ ENCODING: Final = f"""\
 
 _PART_TOPICS: Final = f"`{PREFIX}/{{site}}/{{gateway}}/down/master/{{k}}`, `.../down/recall/{{k}}`"
 
+_B, _D = f"`{PREFIX}/{{site}}/{{gateway}}/up/", f"`{PREFIX}/{{site}}/{{gateway}}/down/"
+_ADDED_ROWS: Final = "\n".join(
+    f"| 2026-12-06 | {message} | {fields} | {topic} |"
+    for message, fields, topic in (
+        (
+            "Scan",
+            "`hibc`, `hibc_uom`, `ma`, `expiry_hour`, `best_before`, `produced`, `quantity`",
+            _B + "batch`",
+        ),
+        (
+            "MasterData",
+            "products: `id`, `hibc`, `hibc_uom`, `ma`, `tor_budget_s`, `gtin` optional; batches: `product`, "
+            "`expiry_hour`, `gtin` optional; temperature classes: `rules`",
+            _D + "master`",
+        ),
+        ("RecallList", "entries: `product`, `gtin` optional", _D + "recall`"),
+        ("Status", "`topology`", _B + "status`"),
+    )
+)
+
 VERSIONING: Final = f"""\
 ## Versioning
 
@@ -96,6 +116,11 @@ VERSIONING: Final = f"""\
   because decoders forbid unknown fields (a gateway says so in its status and
   event, e.g. `recall_rejected`, and keeps the version in force): a message is
   refused, never misread. So the sender uses such a field only where needed.
+- In the same way a **required field may become optional** when the messages
+  that leave it out use a new optional field in its place (a product known by
+  HIBC or MA alone has no `gtin` and is keyed by its `id`): an older peer
+  refuses such a message (a required field is missing), and a message that
+  still carries the field is byte for byte what it was.
 - A new version gets new topics (`coldgate/v2/...`). The cloud is upgraded
   first, speaks both versions and publishes down-link documents on both;
   gateways move over one by one.
@@ -114,6 +139,7 @@ uses them):
 | added | message | fields | topics |
 |---|---|---|---|
 | 2026-12-06 | MasterData, RecallList | `part`, `parts` (default 1: the whole document) | {_PART_TOPICS} |
+{_ADDED_ROWS}
 
 ### Documents in parts
 

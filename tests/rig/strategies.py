@@ -20,12 +20,21 @@ import msgspec.inspect as mi
 from hypothesis import strategies as st
 
 from coldgate.contract.codec import MESSAGE_TYPES
-from coldgate.contract.downlink import Command, CommandAction, MasterData, RecallList, TemperatureClass
+from coldgate.contract.downlink import (
+    BatchInfo,
+    Command,
+    CommandAction,
+    MasterData,
+    Product,
+    RecallEntry,
+    RecallList,
+    TemperatureClass,
+)
 from coldgate.contract.evidence import Evidence, Limits
 from coldgate.contract.ids import GTIN_PATTERN, MAX_SEQ, SSCC_PATTERN, gs1_check_digit_ok
 from coldgate.contract.items import ITEM_TYPES, Gap, Movement, Quality, Reading, Scan
 from coldgate.contract.units import TEMPERATURE_UNITS, UNITS_FOR, Unit
-from coldgate.contract.uplink import Batch, Status
+from coldgate.contract.uplink import Batch, Status, Topology
 
 Fixer = Callable[[dict[str, Any]], dict[str, Any]]
 _MAX_TEXT = 24
@@ -173,16 +182,64 @@ def _fix_parts(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _fix_product(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A product has a gtin or an id; a unit of measure only with an HIBC code."""
+    if kwargs.get("gtin") is None and kwargs.get("id") is None:
+        kwargs["id"] = "P" + str(len(kwargs["name"]))
+    if kwargs.get("hibc") is None:
+        kwargs.pop("hibc_uom", None)
+    return kwargs
+
+
+def _fix_one_key(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Batches and recall entries name their product by exactly one of gtin and product id."""
+    if kwargs.get("gtin") is not None:
+        kwargs.pop("product", None)
+    elif kwargs.get("product") is None:
+        kwargs["product"] = "P1"
+    return kwargs
+
+
+def _fix_scan(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if kwargs.get("expiry") is None:
+        kwargs.pop("expiry_hour", None)
+    if kwargs.get("hibc") is None:
+        kwargs.pop("hibc_uom", None)
+    return kwargs
+
+
+def _fix_topology(kwargs: dict[str, Any]) -> dict[str, Any]:
+    for name in ("zones", "sensors", "readers", "scanners"):
+        kwargs[name] = list({entry.id: entry for entry in kwargs.get(name, [])}.values())
+    return kwargs
+
+
+def _unique_labels(products: list[Product]) -> list[Product]:
+    """Products whose keys, HIBC codes and MA ids are unique, as the document's rule wants."""
+    kept: list[Product] = []
+    seen: set[object] = set()
+    for product in products:
+        labels = {("key", product.key)}
+        if product.hibc is not None:
+            labels.add(("hibc", (product.hibc, product.hibc_uom)))
+        if product.ma is not None:
+            labels.add(("ma", product.ma))
+        if not labels & seen:
+            kept.append(product)
+            seen |= labels
+    return kept
+
+
 def _fix_master(kwargs: dict[str, Any]) -> dict[str, Any]:
     _fix_parts(kwargs)
     classes = list({c.name: c for c in kwargs.get("temperature_classes", [])}.values())
-    products = list({p.gtin: p for p in kwargs.get("products", [])}.values()) if classes else []
+    products = _unique_labels(kwargs.get("products", [])) if classes else []
     kwargs["temperature_classes"] = classes
     kwargs["products"] = [
         msgspec.structs.replace(p, temperature_class=classes[i % len(classes)].name)
         for i, p in enumerate(products)
     ]
-    kwargs["batches"] = list({(b.gtin, b.lot): b for b in kwargs.get("batches", [])}.values())
+    kwargs["batches"] = list({(b.key, b.lot): b for b in kwargs.get("batches", [])}.values())
     return kwargs
 
 
@@ -221,6 +278,11 @@ FIXERS: dict[type, Fixer] = {
     Limits: lambda kwargs: _ordered(kwargs, "low", "high"),
     TemperatureClass: _fix_temperature_class,
     MasterData: _fix_master,
+    Product: _fix_product,
+    BatchInfo: _fix_one_key,
+    RecallEntry: _fix_one_key,
+    Scan: _fix_scan,
+    Topology: _fix_topology,
     RecallList: _fix_parts,
     Command: _fix_command,
     Batch: _fix_batch,
