@@ -32,6 +32,7 @@ from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.local_status import heartbeat_stamp, write_heartbeat
 from coldgate.gateway.restart_gap import PreviousRun, latest, min_gap_ms, restart_gap
 from coldgate.gateway.status import build_status
+from coldgate.gateway.topology import topology_of
 from coldgate.gateway.uplink.clock_watch import ClockWatch
 from coldgate.gateway.uplink.downlink import Document, Downlink
 from coldgate.gateway.uplink.drain import Uplink
@@ -81,6 +82,7 @@ class GatewayService:
             app=self.app.status_parts() if self.app is not None else None,
             versions=downlink.versions if downlink is not None else None,
             errors=self.uplink.errors.recent(),
+            topology=topology_of(self.config),
         )
 
     def heartbeat(self) -> Status:

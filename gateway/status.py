@@ -27,6 +27,7 @@ from coldgate.contract.uplink import (
     State,
     Status,
     StatusError,
+    Topology,
 )
 from coldgate.gateway.clock import Clock, Stamp
 
@@ -94,6 +95,7 @@ def build_status(
     errors: Sequence[StatusError] = (),
     clock_source: str | None = None,
     software: str = SOFTWARE,
+    topology: Topology | None = None,
 ) -> Status:
     """An online status taken now; ``started_mono`` is ``clock.monotonic()`` at process start.
 
@@ -128,6 +130,7 @@ def build_status(
         scanners=list(app.scanners),
         versions=versions,
         errors=list(errors)[-100:],
+        topology=topology,
         **figures,  # type: ignore[arg-type]
     )
 
