@@ -221,6 +221,31 @@ def sensor_exists(conn: Connection, gateway: str, sensor: str) -> bool:
 # ---------------------------------------------------------------- readings
 
 
+#: A reading's time as the API selects, buckets and orders it: the clock-corrected time where the
+#: cloud has one (a Pi that booted without NTP stamps 1970 until it syncs), else the gateway's ``ts``.
+READING_TIME = func.coalesce(Reading.ts_corrected, Reading.ts)
+
+
+def _reading_range(gateway: str, sensor: str, start: int, end: int, quantity: str | None) -> list[Any]:
+    """One sensor's readings with start <= time < end, by :data:`READING_TIME`.
+
+    Written as two ranges, not as a range over ``coalesce``, so each half can use an index: the
+    gateway's time over ``ix_readings_sensor_ts`` for the (nearly all) uncorrected readings, the
+    corrected time over the partial index of corrected ones.
+    """
+    where = [
+        Reading.gateway == gateway,
+        Reading.sensor == sensor,
+        or_(
+            and_(Reading.ts_corrected.is_(None), Reading.ts >= start, Reading.ts < end),
+            and_(Reading.ts_corrected >= start, Reading.ts_corrected < end),
+        ),
+    ]
+    if quantity is not None:
+        where.append(Reading.quantity == quantity)
+    return where
+
+
 def reading_series(
     conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
 ) -> dict[str, Any]:
@@ -232,9 +257,7 @@ def reading_series(
     SQLite integer alike; only non-empty buckets come back.  Buckets an hour
     wide or wider come from the hourly summaries (:func:`hour_buckets`).
     """
-    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
-    if quantity is not None:
-        in_range.append(Reading.quantity == quantity)
+    in_range = _reading_range(gateway, sensor, start, end, quantity)
     probe = select(literal(1)).where(*in_range).limit(max_points + 1).subquery()
     found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
     result: dict[str, Any] = {"gateway": gateway, "sensor": sensor, "from": start, "to": end}
@@ -242,7 +265,7 @@ def reading_series(
         query = (
             select(Reading.ts, Reading.ts_corrected, Reading.value, Reading.quality, Reading.reason)
             .where(*in_range)
-            .order_by(Reading.ts, Reading.stream, Reading.seq)
+            .order_by(READING_TIME, Reading.stream, Reading.seq)
         )
         points = [schemas.RawPoint(**row) for row in conn.execute(query).mappings()]
         return {**result, "count": len(points), "mode": "raw", "bucket_ms": None, "points": points}
@@ -256,14 +279,12 @@ def reading_buckets(
     conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
 ) -> dict[str, Any]:
     """At most ``max_points`` buckets of [start, end) computed from the readings themselves."""
-    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
-    if quantity is not None:
-        in_range.append(Reading.quantity == quantity)
+    in_range = _reading_range(gateway, sensor, start, end, quantity)
     width = -(-(end - start) // max_points)  # ceil without floats
     start_param = bindparam("bucket_from", start, type_=BigInteger)
     width_param = bindparam("bucket_width", width, type_=BigInteger)
     # A plain "/" operator: SQLAlchemy's own "/" would cast to NUMERIC (true division).
-    bucket = (Reading.ts - start_param).op("/", precedence=8, return_type=BigInteger())(width_param)
+    bucket = (READING_TIME - start_param).op("/", precedence=8, return_type=BigInteger())(width_param)
     bucket = bucket.label("bucket")
     ok = Reading.quality == "ok"
     ok_value = case((ok, Reading.value))
@@ -345,15 +366,14 @@ def hour_buckets(
 def reading_rows(
     conn: Connection, gateway: str, sensor: str, start: int, end: int, quantity: str | None
 ) -> Iterator[Any]:
-    """Every reading with start <= ts < end, in order, streamed (a year is half a million rows)."""
-    in_range = [Reading.gateway == gateway, Reading.sensor == sensor, Reading.ts >= start, Reading.ts < end]
-    if quantity is not None:
-        in_range.append(Reading.quantity == quantity)
+    """Every reading with start <= time < end (:data:`READING_TIME`), in that order, streamed (a year is
+    half a million rows)."""
+    in_range = _reading_range(gateway, sensor, start, end, quantity)
     r = Reading
     query = (
         select(r.ts, r.ts_corrected, r.quantity, r.value, r.unit, r.quality, r.reason)
         .where(*in_range)
-        .order_by(r.ts, r.stream, r.seq)
+        .order_by(READING_TIME, r.stream, r.seq)
     )
     yield from conn.execution_options(yield_per=5000).execute(query)
 

@@ -351,6 +351,15 @@ class Reading(Base):
             postgresql_where=text("NOT synced"),
             sqlite_where=text("NOT synced"),
         ),
+        # The API selects by the corrected time where one exists (migration 0018).
+        Index(
+            "ix_readings_corrected",
+            "gateway",
+            "sensor",
+            "ts_corrected",
+            postgresql_where=text("ts_corrected IS NOT NULL"),
+            sqlite_where=text("ts_corrected IS NOT NULL"),
+        ),
         {"postgresql_partition_by": "RANGE (ts)"},
     )
 

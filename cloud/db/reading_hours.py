@@ -9,17 +9,20 @@ Arrhenius terms, so the mean and the MKT of any run of whole hours are exact
 (USP <1079.2>, equal weights, as the raw path weighs them).
 
 Rows are added to only for readings that ingest newly stored (the seqs
-``insert_new`` returns), so a batch sent twice counts once, and hours are
-keyed by the gateway's ``ts`` exactly as the raw series is.  A summary is
+``insert_new`` returns), so a batch sent twice counts once.  Hours are keyed
+by the reading's time as the series selects it: the clock-corrected time
+where the cloud has one (a Pi that booted without NTP stamps 1970), else the
+gateway's ``ts``.  A correction that arrives after its readings moves them
+to other hours, and min and max cannot be subtracted, so the hours on both
+sides are recomputed from the readings (:func:`recompute`).  A summary is
 derived data: it is updated in place (readings never are), and
-:func:`rebuild` recomputes every row from the readings, the same sums as
-migration 0012's backfill.
+:func:`rebuild` recomputes every row from the readings.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, text
@@ -29,7 +32,7 @@ from coldgate.cloud.db import models
 from coldgate.contract.items import Reading
 from coldgate.gateway.rules.mkt import DH_R_K, KELVIN
 
-__all__ = ["HOUR_MS", "MIN_KELVIN", "add", "deltas", "rebuild"]
+__all__ = ["HOUR_MS", "MIN_KELVIN", "add", "deltas", "rebuild", "recompute"]
 
 HOUR_MS = 3_600_000
 
@@ -54,12 +57,15 @@ def _arrhenius(reading: Reading) -> float | None:
     return math.exp(-DH_R_K / kelvin) if kelvin >= MIN_KELVIN else None
 
 
-def deltas(gateway: str, readings: Iterable[Reading]) -> list[dict[str, Any]]:
+def deltas(
+    gateway: str, readings: Iterable[Reading], corrected: Mapping[int, int] | None = None
+) -> list[dict[str, Any]]:
     """What ``readings`` add to each (sensor, quantity, hour), sorted by key so that two transactions
-    updating the same hours lock them in one order."""
+    updating the same hours lock them in one order; ``corrected`` maps a seq to its corrected time."""
+    corrected = corrected or {}
     sums: dict[tuple[str, str, int], dict[str, Any]] = {}
     for r in readings:
-        key = (r.sensor, str(r.quantity), r.ts // HOUR_MS * HOUR_MS)
+        key = (r.sensor, str(r.quantity), corrected.get(r.seq, r.ts) // HOUR_MS * HOUR_MS)
         row = sums.get(key)
         if row is None:
             row = sums[key] = {
@@ -125,13 +131,13 @@ SELECT gateway, sensor, quantity, hour, count(*), sum(ok), min(ok_value), max(ok
        coalesce(sum(ok_value), 0),
        CASE WHEN sum(ok) = 0 OR sum(ok) > count(term) THEN NULL ELSE sum(term) END
 FROM (
-    SELECT gateway, sensor, quantity, (ts / {HOUR_MS}) * {HOUR_MS} AS hour,
+    SELECT gateway, sensor, quantity, (t / {HOUR_MS}) * {HOUR_MS} AS hour,
            CASE WHEN quality = 'ok' AND value IS NOT NULL THEN 1 ELSE 0 END AS ok,
            CASE WHEN quality = 'ok' THEN value END AS ok_value,
            CASE WHEN quality = 'ok' AND quantity = 'temperature' AND k >= {MIN_KELVIN}
                 THEN exp(-{DH_R_K} / k) END AS term
     FROM (
-        SELECT gateway, sensor, quantity, ts, quality, value,
+        SELECT gateway, sensor, quantity, coalesce(ts_corrected, ts) AS t, quality, value,
                CASE unit WHEN 'CEL' THEN value + {KELVIN}
                          WHEN 'FAH' THEN (value - 32.0) * 5.0 / 9.0 + {KELVIN}
                          WHEN 'KEL' THEN value END AS k
@@ -155,3 +161,43 @@ def rebuild(conn: Connection, gateway: str | None = None) -> int:
     )
     result = conn.execute(text(_REBUILD.format(where=where)), {"gateway": gateway})
     return result.rowcount
+
+
+#: One run of whole hours of one sensor's quantity, by the time the series selects readings by.
+_RUN = (
+    "WHERE gateway = :gateway AND sensor = :sensor AND quantity = :quantity AND ("
+    "(ts_corrected IS NULL AND ts >= :lo AND ts < :hi) OR (ts_corrected >= :lo AND ts_corrected < :hi))"
+)
+
+
+def _runs(hours: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted hours as [lo, hi) runs of consecutive hours: an unsynchronised stretch is one or two."""
+    runs: list[tuple[int, int]] = []
+    for hour in sorted(set(hours)):
+        if runs and runs[-1][1] == hour:
+            runs[-1] = (runs[-1][0], hour + HOUR_MS)
+        else:
+            runs.append((hour, hour + HOUR_MS))
+    return runs
+
+
+def recompute(conn: Connection, gateway: str, moved: Iterable[tuple[str, str, int]]) -> int:
+    """Recompute the hours of ``moved`` (sensor, quantity, epoch ms) from the readings; returns rows
+    written.  For readings whose corrected time arrived after them: both the hour they were summed
+    in and the hour they belong to are named, and each run of hours is rebuilt in two statements."""
+    by_series: dict[tuple[str, str], set[int]] = {}
+    for sensor, quantity, ms in moved:
+        by_series.setdefault((sensor, quantity), set()).add(ms // HOUR_MS * HOUR_MS)
+    written = 0
+    for (sensor, quantity), hours in sorted(by_series.items()):
+        for lo, hi in _runs(hours):
+            params = {"gateway": gateway, "sensor": sensor, "quantity": quantity, "lo": lo, "hi": hi}
+            conn.execute(
+                text(
+                    "DELETE FROM reading_hours WHERE gateway = :gateway AND sensor = :sensor "
+                    "AND quantity = :quantity AND hour >= :lo AND hour < :hi"
+                ),
+                params,
+            )
+            written += conn.execute(text(_REBUILD.format(where=_RUN)), params).rowcount
+    return written

@@ -137,7 +137,8 @@ def insert_new(
     if new_readings:
         # The first of two readings with one seq is the one stored, on both paths.
         stored = {r.seq: r for r in reversed(all_readings)}
-        reading_hours.add(conn, reading_hours.deltas(gateway, (stored[s] for s in sorted(new_readings))))
+        readings = (stored[s] for s in sorted(new_readings))
+        reading_hours.add(conn, reading_hours.deltas(gateway, readings, corrections))
     return new
 
 

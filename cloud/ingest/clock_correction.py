@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from coldgate.cloud.db import reading_hours
 from coldgate.cloud.db.models import BootAnchor, Reading
 from coldgate.contract.items import Item
 from coldgate.contract.items import Reading as ReadingItem
@@ -68,7 +69,7 @@ def record_anchor(
             )
         ).one()
         return (stored.mono, stored.ts)
-    conn.execute(
+    moved = conn.execute(
         update(Reading)
         .where(
             Reading.gateway == gateway,
@@ -77,6 +78,11 @@ def record_anchor(
             Reading.ts_corrected.is_(None),
         )
         .values(ts_corrected=anchor[1] + (Reading.mono - anchor[0]))
+        .returning(Reading.sensor, Reading.quantity, Reading.ts, Reading.ts_corrected)
+    ).all()
+    # The summaries follow the readings to their corrected hours (the series selects by that time).
+    reading_hours.recompute(
+        conn, gateway, [(r.sensor, r.quantity, t) for r in moved for t in (r.ts, r.ts_corrected)]
     )
     return anchor
 

@@ -36,7 +36,9 @@ def sensor_readings(
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     quantity: Annotated[str | None, Query(max_length=32, description="Only this quantity.")] = None,
 ) -> ReadingSeries:
-    """Readings with from <= ts < to, on the edge's wall time ``ts``.
+    """Readings with from <= time < to, where a reading's time is the one the cloud corrected (a
+    gateway that stamped it before its clock was synchronised) or else the gateway's ``ts``; both
+    come back, the gateway's as evidence.
 
     Up to ``max_points`` readings come back raw; more are folded into buckets
     of ceil((to - from) / max_points) ms with min/max/avg over 'ok' readings.
