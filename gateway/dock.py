@@ -194,7 +194,8 @@ class Dock:
         ``Passage``); decoded here only for a movement that came without one.
         """
         stamp = self.clock.stamp()
-        today = self._today(stamp.wall_ms)
+        local = self._local(stamp.wall_ms)
+        today, hour = local.date(), local.hour
         if isinstance(item, Movement):
             decoded = epc if epc is not None else decode_epc(item.epc)
             obs = Observation(
@@ -207,6 +208,7 @@ class Dock:
                 serial=decoded.serial,
                 expiry=None,
                 today=today,
+                hour=hour,
             )
         else:
             obs = Observation(
@@ -219,14 +221,22 @@ class Dock:
                 serial=item.serial,
                 expiry=item.expiry,
                 today=today,
+                hour=hour,
+                hibc=item.hibc,
+                hibc_uom=item.hibc_uom,
+                ma=item.ma,
+                expiry_hour=item.expiry_hour,
+                best_before=item.best_before,
             )
         return self.groups.fold(self.checks.observe(obs, stamp))
 
-    def _today(self, wall_ms: int) -> datetime.date:
-        """The site's local date: expiry is judged by the calendar where the goods are."""
+    def _local(self, wall_ms: int) -> datetime.datetime:
+        """The site's local time (UTC without a configured zone): expiry is judged by the calendar and
+        clock where the goods are, the date and the hour alike, so an expiry hour means the same hour
+        on the label and at the door."""
         name = self.config.gateway.timezone
         zone = zoneinfo.ZoneInfo(name) if name else datetime.UTC
-        return datetime.datetime.fromtimestamp(wall_ms / 1000, zone).date()
+        return datetime.datetime.fromtimestamp(wall_ms / 1000, zone)
 
     def tick(self) -> list[Alert]:
         """Time out of refrigeration and alert holds, folded per pallet; called by the alarm loop."""

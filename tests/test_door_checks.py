@@ -12,7 +12,9 @@ Case folders live in ``tests/testcases/door_checks/<what_it_reproduces>/``:
     ``RecallEntry``; absent: no recall list); ``steps``, each with ``t_s``
     (seconds since the case's start: wall and monotonic time) and one of
     ``observe`` (``Observation`` fields; ``zone_class`` as ``[low, high]``,
-    dates as ``YYYY-MM-DD``; ``today`` defaults to the case's ``today``),
+    dates as ``YYYY-MM-DD``; ``today`` defaults to the case's ``today``;
+    a scan's ``hibc``, ``hibc_uom``, ``ma``, ``expiry_hour``, ``best_before``
+    and the site's ``hour`` only where the case needs them),
     ``tick: true``, or ``update`` (``{master?, recalls?}``, replacing the
     documents in force).
 ``expected.json``
@@ -116,6 +118,8 @@ def run_case(case: Path) -> list[tuple[float, Alert]]:
             o = dict(step["observe"])
             o["zone_class"] = tuple(o["zone_class"]) if o.get("zone_class") is not None else None
             o["expiry"] = _date(o.get("expiry"))
+            if "best_before" in o:
+                o["best_before"] = _date(o["best_before"])
             o["today"] = _date(o.get("today", today))
             for name in ("direction", "gtin", "lot", "serial"):
                 o.setdefault(name, None)

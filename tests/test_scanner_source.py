@@ -73,6 +73,7 @@ def test_codes_become_scans_split_across_chunks(pty_pair: PtyPair) -> None:
     assert (first.gtin, first.lot, first.serial) == ("09506000134352", "LOT42", "SN7")
     assert first.expiry == datetime.date(2026, 12, 31)
     assert (hibc.scheme, hibc.lot, hibc.errors) == (Scheme.HIBC, "10X", [])
+    assert (hibc.hibc, hibc.hibc_uom) == ("A9991234", 5)
     assert hibc.expiry == datetime.date(2020, 1, 15)
     assert too_long.scheme is Scheme.RAW and too_long.errors and "long" in too_long.errors[0]
     for scan in scans:  # what the outbox will accept
@@ -146,3 +147,19 @@ def test_the_scanner_emulator_through_the_gateway_source() -> None:
     assert wrong.gtin is None and wrong.errors
     garbage = by_kind["garbage from a noisy line"]
     assert garbage.scheme is Scheme.RAW and garbage.errors
+
+
+def test_a_cut_frame_keeps_no_parsed_field_and_still_validates() -> None:
+    """A frame cut at ``max_length`` may parse as something else (here an HIBC code with an expiry hour
+    whose check character happens to be cut off); none of it is kept, so the Scan validates."""
+    source = ScannerSource(ScannerConfig(id="dock2-s1", port="/dev/null"), SystemClock())
+    items: list[Item] = []
+    source._emit = items.append
+    data = "+A123CATH120/$$4270131081234AB"
+    frame = (data + check_character(data)).encode()
+    source._scan(frame, "line longer than 31 bytes: cut")
+    [scan] = scans_in(items)
+    assert scan.scheme is Scheme.RAW and scan.errors[0].startswith("line longer")
+    parsed = ("gtin", "lot", "expiry", "serial", "sscc", "hibc", "hibc_uom", "ma", "expiry_hour")
+    assert all(getattr(scan, name) is None for name in (*parsed, "best_before", "produced", "quantity"))
+    validate(scan.__class__(**{**{f: getattr(scan, f) for f in scan.__struct_fields__}, "seq": 1}))

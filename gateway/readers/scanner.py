@@ -115,8 +115,9 @@ class ScannerSource:
     def _scan(self, data: bytes, error: str | None) -> None:
         parsed = parse_scan(data)
         fields = asdict(parsed)
-        if error is not None:
-            fields.update(scheme=Scheme.RAW, gtin=None, lot=None, expiry=None, serial=None, sscc=None)
+        if error is not None:  # a cut frame: nothing parsed from it can be trusted, all of it goes
+            parsed_only = {name: None for name in fields if name not in ("raw", "symbology", "errors")}
+            fields.update(parsed_only, scheme=Scheme.RAW)
             fields["errors"] = [error[:200], *parsed.errors][:32]
         self.scans += 1
         self._emit(Scan(**stamp_fields(self.clock.stamp()), scanner=self.config.id, **fields))  # type: ignore[arg-type]

@@ -4,7 +4,8 @@
 pallet of 200 cases from a recalled lot gives 200 ``door.recalled`` alerts:
 200 rows for QA to review and sign off for what is one event.  This stage
 folds the item alerts' steps into *group* alerts, keyed by (rule, door,
-GTIN, lot), and passes on only the group's steps:
+product, lot), the product as its label names it (GTIN, HIBC code, MA id), and
+passes on only the group's steps:
 
 * the first item alert of a group raises the group alert, as the item's own
   raise (same id, message and evidence), so a lone item looks exactly as
@@ -46,6 +47,9 @@ MAX_AGE_WINDOWS = 10
 _RANK = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 _KEYS_SHOWN = 5
 _DETAIL_MAX = 200
+#: What names an item's product lot in door-check evidence: a GTIN, or a product key, HIBC code or MA id
+#: for goods labelled without one (named, so an HIBC code never meets a lot number of the same text).
+_PRODUCT_DETAILS = ("gtin", "product", "hibc", "hibc_uom", "ma", "lot")
 
 
 @dataclass
@@ -171,7 +175,7 @@ class DoorAlertGroups:
 
 def _key(step: Alert) -> tuple[str, ...]:
     details = step.evidence.details
-    product = tuple(str(details[name]) for name in ("gtin", "lot") if name in details)
+    product = tuple(f"{name}={details[name]}" for name in _PRODUCT_DETAILS if name in details)
     return (step.rule, step.subject, *product) if product else (step.rule, step.subject)
 
 

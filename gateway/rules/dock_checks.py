@@ -1,10 +1,13 @@
 """Batch validity at the dock door: is this item allowed to pass, and is it out of its cold chain?
 
 The gateway learns what passes a door from RFID movements (EPC → GTIN,
-serial; no lot on an SGTIN tag) and barcode scans (GTIN, lot, expiry, serial
-as printed).  It judges each against the documents the cloud pushed down
-(master data, recall/quarantine list) *locally*, because the dock has to be
-stopped while the truck is still there, with or without a network.
+serial; no lot on an SGTIN tag) and barcode scans (GTIN, HIBC code or MA id;
+lot, expiry, serial as printed).  It judges each against the documents the
+cloud pushed down (master data, recall/quarantine list) *locally*, because
+the dock has to be stopped while the truck is still there, with or without a
+network.  Whichever identifier a label carries, the item is judged as the
+product master data lists it under (``Knowledge.product_key``), so an HIBC-
+or MA-labelled device gets the same checks as a GS1-labelled one.
 
 One of the dock's pure rules, kept beside them under the ``dock_`` prefix:
 ``dock_portal`` (reads → one decision per tag and pass), ``dock_knowledge``
@@ -32,6 +35,7 @@ rule                                    out           in / unknown / scan
 ``door.recall_unresolved``              warning       warning
 ``door.expired``                        critical      warning
 ``door.near_expiry``                    warning       warning
+``door.best_before_passed``             warning       warning
 ``door.unknown_gtin``                   warning       warning
 ``door.time_out_of_refrigeration``      (never)       warning at ``tor_warn_at`` of the
                                                       budget, updated to critical when
@@ -52,12 +56,21 @@ Why these choices:
   scan of the case; the scan (with its lot) then gives the definite verdict.
 * Expiry: the item is good *through* its expiry date (GS1 AI 17), so expired
   means ``expiry < today`` and near expiry ``expiry - today <= near_expiry_days``.
-  When both the barcode and master data give a date, the earlier counts.
+  An expiry with an hour (GS1 AI 7003, HIBC ``YYMMDDHH``/``YYJJJHH``, a
+  batch's ``expiry_hour``) is good until that hour and expired from it on, by
+  the site's local clock, the same clock that gives "today"
+  (``Observation.hour``).  When both the barcode and master data give an
+  expiry, the earlier moment counts (a date without an hour ends at
+  midnight); the barcode's hour goes with the barcode's date only.
+* ``door.unknown_gtin`` is also the rule for an HIBC code or MA id that no
+  product lists: the rule id is the one people, filters and reports already
+  know, the message names the identifier that was read.
 * No master data at all: no per-item alert (every case would alarm, and the
   cause is one missing document, not the goods); ``Knowledge.missing`` names
   what is missing so the app can show it once in its status.  No recall list
-  likewise skips the recall checks.  Items without a GTIN (an SSCC pallet
-  label, a GIAI) get no product checks.
+  likewise skips the recall checks.  Items naming no product (an SSCC pallet
+  label, a GIAI, an HIBC secondary-data symbol with no primary) get no
+  product checks.
 * Time out of refrigeration (TOR): when the door's zone range is not inside
   the product's class range (2–8 °C product on a 15–25 °C dock), an inbound
   movement, an "unknown" one or a scan starts a clock for that key (the
@@ -66,7 +79,12 @@ Why these choices:
   The clock stops (and its alert, if any, clears) when the key leaves through
   any door ("out"), or is seen at a door whose zone fits its class.  Classes
   in FAH or KEL are converted to °C; an unknown zone class (None) or a
-  product without a known class starts nothing.
+  product without a known class starts nothing.  The budget is the
+  product's ``tor_budget_s`` when master data gives one (how long a product
+  may be out of its class comes from its own stability data, which one door
+  default cannot fit for every product), else the door's
+  ``DoorPolicy.tor_budget_s``; it is looked up at each ``tick``, so a new
+  master data or policy applies to clocks already running.
 * One alert per (rule, key) while it is open (the dock then folds the items of
   one lot at one door into one alert per pallet: ``dock_alert_groups``): re-reads are silent; a more
   severe re-read at the same door (seen inbound, then outbound) *updates* the
@@ -114,9 +132,19 @@ QUARANTINED = "door.quarantined"
 RECALL_UNRESOLVED = "door.recall_unresolved"
 EXPIRED = "door.expired"
 NEAR_EXPIRY = "door.near_expiry"
+BEST_BEFORE_PASSED = "door.best_before_passed"
 UNKNOWN_GTIN = "door.unknown_gtin"
 TOR = "door.time_out_of_refrigeration"
-RULES = (RECALLED, QUARANTINED, RECALL_UNRESOLVED, EXPIRED, NEAR_EXPIRY, UNKNOWN_GTIN, TOR)
+RULES = (
+    RECALLED,
+    QUARANTINED,
+    RECALL_UNRESOLVED,
+    EXPIRED,
+    NEAR_EXPIRY,
+    BEST_BEFORE_PASSED,
+    UNKNOWN_GTIN,
+    TOR,
+)
 
 OUT = "out"
 _RANK = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)  # least to most severe
@@ -164,6 +192,12 @@ class Observation:
     serial: str | None
     expiry: DateLike | None  # from the barcode if it carried one
     today: DateLike  # local date at the site, passed in
+    hour: int | None = None  # local hour at the site (0-23) with ``today``; None: judged as 23, the safe side
+    hibc: str | None = None  # HIBC labeler + product code, from a scan
+    hibc_uom: int | None = None
+    ma: str | None = None  # MA device identifier, from a scan
+    expiry_hour: int | None = None  # hour of ``expiry`` the item expires at, from the barcode
+    best_before: DateLike | None = None  # from the barcode (GS1 AI 15)
 
 
 def _local_date(obs: Observation) -> DateLike:
@@ -200,6 +234,9 @@ def _facts(obs: Observation, **more: str | None) -> dict[str, str]:
         "direction": obs.direction or "scan",
         "key": obs.key,
         "gtin": obs.gtin,
+        "hibc": obs.hibc,
+        "hibc_uom": None if obs.hibc_uom is None else str(obs.hibc_uom),
+        "ma": obs.ma,
         "lot": obs.lot,
         "serial": obs.serial,
         **more,
@@ -207,7 +244,20 @@ def _facts(obs: Observation, **more: str | None) -> dict[str, str]:
     return {k: v[:_DETAIL_MAX] for k, v in given.items() if v is not None}
 
 
-def _recall_findings(obs: Observation, gtin: str, entries: Iterable[RecallEntry]) -> list[_Finding]:
+def _label(obs: Observation) -> str | None:
+    """The identifier the item was read by, for people: ``GTIN …``, ``HIBC …`` or ``MA …``."""
+    if obs.gtin is not None:
+        return f"GTIN {obs.gtin}"
+    if obs.hibc is not None:
+        return f"HIBC {obs.hibc}" + ("" if obs.hibc_uom is None else f"/{obs.hibc_uom}")
+    if obs.ma is not None:
+        return f"MA {obs.ma}"
+    return None
+
+
+def _recall_findings(
+    obs: Observation, label: str, product: str | None, entries: Iterable[RecallEntry]
+) -> list[_Finding]:
     """Definite matches per status, and entries that match unless an unknown lot/serial says otherwise."""
     definite: dict[RecallStatus, list[RecallEntry]] = {}
     unresolved: list[RecallEntry] = []
@@ -231,60 +281,100 @@ def _recall_findings(obs: Observation, gtin: str, entries: Iterable[RecallEntry]
             _Finding(
                 rule,
                 _severity(obs.direction),
-                f"{status.value} item at door {obs.door}: GTIN {gtin}"
+                f"{status.value} item at door {obs.door}: {label}"
                 + (f" lot {obs.lot}" if obs.lot else "")
                 + f" ({refs}{': ' + reason if reason else ''})",
-                _facts(obs, reference=refs, status=status.value, reason=reason or None),
+                _facts(obs, product=product, reference=refs, status=status.value, reason=reason or None),
             )
         )
     if unresolved and not definite:
         lots = [e.lot for e in unresolved if e.lot is not None]
         serials = [e.serial for e in unresolved if e.serial is not None]
+        noun = "GTIN" if obs.gtin is not None else "product"
         what = []
         if lots and obs.lot is None:
-            what.append(f"lot unknown; lots {_named(lots)} of this GTIN are")
+            what.append(f"lot unknown; lots {_named(lots)} of this {noun} are")
         if serials and obs.serial is None:
-            what.append(f"serial unknown; serials {_named(serials)} of this GTIN are")
+            what.append(f"serial unknown; serials {_named(serials)} of this {noun} are")
         statuses = _named(e.status.value for e in unresolved)
         refs = _named(e.reference for e in unresolved)
         found.append(
             _Finding(
                 RECALL_UNRESOLVED,
                 Severity.WARNING,
-                f"GTIN {gtin} at door {obs.door}: {' and '.join(what)} {statuses} ({refs}) — scan the case",
-                _facts(obs, reference=refs, status=statuses, recalled_lots=_named(lots) or None),
+                f"{label} at door {obs.door}: {' and '.join(what)} {statuses} ({refs}) — scan the case",
+                _facts(
+                    obs, product=product, reference=refs, status=statuses, recalled_lots=_named(lots) or None
+                ),
             )
         )
     return found
 
 
+_Expiry = tuple[DateLike, int | None]  # date, and the hour of it the item expires at (None: at its end)
+
+
+def _moment(date: DateLike, hour: int | None) -> tuple[int, int]:
+    """Sortable: an expiry without an hour lasts the whole day (hour 24 = the next midnight)."""
+    return (date.toordinal(), 24 if hour is None else hour)
+
+
+def _expiry(obs: Observation, knowledge: Knowledge, product: str | None) -> _Expiry | None:
+    """The earlier of the barcode's expiry and the master data's expiry for the item's lot."""
+    given: list[_Expiry] = []
+    if obs.expiry is not None:
+        given.append((obs.expiry, obs.expiry_hour))
+    if product is not None:
+        lot = (product, obs.lot or "")
+        batch = knowledge.expiries.get(lot)
+        if batch is not None:
+            given.append((batch, knowledge.expiry_hours.get(lot)))
+    return min(given, key=lambda e: _moment(*e)) if given else None
+
+
+def _expired(expiry: DateLike, hour: int | None, obs: Observation) -> bool:
+    """Good through the expiry date, or until the expiry hour of that date in the site's local time.
+
+    Without the site's hour (``obs.hour`` None) an item expiring at some hour today counts as expired:
+    a false alert at the door costs a look at the label, a missed one ships an expired device.
+    """
+    days_left = expiry.toordinal() - _local_date(obs).toordinal()
+    if days_left != 0 or hour is None:
+        return days_left < 0
+    return (23 if obs.hour is None else obs.hour) >= hour
+
+
 def product_findings(obs: Observation, knowledge: Knowledge, policy: DoorPolicy) -> list[_Finding]:
     """Everything the documents say against this item (TOR aside: that needs time)."""
-    gtin = obs.gtin
-    if gtin is None:
+    label = _label(obs)
+    if label is None:
         return []
-    found = _recall_findings(obs, gtin, knowledge.recalls.get(gtin, ()))
-    if knowledge.has_master and gtin not in knowledge.products:
+    product = knowledge.product_key(obs.gtin, obs.hibc, obs.hibc_uom, obs.ma)
+    named = None if product is None or product == obs.gtin else product  # evidence: the key, if not the GTIN
+    found = _recall_findings(obs, label, named, knowledge.recalls.get(product, ()) if product else ())
+    if knowledge.has_master and (product is None or not knowledge.known(product, obs.gtin)):
         found.append(
             _Finding(
                 UNKNOWN_GTIN,
                 Severity.WARNING,
-                f"GTIN {gtin} at door {obs.door} is not in the master data",
+                f"{label} at door {obs.door} is not in the master data",
                 _facts(obs),
             )
         )
-    dates = [d for d in (obs.expiry, knowledge.expiries.get((gtin, obs.lot or ""))) if d is not None]
-    if dates:
-        expiry = min(dates, key=lambda d: d.toordinal())
-        days_left = expiry.toordinal() - _local_date(obs).toordinal()
-        facts = _facts(obs, expiry=expiry.isoformat(), today=_local_date(obs).isoformat())
-        if days_left < 0:
+    expiry = _expiry(obs, knowledge, product)
+    expired = False
+    if expiry is not None:
+        date, hour = expiry
+        shown = date.isoformat() + ("" if hour is None else f" {hour:02d}:00")
+        days_left = date.toordinal() - _local_date(obs).toordinal()
+        facts = _facts(obs, product=named, expiry=shown, today=_local_date(obs).isoformat())
+        expired = _expired(date, hour, obs)
+        if expired:
             found.append(
                 _Finding(
                     EXPIRED,
                     _severity(obs.direction),
-                    f"expired item at door {obs.door}: GTIN {gtin} lot {obs.lot or '?'} "
-                    f"expired {expiry.isoformat()}",
+                    f"expired item at door {obs.door}: {label} lot {obs.lot or '?'} expired {shown}",
                     facts,
                 )
             )
@@ -293,12 +383,37 @@ def product_findings(obs: Observation, knowledge: Knowledge, policy: DoorPolicy)
                 _Finding(
                     NEAR_EXPIRY,
                     Severity.WARNING,
-                    f"item near expiry at door {obs.door}: GTIN {gtin} lot {obs.lot or '?'} "
-                    f"expires {expiry.isoformat()} ({days_left} days)",
+                    f"item near expiry at door {obs.door}: {label} lot {obs.lot or '?'} "
+                    f"expires {shown} ({days_left} days)",
                     facts,
                 )
             )
+    found.extend(_best_before(obs, label, named, expired))
     return found
+
+
+def _best_before(obs: Observation, label: str, named: str | None, expired: bool) -> list[_Finding]:
+    """A best-before date (GS1 AI 15) in the past: a warning, in either direction, never critical.
+
+    Best-before is the end of the maker's *quality* promise, not of safe use (that is the expiry
+    date, AI 17): a unit past it may still be used or shipped under the distributor's own rules, so
+    the door must say so but must not stop the dock the way an expired or recalled unit does.  Not
+    raised for an item already expired: that alert says more, and one is enough to act on.
+    """
+    if obs.best_before is None or expired:
+        return []
+    days = obs.best_before.toordinal() - _local_date(obs).toordinal()
+    if days >= 0:
+        return []
+    shown = obs.best_before.isoformat()
+    return [
+        _Finding(
+            BEST_BEFORE_PASSED,
+            Severity.WARNING,
+            f"best-before date passed at door {obs.door}: {label} lot {obs.lot or '?'} best before {shown}",
+            _facts(obs, product=named, best_before=shown, today=_local_date(obs).isoformat()),
+        )
+    ]
 
 
 def fits(zone: tuple[float, float], klass: tuple[float, float]) -> bool:
@@ -317,6 +432,7 @@ class _Clock:
     start: Mark
     obs: Observation
     klass: tuple[float, float]
+    product: str  # its key: the product's own TOR budget is looked up by it at each tick
     stage: int = 0  # 0: quiet, 1: warning raised, 2: critical raised, 3: done for this pass
 
 
@@ -384,7 +500,8 @@ class DoorChecks:
         """Remember the key and start or stop its TOR clock."""
         item = self._items.pop(obs.key, None)
         clock = item.clock if item is not None else None
-        klass = self.knowledge.classes.get(obs.gtin) if obs.gtin is not None else None
+        product = self.knowledge.product_key(obs.gtin, obs.hibc, obs.hibc_uom, obs.ma)
+        klass = self.knowledge.classes.get(product) if product is not None else None
         out: list[Alert] = []
         if clock is not None:
             leaving = obs.direction == OUT
@@ -394,7 +511,7 @@ class DoorChecks:
                 clock = None
         elif obs.direction != OUT and klass is not None and obs.zone_class is not None:
             if not fits(obs.zone_class, klass):
-                clock = _Clock(start=now, obs=obs, klass=klass)
+                clock = _Clock(start=now, obs=obs, klass=klass, product=product or "")
         self._items[obs.key] = _Item(last=obs, clock=clock)
         while len(self._items) > max(1, self.policy.max_tracked):
             self._items.popitem(last=False)
@@ -418,11 +535,11 @@ class DoorChecks:
         pending, self._pending = self._pending, {}
         for obs, finding in pending.values():
             out.extend(self._report(obs, finding, now, stamp))
-        budget_ms = self.policy.tor_budget_s * 1000
         for item in self._items.values():
             clock = item.clock
             if clock is None or clock.stage == 3:
                 continue
+            budget_ms = self._budget_s(clock) * 1000
             spent = elapsed_ms(clock.start, now)
             if spent >= budget_ms and clock.stage < 2:
                 out.extend(self._tor_step(clock, Severity.CRITICAL, spent, now, stamp))
@@ -444,14 +561,19 @@ class DoorChecks:
                 out.append(self._alert(opened, AlertAction.CLEARED, opened.severity, text, stamp, now))
         return out
 
+    def _budget_s(self, clock: _Clock) -> float:
+        """The product's own TOR budget where master data gives one, else the door's."""
+        return float(self.knowledge.tor_budgets.get(clock.product, self.policy.tor_budget_s))
+
     def _tor_step(
         self, clock: _Clock, severity: Severity, spent_ms: int, now: Mark, stamp: StampLike
     ) -> list[Alert]:
         obs = clock.obs
         low, high = clock.klass
+        budget_s = self._budget_s(clock)
         text = (
-            f"GTIN {obs.gtin} out of its {low:g}..{high:g} °C class at door {obs.door} for "
-            f"{spent_ms // 1000} s of a {self.policy.tor_budget_s:g} s budget"
+            f"{_label(obs) or clock.product} out of its {low:g}..{high:g} °C class at door {obs.door} for "
+            f"{spent_ms // 1000} s of a {budget_s:g} s budget"
         )
         zone = obs.zone_class or (0.0, 0.0)
         finding = _Finding(
@@ -462,7 +584,7 @@ class DoorChecks:
                 obs,
                 product_class=f"{low:g}..{high:g}",
                 zone_class=f"{zone[0]:g}..{zone[1]:g}",
-                budget_s=f"{self.policy.tor_budget_s:g}",
+                budget_s=f"{budget_s:g}",
             ),
         )
         return self._report(obs, finding, now, stamp, start=clock.start, duration_s=spent_ms // 1000)

@@ -1,4 +1,4 @@
-"""The dock's master-data index: what the pushed documents say about a GTIN, looked up per item.
+"""The dock's master-data index: what the pushed documents say about a product, looked up per item.
 
 Split from the door checks because the two change for different reasons and at
 different rates: the index is rebuilt once per pushed document (master data,
@@ -11,6 +11,16 @@ re-evaluation without any of the checks' alert bookkeeping.
 Temperature classes are indexed in °C (``to_celsius``), so every comparison a
 check makes is in one unit; an unknown unit leaves the class out (the product
 then starts no TOR clock) rather than guessing.
+
+A product is known by its *key* (``Product.key``: the GTIN, else the
+catalog id) in every per-product map, because batches and recall entries name
+it that way.  A scan finds the key by whichever identifier its label carries
+(``product_key``): a GTIN is its own key (so a GTIN the master data does not
+list still meets its recall entries, as before); an HIBC code and an MA id
+have no meaning of their own and resolve only through a product that lists
+them.  An HIBC product with ``hibc_uom`` null matches every unit of measure,
+one with a digit only that one, and the exact match wins, so a box and its
+single unit can be different products with different rules.
 
 The purity check (tests/test_rules_purity.py) forbids ``datetime`` here, so
 dates are typed structurally by ``DateLike``.
@@ -53,15 +63,47 @@ def to_celsius(value: float, unit: Unit | str) -> float | None:
 
 @dataclass(frozen=True)
 class Knowledge:
-    """An index over the master data and recall list in force, built once per pushed document."""
+    """An index over the master data and recall list in force, built once per pushed document.
+
+    Every map is by product key (GTIN, else id); ``gtins`` lists the products that have a GTIN, so a
+    catalog id that happens to look like a GTIN never answers for a scanned GTIN.
+    """
 
     has_master: bool = False
     has_recalls: bool = False
-    products: frozenset[str] = frozenset()
-    classes: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # gtin -> (low, high) °C
-    class_names: Mapping[str, str] = field(default_factory=dict)  # gtin -> class name
-    expiries: Mapping[tuple[str, str], DateLike] = field(default_factory=dict)  # (gtin, lot) -> expiry
-    recalls: Mapping[str, tuple[RecallEntry, ...]] = field(default_factory=dict)  # gtin -> entries
+    products: frozenset[str] = frozenset()  # product keys
+    classes: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # key -> (low, high) °C
+    class_names: Mapping[str, str] = field(default_factory=dict)  # key -> class name
+    expiries: Mapping[tuple[str, str], DateLike] = field(default_factory=dict)  # (key, lot) -> expiry
+    recalls: Mapping[str, tuple[RecallEntry, ...]] = field(default_factory=dict)  # key -> entries
+    gtins: frozenset[str] = frozenset()
+    expiry_hours: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (key, lot) -> hour
+    hibc: Mapping[tuple[str, int | None], str] = field(default_factory=dict)  # (hibc, uom|None) -> key
+    ma: Mapping[str, str] = field(default_factory=dict)  # MA device id -> key
+    tor_budgets: Mapping[str, int] = field(default_factory=dict)  # key -> s, where the product sets one
+
+    def product_key(
+        self, gtin: str | None, hibc: str | None = None, hibc_uom: int | None = None, ma: str | None = None
+    ) -> str | None:
+        """The key batches and recall entries use for what a label names; None when nothing resolves.
+
+        Identifiers are tried in the order GTIN, HIBC, MA; a GTIN is its own key even when the master
+        data does not list it (its recall entries still apply), so it is tried first and ends the search.
+        """
+        if gtin is not None:
+            return gtin
+        if hibc is not None:
+            key = self.hibc.get((hibc, hibc_uom)) if hibc_uom is not None else None
+            key = key or self.hibc.get((hibc, None))
+            if key is not None:
+                return key
+        if ma is not None:
+            return self.ma.get(ma)
+        return None
+
+    def known(self, key: str, gtin: str | None) -> bool:
+        """Whether master data lists the product a label named (a GTIN only as a product's GTIN)."""
+        return key in self.gtins if gtin is not None else key in self.products
 
     @classmethod
     def from_documents(cls, master: MasterData | None, recalls: RecallList | None) -> Knowledge:
@@ -70,21 +112,38 @@ class Knowledge:
         classes: dict[str, tuple[float, float]] = {}
         names: dict[str, str] = {}
         products: set[str] = set()
+        gtins: set[str] = set()
         expiries: dict[tuple[str, str], DateLike] = {}
+        hours: dict[tuple[str, str], int] = {}
+        by_hibc: dict[tuple[str, int | None], str] = {}
+        by_ma: dict[str, str] = {}
+        budgets: dict[str, int] = {}
         if master is not None:
             for klass in master.temperature_classes:
                 low, high = to_celsius(klass.low, klass.unit), to_celsius(klass.high, klass.unit)
                 if low is not None and high is not None:
                     ranges[klass.name] = (low, high)
             for product in master.products:
-                products.add(product.gtin)
-                names[product.gtin] = product.temperature_class
+                key = product.key
+                products.add(key)
+                if product.gtin is not None:
+                    gtins.add(product.gtin)
+                names[key] = product.temperature_class
                 if product.temperature_class in ranges:
-                    classes[product.gtin] = ranges[product.temperature_class]
-            expiries = {(b.gtin, b.lot): b.expiry for b in master.batches}
-        by_gtin: dict[str, list[RecallEntry]] = {}
+                    classes[key] = ranges[product.temperature_class]
+                if product.hibc is not None:
+                    by_hibc.setdefault((product.hibc, product.hibc_uom), key)
+                if product.ma is not None:
+                    by_ma.setdefault(product.ma, key)
+                if product.tor_budget_s is not None:
+                    budgets[key] = product.tor_budget_s
+            for batch in master.batches:
+                expiries[(batch.key, batch.lot)] = batch.expiry
+                if batch.expiry_hour is not None:
+                    hours[(batch.key, batch.lot)] = batch.expiry_hour
+        by_key: dict[str, list[RecallEntry]] = {}
         for entry in recalls.entries if recalls is not None else ():
-            by_gtin.setdefault(entry.gtin, []).append(entry)
+            by_key.setdefault(entry.key, []).append(entry)
         return cls(
             has_master=master is not None,
             has_recalls=recalls is not None,
@@ -92,7 +151,12 @@ class Knowledge:
             classes=classes,
             class_names=names,
             expiries=expiries,
-            recalls={g: tuple(e) for g, e in by_gtin.items()},
+            recalls={k: tuple(e) for k, e in by_key.items()},
+            gtins=frozenset(gtins),
+            expiry_hours=hours,
+            hibc=by_hibc,
+            ma=by_ma,
+            tor_budgets=budgets,
         )
 
     @property

@@ -81,7 +81,10 @@ def obs(
     zone: tuple[float, float] | None = COLD,
     expiry: datetime.date | None = None,
     today: datetime.date = TODAY,
+    **more: Any,
 ) -> Observation:
+    """``more``: the scan-only fields (``hibc``, ``hibc_uom``, ``ma``, ``expiry_hour``, ``best_before``)
+    and the site's local ``hour``."""
     return Observation(
         door=door,
         zone_class=zone,
@@ -92,6 +95,50 @@ def obs(
         serial=serial,
         expiry=expiry,
         today=today,
+        **more,
+    )
+
+
+# -- products known by HIBC or MA (contract 2026-12-06) ----------------------------------------------
+
+CATHETER = "CATH-12"  # no GTIN: HIBC A123CATH12, any unit of measure; 15-25 °C
+CATHETER_HIBC = "A123CATH12"
+STENT_BOX, STENT_UNIT = "STENT-B", "STENT-U"  # HIBC A123STNT: unit of measure 1 and 0 are two products
+STENT_HIBC = "A123STNT"
+PUMP = "PUMP-7"  # no GTIN: MA id below; 2-8 °C with its own 600 s TOR budget
+PUMP_MA = "MA.156.M0.100001.0001A"
+INSULIN_HIBC = "B456INS1"  # the insulin pen's HIBC label: resolves to its GTIN
+PUMP_TOR_S = 600
+
+
+def any_scheme_master(**overrides: Any) -> MasterData:
+    """``master()`` plus products named by HIBC and MA, some without a GTIN, with lots keyed by id."""
+    base: dict[str, Any] = {
+        "products": [
+            Product(gtin=INSULIN, name="Insulin pen", temperature_class="2-8C", hibc=INSULIN_HIBC),
+            Product(gtin=GAUZE, name="Gauze", temperature_class="15-25C"),
+            Product(id=CATHETER, name="Catheter", temperature_class="15-25C", hibc=CATHETER_HIBC),
+            Product(id=STENT_BOX, name="Stent box", temperature_class="15-25C", hibc=STENT_HIBC, hibc_uom=1),
+            Product(id=STENT_UNIT, name="Stent", temperature_class="15-25C", hibc=STENT_HIBC, hibc_uom=0),
+            Product(id=PUMP, name="Pump", temperature_class="2-8C", ma=PUMP_MA, tor_budget_s=PUMP_TOR_S),
+        ],
+        "batches": [
+            *master().batches,
+            BatchInfo(product=CATHETER, lot="L1", expiry=TODAY, expiry_hour=14),
+            BatchInfo(product=CATHETER, lot="L2", expiry=datetime.date(2026, 6, 30)),
+            BatchInfo(product=PUMP, lot="P0", expiry=datetime.date(2025, 3, 1)),
+        ],
+    }
+    base.update(overrides)
+    return master(**base)
+
+
+def any_scheme_recalls() -> RecallList:
+    return recalls(
+        recall(lot="LOT17", reference="FSN-2025-014"),
+        RecallEntry(product=CATHETER, lot="LOT17", status=RecallStatus.RECALLED, reference="FSN-2026-011"),
+        RecallEntry(product=STENT_BOX, status=RecallStatus.QUARANTINED, reference="QA-STENT-4"),
+        RecallEntry(product=PUMP, status=RecallStatus.QUARANTINED, reference="QA-PUMP-2", reason="seal"),
     )
 
 

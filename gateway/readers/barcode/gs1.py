@@ -1,7 +1,8 @@
 """GS1 element strings (GS1 General Specifications, section 3 and 7.8) via biip.
 
 biip knows the AI table, fixed/variable lengths, dates (including day ``00`` =
-last day of the month, section 7.12) and check digits; this module only
+last day of the month, section 7.12, for every date AI: 11, 15 and 17 alike)
+and check digits; this module only
 walks the element strings itself so that a failure half-way keeps what was
 read before it, and turns biip's per-element errors into short texts.  A wrong
 check digit is never a key: a mistyped GTIN must not silently miss a recall.
@@ -25,13 +26,22 @@ _STRONG_AIS: Final = frozenset({"00", "01", "17"})
 
 @dataclass
 class Gs1Result:
-    """What the gateway keeps of a GS1 message; ``elements`` counts the element strings read."""
+    """What the gateway keeps of a GS1 message; ``elements`` counts the element strings read.
+
+    ``expiry_time`` is AI 7003 as read, merged into ``expiry``/``expiry_hour`` by ``_settle`` once the
+    whole message is read, because AI 17 may come before or after it.
+    """
 
     gtin: str | None = None
     lot: str | None = None
     expiry: datetime.date | None = None
     serial: str | None = None
     sscc: str | None = None
+    expiry_hour: int | None = None
+    best_before: datetime.date | None = None
+    produced: datetime.date | None = None
+    quantity: int | None = None
+    expiry_time: tuple[datetime.date, int] | None = None
     elements: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -68,6 +78,48 @@ def _take(result: Gs1Result, element: GS1ElementString) -> None:
         _set(result, "expiry", element.date, ai)
     elif ai == "21":
         _set(result, "serial", element.value, ai)
+    elif ai == "15":
+        _set(result, "best_before", element.date, ai)
+    elif ai == "11":
+        _set(result, "produced", element.date, ai)
+    elif ai in ("30", "37"):
+        _quantity(result, element.value, ai)
+    elif ai == "7003" and element.datetime is not None:
+        _set(result, "expiry_time", (element.datetime.date(), element.datetime.hour), ai)
+
+
+def _quantity(result: Gs1Result, value: str, ai: str) -> None:
+    """AI 30 (variable count) and AI 37 (count of trade items) are both the scan's quantity.
+
+    A count of 0 is not a quantity the contract can carry (``quantity >= 1``): it is reported, not kept.
+    """
+    count = int(value) if value.isdigit() else 0
+    if count < 1:
+        result.errors.append(f"AI {ai} count {value} is not a quantity of at least 1")
+        return
+    if result.quantity is not None and result.quantity != count:
+        result.errors.append(f"AI {ai} count {count} differs from quantity {result.quantity}")
+        return
+    result.quantity = count
+
+
+def _settle(result: Gs1Result) -> Gs1Result:
+    """Merge AI 7003 (expiry date and time, ``YYMMDDHHMM``) into ``expiry`` and ``expiry_hour``.
+
+    The minutes are dropped: the unit is taken to expire at the start of its hour, which moves the
+    expiry earlier, the safe side.  When AI 17 and AI 7003 give different dates the earlier counts,
+    with an error, for the same reason.
+    """
+    timed, result.expiry_time = result.expiry_time, None
+    if timed is None:
+        return result
+    date, hour = timed
+    if result.expiry is not None and result.expiry != date:
+        result.errors.append(f"AI 7003 expiry {date} differs from AI 17 expiry {result.expiry}")
+        if result.expiry < date:
+            return result
+    result.expiry, result.expiry_hour = date, hour
+    return result
 
 
 def _swallowed_ai(element: GS1ElementString) -> str | None:
@@ -105,7 +157,7 @@ def parse_element_strings(text: str) -> Gs1Result:
         except (ParseError, ValueError) as exc:
             where = len(text) - len(rest)
             result.errors.append(_short(f"at {where}: {exc}"))
-            return result
+            return _settle(result)
         _take(result, element)
         last = element
         rest = rest[len(element) :].lstrip(GS)
@@ -113,7 +165,7 @@ def parse_element_strings(text: str) -> Gs1Result:
         swallowed = _swallowed_ai(last)
         if swallowed is not None:
             result.errors.append(f"AI {last.ai.ai} value may contain AI {swallowed}: GS missing?")
-    return result
+    return _settle(result)
 
 
 def parse_hri(text: str) -> Gs1Result:
@@ -126,7 +178,7 @@ def parse_hri(text: str) -> Gs1Result:
         return result
     for element in message.element_strings:
         _take(result, element)
-    return result
+    return _settle(result)
 
 
 def parse_gtin(text: str) -> Gs1Result:

@@ -34,7 +34,11 @@ Rules implemented (each is one function or branch below):
 
 Our interpretations: two-digit years are 20YY; ``MMYY`` expires on the last
 day of that month (as GS1's day ``00``); the hour of ``…HH`` formats is kept
-in ``expiry_hour`` but the contract carries only a date.
+in ``expiry_hour`` and goes to the scan's ``expiry_hour`` (contract
+2026-12-06), as ``16D`` goes to ``produced`` and the ``$$8``/``$$9``
+quantity to ``quantity``; labeler code + product code become the scan's
+``hibc`` and the unit-of-measure digit its ``hibc_uom``, which is how a door
+finds the product in master data.
 
 Deliberately not supported (reported as errors, data kept in ``raw``): the
 HIBC Provider Applications Standard (``*`` flag), HIBC UPN (``+/``), ISO/IEC

@@ -14,14 +14,16 @@ What is implemented, and how sure we are:
   variable), ``.M`` manufacture date, ``.V`` validity date (有效期), ``.E``
   expiry date (失效期) — the dates 6 or 8 digits, ``YYMMDD`` or
   ``YYYYMMDD`` — and ``.D`` sterilisation batch.  ``.E`` becomes the scan's
-  expiry; ``.M``, ``.V`` and ``.D`` are read and checked but the contract has
-  no field for them.
+  expiry and ``.M`` its ``produced`` date; ``.V`` and ``.D`` are read and
+  checked but the contract has no field for them.
 * Device identifier: ``MA.<country>.<category>.<organisation>.<item>`` — the
   four fields after ``MA`` as seen on NMPA-registered labels (e.g. country
   ``156``, category ``M0`` for medical devices).  We could not source the
   IDcode standard text that defines these sub-fields (nor a check
   character), so they are split and kept, not validated beyond being
   non-empty; the item field is the last DI field before the first data unit.
+  The four joined (``MA.156.M0.100001.0001A``) are the scan's ``ma``, the
+  device identifier master data lists a product by.
 
 Not supported (reported as errors): data units with other letters, ISO/IEC
 15434 envelopes, and the IDcode URL form (``http://…/MA.…``).

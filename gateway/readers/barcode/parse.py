@@ -6,6 +6,13 @@ then by the data's own flag: FNC1 symbologies are GS1, ``+`` is HIBC,
 are tried as GS1 element strings.  Whatever is not understood stays
 ``raw`` with the reason in ``errors``; the original bytes always survive in
 ``raw`` so a scan can be re-parsed later by better code.
+
+The product identifiers of all three schemes become fields a door check can
+look up in master data: ``gtin`` (GS1), ``hibc`` + ``hibc_uom`` (HIBC primary
+data) and ``ma`` (the MA device identifier).  A value the contract cannot
+carry (a field of an MA id longer than the contract allows, a quantity of 0)
+is left out with the reason in ``errors``: the Scan must always validate,
+because a scan the outbox refuses is a scan nobody sees.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from coldgate.contract.ids import HIBC_PATTERN, MA_PATTERN
 from coldgate.contract.items import Scheme
 from coldgate.gateway.readers.barcode import gs1, hibc, ma
 from coldgate.gateway.readers.barcode.symbology import carries_gtin, implies_gs1, split_symbology
@@ -24,6 +32,9 @@ MAX_ERRORS: Final = 32
 MAX_ERROR_TEXT: Final = 200
 MAX_KEY_TEXT: Final = 64  # contract Lot / Serial
 _UNEXPECTED_RE: Final = re.compile(r"[^\x20-\x7e\x1d]")
+_HIBC_RE: Final = re.compile(HIBC_PATTERN)
+_MA_RE: Final = re.compile(MA_PATTERN)
+MAX_QUANTITY: Final = 99_999_999  # contract.items.Scan.quantity
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,13 @@ class ParsedScan:
     serial: str | None = None
     sscc: str | None = None
     errors: list[str] = field(default_factory=list)
+    hibc: str | None = None
+    hibc_uom: int | None = None
+    ma: str | None = None
+    expiry_hour: int | None = None
+    best_before: datetime.date | None = None
+    produced: datetime.date | None = None
+    quantity: int | None = None
 
 
 def _errors(found: list[str]) -> list[str]:
@@ -56,18 +74,63 @@ def _text(value: str | None, name: str, errors: list[str]) -> str | None:
     return value or None
 
 
+def _hibc(code: object, errors: list[str]) -> tuple[str | None, int | None]:
+    """Labeler code + product code, and the unit of measure, when the symbol had primary data."""
+    lic, product = getattr(code, "lic", None), getattr(code, "product", None)
+    if lic is None or product is None:
+        return None, None
+    hibc = lic + product
+    uom = getattr(code, "unit_of_measure", None)
+    if _HIBC_RE.fullmatch(hibc) is None:
+        errors.append(f"HIBC code {hibc[:30]!r} does not fit the contract's pattern")
+        return None, None
+    return hibc, uom if isinstance(uom, int) and 0 <= uom <= 9 else None
+
+
+def _ma(code: object, errors: list[str]) -> str | None:
+    """``MA.<country>.<category>.<organisation>.<item>`` when all four device-id fields were read."""
+    fields = [getattr(code, name, None) for name in ("country", "category", "organisation", "item")]
+    if any(f is None for f in fields):
+        return None
+    ma_id = "MA." + ".".join(str(f) for f in fields)
+    if _MA_RE.fullmatch(ma_id) is None:
+        errors.append("MA device id has a field longer than 16 characters: not kept")
+        return None
+    return ma_id
+
+
+def _quantity(value: object, errors: list[str]) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        errors.append(f"quantity {value} is not 1..{MAX_QUANTITY}: not kept")
+        return None
+    return value
+
+
 def _build(raw: str, symbology: str | None, scheme: Scheme, found: object, errors: list[str]) -> ParsedScan:
     lot = _text(getattr(found, "lot", None), "lot", errors)
     serial = _text(getattr(found, "serial", None), "serial", errors)
+    hibc, hibc_uom = _hibc(found, errors)
+    expiry = getattr(found, "expiry", None)
+    hour = getattr(found, "expiry_hour", None)
+    produced = getattr(found, "produced", None) or getattr(found, "manufactured", None)
     return ParsedScan(
         raw=raw,
         symbology=symbology,
         scheme=scheme,
         gtin=getattr(found, "gtin", None),
         lot=lot,
-        expiry=getattr(found, "expiry", None),
+        expiry=expiry,
         serial=serial,
         sscc=getattr(found, "sscc", None),
+        hibc=hibc,
+        hibc_uom=hibc_uom,
+        ma=_ma(found, errors),
+        expiry_hour=hour if expiry is not None and isinstance(hour, int) and 0 <= hour <= 23 else None,
+        best_before=getattr(found, "best_before", None),
+        produced=produced,
+        quantity=_quantity(getattr(found, "quantity", None), errors),
         errors=_errors(errors),
     )
 
