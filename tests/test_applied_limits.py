@@ -1,5 +1,6 @@
-"""Which limits the pages draw (``cloud/api/applied_limits.py``): the newest a gateway applied, at or
-before the moment, from any alert of the sensor; pure."""
+"""Which limits the pages draw (``cloud/api/applied_limits.py``), pure: the class of the room a sensor
+was placed in for each stretch of a chart, else the newest a gateway applied, at or before the moment,
+from any alert of the sensor."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coldgate.cloud.api.applied_limits import LimitsStep, limits_in_force
+from coldgate.cloud.api.applied_limits import (
+    KnownLimits,
+    LimitsSegment,
+    LimitsStep,
+    Stay,
+    class_limits,
+    limit_segments,
+    limits_in_force,
+)
 
 T0 = 1_795_000_000_000
 CLASS_2_8 = {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0, "delay_s": 600}
@@ -105,3 +114,38 @@ def test_the_steps_read_from_the_database_on_both_dialects(engine: Any) -> None:
     ]  # fmt: skip
     found = limits_in_force(one[("gw01", "cr1-t01")], T0 + 8000, unit="CEL")
     assert found is not None and (found.high, found.raised_at) == (8.5, T0)
+
+
+def _class(name: str, low: float, high: float, **spec: object) -> KnownLimits:
+    found = class_limits(name, {"low": low, "high": high, "pre_alarm_margin": 0.5, **spec}, location=name)
+    assert found is not None
+    return found
+
+
+def test_a_class_gives_pre_alarm_bands_inside_its_limits_on_the_sides_it_alarms_on():
+    both = _class("2-8C", 2.0, 8.0, alarm_delay_s=900.0)
+    assert (both.low, both.high, both.pre_low, both.pre_high, both.delay_s) == (2.0, 8.0, 2.5, 7.5, 900)
+    cold = _class("do-not-freeze", 0.0, 25.0, alarm_on="low")
+    assert (cold.low, cold.high, cold.pre_low, cold.pre_high) == (0.0, None, 0.5, None)
+    assert class_limits("x", {"high": 8.0}) is None  # no low: not a class the gateway would accept
+    assert class_limits("x", {"low": 9.0, "high": 8.0}) is None
+
+
+def test_segments_fall_back_to_what_the_gateway_applied_where_no_class_covers():
+    applied = limits_in_force([step("a1", T0, {"low": 1.0, "high": 9.0})], T0)
+    fridge, ambient = _class("2-8C", 2.0, 8.0), _class("15-25C", 15.0, 25.0)
+    stays = [
+        Stay(T0 + 100, T0 + 200, fridge),
+        Stay(T0 + 200, T0 + 300, None),  # out of service, or a location without a class
+        Stay(T0 + 300, T0 + 400, ambient),
+        Stay(T0 + 400, None, ambient),  # placed again in the same room: one stretch
+    ]
+    segments = limit_segments(stays, applied, T0, T0 + 1000)
+    assert [(s.start - T0, s.end - T0, s.limits) for s in segments] == [
+        (0, 100, applied), (100, 200, fridge), (200, 300, applied), (300, 1000, ambient),
+    ]  # fmt: skip
+    assert limit_segments([], None, T0, T0 + 10) == [LimitsSegment(T0, T0 + 10, None)]
+    # Stays wholly before or after the range do not show; one that began before it is cut at its start.
+    assert limit_segments(
+        [Stay(T0 - 50, T0 + 5, fridge), Stay(T0 + 20, None, ambient)], None, T0, T0 + 10
+    ) == [LimitsSegment(T0, T0 + 5, fridge), LimitsSegment(T0 + 5, T0 + 10, None)]

@@ -74,7 +74,7 @@ def test_sign_in_returns_only_to_a_path_on_this_site(asked: str, kept: str) -> N
 
 
 def test_the_chart_marks_alerts_and_carries_the_limits_and_corrected_points() -> None:
-    from coldgate.cloud.api.applied_limits import KnownLimits
+    from coldgate.cloud.api.applied_limits import KnownLimits, LimitsSegment
     from coldgate.cloud.api.schemas import AlertEntry
 
     series = raw(4.0, 9.0, 4.2)
@@ -85,12 +85,34 @@ def test_the_chart_marks_alerts_and_carries_the_limits_and_corrected_points() ->
                        message="Cold room 1 above 7.0 °C", evidence={})  # fmt: skip
     limits = KnownLimits(low=2.0, high=8.0, pre_low=3.0, pre_high=7.0, delay_s=None, unit="CEL",
                          gateway="gw01", alert_id="a1", raised_at=T0, ts=T0)  # fmt: skip
-    data = chart_data(series, [], [alert], now_ms=T0 + 300_000, limits=limits)
+    data = chart_data(series, [], [alert], now_ms=T0 + 300_000,
+                      limits=[LimitsSegment(T0, T0 + 300_000, limits)])  # fmt: skip
     assert data["alerts"] == [[(T0 + 60_000) / 1000, "warning", "Cold room 1 above 7.0 °C"]]
     assert data["excursions"] == []  # a warning is marked, not shaded as an excursion
-    assert data["limits"] == {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
+    assert data["limits"] == [{"from": T0 / 1000, "to": (T0 + 300_000) / 1000, "low": 2.0, "high": 8.0,
+                               "pre_low": 3.0, "pre_high": 7.0,
+                               "source": "as gateway gw01 applied them in alert a1"}]  # fmt: skip
+    assert data["moves"] == []
     assert data["corrected"] == 1 and data["x"][1] == (T0 + 61_000) / 1000
-    assert chart_data(series, [], [], now_ms=T0)["limits"] is None
+    assert chart_data(series, [], [], now_ms=T0)["limits"] == []
+
+
+def test_a_sensor_that_moved_gets_each_rooms_limits_and_a_mark_where_it_moved() -> None:
+    from coldgate.cloud.api.applied_limits import Stay, class_limits, limit_segments
+
+    fridge = class_limits("2-8C", {"low": 2.0, "high": 8.0, "pre_alarm_margin": 0.5}, location="cr1",
+                          location_name="Cold room 1")  # fmt: skip
+    frozen = {"low": -30.0, "high": -15.0, "pre_alarm_margin": 2.0, "alarm_on": "high"}
+    freezer = class_limits("frozen", frozen, location="fz1", location_name="Freezer 1")
+    stays = [Stay(T0 - 3_600_000, T0 + 100_000, fridge), Stay(T0 + 100_000, None, freezer)]
+    segments = limit_segments(stays, None, T0, T0 + 300_000)
+    data = chart_data(raw(4.0, 5.0, -20.0), [], [], now_ms=T0 + 300_000, limits=segments)
+    drawn = [(b["from"], b["to"], b["low"], b["high"], b["pre_high"]) for b in data["limits"]]
+    assert drawn == [
+        (T0 / 1000, (T0 + 100_000) / 1000, 2.0, 8.0, 7.5),
+        ((T0 + 100_000) / 1000, (T0 + 300_000) / 1000, None, -15.0, -17.0),  # alarms on the high side only
+    ]
+    assert data["moves"] == [[(T0 + 100_000) / 1000, "class frozen of Freezer 1"]]
 
 
 def test_a_gateway_gap_judged_delayed_is_outlined_apart_and_breaks_no_line() -> None:

@@ -305,7 +305,10 @@ def test_alerts_gaps_and_audit_pages_and_a_viewer_refused(
     expect(page.locator(".shown-range")).to_contain_text(offset)
     expect(page.locator("#chart")).to_have_attribute("data-marks", "1")
     expect(page.locator("#chart")).to_have_attribute("data-bands", "4")
-    assert chart["limits"] == {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
+    assert [{k: band[k] for k in ("low", "high", "pre_low", "pre_high")} for band in chart["limits"]] == [
+        {"low": 2.0, "high": 8.0, "pre_low": 3.0, "pre_high": 7.0}
+    ]  # one stretch over the whole range: the sensor is not placed, so what the gateway applied
+    assert chart["limits"][0]["from"] == chart["from"] and chart["limits"][0]["to"] == chart["to"]
     assert chart["alerts"][0][1] == "critical"
     expect(page.locator(".limits-source")).to_contain_text(
         "as gateway gw01 applied them in alert gw01-a-000001 raised at"
@@ -542,3 +545,47 @@ def test_the_catalog_filtered_to_recalled_lots_and_a_lots_history(
     expect(page.locator("form.catalog-filters button")).to_be_hidden()
     shot(page, "catalog-print", dialect)
     context.close()
+
+
+def test_a_sensor_moved_between_rooms_is_judged_by_each_rooms_class(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    """cr1-t01 watched Cold room 1 (2-8C) and was moved to the ambient store (15-25C) 3 hours ago: its
+    chart draws each room's limits over the time it was there with a mark where it moved, the page
+    says which class held when, and its tile shows the limits of the room it is in now."""
+    from coldgate.cloud.catalog.locations import put_location
+    from coldgate.cloud.catalog.placements import place
+
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    seed_catalog(engine)
+    qa, now = Actor("Quinn Tester", "u-quinn"), datetime.datetime.now(datetime.UTC)
+    moved = _now_ms() - 3 * HOUR
+    cold = {"name": "Cold room 1", "kind": "cold_room", "temperature_class": "2-8C"}
+    ambient = {"name": "Ambient store", "kind": "ambient_store", "temperature_class": "15-25C"}
+    with engine.begin() as conn:
+        put_location(conn, "site1", "cr1", cold, reason="layout", by=qa, now=now)
+        put_location(conn, "site1", "amb1", ambient, reason="layout", by=qa, now=now)
+        place(conn, "gw01", "sensor", "cr1-t01", "cr1", moved - 30 * HOUR, reason="installed", by=qa, now=now)
+        place(conn, "gw01", "sensor", "cr1-t01", "amb1", moved, reason="logger moved", by=qa, now=now)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in_as(page, site, "quinn")
+    page.goto(site + "/")
+    limits = tile(page, "gw01/cr1-t01").locator(".limits")  # type: ignore[attr-defined]
+    expect(limits).to_contain_text("15.0 to 25.0")
+    expect(limits).to_have_attribute("title", "class 15-25C of Ambient store")
+    page.click('li.tile[data-sensor="gw01/cr1-t01"] a')
+    expect(page.locator("#chart")).to_have_attribute("data-moves", "1")
+    chart = page.evaluate("() => JSON.parse(document.getElementById('chart-data').textContent)")
+    assert [(band["low"], band["high"], band["pre_low"], band["pre_high"]) for band in chart["limits"]] == [
+        (2.0, 8.0, 3.0, 7.0), (15.0, 25.0, 15.5, 24.5)
+    ]  # fmt: skip
+    assert chart["limits"][0]["to"] == chart["limits"][1]["from"] == moved / 1000
+    assert chart["moves"] == [[moved / 1000, "class 15-25C of Ambient store"]]
+    stretches = page.locator("ul.limits-source li")
+    expect(stretches).to_have_count(2)
+    expect(stretches.nth(0)).to_contain_text("class 2-8C of Cold room 1")
+    expect(stretches.nth(0)).to_contain_text("after 900 s outside")
+    expect(stretches.nth(1)).to_contain_text("class 15-25C of Ambient store")
+    expect(page.locator("table.placements")).to_contain_text("logger moved")
+    shot(page, "sensor-moved", dialect)
+    page.close()

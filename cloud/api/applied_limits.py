@@ -1,23 +1,32 @@
 """Which limits apply to a sensor at a moment, as far as the cloud knows: a pure decision, no I/O.
 
-The cloud does not own temperature classes yet (a later issue adds them), so
-the only limits it knows are those the gateway applied: every temperature
-alert's evidence carries them (``contract/evidence.py``: ``limits`` {low,
-high, pre_low, pre_high, delay_s}, in the evidence's ``unit``).  The limits in
-force at a moment are those of the newest alert step at or before it whose
-evidence has them; the page says where they came from, so nobody mistakes
-them for master data.  A later alert with other limits means the gateway's
-configuration changed, and from then on those apply.
+Two sources, in this order:
+
+* The temperature class of the location the sensor was placed in (the
+  cloud's master data, pushed to the gateways, which judge the zone by it):
+  :func:`class_limits`.  A sensor that moved is judged by each location's
+  class for the time it was there (:func:`limit_segments`), so a chart
+  across the move shows both.
+* Where no placement with a class covers a time: the limits the gateway
+  applied, as every temperature alert's evidence carries them
+  (``contract/evidence.py``: ``limits`` {low, high, pre_low, pre_high,
+  delay_s}, in the evidence's ``unit``), those of the newest alert step at or
+  before the moment (:func:`limits_in_force`).
+
+Either way the page says where they came from, so nobody mistakes one for
+the other.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KnownLimits", "LimitsStep", "limits_in_force"]
+__all__ = [
+    "KnownLimits", "LimitsSegment", "LimitsStep", "Stay", "class_limits", "limit_segments", "limits_in_force",
+]  # fmt: skip
 
 _BOUNDS = ("low", "high", "pre_low", "pre_high")
 
@@ -37,7 +46,8 @@ class LimitsStep:
 
 @dataclass(frozen=True, slots=True)
 class KnownLimits:
-    """Limits as a gateway applied them, and which alert says so."""
+    """Limits, and where they come from: an alert's evidence (``alert_id``...) or a class
+    (``temperature_class`` of ``location``)."""
 
     low: float | None
     high: float | None
@@ -45,10 +55,32 @@ class KnownLimits:
     pre_high: float | None
     delay_s: int | None
     unit: str | None
-    gateway: str
-    alert_id: str
-    raised_at: int
-    ts: int
+    gateway: str | None = None
+    alert_id: str | None = None
+    raised_at: int | None = None
+    ts: int | None = None
+    temperature_class: str | None = None
+    location: str | None = None
+    location_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """A sensor's stay in one location: [start, end) in epoch ms (``end`` None: still there), and the
+    limits of that location's class (None: a location without a class, or out of service)."""
+
+    start: int
+    end: int | None
+    limits: KnownLimits | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSegment:
+    """[start, end) of a chart and the limits in force over it (None: none known)."""
+
+    start: int
+    end: int
+    limits: KnownLimits | None
 
 
 def _number(value: object) -> float | None:
@@ -91,3 +123,56 @@ def limits_in_force(
     )
     newest = max(usable, key=lambda pair: (pair[1].ts, pair[1].raised_at, pair[1].alert_id), default=None)
     return None if newest is None else newest[0]
+
+
+def class_limits(
+    name: str, spec: Mapping[str, Any], *, location: str | None = None, location_name: str | None = None
+) -> KnownLimits | None:
+    """The limits a gateway judges a zone of class ``name`` by, from the class's stored ``spec`` (the
+    gateway's ``[[temperature_classes]]`` fields, in °C): pre-alarm limits ``pre_alarm_margin`` inside
+    each limit, as the gateway's rules place them; a class that alarms on one side only
+    (``alarm_on``) shows that side only.  None when the spec has no usable low and high."""
+    low, high = _number(spec.get("low")), _number(spec.get("high"))
+    if low is None or high is None or low > high:
+        return None
+    margin = _number(spec.get("pre_alarm_margin"))
+    margin = 0.0 if margin is None else margin
+    side = spec.get("alarm_on", "both")
+    delay = _number(spec.get("alarm_delay_s"))
+    return KnownLimits(
+        low=low if side != "high" else None, high=high if side != "low" else None,
+        pre_low=low + margin if side != "high" and margin else None,
+        pre_high=high - margin if side != "low" and margin else None,
+        delay_s=None if delay is None else int(delay), unit="CEL",
+        temperature_class=name, location=location, location_name=location_name,
+    )  # fmt: skip
+
+
+def limit_segments(
+    stays: Sequence[Stay], fallback: KnownLimits | None, start: int, end: int
+) -> list[LimitsSegment]:
+    """[start, end) cut where the sensor moved: each stay's class limits where it has them, else
+    ``fallback`` (the limits the gateway applied); neighbours with the same limits are one segment."""
+    segments: list[LimitsSegment] = []
+
+    def add(lo: int, hi: int, limits: KnownLimits | None) -> None:
+        if hi <= lo:
+            return
+        if segments and segments[-1].limits == limits and segments[-1].end == lo:
+            segments[-1] = LimitsSegment(segments[-1].start, hi, limits)
+        else:
+            segments.append(LimitsSegment(lo, hi, limits))
+
+    cursor = start
+    for stay in sorted(stays, key=lambda s: s.start):
+        stay_end = end if stay.end is None else min(stay.end, end)
+        if stay_end <= cursor:
+            continue
+        add(cursor, min(stay.start, end), fallback)
+        lo = max(stay.start, cursor)
+        add(lo, stay_end, stay.limits if stay.limits is not None else fallback)
+        cursor = max(cursor, stay_end)
+        if cursor >= end:
+            break
+    add(cursor, end, fallback)
+    return segments

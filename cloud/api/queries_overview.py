@@ -13,9 +13,9 @@ from collections import defaultdict
 from sqlalchemy import Connection
 
 from coldgate.cloud.api import queries
-from coldgate.cloud.api.applied_limits import limits_in_force
-from coldgate.cloud.api.queries_limits import limit_steps
-from coldgate.cloud.api.schemas import AlertEntry, GapEntry, Overview, SiteCounts, TileOut
+from coldgate.cloud.api.applied_limits import KnownLimits, limits_in_force
+from coldgate.cloud.api.queries_limits import limit_steps, placed_class_limits
+from coldgate.cloud.api.schemas import AlertEntry, GapEntry, Overview, SensorEntry, SiteCounts, TileOut
 from coldgate.cloud.api.tiles import STATES, Tile, tile
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import current_locations
@@ -50,15 +50,21 @@ def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
         if gap.subject_type == "sensor":
             gaps[(gap.gateway, gap.subject)].append(gap)
     steps = limit_steps(conn, until=now_ms)
+    site_of = {g.id: g.site for g in gateways}
+    # The class of the room a sensor is placed in first; what its gateway applied where none is known.
+    placed = placed_class_limits(conn, now_ms, site_of)
+
+    def limits(s: SensorEntry) -> KnownLimits | None:
+        unit = s.last_reading.unit if s.last_reading else None
+        applied = steps.get((s.gateway, s.id), ())
+        return placed.get((s.gateway, s.id)) or limits_in_force(applied, now_ms, unit=unit)
+
     tiles = [
         tile(s, by_id.get(s.gateway), alerts[(s.gateway, s.id)], gaps[(s.gateway, s.id)],
-             now_ms=now_ms, stale_after_ms=STALE_AFTER_MS,
-             limits=limits_in_force(steps.get((s.gateway, s.id), ()), now_ms,
-                                    unit=s.last_reading.unit if s.last_reading else None))
+             now_ms=now_ms, stale_after_ms=STALE_AFTER_MS, limits=limits(s))
         for s in sensors
     ]  # fmt: skip
     tiles.sort(key=lambda t: (t.site, STATES.index(t.state), t.gateway, t.sensor))
-    site_of = {g.id: g.site for g in gateways}
     counts = {
         name: {"open_alerts": 0, "open_gaps": 0, "gateways_offline": 0}
         for name in sorted(set(site_of.values()))
@@ -73,10 +79,10 @@ def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
             counts[site_of[gap.gateway]]["open_gaps"] += 1
     # Rooms by name: a sensor's zone is the location its newest placement (up to now) put it in.
     names = {(x["site"], x["id"]): x["name"] for x in locations(conn)}
-    placed = current_locations(conn, "sensor", now_ms)
+    where = current_locations(conn, "sensor", now_ms)
     return Overview(
         now=now_ms,
         gateways=gateways,
-        tiles=[_located(t, placed, names) for t in tiles],
+        tiles=[_located(t, where, names) for t in tiles],
         sites=[SiteCounts(site=name, **numbers) for name, numbers in counts.items()],
     )

@@ -415,12 +415,21 @@ class TileOut(_Out):
     reported_ts: int | None = Field(
         default=None, description="The gateway's own time of the last reading, when the cloud corrected it."
     )
-    low: float | None = Field(default=None, description="Alarm limit as the gateway applied it, if known.")
-    high: float | None = Field(default=None, description="Alarm limit as the gateway applied it, if known.")
+    low: float | None = Field(
+        default=None,
+        description="Alarm limit: of the class of the sensor's location, else as the gateway "
+        "applied it in its newest alert carrying limits; null if not known.",
+    )
+    high: float | None = Field(default=None, description="Alarm limit, from the same source as ``low``.")
     pre_low: float | None = Field(default=None, description="Pre-alarm limit, if known.")
     pre_high: float | None = Field(default=None, description="Pre-alarm limit, if known.")
     limits_alert: str | None = Field(
-        default=None, description="The alert whose evidence gave the limits (the cloud owns no classes yet)."
+        default=None, description="The alert whose evidence gave the limits, when no class did."
+    )
+    limits_class: str | None = Field(
+        default=None,
+        description="The temperature class that gave the limits: the class of the location "
+        "the sensor is placed in now.",
     )
     location_name: str | None = Field(
         default=None, description="The name of the location the sensor is placed in now (``zone`` is its id)."

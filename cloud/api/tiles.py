@@ -49,13 +49,16 @@ class Tile:
     why: str | None
     #: The gateway's own time of the last reading, when the cloud corrected it (``last_ts`` is corrected).
     reported_ts: int | None = None
-    #: The limits the gateway applied, from the newest alert evidence carrying them (None: not known).
+    #: The limits: of the class of the sensor's location, else as the gateway applied them in the newest
+    #: alert evidence carrying them (None: not known).
     low: float | None = None
     high: float | None = None
     pre_low: float | None = None
     pre_high: float | None = None
     #: The alert whose evidence gave the limits.
     limits_alert: str | None = None
+    #: The class that gave the limits: the class of the location the sensor is placed in.
+    limits_class: str | None = None
 
 
 def _epoch_ms(moment: datetime.datetime | None) -> int | None:
@@ -113,4 +116,5 @@ def tile(
         low=limits.low if limits else None, high=limits.high if limits else None,
         pre_low=limits.pre_low if limits else None, pre_high=limits.pre_high if limits else None,
         limits_alert=limits.alert_id if limits else None,
+        limits_class=limits.temperature_class if limits else None,
     )  # fmt: skip

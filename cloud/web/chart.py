@@ -17,9 +17,10 @@ breaks no line, because the readings inside it are all there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from coldgate.cloud.api.applied_limits import KnownLimits
+from coldgate.cloud.api.applied_limits import KnownLimits, LimitsSegment
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry
 
 __all__ = ["DELAYED_LABEL", "chart_data"]
@@ -38,14 +39,16 @@ def chart_data(
     alerts: list[AlertEntry],
     *,
     now_ms: int,
-    limits: KnownLimits | None = None,
+    limits: Sequence[LimitsSegment] = (),
 ) -> dict[str, Any]:
-    """``{"x", "min", "max", "mean", "gaps", "delayed", "excursions", "alerts", "limits", "corrected"}``;
-    times in seconds for uPlot.  ``gaps`` are the interruptions of monitoring, ``delayed`` the gateway
-    gaps judged delayed, nothing missing (no break in the lines).  ``alerts`` are
-    ``[time, severity, message]`` at each raising; ``limits`` is ``{"low", "high", "pre_low", "pre_high"}``
-    or None; ``corrected`` counts raw points drawn at a
-    time the cloud corrected.
+    """``{"x", "min", "max", "mean", "gaps", "delayed", "excursions", "alerts", "limits", "moves",
+    "corrected"}``; times in seconds for uPlot.  ``gaps`` are the interruptions of monitoring,
+    ``delayed`` the gateway gaps judged delayed, nothing missing (no break in the lines).  ``alerts``
+    are ``[time, severity, message]`` at each raising; ``limits`` one
+    ``{"from", "to", "low", "high", "pre_low", "pre_high", "source"}`` per stretch with known limits (a
+    sensor that moved is judged by each room's class in turn), ``moves`` ``[time, label]`` where the
+    limits' source changes inside the range; ``corrected`` counts raw points drawn at a time the cloud
+    corrected.
 
     An excursion runs from its evidence's start (when the gateway says when the
     temperature left its limits) or its raising, to its last step if closed,
@@ -91,7 +94,22 @@ def chart_data(
         "x": x, "min": low, "max": high, "mean": mean, "gaps": shaded_gaps, "delayed": delayed_bands,
         "excursions": excursions,
         "alerts": marks, "from": series["from"] / 1000, "to": series["to"] / 1000, "corrected": corrected,
-        "limits": None if limits is None else {
-            "low": limits.low, "high": limits.high, "pre_low": limits.pre_low, "pre_high": limits.pre_high,
-        },
+        "limits": [_band(seg.start, seg.end, seg.limits) for seg in limits if seg.limits is not None],
+        "moves": [[seg.start / 1000, limits_source(seg.limits)] for seg in list(limits)[1:]],
     }  # fmt: skip
+
+
+def _band(start: int, end: int, limits: KnownLimits) -> dict[str, Any]:
+    return {
+        "from": start / 1000, "to": end / 1000, "low": limits.low, "high": limits.high,
+        "pre_low": limits.pre_low, "pre_high": limits.pre_high, "source": limits_source(limits),
+    }  # fmt: skip
+
+
+def limits_source(limits: KnownLimits | None) -> str:
+    """Where limits come from, in a few words for the chart and its page."""
+    if limits is None:
+        return "limits not known"
+    if limits.temperature_class is not None:
+        return f"class {limits.temperature_class} of {limits.location_name or limits.location}"
+    return f"as gateway {limits.gateway} applied them in alert {limits.alert_id}"

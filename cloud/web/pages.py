@@ -25,11 +25,11 @@ from fastapi.templating import Jinja2Templates
 
 from coldgate.cloud.api import queries, queries_audit, queries_overview, queries_sites
 from coldgate.cloud.api.access import check_pages
-from coldgate.cloud.api.applied_limits import limits_in_force
+from coldgate.cloud.api.applied_limits import limit_segments, limits_in_force
 from coldgate.cloud.api.auth import SESSION_COOKIE, authorize, bearer_scheme, signed_in
 from coldgate.cloud.api.input_guard import refuse_unstorable_text
 from coldgate.cloud.api.queries_audit import AuditFilter
-from coldgate.cloud.api.queries_limits import limit_steps
+from coldgate.cloud.api.queries_limits import class_stays, limit_steps
 from coldgate.cloud.api.queries_sites import ZoneBook
 from coldgate.cloud.api.routes.audit import filters as audit_filters
 from coldgate.cloud.api.routes.auth import REFUSED
@@ -306,9 +306,9 @@ def sensor_page(
     end: Annotated[str | None, Query(alias="to", max_length=64, description="Default now.")] = None,
 ) -> Response:  # fmt: skip
     """One sensor's history: the chart (min/max envelope, mean, gaps and excursions shaded, alerts
-    marked, the limits as the gateway applied them), the range's min, max, mean and MKT, the gaps and
-    alerts in it, and its raw readings as CSV.  Times are in the site's zone; a range the page cannot
-    show is said on the page above the last 24 h."""
+    marked, the limits of the class of the room it was in, else as the gateway applied them), the
+    range's min, max, mean and MKT, the gaps and alerts in it, and its raw readings as CSV.  Times are
+    in the site's zone; a range the page cannot show is said on the page above the last 24 h."""
     now_ms = int(time.time() * 1000)
     with request.app.state.engine.connect() as conn:
         found = [s for s in queries.sensors(conn, gateway, None) if s.id == sensor]
@@ -335,14 +335,18 @@ def sensor_page(
             if a.subject == sensor and (a.updated_at >= span.start_ms or a.open) and a.raised_at < span.end_ms
         ]  # fmt: skip
         steps = limit_steps(conn, gateway=gateway, sensor=sensor, until=span.end_ms)
+        stays = class_stays(conn, gateway, sensor)
         names = {x["id"]: x["name"] for x in locations(conn)}
         where = [
             {**p, "name": names.get(p["location"] or "", p["location"])}
             for p in placements(conn, gateway=gateway, device=sensor) if p["device_kind"] == "sensor"
         ]  # fmt: skip
-    limits = limits_in_force(steps.get((gateway, sensor), ()), span.end_ms, unit=last.unit if last else None)
+    applied = limits_in_force(steps.get((gateway, sensor), ()), span.end_ms, unit=last.unit if last else None)
+    # Each stretch judged by the class of the room the sensor was in then; what the gateway applied
+    # where no placement with a class says.
+    segments = limit_segments(stays, applied, series["from"], series["to"])
     stats = series_stats(series, temperature=quantity == "temperature")
-    chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=limits)
+    chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=segments)
     asked = {"from": span.start_ms, "to": span.end_ms}
     query = urlencode(asked | ({"quantity": quantity} if quantity else {}))
     # The form shows what was typed when it was refused, else the range drawn (perhaps widened to hours).
@@ -351,7 +355,8 @@ def sensor_page(
     return render(
         request, "sensor.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
         gateway=gateway, sensor=sensor, span=span, presets=PRESETS, error=error, zone=zone, last=last,
-        series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart, limits=limits, placements=where,
+        series=series, stats=stats, gaps=gaps, alerts=alerts, chart=chart, segments=segments,
+        placements=where,
         unit=last.unit if last else "", quantity=quantity, now=now_ms, form_from=typed[0], form_to=typed[1],
         csv_link=f"/gateways/{quote(gateway, safe='')}/sensors/{quote(sensor, safe='')}/readings.csv?{query}",
     )  # fmt: skip

@@ -2,11 +2,12 @@
 // min and max are drawn with a band between them, the mean as a line; gaps (grey) and
 // excursions (red) are shaded behind the series and labelled, gateway gaps judged delayed (nothing
 // missing) outlined and hatched in green without breaking the lines; the alarm limits (red, dashed) and
-// pre-alarm limits (amber, dashed) are drawn across with the zones beyond them tinted; each alert is a
+// pre-alarm limits (amber, dashed) are drawn over each stretch they held for with the zones beyond them
+// tinted, and a dotted line marks where the sensor moved to a room of another class; each alert is a
 // vertical mark at its raising in its severity's colour, its message shown on hover.  The time axis is
 // in the site's zone (data-zone).  Drag across to zoom, double-click to zoom out.  No data leaves the
-// page: everything came with it.  What was drawn is counted in data-drawn, data-marks, data-bands
-// and data-delayed.
+// page: everything came with it.  What was drawn is counted in data-drawn, data-marks, data-bands,
+// data-moves and data-delayed.
 (function () {
   "use strict";
   const COLOURS = { critical: "#b3261e", warning: "#b26a00", info: "#5f6368" };
@@ -80,46 +81,78 @@
     }
     ctx.restore();
   }
-  // The limits as horizontal lines, with the zones past them tinted: amber between a pre-alarm limit
-  // and its alarm limit, red beyond the alarm limit.  Returns how many lines were drawn.
-  function limitBands(u, limits, unit) {
-    if (!limits) return 0;
-    const ctx = u.ctx, left = u.bbox.left, width = u.bbox.width, top = u.bbox.top, bottom = top + u.bbox.height;
+  // The limits as horizontal lines over each stretch they held for (a sensor moved to another room is
+  // judged by that room's class from then on), with the zones past them tinted: amber between a
+  // pre-alarm limit and its alarm limit, red beyond the alarm limit.  Returns how many lines were drawn.
+  function limitBands(u, segments, unit) {
+    if (!segments || !segments.length) return 0;
+    const ctx = u.ctx, top = u.bbox.top, bottom = top + u.bbox.height;
+    const plotLeft = u.bbox.left, plotRight = plotLeft + u.bbox.width;
     const y = (v) => Math.min(bottom, Math.max(top, u.valToPos(v, "y", true)));
-    ctx.save();
-    if (limits.high != null) {
-      ctx.fillStyle = "rgba(179,38,30,.07)";
-      ctx.fillRect(left, top, width, y(limits.high) - top);
-      if (limits.pre_high != null && limits.pre_high < limits.high) {
-        ctx.fillStyle = "rgba(178,106,0,.08)";
-        ctx.fillRect(left, y(limits.high), width, y(limits.pre_high) - y(limits.high));
-      }
-    }
-    if (limits.low != null) {
-      ctx.fillStyle = "rgba(179,38,30,.07)";
-      ctx.fillRect(left, y(limits.low), width, bottom - y(limits.low));
-      if (limits.pre_low != null && limits.pre_low > limits.low) {
-        ctx.fillStyle = "rgba(178,106,0,.08)";
-        ctx.fillRect(left, y(limits.pre_low), width, y(limits.low) - y(limits.pre_low));
-      }
-    }
-    ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
-    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
-    ctx.lineWidth = 1.5 * devicePixelRatio;
+    const x = (t) => Math.min(plotRight, Math.max(plotLeft, u.valToPos(t, "x", true)));
     let drawn = 0;
-    for (const [name, colour] of [["high", COLOURS.critical], ["low", COLOURS.critical],
-                                  ["pre_high", COLOURS.warning], ["pre_low", COLOURS.warning]]) {
-      const value = limits[name];
-      if (value == null) continue;
-      const at = u.valToPos(value, "y", true);
-      ctx.strokeStyle = colour;
+    ctx.save();
+    ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+    for (const limits of segments) {
+      const left = x(limits.from), width = x(limits.to) - left;
+      if (width <= 0) continue;
+      if (limits.high != null) {
+        ctx.fillStyle = "rgba(179,38,30,.07)";
+        ctx.fillRect(left, top, width, y(limits.high) - top);
+        if (limits.pre_high != null && limits.pre_high < limits.high) {
+          ctx.fillStyle = "rgba(178,106,0,.08)";
+          ctx.fillRect(left, y(limits.high), width, y(limits.pre_high) - y(limits.high));
+        }
+      }
+      if (limits.low != null) {
+        ctx.fillStyle = "rgba(179,38,30,.07)";
+        ctx.fillRect(left, y(limits.low), width, bottom - y(limits.low));
+        if (limits.pre_low != null && limits.pre_low > limits.low) {
+          ctx.fillStyle = "rgba(178,106,0,.08)";
+          ctx.fillRect(left, y(limits.pre_low), width, y(limits.low) - y(limits.pre_low));
+        }
+      }
+      ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+      ctx.lineWidth = 1.5 * devicePixelRatio;
+      for (const [name, colour] of [["high", COLOURS.critical], ["low", COLOURS.critical],
+                                    ["pre_high", COLOURS.warning], ["pre_low", COLOURS.warning]]) {
+        const value = limits[name];
+        if (value == null) continue;
+        const at = u.valToPos(value, "y", true);
+        ctx.strokeStyle = colour;
+        ctx.beginPath();
+        ctx.moveTo(left, at);
+        ctx.lineTo(left + width, at);
+        ctx.stroke();
+        ctx.fillStyle = colour;
+        const label = `${name.replace("_", "-")} ${value} ${unit}`;
+        ctx.fillText(label, left + width - ctx.measureText(label).width - 4, at - 3 * devicePixelRatio);
+        drawn++;
+      }
+    }
+    ctx.restore();
+    return drawn;
+  }
+  // Where the limits' source changes inside the range (the sensor moved): a dotted vertical line
+  // labelled with the new source.  Returns how many were drawn.
+  function moveMarks(u, moves) {
+    if (!moves || !moves.length) return 0;
+    const ctx = u.ctx, top = u.bbox.top, bottom = top + u.bbox.height;
+    let drawn = 0;
+    ctx.save();
+    ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+    ctx.setLineDash([2 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.strokeStyle = ctx.fillStyle = "#12324a";
+    for (const [t, label] of moves) {
+      const at = u.valToPos(t, "x", true);
+      if (at < u.bbox.left || at > u.bbox.left + u.bbox.width) continue;
       ctx.beginPath();
-      ctx.moveTo(left, at);
-      ctx.lineTo(left + width, at);
+      ctx.moveTo(at, top);
+      ctx.lineTo(at, bottom);
       ctx.stroke();
-      ctx.fillStyle = colour;
-      const label = `${name.replace("_", "-")} ${value} ${unit}`;
-      ctx.fillText(label, left + width - ctx.measureText(label).width - 4, at - 3 * devicePixelRatio);
+      // At the foot of the line: the top holds the gap and alert labels.
+      ctx.fillText(`→ ${label}`, at + 4 * devicePixelRatio, bottom - 6 * devicePixelRatio);
       drawn++;
     }
     ctx.restore();
@@ -161,7 +194,7 @@
     const limits = data.limits;
     const width = Math.max(320, holder.clientWidth - 16);
     // The y scale takes in the limits too, so the bands show even when every reading is well inside.
-    const bounds = limits ? [limits.low, limits.high, limits.pre_low, limits.pre_high].filter((v) => v != null) : [];
+    const bounds = (limits || []).flatMap((l) => [l.low, l.high, l.pre_low, l.pre_high]).filter((v) => v != null);
     // 24-hour clock times and ISO dates on the time axis and in the cursor's legend, in the site's zone.
     const local = (ts) => uPlot.tzDate(new Date(ts * 1e3), zone);
     const day = uPlot.fmtDate("{YYYY}-{MM}-{DD}"), clock = uPlot.fmtDate("{HH}:{mm}");
@@ -206,6 +239,7 @@
         ],
         draw: [(u) => {
           hatchLabels(u, data.delayed || []);
+          holder.dataset.moves = String(moveMarks(u, data.moves || []));
           holder.dataset.marks = String(alertMarks(u, data.alerts));
         }],
       },
