@@ -11,6 +11,13 @@ the outbox and the uplink run on.  Settings of the outbox and the uplink itself
 (broker, credentials) take effect at the next start of the process, because
 changing them under a running link could strand acknowledged-but-unsent state.
 
+The temperature classes are the cloud's (issue 14): the down-link lays the
+classes of the master data in force over the configuration (the file's, or the
+last version pushed), and when that changes a class the app runs with, the app
+is restarted the same way, so zones are judged by the pushed class from then
+on.  Master data cached on disk is applied before the app first starts, so a
+gateway rebooted without network judges by the classes it last had.
+
 At start, before anything writes, the service reads how the previous process
 ended (the outbox's last sign of life and clean-close flag, the heartbeat kept
 on disk) and, as the app starts its sources, records the time nobody was
@@ -30,6 +37,7 @@ from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.local_status import heartbeat_stamp, write_heartbeat
+from coldgate.gateway.pushed_classes import class_changes
 from coldgate.gateway.restart_gap import PreviousRun, latest, min_gap_ms, restart_gap
 from coldgate.gateway.status import build_status
 from coldgate.gateway.topology import topology_of
@@ -62,11 +70,24 @@ class GatewayService:
                 self.recalls = document.message
             if self.app is not None:
                 self.app.update_documents(self.master, self.recalls)
+            config = document.config
+            if config is not None and config.temperature_classes != self.config.temperature_classes:
+                self._log_classes(f"master data version {document.version}", config)
+                log.warning("master data version %s changes temperature classes: restarting sources and "
+                            "rules", document.version)  # fmt: skip
+                self.config = config
+                self._reload.set()
             return
         if kind == "config" and document.config is not None and document.config != self.config:
             log.warning("configuration version %s received: restarting sources and rules", document.version)
+            self._log_classes(f"configuration version {document.version}", document.config)
             self.config = document.config
             self._reload.set()
+
+    def _log_classes(self, what: str, config: GatewayConfig) -> None:
+        """Which classes change, from what to what: the log says by which limits zones are judged."""
+        for line in class_changes(self.config.temperature_classes, config.temperature_classes):
+            log.warning("%s: temperature class %s", what, line)
 
     def status(self) -> Status:
         """The gateway's status: the uplink's figures with the app's alarm, sensors, readers, scanners."""
@@ -158,6 +179,7 @@ class GatewayService:
                 sink=outbox,
                 clock=self.clock,
                 on_document=self._on_document,
+                configuration=self.config,
             )
             downlink.load()  # the last known documents, so a reboot without network uses them
             self.uplink = Uplink(

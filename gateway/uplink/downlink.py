@@ -22,6 +22,16 @@ than the one being collected is ignored, a part of a newer one starts the
 collection over; parts that do not fit together reject the version.  Until
 then the version in force stays, whatever is missing.
 
+The cloud owns the temperature classes and sends them in master data
+(issue 14).  Given the gateway's configuration, the down-link reads a master
+data version's classes as the gateway reads its own (``gateway.pushed_classes``)
+and lays them over the configuration in force; a version whose classes the
+gateway cannot take is rejected as a whole, like any other broken document, so
+zones are never judged by half of what QA sent.  Each document in force then
+carries the configuration the gateway runs with (``Document.config``): the
+configuration in force with the master data's classes laid over it, also when
+a later configuration version arrives.
+
 A corrupt cached file is reported and ignored, never fatal: the retained copy
 on the broker will bring the document back once the network is there.
 """
@@ -46,9 +56,10 @@ from coldgate.contract.items import Event, EventType
 from coldgate.contract.topics import config_topic, master_topic, parse_topic, recall_topic
 from coldgate.contract.uplink import DocumentVersions
 from coldgate.gateway.clock import Clock
-from coldgate.gateway.config import GatewayConfig
+from coldgate.gateway.config import GatewayConfig, TemperatureClass
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.observations import Sink, stamp_fields
+from coldgate.gateway.pushed_classes import effective_config, pushed_classes
 from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.mqtt_link import Message
 
@@ -85,13 +96,22 @@ _REJECTED = {
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A document in force; ``config`` is the checked ``GatewayConfig`` for kind ``config``."""
+    """A document in force.
+
+    ``config``: the configuration to run with once this document is in force, with the classes of
+    the master data in force laid over it; for kind ``config`` the pushed configuration, for kind
+    ``master`` the configuration in force (``None`` when the down-link was given none).
+    ``configured``: kind ``config``, the pushed configuration as it came, which later master data is
+    laid over.  ``classes``: kind ``master``, its temperature classes as the gateway reads them.
+    """
 
     kind: Kind
     version: int
     issued: int
     message: DocumentMessage
     config: GatewayConfig | None = None
+    configured: GatewayConfig | None = None
+    classes: tuple[TemperatureClass, ...] = ()
 
 
 class _VersionProbe(msgspec.Struct):
@@ -117,7 +137,12 @@ def _merge(parts: list[MasterData | RecallList]) -> MasterData | RecallList:
 
 
 class Downlink:
-    """``Downlink(data_dir, gateway=..., site=..., sink=outbox, clock=clock, on_document=app.apply)``."""
+    """``Downlink(data_dir, gateway=..., site=..., sink=outbox, clock=clock, on_document=app.apply)``.
+
+    ``configuration``: the gateway's own (its file's), which the classes of master data are laid
+    over until a configuration version replaces it; without it a master data version's classes are
+    still checked one by one, and ``Document.config`` of master data is ``None``.
+    """
 
     def __init__(
         self,
@@ -129,8 +154,10 @@ class Downlink:
         clock: Clock,
         on_document: Callable[[str, Document], None] | None = None,
         errors: StatusErrors | None = None,
+        configuration: GatewayConfig | None = None,
     ) -> None:
         self.directory = Path(data_dir) / "downlink"
+        self.configuration = configuration
         self.gateway = gateway
         self.site = site
         self.sink = sink
@@ -313,17 +340,30 @@ class Downlink:
         return version is not None and self._rejected.get(kind) == version
 
     def _check(self, kind: Kind, message: DocumentMessage, source: str) -> Document:
-        config = None
         if isinstance(message, ConfigUpdate):
-            config = gateway_config_from_document(message.config, source_name=source)
-            if config.gateway.id != self.gateway or config.gateway.site != self.site:
+            configured = gateway_config_from_document(message.config, source_name=source)
+            if configured.gateway.id != self.gateway or configured.gateway.site != self.site:
                 raise ConfigError(
                     "gateway.id",
-                    f"the configuration is for {config.gateway.site}/{config.gateway.id}, "
+                    f"the configuration is for {configured.gateway.site}/{configured.gateway.id}, "
                     f"this gateway is {self.site}/{self.gateway}",
                     file=source,
                 )
-        return Document(kind, message.version, message.issued, message, config)
+            master = self._current.get(Kind.MASTER)
+            config = effective_config(configured, master.classes, source) if master else configured
+            return Document(kind, message.version, message.issued, message, config, configured)
+        if isinstance(message, MasterData):
+            classes = pushed_classes(message, source)
+            base = self._configured()
+            config = effective_config(base, classes, source) if base is not None else None
+            return Document(kind, message.version, message.issued, message, config, classes=classes)
+        return Document(kind, message.version, message.issued, message)
+
+    def _configured(self) -> GatewayConfig | None:
+        """The configuration in force before master data's classes: the last configuration version
+        applied, else the gateway's own."""
+        current = self._current.get(Kind.CONFIG)
+        return current.configured if current is not None else self.configuration
 
     def _hand_over(self, kind: Kind, document: Document) -> None:
         if self.on_document is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coldgate.contract.items import Event, EventType, Item
+from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.status import StatusErrors
 from coldgate.gateway.uplink.downlink import Document, Downlink
 from coldgate.gateway.uplink.mqtt_link import Message
@@ -15,11 +16,16 @@ __all__ = ["Gateway"]
 
 
 class Gateway:
-    """A down-link with a list for a sink and a record of what the app was handed."""
+    """A down-link with a list for a sink and a record of what the app was handed.
 
-    def __init__(self, data_dir: Path, errors: StatusErrors | None = None) -> None:
+    ``configuration``: the gateway's own, which master data's temperature classes are laid over."""
+
+    def __init__(
+        self, data_dir: Path, errors: StatusErrors | None = None, configuration: GatewayConfig | None = None
+    ) -> None:
         self.items: list[Item] = []
         self.applied: list[tuple[str, int]] = []
+        self.documents: list[Document] = []
         self.refuse: str | None = None
         self.downlink = Downlink(
             data_dir,
@@ -29,6 +35,7 @@ class Gateway:
             clock=CLOCK,
             on_document=self.on_document,
             errors=errors,
+            configuration=configuration,
         )
 
     def put(self, item: Item) -> None:
@@ -38,6 +45,7 @@ class Gateway:
         if self.refuse == kind:
             raise RuntimeError("the alarm relay named in this config is not wired")
         self.applied.append((kind, document.version))
+        self.documents.append(document)
 
     def events(self) -> list[tuple[EventType, int | None]]:
         return [(i.event, i.data.get("version")) for i in self.items if isinstance(i, Event)]  # type: ignore[misc]
