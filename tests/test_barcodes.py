@@ -32,6 +32,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coldgate.contract.codec import validate
 from coldgate.contract.items import Scan, Scheme
 from coldgate.gateway.readers.barcode import LineFramer, parse_scan
 from coldgate.gateway.readers.barcode.hibc import CHARSET, check_character, parse_hibc
@@ -46,9 +47,10 @@ DATES = ("expiry", "best_before", "produced")
 
 
 def _scan(data: bytes) -> Scan:
-    """Build the contract item: proves a ParsedScan is always a valid Scan."""
+    """Build the contract item and validate it (patterns and bounds are checked on decoding only): proves a
+    ParsedScan is always a valid Scan."""
     parsed = parse_scan(data)
-    return Scan(
+    scan = Scan(
         seq=1,
         ts=0,
         boot="b0070001",
@@ -57,6 +59,7 @@ def _scan(data: bytes) -> Scan:
         scanner="dock1-scanner",
         **dataclasses.asdict(parsed),
     )
+    return validate(scan)
 
 
 def test_corpus_is_big_enough() -> None:
@@ -94,7 +97,30 @@ _PRINTABLE = st.text(st.characters(min_codepoint=0x1D, max_codepoint=0x7E), max_
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["", "]d2", "]C1", "]Q3", "]d1", "+", "+$$", "MA.156.", "(01)", "01"]), _PRINTABLE)
+@given(
+    st.sampled_from(
+        [
+            "",
+            "]d2",
+            "]C1",
+            "]Q3",
+            "]d1",
+            "+",
+            "+$$",
+            "+A123CATH120/$$4",
+            "MA.156.",
+            "MA.156.M0.1.2.",
+            "(01)",
+            "01",
+            "0109506000134352",
+            "]d27003",
+            "]d215",
+            "]d230",
+            "(7003)",
+        ]
+    ),
+    _PRINTABLE,
+)
 def test_parse_scan_plausible_prefixes_never_raise(prefix: str, rest: str) -> None:
     """Random text behind each dispatch prefix reaches the format parsers, not just the byte filter."""
     scan = _scan((prefix + rest).encode("latin-1"))
