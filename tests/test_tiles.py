@@ -140,3 +140,25 @@ def test_a_tile_shows_the_limits_known_and_the_gateways_time_of_a_corrected_read
         update={"ts_corrected": NOW - 10_000})})  # fmt: skip
     shown = tile(moved, gateway(), [], [], now_ms=NOW, stale_after_ms=STALE)
     assert (shown.last_ts, shown.reported_ts) == (NOW - 10_000, NOW - 30_000)
+
+
+def test_an_offline_alert_from_the_edge_makes_the_tile_offline_not_an_excursion() -> None:
+    """The gateway raises ``source.offline`` (critical for a cold room) before the gap closes: the tile
+    says offline, with the alert's message, not "excursion"."""
+    silent = alert("critical").model_copy(update={"rule": "source.offline", "message": "cr1-t01 silent"})
+    t = tile(sensor(), gateway(), [silent], [], now_ms=NOW, stale_after_ms=STALE)
+    assert (t.state, t.since_ms, t.why) == ("offline", NOW - 60_000, "cr1-t01 silent")
+    # A real excursion beside it is less urgent than not knowing the temperature at all.
+    both = tile(sensor(), gateway(), [alert("critical"), silent], [], now_ms=NOW, stale_after_ms=STALE)
+    assert both.state == "offline"
+
+
+def test_a_calibration_alert_is_the_calibration_state_not_a_pre_alarm() -> None:
+    overdue = alert("warning").model_copy(update={"rule": "calibration.due", "message": "overdue"})
+    t = tile(sensor(), gateway(), [overdue], [], now_ms=NOW, stale_after_ms=STALE)
+    assert (t.state, t.why) == ("calibration overdue", "overdue")
+    soon = overdue.model_copy(update={"severity": "info", "message": "calibration due in 20 days"})
+    assert tile(sensor(), gateway(), [soon], [], now_ms=NOW, stale_after_ms=STALE).state == "in range"
+    # The temperature comes first: a pre-alarm beside it is the tile's state.
+    both = tile(sensor(), gateway(), [overdue, alert("warning")], [], now_ms=NOW, stale_after_ms=STALE)
+    assert both.state == "pre-alarm"

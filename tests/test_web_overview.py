@@ -589,3 +589,43 @@ def test_a_sensor_moved_between_rooms_is_judged_by_each_rooms_class(
     expect(page.locator("table.placements")).to_contain_text("logger moved")
     shot(page, "sensor-moved", dialect)
     page.close()
+
+
+def test_an_offline_logger_and_an_overdue_calibration_show_on_the_overview_and_the_alerts_page(
+    browser: Browser, site: str, engine: Engine, db_url: str
+) -> None:
+    """cr1-t03's gateway raised ``source.offline`` at the edge (it fires with the uplink down too:
+    tests/test_gateway_offline_alerts.py) and cr1-t02's certificate ran out 5 days ago, which the
+    cloud's calibration watch turns into an alert: both tiles say so, and both alerts are listed."""
+    from coldgate.cloud.alerts.calibration_due_watch import check_calibrations
+    from coldgate.cloud.catalog.placements import record_calibration
+
+    dialect = db_url.split(":", 1)[0].split("+")[0]
+    now = _now_ms()
+    silent = items.alert(90, ts=now - 5 * MINUTE, rule="source.offline", subject="cr1-t03",
+                         message="sensor cr1-t03 offline for 5 min (Cold room 1)",
+                         evidence=Evidence(start=now - 10 * MINUTE))  # fmt: skip
+    assert ingest(engine, *batch_message("gw01", [_numbered(200, silent)])).kind == "batch"
+    today = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    certificate = {"certificate": "CAL-2025-77", "calibrated_on": (today - 370 * day).date(),
+                   "accuracy": "±0.3 °C", "next_due": (today - 5 * day).date()}  # fmt: skip
+    with engine.begin() as conn:
+        record_calibration(conn, "gw01", "cr1-t02", {k: str(v) for k, v in certificate.items()},
+                           reason="annual", by=Actor("Quinn Tester", "u-quinn"), now=today)  # fmt: skip
+    [raised] = check_calibrations(engine, today, 30)
+    assert raised.sensor == "cr1-t02"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in_as(page, site, "quinn")
+    page.goto(site + "/")
+    offline = tile(page, "gw01/cr1-t03")
+    expect(offline).to_have_attribute("data-state", "offline")  # type: ignore[arg-type]
+    expect(offline).to_contain_text("sensor cr1-t03 offline for 5 min")  # type: ignore[arg-type]
+    overdue = tile(page, "gw01/cr1-t02")
+    expect(overdue).to_have_attribute("data-state", "calibration overdue")  # type: ignore[arg-type]
+    expect(overdue).to_contain_text("calibration overdue since")  # type: ignore[arg-type]
+    shot(page, "overview-offline-calibration", dialect)
+    page.goto(site + "/dashboard/alerts")
+    expect(page.locator("body")).to_contain_text("sensor cr1-t03 offline for 5 min")
+    expect(page.locator("body")).to_contain_text("calibration overdue since")
+    page.close()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from coldgate.cloud.alerts.calibration_due import RULE as CALIBRATION_RULE
 from coldgate.cloud.api.applied_limits import KnownLimits
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry, GatewayEntry, SensorEntry
+from coldgate.gateway.rules.offline_sources import RULE as OFFLINE_RULE
 
 __all__ = ["STATES", "Tile", "tile"]
 
@@ -84,13 +86,21 @@ def tile(
     no "since": the overview does not read the alert history for it."""
     last = sensor.last_reading
     state, since, why = "in range", None, None
-    critical = [a for a in alerts if a.open and a.severity == "critical"]
-    warning = [a for a in alerts if a.open and a.severity == "warning"]  # "info" colours nothing
+    # Not every alert is about the temperature: a source gone silent is "offline" (the gateway raises
+    # it at the edge, before its gap closes), a calibration due is the calibration state.
+    offline = [a for a in alerts if a.open and a.rule == OFFLINE_RULE]
+    calibration = [a for a in alerts if a.open and a.rule == CALIBRATION_RULE and a.severity != "info"]
+    measured = [a for a in alerts if a.open and a.rule not in (OFFLINE_RULE, CALIBRATION_RULE)]
+    critical = [a for a in measured if a.severity == "critical"]
+    warning = [a for a in measured if a.severity == "warning"]  # "info" colours nothing
     open_gaps = [g for g in gaps if g.open]
     today = datetime.datetime.fromtimestamp(now_ms / 1000, datetime.UTC).date()
     if gateway is not None and not gateway.online:
         state, since = "gateway offline", _epoch_ms(gateway.state_since)
         why = f"gateway {gateway.id} not heard"
+    elif offline:
+        first = min(offline, key=lambda a: a.raised_at)
+        state, since, why = "offline", first.raised_at, first.message
     elif open_gaps:
         first = min(open_gaps, key=lambda g: g.start)
         state, since, why = "offline", first.start, first.cause
@@ -104,6 +114,8 @@ def tile(
         state = "no data"
     elif now_ms - (last.ts_corrected or last.ts) > stale_after_ms:
         state, since, why = "stale", last.ts_corrected or last.ts, "no reading since"
+    elif calibration:
+        state, since, why = "calibration overdue", calibration[0].raised_at, calibration[0].message
     elif sensor.calibration_due is not None and sensor.calibration_due < today:
         state, why = "calibration overdue", f"calibration was due {sensor.calibration_due.isoformat()}"
     moved = last is not None and last.ts_corrected is not None and last.ts_corrected != last.ts
