@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.orm import aliased
 
@@ -223,27 +224,36 @@ def sensor_exists(conn: Connection, gateway: str, sensor: str) -> bool:
 
 #: A reading's time as the API selects, buckets and orders it: the clock-corrected time where the
 #: cloud has one (a Pi that booted without NTP stamps 1970 until it syncs), else the gateway's ``ts``.
-READING_TIME = func.coalesce(Reading.ts_corrected, Reading.ts)
+_READING_COLUMNS = ("ts", "ts_corrected", "stream", "seq", "quantity", "value", "unit", "quality", "reason")
 
 
-def _reading_range(gateway: str, sensor: str, start: int, end: int, quantity: str | None) -> list[Any]:
-    """One sensor's readings with start <= time < end, by :data:`READING_TIME`.
+def _readings_in(
+    gateway: str, sensor: str, start: int, end: int, quantity: str | None, limit: int | None = None
+) -> Any:
+    """One sensor's readings with start <= time < end, as a subquery with a column ``t`` beside the
+    readings' own: the clock-corrected time where the cloud has one (a Pi that booted without NTP
+    stamps 1970 until it syncs), else the gateway's ``ts``.
 
-    Written as two ranges, not as a range over ``coalesce``, so each half can use an index: the
-    gateway's time over ``ix_readings_sensor_ts`` for the (nearly all) uncorrected readings, the
-    corrected time over the partial index of corrected ones.
+    Two halves put together (UNION ALL), not one range over ``coalesce`` nor an OR: each half is an
+    index range, the gateway's time over ``ix_readings_sensor_ts`` for the (nearly all) uncorrected
+    readings, the corrected time over the partial index of corrected ones, and each can stop at
+    ``limit``.  An OR made PostgreSQL build a bitmap of a whole year's rows just to learn there were
+    more than a chart's points (``bench.dashboard``: the one-year chart ten times slower).
     """
-    where = [
-        Reading.gateway == gateway,
-        Reading.sensor == sensor,
-        or_(
-            and_(Reading.ts_corrected.is_(None), Reading.ts >= start, Reading.ts < end),
-            and_(Reading.ts_corrected >= start, Reading.ts_corrected < end),
-        ),
-    ]
-    if quantity is not None:
-        where.append(Reading.quantity == quantity)
-    return where
+    halves = []
+    for time_column, which in (
+        (Reading.ts, Reading.ts_corrected.is_(None)),
+        (Reading.ts_corrected, Reading.ts_corrected.is_not(None)),
+    ):
+        where = [Reading.gateway == gateway, Reading.sensor == sensor, which]
+        where += [time_column >= start, time_column < end]
+        if quantity is not None:
+            where.append(Reading.quantity == quantity)
+        half = select(*(getattr(Reading, c) for c in _READING_COLUMNS), time_column.label("t")).where(*where)
+        if limit is not None:
+            half = select(*half.order_by(time_column).limit(limit).subquery().c)
+        halves.append(half)
+    return union_all(*halves).subquery("in_range")
 
 
 def reading_series(
@@ -257,16 +267,12 @@ def reading_series(
     SQLite integer alike; only non-empty buckets come back.  Buckets an hour
     wide or wider come from the hourly summaries (:func:`hour_buckets`).
     """
-    in_range = _reading_range(gateway, sensor, start, end, quantity)
-    probe = select(literal(1)).where(*in_range).limit(max_points + 1).subquery()
+    probe = _readings_in(gateway, sensor, start, end, quantity, limit=max_points + 1)
     found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
     result: dict[str, Any] = {"gateway": gateway, "sensor": sensor, "from": start, "to": end}
     if found <= max_points:
-        query = (
-            select(Reading.ts, Reading.ts_corrected, Reading.value, Reading.quality, Reading.reason)
-            .where(*in_range)
-            .order_by(READING_TIME, Reading.stream, Reading.seq)
-        )
+        r = _readings_in(gateway, sensor, start, end, quantity).c
+        query = select(r.ts, r.ts_corrected, r.value, r.quality, r.reason).order_by(r.t, r.stream, r.seq)
         points = [schemas.RawPoint(**row) for row in conn.execute(query).mappings()]
         return {**result, "count": len(points), "mode": "raw", "bucket_ms": None, "points": points}
     width = -(-(end - start) // max_points)  # ceil without floats
@@ -279,15 +285,15 @@ def reading_buckets(
     conn: Connection, gateway: str, sensor: str, start: int, end: int, max_points: int, quantity: str | None
 ) -> dict[str, Any]:
     """At most ``max_points`` buckets of [start, end) computed from the readings themselves."""
-    in_range = _reading_range(gateway, sensor, start, end, quantity)
+    r = _readings_in(gateway, sensor, start, end, quantity).c
     width = -(-(end - start) // max_points)  # ceil without floats
     start_param = bindparam("bucket_from", start, type_=BigInteger)
     width_param = bindparam("bucket_width", width, type_=BigInteger)
     # A plain "/" operator: SQLAlchemy's own "/" would cast to NUMERIC (true division).
-    bucket = (READING_TIME - start_param).op("/", precedence=8, return_type=BigInteger())(width_param)
+    bucket = (r.t - start_param).op("/", precedence=8, return_type=BigInteger())(width_param)
     bucket = bucket.label("bucket")
-    ok = Reading.quality == "ok"
-    ok_value = case((ok, Reading.value))
+    ok = r.quality == "ok"
+    ok_value = case((ok, r.value))
     query = (
         select(
             bucket,
@@ -297,7 +303,6 @@ def reading_buckets(
             func.avg(ok_value).label("avg"),
             func.sum(case((ok, 0), else_=1)).label("not_ok"),
         )
-        .where(*in_range)
         .group_by(bucket)
         .order_by(bucket)
     )
@@ -366,14 +371,11 @@ def hour_buckets(
 def reading_rows(
     conn: Connection, gateway: str, sensor: str, start: int, end: int, quantity: str | None
 ) -> Iterator[Any]:
-    """Every reading with start <= time < end (:data:`READING_TIME`), in that order, streamed (a year is
-    half a million rows)."""
-    in_range = _reading_range(gateway, sensor, start, end, quantity)
-    r = Reading
-    query = (
-        select(r.ts, r.ts_corrected, r.quantity, r.value, r.unit, r.quality, r.reason)
-        .where(*in_range)
-        .order_by(READING_TIME, r.stream, r.seq)
+    """Every reading with start <= time < end (``_readings_in``), in that order, streamed (a year is half
+    a million rows)."""
+    r = _readings_in(gateway, sensor, start, end, quantity).c
+    query = select(r.ts, r.ts_corrected, r.quantity, r.value, r.unit, r.quality, r.reason).order_by(
+        r.t, r.stream, r.seq
     )
     yield from conn.execution_options(yield_per=5000).execute(query)
 
