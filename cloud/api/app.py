@@ -38,6 +38,7 @@ from coldgate.cloud.api.routes import (
     readings,
     sensors,
     sites,
+    topology,
     users,
 )
 from coldgate.cloud.api.routes import auth as sign_in
@@ -124,6 +125,7 @@ def create_app(
         catalog_serials,
         catalog_import,
         catalog_places,
+        topology,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)
