@@ -268,7 +268,8 @@ def _enrol(cloud: Any, gateway: str, site: str) -> None:
     )
 
 
-#: The demo's master data: temperature classes, products (GS1 and HIBC), lots; one recalled, one held.
+#: The demo's master data: temperature classes, products (GS1, HIBC, and MA as the demo scanner's MA code),
+#: lots; one recalled, one held.
 DEMO_CLASSES = {
     "2-8C": ({"low": 2, "high": 8, "pre_alarm_margin": 0.5, "alarm_delay_s": 900}, "Refrigerated, 2-8 °C"),
     "15-25C": ({"low": 15, "high": 25, "pre_alarm_margin": 1.0, "alarm_delay_s": 1800}, "Room temperature"),
@@ -280,9 +281,12 @@ DEMO_PRODUCTS = {
     "INF-SET": {"name": "Infusion set", "gtin": "09506000134352", "temperature_class": "15-25C"},
     "CATH-12": {"name": "Catheter 12 Fr", "hibc_lic": "A123", "hibc_pcn": "CATH12", "hibc_uom": 1,
                 "temperature_class": "15-25C"},
+    "STENT-3": {"name": "Coronary stent 3 mm", "ma_id": "MA.156.M0.100001.1A2B3C",
+                "temperature_class": "15-25C"},
 }  # fmt: skip
 DEMO_LOTS = (("VAX-10", "L2026-10", "2027-10-31"), ("INS-3", "L2026-08", "2027-08-31"),
-             ("INF-SET", "L2026-07", "2029-07-31"), ("CATH-12", "H26-114", "2030-01-31"))  # fmt: skip
+             ("INF-SET", "L2026-07", "2029-07-31"), ("CATH-12", "H26-114", "2030-01-31"),
+             ("STENT-3", "2405A1", "2027-05-31"))  # fmt: skip
 DEMO_RECALL = ("INS-3", "L2026-08", "FSN-2026-12: cartridge leak reported by the manufacturer")
 DEMO_QUARANTINE = ("INF-SET", "L2026-07", "held after a temperature excursion in transit (QA case 17)")
 
@@ -295,10 +299,14 @@ DEMO_ROOMS = {
 }
 
 
-def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str]) -> None:
+def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str], speed: float = 1.0) -> None:
     """The master data a QA manager enters (classes, products, lots), one lot recalled by the recall
     coordinator and one quarantined by QA, each through the catalog's audited writes as the API makes
-    them; the cloud then publishes master data and the recall list to the gateway."""
+    them; the cloud then publishes master data and the recall list to the gateway.
+
+    The classes' alarm rules reach the gateway with the master data and replace its own, so their
+    delays are in scenario time, as ``demo_config``'s: at ``--speed 600`` a 15-minute delay is 1.5 s,
+    not a quarter of an hour of the demo's real time."""
     import datetime
 
     from coldgate.cloud.audit.log import Actor
@@ -318,8 +326,9 @@ def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str]) -> No
 
         marta = actor("qa_manager")
         for name, (spec, description) in DEMO_CLASSES.items():
-            put_class(conn, name, spec, description=description, reason="SOP-12 storage conditions", by=marta,
-                      now=now)  # fmt: skip
+            scaled = {**spec, "alarm_delay_s": max(1.0, spec["alarm_delay_s"] / speed)}
+            put_class(conn, name, scaled, description=description, reason="SOP-12 storage conditions",
+                      by=marta, now=now)  # fmt: skip
         for product_id, fields in DEMO_PRODUCTS.items():
             put_product(conn, product_id, fields, reason="product master", by=marta, now=now)
         for product_id, lot, expiry in DEMO_LOTS:
@@ -376,7 +385,7 @@ async def _run_site(
         )
         _enrol(cloud, config.gateway.id, config.gateway.site)
         loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
-        _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers)
+        _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers, speed)
         service = GatewayService(config)
         click.echo(
             f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"

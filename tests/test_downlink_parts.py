@@ -22,11 +22,11 @@ from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.lots import move_lot, put_lot
 from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.serials import add_serials
-from coldgate.cloud.catalog.temperature_classes import put_class
+from coldgate.cloud.catalog.temperature_classes import check_spec, put_class
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
-from coldgate.cloud.downlink.documents import PART_BYTES, content_digest, split
+from coldgate.cloud.downlink.documents import PART_BYTES, build_master, content_digest, split
 from coldgate.cloud.downlink.publisher import DownlinkPublisher
 from coldgate.contract import examples
 from coldgate.contract.codec import MAX_PAYLOAD_BYTES, decode, encode
@@ -188,6 +188,46 @@ def test_master_data_keeps_classes_and_products_first():
     assert parts[0].temperature_classes == [klass] and parts[0].products == [product]
     assert all(not p.temperature_classes and not p.products for p in parts[1:])
     assert [b for p in parts for b in p.batches] == batches
+
+
+def test_master_data_of_products_without_a_gtin_split_in_parts_keeps_its_rules_across_them(tmp_path: Path):
+    """Products known by HIBC or MA alone, keyed by id, their lots naming them by ``product``, each class
+    with rules: the parts put together are the document the cloud built, which the gateway takes."""
+    spec = check_spec("2-8C", {"low": 2, "high": 8, "alarm_delay_s": 900})
+    classes = [{"name": "2-8C", "description": "", "spec": spec}]
+    products = [
+        {"id": f"P{n:03d}", "name": f"Device {n}", "gtin": None, "hibc_lic": "A123", "hibc_pcn": f"D{n}",
+         "hibc_uom": None, "ma_id": f"MA.156.M0.100001.D{n}" if n % 2 else None, "temperature_class": "2-8C",
+         "tor_budget_s": None}
+        for n in range(120)
+    ]  # fmt: skip
+    lots = [
+        {"product": f"P{n % 120:03d}", "lot": f"L{n:04d}", "expiry": "2028-01-31", "expiry_hour": n % 24}
+        for n in range(600)
+    ]
+    built = build_master(GATEWAY, classes, products, lots, version=4, issued=examples.T0)
+    document = built.document
+    assert isinstance(document, MasterData) and built.left_out == 0
+    assert (len(document.products), len(document.batches)) == (120, 600)
+    payloads = parts_of(document, 4)
+    parts = [decode(p, MasterData) for p in payloads]
+    assert parts[0].temperature_classes[0].rules == {"alarm_delay_s": 900.0}
+    assert [p for part in parts for p in part.products] == document.products
+    assert [b for part in parts for b in part.batches] == document.batches
+    gw = Gateway(tmp_path)
+    for k in (4, 2, 1, 3):
+        gw.deliver(on_topic("master", k), payloads[k - 1])
+    assert gw.applied == [("master", 4)] and gw.downlink.errors.recent() == []
+    current = gw.downlink.current("master")
+    assert current is not None and current.message == document
+    # A lot of a product named twice across parts breaks the rules of the whole: the version is refused.
+    broken = [json.loads(p) | {"version": 5} for p in payloads]
+    broken[-1]["batches"].append(broken[0]["batches"][0] if broken[0]["batches"] else broken[1]["batches"][0])
+    for k, part in enumerate(broken, 1):
+        gw.deliver(on_topic("master", k), json.dumps(part).encode())
+    assert gw.downlink.versions.master == 4
+    (error,) = gw.downlink.errors.recent()
+    assert "duplicate lot 'L0000' of P000 (in the" in error.message, error.message
 
 
 def test_a_100000_serial_recall_list_is_split_under_the_cap_and_kept_whole_at_the_gateway(tmp_path: Path):

@@ -5,8 +5,10 @@ A scan or a tag names a product by GTIN (GS1), by labeler and product code
 each identifier names one product only (``product_identifiers``, unique on
 every dialect, so two writers cannot both claim one).  A mistyped GTIN
 would silently never match a recall, so its check digit is checked; GTIN-8,
--12 and -13 are stored as the GTIN-14 a scan decodes to.  Versioned and
-audited like every master-data record (``versions.py``).
+-12 and -13 are stored as the GTIN-14 a scan decodes to.  HIBC codes and MA
+ids are checked as the contract's master data carries them, so every product
+stored can be published to the gateways (``cloud.downlink.documents``).
+Versioned and audited like every master-data record (``versions.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from coldgate.cloud.catalog.temperature_classes import check_name, classes
 from coldgate.cloud.catalog.versions import check_reason, in_force, next_version, stamp, stamp_of
 from coldgate.cloud.db.models import ProductIdentifier, ProductVersion
 from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
-from coldgate.contract.ids import gs1_check_digit_ok
+from coldgate.contract.ids import MA_PATTERN, PATTERN_HELP, gs1_check_digit_ok
 
 __all__ = ["FIELDS", "check_product", "product", "product_history", "products", "put_product"]
 
@@ -36,7 +38,9 @@ FIELDS = ("name", "gtin", "hibc_lic", "hibc_pcn", "hibc_uom", "ma_id", "temperat
 #: 1-18 letters or digits (ANSI/HIBC 2.6).
 _HIBC_LIC = re.compile(r"[A-Z][A-Z0-9]{3}")
 _HIBC_PCN = re.compile(r"[A-Z0-9]{1,18}")
-_MA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: MA (IDcode) device identifier as the contract carries it in master data (``contract.ids.MA_PATTERN``):
+#: an id the gateway would refuse could never be published, so it is refused here, where it can be fixed.
+_MA_ID = re.compile(MA_PATTERN)
 TEN_YEARS_S = 10 * 366 * 86_400
 
 
@@ -85,7 +89,10 @@ def check_product(fields: dict[str, Any], class_names: set[str]) -> dict[str, An
     if uom is not None and lic is None:
         raise UserInputError("hibc_uom", "a unit of measure needs the HIBC labeler and product code")
     gtin = _gtin(fields.get("gtin"))
-    ma_id = _matching("ma_id", fields.get("ma_id"), _MA_ID, "an MA product id (1-64 of A-Z a-z 0-9 . _ -)")
+    ma_id = _matching(
+        "ma_id", fields.get("ma_id"), _MA_ID,
+        f"{PATTERN_HELP[MA_PATTERN]} (MA. then 2-8 dot-separated fields of 1-16 of A-Z a-z 0-9 _ -)",
+    )  # fmt: skip
     if gtin is None and lic is None and ma_id is None:
         raise UserInputError("gtin", "a product needs a GTIN, an HIBC code or an MA id: its labels carry one")
     temperature_class = checked_text("temperature_class", fields.get("temperature_class"), max_len=64)

@@ -28,8 +28,8 @@ def make_catalog(engine: Engine, lots: tuple[str, ...] = ("L1", "L2"), serialise
         fields = {"name": "Vaccine X", "gtin": "4006381333931", "temperature_class": "2-8C",
                   "serialised": serialised}  # fmt: skip
         put_product(conn, VX, fields, reason="new product", by=QA, now=NOW)
-        put_product(conn, "PLAIN", {"name": "Gauze", "ma_id": "gauze-1", "temperature_class": "2-8C"},
-                    reason="new product", by=QA, now=NOW)  # fmt: skip
+        gauze = {"name": "Gauze", "ma_id": "MA.156.M0.100002.GAUZE1", "temperature_class": "2-8C"}
+        put_product(conn, "PLAIN", gauze, reason="new product", by=QA, now=NOW)
         for number in lots:
             put_lot(conn, VX, number, {"expiry": "2027-12-31"}, reason="received", by=QA, now=NOW)
         put_lot(conn, "PLAIN", "G1", {}, reason="received", by=QA, now=NOW)
@@ -55,8 +55,8 @@ def seed_catalog(engine: Engine) -> None:
                   now=MADE)  # fmt: skip
         put_product(conn, "VX10", {"name": "Vaccine X", "gtin": GTIN, "temperature_class": "2-8C",
                                    "serialised": True}, reason="new product", by=qa, now=MADE)  # fmt: skip
-        put_product(conn, "IN20", {"name": "Insulin 20", "ma_id": "ma-in20", "temperature_class": "2-8C"},
-                    reason="new product", by=qa, now=MADE)  # fmt: skip
+        insulin = {"name": "Insulin 20", "ma_id": "MA.156.M0.100003.IN20", "temperature_class": "2-8C"}
+        put_product(conn, "IN20", insulin, reason="new product", by=qa, now=MADE)
         put_lot(conn, "VX10", "L1", {"expiry": "2027-06-30"}, reason="received", by=qa, now=MADE)
         move_lot(conn, "VX10", "L1", "recalled", reason="FSN 2026-07: potency", by=rc, now=MADE + 2 * hour)
         put_lot(conn, "VX10", "L2", {"expiry": "2027-09-30"}, status="quarantined", reason="received",
