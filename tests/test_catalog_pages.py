@@ -52,7 +52,7 @@ def test_the_catalog_lists_classes_products_and_lots_with_filters(
     assert rows(page.text, "lot") == ["IN20/B7", "VX10/L1", "VX10/L2"]
     assert rows(page.text, "product") == ["IN20", "VX10"] and rows(page.text, "class") == ["15-25C", "2-8C"]
     assert 'class="lot-status status-recalled">recalled<' in page.text and "expired</span>" in page.text
-    assert "GTIN 04006381333931" in page.text and "MA ma-in20" in page.text
+    assert "GTIN 04006381333931" in page.text and "MA MA.156.M0.100003.IN20" in page.text
     assert "2.0 to 8.0 °C" in page.text and "900 s" in page.text
     recalled = client.get("/dashboard/catalog", params={"status": "recalled"}, headers=headers)
     assert rows(recalled.text, "lot") == ["VX10/L1"]

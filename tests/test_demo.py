@@ -110,7 +110,7 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert ingested and ingested[-1] > 100
     # The demo enrols its gateway as an operator would; the cloud refuses nothing from it.
     assert "Enrolled demo-gw-01 for site" in out
-    assert "Catalog: 2 temperature classes, 4 products, 4 lots; INS-3 lot L2026-08 recalled by rico" in out
+    assert "Catalog: 2 temperature classes, 5 products, 5 lots; INS-3 lot L2026-08 recalled by rico" in out
     # The cloud pushed its recall list down: the recalled and the quarantined lot, held at the gateway.
     assert re.search(r"recall list v\d+ at the gateway \(2 entries\)", out), out[-2000:]
     assert re.findall(r"ingested \d+ readings \(refused (\d+)\)", out)[-1] == "0"

@@ -378,7 +378,7 @@ def test_what_the_contract_cannot_carry_is_left_out_counted_and_said_never_a_cra
     held = [_lot_record("GONE", "L1", "recalled"), _lot_record("IN20", "B7", "quarantined")]
     recalls = build_recalls("gw01", [legacy_ma], held, version=1, issued=0)
     assert [(e.product, e.lot) for e in recalls.document.entries] == [("IN20", "B7")]  # type: ignore[union-attr]
-    assert recalls.left_out == 1 and "lot GONE/L1 (recalled): its product is not in force" in recalls.why[0]
+    assert recalls.left_out == 1 and "lot GONE/L1 (recalled): its product is unknown" in recalls.why[0]
 
 
 def test_the_catalog_publishes_hibc_and_ma_products_and_a_new_version_only_when_content_changes(
@@ -423,3 +423,21 @@ def test_the_catalog_publishes_hibc_and_ma_products_and_a_new_version_only_when_
     assert revised[(gateway, "master")].new and revised[(gateway, "master")].version == master.version + 1
     assert b'"rules":{"alarm_delay_s":900.0}' in revised[(gateway, "master")].payload
     assert not revised[(gateway, "recall")].new
+
+
+def test_a_recalled_lot_of_a_retired_product_is_still_on_the_recall_list(engine: Engine) -> None:
+    """A product taken out of the range is not recognised at the door any more (master data), but its
+    recalled lot must still be stopped (GDP): the recall list names it."""
+    now = datetime.datetime(2026, 12, 6, 12, tzinfo=datetime.UTC)
+    with engine.begin() as conn:
+        put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP-12", by=QA, now=now)
+        fields = {k: v for k, v in VX10.items() if k in FIELDS and v is not None}
+        put_product(conn, "VX10", fields, reason="new", by=QA, now=now)
+        put_lot(conn, "VX10", "OLD7", {"expiry": "2027-05-31"}, status="recalled", reason="FSN", by=QA,
+                now=now)  # fmt: skip
+        put_product(conn, "VX10", fields, reason="discontinued", retired=True, by=QA, now=now)
+        due = {(d.gateway, d.kind): d for d in due_documents(conn, now)}
+    gateway = sorted(due)[0][0]
+    assert b'"lot":"OLD7","status":"recalled"' in due[(gateway, "recall")].payload
+    assert due[(gateway, "recall")].built.left_out == 0
+    assert b'"OLD7"' not in due[(gateway, "master")].payload

@@ -109,10 +109,12 @@ def test_a_quarantined_lot_reaches_every_gateway_and_its_door_knowledge(
         master_topic = f"coldgate/v1/{SITE}/{gateways[1]}/down/master"
         _, master = decode_topic(master_topic, listener.wait_version(master_topic, 1).payload)
         assert isinstance(master, MasterData)
-        assert [(p.gtin, p.temperature_class) for p in master.products] == [
-            (GTIN, "2-8C")
-        ]  # no GTIN: left out
-        assert [(b.lot, b.expiry.isoformat()) for b in master.batches] == [("L1", "2027-06-30")]
+        assert [(p.gtin, p.id, p.hibc, p.temperature_class) for p in master.products] == [
+            (GTIN, None, None, "2-8C"), (None, "CAT", "A123C1", "2-8C")
+        ]  # HIBC only: keyed by its id
+        assert [(b.key, b.lot, b.expiry.isoformat()) for b in master.batches] == [
+            (GTIN, "L1", "2027-06-30"), ("CAT", "H1", "2027-01-31")
+        ]
         with engine.begin() as conn:
             move_lot(conn, "VX10", "L1", "quarantined", reason="excursion in cold room 1", by=QA, now=NOW)
         started = time.monotonic()
@@ -166,5 +168,7 @@ def test_the_same_catalog_gives_the_same_bytes_whatever_the_order() -> None:
     one = build_recalls("gw", products, lots, version=1, issued=0)
     two = build_recalls("gw", list(reversed(products)), list(reversed(lots)), version=7, issued=99)
     assert content_digest(one.document) == content_digest(two.document)
-    assert [(e.gtin, e.lot) for e in one.document.entries] == [("00000000000017", "1"), (GTIN, "2")]  # type: ignore[union-attr]
-    assert (one.entries, one.left_out) == (2, 1)  # C has no GTIN: the contract cannot carry it yet
+    assert [(e.gtin, e.product, e.lot) for e in one.document.entries] == [  # type: ignore[union-attr]
+        ("00000000000017", None, "1"), (GTIN, None, "2"), (None, "C", "9")
+    ]  # C has no GTIN: named by its id
+    assert (one.entries, one.left_out) == (3, 0)

@@ -280,9 +280,10 @@ def build_recalls(
 
     A lot's entry names product and lot, which a scanned label carries; an RFID tag (SGTIN) carries GTIN
     and serial but no lot, so each serial the catalog ties to a held lot (``serials``, by (product, lot))
-    gets an entry of its own, without the lot, that the door matches on the serial alone.  A held lot of
-    a product not in ``products`` (retired) cannot be named, its GTIN unknown here: it is left out and
-    said so.
+    gets an entry of its own, without the lot, that the door matches on the serial alone.  ``products``
+    should hold the retired ones too (``due_documents`` passes them): a recalled lot of a retired
+    product must still be stopped.  A held lot of a product not in ``products`` cannot be named, its
+    GTIN unknown here: it is left out and said so.
     """
     keys: dict[str, tuple[str, str]] = {}
     for p in products:
@@ -294,8 +295,8 @@ def build_recalls(
     why: list[str] = []
     for x in sorted(held, key=lambda x: _lot_order(keys, x)):
         if x["product"] not in keys:
-            why.append(f"lot {x['product']}/{x['lot']} ({x['status']}): its product is not in force "
-                       "(retired), or has no GTIN and an id the contract cannot carry; left out")  # fmt: skip
+            why.append(f"lot {x['product']}/{x['lot']} ({x['status']}): its product is unknown, or has no "
+                       "GTIN and an id the contract cannot carry; left out")  # fmt: skip
             continue
         field, key = keys[x["product"]]
         common = {

@@ -218,6 +218,8 @@ class DownlinkPublisher:
             log.info(
                 "%s: published %s v%d to %s (%d entries, %d bytes%s%s)", self.client_id, name, doc.version,
                 doc.gateway, doc.built.entries, len(doc.payload), in_parts,
-                f", {doc.built.left_out} without a GTIN left out" if doc.built.left_out else "",
+                f", {doc.built.left_out} left out" if doc.built.left_out else "",
             )  # fmt: skip
+            for why in doc.built.why:
+                log.warning("%s: %s v%d for %s: %s", self.client_id, name, doc.version, doc.gateway, why)
         return published

@@ -115,6 +115,9 @@ def _last(conn: Connection, gateway: str, kind: str) -> Any:
 def due_documents(conn: Connection, now: datetime.datetime, gateways: set[str] | None = None) -> list[Due]:
     """Every enrolled gateway's documents (only ``gateways``' when given), recording new versions."""
     in_force = {"classes": classes(conn), "products": products(conn), "lots": lots(conn)}
+    # A recalled lot of a product since retired must still be stopped at the door: the recall list names
+    # products in force and retired alike (the master data, what a door recognises, only those in force).
+    in_force["ever"] = products(conn, retired=True)
     in_force["serials"] = held_serials(conn, in_force["lots"])
     due: list[Due] = []
     for gateway, site in _enrolled(conn):
@@ -132,7 +135,7 @@ def _build(gateway: str, kind: str, catalog: dict[str, Any], version: int, issue
         )
     return build_recalls(
         gateway,
-        catalog["products"],
+        catalog["ever"],
         catalog["lots"],
         version=version,
         issued=issued,
