@@ -16,11 +16,11 @@ pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] e
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.catalog.placements import placements
-from coldgate.cloud.db.models import AuditEntry
+from coldgate.cloud.db.models import AuditEntry, Gateway
 from tests.rig.people import bearer, person
 from tests.rig.topology import lay_out_site, report_topology
 
@@ -92,12 +92,21 @@ def test_the_findings_of_a_reported_topology(
     assert unknown.status_code == 404 and "no enrolled gateway 'gw-none'" in unknown.text
 
 
-def test_a_status_without_a_topology_says_why(
+def test_a_status_without_a_readable_topology_says_why(
     client: TestClient, who: dict[str, dict[str, str]], engine: Engine
 ) -> None:
     report_topology(engine, 1_795_000_000_000, gateway="gw03", topology=None)
     body = client.get("/gateways/gw03/topology", headers=who["viewer"]).json()
     assert body["reported_at"] is None and "carries no topology" in body["note"]
+    # A stored status the contract no longer reads (an older cloud stored it): said, never a 500.
+    broken = {"ts": 1_795_000_000_000, "topology": {"sensors": [{"id": "a"}, {"id": "a"}]}}
+    with engine.begin() as conn:
+        conn.execute(update(Gateway).where(Gateway.id == "gw03").values(last_status=broken))
+    reply = client.get("/gateways/gw03/topology", headers=who["viewer"])
+    assert reply.status_code == 200 and reply.json()["devices"] == []
+    assert (
+        reply.json()["note"] == "the topology in its last status cannot be read: sensors[1].id: duplicate 'a'"
+    )
 
 
 def test_accepting_makes_the_proposed_placements_audited_once(
