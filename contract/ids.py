@@ -30,7 +30,10 @@ SSCC_PATTERN: Final = _whole(r"[0-9]{18}")
 EPC_HEX_PATTERN: Final = _whole(r"(?:[0-9a-f]{4}){1,31}")
 SYMBOLOGY_PATTERN: Final = _whole(r"\][A-Za-z][0-9A-Za-z]")
 HIBC_PATTERN: Final = _whole(r"[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}")
-MA_PATTERN: Final = _whole(r"MA\.[0-9A-Za-z_-]{1,16}(?:\.[0-9A-Za-z_-]{1,16}){1,7}")
+#: MA device identifier: the four fields after MA. (country, category, organisation, item) that an MA
+#: label's production data units (.L lot, .S serial, .E expiry ...) follow; a whole scanned code with
+#: them is not a product id and would never match a scan.
+MA_PATTERN: Final = _whole(r"MA\.[0-9A-Za-z_-]{1,16}(?:\.[0-9A-Za-z_-]{1,16}){3}")
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 

@@ -119,10 +119,10 @@ BAD_PRODUCTS = (
     "P1,Vaccine A,5901234123457,,,,2-8C,3600,yes\n"  # line 2: good
     "P2,Vaccine B,4006381333932,,,,2-8C,,\n"  # line 3: check digit
     "P3,Gauze,,A123,,,2-8C,,\n"  # line 4: HIBC without its product code
-    "P1,Again,,,,MA.156.M0.9,2-8C,,\n"  # line 5: id twice
+    "P1,Again,,,,MA.156.M0.1.9,2-8C,,\n"  # line 5: id twice
     "P5,Copy,5901234123457,,,,2-8C,,\n"  # line 6: GTIN of line 2
     "P6,Clash,4006381333948,,,,frozen,,\n"  # line 7: unknown class
-    "P7,Taken,,,,MA.156.M0.7,2-8C,,maybe\n"  # line 8: serialised
+    "P7,Taken,,,,MA.156.M0.1.7,2-8C,,maybe\n"  # line 8: serialised
     "P8,Stored GTIN,4006381333931x,,,,2-8C,,\n"  # line 9: no GTIN
     "bad id!,Name,,,,ma-10,2-8C,,\n"  # line 10: id
     "P9,Short,,,\n"  # line 11: cells
@@ -293,9 +293,9 @@ def test_imported_rows_are_stored_exactly_as_the_api_stores_them(engine: Engine)
     """The bulk path (COPY, the driver's executemany) against SQLAlchemy's own INSERT: the same text."""
     make_catalog(engine, lots=("L1",))
     when = datetime.datetime(2026, 12, 6, 12, 30, 1, 5, tzinfo=datetime.UTC)
-    file = b"id,name,ma_id,temperature_class,serialised\nB,b,MA.156.M0.B1,2-8C,yes\n"
+    file = b"id,name,ma_id,temperature_class,serialised\nB,b,MA.156.M0.1.B1,2-8C,yes\n"
     with engine.begin() as conn:
-        fields = {"name": "a", "ma_id": "MA.156.M0.A1", "temperature_class": "2-8C", "serialised": True}
+        fields = {"name": "a", "ma_id": "MA.156.M0.1.A1", "temperature_class": "2-8C", "serialised": True}
         put_product(conn, "A", fields, reason="r", by=QA, now=when)
         put_lot(conn, "A", "L", {"expiry": "2027-01-02"}, reason="r", by=QA, now=when)
         import_csv(conn, "products", file, reason="r", by=QA, now=when)

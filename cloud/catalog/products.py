@@ -91,7 +91,8 @@ def check_product(fields: dict[str, Any], class_names: set[str]) -> dict[str, An
     gtin = _gtin(fields.get("gtin"))
     ma_id = _matching(
         "ma_id", fields.get("ma_id"), _MA_ID,
-        f"{PATTERN_HELP[MA_PATTERN]} (MA. then 2-8 dot-separated fields of 1-16 of A-Z a-z 0-9 _ -)",
+        f"{PATTERN_HELP[MA_PATTERN]} (MA. then 4 dot-separated fields of 1-16 of A-Z a-z 0-9 _ -: "
+        "country, category, organisation, item)",
     )  # fmt: skip
     if gtin is None and lic is None and ma_id is None:
         raise UserInputError("gtin", "a product needs a GTIN, an HIBC code or an MA id: its labels carry one")
