@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.rig.browser import browser
 from tests.rig.modbus import modbus_farm_config, modbus_rtu_farm, modbus_tcp_farm
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.pty import PtyPair
 
 # Fixtures defined in the rig and registered here for every test (imported, not redefined).
-__all__ = ["modbus_farm_config", "modbus_rtu_farm", "modbus_tcp_farm"]
+__all__ = ["browser", "modbus_farm_config", "modbus_rtu_farm", "modbus_tcp_farm"]
 
 if TYPE_CHECKING:
     from tests.rig.postgres import PrivateCluster, ThrowawayDatabase

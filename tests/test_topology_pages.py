@@ -19,11 +19,9 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.web.app import create_web_app
-from tests.rig.browser import browser, serve_web_app, shot, sign_in
+from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.people import bearer, person
 from tests.rig.topology import lay_out_site, report_topology
-
-__all__ = ["browser"]  # the rig's fixture, used by name
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 pytest.importorskip("playwright", reason="the browser tests need playwright (the [test] extra)")
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.audit.log import Actor
@@ -53,15 +53,6 @@ HOUR = 3_600_000
 MINUTE = 60_000
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One Chromium for the whole session (starting one costs about a second)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _now_ms() -> int:

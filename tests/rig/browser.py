@@ -32,7 +32,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One Chromium for the session of the module that imports this fixture."""
+    """One Chromium for the whole test session (tests/conftest.py offers it to every module; starting
+    one costs about a second)."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
