@@ -70,7 +70,7 @@ def demo_config(
             "interval_s": 1,
             "timeout_s": 0.3,
             "retries": 1,
-            "zone": "cold-room-1",
+            "zone": room_of(index, len(farm.loggers)),
         }
         for index, spec in enumerate(farm.loggers)
     ]
@@ -90,7 +90,15 @@ def demo_config(
                 "hysteresis": 0.3,
             }
         ],
-        "zones": [{"id": "cold-room-1", "temperature_class": "2-8C", "recording_interval_s": 60}],
+        "zones": [
+            {
+                "id": room,
+                "temperature_class": DEMO_ROOMS[room][2],
+                "description": DEMO_ROOMS[room][0],
+                "recording_interval_s": 60,
+            }
+            for room in COLD_ROOMS
+        ],
         "sensors": sensors,
         "alarm": {"min_severity": "critical", "relay": {"line": "siren", "unit": 1, "coil": 0}},
         "uplink": {"broker": broker_url, "protocol": protocol, "heartbeat_s": 10, "ack_timeout_s": 10},
@@ -297,6 +305,14 @@ DEMO_ROOMS = {
     "CR-B": ("Cold room B (insulin)", "cold_room", "2-8C"),
     "AMB-1": ("Ambient store 1", "ambient_store", "15-25C"),
 }
+#: The rooms the simulated loggers watch (the simulated site is refrigerated): the gateway's zones and the
+#: cloud's placements name the same rooms, so the topology page shows them agreeing.
+COLD_ROOMS = ("CR-A", "CR-B")
+
+
+def room_of(index: int, count: int) -> str:
+    """The room of the ``index``-th of ``count`` loggers: the first half in CR-A, the rest in CR-B."""
+    return COLD_ROOMS[index * len(COLD_ROOMS) // max(1, count)]
 
 
 def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str], speed: float = 1.0) -> None:
@@ -342,10 +358,9 @@ def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str], speed
         for room, (name, kind, klass) in DEMO_ROOMS.items():
             fields = {"name": name, "kind": kind, "temperature_class": klass}
             put_location(conn, site, room, fields, reason="site survey", by=marta, now=now)
-        rooms = list(DEMO_ROOMS)
         since = int(now.timestamp() * 1000) - 86_400_000
         for n, sensor in enumerate(sensors):
-            room = rooms[n * len(rooms) // len(sensors)]
+            room = room_of(n, len(sensors))
             place(conn, gateway, "sensor", sensor, room, since, reason="installed", by=marta, now=now)
     if cloud.downlink is not None:
         cloud.downlink.nudge()
@@ -403,6 +418,9 @@ async def _run_site(
         )
         click.echo(
             f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/gateways/{config.gateway.id}/downlink"
+        )
+        click.echo(
+            f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/gateways/{config.gateway.id}/topology"
         )
         click.echo("  (the token is marta's, the QA manager's: POST /auth/tokens makes your own)")
         command = f"{sys.executable} -m coldgate"  # works whether or not .venv/bin is on PATH

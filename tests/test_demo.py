@@ -90,6 +90,11 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert states.get("cr-03") == "excursion", states
         rooms = {t["sensor"]: t["location_name"] for t in overview["tiles"]}  # type: ignore[index]
         assert rooms.get("cr-01") == "Cold room A (vaccines)", rooms  # the dashboard shows rooms by name
+        # The gateway's zones and the cloud's placements name the same rooms: nothing to propose, no drift.
+        topology = _get(f"{api}/gateways/demo-gw-01/topology", token)
+        states = {f["device"]: f["state"] for f in topology["devices"]}  # type: ignore[index]
+        assert states and set(states.values()) == {"agreeing"}, topology
+        assert {z["state"] for z in topology["zones"]} == {"located"}, topology  # type: ignore[index]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
