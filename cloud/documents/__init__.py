@@ -1,0 +1,1 @@
+"""Inventory documents (receiving notes, dispatch orders, transfers), binding, reconciliation, custody."""
