@@ -125,13 +125,9 @@ class Product(_Msg, kw_only=True):
     ] = None
     ma: Annotated[MaId | None, doc("MA device identifier (added 2026-12-06).")] = None
     tor_budget_s: Annotated[
-        int,
-        msgspec.Meta(
-            ge=0, le=316_224_000,
-            description="Time out of refrigeration allowed per passage; null: the door's default "
-            "(added 2026-12-06).",
-        ),
-    ] | None = None  # fmt: skip
+        Annotated[int, msgspec.Meta(ge=0, le=316_224_000)] | None,
+        doc("Time out of refrigeration allowed, seconds; null: the door's default (added 2026-12-06)."),
+    ] = None
 
     def __post_init__(self) -> None:
         check_gs1_key(self.gtin, "gtin")
@@ -153,13 +149,10 @@ class BatchInfo(_Msg, kw_only=True):
     product: Annotated[Id | None, doc("The `id` of a product without a GTIN (added 2026-12-06).")] = None
     lot: Lot
     expiry: Annotated[datetime.date, doc("Expiry date, YYYY-MM-DD.")]
-    expiry_hour: (
-        Annotated[
-            int,
-            msgspec.Meta(ge=0, le=23, description="Hour of `expiry` the lot expires at (added 2026-12-06)."),
-        ]
-        | None
-    ) = None
+    expiry_hour: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=23)] | None,
+        doc("Hour of `expiry` the lot expires at, 0-23 (added 2026-12-06)."),
+    ] = None
 
     def __post_init__(self) -> None:
         check_gs1_key(self.gtin, "gtin")

@@ -217,13 +217,10 @@ class Scan(ItemBase, kw_only=True, tag="scan"):
     hibc: Annotated[Hibc | None, doc("HIBC labeler + product code (added 2026-12-06).")] = None
     hibc_uom: Annotated[HibcUom | None, doc("HIBC unit-of-measure digit (added 2026-12-06).")] = None
     ma: Annotated[MaId | None, doc("MA device identifier (added 2026-12-06).")] = None
-    expiry_hour: (
-        Annotated[
-            int,
-            Meta(ge=0, le=23, description="Hour of `expiry` the unit expires at, 0-23 (added 2026-12-06)."),
-        ]
-        | None
-    ) = None
+    expiry_hour: Annotated[
+        Annotated[int, Meta(ge=0, le=23)] | None,
+        doc("Hour of `expiry` the unit expires at, 0-23 (added 2026-12-06)."),
+    ] = None
     best_before: Annotated[
         datetime.date | None, doc("Best-before date (GS1 AI 15), YYYY-MM-DD (added 2026-12-06).")
     ] = None
@@ -231,17 +228,10 @@ class Scan(ItemBase, kw_only=True, tag="scan"):
         datetime.date | None,
         doc("Production or manufacture date (GS1 AI 11, HIBC 16D, MA .M) (added 2026-12-06)."),
     ] = None
-    quantity: (
-        Annotated[
-            int,
-            Meta(
-                ge=1,
-                le=99_999_999,
-                description="Units in the package (GS1 AI 30, HIBC Q) (added 2026-12-06).",
-            ),
-        ]
-        | None
-    ) = None
+    quantity: Annotated[
+        Annotated[int, Meta(ge=1, le=99_999_999)] | None,
+        doc("Units in the package (GS1 AI 30/37, HIBC $$8/$$9) (added 2026-12-06)."),
+    ] = None
 
     def __post_init__(self) -> None:
         try:
