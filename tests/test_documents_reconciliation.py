@@ -51,6 +51,14 @@ def test_an_item_naming_nothing_stays_visible_as_unidentified() -> None:
     assert d.gtin("INSULIN") in result.discrepancies[0].detail
 
 
+def test_a_tag_of_an_unknown_product_read_twice_is_one_unit() -> None:
+    catalog = d.index(gtins={})
+    doc = d.document([Line(1, "INSULIN", 1)])
+    items = d.observe_movements([d.case_movement(1, 1), d.case_movement(2, 1)], catalog)
+    result = reconcile(doc, bind_all(items, [doc]), catalog, d.TODAY)
+    assert (result.units_seen, result.duplicates) == (1, 1)
+
+
 def test_a_pallet_the_document_does_not_list_is_unexpected_not_unidentified() -> None:
     catalog = d.index()
     doc = d.document([Line(1, "INSULIN", 1)])

@@ -136,11 +136,15 @@ class Identified:
     @property
     def unit(self) -> str | None:
         """The one physical unit this item is, when it names one (pallet by SSCC, case by product and
-        serial); None for an unserialised scan, which is counted per item instead."""
+        serial, or by its label when the product is unknown); None for an unserialised scan, which is
+        counted per item instead."""
         if self.sscc is not None:
             return f"sscc:{self.sscc}"
         if self.serial is not None and self.product is not None:
             return f"serial:{self.product}/{self.serial}"
+        if self.serial is not None:
+            # A serialised label of a product the catalog lacks: the label itself is the unit.
+            return f"label:{self.label}"
         return None
 
 
