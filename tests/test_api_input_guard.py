@@ -32,6 +32,7 @@ from coldgate.cloud.catalog.lots import put_lot
 from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.catalog.temperature_classes import put_class
+from coldgate.cloud.documents.documents import create_document, move_document
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
 from tests.rig.people import ALL_ROLES, bearer, person
@@ -73,6 +74,9 @@ VALID = {
     "reason": "supplier file of 2026-12-06",
     "location": "cr1",
     "device": "cr1-t01",
+    "document_id": "doc-000000000001",
+    "kind": "receiving",
+    "door": "D1",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a
@@ -140,6 +144,14 @@ def seeded(engine: Engine) -> Engine:
         add_serials(conn, "VX10", "L1", [VALID["serial"]], reason="supplier list", by=qa, now=now)
         room = {"name": "Cold room 1", "kind": "cold_room", "temperature_class": "2-8C"}
         put_location(conn, VALID["site"], VALID["location"], room, reason="survey", by=qa, now=now)
+        sides = {"inside": VALID["location"], "outside": VALID["location"]}
+        door = {"name": "Dock door 1", "kind": "dock_door", **sides}
+        put_location(conn, VALID["site"], VALID["door"], door, reason="survey", by=qa, now=now)
+        lines = [{"product": "VX10", "lot": "L1", "quantity": 1}]
+        fields = {"kind": VALID["kind"], "site": VALID["site"], "reference": "ASN-1", "lines": lines}
+        create_document(conn, fields, reason="ASN", by=qa, now=now, document_id=VALID["document_id"])
+        release = {"door": VALID["door"], "reason": "at the dock", "by": qa, "now": now}
+        move_document(conn, VALID["document_id"], "released", **release)
     return engine
 
 

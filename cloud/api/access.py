@@ -86,6 +86,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/catalog/import/products"): "catalog.manage",
     ("POST", "/catalog/import/lots"): "catalog.manage",
     ("POST", "/catalog/import/serials"): "catalog.manage",
+    ("GET", "/documents"): "documents.read",
+    ("POST", "/documents"): "documents.manage",
+    ("POST", "/documents/import"): "documents.manage",
+    ("GET", "/documents/{document_id}"): "documents.read",
+    ("GET", "/documents/{document_id}/history"): "documents.read",
+    ("PUT", "/documents/{document_id}"): "documents.manage",
+    ("POST", "/documents/{document_id}/release"): "documents.manage",
+    ("POST", "/documents/{document_id}/draft"): "documents.manage",
+    ("POST", "/documents/{document_id}/start"): "documents.manage",
+    ("POST", "/documents/{document_id}/complete"): "documents.manage",
+    ("POST", "/documents/{document_id}/close"): "documents.manage",
 }
 
 
@@ -105,6 +116,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/topology/{gateway}/accept"): "catalog.manage",
     ("GET", "/dashboard/catalog"): "catalog.read",
     ("GET", "/dashboard/catalog/{kind}"): "catalog.read",
+    ("GET", "/dashboard/documents"): "documents.read",
+    ("GET", "/dashboard/documents/{document_id}"): "documents.read",
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",

@@ -31,6 +31,7 @@ from coldgate.cloud.api.routes import (
     catalog_products,
     catalog_serials,
     dead_letters,
+    documents,
     gaps,
     gateways,
     health,
@@ -126,6 +127,7 @@ def create_app(
         catalog_import,
         catalog_places,
         topology,
+        documents,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

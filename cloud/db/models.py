@@ -771,3 +771,71 @@ def autogenerate_include(
     del reflected, compare_to
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
     return not (table or "").startswith("readings_")
+
+
+class DocumentVersion(Base):
+    """One version of an inventory document (``cloud/documents/documents.py``): a receiving note, dispatch
+    order or transfer as it stood after one change, with who made the change, when and why.
+
+    Never edited: an edit of a draft and every move of its state add the next version, the highest is the
+    document as it stands.  ``kind``, ``site`` and ``reference`` are fixed by the first version, so one
+    partial unique index on it keeps a reference unique per site and kind whatever two writers race.
+    """
+
+    __tablename__ = "document_versions"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", "version"),
+        Index(
+            "ux_document_reference",
+            "site",
+            "kind",
+            "reference",
+            unique=True,
+            postgresql_where=text("version = 1"),
+            sqlite_where=text("version = 1"),
+        ),
+        Index("ix_document_versions_door", "site", "door"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN))
+    version: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    site: Mapped[str] = mapped_column(String(ID_LEN))
+    state: Mapped[str] = mapped_column(String(16))
+    #: The sender's number: the advance ship notice or purchase order, the customer's order.
+    reference: Mapped[str] = mapped_column(String(ID_LEN))
+    #: The supplier (receiving) or the customer and ship-to (dispatch).
+    party: Mapped[str | None] = mapped_column(Text)
+    #: The dock door (a location of the site) it is worked at, from its release.
+    door: Mapped[str | None] = mapped_column(String(ID_LEN))
+    #: Epoch ms: released (items at the door bind from then) and closed (nothing binds after).
+    opened_at: Mapped[int | None] = mapped_column(BigInteger)
+    closed_at: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(Text)
+    changed_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class DocumentLine(Base):
+    """One expected line of one document version: a row per line, so stock and custody can find the
+    documents of a product and lot by index; the expected SSCCs and serials are JSON lists in the line,
+    since they are only ever read with their document (binding loads the few open documents of a door
+    whole and matches in memory) and a line of 10,000 serials stays one row per version.  Append-only,
+    like its version."""
+
+    __tablename__ = "document_lines"
+    __table_args__ = (
+        PrimaryKeyConstraint("document", "version", "number"),
+        Index("ix_document_lines_product", "product", "lot"),
+    )
+
+    document: Mapped[str] = mapped_column(String(ID_LEN))
+    version: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    number: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    product: Mapped[str] = mapped_column(String(ID_LEN))
+    lot: Mapped[str | None] = mapped_column(String(ID_LEN))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(16))
+    ssccs: Mapped[list[str]] = mapped_column(JsonDoc)
+    serials: Mapped[list[str]] = mapped_column(JsonDoc)

@@ -10,7 +10,11 @@ roles: ``cloud.identity.users.set_roles``).  The audit trail is read by those
 who answer for it: ``qa_manager`` and ``admin``.  Master data (temperature
 classes, products, lots) is a GDP specification under QA's control:
 ``catalog.manage`` is the QA manager's; moving a lot's status is a QA
-decision, or for a recall the recall coordinator's.
+decision, or for a recall the recall coordinator's.  Inventory documents
+(receiving notes, dispatch orders, transfers) are worked at the dock:
+``documents.manage`` (make, edit drafts, release to a door, start, complete,
+close, import) is the dock operator's and the QA manager's; the admin, who
+grants roles, holds none of it.
 """
 
 from __future__ import annotations
@@ -22,17 +26,18 @@ __all__ = ["PERMISSIONS", "QA_PERMISSIONS", "ROLES", "permissions"]
 #: What anyone signed in may look at (the recorded data and its refusals), and their own API tokens.
 _READ = frozenset(
     {"readings.read", "alerts.read", "gateways.read", "dead_letters.read", "sites.read", "catalog.read",
-     "tokens.own"}
+     "documents.read", "tokens.own"}
 )
 #: Decisions on goods (release, quarantine, review, recall): never held by ``admin`` alone.
 QA_PERMISSIONS = frozenset({"qa.decide", "qa.review", "recall.run"})
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _READ,
-    "dock_operator": _READ | {"dock.operate", "alerts.acknowledge"},
+    "dock_operator": _READ | {"dock.operate", "alerts.acknowledge", "documents.manage"},
     "qa": _READ | {"qa.decide", "alerts.acknowledge"},
     "qa_manager": _READ
-    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay", "catalog.manage"},
+    | {"qa.decide", "qa.review", "alerts.acknowledge", "audit.read", "dead_letters.replay", "catalog.manage",
+       "documents.manage"},
     "recall_coordinator": _READ | {"recall.run"},
     "admin": _READ
     | {"users.manage", "settings.manage", "gateways.enrol", "audit.read", "dead_letters.replay"},

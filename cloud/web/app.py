@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.api.app import create_app
 from coldgate.cloud.api.auth import ApiTokens, AuthSettings
-from coldgate.cloud.web import admin_pages, catalog_pages, pages, topology_pages
+from coldgate.cloud.web import admin_pages, catalog_pages, document_pages, pages, topology_pages
 
 __all__ = ["create_web_app"]
 
@@ -24,6 +24,7 @@ def create_web_app(
     """``create_app``'s API with the dashboard's pages, their error pages and static files."""
     app = create_app(engine, tokens, writer=writer, auth=auth)
     openapi = app.openapi()  # as create_app left it (public routes marked): adding pages resets the cache
-    pages.install(app, (admin_pages.router, catalog_pages.router, topology_pages.router))
+    page_modules = (admin_pages, catalog_pages, topology_pages, document_pages)
+    pages.install(app, tuple(module.router for module in page_modules))
     app.openapi_schema = openapi
     return app

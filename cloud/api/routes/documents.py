@@ -1,0 +1,256 @@
+"""Inventory documents: read by anyone signed in (``documents.read``); made, edited as drafts, moved
+along their states and imported with ``documents.manage`` (the dock operator's and the QA manager's).
+
+Each state move is a route of its own (release, draft, start, complete, close), so the access table and
+the OpenAPI document say what can be done; every one takes the reason (audited) and the version it
+moves (``if_version``, 409 when stale), a release also the dock door.  Bodies fix only the shape;
+values are checked by ``cloud/documents/`` and refused naming the field's path (``lines[3].lot``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.catalog.csv_read import ImportRefused
+from coldgate.cloud.documents import documents
+from coldgate.cloud.documents.checks import UNITS
+from coldgate.cloud.documents.importing import import_documents
+from coldgate.cloud.documents.model import DocumentState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["documents"])
+DocumentId = Annotated[str, Path(max_length=64)]
+ONE = "/documents/{document_id}"
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such document."},
+    409: {"description": "if_version is stale: the document changed since you read it."},
+}
+
+
+class _Change(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=2000, description="Why the change is made (kept in the audit trail).")
+
+
+class DocumentBody(_Change):
+    kind: Any = Field(description="receiving, dispatch or transfer.")
+    site: Any = Field(description="The site whose dock works it.")
+    reference: Any = Field(
+        description="The sender's number (ship notice, purchase or customer order); unique per site and kind."
+    )
+    party: Any = Field(default=None, description="Supplier (receiving), customer and ship-to (dispatch).")
+    lines: Any = Field(
+        default_factory=list,
+        description=f"Each: product (catalog id), lot (optional), quantity (whole, >= 1), unit "
+        f"({', '.join(UNITS)}; default case), number (default: its place from 1), ssccs, serials.",
+    )
+
+
+class DraftBody(_Change):
+    party: Any = Field(default=None, description="Left as it is when not sent; null clears it.")
+    lines: Any = Field(
+        default=None,
+        description="The whole new set of lines, as in POST /documents; left as they are when not sent.",
+    )
+    if_version: int | None = Field(
+        default=None, ge=0, description="The version you changed; 409 if it moved on."
+    )
+
+
+class MoveBody(_Change):
+    if_version: int | None = Field(
+        default=None, ge=0, description="The version you moved; 409 if it moved on."
+    )
+
+
+class ReleaseBody(MoveBody):
+    door: Any = Field(description="The dock door (a dock_door location of the document's site).")
+
+
+class LineOut(BaseModel):
+    number: int
+    product: str
+    lot: str | None
+    quantity: int
+    unit: str
+    ssccs: list[str]
+    serials: list[str]
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    version: int
+    kind: str
+    site: str
+    state: str
+    reference: str
+    party: str | None
+    door: str | None
+    opened_at: int | None = Field(description="Released (items bind from then), epoch ms.")
+    closed_at: int | None = Field(description="Closed (nothing binds after), epoch ms.")
+    changed_at: str
+    changed_by: str
+    reason: str
+
+
+class DocumentOut(_Header):
+    lines: list[LineOut]
+
+
+class DocumentListed(_Header):
+    line_count: int
+
+
+class DocumentImportOut(BaseModel):
+    sha256: str = Field(description="SHA-256 of the file as received (also in the audit entry).")
+    documents: int
+    lines: int
+    ids: list[str]
+
+
+@router.get("/documents", response_model=list[DocumentListed])
+def list_documents(
+    request: Request,
+    kind: Annotated[str | None, Query(max_length=16, description="receiving, dispatch or transfer")] = None,
+    state: Annotated[str | None, Query(max_length=16, description=", ".join(documents.STATE_FILTERS))] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    door: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[DocumentListed]:
+    """Documents as they stand, most recently changed first (without their lines)."""
+    with request.app.state.engine.connect() as conn:
+        found = documents.documents(conn, kind=kind, state=state, site=site, door=door)
+    return [DocumentListed(**{k: v for k, v in d.items() if k != "lines"}) for d in found]
+
+
+@router.post("/documents", response_model=DocumentOut, status_code=status.HTTP_201_CREATED, responses=ANSWERS)
+def create_document(body: DocumentBody, request: Request) -> DocumentOut:
+    """Make a draft."""
+    fields = body.model_dump(exclude={"reason"})
+    with writing(request) as conn:
+        made = documents.create_document(conn, fields, reason=body.reason, by=acting(request), now=utc_now())
+    return DocumentOut(**made)
+
+
+async def _raw(request: Request) -> bytes:
+    return await request.body()
+
+
+@router.post(
+    "/documents/import",
+    response_model=DocumentImportOut,
+    responses={
+        422: {"description": "Nothing imported: `detail` lists each bad row (line, column, value, why)."},
+        409: {"description": "A document was made meanwhile with a reference of the file: import it again."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+def import_file(
+    request: Request,
+    reason: Annotated[str, Query(max_length=1000, description="Why the file is imported (audited).")],
+    data: Annotated[bytes, Depends(_raw)],
+) -> Any:
+    """Documents from a file, whole or nothing, each made as a draft.  CSV (``text/csv``): one row per
+    line, columns kind, site, reference, product, quantity (required), party, line, lot, unit, ssccs,
+    serials (the document's columns repeated on each of its rows; ``line``: the
+    line number, ``ssccs`` and ``serials`` separated by spaces or semicolons).  JSON
+    (``application/json``): a list of documents as ``POST /documents`` takes them (without ``reason``),
+    a problem's ``line`` being the document's place in the list from 1 and its ``column`` the field's
+    path."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        with writing(request) as conn:
+            result = import_documents(
+                conn, data, media_type, reason=reason, by=acting(request), now=utc_now()
+            )
+    except ImportRefused as refused:
+        detail = [
+            {"type": "value_error", "loc": ["body", e.line, e.column], "msg": e.why, "line": e.line,
+             "column": e.column, "value": e.value, "why": e.why}
+            for e in refused.errors
+        ]  # fmt: skip
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": detail, "more": refused.more, "summary": str(refused).removeprefix("file: ")},
+        )
+    return DocumentImportOut(**dataclasses.asdict(result))
+
+
+@router.get(ONE, response_model=DocumentOut, responses=ANSWERS)
+def get_document(document_id: DocumentId, request: Request) -> DocumentOut:
+    """The document as it stands, with its lines."""
+    with request.app.state.engine.connect() as conn:
+        return DocumentOut(**documents.document(conn, document_id))
+
+
+@router.get(ONE + "/history", response_model=list[DocumentOut], responses=ANSWERS)
+def document_history(document_id: DocumentId, request: Request) -> list[DocumentOut]:
+    """Every version, oldest first: who, when, why, and the document then."""
+    with request.app.state.engine.connect() as conn:
+        return [DocumentOut(**v) for v in documents.document_history(conn, document_id)]
+
+
+@router.put(ONE, response_model=DocumentOut, responses=ANSWERS)
+def put_document(document_id: DocumentId, body: DraftBody, request: Request) -> DocumentOut:
+    """A draft's next version: its party and its whole set of lines."""
+    fields = body.model_dump(exclude={"reason", "if_version"}, exclude_unset=True)
+    with writing(request) as conn:
+        changed = documents.put_document(
+            conn, document_id, fields, reason=body.reason, if_version=body.if_version, by=acting(request),
+            now=utc_now(),
+        )  # fmt: skip
+    return DocumentOut(**changed)
+
+
+def _move(document_id: str, state: DocumentState, body: MoveBody, request: Request, door: Any = None) -> Any:
+    with writing(request) as conn:
+        moved = documents.move_document(
+            conn, document_id, state, reason=body.reason, door=door, if_version=body.if_version,
+            by=acting(request), now=utc_now(),
+        )  # fmt: skip
+    return DocumentOut(**moved)
+
+
+@router.post(ONE + "/release", response_model=DocumentOut, responses=ANSWERS)
+def release(document_id: DocumentId, body: ReleaseBody, request: Request) -> DocumentOut:
+    """Draft → released to the dock door ``door``: items there bind to it from now."""
+    return _move(document_id, DocumentState.RELEASED, body, request, body.door)  # type: ignore[no-any-return]
+
+
+@router.post(ONE + "/draft", response_model=DocumentOut, responses=ANSWERS)
+def back_to_draft(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
+    """Released → draft (to correct it): the door is cleared."""
+    return _move(document_id, DocumentState.DRAFT, body, request)  # type: ignore[no-any-return]
+
+
+@router.post(ONE + "/start", response_model=DocumentOut, responses=ANSWERS)
+def start(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
+    """Released → in progress."""
+    return _move(document_id, DocumentState.IN_PROGRESS, body, request)  # type: ignore[no-any-return]
+
+
+@router.post(ONE + "/complete", response_model=DocumentOut, responses=ANSWERS)
+def complete(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
+    """In progress → completed, with the reason.  (Waiting for open discrepancies comes with binding.)"""
+    return _move(document_id, DocumentState.COMPLETED, body, request)  # type: ignore[no-any-return]
+
+
+@router.post(ONE + "/close", response_model=DocumentOut, responses=ANSWERS)
+def close(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
+    """Completed → closed: nothing binds to it after now."""
+    return _move(document_id, DocumentState.CLOSED, body, request)  # type: ignore[no-any-return]
