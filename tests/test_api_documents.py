@@ -182,7 +182,7 @@ JSONISH = st.recursive(
     max_leaves=12,
 )
 LINE = st.fixed_dictionaries(
-    {"product": st.sampled_from(["VX10", "PLAIN", "NOPE", ""]) | st.text(max_size=5)},
+    {"product": st.sampled_from(["VX10", "PLAIN", "NOPE", ""]) | st.text(max_size=5) | JSONISH},
     optional={
         "lot": st.sampled_from(["L1", "L2", "G1", None]) | JSONISH,
         "quantity": JSONISH | st.integers(),

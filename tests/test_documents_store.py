@@ -281,6 +281,7 @@ BAD_LINES: list[tuple[Any, str]] = [
         "lines[0].colour: is not a line field (fields: number, product, lot, quantity, unit, ssccs, serials)",
     ),
     ([{"product": "NOPE", "quantity": 1}], "lines[0].product: no product 'NOPE' in the catalog"),
+    ([{"product": ["VX10"], "quantity": 1}], "lines[0].product: must be text"),
     (
         [{"product": "VX10", "quantity": 1}, {"product": "VX10", "lot": "L9", "quantity": 1}],
         "lines[1].lot: no lot 'L9' of product 'VX10' in the catalog",

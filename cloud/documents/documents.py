@@ -66,15 +66,20 @@ def _ms(now: datetime.datetime) -> int:
     return int(now.timestamp() * 1000)
 
 
-def catalog_snapshot(conn: Connection) -> Catalog:
-    """Products in force (→ retired) and every lot: what the line checks need, in two reads."""
+def catalog_snapshot(conn: Connection, lines: object = None) -> Catalog:
+    """Products in force (→ retired) and their lots: what the line checks need, in two reads.  Given the
+    lines to check, only the lots of the products they name are read (a catalog holds many more lots than
+    a document names); else every lot (an import checks many documents against one snapshot)."""
     p = _products.c
     top = select(p.id, func.max(p.version).label("top")).group_by(p.id).subquery()
     query = select(p.id, p.retired).join(top, and_(p.id == top.c.id, p.version == top.c.top))
     products = {key: bool(retired) for key, retired in conn.execute(query)}
-    lots = frozenset(
-        (r.product, r.lot) for r in conn.execute(select(_lots.c.product, _lots.c.lot).distinct())
-    )
+    lots_query = select(_lots.c.product, _lots.c.lot).distinct()
+    if isinstance(lines, list):
+        named = {x.get("product") for x in lines if isinstance(x, dict) and isinstance(x.get("product"), str)}
+        named &= products.keys()
+        lots_query = lots_query.where(_lots.c.product.in_(sorted(named)))
+    lots = frozenset((r.product, r.lot) for r in conn.execute(lots_query))
     return Catalog(products, lots)
 
 
@@ -251,7 +256,7 @@ def create_document(
     """Make a draft from ``fields`` (kind, site, reference, party, lines); audited in ``conn``'s
     transaction.  ``catalog``: a snapshot already read (an import checks many documents against one)."""
     header = check_header(fields)
-    lines = check_lines(fields.get("lines"), catalog or catalog_snapshot(conn))
+    lines = check_lines(fields.get("lines"), catalog or catalog_snapshot(conn, fields.get("lines")))
     why = check_reason(reason)
     holder = reference_holder(conn, header["site"], header["kind"], header["reference"])
     if holder is not None:
@@ -292,7 +297,7 @@ def put_document(
     merged = {"kind": last.kind, "site": last.site, "reference": last.reference, "party": last.party,
               "lines": before["lines"], **fields}  # fmt: skip
     header = check_header({k: v for k, v in merged.items() if k != "lines"})
-    lines = check_lines(merged["lines"], catalog_snapshot(conn))
+    lines = check_lines(merged["lines"], catalog_snapshot(conn, merged["lines"]))
     why = check_reason(reason)
     row = {**_header_of(last), "party": header["party"]}
     return _write(conn, row, lines, version=version, action="update", before=before, why=why, by=by, now=now)
