@@ -30,10 +30,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole test session (tests/conftest.py offers it to every module; starting
-    one costs about a second)."""
+    """One Chromium per test module (tests/conftest.py offers it to every module; starting one costs
+    about a second).  Not per session: playwright's sync API keeps an event loop running in the main
+    thread while it is open, so every later test that calls ``asyncio.run`` (the uplink's, the
+    gateway's) would fail with "cannot be called from a running event loop"."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
