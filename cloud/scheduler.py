@@ -36,6 +36,7 @@ from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
+from coldgate.cloud.documents.binding_store import BATCH, bind_pending
 from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
 from coldgate.cloud.downlink.currency_watch import check_downlink
 
@@ -50,6 +51,9 @@ UNHEARD_JOB = "gateway-watchdog"
 STUCK_JOB = "stuck-streams"
 DOWNLINK_JOB = "downlink-currency"
 CALIBRATION_JOB = "calibration-due"
+BINDING_JOB = "bind-items"
+#: Seconds between binding runs: a case passing the portal shows on its document within this.
+BINDING_EVERY_S = 2.0
 PARTITIONS_JOB = "readings-partitions"
 AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
@@ -112,6 +116,12 @@ class CloudScheduler:
         self._every(self.check_gateways_now, every_interval, UNHEARD_JOB, "unheard-gateway watchdog")
         self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
         self._every(self.check_downlink_now, every_interval, DOWNLINK_JOB, "down-link currency watchdog")
+        self._every(
+            self.bind_items_now,
+            IntervalTrigger(seconds=min(BINDING_EVERY_S, self._interval_s), timezone=UTC),
+            BINDING_JOB,
+            "binding of movements and scans to documents",
+        )
         self._every(
             self.check_calibrations_now,
             IntervalTrigger(minutes=10, timezone=UTC),
@@ -188,6 +198,24 @@ class CloudScheduler:
         except Exception:
             log.exception("down-link watchdog run failed; retrying in %g s", self._interval_s)
             return []
+
+    def bind_items_now(self, *, most: int = 50) -> int:
+        """Bind what ingest stored since the last run (the job), a batch per transaction, up to ``most``
+        batches; returns how many items were bound.  Runs apart from ingest so that binding can never
+        slow it down nor hold back an acknowledgement; a failure is logged and the items wait for the
+        next run (two cloud processes binding one item at once: one wins, the other's run fails and
+        finds it bound next time)."""
+        total = 0
+        try:
+            for _ in range(most):
+                with self._engine.begin() as conn:
+                    found = bind_pending(conn, self._clock())
+                total += found
+                if found < BATCH:
+                    break
+        except Exception:
+            log.exception("binding run failed after %d items; retrying in %g s", total, BINDING_EVERY_S)
+        return total
 
     def check_calibrations_now(self) -> list[CalibrationStep]:
         """One ``calibration.due`` run (the job, every 10 min: due dates are days); errors are logged."""

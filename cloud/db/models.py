@@ -839,3 +839,44 @@ class DocumentLine(Base):
     unit: Mapped[str] = mapped_column(String(16))
     ssccs: Mapped[list[str]] = mapped_column(JsonDoc)
     serials: Mapped[list[str]] = mapped_column(JsonDoc)
+
+
+class BindingRow(Base):
+    """Where one stored movement or scan landed (``cloud/documents/binding_store.py``): a document and
+    line, a document without a line (unexpected), or no document (unbound at its door, with the reason).
+
+    Derived (migration 0020): recomputed from ``edge_items``, the documents' versions and the catalog
+    with the same result, so a re-run may replace rows; the item itself is never touched.  What the item
+    named (``label`` as read, the catalog's product, lot, serial, SSCC) is kept beside it for the
+    dock's and reconciliation's reads.
+    """
+
+    __tablename__ = "bindings"
+    __table_args__ = (
+        Index("ix_bindings_document", "document", "line"),
+        Index("ix_bindings_door", "site", "door", "time"),
+        Index("ix_bindings_lot", "product", "lot"),
+    )
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    site: Mapped[str] = mapped_column(String(ID_LEN))
+    door: Mapped[str | None] = mapped_column(String(ID_LEN))
+    direction: Mapped[str] = mapped_column(String(16))
+    #: Epoch ms the item happened (a movement's first read, a scan's time), corrected where it was.
+    time: Mapped[int] = mapped_column(BigInteger)
+    document: Mapped[str | None] = mapped_column(String(ID_LEN))
+    line: Mapped[int | None] = mapped_column(Integer)
+    how: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    product: Mapped[str | None] = mapped_column(String(ID_LEN))
+    lot: Mapped[str | None] = mapped_column(String(ID_LEN))
+    serial: Mapped[str | None] = mapped_column(String(ID_LEN))
+    sscc: Mapped[str | None] = mapped_column(String(18))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unresolved: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc)
+    bound_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,227 @@
+"""Binding's database edge: the stored movements and scans not yet bound, bound and kept in ``bindings``.
+
+Ingest stores movements and scans whole (``edge_items``) and acknowledges the batch after its commit;
+binding runs afterwards, from the scheduler (:func:`bind_pending`), so it can never slow ingest down
+nor keep a batch from being acknowledged: a failure here leaves the items unbound and the next run
+tries again.  The pure steps (``identifiers``, ``binding``) decide; this module only reads what they
+need and writes what they decided.
+
+Re-running gives the same bindings (:func:`rebind`, after a document or the catalog was corrected, or
+after an upgrade), because nothing here depends on when it runs:
+
+* a document is offered to an item as it stood at the item's time, not as it stands now: each stretch
+  in which a version of it was open at a door (released, or in progress) becomes one window,
+  ``opened_at`` to the moment the next version took it out of the open states (its ``changed_at``) or
+  moved it to another door (:func:`door_documents`); a document completed since still binds the
+  items that passed while it was open;
+* an item's time is its own (a movement's first read, a scan's time), placed by the boot's anchor
+  where the gateway's clock was not synchronised (principle 4);
+* a scan's door is where its scanner was placed at the scan's time (a scanner at a dock door binds,
+  unknown direction; one elsewhere is a put-away scan: unbound here, custody's business).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import msgspec
+from sqlalchemy import Connection, Table, and_, delete, exists, insert, select
+
+from coldgate.cloud.catalog.locations import locations
+from coldgate.cloud.catalog.placements import placements
+from coldgate.cloud.db.models import (
+    BindingRow,
+    BootAnchor,
+    DocumentLine,
+    DocumentVersion,
+    EdgeItem,
+    GatewayEnrolment,
+)
+from coldgate.cloud.documents.binding import (
+    Binding,
+    ItemKey,
+    Observed,
+    bind_all,
+    observed_movement,
+    observed_scan,
+)
+from coldgate.cloud.documents.catalog_index import catalog_index
+from coldgate.cloud.documents.identifiers import identify_scan
+from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
+from coldgate.contract.items import Movement, Scan
+
+__all__ = ["BATCH", "bind_pending", "door_documents", "rebind"]
+
+#: Items bound per run and transaction: a few hundred milliseconds of work at most.
+BATCH: Final = 2000
+
+_bindings: Table = BindingRow.__table__  # type: ignore[assignment]
+_items: Table = EdgeItem.__table__  # type: ignore[assignment]
+_versions: Table = DocumentVersion.__table__  # type: ignore[assignment]
+_lines: Table = DocumentLine.__table__  # type: ignore[assignment]
+
+
+def _ms(moment: datetime.datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def door_documents(conn: Connection, site: str) -> list[Document]:
+    """Every window in which a document of ``site`` was open at a door, as a document the pure binding
+    takes (state in progress, ``opened_at``..``closed_at`` the window), oldest first."""
+    v = _versions.c
+    rows = conn.execute(select(_versions).where(v.site == site).order_by(v.id, v.version)).all()
+    wanted = {(row.id, row.version) for row in rows if row.state in OPEN_STATES and row.door}
+    lines: dict[tuple[str, int], list[Line]] = {key: [] for key in wanted}
+    if wanted:
+        ids = sorted({key for key, _ in wanted})
+        query = select(_lines).where(_lines.c.document.in_(ids)).order_by(
+            _lines.c.document, _lines.c.version, _lines.c.number
+        )
+        for line in conn.execute(query):
+            if (line.document, line.version) in lines:
+                expected = (tuple(line.ssccs or ()), tuple(line.serials or ()))
+                lines[(line.document, line.version)].append(
+                    Line(line.number, line.product, line.quantity, line.unit, line.lot, *expected)
+                )
+    windows: list[Document] = []
+    for i, row in enumerate(rows):
+        if (row.id, row.version) not in wanted:
+            continue
+        following = rows[i + 1] if i + 1 < len(rows) and rows[i + 1].id == row.id else None
+        if following is not None and following.state in OPEN_STATES and following.door == row.door:
+            continue  # still open at the same door: the window goes on (with the later version's lines)
+        start = row.opened_at if row.opened_at is not None else _ms(row.changed_at)
+        for earlier in reversed(rows[:i]):  # where this open stretch began
+            if earlier.id != row.id or earlier.state not in OPEN_STATES or earlier.door != row.door:
+                break
+            start = earlier.opened_at if earlier.opened_at is not None else _ms(earlier.changed_at)
+        end = None if following is None else _ms(following.changed_at)
+        if row.closed_at is not None:
+            end = row.closed_at if end is None else min(end, row.closed_at)
+        windows.append(Document(
+            id=row.id, kind=DocumentKind(row.kind), site=row.site, state=DocumentState.IN_PROGRESS,
+            reference=row.reference, lines=tuple(lines[(row.id, row.version)]), door=row.door,
+            opened_at=start, closed_at=end, party=row.party,
+        ))  # fmt: skip
+    return sorted(windows, key=lambda d: (d.opened_at or 0, d.id))
+
+
+def _item(row: Any) -> Movement | Scan:
+    body = {**row.body, "kind": row.kind, "seq": row.seq, "ts": row.ts, "boot": row.boot, "mono": row.mono,
+            "synced": row.synced}  # fmt: skip
+    return msgspec.convert(body, Movement | Scan)  # type: ignore[arg-type]
+
+
+def _anchors(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(gateway, boot) -> (mono, ts) of the boot's first synchronised moment, for unsynchronised items."""
+    wanted = {(row.gateway, row.boot) for row in rows if not row.synced}
+    if not wanted:
+        return {}
+    a = BootAnchor
+    gateways = sorted({gateway for gateway, _ in wanted})
+    found = conn.execute(select(a.gateway, a.boot, a.mono, a.ts).where(a.gateway.in_(gateways)))
+    return {(g, b): (m, t) for g, b, m, t in found if (g, b) in wanted}
+
+
+class _Scanners:
+    """Where each scanner was placed, over time; and which of a site's locations are dock doors."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._places: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        for p in placements(conn):
+            if p["device_kind"] == "scanner":
+                where = self._places.setdefault((p["gateway"], p["device"]), [])
+                where.append((p["valid_from"], p["location"]))
+        self._doors = {(x["site"], x["id"]) for x in locations(conn) if x["kind"] == "dock_door"}
+
+    def at(self, site: str, gateway: str, scanner: str, time: int) -> tuple[str | None, str | None]:
+        """(the dock door, the location) the scanner served at ``time``; the door None when it was not
+        placed at a door."""
+        places = self._places.get((gateway, scanner), [])
+        i = bisect.bisect_right(places, time, key=lambda p: p[0]) - 1
+        location = places[i][1] if i >= 0 else None
+        return (location if (site, location) in self._doors else None), location
+
+
+def _row(site: str, binding: Binding, now: datetime.datetime) -> dict[str, Any]:
+    seen, named = binding.observed, binding.observed.identified
+    return {
+        "gateway": seen.key.gateway, "stream": seen.key.stream, "seq": seen.key.seq, "kind": seen.kind,
+        "site": site, "door": seen.door or None, "direction": seen.direction, "time": seen.time,
+        "document": binding.document, "line": binding.line, "how": binding.how, "reason": binding.reason,
+        "unit": named.unit, "label": named.label[:1000], "product": named.product, "lot": named.lot,
+        "serial": named.serial, "sscc": named.sscc, "quantity": named.quantity,
+        "unresolved": [{"field": u.field, "value": u.value, "reason": u.reason} for u in named.unresolved],
+        "bound_at": now,
+    }  # fmt: skip
+
+
+def bind_pending(conn: Connection, now: datetime.datetime, *, limit: int = BATCH) -> int:
+    """Bind up to ``limit`` stored movements and scans that have no binding yet; returns how many."""
+    e, b = _items.c, _bindings.c
+    bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
+    rows = conn.execute(
+        select(_items).where(e.kind.in_(["movement", "scan"]), ~bound).order_by(e.gateway, e.stream, e.seq)
+        .limit(limit)
+    ).all()  # fmt: skip
+    if not rows:
+        return 0
+    g = GatewayEnrolment
+    site_of = {row.gateway: row.site for row in conn.execute(select(g.gateway, g.site))}
+    anchors = _anchors(conn, rows)
+    scanners = _Scanners(conn)
+    written: list[dict[str, Any]] = []
+    by_site: dict[str, list[Any]] = {}
+    for row in rows:
+        by_site.setdefault(site_of.get(row.gateway, ""), []).append(row)
+    for site, site_rows in sorted(by_site.items()):
+        index = catalog_index(conn, site)
+        observed: list[Observed] = []
+        for row in site_rows:
+            item, key = _item(row), ItemKey(row.gateway, row.stream, row.seq)
+            anchor = anchors.get((row.gateway, row.boot))
+            late = anchor is not None and not row.synced
+            shift = anchor[1] + (row.mono - anchor[0]) - row.ts if late else 0  # type: ignore[index]
+            if isinstance(item, Movement):
+                observed.append(observed_movement(key, item, index, time=item.first_seen + shift))
+                continue
+            door, location = scanners.at(site, row.gateway, item.scanner, item.ts + shift)
+            if door is not None:
+                observed.append(observed_scan(key, item, index, door=door, time=item.ts + shift))
+                continue
+            where = f"at {location}" if location is not None else "placed nowhere"
+            seen = Observed(key, "scan", "", "unknown", item.ts + shift, identify_scan(item, index))
+            why = f"scanner {item.scanner} was {where}, not at a dock door: a put-away or stock scan"
+            written.append(_row(site, Binding(seen, None, None, "no door", why), now))
+        written += [_row(site, binding, now) for binding in bind_all(observed, door_documents(conn, site))]
+    conn.execute(insert(_bindings), written)
+    return len(written)
+
+
+def rebind(conn: Connection, now: datetime.datetime, *, site: str | None = None) -> int:
+    """Bind every stored movement and scan again (of one site when given): after a document or the
+    catalog was corrected.  Returns how many were bound; the same stored records give the same rows."""
+    query = delete(_bindings) if site is None else delete(_bindings).where(_bindings.c.site == site)
+    conn.execute(query)
+    total = 0
+    while found := bind_pending(conn, now):
+        total += found
+    return total
+
+
+def bindings_of(conn: Connection, keys: Iterable[ItemKey]) -> dict[ItemKey, dict[str, Any]]:
+    """The stored binding of each of ``keys`` that has one."""
+    b = _bindings.c
+    found: dict[ItemKey, dict[str, Any]] = {}
+    wanted = set(keys)
+    for gateway in sorted({k.gateway for k in wanted}):
+        for row in conn.execute(select(_bindings).where(b.gateway == gateway)).mappings():
+            key = ItemKey(row["gateway"], row["stream"], row["seq"])
+            if key in wanted:
+                found[key] = dict(row)
+    return found

@@ -1,0 +1,109 @@
+"""Binding's database edge (``cloud/documents/binding_store.py``) on both dialects: movements and scans
+stored by the real ingest path are bound to the receiving note open at their door, the rest kept
+unbound with the reason; binding again after the note was completed and closed gives the same rows."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from coldgate.cloud.catalog.placements import place
+from coldgate.cloud.catalog.serials import add_serials
+from coldgate.cloud.db.models import BindingRow
+from coldgate.cloud.documents.binding_store import bind_pending, door_documents, rebind
+from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.contract import examples
+from coldgate.contract.items import Direction, Movement, Scan, Scheme
+from coldgate.simulator.rfid_scenarios import sgtin96_hex
+from tests.rig.cloud_db import ingest
+from tests.rig.documents import DOCK, NOW, QA, SITE, stock_the_dock
+from tests.rig.ingest import batch_message
+
+AT = int(NOW.timestamp() * 1000) + 60_000  # a minute after the note was released
+LATER = NOW + datetime.timedelta(hours=1)
+
+
+def _stamp(seq: int, ts: int) -> dict[str, Any]:
+    return {"seq": seq, "ts": ts, "boot": examples.BOOT, "mono": 1000 + seq, "synced": True}
+
+
+def _case(seq: int, serial: int, door: str = "D1") -> Movement:
+    epc = sgtin96_hex("4006381", "033393", serial).lower()  # VX10: GTIN 04006381333931
+    return Movement(**_stamp(seq, AT + seq), reader="r1", door=door, direction=Direction.IN, epc=epc,
+                    first_seen=AT + seq, last_seen=AT + seq + 500, read_count=4)  # fmt: skip
+
+
+def _scan(seq: int, scanner: str, serial: str) -> Scan:
+    raw = f"]d2010400638133393110L1\x1d21{serial}"
+    return Scan(**_stamp(seq, AT + seq), scanner=scanner, raw=raw, symbology="]d2", scheme=Scheme.GS1,
+                gtin="04006381333931", lot="L1", serial=serial)  # fmt: skip
+
+
+def _setup(engine: Engine) -> str:
+    stock_the_dock(engine)
+    with engine.begin() as conn:
+        add_serials(conn, "VX10", "L1", [], [("1000", "1019")], reason="ASN", by=QA, now=NOW)
+        line = {"product": "VX10", "lot": "L1", "quantity": 3, "serials": ["1000", "1001", "1002"]}
+        note = {"kind": "receiving", "site": SITE, "reference": "ASN-7", "party": "Acme", "lines": [line]}
+        made = create_document(conn, note, reason="ASN received", by=DOCK, now=NOW)
+        move_document(conn, made["id"], "released", door="D1", reason="truck at door 1", by=DOCK, now=NOW)
+        since = AT - 3_600_000
+        place(conn, "gw01", "scanner", "s1", "D1", since, reason="handheld at door 1", by=QA, now=NOW)
+    items = [_case(1, 1000), _case(2, 1001), _case(3, 1002), _case(4, 1500), _case(5, 1003, door="D9"),
+             _scan(6, "s1", "1002"), _scan(7, "s2", "1001")]  # fmt: skip
+    assert ingest(engine, *batch_message("gw01", items)).kind == "batch"
+    return str(made["id"])
+
+
+def _rows(engine: Engine) -> dict[int, tuple[Any, ...]]:
+    b = BindingRow
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(b.seq, b.door, b.document, b.line, b.how, b.product, b.lot, b.serial, b.reason)
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_stored_items_bind_to_the_note_open_at_their_door_and_the_rest_say_why(engine: Engine) -> None:
+    document = _setup(engine)
+    with engine.begin() as conn:
+        assert bind_pending(conn, LATER) == 7
+        assert bind_pending(conn, LATER) == 0  # nothing pending: each item is bound once
+    rows = _rows(engine)
+    for seq, serial in ((1, "1000"), (2, "1001"), (3, "1002")):
+        assert rows[seq][:7] == ("D1", document, 1, "serial", "VX10", "L1", serial), rows[seq]
+    # A case of the note's product whose serial is in no lot: on the line, for reconciliation to flag.
+    assert rows[4][:6] == ("D1", document, 1, "other_lot", "VX10", None)
+    assert rows[5][1] is None and rows[5][0] == "D9" and rows[5][3] == "unbound"
+    assert rows[6][:3] == ("D1", document, 1)  # the handheld at door 1: the same case again, bound
+    assert rows[7][:4] == (None, None, None, "no door")
+    assert "scanner s2 was placed nowhere" in rows[7][7]
+
+
+def test_binding_again_after_the_note_was_completed_and_closed_gives_the_same_rows(engine: Engine) -> None:
+    """The note is offered as it stood when the cases passed, not as it stands now."""
+    document = _setup(engine)
+    with engine.begin() as conn:
+        bind_pending(conn, LATER)
+    first = _rows(engine)
+    with engine.begin() as conn:
+        for state in ("in_progress", "completed", "closed"):
+            move_document(conn, document, state, reason="received", by=DOCK, now=LATER)
+        [window] = door_documents(conn, SITE)
+        released, done = int(NOW.timestamp() * 1000), int(LATER.timestamp() * 1000)
+        assert (window.opened_at, window.closed_at) == (released, done)
+        assert rebind(conn, LATER + datetime.timedelta(days=1)) == 7
+    assert _rows(engine) == first
+
+
+def test_the_cloud_schedulers_binding_job_binds_what_ingest_stored(engine: Engine) -> None:
+    from coldgate.cloud.config import CloudConfig
+    from coldgate.cloud.scheduler import CloudScheduler
+
+    _setup(engine)
+    scheduler = CloudScheduler(engine, CloudConfig(), clock=lambda: LATER)
+    assert scheduler.bind_items_now() == 7
+    assert scheduler.bind_items_now() == 0
+    assert len(_rows(engine)) == 7
