@@ -222,8 +222,7 @@ def sensor_exists(conn: Connection, gateway: str, sensor: str) -> bool:
 # ---------------------------------------------------------------- readings
 
 
-#: A reading's time as the API selects, buckets and orders it: the clock-corrected time where the
-#: cloud has one (a Pi that booted without NTP stamps 1970 until it syncs), else the gateway's ``ts``.
+#: The columns of a reading the series, buckets and CSV read (``_readings_in`` adds its time ``t``).
 _READING_COLUMNS = ("ts", "ts_corrected", "stream", "seq", "quantity", "value", "unit", "quality", "reason")
 
 
