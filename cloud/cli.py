@@ -10,6 +10,7 @@ from coldgate.cloud.audit.cli import audit
 from coldgate.cloud.catalog.catalog_cli import catalog
 from coldgate.cloud.catalog.sites_cli import sites
 from coldgate.cloud.cli_transaction import load_config
+from coldgate.cloud.documents.documents_cli import documents
 from coldgate.cloud.identity.cli import gateways
 from coldgate.cloud.identity.tokens_cli import tokens
 from coldgate.cloud.identity.users_cli import users
@@ -26,6 +27,7 @@ cloud.add_command(users)
 cloud.add_command(tokens)
 cloud.add_command(sites)
 cloud.add_command(catalog)
+cloud.add_command(documents)
 
 
 @cloud.command("check-config")

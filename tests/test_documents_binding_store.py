@@ -107,3 +107,20 @@ def test_the_cloud_schedulers_binding_job_binds_what_ingest_stored(engine: Engin
     assert scheduler.bind_items_now() == 7
     assert scheduler.bind_items_now() == 0
     assert len(_rows(engine)) == 7
+
+
+def test_an_operator_binds_everything_again_from_the_shell(
+    engine: Engine, db_url: str, tmp_path: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from coldgate.cloud.cli import cloud
+
+    _setup(engine)
+    config = tmp_path / "cloud.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n')
+    for _ in range(2):  # twice: the same records give the same bindings
+        result = CliRunner().invoke(cloud, ["documents", "rebind", str(config), "--site", SITE])
+        assert result.exit_code == 0, result.output
+        assert result.output == "7 movement(s) and scan(s) bound again at site site1\n"
+    assert len(_rows(engine)) == 7
