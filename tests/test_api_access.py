@@ -22,7 +22,8 @@ TOKENS = ApiTokens((("erp", FILE_TOKEN),))
 #: A value for every path parameter; none of them names anything that exists.
 PATH_VALUES = {"gateway": "gw-none", "sensor": "s-none", "login": "nobody", "token_id": "t-000000000000",
                "site": "site-none", "name": "class-none", "product": "p-none", "lot": "lot-none",
-               "serial": "serial-none", "location": "loc-none", "document_id": "doc-none"}
+               "serial": "serial-none", "location": "loc-none", "document_id": "doc-none",
+               "door": "door-none"}
 QUERY_VALUES = {"from": "1795000000000", "to": "1795000060000"}
 
 

@@ -97,6 +97,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/documents/{document_id}/start"): "documents.manage",
     ("POST", "/documents/{document_id}/complete"): "documents.manage",
     ("POST", "/documents/{document_id}/close"): "documents.manage",
+    ("GET", "/documents/{document_id}/reconciliation"): "documents.read",
+    ("GET", "/doors/{site}/{door}/unbound"): "documents.read",
 }
 
 
@@ -118,6 +120,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/catalog/{kind}"): "catalog.read",
     ("GET", "/dashboard/documents"): "documents.read",
     ("GET", "/dashboard/documents/{document_id}"): "documents.read",
+    ("GET", "/dashboard/dock/{site}/{door}"): "documents.read",
+    ("GET", "/dashboard/dock/{site}/{door}/live"): "documents.read",
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",

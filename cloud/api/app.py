@@ -31,6 +31,7 @@ from coldgate.cloud.api.routes import (
     catalog_products,
     catalog_serials,
     dead_letters,
+    dock,
     documents,
     gaps,
     gateways,
@@ -128,6 +129,7 @@ def create_app(
         catalog_places,
         topology,
         documents,
+        dock,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
-from coldgate.cloud.documents import documents
+from coldgate.cloud.documents import documents, reconciliation_store
 from coldgate.cloud.documents.checks import UNITS
 from coldgate.cloud.documents.importing import import_documents
 from coldgate.cloud.documents.model import DocumentState
+from coldgate.cloud.documents.reconciliation import INFO_KINDS
 
-__all__ = ["router"]
+__all__ = ["ReconciliationOut", "reconciliation_out", "router"]
 
 router = APIRouter(tags=["documents"])
 DocumentId = Annotated[str, Path(max_length=64)]
@@ -203,6 +204,90 @@ def document_history(document_id: DocumentId, request: Request) -> list[Document
     """Every version, oldest first: who, when, why, and the document then."""
     with request.app.state.engine.connect() as conn:
         return [DocumentOut(**v) for v in documents.document_history(conn, document_id)]
+
+
+class LineCheckOut(BaseModel):
+    number: int
+    product: str
+    lot: str | None
+    unit: str
+    expected: int
+    seen: int = Field(description="Distinct units counted on the line (a pallet by its stated contents).")
+    complete: bool
+    state: str = Field(description="complete, flagged (counted but a unit is not right), missing, short, "
+                       "over, or mismatch (the count is right, the instances are not).")  # fmt: skip
+    cbv: str | None = Field(description="GS1 CBV 2.0 disposition: completeness_verified, "
+                            "completeness_inferred, mismatch_instance or mismatch_quantity.")  # fmt: skip
+
+
+class DiscrepancyOut(BaseModel):
+    kind: str = Field(description="missing, unexpected, unexpected_instance, under_quantity, over_quantity, "
+                      "wrong_lot, lot_unknown, duplicate, recalled, quarantined, rejected, expired, "
+                      "short_dated, temperature_class or unidentified.")  # fmt: skip
+    cbv: str | None = Field(description="Its GS1 CBV 2.0 disposition word, where the vocabulary has one.")
+    blocking: bool = Field(description="False for what only informs the dock (a duplicate read).")
+    line: int | None
+    product: str | None
+    lot: str | None
+    expected: int | None
+    seen: int | None
+    units: list[str] = Field(description="sscc:..., serial:product/serial, label:... or item:gw/stream/seq.")
+    detail: str
+
+
+class ReconciliationOut(BaseModel):
+    document: str
+    reference: str
+    kind: str
+    site: str
+    state: str
+    door: str | None
+    judged_on: str = Field(description="The UTC date expiry was judged against.")
+    complete: bool = Field(description="Every line complete and no discrepancy but duplicates.")
+    completeness: str | None
+    expected: int
+    seen: int
+    units_seen: int = Field(description="Distinct units (and unserialised items) bound to the document.")
+    duplicates: int = Field(description="Sightings of a unit already counted.")
+    lines: list[LineCheckOut]
+    discrepancies: list[DiscrepancyOut]
+
+
+def reconciliation_out(check: reconciliation_store.DocumentCheck) -> ReconciliationOut:
+    """The API's (and the pages') shape of one document's reconciliation."""
+    doc, found = check.document, check.reconciliation
+    units = {line.number: line.unit for line in doc.lines}
+    gaps = found.discrepancies
+    return ReconciliationOut(
+        document=doc.id, reference=doc.reference, kind=doc.kind, site=doc.site, state=doc.state,
+        door=doc.door, judged_on=check.today.isoformat(), complete=found.complete,
+        completeness=found.completeness, expected=found.expected, seen=found.seen,
+        units_seen=found.units_seen, duplicates=found.duplicates,
+        lines=[
+            LineCheckOut(
+                number=r.number, product=r.product, lot=r.lot, unit=units.get(r.number, "case"),
+                expected=r.expected, seen=r.seen, complete=r.complete,
+                state=reconciliation_store.line_state(r, gaps), cbv=reconciliation_store.line_word(r, gaps),
+            )
+            for r in found.lines
+        ],
+        discrepancies=[
+            DiscrepancyOut(
+                kind=d.kind, cbv=d.cbv, blocking=d.kind not in INFO_KINDS, line=d.line, product=d.product,
+                lot=d.lot, expected=d.expected, seen=d.seen, units=list(d.units), detail=d.detail,
+            )
+            for d in gaps
+        ],
+    )  # fmt: skip
+
+
+@router.get(ONE + "/reconciliation", response_model=ReconciliationOut, responses=ANSWERS)
+def reconciliation(document_id: DocumentId, request: Request) -> ReconciliationOut:
+    """Expected vs seen per line from the items bound to the document so far (binding runs every few
+    seconds after ingest), and every discrepancy with the units a person at the dock needs to find."""
+    with request.app.state.engine.connect() as conn:
+        check = reconciliation_store.check_document(conn, document_id, utc_now().date())
+    return reconciliation_out(check)
 
 
 @router.put(ONE, response_model=DocumentOut, responses=ANSWERS)

@@ -1,0 +1,80 @@
+"""Dock doors: what passed a door and bound to no document (``documents.read``).
+
+A resource of its own (a door of a site, not a document): an item that fits no open document is kept
+unbound at its door, never dropped (issue 15), and the dock must see it to assign it later or to call
+the supplier.  The window defaults to the last 24 hours, the dock's working memory; ``limit`` bounds
+the answer, so a window may be as long as the caller likes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from coldgate.cloud.api.routes import check_range, parse_time
+from coldgate.cloud.api.routes.windows import TIME_HELP
+from coldgate.cloud.api.writes import utc_now
+from coldgate.cloud.documents import reconciliation_store
+
+__all__ = ["DAY_MS", "router"]
+
+router = APIRouter(tags=["dock"])
+DAY_MS = 24 * 3600 * 1000
+Name = Annotated[str, Path(max_length=64)]
+
+
+class UnboundItem(BaseModel):
+    gateway: str
+    stream: str
+    seq: int
+    kind: str = Field(description="movement or scan.")
+    direction: str = Field(description="in, out or unknown.")
+    time: int = Field(description="When it passed (a movement's first read, a scan's time), epoch ms.")
+    label: str = Field(description="The identifier as read (EPC URI, barcode).")
+    product: str | None
+    lot: str | None
+    serial: str | None
+    sscc: str | None
+    quantity: int
+    unit: str | None
+    how: str
+    reason: str = Field(description="Why it fits no document.")
+    unresolved: list[dict[str, Any]] = Field(description="Identifiers that named nothing in the catalog.")
+
+
+class UnboundOut(BaseModel):
+    site: str
+    door: str
+    start: int = Field(alias="from")
+    end: int = Field(alias="to")
+    items: list[UnboundItem]
+    more: bool = Field(description="True when limit cut the list: narrow the window to see the rest.")
+
+
+@router.get(
+    "/doors/{site}/{door}/unbound",
+    response_model=UnboundOut,
+    response_model_by_alias=True,
+    responses={404: {"description": "The site has no such dock door."}},
+)
+def unbound(
+    site: Name,
+    door: Name,
+    request: Request,
+    from_: Annotated[
+        str | None, Query(alias="from", description=f"Inclusive; default: to - 24 h. {TIME_HELP}")
+    ] = None,
+    to: Annotated[str | None, Query(description=f"Exclusive; default: now. {TIME_HELP}")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Any:
+    """Items that passed the door in the window and bound to no document, newest first, with why."""
+    end = parse_time(to, "to") if to is not None else int(utc_now().timestamp() * 1000)
+    start = parse_time(from_, "from") if from_ is not None else max(0, end - DAY_MS)
+    check_range(start, end, to or str(end), max_ms=None)
+    with request.app.state.engine.connect() as conn:
+        found = reconciliation_store.unbound_at_door(conn, site, door, start, end, limit=limit + 1)
+    items = [UnboundItem(**x) for x in found[:limit]]
+    return UnboundOut.model_validate({"site": site, "door": door, "from": start, "to": end, "items": items,
+                                      "more": len(found) > limit})  # fmt: skip
