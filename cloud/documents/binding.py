@@ -31,6 +31,7 @@ The rules, in the order they are applied:
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class DoorIndex:
             and (e.document.closed_at is None or item.time < e.document.closed_at)
         ]  # fmt: skip
         if not in_time:
-            why = f"no open document at door {item.door} at {item.time}"
+            at = datetime.datetime.fromtimestamp(item.time / 1000, datetime.UTC).isoformat(timespec="seconds")
+            why = f"no open document at door {item.door} at {at.replace('+00:00', 'Z')}"
             return Binding(item, None, None, "unbound", why)
         if item.direction == "unknown":
             return self._bind_unknown(item, in_time)
