@@ -11,8 +11,8 @@ and kind by one index on first versions.
 States move only along ``model.TRANSITIONS``; a refused move names both states.  Releasing names the
 dock door (a ``dock_door`` location of the document's site, in force) and opens the time in which
 items at that door bind to it; back to draft clears both; closing ends that time.  Completing needs a
-reason, like every change here; that completion also waits for every discrepancy to be resolved or
-accepted comes with the binding store, which does not exist yet (issue 15).
+reason, like every change here.  Not yet: completion waiting for every discrepancy the reconciliation
+(``reconciliation_store.py``) finds to be resolved or accepted with a reason (issue 15, next step).
 
 The checks are pure (``checks.py``, against a snapshot of the catalog); this module does the reading
 and writing around them.

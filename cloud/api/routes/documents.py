@@ -331,7 +331,7 @@ def start(document_id: DocumentId, body: MoveBody, request: Request) -> Document
 
 @router.post(ONE + "/complete", response_model=DocumentOut, responses=ANSWERS)
 def complete(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
-    """In progress → completed, with the reason.  (Waiting for open discrepancies comes with binding.)"""
+    """In progress → completed, with the reason.  (Not yet waiting for open discrepancies: issue 15.)"""
     return _move(document_id, DocumentState.COMPLETED, body, request)  # type: ignore[no-any-return]
 
 
