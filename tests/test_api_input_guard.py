@@ -125,9 +125,18 @@ def url(
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, TOKENS), raise_server_exceptions=False) as client:
-        yield client
+def client(engine: Engine, db_url: str) -> Iterator[TestClient]:
+    """The app reading through an engine of its own and writing through ``engine``, as the service
+    runs: reading through the writer (BEGIN IMMEDIATE on SQLite) made the CSV stream wait a minute for
+    the write lock the request itself held."""
+    from coldgate.cloud.db.engine import make_engine
+
+    reader = make_engine(db_url)
+    try:
+        with TestClient(create_app(reader, TOKENS, writer=engine), raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        reader.dispose()
 
 
 @pytest.fixture
