@@ -880,3 +880,46 @@ class BindingRow(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unresolved: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc)
     bound_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: A put-away scan's: where its scanner was placed at the scan's time (migration 0021).
+    location: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class DiscrepancyAcceptance(Base):
+    """A discrepancy of a document accepted by someone allowed to decide (``qa.decide``), with the reason
+    (``cloud/documents/discrepancy_store.py``): a record, never edited (migration 0021).
+
+    ``key`` names the discrepancy as it stood when accepted (kind, line and the units it was about), so
+    an acceptance of three missing cases does not cover a fourth one found missing later.
+    """
+
+    __tablename__ = "discrepancy_acceptances"
+    __table_args__ = (Index("ix_discrepancy_acceptances_document", "document", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[str] = mapped_column(String(ID_LEN))
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The discrepancy as the person saw it when accepting (its detail), for the record.
+    summary: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[str] = mapped_column(Text)
+    accepted_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class ItemAssignment(Base):
+    """A movement or scan that bound to no document, assigned to one by hand (and a line, when named):
+    a record, never edited (migration 0021); binding applies it on every run, re-runs included."""
+
+    __tablename__ = "item_assignments"
+    __table_args__ = (Index("ix_item_assignments_document", "document"),)
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    document: Mapped[str] = mapped_column(String(ID_LEN))
+    line: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    assigned_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    assigned_by: Mapped[str] = mapped_column(Text)
+    assigned_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))

@@ -27,6 +27,9 @@ The rules, in the order they are applied:
    the smallest document id.  Every step is a total order, so the result never depends on input order.
 5. **Nothing is dropped**: an item with no candidate is an unbound :class:`Binding` at its door with
    the reason, visible to the dock and assignable later.
+6. **A person's assignment wins** (:func:`assigned`): an item someone assigned to a document by hand
+   binds there on every run, to the line they named or, if none, the line the rules above would pick
+   in that document; ``how`` says ``assigned`` and the reason names who and why.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ from coldgate.cloud.documents.model import DIRECTION_OF, OPEN_STATES, Document, 
 from coldgate.contract.items import Movement, Scan
 
 __all__ = [
-    "HOW", "Binding", "DoorIndex", "ItemKey", "Observed", "bind", "bind_all", "observed_movement",
-    "observed_scan",
+    "ASSIGNED", "HOW", "Binding", "DoorIndex", "ItemKey", "Observed", "assigned", "bind", "bind_all",
+    "observed_movement", "observed_scan",
 ]  # fmt: skip
 
 Kind = Literal["movement", "scan"]
@@ -52,6 +55,8 @@ Direction = Literal["in", "out", "unknown"]
 #: How an item bound, strongest first; the rank of a line match is its position here.
 HOW: Final = ("sscc", "serial", "product_lot", "product", "other_lot", "unexpected", "unbound")
 _RANK: Final = {how: rank for rank, how in enumerate(HOW)}
+#: How an item assigned by hand is bound (rule 6).
+ASSIGNED: Final = "assigned"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -229,3 +234,13 @@ def bind_all(items: Iterable[Observed], documents: Iterable[Document]) -> tuple[
     for item in items:
         unique.setdefault(item.key, item)
     return tuple(index.bind(unique[key]) for key in sorted(unique))
+
+
+def assigned(item: Observed, document: Document, line: int | None, by: str, reason: str) -> Binding:
+    """Rule 6: the item bound where a person put it; with no line named, the line rule 3 picks in that
+    document (none: the document without a line, which reconciliation reports as unexpected)."""
+    if line is None:
+        line = _Lines(document).match(item.identified)[1]
+    where = f"line {line}" if line is not None else "no line (unexpected)"
+    why = f"{document.kind} {document.reference}: {where}, assigned by {by}: {reason}"
+    return Binding(item, document.id, line, ASSIGNED, why)

@@ -17,7 +17,10 @@ after an upgrade), because nothing here depends on when it runs:
 * an item's time is its own (a movement's first read, a scan's time), placed by the boot's anchor
   where the gateway's clock was not synchronised (principle 4);
 * a scan's door is where its scanner was placed at the scan's time (a scanner at a dock door binds,
-  unknown direction; one elsewhere is a put-away scan: unbound here, custody's business).
+  unknown direction; one elsewhere is a put-away scan: unbound here with its ``location`` kept,
+  custody's business);
+* an item a person assigned by hand (``item_assignments``, a record) binds where they put it, on
+  every run (``binding.assigned``), against the document as it stands when the run happens.
 """
 
 from __future__ import annotations
@@ -39,16 +42,19 @@ from coldgate.cloud.db.models import (
     DocumentVersion,
     EdgeItem,
     GatewayEnrolment,
+    ItemAssignment,
 )
 from coldgate.cloud.documents.binding import (
     Binding,
     ItemKey,
     Observed,
+    assigned,
     bind_all,
     observed_movement,
     observed_scan,
 )
 from coldgate.cloud.documents.catalog_index import catalog_index
+from coldgate.cloud.documents.documents import document_model
 from coldgate.cloud.documents.identifiers import identify_scan
 from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
 from coldgate.contract.items import Movement, Scan
@@ -148,7 +154,7 @@ class _Scanners:
         return (location if (site, location) in self._doors else None), location
 
 
-def _row(site: str, binding: Binding, now: datetime.datetime) -> dict[str, Any]:
+def _row(site: str, binding: Binding, now: datetime.datetime, location: str | None = None) -> dict[str, Any]:
     seen, named = binding.observed, binding.observed.identified
     return {
         "gateway": seen.key.gateway, "stream": seen.key.stream, "seq": seen.key.seq, "kind": seen.kind,
@@ -157,8 +163,23 @@ def _row(site: str, binding: Binding, now: datetime.datetime) -> dict[str, Any]:
         "unit": named.unit, "label": named.label[:1000], "product": named.product, "lot": named.lot,
         "serial": named.serial, "sscc": named.sscc, "quantity": named.quantity,
         "unresolved": [{"field": u.field, "value": u.value, "reason": u.reason} for u in named.unresolved],
-        "bound_at": now,
+        "bound_at": now, "location": location,
     }  # fmt: skip
+
+
+def _assignments(conn: Connection, rows: Sequence[Any]) -> dict[ItemKey, Any]:
+    """The hand assignments of the items in ``rows``."""
+    wanted = {ItemKey(row.gateway, row.stream, row.seq) for row in rows}
+    a = ItemAssignment
+    query = select(a.gateway, a.stream, a.seq, a.document, a.line, a.assigned_by, a.reason).where(
+        a.gateway.in_(sorted({key.gateway for key in wanted}))
+    )
+    found = {}
+    for hand in conn.execute(query):
+        key = ItemKey(hand.gateway, hand.stream, hand.seq)
+        if key in wanted:
+            found[key] = hand
+    return found
 
 
 def bind_pending(conn: Connection, now: datetime.datetime, *, limit: int = BATCH) -> int:
@@ -175,6 +196,8 @@ def bind_pending(conn: Connection, now: datetime.datetime, *, limit: int = BATCH
     site_of = {row.gateway: row.site for row in conn.execute(select(g.gateway, g.site))}
     anchors = _anchors(conn, rows)
     scanners = _Scanners(conn)
+    hands = _assignments(conn, rows)
+    models: dict[str, Document] = {}
     written: list[dict[str, Any]] = []
     by_site: dict[str, list[Any]] = {}
     for row in rows:
@@ -187,17 +210,28 @@ def bind_pending(conn: Connection, now: datetime.datetime, *, limit: int = BATCH
             anchor = anchors.get((row.gateway, row.boot))
             late = anchor is not None and not row.synced
             shift = anchor[1] + (row.mono - anchor[0]) - row.ts if late else 0  # type: ignore[index]
+            location, scanner = None, ""
             if isinstance(item, Movement):
-                observed.append(observed_movement(key, item, index, time=item.first_seen + shift))
-                continue
-            door, location = scanners.at(site, row.gateway, item.scanner, item.ts + shift)
-            if door is not None:
-                observed.append(observed_scan(key, item, index, door=door, time=item.ts + shift))
-                continue
-            where = f"at {location}" if location is not None else "placed nowhere"
-            seen = Observed(key, "scan", "", "unknown", item.ts + shift, identify_scan(item, index))
-            why = f"scanner {item.scanner} was {where}, not at a dock door: a put-away or stock scan"
-            written.append(_row(site, Binding(seen, None, None, "no door", why), now))
+                seen = observed_movement(key, item, index, time=item.first_seen + shift)
+            else:
+                scanner = item.scanner
+                door, location = scanners.at(site, row.gateway, scanner, item.ts + shift)
+                if door is not None:
+                    seen = observed_scan(key, item, index, door=door, time=item.ts + shift)
+                else:
+                    seen = Observed(key, "scan", "", "unknown", item.ts + shift, identify_scan(item, index))
+            hand = hands.get(key)
+            if hand is not None:
+                if hand.document not in models:
+                    models[hand.document] = document_model(conn, hand.document)
+                binding = assigned(seen, models[hand.document], hand.line, hand.assigned_by, hand.reason)
+                written.append(_row(site, binding, now))
+            elif seen.door:
+                observed.append(seen)
+            else:
+                where = f"at {location}" if location is not None else "placed nowhere"
+                why = f"scanner {scanner} was {where}, not at a dock door: a put-away or stock scan"
+                written.append(_row(site, Binding(seen, None, None, "no door", why), now, location))
         written += [_row(site, binding, now) for binding in bind_all(observed, door_documents(conn, site))]
     conn.execute(insert(_bindings), written)
     return len(written)

@@ -44,8 +44,8 @@ from coldgate.cloud.documents.model import (
 from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
 
 __all__ = [
-    "catalog_snapshot", "create_document", "document", "document_history", "documents", "move_document",
-    "open_at_door", "put_document", "reference_holder",
+    "catalog_snapshot", "create_document", "document", "document_history", "document_model", "documents",
+    "move_document", "open_at_door", "put_document", "reference_holder",
 ]  # fmt: skip
 
 _versions: Table = DocumentVersion.__table__  # type: ignore[assignment]
@@ -197,6 +197,12 @@ def _model(row: Any, lines: Sequence[Line]) -> Document:
         reference=row.reference, lines=tuple(lines), door=row.door, opened_at=row.opened_at,
         closed_at=row.closed_at, party=row.party,
     )  # fmt: skip
+
+
+def document_model(conn: Connection, document_id: str) -> Document:
+    """The document as it stands, as the pure steps (binding, reconciliation) take it; NotFound if none."""
+    row = _last(conn, document_id)
+    return _model(row, _lines_of(conn, [(row.id, row.version)])[(row.id, row.version)])
 
 
 def open_at_door(conn: Connection, site: str, door: str) -> list[Document]:

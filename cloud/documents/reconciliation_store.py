@@ -26,7 +26,7 @@ from coldgate.cloud.documents import documents
 from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
 from coldgate.cloud.documents.catalog_index import catalog_index
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified, Unresolved
-from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState, Line
+from coldgate.cloud.documents.model import Document
 from coldgate.cloud.documents.reconciliation import (
     INFO_KINDS,
     Discrepancy,
@@ -57,19 +57,7 @@ class DocumentCheck:
 
 def stored_document(conn: Connection, document_id: str) -> Document:
     """The document as it stands, as the pure steps take it; NotFound (``document_id``) if none."""
-    found = documents.document(conn, document_id)
-    lines = tuple(
-        Line(
-            number=x["number"], product=x["product"], quantity=x["quantity"], unit=x["unit"], lot=x["lot"],
-            ssccs=tuple(x["ssccs"]), serials=tuple(x["serials"]),
-        )
-        for x in found["lines"]
-    )  # fmt: skip
-    return Document(
-        id=found["id"], kind=DocumentKind(found["kind"]), site=found["site"],
-        state=DocumentState(found["state"]), reference=found["reference"], lines=lines, door=found["door"],
-        opened_at=found["opened_at"], closed_at=found["closed_at"], party=found["party"],
-    )  # fmt: skip
+    return documents.document_model(conn, document_id)
 
 
 def _binding(row: Any) -> Binding:
