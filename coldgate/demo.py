@@ -14,6 +14,9 @@
   ingest into SQLite, the unheard-gateway watchdog, and the REST API on
   http://127.0.0.1:8000.  One person per role is made with a fresh password
   (printed), and the QA manager's API token is printed for ``curl``.
+- The dock (``demo_dock``): door DOCK-1 guarded by the simulator's LLRP reader, read by the gateway's
+  real LLRP source; the dock operator's receiving note, a pallet of 24 serialised cases through the
+  portal, bound and reconciled by the cloud, and the receipt completed (``DOCK`` lines).
 
 Alerts are printed as the *cloud* stores them, so what you see has made the
 whole trip.  Scenario time runs ``--speed`` times faster than real time; the
@@ -38,14 +41,17 @@ from typing import Any
 
 import click
 
+from coldgate.demo_dock import DemoDock, reader_config
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.service import GatewayService
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, default_farm
+from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread
 from coldgate.simulator.relay import RelayBoard
 
 ALARM_DELAY_SCENARIO_S = 1800.0  # 30 min, a common cold-room alarm delay
+GATEWAY, SITE = "demo-gw-01", "demo-site"
 
 
 def demo_config(
@@ -57,8 +63,10 @@ def demo_config(
     speed: float,
     broker_url: str = "mqtt://127.0.0.1:1883",
     protocol: str = "5",
+    reader_port: int | None = None,
 ) -> GatewayConfig:
-    """The gateway.toml a site engineer would write for this simulated site."""
+    """The gateway.toml a site engineer would write for this simulated site; with ``reader_port``, the
+    dock door's LLRP reader too (``demo_dock``)."""
     split = len(farm.loggers) // 2
     sensors = [
         {
@@ -75,7 +83,7 @@ def demo_config(
         for index, spec in enumerate(farm.loggers)
     ]
     document: dict[str, Any] = {
-        "gateway": {"id": "demo-gw-01", "site": "demo-site", "data_dir": str(data_dir)},
+        "gateway": {"id": GATEWAY, "site": SITE, "data_dir": str(data_dir)},
         "modbus_lines": [
             {"id": "dock-tcp", "transport": "tcp", "host": "127.0.0.1", "port": tcp_port, "timeout_s": 0.3},
             {"id": "cold-bus", "transport": "rtu", "port": rtu_device, "baudrate": 19200, "timeout_s": 0.3},
@@ -103,6 +111,8 @@ def demo_config(
         "alarm": {"min_severity": "critical", "relay": {"line": "siren", "unit": 1, "coil": 0}},
         "uplink": {"broker": broker_url, "protocol": protocol, "heartbeat_s": 10, "ack_timeout_s": 10},
     }
+    if reader_port is not None:
+        document["readers"] = [reader_config(reader_port)]
     return gateway_config_from_document(document, "demo")
 
 
@@ -315,14 +325,16 @@ def room_of(index: int, count: int) -> str:
     return COLD_ROOMS[index * len(COLD_ROOMS) // max(1, count)]
 
 
-def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str], speed: float = 1.0) -> None:
+def _demo_catalog(
+    cloud: Any, gateway: str, site: str, sensors: list[str], speed: float = 1.0, dock: DemoDock | None = None
+) -> None:
     """The master data a QA manager enters (classes, products, lots), one lot recalled by the recall
     coordinator and one quarantined by QA, each through the catalog's audited writes as the API makes
     them; the cloud then publishes master data and the recall list to the gateway.
 
     The classes' alarm rules reach the gateway with the master data and replace its own, so their
     delays are in scenario time, as ``demo_config``'s: at ``--speed 600`` a 15-minute delay is 1.5 s,
-    not a quarter of an hour of the demo's real time."""
+    not a quarter of an hour of the demo's real time.  ``dock``: its door, reader and serials too."""
     import datetime
 
     from coldgate.cloud.audit.log import Actor
@@ -362,6 +374,8 @@ def _demo_catalog(cloud: Any, gateway: str, site: str, sensors: list[str], speed
         for n, sensor in enumerate(sensors):
             room = room_of(n, len(sensors))
             place(conn, gateway, "sensor", sensor, room, since, reason="installed", by=marta, now=now)
+        if dock is not None:
+            dock.catalog(conn, now)
     if cloud.downlink is not None:
         cloud.downlink.nudge()
     click.echo(
@@ -387,7 +401,11 @@ async def _run_site(
     farm_config = default_farm(count, speed=speed)
     board = RelayBoard(unit=1)
     relay_port = await board.serve_tcp()
-    with FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm:
+    dock = DemoDock(cloud, GATEWAY, SITE)
+    with (
+        FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm,
+        LlrpReaderThread(LlrpReader(dock.pallet, port=0)) as reader,
+    ):
         config = demo_config(
             data_dir,
             farm_config,
@@ -397,10 +415,12 @@ async def _run_site(
             speed,
             broker_url,
             protocol,
+            reader.port,
         )
         _enrol(cloud, config.gateway.id, config.gateway.site)
         loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
-        _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers, speed)
+        _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers, speed, dock)
+        await asyncio.to_thread(dock.receiving_note)
         service = GatewayService(config)
         click.echo(
             f"Broker: {broker_url} (MQTT {protocol}{', embedded amqtt' if protocol == '3.1.1' else ''})"
@@ -408,6 +428,7 @@ async def _run_site(
         click.echo(f"Loggers: Modbus TCP 127.0.0.1:{farm.tcp[0].port}, RTU on {farm.rtu[0].device}")
         for spec in farm_config.loggers:
             click.echo(f"  cr-{spec.unit:02d}: {spec.describe()}")
+        dock.announce(reader.port)
         click.echo(f"Gateway {config.gateway.id}: outbox {config.outbox.path}")
         click.echo(f"Cloud: SQLite {data_dir / 'cloud.sqlite3'}")
         click.echo(f"API: {cloud.api_url}/docs  (token: {token})")
@@ -429,6 +450,10 @@ async def _run_site(
         )
         watch = CloudWatch(cloud.reader_engine)
         task = asyncio.create_task(service.run(stop))
+        scenario_now = farm.farm.clock.now
+        docking = asyncio.create_task(
+            _dock(dock, scenario_now, lambda: service.master is not None, stop, interval)
+        )
         started = time.monotonic()
         try:
             while not stop.is_set() and not task.done():
@@ -454,9 +479,19 @@ async def _run_site(
         finally:
             stop.set()
             try:
+                await docking
                 await task
             finally:
                 await board.stop()
+
+
+async def _dock(dock: DemoDock, *args: Any) -> None:
+    """The dock's story beside the cold rooms': a failure in it is printed and ends only the dock."""
+    try:
+        await dock.run(*args)
+    except Exception as exc:  # the cold-room part goes on
+        logging.getLogger(__name__).exception("the dock's part of the demo failed")
+        click.echo(f"  DOCK  failed: {exc}")
 
 
 def _held(service: GatewayService) -> str:

@@ -1,5 +1,6 @@
 """``coldgate demo`` from a newcomer's point of view: the site runs end to end, the excursion alert
-reaches the cloud's API, the siren sounds, and Ctrl-C stops everything cleanly."""
+reaches the cloud's API, the siren sounds, a pallet through the dock door completes its receiving note,
+and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -95,6 +96,27 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         states = {f["device"]: f["state"] for f in topology["devices"]}  # type: ignore[index]
         assert states and set(states.values()) == {"agreeing"}, topology
         assert {z["state"] for z in topology["zones"]} == {"located"}, topology  # type: ignore[index]
+        assert states.get("dock1-r1") == "agreeing", states  # the dock door's reader, placed at DOCK-1
+        # The dock: the pallet passed the portal, the cloud bound its 24 cases to the receiving note,
+        # and dominik completed the receipt (issue 15).
+        deadline = time.monotonic() + 30
+        while "ASN-4711 completed by dominik" not in "".join(lines):
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            assert "completing ASN-4711 refused" not in "".join(lines), "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "the receipt was never completed:\n" + "".join(lines)[-3000:]
+            time.sleep(0.2)
+        note = re.search(r"the note: \S+/dashboard/documents/(\S+)", "".join(lines))
+        assert note is not None
+        receipt = _get(f"{api}/documents/{note.group(1)}", token)
+        stands = [receipt[k] for k in ("state", "reference", "door")]  # type: ignore[index]
+        assert stands == ["completed", "ASN-4711", "DOCK-1"], receipt
+        check = _get(f"{api}/documents/{note.group(1)}/reconciliation", token)
+        assert check["complete"] and check["completeness"] == "completeness_verified", check  # type: ignore[index]
+        [line] = check["lines"]  # type: ignore[index]
+        assert (line["seen"], line["expected"], line["cbv"]) == (24, 24, "completeness_verified"), line
+        assert [d for d in check["discrepancies"] if d["blocking"]] == [], check  # type: ignore[index]
+        moves = _get(f"{api}/audit?entity_type=document&entity_id={note.group(1)}", token)["items"]  # type: ignore[index]
+        assert {m["actor_name"] for m in moves} == {"Dominik Dock"}, moves
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -122,3 +144,7 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert ">>>>>" not in out + stderr  # no pymodbus hex dumps on screen
     assert "Traceback" not in stderr
     assert out.rstrip().endswith("stopped")
+    assert re.search(
+        r"DOCK  ASN-4711 reconciled in the cloud: complete \(completeness_verified\), 24 of 24", out
+    )
+    assert "line 1 VAX-10 lot L2026-10: 24/24 cases complete completeness_verified" in out

@@ -1,0 +1,234 @@
+"""The demo's dock: a receiving note, a pallet through the portal, a completed receipt (issue 15).
+
+- The site has dock door DOCK-1 between the yard and cold room A, guarded by the simulator's LLRP
+  reader (``simulator.llrp``) on loopback: the gateway reads it through its real LLRP source, as at a
+  real door (portal rules, door checks, movements through the outbox and MQTT).
+- The QA manager's catalog gets the door, the yard, the reader's placement at the door, and the
+  serials of the vaccine lot on the pallet, so each case's SGTIN tag resolves to its lot.
+- Dominik, the dock operator, makes receiving note ASN-4711 (24 serialised cases of VAX-10 lot
+  L2026-10 on one SSCC pallet) and releases it to DOCK-1.  At scenario time ``ARRIVAL_S`` (once the
+  gateway holds the cloud's master data) the truck is there: he starts the receipt and the pallet
+  is driven through the portal, inbound, as fast as a pallet moves (a few seconds, whatever
+  ``--speed``).
+- The cloud binds each movement to the note (its scheduler's ``bind-items`` job); the demo prints
+  the note's reconciliation as the cloud stores it, and once it is complete and the pallet is put
+  away (``PUT_AWAY_S`` of scenario time later), Dominik completes the receipt.  A refusal (an open
+  discrepancy) is printed as the cloud gives it, and the receipt stays in progress.  At the default
+  ``--speed 60`` the pallet passes about 15 s after the start and the dock page shows the note filled
+  for 15 s before it is completed.
+
+Every write goes through the same audited functions the API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from coldgate.gateway.readers.epc import decode_epc
+from coldgate.simulator.pallet_at_the_door import PalletAtTheDoor
+from coldgate.simulator.rfid_scenarios import Read, pallet_pass, sscc96_hex
+
+__all__ = ["DemoDock", "reader_config"]
+
+DOOR, READER = "DOCK-1", "dock1-r1"
+#: (id, name, kind, class) of the door's two sides; the inside is one of the demo's cold rooms.
+YARD = ("YARD", "Yard", "ambient_store", "15-25C")
+INSIDE = "CR-A"
+#: The receipt: VAX-10 (GTIN 04006381333931: company prefix 4006381, indicator and item 033393).
+PRODUCT, LOT, COMPANY, ITEM = "VAX-10", "L2026-10", "4006381", "033393"
+CASES, FIRST_SERIAL, PALLET_REF = 24, 1001, "0000004711"
+REFERENCE, PARTY = "ASN-4711", "Vaxo Pharma GmbH, Marburg"
+#: Scenario seconds: the truck arrives at 00:15; the pallet is put away 15 minutes after its note is
+#: reconciled, and only then is the receipt completed (meanwhile the dock page shows the note filled).
+ARRIVAL_S = 900.0
+PUT_AWAY_S = 900.0
+#: Real seconds after the last read with the note still incomplete before Dominik tries anyway.
+SETTLE_S = 20.0
+
+
+def reader_config(port: int) -> dict[str, Any]:
+    """The ``[[readers]]`` table of the demo gateway: antenna 1 faces the yard, 2 the cold room."""
+    return {"id": READER, "host": "127.0.0.1", "port": port, "door": DOOR, "outside_antennas": [1],
+            "inside_antennas": [2], "keepalive_s": 5}  # fmt: skip
+
+
+def pallet_reads() -> list[Read]:
+    """The pallet driven in: 24 case tags and the pallet's SSCC tag (seeded: the same every run)."""
+    return pallet_pass(
+        "in", cases=CASES, company_prefix=COMPANY, item_ref=ITEM, first_serial=FIRST_SERIAL,
+        pallet_serial_ref=PALLET_REF, speed_m_s=2.0, seed=15,
+    )  # fmt: skip
+
+
+def _actor(conn: Any, role: str) -> Any:
+    from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.identity.users import find_user
+    from coldgate.demo import DEMO_PEOPLE
+
+    person = find_user(conn, DEMO_PEOPLE[role][0])
+    return Actor(person["printed_name"], person["id"])
+
+
+class DemoDock:
+    """The dock's part of the demo: catalog, note, pallet, reconciliation, completion."""
+
+    def __init__(self, cloud: Any, gateway: str, site: str) -> None:
+        self.cloud, self.gateway, self.site = cloud, gateway, site
+        self.pallet = PalletAtTheDoor(pallet_reads())
+        self.sscc = decode_epc(sscc96_hex(COMPANY, PALLET_REF)).sscc
+        self.document = ""
+        self.outcome = ""  # "completed", "refused" or "" (not tried yet)
+
+    # ---- set-up, in the cloud's writer
+    def catalog(self, conn: Any, now: datetime.datetime) -> None:
+        """The QA manager's part: the yard, the door, the reader placed at it, the lot's serials."""
+        from coldgate.cloud.catalog.locations import put_location
+        from coldgate.cloud.catalog.placements import place
+        from coldgate.cloud.catalog.serials import add_serials
+
+        marta = _actor(conn, "qa_manager")
+        key, name, kind, klass = YARD
+        yard = {"name": name, "kind": kind, "temperature_class": klass}
+        put_location(conn, self.site, key, yard, reason="site survey", by=marta, now=now)
+        door = {"name": "Dock door 1", "kind": "dock_door", "inside": INSIDE, "outside": key}
+        put_location(conn, self.site, DOOR, door, reason="site survey", by=marta, now=now)
+        since = int(now.timestamp() * 1000) - 86_400_000
+        place(conn, self.gateway, "reader", READER, DOOR, since, reason="portal installed", by=marta, now=now)
+        last = FIRST_SERIAL + CASES - 1
+        add_serials(conn, PRODUCT, LOT, [], [(str(FIRST_SERIAL), str(last))], reason=f"{REFERENCE} serials",
+                    by=marta, now=now)  # fmt: skip
+
+    def receiving_note(self) -> None:
+        """Dominik makes the note and releases it to the door (as POST /documents and .../release)."""
+        from coldgate.cloud.documents.documents import create_document, move_document
+
+        now = datetime.datetime.now(datetime.UTC)
+        line = {"product": PRODUCT, "lot": LOT, "quantity": CASES, "unit": "case", "ssccs": [self.sscc],
+                "serials": [str(FIRST_SERIAL + n) for n in range(CASES)]}  # fmt: skip
+        fields = {"kind": "receiving", "site": self.site, "reference": REFERENCE, "party": PARTY,
+                  "lines": [line]}  # fmt: skip
+        with self.cloud.writer_engine.begin() as conn:
+            dominik = _actor(conn, "dock_operator")
+            made = create_document(conn, fields, reason="ship notice received", by=dominik, now=now)
+            self.document = str(made["id"])
+            move_document(conn, self.document, "released", door=DOOR, reason="truck booked for door 1",
+                          by=dominik, now=now)  # fmt: skip
+
+    def announce(self, reader_port: int) -> None:
+        api = self.cloud.api_url
+        click.echo(
+            f"Dock: door {DOOR} (Yard -> Cold room A), LLRP reader {READER} on 127.0.0.1:{reader_port}; "
+            f"receiving note {REFERENCE} ({CASES} cases of {PRODUCT} lot {LOT} on pallet SSCC {self.sscc}) "
+            f"made and released to {DOOR} by dominik; the truck arrives at scenario {_clock(ARRIVAL_S)}"
+        )
+        click.echo(f"  watch the door: {api}/dashboard/dock/{self.site}/{DOOR}")
+        click.echo(f"  the note: {api}/dashboard/documents/{self.document}")
+
+    # ---- the story, while the site runs
+    async def run(
+        self,
+        scenario_now: Callable[[], float],
+        ready: Callable[[], bool],
+        stop: asyncio.Event,
+        interval: float,
+    ) -> None:
+        """Drive the pallet in at ``ARRIVAL_S`` once ``ready()`` (the gateway holds master data), print
+        the reconciliation as the cloud stores it, complete the receipt; returns early on ``stop``."""
+        while not (scenario_now() >= ARRIVAL_S and ready()):
+            if await _wait(stop, 0.2):
+                return
+        await asyncio.to_thread(self._move, "in_progress", "truck at door 1, unloading")
+        self.pallet.drive()
+        arrived = scenario_now()
+        click.echo(
+            f"  DOCK  {_clock(arrived)} pallet SSCC {self.sscc} passes {DOOR} inbound ({CASES} cases); "
+            f"dominik starts {REFERENCE}"
+        )
+        pass_s = (self.pallet.reads[-1][0] - self.pallet.reads[0][0]) / 1000 if self.pallet.reads else 0.0
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + pass_s + SETTLE_S
+        shown, rec = "", await asyncio.to_thread(self._reconciliation)
+        while not rec.complete:  # the cases bind a few seconds after the pallet passed
+            counted = ", ".join(f"line {x.number}: {x.seen} of {x.expected}" for x in rec.lines)
+            if counted != shown:
+                shown = counted
+                click.echo(f"  DOCK  {REFERENCE} bound so far: {counted} {rec.lines[0].unit}s")
+            if loop.time() > give_up:
+                break  # a case was not read, or did not bind: Dominik tries, and the cloud says why not
+            if await _wait(stop, interval):
+                return
+            rec = await asyncio.to_thread(self._reconciliation)
+        self._print(rec)
+        if rec.complete:  # the pallet goes into the cold room before the receipt is completed
+            checked = scenario_now()
+            while scenario_now() - checked < PUT_AWAY_S:
+                if await _wait(stop, 0.2):
+                    return
+        await asyncio.to_thread(self._complete)
+        api = self.cloud.api_url
+        click.echo(f"  DOCK  the receipt: {api}/dashboard/documents/{self.document}")
+        click.echo(f"  DOCK  the door:    {api}/dashboard/dock/{self.site}/{DOOR}")
+
+    def _move(self, state: str, reason: str) -> None:
+        from coldgate.cloud.documents.documents import move_document
+
+        with self.cloud.writer_engine.begin() as conn:
+            now = datetime.datetime.now(datetime.UTC)
+            move_document(
+                conn, self.document, state, reason=reason, by=_actor(conn, "dock_operator"), now=now
+            )
+
+    def _reconciliation(self) -> Any:
+        """The note's reconciliation from what the cloud has bound to it, in the API's shape."""
+        from coldgate.cloud.api.routes.documents import reconciliation_out
+        from coldgate.cloud.documents.reconciliation_store import check_document
+
+        with self.cloud.reader_engine.connect() as conn:
+            today = datetime.datetime.now(datetime.UTC).date()
+            return reconciliation_out(check_document(conn, self.document, today))
+
+    def _print(self, rec: Any) -> None:
+        verdict = "complete" if rec.complete else "NOT complete"
+        click.echo(
+            f"  DOCK  {rec.reference} reconciled in the cloud: {verdict} ({rec.completeness or 'no word'}), "
+            f"{rec.seen} of {rec.expected} expected, {rec.units_seen} units bound, "
+            f"{rec.duplicates} duplicate sightings"
+        )
+        for x in rec.lines:
+            lot = f" lot {x.lot}" if x.lot else ""
+            count = f"{x.seen}/{x.expected} {x.unit}s"
+            click.echo(f"    line {x.number} {x.product}{lot}: {count} {x.state} {x.cbv or ''}".rstrip())
+        for d in rec.discrepancies:
+            click.echo(f"    {d.kind} ({d.cbv or 'no CBV word'}): {d.detail}")
+
+    def _complete(self) -> None:
+        from coldgate.cloud.identity.users import UserInputError
+
+        reason = f"{REFERENCE}: pallet {self.sscc} received and put away in cold room A"
+        try:
+            self._move("completed", reason)
+        except UserInputError as exc:  # a Conflict too: open discrepancies keep it in progress
+            self.outcome = "refused"
+            click.echo(f"  DOCK  completing {REFERENCE} refused: {exc}")
+            return
+        self.outcome = "completed"
+        click.echo(f"  DOCK  {REFERENCE} completed by dominik ({reason})")
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``; True if ``stop`` was set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+def _clock(seconds: float) -> str:
+    from coldgate.demo import _clock as clock
+
+    return clock(seconds)
