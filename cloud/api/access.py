@@ -98,7 +98,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/documents/{document_id}/complete"): "documents.manage",
     ("POST", "/documents/{document_id}/close"): "documents.manage",
     ("GET", "/documents/{document_id}/reconciliation"): "documents.read",
+    ("POST", "/documents/{document_id}/discrepancies/accept"): "qa.decide",
     ("GET", "/doors/{site}/{door}/unbound"): "documents.read",
+    # Custody is made of documents and their bindings, and names the customers: read with them.
+    ("GET", "/lots/{gtin}/{lot}/custody"): "documents.read",
+    ("GET", "/units/{unit_id}/custody"): "documents.read",
+    ("POST", "/doors/{site}/{door}/unbound/assign"): "documents.manage",
 }
 
 
@@ -122,6 +127,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/documents/{document_id}"): "documents.read",
     ("GET", "/dashboard/dock/{site}/{door}"): "documents.read",
     ("GET", "/dashboard/dock/{site}/{door}/live"): "documents.read",
+    ("GET", "/dashboard/lots/{product}/{lot}/custody"): "documents.read",
+    ("GET", "/dashboard/units/{unit_id}"): "documents.read",
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",

@@ -182,14 +182,17 @@ def _assignments(conn: Connection, rows: Sequence[Any]) -> dict[ItemKey, Any]:
     return found
 
 
-def bind_pending(conn: Connection, now: datetime.datetime, *, limit: int = BATCH) -> int:
-    """Bind up to ``limit`` stored movements and scans that have no binding yet; returns how many."""
+def bind_pending(
+    conn: Connection, now: datetime.datetime, *, limit: int = BATCH, only: ItemKey | None = None
+) -> int:
+    """Bind up to ``limit`` stored movements and scans that have no binding yet (``only``: that one
+    item, if it has none); returns how many."""
     e, b = _items.c, _bindings.c
     bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
-    rows = conn.execute(
-        select(_items).where(e.kind.in_(["movement", "scan"]), ~bound).order_by(e.gateway, e.stream, e.seq)
-        .limit(limit)
-    ).all()  # fmt: skip
+    query = select(_items).where(e.kind.in_(["movement", "scan"]), ~bound)
+    if only is not None:
+        query = query.where(e.gateway == only.gateway, e.stream == only.stream, e.seq == only.seq)
+    rows = conn.execute(query.order_by(e.gateway, e.stream, e.seq).limit(limit)).all()
     if not rows:
         return 0
     g = GatewayEnrolment

@@ -11,8 +11,9 @@ and kind by one index on first versions.
 States move only along ``model.TRANSITIONS``; a refused move names both states.  Releasing names the
 dock door (a ``dock_door`` location of the document's site, in force) and opens the time in which
 items at that door bind to it; back to draft clears both; closing ends that time.  Completing needs a
-reason, like every change here.  Not yet: completion waiting for every discrepancy the reconciliation
-(``reconciliation_store.py``) finds to be resolved or accepted with a reason (issue 15, next step).
+reason, like every change here, and no open discrepancy: each one the reconciliation
+(``reconciliation_store.py``) finds must be resolved at the dock or accepted with a reason by someone
+allowed to decide (``dock_decisions.py``), else the move is a Conflict naming them.
 
 The checks are pure (``checks.py``, against a snapshot of the catalog); this module does the reading
 and writing around them.
@@ -347,6 +348,11 @@ def move_document(
         row["opened_at"] = _ms(now)
     elif target == DocumentState.DRAFT:
         row["door"], row["opened_at"] = None, None
+    elif target == DocumentState.COMPLETED:
+        # Imported here: the gate reconciles, and reconciliation reads documents through this module.
+        from coldgate.cloud.documents.dock_decisions import refuse_open
+
+        refuse_open(conn, document_id, now.date())
     elif target == DocumentState.CLOSED:
         row["closed_at"] = _ms(now)
     lines = [Line(**{**line, "ssccs": tuple(line["ssccs"]), "serials": tuple(line["serials"])})

@@ -45,6 +45,8 @@ mismatch, so those carry none rather than a borrowed one.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -95,6 +97,15 @@ class Discrepancy:
     seen: int | None
     units: tuple[str, ...]
     detail: str
+
+    @property
+    def key(self) -> str:
+        """Names this discrepancy as it stands, for an acceptance to point at: the kind and line, and a
+        digest of what it is about (product, lot, counts and units), so accepting "3 cases missing"
+        does not also accept a fourth found missing later: that is a discrepancy with another key."""
+        about = [self.kind, self.line, self.product, self.lot, self.expected, self.seen, list(self.units)]
+        digest = hashlib.sha256(json.dumps(about, separators=(",", ":")).encode()).hexdigest()[:20]
+        return f"{self.kind}:{self.line if self.line is not None else '-'}:{digest}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from coldgate.cloud.api import queries_sites
 from coldgate.cloud.api.routes.dock import DAY_MS
 from coldgate.cloud.api.routes.documents import reconciliation_out
 from coldgate.cloud.api.writes import utc_now
-from coldgate.cloud.documents import documents, reconciliation_store
+from coldgate.cloud.documents import dock_decisions, documents, reconciliation_store
 from coldgate.cloud.documents.model import DocumentKind
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.web.list_filters import list_zone
@@ -95,6 +95,7 @@ def document_page(who: Who, request: Request, document_id: str) -> Response:
             history = documents.document_history(conn, document_id)
             zone = list_zone(queries_sites.zone_book(conn), history[-1]["site"], None)
             check = reconciliation_store.check_document(conn, document_id, utc_now().date())
+            accepted = dock_decisions.acceptances(conn, document_id)
     except NotFound as exc:
         return render(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such document",
                       detail=str(exc))  # fmt: skip
@@ -102,7 +103,7 @@ def document_page(who: Who, request: Request, document_id: str) -> Response:
         {**_dated(v), "changed": changes(history[n - 1] if n else None, v)} for n, v in enumerate(history)
     ][::-1]
     return render(request, "document.html", who, doc=versions[0], versions=versions, zone=zone,
-                  rec=reconciliation_out(check))  # fmt: skip
+                  rec=reconciliation_out(check, accepted))  # fmt: skip
 
 
 def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
@@ -113,11 +114,12 @@ def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
     with request.app.state.engine.connect() as conn:
         place = reconciliation_store.dock_door(conn, site, door)
         checks = reconciliation_store.door_checks(conn, site, door, now.date())
+        recs = [reconciliation_out(c, dock_decisions.acceptances(conn, c.document.id)) for c in checks]
         shown = UNBOUND_SHOWN + 1
         loose = reconciliation_store.unbound_at_door(conn, site, door, end - DAY_MS, end, limit=shown)
         zone = list_zone(queries_sites.zone_book(conn), site, None)
     return {
-        "site": site, "door": door, "place": place, "recs": [reconciliation_out(c) for c in checks],
+        "site": site, "door": door, "place": place, "recs": recs,
         "unbound": loose[:UNBOUND_SHOWN], "more": len(loose) > UNBOUND_SHOWN, "now": now, "zone": zone,
     }  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Dock doors: what passed a door and bound to no document (``documents.read``).
+"""Dock doors: what passed a door and bound to no document (``documents.read``), and assigning such an
+item to a document by hand (``documents.manage``, audited).
 
 A resource of its own (a door of a site, not a document): an item that fits no open document is kept
 unbound at its door, never dropped (issue 15), and the dock must see it to assign it later or to call
@@ -11,12 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from coldgate.cloud.api.routes import check_range, parse_time
 from coldgate.cloud.api.routes.windows import TIME_HELP
-from coldgate.cloud.api.writes import utc_now
-from coldgate.cloud.documents import reconciliation_store
+from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.documents import dock_decisions, reconciliation_store
 
 __all__ = ["DAY_MS", "router"]
 
@@ -78,3 +79,37 @@ def unbound(
     items = [UnboundItem(**x) for x in found[:limit]]
     return UnboundOut.model_validate({"site": site, "door": door, "from": start, "to": end, "items": items,
                                       "more": len(found) > limit})  # fmt: skip
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: Any = Field(description="The item's key, as the unbound list gives it: gateway, stream, seq.")
+    stream: Any
+    seq: Any
+    document: Any = Field(description="An open document (released or in progress) of the door's site.")
+    line: Any = Field(default=None, description="Its line; left out: the line binding would pick there.")
+    reason: str = Field(max_length=2000, description="Why it belongs there (kept in the audit trail).")
+
+
+class AssignedOut(BaseModel):
+    item: str = Field(description="gateway/stream/seq.")
+    document: str
+    line: int | None
+    how: str = Field(description="assigned.")
+    binding: str = Field(description="The binding's reason: document, line, who and why.")
+
+
+@router.post(
+    "/doors/{site}/{door}/unbound/assign",
+    response_model=AssignedOut,
+    responses={404: {"description": "No such item left unbound at this door."},
+               409: {"description": "The item is bound to a document already."}},
+)  # fmt: skip
+def assign(site: Name, door: Name, body: AssignBody, request: Request) -> AssignedOut:
+    """Assign an item that bound to no document to one being worked (and a line), with the reason: it
+    binds there at once and on every re-run of binding; the assignment is a record, never edited."""
+    fields = body.model_dump(exclude={"reason"})
+    with writing(request) as conn:
+        done = dock_decisions.assign_item(conn, site, door, fields, reason=body.reason, by=acting(request),
+                                          now=utc_now())  # fmt: skip
+    return AssignedOut(**done)

@@ -10,6 +10,7 @@ values are checked by ``cloud/documents/`` and refused naming the field's path (
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
-from coldgate.cloud.documents import documents, reconciliation_store
+from coldgate.cloud.documents import dock_decisions, documents, reconciliation_store
 from coldgate.cloud.documents.checks import UNITS
 from coldgate.cloud.documents.importing import import_documents
 from coldgate.cloud.documents.model import DocumentState
@@ -220,12 +221,25 @@ class LineCheckOut(BaseModel):
                             "completeness_inferred, mismatch_instance or mismatch_quantity.")  # fmt: skip
 
 
+class AcceptanceOut(BaseModel):
+    key: str
+    kind: str
+    summary: str = Field(description="The discrepancy as it was when accepted.")
+    reason: str
+    accepted_at: str
+    accepted_by: str
+
+
 class DiscrepancyOut(BaseModel):
+    key: str = Field(description="Names the discrepancy as it stands (kind, line, what it is about): what an "
+                     "acceptance points at.")  # fmt: skip
     kind: str = Field(description="missing, unexpected, unexpected_instance, under_quantity, over_quantity, "
                       "wrong_lot, lot_unknown, duplicate, recalled, quarantined, rejected, expired, "
                       "short_dated, temperature_class or unidentified.")  # fmt: skip
     cbv: str | None = Field(description="Its GS1 CBV 2.0 disposition word, where the vocabulary has one.")
-    blocking: bool = Field(description="False for what only informs the dock (a duplicate read).")
+    blocking: bool = Field(description="Keeps the document from being completed: false for what only "
+                           "informs the dock (a duplicate read) and for what was accepted.")  # fmt: skip
+    accepted: AcceptanceOut | None = Field(description="Who accepted it, when and why (qa.decide).")
     line: int | None
     product: str | None
     lot: str | None
@@ -249,20 +263,26 @@ class ReconciliationOut(BaseModel):
     seen: int
     units_seen: int = Field(description="Distinct units (and unserialised items) bound to the document.")
     duplicates: int = Field(description="Sightings of a unit already counted.")
+    open: int = Field(description="Discrepancies neither resolved nor accepted: no completion while any is.")
     lines: list[LineCheckOut]
     discrepancies: list[DiscrepancyOut]
 
 
-def reconciliation_out(check: reconciliation_store.DocumentCheck) -> ReconciliationOut:
-    """The API's (and the pages') shape of one document's reconciliation."""
+def reconciliation_out(
+    check: reconciliation_store.DocumentCheck, accepted: Mapping[str, dict[str, Any]] | None = None
+) -> ReconciliationOut:
+    """The API's (and the pages') shape of one document's reconciliation, with the acceptances of its
+    discrepancies (``dock_decisions.acceptances``)."""
     doc, found = check.document, check.reconciliation
     units = {line.number: line.unit for line in doc.lines}
     gaps = found.discrepancies
+    accepted = accepted or {}
+    blocking = [d.kind not in INFO_KINDS and d.key not in accepted for d in gaps]
     return ReconciliationOut(
         document=doc.id, reference=doc.reference, kind=doc.kind, site=doc.site, state=doc.state,
         door=doc.door, judged_on=check.today.isoformat(), complete=found.complete,
         completeness=found.completeness, expected=found.expected, seen=found.seen,
-        units_seen=found.units_seen, duplicates=found.duplicates,
+        units_seen=found.units_seen, duplicates=found.duplicates, open=sum(blocking),
         lines=[
             LineCheckOut(
                 number=r.number, product=r.product, lot=r.lot, unit=units.get(r.number, "case"),
@@ -273,10 +293,11 @@ def reconciliation_out(check: reconciliation_store.DocumentCheck) -> Reconciliat
         ],
         discrepancies=[
             DiscrepancyOut(
-                kind=d.kind, cbv=d.cbv, blocking=d.kind not in INFO_KINDS, line=d.line, product=d.product,
-                lot=d.lot, expected=d.expected, seen=d.seen, units=list(d.units), detail=d.detail,
+                key=d.key, kind=d.kind, cbv=d.cbv, blocking=block, line=d.line, product=d.product, lot=d.lot,
+                expected=d.expected, seen=d.seen, units=list(d.units), detail=d.detail,
+                accepted=AcceptanceOut(**accepted[d.key]) if d.key in accepted else None,
             )
-            for d in gaps
+            for d, block in zip(gaps, blocking, strict=True)
         ],
     )  # fmt: skip
 
@@ -287,7 +308,28 @@ def reconciliation(document_id: DocumentId, request: Request) -> ReconciliationO
     seconds after ingest), and every discrepancy with the units a person at the dock needs to find."""
     with request.app.state.engine.connect() as conn:
         check = reconciliation_store.check_document(conn, document_id, utc_now().date())
-    return reconciliation_out(check)
+        accepted = dock_decisions.acceptances(conn, document_id)
+    return reconciliation_out(check, accepted)
+
+
+class AcceptBody(_Change):
+    key: Any = Field(description="The discrepancy's key, as the reconciliation gives it.")
+
+
+@router.post(
+    ONE + "/discrepancies/accept", response_model=AcceptanceOut, status_code=status.HTTP_201_CREATED,
+    responses={**ANSWERS, 409: {"description": "Already accepted."}},
+)  # fmt: skip
+def accept_discrepancy(document_id: DocumentId, body: AcceptBody, request: Request) -> AcceptanceOut:
+    """Accept one open discrepancy of a document being worked, with the reason (``qa.decide``): it no
+    longer keeps the document from being completed.  The key must name a discrepancy as it stands now;
+    one that changed (a fourth case found missing) is a new discrepancy to decide on."""
+    with writing(request) as conn:
+        done = dock_decisions.accept_discrepancy(
+            conn, document_id, body.key, reason=body.reason, by=acting(request), now=utc_now(),
+            today=utc_now().date(),
+        )  # fmt: skip
+    return AcceptanceOut(**{k: done[k] for k in AcceptanceOut.model_fields})
 
 
 @router.put(ONE, response_model=DocumentOut, responses=ANSWERS)
@@ -331,7 +373,8 @@ def start(document_id: DocumentId, body: MoveBody, request: Request) -> Document
 
 @router.post(ONE + "/complete", response_model=DocumentOut, responses=ANSWERS)
 def complete(document_id: DocumentId, body: MoveBody, request: Request) -> DocumentOut:
-    """In progress → completed, with the reason.  (Not yet waiting for open discrepancies: issue 15.)"""
+    """In progress → completed, with the reason; 409 naming them while any discrepancy is open (neither
+    resolved at the dock nor accepted: ``/discrepancies/accept``)."""
     return _move(document_id, DocumentState.COMPLETED, body, request)  # type: ignore[no-any-return]
 
 
