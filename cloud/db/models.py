@@ -856,6 +856,8 @@ class BindingRow(Base):
         Index("ix_bindings_document", "document", "line"),
         Index("ix_bindings_door", "site", "door", "time"),
         Index("ix_bindings_lot", "product", "lot"),
+        Index("ix_bindings_sscc", "sscc"),  # custody: a pallet's rows (migration 0022)
+        Index("ix_bindings_serial", "product", "serial"),  # custody: a serialised case's rows
     )
 
     gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)

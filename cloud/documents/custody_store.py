@@ -1,0 +1,507 @@
+"""Custody's database edge: a lot's or a unit's custody chain and stock on hand, read from the stored
+bindings and folded by the pure ``custody`` module, for the JSON API and the pages alike (one reader).
+
+Where the chain comes from (DESIGN.md principle 9, derived, never kept): the ``bindings`` rows, which
+binding has already identified against the catalog and tied to documents (``binding_store.py``).  A
+row bound to a document is a receipt, transfer or dispatch (``custody.steps_from_bindings``, with the
+site's dock doors and their inside locations); a scan bound to none but made by a scanner placed at a
+location (``bindings.location``) is a put-away (``custody.put_away``); anything else moves nothing.
+Recomputing gives the same chain, so nothing here is written.
+
+What a lot's chain reads, and why it is fast (issue 15's goal: a lot of 10,000 units among a million
+movements in under 200 ms on PostgreSQL): only
+
+* the rows naming the lot (``ix_bindings_lot``: product, lot), its cases' put-away scans included,
+  since a scanned case's lot is identified from its label or its serial;
+* the rows of its pallets (``ix_bindings_sscc``).  A pallet is the lot's when a row of it names the lot
+  (a GS1 label with an SSCC and the lot) or when a line of a document naming the product and lot
+  lists its SSCC in the document's latest version (``ix_document_lines_product``).  An SSCC tag carries
+  no product, so the document is usually what says what is on a pallet;
+* the latest version of each document those rows are bound to (one read by id), and the sites' dock
+  doors.
+
+A row of a case whose lot could not be identified (a serial in no range of the catalog) is not the
+lot's: :func:`unit_custody` of that case (by product and serial, ``ix_bindings_serial``) shows it.
+
+Units and sites: a pallet or a case is one thing, in one place at a time, whatever site it is at (a
+transfer out of one site and into another is one chain); a lot counted by quantity is folded per site,
+so a dispatch at one site never takes from what another site holds.  Location names are a site's, so
+every stay names its site.
+
+Unit ids (:func:`parse_unit_id`, for the API's paths): an SSCC as its 18 digits; a serialised case as
+its SGTIN pure identity URI (``urn:epc:id:sgtin:4006381.033393.1000``), as ``{gtin}.{serial}`` (any
+GS1 length of GTIN, ``04006381333931.1000``) or as ``{product}~{serial}`` with the catalog's product id
+(HIBC and MA products have no GTIN; ``~`` is in no product id and needs no escaping in a URL).  The
+serial is percent-decoded once, as in an EPC URI: a serial holding ``/`` or ``%`` is sent as ``%2F`` or
+``%25`` (in a URL path, ``%252F`` and ``%2525``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, NamedTuple
+
+from sqlalchemy import Connection, Table, select
+
+from coldgate.cloud.catalog import lots as catalog_lots
+from coldgate.cloud.catalog import products as catalog_products
+from coldgate.cloud.catalog.locations import locations
+from coldgate.cloud.catalog.serials import lot_of
+from coldgate.cloud.db.models import BindingRow, DocumentLine, DocumentVersion
+from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
+from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings, unit_of
+from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
+from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState
+from coldgate.cloud.identity.users import NotFound, UserInputError
+from coldgate.contract.ids import gs1_check_digit_ok
+
+__all__ = [
+    "Event", "LotCustody", "Stay", "StockLine", "UnitCustody", "lot_custody", "parse_unit_id",
+    "resolve_product", "stock_at", "unit_custody",
+]  # fmt: skip
+
+_bindings: Table = BindingRow.__table__  # type: ignore[assignment]
+_versions: Table = DocumentVersion.__table__  # type: ignore[assignment]
+_lines: Table = DocumentLine.__table__  # type: ignore[assignment]
+#: Ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK: Final = 900
+_GTIN_LENGTHS: Final = (8, 12, 13, 14)
+_SGTIN_URI = re.compile(r"urn:epc:id:sgtin:([0-9]+)\.([0-9]+)\.(.+)")
+
+
+class _Row(NamedTuple):
+    """A bindings row as custody reads it: a plain tuple, whose fields read ten times faster than a
+    database row's (a lot's chain reads tens of thousands)."""
+
+    gateway: str
+    stream: str
+    seq: int
+    kind: str
+    site: str
+    door: str | None
+    direction: str
+    time: int
+    document: str | None
+    line: int | None
+    how: str
+    product: str | None
+    lot: str | None
+    serial: str | None
+    sscc: str | None
+    quantity: int
+    location: str | None
+
+
+_COLUMNS = _Row._fields
+
+
+class Event(NamedTuple):
+    """What began or ended a stay: ``what`` (receipt, put-away, transfer in, transfer out, dispatch),
+    when, the item that recorded it (a movement or scan, at ``door`` of ``site`` or by a scanner placed
+    elsewhere), and the document it was bound to (None for a put-away scan)."""
+
+    what: str
+    time: int
+    item: ItemKey
+    item_kind: str
+    site: str
+    door: str | None
+    document: str | None = None
+    document_kind: str | None = None
+    reference: str | None = None
+
+
+class Stay(NamedTuple):
+    """``quantity`` of ``unit`` at ``location`` of ``site`` (or, out of our hands, with ``party``) from
+    ``start`` to ``end`` (epoch ms; None: still there), begun by ``began_by``, ended by ``ended_by``."""
+
+    unit: Unit
+    quantity: int
+    site: str
+    location: str | None
+    party: str | None
+    start: int
+    end: int | None
+    began_by: Event
+    ended_by: Event | None
+
+
+class StockLine(NamedTuple):
+    """What of one lot a location of a site holds: pallets, serialised cases, and a quantity counted
+    from unserialised labels."""
+
+    site: str
+    location: str
+    pallets: int = 0
+    cases: int = 0
+    quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LotCustody:
+    """Every stay of every unit of the lot (by unit, then start), the lot as the catalog has it
+    (``status`` and ``expiry`` None when the catalog has no such lot but labels named it), the pallets
+    counted as the lot's, and the stock on hand now (the stays still open in our own locations)."""
+
+    product: str
+    lot: str
+    gtin: str | None
+    status: str | None
+    expiry: str | None
+    pallets: tuple[str, ...]
+    stays: tuple[Stay, ...]
+    stock: tuple[StockLine, ...] = field(default=())
+
+    @property
+    def units(self) -> int:
+        """How many distinct units (pallets, cases, and the lot's counted quantity as one) have a chain."""
+        return len({s.unit.key for s in self.stays})
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCustody:
+    """One pallet's or case's chain, as asked for (``asked``), with its product and lot as identified
+    and that lot's status in the catalog."""
+
+    asked: str
+    unit: Unit
+    gtin: str | None
+    status: str | None
+    stays: tuple[Stay, ...]
+
+
+def _gtin14(text: str, field_name: str) -> str:
+    """A GTIN of any GS1 length as the GTIN-14 the catalog keeps; 422 (``field_name``) if malformed."""
+    if not text.isdigit() or len(text) not in _GTIN_LENGTHS:
+        raise UserInputError(field_name, f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
+    full = text.zfill(14)
+    if not gs1_check_digit_ok(full):
+        raise UserInputError(field_name, f"the check digit of GTIN {full} is wrong")
+    return full
+
+
+def resolve_product(conn: Connection, given: str, field_name: str = "gtin") -> tuple[str, str | None]:
+    """(catalog product id, its GTIN-14) from a GTIN (8, 12, 13 or 14 digits) or a catalog product id:
+    a string of digits of a GTIN's length is taken as a GTIN.  The product in force wins over a retired
+    one that carried the same GTIN.  NotFound (``field_name``) when there is no such product."""
+    if given.isdigit() and len(given) in _GTIN_LENGTHS:
+        gtin = _gtin14(given, field_name)
+        found = sorted(catalog_products.products(conn, retired=True, gtin=gtin), key=lambda p: p["retired"])
+        if not found:
+            raise NotFound(field_name, f"no product with GTIN {gtin} in the catalog")
+        return found[0]["id"], gtin
+    if not given or given.isdigit():
+        raise UserInputError(
+            field_name, f"{given!r} is neither a GTIN (8, 12, 13 or 14 digits) nor a product id"
+        )
+    try:
+        found_product = catalog_products.product(conn, given)
+    except NotFound:
+        raise NotFound(field_name, f"no product {given!r} in the catalog (nor is it a GTIN)") from None
+    return given, found_product["gtin"]
+
+
+def parse_unit_id(conn: Connection, unit_id: str, field_name: str = "unit_id") -> tuple[str, str, str | None]:
+    """``("sscc", sscc, None)`` or ``("serial", product, serial)`` from a unit id of the module's forms;
+    422 (``field_name``) naming what is wrong, NotFound when its product is not in the catalog."""
+    text = unit_id.strip()
+    if text.isdigit():
+        if len(text) != 18:
+            raise UserInputError(field_name, f"{text!r}: an SSCC has 18 digits, this has {len(text)}")
+        if not gs1_check_digit_ok(text):
+            raise UserInputError(field_name, f"the check digit of SSCC {text} is wrong")
+        return "sscc", text, None
+    uri = _SGTIN_URI.fullmatch(text)
+    if uri is not None:
+        company, item, serial = uri.groups()
+        if len(company) + len(item) != 13 or not item:
+            raise UserInputError(field_name, f"{text!r}: company prefix and item reference must be 13 digits")
+        body = item[0] + company + item[1:]
+        total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
+        product, _ = resolve_product(conn, body + str((10 - total % 10) % 10), field_name)
+        return "serial", product, _serial(serial, field_name)
+    if text.startswith("urn:"):
+        raise UserInputError(
+            field_name, f"{text!r}: only SGTIN pure identity URIs (urn:epc:id:sgtin:) are units"
+        )
+    for mark in (".", "~"):
+        head, sep, serial = text.partition(mark)
+        if not sep or (mark == "." and not head.isdigit()):
+            continue
+        if not head or not serial:
+            raise UserInputError(
+                field_name, f"{text!r}: a product and a serial are both needed around {mark!r}"
+            )
+        product, _ = resolve_product(conn, head, field_name)
+        return "serial", product, _serial(serial, field_name)
+    raise UserInputError(
+        field_name, f"{text!r} is none of: an SSCC (18 digits), urn:epc:id:sgtin:..., {{gtin}}.{{serial}}, "
+        "{product}~{serial}",
+    )  # fmt: skip
+
+
+def _serial(raw: str, field_name: str) -> str:
+    serial = urllib.parse.unquote(raw)
+    if not serial or len(serial) > 64:
+        raise UserInputError(field_name, f"serial {serial!r} must be 1-64 characters")
+    return serial
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _rows(conn: Connection, *where: Any) -> list[_Row]:
+    columns = [_bindings.c[name] for name in _COLUMNS]
+    return [_Row._make(row) for row in conn.execute(select(*columns).where(*where)).all()]
+
+
+def _documents(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[Document, int]]:
+    """The latest version of each document, as the pure steps take it (no lines: custody needs none),
+    with its version number."""
+    found: dict[str, tuple[Document, int]] = {}
+    v = _versions.c
+    wanted = sorted(set(ids))
+    for chunk in _chunks(wanted):
+        query = select(v.id, v.version, v.kind, v.site, v.reference, v.party, v.door).where(v.id.in_(chunk))
+        for row in conn.execute(query):
+            if row.id in found and found[row.id][1] > row.version:
+                continue
+            document = Document(id=row.id, kind=DocumentKind(row.kind), site=row.site,
+                                state=DocumentState.IN_PROGRESS, reference=row.reference, lines=(),
+                                door=row.door, party=row.party)  # fmt: skip
+            found[row.id] = (document, row.version)
+    return found
+
+
+def _doors(conn: Connection, sites: Iterable[str]) -> dict[str, CatalogIndex]:
+    """Each site's dock doors and the location inside each: all a step from a binding needs."""
+    indexes: dict[str, CatalogIndex] = {}
+    for site in sorted(set(sites)):
+        inside = {x["id"]: x["inside"] for x in locations(conn, site=site, retired=True)
+                  if x["kind"] == "dock_door" and x["inside"]}  # fmt: skip
+        indexes[site] = CatalogIndex(door_locations=inside)
+    return indexes
+
+
+_MISSING: Final = object()
+_PROBE_KEY: Final = ItemKey("", "", 0)
+#: A stand-in for what an item named, when asking the pure rules what a row's document, door and
+#: direction make of a unit: any unit will do, since the rules decide from those alone.
+_PROBE_UNIT: Final = Identified(label="", product="?", lot="?")
+
+
+def _unit(row: Any, units: dict[tuple[Any, ...], Any]) -> Unit | None:
+    """The unit the row names (one object per unit: a lot's 10,000 cases are each made once)."""
+    named = (row.sscc, row.product, row.lot, row.serial)
+    unit = units.get(named, _MISSING)
+    if unit is _MISSING:
+        sscc, product, lot, serial = named
+        unit = units[named] = unit_of(
+            Identified(label="", sscc=sscc, product=product, lot=lot, serial=serial)
+        )
+    return unit  # type: ignore[no-any-return]
+
+
+def _site_steps(
+    rows: Sequence[_Row], documents: dict[str, Document], index: CatalogIndex, rows_of: dict[int, _Row]
+) -> list[Step]:
+    """The steps one site's rows make.  What a row's step is (receipt into the door's inside, dispatch
+    to the party, ...) is the pure rules' (``steps_from_bindings``, ``put_away``), asked once per
+    document, door and direction, which are all they decide from; each row then gives its own time,
+    unit, quantity and item.  This keeps a lot of 10,000 cases to one step object per row.  ``rows_of``
+    gets each step's row, by the id of the step's item key (a dataclass's hash is slow to compute)."""
+    shapes: dict[tuple[Any, ...], Step | None] = {}
+    units: dict[tuple[Any, ...], Any] = {}
+    steps: list[Step] = []
+    for row in rows:
+        if row.document is not None:
+            shape: tuple[Any, ...] = (row.document, row.door, row.direction)
+        elif row.location is not None and row.kind == "scan":
+            shape = (None, row.location)
+        else:
+            continue  # unbound at a door: moves nothing until someone assigns it
+        proto = shapes.get(shape, _MISSING)
+        if proto is _MISSING:
+            if row.document is not None:
+                seen = Observed(_PROBE_KEY, row.kind, row.door or "", row.direction, 0, _PROBE_UNIT)
+                made = steps_from_bindings(
+                    [Binding(seen, row.document, row.line, row.how, "")], documents, index
+                )
+                proto = shapes[shape] = made[0] if made else None
+            else:
+                proto = shapes[shape] = put_away(_PROBE_UNIT, row.location, 0, _PROBE_KEY)
+        unit = _unit(row, units)
+        if proto is None or unit is None:
+            continue
+        key = ItemKey(row.gateway, row.stream, row.seq)
+        rows_of[id(key)] = row
+        quantity = row.quantity if unit.counted else 1
+        steps.append(
+            Step(row.time, unit, quantity, proto.location, proto.party, proto.what, key, proto.document)
+        )  # type: ignore[union-attr]
+    return steps
+
+
+def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
+    """The stays the rows make, each with its site and the events that began and ended it."""
+    documents = _documents(conn, {r.document for r in rows if r.document is not None})
+    plain = {key: found for key, (found, _) in documents.items()}
+    indexes = _doors(conn, {r.site for r in rows})
+    single: list[Step] = []
+    counted: dict[str, list[Step]] = {}  # site -> steps of lots held by quantity
+    by_site: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_site.setdefault(row.site, []).append(row)
+    rows_of: dict[int, _Row] = {}
+    for site, site_rows in by_site.items():
+        for step in _site_steps(site_rows, plain, indexes[site], rows_of):
+            if step.unit.counted:
+                counted.setdefault(site, []).append(step)
+            else:
+                single.append(step)
+    folded = intervals(single)
+    for site in sorted(counted):
+        folded += intervals(counted[site])
+    events: dict[int, Event] = {}  # by the recording ItemKey object's id, as rows_of
+
+    def event(step: Step) -> Event:
+        made = events.get(id(step.source))
+        if made is None:
+            source = step.source
+            row = rows_of[id(source)]
+            document = documents.get(step.document) if step.document is not None else None
+            header = document[0] if document is not None else None
+            kind, reference = (header.kind.value, header.reference) if header else (None, None)
+            made = Event(step.what, step.time, source, row.kind, row.site, row.door, step.document,
+                         kind, reference)  # fmt: skip
+            events[id(source)] = made
+        return made
+
+    stays: list[Stay] = []
+    for i in folded:
+        began = event(i.began_by)
+        ended = event(i.ended_by) if i.ended_by is not None else None
+        stays.append(Stay(i.unit, i.quantity, began.site, i.location, i.party, i.start, i.end, began, ended))
+    return stays
+
+
+def stock_at(stays: Iterable[Stay], at: int | None = None) -> tuple[StockLine, ...]:
+    """Stock on hand per site and location at ``at`` (epoch ms; None: now, the stays still open), from
+    the stays in our own locations (a stay with a party is no longer ours), by site and location."""
+    held: dict[tuple[str, str], list[int]] = {}
+    for stay in stays:
+        if stay.location is None:
+            continue
+        if at is None:
+            if stay.end is not None:
+                continue
+        elif stay.start > at or (stay.end is not None and stay.end <= at):
+            continue
+        counts = held.setdefault((stay.site, stay.location), [0, 0, 0])
+        if stay.unit.sscc is not None:
+            counts[0] += 1
+        elif stay.unit.counted:
+            counts[2] += stay.quantity
+        else:
+            counts[1] += 1
+    return tuple(StockLine(site, where, *held[(site, where)]) for site, where in sorted(held))
+
+
+def _lot_record(conn: Connection, product: str, lot: str) -> dict[str, Any] | None:
+    try:
+        return catalog_lots.lot(conn, product, lot)
+    except NotFound:
+        return None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a chain is folded: a lot's chain makes some 100,000
+    small objects, none in a cycle, and each full collection they trigger walks every object of the
+    process (measured: half the time of a 10,000-case lot).  Reference counting frees them as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def lot_custody(conn: Connection, product: str, lot: str) -> LotCustody:
+    """The custody chain of every unit of the lot and its stock on hand now.  ``product``: a GTIN (8, 12,
+    13 or 14 digits) or a catalog product id; ``lot``: the lot number.  NotFound (``gtin`` or ``lot``)
+    when the product is not in the catalog, or the lot is neither in the catalog nor named by any item;
+    UserInputError (``gtin``) for a malformed GTIN."""
+    product_id, gtin = resolve_product(conn, product)
+    with _collector_paused():
+        return _lot_custody(conn, product_id, gtin, lot)
+
+
+def _lot_custody(conn: Connection, product_id: str, gtin: str | None, lot: str) -> LotCustody:
+    b = _bindings.c
+    rows = _rows(conn, b.product == product_id, b.lot == lot)
+    record = _lot_record(conn, product_id, lot)
+    if record is None and not rows:
+        raise NotFound(
+            "lot", f"no lot {lot!r} of product {product_id!r} in the catalog, and no item named it"
+        )
+    pallets = {r.sscc for r in rows if r.sscc is not None}
+    listed = conn.execute(
+        select(_lines.c.document, _lines.c.version, _lines.c.ssccs)
+        .where(_lines.c.product == product_id, _lines.c.lot == lot)
+    ).all()  # fmt: skip
+    if listed:
+        latest = {
+            key: version for key, (_, version) in _documents(conn, {x.document for x in listed}).items()
+        }
+        pallets |= {s for x in listed if latest.get(x.document) == x.version for s in (x.ssccs or ())}
+    for chunk in _chunks(sorted(pallets)):
+        rows += [r for r in _rows(conn, b.sscc.in_(chunk)) if (r.product, r.lot) != (product_id, lot)]
+    stays = tuple(_chain(conn, rows))
+    status, expiry = (record["status"], record["expiry"]) if record else (None, None)
+    return LotCustody(product_id, lot, gtin, status, expiry, tuple(sorted(pallets)), stays, stock_at(stays))
+
+
+def unit_custody(conn: Connection, unit_id: str) -> UnitCustody:
+    """One pallet's or serialised case's chain, from every row naming it (whatever lot the row names).
+    ``unit_id`` in one of the module's forms.  A case the catalog knows (a serial of one of its lots)
+    but nobody has received yet has an empty chain: "never here" is an answer a recall needs.
+    UserInputError (``unit_id``) when malformed; NotFound when its product is not in the catalog, or
+    nothing was recorded of a unit the catalog does not know either."""
+    scheme, first, serial = parse_unit_id(conn, unit_id)
+    b = _bindings.c
+    if scheme == "sscc":
+        rows = _rows(conn, b.sscc == first)
+        what, known_lot = f"pallet {first}", None
+    else:
+        assert serial is not None
+        rows = _rows(conn, b.product == first, b.serial == serial, b.sscc.is_(None))
+        what, known_lot = f"serial {serial!r} of product {first!r}", lot_of(conn, first, serial)
+    with _collector_paused():
+        stays = tuple(s for s in _chain(conn, rows) if not s.unit.counted)
+    if not stays and known_lot is None:
+        why = "was ever seen" if not rows else "was ever received, moved or dispatched (only unbound items)"
+        raise NotFound("unit_id", f"no movement or scan of {what} {why}, and the catalog has no such unit")
+    if scheme == "sscc":
+        named = Unit(f"sscc:{first}", None, None, sscc=first)
+    else:
+        named = Unit(f"serial:{first}/{serial}", first, known_lot, serial=serial)
+    product = named.product or next((s.unit.product for s in stays if s.unit.product), None)
+    lot = named.lot or next((s.unit.lot for s in stays if s.unit.lot), None)
+    record = _lot_record(conn, product, lot) if product and lot else None
+    gtin = None
+    if product is not None:
+        try:
+            gtin = catalog_products.product(conn, product)["gtin"]
+        except NotFound:
+            gtin = None
+    status = record["status"] if record else None
+    return UnitCustody(unit_id, Unit(named.key, product, lot, named.serial, named.sscc), gtin, status, stays)

@@ -1,0 +1,194 @@
+"""The custody store on both dialects (``cloud/documents/custody_store.py``), on issue 15's story
+(``tests/rig/custody_world.py``): a lot received on a pallet at door D1, put away in two rooms and
+dispatched to two customers, exact to the millisecond; a lot counted by quantity; a unit's chain by
+each of its id forms; the rows the store folds give what the pure rules give row by row; unknown
+and malformed ids refused with what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] extra")
+
+from sqlalchemy import Engine, select
+
+from coldgate.cloud.db.models import BindingRow
+from coldgate.cloud.documents import custody_store
+from coldgate.cloud.documents.custody import intervals, put_away, steps_from_bindings
+from coldgate.cloud.documents.identifiers import Identified
+from coldgate.cloud.documents.reconciliation_store import _binding
+from coldgate.cloud.identity.users import NotFound, UserInputError
+from tests.rig.custody_world import GTIN, PALLET, CustodyWorld, at, custody_world
+
+View = tuple[Any, ...]
+
+
+@pytest.fixture
+def world(engine: Engine) -> CustodyWorld:
+    return custody_world(engine)
+
+
+def _view(stays: tuple[custody_store.Stay, ...]) -> list[View]:
+    """(unit, quantity, where, from, to, began by, its reference, ended by, its reference)."""
+    return [
+        (s.unit.key, s.quantity, s.location or s.party, s.start, s.end, s.began_by.what, s.began_by.reference,
+         s.ended_by.what if s.ended_by else None, s.ended_by.reference if s.ended_by else None)
+        for s in stays
+    ]  # fmt: skip
+
+
+def test_a_lot_received_put_away_in_two_rooms_and_dispatched_to_two_customers_is_exact(
+    engine: Engine, world: CustodyWorld
+) -> None:
+    with engine.connect() as conn:
+        found = custody_store.lot_custody(conn, GTIN, "L1")
+        by_id = custody_store.lot_custody(conn, "4006381333931", "L1")  # a GTIN-13 is the same product
+    assert (found.product, found.gtin, found.lot, found.status, found.expiry) == (
+        "VX10",
+        GTIN,
+        "L1",
+        "released",
+        "2027-12-31",
+    )
+    assert by_id == found
+    # The pallet's tag names no product: the receiving note's line naming the lot lists it.
+    assert found.pallets == (PALLET,)
+    assert _view(found.stays) == [
+        ("serial:VX10/1001", 1, "CR1", at(8, 1, 1), at(8, 30), "receipt", "ASN-9", "put-away", None),
+        ("serial:VX10/1001", 1, "CR2", at(8, 30), at(12, 1), "put-away", None, "dispatch", "SO-1"),
+        ("serial:VX10/1001", 1, "Pharmacy A", at(12, 1), None, "dispatch", "SO-1", None, None),
+        ("serial:VX10/1002", 1, "CR1", at(8, 1, 2), at(8, 31), "receipt", "ASN-9", "put-away", None),
+        ("serial:VX10/1002", 1, "CR2", at(8, 31), at(13, 1), "put-away", None, "dispatch", "SO-2"),
+        ("serial:VX10/1002", 1, "Hospital B", at(13, 1), None, "dispatch", "SO-2", None, None),
+        ("serial:VX10/1003", 1, "CR1", at(8, 1, 3), at(8, 40), "receipt", "ASN-9", "put-away", None),
+        ("serial:VX10/1003", 1, "CR3", at(8, 40), at(12, 1, 1), "put-away", None, "dispatch", "SO-1"),
+        ("serial:VX10/1003", 1, "Pharmacy A", at(12, 1, 1), None, "dispatch", "SO-1", None, None),
+        ("serial:VX10/1004", 1, "CR1", at(8, 1, 4), at(8, 41), "receipt", "ASN-9", "put-away", None),
+        ("serial:VX10/1004", 1, "CR3", at(8, 41), at(13, 1, 1), "put-away", None, "dispatch", "SO-2"),
+        ("serial:VX10/1004", 1, "Hospital B", at(13, 1, 1), None, "dispatch", "SO-2", None, None),
+        (f"sscc:{PALLET}", 1, "CR1", at(8, 1), at(8, 42), "receipt", "ASN-9", "put-away", None),
+        (f"sscc:{PALLET}", 1, "CR3", at(8, 42), None, "put-away", None, None, None),
+    ]
+    first = found.stays[0]
+    assert first.site == "site1" and first.began_by.document == world.receipt
+    assert (first.began_by.item_kind, first.began_by.door, first.began_by.document_kind) == (
+        "movement",
+        "D1",
+        "receiving",
+    )
+    assert (first.ended_by.item_kind, first.ended_by.door) == ("scan", None)  # type: ignore[union-attr]
+    assert {s.began_by.document for s in found.stays if s.party == "Hospital B"} == {world.to_hospital}
+    # Stock on hand, from the same stays: now only the (empty) pallet, put away in CR3 ...
+    assert found.stock == (custody_store.StockLine("site1", "CR3", pallets=1),)
+    assert found.units == 5
+    # ... and at any moment of the day.
+    assert custody_store.stock_at(found.stays, at(8, 35)) == (
+        custody_store.StockLine("site1", "CR1", pallets=1, cases=2),
+        custody_store.StockLine("site1", "CR2", cases=2),
+    )
+    assert custody_store.stock_at(found.stays, at(12, 30)) == (
+        custody_store.StockLine("site1", "CR2", cases=1),
+        custody_store.StockLine("site1", "CR3", pallets=1, cases=1),
+    )
+    _counted_by_quantity(engine)
+
+
+def _counted_by_quantity(engine: Engine) -> None:
+    """10 of PLAIN G1 received, 4 put away in CR2, 8 dispatched: 6 from CR1 (held longest), 2 from CR2."""
+    with engine.connect() as conn:
+        found = custody_store.lot_custody(conn, "PLAIN", "G1")
+    assert found.gtin is None and found.status == "released" and found.pallets == ()
+    assert _view(found.stays) == [
+        ("lot:PLAIN/G1", 10, "CR1", at(8, 2), at(8, 45), "receipt", "ASN-9", "put-away", None),
+        ("lot:PLAIN/G1", 6, "CR1", at(8, 45), at(13, 2), "put-away", None, "dispatch", "SO-2"),
+        ("lot:PLAIN/G1", 4, "CR2", at(8, 45), at(13, 2), "put-away", None, "dispatch", "SO-2"),
+        ("lot:PLAIN/G1", 8, "Hospital B", at(13, 2), None, "dispatch", "SO-2", None, None),
+        ("lot:PLAIN/G1", 2, "CR2", at(13, 2), None, "dispatch", "SO-2", None, None),
+    ]
+    assert found.stock == (custody_store.StockLine("site1", "CR2", quantity=2),)
+
+
+def _folds_what_the_pure_rules_make_of_each_row(engine: Engine) -> None:
+    """The store asks the pure rules once per document, door and direction and stamps each row: the
+    chain must be the one the rules give when asked about every row itself."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(BindingRow).where(BindingRow.site == "site1")).all()
+        index = custody_store._doors(conn, ["site1"])["site1"]
+        documents = {
+            k: d
+            for k, (d, _) in custody_store._documents(conn, {r.document for r in rows if r.document}).items()
+        }
+        found = [*custody_store.lot_custody(conn, "VX10", "L1").stays,
+                 *custody_store.lot_custody(conn, "PLAIN", "G1").stays]  # fmt: skip
+    steps = steps_from_bindings([_binding(r) for r in rows if r.document], documents, index)
+    for r in rows:
+        if r.document is None and r.location is not None:
+            named = Identified(
+                label="", sscc=r.sscc, product=r.product, lot=r.lot, serial=r.serial, quantity=r.quantity
+            )
+            step = put_away(named, r.location, r.time, _binding(r).observed.key)
+            assert step is not None
+            steps.append(step)
+    got = [(s.unit.key, s.quantity, s.location, s.party, s.start, s.end, s.began_by.item,
+            s.ended_by.item if s.ended_by else None) for s in found]  # fmt: skip
+    expected = [(i.unit.key, i.quantity, i.location, i.party, i.start, i.end, i.began_by.source,
+                 i.ended_by.source if i.ended_by else None) for i in intervals(steps)]  # fmt: skip
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+
+
+def test_a_units_chain_by_each_of_its_ids_and_refusals(engine: Engine, world: CustodyWorld) -> None:
+    """A case by each id form, a pallet, a serial never received; then the store against the pure rules
+    row by row, and every refusal (one world per dialect for all of them)."""
+    with engine.connect() as conn:
+        forms = [f"{GTIN}.1003", "4006381333931.1003", "urn:epc:id:sgtin:4006381.033393.1003", "VX10~1003"]
+        chains = [custody_store.unit_custody(conn, form) for form in forms]
+        pallet = custody_store.unit_custody(conn, PALLET)
+        never = custody_store.unit_custody(conn, "VX10~1010")  # a serial of lot L1 nobody has received
+    assert {c.stays for c in chains} == {chains[0].stays}
+    case = chains[0]
+    assert (case.unit.key, case.unit.product, case.unit.lot, case.gtin, case.status) == (
+        "serial:VX10/1003",
+        "VX10",
+        "L1",
+        GTIN,
+        "released",
+    )
+    assert [(s.location or s.party, s.start, s.end) for s in case.stays] == [
+        ("CR1", at(8, 1, 3), at(8, 40)), ("CR3", at(8, 40), at(12, 1, 1)), ("Pharmacy A", at(12, 1, 1), None)
+    ]  # fmt: skip
+    assert [(s.location, s.began_by.what) for s in pallet.stays] == [("CR1", "receipt"), ("CR3", "put-away")]
+    assert pallet.unit.sscc == PALLET and pallet.status is None
+    assert never.stays == () and never.unit.lot == "L1"
+    _folds_what_the_pure_rules_make_of_each_row(engine)
+    _unknown_and_malformed_ids_say_what_is_wrong(engine)
+
+
+REFUSALS: list[tuple[tuple[str, ...], type[Exception], str, str]] = [
+    (("lot", "VX10", "L9"), NotFound, "lot", "no lot 'L9' of product 'VX10'"),
+    (("lot", "NOPE", "L1"), NotFound, "gtin", "no product 'NOPE'"),
+    (("lot", "04006381333924", "L1"), NotFound, "gtin", "no product with GTIN 04006381333924"),
+    (("lot", "04006381333932", "L1"), UserInputError, "gtin", "check digit"),
+    (("lot", "123", "L1"), UserInputError, "gtin", "neither a GTIN"),
+    (("unit", "040063810000000024"), NotFound, "unit_id", "pallet 040063810000000024"),
+    (("unit", "VX10~9999"), NotFound, "unit_id", "serial '9999' of product 'VX10'"),
+    (("unit", "040063810000000018"), UserInputError, "unit_id", "check digit of SSCC"),
+    (("unit", "1234"), UserInputError, "unit_id", "18 digits"),
+    (("unit", "junk"), UserInputError, "unit_id", "is none of"),
+    (("unit", "urn:epc:id:sscc:4006381.0000000001"), UserInputError, "unit_id", "only SGTIN"),
+    (("unit", "urn:epc:id:sgtin:4006381.03339.1"), UserInputError, "unit_id", "13 digits"),
+    (("unit", "VX10~"), UserInputError, "unit_id", "both needed"),
+    (("unit", "NOPE~1"), NotFound, "unit_id", "no product 'NOPE'"),
+]
+
+
+def _unknown_and_malformed_ids_say_what_is_wrong(engine: Engine) -> None:
+    for call, error, field, words in REFUSALS:
+        with engine.connect() as conn, pytest.raises(UserInputError) as raised:
+            if call[0] == "lot":
+                custody_store.lot_custody(conn, call[1], call[2])
+            else:
+                custody_store.unit_custody(conn, call[1])
+        assert type(raised.value) is error and raised.value.field == field, call
+        assert words in str(raised.value), (call, str(raised.value))
