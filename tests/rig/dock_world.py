@@ -1,0 +1,264 @@
+"""A whole dock on real parts, for the end-to-end tests of issue 15: the real cloud (``CloudService``:
+ingest, scheduler with its binding job, down-link publisher, HTTP API, SQLite), a Mosquitto, the real
+gateway service with dock door ``D1`` on the simulator's LLRP reader, a barcode scanner at the same
+door on a pseudo-terminal, and the stack light on the simulated relay board over Modbus TCP.
+
+People work it through the API as they would (``DockWorld.call``): QA enters the catalog, the dock
+operator makes and moves documents, the recall coordinator recalls.  Pallets are driven through the
+door one pass at a time (``DockWorld.drive``): between passes the reader sends empty reports, as a
+real reader at a quiet door does.  The gateway runs on an event loop of its own in a thread, so the
+tests stay synchronous and poll with ``tests.rig.waiting.wait_until``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from coldgate.cloud.config import ApiConfig, CloudConfig, CloudMqttConfig, DatabaseConfig
+from coldgate.cloud.db.engine import make_engine
+from coldgate.cloud.db.migrate import migrate
+from coldgate.cloud.db.models import Alert, BindingRow, EdgeItem
+from coldgate.cloud.service import CloudService
+from coldgate.gateway.config_load import gateway_config_from_document
+from coldgate.gateway.service import GatewayService
+from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
+from coldgate.simulator.llrp.messages import RoAccessReport, pack_ro_access_report
+from coldgate.simulator.relay import RelayBoard
+from coldgate.simulator.rfid_scenarios import Read
+from coldgate.simulator.scanner import ScannerEmulator
+from tests.rig.ingest import enrol
+from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.people import bearer, person
+from tests.rig.ports import free_port
+from tests.rig.waiting import wait_until
+
+__all__ = ["DOOR", "GATEWAY", "READER", "SCANNER", "SITE", "DockWorld", "DoorPasses", "dock_world"]
+
+GATEWAY, SITE, DOOR = "dock-e2e-15", "site-e2e-15", "D1"
+READER, SCANNER = "d1-r1", "d1-s1"
+#: Passes are replayed in real time: a reader's timestamps run with the wall clock, and the gateway places
+#: reads by them (``gateway/readers/reader_clock.py``); a replay faster than real time makes the reader's
+#: clock outrun the gateway's, and a later pass through the same portal is then placed seconds in the
+#: past (its reads judged late, its tags strays).  A quick pass is a fast pallet (``speed_m_s``) instead.
+SPEED = 1.0
+
+
+class DoorPasses:
+    """The reader's reports: an empty report every 0.1 s while nothing passes, then each pass handed to
+    ``drive`` in turn (its reads stamped from the moment it starts); ``passes`` counts the passes sent
+    to the end."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[list[Read]] = queue.Queue()
+        self.passes = 0
+
+    def drive(self, reads: list[Read]) -> None:
+        self._queue.put(reads)
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        message_id = 1_000_000
+        while True:
+            try:
+                reads = self._queue.get_nowait()
+            except queue.Empty:
+                message_id += 1
+                yield 0.1, pack_ro_access_report(RoAccessReport(message_id, ()))
+                continue
+            yield from TupleReads(reads, speed=SPEED, offset_ms=int(time.time() * 1000))
+            self.passes += 1  # the reader fetches the next report only once the last one was written
+
+
+class _GatewayThread:
+    """The gateway service and the relay board on an event loop of their own."""
+
+    def __init__(self, data_dir: Path, broker: MosquittoBroker, reader_port: int, scanner: str) -> None:
+        self.board = RelayBoard(unit=1)
+        self.service: GatewayService | None = None
+        self._args = (data_dir, broker, reader_port, scanner)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # handed to the test thread
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        data_dir, broker, reader_port, scanner = self._args
+        relay_port = await self.board.serve_tcp()
+        try:
+            self.service = GatewayService(_gateway_config(data_dir, broker, reader_port, relay_port, scanner))
+            self._ready.set()
+            await self.service.run(self._stop)
+        finally:
+            await self.board.stop()
+
+    def __enter__(self) -> _GatewayThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+
+
+def _gateway_config(
+    data_dir: Path, broker: MosquittoBroker, reader_port: int, relay_port: int, scanner: str
+) -> Any:
+    """Door D1: the portal's reader (antenna 1 outside, 2 inside) and a fixed scanner; the stack light
+    comes on for a warning, so a scan of a bad lot at the door lights it too (the door checks rate a
+    scan a warning: it has no direction)."""
+    return gateway_config_from_document(
+        {
+            "gateway": {"id": GATEWAY, "site": SITE, "data_dir": str(data_dir)},
+            "uplink": {"broker": broker.url, "heartbeat_s": 5, "ack_timeout_s": 5},
+            "outbox": {"commit_interval_ms": 20},
+            "modbus_lines": [
+                {"id": "lights", "transport": "tcp", "host": "127.0.0.1", "port": relay_port,
+                 "timeout_s": 0.5}
+            ],
+            "readers": [
+                {"id": READER, "host": "127.0.0.1", "port": reader_port, "door": DOOR,
+                 "outside_antennas": [1], "inside_antennas": [2], "keepalive_s": 2}
+            ],
+            "scanners": [{"id": SCANNER, "port": scanner, "door": DOOR, "reopen_s": 0.5}],
+            "alarm": {"min_severity": "warning", "relay": {"line": "lights", "unit": 1, "coil": 0}},
+        },
+        "dock-e2e-15.toml",
+    )  # fmt: skip
+
+
+class DockWorld:
+    """What the tests drive and read: the API as people, the door, the scanner, the cloud's tables."""
+
+    def __init__(
+        self, api: str, engine: Engine, tokens: dict[str, str], passes: DoorPasses, scanner: ScannerEmulator,
+        gateway: _GatewayThread,
+    ) -> None:  # fmt: skip
+        self.api, self.engine, self.tokens = api, engine, tokens
+        self.passes, self.scanner, self.gateway = passes, scanner, gateway
+
+    @property
+    def service(self) -> GatewayService:
+        assert self.gateway.service is not None
+        return self.gateway.service
+
+    def call(self, method: str, path: str, who: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """``who``'s request (qa, dock, recall, viewer); the status and the decoded answer."""
+        request = urllib.request.Request(
+            self.api + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={**bearer(self.tokens[who]), "Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def ok(self, method: str, path: str, who: str, body: dict[str, Any] | None = None) -> Any:
+        status, answer = self.call(method, path, who, body)
+        assert 200 <= status < 300, f"{method} {path}: {status} {answer}"
+        return answer
+
+    def drive(self, reads: list[Read], timeout: float = 60.0) -> None:
+        """Drive one pass through the door and return once the reader has sent its last read."""
+        done = self.passes.passes + 1
+        self.passes.drive(reads)
+        wait_until(lambda: self.passes.passes >= done, timeout, "the pass was sent by the reader")
+
+    def scan(self, code: bytes) -> None:
+        self.scanner.send(code)
+
+    def reconciliation(self, document: str) -> dict[str, Any]:
+        return self.ok("GET", f"/documents/{document}/reconciliation", "viewer")  # type: ignore[no-any-return]
+
+    def stored(self, kind: str) -> int:
+        """How many movements (or scans) of the gateway the cloud stored."""
+        with self.engine.connect() as conn:
+            query = select(func.count()).where(EdgeItem.gateway == GATEWAY, EdgeItem.kind == kind)
+            return int(conn.execute(query).scalar_one())
+
+    def bound(self, document: str) -> list[Any]:
+        """The stored binding rows of ``document``."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(BindingRow).where(BindingRow.document == document)).all())
+
+    def binding_summary(self) -> dict[tuple[Any, ...], int]:
+        """How many items of the gateway bound where, how and in which direction (for failure messages)."""
+        b = BindingRow
+        with self.engine.connect() as conn:
+            query = select(b.document, b.how, b.direction, func.count()).where(b.gateway == GATEWAY)
+            rows = conn.execute(query.group_by(b.document, b.how, b.direction)).all()
+        return {tuple(row[:3]): row[3] for row in rows}
+
+    def unbound_count(self) -> int:
+        with self.engine.connect() as conn:
+            query = select(func.count()).where(BindingRow.gateway == GATEWAY, BindingRow.document.is_(None))
+            return int(conn.execute(query).scalar_one())
+
+    def cloud_alerts(self) -> list[Any]:
+        """The alerts the gateway sent up, as the cloud stored them."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(Alert).where(Alert.gateway == GATEWAY)).all())
+
+    def light_on(self) -> bool:
+        return any(w.coil == 0 and w.value for w in self.gateway.board.writes())
+
+
+@contextmanager
+def dock_world(tmp_path: Path, broker: MosquittoBroker, setup: Any = None) -> Iterator[DockWorld]:
+    """The running dock.  ``setup(world)`` runs once the cloud answers and before the gateway starts
+    (master data entered then reaches the gateway with its first down-link documents)."""
+    url = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url, writer=True)
+    enrol(engine, [GATEWAY], site=SITE)
+    tokens = {
+        who: person(engine, login, (role,))[1]
+        for who, login, role in (
+            ("qa", "marta", "qa_manager"), ("dock", "dora", "dock_operator"),
+            ("recall", "rico", "recall_coordinator"), ("viewer", "vera", "viewer"),
+        )
+    }  # fmt: skip
+    config = CloudConfig(
+        database=DatabaseConfig(url=url),
+        mqtt=CloudMqttConfig(broker=broker.url, client_id="cloud-e2e-15", workers=1),
+        api=ApiConfig(port=free_port()),
+    )
+    with ExitStack() as stack:
+        cloud = CloudService(config, watchdog_interval_s=1.0).start()
+        stack.callback(engine.dispose)
+        stack.callback(cloud.stop)
+        passes = DoorPasses()
+        reader = stack.enter_context(LlrpReaderThread(LlrpReader(passes, port=0)))
+        scanner = stack.enter_context(ScannerEmulator())
+        world = DockWorld(cloud.api_url, engine, tokens, passes, scanner, None)  # type: ignore[arg-type]
+        if setup is not None:
+            setup(world)
+        world.gateway = stack.enter_context(
+            _GatewayThread(tmp_path / "gw", broker, reader.port, scanner.device)
+        )
+        yield world
