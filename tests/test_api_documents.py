@@ -57,7 +57,29 @@ def test_a_dock_operator_works_a_receiving_note(api: tuple[TestClient, dict[str,
         url + "/release", json={"reason": "truck at door 1", "door": "D1"}, headers=h["qa_manager"]
     )
     assert released.status_code == 200 and released.json()["door"] == "D1", released.text
-    for step, reason in (("start", "first case seen"), ("complete", "all seen"), ("close", "filed")):
+    started = client.post(url + "/start", json={"reason": "first case seen"}, headers=h["dock_operator"])
+    assert started.status_code == 200, started.text
+    early = client.post(url + "/complete", json={"reason": "all seen"}, headers=h["dock_operator"])
+    said = f"discrepancies: document {doc['id']} has 1 open discrepancies: missing (line 1): line 1 (VX10 "
+    assert early.status_code == 409 and early.json()["detail"].startswith(said), early.text
+    rec = client.get(url + "/reconciliation", headers=h["viewer"]).json()
+    [gap] = rec["discrepancies"]
+    assert (rec["open"], gap["kind"], gap["blocking"], gap["accepted"]) == (1, "missing", True, None)
+    accept = {"key": gap["key"], "reason": "pallet 2 follows on the next truck (supplier mail 12/6)"}
+    for who in ("dock_operator", "viewer", "admin"):  # deciding is QA's
+        assert client.post(url + "/discrepancies/accept", json=accept, headers=h[who]).status_code == 403
+    stale = client.post(url + "/discrepancies/accept", json={**accept, "key": "missing:1:0"},
+                        headers=h["qa_manager"])  # fmt: skip
+    assert stale.status_code == 422 and stale.json()["detail"][0]["loc"] == ["body", "key"], stale.text
+    accepted = client.post(url + "/discrepancies/accept", json=accept, headers=h["qa_manager"])
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["accepted_by"] == "Qa-Manager Tester" and accepted.json()["kind"] == "missing"
+    twice = client.post(url + "/discrepancies/accept", json=accept, headers=h["qa_manager"])
+    assert twice.status_code == 409 and "was accepted by Qa-Manager Tester" in twice.json()["detail"]
+    rec = client.get(url + "/reconciliation", headers=h["viewer"]).json()
+    assert rec["open"] == 0 and rec["discrepancies"][0]["blocking"] is False
+    assert rec["discrepancies"][0]["accepted"]["reason"] == accept["reason"]
+    for step, reason in (("complete", "all seen"), ("close", "filed")):
         reply = client.post(f"{url}/{step}", json={"reason": reason}, headers=h["dock_operator"])
         assert reply.status_code == 200, (step, reply.text)
     assert reply.json()["state"] == "closed" and reply.json()["closed_at"] is not None

@@ -18,7 +18,7 @@ from coldgate.contract import examples
 from coldgate.contract.items import Direction, Movement, Scan, Scheme
 from coldgate.simulator.rfid_scenarios import sgtin96_hex
 from tests.rig.cloud_db import ingest
-from tests.rig.documents import DOCK, NOW, QA, SITE, stock_the_dock
+from tests.rig.documents import DOCK, NOW, QA, SITE, accept_open, stock_the_dock
 from tests.rig.ingest import batch_message
 
 AT = int(NOW.timestamp() * 1000) + 60_000  # a minute after the note was released
@@ -90,6 +90,8 @@ def test_binding_again_after_the_note_was_completed_and_closed_gives_the_same_ro
     first = _rows(engine)
     with engine.begin() as conn:
         for state in ("in_progress", "completed", "closed"):
+            if state == "completed":
+                accept_open(conn, document, LATER)
             move_document(conn, document, state, reason="received", by=DOCK, now=LATER)
         [window] = door_documents(conn, SITE)
         released, done = int(NOW.timestamp() * 1000), int(LATER.timestamp() * 1000)

@@ -19,7 +19,7 @@ from coldgate.cloud.db.models import AuditEntry
 from coldgate.cloud.documents import documents as store
 from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState, Line
 from coldgate.cloud.identity.users import NotFound, UserInputError
-from tests.rig.documents import DOCK, NOW, SITE, note, sscc, stock_the_dock
+from tests.rig.documents import DOCK, NOW, SITE, accept_open, note, sscc, stock_the_dock
 
 LATER = NOW + datetime.timedelta(minutes=5)
 
@@ -39,6 +39,14 @@ def move(engine: Engine, doc_id: str, state: str, **kwargs: Any) -> dict[str, An
     kwargs.setdefault("reason", "at the dock")
     with engine.begin() as conn:
         return store.move_document(conn, doc_id, state, by=DOCK, now=LATER, **kwargs)
+
+
+def accept_and_move(engine: Engine, doc_id: str, state: str, **kwargs: Any) -> dict[str, Any]:
+    """``move``, QA first accepting the open discrepancies a completion waits for."""
+    if state == "completed":
+        with engine.begin() as conn:
+            accept_open(conn, doc_id, LATER)
+    return move(engine, doc_id, state, **kwargs)
 
 
 def refused(engine: Engine, call: Any, kind: type[Exception] = UserInputError) -> str:
@@ -88,6 +96,12 @@ def test_the_whole_life_of_a_receiving_note(dock: Engine) -> None:
     assert move(dock, doc, "in_progress")["door"] == "D1"
     with dock.connect() as conn:
         assert [d.id for d in store.open_at_door(conn, SITE, "D1")] == [doc]
+    early = {"reason": "x", "by": DOCK, "now": LATER}
+    refusal = refused(dock, lambda c: store.move_document(c, doc, "completed", **early), Conflict)
+    assert refusal.startswith(f"discrepancies: document {doc} has 2 open discrepancies: missing (line 1): ")
+    assert "accepted with a reason by someone allowed to decide (qa.decide)" in refusal
+    with dock.begin() as conn:
+        assert len(accept_open(conn, doc, LATER)) == 2
     completed = move(dock, doc, "completed", reason="all 20 cases seen")
     assert completed["reason"] == "all 20 cases seen"
     closed = move(dock, doc, "closed")
@@ -111,6 +125,8 @@ def test_the_whole_life_of_a_receiving_note(dock: Engine) -> None:
         "document.draft",
         "document.release",
         "document.start",
+        "document.accept_discrepancy",
+        "document.accept_discrepancy",
         "document.complete",
         "document.close",
     ]
@@ -144,7 +160,7 @@ def test_a_refused_move_names_both_states(
 ) -> None:
     doc = make(dock)["id"]
     for state in path:
-        move(dock, doc, state, door="D1" if state == "released" else None)
+        accept_and_move(dock, doc, state, door="D1" if state == "released" else None)
     kwargs = {"door": None, "reason": "x"}
     assert (
         refused(dock, lambda c: store.move_document(c, doc, target, by=DOCK, now=LATER, **kwargs)) == message

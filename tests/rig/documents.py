@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.locations import put_location
+from coldgate.cloud.documents.dock_decisions import accept_discrepancy, judged_discrepancies
 from tests.rig.catalog import NOW, QA, make_catalog
 
-__all__ = ["DOCK", "NOW", "QA", "SITE", "note", "sscc", "stock_the_dock"]
+__all__ = ["DOCK", "NOW", "QA", "SITE", "accept_open", "note", "sscc", "stock_the_dock"]
 
 SITE = "site1"
 #: A dock operator making and moving documents.
@@ -50,3 +51,13 @@ def note(reference: str = "ASN-1001", **changes: Any) -> dict[str, Any]:
     }  # fmt: skip
     fields.update(changes)
     return fields
+
+
+def accept_open(
+    conn: Connection, document_id: str, now: datetime.datetime = NOW, reason: str = "short shipment agreed"
+) -> list[str]:
+    """QA accepts every open discrepancy of the document (what a completion waits for); their keys."""
+    keys = [j.key for j in judged_discrepancies(conn, document_id, now.date()) if j.blocking]
+    for key in keys:
+        accept_discrepancy(conn, document_id, key, reason=reason, by=QA, now=now, today=now.date())
+    return keys
