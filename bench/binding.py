@@ -588,7 +588,7 @@ def worker_process(url: str, broker: str, tag: str, binding: bool, ready: Any, s
     binder = Binder(engine) if binding else None
     if binder is not None:
         binder.start()
-    ready.put(1)
+    ready.put("worker")
     stop.wait()
     worker.stop()
     if binder is not None:
@@ -601,12 +601,29 @@ def worker_process(url: str, broker: str, tag: str, binding: bool, ready: Any, s
             "commits": stats.commits,
             "db_retries": stats.db_retries,
             "refused": stats.ahead + stats.dead_letters,
-            "bound": binder.bound if binder else 0,
-            "bind_runs": binder.runs if binder else 0,
-            "bind_busy_s": binder.busy_s if binder else 0.0,
+            **_binder_stats(binder),
         }
     )
     engine.dispose()
+
+
+def binder_process(url: str, ready: Any, stop: Any, out: Any) -> None:
+    """The binding job alone in a process of its own (mode ``apart``), on an engine of its own."""
+    engine = make_engine(url, writer=True)
+    binder = Binder(engine)
+    binder.start()
+    ready.put("binder")
+    stop.wait()
+    binder.stopping.set()
+    binder.join(60)
+    out.put(_binder_stats(binder))
+    engine.dispose()
+
+
+def _binder_stats(binder: Binder | None) -> dict[str, Any]:
+    if binder is None:
+        return {}
+    return {"binder": True, "bound": binder.bound, "bind_runs": binder.runs, "bind_busy_s": binder.busy_s}
 
 
 def _catch_up(url: str, timeout_s: float = 600.0) -> float:
@@ -631,69 +648,76 @@ def _catch_up(url: str, timeout_s: float = 600.0) -> float:
         engine.dispose()
 
 
+#: How binding runs beside ingest: not at all, in the worker's process (as ``CloudService`` runs its
+#: scheduler), or in a process of its own.
+MODES = {"off": "binding off", "on": "binding on (worker's process)", "apart": "binding on (own process)"}
+
+
 def ingest_run(
     label: str,
     template: ThrowawayDatabase,
     broker: MosquittoBroker,
     messages: list[tuple[str, bytes]],
     per_gw: int,
-    binding: bool,
+    mode: str,
 ) -> dict[str, Any]:
     """One run on a fresh copy of the seeded database: first publish to last end-to-end ack."""
     from bench.ingest import Acks, publish_all
 
     database = ThrowawayDatabase.on_server(template=template)
     try:
-        tag = f"{'on' if binding else 'off'}{time.monotonic_ns() % 10**9}"
+        tag = f"{mode}{time.monotonic_ns() % 10**9}"
         ctx = mp.get_context("spawn")
         ready, out, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        proc = ctx.Process(
-            target=worker_process,
-            args=(database.url, broker.url, tag, binding, ready, stop, out),
-            daemon=True,
-        )
-        proc.start()
-        ready.get(timeout=60)
+        procs = [
+            ctx.Process(
+                target=worker_process,
+                args=(database.url, broker.url, tag, mode == "on", ready, stop, out),
+                daemon=True,
+            )
+        ]
+        if mode == "apart":
+            procs.append(
+                ctx.Process(target=binder_process, args=(database.url, ready, stop, out), daemon=True)
+            )
+        for proc in procs:
+            proc.start()
+        for _ in procs:
+            ready.get(timeout=60)
         acks = Acks(broker, f"acks{tag}", {g: per_gw for g in GATEWAYS})
         try:
             started = publish_all(broker, f"pub{tag}", messages)
             if not acks.done.wait(3600):
                 raise RuntimeError(f"{label}: not every gateway acknowledged: {acks.highest}")
             seconds = acks.done_at - started
-            lag = _catch_up(database.url) if binding else 0.0
+            lag = _catch_up(database.url) if mode != "off" else 0.0
         finally:
             acks.close()
             stop.set()
-        stats = out.get(timeout=120)
-        proc.join(30)
+        stats: dict[str, Any] = {}
+        for _ in procs:
+            stats.update(out.get(timeout=120))
+        for proc in procs:
+            proc.join(30)
         engine = make_engine(database.url)
         with engine.connect() as conn:
             movements = conn.execute(
                 text("SELECT count(*) FROM edge_items WHERE kind = 'movement'")
             ).scalar_one()
-            bound = conn.execute(text("SELECT count(*) FROM bindings")).scalar_one()
         engine.dispose()
     finally:
         database.drop()
     total = per_gw * len(GATEWAYS)
     if stats["new"] != total or stats["refused"]:
         raise RuntimeError(f"{label}: {stats['new']} of {total} items stored, {stats['refused']} refused")
-    figures = {
-        "label": label,
-        "seconds": seconds,
-        "items_per_s": total / seconds,
-        "movements": movements,
-        "bound": bound,
-        "lag_s": lag,
-        **stats,
-    }
+    figures = {"label": label, "seconds": seconds, "items_per_s": total / seconds, "lag_s": lag, **stats}
     print(
         f"{label}: {total:,} items ({movements:,} movements) in {seconds:.2f} s = "
         f"{total / seconds:,.0f} items/s, {stats['commits']} commits, {stats['db_retries']} db retries"
         + (
             f"; binding: {stats['bind_runs']} runs, {stats['bind_busy_s']:.1f} s busy, "
-            f"all {bound:,} movements bound {lag:.1f} s after the last ack"
-            if binding
+            f"every movement bound {lag:.1f} s after the last ack"
+            if mode != "off"
             else ""
         )
     )
@@ -715,8 +739,9 @@ def part_ingest(args: argparse.Namespace) -> dict[str, str]:
         f"\n== ingest: {per_gw * len(GATEWAYS):,} items per run (every {args.movement_every}th a movement) "
         f"in {len(messages) - len(GATEWAYS)} batches, encoded in {time.perf_counter() - started:.1f} s"
     )
+    modes = ["off", "on", "apart"] if args.apart else ["off", "on"]
     template = ThrowawayDatabase.on_server()
-    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     try:
         migrate(template.url)
         engine = make_engine(template.url, writer=True)
@@ -727,26 +752,33 @@ def part_ingest(args: argparse.Namespace) -> dict[str, str]:
             broker.start()
             try:
                 for r in range(args.rounds):
-                    for binding in (False, True) if r % 2 == 0 else (True, False):
-                        label = f"round {r + 1} binding {'on ' if binding else 'off'}"
-                        runs[binding].append(ingest_run(label, template, broker, messages, per_gw, binding))
+                    for mode in modes if r % 2 == 0 else reversed(modes):  # alternated, the order swapped
+                        label = f"round {r + 1} {MODES[mode]}"
+                        runs[mode].append(ingest_run(label, template, broker, messages, per_gw, mode))
             finally:
                 broker.stop()
     finally:
         template.drop()
-    off = statistics.median(f["items_per_s"] for f in runs[False])
-    on = statistics.median(f["items_per_s"] for f in runs[True])
-    lag = statistics.median(f["lag_s"] for f in runs[True])
+    rate = {mode: statistics.median(f["items_per_s"] for f in found) for mode, found in runs.items()}
+    lag = statistics.median(f["lag_s"] for f in runs["on"])
     print(
-        f"ingest, median of {args.rounds}: binding off {off:,.0f} items/s, on {on:,.0f} items/s: on/off = "
-        f"{on / off:.2f} (goal >= 0.90); binding on caught up {lag:.1f} s after the last ack (median)"
+        f"ingest, median of {args.rounds}: binding off {rate['off']:,.0f} items/s, "
+        f"on {rate['on']:,.0f} items/s: on/off = {rate['on'] / rate['off']:.2f} (goal >= 0.90); "
+        f"binding caught up {lag:.1f} s after the last ack (median)"
     )
-    return {
-        "ingest_off_items_per_s": f"{off:.0f}",
-        "ingest_on_items_per_s": f"{on:.0f}",
-        "ingest_on_vs_off": f"{on / off:.2f}",
+    figures = {
+        "ingest_off_items_per_s": f"{rate['off']:.0f}",
+        "ingest_on_items_per_s": f"{rate['on']:.0f}",
+        "ingest_on_vs_off": f"{rate['on'] / rate['off']:.2f}",
         "ingest_bind_lag_s": f"{lag:.1f}",
     }
+    if "apart" in rate:
+        print(
+            f"binding in a process of its own: {rate['apart']:,.0f} items/s, apart/off = "
+            f"{rate['apart'] / rate['off']:.2f}"
+        )
+        figures["ingest_apart_vs_off"] = f"{rate['apart'] / rate['off']:.2f}"
+    return figures
 
 
 # -- part 3: custody of a lot among a million bindings -----------------------------------------------
@@ -1106,10 +1138,24 @@ def part_custody(args: argparse.Namespace) -> dict[str, str]:
             ms, plan_text = _explain(
                 conn, f"SELECT * FROM bindings WHERE product = '{PRODUCT}' AND lot = '{LOT}'"
             )
-            print(f"the lot's rows alone (EXPLAIN ANALYZE): {ms:.1f} ms")
+            b = BindingRow
+            lot_rows = select(
+                b.gateway, b.stream, b.seq, b.kind, b.site, b.door, b.direction, b.time, b.document
+            )
+            lot_rows = lot_rows.add_columns(
+                b.line, b.how, b.product, b.lot, b.serial, b.sscc, b.quantity, b.location
+            )
+            lot_rows = lot_rows.where(b.product == PRODUCT, b.lot == LOT)
+            times, _ = _timed_runs(lambda: conn.execute(lot_rows).all(), args.repeats)
+            fetch_ms = statistics.median(times) * 1000
+            print(
+                f"reference: the lot's rows alone, {ms:.1f} ms in the server (EXPLAIN ANALYZE), "
+                f"{fetch_ms:.0f} ms fetched into Python (median): the rest of the figure is the fold"
+            )
             if args.verbose:
                 print(plan_text)
             figures["custody_rows_select_ms"] = f"{ms:.1f}"
+            figures["custody_rows_fetch_ms"] = f"{fetch_ms:.0f}"
         reader.dispose()
         engine.dispose()
     finally:
@@ -1164,6 +1210,9 @@ def main() -> None:
     )
     parser.add_argument("--movement-every", type=int, default=5, help="ingest: every n-th item is a movement")
     parser.add_argument("--rounds", type=int, default=3, help="ingest: runs with binding off and on, each")
+    parser.add_argument(
+        "--apart", action="store_true", help="ingest: also runs with binding in a process of its own"
+    )
     parser.add_argument("--custody-rows", type=int, default=1_000_000, help="custody: binding rows stored")
     parser.add_argument("--lot-units", type=int, default=10_000, help="custody: serialised cases of the lot")
     parser.add_argument("--repeats", type=int, default=7, help="custody: query runs (median reported)")
