@@ -28,6 +28,8 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.alerts.calibration_due import CalibrationStep
 from coldgate.cloud.alerts.calibration_due_watch import check_calibrations
+from coldgate.cloud.alerts.dock_discrepancies import DockStep
+from coldgate.cloud.alerts.dock_discrepancies_watch import check_dock
 from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
 from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
@@ -52,6 +54,7 @@ STUCK_JOB = "stuck-streams"
 DOWNLINK_JOB = "downlink-currency"
 CALIBRATION_JOB = "calibration-due"
 BINDING_JOB = "bind-items"
+DOCK_JOB = "dock-discrepancies"
 #: Seconds between binding runs: a case passing the portal shows on its document within this.
 BINDING_EVERY_S = 2.0
 PARTITIONS_JOB = "readings-partitions"
@@ -122,6 +125,7 @@ class CloudScheduler:
             BINDING_JOB,
             "binding of movements and scans to documents",
         )
+        self._every(self.check_dock_now, every_interval, DOCK_JOB, "dock discrepancy watchdog")
         self._every(
             self.check_calibrations_now,
             IntervalTrigger(minutes=10, timezone=UTC),
@@ -216,6 +220,15 @@ class CloudScheduler:
         except Exception:
             log.exception("binding run failed after %d items; retrying in %g s", total, BINDING_EVERY_S)
         return total
+
+    def check_dock_now(self) -> list[DockStep]:
+        """One ``dock.discrepancy`` run (the job): an alert per document with discrepancies nobody decided
+        on; errors are logged and the next run tries again."""
+        try:
+            return check_dock(self._engine, self._clock())
+        except Exception:
+            log.exception("dock discrepancy watchdog run failed; retrying in %g s", self._interval_s)
+            return []
 
     def check_calibrations_now(self) -> list[CalibrationStep]:
         """One ``calibration.due`` run (the job, every 10 min: due dates are days); errors are logged."""
