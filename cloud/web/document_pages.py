@@ -1,6 +1,13 @@
-"""The documents pages (read-only): receiving notes, dispatch orders and transfers as they stand, with
-filters, one document with its lines, its reconciliation and every version (who, when, why, what
-changed), and a dock door's page: the documents being worked there, live, and what bound to none.
+"""The documents pages: receiving notes, dispatch orders and transfers as they stand, with filters, one
+document with its lines, its reconciliation and every version (who, when, why, what changed), and a dock
+door's page: the documents being worked there, live, and what bound to none.
+
+What the dock and QA do there goes through the same store functions as the API's routes, in one
+audited transaction each: a dock operator (``documents.manage``) releases a draft to the door, starts
+and completes what is worked there and assigns an unbound item; QA (``qa.decide``) accepts a
+discrepancy with a reason on the document's page.  The forms sit outside the part htmx refreshes, so
+a reason being typed is never wiped; a refusal re-renders the page saying why, nothing changed; a
+done change redirects back (POST, redirect, GET), so a reload does not repeat it.
 
 Read through the same functions as the JSON API's documents routes (``cloud/documents/documents.py``),
 so a page never shows what the API would not; reconciliation through ``reconciliation_store`` and the
@@ -14,17 +21,18 @@ from __future__ import annotations
 
 import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from coldgate.cloud.api import queries_sites
 from coldgate.cloud.api.routes.dock import DAY_MS
 from coldgate.cloud.api.routes.documents import reconciliation_out
-from coldgate.cloud.api.writes import utc_now
+from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.documents import dock_decisions, documents, reconciliation_store
-from coldgate.cloud.documents.model import DocumentKind
+from coldgate.cloud.documents.model import DocumentKind, DocumentState
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.web.list_filters import list_zone
 from coldgate.cloud.web.pages import REFRESH_S, Who, render
@@ -33,6 +41,8 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 Filter = Annotated[str | None, Query(max_length=64)]
+Reason = Annotated[str, Form(max_length=2000)]
+Said = Annotated[str | None, Query(max_length=300)]
 Name = Annotated[str, Path(max_length=64)]
 #: Unbound items the door page lists at most (the API pages through more).
 UNBOUND_SHOWN = 200
@@ -88,8 +98,15 @@ def documents_page(
 
 
 @router.get("/dashboard/documents/{document_id}", response_class=HTMLResponse)
-def document_page(who: Who, request: Request, document_id: str) -> Response:
+def document_page(who: Who, request: Request, document_id: str, done: Said = None) -> Response:
     """The document as it stands (header, lines) and every version, newest first."""
+    return _document_page(request, who, document_id, done=done)
+
+
+def _document_page(
+    request: Request, who: Who, document_id: str, *, done: str | None = None, error: str | None = None,
+    status_code: int = 200,
+) -> Response:  # fmt: skip
     try:
         with request.app.state.engine.connect() as conn:
             history = documents.document_history(conn, document_id)
@@ -102,8 +119,44 @@ def document_page(who: Who, request: Request, document_id: str) -> Response:
     versions = [
         {**_dated(v), "changed": changes(history[n - 1] if n else None, v)} for n, v in enumerate(history)
     ][::-1]
-    return render(request, "document.html", who, doc=versions[0], versions=versions, zone=zone,
-                  rec=reconciliation_out(check, accepted))  # fmt: skip
+    return render(request, "document.html", who, status_code, doc=versions[0], versions=versions, zone=zone,
+                  rec=reconciliation_out(check, accepted), decide="qa.decide" in who.permissions, done=done,
+                  error=error)  # fmt: skip
+
+
+def _refused(exc: UserInputError) -> int:
+    if isinstance(exc, NotFound):
+        return status.HTTP_404_NOT_FOUND
+    return status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else status.HTTP_422_UNPROCESSABLE_CONTENT
+
+
+@router.post("/dashboard/documents/{document_id}/accept", response_class=HTMLResponse)
+def accept_form(
+    who: Who, request: Request, document_id: Name, key: Annotated[str, Form(max_length=200)] = "",
+    reason: Reason = "",
+) -> Response:  # fmt: skip
+    """QA accepts one discrepancy of the document with the reason (``qa.decide``)."""
+    now = utc_now()
+    try:
+        with writing(request) as conn:
+            done = dock_decisions.accept_discrepancy(
+                conn, document_id, key, reason=reason, by=acting(request), now=now, today=now.date()
+            )
+    except UserInputError as exc:
+        return _document_page(request, who, document_id, error=str(exc), status_code=_refused(exc))
+    said = f"accepted {done['summary']}"[:300]
+    url = f"/dashboard/documents/{quote(document_id, safe='')}?{urlencode({'done': said})}"
+    return RedirectResponse(url, status.HTTP_303_SEE_OTHER)
+
+
+def _door_actions(request: Request, who: Who, site: str) -> dict[str, Any]:
+    """What the door page's forms offer a dock operator: the site's drafts to release here, the
+    documents worked here to start or complete, the unbound items to assign."""
+    if "documents.manage" not in who.permissions:
+        return {"manage": False}
+    with request.app.state.engine.connect() as conn:
+        drafts = documents.documents(conn, site=site, state=DocumentState.DRAFT)
+    return {"manage": True, "drafts": drafts}
 
 
 def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
@@ -130,15 +183,110 @@ def _no_door(request: Request, who: Who, exc: NotFound) -> Response:
 
 
 @router.get("/dashboard/dock/{site}/{door}", response_class=HTMLResponse)
-def dock_page(who: Who, request: Request, site: Name, door: Name) -> Response:
+def dock_page(who: Who, request: Request, site: Name, door: Name, done: Said = None) -> Response:
     """A dock door: the documents being worked there (lines filling, discrepancies), refreshed live, and
-    the items of the last 24 h that fit no document."""
+    the items of the last 24 h that fit no document; for a dock operator, the forms that work it."""
+    return _dock_page(request, who, site, door, done=done)
+
+
+def _door_url(site: str, door: str) -> str:
+    return f"/dashboard/dock/{quote(site, safe='')}/{quote(door, safe='')}"
+
+
+def _dock_page(
+    request: Request, who: Who, site: str, door: str, *, done: str | None = None, error: str | None = None,
+    status_code: int = 200,
+) -> Response:  # fmt: skip
     try:
         view = _door_view(request, site, door)
     except NotFound as exc:
         return _no_door(request, who, exc)
-    live = f"/dashboard/dock/{quote(site, safe='')}/{quote(door, safe='')}/live"
-    return render(request, "dock.html", who, **view, live=live, refresh_s=REFRESH_S)
+    actions = _door_actions(request, who, site)
+    live = _door_url(site, door) + "/live"
+    return render(request, "dock.html", who, status_code, **view, **actions, live=live, refresh_s=REFRESH_S,
+                  done=done, error=error)  # fmt: skip
+
+
+def _dock_write(request: Request, who: Who, site: str, door: str, change: Any) -> Response:
+    """Run ``change(conn, actor, now)`` in one audited transaction; back to the door page saying what was
+    done, or the page again saying why not (nothing changed)."""
+    try:
+        with request.app.state.engine.connect() as conn:
+            reconciliation_store.dock_door(conn, site, door)
+    except NotFound as exc:
+        return _no_door(request, who, exc)
+    try:
+        with writing(request) as conn:
+            said = change(conn, acting(request), utc_now())
+    except UserInputError as exc:
+        return _dock_page(request, who, site, door, error=str(exc), status_code=_refused(exc))
+    back = f"{_door_url(site, door)}?{urlencode({'done': said[:300]})}"
+    return RedirectResponse(back, status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/dashboard/dock/{site}/{door}/release", response_class=HTMLResponse)
+def release_form(
+    who: Who, request: Request, site: Name, door: Name, document: Annotated[str, Form(max_length=64)] = "",
+    reason: Reason = "",
+) -> Response:  # fmt: skip
+    """Release a draft of the site to this door: items here bind to it from now."""
+
+    def change(conn: Any, by: Any, now: datetime.datetime) -> str:
+        stands = documents.document(conn, document)
+        if stands["site"] != site:
+            elsewhere = f"document {document} is of site {stands['site']!r}, not {site!r}"
+            raise UserInputError("document", elsewhere)
+        moved = documents.move_document(
+            conn, document, DocumentState.RELEASED, reason=reason, door=door, by=by, now=now
+        )
+        return f"{moved['kind']} {moved['reference']} released to {door}"
+
+    return _dock_write(request, who, site, door, change)
+
+
+#: The moves the door page offers, and the state each leads to.
+STEPS = {"start": DocumentState.IN_PROGRESS, "complete": DocumentState.COMPLETED}
+
+
+@router.post("/dashboard/dock/{site}/{door}/move", response_class=HTMLResponse)
+def move_form(
+    who: Who, request: Request, site: Name, door: Name, document: Annotated[str, Form(max_length=64)] = "",
+    step: Annotated[str, Form(max_length=16)] = "", reason: Reason = "",
+) -> Response:  # fmt: skip
+    """Start or complete a document worked at this door (completing waits for open discrepancies)."""
+
+    def change(conn: Any, by: Any, now: datetime.datetime) -> str:
+        if step not in STEPS:
+            raise UserInputError("step", f"{step!r} is no move here ({', '.join(STEPS)})")
+        here = {d.id for d in documents.open_at_door(conn, site, door)}
+        if document not in here:
+            raise UserInputError("document", f"document {document!r} is not being worked at door {door}")
+        moved = documents.move_document(conn, document, STEPS[step], reason=reason, by=by, now=now)
+        return f"{moved['kind']} {moved['reference']} {moved['state'].replace('_', ' ')}"
+
+    return _dock_write(request, who, site, door, change)
+
+
+@router.post("/dashboard/dock/{site}/{door}/assign", response_class=HTMLResponse)
+def assign_form(
+    who: Who, request: Request, site: Name, door: Name, item: Annotated[str, Form(max_length=200)] = "",
+    document: Annotated[str, Form(max_length=64)] = "", line: Annotated[str, Form(max_length=9)] = "",
+    reason: Reason = "",
+) -> Response:  # fmt: skip
+    """Assign an item left unbound here (``item``: gateway/stream/seq) to a document worked here."""
+
+    def change(conn: Any, by: Any, now: datetime.datetime) -> str:
+        gateway, stream, seq = [*item.split("/"), "", "", ""][:3]
+        if not seq.isdigit():
+            raise UserInputError("item", f"{item!r} is not an item (gateway/stream/seq)")
+        if line and not line.isdigit():
+            raise UserInputError("line", f"{line!r} is not a line number")
+        fields = {"gateway": gateway, "stream": stream, "seq": int(seq), "document": document,
+                  "line": int(line) if line else None}  # fmt: skip
+        done = dock_decisions.assign_item(conn, site, door, fields, reason=reason, by=by, now=now)
+        return f"item {done['item']} assigned: {done['binding']}"
+
+    return _dock_write(request, who, site, door, change)
 
 
 @router.get("/dashboard/dock/{site}/{door}/live", response_class=HTMLResponse)

@@ -52,12 +52,14 @@ def _offset(moment: datetime.datetime) -> str:
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def local_time(when: int | datetime.datetime | None, zone: str | None, *, seconds: bool = True) -> str:
-    """Epoch ms (or an aware datetime; a naive one is UTC, as SQLite hands them back) as wall time in
-    ``zone`` with its offset; "—" for None."""
+def local_time(when: int | str | datetime.datetime | None, zone: str | None, *, seconds: bool = True) -> str:
+    """Epoch ms (or an aware datetime, or one in ISO 8601 as the API's records give it; a naive one is UTC,
+    as SQLite hands them back) as wall time in ``zone`` with its offset; "—" for None."""
     if when is None:
         return "—"
     try:
+        if isinstance(when, str):
+            when = datetime.datetime.fromisoformat(when)
         if isinstance(when, datetime.datetime):
             moment = when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)
         else:
