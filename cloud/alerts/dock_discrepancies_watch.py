@@ -25,6 +25,8 @@ from coldgate.cloud.alerts.dock_discrepancies import (
 from coldgate.cloud.db import models
 from coldgate.cloud.db.writes import item_row
 from coldgate.cloud.documents import dock_decisions, documents
+from coldgate.cloud.documents.catalog_index import catalog_index
+from coldgate.cloud.documents.identifiers import CatalogIndex
 from coldgate.cloud.documents.model import OPEN_STATES
 from coldgate.contract.items import AlertAction, Severity
 
@@ -58,9 +60,13 @@ def _open(conn: Connection) -> dict[str, OpenDockAlert]:
     return found
 
 
-def _standing(conn: Connection, document_id: str, today: datetime.date) -> DockStanding:
+def _standing(
+    conn: Connection, document_id: str, today: datetime.date, indexes: dict[str, CatalogIndex]
+) -> DockStanding:
     doc = documents.document_model(conn, document_id)
-    judged = dock_decisions.judged_discrepancies(conn, document_id, today)
+    if doc.site not in indexes:  # one catalog index per site and run, however many documents it works
+        indexes[doc.site] = catalog_index(conn, doc.site)
+    judged = dock_decisions.judged_discrepancies(conn, document_id, today, index=indexes[doc.site])
     kinds = Counter(j.discrepancy.kind for j in judged if j.blocking)
     b = models.BindingRow
     last = conn.execute(
@@ -81,7 +87,8 @@ def _check(conn: Connection, now: datetime.datetime, settle_ms: int) -> list[Doc
     today, now_ms = now.date(), epoch_ms(now)
     held = _open(conn)
     worked = {d["id"] for d in documents.documents(conn, state="open")}
-    standings = [_standing(conn, doc, today) for doc in sorted(worked | held.keys())]
+    indexes: dict[str, CatalogIndex] = {}
+    standings = [_standing(conn, doc, today, indexes) for doc in sorted(worked | held.keys())]
     planned = judge(standings, held, now_ms, settle_ms)
     taken: list[DockStep] = []
     for gateway in sorted({step.gateway for step in planned}):

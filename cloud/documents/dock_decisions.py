@@ -25,6 +25,7 @@ from coldgate.cloud.catalog.versions import Conflict, check_reason
 from coldgate.cloud.db.models import BindingRow, DiscrepancyAcceptance, ItemAssignment
 from coldgate.cloud.documents import binding_store
 from coldgate.cloud.documents.binding import ItemKey
+from coldgate.cloud.documents.identifiers import CatalogIndex
 from coldgate.cloud.documents.model import OPEN_STATES
 from coldgate.cloud.documents.reconciliation import INFO_KINDS, Discrepancy
 from coldgate.cloud.documents.reconciliation_store import check_document, stored_document
@@ -66,9 +67,12 @@ def acceptances(conn: Connection, document_id: str) -> dict[str, dict[str, Any]]
     return found
 
 
-def judged_discrepancies(conn: Connection, document_id: str, today: datetime.date) -> list[Judged]:
-    """The document's discrepancies now, each with its acceptance; NotFound if there is no document."""
-    check = check_document(conn, document_id, today)
+def judged_discrepancies(
+    conn: Connection, document_id: str, today: datetime.date, *, index: CatalogIndex | None = None
+) -> list[Judged]:
+    """The document's discrepancies now, each with its acceptance; NotFound if there is no document.
+    ``index``: the site's catalog index already read (a watch judges many documents of one site)."""
+    check = check_document(conn, document_id, today, index=index)
     accepted = acceptances(conn, document_id)
     return [Judged(d.key, d, accepted.get(d.key)) for d in check.reconciliation.discrepancies]
 
