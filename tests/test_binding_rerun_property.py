@@ -5,8 +5,10 @@ dialects.
 ``tests/test_documents_binding.py`` already holds the *pure* ``bind_all`` to any order and repetition
 of items against one fixed set of documents.  What it cannot see is the store: documents that move
 (released, started, completed, closed, sent back to draft and released again, at another door) while
-passes happen, batches that arrive late, out of order and twice through the real ingest path, and the
-scheduler's binding runs falling anywhere in between, each binding only part of what is pending.
+passes happen, batches that arrive late, out of order and twice through the real ingest path, the
+scheduler's binding runs falling anywhere in between, each binding only part of what is pending, and the
+dock's own decisions on the way: items left unbound at a door assigned by hand to a document being
+worked (``dock_decisions.assign_item``), open discrepancies accepted by QA so a document can complete.
 The rows bound that way, a step at a time, must be exactly the rows ``rebind`` computes afterwards from
 the stored items and the documents' versions (and again, a second time), and every document's
 reconciliation must be the same from either.
@@ -34,8 +36,9 @@ from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents.binding_store import bind_pending, rebind
-from coldgate.cloud.documents.dock_decisions import accept_discrepancy, judged_discrepancies
+from coldgate.cloud.documents.dock_decisions import accept_discrepancy, assign_item, judged_discrepancies
 from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import document as document_record
 from coldgate.cloud.documents.reconciliation_store import check_document
 from coldgate.cloud.identity.enrolment import enrol_gateway
 from coldgate.contract import examples
@@ -106,6 +109,9 @@ class Scenario:
     passes: tuple[Pass, ...]
     binds: tuple[tuple[int, int], ...]  # (step, limit): a binding run after the step's deliveries
     steps: int
+    #: (step, pick, document, line): after the step's binding runs, the dock assigns by hand the
+    #: ``pick``-th item left unbound at a door to the document, if it is open (line None: binding's pick)
+    assigns: tuple[tuple[int, int, int, int | None], ...] = ()
 
 
 SHAPES = ("serials", "lot", "pallet", "product", "saline")
@@ -176,7 +182,11 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         door = draw(st.sampled_from(("D1", "D1", "D2")))
         passes.append(Pass(step, before, door, way, tuple(tags), delivered, again))
     binds = tuple(sorted(draw(st.lists(st.tuples(st.integers(0, steps - 1), st.integers(1, 8)), max_size=8))))
-    return Scenario(tuple(documents), tuple(sorted(moves, key=lambda m: m[0])), tuple(passes), binds, steps)
+    hands = st.tuples(st.integers(0, steps - 1), st.integers(0, 20), st.integers(0, n_docs - 1),
+                      st.sampled_from([None, 1]))  # fmt: skip
+    assigns = tuple(sorted(draw(st.lists(hands, max_size=3)), key=lambda a: a[0]))
+    return Scenario(tuple(documents), tuple(sorted(moves, key=lambda m: m[0])), tuple(passes), binds, steps,
+                    assigns)  # fmt: skip
 
 
 # --- the world --------------------------------------------------------------------------------------
@@ -280,6 +290,30 @@ def _accept_open(conn: Any, document: str, now: datetime.datetime) -> None:
                                today=now.date())  # fmt: skip
 
 
+def _assign(
+    engine: Engine,
+    site: str,
+    gateway: str,
+    pick: int,
+    document: str,
+    line: int | None,
+    now: datetime.datetime,
+) -> None:
+    """The dock puts an item left unbound at a door on a document being worked, as the door page does."""
+    b = BindingRow
+    with engine.begin() as conn:
+        if document_record(conn, document)["state"] not in ("released", "in_progress"):
+            return
+        query = select(b.door, b.stream, b.seq).where(b.site == site, b.how == "unbound", b.door.is_not(None))
+        loose = conn.execute(query.order_by(b.seq)).all()
+        if not loose:
+            return
+        door, stream, seq = loose[pick % len(loose)]
+        fields = {"gateway": gateway, "stream": stream, "seq": seq, "document": document, "line": line}
+        event("an item assigned by hand")
+        assign_item(conn, site, door, fields, reason="the driver's paperwork says so", by=DOCK, now=now)
+
+
 def _run(engine: Engine, scenario: Scenario, site: str, gateway: str) -> list[str]:
     """The scenario a step at a time: moves, then deliveries, then binding runs; returns the documents."""
     ids: list[str] = []
@@ -309,6 +343,9 @@ def _run(engine: Engine, scenario: Scenario, site: str, gateway: str) -> list[st
             if at == step:
                 with engine.begin() as conn:
                     bind_pending(conn, now, limit=limit)
+        for at, pick, doc, line in scenario.assigns:
+            if at == step:
+                _assign(engine, site, gateway, pick, ids[doc], line, now)
     with engine.begin() as conn:  # the scheduler catches up
         while bind_pending(conn, _at(scenario.steps)):
             pass
