@@ -77,6 +77,8 @@ VALID = {
     "document_id": "doc-000000000001",
     "kind": "receiving",
     "door": "D1",
+    "unit_id": "04006381333931.000100",  # a serial of lot L1 the catalog knows: its (empty) custody chain
+    "at": str(NOW_MS),
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a

@@ -30,6 +30,7 @@ from coldgate.cloud.api.routes import (
     catalog_places,
     catalog_products,
     catalog_serials,
+    custody,
     dead_letters,
     dock,
     documents,
@@ -130,6 +131,7 @@ def create_app(
         topology,
         documents,
         dock,
+        custody,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

@@ -13,7 +13,14 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.api.app import create_app
 from coldgate.cloud.api.auth import ApiTokens, AuthSettings
-from coldgate.cloud.web import admin_pages, catalog_pages, document_pages, pages, topology_pages
+from coldgate.cloud.web import (
+    admin_pages,
+    catalog_pages,
+    custody_pages,
+    document_pages,
+    pages,
+    topology_pages,
+)
 
 __all__ = ["create_web_app"]
 
@@ -24,7 +31,7 @@ def create_web_app(
     """``create_app``'s API with the dashboard's pages, their error pages and static files."""
     app = create_app(engine, tokens, writer=writer, auth=auth)
     openapi = app.openapi()  # as create_app left it (public routes marked): adding pages resets the cache
-    page_modules = (admin_pages, catalog_pages, topology_pages, document_pages)
+    page_modules = (admin_pages, catalog_pages, topology_pages, document_pages, custody_pages)
     pages.install(app, tuple(module.router for module in page_modules))
     app.openapi_schema = openapi
     return app
