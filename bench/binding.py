@@ -44,6 +44,7 @@ import argparse
 import cProfile
 import datetime
 import io
+import json
 import multiprocessing as mp
 import pstats
 import random
@@ -974,17 +975,50 @@ def binding_rows(
 
 
 def copy_bindings(url: str, rows: Iterator[dict[str, Any]]) -> int:
-    """COPY the rows into ``bindings`` (every column the model has; a column the rows lack is NULL)."""
+    """COPY the rows into ``bindings`` (every column the model has; a column the rows lack is NULL), and
+    the movement or scan each row binds into ``edge_items``, as ingest stores it (its body as the
+    contract's JSON), so the database holds as many stored items as bindings."""
     columns = [c.name for c in BindingRow.__table__.columns]  # type: ignore[attr-defined]
+    items = "gateway, stream, seq, ts, boot, mono, synced, kind, body"
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     count = 0
-    with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
-        with cursor.copy(f"COPY bindings ({', '.join(columns)}) FROM STDIN") as copy:
+    with psycopg.connect(dsn) as conn, conn.cursor() as cursor, psycopg.connect(dsn) as conn2:
+        with (
+            cursor.copy(f"COPY bindings ({', '.join(columns)}) FROM STDIN") as copy,
+            conn2.cursor() as cursor2,
+            cursor2.copy(f"COPY edge_items ({items}) FROM STDIN") as copy_items,
+        ):
             for row in rows:
                 copy.write_row([row.get(c) for c in columns])
+                copy_items.write_row(_edge_item(row))
                 count += 1
+        conn2.commit()
         cursor.execute("ANALYZE bindings")
+        conn2.execute("ANALYZE edge_items")
     return count
+
+
+def _edge_item(row: dict[str, Any]) -> list[Any]:
+    """The stored item a binding row was made from, as ``writes.item_row`` stores it."""
+    at = row["time"]
+    if row["kind"] == "scan":
+        body = {"scanner": "s1", "raw": row["label"], "symbology": "]d2", "scheme": "gs1", "gtin": None,
+                "lot": row["lot"], "serial": row["serial"], "sscc": None, "errors": []}  # fmt: skip
+    else:
+        body = {"reader": f"{row['door']}-r1", "door": row["door"], "direction": row["direction"],
+                "epc": f"{row['seq']:024x}", "epc_uri": None, "first_seen": at, "last_seen": at + 400,
+                "read_count": 12, "peak_rssi": -50.0, "antennas": [1, 2]}  # fmt: skip
+    return [
+        row["gateway"],
+        row["stream"],
+        row["seq"],
+        at + 400,
+        BOOT,
+        row["seq"],
+        True,
+        row["kind"],
+        json.dumps(body),
+    ]
 
 
 def equivalent_custody(conn: Any, product: str, lot: str) -> list[Any]:
@@ -1063,6 +1097,11 @@ def equivalent_custody(conn: Any, product: str, lot: str) -> list[Any]:
     return intervals([*steps, *steps_from_bindings(bindings, documents, index)])
 
 
+def _bind_once(engine: Engine) -> int:
+    with engine.begin() as conn:
+        return bind_pending(conn, datetime.datetime.now(datetime.UTC))
+
+
 def _timed_runs(run: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
     times, result = [], None
     for _ in range(repeats):
@@ -1096,10 +1135,20 @@ def part_custody(args: argparse.Namespace) -> dict[str, str]:
             database.url, binding_rows(plan, doc_ids, note, order, args.custody_rows, units, dispatched, rng)
         )
         print(
-            f"bindings: {stored:,} rows COPYed in {time.perf_counter() - started:.1f} s "
-            f"(direct bulk load, not bind_pending), {2 * units + dispatched + units // 500:,} of them "
-            f"the lot's and its pallets'"
+            f"bindings: {stored:,} rows COPYed in {time.perf_counter() - started:.1f} s with as many items "
+            f"in edge_items (direct bulk load, not bind_pending), "
+            f"{2 * units + dispatched + units // 500:,} of them the lot's and its pallets'"
         )
+        # What the binding job pays every 2 s with this much stored and nothing new to bind.
+        idle_ms, idle_plan = explain_pending(engine)
+        times_idle, _ = _timed_runs(lambda: _bind_once(engine), 3)
+        print(
+            f"binding with nothing to bind and {stored:,} items stored: the pending SELECT {idle_ms:.0f} ms "
+            f"(EXPLAIN ANALYZE), bind_pending {statistics.median(times_idle) * 1000:.0f} ms (median of 3): "
+            f"the binding job's cost every {BIND_EVERY_S:.0f} s when idle"
+        )
+        if args.verbose:
+            print(idle_plan)
         figures: dict[str, str] = {}
         reader = make_engine(database.url)
         try:
@@ -1156,6 +1205,7 @@ def part_custody(args: argparse.Namespace) -> dict[str, str]:
                 print(plan_text)
             figures["custody_rows_select_ms"] = f"{ms:.1f}"
             figures["custody_rows_fetch_ms"] = f"{fetch_ms:.0f}"
+            figures["idle_bind_ms"] = f"{statistics.median(times_idle) * 1000:.0f}"
         reader.dispose()
         engine.dispose()
     finally:
