@@ -11,10 +11,10 @@ The tests share one dock and run in order, as a shift at the door would:
    counted (``seen`` stays 200, nothing bound twice as a unit); the note is then completed with a
    reason;
 3. a second note: its pallet comes with 3 of its cases missing and 1 case of a product on no line:
-   exactly those two discrepancies;
+   exactly those two discrepancies; completing it is refused until QA has accepted both;
 4. a dispatch order picked by scanning at the door: a case of a recalled lot and one of a quarantined
    lot are refused at the door (door alerts, stack light) and show as ``recalled`` and ``quarantined``
-   on the order's reconciliation.
+   on the order's reconciliation, with a critical ``dock.discrepancy`` alert for QA.
 """
 
 from __future__ import annotations
@@ -228,13 +228,20 @@ def test_a_short_pallet_with_a_foreign_case_shows_exactly_those_discrepancies(wo
     [line] = found["lines"]
     assert (line["seen"], line["state"], line["cbv"]) == (197, "short", "mismatch_instance")
 
-    # Completion waits for the discrepancies (issue 15): refused while they are open.
+    # Completion waits for the discrepancies (issue 15): refused while they are open, naming them; once
+    # QA has accepted each with a reason, the note completes.
     world.ok("POST", f"/documents/{note}/start", "dock", {"reason": "unloading"})
     status, answer = world.call("POST", f"/documents/{note}/complete", "dock", {"reason": "done"})
-    if status == 200:
-        pytest.xfail(f"completion with 2 open discrepancies was accepted (state {answer['state']})")
-    assert status in (409, 422), (status, answer)
+    assert status == 409, (status, answer)
+    assert "2 open discrepancies" in str(answer) and "missing" in str(answer) and "unexpected" in str(answer)
     assert world.ok("GET", f"/documents/{note}", "viewer")["state"] == "in_progress"
+    for gap in found["discrepancies"]:
+        body = {"key": gap["key"], "reason": "supplier credit note CN-77; the saline case goes back"}
+        world.ok("POST", f"/documents/{note}/discrepancies/accept", "qa", body)
+    accepted = world.reconciliation(note)["discrepancies"]
+    assert [(d["kind"], d["blocking"]) for d in accepted] == [("unexpected", False), ("missing", False)]
+    world.ok("POST", f"/documents/{note}/complete", "dock", {"reason": "received short, accepted by QA"})
+    assert world.ok("GET", f"/documents/{note}", "viewer")["state"] == "completed"
 
 
 def _code(lot: str, serial: int) -> bytes:
@@ -281,7 +288,7 @@ def test_dispatch_picking_by_scanning_refuses_a_recalled_and_a_quarantined_case(
         assert f"lot {lot}" in alert.message, alert.message
     assert {a.rule for a in world.cloud_alerts() if a.rule.startswith("door.")} == set(wanted)
 
-    # In the cloud: the order's reconciliation names the refused cases.
+    # In the cloud: the order's reconciliation names the refused cases, and QA hears of them at once.
     wait_until(lambda: len(world.bound(order)) >= 4, WAIT_S, "the 4 scans bound to the order")
     assert world.stored("scan") == 4
     rows = world.bound(order)
@@ -298,3 +305,10 @@ def test_dispatch_picking_by_scanning_refuses_a_recalled_and_a_quarantined_case(
     [line] = found["lines"]
     assert (line["expected"], line["seen"], line["state"]) == (4, 4, "flagged")
     assert (found["complete"], found["completeness"]) == (False, None)
+
+    def qa_alert() -> list[Any]:
+        return [a for a in world.cloud_alerts() if a.alert_id == f"dock.discrepancy.{order}"]
+
+    wait_until(lambda: bool(qa_alert()), WAIT_S, "the order's dock.discrepancy alert")
+    [raised] = [a for a in qa_alert() if a.action == "raised"]
+    assert (raised.rule, raised.severity) == ("dock.discrepancy", "critical"), raised
