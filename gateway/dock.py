@@ -138,6 +138,8 @@ class Dock:
         self._scanner_doors: dict[str, str | None] = {}
         for scanner in config.scanners:
             self._scanner_doors.setdefault(scanner.id, scanner.door)
+        #: Picking scanners (``outbound``): their scans are judged as goods leaving.
+        self._outbound = {scanner.id for scanner in config.scanners if scanner.outbound}
 
     @classmethod
     def from_config(
@@ -214,7 +216,7 @@ class Dock:
             obs = Observation(
                 door=self._scanner_doors.get(item.scanner) or item.scanner,
                 zone_class=self._zones.get(f"scanner:{item.scanner}"),
-                direction=None,
+                direction="out" if item.scanner in self._outbound else None,
                 key=item.raw[:200],
                 gtin=item.gtin,
                 lot=item.lot,

@@ -77,6 +77,10 @@ class ScannerConfig(ConfigBlock, kw_only=True):
     max_length: Annotated[int, Meta(ge=16, le=4096)] = 4096
     door: Id | None = None
     zone: Id | None = None
+    #: A picking scanner at a dispatch door: what it scans is leaving, so a recalled, quarantined or
+    #: expired lot is judged as an outbound movement is (critical: it drives the stack light), not as a
+    #: scan of unknown direction (a warning).
+    outbound: bool = False
     #: Seconds between attempts to (re)open a port that is missing or went away.
     reopen_s: Annotated[float, Meta(ge=0.5, le=600, extra={"unit": "seconds"})] = 5.0
 

@@ -24,8 +24,8 @@ order for every movement and scan.
     on a new document:  checks.update(Knowledge.from_documents(master, recalls))
 
 Rules and severities (``direction == "out"`` is an outbound movement; a scan
-has no direction, so the app maps a scan at a dispatch-only door to "out"
-if it wants the critical level there):
+has no direction, so the app (``gateway/dock.py``) maps a scan by a picking
+scanner (``[[scanners]] outbound = true``) to "out", for the critical level there):
 
 ======================================  ============  ================================
 rule                                    out           in / unknown / scan

@@ -128,9 +128,9 @@ class _GatewayThread:
 def _gateway_config(
     data_dir: Path, broker: MosquittoBroker, reader_port: int, relay_port: int, scanner: str
 ) -> Any:
-    """Door D1: the portal's reader (antenna 1 outside, 2 inside) and a fixed scanner; the stack light
-    comes on for a warning, so a scan of a bad lot at the door lights it too (the door checks rate a
-    scan a warning: it has no direction)."""
+    """Door D1: the portal's reader (antenna 1 outside, 2 inside) and a picking scanner (``outbound``: a
+    bad lot it scans is critical, as a case leaving through the portal is); the stack light comes on for
+    what is critical, the alarm's default."""
     return gateway_config_from_document(
         {
             "gateway": {"id": GATEWAY, "site": SITE, "data_dir": str(data_dir)},
@@ -144,8 +144,8 @@ def _gateway_config(
                 {"id": READER, "host": "127.0.0.1", "port": reader_port, "door": DOOR,
                  "outside_antennas": [1], "inside_antennas": [2], "keepalive_s": 2}
             ],
-            "scanners": [{"id": SCANNER, "port": scanner, "door": DOOR, "reopen_s": 0.5}],
-            "alarm": {"min_severity": "warning", "relay": {"line": "lights", "unit": 1, "coil": 0}},
+            "scanners": [{"id": SCANNER, "port": scanner, "door": DOOR, "reopen_s": 0.5, "outbound": True}],
+            "alarm": {"relay": {"line": "lights", "unit": 1, "coil": 0}},
         },
         "dock-e2e-15.toml",
     )  # fmt: skip
