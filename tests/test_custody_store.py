@@ -6,9 +6,12 @@ and malformed ids refused with what is wrong."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] extra")
 
@@ -16,7 +19,8 @@ from sqlalchemy import Engine, select
 
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents import custody_store
-from coldgate.cloud.documents.custody import intervals, put_away, steps_from_bindings
+from coldgate.cloud.documents.binding import ItemKey
+from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings
 from coldgate.cloud.documents.identifiers import Identified
 from coldgate.cloud.documents.reconciliation_store import _binding
 from coldgate.cloud.identity.users import NotFound, UserInputError
@@ -192,3 +196,27 @@ def _unknown_and_malformed_ids_say_what_is_wrong(engine: Engine) -> None:
                 custody_store.unit_custody(conn, call[1])
         assert type(raised.value) is error and raised.value.field == field, call
         assert words in str(raised.value), (call, str(raised.value))
+
+
+@given(st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_the_units_fold_is_the_pure_one(rng: random.Random) -> None:
+    """The store folds pallets and cases over plain tuples (``_fold_units``) for speed: on any history
+    (repeated reads where a unit already is, moves at the same millisecond, several items and units) it
+    gives the stays ``custody.intervals`` gives."""
+    units = [Unit("serial:VX10/1", "VX10", "L1", "1"), Unit(f"sscc:{PALLET}", None, None, sscc=PALLET)]
+    places = [("CR1", None), ("CR2", None), (None, "Pharmacy A")]
+    steps: list[Step] = []
+    moves: list[Any] = []
+    for seq in range(rng.randint(1, 12)):
+        unit, (location, party) = rng.choice(units), rng.choice(places)
+        time, item = rng.randint(0, 5), ItemKey(rng.choice(["gw01", "gw02"]), "s", seq)
+        what = "dispatch" if party else "put-away"
+        steps.append(Step(time, unit, 1, location, party, what, item))
+        event = custody_store.Event(what, time, item, "scan", "site1", None)
+        moves.append((unit.key, time, item.gateway, item.stream, item.seq, unit, location, party, event))
+    got = [(s.unit.key, s.location, s.party, s.start, s.end, s.began_by.item,
+            s.ended_by.item if s.ended_by else None) for s in custody_store._fold_units(moves)]  # fmt: skip
+    want = [(i.unit.key, i.location, i.party, i.start, i.end, i.began_by.source,
+             i.ended_by.source if i.ended_by else None) for i in intervals(steps)]  # fmt: skip
+    assert got == want
