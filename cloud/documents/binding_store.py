@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Connection, Table, and_, delete, exists, insert, select
+from sqlalchemy import Connection, Table, and_, delete, exists, insert, or_, select
 
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import placements
@@ -59,10 +59,15 @@ from coldgate.cloud.documents.identifiers import identify_scan
 from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
 from coldgate.contract.items import Movement, Scan
 
-__all__ = ["BATCH", "bind_pending", "door_documents", "rebind"]
+__all__ = ["BATCH", "SETTLE_MS", "bind_pending", "door_documents", "rebind"]
 
 #: Items bound per run and transaction: a few hundred milliseconds of work at most.
 BATCH: Final = 2000
+#: An item is bound once it is this old by the cloud's clock: a document's release or close is stamped
+#: before its transaction commits, and a run in between would bind an item of that moment otherwise than
+#: a re-run later.  (An item stamped further ahead than this, by a gateway clock running fast, is bound at
+#: once rather than left waiting.)
+SETTLE_MS: Final = 5000
 
 _bindings: Table = BindingRow.__table__  # type: ignore[assignment]
 _items: Table = EdgeItem.__table__  # type: ignore[assignment]
@@ -189,9 +194,12 @@ def bind_pending(
     item, if it has none); returns how many."""
     e, b = _items.c, _bindings.c
     bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
+    now_ms = _ms(now)
     query = select(_items).where(e.kind.in_(["movement", "scan"]), ~bound)
-    if only is not None:
+    if only is not None:  # an item bound before, bound again at once (a hand assignment)
         query = query.where(e.gateway == only.gateway, e.stream == only.stream, e.seq == only.seq)
+    else:
+        query = query.where(or_(e.ts <= now_ms - SETTLE_MS, e.ts > now_ms + SETTLE_MS))
     rows = conn.execute(query.order_by(e.gateway, e.stream, e.seq).limit(limit)).all()
     if not rows:
         return 0
