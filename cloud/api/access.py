@@ -89,6 +89,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/documents"): "documents.read",
     ("POST", "/documents"): "documents.manage",
     ("POST", "/documents/import"): "documents.manage",
+    ("POST", "/documents/import/epcis"): "documents.manage",
     ("GET", "/documents/{document_id}"): "documents.read",
     ("GET", "/documents/{document_id}/history"): "documents.read",
     ("PUT", "/documents/{document_id}"): "documents.manage",

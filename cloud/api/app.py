@@ -34,6 +34,7 @@ from coldgate.cloud.api.routes import (
     dead_letters,
     dock,
     documents,
+    documents_epcis,
     gaps,
     gateways,
     health,
@@ -130,6 +131,7 @@ def create_app(
         catalog_places,
         topology,
         documents,
+        documents_epcis,
         dock,
         custody,
     )
