@@ -67,6 +67,7 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         "coldgate/contract/schema/batch.json",
         "coldgate/gateway/sensors/profiles/generic.toml",
         "coldgate/cloud/migrations/script.py.mako",
+        "coldgate/cloud/documents/gs1/EPCIS-JSON-Schema.json",
         "coldgate/simulator/llrp/fixtures/impinj-ro-access-reports.bin",
         "coldgate/gateway/source.py",
     ):
