@@ -213,7 +213,7 @@ def test_the_units_fold_is_the_pure_one(rng: random.Random) -> None:
         time, item = rng.randint(0, 5), ItemKey(rng.choice(["gw01", "gw02"]), "s", seq)
         what = "dispatch" if party else "put-away"
         steps.append(Step(time, unit, 1, location, party, what, item))
-        event = custody_store.Event(what, time, item, "scan", "site1", None)
+        event = custody_store.Event(what, time, item.gateway, item.stream, item.seq, "scan", "site1", None)
         moves.append((unit.key, time, item.gateway, item.stream, item.seq, unit, location, party, event))
     got = [(s.unit.key, s.location, s.party, s.start, s.end, s.began_by.item,
             s.ended_by.item if s.ended_by else None) for s in custody_store._fold_units(moves)]  # fmt: skip

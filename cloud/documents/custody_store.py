@@ -1,5 +1,5 @@
 """Custody's database edge: a lot's or a unit's custody chain and stock on hand, read from the stored
-bindings and folded by the pure ``custody`` module, for the JSON API and the pages alike (one reader).
+bindings and folded by the ``custody`` module's rules, for the JSON API and the pages alike (one reader).
 
 Where the chain comes from (DESIGN.md principle 9, derived, never kept): the ``bindings`` rows, which
 binding has already identified against the catalog and tied to documents (``binding_store.py``).  A
@@ -19,6 +19,14 @@ movements in under 200 ms on PostgreSQL): only
   no product, so the document is usually what says what is on a pallet;
 * the latest version of each document those rows are bound to (one read by id), and the sites' dock
   doors.
+
+and, in Python, as little as a chain needs: the pure rules are asked once per document, door and
+direction (all a step depends on) rather than once per row; pallets and cases are folded over plain
+tuples by :func:`_fold_units`, the fold of ``custody.intervals`` for one physical unit, which a
+property test holds equal to it (``tests/test_custody_store.py``); lots held by quantity go through
+``custody.intervals`` itself (its FIFO is not worth copying); the cyclic garbage collector is paused
+while the objects are made.  Measured on PostgreSQL with a million bindings and a lot of 10,000 cases
+(30,000 rows): see the report of the commit that added this paragraph; the figure depends on the load.
 
 A row of a case whose lot could not be identified (a serial in no range of the catalog) is not the
 lot's: :func:`unit_custody` of that case (by product and serial, ``ix_bindings_serial``) shows it.
@@ -87,8 +95,6 @@ class _Row(NamedTuple):
     direction: str
     time: int
     document: str | None
-    line: int | None
-    how: str
     product: str | None
     lot: str | None
     serial: str | None
@@ -107,13 +113,20 @@ class Event(NamedTuple):
 
     what: str
     time: int
-    item: ItemKey
+    gateway: str
+    stream: str
+    seq: int
     item_kind: str
     site: str
     door: str | None
     document: str | None = None
     document_kind: str | None = None
     reference: str | None = None
+
+    @property
+    def item(self) -> ItemKey:
+        """The recording item's key (made when asked: a lot's chain has tens of thousands of events)."""
+        return ItemKey(self.gateway, self.stream, self.seq)
 
 
 class Stay(NamedTuple):
@@ -306,7 +319,7 @@ def _shape_of(row: _Row, documents: dict[str, Document], index: CatalogIndex) ->
         assert row.location is not None
         return put_away(_PROBE_UNIT, row.location, 0, _PROBE_KEY), None, None  # type: ignore[return-value]
     seen = Observed(_PROBE_KEY, row.kind, row.door or "", row.direction, 0, _PROBE_UNIT)  # type: ignore[arg-type]
-    made = steps_from_bindings([Binding(seen, row.document, row.line, row.how, "")], documents, index)
+    made = steps_from_bindings([Binding(seen, row.document, None, "bound", "")], documents, index)
     header = documents.get(row.document)
     if not made or header is None:
         return None
@@ -331,42 +344,43 @@ def _site_moves(
     ``events`` by the id of its item key (the steps keep the keys alive)."""
     plain = {key: found for key, (found, _) in documents.items()}
     shapes: dict[tuple[Any, ...], _Shape | None] = {}
-    units: dict[tuple[Any, ...], Unit | None] = {}
+    units: dict[tuple[Any, ...], tuple[Unit, bool] | None] = {}
+    # The hot loop of a lot's chain (a row at a time, tens of thousands): fields unpacked into locals,
+    # each shape and unit looked up once per row.
     for row in rows:
-        if row.document is not None:
-            shape: tuple[Any, ...] = (row.document, row.door, row.direction)
-        elif row.location is not None and row.kind == "scan":
-            shape = (None, row.location)
+        gateway, stream, seq, kind, site, door, direction, time, document, *named, quantity, location = row
+        if document is not None:
+            shape: tuple[Any, ...] = (document, door, direction)
+        elif location is not None and kind == "scan":
+            shape = (None, location)
         else:
             continue  # unbound at a door: moves nothing until someone assigns it
-        if shape in shapes:
-            found = shapes[shape]
-        else:
-            found = shapes[shape] = _shape_of(row, plain, index)
+        found = shapes[shape] if shape in shapes else shapes.setdefault(shape, _shape_of(row, plain, index))
         if found is None:
             continue
-        proto, kind, reference = found
-        named_unit = (row.sscc, row.product, row.lot, row.serial)
-        if named_unit in units:
-            unit = units[named_unit]
-        else:
-            identified = Identified(
-                label="", sscc=row.sscc, product=row.product, lot=row.lot, serial=row.serial
-            )
-            unit = units[named_unit] = unit_of(identified)
-        if unit is None:
+        unit_key = tuple(named)  # product, lot, serial, sscc
+        held = units[unit_key] if unit_key in units else units.setdefault(unit_key, _unit_of(*named))
+        if held is None:
             continue
-        item = ItemKey(row.gateway, row.stream, row.seq)
-        event = Event(
-            proto.what, row.time, item, row.kind, row.site, row.door, proto.document, kind, reference
-        )
-        if unit.counted:
+        proto, document_kind, reference = found
+        unit, by_quantity = held
+        event = Event(proto.what, time, gateway, stream, seq, kind, site, door, proto.document, document_kind,
+                      reference)  # fmt: skip
+        if by_quantity:
+            item = ItemKey(gateway, stream, seq)
             where = (proto.location, proto.party)
-            counted.append(Step(row.time, unit, row.quantity, *where, proto.what, item, proto.document))
+            counted.append(Step(time, unit, quantity, *where, proto.what, item, proto.document))
             events[id(item)] = event
         else:
-            key = (unit.key, row.time, row.gateway, row.stream, row.seq)
-            moves.append((*key, unit, proto.location, proto.party, event))
+            moves.append((unit.key, time, gateway, stream, seq, unit, proto.location, proto.party, event))
+
+
+def _unit_of(
+    product: str | None, lot: str | None, serial: str | None, sscc: str | None
+) -> tuple[Unit, bool] | None:
+    """The unit a row names (``custody.unit_of``) and whether it is a lot held by quantity."""
+    unit = unit_of(Identified(label="", sscc=sscc, product=product, lot=lot, serial=serial))
+    return None if unit is None else (unit, unit.counted)
 
 
 def _fold_units(moves: list[_Move]) -> list[Stay]:
