@@ -423,3 +423,32 @@ def test_junk_is_never_a_500_and_a_refusal_makes_nothing(
         assert after == before and reply.json()["detail"], reply.text
     else:
         assert after == before + reply.json()["documents"]
+
+
+def test_query_documents_web_vocabulary_and_digital_links_without_a_database() -> None:
+    """The pure reader alone: an EPCISQueryDocument's events, CBV 2.0 web URIs for the words, a pallet
+    and a lot named by GS1 Digital Link, a GTIN pattern without a lot."""
+    from coldgate.cloud.documents.checks import Catalog
+    from coldgate.cloud.documents.epcis_import import receiving_notes
+    from coldgate.cloud.documents.identifiers import CatalogIndex
+
+    doc = shipment()
+    pallet, loose = doc["epcisBody"]["eventList"]
+    pallet["parentID"] = f"https://id.gs1.org/00/{sscc(1)}"
+    pallet["bizStep"] = "https://ref.gs1.org/cbv/BizStep-shipping"
+    loose["bizStep"] = "urn:epcglobal:cbv:bizstep:shipping"
+    loose["bizTransactionList"] = [{"type": "https://ref.gs1.org/cbv/BTT-desadv", "bizTransaction": ASN}]
+    loose["quantityList"] = [
+        {"epcClass": "https://id.gs1.org/01/04006381333931/10/L2", "quantity": 3, "uom": "EA"},
+        {"epcClass": f"urn:epc:idpat:sgtin:{VX}.*", "quantity": 2.0},
+    ]
+    query = {**doc, "type": "EPCISQueryDocument", "epcisBody": {"queryResults": {
+        "queryName": "SimpleEventQuery", "resultsBody": {"eventList": [pallet, loose]}}}}  # fmt: skip
+    index = CatalogIndex(gtins={"04006381333931": "VX10"})
+    catalog = Catalog({"VX10": False}, frozenset({("VX10", "L1"), ("VX10", "L2")}))
+    (note,) = receiving_notes(query, index, catalog, site="site1")
+    assert note.fields["reference"] == "ASN-4711" and note.fields["party"] == SUPPLIER
+    assert [(x["lot"], x["quantity"], x["ssccs"]) for x in note.fields["lines"]] == [
+        (None, 26, [sscc(1)]),  # no serial spans in this index: 24 cases of no known lot, and 2 by pattern
+        ("L2", 3, []),
+    ]
