@@ -41,7 +41,8 @@ def test_the_lots_chain_stock_and_a_units_chain(api: tuple[TestClient, CustodyWo
         "product": "VX10", "gtin": GTIN, "lot": "L1", "status": "released", "expiry": "2027-12-31",
         "pallets": [PALLET], "units": 5, "stock_at": None,
     }  # fmt: skip
-    assert lot["stock"] == [{"site": "site1", "location": "CR3", "pallets": 1, "cases": 0, "quantity": 0}]
+    assert lot["stock"] == [{"site": "site1", "location": "CR3", "product": "VX10", "lot": "L1",
+                             "status": "released", "pallets": 1, "cases": 0, "quantity": 0}]  # fmt: skip
     first = lot["stays"][0]
     fields = ("unit", "unit_kind", "serial", "quantity", "site", "location", "party", "from", "to")
     assert {k: first[k] for k in fields} == {

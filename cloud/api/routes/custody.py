@@ -99,6 +99,9 @@ class StayOut(BaseModel):
 class StockOut(BaseModel):
     site: str
     location: str
+    product: str
+    lot: str
+    status: str | None = Field(description="The lot's status in the catalog (released, quarantined, ...).")
     pallets: int
     cases: int = Field(description="Serialised cases.")
     quantity: int = Field(description="Counted from unserialised labels.")
@@ -170,10 +173,10 @@ def lot_custody(
     when = parse_time(at, "at") if at is not None else None
     with request.app.state.engine.connect() as conn:
         found = custody_store.lot_custody(conn, gtin, lot)
+    lot_of = {"product": found.product, "lot": found.lot, "status": found.status}
     stock = found.stock if when is None else custody_store.stock_at(found.stays, when)
-    return {"product": found.product, "gtin": found.gtin, "lot": found.lot, "status": found.status,
-            "expiry": found.expiry, "pallets": list(found.pallets), "units": found.units,
-            "stock_at": iso(when), "stock": [s._asdict() for s in stock],
+    return {**lot_of, "gtin": found.gtin, "expiry": found.expiry, "pallets": list(found.pallets),
+            "units": found.units, "stock_at": iso(when), "stock": [{**s._asdict(), **lot_of} for s in stock],
             "stays": [stay_out(s) for s in found.stays]}  # fmt: skip
 
 
