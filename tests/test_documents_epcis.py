@@ -340,6 +340,7 @@ EPCS = (
             "https://id.gs1.org/01/04006381333931/21/1",
             "https://id.gs1.org/00/" + sscc(1),
             "https://x.example/01/123/21/1",
+            "http://[x/01/1",
             f"urn:epc:class:lgtin:{VX}.L2",
             "urn:x",
         ]

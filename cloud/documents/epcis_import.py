@@ -266,7 +266,11 @@ def _sscc(prefix: str, reference: str) -> str | None:
 
 def _digital_link(text: str) -> _Epc | str:
     """A GS1 Digital Link URI (any domain): /01/<gtin>[/10/<lot>][/21/<serial>] or /00/<sscc>."""
-    parts = [unquote(p) for p in urlsplit(text).path.split("/") if p]
+    try:
+        path = urlsplit(text).path
+    except ValueError as exc:  # "http://[x/...": an unclosed IPv6 host
+        return f"is no URI ({exc})"
+    parts = [unquote(p) for p in path.split("/") if p]
     for i, key in enumerate(parts[:-1]):
         value = parts[i + 1]
         if key == "00":
