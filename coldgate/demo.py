@@ -42,6 +42,7 @@ from typing import Any
 import click
 
 from coldgate.demo_dock import DemoDock, reader_config
+from coldgate.demo_people import DEMO_PEOPLE, hhmm
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.service import GatewayService
@@ -114,11 +115,6 @@ def demo_config(
     if reader_port is not None:
         document["readers"] = [reader_config(reader_port)]
     return gateway_config_from_document(document, "demo")
-
-
-def _clock(seconds: float) -> str:
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours:02d}:{rest // 60:02d}"
 
 
 async def _start_broker(port: int) -> Any:
@@ -222,17 +218,6 @@ async def run_demo(
         if broker is not None:
             await broker.shutdown()
     click.echo("stopped")
-
-
-#: One demo person per role: login, printed name.
-DEMO_PEOPLE = {
-    "viewer": ("vera", "Vera Viewer"),
-    "dock_operator": ("dominik", "Dominik Dock"),
-    "qa": ("quentin", "Quentin QA"),
-    "qa_manager": ("marta", "Marta QA-Manager"),
-    "recall_coordinator": ("rico", "Rico Recall"),
-    "admin": ("ada", "Ada Admin"),
-}
 
 
 def _demo_people(cloud: Any) -> tuple[str, str]:
@@ -467,7 +452,7 @@ async def _run_site(
                 depth = service.uplink.outbox.depth() if service.uplink is not None else 0
                 stats = cloud.ingest_stats()
                 click.echo(
-                    f"scenario {_clock(farm.farm.clock.now())} | ingested {stats.new_readings} readings"
+                    f"scenario {hhmm(farm.farm.clock.now())} | ingested {stats.new_readings} readings"
                     f" (refused {stats.dead_letters + stats.not_enrolled})"
                     f" | alerts open {open_alerts} | outbox depth {depth}"
                     f" | siren {'ON' if board.coil(0) else 'off'}"

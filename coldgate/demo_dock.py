@@ -30,6 +30,7 @@ from typing import Any
 
 import click
 
+from coldgate.demo_people import DEMO_PEOPLE, hhmm
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.pallet_at_the_door import PalletAtTheDoor
 from coldgate.simulator.rfid_scenarios import Read, pallet_pass, sscc96_hex
@@ -69,8 +70,6 @@ def pallet_reads() -> list[Read]:
 def _actor(conn: Any, role: str) -> Any:
     from coldgate.cloud.audit.log import Actor
     from coldgate.cloud.identity.users import find_user
-    from coldgate.demo import DEMO_PEOPLE
-
     person = find_user(conn, DEMO_PEOPLE[role][0])
     return Actor(person["printed_name"], person["id"])
 
@@ -106,7 +105,8 @@ class DemoDock:
 
     def receiving_note(self) -> None:
         """Dominik makes the note and releases it to the door (as POST /documents and .../release)."""
-        from coldgate.cloud.documents.documents import create_document, move_document
+        from coldgate.cloud.documents.documents import create_document
+        from coldgate.cloud.documents.moves import move_document
 
         now = datetime.datetime.now(datetime.UTC)
         line = {"product": PRODUCT, "lot": LOT, "quantity": CASES, "unit": "case", "ssccs": [self.sscc],
@@ -125,7 +125,7 @@ class DemoDock:
         click.echo(
             f"Dock: door {DOOR} (Yard -> Cold room A), LLRP reader {READER} on 127.0.0.1:{reader_port}; "
             f"receiving note {REFERENCE} ({CASES} cases of {PRODUCT} lot {LOT} on pallet SSCC {self.sscc}) "
-            f"made and released to {DOOR} by dominik; the truck arrives at scenario {_clock(ARRIVAL_S)}"
+            f"made and released to {DOOR} by dominik; the truck arrives at scenario {hhmm(ARRIVAL_S)}"
         )
         click.echo(f"  watch the door: {api}/dashboard/dock/{self.site}/{DOOR}")
         click.echo(f"  the note: {api}/dashboard/documents/{self.document}")
@@ -147,7 +147,7 @@ class DemoDock:
         self.pallet.drive()
         arrived = scenario_now()
         click.echo(
-            f"  DOCK  {_clock(arrived)} pallet SSCC {self.sscc} passes {DOOR} inbound ({CASES} cases); "
+            f"  DOCK  {hhmm(arrived)} pallet SSCC {self.sscc} passes {DOOR} inbound ({CASES} cases); "
             f"dominik starts {REFERENCE}"
         )
         pass_s = (self.pallet.reads[-1][0] - self.pallet.reads[0][0]) / 1000 if self.pallet.reads else 0.0
@@ -176,7 +176,7 @@ class DemoDock:
         click.echo(f"  DOCK  the door:    {api}/dashboard/dock/{self.site}/{DOOR}")
 
     def _move(self, state: str, reason: str) -> None:
-        from coldgate.cloud.documents.documents import move_document
+        from coldgate.cloud.documents.moves import move_document
 
         with self.cloud.writer_engine.begin() as conn:
             now = datetime.datetime.now(datetime.UTC)
@@ -228,7 +228,3 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-def _clock(seconds: float) -> str:
-    from coldgate.demo import _clock as clock
-
-    return clock(seconds)

@@ -32,7 +32,8 @@ from coldgate.cloud.catalog.lots import put_lot
 from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.catalog.temperature_classes import put_class
-from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import create_document
+from coldgate.cloud.documents.moves import move_document
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
 from tests.rig.people import ALL_ROLES, bearer, person

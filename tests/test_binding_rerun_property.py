@@ -37,8 +37,9 @@ from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents.binding_store import bind_pending, rebind
 from coldgate.cloud.documents.dock_decisions import accept_discrepancy, assign_item, judged_discrepancies
-from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import create_document
 from coldgate.cloud.documents.documents import document as document_record
+from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.documents.reconciliation_store import check_document
 from coldgate.cloud.identity.enrolment import enrol_gateway
 from coldgate.contract import examples

@@ -20,7 +20,7 @@ from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.db.models import AuditEntry, BindingRow
 from coldgate.cloud.documents import dock_decisions
 from coldgate.cloud.documents.binding_store import rebind
-from coldgate.cloud.documents.documents import move_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from tests.rig.dock_pass import pass_at_the_door
 from tests.rig.documents import DOCK, QA, SITE

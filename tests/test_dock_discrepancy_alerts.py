@@ -25,7 +25,7 @@ from coldgate.cloud.alerts.dock_discrepancies import (
 )
 from coldgate.cloud.alerts.dock_discrepancies_watch import check_dock
 from coldgate.cloud.db.models import Alert
-from coldgate.cloud.documents.documents import move_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.contract.items import AlertAction, Severity, SubjectType
 from tests.rig.dock_pass import pass_at_the_door
 from tests.rig.documents import DOCK, accept_open

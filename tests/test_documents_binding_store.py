@@ -13,7 +13,8 @@ from coldgate.cloud.catalog.placements import place
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents.binding_store import bind_pending, door_documents, rebind
-from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import create_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.contract import examples
 from coldgate.contract.items import Direction, Movement, Scan, Scheme
 from coldgate.simulator.rfid_scenarios import sgtin96_hex

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.documents import documents as store
+from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.web.app import create_web_app
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.documents import DOCK, NOW, note, stock_the_dock
@@ -41,10 +42,10 @@ def worked(engine: Engine) -> tuple[Engine, str, str]:
             by=DOCK,
             now=NOW + minute,
         )
-        store.move_document(
+        move_document(
             conn, receiving, "released", door="D1", reason="truck at door 1", by=DOCK, now=NOW + 2 * minute
         )
-        store.move_document(
+        move_document(
             conn, receiving, "in_progress", reason="first case", by=DOCK, now=NOW + 3 * minute
         )
         dispatch = note(

@@ -18,6 +18,7 @@ from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.db.models import AuditEntry
 from coldgate.cloud.documents import documents as store
 from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState, Line
+from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from tests.rig.documents import DOCK, NOW, SITE, accept_open, note, sscc, stock_the_dock
 
@@ -38,7 +39,7 @@ def make(engine: Engine, fields: dict[str, Any] | None = None) -> dict[str, Any]
 def move(engine: Engine, doc_id: str, state: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("reason", "at the dock")
     with engine.begin() as conn:
-        return store.move_document(conn, doc_id, state, by=DOCK, now=LATER, **kwargs)
+        return move_document(conn, doc_id, state, by=DOCK, now=LATER, **kwargs)
 
 
 def accept_and_move(engine: Engine, doc_id: str, state: str, **kwargs: Any) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def test_the_whole_life_of_a_receiving_note(dock: Engine) -> None:
     with dock.connect() as conn:
         assert [d.id for d in store.open_at_door(conn, SITE, "D1")] == [doc]
     early = {"reason": "x", "by": DOCK, "now": LATER}
-    refusal = refused(dock, lambda c: store.move_document(c, doc, "completed", **early), Conflict)
+    refusal = refused(dock, lambda c: move_document(c, doc, "completed", **early), Conflict)
     assert refusal.startswith(f"discrepancies: document {doc} has 2 open discrepancies: missing (line 1): ")
     assert "accepted with a reason by someone allowed to decide (qa.decide)" in refusal
     with dock.begin() as conn:
@@ -163,7 +164,7 @@ def test_a_refused_move_names_both_states(
         accept_and_move(dock, doc, state, door="D1" if state == "released" else None)
     kwargs = {"door": None, "reason": "x"}
     assert (
-        refused(dock, lambda c: store.move_document(c, doc, target, by=DOCK, now=LATER, **kwargs)) == message
+        refused(dock, lambda c: move_document(c, doc, target, by=DOCK, now=LATER, **kwargs)) == message
     )
 
 
@@ -172,24 +173,24 @@ def test_a_release_needs_a_dock_door_of_the_site(dock: Engine) -> None:
 
     def release(door: Any) -> str:
         return refused(
-            dock, lambda c: store.move_document(c, doc, "released", door=door, reason="x", by=DOCK, now=LATER)
+            dock, lambda c: move_document(c, doc, "released", door=door, reason="x", by=DOCK, now=LATER)
         )
 
     assert release(None) == "door: releasing names the dock door the document is worked at"
     assert release("D9") == "door: no location 'D9' at site 'site1'"
     assert release("CR1") == "door: 'CR1' at site 'site1' is a cold_room, not a dock door"
     start = refused(
-        dock, lambda c: store.move_document(c, doc, "draft", door="D1", reason="x", by=DOCK, now=LATER)
+        dock, lambda c: move_document(c, doc, "draft", door="D1", reason="x", by=DOCK, now=LATER)
     )
     assert start == "state: a draft document cannot become draft (it may go: released)"
     empty = make(dock, note("ASN-EMPTY", lines=[]))["id"]
     message = refused(
-        dock, lambda c: store.move_document(c, empty, "released", door="D1", reason="x", by=DOCK, now=LATER)
+        dock, lambda c: move_document(c, empty, "released", door="D1", reason="x", by=DOCK, now=LATER)
     )
     assert message == "lines: a document without lines has nothing to release"
     released = move(dock, doc, "released", door="D1")
     wrong = refused(
-        dock, lambda c: store.move_document(c, doc, "in_progress", door="D1", reason="x", by=DOCK, now=LATER)
+        dock, lambda c: move_document(c, doc, "in_progress", door="D1", reason="x", by=DOCK, now=LATER)
     )
     assert wrong == "door: only a release names the dock door" and released["version"] == 2
     assert audit_actions(dock) == ["document.create", "document.create", "document.release"]
@@ -202,7 +203,7 @@ def test_every_write_needs_a_reason(dock: Engine) -> None:
     doc = make(dock)["id"]
     assert (
         refused(
-            dock, lambda c: store.move_document(c, doc, "released", door="D1", reason="", by=DOCK, now=NOW)
+            dock, lambda c: move_document(c, doc, "released", door="D1", reason="", by=DOCK, now=NOW)
         )
         == "reason: must say why the change is made"
     )
@@ -244,7 +245,7 @@ def test_a_draft_gets_new_versions_and_only_a_draft(dock: Engine) -> None:
     )
     stale_move = refused(
         dock,
-        lambda c: store.move_document(c, doc, "in_progress", reason="x", if_version=2, by=DOCK, now=LATER),
+        lambda c: move_document(c, doc, "in_progress", reason="x", if_version=2, by=DOCK, now=LATER),
         Conflict,
     )
     assert "has version 3, not 2" in stale_move
@@ -269,7 +270,7 @@ def test_missing_documents_are_not_found(dock: Engine) -> None:
     for call in (
         lambda c: store.document(c, "doc-none"),
         lambda c: store.document_history(c, "doc-none"),
-        lambda c: store.move_document(c, "doc-none", "released", door="D1", reason="x", by=DOCK, now=NOW),
+        lambda c: move_document(c, "doc-none", "released", door="D1", reason="x", by=DOCK, now=NOW),
         lambda c: store.put_document(c, "doc-none", {}, reason="x", by=DOCK, now=NOW),
     ):
         assert refused(dock, call, NotFound) == "document_id: no document 'doc-none'"

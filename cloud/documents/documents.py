@@ -8,12 +8,7 @@ document as it stands.  A writer may say which version it changed (``if_version`
 document is made (a wrong one is corrected by a new document), so the reference stays unique per site
 and kind by one index on first versions.
 
-States move only along ``model.TRANSITIONS``; a refused move names both states.  Releasing names the
-dock door (a ``dock_door`` location of the document's site, in force) and opens the time in which
-items at that door bind to it; back to draft clears both; closing ends that time.  Completing needs a
-reason, like every change here, and no open discrepancy: each one the reconciliation
-(``reconciliation_store.py``) finds must be resolved at the dock or accepted with a reason by someone
-allowed to decide (``dock_decisions.py``), else the move is a Conflict naming them.
+States move in ``moves.py`` (it reads the reconciliation, which reads documents through this module).
 
 The checks are pure (``checks.py``, against a snapshot of the catalog); this module does the reading
 and writing around them.
@@ -30,23 +25,22 @@ from sqlalchemy import Connection, Table, and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from coldgate.cloud.audit.log import Actor, append
-from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.versions import Conflict, check_reason, next_version
 from coldgate.cloud.db.models import DocumentLine, DocumentVersion, LotVersion, ProductVersion
 from coldgate.cloud.documents.checks import Catalog, check_header, check_lines
 from coldgate.cloud.documents.model import (
     OPEN_STATES,
-    TRANSITIONS,
     Document,
     DocumentKind,
     DocumentState,
     Line,
 )
-from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
+from coldgate.cloud.identity.users import NotFound, UserInputError
 
 __all__ = [
-    "catalog_snapshot", "create_document", "document", "document_history", "document_model", "documents",
-    "move_document", "open_at_door", "put_document", "reference_holder",
+    "STATE_FILTERS", "catalog_snapshot", "create_document", "document", "document_history", "document_model",
+    "documents", "epoch_ms", "header_of", "last_version", "open_at_door", "put_document", "reference_holder",
+    "write_version",
 ]  # fmt: skip
 
 _versions: Table = DocumentVersion.__table__  # type: ignore[assignment]
@@ -54,16 +48,11 @@ _lines: Table = DocumentLine.__table__  # type: ignore[assignment]
 _products: Table = ProductVersion.__table__  # type: ignore[assignment]
 _lots: Table = LotVersion.__table__  # type: ignore[assignment]
 _ENTITY = "document"
-#: The word each move's audit entry carries.
-_ACTIONS = {
-    DocumentState.RELEASED: "release", DocumentState.DRAFT: "draft", DocumentState.IN_PROGRESS: "start",
-    DocumentState.COMPLETED: "complete", DocumentState.CLOSED: "close",
-}  # fmt: skip
 #: Filters the list accepts besides a state: any state, or those items bind in.
 STATE_FILTERS = (*DocumentState, "open", "all")
 
 
-def _ms(now: datetime.datetime) -> int:
+def epoch_ms(now: datetime.datetime) -> int:
     return int(now.timestamp() * 1000)
 
 
@@ -177,7 +166,7 @@ def document_history(conn: Connection, document_id: str) -> list[dict[str, Any]]
     return [_record(row, lines[(row.id, row.version)]) for row in rows]
 
 
-def _last(conn: Connection, document_id: str) -> Any:
+def last_version(conn: Connection, document_id: str) -> Any:
     row = conn.execute(
         select(_versions).where(_versions.c.id == document_id).order_by(_versions.c.version.desc()).limit(1)
     ).first()
@@ -188,7 +177,7 @@ def _last(conn: Connection, document_id: str) -> Any:
 
 def document(conn: Connection, document_id: str) -> dict[str, Any]:
     """The document as it stands (its newest version) with its lines."""
-    row = _last(conn, document_id)
+    row = last_version(conn, document_id)
     return _record(row, _lines_of(conn, [(row.id, row.version)])[(row.id, row.version)])
 
 
@@ -202,7 +191,7 @@ def _model(row: Any, lines: Sequence[Line]) -> Document:
 
 def document_model(conn: Connection, document_id: str) -> Document:
     """The document as it stands, as the pure steps (binding, reconciliation) take it; NotFound if none."""
-    row = _last(conn, document_id)
+    row = last_version(conn, document_id)
     return _model(row, _lines_of(conn, [(row.id, row.version)])[(row.id, row.version)])
 
 
@@ -220,7 +209,7 @@ def open_at_door(conn: Connection, site: str, door: str) -> list[Document]:
     return [_model(row, lines[(row.id, row.version)]) for row in rows]
 
 
-def _write(
+def write_version(
     conn: Connection, header: dict[str, Any], lines: Sequence[Line], *, version: int, action: str,
     before: dict[str, Any] | None, why: str, by: Actor, now: datetime.datetime, clash: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
@@ -273,12 +262,12 @@ def create_document(
     row = {"id": key, **header, "state": DocumentState.DRAFT.value, "door": None, "opened_at": None,
            "closed_at": None}  # fmt: skip
     clash = f"{header['kind']} {header['reference']!r} of site {header['site']!r} was made meanwhile"
-    return _write(
+    return write_version(
         conn, row, lines, version=1, action="create", before=None, why=why, by=by, now=now, clash=clash
     )
 
 
-def _header_of(row: Any) -> dict[str, Any]:
+def header_of(row: Any) -> dict[str, Any]:
     return {"id": row.id, "kind": row.kind, "site": row.site, "state": row.state, "reference": row.reference,
             "party": row.party, "door": row.door, "opened_at": row.opened_at,
             "closed_at": row.closed_at}  # fmt: skip
@@ -291,7 +280,7 @@ def put_document(
     """A new version of a draft: its party and its whole set of lines, each kept as stored when ``fields``
     does not name it (a change of the party alone must not drop the lines).  Kind, site and reference are
     the document's own: when given they must be as stored."""
-    last = _last(conn, document_id)
+    last = last_version(conn, document_id)
     version = next_version(last.version, if_version, f"document {document_id!r}")
     if last.state != DocumentState.DRAFT:
         raise UserInputError("state", f"document {document_id} is {last.state}: only a draft is edited "
@@ -306,56 +295,7 @@ def put_document(
     header = check_header({k: v for k, v in merged.items() if k != "lines"})
     lines = check_lines(merged["lines"], catalog_snapshot(conn, merged["lines"]))
     why = check_reason(reason)
-    row = {**_header_of(last), "party": header["party"]}
-    return _write(conn, row, lines, version=version, action="update", before=before, why=why, by=by, now=now)
-
-
-def _door(conn: Connection, site: str, door: object) -> str:
-    if door is None:
-        raise UserInputError("door", "releasing names the dock door the document is worked at")
-    name = checked_text("door", door, max_len=64)
-    place = next((x for x in locations(conn, site=site) if x["id"] == name), None)
-    if place is None:
-        raise UserInputError("door", f"no location {name!r} at site {site!r}")
-    if place["kind"] != "dock_door":
-        raise UserInputError("door", f"{name!r} at site {site!r} is a {place['kind']}, not a dock door")
-    return name
-
-
-def move_document(
-    conn: Connection, document_id: str, state: str, *, reason: str, door: str | None = None,
-    if_version: int | None = None, by: Actor, now: datetime.datetime,
-) -> dict[str, Any]:  # fmt: skip
-    """Move the document to ``state`` if ``model.TRANSITIONS`` allows it from where it is."""
-    last = _last(conn, document_id)
-    if not isinstance(state, str) or state not in set(DocumentState):
-        raise UserInputError("state", f"{state!r} is no state ({', '.join(DocumentState)})")
-    target = DocumentState(state)
-    current = DocumentState(last.state)
-    if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nowhere: it is final"
-        raise UserInputError("state", f"a {current} document cannot become {target} (it may go: {allowed})")
-    version = next_version(last.version, if_version, f"document {document_id!r}")
-    if door is not None and target != DocumentState.RELEASED:
-        raise UserInputError("door", "only a release names the dock door")
-    why = check_reason(reason)
-    before = document(conn, document_id)
-    row = {**_header_of(last), "state": target.value}
-    if target == DocumentState.RELEASED:
-        row["door"] = _door(conn, last.site, door)
-        if not before["lines"]:
-            raise UserInputError("lines", "a document without lines has nothing to release")
-        row["opened_at"] = _ms(now)
-    elif target == DocumentState.DRAFT:
-        row["door"], row["opened_at"] = None, None
-    elif target == DocumentState.COMPLETED:
-        # Imported here: the gate reconciles, and reconciliation reads documents through this module.
-        from coldgate.cloud.documents.dock_decisions import refuse_open
-
-        refuse_open(conn, document_id, now.date())
-    elif target == DocumentState.CLOSED:
-        row["closed_at"] = _ms(now)
-    lines = [Line(**{**line, "ssccs": tuple(line["ssccs"]), "serials": tuple(line["serials"])})
-             for line in before["lines"]]  # fmt: skip
-    return _write(conn, row, lines, version=version, action=_ACTIONS[target], before=before, why=why, by=by,
-                  now=now)  # fmt: skip
+    row = {**header_of(last), "party": header["party"]}
+    return write_version(
+        conn, row, lines, version=version, action="update", before=before, why=why, by=by, now=now
+    )

@@ -31,7 +31,7 @@ from coldgate.cloud.api.routes.dock import DAY_MS
 from coldgate.cloud.api.routes.documents import reconciliation_out
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.versions import Conflict
-from coldgate.cloud.documents import dock_decisions, documents, reconciliation_store
+from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
 from coldgate.cloud.documents.model import DocumentKind, DocumentState
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.web.list_filters import list_zone
@@ -236,7 +236,7 @@ def release_form(
         if stands["site"] != site:
             elsewhere = f"document {document} is of site {stands['site']!r}, not {site!r}"
             raise UserInputError("document", elsewhere)
-        moved = documents.move_document(
+        moved = moves.move_document(
             conn, document, DocumentState.RELEASED, reason=reason, door=door, by=by, now=now
         )
         return f"{moved['kind']} {moved['reference']} released to {door}"
@@ -261,7 +261,7 @@ def move_form(
         here = {d.id for d in documents.open_at_door(conn, site, door)}
         if document not in here:
             raise UserInputError("document", f"document {document!r} is not being worked at door {door}")
-        moved = documents.move_document(conn, document, STEPS[step], reason=reason, by=by, now=now)
+        moved = moves.move_document(conn, document, STEPS[step], reason=reason, by=by, now=now)
         return f"{moved['kind']} {moved['reference']} {moved['state'].replace('_', ' ')}"
 
     return _dock_write(request, who, site, door, change)

@@ -28,7 +28,8 @@ from coldgate.cloud.catalog.locations import put_location
 from coldgate.cloud.catalog.placements import place
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.documents.binding_store import bind_pending
-from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import create_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.contract import examples
 from coldgate.contract.items import Direction, Item, Movement, Scan, Scheme
 from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex

@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from coldgate.cloud.catalog.products import put_product
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.documents.binding_store import bind_pending
-from coldgate.cloud.documents.documents import create_document, move_document
+from coldgate.cloud.documents.documents import create_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.contract import examples
 from coldgate.contract.items import Direction, Movement
 from coldgate.simulator.rfid_scenarios import sgtin96_hex

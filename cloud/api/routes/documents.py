@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
-from coldgate.cloud.documents import dock_decisions, documents, reconciliation_store
+from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
 from coldgate.cloud.documents.checks import UNITS
 from coldgate.cloud.documents.importing import import_documents
 from coldgate.cloud.documents.model import DocumentState
@@ -346,7 +346,7 @@ def put_document(document_id: DocumentId, body: DraftBody, request: Request) -> 
 
 def _move(document_id: str, state: DocumentState, body: MoveBody, request: Request, door: Any = None) -> Any:
     with writing(request) as conn:
-        moved = documents.move_document(
+        moved = moves.move_document(
             conn, document_id, state, reason=body.reason, door=door, if_version=body.if_version,
             by=acting(request), now=utc_now(),
         )  # fmt: skip
