@@ -273,8 +273,14 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 def _rows(conn: Connection, *where: Any) -> list[_Row]:
+    """The rows, from the driver's cursor as it gives them: text and integers need none of SQLAlchemy's
+    conversions, and building its row objects cost a third of reading a lot of 10,000 cases."""
     columns = [_bindings.c[name] for name in _COLUMNS]
-    return [_Row._make(row) for row in conn.execute(select(*columns).where(*where)).all()]
+    result = conn.execute(select(*columns).where(*where))
+    try:
+        return list(map(_Row._make, result.cursor.fetchall()))
+    finally:
+        result.close()
 
 
 def _documents(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[Document, int]]:
