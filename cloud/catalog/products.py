@@ -26,7 +26,7 @@ from coldgate.cloud.db.models import ProductIdentifier, ProductVersion
 from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
 from coldgate.contract.ids import MA_PATTERN, PATTERN_HELP, gs1_check_digit_ok
 
-__all__ = ["FIELDS", "check_product", "product", "product_history", "products", "put_product"]
+__all__ = ["FIELDS", "check_product", "gtin14", "product", "product_history", "products", "put_product"]
 
 _table: Table = ProductVersion.__table__  # type: ignore[assignment]
 _ids: Table = ProductIdentifier.__table__  # type: ignore[assignment]
@@ -44,16 +44,20 @@ _MA_ID = re.compile(MA_PATTERN)
 TEN_YEARS_S = 10 * 366 * 86_400
 
 
-def _gtin(value: object) -> str | None:
-    if value is None:
-        return None
-    text = checked_text("gtin", value, max_len=14)
+def gtin14(value: object, field: str = "gtin") -> str:
+    """A GTIN of any GS1 length (8, 12, 13 or 14 digits, check digit right) as the GTIN-14 the catalog
+    keeps; a UserInputError naming ``field`` otherwise."""
+    text = checked_text(field, value, max_len=14)
     if not text.isdigit() or len(text) not in (8, 12, 13, 14):
-        raise UserInputError("gtin", f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
+        raise UserInputError(field, f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
     text = text.zfill(14)
     if not gs1_check_digit_ok(text):
-        raise UserInputError("gtin", f"the check digit of {text} is wrong")
+        raise UserInputError(field, f"the check digit of {text} is wrong")
     return text
+
+
+def _gtin(value: object) -> str | None:
+    return None if value is None else gtin14(value)
 
 
 def _matching(field: str, value: object, pattern: re.Pattern[str], what: str) -> str | None:

@@ -190,22 +190,12 @@ class UnitCustody:
     stays: tuple[Stay, ...]
 
 
-def _gtin14(text: str, field_name: str) -> str:
-    """A GTIN of any GS1 length as the GTIN-14 the catalog keeps; 422 (``field_name``) if malformed."""
-    if not text.isdigit() or len(text) not in _GTIN_LENGTHS:
-        raise UserInputError(field_name, f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
-    full = text.zfill(14)
-    if not gs1_check_digit_ok(full):
-        raise UserInputError(field_name, f"the check digit of GTIN {full} is wrong")
-    return full
-
-
 def resolve_product(conn: Connection, given: str, field_name: str = "gtin") -> tuple[str, str | None]:
     """(catalog product id, its GTIN-14) from a GTIN (8, 12, 13 or 14 digits) or a catalog product id:
     a string of digits of a GTIN's length is taken as a GTIN.  The product in force wins over a retired
     one that carried the same GTIN.  NotFound (``field_name``) when there is no such product."""
     if given.isdigit() and len(given) in _GTIN_LENGTHS:
-        gtin = _gtin14(given, field_name)
+        gtin = catalog_products.gtin14(given, field_name)
         found = sorted(catalog_products.products(conn, retired=True, gtin=gtin), key=lambda p: p["retired"])
         if not found:
             raise NotFound(field_name, f"no product with GTIN {gtin} in the catalog")
