@@ -117,6 +117,12 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert [d for d in check["discrepancies"] if d["blocking"]] == [], check  # type: ignore[index]
         moves = _get(f"{api}/audit?entity_type=document&entity_id={note.group(1)}", token)["items"]  # type: ignore[index]
         assert {m["actor_name"] for m in moves} == {"Dominik Dock"}, moves
+        # Its custody: every case and the pallet inside the door (cold room A) since the receipt.
+        lot = _get(f"{api}/lots/04006381333931/L2026-10/custody", token)
+        [stock] = lot["stock"]  # type: ignore[index]
+        assert (stock["location"], stock["cases"], stock["pallets"]) == ("CR-A", 24, 1), lot
+        began = {s["began_by"]["what"] for s in lot["stays"]}  # type: ignore[index]
+        assert began == {"receipt"}, lot
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -70,13 +70,34 @@ TAG_CONTENT = {
 }
 
 
+class _QuietHangUp(logging.Filter):
+    """While we cut a client's socket on purpose, sllurp's reading thread finds it closed and logs
+    "Disconnected from server" with a traceback: that record says nothing wrong happened, so it is
+    dropped then (and only then: a reader that really goes away is still logged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging_up = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.hanging_up and "Disconnected from server" in record.getMessage())
+
+
+_QUIET = _QuietHangUp()
+logging.getLogger("sllurp.llrp").addFilter(_QUIET)
+
+
 def _hang_up(client: Any) -> None:
     """Cut a sllurp client's socket and wait for its thread: its polite ``disconnect()`` can hang
     on its own race (shared/LIBRARY-NOTES)."""
-    with contextlib.suppress(Exception):
-        client.hard_disconnect()
-    with contextlib.suppress(Exception):
-        client.join(3)
+    _QUIET.hanging_up += 1
+    try:
+        with contextlib.suppress(Exception):
+            client.hard_disconnect()
+        with contextlib.suppress(Exception):
+            client.join(3)
+    finally:
+        _QUIET.hanging_up -= 1
 
 
 class LlrpReaderSource:
