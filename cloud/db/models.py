@@ -886,6 +886,18 @@ class BindingRow(Base):
     location: Mapped[str | None] = mapped_column(String(ID_LEN))
 
 
+class BindingQueue(Base):
+    """A stored movement or scan binding has not bound yet (migration 0023): ingest adds its key in the
+    transaction that stores it, binding deletes it in the one that binds it, so finding the work costs
+    what there is to do, not what was ever stored."""
+
+    __tablename__ = "binding_queue"
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class DiscrepancyAcceptance(Base):
     """A discrepancy of a document accepted by someone allowed to decide (``qa.decide``), with the reason
     (``cloud/documents/discrepancy_store.py``): a record, never edited (migration 0021).

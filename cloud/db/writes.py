@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from coldgate.cloud.db import models, reading_hours
 from coldgate.contract.items import Alert, Gap, Item, Reading
 
-__all__ = ["insert_items", "insert_new", "item_row", "table_for"]
+__all__ = ["BINDABLE", "insert_items", "insert_new", "item_row", "table_for"]
 
 _BASE_FIELDS = ("seq", "ts", "boot", "mono", "synced")
 
@@ -81,6 +81,11 @@ def item_row(gateway: str, stream: str, item: Item) -> dict[str, Any]:
     return row
 
 
+#: The edge items binding binds to documents (``cloud/documents/binding_store.py``).
+BINDABLE = frozenset({"movement", "scan"})
+_queue: Table = models.BindingQueue.__table__  # type: ignore[assignment]
+
+
 def insert_items(conn: Connection, gateway: str, site: str, stream: str, items: Iterable[Item]) -> int:
     """Insert a batch's items, skipping those already stored; returns how many were new.
 
@@ -132,6 +137,11 @@ def insert_new(
         stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.seq)
         stored_seqs = set(conn.execute(stmt, rows).scalars())
         new |= stored_seqs
+        if table.name == "edge_items":  # what binding will bind, queued in this same transaction
+            queued = [{"gateway": gateway, "stream": stream, "seq": r["seq"]} for r in rows
+                      if r["seq"] in stored_seqs and r["kind"] in BINDABLE]  # fmt: skip
+            if queued:
+                conn.execute(dialect_insert(_queue).on_conflict_do_nothing(), queued)
         if table.name == "readings":
             new_readings = stored_seqs
     if new_readings:

@@ -1,10 +1,11 @@
 """Binding's database edge: the stored movements and scans not yet bound, bound and kept in ``bindings``.
 
-Ingest stores movements and scans whole (``edge_items``) and acknowledges the batch after its commit;
-binding runs afterwards, from the scheduler (:func:`bind_pending`), so it can never slow ingest down
-nor keep a batch from being acknowledged: a failure here leaves the items unbound and the next run
-tries again.  The pure steps (``identifiers``, ``binding``) decide; this module only reads what they
-need and writes what they decided.
+Ingest stores movements and scans whole (``edge_items``), queues their keys (``binding_queue``, in the
+same transaction) and acknowledges the batch after its commit; binding runs afterwards, from the
+scheduler (:func:`bind_pending`), so it can never slow ingest down nor keep a batch from being
+acknowledged: a failure here leaves the items queued and the next run tries again.  The pure steps
+(``identifiers``, ``binding``) decide; this module only reads what they need and writes what they
+decided.
 
 Re-running gives the same bindings (:func:`rebind`, after a document or the catalog was corrected, or
 after an upgrade), because nothing here depends on when it runs:
@@ -32,10 +33,12 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import Connection, Table, and_, delete, exists, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.db.models import (
+    BindingQueue,
     BindingRow,
     BootAnchor,
     DocumentLine,
@@ -44,6 +47,7 @@ from coldgate.cloud.db.models import (
     GatewayEnrolment,
     ItemAssignment,
 )
+from coldgate.cloud.db.writes import BINDABLE
 from coldgate.cloud.documents.binding import (
     Binding,
     ItemKey,
@@ -59,7 +63,7 @@ from coldgate.cloud.documents.identifiers import identify_scan
 from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
 from coldgate.contract.items import Movement, Scan
 
-__all__ = ["BATCH", "SETTLE_MS", "bind_pending", "door_documents", "rebind"]
+__all__ = ["BATCH", "SETTLE_MS", "bind_pending", "door_documents", "enqueue_all", "rebind"]
 
 #: Items bound per run and transaction: a few hundred milliseconds of work at most.
 BATCH: Final = 2000
@@ -71,6 +75,7 @@ SETTLE_MS: Final = 5000
 
 _bindings: Table = BindingRow.__table__  # type: ignore[assignment]
 _items: Table = EdgeItem.__table__  # type: ignore[assignment]
+_queue: Table = BindingQueue.__table__  # type: ignore[assignment]
 _versions: Table = DocumentVersion.__table__  # type: ignore[assignment]
 _lines: Table = DocumentLine.__table__  # type: ignore[assignment]
 
@@ -192,14 +197,19 @@ def bind_pending(
 ) -> int:
     """Bind up to ``limit`` stored movements and scans that have no binding yet (``only``: that one
     item, if it has none); returns how many."""
-    e, b = _items.c, _bindings.c
-    bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
+    e, b, q = _items.c, _bindings.c, _queue.c
     now_ms = _ms(now)
-    query = select(_items).where(e.kind.in_(["movement", "scan"]), ~bound)
     if only is not None:  # an item bound before, bound again at once (a hand assignment)
-        query = query.where(e.gateway == only.gateway, e.stream == only.stream, e.seq == only.seq)
-    else:
-        query = query.where(or_(e.ts <= now_ms - SETTLE_MS, e.ts > now_ms + SETTLE_MS))
+        bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
+        query = select(_items).where(
+            e.gateway == only.gateway, e.stream == only.stream, e.seq == only.seq, ~bound
+        )
+    else:  # the queue ingest fills: what there is to do, however much was ever stored
+        query = (
+            select(_items)
+            .join(_queue, and_(q.gateway == e.gateway, q.stream == e.stream, q.seq == e.seq))
+            .where(or_(e.ts <= now_ms - SETTLE_MS, e.ts > now_ms + SETTLE_MS))
+        )
     rows = conn.execute(query.order_by(e.gateway, e.stream, e.seq).limit(limit)).all()
     if not rows:
         return 0
@@ -244,8 +254,36 @@ def bind_pending(
                 why = f"scanner {scanner} was {where}, not at a dock door: a put-away or stock scan"
                 written.append(_row(site, Binding(seen, None, None, "no door", why), now, location))
         written += [_row(site, binding, now) for binding in bind_all(observed, door_documents(conn, site))]
-    conn.execute(insert(_bindings), written)
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    # An item bound meanwhile by another run (two cloud processes) keeps its binding: the same one.
+    conn.execute(dialect_insert(_bindings).on_conflict_do_nothing(), written)
+    _dequeue(conn, [ItemKey(row.gateway, row.stream, row.seq) for row in rows])
     return len(written)
+
+
+def _dequeue(conn: Connection, keys: Sequence[ItemKey]) -> None:
+    q = _queue.c
+    by_stream: dict[tuple[str, str], list[int]] = {}
+    for key in keys:
+        by_stream.setdefault((key.gateway, key.stream), []).append(key.seq)
+    for (gateway, stream), seqs in by_stream.items():
+        for start in range(0, len(seqs), 1000):
+            conn.execute(delete(_queue).where(
+                q.gateway == gateway, q.stream == stream, q.seq.in_(seqs[start : start + 1000])
+            ))  # fmt: skip
+
+
+def enqueue_all(conn: Connection, site: str | None = None) -> None:
+    """Queue every stored movement and scan not bound (of the gateways enrolled at ``site``, when
+    given) for binding: what ``rebind`` binds again."""
+    e, b, q = _items.c, _bindings.c, _queue.c
+    bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
+    queued = exists().where(and_(q.gateway == e.gateway, q.stream == e.stream, q.seq == e.seq))
+    query = select(e.gateway, e.stream, e.seq).where(e.kind.in_(sorted(BINDABLE)), ~bound, ~queued)
+    if site is not None:
+        g = GatewayEnrolment
+        query = query.where(e.gateway.in_(select(g.gateway).where(g.site == site)))
+    conn.execute(insert(_queue).from_select(["gateway", "stream", "seq"], query))
 
 
 def rebind(conn: Connection, now: datetime.datetime, *, site: str | None = None) -> int:
@@ -253,6 +291,7 @@ def rebind(conn: Connection, now: datetime.datetime, *, site: str | None = None)
     catalog was corrected.  Returns how many were bound; the same stored records give the same rows."""
     query = delete(_bindings) if site is None else delete(_bindings).where(_bindings.c.site == site)
     conn.execute(query)
+    enqueue_all(conn, site)
     total = 0
     while found := bind_pending(conn, now):
         total += found
