@@ -59,7 +59,7 @@ from typing import Any
 
 import msgspec
 import psycopg
-from sqlalchemy import Engine, and_, exists, or_, select, text
+from sqlalchemy import Engine, select, text
 
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.locations import put_location
@@ -70,12 +70,13 @@ from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.config import CloudMqttConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
-from coldgate.cloud.db.models import BindingRow, EdgeItem
+from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents import binding_store
 from coldgate.cloud.documents.binding import ItemKey, bind_all, observed_movement
 from coldgate.cloud.documents.binding_store import bind_pending, door_documents
 from coldgate.cloud.documents.catalog_index import catalog_index
 from coldgate.cloud.documents.documents import create_document
+from coldgate.cloud.documents.moves import move_document
 from coldgate.contract.codec import encode
 from coldgate.contract.items import Direction, Item, Movement
 from coldgate.contract.topics import batch_topic
@@ -85,11 +86,6 @@ from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
 from tests.rig.ingest import BOOT, NOW_MS, SITE, STREAM, announce_message, enrol, reading
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.postgres import ThrowawayDatabase
-
-try:  # a document's moves have a module of their own since the documents' split
-    from coldgate.cloud.documents.moves import move_document
-except ImportError:
-    from coldgate.cloud.documents.documents import move_document  # type: ignore[attr-defined,no-redef]
 
 GATEWAYS = ("gw01", "gw02", "gw03", "gw04")
 PREFIX = "4006381"
@@ -367,21 +363,11 @@ def bind_until_done(engine: Engine) -> tuple[int, list[tuple[int, float]]]:
             return total, calls
 
 
-def pending_query() -> Any:
-    """The SELECT ``bind_pending`` runs (kept here in step with it, for EXPLAIN)."""
-    e, b = EdgeItem.__table__.c, BindingRow.__table__.c  # type: ignore[attr-defined]
-    bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
-    query = select(EdgeItem.__table__).where(e.kind.in_(["movement", "scan"]), ~bound)
-    settle = getattr(binding_store, "SETTLE_MS", None)  # items younger than this wait (since e8688af)
-    if settle is not None:
-        now_ms = int(time.time() * 1000)
-        query = query.where(or_(e.ts <= now_ms - settle, e.ts > now_ms + settle))
-    return query.order_by(e.gateway, e.stream, e.seq).limit(binding_store.BATCH)
-
-
 def explain_pending(engine: Engine) -> tuple[float, str]:
     """EXPLAIN ANALYZE of the pending SELECT as things stand: (execution ms, plan)."""
-    query = pending_query().compile(engine, compile_kwargs={"literal_binds": True})
+    query = binding_store.pending_query(datetime.datetime.now(datetime.UTC)).compile(
+        engine, compile_kwargs={"literal_binds": True}
+    )
     with engine.connect() as conn:
         plan = [row[0] for row in conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {query}"))]
     ms = next(

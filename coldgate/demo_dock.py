@@ -174,7 +174,7 @@ class DemoDock:
         api = self.cloud.api_url
         click.echo(f"  DOCK  the receipt: {api}/dashboard/documents/{self.document}")
         click.echo(f"  DOCK  the door:    {api}/dashboard/dock/{self.site}/{DOOR}")
-        click.echo(f"  DOCK  the lot:     {api}/dashboard/lots/{PRODUCT}/{LOT}/custody  (where every case is)")
+        click.echo(f"  DOCK  the lot:     {api}/dashboard/lots/{PRODUCT}/{LOT}/custody  (every case's stays)")
 
     def _move(self, state: str, reason: str) -> None:
         from coldgate.cloud.documents.moves import move_document

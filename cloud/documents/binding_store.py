@@ -63,7 +63,7 @@ from coldgate.cloud.documents.identifiers import identify_scan
 from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
 from coldgate.contract.items import Movement, Scan
 
-__all__ = ["BATCH", "SETTLE_MS", "bind_pending", "door_documents", "enqueue_all", "rebind"]
+__all__ = ["BATCH", "SETTLE_MS", "bind_pending", "door_documents", "enqueue_all", "pending_query", "rebind"]
 
 #: Items bound per run and transaction: a few hundred milliseconds of work at most.
 BATCH: Final = 2000
@@ -192,25 +192,34 @@ def _assignments(conn: Connection, rows: Sequence[Any]) -> dict[ItemKey, Any]:
     return found
 
 
+def pending_query(now: datetime.datetime, limit: int = BATCH) -> Any:
+    """The SELECT of the items a run binds: the queue ingest fills (what there is to do, however much
+    was ever stored), settled items only (``SETTLE_MS``), in key order."""
+    e, q = _items.c, _queue.c
+    now_ms = _ms(now)
+    return (
+        select(_items)
+        .join(_queue, and_(q.gateway == e.gateway, q.stream == e.stream, q.seq == e.seq))
+        .where(or_(e.ts <= now_ms - SETTLE_MS, e.ts > now_ms + SETTLE_MS))
+        .order_by(e.gateway, e.stream, e.seq)
+        .limit(limit)
+    )
+
+
 def bind_pending(
     conn: Connection, now: datetime.datetime, *, limit: int = BATCH, only: ItemKey | None = None
 ) -> int:
     """Bind up to ``limit`` stored movements and scans that have no binding yet (``only``: that one
     item, if it has none); returns how many."""
-    e, b, q = _items.c, _bindings.c, _queue.c
-    now_ms = _ms(now)
+    e, b = _items.c, _bindings.c
     if only is not None:  # an item bound before, bound again at once (a hand assignment)
         bound = exists().where(and_(b.gateway == e.gateway, b.stream == e.stream, b.seq == e.seq))
         query = select(_items).where(
             e.gateway == only.gateway, e.stream == only.stream, e.seq == only.seq, ~bound
         )
-    else:  # the queue ingest fills: what there is to do, however much was ever stored
-        query = (
-            select(_items)
-            .join(_queue, and_(q.gateway == e.gateway, q.stream == e.stream, q.seq == e.seq))
-            .where(or_(e.ts <= now_ms - SETTLE_MS, e.ts > now_ms + SETTLE_MS))
-        )
-    rows = conn.execute(query.order_by(e.gateway, e.stream, e.seq).limit(limit)).all()
+    else:
+        query = pending_query(now, limit)
+    rows = conn.execute(query).all()
     if not rows:
         return 0
     g = GatewayEnrolment
