@@ -100,8 +100,18 @@ def catalog(world: DockWorld) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, mosquitto: MosquittoBroker) -> Iterator[DockWorld]:
-    with dock_world(tmp_path_factory.mktemp("dock-e2e"), mosquitto, setup=catalog) as running:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
+    """A broker of this module's own: the gateway publishes retained documents (its status) that the
+    session's broker would hand to every later test's ingest as a stranger's messages."""
+    own = MosquittoBroker(tmp_path_factory.mktemp("dock-e2e-broker"))
+    own.start()
+    yield own
+    own.kill()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[DockWorld]:
+    with dock_world(tmp_path_factory.mktemp("dock-e2e"), broker, setup=catalog) as running:
         products = {gtin(p) for p in ITEM_REFS}
 
         def master_held() -> bool:

@@ -22,7 +22,8 @@ from tests.rig import binding as d
 PURE_MODULES = ("identifiers.py", "binding.py", "reconciliation.py", "custody.py", "model.py")
 DOCUMENTS_DIR = Path(__file__).resolve().parent.parent / "cloud" / "documents"
 ALLOWED_IMPORTS = {
-    "__future__", "bisect", "collections", "collections.abc", "dataclasses", "datetime", "enum", "typing",
+    "__future__", "bisect", "collections", "collections.abc", "dataclasses", "datetime", "enum", "hashlib",
+    "json", "typing",
     "coldgate.contract.items", "coldgate.gateway.readers.epc", "coldgate.cloud.documents.model",
     "coldgate.cloud.documents.identifiers", "coldgate.cloud.documents.binding",
 }  # fmt: skip
