@@ -18,7 +18,16 @@ from epcpy.epc_schemes.sscc import SSCCFilterValue
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coldgate.gateway.readers.epc import DecodedEpc, decode_epc, normalise_epc, report_epc_hex
+from coldgate.gateway.readers.epc import (
+    _SGTIN_PARTITIONS,
+    _SSCC_PARTITIONS,
+    DecodedEpc,
+    _by_epcpy,
+    _sliced,
+    decode_epc,
+    normalise_epc,
+    report_epc_hex,
+)
 from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
 
 FIXTURE = Path("/work/shared/fixtures/llrp/impinj-ro-access-reports.bin")
@@ -122,6 +131,49 @@ def test_any_text_never_raises(epc: str) -> None:
 def test_random_96_bit_epcs_with_gs1_headers_never_raise(epc: str) -> None:
     got = decode_epc(epc)
     assert (got.scheme == "unknown") == (got.reason is not None)
+
+
+_NAMES = {"sgtin-96": "SGTIN-96", "sscc-96": "SSCC-96"}
+
+
+def _well_formed(scheme: str, filter_value: int, partition: int, company: int, other: int, tail: int) -> str:
+    """A 96-bit SGTIN (``tail`` the serial) or SSCC (``tail`` ignored: reserved bits zero) of ``partition``
+    whose fields fit their digits (``company`` and ``other`` reduced into range)."""
+    table = _SGTIN_PARTITIONS if scheme == "sgtin-96" else _SSCC_PARTITIONS
+    company_bits, digits, other_bits = table[partition]
+    total = 13 if scheme == "sgtin-96" else 17
+    company %= 10**digits
+    other %= min(10 ** (total - digits), 1 << other_bits)
+    header = 0x30 if scheme == "sgtin-96" else 0x31
+    value = header << 88 | filter_value << 85 | partition << 82 | company << (82 - company_bits)
+    value |= other << (82 - company_bits - other_bits)
+    if scheme == "sgtin-96":
+        value |= tail & ((1 << 38) - 1)
+    return f"{value:024X}"
+
+
+@given(
+    st.sampled_from(["sgtin-96", "sscc-96"]), st.integers(0, 7), st.integers(0, 6),
+    st.integers(0, 2**40), st.integers(0, 2**38), st.integers(0, 2**38 - 1),
+)  # fmt: skip
+def test_sliced_decoding_of_well_formed_tags_is_epcpys(
+    scheme: str, filter_value: int, partition: int, company: int, other: int, tail: int
+) -> None:
+    text = _well_formed(scheme, filter_value, partition, company, other, tail)
+    sliced = _sliced(text, scheme)  # type: ignore[arg-type]
+    assert sliced is not None, "a well-formed tag must take the fast path"
+    assert sliced == _by_epcpy(text, scheme, _NAMES[scheme])  # type: ignore[arg-type]
+    assert decode_epc(text) == sliced
+
+
+@given(st.sampled_from(["30", "31"]), st.binary(min_size=11, max_size=11))
+def test_sliced_decoding_of_any_96_bits_is_epcpys_or_leaves_it_to_epcpy(header: str, rest: bytes) -> None:
+    text = (header + rest.hex()).upper()
+    scheme = "sgtin-96" if header == "30" else "sscc-96"
+    sliced = _sliced(text, scheme)  # type: ignore[arg-type]
+    by_epcpy = _by_epcpy(text, scheme, _NAMES[scheme])  # type: ignore[arg-type]
+    assert sliced is None or sliced == by_epcpy
+    assert decode_epc(text) == by_epcpy
 
 
 def _fixture_reports() -> list[dict[str, object]]:
