@@ -38,7 +38,7 @@ from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
-from coldgate.cloud.documents.binding_store import BATCH, bind_pending
+from coldgate.cloud.documents.binding_store import BATCH, BindingCache, bind_pending
 from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
 from coldgate.cloud.downlink.currency_watch import check_downlink
 
@@ -95,6 +95,8 @@ class CloudScheduler:
         if watchdog_interval_s <= 0:
             raise ValueError(f"watchdog_interval_s must be positive, not {watchdog_interval_s}")
         self._engine = engine
+        #: The binding job's reads kept between its runs while nothing audited changed.
+        self._binding_cache = BindingCache()
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
         self._stuck_after_s = config.gateways.stream_stuck_after_s
         self._behind_after_s = config.gateways.downlink_behind_after_s
@@ -213,7 +215,7 @@ class CloudScheduler:
         try:
             for _ in range(most):
                 with self._engine.begin() as conn:
-                    found = bind_pending(conn, self._clock())
+                    found = bind_pending(conn, self._clock(), cache=self._binding_cache)
                 total += found
                 if found < BATCH:
                     break

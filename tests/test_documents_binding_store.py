@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from coldgate.cloud.catalog.locations import put_location
 from coldgate.cloud.catalog.placements import place
 from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.db.models import BindingRow
@@ -20,7 +21,7 @@ from coldgate.contract.items import Direction, Movement, Scan, Scheme
 from coldgate.simulator.rfid_scenarios import sgtin96_hex
 from tests.rig.cloud_db import ingest
 from tests.rig.documents import DOCK, NOW, QA, SITE, accept_open, stock_the_dock
-from tests.rig.ingest import batch_message
+from tests.rig.ingest import STREAM, batch_message
 
 AT = int(NOW.timestamp() * 1000) + 60_000  # a minute after the note was released
 LATER = NOW + datetime.timedelta(hours=1)
@@ -127,3 +128,51 @@ def test_an_operator_binds_everything_again_from_the_shell(
         assert result.exit_code == 0, result.output
         assert result.output == "7 movement(s) and scan(s) bound again at site site1\n"
     assert len(_rows(engine)) == 7
+
+
+def test_an_item_another_process_bound_meanwhile_keeps_that_binding_and_the_batch_still_binds(
+    engine: Engine,
+) -> None:
+    """Two cloud processes binding at once: the second finds one of its items bound already (on
+    PostgreSQL its COPY fails on the key and the batch goes through ``ON CONFLICT DO NOTHING``)."""
+    from sqlalchemy import insert, update
+
+    from coldgate.cloud.db.models import BindingQueue
+
+    _setup(engine)
+    with engine.begin() as conn:
+        assert bind_pending(conn, LATER, limit=2) == 2  # items 1 and 2, as the other process did
+        conn.execute(update(BindingRow).where(BindingRow.seq == 2).values(reason="the other process's"))
+        # Item 2 queued again, as if the other process's run had read it before this one dequeued it.
+        conn.execute(insert(BindingQueue).values(gateway="gw01", stream=STREAM, seq=2))
+    with engine.begin() as conn:
+        queued = conn.execute(select(BindingQueue.seq)).scalars().all()
+        assert sorted(queued) == [2, 3, 4, 5, 6, 7], queued
+        assert bind_pending(conn, LATER) == 6
+        assert conn.execute(select(BindingQueue.seq)).scalars().all() == []  # nothing left queued
+    rows = _rows(engine)
+    assert len(rows) == 7
+    assert rows[2][7] == "the other process's"  # the binding written first stays
+    assert rows[3][3] == "serial" and rows[7][3] == "no door"
+
+
+def test_the_binding_cache_is_dropped_when_anything_audited_changes(engine: Engine) -> None:
+    """A document released after the cache was filled is seen by the next run (its audit entry moves
+    the audit log's last number), and nothing is read again while nothing changed."""
+    from coldgate.cloud.documents.binding_store import BindingCache
+
+    document = _setup(engine)
+    cache = BindingCache()
+    with engine.begin() as conn:
+        assert bind_pending(conn, LATER, limit=1, cache=cache) == 1
+        assert bind_pending(conn, LATER, limit=1, cache=cache) == 1
+        assert cache.reloads == 1  # read once, kept for the second run
+        # The note leaves door 1 and goes to door 9: the case at door 9 (item 5) binds to it now.
+        door = {"name": "Dock door 9", "kind": "dock_door", "inside": "CR1", "outside": "YARD"}
+        put_location(conn, SITE, "D9", door, reason="survey", by=QA, now=NOW)
+        move_document(conn, document, "draft", reason="wrong door", by=DOCK, now=NOW)
+        move_document(conn, document, "released", door="D9", reason="truck at door 9", by=DOCK, now=NOW)
+        assert bind_pending(conn, LATER, cache=cache) == 5
+        assert cache.reloads == 2
+    rows = _rows(engine)
+    assert rows[5][:3] == ("D9", document, 1), rows[5]

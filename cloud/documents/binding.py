@@ -46,7 +46,7 @@ from coldgate.contract.items import Movement, Scan
 
 __all__ = [
     "ASSIGNED", "HOW", "Binding", "DoorIndex", "ItemKey", "Observed", "assigned", "bind", "bind_all",
-    "observed_movement", "observed_scan",
+    "bind_indexed", "observed_movement", "observed_scan",
 ]  # fmt: skip
 
 Kind = Literal["movement", "scan"]
@@ -229,7 +229,12 @@ def bind(item: Observed, documents: Iterable[Document]) -> Binding:
 def bind_all(items: Iterable[Observed], documents: Iterable[Document]) -> tuple[Binding, ...]:
     """Every item once, by item key: an item delivered twice (the same key) is one item and one
     binding.  Sorted by item key so the same items in any order give the same tuple."""
-    index = DoorIndex(documents)
+    return bind_indexed(items, DoorIndex(documents))
+
+
+def bind_indexed(items: Iterable[Observed], index: DoorIndex) -> tuple[Binding, ...]:
+    """:func:`bind_all` against documents indexed beforehand: the database side keeps a site's index
+    from run to run while its documents stand, instead of rebuilding it for every batch."""
     unique: dict[ItemKey, Observed] = {}
     for item in items:
         unique.setdefault(item.key, item)

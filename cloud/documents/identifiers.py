@@ -33,7 +33,7 @@ from coldgate.gateway.readers.epc import decode_epc
 
 __all__ = [
     "CatalogIndex", "Identified", "LotInfo", "SerialSpan", "Unresolved", "identify", "identify_movement",
-    "identify_scan",
+    "identify_scan", "identify_tag",
 ]  # fmt: skip
 
 
@@ -164,13 +164,18 @@ def _lot_and_expiry(
 
 def identify_movement(movement: Movement, index: CatalogIndex) -> Identified:
     """A portal movement: an SSCC tag is a pallet, an SGTIN tag a case (product, serial, lot by serial)."""
-    decoded = decode_epc(movement.epc)
-    label = decoded.uri or movement.epc_uri or movement.epc
+    return identify_tag(movement.epc, movement.epc_uri, index)
+
+
+def identify_tag(epc: str, epc_uri: str | None, index: CatalogIndex) -> Identified:
+    """A movement's tag (its EPC as stored, and the URI the gateway sent, if any) in catalog terms."""
+    decoded = decode_epc(epc)
+    label = decoded.uri or epc_uri or epc
     if decoded.sscc is not None:
         return Identified(label=label, sscc=decoded.sscc)
     if decoded.gtin is None or decoded.serial is None:
         why = decoded.reason or f"a {decoded.scheme} tag names no goods (a returnable asset, not a case)"
-        return Identified(label=label, unresolved=(Unresolved("epc", movement.epc, why),))
+        return Identified(label=label, unresolved=(Unresolved("epc", epc, why),))
     product = index.gtins.get(decoded.gtin)
     if product is None:
         why = f"GTIN {decoded.gtin} is not a product in the catalog"
