@@ -67,6 +67,7 @@ from coldgate.cloud.documents.binding import (
     observed_scan,
 )
 from coldgate.cloud.documents.catalog_index import catalog_index
+from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.documents import document_model
 from coldgate.cloud.documents.identifiers import CatalogIndex, identify_scan, identify_tag
 from coldgate.cloud.documents.model import OPEN_STATES, Document, DocumentKind, DocumentState, Line
@@ -345,8 +346,12 @@ def bind_pending(
     rows = conn.execute(query).all()
     if not rows:
         return 0
-    if cache is None:
-        cache = BindingCache()
+    with collector_paused():  # a batch makes some ten small objects an item, none in a cycle
+        return _bind(conn, rows, now, BindingCache() if cache is None else cache)
+
+
+def _bind(conn: Connection, rows: Sequence[Any], now: datetime.datetime, cache: BindingCache) -> int:
+    """The items of ``rows`` bound, written and taken off the queue; how many."""
     cache.check(conn)
     site_of = cache.sites(conn)
     anchors = _anchors(conn, rows)

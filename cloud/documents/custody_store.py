@@ -48,11 +48,9 @@ serial is percent-decoded once, as in an EPC URI: a serial holding ``/`` or ``%`
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
@@ -64,6 +62,7 @@ from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.serials import lot_of
 from coldgate.cloud.db.models import BindingRow, DocumentLine, DocumentVersion
 from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
+from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings, unit_of
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState
@@ -463,27 +462,13 @@ def _lot_record(conn: Connection, product: str, lot: str) -> dict[str, Any] | No
         return None
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a chain is folded: a lot's chain makes some 100,000
-    small objects, none in a cycle, and each full collection they trigger walks every object of the
-    process (measured: half the time of a 10,000-case lot).  Reference counting frees them as usual."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def lot_custody(conn: Connection, product: str, lot: str) -> LotCustody:
     """The custody chain of every unit of the lot and its stock on hand now.  ``product``: a GTIN (8, 12,
     13 or 14 digits) or a catalog product id; ``lot``: the lot number.  NotFound (``gtin`` or ``lot``)
     when the product is not in the catalog, or the lot is neither in the catalog nor named by any item;
     UserInputError (``gtin``) for a malformed GTIN."""
     product_id, gtin = resolve_product(conn, product)
-    with _collector_paused():
+    with collector_paused():
         return _lot_custody(conn, product_id, gtin, lot)
 
 
@@ -527,7 +512,7 @@ def unit_custody(conn: Connection, unit_id: str) -> UnitCustody:
         assert serial is not None
         rows = _rows(conn, b.product == first, b.serial == serial, b.sscc.is_(None))
         what, known_lot = f"serial {serial!r} of product {first!r}", lot_of(conn, first, serial)
-    with _collector_paused():
+    with collector_paused():
         stays = tuple(s for s in _chain(conn, rows) if not s.unit.counted)
     if not stays and known_lot is None:
         why = "was ever seen" if not rows else "was ever received, moved or dispatched (only unbound items)"
