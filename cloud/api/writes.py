@@ -63,14 +63,21 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def refusal_status(exc: UserInputError) -> int:
+    """The HTTP status of a refused write, for the API and the pages' forms alike: 404 for what does
+    not exist, 409 for a conflict with the record's state, 422 for a bad field."""
+    if isinstance(exc, NotFound):
+        return status.HTTP_404_NOT_FOUND
+    return status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else status.HTTP_422_UNPROCESSABLE_CONTENT
+
+
 async def refused(request: Request, exc: Exception) -> JSONResponse:
     """``UserInputError`` → 422 naming the field (``NotFound`` → 404, ``Conflict`` → 409); nothing was
     written."""
     assert isinstance(exc, UserInputError)
-    if isinstance(exc, NotFound):
-        return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(exc)})
-    if isinstance(exc, Conflict):
-        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)})
+    code = refusal_status(exc)
+    if code != status.HTTP_422_UNPROCESSABLE_CONTENT:
+        return JSONResponse(status_code=code, content={"detail": str(exc)})
     where = "path" if exc.field in request.path_params else "body"
     message = str(exc).removeprefix(f"{exc.field}: ")
     detail = [{"type": "value_error", "loc": [where, exc.field], "msg": message}]

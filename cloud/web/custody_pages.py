@@ -13,14 +13,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from coldgate.cloud.api import queries_sites
 from coldgate.cloud.api.routes.custody import stay_out, unit_kind
+from coldgate.cloud.api.writes import refusal_status
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.custody import Unit
-from coldgate.cloud.identity.users import NotFound, UserInputError
+from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.web.list_filters import list_zone
 from coldgate.cloud.web.pages import Who, render
 
@@ -69,8 +70,7 @@ def _zone(request: Request, sites: set[str]) -> str:
 
 
 def _refused(request: Request, who: Who, exc: UserInputError, title: str) -> Response:
-    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return render(request, "message.html", who, code, title=title, detail=str(exc))
+    return render(request, "message.html", who, refusal_status(exc), title=title, detail=str(exc))
 
 
 def _rows(stays: tuple[custody_store.Stay, ...]) -> list[dict[str, Any]]:

@@ -29,8 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from coldgate.cloud.api import queries_sites
 from coldgate.cloud.api.routes.dock import DAY_MS
 from coldgate.cloud.api.routes.documents import reconciliation_out
-from coldgate.cloud.api.writes import acting, utc_now, writing
-from coldgate.cloud.catalog.versions import Conflict
+from coldgate.cloud.api.writes import acting, refusal_status, utc_now, writing
 from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
 from coldgate.cloud.documents.model import DocumentKind, DocumentState
 from coldgate.cloud.identity.users import NotFound, UserInputError
@@ -124,12 +123,6 @@ def _document_page(
                   error=error)  # fmt: skip
 
 
-def _refused(exc: UserInputError) -> int:
-    if isinstance(exc, NotFound):
-        return status.HTTP_404_NOT_FOUND
-    return status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else status.HTTP_422_UNPROCESSABLE_CONTENT
-
-
 @router.post("/dashboard/documents/{document_id}/accept", response_class=HTMLResponse)
 def accept_form(
     who: Who, request: Request, document_id: Name, key: Annotated[str, Form(max_length=200)] = "",
@@ -143,7 +136,7 @@ def accept_form(
                 conn, document_id, key, reason=reason, by=acting(request), now=now, today=now.date()
             )
     except UserInputError as exc:
-        return _document_page(request, who, document_id, error=str(exc), status_code=_refused(exc))
+        return _document_page(request, who, document_id, error=str(exc), status_code=refusal_status(exc))
     said = f"accepted {done['summary']}"[:300]
     url = f"/dashboard/documents/{quote(document_id, safe='')}?{urlencode({'done': said})}"
     return RedirectResponse(url, status.HTTP_303_SEE_OTHER)
@@ -207,19 +200,28 @@ def _dock_page(
                   done=done, error=error)  # fmt: skip
 
 
+class _NoDoor(Exception):
+    """The door a dock form was posted to is not a dock door of the site (a 404, not the form's error)."""
+
+    def __init__(self, missing: NotFound) -> None:
+        super().__init__(str(missing))
+        self.missing = missing
+
+
 def _dock_write(request: Request, who: Who, site: str, door: str, change: Any) -> Response:
     """Run ``change(conn, actor, now)`` in one audited transaction; back to the door page saying what was
     done, or the page again saying why not (nothing changed)."""
     try:
-        with request.app.state.engine.connect() as conn:
-            reconciliation_store.dock_door(conn, site, door)
-    except NotFound as exc:
-        return _no_door(request, who, exc)
-    try:
         with writing(request) as conn:
+            try:  # the door checked in the write's own transaction: it cannot go between check and write
+                reconciliation_store.dock_door(conn, site, door)
+            except NotFound as exc:
+                raise _NoDoor(exc) from exc
             said = change(conn, acting(request), utc_now())
+    except _NoDoor as exc:
+        return _no_door(request, who, exc.missing)
     except UserInputError as exc:
-        return _dock_page(request, who, site, door, error=str(exc), status_code=_refused(exc))
+        return _dock_page(request, who, site, door, error=str(exc), status_code=refusal_status(exc))
     back = f"{_door_url(site, door)}?{urlencode({'done': said[:300]})}"
     return RedirectResponse(back, status.HTTP_303_SEE_OTHER)
 
