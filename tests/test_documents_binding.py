@@ -23,7 +23,7 @@ PURE_MODULES = ("identifiers.py", "binding.py", "reconciliation.py", "custody.py
 DOCUMENTS_DIR = Path(__file__).resolve().parent.parent / "cloud" / "documents"
 ALLOWED_IMPORTS = {
     "__future__", "bisect", "collections", "collections.abc", "dataclasses", "datetime", "enum", "hashlib",
-    "json", "typing",
+    "json", "msgspec", "typing",
     "coldgate.contract.items", "coldgate.gateway.readers.epc", "coldgate.cloud.documents.model",
     "coldgate.cloud.documents.identifiers", "coldgate.cloud.documents.binding",
 }  # fmt: skip

@@ -37,8 +37,9 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Final, Literal
+
+import msgspec
 
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified, identify_movement, identify_scan
 from coldgate.cloud.documents.model import DIRECTION_OF, OPEN_STATES, Document, Line
@@ -59,8 +60,7 @@ _RANK: Final = {how: rank for rank, how in enumerate(HOW)}
 ASSIGNED: Final = "assigned"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ItemKey:
+class ItemKey(msgspec.Struct, frozen=True, order=True):
     """An item's identity as ingest stores it: unique per (gateway, stream, seq)."""
 
     gateway: str
@@ -71,8 +71,7 @@ class ItemKey:
         return f"{self.gateway}/{self.stream}/{self.seq}"
 
 
-@dataclass(frozen=True, slots=True)
-class Observed:
+class Observed(msgspec.Struct, frozen=True):
     """One movement or scan at a door, as binding needs it.  ``time`` is epoch ms: for a movement its
     ``first_seen``, for a scan its ``ts``, corrected by the caller when the gateway's clock was not
     synchronised (principle 4).  A scan's direction is the caller's (the scanner's placement); a
@@ -86,8 +85,7 @@ class Observed:
     identified: Identified
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(msgspec.Struct, frozen=True):
     """Where one item landed.  ``document`` None: unbound at ``observed.door`` (``how == "unbound"``);
     ``line`` None with a document: unexpected on it.  ``reason`` says why, for the dock."""
 

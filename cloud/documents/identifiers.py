@@ -28,6 +28,8 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import msgspec
+
 from coldgate.contract.items import Movement, Scan
 from coldgate.gateway.readers.epc import decode_epc
 
@@ -109,8 +111,7 @@ class CatalogIndex:
         return self.location_classes.get(location) if location is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class Unresolved:
+class Unresolved(msgspec.Struct, frozen=True):
     """One identifier that named nothing in the catalog (or could not be read), and why."""
 
     field: str
@@ -118,8 +119,7 @@ class Unresolved:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Identified:
+class Identified(msgspec.Struct, frozen=True):
     """What one item names, in catalog terms.  ``label`` is the identifier as read (for people);
     ``quantity`` is how many units the item stands for (1 for a tag; a scan's AI 30 / HIBC Q)."""
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 from epcpy import hex_to_tag_encodable
 from epcpy.epc_schemes import GIAI, SGTIN, SSCC
 
@@ -76,8 +76,7 @@ _HEADERS: dict[str, tuple[Scheme | None, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedEpc:
+class DecodedEpc(msgspec.Struct, frozen=True):
     """What an EPC says, as far as the gateway binds it.
 
     ``hex`` is the EPC as read (upper-cased, whitespace stripped) so an
