@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from coldgate.cloud.alerts.calibration_due import CalibrationStep
 from coldgate.cloud.alerts.calibration_due_watch import check_calibrations
 from coldgate.cloud.alerts.dock_discrepancies import DockStep
-from coldgate.cloud.alerts.dock_discrepancies_watch import check_dock
+from coldgate.cloud.alerts.dock_discrepancies_watch import DockWatchCache, check_dock
 from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
 from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
@@ -97,6 +97,8 @@ class CloudScheduler:
         self._engine = engine
         #: The binding job's reads kept between its runs while nothing audited changed.
         self._binding_cache = BindingCache()
+        #: The dock watch's standings, kept per document while nothing they come from changed.
+        self._dock_cache = DockWatchCache()
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
         self._stuck_after_s = config.gateways.stream_stuck_after_s
         self._behind_after_s = config.gateways.downlink_behind_after_s
@@ -227,7 +229,7 @@ class CloudScheduler:
         """One ``dock.discrepancy`` run (the job): an alert per document with discrepancies nobody decided
         on; errors are logged and the next run tries again."""
         try:
-            return check_dock(self._engine, self._clock())
+            return check_dock(self._engine, self._clock(), cache=self._dock_cache)
         except Exception:
             log.exception("dock discrepancy watchdog run failed; retrying in %g s", self._interval_s)
             return []

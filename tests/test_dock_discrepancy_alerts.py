@@ -113,3 +113,22 @@ def test_a_shortfall_waits_for_the_door_to_be_quiet(engine: Engine) -> None:
     assert check_dock(engine, just_after) == []
     [step] = check_dock(engine, just_after + datetime.timedelta(milliseconds=SETTLE_MS))
     assert (step.action, step.counts) == (AlertAction.RAISED, "missing=1")
+
+
+def test_the_watch_with_its_cache_decides_the_same_and_reconciles_only_what_changed(engine: Engine) -> None:
+    from coldgate.cloud.alerts.dock_discrepancies_watch import DockWatchCache
+
+    cache = DockWatchCache()
+    dock = pass_at_the_door(engine, missing=1)
+    steps = check_dock(engine, dock.now, cache=cache)
+    assert [(s.action, s.counts) for s in steps] == [(AlertAction.RAISED, "missing=1, unexpected=1")]
+    assert cache.computed == 1
+    assert check_dock(engine, dock.now, cache=cache) == []
+    assert cache.computed == 1  # nothing changed: the standing was kept, not reconciled again
+    tomorrow = dock.now + datetime.timedelta(days=1)
+    assert check_dock(engine, tomorrow, cache=cache) == []
+    assert cache.computed == 2  # a new day: expiry judgements may turn
+    with engine.begin() as conn:
+        accept_open(conn, dock.document, tomorrow)  # audited: the next run reconciles again
+    assert [s.action for s in check_dock(engine, tomorrow, cache=cache)] == [AlertAction.CLEARED]
+    assert cache.computed == 3

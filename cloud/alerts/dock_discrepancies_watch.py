@@ -1,13 +1,22 @@
 """The dock-discrepancy watch, database side: the documents being worked (and those with an alert still
 open), their discrepancies as ``dock_decisions`` judges them, the last binding to each, and the open
 ``dock.discrepancy`` alerts; judged (``dock_discrepancies.judge``), rows appended in stream ``cloud``
-with the shared locking and numbering of the cloud's watches (``cloud_stream_watch``)."""
+with the shared locking and numbering of the cloud's watches (``cloud_stream_watch``).
+
+The watch runs every few seconds; reconciling every worked document each time, changed or not, is most
+of its cost.  A :class:`DockWatchCache` (the scheduler keeps one) keeps each document's standing under
+what it was computed from: the audit log's last number (the document, its acceptances and assignments,
+the catalog: every change to them is audited, numbered in commit order), the date (expiry judgements
+turn with it), and the count and latest ``bound_at`` of the document's bindings (binding adds rows, a
+re-run rewrites them with a new ``bound_at``).  One indexed read per document says whether to reconcile
+it again."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
 
@@ -30,7 +39,7 @@ from coldgate.cloud.documents.identifiers import CatalogIndex
 from coldgate.cloud.documents.model import OPEN_STATES
 from coldgate.contract.items import AlertAction, Severity
 
-__all__ = ["check_dock"]
+__all__ = ["DockWatchCache", "check_dock"]
 
 log = logging.getLogger(__name__)
 _alerts: Table = models.Alert.__table__  # type: ignore[assignment]
@@ -79,16 +88,58 @@ def _standing(
     )  # fmt: skip
 
 
-def check_dock(engine: Engine, now: datetime.datetime, settle_ms: int = SETTLE_MS) -> list[DockStep]:
-    return in_retried_transaction(engine, lambda conn: _check(conn, now, settle_ms), "dock discrepancy watch")
+class DockWatchCache:
+    """Each document's standing, kept under what it was computed from (the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[Any, ...], DockStanding]] = {}
+        #: Standings computed afresh (the rest were kept); for the tests and the curious.
+        self.computed = 0
+
+    def standing(
+        self, conn: Connection, document_id: str, today: datetime.date, audit: int | None,
+        indexes: dict[str, CatalogIndex],
+    ) -> DockStanding:  # fmt: skip
+        b = models.BindingRow
+        count, latest = conn.execute(
+            select(func.count(), func.max(b.bound_at)).where(b.document == document_id)
+        ).one()
+        marker = (audit, today, count, latest)
+        kept = self._kept.get(document_id)
+        if kept is not None and kept[0] == marker:
+            return kept[1]
+        found = _standing(conn, document_id, today, indexes)
+        self._kept[document_id] = (marker, found)
+        self.computed += 1
+        return found
+
+    def keep_only(self, documents: set[str]) -> None:
+        """Forget the documents no longer watched."""
+        self._kept = {doc: kept for doc, kept in self._kept.items() if doc in documents}
 
 
-def _check(conn: Connection, now: datetime.datetime, settle_ms: int) -> list[DockStep]:
+def check_dock(
+    engine: Engine, now: datetime.datetime, settle_ms: int = SETTLE_MS, cache: DockWatchCache | None = None
+) -> list[DockStep]:
+    return in_retried_transaction(
+        engine, lambda conn: _check(conn, now, settle_ms, cache), "dock discrepancy watch"
+    )
+
+
+def _check(
+    conn: Connection, now: datetime.datetime, settle_ms: int, cache: DockWatchCache | None
+) -> list[DockStep]:
     today, now_ms = now.date(), epoch_ms(now)
     held = _open(conn)
     worked = {d["id"] for d in documents.documents(conn, state="open")}
     indexes: dict[str, CatalogIndex] = {}
-    standings = [_standing(conn, doc, today, indexes) for doc in sorted(worked | held.keys())]
+    watched = worked | held.keys()
+    if cache is None:
+        standings = [_standing(conn, doc, today, indexes) for doc in sorted(watched)]
+    else:
+        audit = conn.execute(select(func.max(models.AuditEntry.seq))).scalar()
+        standings = [cache.standing(conn, doc, today, audit, indexes) for doc in sorted(watched)]
+        cache.keep_only(watched)
     planned = judge(standings, held, now_ms, settle_ms)
     taken: list[DockStep] = []
     for gateway in sorted({step.gateway for step in planned}):
