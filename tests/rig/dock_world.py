@@ -130,11 +130,15 @@ def _gateway_config(
 ) -> Any:
     """Door D1: the portal's reader (antenna 1 outside, 2 inside) and a picking scanner (``outbound``: a
     bad lot it scans is critical, as a case leaving through the portal is); the stack light comes on for
-    what is critical, the alarm's default."""
+    what is critical, the alarm's default.  The gateway starts with the class the catalog pushes ("2-8C",
+    2-8 °C, no rules), so the master data does not change its classes: else the gateway restarts its
+    sources when it arrives, and the reader's new LLRP session sometimes began 5 s later, inside the first
+    pass (pushed classes have tests of their own)."""
     return gateway_config_from_document(
         {
             "gateway": {"id": GATEWAY, "site": SITE, "data_dir": str(data_dir)},
             "uplink": {"broker": broker.url, "heartbeat_s": 5, "ack_timeout_s": 5},
+            "temperature_classes": [{"name": "2-8C", "low": 2, "high": 8}],
             "outbox": {"commit_interval_ms": 20},
             "modbus_lines": [
                 {"id": "lights", "transport": "tcp", "host": "127.0.0.1", "port": relay_port,
