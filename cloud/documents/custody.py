@@ -24,7 +24,8 @@ arrived in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from coldgate.cloud.documents.binding import Binding, ItemKey
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
@@ -33,8 +34,7 @@ from coldgate.cloud.documents.model import Document, DocumentKind
 __all__ = ["Interval", "Step", "Unit", "intervals", "put_away", "steps_from_bindings", "stock"]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Unit:
+class Unit(msgspec.Struct, frozen=True, order=True):
     """What is held: ``key`` is ``sscc:…``, ``serial:product/serial`` or, for a lot counted by
     quantity, ``lot:product/lot``."""
 
@@ -50,8 +50,7 @@ class Unit:
         return self.key.startswith("lot:")
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     """One change of custody: ``quantity`` of ``unit`` goes to ``location`` (None: out of our hands,
     to ``party``) at ``time``, recorded by item ``source`` on ``document``."""
 
@@ -69,8 +68,7 @@ class Step:
         return (self.time, self.source)
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(msgspec.Struct, frozen=True):
     """``quantity`` of ``unit`` at ``location`` (or with ``party``) from ``start`` to ``end`` (None:
     still there), begun by ``began_by`` and ended by ``ended_by``."""
 
