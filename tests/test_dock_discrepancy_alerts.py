@@ -127,7 +127,7 @@ def test_the_watch_with_its_cache_decides_the_same_and_reconciles_only_what_chan
     assert cache.computed == 1  # nothing changed: the standing was kept, not reconciled again
     tomorrow = dock.now + datetime.timedelta(days=1)
     assert check_dock(engine, tomorrow, cache=cache) == []
-    assert cache.computed == 2  # a new day: expiry judgements may turn
+    assert cache.computed == 2  # a new day at the site: expiry judgements may turn
     with engine.begin() as conn:
         accept_open(conn, dock.document, tomorrow)  # audited: the next run reconciles again
     assert [s.action for s in check_dock(engine, tomorrow, cache=cache)] == [AlertAction.CLEARED]

@@ -137,3 +137,22 @@ def test_the_api(engine: Engine, api: tuple[TestClient, dict[str, str]]) -> None
         assert reply.status_code == status, (path, reply.text)
         assert field in reply.text, (path, reply.text)
     assert client.get(f"/documents/{done.document}/reconciliation").status_code == 401
+
+
+def test_a_moment_is_judged_on_the_date_at_the_documents_site(engine: Engine) -> None:
+    """Expiry is judged on the site's date: 23:30 UTC on the 6th is already the 7th in Tokyo, still the
+    6th in UTC, and the 6th in Los Angeles."""
+    from coldgate.cloud.catalog.sites import set_time_zone
+    from tests.rig.documents import QA
+
+    done = pass_at_the_door(engine)
+    late = datetime.datetime(2026, 12, 6, 23, 30, tzinfo=datetime.UTC)
+    with engine.connect() as conn:
+        assert reconciliation_store.site_date(conn, SITE, late) == datetime.date(2026, 12, 6)  # no zone: UTC
+        assert reconciliation_store.site_date(conn, "no-such-site", late) == datetime.date(2026, 12, 6)
+    for zone, day in (("Asia/Tokyo", 7), ("America/Los_Angeles", 6)):
+        with engine.begin() as conn:
+            set_time_zone(conn, SITE, zone, by=QA, now=done.now)
+        with engine.connect() as conn:
+            assert reconciliation_store.site_date(conn, SITE, late) == datetime.date(2026, 12, day)
+            assert reconciliation_store.check_document(conn, done.document, late).today.day == day

@@ -6,10 +6,10 @@ with the shared locking and numbering of the cloud's watches (``cloud_stream_wat
 The watch runs every few seconds; reconciling every worked document each time, changed or not, is most
 of its cost.  A :class:`DockWatchCache` (the scheduler keeps one) keeps each document's standing under
 what it was computed from: the audit log's last number (the document, its acceptances and assignments,
-the catalog: every change to them is audited, numbered in commit order), the date (expiry judgements
-turn with it), and the count and latest ``bound_at`` of the document's bindings (binding adds rows, a
-re-run rewrites them with a new ``bound_at``).  One indexed read per document says whether to reconcile
-it again."""
+the catalog: every change to them is audited, numbered in commit order), the quarter of an hour (the
+site's date, which expiry judgements turn with, changes at its own midnight), and the count and latest
+``bound_at`` of the document's bindings (binding adds rows, a re-run rewrites them with a new
+``bound_at``).  One indexed read per document says whether to reconcile it again."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ from coldgate.contract.items import AlertAction, Severity
 
 __all__ = ["DockWatchCache", "check_dock"]
 
+_QUARTER_MS = 15 * 60 * 1000
+
 log = logging.getLogger(__name__)
 _alerts: Table = models.Alert.__table__  # type: ignore[assignment]
 
@@ -70,12 +72,12 @@ def _open(conn: Connection) -> dict[str, OpenDockAlert]:
 
 
 def _standing(
-    conn: Connection, document_id: str, today: datetime.date, indexes: dict[str, CatalogIndex]
+    conn: Connection, document_id: str, now: datetime.datetime, indexes: dict[str, CatalogIndex]
 ) -> DockStanding:
     doc = documents.document_model(conn, document_id)
     if doc.site not in indexes:  # one catalog index per site and run, however many documents it works
         indexes[doc.site] = catalog_index(conn, doc.site)
-    judged = dock_decisions.judged_discrepancies(conn, document_id, today, index=indexes[doc.site])
+    judged = dock_decisions.judged_discrepancies(conn, document_id, now, index=indexes[doc.site])
     kinds = Counter(j.discrepancy.kind for j in judged if j.blocking)
     b = models.BindingRow
     last = conn.execute(
@@ -97,18 +99,19 @@ class DockWatchCache:
         self.computed = 0
 
     def standing(
-        self, conn: Connection, document_id: str, today: datetime.date, audit: int | None,
+        self, conn: Connection, document_id: str, now: datetime.datetime, audit: int | None,
         indexes: dict[str, CatalogIndex],
     ) -> DockStanding:  # fmt: skip
         b = models.BindingRow
         count, latest = conn.execute(
             select(func.count(), func.max(b.bound_at)).where(b.document == document_id)
         ).one()
-        marker = (audit, today, count, latest)
+        # The site's date turns at its own midnight: a quarter of an hour is the finest any zone needs.
+        marker = (audit, epoch_ms(now) // _QUARTER_MS, count, latest)
         kept = self._kept.get(document_id)
         if kept is not None and kept[0] == marker:
             return kept[1]
-        found = _standing(conn, document_id, today, indexes)
+        found = _standing(conn, document_id, now, indexes)
         self._kept[document_id] = (marker, found)
         self.computed += 1
         return found
@@ -129,16 +132,16 @@ def check_dock(
 def _check(
     conn: Connection, now: datetime.datetime, settle_ms: int, cache: DockWatchCache | None
 ) -> list[DockStep]:
-    today, now_ms = now.date(), epoch_ms(now)
+    now_ms = epoch_ms(now)
     held = _open(conn)
     worked = {d["id"] for d in documents.documents(conn, state="open")}
     indexes: dict[str, CatalogIndex] = {}
     watched = worked | held.keys()
     if cache is None:
-        standings = [_standing(conn, doc, today, indexes) for doc in sorted(watched)]
+        standings = [_standing(conn, doc, now, indexes) for doc in sorted(watched)]
     else:
         audit = conn.execute(select(func.max(models.AuditEntry.seq))).scalar()
-        standings = [cache.standing(conn, doc, today, audit, indexes) for doc in sorted(watched)]
+        standings = [cache.standing(conn, doc, now, audit, indexes) for doc in sorted(watched)]
         cache.keep_only(watched)
     planned = judge(standings, held, now_ms, settle_ms)
     taken: list[DockStep] = []

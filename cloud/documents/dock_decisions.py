@@ -9,7 +9,8 @@ reconciliation still reports it, it is not merely informative (a duplicate read)
 names its key (``Discrepancy.key``: the discrepancy as it stood, so an acceptance of three missing cases
 does not cover a fourth).  Nothing here is edited or deleted: both tables refuse it (migration 0021).
 
-Dates: ``today`` (for expiry and short dating) is the caller's; the service passes the UTC date.
+Dates: the moment (``when``) is the caller's; expiry and short dating are judged on the date at the
+document's site then (``reconciliation_store.site_date``).  A bare date is taken as it is (tests).
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ def acceptances(conn: Connection, document_id: str) -> dict[str, dict[str, Any]]
 
 
 def judged_discrepancies(
-    conn: Connection, document_id: str, today: datetime.date, *, index: CatalogIndex | None = None
+    conn: Connection, document_id: str, when: datetime.date, *, index: CatalogIndex | None = None
 ) -> list[Judged]:
     """The document's discrepancies now, each with its acceptance; NotFound if there is no document.
     ``index``: the site's catalog index already read (a watch judges many documents of one site)."""
-    check = check_document(conn, document_id, today, index=index)
+    check = check_document(conn, document_id, when, index=index)
     accepted = acceptances(conn, document_id)
     return [Judged(d.key, d, accepted.get(d.key)) for d in check.reconciliation.discrepancies]
 
@@ -82,9 +83,9 @@ def _described(d: Discrepancy) -> str:
     return f"{d.kind} ({where}): {d.detail}"
 
 
-def refuse_open(conn: Connection, document_id: str, today: datetime.date) -> None:
+def refuse_open(conn: Connection, document_id: str, when: datetime.date) -> None:
     """A Conflict (``discrepancies``) naming the open discrepancies, if there are any."""
-    still = [j for j in judged_discrepancies(conn, document_id, today) if j.blocking]
+    still = [j for j in judged_discrepancies(conn, document_id, when) if j.blocking]
     if not still:
         return
     named = "; ".join(_described(j.discrepancy) for j in still[:_NAMED])
@@ -98,16 +99,17 @@ def refuse_open(conn: Connection, document_id: str, today: datetime.date) -> Non
 
 def accept_discrepancy(
     conn: Connection, document_id: str, key: object, *, reason: str, by: Actor, now: datetime.datetime,
-    today: datetime.date,
+    today: datetime.date | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Accept the document's discrepancy ``key`` as it stands now, with the reason; audited."""
+    """Accept the document's discrepancy ``key`` as it stands now, with the reason; audited.  Judged on
+    ``today`` when given, else on the date at the document's site at ``now``."""
     name = checked_text("key", key, max_len=200)
     why = check_reason(reason)
     document = stored_document(conn, document_id)
     if document.state not in OPEN_STATES:
         raise UserInputError("state", f"document {document_id} is {document.state}: discrepancies are "
                              "accepted while it is worked at the dock (released or in progress)")  # fmt: skip
-    judged = {j.key: j for j in judged_discrepancies(conn, document_id, today)}
+    judged = {j.key: j for j in judged_discrepancies(conn, document_id, now if today is None else today)}
     found = judged.get(name)
     if found is None:
         raise UserInputError("key", f"document {document_id} has no discrepancy {name!r} now: it was "

@@ -73,7 +73,7 @@ def move_document(
     elif target == DocumentState.DRAFT:
         row["door"], row["opened_at"] = None, None
     elif target == DocumentState.COMPLETED:
-        refuse_open(conn, document_id, now.date())
+        refuse_open(conn, document_id, now)
     elif target == DocumentState.CLOSED:
         row["closed_at"] = epoch_ms(now)
     lines = [Line(**{**line, "ssccs": tuple(line["ssccs"]), "serials": tuple(line["serials"])})

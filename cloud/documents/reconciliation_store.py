@@ -9,19 +9,21 @@ page refreshing every few seconds costs two indexed reads and the catalog index.
 
 What the stored row cannot give back: a scan's own expiry (the label's, which wins over the lot's in
 ``identifiers.identify_scan``) is not kept in ``bindings``, so an item's expiry here is its lot's in
-the catalog (``reconcile`` falls back to it).  ``today`` is the caller's (never read from a clock here).
+the catalog (``reconcile`` falls back to it).  The moment is the caller's (never read from a clock here);
+the date it is judged on is the site's (``site_date``).
 """
 
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, select
 
 from coldgate.cloud.catalog.locations import locations
-from coldgate.cloud.db.models import BindingRow
+from coldgate.cloud.db.models import BindingRow, Site
 from coldgate.cloud.documents import documents
 from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
 from coldgate.cloud.documents.catalog_index import catalog_index
@@ -84,12 +86,27 @@ def bindings_of(conn: Connection, document_id: str) -> list[Binding]:
     return [_binding(row) for row in conn.execute(query)]
 
 
+def site_date(conn: Connection, site: str, now: datetime.datetime) -> datetime.date:
+    """The date at ``site`` at ``now``, in the site's time zone (UTC when it has none): what "expired"
+    and "short-dated" are judged on.  A lot expiring on the 7th has expired from midnight at the site,
+    not from midnight UTC (hours apart, either way, in most of the world)."""
+    name = conn.execute(select(Site.time_zone).where(Site.id == site)).scalar()
+    try:
+        zone = zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
 def check_document(
-    conn: Connection, document_id: str, today: datetime.date, *, index: CatalogIndex | None = None
+    conn: Connection, document_id: str, when: datetime.date, *, index: CatalogIndex | None = None
 ) -> DocumentCheck:
     """The document's reconciliation from what is bound to it now; NotFound if there is no document.
-    ``index``: the site's catalog index already read (a door page judges several documents of one site)."""
+    ``when``: a moment (an aware ``datetime``: judged on the date at the document's site then,
+    :func:`site_date`) or a date as it is.  ``index``: the site's catalog index already read (a door page
+    judges several documents of one site)."""
     document = stored_document(conn, document_id)
+    today = site_date(conn, document.site, when) if isinstance(when, datetime.datetime) else when
     if index is None:
         index = catalog_index(conn, document.site)
     found = reconcile(document, bindings_of(conn, document_id), index, today)
@@ -156,10 +173,10 @@ def unbound_at_door(
     ]  # fmt: skip
 
 
-def door_checks(conn: Connection, site: str, door: str, today: datetime.date) -> list[DocumentCheck]:
+def door_checks(conn: Connection, site: str, door: str, when: datetime.date) -> list[DocumentCheck]:
     """The documents being worked at the door now (released or in progress there), each reconciled;
     NotFound when there is no such dock door."""
     dock_door(conn, site, door)
     worked = documents.open_at_door(conn, site, door)
     index = catalog_index(conn, site) if worked else None
-    return [check_document(conn, d.id, today, index=index) for d in worked]
+    return [check_document(conn, d.id, when, index=index) for d in worked]

@@ -110,7 +110,7 @@ def _document_page(
         with request.app.state.engine.connect() as conn:
             history = documents.document_history(conn, document_id)
             zone = list_zone(queries_sites.zone_book(conn), history[-1]["site"], None)
-            check = reconciliation_store.check_document(conn, document_id, utc_now().date())
+            check = reconciliation_store.check_document(conn, document_id, utc_now())
             accepted = dock_decisions.acceptances(conn, document_id)
     except NotFound as exc:
         return render(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such document",
@@ -133,7 +133,7 @@ def accept_form(
     try:
         with writing(request) as conn:
             done = dock_decisions.accept_discrepancy(
-                conn, document_id, key, reason=reason, by=acting(request), now=now, today=now.date()
+                conn, document_id, key, reason=reason, by=acting(request), now=now
             )
     except UserInputError as exc:
         return _document_page(request, who, document_id, error=str(exc), status_code=refusal_status(exc))
@@ -159,7 +159,7 @@ def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
     end = int(now.timestamp() * 1000)
     with request.app.state.engine.connect() as conn:
         place = reconciliation_store.dock_door(conn, site, door)
-        checks = reconciliation_store.door_checks(conn, site, door, now.date())
+        checks = reconciliation_store.door_checks(conn, site, door, now)
         recs = [reconciliation_out(c, dock_decisions.acceptances(conn, c.document.id)) for c in checks]
         shown = UNBOUND_SHOWN + 1
         loose = reconciliation_store.unbound_at_door(conn, site, door, end - DAY_MS, end, limit=shown)

@@ -307,7 +307,7 @@ def reconciliation(document_id: DocumentId, request: Request) -> ReconciliationO
     """Expected vs seen per line from the items bound to the document so far (binding runs every few
     seconds after ingest), and every discrepancy with the units a person at the dock needs to find."""
     with request.app.state.engine.connect() as conn:
-        check = reconciliation_store.check_document(conn, document_id, utc_now().date())
+        check = reconciliation_store.check_document(conn, document_id, utc_now())
         accepted = dock_decisions.acceptances(conn, document_id)
     return reconciliation_out(check, accepted)
 
@@ -326,9 +326,8 @@ def accept_discrepancy(document_id: DocumentId, body: AcceptBody, request: Reque
     one that changed (a fourth case found missing) is a new discrepancy to decide on."""
     with writing(request) as conn:
         done = dock_decisions.accept_discrepancy(
-            conn, document_id, body.key, reason=body.reason, by=acting(request), now=utc_now(),
-            today=utc_now().date(),
-        )  # fmt: skip
+            conn, document_id, body.key, reason=body.reason, by=acting(request), now=utc_now()
+        )
     return AcceptanceOut(**{k: done[k] for k in AcceptanceOut.model_fields})
 
 
