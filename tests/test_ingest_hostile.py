@@ -105,6 +105,7 @@ def _examples_of_heavy_payloads() -> list[Hostile]:
     ]
 
 
+@pytest.mark.timeout(600)  # ten thousand examples: ~130 s on a quiet 2-CPU machine, more on a busy one
 def test_ten_thousand_hostile_messages_straight_into_ingest_message(sqlite_engine: Engine) -> None:
     with sqlite_engine.begin() as conn:
         ingest_message(conn, *announcement(), NOW)
