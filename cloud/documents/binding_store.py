@@ -23,12 +23,13 @@ after an upgrade), because nothing here depends on when it runs:
 * an item a person assigned by hand (``item_assignments``, a record) binds where they put it, on
   every run (``binding.assigned``), against the document as it stands when the run happens.
 
-Speed (``bench/binding.py``; the goal is 20,000 movements/s): a run's fixed reads (enrolments, scanner
-placements, the catalog index, the documents' door index) are kept between runs in a
-:class:`BindingCache` while nothing audited changed; a stored body is decoded with the item's envelope
-in one pass (``msgspec``, validating as ingest did) from its JSON text; on PostgreSQL the bindings are
-copied into a temporary table and inserted from it in one statement, and the queue emptied by a join
-with it, instead of one parameter set per row.
+Speed (``bench/binding.py``; the goal is 20,000 movements/s): a run's fixed reads (scanner placements,
+the catalog index, the documents' door index) are kept between runs in a :class:`BindingCache` while
+nothing audited changed; the queue drives the pending SELECT (:func:`pending_query`); a movement's body
+is decoded only as far as binding reads it (``_Tag``: ingest validated it whole); the cyclic garbage
+collector is paused while a batch's objects are made (``collector.py``); on PostgreSQL the bindings are
+COPYed into the table and their items dequeued in one statement by key arrays, instead of one
+parameter set per row.
 """
 
 from __future__ import annotations
@@ -278,10 +279,10 @@ def pending_query(now: datetime.datetime, limit: int = BATCH, dialect: str = "po
 
 
 class BindingCache:
-    """What a run reads besides the items (the gateways' sites, the scanners' placements and each site's
-    catalog index and documents' door index), kept from run to run while nothing audited changed.
+    """What a run reads besides the items (the scanners' placements and each site's catalog index and
+    documents' door index), kept from run to run while nothing audited changed.
 
-    Every write these come from (an enrolment, a placement, the catalog, a document) writes its audit
+    Every write these come from (a placement, a location, the catalog, a document) writes its audit
     entry in the same transaction, and audit entries are numbered in commit order (``cloud.audit.log``:
     each is the committed head's number plus one, a unique key), so the audit log's last number moves
     whenever one of them may have changed: a run reads it first and drops what it kept when it moved.
@@ -291,7 +292,6 @@ class BindingCache:
 
     def __init__(self) -> None:
         self._marker: int | None = -1
-        self._sites: dict[str, str] | None = None
         self._scanners: _Scanners | None = None
         self._catalogs: dict[str, CatalogIndex] = {}
         self._doors: dict[str, DoorIndex] = {}
@@ -302,15 +302,9 @@ class BindingCache:
         """Drop what was kept if anything audited was written since it was read."""
         marker = conn.execute(select(func.max(AuditEntry.seq))).scalar()
         if marker != self._marker:
-            self._marker, self._sites, self._scanners = marker, None, None
+            self._marker, self._scanners = marker, None
             self._catalogs, self._doors = {}, {}
             self.reloads += 1
-
-    def sites(self, conn: Connection) -> dict[str, str]:
-        if self._sites is None:
-            g = GatewayEnrolment
-            self._sites = {row.gateway: row.site for row in conn.execute(select(g.gateway, g.site))}
-        return self._sites
 
     def scanners(self, conn: Connection) -> _Scanners:
         if self._scanners is None:
@@ -353,7 +347,8 @@ def bind_pending(
 def _bind(conn: Connection, rows: Sequence[Any], now: datetime.datetime, cache: BindingCache) -> int:
     """The items of ``rows`` bound, written and taken off the queue; how many."""
     cache.check(conn)
-    site_of = cache.sites(conn)
+    g = GatewayEnrolment  # read every run: a gateway enrols at its first message, with no audit entry
+    site_of = {row.gateway: row.site for row in conn.execute(select(g.gateway, g.site))}
     anchors = _anchors(conn, rows)
     scanners = cache.scanners(conn)
     hands = _assignments(conn, rows)
