@@ -103,12 +103,22 @@ def is_id(value: object) -> bool:
     return isinstance(value, str) and _ID_RE.search(value) is not None
 
 
+def gs1_check_digit(body: str) -> str:
+    """GS1's mod-10 check digit of the digits ``body`` (weights 3, 1, 3, ... from the right)."""
+    return str(-(3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))) % 10)
+
+
 def gs1_check_digit_ok(digits: str) -> bool:
     """GS1 mod-10 check over a GTIN, SSCC, or any GS1 key of digits."""
-    total = 0
-    for position, char in enumerate(reversed(digits[:-1])):
-        total += int(char) * (3 if position % 2 == 0 else 1)
-    return (10 - total % 10) % 10 == int(digits[-1])
+    return gs1_check_digit(digits[:-1]) == digits[-1]
+
+
+def gs1_key_of(prefix: str, reference: str) -> str:
+    """The GS1 key an EPC's company prefix and reference spell (TDS 2.1 §7): the reference's first digit
+    (a GTIN's indicator, an SSCC's extension digit), the prefix, the rest of the reference, and the check
+    digit.  The GTIN-14 of an SGTIN (13 digits before the check), the SSCC of an SSCC (17)."""
+    body = reference[0] + prefix + reference[1:]
+    return body + gs1_check_digit(body)
 
 
 def check_gs1_key(value: str | None, field: str) -> None:

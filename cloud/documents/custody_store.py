@@ -67,7 +67,7 @@ from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, st
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState
 from coldgate.cloud.identity.users import NotFound, UserInputError
-from coldgate.contract.ids import gs1_check_digit_ok
+from coldgate.contract.ids import gs1_check_digit_ok, gs1_key_of
 
 __all__ = [
     "Event", "LotCustody", "Stay", "StockLine", "UnitCustody", "lot_custody", "parse_unit_id",
@@ -225,9 +225,7 @@ def parse_unit_id(conn: Connection, unit_id: str, field_name: str = "unit_id") -
         company, item, serial = uri.groups()
         if len(company) + len(item) != 13 or not item:
             raise UserInputError(field_name, f"{text!r}: company prefix and item reference must be 13 digits")
-        body = item[0] + company + item[1:]
-        total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
-        product, _ = resolve_product(conn, body + str((10 - total % 10) % 10), field_name)
+        product, _ = resolve_product(conn, gs1_key_of(company, item), field_name)
         return "serial", product, _serial(serial, field_name)
     if text.startswith("urn:"):
         raise UserInputError(

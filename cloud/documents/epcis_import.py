@@ -57,7 +57,7 @@ from urllib.parse import unquote, urlsplit
 from coldgate.cloud.documents.checks import Catalog, check_header, check_lines
 from coldgate.cloud.documents.identifiers import CatalogIndex
 from coldgate.cloud.identity.users import UserInputError
-from coldgate.contract.ids import gs1_check_digit_ok
+from coldgate.contract.ids import gs1_check_digit_ok, gs1_key_of
 
 __all__ = ["SCHEMA_FILE", "EpcisRefused", "Problem", "ReceivingNote", "parse_epcis", "receiving_notes"]
 
@@ -251,17 +251,13 @@ class _Epc:
 def _gtin(prefix: str, item: str) -> str | None:
     if len(prefix) + len(item) != 13:
         return None
-    body = item[0] + prefix + item[1:]
-    check = (10 - sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body))) % 10) % 10
-    return body + str(check)
+    return gs1_key_of(prefix, item)
 
 
 def _sscc(prefix: str, reference: str) -> str | None:
     if len(prefix) + len(reference) != 17:
         return None
-    body = reference[0] + prefix + reference[1:]
-    check = (10 - sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body))) % 10) % 10
-    return body + str(check)
+    return gs1_key_of(prefix, reference)
 
 
 def _digital_link(text: str) -> _Epc | str:

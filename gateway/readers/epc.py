@@ -41,6 +41,7 @@ import msgspec
 from epcpy import hex_to_tag_encodable
 from epcpy.epc_schemes import GIAI, SGTIN, SSCC
 
+from coldgate.contract.ids import gs1_key_of
 from coldgate.gateway.rules.dock_portal import epc_key
 
 Scheme = Literal["sgtin-96", "sscc-96", "giai-96", "unknown"]
@@ -112,38 +113,40 @@ _SSCC_PARTITIONS: dict[int, tuple[int, int, int]] = {
 }  # fmt: skip
 
 
-def _check_digit(digits: str) -> str:
-    """GS1's mod-10 check digit of ``digits`` (weights 3, 1, 3, ... from the right)."""
-    return str(-(3 * sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2]))) % 10)
+def _prefix_and_reference(
+    value: int, table: dict[int, tuple[int, int, int]], low_bits: int, key_digits: int
+) -> tuple[str, str] | None:
+    """The company prefix and reference of a 96-bit EPC as digits (their partition from ``table``, the
+    ``low_bits`` below them the serial or reserved bits, ``key_digits`` the two fields' digits in all);
+    None when the partition is not in the table or a field is wider than its digits."""
+    found = table.get((value >> 82) & 0b111)
+    if found is None:
+        return None
+    company_bits, digits, reference_bits = found
+    company = (value >> (low_bits + reference_bits)) & ((1 << company_bits) - 1)
+    reference = (value >> low_bits) & ((1 << reference_bits) - 1)
+    if company >= 10**digits or reference >= 10 ** (key_digits - digits):
+        return None
+    return f"{company:0{digits}d}", f"{reference:0{key_digits - digits}d}"
 
 
 def _sliced(text: str, scheme: Scheme) -> DecodedEpc | None:
     """A well-formed SGTIN-96 or SSCC-96 decoded from its bits; None for anything epcpy must judge."""
     value = int(text, 16)
-    partition = (value >> 82) & 0b111
     if scheme == "sgtin-96":
-        if partition not in _SGTIN_PARTITIONS:
+        fields = _prefix_and_reference(value, _SGTIN_PARTITIONS, 38, 13)
+        if fields is None:
             return None
-        company_bits, digits, item_bits = _SGTIN_PARTITIONS[partition]
-        company = (value >> (38 + item_bits)) & ((1 << company_bits) - 1)
-        item = (value >> 38) & ((1 << item_bits) - 1)
-        if company >= 10**digits or item >= 10 ** (13 - digits):
-            return None
-        prefix, reference = f"{company:0{digits}d}", f"{item:0{13 - digits}d}"
+        prefix, reference = fields
         serial = str(value & ((1 << 38) - 1))
-        body = reference[0] + prefix + reference[1:]
         uri = f"urn:epc:id:sgtin:{prefix}.{reference}.{serial}"
-        return DecodedEpc(text, scheme, uri, gtin=body + _check_digit(body), serial=serial)
-    if partition not in _SSCC_PARTITIONS or value & 0xFFFFFF:
+        return DecodedEpc(text, scheme, uri, gtin=gs1_key_of(prefix, reference), serial=serial)
+    fields = None if value & 0xFFFFFF else _prefix_and_reference(value, _SSCC_PARTITIONS, 24, 17)
+    if fields is None:
         return None
-    company_bits, digits, serial_bits = _SSCC_PARTITIONS[partition]
-    company = (value >> (24 + serial_bits)) & ((1 << company_bits) - 1)
-    reference = (value >> 24) & ((1 << serial_bits) - 1)
-    if company >= 10**digits or reference >= 10 ** (17 - digits):
-        return None
-    prefix, serial_ref = f"{company:0{digits}d}", f"{reference:0{17 - digits}d}"
-    body = serial_ref[0] + prefix + serial_ref[1:]
-    return DecodedEpc(text, scheme, f"urn:epc:id:sscc:{prefix}.{serial_ref}", sscc=body + _check_digit(body))
+    prefix, reference = fields
+    uri = f"urn:epc:id:sscc:{prefix}.{reference}"
+    return DecodedEpc(text, scheme, uri, sscc=gs1_key_of(prefix, reference))
 
 
 def _unknown(epc_hex: str, reason: str) -> DecodedEpc:
