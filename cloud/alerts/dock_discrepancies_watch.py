@@ -31,6 +31,7 @@ from coldgate.cloud.alerts.dock_discrepancies import (
     dock_alert,
     judge,
 )
+from coldgate.cloud.audit.log import head as audit_head
 from coldgate.cloud.db import models
 from coldgate.cloud.db.writes import item_row
 from coldgate.cloud.documents import dock_decisions, documents
@@ -99,7 +100,7 @@ class DockWatchCache:
         self.computed = 0
 
     def standing(
-        self, conn: Connection, document_id: str, now: datetime.datetime, audit: int | None,
+        self, conn: Connection, document_id: str, now: datetime.datetime, audit: int,
         indexes: dict[str, CatalogIndex],
     ) -> DockStanding:  # fmt: skip
         b = models.BindingRow
@@ -140,7 +141,7 @@ def _check(
     if cache is None:
         standings = [_standing(conn, doc, now, indexes) for doc in sorted(watched)]
     else:
-        audit = conn.execute(select(func.max(models.AuditEntry.seq))).scalar()
+        audit, _ = audit_head(conn)
         standings = [cache.standing(conn, doc, now, audit, indexes) for doc in sorted(watched)]
         cache.keep_only(watched)
     planned = judge(standings, held, now_ms, settle_ms)

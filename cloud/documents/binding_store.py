@@ -41,13 +41,13 @@ from typing import Any, Final
 
 import msgspec
 import psycopg
-from sqlalchemy import Connection, Table, Text, and_, cast, delete, exists, func, insert, or_, select, true
+from sqlalchemy import Connection, Table, Text, and_, cast, delete, exists, insert, or_, select, true
 from sqlalchemy.dialects import sqlite
 
+from coldgate.cloud.audit.log import head as audit_head
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.db.models import (
-    AuditEntry,
     BindingQueue,
     BindingRow,
     BootAnchor,
@@ -291,7 +291,7 @@ class BindingCache:
     """
 
     def __init__(self) -> None:
-        self._marker: int | None = -1
+        self._marker = -1
         self._scanners: _Scanners | None = None
         self._catalogs: dict[str, CatalogIndex] = {}
         self._doors: dict[str, DoorIndex] = {}
@@ -300,7 +300,7 @@ class BindingCache:
 
     def check(self, conn: Connection) -> None:
         """Drop what was kept if anything audited was written since it was read."""
-        marker = conn.execute(select(func.max(AuditEntry.seq))).scalar()
+        marker, _ = audit_head(conn)
         if marker != self._marker:
             self._marker, self._scanners = marker, None
             self._catalogs, self._doors = {}, {}
