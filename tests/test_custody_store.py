@@ -6,6 +6,7 @@ and malformed ids refused with what is wrong."""
 
 from __future__ import annotations
 
+import datetime
 import random
 from typing import Any
 
@@ -17,14 +18,17 @@ pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] e
 
 from sqlalchemy import Engine, select
 
+from coldgate.cloud.catalog.locations import door_insides, put_location
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.binding import ItemKey
 from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings
-from coldgate.cloud.documents.identifiers import Identified
+from coldgate.cloud.documents.custody_store import _inside_at
+from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.reconciliation_store import _binding
 from coldgate.cloud.identity.users import NotFound, UserInputError
-from tests.rig.custody_world import GTIN, PALLET, CustodyWorld, at, custody_world
+from tests.rig.custody_world import GTIN, PALLET, CustodyWorld, at, custody_world, receive_case
+from tests.rig.documents import QA, SITE
 
 View = tuple[Any, ...]
 
@@ -119,7 +123,8 @@ def _folds_what_the_pure_rules_make_of_each_row(engine: Engine) -> None:
     chain must be the one the rules give when asked about every row itself."""
     with engine.connect() as conn:
         rows = conn.execute(select(BindingRow).where(BindingRow.site == "site1")).all()
-        index = custody_store._doors(conn, ["site1"])["site1"]
+        doors = door_insides(conn, ["site1"])["site1"]
+        index = CatalogIndex(door_locations={door: v[-1][1] for door, v in doors.items() if v[-1][1]})
         documents = {
             k: d
             for k, (d, _) in custody_store._documents(conn, {r.document for r in rows if r.document}).items()
@@ -167,6 +172,43 @@ def test_a_units_chain_by_each_of_its_ids_and_refusals(engine: Engine, world: Cu
     assert never.stays == () and never.unit.lot == "L1"
     _folds_what_the_pure_rules_make_of_each_row(engine)
     _unknown_and_malformed_ids_say_what_is_wrong(engine)
+
+
+def test_a_door_changed_later_does_not_move_what_it_received_before(
+    engine: Engine, world: CustodyWorld
+) -> None:
+    """D1 opens onto CR1 until a survey on 7 December says CR2: the story's receipts (1 December) stay in
+    CR1, a case received after the change goes into CR2.  Custody is derived, yet never rewritten by a
+    later correction of master data."""
+    with engine.connect() as conn:
+        before = custody_store.lot_custody(conn, "VX10", "L1")
+    changed = at(8, 0) + 6 * 86_400_000  # 7 December 08:00
+    door = {"name": "Dock door 1", "kind": "dock_door", "inside": "CR2", "outside": "YARD"}
+    with engine.begin() as conn:
+        put_location(conn, SITE, "D1", door, reason="re-survey: the door opens onto CR2", by=QA,
+                     now=datetime.datetime.fromtimestamp(changed / 1000, datetime.UTC))  # fmt: skip
+    with engine.connect() as conn:
+        assert custody_store.lot_custody(conn, "VX10", "L1") == before
+    receive_case(engine, "ASN-10", 1005, changed + 3_600_000, seq=18)
+    with engine.connect() as conn:
+        after = custody_store.lot_custody(conn, "VX10", "L1")
+        case = custody_store.unit_custody(conn, "VX10~1005")
+    assert [s for s in after.stays if s.unit.serial != "1005"] == list(before.stays)
+    assert [(s.location, s.start, s.began_by.what, s.began_by.reference) for s in case.stays] == [
+        ("CR2", changed + 3_600_000, "receipt", "ASN-10")
+    ]
+    assert custody_store.StockLine("site1", "CR2", cases=1) in after.stock
+
+
+def test_the_door_as_it_was_at_each_moment() -> None:
+    """Before the first version: the first (the item passed the door, so it was there); at a change's
+    very millisecond: the new one; a version naming no inside: None; an unknown door: None."""
+    doors = {"D1": [(100, "CR1"), (200, "CR2"), (300, None), (400, "CR3")]}
+    assert [_inside_at(doors, "D1", t) for t in (0, 100, 199, 200, 299, 300, 399, 400, 10**13)] == [
+        "CR1", "CR1", "CR1", "CR2", "CR2", None, None, "CR3", "CR3"
+    ]  # fmt: skip
+    assert _inside_at(doors, "D2", 250) is None and _inside_at(doors, None, 250) is None
+    assert _inside_at({"D1": [(100, "CR1")]}, "D1", 0) == "CR1"
 
 
 REFUSALS: list[tuple[tuple[str, ...], type[Exception], str, str]] = [

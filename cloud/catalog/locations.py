@@ -11,6 +11,7 @@ audited with its reason.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select
@@ -19,9 +20,9 @@ from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.temperature_classes import check_name, classes
 from coldgate.cloud.catalog.versions import check_reason, in_force, next_version, stamp, stamp_of
 from coldgate.cloud.db.models import LocationVersion
-from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
+from coldgate.cloud.identity.users import NotFound, UserInputError, aware, checked_text
 
-__all__ = ["KINDS", "location_history", "locations", "put_location"]
+__all__ = ["KINDS", "door_insides", "location_history", "locations", "put_location"]
 
 _table: Table = LocationVersion.__table__  # type: ignore[assignment]
 _ENTITY = "location"
@@ -46,6 +47,32 @@ def locations(conn: Connection, *, site: str | None = None, retired: bool = Fals
     if not retired:
         query = query.where(_table.c.retired.is_(False))
     return [_record(row) for row in conn.execute(query)]
+
+
+#: Per site, per dock door: (epoch ms a version came in force, the location inside in that version).
+DoorInsides = dict[str, dict[str, list[tuple[int, str | None]]]]
+
+
+def door_insides(conn: Connection, sites: Iterable[str]) -> DoorInsides:
+    """Each site's dock doors and, version by version, the location inside each from when that version
+    came in force (epoch ms, ascending): what a movement at a door did is judged by the door as it was
+    then, so correcting a door's inside later never rewrites the custody already recorded.  A version
+    that is no longer a dock door (or names no inside) has None."""
+    wanted = sorted(set(sites))
+    found: DoorInsides = {site: {} for site in wanted}
+    if not wanted:
+        return found
+    c = _table.c
+    query = select(c.site, c.id, c.kind, c.inside, c.changed_at).where(c.site.in_(wanted))
+    doors = {(row.site, row.id) for row in conn.execute(query.where(c.kind == "dock_door"))}
+    for row in conn.execute(query.order_by(c.site, c.id, c.version)):
+        if (row.site, row.id) in doors:
+            inside = row.inside if row.kind == "dock_door" else None
+            versions = found[row.site].setdefault(row.id, [])
+            since = int(aware(row.changed_at).timestamp() * 1000)
+            # A version is in force from its own time on, and never before the one it followed.
+            versions.append((max(since, versions[-1][0]) if versions else since, inside))
+    return found
 
 
 def location_history(conn: Connection, site: str, location_id: str) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ bindings and folded by the ``custody`` module's rules, for the JSON API and the 
 Where the chain comes from (DESIGN.md principle 9, derived, never kept): the ``bindings`` rows, which
 binding has already identified against the catalog and tied to documents (``binding_store.py``).  A
 row bound to a document is a receipt, transfer or dispatch (``custody.steps_from_bindings``, with the
-site's dock doors and their inside locations); a scan bound to none but made by a scanner placed at a
+site's dock doors and the location inside each as the door's version in force at the row's time said,
+so correcting a door later never moves what it received before); a scan bound to none but made by a scanner placed at a
 location (``bindings.location``) is a put-away (``custody.put_away``); anything else moves nothing.
 Recomputing gives the same chain, so nothing here is written.
 
@@ -20,15 +21,16 @@ movements in under 200 ms on PostgreSQL): only
 * the latest version of each document those rows are bound to (one read by id), and the sites' dock
   doors.
 
-and, in Python, as little as a chain needs: the pure rules are asked once per document, door and
-direction (all a step depends on) rather than once per row; pallets and cases are folded over plain
-tuples by :func:`_fold_units`, the fold of ``custody.intervals`` for one physical unit, which a
-property test holds equal to it (``tests/test_custody_store.py``); lots held by quantity go through
-``custody.intervals`` itself (its FIFO is not worth copying); the cyclic garbage collector is paused
-while the objects are made.  Measured on PostgreSQL 15 with a million bindings and a lot of 10,000
-cases (30,000 rows: receipt, put-away, dispatch) on the shared 2-CPU development machine: 180-380 ms a
-call, the median of runs 250-380 ms (the query ~45 ms, turning rows into tuples ~60, the rules per row
-~65, the fold ~30, the one collection of what was made ~40): not yet the issue's 200 ms everywhere.
+and, in Python, as little as a chain needs: the pure rules are asked once per document, door,
+direction and inside location (all a step depends on) rather than once per row; pallets and cases are
+folded over plain tuples by :func:`_fold_units`, the fold of ``custody.intervals`` for one physical
+unit, which a property test holds equal to it (``tests/test_custody_store.py``); lots held by quantity
+go through ``custody.intervals`` itself (its FIFO is not worth copying); the cyclic garbage collector
+is paused while the objects are made.  Measured by ``python -m bench.binding --parts custody`` on
+PostgreSQL 15 with a million bindings and a lot of 10,000 cases (23,000 rows: receipt, put-away,
+dispatch) on the shared 2-CPU development machine, whose speed varies up to threefold from day to day:
+a median of 143-175 ms a call on a fast day (fetching the rows into Python is half of it), 250-380 ms
+on a slow one.
 
 A row of a case whose lot could not be identified (a serial in no range of the catalog) is not the
 lot's: :func:`unit_custody` of that case (by product and serial, ``ix_bindings_serial``) shows it.
@@ -48,6 +50,7 @@ serial is percent-decoded once, as in an EPC URI: a serial holding ``/`` or ``%`
 
 from __future__ import annotations
 
+import bisect
 import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -58,7 +61,7 @@ from sqlalchemy import Connection, Table, select
 
 from coldgate.cloud.catalog import lots as catalog_lots
 from coldgate.cloud.catalog import products as catalog_products
-from coldgate.cloud.catalog.locations import locations
+from coldgate.cloud.catalog.locations import door_insides
 from coldgate.cloud.catalog.serials import lot_of
 from coldgate.cloud.db.models import BindingRow, DocumentLine, DocumentVersion
 from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
@@ -288,14 +291,25 @@ def _documents(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[Document
     return found
 
 
-def _doors(conn: Connection, sites: Iterable[str]) -> dict[str, CatalogIndex]:
-    """Each site's dock doors and the location inside each: all a step from a binding needs."""
-    indexes: dict[str, CatalogIndex] = {}
-    for site in sorted(set(sites)):
-        inside = {x["id"]: x["inside"] for x in locations(conn, site=site, retired=True)
-                  if x["kind"] == "dock_door" and x["inside"]}  # fmt: skip
-        indexes[site] = CatalogIndex(door_locations=inside)
-    return indexes
+#: A site's dock doors: for each, (epoch ms each version came in force, ascending; the location inside
+#: in that version), from ``locations.door_insides``.
+_Doors = dict[str, list[tuple[int, str | None]]]
+
+
+def _inside_at(doors: _Doors, door: str | None, time: int) -> str | None:
+    """The location inside ``door`` as the door was at ``time``: a movement is judged by the door as it
+    was then, so a door corrected later does not move what it received before.  An item older than the
+    door's first version takes that version (the door was surely there: the item passed it)."""
+    versions = doors.get(door) if door is not None else None
+    if not versions:
+        return None
+    if len(versions) == 1 or time < versions[1][0]:
+        return versions[0][1]
+    return versions[bisect.bisect_right(versions, time, key=_since) - 1][1]
+
+
+def _since(version: tuple[int, str | None]) -> int:
+    return version[0]
 
 
 _PROBE_KEY: Final = ItemKey("", "", 0)
@@ -307,13 +321,15 @@ _PROBE_UNIT: Final = Identified(label="", product="?", lot="?")
 _Shape = tuple[Step, str | None, str | None]
 
 
-def _shape_of(row: _Row, documents: dict[str, Document], index: CatalogIndex) -> _Shape | None:
-    """What the pure rules make of a row's document, door and direction (or of a put-away scan's
-    location), with the document's kind and reference; None when that moves nothing."""
+def _shape_of(row: _Row, documents: dict[str, Document], inside: str | None) -> _Shape | None:
+    """What the pure rules make of a row's document, door and direction, the location inside the door
+    being ``inside`` (or of a put-away scan's location), with the document's kind and reference; None
+    when that moves nothing."""
     if row.document is None:
         assert row.location is not None
         return put_away(_PROBE_UNIT, row.location, 0, _PROBE_KEY), None, None  # type: ignore[return-value]
     seen = Observed(_PROBE_KEY, row.kind, row.door or "", row.direction, 0, _PROBE_UNIT)  # type: ignore[arg-type]
+    index = CatalogIndex(door_locations={row.door: inside} if row.door and inside else {})
     made = steps_from_bindings([Binding(seen, row.document, None, "bound", "")], documents, index)
     header = documents.get(row.document)
     if not made or header is None:
@@ -328,15 +344,15 @@ _Move = tuple[str, int, str, str, int, Unit, str | None, str | None, Event]
 
 
 def _site_moves(
-    rows: Sequence[_Row], documents: dict[str, tuple[Document, int]], index: CatalogIndex,
+    rows: Sequence[_Row], documents: dict[str, tuple[Document, int]], doors: _Doors,
     moves: list[_Move], counted: list[Step], events: dict[int, Event],
 ) -> None:  # fmt: skip
-    """What one site's rows do.  What a row's step is (receipt into the door's inside, dispatch to the
-    party, ...) is the pure rules' (``steps_from_bindings``, ``put_away``), asked once per document,
-    door and direction, which are all they decide from; each row then gives its own time, unit,
-    quantity and item.  Pallets and cases go to ``moves`` (folded by :func:`_fold_units`); a lot held
-    by quantity to ``counted`` as steps for the pure ``intervals``, with each step's event in
-    ``events`` by the id of its item key (the steps keep the keys alive)."""
+    """What one site's rows do.  What a row's step is (receipt into the door's inside as the door was
+    then, dispatch to the party, ...) is the pure rules' (``steps_from_bindings``, ``put_away``), asked
+    once per document, door, direction and inside location, which are all they decide from; each row
+    then gives its own time, unit, quantity and item.  Pallets and cases go to ``moves`` (folded by
+    :func:`_fold_units`); a lot held by quantity to ``counted`` as steps for the pure ``intervals``,
+    with each step's event in ``events`` by the id of its item key (the steps keep the keys alive)."""
     plain = {key: found for key, (found, _) in documents.items()}
     shapes: dict[tuple[Any, ...], _Shape | None] = {}
     units: dict[tuple[Any, ...], tuple[Unit, bool] | None] = {}
@@ -345,12 +361,14 @@ def _site_moves(
     for row in rows:
         gateway, stream, seq, kind, site, door, direction, time, document, *named, quantity, location = row
         if document is not None:
-            shape: tuple[Any, ...] = (document, door, direction)
+            shape: tuple[Any, ...] = (document, door, direction, _inside_at(doors, door, time))
         elif location is not None and kind == "scan":
             shape = (None, location)
         else:
             continue  # unbound at a door: moves nothing until someone assigns it
-        found = shapes[shape] if shape in shapes else shapes.setdefault(shape, _shape_of(row, plain, index))
+        if shape not in shapes:
+            shapes[shape] = _shape_of(row, plain, shape[-1] if document is not None else None)
+        found = shapes[shape]
         if found is None:
             continue
         unit_key = tuple(named)  # product, lot, serial, sscc
@@ -413,7 +431,7 @@ def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
     cases by unit, then lots held by quantity, folded site by site (a dispatch at one site never takes
     from what another holds)."""
     documents = _documents(conn, {r.document for r in rows if r.document is not None})
-    indexes = _doors(conn, {r.site for r in rows})
+    doors = door_insides(conn, {r.site for r in rows})
     by_site: dict[str, list[_Row]] = {}
     for row in rows:
         by_site.setdefault(row.site, []).append(row)
@@ -421,7 +439,7 @@ def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
     counted: dict[str, list[Step]] = {}
     events: dict[int, Event] = {}
     for site, site_rows in by_site.items():
-        _site_moves(site_rows, documents, indexes[site], moves, counted.setdefault(site, []), events)
+        _site_moves(site_rows, documents, doors[site], moves, counted.setdefault(site, []), events)
     stays = _fold_units(moves)
     for site in sorted(counted):
         for i in intervals(counted[site]):

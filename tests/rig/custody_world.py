@@ -107,6 +107,16 @@ def _pass(engine: Engine, items: list[Item], now: datetime.datetime) -> None:
         assert bind_pending(conn, now) == len(items)
 
 
+def receive_case(engine: Engine, reference: str, serial: int, ms: int, seq: int) -> str:
+    """One case of VX10 lot L1 received at door D1 at ``ms`` on receiving note ``reference`` (released a
+    minute before), ingested as item ``seq`` of the rig's stream and bound; the note's id."""
+    line = {"product": "VX10", "lot": "L1", "quantity": 1, "serials": [str(serial)]}
+    document = _document(engine, {"kind": "receiving", "reference": reference, "party": "Acme Pharma GmbH",
+                                  "lines": [line]}, ms - MIN)  # fmt: skip
+    _pass(engine, [case_tag(seq, ms, serial)], _when(ms + MIN))
+    return document
+
+
 def custody_world(engine: Engine) -> CustodyWorld:
     """The story above, ingested and bound one stretch at a time, as the dock works it."""
     stock_the_dock(engine)
