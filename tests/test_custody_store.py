@@ -22,12 +22,21 @@ from coldgate.cloud.catalog.locations import door_insides, put_location
 from coldgate.cloud.db.models import BindingRow
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.binding import ItemKey
-from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings
+from coldgate.cloud.documents.custody import EITHER_WAY, Step, Unit, intervals, put_away, steps_from_bindings
 from coldgate.cloud.documents.custody_store import _inside_at
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.reconciliation_store import _binding
 from coldgate.cloud.identity.users import NotFound, UserInputError
-from tests.rig.custody_world import GTIN, PALLET, CustodyWorld, at, custody_world, receive_case
+from tests.rig.custody_world import (
+    GTIN,
+    PALLET,
+    CustodyWorld,
+    at,
+    custody_world,
+    receive_case,
+    scan,
+    transfer_by_scanning,
+)  # fmt: skip
 from tests.rig.documents import QA, SITE
 
 View = tuple[Any, ...]
@@ -200,6 +209,31 @@ def test_a_door_changed_later_does_not_move_what_it_received_before(
     assert custody_store.StockLine("site1", "CR2", cases=1) in after.stock
 
 
+def test_a_transfer_scanned_at_the_door_takes_out_what_is_held_and_brings_in_the_rest(
+    engine: Engine, world: CustodyWorld
+) -> None:
+    """After the story the pallet stands in CR3: scanned by the door's scanner on a transfer to site2 it
+    leaves; case 1007, never ours, scanned on the same transfer arrives inside the door (CR1)."""
+    later = at(16, 0)
+    scans = [scan(18, later, "s-d1", sscc=PALLET),
+             scan(19, later + 1000, "s-d1", gtin=GTIN, lot="L1", serial="1007")]  # fmt: skip
+    transfer = transfer_by_scanning(world, engine, "site2", scans, later)
+    with engine.connect() as conn:
+        pallet = custody_store.unit_custody(conn, PALLET)
+        case = custody_store.unit_custody(conn, "VX10~1007")
+        lot = custody_store.lot_custody(conn, "VX10", "L1")
+    assert [(s.location or s.party, s.start, s.began_by.what, s.began_by.reference)
+            for s in pallet.stays] == [
+        ("CR1", at(8, 1), "receipt", "ASN-9"), ("CR3", at(8, 42), "put-away", None),
+        ("site2", later, "transfer out", "TR-1"),
+    ]  # fmt: skip
+    assert pallet.stays[1].ended_by is not None and pallet.stays[1].ended_by.document == transfer
+    assert [(s.location, s.start, s.began_by.what, s.began_by.item_kind) for s in case.stays] == [
+        ("CR1", later + 1000, "transfer in", "scan")
+    ]
+    assert lot.stock == (custody_store.StockLine("site1", "CR1", cases=1),)
+
+
 def test_the_door_as_it_was_at_each_moment() -> None:
     """Before the first version: the first (the item passed the door, so it was there); at a change's
     very millisecond: the new one; a version naming no inside: None; an unknown door: None."""
@@ -247,18 +281,21 @@ def test_the_units_fold_is_the_pure_one(rng: random.Random) -> None:
     (repeated reads where a unit already is, moves at the same millisecond, several items and units) it
     gives the stays ``custody.intervals`` gives."""
     units = [Unit("serial:VX10/1", "VX10", "L1", "1"), Unit(f"sscc:{PALLET}", None, None, sscc=PALLET)]
-    places = [("CR1", None), ("CR2", None), (None, "Pharmacy A")]
+    # The last: a transfer scanned at a door, out when the unit is held here, else in.
+    places = [("CR1", None), ("CR2", None), (None, "Pharmacy A"), ("CR1", "Site B")]
     steps: list[Step] = []
     moves: list[Any] = []
     for seq in range(rng.randint(1, 12)):
         unit, (location, party) = rng.choice(units), rng.choice(places)
         time, item = rng.randint(0, 5), ItemKey(rng.choice(["gw01", "gw02"]), "s", seq)
-        what = "dispatch" if party else "put-away"
+        what = EITHER_WAY if location and party else "dispatch" if party else "put-away"
         steps.append(Step(time, unit, 1, location, party, what, item))
         event = custody_store.Event(what, time, item.gateway, item.stream, item.seq, "scan", "site1", None)
         moves.append((unit.key, time, item.gateway, item.stream, item.seq, unit, location, party, event))
-    got = [(s.unit.key, s.location, s.party, s.start, s.end, s.began_by.item,
-            s.ended_by.item if s.ended_by else None) for s in custody_store._fold_units(moves)]  # fmt: skip
-    want = [(i.unit.key, i.location, i.party, i.start, i.end, i.began_by.source,
-             i.ended_by.source if i.ended_by else None) for i in intervals(steps)]  # fmt: skip
+    got = [(s.unit.key, s.location, s.party, s.start, s.end, s.began_by.item, s.began_by.what,
+            s.ended_by.item if s.ended_by else None, s.ended_by.what if s.ended_by else None)
+           for s in custody_store._fold_units(moves)]  # fmt: skip
+    want = [(i.unit.key, i.location, i.party, i.start, i.end, i.began_by.source, i.began_by.what,
+             i.ended_by.source if i.ended_by else None, i.ended_by.what if i.ended_by else None)
+            for i in intervals(steps)]  # fmt: skip
     assert got == want

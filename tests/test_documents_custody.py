@@ -129,3 +129,52 @@ def test_a_lot_counted_by_quantity_moves_from_where_it_was_received_last() -> No
     assert sorted((i.party, i.quantity) for i in chain if i.party is not None and i.end is None) == [
         ("Hospital B", 6), ("Pharmacy A", 12)
     ]
+
+
+MOVE = Document("TR-1", DocumentKind.TRANSFER, "site1", DocumentState.IN_PROGRESS, "TR-9",
+                (Line(1, "VX10", 2),), door="dock1", opened_at=T0, party="site2 store")  # fmt: skip
+ARRIVE = Document("TR-2", DocumentKind.TRANSFER, "site2", DocumentState.IN_PROGRESS, "TR-9",
+                  (Line(1, "VX10", 2),), door="dock1", opened_at=T0, party="site1")  # fmt: skip
+
+
+def scanned(seq: int, what: Identified, document: str, at: int) -> Binding:
+    """A scan at the door of a transfer: nobody knows its direction."""
+    seen = Observed(key(seq), "scan", "dock1", "unknown", at, what)
+    return Binding(seen, document, 1, "serial", "direction unknown, the only open document at the door")
+
+
+def test_a_transfer_worked_by_scanning_goes_out_when_held_here_and_in_otherwise() -> None:
+    """1001 was received and is in cr1 at site1: scanned at site1's door on a transfer it leaves, to the
+    transfer's destination.  1009 was never ours: scanned on the same transfer it arrives, inside the
+    door.  At site2 the case 1001 that left site1 arrives (it is held nowhere at site2).  A lot counted
+    by quantity leaves when some of it is held, else arrives."""
+    steps = _story()
+    steps += steps_from_bindings(
+        [scanned(40, case("1001"), "TR-1", T0 + 100 * MIN), scanned(41, case("1009"), "TR-1", T0 + 100 * MIN),
+         scanned(42, case("1001"), "TR-2", T0 + 160 * MIN)],
+        {"TR-1": MOVE, "TR-2": ARRIVE}, INDEX,
+    )  # fmt: skip
+    assert {s.what for s in steps if s.document in ("TR-1", "TR-2")} == {"transfer"}
+    chain = intervals(steps)
+    assert _view([i for i in chain if i.unit.serial in ("1001", "1009")])[1:] == [
+        ("serial:VX10/1001", "cr1", None, 30 * MIN, 100 * MIN, "put-away", "transfer out"),
+        ("serial:VX10/1001", None, "site2 store", 100 * MIN, 160 * MIN, "transfer out", "transfer in"),
+        ("serial:VX10/1001", "recv", None, 160 * MIN, 240 * MIN, "transfer in", "dispatch"),
+        ("serial:VX10/1001", None, "Pharmacy A", 240 * MIN, None, "dispatch", None),
+        ("serial:VX10/1009", "recv", None, 100 * MIN, None, "transfer in", None),
+    ]
+
+    def lot(quantity: int) -> Identified:
+        return Identified(label="MA.156.M0.100003.IN20.LB7", product="IN20", lot="B7", quantity=quantity)
+
+    counted = steps_from_bindings(
+        [scanned(50, lot(5), "TR-1", T0), bound(51, lot(10), "RN-1", "in", T0 + MIN),
+         scanned(52, lot(4), "TR-1", T0 + 2 * MIN)], {**DOCUMENTS, "TR-1": MOVE}, INDEX,
+    )  # fmt: skip
+    chain = intervals(counted)
+    assert sorted((i.location or i.party, i.quantity, i.began_by.what) for i in chain if i.end is None) == [
+        ("recv", 11, "transfer out"), ("site2 store", 4, "transfer out")
+    ]  # fmt: skip
+    assert [(i.location, i.quantity, i.began_by.what) for i in chain if i.start == T0] == [
+        ("recv", 5, "transfer in")
+    ]

@@ -9,7 +9,10 @@ arrived in.
 
 * A receipt (an item bound to a receiving note, passing in) puts the unit into the location on the
   inside of its door; a put-away scan moves it to the scanner's location; a transfer passing in
-  moves it inside, passing out hands it to the transfer's destination (its party); a dispatch ends
+  moves it inside, passing out hands it to the transfer's destination (its party); a transfer worked
+  by a scanner at the door (whose direction nobody knows) is decided by where the unit is: one held
+  in our locations at that site leaves (out to the destination), any other arrives (inside the door),
+  as a dock operator loading or unloading a transfer would see it; a dispatch ends
   our custody and opens a last stay with the customer (a location of None and the customer named),
   which is what a recall asks first: who got it, and when.
 * A unit is a pallet (SSCC), a serialised case (product and serial) or, for an unserialised label,
@@ -31,7 +34,10 @@ from coldgate.cloud.documents.binding import Binding, ItemKey
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.model import Document, DocumentKind
 
-__all__ = ["Interval", "Step", "Unit", "intervals", "put_away", "steps_from_bindings", "stock"]
+__all__ = [
+    "EITHER_WAY", "Interval", "Step", "Unit", "held_here", "intervals", "put_away", "steps_from_bindings",
+    "stock",
+]  # fmt: skip
 
 
 class Unit(msgspec.Struct, frozen=True, order=True):
@@ -52,7 +58,9 @@ class Unit(msgspec.Struct, frozen=True, order=True):
 
 class Step(msgspec.Struct, frozen=True):
     """One change of custody: ``quantity`` of ``unit`` goes to ``location`` (None: out of our hands,
-    to ``party``) at ``time``, recorded by item ``source`` on ``document``."""
+    to ``party``) at ``time``, recorded by item ``source`` on ``document`` at ``site`` (None: not
+    said).  A step of ``what`` :data:`EITHER_WAY` names both places, since it goes to ``location`` when
+    the unit arrives and to ``party`` when it leaves: :func:`intervals` decides which (``resolved``)."""
 
     time: int
     unit: Unit
@@ -62,10 +70,23 @@ class Step(msgspec.Struct, frozen=True):
     what: str
     source: ItemKey
     document: str | None = None
+    site: str | None = None
 
     @property
     def order(self) -> tuple[int, ItemKey]:
         return (self.time, self.source)
+
+    def resolved(self, leaving: bool) -> Step:
+        """An :data:`EITHER_WAY` step as the transfer out (``leaving``) or in it was; any other as is."""
+        if self.what != EITHER_WAY:
+            return self
+        if leaving:
+            return msgspec.structs.replace(self, location=None, what="transfer out")
+        return msgspec.structs.replace(self, party=None, what="transfer in")
+
+
+#: A transfer's item of unknown direction (a scan at the door): in or out, by where the unit is.
+EITHER_WAY = "transfer"
 
 
 class Interval(msgspec.Struct, frozen=True):
@@ -109,25 +130,39 @@ def steps_from_bindings(
             continue
         inside = index.door_locations.get(seen.door)
         quantity = seen.identified.quantity if unit.counted else 1
+        party = document.party or f"{document.kind.value} {document.reference}"
+        where: tuple[str | None, str | None]
         if document.kind is DocumentKind.RECEIVING or (
             document.kind is DocumentKind.TRANSFER and seen.direction == "in"
         ):
+            where = (inside, None)
             what = "receipt" if document.kind is DocumentKind.RECEIVING else "transfer in"
-            found.append(Step(seen.time, unit, quantity, inside, None, what, seen.key, document.id))
         elif document.kind is DocumentKind.DISPATCH or seen.direction == "out":
+            where = (None, party)
             what = "dispatch" if document.kind is DocumentKind.DISPATCH else "transfer out"
-            party = document.party or f"{document.kind.value} {document.reference}"
-            found.append(Step(seen.time, unit, quantity, None, party, what, seen.key, document.id))
+        elif document.kind is DocumentKind.TRANSFER:
+            what, where = EITHER_WAY, (inside, party)
+        else:
+            continue
+        found.append(Step(seen.time, unit, quantity, *where, what, seen.key, document.id, document.site))
     return found
 
 
-def put_away(identified: Identified, location: str, time: int, source: ItemKey) -> Step | None:
+def put_away(
+    identified: Identified, location: str, time: int, source: ItemKey, site: str | None = None
+) -> Step | None:
     """A scan by a scanner placed at ``location`` (not at a door): the unit is now there."""
     unit = unit_of(identified)
     if unit is None:
         return None
     quantity = identified.quantity if unit.counted else 1
-    return Step(time, unit, quantity, location, None, "put-away", source)
+    return Step(time, unit, quantity, location, None, "put-away", source, None, site)
+
+
+def held_here(location: str | None, held_site: str | None, site: str | None) -> bool:
+    """Whether a unit staying at ``location`` of ``held_site`` is in our hands at ``site`` (a site not
+    said matches any): what decides a transfer scanned at a door of ``site``."""
+    return location is not None and (held_site is None or site is None or held_site == site)
 
 
 def _same_place(interval: Interval, step: Step) -> bool:
@@ -152,6 +187,8 @@ def _single(steps: list[Step]) -> list[Interval]:
     stays: list[Interval] = []
     for step in steps:
         current = stays[-1] if stays and stays[-1].end is None else None
+        ours = current is not None and held_here(current.location, current.began_by.site, step.site)
+        step = step.resolved(ours)
         if current is not None and _same_place(current, step):
             continue
         if current is not None:
@@ -173,6 +210,7 @@ def _counted(steps: list[Step]) -> list[Interval]:
     held: dict[tuple[str | None, str | None], Interval] = {}  # (location, party) -> open stay
     arrived: dict[tuple[str | None, str | None], int] = {}
     for step in steps:
+        step = step.resolved(any(p[0] is not None for p in held))
         place = (step.location, step.party)
         # Where the lot comes from: a receipt from outside; anything else from where it is held (a move
         # of more than is held moves what is held and records the rest where it went).

@@ -5,9 +5,9 @@ Where the chain comes from (DESIGN.md principle 9, derived, never kept): the ``b
 binding has already identified against the catalog and tied to documents (``binding_store.py``).  A
 row bound to a document is a receipt, transfer or dispatch (``custody.steps_from_bindings``, with the
 site's dock doors and the location inside each as the door's version in force at the row's time said,
-so correcting a door later never moves what it received before); a scan bound to none but made by a scanner placed at a
-location (``bindings.location``) is a put-away (``custody.put_away``); anything else moves nothing.
-Recomputing gives the same chain, so nothing here is written.
+so correcting a door later never moves what it received before); a scan bound to none but made by a
+scanner placed at a location (``bindings.location``) is a put-away (``custody.put_away``); anything
+else moves nothing.  Recomputing gives the same chain, so nothing here is written.
 
 What a lot's chain reads, and why it is fast (issue 15's goal: a lot of 10,000 units among a million
 movements in under 200 ms on PostgreSQL): only
@@ -66,7 +66,16 @@ from coldgate.cloud.catalog.serials import lot_of
 from coldgate.cloud.db.models import BindingRow, DocumentLine, DocumentVersion
 from coldgate.cloud.documents.binding import Binding, ItemKey, Observed
 from coldgate.cloud.documents.collector import collector_paused
-from coldgate.cloud.documents.custody import Step, Unit, intervals, put_away, steps_from_bindings, unit_of
+from coldgate.cloud.documents.custody import (
+    EITHER_WAY,
+    Step,
+    Unit,
+    held_here,
+    intervals,
+    put_away,
+    steps_from_bindings,
+    unit_of,
+)
 from coldgate.cloud.documents.identifiers import CatalogIndex, Identified
 from coldgate.cloud.documents.model import Document, DocumentKind, DocumentState
 from coldgate.cloud.identity.users import NotFound, UserInputError
@@ -414,6 +423,9 @@ def _fold_units(moves: list[_Move]) -> list[Stay]:
     moves.sort()  # by unit, time, item: never further, an item's key being unique
     held: _Move | None = None
     for move in moves:
+        if move[8].what == EITHER_WAY:
+            ours = held is not None and held[0] == move[0] and held_here(held[6], held[8].site, move[8].site)
+            move = _resolved(move, ours)
         if held is not None and held[0] == move[0]:
             if (held[6], held[7]) == (move[6], move[7]):
                 continue
@@ -424,6 +436,20 @@ def _fold_units(moves: list[_Move]) -> list[Stay]:
     if held is not None:
         stays.append(Stay(held[5], 1, held[8].site, held[6], held[7], held[1], None, held[8], None))
     return stays
+
+
+def _resolved(move: _Move, leaving: bool) -> _Move:
+    """A transfer scanned at a door as the pure ``Step.resolved`` decides it: out to the destination when
+    the unit was in our hands at that site, else in."""
+    event = move[8]
+    if leaving:
+        return (*move[:6], None, move[7], event._replace(what="transfer out"))  # type: ignore[return-value]
+    return (*move[:6], move[6], None, event._replace(what="transfer in"))  # type: ignore[return-value]
+
+
+def _as_resolved(event: Event, step: Step) -> Event:
+    """A counted lot's event as its step was decided (a transfer scanned at a door: in or out)."""
+    return event._replace(what=step.what) if event.what == EITHER_WAY else event
 
 
 def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
@@ -443,8 +469,8 @@ def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
     stays = _fold_units(moves)
     for site in sorted(counted):
         for i in intervals(counted[site]):
-            began = events[id(i.began_by.source)]
-            ended = events[id(i.ended_by.source)] if i.ended_by is not None else None
+            began = _as_resolved(events[id(i.began_by.source)], i.began_by)
+            ended = None if i.ended_by is None else _as_resolved(events[id(i.ended_by.source)], i.ended_by)
             stays.append(Stay(i.unit, i.quantity, site, i.location, i.party, i.start, i.end, began, ended))
     return stays
 

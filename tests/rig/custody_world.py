@@ -117,6 +117,19 @@ def receive_case(engine: Engine, reference: str, serial: int, ms: int, seq: int)
     return document
 
 
+def transfer_by_scanning(world: CustodyWorld, engine: Engine, party: str, scans: list[Scan], ms: int) -> str:
+    """The story's last dispatch done at D1, then transfer TR-1 to ``party`` released there a minute
+    before ``ms`` and worked by its scanner (``scans`` by ``s-d1``: no direction), ingested and bound;
+    the transfer's id."""
+    _complete(engine, world.to_hospital, ms - 2 * MIN)
+    reference = "TR-1"
+    line = {"product": "VX10", "lot": "L1", "quantity": len(scans)}
+    document = _document(engine, {"kind": "transfer", "reference": reference, "party": party,
+                                  "lines": [line]}, ms - MIN)  # fmt: skip
+    _pass(engine, list(scans), _when(ms + MIN))
+    return document
+
+
 def custody_world(engine: Engine) -> CustodyWorld:
     """The story above, ingested and bound one stretch at a time, as the dock works it."""
     stock_the_dock(engine)
