@@ -22,8 +22,12 @@ Three parts, each on a throw-away PostgreSQL database (``--parts``, all by defau
     Mosquitto, one ingest worker in a process of its own, clock from the first publish to the last
     end-to-end ack) with every ``--movement-every``-th item a movement at an open document's door.
     Run alternately with binding off and on (``--rounds`` times each, order swapped every round); "on"
-    runs the cloud scheduler's ``bind_items_now`` every 2 s in a thread of the worker's process, on the
-    worker's engine, as ``CloudService`` does.  Goal: median items/s on >= 0.9 x off.
+    runs the cloud scheduler's binding job every 2 s as ``CloudService`` runs it beside its ingest
+    workers on PostgreSQL: handed from the worker's process to a child process of its own
+    (``cloud/documents/binding_runs.py``).  Goal: median items/s on >= 0.9 x off.  ``--thread`` also
+    runs the job in a thread of the worker's process (as the cloud did before; its Python work then
+    takes the worker's), ``--apart`` in a separate process as ``cloud run --no-ingest`` beside
+    ``cloud ingest`` does.
 
 ``custody``
     ``--custody-rows`` rows in ``bindings`` and as many items in ``edge_items``, bulk-loaded with COPY
@@ -549,15 +553,18 @@ def part_binding(args: argparse.Namespace) -> dict[str, str]:
 
 
 class Binder(threading.Thread):
-    """The cloud scheduler's binding job in the worker's process: ``bind_items_now`` every 2 s on the
-    worker's engine (``CloudService`` gives the scheduler the workers' writer engine)."""
+    """The cloud scheduler's binding job every 2 s on the worker's engine (``CloudService`` gives the
+    scheduler the workers' writer engine); with ``child``, handed to a child process as ``CloudService``
+    does beside its workers on PostgreSQL, else run in this thread."""
 
-    def __init__(self, engine: Engine, every_s: float = BIND_EVERY_S) -> None:
+    def __init__(self, engine: Engine, every_s: float = BIND_EVERY_S, *, child: bool = False) -> None:
         super().__init__(name="binder", daemon=True)
         from coldgate.cloud.config import CloudConfig
         from coldgate.cloud.scheduler import CloudScheduler
 
-        self.scheduler = CloudScheduler(engine, CloudConfig())
+        self.scheduler = CloudScheduler(engine, CloudConfig(), binding_apart=child)
+        if self.scheduler.binding_process is not None:
+            self.scheduler.binding_process.start()  # as the scheduler's start() does
         self.every_s = every_s
         self.stopping = threading.Event()
         self.bound = 0
@@ -568,20 +575,22 @@ class Binder(threading.Thread):
         next_at = time.monotonic()
         while not self.stopping.wait(max(0.0, next_at - time.monotonic())):
             started = time.monotonic()
-            self.bound += self.scheduler.bind_items_now()
+            self.bound += self.scheduler.bind_job_now()
             self.runs += 1
             self.busy_s += time.monotonic() - started
             next_at = started + self.every_s  # an interval trigger: start to start, a late run not doubled
+        self.scheduler.shutdown()  # stops the child process, if any
 
 
-def worker_process(url: str, broker: str, tag: str, binding: bool, ready: Any, stop: Any, out: Any) -> None:
-    """One ingest worker in its own process (and, with ``binding``, the binding job beside it)."""
+def worker_process(url: str, broker: str, tag: str, mode: str, ready: Any, stop: Any, out: Any) -> None:
+    """One ingest worker in its own process (and, in modes ``on`` and ``thread``, the binding job beside
+    it: handed to a child process, or in a thread)."""
     from coldgate.cloud.ingest.worker import IngestWorker
 
     engine = make_engine(url, writer=True)
     config = CloudMqttConfig(broker=broker, shared_group=f"bench{tag}", client_id=f"bench{tag}")
     worker = IngestWorker(engine, config, 1).start()
-    binder = Binder(engine) if binding else None
+    binder = Binder(engine, child=mode == "on") if mode in ("on", "thread") else None
     if binder is not None:
         binder.start()
     ready.put("worker")
@@ -644,9 +653,13 @@ def _catch_up(url: str, timeout_s: float = 600.0) -> float:
         engine.dispose()
 
 
-#: How binding runs beside ingest: not at all, in the worker's process (as ``CloudService`` runs its
-#: scheduler), or in a process of its own.
-MODES = {"off": "binding off", "on": "binding on (worker's process)", "apart": "binding on (own process)"}
+#: How binding runs beside ingest: not at all; as ``CloudService`` runs it beside its workers on
+#: PostgreSQL (a child of the worker's process); in a thread of the worker's process; in a process of
+#: its own (``cloud run --no-ingest``).
+MODES = {
+    "off": "binding off", "on": "binding on (child of the worker's process)",
+    "thread": "binding on (thread of the worker's process)", "apart": "binding on (own process)",
+}  # fmt: skip
 
 
 def ingest_run(
@@ -668,8 +681,8 @@ def ingest_run(
         procs = [
             ctx.Process(
                 target=worker_process,
-                args=(database.url, broker.url, tag, mode == "on", ready, stop, out),
-                daemon=True,
+                args=(database.url, broker.url, tag, mode, ready, stop, out),
+                daemon=mode != "on",  # a daemonic process may not start the binding job's child
             )
         ]
         if mode == "apart":
@@ -735,7 +748,7 @@ def part_ingest(args: argparse.Namespace) -> dict[str, str]:
         f"\n== ingest: {per_gw * len(GATEWAYS):,} items per run (every {args.movement_every}th a movement) "
         f"in {len(messages) - len(GATEWAYS)} batches, encoded in {time.perf_counter() - started:.1f} s"
     )
-    modes = ["off", "on", "apart"] if args.apart else ["off", "on"]
+    modes = ["off", "on", *(["thread"] if args.thread else []), *(["apart"] if args.apart else [])]
     template = ThrowawayDatabase.on_server()
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     try:
@@ -768,12 +781,10 @@ def part_ingest(args: argparse.Namespace) -> dict[str, str]:
         "ingest_on_vs_off": f"{rate['on'] / rate['off']:.2f}",
         "ingest_bind_lag_s": f"{lag:.1f}",
     }
-    if "apart" in rate:
-        print(
-            f"binding in a process of its own: {rate['apart']:,.0f} items/s, apart/off = "
-            f"{rate['apart'] / rate['off']:.2f}"
-        )
-        figures["ingest_apart_vs_off"] = f"{rate['apart'] / rate['off']:.2f}"
+    for mode, words in (("thread", "in a thread of the worker's process"), ("apart", "in its own process")):
+        if mode in rate:
+            print(f"binding {words}: {rate[mode]:,.0f} items/s, {mode}/off = {rate[mode] / rate['off']:.2f}")
+            figures[f"ingest_{mode}_vs_off"] = f"{rate[mode] / rate['off']:.2f}"
     return figures
 
 
@@ -1257,6 +1268,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ingest: runs with binding off and on, each")
     parser.add_argument(
         "--apart", action="store_true", help="ingest: also runs with binding in a process of its own"
+    )
+    parser.add_argument(
+        "--thread", action="store_true", help="ingest: also runs with binding in the worker's process"
     )
     parser.add_argument("--custody-rows", type=int, default=1_000_000, help="custody: binding rows stored")
     parser.add_argument("--lot-units", type=int, default=10_000, help="custody: serialised cases of the lot")

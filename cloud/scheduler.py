@@ -38,7 +38,8 @@ from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.partitions import ensure_partitions
-from coldgate.cloud.documents.binding_store import BATCH, BindingCache, bind_pending
+from coldgate.cloud.documents.binding_runs import BindingProcess, bind_runs
+from coldgate.cloud.documents.binding_store import BindingCache
 from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
 from coldgate.cloud.downlink.currency_watch import check_downlink
 
@@ -91,12 +92,16 @@ class CloudScheduler:
         watchdog_interval_s: float = 10.0,
         months_ahead: int = MONTHS_AHEAD,
         clock: Callable[[], datetime.datetime] = _utcnow,
+        binding_apart: bool = False,
     ) -> None:
         if watchdog_interval_s <= 0:
             raise ValueError(f"watchdog_interval_s must be positive, not {watchdog_interval_s}")
         self._engine = engine
         #: The binding job's reads kept between its runs while nothing audited changed.
         self._binding_cache = BindingCache()
+        #: With ``binding_apart`` (a process that also ingests, on PostgreSQL), the binding job runs in
+        #: a child process (``binding_runs``), so that its Python work never takes ingest's.
+        self.binding_process = BindingProcess(engine) if binding_apart else None
         #: The dock watch's standings, kept per document while nothing they come from changed.
         self._dock_cache = DockWatchCache()
         self._default_timeout_s = config.gateways.heartbeat_timeout_s
@@ -119,12 +124,14 @@ class CloudScheduler:
         """Ensure the partitions now, then run the watchdog every interval and the partitions daily."""
         self._listening_since = self._clock()
         self.ensure_partitions_now()
+        if self.binding_process is not None:
+            self.binding_process.start()
         every_interval = IntervalTrigger(seconds=self._interval_s, timezone=UTC)
         self._every(self.check_gateways_now, every_interval, UNHEARD_JOB, "unheard-gateway watchdog")
         self._every(self.check_streams_now, every_interval, STUCK_JOB, "stuck-stream watchdog")
         self._every(self.check_downlink_now, every_interval, DOWNLINK_JOB, "down-link currency watchdog")
         self._every(
-            self.bind_items_now,
+            self.bind_job_now,
             IntervalTrigger(seconds=min(BINDING_EVERY_S, self._interval_s), timezone=UTC),
             BINDING_JOB,
             "binding of movements and scans to documents",
@@ -174,6 +181,8 @@ class CloudScheduler:
         """Stop the jobs; with ``wait``, a run in progress finishes (its transaction commits) first."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if self.binding_process is not None:
+            self.binding_process.close()
 
     def check_gateways_now(self) -> list[UnheardAction]:
         """One unheard-gateway run (the job), then the verdicts on the gaps it closed earlier (delayed
@@ -208,22 +217,17 @@ class CloudScheduler:
             return []
 
     def bind_items_now(self, *, most: int = 50) -> int:
-        """Bind what ingest stored since the last run (the job), a batch per transaction, up to ``most``
-        batches; returns how many items were bound.  Runs apart from ingest so that binding can never
-        slow it down nor hold back an acknowledgement; a failure is logged and the items wait for the
-        next run (two cloud processes binding one item at once: one wins, the other's run fails and
-        finds it bound next time)."""
-        total = 0
-        try:
-            for _ in range(most):
-                with self._engine.begin() as conn:
-                    found = bind_pending(conn, self._clock(), cache=self._binding_cache)
-                total += found
-                if found < BATCH:
-                    break
-        except Exception:
-            log.exception("binding run failed after %d items; retrying in %g s", total, BINDING_EVERY_S)
-        return total
+        """Bind what ingest stored since the last run, a batch per transaction, up to ``most`` batches,
+        in this process; returns how many items were bound.  Runs apart from ingest's transactions so
+        that binding can never slow them down nor hold back an acknowledgement; a failure is logged and
+        the items wait for the next run."""
+        return bind_runs(self._engine, self._clock, self._binding_cache, most)
+
+    def bind_job_now(self) -> int:
+        """The binding job: in the child process when there is one, else in this one."""
+        if self.binding_process is not None:
+            return self.binding_process.run(self._clock(), most=50)
+        return self.bind_items_now()
 
     def check_dock_now(self) -> list[DockStep]:
         """One ``dock.discrepancy`` run (the job): an alert per document with discrepancies nobody decided

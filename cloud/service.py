@@ -7,8 +7,10 @@ cloud run --no-ingest`` keeps the scheduler and the API.  The scheduler must
 run in one process only: the unheard-gateway watchdog numbers its records itself.
 
 Workers here are threads: enough for one site, and SQLite allows one writer at
-a time anyway.  The API runs uvicorn in a thread of its own, so that stopping
-the service is one synchronous call for the CLI and for the demo.
+a time anyway.  On PostgreSQL the binding job then runs in a child process, so
+that its Python work never takes the workers' (``cloud/documents/binding_runs.py``).
+The API runs uvicorn in a thread of its own, so that stopping the service is one
+synchronous call for the CLI and for the demo.
 """
 
 from __future__ import annotations
@@ -72,9 +74,13 @@ class CloudService:
                     )
                     self.workers.append(worker.start(wait_subscribed_s=None))
             if self.scheduler:
+                # Beside ingest on PostgreSQL, binding runs in a child process: its Python work would
+                # otherwise take the workers' (``cloud/documents/binding_runs.py``).
+                apart = self.ingest and self.writer_engine.dialect.name == "postgresql"
                 self._scheduler = CloudScheduler(
-                    self.writer_engine, self.config, watchdog_interval_s=self.watchdog_interval_s
-                )
+                    self.writer_engine, self.config, watchdog_interval_s=self.watchdog_interval_s,
+                    binding_apart=apart,
+                )  # fmt: skip
                 self._scheduler.start()
                 # One publisher per deployment, like the scheduler: it numbers the documents' versions.
                 publisher = DownlinkPublisher(self.writer_engine, self.config.mqtt)

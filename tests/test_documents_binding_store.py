@@ -176,3 +176,64 @@ def test_the_binding_cache_is_dropped_when_anything_audited_changes(engine: Engi
         assert cache.reloads == 2
     rows = _rows(engine)
     assert rows[5][:3] == ("D9", document, 1), rows[5]
+
+
+def test_the_binding_job_in_a_process_of_its_own(engine: Engine) -> None:
+    """The job's run goes to a child process (``binding_runs.BindingProcess``; the cloud's choice beside
+    ingest on PostgreSQL) that binds what ingest stored, keeps its engine for the next run, and is
+    stopped with the scheduler."""
+    from coldgate.cloud.config import CloudConfig
+    from coldgate.cloud.scheduler import CloudScheduler
+
+    _setup(engine)
+    scheduler = CloudScheduler(engine, CloudConfig(), clock=lambda: LATER, binding_apart=True)
+    process = scheduler.binding_process
+    assert process is not None and not process.started
+    try:
+        process.start()  # what the scheduler's start() does, before ingest is busy
+        assert process.started
+        assert scheduler.bind_job_now() == 7
+        assert process.started
+        assert scheduler.bind_job_now() == 0
+        assert len(_rows(engine)) == 7
+    finally:
+        scheduler.shutdown()
+    assert not process.started
+
+
+def test_the_cloud_binds_in_a_child_process_beside_ingest_on_postgresql_only(
+    db_url: str, mosquitto: Any
+) -> None:
+    """``cloud run`` with its ingest workers: on PostgreSQL binding's Python work goes to a child
+    process (it would otherwise take the workers'); SQLite, one writer at a time, keeps it in the
+    scheduler's thread, as does a cloud process that leaves ingest to others."""
+    from coldgate.cloud.config import ApiConfig, CloudConfig, CloudMqttConfig, DatabaseConfig
+    from coldgate.cloud.service import CloudService
+
+    config = CloudConfig(
+        database=DatabaseConfig(url=db_url),
+        mqtt=CloudMqttConfig(broker=mosquitto.url, client_id="cloud-binding-apart", workers=1),
+        api=ApiConfig(port=0),
+    )
+    for ingesting, apart in ((True, db_url.startswith("postgresql")), (False, False)):
+        service = CloudService(config, ingest=ingesting, api=False).start()
+        try:
+            process = service._scheduler.binding_process if service._scheduler else None
+            assert (process is not None) == apart, (db_url, ingesting)
+        finally:
+            service.stop()
+
+
+def test_a_binding_process_that_cannot_reach_its_database_binds_nothing_and_raises_nothing() -> None:
+    """The child logs the failure and the run returns 0: the scheduler's job goes on, the items wait."""
+    from coldgate.cloud.db.engine import make_engine
+    from coldgate.cloud.documents.binding_runs import BindingProcess
+
+    nowhere = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2")
+    process = BindingProcess(nowhere)
+    try:
+        assert process.run(LATER, most=1) == 0
+        assert process.started  # the child runs on; the next run tries again
+    finally:
+        process.close()
+    assert not process.started
