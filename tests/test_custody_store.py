@@ -289,8 +289,10 @@ def test_the_units_fold_is_the_pure_one(rng: random.Random) -> None:
         unit, (location, party) = rng.choice(units), rng.choice(places)
         time, item = rng.randint(0, 5), ItemKey(rng.choice(["gw01", "gw02"]), "s", seq)
         what = EITHER_WAY if location and party else "dispatch" if party else "put-away"
-        steps.append(Step(time, unit, 1, location, party, what, item))
-        event = custody_store.Event(what, time, item.gateway, item.stream, item.seq, "scan", "site1", None)
+        document = rng.choice(["TR-1", "TR-2"]) if what == EITHER_WAY else "SO-1" if party else None
+        steps.append(Step(time, unit, 1, location, party, what, item, document))
+        event = custody_store.Event(what, time, item.gateway, item.stream, item.seq, "scan", "site1", None,
+                                    document)  # fmt: skip
         moves.append((unit.key, time, item.gateway, item.stream, item.seq, unit, location, party, event))
     got = [(s.unit.key, s.location, s.party, s.start, s.end, s.began_by.item, s.began_by.what,
             s.ended_by.item if s.ended_by else None, s.ended_by.what if s.ended_by else None)

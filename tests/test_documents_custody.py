@@ -146,11 +146,13 @@ def scanned(seq: int, what: Identified, document: str, at: int) -> Binding:
 def test_a_transfer_worked_by_scanning_goes_out_when_held_here_and_in_otherwise() -> None:
     """1001 was received and is in cr1 at site1: scanned at site1's door on a transfer it leaves, to the
     transfer's destination.  1009 was never ours: scanned on the same transfer it arrives, inside the
-    door.  At site2 the case 1001 that left site1 arrives (it is held nowhere at site2).  A lot counted
+    door.  Each scanned again on the same transfer stays where it went (a double scan is not a round
+    trip).  At site2 the case 1001 that left site1 arrives (it is held nowhere at site2).  A lot counted
     by quantity leaves when some of it is held, else arrives."""
     steps = _story()
     steps += steps_from_bindings(
         [scanned(40, case("1001"), "TR-1", T0 + 100 * MIN), scanned(41, case("1009"), "TR-1", T0 + 100 * MIN),
+         scanned(43, case("1001"), "TR-1", T0 + 101 * MIN), scanned(44, case("1009"), "TR-1", T0 + 101 * MIN),
          scanned(42, case("1001"), "TR-2", T0 + 160 * MIN)],
         {"TR-1": MOVE, "TR-2": ARRIVE}, INDEX,
     )  # fmt: skip

@@ -12,7 +12,9 @@ arrived in.
   moves it inside, passing out hands it to the transfer's destination (its party); a transfer worked
   by a scanner at the door (whose direction nobody knows) is decided by where the unit is: one held
   in our locations at that site leaves (out to the destination), any other arrives (inside the door),
-  as a dock operator loading or unloading a transfer would see it; a dispatch ends
+  as a dock operator loading or unloading a transfer would see it, and a unit scanned again on the
+  transfer that moved it last stays where that put it (a double scan is not a round trip); a dispatch
+  ends
   our custody and opens a last stay with the customer (a location of None and the customer named),
   which is what a recall asks first: who got it, and when.
 * A unit is a pallet (SSCC), a serialised case (product and serial) or, for an unserialised label,
@@ -187,6 +189,8 @@ def _single(steps: list[Step]) -> list[Interval]:
     stays: list[Interval] = []
     for step in steps:
         current = stays[-1] if stays and stays[-1].end is None else None
+        if step.what == EITHER_WAY and current is not None and current.began_by.document == step.document:
+            continue  # scanned again on the transfer that moved it last: it stays where that put it
         ours = current is not None and held_here(current.location, current.began_by.site, step.site)
         step = step.resolved(ours)
         if current is not None and _same_place(current, step):

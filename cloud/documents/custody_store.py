@@ -424,7 +424,10 @@ def _fold_units(moves: list[_Move]) -> list[Stay]:
     held: _Move | None = None
     for move in moves:
         if move[8].what == EITHER_WAY:
-            ours = held is not None and held[0] == move[0] and held_here(held[6], held[8].site, move[8].site)
+            same_unit = held is not None and held[0] == move[0]
+            if same_unit and held[8].document == move[8].document:  # type: ignore[index]
+                continue  # scanned again on the transfer that moved it last (the pure rule's)
+            ours = same_unit and held_here(held[6], held[8].site, move[8].site)  # type: ignore[index]
             move = _resolved(move, ours)
         if held is not None and held[0] == move[0]:
             if (held[6], held[7]) == (move[6], move[7]):
