@@ -1,0 +1,186 @@
+"""A QA case's life, defined once: its states, the moves between them, who may make each move, and what
+signatures a move needs (issue 16).  Pure: no I/O; the case store asks it before it writes anything.
+
+Why a table of our own rather than the ``transitions`` library: a move here is more than an edge: it
+names the permission it needs, whether it must be signed and with what meaning, and what else it asks
+for (a reason, a disposition).  A dictionary of those rules is read, reviewed and tested in one place;
+a state machine object would hold the same table and add callbacks we would not use.
+
+The flow, as GSP/GDP practice runs it::
+
+    open -> acknowledged -> investigating -> pending_disposition -> closed (with a disposition)
+                                 ^-----------------'
+    any state but closed -> cancelled (signed, with a reason)
+
+* **Acknowledging** says someone is on it (the escalation stops); anyone who may acknowledge alerts.
+* **Investigating** and proposing a disposition (**pending disposition**) are QA's (``qa.decide``); a
+  proposal can go back to investigating when more is needed.
+* **Closing** records the disposition: released, rejected/destroyed, returned to the supplier, or no
+  impact.  It is signed (21 CFR 11.50: who, when, meaning) by a QA manager (``qa.review``); releasing
+  stock needs a second signature by another person holding ``qa.decide`` (two people, two roles), and
+  the person who acknowledged the case cannot be the only approver.
+* **Cancelling** (opened in error, a duplicate) is signed with a reason by a QA manager.
+
+Every refusal says what was asked, what the case's state allows, and why, so the person at the screen
+and the inspector reading the audit trail get the same sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Final, Literal, NamedTuple
+
+__all__ = [
+    "MOVES", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move", "check_signatures",
+    "next_states",
+]  # fmt: skip
+
+
+class CaseState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    PENDING_DISPOSITION = "pending_disposition"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Disposition(StrEnum):
+    """What QA decided about the affected stock when closing the case."""
+
+    RELEASED = "released"
+    REJECTED = "rejected_destroyed"
+    RETURNED = "returned_to_supplier"
+    NO_IMPACT = "no_impact"
+
+
+class Move(NamedTuple):
+    """One allowed move: the permission it needs, the meaning of the signature it needs (None: not
+    signed), and whether it needs a reason or a disposition."""
+
+    permission: str
+    meaning: str | None = None
+    reason: bool = False
+    disposition: bool = False
+
+
+_S = CaseState
+_CANCEL: Final = Move("qa.review", meaning="cancelled", reason=True)
+
+#: Every move a case may make; any other is refused naming both states.
+MOVES: Final[dict[tuple[CaseState, CaseState], Move]] = {
+    (_S.OPEN, _S.ACKNOWLEDGED): Move("alerts.acknowledge"),
+    (_S.ACKNOWLEDGED, _S.INVESTIGATING): Move("qa.decide"),
+    (_S.INVESTIGATING, _S.PENDING_DISPOSITION): Move("qa.decide", disposition=True),
+    (_S.PENDING_DISPOSITION, _S.INVESTIGATING): Move("qa.decide", reason=True),
+    (_S.PENDING_DISPOSITION, _S.CLOSED): Move("qa.review", meaning="approved", disposition=True),
+    **{(state, _S.CANCELLED): _CANCEL for state in (_S.OPEN, _S.ACKNOWLEDGED, _S.INVESTIGATING,
+                                                    _S.PENDING_DISPOSITION)},
+}  # fmt: skip
+
+#: States a case never leaves.
+FINAL: Final = frozenset({_S.CLOSED, _S.CANCELLED})
+
+
+class Refusal(NamedTuple):
+    """Why a move is refused: ``kind`` tells the store which answer it is (``state``: the case's state
+    does not allow it, a 409; ``permission``: the person may not, a 403; ``field``: something asked for
+    is missing or wrong, a 422 naming ``field``)."""
+
+    kind: Literal["state", "permission", "field"]
+    field: str
+    message: str
+
+
+class Signer(NamedTuple):
+    """One signature given for a move: who (user id and printed name), with which permissions, and its
+    meaning."""
+
+    user_id: str
+    name: str
+    permissions: frozenset[str]
+    meaning: str
+
+
+def next_states(state: CaseState) -> list[CaseState]:
+    """The states a case in ``state`` may move to, in the flow's order (what the case page offers)."""
+    return [to for (frm, to) in MOVES if frm is state]
+
+
+def check_move(
+    state: CaseState, target: CaseState, held: frozenset[str], *, reason: str | None = None,
+    disposition: Disposition | None = None,
+) -> Move | Refusal:  # fmt: skip
+    """The move from ``state`` to ``target`` if the person holding ``held`` may make it with what is
+    given, else why not.  Signatures are checked apart (:func:`check_signatures`), once this passes."""
+    move = MOVES.get((state, target))
+    if move is None:
+        if state in FINAL:
+            why = f"a {state.value} case is final: nothing moves it (a new case is opened instead)"
+        else:
+            allowed = ", ".join(s.value for s in next_states(state))
+            why = f"a case cannot go from {state.value} to {target.value} (from {state.value}: {allowed})"
+        return Refusal("state", "state", why)
+    if move.permission not in held:
+        return Refusal(
+            "permission", "state", f"moving a case to {target.value} needs the {move.permission} permission"
+        )
+    if move.reason and not (reason or "").strip():
+        return Refusal("field", "reason", f"moving a case to {target.value} needs a reason")
+    if move.disposition and disposition is None:
+        choices = ", ".join(d.value for d in Disposition)
+        return Refusal(
+            "field", "disposition", f"moving a case to {target.value} needs a disposition ({choices})"
+        )
+    return move
+
+
+def check_signatures(
+    move: Move, signers: Sequence[Signer], *, disposition: Disposition | None = None,
+    acknowledged_by: str | None = None,
+) -> Refusal | None:  # fmt: skip
+    """Whether ``signers`` sign ``move`` as separation of duties asks (None: they do).
+
+    Every signer signs with the move's meaning; the first holds the move's permission; releasing stock
+    takes two different people, the second holding ``qa.decide``; whoever acknowledged the case is never
+    its only approver."""
+    if move.meaning is None:
+        return None if not signers else Refusal("field", "signatures", "this move is not signed")
+    if not signers:
+        return Refusal("field", "signatures", f"this move is signed ({move.meaning}): nobody signed it")
+    for signer in signers:
+        if signer.meaning != move.meaning:
+            return Refusal(
+                "field",
+                "signatures",
+                f"{signer.name} signed as {signer.meaning!r}; this move is {move.meaning!r}",
+            )
+    first = signers[0]
+    if move.permission not in first.permissions:
+        return Refusal(
+            "permission", "signatures", f"{first.name} may not sign this: it needs {move.permission}"
+        )
+    ids = [s.user_id for s in signers]
+    if len(set(ids)) != len(ids):
+        return Refusal(
+            "field", "signatures", "the same person cannot sign twice: two signatures need two people"
+        )
+    if disposition is Disposition.RELEASED:
+        if len(signers) < 2:
+            return Refusal(
+                "field",
+                "signatures",
+                "releasing stock needs a second signature by another person (qa.decide)",
+            )
+        if "qa.decide" not in signers[1].permissions:
+            return Refusal(
+                "permission", "signatures", f"{signers[1].name} may not sign a release (qa.decide)"
+            )
+    if acknowledged_by is not None and set(ids) == {acknowledged_by}:
+        return Refusal(
+            "field",
+            "signatures",
+            "whoever acknowledged the case cannot be its only approver: another must sign",
+        )
+    return None
