@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.alerts.calibration_due import CalibrationStep
 from coldgate.cloud.alerts.calibration_due_watch import check_calibrations
+from coldgate.cloud.alerts.case_store import open_cases
 from coldgate.cloud.alerts.dock_discrepancies import DockStep
 from coldgate.cloud.alerts.dock_discrepancies_watch import DockWatchCache, check_dock
 from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
@@ -56,6 +57,7 @@ DOWNLINK_JOB = "downlink-currency"
 CALIBRATION_JOB = "calibration-due"
 BINDING_JOB = "bind-items"
 DOCK_JOB = "dock-discrepancies"
+CASES_JOB = "open-cases"
 #: Seconds between binding runs: a case passing the portal shows on its document within this.
 BINDING_EVERY_S = 2.0
 PARTITIONS_JOB = "readings-partitions"
@@ -137,6 +139,7 @@ class CloudScheduler:
             "binding of movements and scans to documents",
         )
         self._every(self.check_dock_now, every_interval, DOCK_JOB, "dock discrepancy watchdog")
+        self._every(self.open_cases_now, every_interval, CASES_JOB, "QA cases from alerts")
         self._every(
             self.check_calibrations_now,
             IntervalTrigger(minutes=10, timezone=UTC),
@@ -228,6 +231,17 @@ class CloudScheduler:
         if self.binding_process is not None:
             return self.binding_process.run(self._clock(), most=50)
         return self.bind_items_now()
+
+    def open_cases_now(self) -> int:
+        """One run of the QA cases job: each raised alert not yet in a case opens one or joins the one
+        open for its cause; returns how many alerts were placed.  Errors are logged; the next run
+        tries again."""
+        try:
+            with self._engine.begin() as conn:
+                return open_cases(conn, self._clock())
+        except Exception:
+            log.exception("QA cases run failed; retrying in %g s", self._interval_s)
+            return 0
 
     def check_dock_now(self) -> list[DockStep]:
         """One ``dock.discrepancy`` run (the job): an alert per document with discrepancies nobody decided

@@ -139,7 +139,8 @@ def _free_port() -> int:
 
 
 class CloudWatch:
-    """Reads what the cloud has stored, for the screen: new alert steps and gaps, open alerts."""
+    """Reads what the cloud has stored, for the screen: new alert steps, gaps and QA cases, open
+    alerts."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -150,6 +151,7 @@ class CloudWatch:
 
         from coldgate.cloud.db.models import Alert as AlertRow
         from coldgate.cloud.db.models import Gap as GapRow
+        from coldgate.cloud.db.models import QaCase
 
         lines: list[str] = []
         latest: dict[tuple[str, str], str] = {}
@@ -166,6 +168,11 @@ class CloudWatch:
                     self.seen.add(key)
                     state = "monitoring interrupted" if row.end is None else "monitoring resumed"
                     lines.append(f"  GAP   {state}: {row.subject} ({row.cause}) {row.detail}")
+            for case in conn.execute(select(QaCase).order_by(QaCase.opened_at, QaCase.id)):
+                key = (case.gateway, case.id, 0, "case")
+                if key not in self.seen:
+                    self.seen.add(key)
+                    lines.append(f"  CASE  opened {case.id} for QA: {case.rule} {case.subject}: {case.title}")
         return lines, sum(1 for action in latest.values() if action != "cleared")
 
 
@@ -418,6 +425,7 @@ async def _run_site(
         click.echo(f"Cloud: SQLite {data_dir / 'cloud.sqlite3'}")
         click.echo(f"API: {cloud.api_url}/docs  (token: {token})")
         click.echo(f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/alerts")
+        click.echo(f"  curl -H 'Authorization: Bearer {token}' {cloud.api_url}/cases")
         click.echo(f"  curl -H 'Authorization: Bearer {token}' '{cloud.api_url}/audit?limit=5'")
         click.echo(
             f"  curl -H 'Authorization: Bearer {token}' '{cloud.api_url}/catalog/lots?status=recalled'"

@@ -23,7 +23,8 @@ TOKENS = ApiTokens((("erp", FILE_TOKEN),))
 PATH_VALUES = {"gateway": "gw-none", "sensor": "s-none", "login": "nobody", "token_id": "t-000000000000",
                "site": "site-none", "name": "class-none", "product": "p-none", "lot": "lot-none",
                "serial": "serial-none", "location": "loc-none", "document_id": "doc-none",
-               "door": "door-none", "gtin": "04006381333931", "unit_id": "unit-none"}
+               "door": "door-none", "gtin": "04006381333931", "unit_id": "unit-none",
+               "case_id": "case-none"}
 QUERY_VALUES = {"from": "1795000000000", "to": "1795000060000"}
 
 

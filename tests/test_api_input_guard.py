@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import msgspec
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="cloud API tests need the [cloud] extra")
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine
 
+from coldgate.cloud.alerts.case_store import open_cases
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.locations import put_location
@@ -36,6 +38,7 @@ from coldgate.cloud.documents.documents import create_document
 from coldgate.cloud.documents.moves import move_document
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
+from tests.rig.items import alert
 from tests.rig.people import ALL_ROLES, bearer, person
 
 TOKEN = "qa-token-0123456789abcdef"
@@ -80,6 +83,7 @@ VALID = {
     "door": "D1",
     "unit_id": "04006381333931.000100",  # a serial of lot L1 the catalog knows: its (empty) custody chain
     "at": str(NOW_MS),
+    "case_id": "case-000000000001",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a
@@ -144,8 +148,10 @@ def client(engine: Engine, db_url: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def seeded(engine: Engine) -> Engine:
-    """gw01 with one reading of cr1-t01, a class, a product and a lot: every route has something to find."""
-    topic, payload = batch_message("gw01", [reading(1)])
+    """gw01 with one reading of cr1-t01 and an excursion alert (a QA case), a class, a product and a
+    lot: every route has something to find."""
+    excursion = msgspec.structs.replace(alert(1), seq=2)
+    topic, payload = batch_message("gw01", [reading(1), excursion])
     assert ingest(engine, topic, payload).kind == "batch"
     qa, now = Actor("QA"), datetime.datetime.now(datetime.UTC)
     with engine.begin() as conn:
@@ -164,6 +170,7 @@ def seeded(engine: Engine) -> Engine:
         create_document(conn, fields, reason="ASN", by=qa, now=now, document_id=VALID["document_id"])
         release = {"door": VALID["door"], "reason": "at the dock", "by": qa, "now": now}
         move_document(conn, VALID["document_id"], "released", **release)
+        assert open_cases(conn, now, new_id=lambda: VALID["case_id"]) == 1
     return engine
 
 

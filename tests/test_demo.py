@@ -62,6 +62,18 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert alert["subject"] == "cr-03" and alert["severity"] == "critical"
         assert alert["gateway"] == "demo-gw-01"
+        # The excursion opened a QA case (the cloud's job, every 5 s in the demo), shown on the screen too.
+        case = None
+        while case is None:
+            assert time.monotonic() < deadline + 30, "no QA case for the excursion:\n" + "".join(lines)
+            cases = _get(f"{api}/cases", token)["items"]  # type: ignore[index]
+            wanted = ("temperature.high", "cr-03")
+            case = next((c for c in cases if (c["rule"], c["subject"]) == wanted), None)
+            time.sleep(0.5)
+        assert case["state"] == "open" and case["severity"] == "critical" and case["site"]
+        while f"CASE  opened {case['id']} for QA: temperature.high cr-03" not in "".join(lines):
+            assert time.monotonic() < deadline + 40, "the case is not on the screen:\n" + "".join(lines)
+            time.sleep(0.2)
         # Without a token the API refuses; health is open.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{api}/alerts", timeout=5)

@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
 __all__ = [
+    "FINAL",
     "MOVES", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move", "check_signatures",
     "next_states",
 ]  # fmt: skip

@@ -24,6 +24,7 @@ from coldgate.cloud.api.request_id import RequestIdMiddleware
 from coldgate.cloud.api.routes import (
     alerts,
     audit,
+    cases,
     catalog_classes,
     catalog_import,
     catalog_lots,
@@ -134,6 +135,7 @@ def create_app(
         documents_epcis,
         dock,
         custody,
+        cases,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

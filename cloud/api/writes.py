@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import NotFound, UserInputError
+from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError
 
 __all__ = ["acting", "catalog_changed", "client_of", "refused", "request_id_of", "utc_now", "writing"]
 
@@ -65,9 +65,12 @@ def utc_now() -> datetime.datetime:
 
 def refusal_status(exc: UserInputError) -> int:
     """The HTTP status of a refused write, for the API and the pages' forms alike: 404 for what does
-    not exist, 409 for a conflict with the record's state, 422 for a bad field."""
+    not exist, 403 for what the person may not do to the record, 409 for a conflict with the record's
+    state, 422 for a bad field."""
     if isinstance(exc, NotFound):
         return status.HTTP_404_NOT_FOUND
+    if isinstance(exc, Forbidden):
+        return status.HTTP_403_FORBIDDEN
     return status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else status.HTTP_422_UNPROCESSABLE_CONTENT
 
 

@@ -937,3 +937,53 @@ class ItemAssignment(Base):
     assigned_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     assigned_by: Mapped[str] = mapped_column(Text)
     assigned_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class QaCase(Base):
+    """A QA case as opened from an alert (``cloud/alerts/case_store.py``): its cause, the first alert's
+    rule, subject and message.  A record, never edited (migration 0024); its state is its newest step."""
+
+    __tablename__ = "qa_cases"
+    __table_args__ = (Index("ix_qa_cases_cause", "cause"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    site: Mapped[str | None] = mapped_column(String(ID_LEN))
+    gateway: Mapped[str] = mapped_column(String(ID_LEN))
+    rule: Mapped[str] = mapped_column(String(ID_LEN))
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(ID_LEN))
+    #: What alerts of the same cause share (``cloud/alerts/case_opening.py``): they fold into one case.
+    cause: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QaCaseAlert(Base):
+    """A raised alert and the case it was folded into (each alert joins one case)."""
+
+    __tablename__ = "qa_case_alerts"
+    __table_args__ = (Index("ix_qa_case_alerts_case", "case_id"),)
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(ID_LEN))
+    severity: Mapped[str] = mapped_column(String(16))
+    raised_ts: Mapped[int] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(Text)
+    folded_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QaCaseStep(Base):
+    """One state of a case, numbered from 1 (opened): who moved it there, when, why, and on closing the
+    disposition.  The highest number is the state the case is in."""
+
+    __tablename__ = "qa_case_steps"
+
+    case_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    by_name: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    reason: Mapped[str | None] = mapped_column(Text)
+    disposition: Mapped[str | None] = mapped_column(String(32))

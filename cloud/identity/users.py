@@ -37,6 +37,7 @@ __all__ = [
     "MAX_FAILED_LOGINS",
     "MAX_PASSWORD_LENGTH",
     "PASSWORD_MIN_LENGTH",
+    "Forbidden",
     "LoginResult",
     "NotFound",
     "PasswordCheck",
@@ -86,6 +87,11 @@ class UserInputError(ValueError):
 
 class NotFound(UserInputError):
     """The user (or token) named does not exist: a 404 to an API caller, not a 422."""
+
+
+class Forbidden(UserInputError):
+    """The person may not do this to this record (a permission the record's state asks for, beyond the
+    route's own): a 403 to an API caller."""
 
 
 @dataclass(frozen=True, slots=True)

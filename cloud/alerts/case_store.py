@@ -1,0 +1,294 @@
+"""QA cases' database edge: cases opened from the stored alerts, their list and their page, and the moves
+people make (issue 16).  The rules are pure and live elsewhere: which alert opens or joins which case
+(``case_opening.py``), which move is allowed to whom and what it asks for (``case_flow.py``).
+
+Every write is audited in its own transaction (``cloud.audit.log.append``): a case opened or an alert
+folded into one by the scheduler's job (as the system), a move by the person who made it.  A refused
+move is audited too, in a transaction of its own after the refusal rolled back whatever was begun
+(:func:`record_refusal`): an inspector asks who tried what, not only what was done.
+
+Nothing is ever updated: a case is its opening row, the alerts folded into it and its numbered steps
+(migration 0024, append-only on both dialects); its state is its newest step.
+
+Not yet here (the rest of issue 16): signed moves (closing with a disposition, cancelling), which are
+refused with a 409 saying so until e-signatures are taken; automatic quarantine; notifications.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, and_, exists, func, insert, select
+
+from coldgate.cloud.alerts.case_flow import FINAL, CaseState, Disposition, Refusal, check_move, next_states
+from coldgate.cloud.alerts.case_opening import OPENING_SEVERITIES, PRE_ALARM, CaseAlert, cause_of, fold
+from coldgate.cloud.audit.log import SYSTEM, Actor, append
+from coldgate.cloud.catalog.versions import Conflict
+from coldgate.cloud.db.models import Alert, GatewayEnrolment, QaCase, QaCaseAlert, QaCaseStep
+from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError, aware, checked_text
+
+__all__ = ["case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
+
+_cases: Table = QaCase.__table__  # type: ignore[assignment]
+_folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
+_steps: Table = QaCaseStep.__table__  # type: ignore[assignment]
+_alerts: Table = Alert.__table__  # type: ignore[assignment]
+_ENTITY: Final = "qa_case"
+#: Raised alerts read per run of the job (the rest wait for the next run).
+BATCH: Final = 1000
+_RANK: Final = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _new_id() -> str:
+    return f"case-{secrets.token_hex(6)}"
+
+
+def _latest_steps() -> Any:
+    """Each case's newest step: the state it is in, and who put it there when."""
+    top = select(_steps.c.case_id, func.max(_steps.c.seq).label("top")).group_by(_steps.c.case_id).subquery()
+    return select(_steps).join(top, and_(_steps.c.case_id == top.c.case_id, _steps.c.seq == top.c.top))
+
+
+def _open_by_cause(conn: Connection, causes: Iterable[str]) -> dict[str, str]:
+    """The case open (neither closed nor cancelled) for each cause, by cause."""
+    wanted = sorted(set(causes))
+    if not wanted:
+        return {}
+    latest = _latest_steps().subquery()
+    query = (
+        select(_cases.c.cause, _cases.c.id, latest.c.state)
+        .join(latest, latest.c.case_id == _cases.c.id)
+        .where(_cases.c.cause.in_(wanted))
+        .order_by(_cases.c.opened_at)
+    )
+    final = {state.value for state in FINAL}
+    return {row.cause: row.id for row in conn.execute(query) if row.state not in final}
+
+
+def _raised(conn: Connection, limit: int) -> list[CaseAlert]:
+    """Raised alerts that may open a case and are in none yet, oldest first."""
+    a, f = _alerts.c, _folded.c
+    query = (
+        select(a.gateway, a.alert_id, a.rule, a.subject_type, a.subject, a.severity, a.message, a.ts)
+        .where(
+            a.action == "raised",
+            a.severity.in_(OPENING_SEVERITIES),
+            ~a.rule.contains(f".{PRE_ALARM}", autoescape=True),
+            ~exists().where(f.gateway == a.gateway, f.alert_id == a.alert_id),
+        )
+        .order_by(a.ts, a.gateway, a.alert_id)
+        .limit(limit)
+    )
+    seen: dict[tuple[str, str], CaseAlert] = {}
+    for row in conn.execute(query):
+        seen.setdefault((row.gateway, row.alert_id), CaseAlert(*row))
+    return list(seen.values())
+
+
+def _fold_rows(case_id: str, alerts: Iterable[CaseAlert], now: datetime.datetime) -> list[dict[str, Any]]:
+    return [
+        {"gateway": x.gateway, "alert_id": x.alert_id, "case_id": case_id, "severity": x.severity,
+         "raised_ts": x.ts, "message": x.message[:1000], "folded_at": now}
+        for x in alerts
+    ]  # fmt: skip
+
+
+def open_cases(
+    conn: Connection, now: datetime.datetime, limit: int = BATCH, new_id: Callable[[], str] = _new_id
+) -> int:
+    """The scheduler's job: every raised alert not yet in a case opens one or joins the one open for
+    its cause (``case_opening.fold``); returns how many alerts were placed.  ``new_id`` names a new
+    case (``case-`` and 12 random hex digits)."""
+    raised = _raised(conn, limit)
+    if not raised:
+        return 0
+    joining, opening = fold(raised, _open_by_cause(conn, (cause_of(x) for x in raised)))
+    g = GatewayEnrolment
+    gateways = sorted({x.gateway for x in raised})
+    site_of = {
+        row.gateway: row.site
+        for row in conn.execute(select(g.gateway, g.site).where(g.gateway.in_(gateways)))
+    }
+    placed = 0
+    for case_id, alerts in joining.items():
+        conn.execute(insert(_folded), _fold_rows(case_id, alerts, now))
+        after = {"alerts": [f"{x.gateway}/{x.alert_id}" for x in alerts]}
+        append(conn, actor=SYSTEM, action="qa_case.alert_folded", entity_type=_ENTITY, entity_id=case_id,
+               now=now, after=after)  # fmt: skip
+        placed += len(alerts)
+    for found in opening:
+        first, case_id = found.alerts[0], new_id()
+        case = {"id": case_id, "site": site_of.get(first.gateway), "gateway": first.gateway,
+                "rule": first.rule, "subject_type": first.subject_type, "subject": first.subject,
+                "cause": found.cause, "title": first.message[:1000], "opened_at": now}  # fmt: skip
+        conn.execute(insert(_cases), case)
+        conn.execute(insert(_steps), _step(case_id, 1, CaseState.OPEN, SYSTEM, now))
+        conn.execute(insert(_folded), _fold_rows(case_id, found.alerts, now))
+        after = {**{k: v for k, v in case.items() if k != "opened_at"}, "state": CaseState.OPEN.value,
+                 "alerts": [f"{x.gateway}/{x.alert_id}" for x in found.alerts]}  # fmt: skip
+        append(conn, actor=SYSTEM, action="qa_case.opened", entity_type=_ENTITY, entity_id=case_id, now=now,
+               after=after)  # fmt: skip
+        placed += len(found.alerts)
+    return placed
+
+
+def _step(
+    case_id: str, seq: int, state: CaseState, by: Actor, now: datetime.datetime,
+    reason: str | None = None, disposition: Disposition | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    decided = disposition.value if disposition else None
+    return {"case_id": case_id, "seq": seq, "state": state.value, "at": now, "by_name": by.name,
+            "by_id": by.id, "reason": reason, "disposition": decided}  # fmt: skip
+
+
+def _summaries(conn: Connection, case_ids: list[str]) -> dict[str, tuple[str, int, int]]:
+    """Per case: the most severe of its alerts, how many, and the newest one's time (epoch ms)."""
+    f = _folded.c
+    found: dict[str, tuple[str, int, int]] = {}
+    query = select(f.case_id, f.severity, func.count(), func.max(f.raised_ts)).group_by(f.case_id, f.severity)
+    for case_id, severity, count, newest in conn.execute(query.where(f.case_id.in_(case_ids))):
+        held = found.get(case_id)
+        if held is None:
+            found[case_id] = (severity, count, newest)
+            continue
+        worst = severity if _RANK.get(severity, 0) > _RANK.get(held[0], 0) else held[0]
+        found[case_id] = (worst, held[1] + count, max(held[2], newest))
+    return found
+
+
+def _card(row: Any, step: Any, summary: tuple[str, int, int] | None) -> dict[str, Any]:
+    severity, count, newest = summary if summary is not None else ("warning", 0, None)
+    return {
+        "id": row.id, "site": row.site, "gateway": row.gateway, "rule": row.rule,
+        "subject_type": row.subject_type, "subject": row.subject, "title": row.title,
+        "opened_at": aware(row.opened_at), "state": step.state, "since": aware(step.at),
+        "severity": severity, "alerts": count, "last_alert_ts": newest,
+    }  # fmt: skip
+
+
+def list_cases(
+    conn: Connection, *, site: str | None = None, state: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Cases, those still open first (then newest opened first); ``state``: only those in it (``all``:
+    every case, as no ``state``)."""
+    if state == "all":
+        state = None
+    if state is not None and state not in {s.value for s in CaseState}:
+        choices = ", ".join(s.value for s in CaseState)
+        raise UserInputError("state", f"{state!r} is not a case state (one of {choices}, or all)")
+    latest = _latest_steps().subquery()
+    query = select(_cases, latest.c.state, latest.c.at).join(latest, latest.c.case_id == _cases.c.id)
+    if site is not None:
+        query = query.where(_cases.c.site == site)
+    if state is not None:
+        query = query.where(latest.c.state == state)
+    final = {s.value for s in FINAL}
+    rows = conn.execute(query.order_by(_cases.c.opened_at.desc(), _cases.c.id)).all()
+    rows.sort(key=lambda r: r.state in final)  # stable: open first, each part newest first
+    rows = rows[:limit]
+    summaries = _summaries(conn, [r.id for r in rows])
+    return [_card(r, r, summaries.get(r.id)) for r in rows]
+
+
+def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
+    """One case: as opened, its state, the alerts folded into it, every step, and the moves it allows
+    next.  NotFound (``case_id``) when there is no such case."""
+    row = conn.execute(select(_cases).where(_cases.c.id == case_id)).one_or_none()
+    if row is None:
+        raise NotFound("case_id", f"no case {case_id!r}")
+    steps = conn.execute(select(_steps).where(_steps.c.case_id == case_id).order_by(_steps.c.seq)).all()
+    f = _folded.c
+    alerts = conn.execute(
+        select(_folded).where(f.case_id == case_id).order_by(f.raised_ts, f.gateway, f.alert_id)
+    ).all()
+    card = _card(row, steps[-1], _summaries(conn, [case_id]).get(case_id))
+    return {
+        **card,
+        "cause": row.cause,
+        "next": [s.value for s in next_states(CaseState(steps[-1].state))],
+        "alert_list": [
+            {
+                "gateway": x.gateway,
+                "alert_id": x.alert_id,
+                "severity": x.severity,
+                "raised_ts": x.raised_ts,
+                "message": x.message,
+                "folded_at": aware(x.folded_at),
+            }
+            for x in alerts
+        ],
+        "steps": [
+            {
+                "seq": s.seq,
+                "state": s.state,
+                "at": aware(s.at),
+                "by": s.by_name,
+                "by_id": s.by_id,
+                "reason": s.reason,
+                "disposition": s.disposition,
+            }
+            for s in steps
+        ],
+    }
+
+
+def _refused(refusal: Refusal) -> UserInputError:
+    if refusal.kind == "state":
+        return Conflict(refusal.field, refusal.message)
+    if refusal.kind == "permission":
+        return Forbidden(refusal.field, refusal.message)
+    return UserInputError(refusal.field, refusal.message)
+
+
+def move_case(
+    conn: Connection, case_id: str, to: str, *, by: Actor, held: frozenset[str], now: datetime.datetime,
+    reason: str | None = None, disposition: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Move the case to state ``to`` as ``by`` (holding permissions ``held``), audited; the case as it
+    then stands.  Refused, with nothing written: an unknown case (404), a move its state does not allow
+    (409), one ``by`` may not make (403), a missing reason or disposition (422); a signed move (closing,
+    cancelling) with a 409 saying so, until e-signatures are taken."""
+    if to not in {s.value for s in CaseState}:
+        raise UserInputError(
+            "state", f"{to!r} is not a case state (one of {', '.join(s.value for s in CaseState)})"
+        )
+    chosen: Disposition | None = None
+    if disposition is not None:
+        if disposition not in {d.value for d in Disposition}:
+            choices = ", ".join(d.value for d in Disposition)
+            raise UserInputError("disposition", f"{disposition!r} is not a disposition (one of {choices})")
+        chosen = Disposition(disposition)
+    reason = checked_text("reason", reason, max_len=1000).strip() if reason is not None else None
+    steps = conn.execute(
+        select(_steps.c.seq, _steps.c.state).where(_steps.c.case_id == case_id).order_by(_steps.c.seq.desc())
+    ).first()
+    if steps is None:
+        raise NotFound("case_id", f"no case {case_id!r}")
+    state, target = CaseState(steps.state), CaseState(to)
+    found = check_move(state, target, held, reason=reason, disposition=chosen)
+    if isinstance(found, Refusal):
+        raise _refused(found)
+    if found.meaning is not None:
+        raise Conflict(
+            "state",
+            f"moving a case to {target.value} is signed ({found.meaning}); this version does not take "
+            "e-signatures yet, so the case stays " + state.value,
+        )
+    conn.execute(insert(_steps), _step(case_id, steps.seq + 1, target, by, now, reason or None, chosen))
+    append(conn, actor=by, action="qa_case.moved", entity_type=_ENTITY, entity_id=case_id, now=now,
+           before={"state": state.value},
+           after={"state": target.value, "disposition": chosen.value if chosen else None},
+           reason=reason or None)  # fmt: skip
+    return case_detail(conn, case_id)
+
+
+def record_refusal(
+    conn: Connection, case_id: str, to: str, refusal: UserInputError, *, by: Actor, now: datetime.datetime
+) -> None:
+    """Audit a refused move (its own transaction: the refused one rolled back), with what was asked and
+    why it was refused."""
+    append(conn, actor=by, action="qa_case.move_refused", entity_type=_ENTITY, entity_id=case_id[:64],
+           now=now, after={"asked": to[:64]}, reason=str(refusal)[:1000])  # fmt: skip
