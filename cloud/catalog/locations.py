@@ -64,14 +64,18 @@ def door_insides(conn: Connection, sites: Iterable[str]) -> DoorInsides:
         return found
     c = _table.c
     query = select(c.site, c.id, c.kind, c.inside, c.changed_at).where(c.site.in_(wanted))
-    doors = {(row.site, row.id) for row in conn.execute(query.where(c.kind == "dock_door"))}
+    every: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+    doors: set[tuple[str, str]] = set()  # every location that is, or ever was, a dock door
     for row in conn.execute(query.order_by(c.site, c.id, c.version)):
-        if (row.site, row.id) in doors:
-            inside = row.inside if row.kind == "dock_door" else None
-            versions = found[row.site].setdefault(row.id, [])
-            since = int(aware(row.changed_at).timestamp() * 1000)
-            # A version is in force from its own time on, and never before the one it followed.
-            versions.append((max(since, versions[-1][0]) if versions else since, inside))
+        versions = every.setdefault((row.site, row.id), [])
+        since = int(aware(row.changed_at).timestamp() * 1000)
+        # A version is in force from its own time on, and never before the one it followed.
+        inside = row.inside if row.kind == "dock_door" else None
+        versions.append((max(since, versions[-1][0]) if versions else since, inside))
+        if row.kind == "dock_door":
+            doors.add((row.site, row.id))
+    for site, door in doors:
+        found[site][door] = every[(site, door)]
     return found
 
 
