@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from coldgate.cloud.alerts.case_flow import (
     MOVES,
+    Awaiting,
     CaseState,
     Disposition,
     Move,
@@ -98,36 +99,56 @@ CLOSE = MOVES[(S.PENDING_DISPOSITION, S.CLOSED)]
 CANCEL = MOVES[(S.OPEN, S.CANCELLED)]
 
 
-def test_a_release_takes_two_people_with_their_roles() -> None:
+def _verdict(found: Refusal | Awaiting | None) -> tuple[str, str] | str | None:
+    if isinstance(found, Refusal):
+        return (found.kind, found.field)
+    return "awaiting" if isinstance(found, Awaiting) else None
+
+
+def test_a_release_takes_two_people_with_their_roles_in_either_order() -> None:
     marta, quentin = _signer("marta", MANAGER), _signer("quentin", QA)
     release = Disposition.RELEASED
     assert check_signatures(CLOSE, [marta, quentin], disposition=release) is None
-    refusals = {
-        "one signature": check_signatures(CLOSE, [marta], disposition=release),
+    assert check_signatures(CLOSE, [quentin, marta], disposition=release) is None
+    verdicts = {
+        "the approver alone": check_signatures(CLOSE, [marta], disposition=release),
+        "the QA person alone": check_signatures(CLOSE, [quentin], disposition=release),
+        "nobody": check_signatures(CLOSE, [], disposition=release),
         "the same person twice": check_signatures(CLOSE, [marta, marta], disposition=release),
-        "a QA person first": check_signatures(CLOSE, [quentin, marta], disposition=release),
+        "two QA people, no approver": check_signatures(
+            CLOSE, [quentin, _signer("quinn", QA)], disposition=release
+        ),
         "a second who may not": check_signatures(
             CLOSE, [marta, _signer("dora", DOCK)], disposition=release
         ),
+        "a viewer": check_signatures(CLOSE, [_signer("vera", VIEWER)], disposition=release),
         "another meaning": check_signatures(
             CLOSE, [marta, _signer("quentin", QA, "reviewed")], disposition=release
         ),
-        "nobody": check_signatures(CLOSE, [], disposition=release),
     }
-    assert {k: (r.kind, r.field) if r else None for k, r in refusals.items()} == {
-        "one signature": ("field", "signatures"),
+    assert {k: _verdict(v) for k, v in verdicts.items()} == {
+        "the approver alone": "awaiting",
+        "the QA person alone": "awaiting",
+        "nobody": "awaiting",
         "the same person twice": ("field", "signatures"),
-        "a QA person first": ("permission", "signatures"),
+        "two QA people, no approver": ("permission", "signatures"),
         "a second who may not": ("permission", "signatures"),
+        "a viewer": ("permission", "signatures"),
         "another meaning": ("field", "signatures"),
-        "nobody": ("field", "signatures"),
     }
-    assert "two people" in refusals["the same person twice"].message  # type: ignore[union-attr]
+    assert "two people" in verdicts["the same person twice"].message  # type: ignore[union-attr]
+    assert "second signature" in verdicts["the approver alone"].message  # type: ignore[union-attr]
+    assert "qa.review must sign" in verdicts["the QA person alone"].message  # type: ignore[union-attr]
     # Other dispositions: one QA manager's signature, but never only the person who acknowledged.
     assert check_signatures(CLOSE, [marta], disposition=Disposition.REJECTED) is None
+    assert _verdict(check_signatures(CLOSE, [quentin], disposition=Disposition.REJECTED)) == (
+        "permission", "signatures"
+    )  # fmt: skip
     alone = check_signatures(CLOSE, [marta], disposition=Disposition.NO_IMPACT, acknowledged_by="marta")
-    assert alone is not None and "only approver" in alone.message
+    assert isinstance(alone, Awaiting) and "only approver" in alone.message
     assert check_signatures(CLOSE, [marta, quentin], disposition=Disposition.NO_IMPACT,
+                            acknowledged_by="marta") is None  # fmt: skip
+    assert check_signatures(CLOSE, [quentin, marta], disposition=Disposition.NO_IMPACT,
                             acknowledged_by="marta") is None  # fmt: skip
 
 
@@ -141,6 +162,31 @@ def test_a_cancellation_is_signed_and_unsigned_moves_take_no_signature() -> None
     assert check_signatures(acknowledge, [_signer("marta", MANAGER)]) == Refusal(
         "field", "signatures", "this move is not signed"
     )
+
+
+@given(
+    st.lists(st.sampled_from(sorted(ROLES)), min_size=1, max_size=3, unique=True),
+    st.sampled_from(list(Disposition)),
+    st.booleans(),
+)
+def test_whom_signatures_complete_never_depends_on_their_order(
+    roles: list[str], disposition: Disposition, first_acknowledged: bool
+) -> None:
+    """Signatures arrive one at a time from different screens: any order of the same people gets the
+    same verdict, and a complete set always holds an approver with qa.review, and for a release a
+    second person with qa.decide."""
+    signers = [_signer(role, ROLES[role]) for role in roles]
+    ack = roles[0] if first_acknowledged else None
+    verdicts = {
+        _verdict(check_signatures(CLOSE, list(order), disposition=disposition, acknowledged_by=ack))
+        for order in itertools.permutations(signers)
+    }
+    assert len(verdicts) == 1
+    if verdicts == {None}:
+        assert any("qa.review" in s.permissions for s in signers)
+        if disposition is Disposition.RELEASED or ack is not None:
+            assert len(signers) >= 2 and sum("qa.decide" in s.permissions for s in signers) >= 2
+        assert not any(s.permissions == ROLES["admin"] for s in signers)
 
 
 @given(

@@ -27,7 +27,14 @@ pytest.importorskip("apscheduler", reason="the cloud scheduler needs the [cloud]
 from sqlalchemy import Connection, Engine, create_engine, insert, select, text, update
 
 import coldgate.cloud.scheduler
-from coldgate.cloud.alerts import case_flow, case_opening, cloud_stream, gateway_unheard, stream_stuck
+from coldgate.cloud.alerts import (
+    case_content,
+    case_flow,
+    case_opening,
+    cloud_stream,
+    gateway_unheard,
+    stream_stuck,
+)
 from coldgate.cloud.alerts.cloud_stream import epoch_ms
 from coldgate.cloud.alerts.gateway_unheard import (
     CloseGap,
@@ -617,7 +624,8 @@ def test_failing_partition_run_is_logged_and_retried(
 
 
 @pytest.mark.parametrize(
-    "module", [gateway_unheard, stream_stuck, cloud_stream, case_flow, case_opening], ids=lambda m: m.__name__
+    "module", [gateway_unheard, stream_stuck, cloud_stream, case_flow, case_opening, case_content],
+    ids=lambda m: m.__name__,
 )
 def test_pure_halves_are_pure(module: ModuleType) -> None:
     """Rules are pure (DESIGN.md, principle 2): no database or scheduler import in a judge or what it uses."""

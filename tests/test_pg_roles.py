@@ -46,7 +46,7 @@ GW = "gw01"
 #: Recorded data: the service's role may neither UPDATE (beyond two sanctioned fill-ins) nor DELETE.
 PROTECTED = (
     "audit_log", "readings", "gaps", "alerts", "edge_items", "item_keys", "dead_letters",
-    "dead_letter_replays", "qa_cases", "qa_case_alerts", "qa_case_steps",
+    "dead_letter_replays", "qa_cases", "qa_case_alerts", "qa_case_steps", "e_signatures",
 )  # fmt: skip
 #: Live state the service changes.
 LIVE = (
@@ -55,7 +55,7 @@ LIVE = (
 )  # fmt: skip
 #: A column per table to set to itself: a statement that changes nothing yet needs the UPDATE grant.
 SOME_COLUMN = {
-    "qa_cases": "title", "qa_case_alerts": "message", "qa_case_steps": "reason",
+    "qa_cases": "title", "qa_case_alerts": "message", "qa_case_steps": "reason", "e_signatures": "reason",
     "audit_log": "reason", "readings": "value", "gaps": "detail", "alerts": "message", "edge_items": "kind",
     "item_keys": "ts", "dead_letters": "reason", "dead_letter_replays": "detail", "sites": "name",
     "zones": "temperature_class", "gateways": "online", "gateway_enrolments": "revoked_at",

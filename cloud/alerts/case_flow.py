@@ -33,8 +33,8 @@ from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "FINAL",
-    "MOVES", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move", "check_signatures",
-    "next_states",
+    "MOVES", "Awaiting", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move",
+    "check_signatures", "next_states",
 ]  # fmt: skip
 
 
@@ -111,10 +111,13 @@ def next_states(state: CaseState) -> list[CaseState]:
 
 def check_move(
     state: CaseState, target: CaseState, held: frozenset[str], *, reason: str | None = None,
-    disposition: Disposition | None = None,
+    disposition: Disposition | None = None, signing: bool = False,
 ) -> Move | Refusal:  # fmt: skip
     """The move from ``state`` to ``target`` if the person holding ``held`` may make it with what is
-    given, else why not.  Signatures are checked apart (:func:`check_signatures`), once this passes."""
+    given, else why not.  Signatures are checked apart (:func:`check_signatures`), once this passes;
+    a person ``signing`` a signed move is held to what :func:`check_signatures` asks of each signer
+    instead of the move's permission (a release's second signer holds ``qa.decide``, not
+    ``qa.review``)."""
     move = MOVES.get((state, target))
     if move is None:
         if state in FINAL:
@@ -123,7 +126,7 @@ def check_move(
             allowed = ", ".join(s.value for s in next_states(state))
             why = f"a case cannot go from {state.value} to {target.value} (from {state.value}: {allowed})"
         return Refusal("state", "state", why)
-    if move.permission not in held:
+    if move.permission not in held and not (signing and move.meaning is not None):
         return Refusal(
             "permission", "state", f"moving a case to {target.value} needs the {move.permission} permission"
         )
@@ -137,19 +140,28 @@ def check_move(
     return move
 
 
+class Awaiting(NamedTuple):
+    """The signatures given so far are good but not yet enough: ``message`` says whose is still needed."""
+
+    message: str
+
+
 def check_signatures(
     move: Move, signers: Sequence[Signer], *, disposition: Disposition | None = None,
     acknowledged_by: str | None = None,
-) -> Refusal | None:  # fmt: skip
-    """Whether ``signers`` sign ``move`` as separation of duties asks (None: they do).
+) -> Refusal | Awaiting | None:  # fmt: skip
+    """Whether ``signers`` sign ``move`` as separation of duties asks: None when they do, ``Awaiting``
+    when another signature is still needed, a ``Refusal`` when these signatures cannot stand.
 
-    Every signer signs with the move's meaning; the first holds the move's permission; releasing stock
-    takes two different people, the second holding ``qa.decide``; whoever acknowledged the case is never
-    its only approver."""
+    Signatures are given one at a time, by different people at their own screens, in any order, so the
+    answer never depends on who signed first.  Every signer signs with the move's meaning and nobody
+    signs twice.  One signer holds the move's permission (the approver).  Releasing stock takes a
+    second person holding ``qa.decide``; whoever acknowledged the case is never its only approver (a
+    second person holding ``qa.decide`` signs too).  Anyone else may not sign."""
     if move.meaning is None:
         return None if not signers else Refusal("field", "signatures", "this move is not signed")
     if not signers:
-        return Refusal("field", "signatures", f"this move is signed ({move.meaning}): nobody signed it")
+        return Awaiting(f"this move is signed ({move.meaning}): nobody has signed it yet")
     for signer in signers:
         if signer.meaning != move.meaning:
             return Refusal(
@@ -157,31 +169,36 @@ def check_signatures(
                 "signatures",
                 f"{signer.name} signed as {signer.meaning!r}; this move is {move.meaning!r}",
             )
-    first = signers[0]
-    if move.permission not in first.permissions:
-        return Refusal(
-            "permission", "signatures", f"{first.name} may not sign this: it needs {move.permission}"
-        )
     ids = [s.user_id for s in signers]
     if len(set(ids)) != len(ids):
         return Refusal(
             "field", "signatures", "the same person cannot sign twice: two signatures need two people"
         )
-    if disposition is Disposition.RELEASED:
-        if len(signers) < 2:
-            return Refusal(
-                "field",
-                "signatures",
-                "releasing stock needs a second signature by another person (qa.decide)",
-            )
-        if "qa.decide" not in signers[1].permissions:
-            return Refusal(
-                "permission", "signatures", f"{signers[1].name} may not sign a release (qa.decide)"
-            )
-    if acknowledged_by is not None and set(ids) == {acknowledged_by}:
+    release = disposition is Disposition.RELEASED
+    second = release or (acknowledged_by is not None and acknowledged_by in ids)
+    for signer in signers:
+        if move.permission in signer.permissions or (second and "qa.decide" in signer.permissions):
+            continue
+        also = " (or qa.decide, as the second signer)" if second else ""
         return Refusal(
-            "field",
-            "signatures",
-            "whoever acknowledged the case cannot be its only approver: another must sign",
+            "permission", "signatures", f"{signer.name} may not sign this: it needs {move.permission}{also}"
+        )
+    approvers = [s for s in signers if move.permission in s.permissions]
+    if not approvers:
+        if len(signers) >= 2:
+            needed = f"one of the signatures must be by a person holding {move.permission}"
+            return Refusal("permission", "signatures", needed)
+        return Awaiting(f"{signers[0].name} signed; a person holding {move.permission} must sign too")
+    if release:
+        if len(signers) < 2:
+            return Awaiting("releasing stock needs a second signature by another person holding qa.decide")
+        if not any(a.user_id != b.user_id and "qa.decide" in b.permissions for a in approvers
+                   for b in signers):  # fmt: skip
+            needed = "the second signature of a release must be by a person holding qa.decide"
+            return Refusal("permission", "signatures", needed)
+    if acknowledged_by is not None and set(ids) == {acknowledged_by}:
+        return Awaiting(
+            "whoever acknowledged the case cannot be its only approver: another person holding qa.decide "
+            "must sign too"
         )
     return None

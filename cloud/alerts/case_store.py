@@ -10,8 +10,15 @@ move is audited too, in a transaction of its own after the refusal rolled back w
 Nothing is ever updated: a case is its opening row, the alerts folded into it and its numbered steps
 (migration 0024, append-only on both dialects); its state is its newest step.
 
-Not yet here (the rest of issue 16): signed moves (closing with a disposition, cancelling), which are
-refused with a 409 saying so until e-signatures are taken; automatic quarantine; notifications.
+Signed moves (closing with a disposition, cancelling) take electronic signatures, one per request, from
+different people at their own screens (``cloud/identity/signatures.py``; the route re-authenticates
+each signer first).  A signature is given on the case's current step for one move (target state and
+disposition); the move is made, in the same transaction, by the signature that completes what
+``case_flow.check_signatures`` asks; until then the case shows who signed and whose signature is still
+awaited.  Only signatures that still match the case count: one given before another alert was folded
+into the case no longer does.
+
+Not yet here (the rest of issue 16): the evidence snapshot, automatic quarantine, notifications.
 """
 
 from __future__ import annotations
@@ -23,11 +30,27 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Table, and_, exists, func, insert, select
 
-from coldgate.cloud.alerts.case_flow import FINAL, CaseState, Disposition, Refusal, check_move, next_states
+from coldgate.cloud.alerts.case_content import signed_content
+from coldgate.cloud.alerts.case_flow import (
+    FINAL,
+    MOVES,
+    Awaiting,
+    CaseState,
+    Disposition,
+    Move,
+    Refusal,
+    Signer,
+    check_move,
+    check_signatures,
+    next_states,
+)  # fmt: skip
 from coldgate.cloud.alerts.case_opening import OPENING_SEVERITIES, PRE_ALARM, CaseAlert, cause_of, fold
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.versions import Conflict
-from coldgate.cloud.db.models import Alert, GatewayEnrolment, QaCase, QaCaseAlert, QaCaseStep
+from coldgate.cloud.db.models import Alert, GatewayEnrolment, QaCase, QaCaseAlert, QaCaseStep, UserRole
+from coldgate.cloud.identity import signatures
+from coldgate.cloud.identity.roles import permissions
+from coldgate.cloud.identity.signatures import SignatureMark, SignedBy
 from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError, aware, checked_text
 
 __all__ = ["case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
@@ -193,9 +216,63 @@ def list_cases(
     return [_card(r, r, summaries.get(r.id)) for r in rows]
 
 
+def _content_reader(conn: Connection, case_id: str) -> Callable[[int], dict[str, Any]]:
+    """The case's signed content as of a step, its rows read once."""
+    case = conn.execute(select(_cases).where(_cases.c.id == case_id)).one()._mapping
+    alerts = [r._mapping for r in conn.execute(select(_folded).where(_folded.c.case_id == case_id))]
+    steps = [r._mapping for r in conn.execute(select(_steps).where(_steps.c.case_id == case_id))]
+    return lambda seq: signed_content(case, alerts, steps, seq)
+
+
+def _pending(
+    conn: Connection, signed: list[dict[str, Any]], step: Any, acknowledged_by: str | None
+) -> list[dict[str, Any]]:
+    """The signed moves begun on the case's current step and whose signature each still awaits."""
+    state = CaseState(step.state)
+    found: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for sig in signed:
+        if sig["record_seq"] == step.seq and sig["matches"]:
+            found.setdefault((sig["action"], sig["detail"]), []).append(sig)
+    pending = []
+    for (to, detail), given in found.items():
+        move = _move_of(state, to)
+        if move is None:
+            continue
+        verdict = check_signatures(
+            move, _signers(conn, given), disposition=Disposition(detail) if detail else None,
+            acknowledged_by=acknowledged_by if to == CaseState.CLOSED else None,
+        )  # fmt: skip
+        pending.append({
+            "to": to, "disposition": detail, "signed_by": [g["signer_name"] for g in given],
+            "awaiting": verdict.message if isinstance(verdict, (Awaiting, Refusal)) else None,
+        })  # fmt: skip
+    return pending
+
+
+def _move_of(state: CaseState, to: str) -> Move | None:
+    return MOVES.get((state, CaseState(to))) if to in {s.value for s in CaseState} else None
+
+
+def _signers(conn: Connection, given: list[dict[str, Any]]) -> list[Signer]:
+    """The people behind signatures, with the permissions their roles give them now (a role taken away
+    since they signed takes their signature's weight with it)."""
+    ids = sorted({g["signer_id"] for g in given})
+    roles: dict[str, list[str]] = {}
+    query = select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(ids))
+    for user_id, role in conn.execute(query):
+        roles.setdefault(user_id, []).append(role)
+    return [Signer(g["signer_id"], g["signer_name"], permissions(roles.get(g["signer_id"], [])), g["meaning"])
+            for g in given]  # fmt: skip
+
+
+def _acknowledged_by(steps: Iterable[Any]) -> str | None:
+    return next((s.by_id for s in steps if s.state == CaseState.ACKNOWLEDGED.value), None)
+
+
 def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
-    """One case: as opened, its state, the alerts folded into it, every step, and the moves it allows
-    next.  NotFound (``case_id``) when there is no such case."""
+    """One case: as opened, its state, the alerts folded into it, every step, every signature (each
+    checked against the case as it stands), the signed moves awaiting another signature, and the moves
+    it allows next.  NotFound (``case_id``) when there is no such case."""
     row = conn.execute(select(_cases).where(_cases.c.id == case_id)).one_or_none()
     if row is None:
         raise NotFound("case_id", f"no case {case_id!r}")
@@ -205,6 +282,7 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
         select(_folded).where(f.case_id == case_id).order_by(f.raised_ts, f.gateway, f.alert_id)
     ).all()
     card = _card(row, steps[-1], _summaries(conn, [case_id]).get(case_id))
+    signed = signatures.signatures_of(conn, _ENTITY, case_id, _content_reader(conn, case_id))
     return {
         **card,
         "cause": row.cause,
@@ -232,6 +310,8 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
             }
             for s in steps
         ],
+        "signatures": signed,
+        "pending": _pending(conn, signed, steps[-1], _acknowledged_by(steps)),
     }
 
 
@@ -245,12 +325,14 @@ def _refused(refusal: Refusal) -> UserInputError:
 
 def move_case(
     conn: Connection, case_id: str, to: str, *, by: Actor, held: frozenset[str], now: datetime.datetime,
-    reason: str | None = None, disposition: str | None = None,
+    reason: str | None = None, disposition: str | None = None, signer: SignedBy | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Move the case to state ``to`` as ``by`` (holding permissions ``held``), audited; the case as it
-    then stands.  Refused, with nothing written: an unknown case (404), a move its state does not allow
-    (409), one ``by`` may not make (403), a missing reason or disposition (422); a signed move (closing,
-    cancelling) with a 409 saying so, until e-signatures are taken."""
+    then stands.  A signed move (closing, cancelling) takes ``signer``'s signature (re-authenticated by
+    the caller) and is made when the signatures given on this step complete it; until then the case
+    stays and shows whose signature is awaited.  Refused, with nothing written: an unknown case (404), a
+    move its state does not allow (409), one ``by`` may not make or sign (403), a missing reason,
+    disposition or signature, or a signature the move does not take (422)."""
     if to not in {s.value for s in CaseState}:
         raise UserInputError(
             "state", f"{to!r} is not a case state (one of {', '.join(s.value for s in CaseState)})"
@@ -263,26 +345,69 @@ def move_case(
         chosen = Disposition(disposition)
     reason = checked_text("reason", reason, max_len=1000).strip() if reason is not None else None
     steps = conn.execute(
-        select(_steps.c.seq, _steps.c.state).where(_steps.c.case_id == case_id).order_by(_steps.c.seq.desc())
-    ).first()
-    if steps is None:
+        select(_steps.c.seq, _steps.c.state, _steps.c.by_id)
+        .where(_steps.c.case_id == case_id)
+        .order_by(_steps.c.seq)
+    ).all()
+    if not steps:
         raise NotFound("case_id", f"no case {case_id!r}")
-    state, target = CaseState(steps.state), CaseState(to)
-    found = check_move(state, target, held, reason=reason, disposition=chosen)
+    seq, state, target = steps[-1].seq, CaseState(steps[-1].state), CaseState(to)
+    found = check_move(state, target, held, reason=reason, disposition=chosen, signing=signer is not None)
     if isinstance(found, Refusal):
         raise _refused(found)
-    if found.meaning is not None:
-        raise Conflict(
-            "state",
-            f"moving a case to {target.value} is signed ({found.meaning}); this version does not take "
-            "e-signatures yet, so the case stays " + state.value,
+    if found.meaning is None:
+        if signer is not None:
+            unsigned = f"moving a case to {target.value} is not signed: give no signature"
+            raise UserInputError("signature", unsigned)
+        _add_step(conn, case_id, seq + 1, state, target, by, now, reason, chosen, [])
+        return case_detail(conn, case_id)
+    if signer is None:
+        raise UserInputError(
+            "signature",
+            f"moving a case to {target.value} is signed ({found.meaning}): give your password (and your "
+            "login at your first signature in a session) in signature",
         )
-    conn.execute(insert(_steps), _step(case_id, steps.seq + 1, target, by, now, reason or None, chosen))
-    append(conn, actor=by, action="qa_case.moved", entity_type=_ENTITY, entity_id=case_id, now=now,
-           before={"state": state.value},
-           after={"state": target.value, "disposition": chosen.value if chosen else None},
+    if by.id != signer.user_id:
+        raise Forbidden("signature", "a signature is given by the person signed in, nobody else")
+    content = _content_reader(conn, case_id)
+    given = [
+        g for g in signatures.signatures_of(conn, _ENTITY, case_id, content)
+        if g["record_seq"] == seq and g["matches"] and g["action"] == target.value
+        and g["detail"] == (chosen.value if chosen else None)
+    ]  # fmt: skip
+    ack = _acknowledged_by(steps) if target is CaseState.CLOSED else None
+    verdict = check_signatures(
+        found, [*_signers(conn, given), Signer(signer.user_id, signer.name, held, found.meaning)],
+        disposition=chosen, acknowledged_by=ack,
+    )  # fmt: skip
+    if isinstance(verdict, Refusal):
+        raise _refused(verdict)
+    mark = SignatureMark(
+        _ENTITY, case_id, seq, target.value, chosen.value if chosen else None, found.meaning, reason or None,
+        signer.user_id, signer.login, signer.name, now,
+    )  # fmt: skip
+    signed = signatures.record_signature(conn, mark, content(seq), session_sha256=signer.session_sha256,
+                                         client=by.client)  # fmt: skip
+    append(conn, actor=by, action="qa_case.signed", entity_type=_ENTITY, entity_id=case_id, now=now,
+           after={"signature": signed["id"], "meaning": found.meaning, "state": target.value,
+                  "disposition": mark.detail, "content_sha256": signed["content_sha256"],
+                  "awaiting": verdict.message if verdict else None},
            reason=reason or None)  # fmt: skip
+    if verdict is None:
+        _add_step(conn, case_id, seq + 1, state, target, by, now, reason, chosen,
+                  [*(g["id"] for g in given), signed["id"]])  # fmt: skip
     return case_detail(conn, case_id)
+
+
+def _add_step(
+    conn: Connection, case_id: str, seq: int, state: CaseState, target: CaseState, by: Actor,
+    now: datetime.datetime, reason: str | None, chosen: Disposition | None, signed: list[str],
+) -> None:  # fmt: skip
+    conn.execute(insert(_steps), _step(case_id, seq, target, by, now, reason or None, chosen))
+    after = {"state": target.value, "disposition": chosen.value if chosen else None,
+             **({"signatures": signed} if signed else {})}  # fmt: skip
+    append(conn, actor=by, action="qa_case.moved", entity_type=_ENTITY, entity_id=case_id, now=now,
+           before={"state": state.value}, after=after, reason=reason or None)  # fmt: skip
 
 
 def record_refusal(

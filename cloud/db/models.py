@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     false,
@@ -987,3 +988,33 @@ class QaCaseStep(Base):
     by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     reason: Mapped[str | None] = mapped_column(Text)
     disposition: Mapped[str | None] = mapped_column(String(32))
+
+
+class ESignature(Base):
+    """One electronic signature given (``cloud/identity/signatures.py``): who, when, meaning, reason,
+    and the hash of what was signed.  A record, never edited (migration 0025)."""
+
+    __tablename__ = "e_signatures"
+    __table_args__ = (
+        Index("ix_e_signatures_record", "record_type", "record_id", "record_seq"),
+        Index("ix_e_signatures_session", "session_sha256", "signer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(ID_LEN))
+    #: The record's step the signature was given on (a case's step number).
+    record_seq: Mapped[int] = mapped_column(Integer)
+    #: The move signed: a case's target state, and its disposition in ``detail``.
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(ID_LEN))
+    meaning: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    signer_id: Mapped[str] = mapped_column(String(ID_LEN))
+    signer_login: Mapped[str] = mapped_column(String(ID_LEN))
+    signer_name: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    content_version: Mapped[int] = mapped_column(SmallInteger)
+    session_sha256: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))

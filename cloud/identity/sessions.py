@@ -34,6 +34,7 @@ __all__ = [
     "StartedSession",
     "end_session",
     "resolve_session",
+    "session_key",
     "start_session",
 ]
 
@@ -70,7 +71,9 @@ class StartedSession:
     expires_at: datetime.datetime
 
 
-def _digest(cookie: str) -> str:
+def session_key(cookie: str) -> str:
+    """The stored key of the session behind ``cookie`` (its SHA-256): what a signature given in it
+    records, never the cookie itself."""
     return hashlib.sha256(cookie.encode("utf-8", errors="replace")).hexdigest()
 
 
@@ -83,7 +86,7 @@ def start_session(
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     expires = now + limits.absolute
-    digest = _digest(cookie)
+    digest = session_key(cookie)
     conn.execute(
         insert(BrowserSession).values(
             cookie_sha256=digest, user_id=user_id, csrf_token=csrf, created_at=now, last_seen_at=now,
@@ -113,7 +116,8 @@ def resolve_session(
 ) -> SessionCheck:  # fmt: skip
     """The live session behind ``cookie``, or why not: unknown, ended before, or ending now (idle or
     absolute timeout, user disabled or locked: recorded and audited in ``conn``; commit it)."""
-    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))).first()
+    key = session_key(cookie)
+    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == key)).first()
     if row is None:
         return SessionCheck(refused="unknown session: sign in again")
     if row.ended_at is not None:
@@ -145,7 +149,8 @@ def end_session(
     request_id: str | None = None,
 ) -> bool:  # fmt: skip
     """Sign out: end the session behind ``cookie`` (audited as ``user.logout``); False if none was live."""
-    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == _digest(cookie))).first()
+    key = session_key(cookie)
+    row = conn.execute(select(BrowserSession).where(BrowserSession.cookie_sha256 == key)).first()
     if row is None or row.ended_at is not None:
         return False
     user = conn.execute(select(User.printed_name).where(User.id == row.user_id)).scalar_one()

@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pwdlib import PasswordHash
 from sqlalchemy import Connection, delete, insert, select, update
@@ -434,9 +434,13 @@ def password_check(conn: Connection, login: object, password: object) -> Passwor
 def check_login(
     conn: Connection, login: str, password: str, *, now: datetime.datetime, client: str | None = None,
     request_id: str | None = None, max_failures: int = MAX_FAILED_LOGINS,
-    checked: PasswordCheck | None = None,
+    checked: PasswordCheck | None = None, purpose: Literal["login", "signature"] = "login",
 ) -> LoginResult:  # fmt: skip
     """Whether ``login`` may log in with ``password``; every outcome is audited in ``conn``.
+
+    ``purpose="signature"``: the same check re-authenticating a signer (21 CFR 11.200): a wrong
+    password counts towards the same lock, and the entries say ``user.signature_failed`` and
+    ``user.signature_refused``; a success writes no entry of its own (the signature's entry says it).
 
     A wrong password counts a failure; the ``max_failures``-th in a row locks
     the account.  A locked or disabled user is refused even with the right
@@ -451,8 +455,8 @@ def check_login(
         name = check_login_name(login)
     except UserInputError:
         append(
-            conn, actor=Actor(_entity_for(login), **where), action="user.login_failed", entity_type="login",
-            entity_id=_entity_for(login), now=now, reason="malformed",
+            conn, actor=Actor(_entity_for(login), **where), action=f"user.{purpose}_failed",
+            entity_type="login", entity_id=_entity_for(login), now=now, reason="malformed",
         )  # fmt: skip
         return LoginResult(False, "malformed")
     row = conn.execute(
@@ -464,8 +468,8 @@ def check_login(
         if checked is None and _usable(password):
             _hasher.verify(password, _DUMMY_HASH)
         append(
-            conn, actor=Actor(name, **where), action="user.login_failed", entity_type="login", entity_id=name,
-            now=now, reason="unknown",
+            conn, actor=Actor(name, **where), action=f"user.{purpose}_failed", entity_type="login",
+            entity_id=name, now=now, reason="unknown",
         )  # fmt: skip
         return LoginResult(False, "unknown")
     actor = Actor(row.printed_name, row.id, **where)
@@ -478,15 +482,17 @@ def check_login(
     refused = "disabled" if not row.active else "locked" if row.locked else None
     if refused is not None:
         append(
-            conn, actor=actor, action="user.login_refused", entity_type=_ENTITY, entity_id=row.id, now=now,
-            reason=refused,
+            conn, actor=actor, action=f"user.{purpose}_refused", entity_type=_ENTITY, entity_id=row.id,
+            now=now, reason=refused,
         )  # fmt: skip
         return LoginResult(False, refused)
     if not verified:
         failures = row.failed_logins + 1
         lock = failures >= max_failures
         values: dict[str, Any] = {"failed_logins": failures, **({"locked": True} if lock else {})}
-        _change(conn, row, values, by=actor, action="user.login_failed", now=now, reason="wrong password")
+        _change(
+            conn, row, values, by=actor, action=f"user.{purpose}_failed", now=now, reason="wrong password"
+        )
         if lock:
             append(
                 conn, actor=actor, action="user.lock", entity_type=_ENTITY, entity_id=row.id, now=now,
@@ -496,5 +502,6 @@ def check_login(
     if new_hash is not None or row.failed_logins:
         values = {"failed_logins": 0, **({"password_hash": new_hash} if new_hash is not None else {})}
         conn.execute(update(User).where(User.id == row.id).values(**values))
-    append(conn, actor=actor, action="user.login", entity_type=_ENTITY, entity_id=row.id, now=now)
+    if purpose == "login":
+        append(conn, actor=actor, action="user.login", entity_type=_ENTITY, entity_id=row.id, now=now)
     return LoginResult(True, "ok", user_id=row.id)

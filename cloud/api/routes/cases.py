@@ -1,11 +1,18 @@
 """QA cases (issue 16): the cases the cloud opened from alerts, one case, and moving a case along its
-flow.  Reading is ``alerts.read``; moving asks ``alerts.acknowledge`` to reach the route, and the move
-itself asks its own permission (``cloud/alerts/case_flow.py``: a dock operator acknowledges, QA
-investigates and proposes a disposition, a QA manager closes and cancels).
+flow.  Reading is ``alerts.read``, and so is reaching the moves' route: the move itself asks its own
+permission (``cloud/alerts/case_flow.py``: a dock operator acknowledges, QA investigates and proposes a
+disposition, a QA manager closes and cancels), so that a viewer's attempt is refused by the case and
+written to the audit trail like any refused move, not turned away unrecorded at the door.
 
-A refused move answers 403 (the person may not make it), 409 (the case's state does not allow it, or it
-is a signed move: e-signatures are not taken yet) or 422 (a reason or disposition missing or not one
-of the words), and is itself written to the audit trail: who tried what, and why it was refused.
+Closing and cancelling are signed (21 CFR Part 11): the body's ``signature`` gives the password again
+(and the login, at a session's first signature; ``cloud/api/signing.py``).  Each person signs with
+their own request; the move is made by the signature that completes what separation of duties asks
+(a release: a QA manager and a second QA person), and until then the case's ``pending`` says whose
+signature is awaited.
+
+A refused move answers 403 (the person may not make or sign it, or the password is wrong), 409 (the
+case's state does not allow it) or 422 (a reason, disposition or signature missing or not one of the
+words), and is itself written to the audit trail: who tried what, and why it was refused.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from sqlalchemy import Connection
 from coldgate.cloud.alerts import case_store
 from coldgate.cloud.alerts.case_flow import CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
+from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import UserInputError
@@ -72,11 +80,35 @@ class CaseStepOut(BaseModel):
     disposition: Disposition | None
 
 
+class SignatureOut(BaseModel):
+    id: str
+    record_seq: int = Field(description="The case's step the signature was given on.")
+    action: CaseState = Field(description="The move signed: the state it moves the case to.")
+    detail: str | None = Field(description="The disposition signed, when closing.")
+    meaning: str = Field(description="What the signature means: approved, cancelled.")
+    reason: str | None
+    signer_id: str
+    signer_login: str
+    signer_name: str = Field(description="The signer's printed name.")
+    signed_at: datetime.datetime
+    content_sha256: str = Field(description="SHA-256 of the canonical JSON of what was signed.")
+    matches: bool = Field(description="Whether the case still holds exactly what was signed.")
+
+
+class PendingOut(BaseModel):
+    to: CaseState
+    disposition: str | None
+    signed_by: list[str]
+    awaiting: str | None = Field(description="Whose signature the move still needs.")
+
+
 class CaseOut(CaseCard):
     cause: str = Field(description="What the alerts folded into this case share.")
     next: list[CaseState] = Field(description="The states the case may move to next.")
     alert_list: list[CaseAlertOut]
     steps: list[CaseStepOut]
+    signatures: list[SignatureOut] = Field(description="Every signature given on the case, checked.")
+    pending: list[PendingOut] = Field(description="Signed moves begun on the current step.")
 
 
 class MoveBody(BaseModel):
@@ -86,6 +118,9 @@ class MoveBody(BaseModel):
     )
     disposition: str | None = Field(
         default=None, max_length=32, description="The decision proposed or made: " + ", ".join(Disposition)
+    )
+    signature: SignatureBody | None = Field(
+        default=None, description="Closing and cancelling are signed: your password (and login)."
     )
 
 
@@ -115,19 +150,29 @@ def get_case(case_id: CaseId, conn: Annotated[Connection, Depends(connection)]) 
 
 @router.post(
     "/cases/{case_id}/moves", response_model=CaseOut,
-    responses={**ANSWERS, 403: {"description": "Your roles may not make this move."},
-               409: {"description": "The case's state does not allow it, or the move is signed."}},
+    responses={**ANSWERS, 403: {"description": "You may not make or sign it, or the password is wrong."},
+               409: {"description": "The case's state does not allow it."}},
 )  # fmt: skip
 def move_case(case_id: CaseId, body: MoveBody, request: Request) -> CaseOut:
-    """Move the case to ``state``; refused moves are audited too."""
+    """Move the case to ``state``, or sign the move; refused moves are audited too."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
+    checked = precheck(request, body.signature) if body.signature is not None else None
     try:
+        failed: UserInputError | None = None
         with writing(request) as conn:
-            moved = case_store.move_case(
-                conn, case_id, body.state, by=by, held=principal.permissions, now=now, reason=body.reason,
-                disposition=body.disposition,
-            )  # fmt: skip
+            signer = None
+            if body.signature is not None:
+                found = reauthenticate(request, conn, body.signature, checked, now)
+                failed = found if isinstance(found, UserInputError) else None
+                signer = None if failed else found
+            if failed is None:
+                moved = case_store.move_case(
+                    conn, case_id, body.state, by=by, held=principal.permissions, now=now,
+                    reason=body.reason, disposition=body.disposition, signer=signer,  # type: ignore[arg-type]
+                )  # fmt: skip
+        if failed is not None:  # its count and audit entry are committed; the move is refused
+            raise failed
     except UserInputError as refusal:
         with writing(request) as conn:
             case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now)

@@ -1,0 +1,98 @@
+"""Re-authenticating a person who signs (21 CFR 11.200), for every signed route: a QA case's closing
+and cancelling now, a recall's closing next.
+
+The password is checked first on a reading connection (argon2's fifth of a second must not hold the
+writer, as at sign-in), then :func:`reauthenticate` records the outcome in the route's write
+transaction through the login check itself, so a wrong password counts towards the account lock and is
+audited like a failed login.  A refusal is *returned*: the route commits the failure's count and audit
+entry, and only then answers with it.
+
+Who must give what: through a browser session, the first signature of the session asks login and
+password, later ones the password (§11.200(a)(1)(i)-(ii)); through a person's API token, both every
+time; a machine signs nothing.  The login given must be the signed-in person's: a signature is theirs
+alone (§11.100), so nobody signs for a colleague from the colleague's screen.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from fastapi import Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from coldgate.cloud.api.auth import SESSION_COOKIE, AuthSettings
+from coldgate.cloud.api.writes import client_of, request_id_of
+from coldgate.cloud.identity.principal import Principal
+from coldgate.cloud.identity.sessions import session_key
+from coldgate.cloud.identity.signatures import SignedBy, signed_in_session
+from coldgate.cloud.identity.users import (
+    Forbidden,
+    PasswordCheck,
+    UserInputError,
+    check_login,
+    check_login_name,
+    password_check,
+)  # fmt: skip
+
+__all__ = ["SignatureBody", "precheck", "reauthenticate"]
+
+
+class SignatureBody(BaseModel):
+    """The signer's credentials, given again for this signature and never kept."""
+
+    password: str = Field(max_length=1024, description="Your password, asked at every signature.")
+    login: str | None = Field(
+        default=None, max_length=64,
+        description="Your login: needed at your first signature in a browser session, and always through "
+        "an API token.",
+    )  # fmt: skip
+
+
+def precheck(request: Request, body: SignatureBody) -> PasswordCheck | None:
+    """The slow half: the password against the signed-in person's stored hash, reading only (None for
+    a caller who is no person: :func:`reauthenticate` refuses them)."""
+    principal: Principal = request.state.principal
+    if principal.login is None:
+        return None
+    with request.app.state.engine.connect() as reading:
+        return password_check(reading, principal.login, body.password)
+
+
+def reauthenticate(
+    request: Request, conn: Connection, body: SignatureBody, checked: PasswordCheck | None,
+    now: datetime.datetime,
+) -> SignedBy | UserInputError:  # fmt: skip
+    """The signer, re-authenticated in ``conn`` (a failure counted and audited there), or why not."""
+    principal: Principal = request.state.principal
+    if principal.user_id is None or principal.login is None:
+        return Forbidden("signature", "only a person signs: a machine's token cannot give a signature")
+    session = None
+    if principal.via == "session":
+        session = session_key(request.cookies.get(SESSION_COOKIE, ""))
+    login_asked = session is None or not signed_in_session(conn, session, principal.user_id)
+    if body.login is None:
+        if login_asked:
+            where = "your first signature in this session" if session else "a signature through an API token"
+            return UserInputError("signature.login", f"{where} asks your login as well as your password")
+    elif check_login_name(body.login) != principal.login:
+        return Forbidden(
+            "signature.login",
+            f"you are signed in as {principal.login}: a signature is given by the person signed in, "
+            "nobody else",
+        )
+    settings: AuthSettings = request.app.state.auth
+    verdict = check_login(
+        conn, principal.login, body.password, now=now, client=client_of(request),
+        request_id=request_id_of(request), max_failures=settings.max_failed_logins, checked=checked,
+        purpose="signature",
+    )  # fmt: skip
+    if not verdict.ok:
+        why = {
+            "wrong password": "the password is wrong",
+            "locked": "your account is locked (an admin unlocks it)",
+            "disabled": "your account is disabled",
+        }.get(verdict.reason, verdict.reason)
+        locked = "; that was the last attempt allowed: your account is now locked" * verdict.locked_now
+        return Forbidden("signature.password", f"signature refused: {why}{locked}")
+    return SignedBy(principal.user_id, principal.login, principal.name, session)
