@@ -274,8 +274,17 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 def _rows(conn: Connection, *where: Any) -> list[_Row]:
     """The rows, from the driver's cursor as it gives them: text and integers need none of SQLAlchemy's
     conversions, and building its row objects cost a third of reading a lot of 10,000 cases."""
-    columns = [_bindings.c[name] for name in _COLUMNS]
-    result = conn.execute(select(*columns).where(*where))
+    return _rows_of(conn, select(*_row_columns()).where(*where))
+
+
+def _row_columns() -> list[Any]:
+    """The ``bindings`` columns a :class:`_Row` holds, in its order (for a caller's own select)."""
+    return [_bindings.c[name] for name in _COLUMNS]
+
+
+def _rows_of(conn: Connection, query: Any) -> list[_Row]:
+    """:func:`_rows` of any query selecting :func:`_row_columns` (a union, a join): same fast fetch."""
+    result = conn.execute(query)
     try:
         return list(map(_Row._make, result.cursor.fetchall()))
     finally:
@@ -460,7 +469,14 @@ def _chain(conn: Connection, rows: Sequence[_Row]) -> list[Stay]:
     cases by unit, then lots held by quantity, folded site by site (a dispatch at one site never takes
     from what another holds)."""
     documents = _documents(conn, {r.document for r in rows if r.document is not None})
-    doors = door_insides(conn, {r.site for r in rows})
+    return _chain_with(rows, documents, door_insides(conn, {r.site for r in rows}))
+
+
+def _chain_with(
+    rows: Sequence[_Row], documents: dict[str, tuple[Document, int]], doors: dict[str, _Doors]
+) -> list[Stay]:
+    """:func:`_chain` with the rows' documents (:func:`_documents`) and their sites' doors
+    (``door_insides``) already read: a caller folding several sets of rows reads them once for all."""
     by_site: dict[str, list[_Row]] = {}
     for row in rows:
         by_site.setdefault(row.site, []).append(row)
