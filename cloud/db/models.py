@@ -1018,3 +1018,58 @@ class ESignature(Base):
     content_version: Mapped[int] = mapped_column(SmallInteger)
     session_sha256: Mapped[str | None] = mapped_column(String(64))
     client: Mapped[str | None] = mapped_column(String(64))
+
+
+class QaCaseStock(Base):
+    """A lot or unit whose custody was at the excursion's location during its interval, as the case
+    derived it (``cloud/documents/location_stock.py``), with the lot's status before the case
+    quarantined it.  A record (migration 0026)."""
+
+    __tablename__ = "qa_case_stock"
+    __table_args__ = (Index("ix_qa_case_stock_lot", "product", "lot"),)
+
+    case_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: Which derivation of the case's stock the line belongs to (the newest is the case's).
+    derivation: Mapped[int] = mapped_column(Integer)
+    site: Mapped[str] = mapped_column(String(ID_LEN))
+    location: Mapped[str] = mapped_column(String(ID_LEN))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    window_end: Mapped[int] = mapped_column(BigInteger)
+    product: Mapped[str | None] = mapped_column(String(ID_LEN))
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    lot: Mapped[str | None] = mapped_column(String(ID_LEN))
+    unit: Mapped[str | None] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    first_in: Mapped[int] = mapped_column(BigInteger)
+    last_out: Mapped[int | None] = mapped_column(BigInteger)
+    status_before: Mapped[str | None] = mapped_column(String(16))
+    derived_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QaCaseEvidence(Base):
+    """A snapshot of what a case is judged on (limits, calibration, the excursion's figures), as the
+    canonical JSON text it was taken as; the newest is the case's.  A record (migration 0026)."""
+
+    __tablename__ = "qa_case_evidence"
+
+    case_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    taken_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class QaCaseNote(Base):
+    """A comment, an attachment's reference, a root cause, a corrective or preventive action: by whom,
+    when.  A record (migration 0026)."""
+
+    __tablename__ = "qa_case_notes"
+
+    case_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    ref: Mapped[str | None] = mapped_column(Text)
+    by_name: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
