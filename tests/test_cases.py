@@ -156,3 +156,30 @@ def test_nothing_of_a_case_can_be_edited(engine: Engine) -> None:
             conn.execute(text(statement))
     with engine.connect() as conn:
         assert {c["state"] for c in list_cases(conn)} == {"open"}
+
+
+def test_people_add_notes_by_their_roles(api: tuple[TestClient, dict[str, dict[str, str]], str]) -> None:
+    client, h, case_id = api
+    url = f"/cases/{case_id}/notes"
+    comment = client.post(url, json={"kind": "comment", "text": "display read 9.1 °C at 09:10"},
+                          headers=h["dock_operator"])  # fmt: skip
+    assert comment.status_code == 200, comment.text
+    refused = [
+        (client.post(url, json={"kind": "comment", "text": "hi"}, headers=h["viewer"]), 403,
+         "alerts.acknowledge"),
+        (client.post(url, json={"kind": "root_cause", "text": "door"}, headers=h["dock_operator"]), 403,
+         "qa.decide"),
+        (client.post(url, json={"kind": "attachment", "text": "photo"}, headers=h["qa"]), 422, "reference"),
+        (client.post(url, json={"kind": "gossip", "text": "x"}, headers=h["qa"]), 422, "not a kind of note"),
+        (client.post(url, json={"kind": "comment", "text": "  "}, headers=h["qa"]), 422, "must not be empty"),
+    ]  # fmt: skip
+    attached = client.post(url, json={"kind": "attachment", "text": "logger printout",
+                                      "ref": "printout.pdf sha256:9f2c... dms://QA/2026/117"},
+                           headers=h["qa"])  # fmt: skip
+    assert attached.status_code == 200, attached.text
+    notes = attached.json()["notes"]
+    assert [(n["kind"], n["by"]) for n in notes] == [
+        ("comment", "Dock-Operator Tester"), ("attachment", "Qa Tester")
+    ]  # fmt: skip
+    for reply, status, words in refused:
+        assert reply.status_code == status and words in reply.text, (reply.status_code, reply.text)

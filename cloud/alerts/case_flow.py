@@ -33,8 +33,8 @@ from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "FINAL",
-    "MOVES", "Awaiting", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move",
-    "check_signatures", "next_states",
+    "MOVES", "NOTE_KINDS", "Awaiting", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move",
+    "check_note", "check_signatures", "next_states",
 ]  # fmt: skip
 
 
@@ -82,6 +82,28 @@ MOVES: Final[dict[tuple[CaseState, CaseState], Move]] = {
 
 #: States a case never leaves.
 FINAL: Final = frozenset({_S.CLOSED, _S.CANCELLED})
+
+#: What people add to a case besides moving it, and the permission each needs: anyone who may
+#: acknowledge comments and attaches (a photo of the display, the logger's printout); the investigation's
+#: findings (root cause, corrective and preventive action: CAPA) are QA's.
+NOTE_KINDS: Final[dict[str, str]] = {
+    "comment": "alerts.acknowledge",
+    "attachment": "alerts.acknowledge",
+    "root_cause": "qa.decide",
+    "corrective_action": "qa.decide",
+    "preventive_action": "qa.decide",
+}
+
+
+def check_note(state: CaseState, kind: str, held: frozenset[str]) -> Refusal | None:
+    """Whether a person holding ``held`` may add a note of ``kind`` to a case in ``state``."""
+    if kind not in NOTE_KINDS:
+        return Refusal("field", "kind", f"{kind!r} is not a kind of note (one of {', '.join(NOTE_KINDS)})")
+    if state in FINAL:
+        return Refusal("state", "state", f"a {state.value} case is final: nothing is added to it")
+    if NOTE_KINDS[kind] not in held:
+        return Refusal("permission", "kind", f"adding a {kind} needs the {NOTE_KINDS[kind]} permission")
+    return None
 
 
 class Refusal(NamedTuple):

@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
-__all__ = ["OPENING_SEVERITIES", "PRE_ALARM", "CaseAlert", "Opening", "cause_of", "fold", "opens_case"]
+__all__ = [
+    "OPENING_SEVERITIES", "PRE_ALARM", "CaseAlert", "Opening", "cause_of", "fold", "is_excursion",
+    "opens_case",
+]  # fmt: skip
 
 #: Severities whose raised alerts open (or join) a case.
 OPENING_SEVERITIES: Final = ("warning", "critical")
@@ -25,6 +28,10 @@ OPENING_SEVERITIES: Final = ("warning", "critical")
 PRE_ALARM: Final = "pre_"
 #: Rules whose alert id is one per cause (the cloud's own: ``dock.discrepancy.<document>``).
 _CAUSE_IN_ALERT_ID: Final = frozenset({"dock.discrepancy", "calibration.due"})
+#: The last part of a cold-chain excursion's rule: a limit crossed (``temperature.high``,
+#: ``humidity.low``), the time-out-of-range budget spent (``temperature.budget``), or the example's
+#: ``temperature.excursion``.
+_EXCURSION: Final = frozenset({"high", "low", "budget", "excursion"})
 
 
 class CaseAlert(NamedTuple):
@@ -75,3 +82,8 @@ def fold(
         else:
             opening.setdefault(cause, []).append(alert)
     return joining, [Opening(cause, tuple(found)) for cause, found in opening.items()]
+
+
+def is_excursion(alert: CaseAlert) -> bool:
+    """Whether the alert is a cold-chain excursion of a sensor: its case quarantines the room's stock."""
+    return alert.subject_type == "sensor" and alert.rule.rsplit(".", 1)[-1] in _EXCURSION

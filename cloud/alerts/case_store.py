@@ -31,6 +31,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Table, and_, exists, func, insert, select
 
 from coldgate.cloud.alerts.case_content import signed_content
+from coldgate.cloud.alerts.case_evidence import evidence_of, latest_figures, take_evidence
 from coldgate.cloud.alerts.case_flow import (
     FINAL,
     MOVES,
@@ -41,24 +42,48 @@ from coldgate.cloud.alerts.case_flow import (
     Refusal,
     Signer,
     check_move,
+    check_note,
     check_signatures,
     next_states,
 )  # fmt: skip
-from coldgate.cloud.alerts.case_opening import OPENING_SEVERITIES, PRE_ALARM, CaseAlert, cause_of, fold
+from coldgate.cloud.alerts.case_opening import (
+    OPENING_SEVERITIES,
+    PRE_ALARM,
+    CaseAlert,
+    cause_of,
+    fold,
+    is_excursion,
+)  # fmt: skip
+from coldgate.cloud.alerts.case_quarantine import quarantine_stock, settle
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.versions import Conflict
-from coldgate.cloud.db.models import Alert, GatewayEnrolment, QaCase, QaCaseAlert, QaCaseStep, UserRole
+from coldgate.cloud.db.models import (
+    Alert,
+    GatewayEnrolment,
+    QaCase,
+    QaCaseAlert,
+    QaCaseEvidence,
+    QaCaseNote,
+    QaCaseStep,
+    QaCaseStock,
+    UserRole,
+)  # fmt: skip
 from coldgate.cloud.identity import signatures
 from coldgate.cloud.identity.roles import permissions
 from coldgate.cloud.identity.signatures import SignatureMark, SignedBy
 from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError, aware, checked_text
 
-__all__ = ["case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
+__all__ = ["add_note", "case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
 
 _cases: Table = QaCase.__table__  # type: ignore[assignment]
 _folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
 _steps: Table = QaCaseStep.__table__  # type: ignore[assignment]
 _alerts: Table = Alert.__table__  # type: ignore[assignment]
+_evidence: Table = QaCaseEvidence.__table__  # type: ignore[assignment]
+_stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
+_notes: Table = QaCaseNote.__table__  # type: ignore[assignment]
+#: Stock lines a case's page shows (a room can have held thousands of lots; the count says how many).
+STOCK_SHOWN: Final = 500
 _ENTITY: Final = "qa_case"
 #: Raised alerts read per run of the job (the rest wait for the next run).
 BATCH: Final = 1000
@@ -91,11 +116,12 @@ def _open_by_cause(conn: Connection, causes: Iterable[str]) -> dict[str, str]:
     return {row.cause: row.id for row in conn.execute(query) if row.state not in final}
 
 
-def _raised(conn: Connection, limit: int) -> list[CaseAlert]:
-    """Raised alerts that may open a case and are in none yet, oldest first."""
+def _raised(conn: Connection, limit: int) -> tuple[list[CaseAlert], dict[tuple[str, str], dict[str, Any]]]:
+    """Raised alerts that may open a case and are in none yet, oldest first, and each one's evidence."""
     a, f = _alerts.c, _folded.c
     query = (
-        select(a.gateway, a.alert_id, a.rule, a.subject_type, a.subject, a.severity, a.message, a.ts)
+        select(a.gateway, a.alert_id, a.rule, a.subject_type, a.subject, a.severity, a.message, a.ts,
+               a.evidence)
         .where(
             a.action == "raised",
             a.severity.in_(OPENING_SEVERITIES),
@@ -106,9 +132,12 @@ def _raised(conn: Connection, limit: int) -> list[CaseAlert]:
         .limit(limit)
     )
     seen: dict[tuple[str, str], CaseAlert] = {}
+    evidence: dict[tuple[str, str], dict[str, Any]] = {}
     for row in conn.execute(query):
-        seen.setdefault((row.gateway, row.alert_id), CaseAlert(*row))
-    return list(seen.values())
+        if (row.gateway, row.alert_id) not in seen:
+            seen[(row.gateway, row.alert_id)] = CaseAlert(*row[:8])
+            evidence[(row.gateway, row.alert_id)] = dict(row.evidence or {})
+    return list(seen.values()), evidence
 
 
 def _fold_rows(case_id: str, alerts: Iterable[CaseAlert], now: datetime.datetime) -> list[dict[str, Any]]:
@@ -125,7 +154,7 @@ def open_cases(
     """The scheduler's job: every raised alert not yet in a case opens one or joins the one open for
     its cause (``case_opening.fold``); returns how many alerts were placed.  ``new_id`` names a new
     case (``case-`` and 12 random hex digits)."""
-    raised = _raised(conn, limit)
+    raised, evidence = _raised(conn, limit)
     if not raised:
         return 0
     joining, opening = fold(raised, _open_by_cause(conn, (cause_of(x) for x in raised)))
@@ -141,6 +170,7 @@ def open_cases(
         after = {"alerts": [f"{x.gateway}/{x.alert_id}" for x in alerts]}
         append(conn, actor=SYSTEM, action="qa_case.alert_folded", entity_type=_ENTITY, entity_id=case_id,
                now=now, after=after)  # fmt: skip
+        _take(conn, case_id, alerts, evidence, now)
         placed += len(alerts)
     for found in opening:
         first, case_id = found.alerts[0], new_id()
@@ -154,8 +184,26 @@ def open_cases(
                  "alerts": [f"{x.gateway}/{x.alert_id}" for x in found.alerts]}  # fmt: skip
         append(conn, actor=SYSTEM, action="qa_case.opened", entity_type=_ENTITY, entity_id=case_id, now=now,
                after=after)  # fmt: skip
+        _take(conn, case_id, found.alerts, evidence, now)
         placed += len(found.alerts)
     return placed
+
+
+def _take(
+    conn: Connection, case_id: str, alerts: Iterable[CaseAlert],
+    evidence: dict[tuple[str, str], dict[str, Any]], now: datetime.datetime,
+) -> None:  # fmt: skip
+    """Each alert placed into the case: its evidence snapshot, and for a cold-chain excursion the stock
+    that was in the room, quarantined (``case_quarantine``)."""
+    now_ms = int(now.timestamp() * 1000)
+    for alert in alerts:
+        found = evidence.get((alert.gateway, alert.alert_id), {})
+        take_evidence(conn, case_id, alert, found, now)
+        if is_excursion(alert):
+            start = int(found.get("start") or alert.ts)
+            end = int(found.get("end") or max(alert.ts, now_ms))
+            quarantine_stock(conn, case_id, gateway=alert.gateway, sensor=alert.subject, start_ms=start,
+                             end_ms=end, title=alert.message, now=now)  # fmt: skip
 
 
 def _step(
@@ -216,12 +264,19 @@ def list_cases(
     return [_card(r, r, summaries.get(r.id)) for r in rows]
 
 
+def _rows_of(conn: Connection, table: Table, case_id: str) -> list[Any]:
+    return [r._mapping for r in conn.execute(select(table).where(table.c.case_id == case_id))]
+
+
 def _content_reader(conn: Connection, case_id: str) -> Callable[[int], dict[str, Any]]:
     """The case's signed content as of a step, its rows read once."""
     case = conn.execute(select(_cases).where(_cases.c.id == case_id)).one()._mapping
-    alerts = [r._mapping for r in conn.execute(select(_folded).where(_folded.c.case_id == case_id))]
-    steps = [r._mapping for r in conn.execute(select(_steps).where(_steps.c.case_id == case_id))]
-    return lambda seq: signed_content(case, alerts, steps, seq)
+    alerts, steps = _rows_of(conn, _folded, case_id), _rows_of(conn, _steps, case_id)
+    evidence, stock, notes = (_rows_of(conn, t, case_id) for t in (_evidence, _stock, _notes))
+    figures = latest_figures(conn, case_id)
+    return lambda seq: signed_content(
+        case, alerts, steps, seq, evidence=evidence, figures=figures, stock=stock, notes=notes
+    )
 
 
 def _pending(
@@ -312,7 +367,37 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
         ],
         "signatures": signed,
         "pending": _pending(conn, signed, steps[-1], _acknowledged_by(steps)),
+        "evidence": evidence_of(conn, case_id),
+        "figures": latest_figures(conn, case_id),
+        **_stock_of(conn, case_id),
+        "notes": [
+            {"seq": n.seq, "kind": n.kind, "text": n.text, "ref": n.ref, "by": n.by_name, "by_id": n.by_id,
+             "at": aware(n.at)}
+            for n in conn.execute(select(_notes).where(_notes.c.case_id == case_id).order_by(_notes.c.seq))
+        ],
     }
+
+
+def _stock_of(conn: Connection, case_id: str) -> dict[str, Any]:
+    """The stock the case found (its first ``STOCK_SHOWN`` lines), how many lines and lots in all, and
+    which lots it quarantined."""
+    s = _stock.c
+    lines = conn.execute(select(_stock).where(s.case_id == case_id).order_by(s.seq).limit(STOCK_SHOWN)).all()
+    total = conn.execute(select(func.count()).where(s.case_id == case_id)).scalar_one()
+    pairs = conn.execute(
+        select(s.product, s.lot, s.status_before).where(s.case_id == case_id, s.lot.is_not(None)).distinct()
+    ).all()
+    return {
+        "stock": [
+            {"seq": x.seq, "site": x.site, "location": x.location, "product": x.product, "gtin": x.gtin,
+             "lot": x.lot, "unit": x.unit, "quantity": x.quantity, "first_in": x.first_in,
+             "last_out": x.last_out, "status_before": x.status_before}
+            for x in lines
+        ],
+        "stock_lines": total,
+        "stock_lots": len({(p.product, p.lot) for p in pairs}),
+        "quarantined": sorted(f"{p.product}/{p.lot}" for p in pairs if p.status_before == "released"),
+    }  # fmt: skip
 
 
 def _refused(refusal: Refusal) -> UserInputError:
@@ -396,6 +481,7 @@ def move_case(
     if verdict is None:
         _add_step(conn, case_id, seq + 1, state, target, by, now, reason, chosen,
                   [*(g["id"] for g in given), signed["id"]])  # fmt: skip
+        settle(conn, case_id, chosen.value if target is CaseState.CLOSED and chosen else None, by=by, now=now)
     return case_detail(conn, case_id)
 
 
@@ -408,6 +494,37 @@ def _add_step(
              **({"signatures": signed} if signed else {})}  # fmt: skip
     append(conn, actor=by, action="qa_case.moved", entity_type=_ENTITY, entity_id=case_id, now=now,
            before={"state": state.value}, after=after, reason=reason or None)  # fmt: skip
+
+
+def add_note(
+    conn: Connection, case_id: str, kind: str, text: str, *, ref: str | None = None, by: Actor,
+    held: frozenset[str], now: datetime.datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """Add a comment, an attachment's reference or a CAPA finding to the case as ``by``, audited; the
+    case as it then stands.  Refused: an unknown case (404), a final case (409), a kind ``by`` may not
+    add (403), an unknown kind, empty text or an attachment without its reference (422)."""
+    body = checked_text("text", text, max_len=4000).strip()
+    if not body:
+        raise UserInputError("text", "must not be empty")
+    where = checked_text("ref", ref, max_len=1000).strip() if ref is not None else None
+    if kind == "attachment" and not where:
+        raise UserInputError("ref", "an attachment needs its reference: name, SHA-256 and where it is kept")
+    top = conn.execute(
+        select(_steps.c.state).where(_steps.c.case_id == case_id).order_by(_steps.c.seq.desc()).limit(1)
+    ).scalar()
+    if top is None:
+        raise NotFound("case_id", f"no case {case_id!r}")
+    refusal = check_note(CaseState(top), kind, held)
+    if refusal is not None:
+        raise _refused(refusal)
+    n = _notes.c
+    seq = conn.execute(select(func.coalesce(func.max(n.seq), 0)).where(n.case_id == case_id)).scalar_one() + 1
+    row = {"case_id": case_id, "seq": seq, "kind": kind, "text": body, "ref": where or None,
+           "by_name": by.name, "by_id": by.id, "at": now}  # fmt: skip
+    conn.execute(insert(_notes), row)
+    append(conn, actor=by, action="qa_case.noted", entity_type=_ENTITY, entity_id=case_id, now=now,
+           after={"seq": seq, "kind": kind, "text": body, "ref": where or None})  # fmt: skip
+    return case_detail(conn, case_id)
 
 
 def record_refusal(

@@ -63,6 +63,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/cases"): "alerts.read",
     ("GET", "/cases/{case_id}"): "alerts.read",
     ("POST", "/cases/{case_id}/moves"): "alerts.read",  # see RECORD_CHECKED
+    ("POST", "/cases/{case_id}/notes"): "alerts.acknowledge",
     ("GET", "/dead-letters"): "dead_letters.read",
     ("GET", "/dead-letters/budgets"): "dead_letters.read",
     ("GET", "/sites"): "sites.read",

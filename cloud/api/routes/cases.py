@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.alerts import case_store
-from coldgate.cloud.alerts.case_flow import CaseState, Disposition
+from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
 from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
 from coldgate.cloud.api.writes import acting, utc_now, writing
@@ -102,6 +102,30 @@ class PendingOut(BaseModel):
     awaiting: str | None = Field(description="Whose signature the move still needs.")
 
 
+class StockLineOut(BaseModel):
+    seq: int
+    site: str
+    location: str
+    product: str | None
+    gtin: str | None
+    lot: str | None
+    unit: str | None = Field(description="sscc:... or serial:product/serial; null: the lot's quantity.")
+    quantity: int
+    first_in: int = Field(description="When it came into the location (epoch ms).")
+    last_out: int | None = Field(description="When it left (epoch ms); null: still there.")
+    status_before: str | None = Field(description="The lot's status before; released: the case took it.")
+
+
+class NoteOut(BaseModel):
+    seq: int
+    kind: str
+    text: str
+    ref: str | None
+    by: str
+    by_id: str | None
+    at: datetime.datetime
+
+
 class CaseOut(CaseCard):
     cause: str = Field(description="What the alerts folded into this case share.")
     next: list[CaseState] = Field(description="The states the case may move to next.")
@@ -109,6 +133,23 @@ class CaseOut(CaseCard):
     steps: list[CaseStepOut]
     signatures: list[SignatureOut] = Field(description="Every signature given on the case, checked.")
     pending: list[PendingOut] = Field(description="Signed moves begun on the current step.")
+    evidence: list[dict[str, Any]] = Field(
+        description="Taken as each alert joined: the edge's evidence and limits, location, calibration."
+    )
+    figures: list[dict[str, Any]] = Field(description="Each alert's newest step and its excursion figures.")
+    stock: list[StockLineOut] = Field(description=f"The stock found (first {case_store.STOCK_SHOWN} lines).")
+    stock_lines: int
+    stock_lots: int
+    quarantined: list[str] = Field(description="The lots (product/lot) the case quarantined.")
+    notes: list[NoteOut]
+
+
+class NoteBody(BaseModel):
+    kind: str = Field(max_length=32, description="One of: " + ", ".join(NOTE_KINDS))
+    text: str = Field(max_length=4000)
+    ref: str | None = Field(
+        default=None, max_length=1000, description="An attachment's name, SHA-256 and where it is kept."
+    )
 
 
 class MoveBody(BaseModel):
@@ -178,3 +219,19 @@ def move_case(case_id: CaseId, body: MoveBody, request: Request) -> CaseOut:
             case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now)
         raise
     return CaseOut(**moved)
+
+
+@router.post(
+    "/cases/{case_id}/notes", response_model=CaseOut,
+    responses={**ANSWERS, 403: {"description": "Your roles may not add this kind of note."},
+               409: {"description": "The case is closed or cancelled."}},
+)  # fmt: skip
+def add_note(case_id: CaseId, body: NoteBody, request: Request) -> CaseOut:
+    """Add a comment, an attachment's reference, or a root cause, corrective or preventive action."""
+    principal: Principal = request.state.principal
+    with writing(request) as conn:
+        noted = case_store.add_note(
+            conn, case_id, body.kind, body.text, ref=body.ref, by=acting(request), held=principal.permissions,
+            now=utc_now(),
+        )  # fmt: skip
+    return CaseOut(**noted)

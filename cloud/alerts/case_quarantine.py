@@ -1,0 +1,202 @@
+"""Automatic quarantine (issue 16): an excursion's case takes the stock that was in the room and holds it
+until QA decides; the case's closing gives it back or rejects it.
+
+Why the case does it and not a person: GDP asks that goods exposed to an excursion are not sold until
+QA has judged them, and a room holds hundreds of lots nobody has time to look up while the compressor
+is being fixed.  So when a cold-chain excursion opens a case (or joins one), the case
+
+1. finds the room: the location the alerting sensor was placed at when the excursion began
+   (``placements.location_at``), at the gateway's site;
+2. derives the stock that was there during the excursion (``location_stock.stock_in_location``, the
+   custody chain's own answer) from the excursion's start to its end, or to now while it lasts, and
+   records it on the case (``qa_case_stock``, with each lot's status before);
+3. moves every released lot among it to ``quarantined`` (``lots.move_lot``: a new version of the lot,
+   audited, as the system, naming the case).  The down-link publisher sees the catalog change at its
+   next pass and sends the gateways their new lot lists, so the dock's checks stop those cases at the
+   door (``gateway/rules/dock_checks.py``).
+
+A lot already quarantined, recalled or rejected is recorded with that status and left alone.
+
+Closing the case (:func:`settle`) moves the lots it holds: released again for a release, no impact or
+a cancelled case; rejected for rejected/destroyed and returned to the supplier.  Two excursions in two
+rooms can hold the same lot: it stays quarantined until the last of their cases closes, and that
+case's decision moves it (a lot quarantined by hand before any case is left to a person).  The moves
+are made by whoever completed the closing signature, in the same transaction as the closing itself.
+
+Not done here: a unit whose lot is unknown (a pallet no document ties to a lot, a serial in no range)
+is recorded on the case but cannot be quarantined by lot; a lot scanned but missing from the catalog
+cannot either (there is no lot record to move), and is recorded with ``status_before`` None.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, func, insert, select, tuple_
+
+from coldgate.cloud.alerts.case_flow import FINAL, Disposition
+from coldgate.cloud.audit.log import SYSTEM, Actor, append
+from coldgate.cloud.catalog.lots import move_lot
+from coldgate.cloud.catalog.placements import location_at
+from coldgate.cloud.catalog.versions import in_force
+from coldgate.cloud.db.models import GatewayEnrolment, LotVersion, QaCaseStep, QaCaseStock
+from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
+
+__all__ = ["SETTLED_TO", "quarantine_stock", "settle"]
+
+_stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
+_lots: Table = LotVersion.__table__  # type: ignore[assignment]
+_steps: Table = QaCaseStep.__table__  # type: ignore[assignment]
+_ENTITY: Final = "qa_case"
+#: What a closed case's disposition (or a cancelled case) makes of the lots it quarantined.
+SETTLED_TO: Final[dict[str | None, str]] = {
+    Disposition.RELEASED.value: "released",
+    Disposition.NO_IMPACT.value: "released",
+    Disposition.REJECTED.value: "rejected",
+    Disposition.RETURNED.value: "rejected",
+    None: "released",  # cancelled: opened in error, nothing was wrong with the goods
+}
+
+
+def _statuses(conn: Connection, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The status in force of each (product, lot) the catalog has."""
+    wanted = sorted(set(pairs))
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = in_force(_lots, ("product", "lot")).where(tuple_(_lots.c.product, _lots.c.lot).in_(chunk))
+        found.update({(r.product, r.lot): r.status for r in conn.execute(query)})
+    return found
+
+
+def _site_of(conn: Connection, gateway: str) -> str | None:
+    g = GatewayEnrolment
+    return conn.execute(select(g.site).where(g.gateway == gateway)).scalar()
+
+
+def quarantine_stock(
+    conn: Connection, case_id: str, *, gateway: str, sensor: str, start_ms: int, end_ms: int, title: str,
+    now: datetime.datetime,
+) -> list[tuple[str, str]]:  # fmt: skip
+    """Record what was in the sensor's room from ``start_ms`` to ``end_ms`` on the case and quarantine
+    its released lots; the (product, lot) pairs quarantined now.  Audited (``qa_case.stock_taken``)."""
+    site = _site_of(conn, gateway)
+    location = location_at(conn, gateway, "sensor", sensor, start_ms)
+    where = {"gateway": gateway, "sensor": sensor, "site": site, "location": location,
+             "window": [start_ms, end_ms]}  # fmt: skip
+    if site is None or location is None:
+        append(conn, actor=SYSTEM, action="qa_case.stock_unknown", entity_type=_ENTITY, entity_id=case_id,
+               now=now, after=where,
+               reason="the sensor was placed at no location then: nothing could be quarantined")  # fmt: skip
+        return []
+    lines = stock_in_location(conn, site, location, start_ms, max(end_ms, start_ms + 1))
+    pairs = affected_lots(lines)
+    before = _statuses(conn, pairs)
+    _record(conn, case_id, site, location, start_ms, end_ms, lines, before, now)
+    taken = [pair for pair in pairs if before.get(pair) == "released"]
+    for product, lot in taken:
+        move_lot(conn, product, lot, "quarantined", reason=f"QA case {case_id}: {title}"[:1000], by=SYSTEM,
+                 now=now)  # fmt: skip
+    append(conn, actor=SYSTEM, action="qa_case.stock_taken", entity_type=_ENTITY, entity_id=case_id, now=now,
+           after={**where, "lines": len(lines), "lots": len(pairs),
+                  "quarantined": [f"{p}/{lot}" for p, lot in taken]})  # fmt: skip
+    return taken
+
+
+def _record(
+    conn: Connection, case_id: str, site: str, location: str, start_ms: int, end_ms: int,
+    lines: list[AffectedLine], before: dict[tuple[str, str], str], now: datetime.datetime,
+) -> None:  # fmt: skip
+    s = _stock.c
+    top = conn.execute(
+        select(func.coalesce(func.max(s.seq), 0), func.coalesce(func.max(s.derivation), 0)).where(
+            s.case_id == case_id
+        )
+    ).one()
+    seq, derivation = int(top[0]), int(top[1]) + 1
+    rows: list[dict[str, Any]] = []
+    for n, line in enumerate(lines, start=seq + 1):
+        status = before.get((line.product, line.lot)) if line.product and line.lot else None
+        rows.append({
+            "case_id": case_id, "seq": n, "derivation": derivation, "site": site, "location": location,
+            "window_start": start_ms, "window_end": end_ms, "product": line.product, "gtin": line.gtin,
+            "lot": line.lot, "unit": line.unit, "quantity": line.quantity, "first_in": line.first_in,
+            "last_out": line.last_out, "status_before": status, "derived_at": now,
+        })  # fmt: skip
+    if rows:
+        conn.execute(insert(_stock), rows)
+
+
+def _open_elsewhere(conn: Connection, case_id: str, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of ``pairs`` another case still open lists in its stock."""
+    if not pairs:
+        return set()
+    s, st = _stock.c, _steps.c
+    top = select(st.case_id, func.max(st.seq).label("top")).group_by(st.case_id).subquery()
+    states = select(st.case_id, st.state).join(top, (st.case_id == top.c.case_id) & (st.seq == top.c.top))
+    final = {state.value for state in FINAL}
+    open_ids = {
+        row.case_id for row in conn.execute(states) if row.state not in final and row.case_id != case_id
+    }
+    if not open_ids:
+        return set()
+    held: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        query = select(s.product, s.lot).where(
+            s.case_id.in_(sorted(open_ids)), tuple_(s.product, s.lot).in_(chunk)
+        )
+        held.update((r.product, r.lot) for r in conn.execute(query))
+    return held
+
+
+def settle(
+    conn: Connection, case_id: str, disposition: str | None, *, by: Actor, now: datetime.datetime
+) -> dict[str, list[str]]:
+    """Move the lots this case holds in quarantine as its closing decided (:data:`SETTLED_TO`; None:
+    cancelled); what moved where and what stayed, for the audit entry.
+
+    The case holds a lot of its stock that it quarantined itself, or that an earlier case quarantined
+    and left to it (that case closed while this one was still open).  A lot another open case also
+    lists stays, for that case to settle; so does one someone has moved on since (recalled) and one
+    that was quarantined by hand before any case (its release is a person's decision)."""
+    s = _stock.c
+    query = select(s.product, s.lot, s.status_before).where(
+        s.case_id == case_id, s.lot.is_not(None), s.status_before.in_(("released", "quarantined"))
+    )
+    mine: dict[tuple[str, str], set[str]] = {}
+    for row in conn.execute(query):
+        mine.setdefault((row.product, row.lot), set()).add(row.status_before)
+    pairs = sorted(mine)
+    taken = _taken_by_a_case(conn, [p for p in pairs if "released" not in mine[p]])
+    pairs = [p for p in pairs if "released" in mine[p] or p in taken]
+    target = SETTLED_TO[disposition]
+    held = _open_elsewhere(conn, case_id, pairs)
+    now_status = _statuses(conn, pairs)
+    moved, kept = [], []
+    for pair in pairs:
+        if pair in held or now_status.get(pair) != "quarantined":
+            kept.append(f"{pair[0]}/{pair[1]}")
+            continue
+        how = f"closed as {disposition}" if disposition else "cancelled"
+        move_lot(conn, pair[0], pair[1], target, reason=f"QA case {case_id} {how}", by=by, now=now)
+        moved.append(f"{pair[0]}/{pair[1]}")
+    if pairs:
+        after = {"to": target, "moved": moved, "kept": kept}
+        append(conn, actor=by, action="qa_case.stock_settled", entity_type=_ENTITY, entity_id=case_id,
+               now=now, after=after)  # fmt: skip
+    return {target: moved, "kept": kept}
+
+
+def _taken_by_a_case(conn: Connection, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of ``pairs`` some case quarantined (its stock lists the lot as released before it)."""
+    s = _stock.c
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        here = tuple_(s.product, s.lot).in_(chunk)
+        query = select(s.product, s.lot).where(s.status_before == "released", here)
+        found.update((r.product, r.lot) for r in conn.execute(query))
+    return found
