@@ -36,6 +36,10 @@ __all__ = [
     "IdentityConfig",
     "InfluxConfig",
     "IngestConfig",
+    "NotifyConfig",
+    "NotifyLevel",
+    "NotifyPolicy",
+    "SitePolicies",
     "cloud_config_from_document",
     "load_cloud_config",
     "validate_cloud_config",
@@ -177,6 +181,95 @@ class AuditConfig(ConfigBlock, kw_only=True):
     checkpoint_every_s: Annotated[float, Meta(ge=60, le=86400, extra=SECONDS)] = 3600.0
 
 
+Role = Literal["viewer", "dock_operator", "qa", "qa_manager", "recall_coordinator", "admin"]
+Channel = Literal["email", "webhook"]
+MINUTES = {"unit": "minutes"}
+
+
+class NotifyLevel(ConfigBlock, kw_only=True):
+    """One escalation level: who is told once a case has gone unacknowledged ``after_min`` minutes (the first
+    level at 0: as the case opens).  People are named by role (every active holder) or by login."""
+
+    after_min: Annotated[int, Meta(ge=0, le=10080, extra=MINUTES)] = 0
+    roles: list[Role] = field(default_factory=list)
+    users: list[NonEmptyStr] = field(default_factory=list)
+
+
+class NotifyPolicy(ConfigBlock, kw_only=True):
+    """Who is told of a case of one severity, how, and how often until someone acknowledges it."""
+
+    channels: list[Channel] = field(default_factory=lambda: ["email", "webhook"])
+    #: Each level already told is reminded this often while the case stays unacknowledged; 0: no reminders.
+    reminder_every_min: Annotated[int, Meta(ge=0, le=1440, extra=MINUTES)] = 15
+    levels: list[NotifyLevel] = field(default_factory=list)
+
+
+def _critical() -> NotifyPolicy:
+    """GSP: a cold-chain excursion reaches QA at once, QA management too, and is escalated after 30 min."""
+    return NotifyPolicy(
+        reminder_every_min=15,
+        levels=[
+            NotifyLevel(after_min=0, roles=["qa", "qa_manager"]),
+            NotifyLevel(after_min=30, roles=["qa_manager", "admin"]),
+        ],
+    )
+
+
+def _warning() -> NotifyPolicy:
+    """Milder: QA by e-mail, hourly reminders, QA management after two hours."""
+    return NotifyPolicy(
+        channels=["email"],
+        reminder_every_min=60,
+        levels=[NotifyLevel(after_min=0, roles=["qa"]), NotifyLevel(after_min=120, roles=["qa_manager"])],
+    )
+
+
+class SitePolicies(ConfigBlock, kw_only=True):
+    """The notification policy per case severity (a case's severity is its worst alert's)."""
+
+    critical: NotifyPolicy = field(default_factory=_critical)
+    warning: NotifyPolicy = field(default_factory=_warning)
+
+
+class NotifyConfig(ConfigBlock, kw_only=True):
+    """Notifications of QA cases (``cloud/alerts/notify_*.py``): policies per site and severity, the
+    channels (e-mail over SMTP, JSON webhooks or any Apprise URL), retries, and the signed acknowledge
+    links messages carry.  E-mail is off until ``smtp_host`` is set, webhooks until ``webhook_urls`` is."""
+
+    #: The notify job (plan what is due, send what is queued) runs this often, and right after every
+    #: run of the QA cases job that opened or grew a case; the QA cases job runs this often too.
+    interval_s: Annotated[float, Meta(ge=0.2, le=60, extra=SECONDS)] = 1.0
+    #: What people open: the cloud's address as they reach it (the TLS proxy's).
+    base_url: HttpUrl = "http://127.0.0.1:8080"
+    #: An acknowledge link works this long after the message carrying it was queued.
+    link_valid_hours: Annotated[int, Meta(ge=1, le=720)] = 72
+    #: At least 32 random bytes keyed into every acknowledge link (HMAC-SHA256); unset: a key is made once
+    #: and kept in the database (table ``notify_link_keys``).
+    link_secret_file: AbsolutePath | None = None
+    smtp_host: Host | None = None
+    smtp_port: TcpPort = 587
+    #: "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on the same host only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_login: NonEmptyStr | None = None
+    smtp_password_file: AbsolutePath | None = None
+    mail_from: Annotated[
+        str, Meta(pattern=r"^[^@\s]+@[^@\s]+\Z", extra={"expected": 'an address like "coldgate@example.com"'})
+    ] = "coldgate@localhost"
+    #: Apprise URLs told of every case once per level and round (``json://host/path`` for a JSON webhook;
+    #: chat and SMS gateways by their Apprise URL); keep secrets out of them where the service allows.
+    webhook_urls: list[NonEmptyStr] = field(default_factory=list)
+    #: Deliveries made at once (a connection each).
+    senders: Annotated[int, Meta(ge=1, le=16)] = 4
+    #: A failed delivery is tried again after this, doubling each time up to ``retry_max_s``; never dropped.
+    retry_first_s: Annotated[float, Meta(ge=0.1, le=3600, extra=SECONDS)] = 5.0
+    retry_max_s: Annotated[float, Meta(ge=1, le=3600, extra=SECONDS)] = 120.0
+    #: A critical policy that reaches fewer people with an e-mail address is logged as a warning.
+    min_critical_people: Annotated[int, Meta(ge=1, le=50)] = 3
+    #: The policies of every site without its own entry in ``sites``.
+    policy: SitePolicies = field(default_factory=SitePolicies)
+    sites: dict[Id, SitePolicies] = field(default_factory=dict)
+
+
 class CloudConfig(ConfigBlock, kw_only=True):
     """The whole cloud.toml."""
 
@@ -188,6 +281,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     ingest: IngestConfig = field(default_factory=IngestConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:
@@ -209,10 +303,42 @@ def validate_cloud_config(config: CloudConfig) -> None:
         )
     if config.audit.checkpoint_key_file is not None and config.audit.checkpoint_file is None:
         raise ConfigError("audit.checkpoint_key_file", "signs checkpoints: set audit.checkpoint_file too")
+    _check_notify(config.notify)
     if config.influx.enabled:
         for name in ("url", "org", "bucket", "token_file"):
             if getattr(config.influx, name) is None:
                 raise ConfigError(f"influx.{name}", "required when influx.enabled = true")
+
+
+def _check_notify(notify: NotifyConfig) -> None:
+    """Levels in escalation order starting at once, each telling someone; SMTP secrets kept apart."""
+    where = [("notify.policy", notify.policy), *((f"notify.sites.{s}", p) for s, p in notify.sites.items())]
+    for prefix, policies in where:
+        for severity in ("critical", "warning"):
+            policy: NotifyPolicy = getattr(policies, severity)
+            key = f"{prefix}.{severity}"
+            if not policy.levels:
+                raise ConfigError(f"{key}.levels", "needs a level (roles or users told at once)")
+            if policy.levels[0].after_min != 0:
+                raise ConfigError(f"{key}.levels[0].after_min", "the first level is told at once: 0")
+            for n, level in enumerate(policy.levels):
+                if not level.roles and not level.users:
+                    raise ConfigError(f"{key}.levels[{n}]", "tells nobody: give roles or users")
+                if n and level.after_min <= policy.levels[n - 1].after_min:
+                    raise ConfigError(
+                        f"{key}.levels[{n}].after_min",
+                        f"must be later than the level before ({policy.levels[n - 1].after_min} min)",
+                    )
+            if not policy.channels:
+                raise ConfigError(f"{key}.channels", 'needs a channel ("email", "webhook")')
+    if notify.retry_max_s < notify.retry_first_s:
+        least = f"must be at least retry_first_s ({notify.retry_first_s:g} s)"
+        raise ConfigError("notify.retry_max_s", least)
+    if notify.smtp_password_file is not None and notify.smtp_login is None:
+        raise ConfigError("notify.smtp_password_file", "is the password of notify.smtp_login: set that too")
+    for n, url in enumerate(notify.webhook_urls):
+        if "://" not in url:
+            raise ConfigError(f"notify.webhook_urls[{n}]", f"{url!r} is not an Apprise URL (like json://host/path)")
 
 
 def cloud_config_from_document(doc: Any, source_name: str) -> CloudConfig:

@@ -1,4 +1,5 @@
-"""The cloud's scheduled upkeep: the unheard-gateway, stuck-stream and down-link watchdogs, the partitions.
+"""The cloud's scheduled upkeep: the unheard-gateway, stuck-stream and down-link watchdogs, QA cases and
+their notifications, the partitions.
 
 One :class:`CloudScheduler` runs per cloud process, and a deployment runs one
 cloud process (ingest scales by its MQTT workers inside it).  The watchdog
@@ -13,12 +14,19 @@ month and the next ``months_ahead`` months are ensured synchronously in
 :meth:`CloudScheduler.start` (so call it before ingest starts writing) and
 again daily.  A failing job is logged and tried again at its next run; it
 never stops the scheduler or the service.
+
+Notifications of QA cases (``alerts/notify_queue.py``) are planned and sent by the notify job every
+``[notify] interval_s``, and is woken right after a run of the QA cases job that placed alerts, so that an
+e-mail leaves within about a second of the alert reaching the cloud (the QA cases job runs on the same
+interval).  A notify run asked for while one is going does not wait: the running one goes round once
+more instead.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +42,8 @@ from coldgate.cloud.alerts.dock_discrepancies_watch import DockWatchCache, check
 from coldgate.cloud.alerts.gap_verdicts_watch import decide_gaps
 from coldgate.cloud.alerts.gateway_unheard import UnheardAction
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways
+from coldgate.cloud.alerts.notify_queue import SendRun, check_policies, plan_notifications, send_queued
+from coldgate.cloud.alerts.notify_send import Sender
 from coldgate.cloud.alerts.stream_stuck import StuckAction, StuckTracker
 from coldgate.cloud.alerts.stream_stuck_watch import check_streams
 from coldgate.cloud.audit.checkpoint import Checkpoint, load_private_key, write_checkpoint
@@ -58,6 +68,7 @@ CALIBRATION_JOB = "calibration-due"
 BINDING_JOB = "bind-items"
 DOCK_JOB = "dock-discrepancies"
 CASES_JOB = "open-cases"
+NOTIFY_JOB = "notify"
 #: Seconds between binding runs: a case passing the portal shows on its document within this.
 BINDING_EVERY_S = 2.0
 PARTITIONS_JOB = "readings-partitions"
@@ -117,6 +128,13 @@ class CloudScheduler:
         self._listening_since: datetime.datetime | None = None
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._audit = config.audit
+        self._notify = config.notify
+        #: Made at the first notify run (reads the SMTP password file then, not at construction).
+        self._sender: Sender | None = None
+        self._notify_lock = threading.Lock()
+        self._notify_again = threading.Event()
+        #: Short critical policies already logged (site, count).
+        self._notify_warned: set[object] = set()
 
     @property
     def running(self) -> bool:
@@ -139,7 +157,11 @@ class CloudScheduler:
             "binding of movements and scans to documents",
         )
         self._every(self.check_dock_now, every_interval, DOCK_JOB, "dock discrepancy watchdog")
-        self._every(self.open_cases_now, every_interval, CASES_JOB, "QA cases from alerts")
+        notify_every = min(self._notify.interval_s, self._interval_s)
+        notify_interval = IntervalTrigger(seconds=notify_every, timezone=UTC)
+        self._every(self._open_cases_job, notify_interval, CASES_JOB, "QA cases from alerts")
+        self._every(self.notify_now, notify_interval, NOTIFY_JOB, "notifications of QA cases")
+        self._check_notify_policies()
         self._every(
             self.check_calibrations_now,
             IntervalTrigger(minutes=10, timezone=UTC),
@@ -242,6 +264,61 @@ class CloudScheduler:
         except Exception:
             log.exception("QA cases run failed; retrying in %g s", self._interval_s)
             return 0
+
+    def _open_cases_job(self) -> int:
+        """The QA cases job: a run, then the notify job at once (in its own thread) when it placed alerts;
+        a notify run going then goes round once more."""
+        placed = self.open_cases_now()
+        if placed:
+            self._notify_again.set()
+            if self._notify_lock.locked():
+                return placed  # the run going sees the flag and goes round again
+            try:
+                self._scheduler.modify_job(NOTIFY_JOB, next_run_time=datetime.datetime.now(UTC))
+            except Exception:
+                log.exception("waking the notify job failed; it runs at its next interval")
+        return placed
+
+    def _check_notify_policies(self) -> None:
+        try:
+            if self._notify.smtp_host is None and not self._notify.webhook_urls:
+                log.info("QA case notifications are off: [notify] sets neither smtp_host nor webhook_urls")
+                return
+            with self._engine.connect() as conn:
+                check_policies(conn, self._notify, warned=self._notify_warned)
+        except Exception:
+            log.exception("checking the notification policies failed")
+
+    def notify_now(self) -> SendRun:
+        """One run of the notify job: queue what the policies say is due for the open cases, then send
+        what is queued and due; returns what the sending did.  A call while a run is going returns at
+        once (zeros), and the running one goes round again.  Errors are logged; the next run tries again."""
+        if not self._notify_lock.acquire(blocking=False):
+            self._notify_again.set()
+            return SendRun(0, 0, 0)
+        try:
+            total = SendRun(0, 0, 0)
+            while True:
+                self._notify_again.clear()
+                done = self._notify_once()
+                total = SendRun(*(a + b for a, b in zip(total, done, strict=True)))
+                if not self._notify_again.is_set():
+                    return total
+        finally:
+            self._notify_lock.release()
+
+    def _notify_once(self) -> SendRun:
+        if self._notify.smtp_host is None and not self._notify.webhook_urls:
+            return SendRun(0, 0, 0)  # notifications are off
+        try:
+            if self._sender is None:
+                self._sender = Sender(self._notify)
+            with self._engine.begin() as conn:
+                plan_notifications(conn, self._notify, self._clock(), warned=self._notify_warned)
+            return send_queued(self._engine, self._notify, self._sender, self._clock)
+        except Exception:
+            log.exception("notify run failed; retrying in %g s", self._notify.interval_s)
+            return SendRun(0, 0, 0)
 
     def check_dock_now(self) -> list[DockStep]:
         """One ``dock.discrepancy`` run (the job): an alert per document with discrepancies nobody decided

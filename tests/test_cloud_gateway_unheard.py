@@ -33,6 +33,8 @@ from coldgate.cloud.alerts import (
     case_opening,
     cloud_stream,
     gateway_unheard,
+    notify_links,
+    notify_policy,
     stream_stuck,
 )
 from coldgate.cloud.alerts.cloud_stream import epoch_ms
@@ -624,7 +626,17 @@ def test_failing_partition_run_is_logged_and_retried(
 
 
 @pytest.mark.parametrize(
-    "module", [gateway_unheard, stream_stuck, cloud_stream, case_flow, case_opening, case_content],
+    "module",
+    [
+        gateway_unheard,
+        stream_stuck,
+        cloud_stream,
+        case_flow,
+        case_opening,
+        case_content,
+        notify_policy,
+        notify_links,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_pure_halves_are_pure(module: ModuleType) -> None:

@@ -47,7 +47,8 @@ GW = "gw01"
 PROTECTED = (
     "audit_log", "readings", "gaps", "alerts", "edge_items", "item_keys", "dead_letters",
     "dead_letter_replays", "qa_cases", "qa_case_alerts", "qa_case_steps", "e_signatures",
-    "qa_case_stock", "qa_case_evidence", "qa_case_notes",
+    "qa_case_stock", "qa_case_evidence", "qa_case_notes", "notifications", "notification_attempts",
+    "notify_link_keys",
 )  # fmt: skip
 #: Live state the service changes.
 LIVE = (
@@ -57,7 +58,8 @@ LIVE = (
 #: A column per table to set to itself: a statement that changes nothing yet needs the UPDATE grant.
 SOME_COLUMN = {
     "qa_cases": "title", "qa_case_alerts": "message", "qa_case_steps": "reason", "e_signatures": "reason",
-    "qa_case_stock": "lot", "qa_case_evidence": "body", "qa_case_notes": "text",
+    "qa_case_stock": "lot", "qa_case_evidence": "body", "qa_case_notes": "text", "notifications": "subject",
+    "notification_attempts": "error", "notify_link_keys": "secret_hex",
     "audit_log": "reason", "readings": "value", "gaps": "detail", "alerts": "message", "edge_items": "kind",
     "item_keys": "ts", "dead_letters": "reason", "dead_letter_replays": "detail", "sites": "name",
     "zones": "temperature_class", "gateways": "online", "gateway_enrolments": "revoked_at",

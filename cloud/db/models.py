@@ -29,6 +29,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     false,
     text,
 )
@@ -54,6 +55,9 @@ __all__ = [
     "LocationVersion",
     "LotSerial",
     "LotVersion",
+    "Notification",
+    "NotificationAttempt",
+    "NotifyLinkKey",
     "Placement",
     "ProductIdentifier",
     "ProductVersion",
@@ -1073,3 +1077,60 @@ class QaCaseNote(Base):
     by_name: Mapped[str] = mapped_column(Text)
     by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """A message about a QA case queued for one recipient over one channel (``cloud/alerts/notify_queue.py``):
+    what it says, to whom, and when it fell due.  Queued once per (case, severity, level, round, channel,
+    recipient); ``id`` is the hash of that key and the e-mail's Message-ID.  A record (migration 0027):
+    whether it was delivered is in its attempts."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("case_id", "severity", "level", "round", "channel", "recipient",
+                         name="uq_notifications_notice"),
+        Index("ix_notifications_queued", "queued_at"),
+    )  # fmt: skip
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(ID_LEN))
+    severity: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    round: Mapped[int] = mapped_column(Integer)
+    #: "email" or "webhook".
+    channel: Mapped[str] = mapped_column(String(16))
+    #: A user id, or ``webhook-N`` (the N-th of ``[notify] webhook_urls``).
+    recipient: Mapped[str] = mapped_column(String(ID_LEN))
+    #: The e-mail address as it was when queued; null for a webhook (its URL stays in the config).
+    address: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationAttempt(Base):
+    """One try at delivering a notification: when, whether the server accepted it, and its error text.
+    A record (migration 0027); a notification with an accepted attempt is never sent again."""
+
+    __tablename__ = "notification_attempts"
+
+    notification_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    took_ms: Mapped[int] = mapped_column(Integer)
+
+
+class NotifyLinkKey(Base):
+    """The key of acknowledge links (``cloud/alerts/notify_links.py``) when ``[notify] link_secret_file``
+    is unset: made once by the first run that needs it, the lowest id in force.  Never readable by the
+    reporting role (migration 0027)."""
+
+    __tablename__ = "notify_link_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    secret_hex: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
