@@ -104,6 +104,8 @@ class CloudService:
         )
         # Whether a source is capped now depends on [ingest], which the read API does not otherwise see.
         app.state.dead_letter_budget = IngestLimits.from_config(self.config.ingest).budget
+        # The case page checks a notification's acknowledge link with the key [notify] says where to find.
+        app.state.notify = self.config.notify
         if self.downlink is not None:  # a catalog write publishes at once instead of at the next pass
             app.state.catalog_changed = self.downlink.nudge
         server_config = uvicorn.Config(

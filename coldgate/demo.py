@@ -14,6 +14,9 @@
   ingest into SQLite, the unheard-gateway watchdog, and the REST API on
   http://127.0.0.1:8000.  One person per role is made with a fresh password
   (printed), and the QA manager's API token is printed for ``curl``.
+- QA cases: the cloud opens one for the excursion, quarantines what the room held, and e-mails QA, the
+  QA manager and the dock at once (the admin too after two minutes unacknowledged) through the demo's
+  own mailbox (``demo_mailbox``: a local SMTP server; ``MAIL`` lines, ``.eml`` files in the folder).
 - The dock (``demo_dock``): door DOCK-1 guarded by the simulator's LLRP reader, read by the gateway's
   real LLRP source; the dock operator's receiving note, a pallet of 24 serialised cases through the
   portal, bound and reconciled by the cloud, and the receipt completed (``DOCK`` lines).
@@ -42,6 +45,7 @@ from typing import Any
 import click
 
 from coldgate.demo_dock import DemoDock, reader_config
+from coldgate.demo_mailbox import DemoMailbox
 from coldgate.demo_people import DEMO_PEOPLE, hhmm
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
@@ -151,7 +155,7 @@ class CloudWatch:
 
         from coldgate.cloud.db.models import Alert as AlertRow
         from coldgate.cloud.db.models import Gap as GapRow
-        from coldgate.cloud.db.models import QaCase
+        from coldgate.cloud.db.models import QaCase, QaCaseStock
 
         lines: list[str] = []
         latest: dict[tuple[str, str], str] = {}
@@ -173,18 +177,39 @@ class CloudWatch:
                 if key not in self.seen:
                     self.seen.add(key)
                     lines.append(f"  CASE  opened {case.id} for QA: {case.rule} {case.subject}: {case.title}")
+                    held = conn.execute(
+                        select(QaCaseStock.product, QaCaseStock.lot)
+                        .where(QaCaseStock.case_id == case.id, QaCaseStock.status_before == "released")
+                        .distinct()
+                    ).all()
+                    if held:
+                        lots = ", ".join(f"{p}/{lot}" for p, lot in held)
+                        lines.append(f"  CASE  {case.id} quarantined what the room held: {lots}")
         return lines, sum(1 for action in latest.values() if action != "cleared")
 
 
-def _cloud_config(data_dir: Path, broker: str, protocol: str, api_port: int) -> Any:
+def _cloud_config(
+    data_dir: Path, broker: str, protocol: str, api_port: int, smtp_port: int | None = None
+) -> Any:
+    """The cloud.toml an operator would write for this site; with ``smtp_port``, QA case notifications
+    to the demo's mailbox: a critical case tells QA, the QA manager and the dock at once (three people,
+    as GSP asks), and the admin too if nobody has acknowledged it after two minutes."""
     from coldgate.cloud.config import cloud_config_from_document
 
-    document = {
+    document: dict[str, Any] = {
         "database": {"url": f"sqlite:///{data_dir / 'cloud.sqlite3'}"},
         "mqtt": {"broker": broker, "protocol": protocol, "workers": 1, "client_id": "demo-cloud"},
         "api": {"host": "127.0.0.1", "port": api_port},
         "gateways": {"heartbeat_timeout_s": 30},
     }
+    if smtp_port is not None:
+        levels = [{"after_min": 0, "roles": ["qa", "qa_manager", "dock_operator"]},
+                  {"after_min": 2, "roles": ["qa_manager", "admin"]}]  # fmt: skip
+        document["notify"] = {
+            "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_security": "none",
+            "mail_from": "coldgate@demo.invalid", "base_url": f"http://127.0.0.1:{api_port}",
+            "policy": {"critical": {"channels": ["email"], "reminder_every_min": 0, "levels": levels}},
+        }  # fmt: skip
     return cloud_config_from_document(document, "demo")
 
 
@@ -209,19 +234,25 @@ async def run_demo(
         port = _free_port()
         broker = await _start_broker(port)
         broker_url, protocol = f"mqtt://127.0.0.1:{port}", "3.1.1"
-    cloud = CloudService(_cloud_config(data_dir, broker_url, protocol, api_port), watchdog_interval_s=5.0)
+    mailbox = DemoMailbox(data_dir / "mailbox").start()
+    config = _cloud_config(data_dir, broker_url, protocol, api_port, mailbox.port)
+    cloud = CloudService(config, watchdog_interval_s=5.0)
     try:
         await asyncio.to_thread(cloud.start)
     except OSError as exc:
+        mailbox.stop()
         if broker is not None:
             await broker.shutdown()
         raise click.ClickException(f"{exc}; choose another with --api-port") from exc
     try:
         token, qa_password = await asyncio.to_thread(_demo_people, cloud)
         click.echo(f"Dashboard: {cloud.api_url}/  (sign in as marta, password {qa_password})")
-        await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop)
+        click.echo(f"Mailbox: QA's e-mail lands in {mailbox.folder} (MAIL lines below)")
+        await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop,
+                        mailbox)  # fmt: skip
     finally:
         await asyncio.to_thread(cloud.stop)
+        mailbox.stop()
         if broker is not None:
             await broker.shutdown()
     click.echo("stopped")
@@ -389,6 +420,7 @@ async def _run_site(
     cloud: Any,
     token: str,
     stop: asyncio.Event,
+    mailbox: DemoMailbox | None = None,
 ) -> None:
     farm_config = default_farm(count, speed=speed)
     board = RelayBoard(unit=1)
@@ -453,7 +485,7 @@ async def _run_site(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
                 lines, open_alerts = await asyncio.to_thread(watch.poll)
-                for line in lines:
+                for line in [*lines, *(mailbox.take() if mailbox is not None else [])]:
                     click.echo(line)
                 app = service.app
                 offline = [s.id for s in app.status_parts().sensors if not s.online] if app else []

@@ -84,6 +84,7 @@ VALID = {
     "unit_id": "04006381333931.000100",  # a serial of lot L1 the catalog knows: its (empty) custody chain
     "at": str(NOW_MS),
     "case_id": "case-000000000001",
+    "view": "all",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a

@@ -74,6 +74,13 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         while f"CASE  opened {case['id']} for QA: temperature.high cr-03" not in "".join(lines):
             assert time.monotonic() < deadline + 40, "the case is not on the screen:\n" + "".join(lines)
             time.sleep(0.2)
+        # QA, the QA manager and the dock are e-mailed at once, through the demo's own mailbox, each
+        # message with its acknowledge link to the case's page.
+        told = ("quentin", "marta", "dominik")
+        while not all(f"MAIL  to {login}@demo.invalid" in "".join(lines) for login in told):
+            assert time.monotonic() < deadline + 60, "no e-mail to QA on the screen:\n" + "".join(lines)
+            time.sleep(0.2)
+        assert f"/dashboard/cases/{case['id']}?ack=" in "".join(lines)
         # Without a token the API refuses; health is open.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{api}/alerts", timeout=5)

@@ -27,14 +27,15 @@ and the inspector reading the audit trail get the same sentence.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
 __all__ = [
-    "FINAL",
-    "MOVES", "NOTE_KINDS", "Awaiting", "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move",
-    "check_note", "check_signatures", "next_states",
+    "ACKNOWLEDGE_WITHIN", "DECIDE_WITHIN", "FINAL", "MOVES", "NOTE_KINDS", "Awaiting", "CaseState",
+    "Disposition", "Move", "Refusal", "Signer", "check_move", "check_note", "check_signatures", "is_overdue",
+    "may_act", "next_states",
 ]  # fmt: skip
 
 
@@ -82,6 +83,34 @@ MOVES: Final[dict[tuple[CaseState, CaseState], Move]] = {
 
 #: States a case never leaves.
 FINAL: Final = frozenset({_S.CLOSED, _S.CANCELLED})
+
+#: A case nobody has acknowledged this long after it opened is overdue (the inbox says so; escalation
+#: tells the next level on its own clock, ``notify_policy``).
+ACKNOWLEDGE_WITHIN: Final = datetime.timedelta(minutes=30)
+#: A case not decided (closed or cancelled) this long after it opened is overdue: GDP expects deviations
+#: investigated and closed within about a month.
+DECIDE_WITHIN: Final = datetime.timedelta(days=30)
+
+
+def is_overdue(state: CaseState, opened_at: datetime.datetime, now: datetime.datetime) -> bool:
+    """Whether a case in ``state`` opened at ``opened_at`` is overdue at ``now``."""
+    if state in FINAL:
+        return False
+    if state is CaseState.OPEN and now - opened_at > ACKNOWLEDGE_WITHIN:
+        return True
+    return now - opened_at > DECIDE_WITHIN
+
+
+def may_act(state: CaseState, held: frozenset[str]) -> bool:
+    """Whether a person holding ``held`` can take the case in ``state`` a step further: make one of its
+    next moves, or sign one (a release's second signature is ``qa.decide``'s)."""
+    for (frm, _to), move in MOVES.items():
+        if frm is not state:
+            continue
+        if move.permission in held or (move.meaning == "approved" and "qa.decide" in held):
+            return True
+    return False
+
 
 #: What people add to a case besides moving it, and the permission each needs: anyone who may
 #: acknowledge comments and attaches (a photo of the display, the logger's printout); the investigation's

@@ -44,7 +44,7 @@ from coldgate.cloud.catalog.versions import in_force
 from coldgate.cloud.db.models import GatewayEnrolment, LotVersion, QaCaseStep, QaCaseStock
 from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
 
-__all__ = ["SETTLED_TO", "quarantine_stock", "settle"]
+__all__ = ["SETTLED_TO", "quarantine_stock", "quarantined_lots", "settle"]
 
 _stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
 _lots: Table = LotVersion.__table__  # type: ignore[assignment]
@@ -200,3 +200,40 @@ def _taken_by_a_case(conn: Connection, pairs: list[tuple[str, str]]) -> set[tupl
         query = select(s.product, s.lot).where(s.status_before == "released", here)
         found.update((r.product, r.lot) for r in conn.execute(query))
     return found
+
+
+def quarantined_lots(conn: Connection, *, site: str | None = None) -> list[dict[str, Any]]:
+    """Every lot quarantined now, longest held first: since when, by whom and why (its version), the
+    open cases that hold it and the rooms they found it in (``site``: only lots a case found at that
+    site, or none of a case).  One reader for the quarantine page and ``GET /quarantine``."""
+    held = conn.execute(in_force(_lots, ("product", "lot")).where(_lots.c.status == "quarantined")).all()
+    if not held:
+        return []
+    pairs = sorted({(r.product, r.lot) for r in held})
+    st = _steps.c
+    top = select(st.case_id, func.max(st.seq).label("top")).group_by(st.case_id).subquery()
+    states = select(st.case_id, st.state).join(top, (st.case_id == top.c.case_id) & (st.seq == top.c.top))
+    final = {state.value for state in FINAL}
+    open_ids = sorted(row.case_id for row in conn.execute(states) if row.state not in final)
+    cases: dict[tuple[str, str], dict[str, set[str]]] = {}
+    s = _stock.c
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        query = select(s.product, s.lot, s.case_id, s.site, s.location).where(
+            s.case_id.in_(open_ids), tuple_(s.product, s.lot).in_(chunk)
+        )
+        for row in conn.execute(query):
+            found = cases.setdefault((row.product, row.lot), {"cases": set(), "rooms": set()})
+            found["cases"].add(row.case_id)
+            found["rooms"].add(f"{row.site}/{row.location}")
+    out = []
+    for row in sorted(held, key=lambda r: (r.changed_at, r.product, r.lot)):
+        found = cases.get((row.product, row.lot), {"cases": set(), "rooms": set()})
+        if site is not None and found["rooms"] and not any(r.startswith(f"{site}/") for r in found["rooms"]):
+            continue
+        out.append({
+            "product": row.product, "lot": row.lot, "expiry": row.expiry.isoformat() if row.expiry else None,
+            "since": row.changed_at, "by": row.changed_by, "reason": row.reason,
+            "cases": sorted(found["cases"]), "rooms": sorted(found["rooms"]),
+        })  # fmt: skip
+    return out

@@ -18,7 +18,10 @@ disposition); the move is made, in the same transaction, by the signature that c
 awaited.  Only signatures that still match the case count: one given before another alert was folded
 into the case no longer does.
 
-Not yet here (the rest of issue 16): the evidence snapshot, automatic quarantine, notifications.
+Each alert placed into a case leaves its evidence snapshot (``case_evidence``); a cold-chain excursion's
+case takes the stock its room held and quarantines it, and the case's signed closing settles it
+(``case_quarantine``).  Who is told, and when, is the notify job's (``notify_queue``), which reads the
+cases this module writes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from coldgate.cloud.alerts.case_flow import (
     check_move,
     check_note,
     check_signatures,
+    is_overdue,
+    may_act,
     next_states,
 )  # fmt: skip
 from coldgate.cloud.alerts.case_opening import (
@@ -73,7 +78,7 @@ from coldgate.cloud.identity.roles import permissions
 from coldgate.cloud.identity.signatures import SignatureMark, SignedBy
 from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError, aware, checked_text
 
-__all__ = ["add_note", "case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
+__all__ = ["VIEWS", "add_note", "case_detail", "list_cases", "move_case", "open_cases", "record_refusal"]
 
 _cases: Table = QaCase.__table__  # type: ignore[assignment]
 _folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
@@ -240,16 +245,37 @@ def _card(row: Any, step: Any, summary: tuple[str, int, int] | None) -> dict[str
     }  # fmt: skip
 
 
+#: The inbox's views: every case, those I have worked (moved, signed, noted), those my roles can take a
+#: step further, and those overdue (``case_flow.is_overdue``).
+VIEWS: Final = ("all", "mine", "roles", "overdue")
+
+
+def _mine(conn: Connection, user_id: str) -> set[str]:
+    """The cases ``user_id`` has moved, signed or added a note to."""
+    s, n, e = _steps.c, _notes.c, signatures.table().c
+    found = set(conn.execute(select(s.case_id).where(s.by_id == user_id).distinct()).scalars())
+    found |= set(conn.execute(select(n.case_id).where(n.by_id == user_id).distinct()).scalars())
+    signed = select(e.record_id).where(e.record_type == _ENTITY, e.signer_id == user_id).distinct()
+    return found | set(conn.execute(signed).scalars())
+
+
 def list_cases(
-    conn: Connection, *, site: str | None = None, state: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Cases, those still open first (then newest opened first); ``state``: only those in it (``all``:
-    every case, as no ``state``)."""
+    conn: Connection, *, site: str | None = None, state: str | None = None, limit: int = 100, offset: int = 0,
+    view: str = "all", user_id: str | None = None, held: frozenset[str] = frozenset(),
+    now: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Cases, those still open first (then newest opened first), ``offset`` and ``limit`` a page; ``state``:
+    only those in it (``all``: every case, as no ``state``); ``view`` (:data:`VIEWS`): ``mine`` those
+    ``user_id`` worked, ``roles`` those ``held`` lets one take further, ``overdue`` those late at ``now``.
+    Each card says whether it is overdue."""
     if state == "all":
         state = None
     if state is not None and state not in {s.value for s in CaseState}:
         choices = ", ".join(s.value for s in CaseState)
         raise UserInputError("state", f"{state!r} is not a case state (one of {choices}, or all)")
+    if view not in VIEWS:
+        raise UserInputError("view", f"{view!r} is not a view (one of {', '.join(VIEWS)})")
+    moment = now or datetime.datetime.now(datetime.UTC)
     latest = _latest_steps().subquery()
     query = select(_cases, latest.c.state, latest.c.at).join(latest, latest.c.case_id == _cases.c.id)
     if site is not None:
@@ -259,9 +285,17 @@ def list_cases(
     final = {s.value for s in FINAL}
     rows = conn.execute(query.order_by(_cases.c.opened_at.desc(), _cases.c.id)).all()
     rows.sort(key=lambda r: r.state in final)  # stable: open first, each part newest first
-    rows = rows[:limit]
+    late = {r.id for r in rows if is_overdue(CaseState(r.state), aware(r.opened_at), moment)}
+    if view == "mine":
+        mine = _mine(conn, user_id) if user_id else set()
+        rows = [r for r in rows if r.id in mine]
+    elif view == "roles":
+        rows = [r for r in rows if may_act(CaseState(r.state), held)]
+    elif view == "overdue":
+        rows = [r for r in rows if r.id in late]
+    rows = rows[offset : offset + limit]
     summaries = _summaries(conn, [r.id for r in rows])
-    return [_card(r, r, summaries.get(r.id)) for r in rows]
+    return [{**_card(r, r, summaries.get(r.id)), "overdue": r.id in late} for r in rows]
 
 
 def _rows_of(conn: Connection, table: Table, case_id: str) -> list[Any]:
@@ -337,6 +371,8 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
         select(_folded).where(f.case_id == case_id).order_by(f.raised_ts, f.gateway, f.alert_id)
     ).all()
     card = _card(row, steps[-1], _summaries(conn, [case_id]).get(case_id))
+    now = datetime.datetime.now(datetime.UTC)
+    card["overdue"] = is_overdue(CaseState(steps[-1].state), aware(row.opened_at), now)
     signed = signatures.signatures_of(conn, _ENTITY, case_id, _content_reader(conn, case_id))
     return {
         **card,

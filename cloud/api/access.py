@@ -25,7 +25,7 @@ SIGNED_IN = "(signed in)"
 #: Writes a reader may reach because the record itself decides, per request, which permission the write
 #: needs, and audits every refusal: a QA case's move (``cloud/alerts/case_flow.py``: acknowledging asks
 #: ``alerts.acknowledge``, closing ``qa.review``...), so a viewer's attempt is on the record, not lost.
-RECORD_CHECKED = frozenset({("POST", "/cases/{case_id}/moves")})
+RECORD_CHECKED = frozenset({("POST", "/cases/{case_id}/moves"), ("POST", "/dashboard/cases/{case_id}/move")})
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
@@ -64,6 +64,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/cases/{case_id}"): "alerts.read",
     ("POST", "/cases/{case_id}/moves"): "alerts.read",  # see RECORD_CHECKED
     ("POST", "/cases/{case_id}/notes"): "alerts.acknowledge",
+    ("GET", "/quarantine"): "catalog.read",
     ("GET", "/dead-letters"): "dead_letters.read",
     ("GET", "/dead-letters/budgets"): "dead_letters.read",
     ("GET", "/sites"): "sites.read",
@@ -135,6 +136,11 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/topology/{gateway}/accept"): "catalog.manage",
     ("GET", "/dashboard/catalog"): "catalog.read",
     ("GET", "/dashboard/catalog/{kind}"): "catalog.read",
+    ("GET", "/dashboard/cases"): "alerts.read",
+    ("GET", "/dashboard/cases/{case_id}"): "alerts.read",
+    ("POST", "/dashboard/cases/{case_id}/move"): "alerts.read",  # the case decides, as RECORD_CHECKED
+    ("POST", "/dashboard/cases/{case_id}/notes"): "alerts.acknowledge",
+    ("GET", "/dashboard/quarantine"): "catalog.read",
     ("GET", "/dashboard/documents"): "documents.read",
     ("GET", "/dashboard/documents/{document_id}"): "documents.read",
     ("POST", "/dashboard/documents/{document_id}/accept"): "qa.decide",

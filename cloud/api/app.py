@@ -40,6 +40,7 @@ from coldgate.cloud.api.routes import (
     gateways,
     health,
     overview,
+    quarantine,
     readings,
     sensors,
     sites,
@@ -136,6 +137,7 @@ def create_app(
         dock,
         custody,
         cases,
+        quarantine,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

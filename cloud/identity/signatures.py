@@ -34,7 +34,7 @@ from coldgate.cloud.identity.users import aware, iso
 
 __all__ = [
     "CONTENT_VERSION", "SignatureMark", "SignedBy", "content_sha256", "manifest", "record_signature",
-    "signatures_of", "signed_in_session", "verify",
+    "signatures_of", "signed_in_session", "table", "verify",
 ]  # fmt: skip
 
 _table: Table = ESignature.__table__  # type: ignore[assignment]
@@ -68,6 +68,11 @@ class SignatureMark:
     signer_login: str
     signer_name: str
     signed_at: datetime.datetime
+
+
+def table() -> Table:
+    """The signatures' table, for a record's store that lists what a person signed."""
+    return _table
 
 
 def manifest(mark: SignatureMark | Any) -> dict[str, Any]:

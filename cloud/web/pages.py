@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection
 
 from coldgate.cloud.api import queries, queries_audit, queries_overview, queries_sites
 from coldgate.cloud.api.access import check_pages
@@ -45,7 +46,7 @@ from coldgate.cloud.web.list_filters import alert_rows, duration_words, gap_rows
 from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
 from coldgate.cloud.web.times import RangeError, corrected, local_time
 
-__all__ = ["VENDOR", "Who", "install", "render"]
+__all__ = ["VENDOR", "Who", "install", "render", "sensor_chart"]
 
 HERE = Path(__file__).parent
 #: Where ``npm ci`` (scripts/setup.sh) puts the browser libraries of package.json.
@@ -297,6 +298,34 @@ def audit_page(
 CHART_POINTS = 1200
 
 
+def sensor_chart(
+    conn: Connection, gateway: str, sensor: str, start_ms: int, end_ms: int, *, now_ms: int, last: Any
+) -> dict[str, Any]:
+    """What a sensor's chart draws over [``start_ms``, ``end_ms``): its series, gaps, alerts, the limits
+    of each stretch, the range's statistics and the chart's JSON; for the sensor page and a QA case's
+    excursion alike (``last``: the sensor's last reading, whose quantity and unit it is drawn in)."""
+    quantity = last.quantity if last else None
+    series = queries.reading_series(conn, gateway, sensor, start_ms, end_ms, CHART_POINTS, quantity)
+    gaps = [
+        g for g in queries.gaps(conn, gateway, None, start_ms, end_ms, 1000)
+        if g.subject == sensor or g.subject_type == "gateway"
+    ]  # fmt: skip
+    alerts = [
+        a for a in queries.alerts(conn, gateway, False, None, 1000)
+        if a.subject == sensor and (a.updated_at >= start_ms or a.open) and a.raised_at < end_ms
+    ]  # fmt: skip
+    steps = limit_steps(conn, gateway=gateway, sensor=sensor, until=end_ms)
+    stays = class_stays(conn, gateway, sensor)
+    applied = limits_in_force(steps.get((gateway, sensor), ()), end_ms, unit=last.unit if last else None)
+    # Each stretch judged by the class of the room the sensor was in then; what the gateway applied
+    # where no placement with a class says.
+    segments = limit_segments(stays, applied, series["from"], series["to"])
+    stats = series_stats(series, temperature=quantity == "temperature")
+    chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=segments)
+    return {"series": series, "gaps": gaps, "alerts": alerts, "segments": segments, "stats": stats,
+            "chart": chart, "quantity": quantity}  # fmt: skip
+
+
 @router.get("/dashboard/sensor", response_class=HTMLResponse)
 def sensor_page(
     who: Who, request: Request,
@@ -323,35 +352,19 @@ def sensor_page(
             error, span = str(exc), chart_span("24h", None, None, zone, now_ms=now_ms)
         last = found[0].last_reading
         quantity = last.quantity if last else None
-        series = queries.reading_series(
-            conn, gateway, sensor, span.start_ms, span.end_ms, CHART_POINTS, quantity
-        )
-        gaps = [
-            g for g in queries.gaps(conn, gateway, None, span.start_ms, span.end_ms, 1000)
-            if g.subject == sensor or g.subject_type == "gateway"
-        ]  # fmt: skip
-        alerts = [
-            a for a in queries.alerts(conn, gateway, False, None, 1000)
-            if a.subject == sensor and (a.updated_at >= span.start_ms or a.open) and a.raised_at < span.end_ms
-        ]  # fmt: skip
-        steps = limit_steps(conn, gateway=gateway, sensor=sensor, until=span.end_ms)
-        stays = class_stays(conn, gateway, sensor)
+        drawn = sensor_chart(conn, gateway, sensor, span.start_ms, span.end_ms, now_ms=now_ms, last=last)
         names = {x["id"]: x["name"] for x in locations(conn)}
         where = [
             {**p, "name": names.get(p["location"] or "", p["location"])}
             for p in placements(conn, gateway=gateway, device=sensor) if p["device_kind"] == "sensor"
         ]  # fmt: skip
-    applied = limits_in_force(steps.get((gateway, sensor), ()), span.end_ms, unit=last.unit if last else None)
-    # Each stretch judged by the class of the room the sensor was in then; what the gateway applied
-    # where no placement with a class says.
-    segments = limit_segments(stays, applied, series["from"], series["to"])
-    stats = series_stats(series, temperature=quantity == "temperature")
-    chart = chart_data(series, gaps, alerts, now_ms=now_ms, limits=segments)
+    series, gaps, alerts, segments = drawn["series"], drawn["gaps"], drawn["alerts"], drawn["segments"]
+    stats, chart = drawn["stats"], drawn["chart"]
     asked = {"from": span.start_ms, "to": span.end_ms}
     query = urlencode(asked | ({"quantity": quantity} if quantity else {}))
     # The form shows what was typed when it was refused, else the range drawn (perhaps widened to hours).
-    drawn = (form_value(series["from"], zone), form_value(series["to"], zone))
-    typed = (start or "", end or "") if error else drawn
+    shown = (form_value(series["from"], zone), form_value(series["to"], zone))
+    typed = (start or "", end or "") if error else shown
     return render(
         request, "sensor.html", who, status.HTTP_422_UNPROCESSABLE_CONTENT if error else 200,
         gateway=gateway, sensor=sensor, span=span, presets=PRESETS, error=error, zone=zone, last=last,
@@ -363,7 +376,9 @@ def sensor_page(
 
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:
-    target = "/login?next=" + quote(request.url.path, safe="/")
+    # The query comes back too: a notification's acknowledge link (``?ack=``) must survive signing in.
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = "/login?next=" + quote(asked, safe="/")
     if request.headers.get("HX-Request"):
         return Response(status_code=status.HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

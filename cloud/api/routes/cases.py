@@ -32,7 +32,7 @@ from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import UserInputError
 
-__all__ = ["router"]
+__all__ = ["MoveBody", "make_move", "router"]
 
 router = APIRouter(tags=["cases"])
 CaseId = Annotated[str, Path(max_length=64, description="The case's id (case-...).")]
@@ -55,6 +55,7 @@ class CaseCard(BaseModel):
     severity: str = Field(description="The most severe of its alerts.")
     alerts: int = Field(description="How many alerts were folded into it.")
     last_alert_ts: int | None = Field(description="The newest alert's time, epoch ms.")
+    overdue: bool = Field(description="Not acknowledged within 30 minutes, or not decided within 30 days.")
 
 
 class CaseList(BaseModel):
@@ -167,20 +168,32 @@ class MoveBody(BaseModel):
 
 @router.get("/cases", response_model=CaseList)
 def list_cases(
+    request: Request,
     conn: Annotated[Connection, Depends(connection)],
     site: Annotated[str | None, Query(max_length=64)] = None,
     state: Annotated[
         str | None, Query(max_length=32, description="Only cases in this state; all: every case.")
     ] = None,
+    view: Annotated[
+        str, Query(max_length=16, description="all; mine: those you worked; roles: those your roles can take "
+                   "further; overdue.")
+    ] = "all",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> CaseList:
-    """Cases still open first (newest opened first), then closed and cancelled ones."""
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CaseList:  # fmt: skip
+    """Cases still open first (newest opened first), then closed and cancelled ones; ``offset`` and
+    ``limit`` page through them."""
     if state not in (None, "all", *CaseState):
         choices = ", ".join(CaseState)
         raise query_error("state", state, f"{state!r} is not a case state (one of {choices}, or all)")
-    return CaseList(
-        items=[CaseCard(**c) for c in case_store.list_cases(conn, site=site, state=state, limit=limit)]
-    )
+    if view not in case_store.VIEWS:
+        raise query_error("view", view, f"{view!r} is not a view (one of {', '.join(case_store.VIEWS)})")
+    principal: Principal = request.state.principal
+    found = case_store.list_cases(
+        conn, site=site, state=state, limit=limit, offset=offset, view=view, user_id=principal.user_id,
+        held=principal.permissions,
+    )  # fmt: skip
+    return CaseList(items=[CaseCard(**c) for c in found])
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=ANSWERS)
@@ -196,6 +209,13 @@ def get_case(case_id: CaseId, conn: Annotated[Connection, Depends(connection)]) 
 )  # fmt: skip
 def move_case(case_id: CaseId, body: MoveBody, request: Request) -> CaseOut:
     """Move the case to ``state``, or sign the move; refused moves are audited too."""
+    return CaseOut(**make_move(request, case_id, body))
+
+
+def make_move(request: Request, case_id: str, body: MoveBody) -> dict[str, Any]:
+    """The move (or signature) ``body`` asks, as the signed-in person, for this route and the case page's
+    form alike: the signer re-authenticated first, a wrong password's count committed, every refusal
+    audited in a transaction of its own and raised."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
     checked = precheck(request, body.signature) if body.signature is not None else None
@@ -218,7 +238,7 @@ def move_case(case_id: CaseId, body: MoveBody, request: Request) -> CaseOut:
         with writing(request) as conn:
             case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now)
         raise
-    return CaseOut(**moved)
+    return moved
 
 
 @router.post(
