@@ -5,8 +5,8 @@ Why the case does it and not a person: GDP asks that goods exposed to an excursi
 QA has judged them, and a room holds hundreds of lots nobody has time to look up while the compressor
 is being fixed.  So when a cold-chain excursion opens a case (or joins one), the case
 
-1. finds the room: the location the alerting sensor was placed at when the excursion began
-   (``placements.location_at``), at the gateway's site;
+1. finds the room: the location (and its site) the alerting sensor was placed at when the excursion
+   began;
 2. derives the stock that was there during the excursion (``location_stock.stock_in_location``, the
    custody chain's own answer) from the excursion's start to its end, or to now while it lasts, and
    records it on the case (``qa_case_stock``, with each lot's status before);
@@ -39,9 +39,8 @@ from sqlalchemy import Connection, Table, func, insert, select, tuple_
 from coldgate.cloud.alerts.case_flow import FINAL, Disposition
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.lots import move_lot
-from coldgate.cloud.catalog.placements import location_at
 from coldgate.cloud.catalog.versions import in_force
-from coldgate.cloud.db.models import GatewayEnrolment, LotVersion, QaCaseStep, QaCaseStock
+from coldgate.cloud.db.models import LotVersion, Placement, QaCaseStep, QaCaseStock
 from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
 
 __all__ = ["SETTLED_TO", "quarantine_stock", "quarantined_lots", "settle"]
@@ -71,9 +70,17 @@ def _statuses(conn: Connection, pairs: Iterable[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def _site_of(conn: Connection, gateway: str) -> str | None:
-    g = GatewayEnrolment
-    return conn.execute(select(g.site).where(g.gateway == gateway)).scalar()
+def _room_of(conn: Connection, gateway: str, sensor: str, at_ms: int) -> tuple[str | None, str | None]:
+    """The site and location the sensor was placed at ``at_ms`` (its newest placement from then or
+    before; the placement's own site, which the catalog checked the location against), or Nones."""
+    p = Placement
+    row = conn.execute(
+        select(p.site, p.location)
+        .where(p.gateway == gateway, p.device_kind == "sensor", p.device == sensor, p.valid_from <= at_ms)
+        .order_by(p.valid_from.desc())
+        .limit(1)
+    ).first()
+    return (row.site, row.location) if row is not None and row.location is not None else (None, None)
 
 
 def quarantine_stock(
@@ -82,8 +89,7 @@ def quarantine_stock(
 ) -> list[tuple[str, str]]:  # fmt: skip
     """Record what was in the sensor's room from ``start_ms`` to ``end_ms`` on the case and quarantine
     its released lots; the (product, lot) pairs quarantined now.  Audited (``qa_case.stock_taken``)."""
-    site = _site_of(conn, gateway)
-    location = location_at(conn, gateway, "sensor", sensor, start_ms)
+    site, location = _room_of(conn, gateway, sensor, start_ms)
     where = {"gateway": gateway, "sensor": sensor, "site": site, "location": location,
              "window": [start_ms, end_ms]}  # fmt: skip
     if site is None or location is None:
