@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,12 +21,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, exc, select, text
 
 from coldgate.cloud.alerts.case_content import signed_content
+from coldgate.cloud.alerts.case_store import move_case
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.api.auth import CSRF_HEADER, AuthSettings
+from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.models import AuditEntry, User
+from coldgate.cloud.identity.roles import permissions
 from coldgate.cloud.identity.sessions import SessionLimits
-from coldgate.cloud.identity.signatures import SignatureMark, content_sha256
+from coldgate.cloud.identity.signatures import SignatureMark, SignedBy, content_sha256
 from coldgate.cloud.scheduler import CloudScheduler
 from coldgate.contract import examples
 from tests.rig.cloud_db import ingest
@@ -234,3 +238,37 @@ def test_signatures_are_never_edited(site: tuple[TestClient, People, str], engin
         with pytest.raises(exc.DBAPIError), engine.begin() as conn:
             conn.execute(text(statement))
     assert client.get(f"/cases/{case_id}", headers=h["vera"]).json()["signatures"][0]["matches"] is True
+
+
+def test_two_people_signing_a_release_at_the_same_moment_close_it(
+    site: tuple[TestClient, People, str], engine: Engine
+) -> None:
+    """Marta's signature is in a transaction not yet committed when Quentin signs: his waits for it (the
+    case's row is locked on PostgreSQL, the write lock is SQLite's), then sees it and completes the
+    release, rather than each seeing only their own and leaving the case awaiting what it has."""
+    client, h, case_id = site
+    _to_pending(client, h, case_id)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(User.login, User.id)).all())
+    roles = {"marta": ("qa_manager",), "quentin": ("qa",)}
+    who = {login: (Actor(f"{login.title()} Tester", ids[login]), permissions(roles[login]),
+                   SignedBy(ids[login], login, f"{login.title()} Tester")) for login in roles}  # fmt: skip
+    release = {"disposition": "released", "reason": "stability data"}
+
+    def sign(login: str, conn: Any) -> dict[str, Any]:
+        actor, held, signer = who[login]
+        return move_case(conn, case_id, "closed", by=actor, held=held, now=NOW, signer=signer, **release)
+
+    second: dict[str, Any] = {}
+    with engine.begin() as first:
+        assert sign("marta", first)["state"] == "pending_disposition"
+        quentin = threading.Thread(target=lambda: second.update(_in_own_transaction(engine, sign, "quentin")))
+        quentin.start()
+        quentin.join(0.5)  # he is waiting for her transaction (or has not started yet)
+    quentin.join(30)
+    assert second["state"] == "closed", second["pending"]
+
+
+def _in_own_transaction(engine: Engine, sign: Any, login: str) -> dict[str, Any]:
+    with engine.begin() as conn:
+        return dict(sign(login, conn))

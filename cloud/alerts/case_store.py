@@ -465,6 +465,11 @@ def move_case(
             raise UserInputError("disposition", f"{disposition!r} is not a disposition (one of {choices})")
         chosen = Disposition(disposition)
     reason = checked_text("reason", reason, max_len=1000).strip() if reason is not None else None
+    if conn.dialect.name == "postgresql":
+        # One move of a case at a time: two people signing a release at the same moment must not each
+        # see only their own signature and leave the case awaiting a second it already has.  (SQLite's
+        # writer holds its one write lock from the transaction's start.)
+        conn.execute(select(_cases.c.id).where(_cases.c.id == case_id).with_for_update())
     steps = conn.execute(
         select(_steps.c.seq, _steps.c.state, _steps.c.by_id)
         .where(_steps.c.case_id == case_id)
