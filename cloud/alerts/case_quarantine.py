@@ -36,18 +36,18 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Table, func, insert, select, tuple_
 
-from coldgate.cloud.alerts.case_flow import FINAL, Disposition
+from coldgate.cloud.alerts.case_flow import Disposition
+from coldgate.cloud.alerts.case_steps import undecided_case_ids
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.lots import move_lot
 from coldgate.cloud.catalog.versions import in_force
-from coldgate.cloud.db.models import LotVersion, Placement, QaCaseStep, QaCaseStock
+from coldgate.cloud.db.models import LotVersion, Placement, QaCaseStock
 from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
 
 __all__ = ["SETTLED_TO", "quarantine_stock", "quarantined_lots", "settle"]
 
 _stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
 _lots: Table = LotVersion.__table__  # type: ignore[assignment]
-_steps: Table = QaCaseStep.__table__  # type: ignore[assignment]
 _ENTITY: Final = "qa_case"
 #: What a closed case's disposition (or a cancelled case) makes of the lots it quarantined.
 SETTLED_TO: Final[dict[str | None, str]] = {
@@ -139,13 +139,8 @@ def _open_elsewhere(conn: Connection, case_id: str, pairs: list[tuple[str, str]]
     """Which of ``pairs`` another case still open lists in its stock."""
     if not pairs:
         return set()
-    s, st = _stock.c, _steps.c
-    top = select(st.case_id, func.max(st.seq).label("top")).group_by(st.case_id).subquery()
-    states = select(st.case_id, st.state).join(top, (st.case_id == top.c.case_id) & (st.seq == top.c.top))
-    final = {state.value for state in FINAL}
-    open_ids = {
-        row.case_id for row in conn.execute(states) if row.state not in final and row.case_id != case_id
-    }
+    s = _stock.c
+    open_ids = undecided_case_ids(conn) - {case_id}
     if not open_ids:
         return set()
     held: set[tuple[str, str]] = set()
@@ -216,11 +211,7 @@ def quarantined_lots(conn: Connection, *, site: str | None = None) -> list[dict[
     if not held:
         return []
     pairs = sorted({(r.product, r.lot) for r in held})
-    st = _steps.c
-    top = select(st.case_id, func.max(st.seq).label("top")).group_by(st.case_id).subquery()
-    states = select(st.case_id, st.state).join(top, (st.case_id == top.c.case_id) & (st.seq == top.c.top))
-    final = {state.value for state in FINAL}
-    open_ids = sorted(row.case_id for row in conn.execute(states) if row.state not in final)
+    open_ids = sorted(undecided_case_ids(conn))
     cases: dict[tuple[str, str], dict[str, set[str]]] = {}
     s = _stock.c
     for start in range(0, len(pairs), 500):

@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, and_, exists, func, insert, select
+from sqlalchemy import Connection, Table, exists, func, insert, select
 
 from coldgate.cloud.alerts.case_content import signed_content
 from coldgate.cloud.alerts.case_evidence import evidence_of, latest_figures, take_evidence
@@ -60,6 +60,7 @@ from coldgate.cloud.alerts.case_opening import (
     is_excursion,
 )  # fmt: skip
 from coldgate.cloud.alerts.case_quarantine import quarantine_stock, settle
+from coldgate.cloud.alerts.case_steps import latest_steps
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.db.models import (
@@ -99,18 +100,12 @@ def _new_id() -> str:
     return f"case-{secrets.token_hex(6)}"
 
 
-def _latest_steps() -> Any:
-    """Each case's newest step: the state it is in, and who put it there when."""
-    top = select(_steps.c.case_id, func.max(_steps.c.seq).label("top")).group_by(_steps.c.case_id).subquery()
-    return select(_steps).join(top, and_(_steps.c.case_id == top.c.case_id, _steps.c.seq == top.c.top))
-
-
 def _open_by_cause(conn: Connection, causes: Iterable[str]) -> dict[str, str]:
     """The case open (neither closed nor cancelled) for each cause, by cause."""
     wanted = sorted(set(causes))
     if not wanted:
         return {}
-    latest = _latest_steps().subquery()
+    latest = latest_steps().subquery()
     query = (
         select(_cases.c.cause, _cases.c.id, latest.c.state)
         .join(latest, latest.c.case_id == _cases.c.id)
@@ -276,7 +271,7 @@ def list_cases(
     if view not in VIEWS:
         raise UserInputError("view", f"{view!r} is not a view (one of {', '.join(VIEWS)})")
     moment = now or datetime.datetime.now(datetime.UTC)
-    latest = _latest_steps().subquery()
+    latest = latest_steps().subquery()
     query = select(_cases, latest.c.state, latest.c.at).join(latest, latest.c.case_id == _cases.c.id)
     if site is not None:
         query = query.where(_cases.c.site == site)

@@ -35,9 +35,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, NamedTuple, overload
 
-from sqlalchemy import Connection, Engine, Table, and_, exists, func, insert, select, text
+from sqlalchemy import Connection, Engine, Table, exists, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from coldgate.cloud.alerts.case_steps import latest_steps
 from coldgate.cloud.alerts.notify_links import MIN_SECRET_BYTES, LinkRefusal, ack_link, check_link, make_token
 from coldgate.cloud.alerts.notify_policy import (
     CaseFacts,
@@ -58,7 +59,6 @@ from coldgate.cloud.db.models import (
     NotifyLinkKey,
     QaCase,
     QaCaseAlert,
-    QaCaseStep,
     Site,
     User,
     UserRole,
@@ -80,7 +80,6 @@ _queue: Table = Notification.__table__  # type: ignore[assignment]
 _attempts: Table = NotificationAttempt.__table__  # type: ignore[assignment]
 _keys: Table = NotifyLinkKey.__table__  # type: ignore[assignment]
 _cases: Table = QaCase.__table__  # type: ignore[assignment]
-_steps: Table = QaCaseStep.__table__  # type: ignore[assignment]
 _folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
 _RANK: Final = {"info": 0, "warning": 1, "critical": 2}
 #: Notifications queued longer ago than this are no longer retried.
@@ -163,12 +162,7 @@ def _aware(moment: datetime.datetime) -> datetime.datetime:
 
 def _open_cases(conn: Connection) -> list[_Open]:
     """Cases whose newest step is ``open``."""
-    top = select(_steps.c.case_id, func.max(_steps.c.seq).label("top")).group_by(_steps.c.case_id).subquery()
-    latest = (
-        select(_steps.c.case_id, _steps.c.state)
-        .join(top, and_(_steps.c.case_id == top.c.case_id, _steps.c.seq == top.c.top))
-        .subquery()
-    )
+    latest = latest_steps().subquery()
     c = _cases.c
     query = (
         select(c.id, c.site, c.subject_type, c.subject, c.title, c.opened_at)
