@@ -124,9 +124,9 @@ class GatewayApp:
         self.rules = SiteRules.from_config(config, snapshot=previous.rules.snapshot() if previous else None)
         # Sources offline for longer than their delay (``[offline_alerts]``).  Outages carry over a
         # reload; the rebuilt sources have no gap to close for them, so ``_offline_tick`` asks them.
-        carried = previous.offline.snapshot() if previous is not None else {}
+        carried = previous.offline.snapshot() if previous is not None else None
         self.offline = OfflineSources(offline_params_from_config(config), carried)
-        self._carried_outages = set(carried)
+        self._carried_outages = set(carried.outages) if carried is not None else set()
         self.alarm = (
             replace(previous.alarm, min_severity=config.alarm.min_severity)
             if previous is not None

@@ -29,7 +29,12 @@ The gap's start is mapped onto the gap's own boot and monotonic time
 
 The alert id is ``<source>.source.offline.<hash>`` (``alerts.alert_id``) over
 the source and the outage's start, so the same gaps give the same ids in the
-cloud, and one outage never has two.
+cloud, and one outage never has two.  A source that goes offline again at the
+very mark its last raised outage started (it answered and failed within one
+monotonic millisecond) would get that outage's id back, and the cloud would
+fold a new outage into a cleared alert; such a repeat is numbered into the
+hash (``#1``, ``#2``...), still deterministic.  The last raised mark of every
+source is part of the state a pushed configuration carries over.
 """
 
 from __future__ import annotations
@@ -130,12 +135,25 @@ def _now(stamp: StampLike) -> Mark:
     return Mark(ts=stamp.wall_ms, boot=stamp.boot, mono=stamp.mono_ms)
 
 
+@dataclass(frozen=True)
+class OfflineState:
+    """What one rule hands the next after a pushed configuration.
+
+    ``outages``: the sources offline now; ``last_raised``: per source key, the start
+    mark of its newest raised outage and that outage's repeat number (see the module).
+    """
+
+    outages: Mapping[str, Outage] = field(default_factory=dict)
+    last_raised: Mapping[str, tuple[Mark, int]] = field(default_factory=dict)
+
+
 class OfflineSources:
     """The open outages of one gateway; ``observe``, ``tick`` and ``back`` return alert steps."""
 
-    def __init__(self, params: OfflineParams, outages: Mapping[str, Outage] | None = None) -> None:
+    def __init__(self, params: OfflineParams, state: OfflineState | None = None) -> None:
         self.params = params
-        self._open: dict[str, Outage] = dict(outages or {})
+        self._open: dict[str, Outage] = dict(state.outages) if state is not None else {}
+        self._last_raised: dict[str, tuple[Mark, int]] = dict(state.last_raised) if state is not None else {}
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -181,11 +199,7 @@ class OfflineSources:
             lasted = elapsed_ms(outage.start, now)
             if lasted < policy.after_ms:
                 continue
-            raised = replace(
-                outage,
-                alert_id=alert_id(outage.subject, str(outage.subject_type), RULE, outage.start),
-                severity=policy.severity,
-            )
+            raised = replace(outage, alert_id=self._new_id(key, outage), severity=policy.severity)
             self._open[key] = raised
             text = (
                 f"{outage.subject_type} {outage.subject} offline for {fmt_duration(lasted)} "
@@ -212,9 +226,18 @@ class OfflineSources:
         """The sources offline now, raised or not yet, oldest first."""
         return sorted(self._open.values(), key=lambda o: (o.gap_start, o.subject))
 
-    def snapshot(self) -> dict[str, Outage]:
+    def snapshot(self) -> OfflineState:
         """All state (frozen values): hand it to the next rule after a pushed configuration."""
-        return dict(self._open)
+        return OfflineState(outages=dict(self._open), last_raised=dict(self._last_raised))
+
+    def _new_id(self, key: str, outage: Outage) -> str:
+        """The id of an outage raised now; a repeat at its source's last raised mark is numbered."""
+        last = self._last_raised.get(key)
+        same = last is not None and (last[0].boot, last[0].mono) == (outage.start.boot, outage.start.mono)
+        repeat = last[1] + 1 if last is not None and same else 0
+        self._last_raised[key] = (outage.start, repeat)
+        kind = str(outage.subject_type) if repeat == 0 else f"{outage.subject_type}#{repeat}"
+        return alert_id(outage.subject, kind, RULE, outage.start)
 
     # -- alerts --------------------------------------------------------------------------------------
 
