@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.db.models import AuditEntry
 from tests.rig.documents import note, sscc, stock_the_dock
-from tests.rig.people import bearer, person
+from tests.rig.people import PASSWORD, bearer, person
 
 ONE = "/documents/{}"
 
@@ -65,7 +65,8 @@ def test_a_dock_operator_works_a_receiving_note(api: tuple[TestClient, dict[str,
     rec = client.get(url + "/reconciliation", headers=h["viewer"]).json()
     [gap] = rec["discrepancies"]
     assert (rec["open"], gap["kind"], gap["blocking"], gap["accepted"]) == (1, "missing", True, None)
-    accept = {"key": gap["key"], "reason": "pallet 2 follows on the next truck (supplier mail 12/6)"}
+    accept = {"key": gap["key"], "reason": "pallet 2 follows on the next truck (supplier mail 12/6)",
+              "signature": {"login": "qa-manager", "password": PASSWORD}}  # fmt: skip
     for who in ("dock_operator", "viewer", "admin"):  # deciding is QA's
         assert client.post(url + "/discrepancies/accept", json=accept, headers=h[who]).status_code == 403
     stale = client.post(url + "/discrepancies/accept", json={**accept, "key": "missing:1:0"},

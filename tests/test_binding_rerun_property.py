@@ -47,7 +47,7 @@ from coldgate.contract.items import Direction, Movement, Scan, Scheme
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.rfid_scenarios import sgtin96_hex, sscc96_hex
 from tests.rig.cloud_db import ingest
-from tests.rig.documents import DOCK, NOW, QA, stock_the_dock
+from tests.rig.documents import DOCK, NOW, QA, QA_SIGNS, stock_the_dock
 from tests.rig.ingest import batch_message
 
 COMPANY = "4006381"
@@ -287,8 +287,8 @@ def _reconciliations(engine: Engine, ids: list[str]) -> list[Any]:
 def _accept_open(conn: Any, document: str, now: datetime.datetime) -> None:
     for judged in judged_discrepancies(conn, document, now.date()):
         if judged.blocking:
-            accept_discrepancy(conn, document, judged.key, reason="accepted: ASN error", by=QA, now=now,
-                               today=now.date())  # fmt: skip
+            accept_discrepancy(conn, document, judged.key, reason="accepted: ASN error", by=QA,
+                               signer=QA_SIGNS, now=now, today=now.date())  # fmt: skip
 
 
 def _assign(

@@ -23,7 +23,7 @@ from coldgate.cloud.documents.binding_store import rebind
 from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from tests.rig.dock_pass import pass_at_the_door
-from tests.rig.documents import DOCK, QA, SITE
+from tests.rig.documents import DOCK, QA, QA_SIGNS, SITE
 from tests.rig.ingest import STREAM
 
 EARLY = {"gateway": "gw01", "stream": STREAM, "seq": 1}  # the case that passed before the release
@@ -132,6 +132,7 @@ def test_completion_waits_until_qa_has_accepted_what_is_left_open(engine: Engine
             missing.key,
             reason="case 1002 broken in transit, credit note asked",
             by=QA,
+            signer=QA_SIGNS,
             now=dock.now,
             today=today,
         )
@@ -147,7 +148,7 @@ def test_completion_waits_until_qa_has_accepted_what_is_left_open(engine: Engine
     ):
         with pytest.raises(error) as refused, engine.begin() as conn:
             dock_decisions.accept_discrepancy(
-                conn, dock.document, key, reason="x", by=QA, now=dock.now, today=today
+                conn, dock.document, key, reason="x", by=QA, signer=QA_SIGNS, now=dock.now, today=today
             )
         assert str(refused.value).startswith(said), str(refused.value)
     assert _kinds(engine, dock.document) == [("missing", False), ("unexpected", True)]
@@ -158,6 +159,7 @@ def test_completion_waits_until_qa_has_accepted_what_is_left_open(engine: Engine
             judged["unexpected"].key,
             reason="saline kept aside",
             by=QA,
+            signer=QA_SIGNS,
             now=dock.now,
             today=today,
         )
@@ -169,7 +171,7 @@ def test_completion_waits_until_qa_has_accepted_what_is_left_open(engine: Engine
         engine.begin() as conn,
     ):
         dock_decisions.accept_discrepancy(
-            conn, dock.document, missing.key, reason="x", by=QA, now=dock.now, today=today
+            conn, dock.document, missing.key, reason="x", by=QA, signer=QA_SIGNS, now=dock.now, today=today
         )
     with engine.connect() as conn:
         actions = conn.execute(
@@ -191,6 +193,7 @@ def test_an_acceptance_does_not_cover_a_worse_discrepancy_found_later(engine: En
             dock_decisions.judged_discrepancies(conn, dock.document, today)[0].key,
             reason="short",
             by=QA,
+            signer=QA_SIGNS,
             now=dock.now,
             today=today,
         )
@@ -210,7 +213,7 @@ def test_the_decisions_tables_refuse_update_and_delete(engine: Engine) -> None:
         )
         key = dock_decisions.judged_discrepancies(conn, dock.document, today)[0].key
         dock_decisions.accept_discrepancy(
-            conn, dock.document, key, reason="x", by=QA, now=dock.now, today=today
+            conn, dock.document, key, reason="x", by=QA, signer=QA_SIGNS, now=dock.now, today=today
         )
     for statement in (
         "UPDATE discrepancy_acceptances SET reason = 'y'",

@@ -31,6 +31,7 @@ from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.rfid_scenarios import Read, merge, pallet_pass, sgtin96_hex, sscc96_hex
 from tests.rig.dock_world import DOOR, GATEWAY, READER, SCANNER, SITE, DockWorld, dock_world
 from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.people import PASSWORD
 from tests.rig.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -246,7 +247,8 @@ def test_a_short_pallet_with_a_foreign_case_shows_exactly_those_discrepancies(wo
     assert "2 open discrepancies" in str(answer) and "missing" in str(answer) and "unexpected" in str(answer)
     assert world.ok("GET", f"/documents/{note}", "viewer")["state"] == "in_progress"
     for gap in found["discrepancies"]:
-        body = {"key": gap["key"], "reason": "supplier credit note CN-77; the saline case goes back"}
+        body = {"key": gap["key"], "reason": "supplier credit note CN-77; the saline case goes back",
+                "signature": {"login": "marta", "password": PASSWORD}}  # fmt: skip
         world.ok("POST", f"/documents/{note}/discrepancies/accept", "qa", body)
     accepted = world.reconciliation(note)["discrepancies"]
     assert [(d["kind"], d["blocking"]) for d in accepted] == [("unexpected", False), ("missing", False)]

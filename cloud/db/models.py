@@ -924,6 +924,10 @@ class DiscrepancyAcceptance(Base):
     accepted_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     accepted_by: Mapped[str] = mapped_column(Text)
     accepted_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    #: What the acceptance's e-signature signed besides the key and kind (migration 0028): the document's
+    #: version then and the discrepancy's detail; null in acceptances made before signatures.
+    document_version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class ItemAssignment(Base):

@@ -9,6 +9,12 @@ reconciliation still reports it, it is not merely informative (a duplicate read)
 names its key (``Discrepancy.key``: the discrepancy as it stood, so an acceptance of three missing cases
 does not cover a fourth).  Nothing here is edited or deleted: both tables refuse it (migration 0021).
 
+An acceptance is a signed decision (21 CFR Part 11), as a QA case's closing is: the route re-authenticates
+the person (``cloud/api/signing.py``) and the acceptance stores their signature of the document as it
+stood and the discrepancy as QA saw it (``acceptance_content``), in the same transaction; wherever it is
+shown, the signature is checked against the stored record again.  Acceptances made before signatures
+have none and show so (``signature`` None).
+
 Dates: the moment (``when``) is the caller's; expiry and short dating are judged on the date at the
 document's site then (``reconciliation_store.site_date``).  A bare date is taken as it is (tests).
 """
@@ -23,14 +29,18 @@ from sqlalchemy import Connection, delete, insert, select
 
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.versions import Conflict, check_reason
-from coldgate.cloud.db.models import BindingRow, DiscrepancyAcceptance, ItemAssignment
+from coldgate.cloud.db.models import BindingRow, DiscrepancyAcceptance, DocumentVersion, ItemAssignment
 from coldgate.cloud.documents import binding_store
+from coldgate.cloud.documents.acceptance_content import ACTION, MEANING, RECORD_TYPE, signed_content
 from coldgate.cloud.documents.binding import ItemKey
+from coldgate.cloud.documents.documents import last_version
 from coldgate.cloud.documents.identifiers import CatalogIndex
 from coldgate.cloud.documents.model import OPEN_STATES
 from coldgate.cloud.documents.reconciliation import INFO_KINDS, Discrepancy
 from coldgate.cloud.documents.reconciliation_store import check_document, stored_document
-from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
+from coldgate.cloud.identity import signatures
+from coldgate.cloud.identity.signatures import SignatureMark, SignedBy
+from coldgate.cloud.identity.users import Forbidden, NotFound, UserInputError, checked_text
 
 __all__ = [
     "Judged", "accept_discrepancy", "acceptances", "assign_item", "judged_discrepancies", "refuse_open",
@@ -54,17 +64,55 @@ class Judged:
         return self.accepted is None and self.discrepancy.kind not in INFO_KINDS
 
 
+def _shown(row: Any, signature: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "key": row["key"], "kind": row["kind"], "summary": row["summary"], "reason": row["reason"],
+        "accepted_at": row["accepted_at"].isoformat(), "accepted_by": row["accepted_by"],
+        "signature": signature,
+    }  # fmt: skip
+
+
+def _utc(signature: dict[str, Any]) -> dict[str, Any]:
+    """The signature with its time in UTC, as Part 11 pages show it (PostgreSQL may hand it back in the
+    session's zone)."""
+    return {**signature, "signed_at": signature["signed_at"].astimezone(datetime.UTC)}
+
+
+def _content(document_id: str, reference: str | None, row: Any) -> dict[str, Any]:
+    """What the acceptance ``row``'s signature signed, rebuilt from the stored record (nothing for a row
+    from before signatures: a signature pointing at it cannot match)."""
+    if row is None or row["document_version"] is None or reference is None:
+        return {}
+    return signed_content(document_id, reference, row["document_version"], key=row["key"], kind=row["kind"],
+                          detail=row["detail"] or "")  # fmt: skip
+
+
 def acceptances(conn: Connection, document_id: str) -> dict[str, dict[str, Any]]:
     """The acceptances of the document's discrepancies by key (the first one, if a key was accepted
-    twice by two people racing)."""
+    twice by two people racing), each with its signature checked against the record as it stands now
+    (``signature`` None: accepted before acceptances were signed)."""
     a = DiscrepancyAcceptance
     query = select(DiscrepancyAcceptance.__table__).where(a.document == document_id).order_by(a.id)
+    rows = conn.execute(query).mappings().all()
+    if not rows:
+        return {}
+    by_id = {row["id"]: row for row in rows}
+    v = DocumentVersion
+    versions = conn.execute(select(v.version, v.reference).where(v.id == document_id))
+    references: dict[int, str] = {row.version: row.reference for row in versions}
+
+    def content_at(seq: int) -> dict[str, Any]:
+        row = by_id.get(seq)
+        return _content(document_id, references.get(row["document_version"]) if row else None, row)
+
+    signed: dict[int, dict[str, Any]] = {}
+    for given in signatures.signatures_of(conn, RECORD_TYPE, document_id, content_at):
+        if given["action"] == ACTION:
+            signed.setdefault(given["record_seq"], _utc(given))
     found: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        found.setdefault(row["key"], {
-            "key": row["key"], "kind": row["kind"], "summary": row["summary"], "reason": row["reason"],
-            "accepted_at": row["accepted_at"].isoformat(), "accepted_by": row["accepted_by"],
-        })  # fmt: skip
+    for row in rows:
+        if row["key"] not in found:
+            found[row["key"]] = _shown(row, signed.get(row["id"]))
     return found
 
 
@@ -98,11 +146,14 @@ def refuse_open(conn: Connection, document_id: str, when: datetime.date) -> None
 
 
 def accept_discrepancy(
-    conn: Connection, document_id: str, key: object, *, reason: str, by: Actor, now: datetime.datetime,
-    today: datetime.date | None = None,
+    conn: Connection, document_id: str, key: object, *, reason: str, by: Actor, signer: SignedBy,
+    now: datetime.datetime, today: datetime.date | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Accept the document's discrepancy ``key`` as it stands now, with the reason; audited.  Judged on
-    ``today`` when given, else on the date at the document's site at ``now``."""
+    """Accept the document's discrepancy ``key`` as it stands now, with the reason, signed by ``signer``
+    (re-authenticated by the caller: the person acting, nobody else); audited.  Judged on ``today`` when
+    given, else on the date at the document's site at ``now``."""
+    if by.id != signer.user_id:
+        raise Forbidden("signature", "a signature is given by the person signed in, nobody else")
     name = checked_text("key", key, max_len=200)
     why = check_reason(reason)
     document = stored_document(conn, document_id)
@@ -119,17 +170,29 @@ def accept_discrepancy(
                        f"{found.accepted['accepted_at']}")  # fmt: skip
     if found.discrepancy.kind in INFO_KINDS:
         raise UserInputError("key", f"{found.discrepancy.kind} is informative: nothing to accept")
+    version = last_version(conn, document_id).version
+    gap = found.discrepancy
     record = {
-        "document": document_id, "key": name, "kind": found.discrepancy.kind,
-        "summary": _described(found.discrepancy), "reason": why, "accepted_at": now, "accepted_by": by.name,
-        "accepted_by_id": by.id,
+        "document": document_id, "key": name, "kind": gap.kind, "summary": _described(gap), "reason": why,
+        "accepted_at": now, "accepted_by": by.name, "accepted_by_id": by.id, "document_version": version,
+        "detail": gap.detail,
     }  # fmt: skip
-    conn.execute(insert(DiscrepancyAcceptance.__table__).values(**record))
-    after = {**record, "accepted_at": now.isoformat()}
+    added = conn.execute(insert(DiscrepancyAcceptance.__table__).values(**record)).inserted_primary_key
+    assert added is not None
+    content = signed_content(document_id, document.reference, version, key=name, kind=gap.kind,
+                             detail=gap.detail)  # fmt: skip
+    mark = SignatureMark(RECORD_TYPE, document_id, int(added[0]), ACTION, gap.kind, MEANING, why,
+                         signer.user_id, signer.login, signer.name, now)  # fmt: skip
+    signed = signatures.record_signature(conn, mark, content, session_sha256=signer.session_sha256,
+                                         client=by.client)  # fmt: skip
+    after = {**record, "accepted_at": now.isoformat(), "signature": {
+        "id": signed["id"], "meaning": MEANING, "signer": signer.login,
+        "content_sha256": signed["content_sha256"],
+    }}  # fmt: skip
     del after["accepted_by_id"]
     append(conn, actor=by, action="document.accept_discrepancy", entity_type="document",
            entity_id=document_id, now=now, after=after, reason=why)  # fmt: skip
-    return after
+    return {**after, "signature": _utc(signed)}
 
 
 def _item_key(fields: dict[str, Any]) -> ItemKey:

@@ -5,9 +5,11 @@ door's page: the documents being worked there, live, and what bound to none.
 What the dock and QA do there goes through the same store functions as the API's routes, in one
 audited transaction each: a dock operator (``documents.manage``) releases a draft to the door, starts
 and completes what is worked there and assigns an unbound item; QA (``qa.decide``) accepts a
-discrepancy with a reason on the document's page.  The forms sit outside the part htmx refreshes, so
-a reason being typed is never wiped; a refusal re-renders the page saying why, nothing changed; a
-done change redirects back (POST, redirect, GET), so a reload does not repeat it.
+discrepancy with a reason on the document's page, signing it (21 CFR Part 11) in a dialog as a QA case's
+closing is signed: the password always, the login too at the session's first signature.  The forms sit
+outside the part htmx refreshes, so a reason being typed is never wiped; a refusal re-renders the page
+saying why, nothing changed; a done change redirects back (POST, redirect, GET), so a reload does not
+repeat it.
 
 Read through the same functions as the JSON API's documents routes (``cloud/documents/documents.py``),
 so a page never shows what the API would not; reconciliation through ``reconciliation_store`` and the
@@ -27,11 +29,15 @@ from fastapi import APIRouter, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from coldgate.cloud.api import queries_sites
+from coldgate.cloud.api.auth import SESSION_COOKIE
 from coldgate.cloud.api.routes.dock import DAY_MS
-from coldgate.cloud.api.routes.documents import reconciliation_out
+from coldgate.cloud.api.routes.documents import accept_signed, reconciliation_out
+from coldgate.cloud.api.signing import SignatureBody
 from coldgate.cloud.api.writes import acting, refusal_status, utc_now, writing
 from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
 from coldgate.cloud.documents.model import DocumentKind, DocumentState
+from coldgate.cloud.identity.sessions import session_key
+from coldgate.cloud.identity.signatures import signed_in_session
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.web.list_filters import list_zone
 from coldgate.cloud.web.pages import REFRESH_S, Who, render
@@ -112,6 +118,10 @@ def _document_page(
             zone = list_zone(queries_sites.zone_book(conn), history[-1]["site"], None)
             check = reconciliation_store.check_document(conn, document_id, utc_now())
             accepted = dock_decisions.acceptances(conn, document_id)
+            login_asked = True
+            if who.via == "session" and who.user_id:
+                key = session_key(request.cookies.get(SESSION_COOKIE, ""))
+                login_asked = not signed_in_session(conn, key, who.user_id)
     except NotFound as exc:
         return render(request, "message.html", who, status.HTTP_404_NOT_FOUND, title="No such document",
                       detail=str(exc))  # fmt: skip
@@ -120,24 +130,27 @@ def _document_page(
     ][::-1]
     return render(request, "document.html", who, status_code, doc=versions[0], versions=versions, zone=zone,
                   rec=reconciliation_out(check, accepted), decide="qa.decide" in who.permissions, done=done,
-                  error=error)  # fmt: skip
+                  error=error, login_asked=login_asked)  # fmt: skip
 
 
 @router.post("/dashboard/documents/{document_id}/accept", response_class=HTMLResponse)
 def accept_form(
     who: Who, request: Request, document_id: Name, key: Annotated[str, Form(max_length=200)] = "",
-    reason: Reason = "",
+    reason: Reason = "", password: Annotated[str, Form(max_length=1024)] = "",
+    login: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:  # fmt: skip
-    """QA accepts one discrepancy of the document with the reason (``qa.decide``)."""
-    now = utc_now()
+    """QA accepts one discrepancy of the document with the reason, signed (``qa.decide``): the dialog's
+    password, and login when asked, re-authenticate them as the API's route does."""
+    if not password:
+        unsigned = UserInputError("signature", "an acceptance is signed: give your password (and your login "
+                                  "at your first signature in a session)")  # fmt: skip
+        return _document_page(request, who, document_id, error=str(unsigned), status_code=422)
+    signature = SignatureBody(password=password, login=login or None)
     try:
-        with writing(request) as conn:
-            done = dock_decisions.accept_discrepancy(
-                conn, document_id, key, reason=reason, by=acting(request), now=now
-            )
+        done = accept_signed(request, document_id, key, reason, signature)
     except UserInputError as exc:
         return _document_page(request, who, document_id, error=str(exc), status_code=refusal_status(exc))
-    said = f"accepted {done['summary']}"[:300]
+    said = f"accepted and signed: {done['summary']}"[:300]
     url = f"/dashboard/documents/{quote(document_id, safe='')}?{urlencode({'done': said})}"
     return RedirectResponse(url, status.HTTP_303_SEE_OTHER)
 

@@ -12,13 +12,16 @@ from sqlalchemy import Connection, Engine
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.locations import put_location
 from coldgate.cloud.documents.dock_decisions import accept_discrepancy, judged_discrepancies
+from coldgate.cloud.identity.signatures import SignedBy
 from tests.rig.catalog import NOW, QA, make_catalog
 
-__all__ = ["DOCK", "NOW", "QA", "SITE", "accept_open", "note", "sscc", "stock_the_dock"]
+__all__ = ["DOCK", "NOW", "QA", "QA_SIGNS", "SITE", "accept_open", "note", "sscc", "stock_the_dock"]
 
 SITE = "site1"
 #: A dock operator making and moving documents.
 DOCK = Actor("Dora Dock", "u-dora")
+#: QA's e-signature, as the routes give it once the password is checked (an acceptance is signed).
+QA_SIGNS = SignedBy(QA.id, "marta", QA.name)
 
 
 def sscc(n: int) -> str:
@@ -59,5 +62,7 @@ def accept_open(
     """QA accepts every open discrepancy of the document (what a completion waits for); their keys."""
     keys = [j.key for j in judged_discrepancies(conn, document_id, now.date()) if j.blocking]
     for key in keys:
-        accept_discrepancy(conn, document_id, key, reason=reason, by=QA, now=now, today=now.date())
+        accept_discrepancy(
+            conn, document_id, key, reason=reason, by=QA, signer=QA_SIGNS, now=now, today=now.date()
+        )
     return keys

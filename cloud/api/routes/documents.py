@@ -10,6 +10,7 @@ values are checked by ``cloud/documents/`` and refused naming the field's path (
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
 from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
@@ -24,8 +26,9 @@ from coldgate.cloud.documents.checks import UNITS
 from coldgate.cloud.documents.importing import import_documents
 from coldgate.cloud.documents.model import DocumentState
 from coldgate.cloud.documents.reconciliation import INFO_KINDS
+from coldgate.cloud.identity.users import UserInputError
 
-__all__ = ["ReconciliationOut", "reconciliation_out", "router"]
+__all__ = ["ReconciliationOut", "accept_signed", "reconciliation_out", "router"]
 
 router = APIRouter(tags=["documents"])
 DocumentId = Annotated[str, Path(max_length=64)]
@@ -221,6 +224,21 @@ class LineCheckOut(BaseModel):
                             "completeness_inferred, mismatch_instance or mismatch_quantity.")  # fmt: skip
 
 
+class AcceptanceSignatureOut(BaseModel):
+    id: str
+    meaning: str = Field(description="What the signature means: accepted.")
+    reason: str | None
+    signer_id: str
+    signer_login: str
+    signer_name: str = Field(description="The signer's printed name.")
+    signed_at: datetime.datetime
+    content_sha256: str = Field(
+        description="SHA-256 of the canonical JSON of what was signed: the document (id, reference, "
+        "version) and the discrepancy (key, kind, detail)."
+    )
+    matches: bool = Field(description="Whether the stored acceptance still holds exactly what was signed.")
+
+
 class AcceptanceOut(BaseModel):
     key: str
     kind: str
@@ -228,6 +246,10 @@ class AcceptanceOut(BaseModel):
     reason: str
     accepted_at: str
     accepted_by: str
+    signature: AcceptanceSignatureOut | None = Field(
+        description="The acceptance's e-signature (21 CFR Part 11), checked; null: accepted before "
+        "acceptances were signed."
+    )
 
 
 class DiscrepancyOut(BaseModel):
@@ -314,20 +336,44 @@ def reconciliation(document_id: DocumentId, request: Request) -> ReconciliationO
 
 class AcceptBody(_Change):
     key: Any = Field(description="The discrepancy's key, as the reconciliation gives it.")
+    signature: SignatureBody = Field(
+        description="An acceptance is signed (meaning: accepted): your password, and your login at your "
+        "first signature in a browser session and always through an API token."
+    )
+
+
+def accept_signed(request: Request, document_id: str, key: Any, reason: str, signature: SignatureBody) -> Any:
+    """The signed acceptance, for this route and the document page's form alike: the password checked
+    first on a reading connection (argon2 must not hold the writer), then the signer re-authenticated in
+    the write transaction; a refused signature's count and audit entry are committed before it is
+    raised, and nothing is accepted."""
+    by, now = acting(request), utc_now()
+    checked = precheck(request, signature)
+    failed: UserInputError | None = None
+    with writing(request) as conn:
+        found = reauthenticate(request, conn, signature, checked, now)
+        if isinstance(found, UserInputError):
+            failed = found
+        else:
+            done = dock_decisions.accept_discrepancy(
+                conn, document_id, key, reason=reason, by=by, signer=found, now=now
+            )
+    if failed is not None:
+        raise failed
+    return done
 
 
 @router.post(
     ONE + "/discrepancies/accept", response_model=AcceptanceOut, status_code=status.HTTP_201_CREATED,
-    responses={**ANSWERS, 409: {"description": "Already accepted."}},
+    responses={**ANSWERS, 403: {"description": "The password is wrong, or the login is not yours."},
+               409: {"description": "Already accepted."}},
 )  # fmt: skip
 def accept_discrepancy(document_id: DocumentId, body: AcceptBody, request: Request) -> AcceptanceOut:
-    """Accept one open discrepancy of a document being worked, with the reason (``qa.decide``): it no
-    longer keeps the document from being completed.  The key must name a discrepancy as it stands now;
-    one that changed (a fourth case found missing) is a new discrepancy to decide on."""
-    with writing(request) as conn:
-        done = dock_decisions.accept_discrepancy(
-            conn, document_id, body.key, reason=body.reason, by=acting(request), now=utc_now()
-        )
+    """Accept one open discrepancy of a document being worked, with the reason, signed (``qa.decide``;
+    21 CFR Part 11): it no longer keeps the document from being completed.  The key must name a
+    discrepancy as it stands now; one that changed (a fourth case found missing) is a new discrepancy to
+    decide on."""
+    done = accept_signed(request, document_id, body.key, body.reason, body.signature)
     return AcceptanceOut(**{k: done[k] for k in AcceptanceOut.model_fields})
 
 
