@@ -23,7 +23,7 @@ from coldgate.cloud.web.app import create_web_app
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.dock_pass import DockPass, pass_at_the_door
 from tests.rig.documents import DOCK, NOW, SITE, note
-from tests.rig.people import bearer, person
+from tests.rig.people import PASSWORD, bearer, person
 
 DOOR = "/dashboard/dock/site1/D1"
 
@@ -80,14 +80,25 @@ def test_in_a_browser_the_dock_and_qa_work_a_note_to_completion(
         sign_in(page, site, "marta")
         page.goto(f"{site}/dashboard/documents/{passed.document}")
         expect(page.locator("strong.rec-open-count")).to_contain_text("3 open discrepancies")
-        for n in range(3):
-            form = page.locator("form.accept-discrepancy").first
-            form.locator("input[name=reason]").fill(f"agreed with the supplier, credit note {n + 1}")
-            form.locator("button").click()
-            expect(page.locator("p.done")).to_contain_text("accepted ")
+        for n in range(3):  # each acceptance signed in the dialog: the login only at the first
+            page.locator("button.open-signature").first.click()
+            dialog = page.locator("dialog.signature-dialog[open]")
+            expect(dialog).to_contain_text("Meaning: accepted")
+            dialog.locator("textarea[name=reason]").fill(f"agreed with the supplier, credit note {n + 1}")
+            expect(dialog.locator("input[name=login]")).to_have_count(1 if n == 0 else 0)
+            if n == 0:
+                dialog.locator("input[name=login]").fill("marta")
+                shot(page, f"document-accept-dialog-{dialect}")
+            dialog.locator("input[name=password]").fill(PASSWORD)
+            dialog.locator("button.sign").click()
+            expect(page.locator("p.done")).to_contain_text("accepted and signed: ")
         expect(page.locator("form.accept-discrepancy")).to_have_count(0)
         expect(page.locator("td.decision span.accepted")).to_have_count(3)
         expect(page.locator("td.decision span.accepted").first).to_contain_text("accepted by Marta Tester")
+        signed = page.locator("td.decision span.acceptance-signature.matches")
+        expect(signed).to_have_count(3)
+        expect(signed.first).to_contain_text("signed by Marta Tester (marta)")
+        expect(signed.first).to_contain_text("UTC, meaning: accepted · matches the acceptance")
         shot(page, f"document-accepted-{dialect}")
         context.close()
 
