@@ -85,6 +85,7 @@ VALID = {
     "at": str(NOW_MS),
     "case_id": "case-000000000001",
     "view": "all",
+    "seq": "1",  # a master-data change's audit entry (only approving takes it: no GET route answers it)
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a

@@ -50,6 +50,7 @@ from coldgate.cloud.alerts.gateway_unheard import (
     timeout_for,
 )
 from coldgate.cloud.alerts.gateway_unheard_watch import check_gateways, open_gap_starts
+from coldgate.cloud.catalog import change_approval
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.models import Alert, Gap, Gateway, Site
@@ -636,6 +637,7 @@ def test_failing_partition_run_is_logged_and_retried(
         case_content,
         notify_policy,
         notify_links,
+        change_approval,
     ],
     ids=lambda m: m.__name__,
 )

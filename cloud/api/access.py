@@ -98,6 +98,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/catalog/import/products"): "catalog.manage",
     ("POST", "/catalog/import/lots"): "catalog.manage",
     ("POST", "/catalog/import/serials"): "catalog.manage",
+    # Approving a master-data change is a QA decision, signed, never by its author (change_approval.py).
+    ("GET", "/catalog/changes"): "catalog.read",
+    ("POST", "/catalog/changes/{seq}/approve"): "qa.decide",
     ("GET", "/documents"): "documents.read",
     ("POST", "/documents"): "documents.manage",
     ("POST", "/documents/import"): "documents.manage",
@@ -136,6 +139,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/topology/{gateway}/accept"): "catalog.manage",
     ("GET", "/dashboard/catalog"): "catalog.read",
     ("GET", "/dashboard/catalog/{kind}"): "catalog.read",
+    ("GET", "/dashboard/catalog/changes"): "catalog.read",
+    ("POST", "/dashboard/catalog/changes/{seq}/approve"): "qa.decide",
     ("GET", "/dashboard/cases"): "alerts.read",
     ("GET", "/dashboard/cases/{case_id}"): "alerts.read",
     ("POST", "/dashboard/cases/{case_id}/move"): "alerts.read",  # the case decides, as RECORD_CHECKED

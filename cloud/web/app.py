@@ -16,6 +16,7 @@ from coldgate.cloud.api.auth import ApiTokens, AuthSettings
 from coldgate.cloud.web import (
     admin_pages,
     case_pages,
+    catalog_change_pages,
     catalog_pages,
     custody_pages,
     document_pages,
@@ -32,7 +33,11 @@ def create_web_app(
     """``create_app``'s API with the dashboard's pages, their error pages and static files."""
     app = create_app(engine, tokens, writer=writer, auth=auth)
     openapi = app.openapi()  # as create_app left it (public routes marked): adding pages resets the cache
-    page_modules = (admin_pages, catalog_pages, topology_pages, document_pages, custody_pages, case_pages)
+    # The changes' page before the catalog's: /dashboard/catalog/{kind} would take "changes" for a kind.
+    page_modules = (
+        admin_pages, catalog_change_pages, catalog_pages, topology_pages, document_pages, custody_pages,
+        case_pages,
+    )  # fmt: skip
     pages.install(app, tuple(module.router for module in page_modules))
     app.openapi_schema = openapi
     return app
