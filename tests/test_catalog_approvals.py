@@ -291,4 +291,7 @@ def test_differences_of_a_limit_change() -> None:
     before = {"name": "2-8C", "spec": {"low": 2, "high": 8}, "version": 1, "changed_by": "M"}
     after = {"name": "2-8C", "spec": {"low": 2, "high": 6}, "version": 2, "changed_by": "M"}
     assert rules.differences(before, after) == ["spec.high: 8 → 6"]
-    assert rules.differences(None, {"name": "2-8C", "version": 1}) == ["created", "name: 2-8C"]
+    made = {"name": "2-8C", "version": 1, "description": "", "retired": False, "serialised": False}
+    assert rules.differences(None, made) == ["created", "name: 2-8C", "serialised: no"]
+    retired = {**before, "retired": True}
+    assert rules.differences(before, retired) == ["retired: — → yes"]

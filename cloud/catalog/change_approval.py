@@ -146,8 +146,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-#: Fields every version carries that say nothing about what changed.
-_STAMP = frozenset({"version", "changed_at", "changed_by", "reason", "recorded_by"})
+#: Fields every version carries that say nothing about what changed ("expired" is computed when read).
+_STAMP = frozenset({"version", "changed_at", "changed_by", "reason", "recorded_by", "expired"})
 
 
 def _shown(value: Any) -> str:
@@ -165,7 +165,10 @@ def differences(before: Any, after: Any, *, shown: int = SHOWN_DIFFERENCES) -> l
     old = {k: v for k, v in _flat(before).items() if k not in _STAMP} if before is not None else {}
     new = {k: v for k, v in _flat(after).items() if k not in _STAMP} if after is not None else {}
     if before is None:
-        lines = [f"{name}: {_shown(value)}" for name, value in new.items() if value is not None]
+        said = {name: value for name, value in new.items() if value not in (None, "")}
+        if said.get("retired") is False:  # a new record is in force: saying so is noise
+            del said["retired"]
+        lines = [f"{name}: {_shown(value)}" for name, value in said.items()]
     else:
         names = [*old, *(name for name in new if name not in old)]
         lines = [
