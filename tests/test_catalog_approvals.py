@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,10 +26,20 @@ from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.api.auth import CSRF_HEADER, AuthSettings
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog import change_approval as rules
+from coldgate.cloud.catalog import change_approvals
+from coldgate.cloud.catalog.csv_import import import_csv
+from coldgate.cloud.catalog.locations import put_location
+from coldgate.cloud.catalog.lots import move_lot, put_lot
+from coldgate.cloud.catalog.placements import place, record_calibration
+from coldgate.cloud.catalog.products import put_product
+from coldgate.cloud.catalog.serials import add_serials
+from coldgate.cloud.catalog.sites import set_time_zone
 from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.db.models import AuditEntry, User
+from coldgate.cloud.identity.roles import permissions
 from coldgate.cloud.identity.sessions import SessionLimits
-from coldgate.cloud.identity.signatures import SignatureMark, content_sha256
+from coldgate.cloud.identity.signatures import SignatureMark, SignedBy, content_sha256
+from coldgate.cloud.identity.users import UserInputError
 from tests.rig.people import PASSWORD, bearer, person
 
 SETTINGS = AuthSettings(max_failed_logins=3, sessions=SessionLimits())
@@ -216,6 +227,80 @@ def test_a_change_made_on_the_host_is_approved_by_a_person(
     newest = _changes(client, h["vera"])["items"][0]
     assert newest["actor_id"] is None and newest["actor_name"] == "ops (coldgate CLI)"
     assert _ok(_approve(client, newest["seq"], h["marta"], "marta"))["approved"]
+
+
+def test_every_writer_of_master_data_makes_a_change_to_approve(engine: Engine) -> None:
+    """Each of the catalog's write functions, as the API calls it: its audit action is one the list
+    knows (a writer renamed or added without a listed action would slip past approval), and the lot's
+    status move and a site's time zone are not."""
+    qa = Actor("Marta Tester", "u-marta")
+    ms = int(NOW.timestamp() * 1000)
+    with engine.begin() as conn:
+        put_class(conn, "2-8C", {"low": 2, "high": 8}, reason="SOP-12", by=qa, now=NOW)
+        put_class(conn, "2-8C", {"low": 2, "high": 6}, reason="stability", by=qa, now=NOW)
+        fields = {
+            "name": "Vaccine",
+            "gtin": "04006381333931",
+            "temperature_class": "2-8C",
+            "serialised": True,
+        }
+        put_product(conn, "VX10", fields, reason="new", by=qa, now=NOW)
+        put_product(conn, "VX10", {**fields, "name": "Vaccine X"}, reason="label", by=qa, now=NOW)
+        put_lot(conn, "VX10", "L1", {"expiry": "2027-06-30"}, reason="CoA", by=qa, now=NOW)
+        put_lot(conn, "VX10", "L1", {"expiry": "2027-07-31"}, reason="CoA corrected", by=qa, now=NOW)
+        add_serials(conn, "VX10", "L1", ["000100", "000101"], reason="supplier list", by=qa, now=NOW)
+        room = {"name": "Cold room 1", "kind": "cold_room", "temperature_class": "2-8C"}
+        put_location(conn, "site1", "cr1", room, reason="survey", by=qa, now=NOW)
+        put_location(conn, "site1", "cr1", {**room, "name": "Cold room one"}, reason="sign", by=qa, now=NOW)
+        place(conn, "gw01", "sensor", "cr1-t01", "cr1", ms - 60_000, reason="installed", by=qa, now=NOW)
+        certificate = {"certificate": "CAL-1", "calibrated_on": "2026-11-01", "accuracy": "±0.3 °C",
+                       "next_due": "2027-11-01"}  # fmt: skip
+        record_calibration(conn, "gw01", "cr1-t01", certificate, reason="annual", by=qa, now=NOW)
+        import_csv(conn, "lots", b"product,lot,expiry\nVX10,L2,2027-01-02\n", reason="ERP", by=qa, now=NOW)
+        move_lot(conn, "VX10", "L1", "quarantined", reason="deviation", by=qa, now=NOW)
+        set_time_zone(conn, "site1", "Europe/Berlin", by=qa, now=NOW)
+    with engine.connect() as conn:
+        listed = change_approvals.changes(conn, state="all", limit=1000)
+        assert change_approvals.count(conn, state="awaiting") == len(listed) == 12
+    assert {c["action"] for c in listed} == set(rules.MASTER_DATA_ACTIONS)
+    assert all(c["actor_name"] == "Marta Tester" and c["changes"] for c in listed)
+
+
+def test_two_people_approving_at_the_same_moment_approve_it_once(
+    site: tuple[TestClient, People], engine: Engine
+) -> None:
+    """Mona's approval is in a transaction not yet committed when Quentin approves the same change: his
+    waits for it (an advisory lock on PostgreSQL, the write lock on SQLite), then sees it and is refused,
+    rather than each seeing the change unapproved and signing it twice."""
+    client, h = site
+    seq = _changes(client, h["vera"])["items"][0]["seq"]
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(User.login, User.id)).all())
+
+    def approve(login: str, role: str, conn: Any) -> dict[str, Any]:
+        name = f"{login.title()} Tester"
+        return change_approvals.approve(
+            conn, seq, signer=SignedBy(ids[login], login, name), held=permissions([role]), reason=None,
+            by=Actor(name, ids[login]), now=NOW,
+        )  # fmt: skip
+
+    second: dict[str, Any] = {}
+
+    def quentin() -> None:
+        try:
+            with engine.begin() as conn:
+                second["done"] = approve("quentin", "qa", conn)
+        except UserInputError as refusal:
+            second["refused"] = refusal
+
+    with engine.begin() as first:
+        assert approve("mona", "qa_manager", first)["approved"]
+        thread = threading.Thread(target=quentin)
+        thread.start()
+        thread.join(0.5)  # he is waiting for her transaction (or has not started yet)
+    thread.join(30)
+    assert "done" not in second and "already approved (by Mona Tester" in str(second["refused"])
+    assert len(_changes(client, h["vera"], "approved")["items"][0]["approvals"]) == 1
 
 
 # ---------------------------------------------------------------- the pure half
