@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from sqlalchemy import Engine, func, select
 
-from coldgate.cloud.alerts.case_store import move_case
+from coldgate.cloud.alerts.case_store import list_cases, move_case
 from coldgate.cloud.alerts.notify_links import check_link
 from coldgate.cloud.alerts.notify_queue import check_ack_link, check_policies, link_secret, plan_notifications
 from coldgate.cloud.audit.log import Actor
@@ -153,6 +153,36 @@ def test_escalation_to_the_second_level_and_none_once_acknowledged(engine: Engin
         move_case(conn, case_id, "acknowledged", by=anna, held=permissions(["qa"]), now=OPENED + 31 * MIN)
     assert told_at(45) == [] and told_at(120) == []
     assert len(mailbox.messages) == 11
+
+
+def test_a_case_raised_as_a_warning_and_updated_to_critical_is_told_as_critical(
+    engine: Engine, mailbox: Mailbox
+) -> None:
+    """A door check is raised as a warning (a quarantined case seen at the door) and updated to critical
+    once the case leaves outbound: the case becomes critical, and the critical policy's people are told
+    (the end-to-end test found only the warning policy's QA told)."""
+    _people(engine)
+    clock = Clock()
+    scheduler = _scheduler(engine, _notify(mailbox.port), clock)
+    seen = alert(1, ts=T0, rule="door.quarantined", subject_type="door", subject="D1", severity="warning",
+                 message="quarantined item at door D1")  # fmt: skip
+    _store(engine, 1, [seen])
+    scheduler.open_cases_now()
+    scheduler.notify_now()
+    told = lambda: sorted((r.severity, r.address.split("@")[0]) for r in _rows(engine))  # noqa: E731
+    assert told() == [("warning", "qa-anna"), ("warning", "qa-ben")]  # the warning policy: QA
+    with engine.connect() as conn:
+        [card] = list_cases(conn, state="all")
+    assert card["severity"] == "warning"
+    _store(engine, 2, [msgspec.structs.replace(seen, ts=T0 + 5000, action="updated", severity="critical")])
+    clock.now = OPENED + datetime.timedelta(seconds=5)
+    scheduler.notify_now()
+    assert told() == [("critical", "mgr-cleo"), ("critical", "qa-anna"), ("critical", "qa-ben"),
+                      ("warning", "qa-anna"), ("warning", "qa-ben")]  # fmt: skip
+    with engine.connect() as conn:
+        [card] = list_cases(conn, state="all")
+    assert card["severity"] == "critical"
+    assert len(mailbox.wait_for(5)) == 5
 
 
 def test_a_mail_server_down_ten_minutes_loses_and_doubles_nothing(

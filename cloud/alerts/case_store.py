@@ -60,7 +60,7 @@ from coldgate.cloud.alerts.case_opening import (
     is_excursion,
 )  # fmt: skip
 from coldgate.cloud.alerts.case_quarantine import quarantine_stock, settle
-from coldgate.cloud.alerts.case_steps import latest_steps
+from coldgate.cloud.alerts.case_steps import case_summaries, latest_steps
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.versions import Conflict
 from coldgate.cloud.db.models import (
@@ -93,7 +93,6 @@ STOCK_SHOWN: Final = 500
 _ENTITY: Final = "qa_case"
 #: Raised alerts read per run of the job (the rest wait for the next run).
 BATCH: Final = 1000
-_RANK: Final = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _new_id() -> str:
@@ -215,21 +214,6 @@ def _step(
             "by_id": by.id, "reason": reason, "disposition": decided}  # fmt: skip
 
 
-def _summaries(conn: Connection, case_ids: list[str]) -> dict[str, tuple[str, int, int]]:
-    """Per case: the most severe of its alerts, how many, and the newest one's time (epoch ms)."""
-    f = _folded.c
-    found: dict[str, tuple[str, int, int]] = {}
-    query = select(f.case_id, f.severity, func.count(), func.max(f.raised_ts)).group_by(f.case_id, f.severity)
-    for case_id, severity, count, newest in conn.execute(query.where(f.case_id.in_(case_ids))):
-        held = found.get(case_id)
-        if held is None:
-            found[case_id] = (severity, count, newest)
-            continue
-        worst = severity if _RANK.get(severity, 0) > _RANK.get(held[0], 0) else held[0]
-        found[case_id] = (worst, held[1] + count, max(held[2], newest))
-    return found
-
-
 def _card(row: Any, step: Any, summary: tuple[str, int, int] | None) -> dict[str, Any]:
     severity, count, newest = summary if summary is not None else ("warning", 0, None)
     return {
@@ -289,7 +273,7 @@ def list_cases(
     elif view == "overdue":
         rows = [r for r in rows if r.id in late]
     rows = rows[offset : offset + limit]
-    summaries = _summaries(conn, [r.id for r in rows])
+    summaries = case_summaries(conn, [r.id for r in rows])
     return [{**_card(r, r, summaries.get(r.id)), "overdue": r.id in late} for r in rows]
 
 
@@ -365,7 +349,7 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
     alerts = conn.execute(
         select(_folded).where(f.case_id == case_id).order_by(f.raised_ts, f.gateway, f.alert_id)
     ).all()
-    card = _card(row, steps[-1], _summaries(conn, [case_id]).get(case_id))
+    card = _card(row, steps[-1], case_summaries(conn, [case_id]).get(case_id))
     now = datetime.datetime.now(datetime.UTC)
     card["overdue"] = is_overdue(CaseState(steps[-1].state), aware(row.opened_at), now)
     signed = signatures.signatures_of(conn, _ENTITY, case_id, _content_reader(conn, case_id))

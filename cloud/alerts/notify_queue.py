@@ -38,7 +38,7 @@ from typing import Any, Final, NamedTuple, overload
 from sqlalchemy import Connection, Engine, Table, exists, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from coldgate.cloud.alerts.case_steps import latest_steps
+from coldgate.cloud.alerts.case_steps import case_summaries, latest_steps
 from coldgate.cloud.alerts.notify_links import MIN_SECRET_BYTES, LinkRefusal, ack_link, check_link, make_token
 from coldgate.cloud.alerts.notify_policy import (
     CaseFacts,
@@ -58,7 +58,6 @@ from coldgate.cloud.db.models import (
     NotificationAttempt,
     NotifyLinkKey,
     QaCase,
-    QaCaseAlert,
     Site,
     User,
     UserRole,
@@ -80,8 +79,6 @@ _queue: Table = Notification.__table__  # type: ignore[assignment]
 _attempts: Table = NotificationAttempt.__table__  # type: ignore[assignment]
 _keys: Table = NotifyLinkKey.__table__  # type: ignore[assignment]
 _cases: Table = QaCase.__table__  # type: ignore[assignment]
-_folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
-_RANK: Final = {"info": 0, "warning": 1, "critical": 2}
 #: Notifications queued longer ago than this are no longer retried.
 PENDING_DAYS: Final = 7
 #: Queued notifications read per sending run (the rest wait for the next run).
@@ -173,17 +170,6 @@ def _open_cases(conn: Connection) -> list[_Open]:
     return [_Open(*row[:5], _aware(row.opened_at)) for row in conn.execute(query)]
 
 
-def _severities(conn: Connection, case_ids: list[str]) -> dict[str, tuple[str, int]]:
-    """Per case: its worst alert's severity and how many alerts it holds."""
-    f = _folded.c
-    found: dict[str, tuple[str, int]] = {}
-    query = select(f.case_id, f.severity, func.count()).where(f.case_id.in_(case_ids))
-    for case_id, severity, count in conn.execute(query.group_by(f.case_id, f.severity)):
-        worst, total = found.get(case_id, ("info", 0))
-        found[case_id] = (severity if _RANK.get(severity, 0) > _RANK.get(worst, 0) else worst, total + count)
-    return found
-
-
 class _People:
     """Active people by role and by login, read once per planning run."""
 
@@ -269,11 +255,11 @@ def plan_notifications(
     cases = _open_cases(conn)
     if not cases:
         return 0
-    severity = _severities(conn, [c.case_id for c in cases])
+    severity = case_summaries(conn, [c.case_id for c in cases])
     people = _People(conn)
     due: dict[str, tuple[_Open, str, int, NotifyPolicy, list[Notice]]] = {}
     for case in cases:
-        worst, count = severity.get(case.case_id, ("info", 0))
+        worst, count, _newest = severity.get(case.case_id, ("info", 0, 0))
         policy = policy_for(config, case.site, worst)
         if policy is None:
             continue
