@@ -44,7 +44,7 @@ from coldgate.cloud.catalog.versions import in_force
 from coldgate.cloud.db.models import LotVersion, Placement, QaCaseStock
 from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
 
-__all__ = ["SETTLED_TO", "quarantine_stock", "quarantined_lots", "settle"]
+__all__ = ["SETTLED_TO", "cases_holding", "quarantine_stock", "quarantined_lots", "settle"]
 
 _stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
 _lots: Table = LotVersion.__table__  # type: ignore[assignment]
@@ -135,22 +135,25 @@ def _record(
         conn.execute(insert(_stock), rows)
 
 
-def _open_elsewhere(conn: Connection, case_id: str, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of ``pairs`` another case still open lists in its stock."""
-    if not pairs:
-        return set()
+def cases_holding(
+    conn: Connection, pairs: Iterable[tuple[str, str]], *, besides: str | None = None
+) -> dict[tuple[str, str], list[str]]:
+    """The open cases (other than ``besides``) that list each of ``pairs`` in their stock: a lot a case
+    holds is released or rejected by that case's signed disposition, not by hand."""
+    wanted = sorted(set(pairs))
+    open_ids = undecided_case_ids(conn) - ({besides} if besides else set())
+    if not wanted or not open_ids:
+        return {}
     s = _stock.c
-    open_ids = undecided_case_ids(conn) - {case_id}
-    if not open_ids:
-        return set()
-    held: set[tuple[str, str]] = set()
-    for start in range(0, len(pairs), 500):
-        chunk = pairs[start : start + 500]
-        query = select(s.product, s.lot).where(
+    held: dict[tuple[str, str], set[str]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = select(s.product, s.lot, s.case_id).where(
             s.case_id.in_(sorted(open_ids)), tuple_(s.product, s.lot).in_(chunk)
         )
-        held.update((r.product, r.lot) for r in conn.execute(query))
-    return held
+        for row in conn.execute(query):
+            held.setdefault((row.product, row.lot), set()).add(row.case_id)
+    return {pair: sorted(ids) for pair, ids in held.items()}
 
 
 def settle(
@@ -174,7 +177,7 @@ def settle(
     taken = _taken_by_a_case(conn, [p for p in pairs if "released" not in mine[p]])
     pairs = [p for p in pairs if "released" in mine[p] or p in taken]
     target = SETTLED_TO[disposition]
-    held = _open_elsewhere(conn, case_id, pairs)
+    held = cases_holding(conn, pairs, besides=case_id)
     now_status = _statuses(conn, pairs)
     moved, kept = [], []
     for pair in pairs:

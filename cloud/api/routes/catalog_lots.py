@@ -1,6 +1,11 @@
 """Lots: read by anyone signed in; made and re-dated with ``catalog.manage``; each status move is a route
 of its own so that the permission table says who decides it: release, quarantine and reject are QA
-decisions (``qa.decide``), a recall is the recall coordinator's (``recall.run``)."""
+decisions (``qa.decide``), a recall is the recall coordinator's (``recall.run``).
+
+A lot an open QA case holds in quarantine is released or rejected only by that case's disposition,
+which two people sign (``cloud/alerts/case_flow.py``): by hand here, one person with ``qa.decide``
+would undo the automatic quarantine without a signature, so these two routes refuse it (409, naming
+the cases).  A recall stays open to the recall coordinator: it is stricter than the quarantine."""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from coldgate.cloud.alerts.case_quarantine import cases_holding
 from coldgate.cloud.api.schemas_catalog import LotBody, LotMoveBody, LotOut
 from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.catalog import lots
+from coldgate.cloud.catalog.versions import Conflict
 
 __all__ = ["router"]
 
@@ -18,7 +25,10 @@ router = APIRouter(tags=["catalog"])
 ProductId = Annotated[str, Path(max_length=64)]
 LotNumber = Annotated[str, Path(max_length=64)]
 ONE = "/catalog/products/{product}/lots/{lot}"
-ANSWERS = {404: {"description": "No such product or lot."}, 409: {"description": "if_version is stale."}}
+ANSWERS = {
+    404: {"description": "No such product or lot."},
+    409: {"description": "if_version is stale, or an open QA case holds the lot."},
+}
 
 
 @router.get("/catalog/lots", response_model=list[LotOut])
@@ -56,8 +66,20 @@ def put_lot(product: ProductId, lot: LotNumber, body: LotBody, request: Request)
     return LotOut(**made)
 
 
+#: The moves only a QA case's signed disposition makes for a lot the case holds.
+CASE_DECIDES = frozenset({"released", "rejected"})
+
+
 def _move(product: str, lot: str, status: str, body: LotMoveBody, request: Request) -> LotOut:
     with writing(request) as conn:
+        held = cases_holding(conn, [(product, lot)]) if status in CASE_DECIDES else {}
+        if held:
+            cases = ", ".join(held[(product, lot)])
+            raise Conflict(
+                "status",
+                f"lot {lot} of {product} is held by open QA case {cases}: it becomes {status} only by the "
+                "case's disposition, signed by two people (POST /cases/{case_id}/moves)",
+            )
         moved = lots.move_lot(
             conn, product, lot, status, reason=body.reason, if_version=body.if_version, by=acting(request),
             now=utc_now(),
