@@ -132,6 +132,9 @@ class CloudScheduler:
         #: Made at the first notify run (reads the SMTP password file then, not at construction).
         self._sender: Sender | None = None
         self._notify_lock = threading.Lock()
+        #: Told after a QA cases run that placed alerts (it may have quarantined lots): the service sets
+        #: the down-link publisher's ``nudge``, so the gateways get the new list now, not at its next pass.
+        self.catalog_changed: Callable[[], None] | None = None
         self._notify_again = threading.Event()
         #: Short critical policies already logged (site, count).
         self._notify_warned: set[object] = set()
@@ -269,6 +272,8 @@ class CloudScheduler:
         """The QA cases job: a run, then the notify job at once (in its own thread) when it placed alerts;
         a notify run going then goes round once more."""
         placed = self.open_cases_now()
+        if placed and self.catalog_changed is not None:
+            self.catalog_changed()
         if placed:
             self._notify_again.set()
             if self._notify_lock.locked():

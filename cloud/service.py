@@ -85,6 +85,7 @@ class CloudService:
                 # One publisher per deployment, like the scheduler: it numbers the documents' versions.
                 publisher = DownlinkPublisher(self.writer_engine, self.config.mqtt)
                 self.downlink = publisher.start(wait_connected_s=None)
+                self._scheduler.catalog_changed = self.downlink.nudge  # a case's quarantine, at once
             if self.api:
                 self._start_api()
         except BaseException:

@@ -28,7 +28,7 @@ from coldgate.cloud.alerts import case_store
 from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
 from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import UserInputError
 
@@ -238,6 +238,8 @@ def make_move(request: Request, case_id: str, body: MoveBody) -> dict[str, Any]:
         with writing(request) as conn:
             case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now)
         raise
+    if moved["state"] in (CaseState.CLOSED, CaseState.CANCELLED):
+        catalog_changed(request)  # its lots were released or rejected: the gateways' list, now
     return moved
 
 
