@@ -44,6 +44,7 @@ from typing import Any
 
 import click
 
+from coldgate.demo_approval import approve_class_change
 from coldgate.demo_dock import DemoDock, reader_config
 from coldgate.demo_mailbox import DemoMailbox
 from coldgate.demo_people import DEMO_PEOPLE, hhmm
@@ -245,11 +246,11 @@ async def run_demo(
             await broker.shutdown()
         raise click.ClickException(f"{exc}; choose another with --api-port") from exc
     try:
-        token, qa_password = await asyncio.to_thread(_demo_people, cloud)
+        token, qa_password, quentin = await asyncio.to_thread(_demo_people, cloud)
         click.echo(f"Dashboard: {cloud.api_url}/  (sign in as marta, password {qa_password})")
         click.echo(f"Mailbox: QA's e-mail lands in {mailbox.folder} (MAIL lines below)")
         await _run_site(count, speed, interval, duration, data_dir, broker_url, protocol, cloud, token, stop,
-                        mailbox)  # fmt: skip
+                        mailbox, quentin)  # fmt: skip
     finally:
         await asyncio.to_thread(cloud.stop)
         mailbox.stop()
@@ -258,10 +259,10 @@ async def run_demo(
     click.echo("stopped")
 
 
-def _demo_people(cloud: Any) -> tuple[str, str]:
+def _demo_people(cloud: Any) -> tuple[str, str, tuple[str, str]]:
     """One person per role, each with a fresh password printed here, as ``coldgate cloud users add``
     would make them; the QA manager's API token (for the printed ``curl``) and password (for the
-    dashboard) are returned."""
+    dashboard) are returned, and QA's token and password (he signs an approval of her master data)."""
     import datetime
 
     from coldgate.cloud.audit.log import Actor
@@ -271,6 +272,7 @@ def _demo_people(cloud: Any) -> tuple[str, str]:
     now = datetime.datetime.now(datetime.UTC)
     by = Actor("coldgate demo")
     token = qa_password = ""
+    quentin = ("", "")
     click.echo("People (sign in at POST /auth/login; every change they make is audited):")
     with cloud.writer_engine.begin() as conn:
         for role, (login, name) in DEMO_PEOPLE.items():
@@ -283,7 +285,10 @@ def _demo_people(cloud: Any) -> tuple[str, str]:
             if role == "qa_manager":
                 token = create_user_token(conn, user_id, label="demo", days=1, by=by, now=now).token
                 qa_password = password
-    return token, qa_password
+            if role == "qa":
+                issued = create_user_token(conn, user_id, label="demo", days=1, by=by, now=now)
+                quentin = (issued.token, password)
+    return token, qa_password, quentin
 
 
 def _enrol(cloud: Any, gateway: str, site: str) -> None:
@@ -421,6 +426,7 @@ async def _run_site(
     token: str,
     stop: asyncio.Event,
     mailbox: DemoMailbox | None = None,
+    approver: tuple[str, str] | None = None,
 ) -> None:
     farm_config = default_farm(count, speed=speed)
     board = RelayBoard(unit=1)
@@ -444,6 +450,9 @@ async def _run_site(
         _enrol(cloud, config.gateway.id, config.gateway.site)
         loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
         _demo_catalog(cloud, config.gateway.id, config.gateway.site, loggers, speed, dock)
+        if approver is not None:  # QA signs his approval of the QA manager's change to the cold class
+            login = DEMO_PEOPLE["qa"][0]
+            await asyncio.to_thread(approve_class_change, cloud.api_url, login, *approver, "2-8C")
         await asyncio.to_thread(dock.receiving_note)
         service = GatewayService(config)
         click.echo(

@@ -163,6 +163,10 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     # The demo enrols its gateway as an operator would; the cloud refuses nothing from it.
     assert "Enrolled demo-gw-01 for site" in out
     assert "Catalog: 2 temperature classes, 5 products, 5 lots; INS-3 lot L2026-08 recalled by rico" in out
+    # QA signed his approval of the QA manager's change to the cold class (a second person, never the author).
+    approved = (r"APPROVE  Quentin QA signed 'approved' on Marta QA-Manager's change of temperature "
+                r"class 2-8C \(audit #\d+\); \d+ more master-data changes await")  # fmt: skip
+    assert re.search(approved, out), out[:6000]
     # The cloud pushed its recall list down: the recalled and the quarantined lot, held at the gateway.
     assert re.search(r"recall list v\d+ at the gateway \(2 entries\)", out), out[-2000:]
     assert re.findall(r"ingested \d+ readings \(refused (\d+)\)", out)[-1] == "0"
