@@ -270,6 +270,33 @@ class NotifyConfig(ConfigBlock, kw_only=True):
     sites: dict[Id, SitePolicies] = field(default_factory=dict)
 
 
+SignatureCount = Annotated[int, Meta(ge=1, le=3)]
+
+
+class CaseSignatures(ConfigBlock, kw_only=True):
+    """How many different people sign the closing or cancelling of each type of QA case (1 to 3)."""
+
+    excursion: SignatureCount = 1  # a sensor's limits or time-out-of-range budget
+    door: SignatureCount = 1  # a door check: a recalled, quarantined or expired case at a dock door
+    discrepancy: SignatureCount = 1  # a receiving or dispatch discrepancy
+    offline: SignatureCount = 1  # a source or gateway offline, the down-link behind
+    calibration: SignatureCount = 1
+    stream: SignatureCount = 1  # a stream stuck or conflicting, dead letters capped
+    other: SignatureCount = 1  # a sensor fault and anything else
+
+
+class CasesConfig(ConfigBlock, kw_only=True):
+    """QA cases' separation of duties per case type (``cloud/alerts/case_flow.py``): ``signatures``, e.g.
+    ``excursion = 2``.  The floors hold whatever it says: a release, and any closing or cancelling that
+    gives quarantined stock back, is signed by two people, and whoever acknowledged a case is never its
+    only approver."""
+
+    signatures: CaseSignatures = field(default_factory=CaseSignatures)
+
+    def signatures_by_type(self) -> dict[str, int]:
+        return {name: getattr(self.signatures, name) for name in self.signatures.__struct_fields__}
+
+
 class CloudConfig(ConfigBlock, kw_only=True):
     """The whole cloud.toml."""
 
@@ -282,6 +309,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     audit: AuditConfig = field(default_factory=AuditConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from sqlalchemy import Engine
 
+from coldgate.cloud.alerts.case_flow import CaseDuties
 from coldgate.cloud.api.auth import ApiTokens, AuthSettings, load_tokens
 from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.engine import database_url, make_engine
@@ -107,6 +108,8 @@ class CloudService:
         app.state.dead_letter_budget = IngestLimits.from_config(self.config.ingest).budget
         # The case page checks a notification's acknowledge link with the key [notify] says where to find.
         app.state.notify = self.config.notify
+        # The signatures each type of QA case takes ([cases.signatures]).
+        app.state.case_duties = CaseDuties(self.config.cases.signatures_by_type())
         if self.downlink is not None:  # a catalog write publishes at once instead of at the next pass
             app.state.catalog_changed = self.downlink.nudge
         server_config = uvicorn.Config(

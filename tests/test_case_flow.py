@@ -19,6 +19,7 @@ from coldgate.cloud.alerts.case_flow import (
     Signer,
     check_move,
     check_signatures,
+    gives_stock_back,
     next_states,
 )  # fmt: skip
 from coldgate.cloud.identity.roles import ROLES
@@ -107,23 +108,23 @@ def _verdict(found: Refusal | Awaiting | None) -> tuple[str, str] | str | None:
 
 def test_a_release_takes_two_people_with_their_roles_in_either_order() -> None:
     marta, quentin = _signer("marta", MANAGER), _signer("quentin", QA)
-    release = Disposition.RELEASED
-    assert check_signatures(CLOSE, [marta, quentin], disposition=release) is None
-    assert check_signatures(CLOSE, [quentin, marta], disposition=release) is None
+    release = True  # closing as released a case that holds quarantined stock
+    assert check_signatures(CLOSE, [marta, quentin], releases_stock=release) is None
+    assert check_signatures(CLOSE, [quentin, marta], releases_stock=release) is None
     verdicts = {
-        "the approver alone": check_signatures(CLOSE, [marta], disposition=release),
-        "the QA person alone": check_signatures(CLOSE, [quentin], disposition=release),
-        "nobody": check_signatures(CLOSE, [], disposition=release),
-        "the same person twice": check_signatures(CLOSE, [marta, marta], disposition=release),
+        "the approver alone": check_signatures(CLOSE, [marta], releases_stock=release),
+        "the QA person alone": check_signatures(CLOSE, [quentin], releases_stock=release),
+        "nobody": check_signatures(CLOSE, [], releases_stock=release),
+        "the same person twice": check_signatures(CLOSE, [marta, marta], releases_stock=release),
         "two QA people, no approver": check_signatures(
-            CLOSE, [quentin, _signer("quinn", QA)], disposition=release
+            CLOSE, [quentin, _signer("quinn", QA)], releases_stock=release
         ),
         "a second who may not": check_signatures(
-            CLOSE, [marta, _signer("dora", DOCK)], disposition=release
+            CLOSE, [marta, _signer("dora", DOCK)], releases_stock=release
         ),
-        "a viewer": check_signatures(CLOSE, [_signer("vera", VIEWER)], disposition=release),
+        "a viewer": check_signatures(CLOSE, [_signer("vera", VIEWER)], releases_stock=release),
         "another meaning": check_signatures(
-            CLOSE, [marta, _signer("quentin", QA, "reviewed")], disposition=release
+            CLOSE, [marta, _signer("quentin", QA, "reviewed")], releases_stock=release
         ),
     }
     assert {k: _verdict(v) for k, v in verdicts.items()} == {
@@ -139,17 +140,41 @@ def test_a_release_takes_two_people_with_their_roles_in_either_order() -> None:
     assert "two people" in verdicts["the same person twice"].message  # type: ignore[union-attr]
     assert "second signature" in verdicts["the approver alone"].message  # type: ignore[union-attr]
     assert "qa.review must sign" in verdicts["the QA person alone"].message  # type: ignore[union-attr]
-    # Other dispositions: one QA manager's signature, but never only the person who acknowledged.
-    assert check_signatures(CLOSE, [marta], disposition=Disposition.REJECTED) is None
-    assert _verdict(check_signatures(CLOSE, [quentin], disposition=Disposition.REJECTED)) == (
+    # Nothing given back (a rejection, or no stock held): one QA manager's signature, but never only the
+    # person who acknowledged.
+    assert check_signatures(CLOSE, [marta]) is None
+    assert _verdict(check_signatures(CLOSE, [quentin])) == ("permission", "signatures")
+    alone = check_signatures(CLOSE, [marta], acknowledged_by="marta")
+    assert isinstance(alone, Awaiting) and "only approver" in alone.message
+    assert check_signatures(CLOSE, [marta, quentin], acknowledged_by="marta") is None
+    assert check_signatures(CLOSE, [quentin, marta], acknowledged_by="marta") is None
+
+
+def test_whatever_gives_quarantined_stock_back_takes_two_people() -> None:
+    """Closing as no impact and cancelling give the stock back as a release does: two signatures too
+    (before, one QA manager closing as "no impact" released what the case had quarantined)."""
+    assert [d for d in Disposition if gives_stock_back(S.CLOSED, d)] == [
+        Disposition.RELEASED, Disposition.NO_IMPACT
+    ]  # fmt: skip
+    assert gives_stock_back(S.CANCELLED, None) and not gives_stock_back(S.CLOSED, None)
+    marta, quentin = _signer("marta", MANAGER, "cancelled"), _signer("quentin", QA, "cancelled")
+    half = check_signatures(CANCEL, [marta], releases_stock=True)
+    assert isinstance(half, Awaiting) and "releasing stock needs a second" in half.message
+    assert check_signatures(CANCEL, [marta, quentin], releases_stock=True) is None
+
+
+def test_a_case_type_configured_for_more_signatures_takes_more_people_never_fewer() -> None:
+    marta, quentin, quinn = _signer("marta", MANAGER), _signer("quentin", QA), _signer("quinn", QA)
+    two = check_signatures(CLOSE, [marta], least=2)
+    assert isinstance(two, Awaiting) and "signed by 2 people (1 so far)" in two.message
+    assert check_signatures(CLOSE, [marta, quentin], least=2) is None
+    assert isinstance(check_signatures(CLOSE, [marta, quentin], least=3), Awaiting)
+    assert check_signatures(CLOSE, [quentin, marta, quinn], least=3) is None
+    assert _verdict(check_signatures(CLOSE, [marta, _signer("dora", DOCK)], least=2)) == (
         "permission", "signatures"
     )  # fmt: skip
-    alone = check_signatures(CLOSE, [marta], disposition=Disposition.NO_IMPACT, acknowledged_by="marta")
-    assert isinstance(alone, Awaiting) and "only approver" in alone.message
-    assert check_signatures(CLOSE, [marta, quentin], disposition=Disposition.NO_IMPACT,
-                            acknowledged_by="marta") is None  # fmt: skip
-    assert check_signatures(CLOSE, [quentin, marta], disposition=Disposition.NO_IMPACT,
-                            acknowledged_by="marta") is None  # fmt: skip
+    # One is the floor's count when stock goes back: configuration never lowers it.
+    assert isinstance(check_signatures(CLOSE, [marta], releases_stock=True, least=1), Awaiting)
 
 
 def test_a_cancellation_is_signed_and_unsigned_moves_take_no_signature() -> None:
@@ -166,11 +191,11 @@ def test_a_cancellation_is_signed_and_unsigned_moves_take_no_signature() -> None
 
 @given(
     st.lists(st.sampled_from(sorted(ROLES)), min_size=1, max_size=3, unique=True),
-    st.sampled_from(list(Disposition)),
+    st.booleans(),
     st.booleans(),
 )
 def test_whom_signatures_complete_never_depends_on_their_order(
-    roles: list[str], disposition: Disposition, first_acknowledged: bool
+    roles: list[str], gives_back: bool, first_acknowledged: bool
 ) -> None:
     """Signatures arrive one at a time from different screens: any order of the same people gets the
     same verdict, and a complete set always holds an approver with qa.review, and for a release a
@@ -178,13 +203,13 @@ def test_whom_signatures_complete_never_depends_on_their_order(
     signers = [_signer(role, ROLES[role]) for role in roles]
     ack = roles[0] if first_acknowledged else None
     verdicts = {
-        _verdict(check_signatures(CLOSE, list(order), disposition=disposition, acknowledged_by=ack))
+        _verdict(check_signatures(CLOSE, list(order), releases_stock=gives_back, acknowledged_by=ack))
         for order in itertools.permutations(signers)
     }
     assert len(verdicts) == 1
     if verdicts == {None}:
         assert any("qa.review" in s.permissions for s in signers)
-        if disposition is Disposition.RELEASED or ack is not None:
+        if gives_back or ack is not None:
             assert len(signers) >= 2 and sum("qa.decide" in s.permissions for s in signers) >= 2
         assert not any(s.permissions == ROLES["admin"] for s in signers)
 

@@ -17,6 +17,7 @@ pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] e
 from sqlalchemy import Engine, select
 
 from coldgate.cloud.alerts import case_store
+from coldgate.cloud.alerts.case_flow import CaseDuties
 from coldgate.cloud.alerts.case_store import add_note, case_detail, move_case, open_cases
 from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.lots import lot
@@ -145,13 +146,49 @@ def test_a_lot_two_cases_hold_stays_quarantined_until_the_last_closes(
     # CR2's case opened first (its alert's id is first) and took both lots; CR3's found L1 held already.
     assert (cr2["quarantined"], cr3["quarantined"]) == (["PLAIN/G1", "VX10/L1"], [])
     assert {x["status_before"] for x in cr3["stock"]} == {"quarantined"}
-    marta = _people(engine)["marta"]
+    people = _people(engine)
+    marta, quentin = people["marta"], people["quentin"]
     cancel = {"reason": "sensors were being calibrated"}
-    _move(engine, marta, cr2["id"], "cancelled", sign=True, **cancel)
+    # Cancelling gives the stock back, as a release does: two people sign it.
+    half = _move(engine, marta, cr2["id"], "cancelled", sign=True, **cancel)
+    assert half["state"] == "open" and "releasing stock needs a second" in half["pending"][0]["awaiting"]
+    assert _status(engine, "PLAIN", "G1") == "quarantined"
+    _move(engine, quentin, cr2["id"], "cancelled", sign=True, **cancel)
     # PLAIN was only CR2's: released; L1 stays quarantined for CR3's case, which still holds it.
     assert (_status(engine, "VX10", "L1"), _status(engine, "PLAIN", "G1")) == ("quarantined", "released")
     _move(engine, marta, cr3["id"], "cancelled", sign=True, **cancel)
+    assert _status(engine, "VX10", "L1") == "quarantined"  # CR3's case took L1 over: two sign it too
+    _move(engine, quentin, cr3["id"], "cancelled", sign=True, **cancel)
     assert _status(engine, "VX10", "L1") == "released"
+
+
+def test_no_impact_gives_the_stock_back_with_two_signatures_and_a_type_may_ask_three(
+    engine: Engine, world: CustodyWorld
+) -> None:
+    """Closing as "no impact" releases what the case quarantined: one QA manager alone cannot (it took
+    one before); ``[cases.signatures]`` may ask more people for a type of case, never fewer."""
+    _excursion(engine, 1, "cr2-t01", at(9, 0), at(10, 0))
+    with engine.begin() as conn:
+        open_cases(conn, NOW)
+    case = _case_of(engine, "cr2-t01")
+    assert case["case_type"] == "excursion"
+    people = _people(engine)
+    quinn_id, _token = person(engine, "quinn", ("qa",))
+    name = "Quinn Tester"
+    quinn = (Actor(name, quinn_id), permissions(["qa"]), SignedBy(quinn_id, "quinn", name))
+    _move(engine, people["dora"], case["id"], "acknowledged")
+    _move(engine, people["quentin"], case["id"], "investigating")
+    _move(engine, people["quentin"], case["id"], "pending_disposition", disposition="no_impact")
+    three = CaseDuties({"excursion": 3})
+    close = {"disposition": "no_impact", "reason": "probe in a warm corner", "duties": three}
+    half = _move(engine, people["marta"], case["id"], "closed", sign=True, **close)
+    assert "releasing stock needs a second" in half["pending"][0]["awaiting"]
+    two = _move(engine, people["quentin"], case["id"], "closed", sign=True, **close)
+    assert two["state"] == "pending_disposition"
+    assert "signed by 3 people (2 so far)" in two["pending"][0]["awaiting"]
+    assert _status(engine, "VX10", "L1") == "quarantined"
+    done = _move(engine, quinn, case["id"], "closed", sign=True, **close)
+    assert done["state"] == "closed" and _status(engine, "VX10", "L1") == "released"
 
 
 def test_a_rejection_rejects_and_a_room_with_no_sensor_placed_quarantines_nothing(

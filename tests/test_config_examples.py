@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from coldgate.cloud.alerts.case_opening import CASE_TYPES
 from coldgate.cloud.config import CloudConfig, load_cloud_config
 from coldgate.contract.items import Severity
 from coldgate.contract.units import Quantity, Unit
@@ -137,6 +138,10 @@ def test_cloud_sqlite() -> None:
     assert (config.api.host, config.api.port) == ("127.0.0.1", 8080)
     assert config.influx.enabled is False
     assert config.gateways.heartbeat_timeout_s == 180.0
+    # An excursion's case is signed by two people; other types by one (the floors aside).
+    by_type = config.cases.signatures_by_type()
+    assert by_type["excursion"] == 2 and {n for t, n in by_type.items() if t != "excursion"} == {1}
+    assert set(by_type) == set(CASE_TYPES)  # the configuration names every type the cases know
 
 
 def test_cloud_postgres() -> None:

@@ -16,10 +16,14 @@ The flow, as GSP/GDP practice runs it::
 * **Investigating** and proposing a disposition (**pending disposition**) are QA's (``qa.decide``); a
   proposal can go back to investigating when more is needed.
 * **Closing** records the disposition: released, rejected/destroyed, returned to the supplier, or no
-  impact.  It is signed (21 CFR 11.50: who, when, meaning) by a QA manager (``qa.review``); releasing
-  stock needs a second signature by another person holding ``qa.decide`` (two people, two roles), and
-  the person who acknowledged the case cannot be the only approver.
+  impact.  It is signed (21 CFR 11.50: who, when, meaning) by a QA manager (``qa.review``); a move that
+  gives quarantined stock back (closing as released or no impact, or cancelling, a case that holds
+  stock in quarantine) needs a second signature by another person holding ``qa.decide`` (two people,
+  two roles), and the person who acknowledged the case cannot be the only approver.
 * **Cancelling** (opened in error, a duplicate) is signed with a reason by a QA manager.
+* **Separation of duties per case type** (``[cases.signatures]``: excursion, door, discrepancy...): how
+  many people sign a closing or cancelling of that type, 1 to 3.  The floors above hold whatever it
+  says: configuration may ask more signatures, never fewer.
 
 Every refusal says what was asked, what the case's state allows, and why, so the person at the screen
 and the inspector reading the audit trail get the same sentence.
@@ -28,14 +32,15 @@ and the inspector reading the audit trail get the same sentence.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Literal, NamedTuple
 
 __all__ = [
-    "ACKNOWLEDGE_WITHIN", "DECIDE_WITHIN", "FINAL", "MOVES", "NOTE_KINDS", "Awaiting", "CaseState",
-    "Disposition", "Move", "Refusal", "Signer", "check_move", "check_note", "check_signatures", "is_overdue",
-    "may_act", "next_states",
+    "ACKNOWLEDGE_WITHIN", "DECIDE_WITHIN", "FINAL", "MOVES", "NOTE_KINDS", "Awaiting", "CaseDuties",
+    "CaseState", "Disposition", "Move", "Refusal", "Signer", "check_move", "check_note", "check_signatures",
+    "gives_stock_back", "is_overdue", "may_act", "next_states",
 ]  # fmt: skip
 
 
@@ -197,18 +202,40 @@ class Awaiting(NamedTuple):
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class CaseDuties:
+    """How many people sign a closing or cancelling, per case type (``case_opening.CASE_TYPES``), as
+    ``[cases.signatures]`` says; a type not named: one.  The floors of :func:`check_signatures` hold
+    whatever it says."""
+
+    signatures: Mapping[str, int] = field(default_factory=dict)
+
+    def least(self, case_type: str) -> int:
+        return max(1, self.signatures.get(case_type, 1))
+
+
+def gives_stock_back(target: CaseState, disposition: Disposition | None) -> bool:
+    """Whether closing or cancelling so gives the stock a case quarantined back (``case_quarantine``'s
+    ``SETTLED_TO``: released for released, no impact and a cancellation)."""
+    if target is CaseState.CANCELLED:
+        return True
+    return target is CaseState.CLOSED and disposition in (Disposition.RELEASED, Disposition.NO_IMPACT)
+
+
 def check_signatures(
-    move: Move, signers: Sequence[Signer], *, disposition: Disposition | None = None,
-    acknowledged_by: str | None = None,
+    move: Move, signers: Sequence[Signer], *, releases_stock: bool = False,
+    acknowledged_by: str | None = None, least: int = 1,
 ) -> Refusal | Awaiting | None:  # fmt: skip
     """Whether ``signers`` sign ``move`` as separation of duties asks: None when they do, ``Awaiting``
     when another signature is still needed, a ``Refusal`` when these signatures cannot stand.
 
     Signatures are given one at a time, by different people at their own screens, in any order, so the
     answer never depends on who signed first.  Every signer signs with the move's meaning and nobody
-    signs twice.  One signer holds the move's permission (the approver).  Releasing stock takes a
-    second person holding ``qa.decide``; whoever acknowledged the case is never its only approver (a
-    second person holding ``qa.decide`` signs too).  Anyone else may not sign."""
+    signs twice.  One signer holds the move's permission (the approver).  A move that gives quarantined
+    stock back (``releases_stock``: :func:`gives_stock_back` of a case holding stock) takes a second
+    person holding ``qa.decide``; whoever acknowledged the case is never its only approver (a second
+    person holding ``qa.decide`` signs too); ``least``, the case type's configured count, may ask more
+    people still, each holding ``qa.decide``.  Anyone else may not sign."""
     if move.meaning is None:
         return None if not signers else Refusal("field", "signatures", "this move is not signed")
     if not signers:
@@ -225,8 +252,8 @@ def check_signatures(
         return Refusal(
             "field", "signatures", "the same person cannot sign twice: two signatures need two people"
         )
-    release = disposition is Disposition.RELEASED
-    second = release or (acknowledged_by is not None and acknowledged_by in ids)
+    needed = max(least, 2 if releases_stock else 1)
+    second = needed >= 2 or (acknowledged_by is not None and acknowledged_by in ids)
     for signer in signers:
         if move.permission in signer.permissions or (second and "qa.decide" in signer.permissions):
             continue
@@ -240,13 +267,15 @@ def check_signatures(
             needed = f"one of the signatures must be by a person holding {move.permission}"
             return Refusal("permission", "signatures", needed)
         return Awaiting(f"{signers[0].name} signed; a person holding {move.permission} must sign too")
-    if release:
-        if len(signers) < 2:
-            return Awaiting("releasing stock needs a second signature by another person holding qa.decide")
-        if not any(a.user_id != b.user_id and "qa.decide" in b.permissions for a in approvers
-                   for b in signers):  # fmt: skip
-            needed = "the second signature of a release must be by a person holding qa.decide"
-            return Refusal("permission", "signatures", needed)
+    if len(signers) < needed:
+        if releases_stock and len(signers) < 2:
+            return Awaiting(
+                "releasing stock needs a second signature by another person holding qa.decide"
+            )
+        return Awaiting(
+            f"this type of case is signed by {needed} people ({len(signers)} so far): another person holding "
+            "qa.decide must sign"
+        )
     if acknowledged_by is not None and set(ids) == {acknowledged_by}:
         return Awaiting(
             "whoever acknowledged the case cannot be its only approver: another person holding qa.decide "

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
 __all__ = [
-    "OPENING_SEVERITIES", "PRE_ALARM", "CaseAlert", "Opening", "cause_of", "fold", "is_excursion",
-    "opens_case",
+    "CASE_TYPES", "OPENING_SEVERITIES", "PRE_ALARM", "CaseAlert", "Opening", "case_type", "cause_of", "fold",
+    "is_excursion", "opens_case",
 ]  # fmt: skip
 
 #: Severities whose raised alerts open (or join) a case.
@@ -32,6 +32,13 @@ _CAUSE_IN_ALERT_ID: Final = frozenset({"dock.discrepancy", "calibration.due"})
 #: ``humidity.low``), the time-out-of-range budget spent (``temperature.budget``), or the example's
 #: ``temperature.excursion``.
 _EXCURSION: Final = frozenset({"high", "low", "budget", "excursion"})
+#: The kinds of case, by what opened it: what ``[cases.signatures]`` configures per kind.
+CASE_TYPES: Final = ("excursion", "door", "discrepancy", "offline", "calibration", "stream", "other")
+#: The first part of a rule, for the kinds not told by their subject.
+_TYPE_OF_FAMILY: Final = {
+    "door": "door", "dock": "discrepancy", "source": "offline", "gateway": "offline", "downlink": "offline",
+    "calibration": "calibration", "stream": "stream", "dead_letters": "stream",
+}  # fmt: skip
 
 
 class CaseAlert(NamedTuple):
@@ -82,6 +89,14 @@ def fold(
         else:
             opening.setdefault(cause, []).append(alert)
     return joining, [Opening(cause, tuple(found)) for cause, found in opening.items()]
+
+
+def case_type(rule: str, subject_type: str) -> str:
+    """The kind of case an alert of ``rule`` about a ``subject_type`` opens (one of :data:`CASE_TYPES`)."""
+    family, _, last = rule.rpartition(".")
+    if subject_type == "sensor" and last in _EXCURSION:
+        return "excursion"
+    return _TYPE_OF_FAMILY.get(family.split(".")[0] if family else last, "other")
 
 
 def is_excursion(alert: CaseAlert) -> bool:

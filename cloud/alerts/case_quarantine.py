@@ -44,7 +44,9 @@ from coldgate.cloud.catalog.versions import in_force
 from coldgate.cloud.db.models import LotVersion, Placement, QaCaseStock
 from coldgate.cloud.documents.location_stock import AffectedLine, affected_lots, stock_in_location
 
-__all__ = ["SETTLED_TO", "cases_holding", "quarantine_stock", "quarantined_lots", "settle"]
+__all__ = [
+    "SETTLED_TO", "cases_holding", "quarantine_stock", "quarantined_lots", "settle", "stock_to_settle"
+]
 
 _stock: Table = QaCaseStock.__table__  # type: ignore[assignment]
 _lots: Table = LotVersion.__table__  # type: ignore[assignment]
@@ -156,11 +158,13 @@ def cases_holding(
     return {pair: sorted(ids) for pair, ids in held.items()}
 
 
-def settle(
-    conn: Connection, case_id: str, disposition: str | None, *, by: Actor, now: datetime.datetime
-) -> dict[str, list[str]]:
-    """Move the lots this case holds in quarantine as its closing decided (:data:`SETTLED_TO`; None:
-    cancelled); what moved where and what stayed, for the audit entry.
+def stock_to_settle(conn: Connection, case_id: str) -> list[tuple[str, str]]:
+    """The lots (product, lot) the case's closing or cancelling would move now (:func:`settle`)."""
+    return _settle_plan(conn, case_id)[1]
+
+
+def _settle_plan(conn: Connection, case_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The lots the case holds, and those of them its closing or cancelling would move now.
 
     The case holds a lot of its stock that it quarantined itself, or that an earlier case quarantined
     and left to it (that case closed while this one was still open).  A lot another open case also
@@ -176,17 +180,23 @@ def settle(
     pairs = sorted(mine)
     taken = _taken_by_a_case(conn, [p for p in pairs if "released" not in mine[p]])
     pairs = [p for p in pairs if "released" in mine[p] or p in taken]
-    target = SETTLED_TO[disposition]
     held = cases_holding(conn, pairs, besides=case_id)
     now_status = _statuses(conn, pairs)
-    moved, kept = [], []
-    for pair in pairs:
-        if pair in held or now_status.get(pair) != "quarantined":
-            kept.append(f"{pair[0]}/{pair[1]}")
-            continue
-        how = f"closed as {disposition}" if disposition else "cancelled"
-        move_lot(conn, pair[0], pair[1], target, reason=f"QA case {case_id} {how}", by=by, now=now)
-        moved.append(f"{pair[0]}/{pair[1]}")
+    return pairs, [pair for pair in pairs if pair not in held and now_status.get(pair) == "quarantined"]
+
+
+def settle(
+    conn: Connection, case_id: str, disposition: str | None, *, by: Actor, now: datetime.datetime
+) -> dict[str, list[str]]:
+    """Move the lots this case holds in quarantine (:func:`stock_to_settle`) as its closing decided
+    (:data:`SETTLED_TO`; None: cancelled); what moved where and what stayed, for the audit entry."""
+    pairs, moving = _settle_plan(conn, case_id)
+    target = SETTLED_TO[disposition]
+    how = f"closed as {disposition}" if disposition else "cancelled"
+    for product, lot in moving:
+        move_lot(conn, product, lot, target, reason=f"QA case {case_id} {how}", by=by, now=now)
+    moved = [f"{p}/{lot}" for p, lot in moving]
+    kept = [f"{p}/{lot}" for p, lot in pairs if (p, lot) not in set(moving)]
     if pairs:
         after = {"to": target, "moved": moved, "kept": kept}
         append(conn, actor=by, action="qa_case.stock_settled", entity_type=_ENTITY, entity_id=case_id,

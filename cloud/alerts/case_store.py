@@ -39,6 +39,7 @@ from coldgate.cloud.alerts.case_flow import (
     FINAL,
     MOVES,
     Awaiting,
+    CaseDuties,
     CaseState,
     Disposition,
     Move,
@@ -47,6 +48,7 @@ from coldgate.cloud.alerts.case_flow import (
     check_move,
     check_note,
     check_signatures,
+    gives_stock_back,
     is_overdue,
     may_act,
     next_states,
@@ -55,11 +57,12 @@ from coldgate.cloud.alerts.case_opening import (
     OPENING_SEVERITIES,
     PRE_ALARM,
     CaseAlert,
+    case_type,
     cause_of,
     fold,
     is_excursion,
 )  # fmt: skip
-from coldgate.cloud.alerts.case_quarantine import quarantine_stock, settle
+from coldgate.cloud.alerts.case_quarantine import quarantine_stock, settle, stock_to_settle
 from coldgate.cloud.alerts.case_steps import case_summaries, latest_steps
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.versions import Conflict
@@ -218,6 +221,7 @@ def _card(row: Any, step: Any, summary: tuple[str, int, int] | None) -> dict[str
     severity, count, newest = summary if summary is not None else ("warning", 0, None)
     return {
         "id": row.id, "site": row.site, "gateway": row.gateway, "rule": row.rule,
+        "case_type": case_type(row.rule, row.subject_type),
         "subject_type": row.subject_type, "subject": row.subject, "title": row.title,
         "opened_at": aware(row.opened_at), "state": step.state, "since": aware(step.at),
         "severity": severity, "alerts": count, "last_alert_ts": newest,
@@ -293,8 +297,9 @@ def _content_reader(conn: Connection, case_id: str) -> Callable[[int], dict[str,
 
 
 def _pending(
-    conn: Connection, signed: list[dict[str, Any]], step: Any, acknowledged_by: str | None
-) -> list[dict[str, Any]]:
+    conn: Connection, case_id: str, signed: list[dict[str, Any]], step: Any, acknowledged_by: str | None,
+    least: int,
+) -> list[dict[str, Any]]:  # fmt: skip
     """The signed moves begun on the case's current step and whose signature each still awaits."""
     state = CaseState(step.state)
     found: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
@@ -306,15 +311,24 @@ def _pending(
         move = _move_of(state, to)
         if move is None:
             continue
+        chosen = Disposition(detail) if detail else None
         verdict = check_signatures(
-            move, _signers(conn, given), disposition=Disposition(detail) if detail else None,
-            acknowledged_by=acknowledged_by if to == CaseState.CLOSED else None,
+            move, _signers(conn, given), releases_stock=_releases_stock(conn, case_id, CaseState(to), chosen),
+            acknowledged_by=acknowledged_by if to == CaseState.CLOSED else None, least=least,
         )  # fmt: skip
         pending.append({
             "to": to, "disposition": detail, "signed_by": [g["signer_name"] for g in given],
             "awaiting": verdict.message if isinstance(verdict, (Awaiting, Refusal)) else None,
         })  # fmt: skip
     return pending
+
+
+def _releases_stock(conn: Connection, case_id: str, target: CaseState, chosen: Disposition | None) -> bool:
+    """Whether moving the case to ``target`` releases product (two signatures, always): a release, or a
+    closing as no impact or a cancellation that gives quarantined stock back."""
+    if target is CaseState.CLOSED and chosen is Disposition.RELEASED:
+        return True
+    return gives_stock_back(target, chosen) and bool(stock_to_settle(conn, case_id))
 
 
 def _move_of(state: CaseState, to: str) -> Move | None:
@@ -337,10 +351,14 @@ def _acknowledged_by(steps: Iterable[Any]) -> str | None:
     return next((s.by_id for s in steps if s.state == CaseState.ACKNOWLEDGED.value), None)
 
 
-def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
+#: No case type configured: closing and cancelling take one signature beside the floors.
+ONE_SIGNATURE: Final = CaseDuties()
+
+
+def case_detail(conn: Connection, case_id: str, duties: CaseDuties = ONE_SIGNATURE) -> dict[str, Any]:
     """One case: as opened, its state, the alerts folded into it, every step, every signature (each
-    checked against the case as it stands), the signed moves awaiting another signature, and the moves
-    it allows next.  NotFound (``case_id``) when there is no such case."""
+    checked against the case as it stands), the signed moves awaiting another signature (as ``duties``
+    ask of its type), and the moves it allows next.  NotFound (``case_id``) when there is no such case."""
     row = conn.execute(select(_cases).where(_cases.c.id == case_id)).one_or_none()
     if row is None:
         raise NotFound("case_id", f"no case {case_id!r}")
@@ -381,7 +399,9 @@ def case_detail(conn: Connection, case_id: str) -> dict[str, Any]:
             for s in steps
         ],
         "signatures": signed,
-        "pending": _pending(conn, signed, steps[-1], _acknowledged_by(steps)),
+        "pending": _pending(
+            conn, case_id, signed, steps[-1], _acknowledged_by(steps), duties.least(card["case_type"])
+        ),
         "evidence": evidence_of(conn, case_id),
         "figures": latest_figures(conn, case_id),
         **_stock_of(conn, case_id),
@@ -426,11 +446,13 @@ def _refused(refusal: Refusal) -> UserInputError:
 def move_case(
     conn: Connection, case_id: str, to: str, *, by: Actor, held: frozenset[str], now: datetime.datetime,
     reason: str | None = None, disposition: str | None = None, signer: SignedBy | None = None,
+    duties: CaseDuties = ONE_SIGNATURE,
 ) -> dict[str, Any]:  # fmt: skip
     """Move the case to state ``to`` as ``by`` (holding permissions ``held``), audited; the case as it
-    then stands.  A signed move (closing, cancelling) takes ``signer``'s signature (re-authenticated by
-    the caller) and is made when the signatures given on this step complete it; until then the case
-    stays and shows whose signature is awaited.  Refused, with nothing written: an unknown case (404), a
+    then stands (``duties``: the signatures each type of case takes).  A signed move (closing,
+    cancelling) takes ``signer``'s signature (re-authenticated by the caller) and is made when the
+    signatures given on this step complete it; until then the case stays and shows whose signature is
+    awaited.  Refused, with nothing written: an unknown case (404), a
     move its state does not allow (409), one ``by`` may not make or sign (403), a missing reason,
     disposition or signature, or a signature the move does not take (422)."""
     if to not in {s.value for s in CaseState}:
@@ -465,7 +487,7 @@ def move_case(
             unsigned = f"moving a case to {target.value} is not signed: give no signature"
             raise UserInputError("signature", unsigned)
         _add_step(conn, case_id, seq + 1, state, target, by, now, reason, chosen, [])
-        return case_detail(conn, case_id)
+        return case_detail(conn, case_id, duties)
     if signer is None:
         raise UserInputError(
             "signature",
@@ -481,9 +503,11 @@ def move_case(
         and g["detail"] == (chosen.value if chosen else None)
     ]  # fmt: skip
     ack = _acknowledged_by(steps) if target is CaseState.CLOSED else None
+    kind = conn.execute(select(_cases.c.rule, _cases.c.subject_type).where(_cases.c.id == case_id)).one()
     verdict = check_signatures(
         found, [*_signers(conn, given), Signer(signer.user_id, signer.name, held, found.meaning)],
-        disposition=chosen, acknowledged_by=ack,
+        releases_stock=_releases_stock(conn, case_id, target, chosen), acknowledged_by=ack,
+        least=duties.least(case_type(kind.rule, kind.subject_type)),
     )  # fmt: skip
     if isinstance(verdict, Refusal):
         raise _refused(verdict)
@@ -502,7 +526,7 @@ def move_case(
         _add_step(conn, case_id, seq + 1, state, target, by, now, reason, chosen,
                   [*(g["id"] for g in given), signed["id"]])  # fmt: skip
         settle(conn, case_id, chosen.value if target is CaseState.CLOSED and chosen else None, by=by, now=now)
-    return case_detail(conn, case_id)
+    return case_detail(conn, case_id, duties)
 
 
 def _add_step(

@@ -34,7 +34,7 @@ from coldgate.cloud.alerts.notify_links import LinkRefusal
 from coldgate.cloud.alerts.notify_queue import check_ack_link
 from coldgate.cloud.api import queries, queries_sites
 from coldgate.cloud.api.auth import SESSION_COOKIE
-from coldgate.cloud.api.routes.cases import MoveBody, make_move
+from coldgate.cloud.api.routes.cases import MoveBody, case_duties, make_move
 from coldgate.cloud.api.signing import SignatureBody
 from coldgate.cloud.api.writes import acting, refusal_status, utc_now, writing
 from coldgate.cloud.config import NotifyConfig
@@ -176,7 +176,7 @@ def _case_page(
     now_ms = int(time.time() * 1000)
     try:
         with request.app.state.engine.connect() as conn:
-            case = case_store.case_detail(conn, case_id)
+            case = case_store.case_detail(conn, case_id, case_duties(request))
             link = _link(request, conn, ack, case_id)
             zone = list_zone(queries_sites.zone_book(conn), case["site"], case["gateway"])
             chart = None

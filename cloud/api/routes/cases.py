@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.alerts import case_store
-from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseState, Disposition
+from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseDuties, CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
 from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
 from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
@@ -45,6 +45,10 @@ class CaseCard(BaseModel):
     gateway: str
     rule: str = Field(
         description="The rule of the alert that opened it (temperature.high, dock.discrepancy...)."
+    )
+    case_type: str = Field(
+        description="excursion, door, discrepancy, offline, calibration, stream or other: what "
+        "[cases.signatures] configures."
     )
     subject_type: str
     subject: str
@@ -196,10 +200,15 @@ def list_cases(
     return CaseList(items=[CaseCard(**c) for c in found])
 
 
+def case_duties(request: Request) -> CaseDuties:
+    """The signatures each type of case takes, as the service's ``[cases]`` says (one by default)."""
+    return getattr(request.app.state, "case_duties", case_store.ONE_SIGNATURE)  # type: ignore[no-any-return]
+
+
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=ANSWERS)
-def get_case(case_id: CaseId, conn: Annotated[Connection, Depends(connection)]) -> CaseOut:
+def get_case(case_id: CaseId, request: Request, conn: Annotated[Connection, Depends(connection)]) -> CaseOut:
     """The case as opened, its alerts, every step (who, when, why) and the moves it allows next."""
-    return CaseOut(**case_store.case_detail(conn, case_id))
+    return CaseOut(**case_store.case_detail(conn, case_id, case_duties(request)))
 
 
 @router.post(
@@ -231,6 +240,7 @@ def make_move(request: Request, case_id: str, body: MoveBody) -> dict[str, Any]:
                 moved = case_store.move_case(
                     conn, case_id, body.state, by=by, held=principal.permissions, now=now,
                     reason=body.reason, disposition=body.disposition, signer=signer,  # type: ignore[arg-type]
+                    duties=case_duties(request),
                 )  # fmt: skip
         if failed is not None:  # its count and audit entry are committed; the move is refused
             raise failed
