@@ -16,10 +16,10 @@ The flow, as GSP/GDP practice runs it::
 * **Investigating** and proposing a disposition (**pending disposition**) are QA's (``qa.decide``); a
   proposal can go back to investigating when more is needed.
 * **Closing** records the disposition: released, rejected/destroyed, returned to the supplier, or no
-  impact.  It is signed (21 CFR 11.50: who, when, meaning) by a QA manager (``qa.review``); a move that
-  gives quarantined stock back (closing as released or no impact, or cancelling, a case that holds
-  stock in quarantine) needs a second signature by another person holding ``qa.decide`` (two people,
-  two roles), and the person who acknowledged the case cannot be the only approver.
+  impact.  It is signed (21 CFR 11.50: who, when, meaning) by a QA manager (``qa.review``); a release,
+  and any closing as no impact or cancelling that gives quarantined stock back, needs a second signature
+  by another person holding ``qa.decide`` (two people, two roles), and the person who acknowledged the
+  case cannot be the only approver.
 * **Cancelling** (opened in error, a duplicate) is signed with a reason by a QA manager.
 * **Separation of duties per case type** (``[cases.signatures]``: excursion, door, discrepancy...): how
   many people sign a closing or cancelling of that type, 1 to 3.  The floors above hold whatever it
@@ -231,8 +231,8 @@ def check_signatures(
 
     Signatures are given one at a time, by different people at their own screens, in any order, so the
     answer never depends on who signed first.  Every signer signs with the move's meaning and nobody
-    signs twice.  One signer holds the move's permission (the approver).  A move that gives quarantined
-    stock back (``releases_stock``: :func:`gives_stock_back` of a case holding stock) takes a second
+    signs twice.  One signer holds the move's permission (the approver).  A move that releases product
+    (``releases_stock``: a release, or :func:`gives_stock_back` of a case holding stock) takes a second
     person holding ``qa.decide``; whoever acknowledged the case is never its only approver (a second
     person holding ``qa.decide`` signs too); ``least``, the case type's configured count, may ask more
     people still, each holding ``qa.decide``.  Anyone else may not sign."""
