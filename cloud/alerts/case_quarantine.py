@@ -196,7 +196,8 @@ def settle(
     for product, lot in moving:
         move_lot(conn, product, lot, target, reason=f"QA case {case_id} {how}", by=by, now=now)
     moved = [f"{p}/{lot}" for p, lot in moving]
-    kept = [f"{p}/{lot}" for p, lot in pairs if (p, lot) not in set(moving)]
+    going = set(moving)
+    kept = [f"{p}/{lot}" for p, lot in pairs if (p, lot) not in going]
     if pairs:
         after = {"to": target, "moved": moved, "kept": kept}
         append(conn, actor=by, action="qa_case.stock_settled", entity_type=_ENTITY, entity_id=case_id,
