@@ -224,6 +224,37 @@ def test_a_mail_server_down_ten_minutes_loses_and_doubles_nothing(
     assert accepted == 75
 
 
+def test_an_escalation_still_queued_when_someone_acknowledges_is_not_sent(engine: Engine) -> None:
+    """The mail server is down through the first level and the escalation; Anna acknowledges; when the
+    server is back the level's first notices go, the escalation (it says nobody acknowledged) does not."""
+    ids = _people(engine)
+    box = Mailbox()  # its port, not yet listening
+    clock = Clock()
+    scheduler = _scheduler(engine, _notify(box.port), clock)
+    _store(engine, 1, [alert(1, ts=T0)])
+    scheduler.open_cases_now()
+    for minute in (0, 30):
+        clock.now = OPENED + minute * MIN
+        assert scheduler.notify_now().sent == 0
+    queued = sorted((r.level, r.round, r.address.split("@")[0]) for r in _rows(engine))
+    assert (2, 0, "admin-dan") in queued and (1, 2, "qa-anna") in queued  # escalated and reminded
+    with engine.begin() as conn:
+        case_id = conn.execute(select(QaCase.id)).scalar_one()
+        anna = Actor("Qa-Anna Tester", ids["qa-anna"])
+        move_case(conn, case_id, "acknowledged", by=anna, held=permissions(["qa"]), now=OPENED + 31 * MIN)
+    box.start()
+    try:
+        clock.now = OPENED + 40 * MIN
+        assert scheduler.notify_now().sent == 3
+        mails = box.wait_for(3)
+        assert scheduler.notify_now() == (0, 0, 0)  # the moot ones are not waiting: they are never sent
+    finally:
+        box.stop()
+    assert sorted(m.to[0].split("@")[0] for m in mails) == ["mgr-cleo", "qa-anna", "qa-ben"]
+    assert not [m for m in mails if "Escalated" in m.text or "reminder" in m.subject]
+    assert len(_rows(engine)) == len(queued)  # the unsent stay in the queue, as records
+
+
 def test_the_started_scheduler_tells_three_people_of_a_stored_alert(engine: Engine, mailbox: Mailbox) -> None:
     """The jobs as ``coldgate cloud run`` starts them: the QA cases job and the notify job on the notify
     interval, the notify job also chained after the QA cases job."""

@@ -15,6 +15,10 @@ that is down costs one connection attempt per run, not one per message).  The wi
 but unrecorded message (the process killed between the two) would be sent again is covered by the
 e-mail's Message-ID, which is the notification's id on every try.
 
+An escalation or a reminder still queued when someone acknowledges the case (the mail server was down
+meanwhile) is not sent: it says nobody has acknowledged, which is no longer true; it stays in the queue,
+unsent, beside the step that made it moot.  A level's first notice still goes: it says the case opened.
+
 Both tables are records (append-only); delivered or not is read from the attempts.  Only notifications
 queued in the last ``PENDING_DAYS`` days are retried: older ones stay in the queue undelivered, with
 their failed attempts, for the case page to show.
@@ -35,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, NamedTuple, overload
 
-from sqlalchemy import Connection, Engine, Table, exists, func, insert, select, text
+from sqlalchemy import Connection, Engine, Table, and_, exists, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from coldgate.cloud.alerts.case_steps import case_summaries, latest_steps
@@ -338,8 +342,11 @@ def _pending(conn: Connection, now: datetime.datetime) -> list[tuple[Any, int, d
     q, a = _queue.c, _attempts.c
     since = now - datetime.timedelta(days=PENDING_DAYS)
     accepted = exists().where(a.notification_id == q.id, a.ok.is_(True))
+    latest = latest_steps().subquery()
+    taken_up = exists().where(latest.c.case_id == q.case_id, latest.c.state != "open")
+    moot = and_(or_(q.level > 1, q.round > 0), taken_up)  # "nobody acknowledged": someone has since
     rows = conn.execute(
-        select(_queue).where(q.queued_at >= since, ~accepted).order_by(q.due_at, q.id).limit(BATCH)
+        select(_queue).where(q.queued_at >= since, ~accepted, ~moot).order_by(q.due_at, q.id).limit(BATCH)
     ).all()
     if not rows:
         return []
