@@ -25,6 +25,10 @@ command -v openssl >/dev/null || missing+=(openssl)
 # The dashboard's tests drive Debian's Chromium with playwright; npm installs the browser libraries.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
+# Reports as PDF: weasyprint lays out with pango; the tests render each PDF to PNG with pdftoppm.
+ls /usr/lib/*/libpangoft2-1.0.so.0 >/dev/null 2>&1 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+fc-list 2>/dev/null | grep -q DejaVuSans || missing+=(fonts-dejavu-core)
+command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
