@@ -1138,3 +1138,31 @@ class NotifyLinkKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     secret_hex: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredReport(Base):
+    """A periodic GSP report as it was generated (``cloud/reports/periodic_store.py``): what was asked
+    (``kind``, ``parameters`` as canonical JSON), when, by whom, and the file itself with its SHA-256.
+    A record (migration 0029): regenerating adds a row, so the file an inspector was given stays."""
+
+    __tablename__ = "stored_reports"
+    __table_args__ = (
+        Index("ix_stored_reports_kind", "kind", "generated_at"),
+        Index("ix_stored_reports_generated", "generated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    #: "monthly_record", "excursion_log" or "calibration_status".
+    kind: Mapped[str] = mapped_column(String(32))
+    site: Mapped[str | None] = mapped_column(String(ID_LEN))
+    location: Mapped[str | None] = mapped_column(String(ID_LEN))
+    parameters: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    generated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    generated_by: Mapped[str] = mapped_column(Text)
+    generated_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
