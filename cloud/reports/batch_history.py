@@ -1,0 +1,467 @@
+"""The environmental history of a lot, a pallet or a case: where its units were, and what they
+experienced there.  Pure (DESIGN.md principles 2 and 9): the store (``history_store.py``) reads the
+custody chain, the placements, the readings, the gaps and the excursions, and this module joins them.
+
+What a recall coordinator or an inspector asks, and how it is answered:
+
+* **Segments.**  The stays of the custody chain (``custody_store``), grouped by place: the stays at one
+  location of one site that overlap or touch make one segment, from the first arrival to the last
+  departure (None: still there).  Before the first receipt the goods were with the supplier (the
+  receiving note's party); after a dispatch, with the customer.  Those segments are *outside our
+  custody* and are never joined to our rooms' readings: we know nothing of the truck or the customer's
+  fridge, and a report that suggested otherwise would be false evidence.
+* **What watched each segment.**  The sensors placed at that location (placements are append-only rows
+  with a validity interval), clipped to the segment.  For each: count, min, max, mean and MKT of the ok
+  readings (USP <1079.2>: equal weights, as the gateway polls at a fixed interval), and the time spent
+  above and below the product's class limits.  A reading stands for the time until the next one, at
+  most :data:`MAX_HOLD_MS`; longer silences are the gaps' business, not an excursion's.
+* **Minutes not monitored.**  The time of the segment that no placed sensor covered while it was
+  running: a sensor's own gaps (offline, errors) and its gateway's (restart, shed data, unheard unless
+  judged "delayed") are taken out of its placement, the rest of all placed sensors is united, and what
+  of the segment is left over is unmonitored, including every minute at a place with no sensor at all.
+* **Excursions** of those sensors that overlap the segment, with the QA case that holds each and the
+  case's disposition and signatures.
+* **Totals over our custody.**  The MKT of every reading of every segment; the time out of range of
+  the *worst-placed unit* (each unit's own path through the segments, summed: two pallets of one lot
+  in two rooms at once do not add up to one pallet's exposure) against the product's budget; the
+  distinct excursions; the unmonitored time (a moment counts once, whichever room was unwatched).
+
+A segment's time above and below the limits is its worst sensor's (two probes in one room are two
+views
+of one place; the conservative one is the one a QA reviewer must see).  Times are the clock-corrected
+ones where the cloud has them (a Pi that booted without a clock); the store counts how many readings
+that concerns and the report says so.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from coldgate.cloud.documents.custody_store import Stay
+from coldgate.cloud.reports.spans import Span, clip, subtract, total, union
+from coldgate.gateway.rules.mkt import arrhenius, mkt_from_sums
+
+__all__ = [
+    "MAX_HOLD_MS", "Excursion", "Figures", "History", "Limits", "Segment", "SensorReport", "Series", "Totals",
+    "Watch", "figures", "history", "segments",
+]  # fmt: skip
+
+#: The longest a reading stands for (ten minutes: ten polls at the usual one a minute).
+MAX_HOLD_MS = 10 * 60_000
+
+#: Where a segment lies: with the supplier before receipt, in our locations, with a customer after a
+#: dispatch, or handed to another party by a transfer out.
+SUPPLIER, OURS, CUSTOMER, TRANSFERRED = "supplier", "ours", "customer", "transferred"
+
+
+class Series(NamedTuple):
+    """One sensor's ok readings of one quantity, sorted by time: two lists, so that a span is two
+    bisections and a sum (a segment's figures are asked for many stays' spans)."""
+
+    times: Sequence[int]
+    values: Sequence[float]
+
+
+EMPTY = Series((), ())
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The product's storage condition, from its temperature class."""
+
+    temperature_class: str | None
+    low: float | None
+    high: float | None
+    humidity_low: float | None = None
+    humidity_high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Sensor ``sensor`` of ``gateway`` placed at the segment's location from ``start`` to ``end``."""
+
+    gateway: str
+    sensor: str
+    start: int
+    end: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One sensor's ok readings of one quantity over a span.  ``arrhenius_sum`` lets figures of several
+    spans be combined into an exact MKT."""
+
+    count: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    mkt: float | None
+    above_ms: int
+    below_ms: int
+    arrhenius_sum: float = 0.0
+    value_sum: float = 0.0
+
+
+NO_FIGURES = Figures(0, None, None, None, None, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Excursion:
+    """An excursion alert of a sensor: from the edge's evidence, and the QA case it was folded into."""
+
+    gateway: str
+    alert_id: str
+    sensor: str
+    rule: str
+    severity: str
+    start: int
+    end: int | None
+    peak: float | None
+    message: str
+    case_id: str | None = None
+    case_state: str | None = None
+    disposition: str | None = None
+    signatures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReport:
+    """What one sensor saw of a segment: the part of it it was placed for (``watched``), its figures,
+    its gaps inside that part, and how many of its readings there carry a clock-corrected time."""
+
+    gateway: str
+    sensor: str
+    watched: Span
+    temperature: Figures
+    humidity: Figures | None
+    gaps: tuple[Span, ...]
+    corrected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A place the units were at, and when.  ``custody`` is :data:`SUPPLIER`, :data:`OURS`,
+    :data:`CUSTOMER` or :data:`TRANSFERRED`; ``start`` None: before anything we know (the supplier's);
+    ``end`` None: still there.  ``pallets``, ``cases`` and ``quantity`` (counted from unserialised
+    labels, the most held at once) say how much of the subject was there; ``documents`` the documents
+    that brought it there or took it away."""
+
+    custody: str
+    site: str | None
+    location: str | None
+    party: str | None
+    start: int | None
+    end: int | None
+    pallets: int = 0
+    cases: int = 0
+    quantity: int = 0
+    documents: tuple[str, ...] = ()
+    stays: tuple[Stay, ...] = ()
+    sensors: tuple[SensorReport, ...] = ()
+    temperature: Figures = NO_FIGURES
+    unmonitored: tuple[Span, ...] = ()
+    excursions: tuple[Excursion, ...] = ()
+
+    @property
+    def unmonitored_ms(self) -> int:
+        return total(self.unmonitored)
+
+    @property
+    def out_of_range_ms(self) -> int:
+        return self.temperature.above_ms + self.temperature.below_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Over our custody only.  ``out_of_range_ms``: the worst unit's time outside the class limits;
+    ``budget_ms`` the product's allowance (None: none tolerated)."""
+
+    readings: int
+    mkt: float | None
+    min: float | None
+    max: float | None
+    out_of_range_ms: int
+    budget_ms: int | None
+    excursions: int
+    unmonitored_ms: int
+    in_custody_ms: int
+    first_in: int | None
+    last_out: int | None
+
+    @property
+    def budget_exceeded(self) -> bool:
+        limit = self.budget_ms or 0
+        return self.out_of_range_ms > limit
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    subject: str
+    product: str
+    gtin: str | None
+    lot: str | None
+    status: str | None
+    expiry: str | None
+    limits: Limits
+    as_of: int
+    segments: tuple[Segment, ...]
+    totals: Totals
+    corrected_readings: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+def _end(end: int | None, as_of: int) -> int:
+    return as_of if end is None else end
+
+
+def segments(stays: Sequence[Stay], suppliers: Mapping[str, str | None]) -> list[Segment]:
+    """The stays grouped into segments by place and overlap (see the module docstring), in time order
+    (the supplier's first); ``suppliers`` maps a receiving document to its party."""
+    by_place: dict[tuple[str | None, str | None, str | None], list[Stay]] = {}
+    received: dict[str | None, list[Stay]] = {}
+    for stay in stays:
+        ours = stay.location is not None
+        place = (stay.site, stay.location, stay.party) if ours else (None, None, stay.party)
+        by_place.setdefault(place, []).append(stay)
+        if stay.began_by.what == "receipt":
+            party = suppliers.get(stay.began_by.document or "") or stay.began_by.reference
+            received.setdefault(party, []).append(stay)
+    found: list[Segment] = []
+    for party, arrivals in received.items():
+        documents = tuple(sorted({s.began_by.document for s in arrivals if s.began_by.document}))
+        found.append(_counted(Segment(SUPPLIER, None, None, party, None, min(s.start for s in arrivals),
+                                      documents=documents), arrivals))  # fmt: skip
+    for (site, location, party), group in by_place.items():
+        group.sort(key=lambda s: (s.start, s.unit.key))
+        run: list[Stay] = []
+        run_end: int | None = None
+        for stay in group:
+            if run and run_end is not None and stay.start > run_end:
+                found.append(_segment(site, location, party, run))
+                run = []
+            run_end = _later(run_end, stay.end) if run else stay.end
+            run.append(stay)
+        if run:
+            found.append(_segment(site, location, party, run))
+    order = {SUPPLIER: 0, OURS: 1, TRANSFERRED: 2, CUSTOMER: 2}
+    return sorted(found, key=lambda s: (s.start is not None, s.start or 0, order[s.custody],
+                                         s.location or "", s.party or ""))  # fmt: skip
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else max(a, b)
+
+
+def _segment(site: str | None, location: str | None, party: str | None, run: list[Stay]) -> Segment:
+    if location is not None:
+        custody = OURS
+    else:
+        custody = CUSTOMER if run[0].began_by.what == "dispatch" else TRANSFERRED
+    end: int | None = run[0].end
+    for stay in run:
+        end = _later(end, stay.end)
+    if location is None:
+        end = None  # what left our hands stays out of them as far as this record knows
+    documents = {e.document for s in run for e in (s.began_by, s.ended_by) if e is not None and e.document}
+    if location is None:
+        documents = {s.began_by.document for s in run if s.began_by.document}
+    base = Segment(custody, site, location, party, run[0].start, end, documents=tuple(sorted(documents)))
+    return _counted(base, run)
+
+
+def _counted(segment: Segment, run: list[Stay]) -> Segment:
+    """``segment`` with its units counted and its stays kept."""
+    pallets = {s.unit.key for s in run if s.unit.sscc is not None}
+    cases = {s.unit.key for s in run if s.unit.sscc is None and not s.unit.counted}
+    events: list[tuple[int, int]] = []
+    for s in run:
+        if s.unit.counted:
+            events.append((s.start, s.quantity))
+            if s.end is not None:
+                events.append((s.end, -s.quantity))
+    held = most = 0
+    for _, change in sorted(events):
+        held += change
+        most = max(most, held)
+    return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
+                   segment.end, len(pallets), len(cases), most, segment.documents,
+                   tuple(run))  # fmt: skip
+
+
+def figures(series: Series, start: int, end: int, low: float | None, high: float | None) -> Figures:
+    """The figures of the readings in [start, end).  A reading stands for the time to the next one of the
+    series (which may lie past ``end``: the span is cut there), at most :data:`MAX_HOLD_MS`."""
+    times, values = series
+    first = bisect.bisect_left(times, start)
+    last = bisect.bisect_left(times, end)
+    if first >= last:
+        return NO_FIGURES
+    low_v = high_v = values[first]
+    value_sum = term_sum = 0.0
+    above = below = 0
+    for i in range(first, last):
+        t, v = times[i], values[i]
+        low_v, high_v = min(low_v, v), max(high_v, v)
+        value_sum += v
+        term_sum += arrhenius(v)
+        if (high is not None and v > high) or (low is not None and v < low):
+            following = times[i + 1] if i + 1 < len(times) else end
+            held = min(following, end, t + MAX_HOLD_MS) - t
+            if high is not None and v > high:
+                above += held
+            else:
+                below += held
+    count = last - first
+    return Figures(count, low_v, high_v, value_sum / count, mkt_from_sums(count, term_sum), above, below,
+                   term_sum, value_sum)  # fmt: skip
+
+
+def combined(parts: Sequence[Figures], *, worst_time: bool) -> Figures:
+    """Figures of several spans or sensors together: counts, sums and extremes add up exactly; the time
+    above and below is the worst part's (``worst_time``: views of one place) or the sum (one path)."""
+    used = [p for p in parts if p.count]
+    count = sum(p.count for p in used)
+    pick = max if worst_time else sum
+    above = pick((p.above_ms for p in parts), default=0) if worst_time else sum(p.above_ms for p in parts)
+    below = pick((p.below_ms for p in parts), default=0) if worst_time else sum(p.below_ms for p in parts)
+    if not count:
+        return Figures(0, None, None, None, None, above, below)
+    term_sum = math.fsum(p.arrhenius_sum for p in used)
+    value_sum = math.fsum(p.value_sum for p in used)
+    return Figures(count, min(p.min for p in used if p.min is not None),
+                   max(p.max for p in used if p.max is not None), value_sum / count,
+                   mkt_from_sums(count, term_sum), above, below, term_sum, value_sum)  # fmt: skip
+
+
+def _watched(segment: Segment, watches: Sequence[Watch], as_of: int) -> list[tuple[Watch, Span]]:
+    start, end = segment.start or 0, _end(segment.end, as_of)
+    found = []
+    for w in watches:
+        span = Span(max(w.start, start), min(_end(w.end, as_of), end))
+        if span.end > span.start:
+            found.append((w, span))
+    return found
+
+
+def _report(
+    segment: Segment,
+    watches: Sequence[Watch],
+    temperature: Mapping[tuple[str, str], Series],
+    humidity: Mapping[tuple[str, str], Series],
+    gaps: Mapping[tuple[str, str], Sequence[Span]],
+    corrected: Mapping[tuple[str, str], int],
+    excursions: Sequence[Excursion],
+    limits: Limits,
+    as_of: int,
+) -> Segment:
+    start, end = segment.start or 0, _end(segment.end, as_of)
+    reports: list[SensorReport] = []
+    covered: list[Span] = []
+    for watch, span in _watched(segment, watches, as_of):
+        key = (watch.gateway, watch.sensor)
+        sensor_gaps = clip(gaps.get(key, ()), span.start, span.end)
+        covered += subtract([span], sensor_gaps)
+        t = figures(temperature.get(key, EMPTY), span.start, span.end, limits.low, limits.high)
+        h_series = humidity.get(key)
+        h = None
+        if h_series is not None and h_series.times:
+            h = figures(h_series, span.start, span.end, limits.humidity_low, limits.humidity_high)
+        reports.append(SensorReport(watch.gateway, watch.sensor, span, t, h, tuple(sensor_gaps),
+                                    corrected.get(key, 0)))  # fmt: skip
+    watched_sensors = {(r.gateway, r.sensor): r.watched for r in reports}
+    overlapping = tuple(
+        x for x in excursions
+        if (x.gateway, x.sensor) in watched_sensors
+        and x.start < watched_sensors[(x.gateway, x.sensor)].end
+        and _end(x.end, as_of) > watched_sensors[(x.gateway, x.sensor)].start
+    )  # fmt: skip
+    unmonitored = subtract([Span(start, end)], covered)
+    return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
+                   segment.end, segment.pallets, segment.cases, segment.quantity, segment.documents,
+                   segment.stays, tuple(reports),
+                   combined([r.temperature for r in reports], worst_time=True),
+                   tuple(unmonitored), overlapping)  # fmt: skip
+
+
+def history(
+    *,
+    subject: str,
+    product: str,
+    gtin: str | None,
+    lot: str | None,
+    status: str | None,
+    expiry: str | None,
+    stays: Sequence[Stay],
+    suppliers: Mapping[str, str | None],
+    watches: Mapping[tuple[str, str], Sequence[Watch]],
+    temperature: Mapping[tuple[str, str], Series],
+    humidity: Mapping[tuple[str, str], Series],
+    gaps: Mapping[tuple[str, str], Sequence[Span]],
+    excursions: Sequence[Excursion],
+    limits: Limits,
+    budget_s: int | None,
+    as_of: int,
+    corrected: Mapping[tuple[str, str], int] | None = None,
+) -> History:
+    """The whole history (see the module docstring).  ``watches`` maps (site, location) to its sensors'
+    placements; ``temperature``, ``humidity``, ``gaps`` and ``corrected`` map (gateway, sensor)."""
+    corrected = corrected or {}
+    reported = [
+        _report(s, watches.get((s.site or "", s.location or ""), ()), temperature, humidity, gaps, corrected,
+                excursions, limits, as_of) if s.custody == OURS else s
+        for s in segments(stays, suppliers)
+    ]  # fmt: skip
+    ours = [s for s in reported if s.custody == OURS]
+    overall = combined([s.temperature for s in ours], worst_time=False)
+    worst = _worst_path(stays, watches, temperature, limits, as_of)
+    seen_excursions = {(x.gateway, x.alert_id) for s in ours for x in s.excursions}
+    unmonitored = union(span for s in ours for span in s.unmonitored)
+    in_custody = union(Span(s.start or 0, _end(s.end, as_of)) for s in ours)
+    first_in = min((s.start for s in ours if s.start is not None), default=None)
+    left = [s.start for s in reported if s.custody in (CUSTOMER, TRANSFERRED) and s.start is not None]
+    totals = Totals(
+        overall.count, overall.mkt, overall.min, overall.max, worst,
+        None if budget_s is None else budget_s * 1000, len(seen_excursions), total(unmonitored),
+        total(in_custody), first_in, max(left, default=None),
+    )  # fmt: skip
+    corrected_total = sum(r.corrected for s in ours for r in s.sensors)
+    notes = []
+    if corrected_total:
+        notes.append(
+            f"{corrected_total} readings carry a clock-corrected time (their gateway booted without a "
+            "synchronised clock); the report places them by the corrected time."
+        )
+    return History(subject, product, gtin, lot, status, expiry, limits, as_of, tuple(reported), totals,
+                   corrected_total, tuple(notes))  # fmt: skip
+
+
+def _worst_path(
+    stays: Sequence[Stay],
+    watches: Mapping[tuple[str, str], Sequence[Watch]],
+    temperature: Mapping[tuple[str, str], Series],
+    limits: Limits,
+    as_of: int,
+) -> int:
+    """The most time out of range any one unit spent in our locations: each distinct stay place and
+    span is judged once (a lot's 10,000 cases move in a few pallets), by its worst sensor."""
+    piece_time: dict[tuple[str, str, int, int], int] = {}
+    per_unit: dict[str, int] = {}
+    for stay in stays:
+        if stay.location is None:
+            continue
+        piece = (stay.site, stay.location, stay.start, _end(stay.end, as_of))
+        if piece not in piece_time:
+            worst = 0
+            for w in watches.get((stay.site, stay.location), ()):
+                lo, hi = max(w.start, piece[2]), min(_end(w.end, as_of), piece[3])
+                if hi > lo:
+                    series = temperature.get((w.gateway, w.sensor), EMPTY)
+                    f = figures(series, lo, hi, limits.low, limits.high)
+                    worst = max(worst, f.above_ms + f.below_ms)
+            piece_time[piece] = worst
+        per_unit[stay.unit.key] = per_unit.get(stay.unit.key, 0) + piece_time[piece]
+    return max(per_unit.values(), default=0)

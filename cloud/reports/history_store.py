@@ -1,0 +1,292 @@
+"""Reads what a batch history joins (``batch_history.py``): the custody chain, the receiving notes'
+suppliers, the product's class and budget, the placements of sensors at the places the units stayed,
+their readings, gaps and excursions, and the QA cases that hold those.
+
+Readings are read once per sensor over the union of what it watched (each of its quantities, the ok
+ones with a value), by the clock-corrected time where the cloud has one (``queries._readings_in``, the
+same selection the charts use), so the report and the sensor page never place a reading differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+
+from coldgate.cloud.alerts.case_steps import latest_steps
+from coldgate.cloud.api import queries
+from coldgate.cloud.catalog import placements as catalog_placements
+from coldgate.cloud.catalog import products as catalog_products
+from coldgate.cloud.catalog import temperature_classes
+from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert
+from coldgate.cloud.documents import custody_store
+from coldgate.cloud.documents.custody_store import Stay
+from coldgate.cloud.identity.users import NotFound
+from coldgate.cloud.reports.batch_history import EMPTY, Excursion, History, Limits, Series, Watch, history
+from coldgate.cloud.reports.spans import Span, union
+
+__all__ = ["is_excursion_rule", "lot_history", "unit_history"]
+
+
+def is_excursion_rule(rule: str) -> bool:
+    """A limit crossed (``temperature.high``, ``humidity.low``, the examples' ``temperature.excursion``),
+    as the QA cases judge it (``case_opening``); a pre-alarm is a warning, and a spent budget is a
+    figure of the whole life, not an episode of a place."""
+    return rule.rsplit(".", 1)[-1] in ("high", "low", "excursion")
+
+_alerts: Table = Alert.__table__  # type: ignore[assignment]
+_folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
+_signatures: Table = ESignature.__table__  # type: ignore[assignment]
+_lines: Table = DocumentLine.__table__  # type: ignore[assignment]
+
+
+def lot_history(conn: Connection, product: str, lot: str, *, as_of: int) -> History:
+    """The history of every unit of a lot.  ``product``: a GTIN or a catalog product id.  NotFound and
+    UserInputError as ``custody_store.lot_custody`` raises them (unknown product or lot; malformed GTIN,
+    naming the check digit)."""
+    custody = custody_store.lot_custody(conn, product, lot)
+    subject = f"lot {custody.lot} of {custody.gtin or custody.product}"
+    return _history(conn, subject, custody.product, custody.gtin, custody.lot, custody.status, custody.expiry,
+                    custody.stays, as_of)  # fmt: skip
+
+
+def unit_history(conn: Connection, unit_id: str, *, as_of: int) -> History:
+    """The history of one pallet or serialised case (``unit_id`` as ``custody_store.unit_custody``
+    takes it)."""
+    custody = custody_store.unit_custody(conn, unit_id)
+    product, lot = custody.unit.product, custody.unit.lot
+    if product is None and custody.unit.sscc is not None:
+        product, lot = _pallet_contents(conn, custody.unit.sscc, custody.stays)
+    if product is None:
+        raise NotFound("unit_id", f"no product is known for {unit_id!r}: no label or document names one")
+    gtin, status, expiry = custody.gtin, custody.status, None
+    if lot is not None:
+        try:
+            lot_record = custody_store.lot_custody(conn, product, lot)
+            gtin, status, expiry = lot_record.gtin, lot_record.status, lot_record.expiry
+        except NotFound:
+            pass
+    return _history(conn, f"{'pallet' if custody.unit.sscc else 'case'} {unit_id}", product, gtin, lot,
+                    status, expiry, custody.stays, as_of)  # fmt: skip
+
+
+def _pallet_contents(conn: Connection, sscc: str, stays: Sequence[Stay]) -> tuple[str | None, str | None]:
+    """The product and lot a pallet carries, from a line of the documents it moved on that lists it
+    (a pallet's label names neither): the first such line, by document and line."""
+    documents = sorted({e.document for s in stays for e in (s.began_by, s.ended_by) if e and e.document})
+    if not documents:
+        return None, None
+    c = _lines.c
+    query = (
+        select(c.product, c.lot, c.ssccs)
+        .where(c.document.in_(documents))
+        .order_by(c.document, c.version.desc())
+    )
+    for line in conn.execute(query):
+        if sscc in (line.ssccs or ()):
+            return line.product, line.lot
+    return None, None
+
+
+def _history(
+    conn: Connection, subject: str, product: str, gtin: str | None, lot: str | None, status: str | None,
+    expiry: Any, stays: Sequence[Stay], as_of: int,
+) -> History:  # fmt: skip
+    record = catalog_products.product(conn, product)
+    limits = _limits(conn, record["temperature_class"])
+    suppliers = _suppliers(conn, {s.began_by.document for s in stays if s.began_by.what == "receipt"})
+    places = {(s.site, s.location) for s in stays if s.location is not None}
+    watches = _watches(conn, places)
+    spans = _watched_spans(stays, watches, as_of)
+    temperature: dict[tuple[str, str], Series] = {}
+    humidity: dict[tuple[str, str], Series] = {}
+    corrected: dict[tuple[str, str], int] = {}
+    for key, covered in spans.items():
+        for quantity, into in (("temperature", temperature), ("humidity", humidity)):
+            series, fixed = _series(conn, key, quantity, covered)
+            into[key] = series
+            corrected[key] = corrected.get(key, 0) + fixed
+    gaps = _gaps(conn, spans, as_of)
+    excursions = _excursions(conn, spans, as_of)
+    return history(
+        subject=subject, product=product, gtin=gtin, lot=lot, status=status,
+        expiry=None if expiry is None else str(expiry), stays=stays, suppliers=suppliers, watches=watches,
+        temperature=temperature, humidity=humidity, gaps=gaps, excursions=excursions, limits=limits,
+        budget_s=record.get("tor_budget_s"), as_of=as_of, corrected=corrected,
+    )  # fmt: skip
+
+
+def _limits(conn: Connection, name: str | None) -> Limits:
+    if name is None:
+        return Limits(None, None, None)
+    known = temperature_classes.classes(conn, retired=True)
+    spec = next((c["spec"] for c in known if c["name"] == name), None)
+    if spec is None:
+        return Limits(name, None, None)
+    get = spec.get
+    return Limits(name, get("low"), get("high"), get("humidity_low"), get("humidity_high"))
+
+
+def _suppliers(conn: Connection, documents: set[str | None]) -> dict[str, str | None]:
+    found = custody_store._documents(conn, {d for d in documents if d is not None})
+    return {key: document.party for key, (document, _) in found.items()}
+
+
+def _watches(conn: Connection, places: set[tuple[str, str | None]]) -> dict[tuple[str, str], list[Watch]]:
+    """Per (site, location): the sensor placements there, each until the device's next placement."""
+    found: dict[tuple[str, str], list[Watch]] = {}
+    for p in catalog_placements.placements(conn):
+        if p["device_kind"] != "sensor" or p["location"] is None or (p["site"], p["location"]) not in places:
+            continue
+        found.setdefault((p["site"], p["location"]), []).append(
+            Watch(p["gateway"], p["device"], p["valid_from"], p["valid_to"])
+        )
+    return found
+
+
+def _watched_spans(
+    stays: Iterable[Stay], watches: dict[tuple[str, str], list[Watch]], as_of: int
+) -> dict[tuple[str, str], list[Span]]:
+    """Per (gateway, sensor): the times it watched a place while some unit stayed there."""
+    found: dict[tuple[str, str], list[Span]] = {}
+    for stay in stays:
+        if stay.location is None:
+            continue
+        end = as_of if stay.end is None else stay.end
+        for w in watches.get((stay.site, stay.location), ()):
+            lo, hi = max(w.start, stay.start), min(as_of if w.end is None else w.end, end)
+            if hi > lo:
+                found.setdefault((w.gateway, w.sensor), []).append(Span(lo, hi))
+    return {key: union(spans) for key, spans in found.items()}
+
+
+def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list[Span]) -> tuple[Series, int]:
+    """The ok readings of one sensor and quantity over ``covered`` (plus the first one after each span,
+    which ends the last reading's hold), and how many carry a corrected time."""
+    if not covered:
+        return EMPTY, 0
+    gateway, sensor = key
+    r = queries._readings_in(gateway, sensor, covered[0].start, covered[-1].end, quantity).c
+    query = (
+        select(r.t, r.value, r.ts_corrected.is_not(None))
+        .where(r.quality == "ok", r.value.is_not(None))
+        .order_by(r.t, r.stream, r.seq)
+    )
+    times: list[int] = []
+    values: list[float] = []
+    fixed = 0
+    inside = [(s.start, s.end) for s in covered]
+    for t, value, was_corrected in conn.execute(query):
+        if not any(lo <= t < hi for lo, hi in inside):
+            continue
+        times.append(t)
+        values.append(value)
+        fixed += bool(was_corrected)
+    return Series(times, values), fixed
+
+
+def _gaps(
+    conn: Connection, spans: dict[tuple[str, str], list[Span]], as_of: int
+) -> dict[tuple[str, str], list[Span]]:
+    """Per sensor: its own gaps and its gateway's (restart, shed data, unheard unless judged delayed)."""
+    found: dict[tuple[str, str], list[Span]] = {}
+    by_gateway: dict[str, list[str]] = {}
+    for gateway, sensor in spans:
+        by_gateway.setdefault(gateway, []).append(sensor)
+    for gateway, sensors in by_gateway.items():
+        lo = min(spans[(gateway, s)][0].start for s in sensors)
+        hi = max(spans[(gateway, s)][-1].end for s in sensors)
+        for gap in queries.gaps(conn, gateway=gateway, start=lo, end=hi, limit=100_000):
+            if gap.verdict == "delayed":
+                continue
+            span = Span(gap.start, as_of if gap.end is None else gap.end)
+            if gap.subject_type == "sensor":
+                targets = [gap.subject] if gap.subject in sensors else []
+            elif gap.subject_type in ("gateway", "outbox"):
+                targets = sensors
+            else:
+                targets = []
+            for sensor in targets:
+                found.setdefault((gateway, sensor), []).append(span)
+    return found
+
+
+def _excursions(conn: Connection, spans: dict[tuple[str, str], list[Span]], as_of: int) -> list[Excursion]:
+    """The excursion alerts of the sensors, folded by alert id, overlapping what each watched, with the
+    case that holds each, its state, disposition and signatures."""
+    if not spans:
+        return []
+    a = _alerts.c
+    by_gateway: dict[str, set[str]] = {}
+    for gateway, sensor in spans:
+        by_gateway.setdefault(gateway, set()).add(sensor)
+    steps: dict[tuple[str, str], list[Any]] = {}
+    for gateway, sensors in by_gateway.items():
+        rows = conn.execute(
+            select(a.gateway, a.alert_id, a.subject, a.rule, a.severity, a.action, a.ts, a.message,
+                   a.evidence)
+            .where(a.gateway == gateway, a.subject_type == "sensor", a.subject.in_(sorted(sensors)))
+            .order_by(a.ts, a.seq)
+        )  # fmt: skip
+        for row in rows:
+            if not is_excursion_rule(row.rule):
+                continue
+            steps.setdefault((row.gateway, row.alert_id), []).append(row)
+    folded: list[Excursion] = []
+    for (gateway, alert_id), rows in steps.items():
+        first = rows[0]
+        evidence = [r.evidence or {} for r in rows]
+        start = evidence[0].get("start") or first.ts
+        cleared = [r for r in rows if r.action == "cleared"]
+        end = None
+        if cleared:
+            end = (cleared[-1].evidence or {}).get("end") or cleared[-1].ts
+        peaks = [e.get("peak") for e in evidence if e.get("peak") is not None]
+        high = first.rule.endswith(".high")
+        peak = (max(peaks) if high else min(peaks)) if peaks else None
+        worst = max(rows, key=lambda r: {"info": 0, "warning": 1, "critical": 2}.get(r.severity, 0)).severity
+        watched = spans[(gateway, first.subject)]
+        if not any(start < s.end and (as_of if end is None else end) > s.start for s in watched):
+            continue
+        folded.append(Excursion(gateway, alert_id, first.subject, first.rule, worst, start, end, peak,
+                                first.message))  # fmt: skip
+    return _with_cases(conn, folded)
+
+
+def _with_cases(conn: Connection, excursions: list[Excursion]) -> list[Excursion]:
+    if not excursions:
+        return []
+    f = _folded.c
+    keys = {(x.gateway, x.alert_id) for x in excursions}
+    cases: dict[tuple[str, str], str] = {}
+    for gateway in {g for g, _ in keys}:
+        ids = sorted(i for g, i in keys if g == gateway)
+        for row in conn.execute(
+            select(f.gateway, f.alert_id, f.case_id).where(f.gateway == gateway, f.alert_id.in_(ids))
+        ):
+            cases[(row.gateway, row.alert_id)] = row.case_id
+    case_ids = sorted(set(cases.values()))
+    states: dict[str, tuple[str, str | None]] = {}
+    signed: dict[str, list[str]] = {}
+    if case_ids:
+        latest = latest_steps().subquery()
+        for row in conn.execute(select(latest.c.case_id, latest.c.state, latest.c.disposition)
+                                .where(latest.c.case_id.in_(case_ids))):  # fmt: skip
+            states[row.case_id] = (row.state, row.disposition)
+        s = _signatures.c
+        for row in conn.execute(
+            select(s.record_id, s.signer_name, s.meaning, s.signed_at)
+            .where(s.record_type == "qa_case", s.record_id.in_(case_ids))
+            .order_by(s.signed_at)
+        ):
+            stamp = row.signed_at.strftime("%Y-%m-%d %H:%M UTC")
+            signed.setdefault(row.record_id, []).append(f"{row.signer_name} ({row.meaning}, {stamp})")
+    found = []
+    for x in excursions:
+        case_id = cases.get((x.gateway, x.alert_id))
+        state, disposition = states.get(case_id or "", (None, None))
+        found.append(Excursion(x.gateway, x.alert_id, x.sensor, x.rule, x.severity, x.start, x.end, x.peak,
+                               x.message, case_id, state, disposition,
+                               tuple(signed.get(case_id or "", ()))))  # fmt: skip
+    return sorted(found, key=lambda x: (x.start, x.gateway, x.alert_id))
