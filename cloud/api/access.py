@@ -119,6 +119,13 @@ ROUTES: dict[tuple[str, str], str] = {
     # Custody is made of documents and their bindings, and names the customers: read with them.
     ("GET", "/lots/{gtin}/{lot}/custody"): "documents.read",
     ("GET", "/units/{unit_id}/custody"): "documents.read",
+    # Batch history: read with the custody it is made of (cloud/api/routes/history.py).
+    ("GET", "/lots/{gtin}/{lot}/history"): "documents.read",
+    ("GET", "/lots/{gtin}/{lot}/history.csv"): "documents.read",
+    ("GET", "/lots/{gtin}/{lot}/history.pdf"): "documents.read",
+    ("GET", "/units/{unit_id}/history"): "documents.read",
+    ("GET", "/units/{unit_id}/history.csv"): "documents.read",
+    ("GET", "/units/{unit_id}/history.pdf"): "documents.read",
     ("POST", "/doors/{site}/{door}/unbound/assign"): "documents.manage",
 }
 

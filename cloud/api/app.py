@@ -40,6 +40,7 @@ from coldgate.cloud.api.routes import (
     gaps,
     gateways,
     health,
+    history,
     overview,
     quarantine,
     readings,
@@ -138,6 +139,7 @@ def create_app(
         documents_epcis,
         dock,
         custody,
+        history,
         cases,
         quarantine,
     )

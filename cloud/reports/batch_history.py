@@ -161,6 +161,8 @@ class Segment:
     quantity: int = 0
     documents: tuple[str, ...] = ()
     stays: tuple[Stay, ...] = ()
+    #: The documents' references as people know them (the ship notice, the customer's order).
+    references: tuple[str, ...] = ()
     sensors: tuple[SensorReport, ...] = ()
     temperature: Figures = NO_FIGURES
     unmonitored: tuple[Span, ...] = ()
@@ -212,6 +214,8 @@ class History:
     totals: Totals
     corrected_readings: int = 0
     notes: tuple[str, ...] = field(default=())
+    #: The temperature readings the figures were computed from, by (gateway, sensor): what a chart draws.
+    series: Mapping[tuple[str, str], Series] = field(default_factory=dict)
 
 
 def _end(end: int | None, as_of: int) -> int:
@@ -287,9 +291,12 @@ def _counted(segment: Segment, run: list[Stay]) -> Segment:
     for _, change in sorted(events):
         held += change
         most = max(most, held)
+    named = set(segment.documents)
+    events = [e for s in run for e in (s.began_by, s.ended_by) if e is not None and e.document in named]
+    references = tuple(sorted({e.reference or e.document or "" for e in events}))
     return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
-                   segment.end, len(pallets), len(cases), most, segment.documents,
-                   tuple(run))  # fmt: skip
+                   segment.end, len(pallets), len(cases), most, segment.documents, tuple(run),
+                   references)  # fmt: skip
 
 
 def figures(series: Series, start: int, end: int, low: float | None, high: float | None) -> Figures:
@@ -382,7 +389,7 @@ def _report(
     unmonitored = subtract([Span(start, end)], covered)
     return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
                    segment.end, segment.pallets, segment.cases, segment.quantity, segment.documents,
-                   segment.stays, tuple(reports),
+                   segment.stays, segment.references, tuple(reports),
                    combined([r.temperature for r in reports], worst_time=True),
                    tuple(unmonitored), overlapping)  # fmt: skip
 
@@ -436,7 +443,7 @@ def history(
             "synchronised clock); the report places them by the corrected time."
         )
     return History(subject, product, gtin, lot, status, expiry, limits, as_of, tuple(reported), totals,
-                   corrected_total, tuple(notes))  # fmt: skip
+                   corrected_total, tuple(notes), temperature)  # fmt: skip
 
 
 def _worst_path(
