@@ -36,6 +36,7 @@ from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.documents.documents import create_document
 from coldgate.cloud.documents.moves import move_document
+from coldgate.cloud.reports.recall_store import open_recall
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
 from tests.rig.items import alert
@@ -86,6 +87,8 @@ VALID = {
     "case_id": "case-000000000001",
     "view": "all",
     "seq": "1",  # a master-data change's audit entry (only approving takes it: no GET route answers it)
+    "recall_id": "recall-000000000001",
+    "customer": "Pharmacy A",
 }
 
 #: Percent-escapes a new user might type, each appended to a valid value: NUL, NUL mid-value, a
@@ -173,6 +176,8 @@ def seeded(engine: Engine) -> Engine:
         release = {"door": VALID["door"], "reason": "at the dock", "by": qa, "now": now}
         move_document(conn, VALID["document_id"], "released", **release)
         assert open_cases(conn, now, new_id=lambda: VALID["case_id"]) == 1
+        open_recall(conn, recall_class="II", reason="FSN", lots=[("VX10", "L1")], by=qa,
+                    held=frozenset({"recall.run"}), now=now, new_id=lambda: VALID["recall_id"])  # fmt: skip
     return engine
 
 

@@ -48,7 +48,7 @@ PROTECTED = (
     "audit_log", "readings", "gaps", "alerts", "edge_items", "item_keys", "dead_letters",
     "dead_letter_replays", "qa_cases", "qa_case_alerts", "qa_case_steps", "e_signatures",
     "qa_case_stock", "qa_case_evidence", "qa_case_notes", "notifications", "notification_attempts",
-    "notify_link_keys", "stored_reports",
+    "notify_link_keys", "stored_reports", "recalls", "recall_items", "recall_events",
 )  # fmt: skip
 #: Live state the service changes.
 LIVE = (
@@ -61,6 +61,7 @@ SOME_COLUMN = {
     "qa_case_stock": "lot", "qa_case_evidence": "body", "qa_case_notes": "text", "notifications": "subject",
     "notification_attempts": "error", "notify_link_keys": "secret_hex",
     "stored_reports": "title",
+    "recalls": "reason", "recall_items": "asked", "recall_events": "note",
     "audit_log": "reason", "readings": "value", "gaps": "detail", "alerts": "message", "edge_items": "kind",
     "item_keys": "ts", "dead_letters": "reason", "dead_letter_replays": "detail", "sites": "name",
     "zones": "temperature_class", "gateways": "online", "gateway_enrolments": "revoked_at",

@@ -127,6 +127,15 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/units/{unit_id}/history.csv"): "documents.read",
     ("GET", "/units/{unit_id}/history.pdf"): "documents.read",
     ("POST", "/doors/{site}/{door}/unbound/assign"): "documents.manage",
+    # Recall runs: read with the custody they are derived from; run by the recall coordinator.
+    ("GET", "/recalls"): "documents.read",
+    ("POST", "/recalls"): "recall.run",
+    ("GET", "/recalls/{recall_id}"): "documents.read",
+    ("GET", "/recalls/{recall_id}/customers.csv"): "documents.read",
+    ("POST", "/recalls/{recall_id}/customers/{customer}/notified"): "recall.run",
+    ("POST", "/recalls/{recall_id}/customers/{customer}/acknowledged"): "recall.run",
+    ("POST", "/recalls/{recall_id}/returns"): "recall.run",
+    ("POST", "/recalls/{recall_id}/close"): "recall.run",
 }
 
 
@@ -163,6 +172,13 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/dock/{site}/{door}/assign"): "documents.manage",
     ("GET", "/dashboard/lots/{product}/{lot}/custody"): "documents.read",
     ("GET", "/dashboard/units/{unit_id}"): "documents.read",
+    ("GET", "/dashboard/recalls"): "documents.read",
+    ("POST", "/dashboard/recalls"): "recall.run",
+    ("GET", "/dashboard/recalls/{recall_id}"): "documents.read",
+    ("GET", "/dashboard/recalls/{recall_id}/print"): "documents.read",
+    ("POST", "/dashboard/recalls/{recall_id}/customer"): "recall.run",
+    ("POST", "/dashboard/recalls/{recall_id}/returns"): "recall.run",
+    ("POST", "/dashboard/recalls/{recall_id}/close"): "recall.run",
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",

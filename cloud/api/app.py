@@ -44,6 +44,7 @@ from coldgate.cloud.api.routes import (
     overview,
     quarantine,
     readings,
+    recalls,
     sensors,
     sites,
     topology,
@@ -142,6 +143,7 @@ def create_app(
         history,
         cases,
         quarantine,
+        recalls,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

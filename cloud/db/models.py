@@ -1166,3 +1166,65 @@ class StoredReport(Base):
     generated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     generated_by: Mapped[str] = mapped_column(Text)
     generated_by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class Recall(Base):
+    """A recall run as opened (``cloud/reports/recall_store.py``): its class, reason, when it was decided
+    and when opened, by whom.  A record (migration 0030): its state is derived from its events."""
+
+    __tablename__ = "recalls"
+    __table_args__ = (Index("ix_recalls_opened", "opened_at"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    #: I, II or III (FDA 21 CFR 7.3(m); the EU's risk classes map onto them).
+    recall_class: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    #: When the recall was decided (the field safety notice received): response times count from it.
+    initiated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    #: When it was opened here, which is when its lots were set recalled (the same transaction).
+    opened_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    by_name: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class RecallItem(Base):
+    """A lot or serial a recall recalls, as asked and as the catalog named it, with the lot's status
+    before the recall.  A record (migration 0030)."""
+
+    __tablename__ = "recall_items"
+    __table_args__ = (Index("ix_recall_items_lot", "product", "lot"),)
+
+    recall_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: "lot" or "serial".
+    kind: Mapped[str] = mapped_column(String(8))
+    asked: Mapped[str] = mapped_column(Text)
+    product: Mapped[str] = mapped_column(String(ID_LEN))
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    lot: Mapped[str | None] = mapped_column(String(ID_LEN))
+    serial: Mapped[str | None] = mapped_column(String(ID_LEN))
+    status_before: Mapped[str | None] = mapped_column(String(16))
+
+
+class RecallEvent(Base):
+    """What was recorded on a recall after opening: a customer notified, an acknowledgement, a return,
+    the closing; numbered per recall.  A record (migration 0030)."""
+
+    __tablename__ = "recall_events"
+
+    recall_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: notified, acknowledged, returned or closed.
+    kind: Mapped[str] = mapped_column(String(16))
+    customer: Mapped[str | None] = mapped_column(Text)
+    product: Mapped[str | None] = mapped_column(String(ID_LEN))
+    lot: Mapped[str | None] = mapped_column(String(ID_LEN))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    #: How a customer was notified (email, phone, letter, ...).
+    channel: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    #: A closing's statement of why it closes without some customers' acknowledgement.
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    by_name: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[str | None] = mapped_column(String(ID_LEN))

@@ -1,0 +1,302 @@
+"""Recall runs (issue 17): open a recall for lots or serials, read it back with its customer notification
+list (JSON, CSV) and the stock to block, record each customer's notification, acknowledgement and
+returns, and close it with an e-signature.
+
+Reading is ``documents.read``, as the custody chain the customer list is derived from (it names the
+customers already): QA, the dock and auditors follow a recall as the coordinator runs it.  Every write
+is ``recall.run``.  Opening sets the lots recalled and, once committed, sends the gateways their lists
+(``catalog_changed``); the rules (who must be notified before closing, what an acknowledgement needs)
+are ``cloud/reports/recall.py``'s, the writes ``recall_store``'s.  Closing re-authenticates the signer
+first (``cloud/api/signing.py``); a wrong password's count is committed even though the closing is
+refused.
+
+Customers are named in the path as the dispatch order names them, percent-decoded once more as a unit
+id's serial is (``custody_store``): a name holding ``/`` or ``%`` sends it as ``%252F`` or ``%2525``.
+
+Refusals: 404 an unknown recall, customer, product or lot (named); 409 what the recall's state does not
+allow (closed, a customer not notified or not acknowledged at closing, an acknowledgement
+before the notification); 422 a bad field, naming it (a GTIN's check digit, a class, a time).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection
+
+from coldgate.cloud.api.routes import connection, query_error
+from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
+from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
+from coldgate.cloud.identity.principal import Principal
+from coldgate.cloud.identity.users import UserInputError
+from coldgate.cloud.reports import recall_store
+from coldgate.cloud.reports.recall import CLASSES, RecallState
+
+__all__ = ["CloseBody", "OpenBody", "close", "router"]
+
+router = APIRouter(tags=["recalls"])
+RecallId = Annotated[str, Path(max_length=64, description="The recall's id (recall-...).")]
+Customer = Annotated[str, Path(max_length=300, description="The customer as the dispatch order names them.")]
+ANSWERS: dict[int | str, dict[str, Any]] = {404: {"description": "No such recall (or customer, lot)."}}
+WRITES: dict[int | str, dict[str, Any]] = {
+    **ANSWERS,
+    409: {"description": "The recall's state does not allow it (the message says why)."},
+}
+WHEN = "When it happened (ISO 8601 with a zone); default now. Not in the future, not before the recall."
+
+
+class LotRef(BaseModel):
+    product: str = Field(
+        max_length=64, description="A GTIN (8, 12, 13 or 14 digits) or a catalog product id."
+    )
+    lot: str = Field(max_length=64, description="The lot number.")
+
+
+class OpenBody(BaseModel):
+    recall_class: str = Field(max_length=8, description=f"One of {', '.join(CLASSES)} (I: the most serious).")
+    reason: str = Field(max_length=1000, description="Why the lots are recalled (the field safety notice).")
+    lots: list[LotRef] = Field(default=[], max_length=recall_store.MAX_ITEMS)
+    serials: list[str] = Field(
+        default=[],
+        max_length=recall_store.MAX_ITEMS,
+        description="Units by serial: urn:epc:id:sgtin:..., {gtin}.{serial} or {product}~{serial}.",
+    )
+    initiated_at: datetime.datetime | None = Field(
+        default=None,
+        description="When the recall was decided (the notice received); default now. Response "
+        "times count from it.",
+    )
+
+
+class CustomerEventBody(BaseModel):
+    channel: str | None = Field(
+        default=None, max_length=32, description="How they were notified (email, phone, letter...)."
+    )
+    note: str | None = Field(default=None, max_length=1000)
+    at: datetime.datetime | None = Field(default=None, description=WHEN)
+
+
+class ReturnBody(BaseModel):
+    customer: str = Field(max_length=300)
+    quantity: int = Field(ge=1, le=10_000_000, description="Pallets, cases or units as the lot is counted.")
+    product: str | None = Field(
+        default=None, max_length=64, description="GTIN or product id (when ambiguous)."
+    )
+    lot: str | None = Field(
+        default=None, max_length=64, description="Needed when the recall has several lots."
+    )
+    note: str | None = Field(default=None, max_length=1000)
+    at: datetime.datetime | None = Field(default=None, description=WHEN)
+
+
+class CloseBody(BaseModel):
+    reason: str = Field(max_length=1000, description="Why the recall is complete.")
+    unacknowledged: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Only when some customers never acknowledged: why the recall closes without them.",
+    )
+    signature: SignatureBody | None = Field(
+        default=None, description="Your password (and login): closing is signed."
+    )
+
+
+class RecallCard(BaseModel):
+    id: str
+    recall_class: str
+    reason: str
+    state: RecallState
+    initiated_at: datetime.datetime
+    opened_at: datetime.datetime
+    opened_by: str
+    items: list[str]
+
+
+class RecallList(BaseModel):
+    items: list[RecallCard]
+
+
+class RecallOut(BaseModel):
+    id: str
+    recall_class: str
+    reason: str
+    state: RecallState
+    initiated_at: datetime.datetime
+    opened_at: datetime.datetime
+    opened_by: str
+    items: list[dict[str, Any]] = Field(description="The lots and serials, each lot's catalog status now.")
+    customers: list[dict[str, Any]] = Field(
+        description="Every customer who got some: dispatches (document, reference, date, pallets, cases, "
+        "quantity), notification, acknowledgement, returns."
+    )
+    stock: list[dict[str, Any]] = Field(description="Stock still on hand by site and location: to block.")
+    events: list[dict[str, Any]]
+    signatures: list[dict[str, Any]] = Field(
+        description="The closing's signature, checked against the recall."
+    )
+    closing: dict[str, Any] | None
+    response: dict[str, Any] = Field(
+        description="When stock was blocked, all customers notified and acknowledged, the recall closed; "
+        "each in seconds from initiated_at (to_*_s; null: not yet)."
+    )
+
+
+@router.get("/recalls", response_model=RecallList)
+def list_recalls(
+    conn: Annotated[Connection, Depends(connection)],
+    state: Annotated[str | None, Query(max_length=16, description="open, notifying, closed or all.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> RecallList:
+    """Recalls, newest opened first."""
+    if state not in (None, "all", *RecallState):
+        choices = ", ".join(RecallState)
+        raise query_error("state", state, f"{state!r} is not a recall state (one of {choices}, or all)")
+    found = recall_store.list_recalls(conn, state=state, limit=limit, offset=offset)
+    return RecallList(items=[RecallCard(**x) for x in found])
+
+
+@router.post("/recalls", response_model=RecallOut, status_code=201, responses=WRITES)
+def open_recall(body: OpenBody, request: Request) -> RecallOut:
+    """Open a recall: its lots are set recalled and the gateways sent their lists."""
+    principal: Principal = request.state.principal
+    with writing(request) as conn:
+        opened = recall_store.open_recall(
+            conn,
+            recall_class=body.recall_class,
+            reason=body.reason,
+            lots=[(x.product, x.lot) for x in body.lots],
+            serials=body.serials,
+            initiated_at=body.initiated_at,
+            by=acting(request),
+            held=principal.permissions,
+            now=utc_now(),
+        )
+    catalog_changed(request)
+    return RecallOut(**opened)
+
+
+@router.get("/recalls/{recall_id}", response_model=RecallOut, responses=ANSWERS)
+def get_recall(recall_id: RecallId, conn: Annotated[Connection, Depends(connection)]) -> RecallOut:
+    """The recall, its customers, the stock to block, what was recorded, and its response times."""
+    return RecallOut(**recall_store.recall_detail(conn, recall_id))
+
+
+@router.get(
+    "/recalls/{recall_id}/customers.csv",
+    responses={**ANSWERS, 200: {"content": {"text/csv": {}}}},
+    response_class=Response,
+)
+def customers_csv(recall_id: RecallId, conn: Annotated[Connection, Depends(connection)]) -> Response:
+    """The customer notification list: a row per customer, dispatch document and lot."""
+    text = recall_store.customer_csv(conn, recall_id)
+    disposition = f'attachment; filename="{recall_id}-customers.csv"'
+    return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+
+
+def record(
+    request: Request, recall_id: str, customer: str, kind: str, body: CustomerEventBody
+) -> dict[str, Any]:
+    """A customer's notification or acknowledgement, for this router and the recall page alike."""
+    principal: Principal = request.state.principal
+    with writing(request) as conn:
+        return recall_store.record_customer_event(
+            conn,
+            recall_id,
+            customer,
+            kind,
+            channel=body.channel,
+            note=body.note,
+            at=body.at,
+            by=acting(request),
+            held=principal.permissions,
+            now=utc_now(),
+        )
+
+
+@router.post("/recalls/{recall_id}/customers/{customer}/notified", response_model=RecallOut, responses=WRITES)
+def customer_notified(
+    recall_id: RecallId, customer: Customer, body: CustomerEventBody, request: Request
+) -> RecallOut:
+    """Record that the customer was notified (``channel``: how); several notifications are kept, the
+    first counts for the response time."""
+    return RecallOut(**record(request, recall_id, unquote(customer), "notified", body))
+
+
+@router.post(
+    "/recalls/{recall_id}/customers/{customer}/acknowledged", response_model=RecallOut, responses=WRITES
+)
+def customer_acknowledged(
+    recall_id: RecallId, customer: Customer, body: CustomerEventBody, request: Request
+) -> RecallOut:
+    """Record the customer's acknowledgement (after their notification; once)."""
+    return RecallOut(**record(request, recall_id, unquote(customer), "acknowledged", body))
+
+
+def add_return(request: Request, recall_id: str, body: ReturnBody) -> dict[str, Any]:
+    principal: Principal = request.state.principal
+    with writing(request) as conn:
+        return recall_store.record_return(
+            conn,
+            recall_id,
+            body.customer,
+            quantity=body.quantity,
+            product=body.product,
+            lot=body.lot,
+            note=body.note,
+            at=body.at,
+            by=acting(request),
+            held=principal.permissions,
+            now=utc_now(),
+        )
+
+
+@router.post("/recalls/{recall_id}/returns", response_model=RecallOut, responses=WRITES)
+def record_return(recall_id: RecallId, body: ReturnBody, request: Request) -> RecallOut:
+    """Record a quantity of a lot returned by a customer (several returns add up)."""
+    return RecallOut(**add_return(request, recall_id, body))
+
+
+def close(request: Request, recall_id: str, body: CloseBody) -> dict[str, Any]:
+    """Close the recall with the signed-in person's signature, for this router and the page alike: the
+    signer re-authenticated first, a failed attempt's count and audit entry committed, then refused."""
+    principal: Principal = request.state.principal
+    by, now = acting(request), utc_now()
+    checked = precheck(request, body.signature) if body.signature is not None else None
+    failed: UserInputError | None = None
+    with writing(request) as conn:
+        signer = None
+        if body.signature is not None:
+            found = reauthenticate(request, conn, body.signature, checked, now)
+            failed = found if isinstance(found, UserInputError) else None
+            signer = None if failed else found
+        if failed is None:
+            closed = recall_store.close_recall(
+                conn,
+                recall_id,
+                reason=body.reason,
+                unacknowledged=body.unacknowledged,
+                signer=signer,  # type: ignore[arg-type]
+                by=by,
+                held=principal.permissions,
+                now=now,
+            )
+    if failed is not None:
+        raise failed
+    return closed
+
+
+@router.post(
+    "/recalls/{recall_id}/close",
+    response_model=RecallOut,
+    responses={**WRITES, 403: {"description": "The password is wrong, or you may not close recalls."}},
+)
+def close_recall(recall_id: RecallId, body: CloseBody, request: Request) -> RecallOut:
+    """Close the recall, signed (once every customer is notified and has acknowledged, or with
+    ``unacknowledged`` saying why not)."""
+    return RecallOut(**close(request, recall_id, body))
