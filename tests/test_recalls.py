@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] extra")
 
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text, update
 
@@ -30,6 +32,8 @@ from coldgate.cloud.db.models import AuditEntry, RecallEvent
 from coldgate.cloud.identity.users import Forbidden
 from coldgate.cloud.reports import recall as rules
 from coldgate.cloud.reports import recall_store
+from coldgate.contract.ids import gs1_check_digit_ok
+from tests.rig.browser import SHOTS
 from tests.rig.custody_world import GTIN, PALLET, at
 from tests.rig.documents import DOCK
 from tests.rig.people import PASSWORD, bearer, person
@@ -108,7 +112,9 @@ def test_a_recall_lists_both_customers_with_their_quantities_and_the_stock_left(
     assert [(x["id"], x["items"]) for x in listed] == [(recall["id"], ["VX10 lot L1", "PLAIN lot G1"])]
 
 
-def test_the_customer_list_as_csv(api: tuple[TestClient, dict[str, dict[str, str]], list[str]]) -> None:
+def test_the_customer_list_as_csv_and_pdf(
+    api: tuple[TestClient, dict[str, dict[str, str]], list[str]], engine: Engine
+) -> None:
     client, headers, _ = api
     recall = _open(client, headers["rita"])
     reply = client.get(f"/recalls/{recall['id']}/customers.csv", headers=headers["vera"])
@@ -121,6 +127,16 @@ def test_the_customer_list_as_csv(api: tuple[TestClient, dict[str, dict[str, str
         ("Pharmacy A", "G1", "SO-3", "0", "1"),
     ]
     assert rows[0]["gtin"] == GTIN and rows[0]["dispatched_at"] == "2026-12-01T13:01:00+00:00"
+    printed = client.get(f"/recalls/{recall['id']}/customers.pdf", headers=headers["vera"])
+    assert printed.status_code == 200 and printed.content.startswith(b"%PDF")
+    assert printed.headers["content-type"] == "application/pdf"
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is not None:  # for a person to look at, as the web pages' screenshots
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        source = SHOTS / f"recall-customers-{engine.dialect.name}.pdf"
+        source.write_bytes(printed.content)
+        page_one = ["-png", "-r", "80", "-f", "1", "-l", "1", str(source), str(source.with_suffix(""))]
+        subprocess.run([pdftoppm, *page_one], check=True)
 
 
 def _post(client: TestClient, url: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
@@ -235,6 +251,31 @@ def test_bad_input_is_named_never_a_500(api: tuple[TestClient, dict[str, dict[st
     assert code == 422 and "is a pallet" in detail[0]["msg"]
     assert client.get("/recalls/recall-none", headers=rita).status_code == 404
     assert client.get("/recalls", params={"state": "gone"}, headers=rita).status_code == 422
+
+
+gtin_like = st.sampled_from((8, 12, 13, 14)).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(gtin_like, st.text(max_size=70)),
+    st.text(max_size=70),
+    st.lists(st.text(max_size=80), max_size=2),
+)
+def test_any_lot_or_serial_typed_is_answered_never_a_500(
+    api: tuple[TestClient, dict[str, dict[str, str]], list[str]],
+    product: str,
+    number: str,
+    serials: list[str],
+) -> None:
+    """Whatever a coordinator types: 201, or a 404 or 422 saying what is wrong (a GTIN's check digit by
+    name), never a 500."""
+    client, headers, _ = api
+    body = {**OPEN, "lots": [{"product": product, "lot": number}], "serials": serials}
+    reply = client.post("/recalls", json=body, headers=headers["rita"])
+    assert reply.status_code in (201, 404, 409, 422), reply.text
+    if product.isdigit() and len(product) in (8, 12, 13, 14) and not gs1_check_digit_ok(product):
+        assert reply.status_code == 422 and "check digit" in reply.text
 
 
 def test_a_serial_is_recalled_alone_and_its_lot_stays_as_it_was(

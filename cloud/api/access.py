@@ -132,6 +132,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/recalls"): "recall.run",
     ("GET", "/recalls/{recall_id}"): "documents.read",
     ("GET", "/recalls/{recall_id}/customers.csv"): "documents.read",
+    ("GET", "/recalls/{recall_id}/customers.pdf"): "documents.read",
     ("POST", "/recalls/{recall_id}/customers/{customer}/notified"): "recall.run",
     ("POST", "/recalls/{recall_id}/customers/{customer}/acknowledged"): "recall.run",
     ("POST", "/recalls/{recall_id}/returns"): "recall.run",

@@ -100,13 +100,19 @@ def _text(field: str, value: str | None, max_len: int) -> str | None:
 
 
 def _resolve_lot(conn: Connection, given: str, lot: str, where: str) -> custody_store.LotCustody:
+    """The lot's custody; refusals named after where the lot was in the request (``lots[2].gtin``), the
+    product before the lot, as typed."""
     try:
-        return custody_store.lot_custody(conn, given, lot)
+        checked_text("product", given, max_len=64)
+        product, _ = custody_store.resolve_product(conn, given)
+        checked_text("lot", lot, max_len=64)
+        return custody_store.lot_custody(conn, product, lot)
     except UserInputError as exc:
         raise type(exc)(f"{where}.{exc.field}", str(exc).removeprefix(f"{exc.field}: ")) from None
 
 
 def _resolve_serial(conn: Connection, unit_id: str, where: str) -> custody_store.UnitCustody:
+    checked_text(where, unit_id, max_len=200)
     try:
         found = custody_store.unit_custody(conn, unit_id)
     except UserInputError as exc:

@@ -1,5 +1,5 @@
 """Recall runs (issue 17): open a recall for lots or serials, read it back with its customer notification
-list (JSON, CSV) and the stock to block, record each customer's notification, acknowledgement and
+list (JSON, CSV, PDF) and the stock to block, record each customer's notification, acknowledgement and
 returns, and close it with an e-signature.
 
 Reading is ``documents.read``, as the custody chain the customer list is derived from (it names the
@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
@@ -35,6 +36,7 @@ from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.reports import recall_store
+from coldgate.cloud.reports.pdf import PDF, content_sha256, footer_text, render_pdf, report_html
 from coldgate.cloud.reports.recall import CLASSES, RecallState
 
 __all__ = ["CloseBody", "OpenBody", "close", "router"]
@@ -197,6 +199,31 @@ def customers_csv(recall_id: RecallId, conn: Annotated[Connection, Depends(conne
     text = recall_store.customer_csv(conn, recall_id)
     disposition = f'attachment; filename="{recall_id}-customers.csv"'
     return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/recalls/{recall_id}/customers.pdf",
+    responses={**ANSWERS, 200: {"content": {PDF: {}}}},
+    response_class=Response,
+)
+def customers_pdf(recall_id: RecallId, conn: Annotated[Connection, Depends(connection)]) -> Response:
+    """The customer notification list and the stock to block, printed (A4, the content's SHA-256 in the
+    footer: the same list gives the same hash whenever it is printed)."""
+    recall = recall_store.recall_detail(conn, recall_id)
+    shown = ("id", "recall_class", "reason", "initiated_at", "opened_at", "items", "customers", "stock")
+    digest = content_sha256(jsonable_encoder({k: recall[k] for k in shown}))
+    now = utc_now()
+    html = report_html(
+        "report_recall.html", title=f"Recall {recall_id}: customer notification list", r=recall,
+        generated_at=now, sha256=digest, utc=_utc,
+    )  # fmt: skip
+    disposition = f'attachment; filename="{recall_id}-customers.pdf"'
+    return Response(render_pdf(html, footer=footer_text(digest, now)), media_type=PDF,
+                    headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+def _utc(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def record(
