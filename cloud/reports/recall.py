@@ -277,16 +277,13 @@ def response_times(
     all_notified = blocked_at if not customers else (None if None in notified else max(notified))  # type: ignore[type-var]
     all_acked = blocked_at if not customers else (None if None in acked else max(acked))  # type: ignore[type-var]
     return {
-        "initiated_at": initiated_at,
-        "blocked_at": blocked_at,
-        "all_notified_at": all_notified,
-        "all_acknowledged_at": all_acked,
-        "closed_at": closed_at,
+        "initiated_at": initiated_at, "blocked_at": blocked_at, "all_notified_at": all_notified,
+        "all_acknowledged_at": all_acked, "closed_at": closed_at,
         "to_blocked_s": _seconds(initiated_at, blocked_at),
         "to_notified_s": _seconds(initiated_at, all_notified),
         "to_acknowledged_s": _seconds(initiated_at, all_acked),
         "to_closed_s": _seconds(initiated_at, closed_at),
-    }
+    }  # fmt: skip
 
 
 def _iso(moment: datetime.datetime) -> str:
@@ -312,58 +309,27 @@ def signed_content(
     )
     return {
         "type": "recall",
-        "recall": {
-            "id": recall["id"],
-            "class": recall["recall_class"],
-            "reason": recall["reason"],
-            "initiated_at": _iso(recall["initiated_at"]),
-            "opened_at": _iso(recall["opened_at"]),
-            "by": recall["by_name"],
-            "by_id": recall["by_id"],
-        },
+        "recall": {"id": recall["id"], "class": recall["recall_class"], "reason": recall["reason"],
+                   "initiated_at": _iso(recall["initiated_at"]), "opened_at": _iso(recall["opened_at"]),
+                   "by": recall["by_name"], "by_id": recall["by_id"]},
         "items": [
             {k: i[k] for k in ("seq", "kind", "asked", "product", "gtin", "lot", "serial", "status_before")}
             for i in sorted(items, key=lambda i: int(i["seq"]))
         ],
         "customers": [list(line) for line in lines],
         "stock": [dict(s) for s in stock],
-        "events": [
-            {
-                "seq": int(e["seq"]),
-                "kind": e["kind"],
-                "customer": e["customer"],
-                "product": e["product"],
-                "lot": e["lot"],
-                "quantity": e["quantity"],
-                "channel": e["channel"],
-                "note": e["note"],
-                "at": _iso(e["at"]),
-                "by": e["by_name"],
-                "by_id": e["by_id"],
-            }
-            for e in ordered
-            if int(e["seq"]) <= upto_seq
-        ],
+        "events": [{"seq": int(e["seq"]), "kind": e["kind"], "customer": e["customer"],
+                    "product": e["product"], "lot": e["lot"], "quantity": e["quantity"],
+                    "channel": e["channel"], "note": e["note"], "at": _iso(e["at"]), "by": e["by_name"],
+                    "by_id": e["by_id"]}
+                   for e in ordered if int(e["seq"]) <= upto_seq],
         "closing": closing and {"reason": closing["note"], "unacknowledged": closing["detail"]},
-    }
+    }  # fmt: skip
 
 
-_CSV_HEADER: Final = (
-    "customer",
-    "product",
-    "gtin",
-    "lot",
-    "dispatched_at",
-    "document",
-    "reference",
-    "site",
-    "pallets",
-    "cases",
-    "quantity",
-    "notified_at",
-    "acknowledged_at",
-    "returned",
-)
+_CSV_HEADER: Final = ("customer", "product", "gtin", "lot", "dispatched_at", "document", "reference",
+                      "site", "pallets", "cases", "quantity", "notified_at", "acknowledged_at",
+                      "returned")  # fmt: skip
 
 
 #: A cell a spreadsheet would run as a formula gets a leading apostrophe (as ``GET /audit.csv`` does): a

@@ -123,18 +123,10 @@ def _resolve_serial(conn: Connection, unit_id: str, where: str) -> custody_store
 
 
 def open_recall(
-    conn: Connection,
-    *,
-    recall_class: str,
-    reason: str,
-    lots: Sequence[tuple[str, str]] = (),
-    serials: Sequence[str] = (),
-    initiated_at: datetime.datetime | None = None,
-    by: Actor,
-    held: frozenset[str],
-    now: datetime.datetime,
-    new_id: Callable[[], str] = _new_id,
-) -> dict[str, Any]:
+    conn: Connection, *, recall_class: str, reason: str, lots: Sequence[tuple[str, str]] = (),
+    serials: Sequence[str] = (), initiated_at: datetime.datetime | None = None, by: Actor,
+    held: frozenset[str], now: datetime.datetime, new_id: Callable[[], str] = _new_id,
+) -> dict[str, Any]:  # fmt: skip
     """Open a recall of ``lots`` ((GTIN or product id, lot number) pairs) and ``serials`` (unit ids, as
     ``custody_store.parse_unit_id`` reads them), set each lot recalled in the catalog (audited there),
     and audit the opening; the recall as :func:`recall_detail` shows it.  The caller sends the gateways
@@ -163,34 +155,18 @@ def open_recall(
         if (found.product, found.lot, None) in seen:
             raise UserInputError(f"lots[{n}]", f"lot {found.lot} of {found.product} is named twice")
         seen.add((found.product, found.lot, None))
-        items.append(
-            {
-                "kind": "lot",
-                "asked": f"{given} {number}",
-                "product": found.product,
-                "gtin": found.gtin,
-                "lot": found.lot,
-                "serial": None,
-                "status_before": found.status,
-            }
-        )
+        items.append({"kind": "lot", "asked": f"{given} {number}", "product": found.product,
+                      "gtin": found.gtin, "lot": found.lot, "serial": None,
+                      "status_before": found.status})  # fmt: skip
     for n, unit_id in enumerate(serials):
         unit = _resolve_serial(conn, unit_id, f"serials[{n}]")
         key = (unit.unit.product or "", unit.unit.lot, unit.unit.serial)
         if key in seen:
             raise UserInputError(f"serials[{n}]", f"serial {unit.unit.serial} of {key[0]} is named twice")
         seen.add(key)
-        items.append(
-            {
-                "kind": "serial",
-                "asked": unit_id,
-                "product": key[0],
-                "gtin": unit.gtin,
-                "lot": unit.unit.lot,
-                "serial": unit.unit.serial,
-                "status_before": unit.status,
-            }
-        )
+        items.append({"kind": "serial", "asked": unit_id, "product": key[0], "gtin": unit.gtin,
+                      "lot": unit.unit.lot, "serial": unit.unit.serial,
+                      "status_before": unit.status})  # fmt: skip
     moved = f"recall {recall_id} (class {recall_class}): {why}"[:1000]
     for n, item in enumerate(items):
         if item["kind"] != "lot" or item["status_before"] == "recalled":
@@ -209,15 +185,8 @@ def open_recall(
             catalog_lots.move_lot(
                 conn, item["product"], item["lot"], "recalled", reason=moved, by=by, now=now
             )
-    row = {
-        "id": recall_id,
-        "recall_class": recall_class,
-        "reason": why,
-        "initiated_at": decided,
-        "opened_at": now,
-        "by_name": by.name,
-        "by_id": by.id,
-    }
+    row = {"id": recall_id, "recall_class": recall_class, "reason": why, "initiated_at": decided,
+           "opened_at": now, "by_name": by.name, "by_id": by.id}  # fmt: skip
     conn.execute(insert(_recalls), row)
     conn.execute(insert(_items), [{"recall_id": recall_id, "seq": n + 1, **x} for n, x in enumerate(items)])
     after = {
@@ -225,16 +194,8 @@ def open_recall(
         "initiated_at": decided.isoformat(),
         "items": [{k: x[k] for k in ("kind", "product", "lot", "serial", "status_before")} for x in items],
     }
-    append(
-        conn,
-        actor=by,
-        action="recall.opened",
-        entity_type=_ENTITY,
-        entity_id=recall_id,
-        now=now,
-        after=after,
-        reason=why,
-    )
+    append(conn, actor=by, action="recall.opened", entity_type=_ENTITY, entity_id=recall_id, now=now,
+           after=after, reason=why)  # fmt: skip
     return recall_detail(conn, recall_id)
 
 
@@ -307,88 +268,39 @@ def recall_detail(conn: Connection, recall_id: str) -> dict[str, Any]:
         return rules.signed_content(recall, items, derived.lines, derived.stock, events, seq)
 
     signed = signatures.signatures_of(conn, _ENTITY, recall_id, content_at)
+    item_fields = ("seq", "kind", "asked", "product", "gtin", "lot", "serial", "status_before")
+    event_fields = ("seq", "kind", "customer", "product", "lot", "quantity", "channel", "note", "detail",
+                    "at", "by_name", "by_id")  # fmt: skip
+    closing = closed and {"at": closed["at"], "by": closed["by_name"], "reason": closed["note"],
+                          "unacknowledged": closed["detail"]}  # fmt: skip
     return {
-        "id": recall_id,
-        "recall_class": header.recall_class,
-        "reason": header.reason,
-        "initiated_at": recall["initiated_at"],
-        "opened_at": recall["opened_at"],
-        "opened_by": header.by_name,
+        "id": recall_id, "recall_class": header.recall_class, "reason": header.reason,
+        "initiated_at": recall["initiated_at"], "opened_at": recall["opened_at"], "opened_by": header.by_name,
         "state": state.value,
-        "items": [
-            {
-                **{
-                    k: i[k]
-                    for k in ("seq", "kind", "asked", "product", "gtin", "lot", "serial", "status_before")
-                },
-                "status": derived.status.get(i["seq"]),
-                "blocked_at_door": i["kind"] == "lot",
-            }
-            for i in items
-        ],
+        "items": [{**{k: i[k] for k in item_fields}, "status": derived.status.get(i["seq"]),
+                   "blocked_at_door": i["kind"] == "lot"} for i in items],
         "customers": [_customer_out(c) for c in customers],
         "stock": derived.stock,
-        "events": [
-            {
-                k: e[k]
-                for k in (
-                    "seq",
-                    "kind",
-                    "customer",
-                    "product",
-                    "lot",
-                    "quantity",
-                    "channel",
-                    "note",
-                    "detail",
-                    "at",
-                    "by_name",
-                    "by_id",
-                )
-            }
-            for e in events
-        ],
+        "events": [{k: e[k] for k in event_fields} for e in events],
         "signatures": signed,
-        "closing": closed
-        and {
-            "at": closed["at"],
-            "by": closed["by_name"],
-            "reason": closed["note"],
-            "unacknowledged": closed["detail"],
-        },
-        "response": rules.response_times(
-            recall["initiated_at"], recall["opened_at"], customers, closed["at"] if closed else None
-        ),
-    }
+        "closing": closing,
+        "response": rules.response_times(recall["initiated_at"], recall["opened_at"], customers,
+                                         closed["at"] if closed else None),
+    }  # fmt: skip
 
 
 def _customer_out(c: rules.CustomerStatus) -> dict[str, Any]:
     return {
-        "customer": c.customer,
-        "notified_at": c.notified_at,
-        "notifications": c.notifications,
-        "channels": list(c.channels),
-        "acknowledged_at": c.acknowledged_at,
+        "customer": c.customer, "notified_at": c.notified_at, "notifications": c.notifications,
+        "channels": list(c.channels), "acknowledged_at": c.acknowledged_at,
         "acknowledged_by": c.acknowledged_by,
         "acknowledgement_note": c.acknowledgement_note,
         "dispatches": [d._asdict() for d in c.dispatches],
-        "returned": [
-            {"product": k.split("/", 1)[0], "lot": k.split("/", 1)[1], "quantity": v}
-            for k, v in sorted(c.returned.items())
-        ],
-        "returns": [
-            {
-                "seq": r["seq"],
-                "product": r["product"],
-                "lot": r["lot"],
-                "quantity": r["quantity"],
-                "note": r["note"],
-                "at": r["at"],
-                "by": r["by_name"],
-            }
-            for r in c.returns
-        ],
-    }
+        "returned": [{"product": k.split("/", 1)[0], "lot": k.split("/", 1)[1], "quantity": v}
+                     for k, v in sorted(c.returned.items())],
+        "returns": [{"seq": r["seq"], "product": r["product"], "lot": r["lot"], "quantity": r["quantity"],
+                     "note": r["note"], "at": r["at"], "by": r["by_name"]} for r in c.returns],
+    }  # fmt: skip
 
 
 def customer_csv(conn: Connection, recall_id: str) -> str:
@@ -457,49 +369,23 @@ def _lock(conn: Connection, recall_id: str) -> Any:
 
 
 def _add_event(
-    conn: Connection,
-    recall_id: str,
-    kind: EventKind,
-    by: Actor,
-    now: datetime.datetime,
-    at: datetime.datetime,
-    **fields: Any,
-) -> int:
+    conn: Connection, recall_id: str, kind: EventKind, by: Actor, now: datetime.datetime,
+    at: datetime.datetime, **fields: Any,
+) -> int:  # fmt: skip
     e = _events.c
-    seq = (
-        conn.execute(select(func.coalesce(func.max(e.seq), 0)).where(e.recall_id == recall_id)).scalar_one()
-        + 1
-    )
-    row = {
-        "customer": None,
-        "product": None,
-        "lot": None,
-        "quantity": None,
-        "channel": None,
-        "note": None,
-        "detail": None,
-        **fields,
-        "recall_id": recall_id,
-        "seq": seq,
-        "kind": kind.value,
-        "at": at,
-        "by_name": by.name,
-        "by_id": by.id,
-    }
+    last = conn.execute(
+        select(func.coalesce(func.max(e.seq), 0)).where(e.recall_id == recall_id)
+    ).scalar_one()
+    seq = int(last) + 1
+    row = {"customer": None, "product": None, "lot": None, "quantity": None, "channel": None, "note": None,
+           "detail": None, **fields, "recall_id": recall_id, "seq": seq, "kind": kind.value, "at": at,
+           "by_name": by.name, "by_id": by.id}  # fmt: skip
     conn.execute(insert(_events), row)
     after = {k: v for k, v in row.items() if k not in ("recall_id", "by_name", "by_id") and v is not None}
     after["at"] = at.isoformat()
-    append(
-        conn,
-        actor=by,
-        action=f"recall.{kind.value}",
-        entity_type=_ENTITY,
-        entity_id=recall_id,
-        now=now,
-        after=after,
-        reason=fields.get("note"),
-    )
-    return int(seq)
+    append(conn, actor=by, action=f"recall.{kind.value}", entity_type=_ENTITY, entity_id=recall_id, now=now,
+           after=after, reason=fields.get("note"))  # fmt: skip
+    return seq
 
 
 def _situation(
@@ -512,18 +398,10 @@ def _situation(
 
 
 def record_customer_event(
-    conn: Connection,
-    recall_id: str,
-    customer: str,
-    kind: str,
-    *,
-    channel: str | None = None,
-    note: str | None = None,
-    at: datetime.datetime | None = None,
-    by: Actor,
-    held: frozenset[str],
+    conn: Connection, recall_id: str, customer: str, kind: str, *, channel: str | None = None,
+    note: str | None = None, at: datetime.datetime | None = None, by: Actor, held: frozenset[str],
     now: datetime.datetime,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Record that ``customer`` was notified (``channel``: how) or acknowledged, at ``at`` (default now),
     audited; the recall as it then stands.  Refused: an unknown recall or customer (404), a closed
     recall, an acknowledgement before a notification or a second one (409), a bad field (422)."""
@@ -540,33 +418,20 @@ def record_customer_event(
     refusal = rules.check_event(rules.state_of(events), EventKind(kind), status, customer)
     if refusal is not None:
         raise _refused(refusal)
-    if (
-        kind == EventKind.ACKNOWLEDGED
-        and status is not None
-        and status.notified_at
-        and when < status.notified_at
-    ):
+    first = status.notified_at if status is not None else None
+    if kind == EventKind.ACKNOWLEDGED and first is not None and when < first:
         raise UserInputError(
-            "at", f"{when.isoformat()} is before {customer} was notified ({status.notified_at.isoformat()})"
+            "at", f"{when.isoformat()} is before {customer} was notified ({first.isoformat()})"
         )
     _add_event(conn, recall_id, EventKind(kind), by, now, when, customer=customer, channel=how, note=said)
     return recall_detail(conn, recall_id)
 
 
 def record_return(
-    conn: Connection,
-    recall_id: str,
-    customer: str,
-    *,
-    quantity: int,
-    product: str | None = None,
-    lot: str | None = None,
-    note: str | None = None,
-    at: datetime.datetime | None = None,
-    by: Actor,
-    held: frozenset[str],
-    now: datetime.datetime,
-) -> dict[str, Any]:
+    conn: Connection, recall_id: str, customer: str, *, quantity: int, product: str | None = None,
+    lot: str | None = None, note: str | None = None, at: datetime.datetime | None = None, by: Actor,
+    held: frozenset[str], now: datetime.datetime,
+) -> dict[str, Any]:  # fmt: skip
     """Record ``quantity`` of a lot of the recall returned by ``customer`` (``product`` and ``lot`` may be
     left out when the recall has one lot), audited; several returns per customer add up."""
     _check_permission(held)
@@ -581,12 +446,8 @@ def record_return(
             "lot", f"the recall has {len(lots)} lots: name the one returned ({', '.join(lots)})"
         )
     else:
-        matching = [
-            x
-            for x in lots
-            if x.split("/", 1)[1] == lot
-            and (product is None or x.split("/", 1)[0] == product or _gtin_of(items, x) == product)
-        ]
+        matching = [x for x in lots if x.split("/", 1)[1] == lot
+                    and (product is None or product in (x.split("/", 1)[0], _gtin_of(items, x)))]  # fmt: skip
         asked = matching[0] if len(matching) == 1 else f"{product or '?'}/{lot}"
     status = next((c for c in customers if c.customer == customer), None)
     refusal = rules.check_event(
@@ -616,16 +477,9 @@ def _gtin_of(items: Iterable[dict[str, Any]], pair: str) -> str | None:
 
 
 def close_recall(
-    conn: Connection,
-    recall_id: str,
-    *,
-    reason: str,
-    unacknowledged: str | None = None,
-    signer: SignedBy | None,
-    by: Actor,
-    held: frozenset[str],
-    now: datetime.datetime,
-) -> dict[str, Any]:
+    conn: Connection, recall_id: str, *, reason: str, unacknowledged: str | None = None,
+    signer: SignedBy | None, by: Actor, held: frozenset[str], now: datetime.datetime,
+) -> dict[str, Any]:  # fmt: skip
     """Close the recall with ``signer``'s e-signature (re-authenticated by the caller) over the recall as
     it stands (``recall.signed_content``), audited.  Refused: no signature or another person's (422,
     403), a customer not notified, or not acknowledged without ``unacknowledged`` saying why (409)."""
