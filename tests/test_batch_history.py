@@ -5,6 +5,7 @@ figures are checked against a direct computation.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -35,7 +36,7 @@ def test_span_union_and_difference_cover_what_a_brute_force_covers(a: list[Span]
     assert total(a) == len(_cover(a))
     assert _cover(subtract(a, b)) == _cover(a) - _cover(b)
     merged = union(a)
-    assert all(x.end < y.start for x, y in zip(merged, merged[1:], strict=False))
+    assert all(x.end < y.start for x, y in itertools.pairwise(merged))
 
 
 def test_figures_hold_each_reading_until_the_next_one_at_most_ten_minutes() -> None:
@@ -49,6 +50,22 @@ def test_figures_hold_each_reading_until_the_next_one_at_most_ten_minutes() -> N
     assert bh.figures(series, 0, 2_000_000, 2.0, 8.0).below_ms == 10 * MIN  # ... and no longer than ten
     assert bh.figures(series, 60_000, 120_000, 2.0, 8.0).above_ms == 60_000
     assert bh.figures(series, 3_000_000, 4_000_000, 2.0, 8.0) == bh.NO_FIGURES
+
+
+def test_the_reading_before_a_span_stands_into_it() -> None:
+    series = bh.Series([0, 60_000], [9.0, 5.0])
+    got = bh.figures(series, 30_000, 120_000, 2.0, 8.0)
+    assert got.count == 1 and got.max == 5.0  # only the reading inside is a figure ...
+    assert got.above_ms == 30_000  # ... but the one before was out of range until the next one
+    assert bh.readings_cover(series, Span(30_000, 120_000)) == [Span(30_000, 120_000)]
+
+
+def test_a_silent_sensor_covers_only_what_its_readings_stand_for() -> None:
+    series = bh.Series([0, 60_000, 3_600_000], [5.0, 5.0, 5.0])
+    assert bh.readings_cover(series, Span(0, 4_000_000)) == [
+        Span(0, 60_000 + 10 * MIN), Span(3_600_000, 4_000_000)
+    ]
+    assert bh.readings_cover(bh.EMPTY, Span(0, 10)) == []
 
 
 # ---------------------------------------------------------------- the story, on both dialects
@@ -117,6 +134,14 @@ def test_unmonitored_minutes_are_the_gaps_and_the_unwatched_time(world: Any) -> 
     assert cr3.sensors[0].gaps == (Span(at(11, 0), at(11, 30)),)
     assert _segment(history, "ours", "CR2").unmonitored == ()
     assert history.totals.unmonitored_ms == 30 * MIN
+
+
+def test_a_sensor_silent_without_a_gap_on_record_is_not_monitoring(world: Any) -> None:
+    with world.connect() as conn:
+        history = lot_history(conn, GTIN, "L1", as_of=at(15, 0))
+    cr3 = _segment(history, "ours", "CR3")  # the last reading at 14:00 stands for ten minutes, no more
+    assert cr3.unmonitored == (Span(at(11, 0), at(11, 30)), Span(at(14, 10), at(15, 0)))
+    assert history.totals.unmonitored_ms == 80 * MIN
 
 
 def test_totals_take_the_worst_units_path_against_the_budget(world: Any) -> None:

@@ -173,6 +173,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/dock/{site}/{door}/assign"): "documents.manage",
     ("GET", "/dashboard/lots/{product}/{lot}/custody"): "documents.read",
     ("GET", "/dashboard/units/{unit_id}"): "documents.read",
+    ("GET", "/dashboard/lots/{product}/{lot}/history"): "documents.read",
+    ("GET", "/dashboard/units/{unit_id}/history"): "documents.read",
     ("GET", "/dashboard/recalls"): "documents.read",
     ("POST", "/dashboard/recalls"): "recall.run",
     ("GET", "/dashboard/recalls/{recall_id}"): "documents.read",

@@ -23,7 +23,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.orm import aliased
 
@@ -34,14 +33,13 @@ from coldgate.cloud.db.models import (
     BatchRange,
     DeadLetter,
     DeadLetterReplay,
-    Gap,
-    GapVerdict,
     Gateway,
     Reading,
     ReadingHour,
     Sensor,
     StreamCoverage,
 )
+from coldgate.cloud.db.selections import READING_COLUMNS, folded_gaps, readings_in
 
 __all__ = [
     "PAYLOAD_HEAD_BYTES",
@@ -222,37 +220,11 @@ def sensor_exists(conn: Connection, gateway: str, sensor: str) -> bool:
 # ---------------------------------------------------------------- readings
 
 
-#: The columns of a reading the series, buckets and CSV read (``_readings_in`` adds its time ``t``).
-_READING_COLUMNS = ("ts", "ts_corrected", "stream", "seq", "quantity", "value", "unit", "quality", "reason")
+_READING_COLUMNS = READING_COLUMNS
 
 
-def _readings_in(
-    gateway: str, sensor: str, start: int, end: int, quantity: str | None, limit: int | None = None
-) -> Any:
-    """One sensor's readings with start <= time < end, as a subquery with a column ``t`` beside the
-    readings' own: the clock-corrected time where the cloud has one (a Pi that booted without NTP
-    stamps 1970 until it syncs), else the gateway's ``ts``.
-
-    Two halves put together (UNION ALL), not one range over ``coalesce`` nor an OR: each half is an
-    index range, the gateway's time over ``ix_readings_sensor_ts`` for the (nearly all) uncorrected
-    readings, the corrected time over the partial index of corrected ones, and each can stop at
-    ``limit``.  An OR made PostgreSQL build a bitmap of a whole year's rows just to learn there were
-    more than a chart's points (``bench.dashboard``: the one-year chart ten times slower).
-    """
-    halves = []
-    for time_column, which in (
-        (Reading.ts, Reading.ts_corrected.is_(None)),
-        (Reading.ts_corrected, Reading.ts_corrected.is_not(None)),
-    ):
-        where = [Reading.gateway == gateway, Reading.sensor == sensor, which]
-        where += [time_column >= start, time_column < end]
-        if quantity is not None:
-            where.append(Reading.quantity == quantity)
-        half = select(*(getattr(Reading, c) for c in _READING_COLUMNS), time_column.label("t")).where(*where)
-        if limit is not None:
-            half = select(*half.order_by(time_column).limit(limit).subquery().c)
-        halves.append(half)
-    return union_all(*halves).subquery("in_range")
+#: One sensor's readings in a time range by the corrected time where there is one (``cloud/db/selections``).
+_readings_in = readings_in
 
 
 def reading_series(
@@ -397,46 +369,9 @@ def gaps(
     *,
     site: str | None = None,
 ) -> list[schemas.GapEntry]:
-    """Gaps folded from their opening and closing reports: open ones first, then newest start first.
-
-    A gap is reported open (``end`` null) and again once closed, with the same
-    (gateway, subject, start); both rows stay stored, and re-sends add more.
-    Grouping on the gap's identity and taking the largest ``end`` folds them.
-    A window keeps gaps whose [start, end or now) overlaps [start, end).
-    Open ones sort first in SQL, so ``limit`` never cuts an open gap in favour
-    of an old closed one (monitoring that is still interrupted is the news).
-    A cloud "gateway unheard" gap carries its verdict (``gap_verdicts``, a record
-    of its own keyed by the gap's gateway, stream and start), joined here so the
-    gap rows stay untouched; at most one verdict matches a row, so ``reports``
-    still counts the gap's own rows.
-    """
-    end_col = func.max(Gap.end)
-    detail = func.coalesce(func.max(case((Gap.end.is_not(None), Gap.detail))), func.max(Gap.detail))
-    keys = (Gap.gateway, Gap.subject_type, Gap.subject, Gap.start, Gap.cause)
-    still_open_first = case((end_col.is_(None), 0), else_=1)
-    v = GapVerdict
-    judged = and_(v.gateway == Gap.gateway, v.gap_stream == Gap.stream, v.gap_start == Gap.start)
-    verdict = (func.max(v.verdict).label("verdict"), func.max(v.detail).label("verdict_detail"))
-    query = (
-        select(*keys, end_col.label("end"), detail.label("detail"), func.count().label("reports"), *verdict)
-        .select_from(Gap)
-        .outerjoin(v, judged)
-        .group_by(*keys)
-        .order_by(still_open_first, Gap.start.desc(), Gap.gateway, Gap.subject)
-        .limit(limit)
-    )
-    if gateway is not None:
-        query = query.where(Gap.gateway == gateway)
-    if site is not None:
-        query = query.where(Gap.gateway.in_(_site_gateways(site)))
-    if start is not None:
-        query = query.having(or_(end_col.is_(None), end_col > start))
-    if end is not None:
-        query = query.where(Gap.start < end)
-    if open_ is True:
-        query = query.having(end_col.is_(None))
-    elif open_ is False:
-        query = query.having(end_col.is_not(None))
+    """Gaps folded from their opening and closing reports, open ones first, then newest start first
+    (``selections.folded_gaps`` says how)."""
+    query = folded_gaps(gateway, open_, start, end, limit, site=site)
     return [
         schemas.GapEntry(**row, open=row["end"] is None)  # type: ignore[misc]
         for row in conn.execute(query).mappings()

@@ -15,10 +15,12 @@ What a recall coordinator or an inspector asks, and how it is answered:
   readings (USP <1079.2>: equal weights, as the gateway polls at a fixed interval), and the time spent
   above and below the product's class limits.  A reading stands for the time until the next one, at
   most :data:`MAX_HOLD_MS`; longer silences are the gaps' business, not an excursion's.
-* **Minutes not monitored.**  The time of the segment that no placed sensor covered while it was
-  running: a sensor's own gaps (offline, errors) and its gateway's (restart, shed data, unheard unless
-  judged "delayed") are taken out of its placement, the rest of all placed sensors is united, and what
-  of the segment is left over is unmonitored, including every minute at a place with no sensor at all.
+* **Minutes not monitored.**  The time of the segment that no placed sensor covered with its
+  readings: what a sensor covers is the time its ok readings stand for (as above) within its
+  placement, less its own gaps (offline, errors) and its gateway's (restart, shed data, unheard unless
+  judged "delayed"); the sensors' covers are united, and what of the segment is left over is
+  unmonitored, including every minute at a place with no sensor at all and every minute a sensor was
+  silent without a gap on record.
 * **Excursions** of those sensors that overlap the segment, with the QA case that holds each and the
   case's disposition and signatures.
 * **Totals over our custody.**  The MKT of every reading of every segment; the time out of range of
@@ -47,7 +49,7 @@ from coldgate.gateway.rules.mkt import arrhenius, mkt_from_sums
 
 __all__ = [
     "MAX_HOLD_MS", "Excursion", "Figures", "History", "Limits", "Segment", "SensorReport", "Series", "Totals",
-    "Watch", "figures", "history", "segments",
+    "Watch", "figures", "history", "readings_cover", "segments",
 ]  # fmt: skip
 
 #: The longest a reading stands for (ten minutes: ten polls at the usual one a minute).
@@ -305,11 +307,19 @@ def figures(series: Series, start: int, end: int, low: float | None, high: float
     times, values = series
     first = bisect.bisect_left(times, start)
     last = bisect.bisect_left(times, end)
+    above_before = below_before = 0
+    if first > 0:  # the reading before the span stands into it: its time out of range is the span's too
+        t, v = times[first - 1], values[first - 1]
+        held = min(times[first] if first < len(times) else end, end, t + MAX_HOLD_MS) - start
+        if held > 0 and high is not None and v > high:
+            above_before = held
+        elif held > 0 and low is not None and v < low:
+            below_before = held
     if first >= last:
-        return NO_FIGURES
+        return Figures(0, None, None, None, None, above_before, below_before)
     low_v = high_v = values[first]
     value_sum = term_sum = 0.0
-    above = below = 0
+    above, below = above_before, below_before
     for i in range(first, last):
         t, v = times[i], values[i]
         low_v, high_v = min(low_v, v), max(high_v, v)
@@ -325,6 +335,27 @@ def figures(series: Series, start: int, end: int, low: float | None, high: float
     count = last - first
     return Figures(count, low_v, high_v, value_sum / count, mkt_from_sums(count, term_sum), above, below,
                    term_sum, value_sum)  # fmt: skip
+
+
+def readings_cover(series: Series, span: Span) -> list[Span]:
+    """The part of ``span`` the series' readings stand for (each to the next, at most
+    :data:`MAX_HOLD_MS`): a sensor placed but silent, with no gap reported (its data not in yet, or lost
+    without a trace), is not monitoring, and the report must not say it was."""
+    times = series.times
+    first = max(0, bisect.bisect_left(times, span.start) - 1)  # the one before may stand into the span
+    last = bisect.bisect_left(times, span.end)
+    found: list[Span] = []
+    for i in range(first, last):
+        t = times[i]
+        following = times[i + 1] if i + 1 < len(times) else span.end
+        start, end = max(t, span.start), min(following, span.end, t + MAX_HOLD_MS)
+        if end <= start:
+            continue
+        if found and found[-1].end >= start:
+            found[-1] = Span(found[-1].start, max(found[-1].end, end))
+        else:
+            found.append(Span(start, end))
+    return found
 
 
 def combined(parts: Sequence[Figures], *, worst_time: bool) -> Figures:
@@ -371,7 +402,9 @@ def _report(
     for watch, span in _watched(segment, watches, as_of):
         key = (watch.gateway, watch.sensor)
         sensor_gaps = clip(gaps.get(key, ()), span.start, span.end)
-        covered += subtract([span], sensor_gaps)
+        recorded = [*readings_cover(temperature.get(key, EMPTY), span),
+                    *readings_cover(humidity.get(key, EMPTY), span)]  # fmt: skip
+        covered += subtract(recorded, sensor_gaps)
         t = figures(temperature.get(key, EMPTY), span.start, span.end, limits.low, limits.high)
         h_series = humidity.get(key)
         h = None

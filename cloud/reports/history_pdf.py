@@ -15,7 +15,7 @@ from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.pdf import footer_text, render_pdf, report_html
 from coldgate.cloud.reports.svg_chart import Point, svg_chart
 
-__all__ = ["CHART_POINTS", "chart_points", "duration", "history_html", "history_pdf", "when"]
+__all__ = ["CHART_POINTS", "chart_points", "chart_svgs", "duration", "history_html", "history_pdf", "when"]
 
 #: The most points a chart line gets: a longer series is drawn as each bucket's lowest and highest
 #: reading, so an excursion's peak is never averaged away.
@@ -54,6 +54,11 @@ def _chart(history: History, segment: Segment) -> str:
                      title=f"{segment.location} ({segment.site})", height=220)  # fmt: skip
 
 
+def chart_svgs(history: History) -> dict[int, str]:
+    """A chart per segment in our rooms, by the segment's index."""
+    return {i: _chart(history, s) for i, s in enumerate(history.segments) if s.custody == OURS}
+
+
 def duration(seconds: float | None) -> str:
     """Seconds as people read a duration: "0 min", "20 min", "3 h 05 min", "2 d 4 h"."""
     if seconds is None:
@@ -82,7 +87,7 @@ def history_html(
 ) -> str:
     """The report's HTML, from ``content`` (``history_content``'s, computed when not given)."""
     content = content or history_content(history)
-    charts = {i: _chart(history, s) for i, s in enumerate(history.segments) if s.custody == OURS}
+    charts = chart_svgs(history)
     return report_html("report_batch_history.html", title=f"Batch history: {history.subject}",
                        heading=f"Batch history — {history.subject}", h=content, charts=charts,
                        printed=printed_at.strftime("%Y-%m-%d %H:%M:%S UTC"), duration=duration,

@@ -3,7 +3,7 @@ suppliers, the product's class and budget, the placements of sensors at the plac
 their readings, gaps and excursions, and the QA cases that hold those.
 
 Readings are read once per sensor over the union of what it watched (each of its quantities, the ok
-ones with a value), by the clock-corrected time where the cloud has one (``queries._readings_in``, the
+ones with a value), by the clock-corrected time where the cloud has one (``selections.readings_in``, the
 same selection the charts use), so the report and the sensor page never place a reading differently.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from coldgate.cloud.alerts.case_steps import latest_steps
-from coldgate.cloud.api import queries
 from coldgate.cloud.catalog import placements as catalog_placements
 from coldgate.cloud.catalog import products as catalog_products
 from coldgate.cloud.catalog import temperature_classes
 from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert
+from coldgate.cloud.db.selections import folded_gaps, readings_in
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.custody_store import Stay
 from coldgate.cloud.identity.users import NotFound
@@ -167,7 +167,7 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     if not covered:
         return EMPTY, 0
     gateway, sensor = key
-    r = queries._readings_in(gateway, sensor, covered[0].start, covered[-1].end, quantity).c
+    r = readings_in(gateway, sensor, covered[0].start, covered[-1].end, quantity).c
     query = (
         select(r.t, r.value, r.ts_corrected.is_not(None))
         .where(r.quality == "ok", r.value.is_not(None))
@@ -197,7 +197,7 @@ def _gaps(
     for gateway, sensors in by_gateway.items():
         lo = min(spans[(gateway, s)][0].start for s in sensors)
         hi = max(spans[(gateway, s)][-1].end for s in sensors)
-        for gap in queries.gaps(conn, gateway=gateway, start=lo, end=hi, limit=100_000):
+        for gap in conn.execute(folded_gaps(gateway, start=lo, end=hi, limit=100_000)):
             if gap.verdict == "delayed":
                 continue
             span = Span(gap.start, as_of if gap.end is None else gap.end)
