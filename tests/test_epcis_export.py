@@ -13,9 +13,7 @@ import datetime
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +23,6 @@ pytest.importorskip("sqlalchemy", reason="custody's types live in its database e
 from coldgate.cloud.documents.binding import ItemKey
 from coldgate.cloud.documents.custody import Step, Unit, intervals
 from coldgate.cloud.documents.custody_store import Event, LotCustody, Stay
-from coldgate.cloud.documents.epcis_import import SCHEMA_FILE
 from coldgate.cloud.reports.epcis_export import (
     CONTEXT,
     SegmentSensors,
@@ -34,6 +31,7 @@ from coldgate.cloud.reports.epcis_export import (
     event_ids,
     lot_epcis,
 )  # fmt: skip
+from tests.rig.epcis import valid
 
 GTIN = "04006381333931"
 SITE = "site1"
@@ -41,34 +39,6 @@ SSCC = "340063810000000014"
 T0 = int(datetime.datetime(2026, 12, 1, 8, tzinfo=datetime.UTC).timestamp() * 1000)
 MIN = 60_000
 CREATED = T0 + 24 * 60 * MIN
-_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-_checker = jsonschema.FormatChecker()
-
-
-@_checker.checks("uri")
-def _is_uri(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    parts = urlsplit(value)
-    return (
-        bool(parts.scheme) and not re.search(r"\s", value) and (parts.scheme != "https" or bool(parts.netloc))
-    )
-
-
-@_checker.checks("date-time")
-def _is_time(value: object) -> bool:
-    return not isinstance(value, str) or _TIME.fullmatch(value) is not None
-
-
-_validator = jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text("utf-8")), format_checker=_checker)
-
-
-def valid(document: dict[str, Any]) -> dict[str, Any]:
-    errors = sorted(_validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
-    return document
-
 
 def at(hour: int, minute: int, second: int = 0) -> int:
     return T0 + ((hour - 8) * 60 + minute) * MIN + second * 1000

@@ -27,6 +27,7 @@ from coldgate.cloud.catalog.lots import put_lot
 from coldgate.cloud.reports.pdf import content_sha256
 from tests.rig.custody_world import GTIN, PALLET
 from tests.rig.documents import QA
+from tests.rig.epcis import valid
 from tests.rig.history_world import AS_OF, history_world
 from tests.rig.people import bearer, person
 
@@ -99,6 +100,26 @@ def test_the_lots_history_as_a_pdf_an_inspector_can_read(api: tuple[TestClient, 
                  "ASN-9", "SO-1", "Reviewed by", "page 1 of", "2026-12-01 10:00", "30 min"):  # fmt: skip
         assert seen in words, seen
     assert digest in text.replace("\n", "").replace(" ", "")
+
+
+def test_the_lots_history_as_schema_valid_epcis(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = api
+    reply = client.get(f"{LOT}.epcis.json", headers=headers, params=WHEN)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("application/ld+json")
+    document = valid(reply.json())
+    events = document["epcisBody"]["eventList"]
+    steps = [e.get("bizStep") for e in events]
+    assert {"receiving", "storing", "shipping", "sensor_reporting"} <= set(steps), steps
+    assert any(e["type"] == "AggregationEvent" for e in events)  # the pallet and its cases
+    shipped = [e for e in events if e.get("bizStep") == "shipping"]
+    assert len(shipped) >= 2 and all(e["bizTransactionList"] for e in shipped)  # SO-1 and SO-2, named
+    elements = [element for e in events for element in e.get("sensorElementList", ())]
+    reports = [r for element in elements for r in element["sensorReport"]]
+    assert max(r["maxValue"] for r in reports if "maxValue" in r) == 9.5  # CR2's excursion
+    assert all(r.get("uom", "CEL") == "CEL" for r in reports if r.get("type") == "Temperature")
+    again = client.get(f"{LOT}.epcis.json", headers=headers, params=WHEN)
+    assert again.content == reply.content  # the same history, the same bytes and event ids
 
 
 def test_a_pallets_history(api: tuple[TestClient, dict[str, str]]) -> None:

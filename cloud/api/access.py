@@ -123,6 +123,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/lots/{gtin}/{lot}/history"): "documents.read",
     ("GET", "/lots/{gtin}/{lot}/history.csv"): "documents.read",
     ("GET", "/lots/{gtin}/{lot}/history.pdf"): "documents.read",
+    ("GET", "/lots/{gtin}/{lot}/history.epcis.json"): "documents.read",
     ("GET", "/units/{unit_id}/history"): "documents.read",
     ("GET", "/units/{unit_id}/history.csv"): "documents.read",
     ("GET", "/units/{unit_id}/history.pdf"): "documents.read",

@@ -32,12 +32,12 @@ from coldgate.cloud.db import models
 from coldgate.contract.items import Reading
 from coldgate.gateway.rules.mkt import DH_R_K, KELVIN
 
-__all__ = ["HOUR_MS", "MIN_KELVIN", "add", "deltas", "rebuild", "recompute"]
+__all__ = ["HOUR_MS", "MIN_KELVIN", "TO_CELSIUS", "add", "deltas", "rebuild", "recompute"]
 
 HOUR_MS = 3_600_000
 
 #: A temperature in these units as °C, for the Arrhenius term; other units get no term.
-_TO_CELSIUS = {
+TO_CELSIUS = {
     "CEL": lambda v: v,
     "FAH": lambda v: (v - 32.0) * 5.0 / 9.0,
     "KEL": lambda v: v - KELVIN,
@@ -50,7 +50,7 @@ MIN_KELVIN = 50.0
 
 
 def _arrhenius(reading: Reading) -> float | None:
-    to_celsius = _TO_CELSIUS.get(str(reading.unit))
+    to_celsius = TO_CELSIUS.get(str(reading.unit))
     if reading.quantity != "temperature" or to_celsius is None or reading.value is None:
         return None
     kelvin = to_celsius(reading.value) + KELVIN

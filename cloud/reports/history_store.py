@@ -19,14 +19,15 @@ from coldgate.cloud.catalog import placements as catalog_placements
 from coldgate.cloud.catalog import products as catalog_products
 from coldgate.cloud.catalog import temperature_classes
 from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert
+from coldgate.cloud.db.reading_hours import TO_CELSIUS
 from coldgate.cloud.db.selections import folded_gaps, readings_in
 from coldgate.cloud.documents import custody_store
-from coldgate.cloud.documents.custody_store import Stay
+from coldgate.cloud.documents.custody_store import LotCustody, Stay
 from coldgate.cloud.identity.users import NotFound
 from coldgate.cloud.reports.batch_history import EMPTY, Excursion, History, Limits, Series, Watch, history
 from coldgate.cloud.reports.spans import Span, union
 
-__all__ = ["is_excursion_rule", "lot_history", "unit_history"]
+__all__ = ["is_excursion_rule", "lot_history", "lot_history_with_custody", "unit_history"]
 
 
 def is_excursion_rule(rule: str) -> bool:
@@ -45,10 +46,17 @@ def lot_history(conn: Connection, product: str, lot: str, *, as_of: int) -> Hist
     """The history of every unit of a lot.  ``product``: a GTIN or a catalog product id.  NotFound and
     UserInputError as ``custody_store.lot_custody`` raises them (unknown product or lot; malformed GTIN,
     naming the check digit)."""
+    return lot_history_with_custody(conn, product, lot, as_of=as_of)[1]
+
+
+def lot_history_with_custody(
+    conn: Connection, product: str, lot: str, *, as_of: int
+) -> tuple[LotCustody, History]:
+    """:func:`lot_history` and the custody chain it was made from (what the EPCIS export needs too)."""
     custody = custody_store.lot_custody(conn, product, lot)
     subject = f"lot {custody.lot} of {custody.gtin or custody.product}"
-    return _history(conn, subject, custody.product, custody.gtin, custody.lot, custody.status, custody.expiry,
-                    custody.stays, as_of)  # fmt: skip
+    return custody, _history(conn, subject, custody.product, custody.gtin, custody.lot, custody.status,
+                             custody.expiry, custody.stays, as_of)  # fmt: skip
 
 
 def unit_history(conn: Connection, unit_id: str, *, as_of: int) -> History:
@@ -169,7 +177,7 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     gateway, sensor = key
     r = readings_in(gateway, sensor, covered[0].start, covered[-1].end, quantity).c
     query = (
-        select(r.t, r.value, r.ts_corrected.is_not(None))
+        select(r.t, r.value, r.unit, r.ts_corrected.is_not(None))
         .where(r.quality == "ok", r.value.is_not(None))
         .order_by(r.t, r.stream, r.seq)
     )
@@ -177,9 +185,14 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     values: list[float] = []
     fixed = 0
     inside = [(s.start, s.end) for s in covered]
-    for t, value, was_corrected in conn.execute(query):
+    for t, value, unit, was_corrected in conn.execute(query):
         if not any(lo <= t < hi for lo, hi in inside):
             continue
+        if quantity == "temperature":  # a logger set to °F or K is judged in °C like the others
+            to_celsius = TO_CELSIUS.get(unit)
+            if to_celsius is None:
+                continue  # no temperature we can place against a limit in °C
+            value = to_celsius(value)
         times.append(t)
         values.append(value)
         fixed += bool(was_corrected)

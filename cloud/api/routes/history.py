@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -21,6 +22,8 @@ from coldgate.cloud.api.routes.custody import ANSWERS, GTIN_HELP, LOT_HELP, UNIT
 from coldgate.cloud.api.routes.windows import TIME_HELP
 from coldgate.cloud.reports import history_store
 from coldgate.cloud.reports.batch_history import History
+from coldgate.cloud.reports.epcis_export import epcis_json, lot_epcis
+from coldgate.cloud.reports.history_epcis import epcis_segments
 from coldgate.cloud.reports.history_json import history_content, history_csv
 from coldgate.cloud.reports.history_pdf import history_pdf
 
@@ -193,6 +196,30 @@ def lot_history_pdf(gtin: GtinPath, lot: LotPath, request: Request, as_of: AsOf 
     excursions with their cases and signatures, and a footer with the content hash and time printed."""
     history = _lot(request, gtin, lot, as_of)
     return _download(history_pdf(history), "application/pdf", _file_name(history, "pdf"))
+
+
+@router.get(
+    "/lots/{gtin}/{lot}/history.epcis.json", response_class=Response, responses={
+        **ANSWERS, 200: {"content": {"application/ld+json": {}},
+                         "description": "An EPCIS 2.0 document (JSON-LD), valid against GS1's JSON Schema."}},
+)  # fmt: skip
+def lot_history_epcis(gtin: GtinPath, lot: LotPath, request: Request, as_of: AsOf = None) -> Response:
+    """The lot's history as EPCIS 2.0: ObjectEvents for receiving, put-away and shipping with the
+    documents as business transactions, AggregationEvents for pallets, and a sensor-reporting event per
+    room with its sensors' min, max and mean (and a link to each one's raw readings); event ids are
+    GS1's event hashes, so the same history gives the same ids."""
+    when = _as_of(as_of)
+    with request.app.state.engine.connect() as conn:
+        custody, history = history_store.lot_history_with_custody(conn, gtin, lot, as_of=when)
+    base = str(request.base_url).rstrip("/")
+
+    def raw_url(device: str, start: int, end: int) -> str:
+        gateway, _, sensor = device.partition("/")
+        return f"{base}/gateways/{quote(gateway, safe='')}/sensors/{quote(sensor, safe='')}/readings.csv" \
+            f"?from={start}&to={end}"
+
+    document = lot_epcis(custody, epcis_segments(history), created_ms=when, base_uri=base, raw_url=raw_url)
+    return _download(epcis_json(document), "application/ld+json", _file_name(history, "epcis.json"))
 
 
 @router.get("/units/{unit_id}/history", response_model=HistoryOut, responses=ANSWERS)
