@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
@@ -53,6 +54,7 @@ from coldgate.cloud.documents.binding_runs import BindingProcess, bind_runs
 from coldgate.cloud.documents.binding_store import BindingCache
 from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
 from coldgate.cloud.downlink.currency_watch import check_downlink
+from coldgate.cloud.reports.periodic_store import store_monthly_due
 
 __all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window"]
 
@@ -76,6 +78,8 @@ AUDIT_CHECKPOINT_JOB = "audit-checkpoint"
 PARTITIONS_RETRY_JOB = "readings-partitions-retry"
 #: Minutes until a failed partition run is tried again.
 RETRY_MIN = 10
+#: The monthly GSP records of every storage location for the previous month: early on the 1st (UTC).
+MONTHLY_REPORTS_JOB = "monthly-reports"
 
 
 def _utcnow() -> datetime.datetime:
@@ -177,6 +181,12 @@ class CloudScheduler:
             PARTITIONS_JOB,
             "readings partitions ahead",
         )
+        # Not ``_every``: a calendar, not an interval.  Idempotent (a month stored is not stored again).
+        self._scheduler.add_job(
+            self.store_monthly_reports_now, CronTrigger(day=1, hour=2, minute=15, timezone=UTC),
+            id=MONTHLY_REPORTS_JOB, name="monthly GSP records of the previous month", replace_existing=True,
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
         if self._audit.checkpoint_file is not None:
             self._every(
                 self.checkpoint_audit_now,
@@ -340,6 +350,15 @@ class CloudScheduler:
             return check_calibrations(self._engine, self._clock(), self._calibration_warn_days)
         except Exception:
             log.exception("calibration watchdog run failed; retrying at the next run")
+            return []
+
+    def store_monthly_reports_now(self) -> list[str]:
+        """The monthly records (PDF and CSV) of every storage location for the previous month, each
+        only if not stored yet; the ids stored.  Errors are logged; the next run (or a person) tries again."""
+        try:
+            return store_monthly_due(self._engine, self._clock())
+        except Exception:
+            log.exception("monthly GSP records run failed")
             return []
 
     def checkpoint_audit_now(self) -> Checkpoint | None:

@@ -24,6 +24,7 @@ PATH_VALUES = {"gateway": "gw-none", "sensor": "s-none", "login": "nobody", "tok
                "site": "site-none", "name": "class-none", "product": "p-none", "lot": "lot-none",
                "serial": "serial-none", "location": "loc-none", "document_id": "doc-none",
                "door": "door-none", "gtin": "04006381333931", "unit_id": "unit-none",
+               "report_id": "report-none",
                "case_id": "case-none", "seq": "999999999", "recall_id": "recall-none",
                "customer": "customer-none"}
 QUERY_VALUES = {"from": "1795000000000", "to": "1795000060000"}

@@ -36,6 +36,7 @@ from coldgate.cloud.catalog.serials import add_serials
 from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.documents.documents import create_document
 from coldgate.cloud.documents.moves import move_document
+from coldgate.cloud.reports.periodic_store import CSV, store_report
 from coldgate.cloud.reports.recall_store import open_recall
 from tests.rig.cloud_db import ingest
 from tests.rig.ingest import NOW_MS, batch_message, reading
@@ -87,6 +88,7 @@ VALID = {
     "case_id": "case-000000000001",
     "view": "all",
     "seq": "1",  # a master-data change's audit entry (only approving takes it: no GET route answers it)
+    "report_id": "RPT-20261207-0000000001",
     "recall_id": "recall-000000000001",
     "customer": "Pharmacy A",
 }
@@ -176,6 +178,9 @@ def seeded(engine: Engine) -> Engine:
         release = {"door": VALID["door"], "reason": "at the dock", "by": qa, "now": now}
         move_document(conn, VALID["document_id"], "released", **release)
         assert open_cases(conn, now, new_id=lambda: VALID["case_id"]) == 1
+        store_report(conn, kind="calibration_status", parameters={"site": VALID["site"]}, title="Calibration",
+                     filename="calibration.csv", content_type=CSV, body=b"gateway,sensor\r\n", by=qa, now=now,
+                     site=VALID["site"], report_id=VALID["report_id"])  # fmt: skip
         open_recall(conn, recall_class="II", reason="FSN", lots=[("VX10", "L1")], by=qa,
                     held=frozenset({"recall.run"}), now=now, new_id=lambda: VALID["recall_id"])  # fmt: skip
     return engine

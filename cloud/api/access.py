@@ -128,6 +128,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/units/{unit_id}/history.csv"): "documents.read",
     ("GET", "/units/{unit_id}/history.pdf"): "documents.read",
     ("POST", "/doors/{site}/{door}/unbound/assign"): "documents.manage",
+    # Periodic GSP reports (cloud/api/routes/reports.py): read by every role that reads the records they
+    # are made of; generating one stores it for good, so it is QA's (qa and qa_manager).
+    ("GET", "/reports"): "alerts.read",
+    ("GET", "/reports/{report_id}"): "alerts.read",
+    ("GET", "/reports/{report_id}/meta"): "alerts.read",
+    ("POST", "/reports/monthly"): "qa.decide",
+    ("POST", "/reports/excursions"): "qa.decide",
+    ("POST", "/reports/calibration"): "qa.decide",
     # Recall runs: read with the custody they are derived from; run by the recall coordinator.
     ("GET", "/recalls"): "documents.read",
     ("POST", "/recalls"): "recall.run",
@@ -186,6 +194,10 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users"): "users.manage",
     ("POST", "/dashboard/users/{login}/{change}"): "users.manage",
+    ("GET", "/dashboard/reports"): "alerts.read",
+    ("POST", "/dashboard/reports/monthly"): "qa.decide",
+    ("POST", "/dashboard/reports/excursions"): "qa.decide",
+    ("POST", "/dashboard/reports/calibration"): "qa.decide",
 }
 
 

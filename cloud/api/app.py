@@ -45,6 +45,7 @@ from coldgate.cloud.api.routes import (
     quarantine,
     readings,
     recalls,
+    reports,
     sensors,
     sites,
     topology,
@@ -143,6 +144,7 @@ def create_app(
         history,
         cases,
         quarantine,
+        reports,
         recalls,
     )
     for module in routers:

@@ -404,7 +404,21 @@ def _num(value: float | None, decimals: int = 1) -> str:
     return "—" if value is None else f"{value:.{decimals}f}"
 
 
-_HELPERS = {"utc": _utc, "duration": _duration, "num": _num, "unit": lambda c: UNITS.get(c or "", c or "")}
+def _limits_text(limits: list[float | None], unit: str | None) -> str:
+    """ "2.0 to 8.0 °C", "not above 65.0 % RH", "not below 2.0 °C", or "no limits"."""
+    low, high = limits
+    label = UNITS.get(unit or "", unit or "")
+    if low is not None and high is not None:
+        return f"{low:.1f} to {high:.1f} {label}"
+    if high is not None:
+        return f"not above {high:.1f} {label}"
+    return f"not below {low:.1f} {label}" if low is not None else "no limits"
+
+
+_HELPERS = {
+    "utc": _utc, "duration": _duration, "num": _num, "unit": lambda c: UNITS.get(c or "", c or ""),
+    "limits": _limits_text,
+}  # fmt: skip
 
 
 def monthly_pdf(record: dict[str, Any], pieces: list[Piece], generated_at: datetime.datetime) -> bytes:
@@ -539,11 +553,13 @@ def store_report(
     now: datetime.datetime,
     site: str | None = None,
     location: str | None = None,
+    report_id: str | None = None,
 ) -> dict[str, Any]:
-    """Keep one generated file and audit it (``report.generate``) in ``conn``'s transaction; its meta."""
+    """Keep one generated file and audit it (``report.generate``) in ``conn``'s transaction; its meta.
+    ``report_id``: made up (``RPT-<date>-<random>``) unless a test names it."""
     if kind not in KINDS:
         raise UserInputError("kind", f"{kind!r} is not a report kind ({', '.join(KINDS)})")
-    report_id = f"RPT-{now:%Y%m%d}-{secrets.token_hex(5)}"
+    report_id = report_id or f"RPT-{now:%Y%m%d}-{secrets.token_hex(5)}"
     row = {
         "id": report_id, "kind": kind, "site": site, "location": location,
         "parameters": _parameters(parameters), "title": title, "filename": filename,
@@ -691,10 +707,7 @@ def store_monthly_due(engine: Engine, now: datetime.datetime) -> list[str]:
     stored.  One transaction per file, so one location's failure leaves the others stored."""
     month = previous_month(now)
     with engine.connect() as conn:
-        sites = [row.id for row in conn.execute(select(Site.id).order_by(Site.id))]
-        wanted = [
-            (site, x["id"]) for site in sites for x in locations(conn, site=site) if x["kind"] in KEEPING
-        ]
+        wanted = [(x["site"], x["id"]) for x in locations(conn) if x["kind"] in KEEPING]
     made = []
     for site, location in wanted:
         for fmt in FORMATS:

@@ -23,6 +23,7 @@ from coldgate.cloud.web import (
     history_pages,
     pages,
     recall_pages,
+    report_pages,
     topology_pages,
 )
 
@@ -38,7 +39,7 @@ def create_web_app(
     # The changes' page before the catalog's: /dashboard/catalog/{kind} would take "changes" for a kind.
     page_modules = (
         admin_pages, catalog_change_pages, catalog_pages, topology_pages, document_pages, custody_pages,
-        history_pages, case_pages, recall_pages,
+        history_pages, case_pages, recall_pages, report_pages,
     )  # fmt: skip
     pages.install(app, tuple(module.router for module in page_modules))
     app.openapi_schema = openapi
