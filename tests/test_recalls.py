@@ -158,6 +158,9 @@ def test_notify_acknowledge_return_and_close_with_a_signature(
     sign = {"password": PASSWORD, "login": "rita"}
     shut = _post(client, f"{base}/close", rita, {"reason": "done", "signature": sign})
     assert shut.status_code == 409 and "2 customer(s) not notified yet: Hospital B, Pharmacy A" in shut.text
+    with engine.connect() as conn:
+        tried = conn.execute(select(AuditEntry).where(AuditEntry.action == "recall.refused")).one()
+        assert tried.entity_id == recall["id"] and "not notified yet" in (tried.reason or "")
     # Notified, one of them acknowledges; returns in two goes.
     for name, when in (("Pharmacy A", "2026-12-02T08:30:00Z"), ("Hospital B", "2026-12-02T08:45:00Z")):
         told = _post(client, f"{base}/customers/{name}/notified", rita, {"channel": "phone", "at": when})

@@ -35,14 +35,9 @@ from coldgate.cloud.reports import recall as rules
 from coldgate.cloud.reports.recall import EventKind, RecallState, Refusal
 
 __all__ = [
-    "MAX_ITEMS",
-    "close_recall",
-    "list_recalls",
-    "open_recall",
-    "recall_detail",
-    "record_customer_event",
-    "record_return",
-]
+    "MAX_ITEMS", "close_recall", "customer_csv", "list_recalls", "open_recall", "recall_detail",
+    "record_customer_event", "record_refusal", "record_return",
+]  # fmt: skip
 
 _recalls: Table = Recall.__table__  # type: ignore[assignment]
 _items: Table = RecallItem.__table__  # type: ignore[assignment]
@@ -535,3 +530,18 @@ def close_recall(
         reason=why,
     )
     return recall_detail(conn, recall_id)
+
+
+def record_refusal(
+    conn: Connection,
+    recall_id: str,
+    asked: str,
+    refusal: UserInputError,
+    *,
+    by: Actor,
+    now: datetime.datetime,
+) -> None:
+    """Audit a refused write on a recall (in its own transaction: the refused one rolled back): an
+    inspector asks who tried to close a recall early, not only who closed it."""
+    append(conn, actor=by, action="recall.refused", entity_type=_ENTITY, entity_id=recall_id[:64], now=now,
+           after={"asked": asked[:64]}, reason=str(refusal)[:1000])  # fmt: skip

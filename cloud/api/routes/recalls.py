@@ -291,30 +291,30 @@ def record_return(recall_id: RecallId, body: ReturnBody, request: Request) -> Re
 
 def close(request: Request, recall_id: str, body: CloseBody) -> dict[str, Any]:
     """Close the recall with the signed-in person's signature, for this router and the page alike: the
-    signer re-authenticated first, a failed attempt's count and audit entry committed, then refused."""
+    signer re-authenticated first, a failed attempt's count and audit entry committed, then refused; a
+    refused closing is itself audited (who tried to close, and why it was refused)."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
     checked = precheck(request, body.signature) if body.signature is not None else None
-    failed: UserInputError | None = None
-    with writing(request) as conn:
-        signer = None
-        if body.signature is not None:
-            found = reauthenticate(request, conn, body.signature, checked, now)
-            failed = found if isinstance(found, UserInputError) else None
-            signer = None if failed else found
-        if failed is None:
-            closed = recall_store.close_recall(
-                conn,
-                recall_id,
-                reason=body.reason,
-                unacknowledged=body.unacknowledged,
-                signer=signer,  # type: ignore[arg-type]
-                by=by,
-                held=principal.permissions,
-                now=now,
-            )
-    if failed is not None:
-        raise failed
+    try:
+        failed: UserInputError | None = None
+        with writing(request) as conn:
+            signer = None
+            if body.signature is not None:
+                found = reauthenticate(request, conn, body.signature, checked, now)
+                failed = found if isinstance(found, UserInputError) else None
+                signer = None if failed else found
+            if failed is None:
+                closed = recall_store.close_recall(
+                    conn, recall_id, reason=body.reason, unacknowledged=body.unacknowledged,
+                    signer=signer, by=by, held=principal.permissions, now=now,  # type: ignore[arg-type]
+                )  # fmt: skip
+        if failed is not None:
+            raise failed
+    except UserInputError as refusal:
+        with writing(request) as conn:
+            recall_store.record_refusal(conn, recall_id, "close", refusal, by=by, now=now)
+        raise
     return closed
 
 
