@@ -175,6 +175,27 @@ class DemoDock:
         click.echo(f"  DOCK  the receipt: {api}/dashboard/documents/{self.document}")
         click.echo(f"  DOCK  the door:    {api}/dashboard/dock/{self.site}/{DOOR}")
         click.echo(f"  DOCK  the lot:     {api}/dashboard/lots/{PRODUCT}/{LOT}/custody  (every case's stays)")
+        await asyncio.to_thread(self._history)
+
+    def _history(self) -> None:
+        """The lot's environmental history so far, as a recall team would pull it (issue 17)."""
+        from coldgate.cloud.reports.history_store import lot_history
+
+        now = datetime.datetime.now(datetime.UTC)
+        with self.cloud.reader_engine.connect() as conn:
+            found = lot_history(conn, PRODUCT, LOT, as_of=int(now.timestamp() * 1000))
+        t = found.totals
+        ours = [s for s in found.segments if s.custody == "ours"]
+        rooms = ", ".join(f"{s.location} ({len(s.sensors)} sensors)" for s in ours)
+        mkt = "no readings yet" if t.mkt is None else f"MKT {t.mkt:.2f} °C"
+        click.echo(
+            f"  HISTORY lot {LOT}: {len(found.segments)} segments, in {rooms or 'none of our rooms'}; "
+            f"{t.readings} readings, {mkt}, out of range {t.out_of_range_ms // 60_000} min, not monitored "
+            f"{t.unmonitored_ms // 60_000} min, {t.excursions} excursions"
+        )
+        api = self.cloud.api_url
+        page = f"{api}/dashboard/lots/{PRODUCT}/{LOT}/history"
+        click.echo(f"  HISTORY {page}  (PDF, CSV and EPCIS 2.0 from there)")
 
     def _move(self, state: str, reason: str) -> None:
         from coldgate.cloud.documents.moves import move_document

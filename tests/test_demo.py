@@ -142,6 +142,14 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert (stock["location"], stock["cases"], stock["pallets"]) == ("CR-A", 24, 1), lot
         began = {s["began_by"]["what"] for s in lot["stays"]}  # type: ignore[index]
         assert began == {"receipt"}, lot
+        # Its environmental history (issue 17): the supplier's segment, then cold room A and its sensors.
+        history = _get(f"{api}/lots/04006381333931/L2026-10/history", token)
+        places = [(s["custody"], s["location"] or s["party"]) for s in history["segments"]]  # type: ignore[index]
+        assert places == [("supplier", "Vaxo Pharma GmbH, Marburg"), ("ours", "CR-A")], places
+        deadline = time.monotonic() + 10
+        while "HISTORY lot L2026-10" not in "".join(lines):
+            assert time.monotonic() < deadline, "".join(lines)[-3000:]
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -177,3 +185,5 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         r"DOCK  ASN-4711 reconciled in the cloud: complete \(completeness_verified\), 24 of 24", out
     )
     assert "line 1 VAX-10 lot L2026-10: 24/24 cases complete completeness_verified" in out
+    summary = r"HISTORY lot L2026-10: 2 segments, in CR-A \(\d+ sensors\); \d+ readings"
+    assert re.search(summary, out), out[-3000:]
