@@ -60,13 +60,11 @@ def test_open_notify_acknowledge_return_through_the_forms(
         f"{url}/customer", data={"customer": "Hospital B", "kind": "acknowledged"}, headers=h["rita"]
     )
     assert early.status_code == 409 and "no notification recorded yet" in early.text
-    told = {
-        "customer": "Hospital B",
-        "kind": "notified",
-        "channel": "phone",
-        "note": "spoke to the pharmacist",
-    }
-    done = client.post(f"{url}/customer", data=told, headers=h["rita"], follow_redirects=True)
+    told = {"customer": "Hospital B", "kind": "notified", "channel": "phone", "note": "spoke to them",
+            "at": "next tuesday"}  # fmt: skip
+    vague = client.post(f"{url}/customer", data=told, headers=h["rita"])
+    assert vague.status_code == 422 and "&#39;next tuesday&#39; is not a time" in vague.text
+    done = client.post(f"{url}/customer", data={**told, "at": ""}, headers=h["rita"], follow_redirects=True)
     assert done.status_code == 200 and "Hospital B: notified" in done.text
     back = {"customer": "Hospital B", "lot": "PLAIN/G1", "quantity": "5"}
     done = client.post(f"{url}/returns", data=back, headers=h["rita"], follow_redirects=True)
