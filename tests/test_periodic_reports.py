@@ -338,3 +338,16 @@ def test_the_schedule_stores_last_month_once(engine: Engine) -> None:
         ("CR2", "coldgate (system)")
     ] * 2
     assert all('"month":"2026-11"' in r.parameters for r in rows)
+
+
+def test_a_short_period_lists_only_its_own_excursions(
+    api: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    """The day of the excursion (10 November, 09:00-10:40) lists it; the two days after list nothing."""
+    client, qa, _ = api
+    period = {"site": "site1", "start": "2026-11-10", "end": "2026-11-10", "format": "csv"}
+    whole = client.post("/reports/excursions", json=period, headers=qa).json()
+    assert len(list(csv.DictReader(io.StringIO(client.get(whole["download"], headers=qa).text)))) == 1
+    later = client.post("/reports/excursions", json={**period, "start": "2026-11-11", "end": "2026-11-12"},
+                        headers=qa).json()  # fmt: skip
+    assert list(csv.DictReader(io.StringIO(client.get(later["download"], headers=qa).text))) == []

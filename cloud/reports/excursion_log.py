@@ -85,9 +85,12 @@ def excursion_rows(
         ended = int(finished) if finished is not None else (int(alert["updated_at"]) if closed else None)
         if began >= end or (ended is not None and ended < start):
             continue
+        # Where the sensor was when the excursion was raised, or at the period's start for one raised
+        # before it (placements come clipped to the period).
+        when = max(alert["raised_at"], start)
         placed = [
             location for a, b, location in where.get((alert["gateway"], alert["subject"]), ())
-            if a <= alert["raised_at"] and (b is None or alert["raised_at"] < b)
+            if a <= when and (b is None or when < b)
         ]  # fmt: skip
         if not placed:
             continue
