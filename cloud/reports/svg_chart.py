@@ -21,6 +21,7 @@ not a month of raw minutes.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -144,10 +145,13 @@ def svg_chart(
     def y(value: float) -> float:
         return top + (v_max - value) / (v_max - v_min) * plot_h
 
+    # The hatch's id is the chart's own (from what it draws): several charts in one page or PDF must not
+    # define one id twice, and the same chart must still give the same text.
+    hatch = "hatch-" + hashlib.sha1(f"{title}|{start_ms}|{end_ms}|{sorted(series)}".encode()).hexdigest()[:10]
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" class="report-chart">',
-        '<defs><pattern id="unmonitored-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="#9e9e9e" '
         'stroke-width="2"/></pattern></defs>',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#555"/>',
@@ -179,7 +183,7 @@ def svg_chart(
             continue
         out.append(
             f'<rect x="{x(a):.1f}" y="{top}" width="{max(x(b) - x(a), 0.8):.1f}" height="{plot_h}" '
-            'fill="url(#unmonitored-hatch)" fill-opacity="0.6" stroke="#9e9e9e" stroke-width="0.5"/>'
+            f'fill="url(#{hatch})" fill-opacity="0.6" stroke="#9e9e9e" stroke-width="0.5"/>'
         )
     # Value ticks.
     step = _nice_step(v_max - v_min, 6)
@@ -233,7 +237,7 @@ def svg_chart(
         legend_x += 26 + 5 * len(label)
     if unmonitored:
         out.append(
-            f'<rect x="{legend_x}" y="{top - 13}" width="14" height="8" fill="url(#unmonitored-hatch)" '
+            f'<rect x="{legend_x}" y="{top - 13}" width="14" height="8" fill="url(#{hatch})" '
             'stroke="#9e9e9e" stroke-width="0.5"/>'
         )
         out.append(f'<text x="{legend_x + 18}" y="{top - 5}" font-size="8" {_FONT}>not monitored</text>')
