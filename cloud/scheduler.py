@@ -20,6 +20,9 @@ Notifications of QA cases (``alerts/notify_queue.py``) are planned and sent by t
 e-mail leaves within about a second of the alert reaching the cloud (the QA cases job runs on the same
 interval).  A notify run asked for while one is going does not wait: the running one goes round once
 more instead.
+
+The monthly GSP records (``reports/periodic_store.py``) of every storage location for the previous month
+are generated and stored early on the 1st (02:15 UTC), each only if not stored yet.
 """
 
 from __future__ import annotations

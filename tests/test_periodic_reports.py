@@ -31,10 +31,12 @@ from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.catalog.locations import put_location
 from coldgate.cloud.catalog.placements import place, record_calibration
 from coldgate.cloud.catalog.temperature_classes import put_class
+from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db.models import AuditEntry, StoredReport
 from coldgate.cloud.db.writes import insert_new
 from coldgate.cloud.reports.monthly_record import HOUR_MS, month_window
 from coldgate.cloud.reports.periodic_store import store_monthly_due
+from coldgate.cloud.scheduler import MONTHLY_REPORTS_JOB, CloudScheduler
 from coldgate.contract import examples
 from coldgate.contract.evidence import Evidence
 from tests.rig import items
@@ -351,3 +353,19 @@ def test_a_short_period_lists_only_its_own_excursions(
     later = client.post("/reports/excursions", json={**period, "start": "2026-11-11", "end": "2026-11-12"},
                         headers=qa).json()  # fmt: skip
     assert list(csv.DictReader(io.StringIO(client.get(later["download"], headers=qa).text))) == []
+
+
+def test_the_scheduler_runs_the_monthly_reports_early_on_the_first(engine: Engine) -> None:
+    """The job is on the calendar (the 1st, 02:15 UTC) and its run stores last month's records once."""
+    _world(engine)
+    first = datetime.datetime(2026, 12, 1, 2, 15, tzinfo=datetime.UTC)
+    scheduler = CloudScheduler(engine, CloudConfig(), clock=lambda: first)
+    scheduler.start()
+    try:
+        job = scheduler._scheduler.get_job(MONTHLY_REPORTS_JOB)
+        assert job is not None
+        assert (job.next_run_time.day, job.next_run_time.hour, job.next_run_time.minute) == (1, 2, 15)
+    finally:
+        scheduler.shutdown()
+    assert len(scheduler.store_monthly_reports_now()) == 4
+    assert scheduler.store_monthly_reports_now() == []
