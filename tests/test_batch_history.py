@@ -167,3 +167,14 @@ def test_a_pallets_history_is_its_own_path(world: Any) -> None:
     ]
     assert history.totals.out_of_range_ms == 0
     assert history.totals.unmonitored_ms == 30 * MIN
+
+
+def test_a_case_received_between_two_readings_was_watched_from_its_first_second(world: Any) -> None:
+    with world.connect() as conn:
+        history = unit_history(conn, "VX10~1001", as_of=AS_OF)
+    cr1 = _segment(history, "ours", "CR1")
+    assert cr1.start == at(8, 1, 1)  # the 08:01 reading stands for 08:01:00-08:02:00, this second included
+    assert cr1.unmonitored == ()
+    places = [s.location or s.party for s in history.segments]
+    assert places == ["Acme Pharma GmbH", "CR1", "CR2", "Pharmacy A"]
+    assert history.totals.out_of_range_ms == 20 * MIN

@@ -24,7 +24,16 @@ from coldgate.cloud.db.selections import folded_gaps, readings_in
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.custody_store import LotCustody, Stay
 from coldgate.cloud.identity.users import NotFound
-from coldgate.cloud.reports.batch_history import EMPTY, Excursion, History, Limits, Series, Watch, history
+from coldgate.cloud.reports.batch_history import (
+    EMPTY,
+    MAX_HOLD_MS,
+    Excursion,
+    History,
+    Limits,
+    Series,
+    Watch,
+    history,
+)
 from coldgate.cloud.reports.spans import Span, union
 
 __all__ = ["is_excursion_rule", "lot_history", "lot_history_with_custody", "unit_history"]
@@ -175,7 +184,9 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     if not covered:
         return EMPTY, 0
     gateway, sensor = key
-    r = readings_in(gateway, sensor, covered[0].start, covered[-1].end, quantity).c
+    # From a hold earlier: the reading before a stay began stands into it (``batch_history.figures``).
+    inside = [(s.start - MAX_HOLD_MS, s.end) for s in covered]
+    r = readings_in(gateway, sensor, inside[0][0], covered[-1].end, quantity).c
     query = (
         select(r.t, r.value, r.unit, r.ts_corrected.is_not(None))
         .where(r.quality == "ok", r.value.is_not(None))
@@ -184,7 +195,6 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     times: list[int] = []
     values: list[float] = []
     fixed = 0
-    inside = [(s.start, s.end) for s in covered]
     for t, value, unit, was_corrected in conn.execute(query):
         if not any(lo <= t < hi for lo, hi in inside):
             continue
