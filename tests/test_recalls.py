@@ -15,7 +15,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] extra")
@@ -28,16 +30,16 @@ from sqlalchemy import Engine, select, text, update
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.api.app import create_app
 from coldgate.cloud.catalog.lots import lot
-from coldgate.cloud.db.models import AuditEntry, RecallEvent
+from coldgate.cloud.db.models import AuditEntry, DocumentVersion, RecallEvent
 from coldgate.cloud.identity.users import Forbidden
 from coldgate.cloud.reports import recall as rules
 from coldgate.cloud.reports import recall_store
 from coldgate.contract.ids import gs1_check_digit_ok
-from tests.rig.browser import SHOTS
+from tests.rig.browser import SHOTS, serve_web_app
 from tests.rig.custody_world import GTIN, PALLET, at
 from tests.rig.documents import DOCK
 from tests.rig.people import PASSWORD, bearer, person
-from tests.rig.recall_world import recall_world
+from tests.rig.recall_world import dispatch_at_the_door, recall_world
 
 NOW = datetime.datetime(2026, 12, 2, 9, tzinfo=datetime.UTC)
 
@@ -279,6 +281,28 @@ def test_any_lot_or_serial_typed_is_answered_never_a_500(
     assert reply.status_code in (201, 404, 409, 422), reply.text
     if product.isdigit() and len(product) in (8, 12, 13, 14) and not gs1_check_digit_ok(product):
         assert reply.status_code == 422 and "check digit" in reply.text
+
+
+def test_a_customer_named_with_a_slash_and_a_percent_is_addressed_in_the_path(
+    api: tuple[TestClient, dict[str, dict[str, str]], list[str]], engine: Engine, db_url: str
+) -> None:
+    """A customer's name is the dispatch order's party, any text: ``/`` and ``%`` go as ``%252F`` and
+    ``%2525`` (decoded once more, as a unit id's serial)."""
+    client, headers, _ = api
+    with engine.connect() as conn:
+        so3 = conn.execute(select(DocumentVersion.id).where(DocumentVersion.reference == "SO-3")).scalar()
+    assert so3 is not None
+    dispatch_at_the_door(engine, so3, "Apotheke A/B 100%", "SO-4", 1, 10, 19)
+    recall = _open(client, headers["rita"], lots=[{"product": "PLAIN", "lot": "G1"}])
+    assert [c["customer"] for c in recall["customers"]] == ["Apotheke A/B 100%", "Hospital B", "Pharmacy A"]
+    assert recall["stock"] == []
+    # Over a real server: the test client decodes a path twice, uvicorn (as any server) once.
+    path = quote(quote("Apotheke A/B 100%", safe=""), safe="")
+    with serve_web_app(engine, db_url) as site:
+        url = f"{site}/recalls/{recall['id']}/customers/{path}/notified"
+        told = httpx.post(url, json={"channel": "fax"}, headers=headers["rita"], timeout=30)
+    assert told.status_code == 200, told.text
+    assert _customer(told.json(), "Apotheke A/B 100%")["channels"] == ["fax"]
 
 
 def test_a_serial_is_recalled_alone_and_its_lot_stays_as_it_was(

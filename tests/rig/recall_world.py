@@ -22,27 +22,37 @@ from tests.rig.custody_world import GATEWAY, PLAIN_MA, at, custody_world, scan
 from tests.rig.documents import DOCK, SITE
 from tests.rig.ingest import batch_message
 
-__all__ = ["recall_world"]
+__all__ = ["dispatch_at_the_door", "recall_world"]
 
 
 def _when(ms: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
 
 
-def recall_world(engine: Engine) -> None:
-    """The story above, ingested and bound."""
-    world = custody_world(engine)
+def dispatch_at_the_door(engine: Engine, after: str, party: str, reference: str, quantity: int, minute: int,
+                         seq: int) -> str:  # fmt: skip
+    """Dispatch order ``after`` done at D1, then ``reference`` to ``party`` released there at 14:``minute``
+    and ``quantity`` of PLAIN lot G1 scanned out a minute later (item ``seq`` of the rig's stream),
+    ingested and bound; the new order's id."""
     with engine.begin() as conn:
         for state in ("in_progress", "completed"):
-            move_document(conn, world.to_hospital, state, reason="loaded", by=DOCK, now=_when(at(13, 30)))
+            move_document(conn, after, state, reason="loaded", by=DOCK, now=_when(at(14, minute - 1)))
         order = {
-            "kind": "dispatch", "site": SITE, "reference": "SO-3", "party": "Pharmacy A",
-            "lines": [{"product": "PLAIN", "lot": "G1", "quantity": 1, "unit": "each"}],
+            "kind": "dispatch", "site": SITE, "reference": reference, "party": party,
+            "lines": [{"product": "PLAIN", "lot": "G1", "quantity": quantity, "unit": "each"}],
         }  # fmt: skip
-        made = create_document(conn, order, reason="order", by=DOCK, now=_when(at(14, 0)))
-        released = {"door": "D1", "reason": "at door 1", "by": DOCK, "now": _when(at(14, 0))}
+        made = create_document(conn, order, reason="order", by=DOCK, now=_when(at(14, minute)))
+        released = {"door": "D1", "reason": "at door 1", "by": DOCK, "now": _when(at(14, minute))}
         move_document(conn, made["id"], "released", **released)
-    item = scan(18, at(14, 1), "s-d1", ma=PLAIN_MA, lot="G1", quantity=1, scheme=Scheme.MA)
-    assert ingest(engine, *batch_message(GATEWAY, [item], first_seq=18), now=_when(at(14, 2))).kind == "batch"
+    item = scan(seq, at(14, minute + 1), "s-d1", ma=PLAIN_MA, lot="G1", quantity=quantity, scheme=Scheme.MA)
+    done = _when(at(14, minute + 2))
+    assert ingest(engine, *batch_message(GATEWAY, [item], first_seq=seq), now=done).kind == "batch"
     with engine.begin() as conn:
-        assert bind_pending(conn, _when(at(14, 2))) == 1
+        assert bind_pending(conn, done) == 1
+    return str(made["id"])
+
+
+def recall_world(engine: Engine) -> str:
+    """The story above, ingested and bound; SO-3's id."""
+    world = custody_world(engine)
+    return dispatch_at_the_door(engine, world.to_hospital, "Pharmacy A", "SO-3", 1, 0, 18)
