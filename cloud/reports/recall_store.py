@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Table, func, insert, select
@@ -145,11 +145,13 @@ def open_recall(
     recall_id = new_id()
     items: list[dict[str, Any]] = []
     seen: set[tuple[str, str | None, str | None]] = set()
+    chains: dict[tuple[str, str], custody_store.LotCustody] = {}
     for n, (given, number) in enumerate(lots):
         found = _resolve_lot(conn, given, number, f"lots[{n}]")
         if (found.product, found.lot, None) in seen:
             raise UserInputError(f"lots[{n}]", f"lot {found.lot} of {found.product} is named twice")
         seen.add((found.product, found.lot, None))
+        chains[(found.product, found.lot)] = found
         items.append({"kind": "lot", "asked": f"{given} {number}", "product": found.product,
                       "gtin": found.gtin, "lot": found.lot, "serial": None,
                       "status_before": found.status})  # fmt: skip
@@ -183,7 +185,8 @@ def open_recall(
     row = {"id": recall_id, "recall_class": recall_class, "reason": why, "initiated_at": decided,
            "opened_at": now, "by_name": by.name, "by_id": by.id}  # fmt: skip
     conn.execute(insert(_recalls), row)
-    conn.execute(insert(_items), [{"recall_id": recall_id, "seq": n + 1, **x} for n, x in enumerate(items)])
+    rows = [{"recall_id": recall_id, "seq": n + 1, **x} for n, x in enumerate(items)]
+    conn.execute(insert(_items), rows)
     after = {
         "class": recall_class,
         "initiated_at": decided.isoformat(),
@@ -191,7 +194,7 @@ def open_recall(
     }
     append(conn, actor=by, action="recall.opened", entity_type=_ENTITY, entity_id=recall_id, now=now,
            after=after, reason=why)  # fmt: skip
-    return recall_detail(conn, recall_id)
+    return recall_detail(conn, recall_id, _Derived(conn, rows, chains))
 
 
 def _header(conn: Connection, recall_id: str) -> Any:
@@ -212,12 +215,24 @@ class _Derived:
     """What a recall's items make of the custody chain now: the dispatch lines, the stock to block, the
     lots' statuses now (read once per detail)."""
 
-    def __init__(self, conn: Connection, items: Iterable[dict[str, Any]]) -> None:
+    def __init__(
+        self, conn: Connection, items: Iterable[dict[str, Any]],
+        chains: Mapping[tuple[str, str], custody_store.LotCustody] | None = None,
+    ) -> None:  # fmt: skip
+        """``chains``: lots' custody already read in this transaction (the opening's), by product and lot:
+        the chain is not read again, only the lot's status, which the opening just moved."""
         self.lines: list[rules.Dispatch] = []
         self.stock: list[dict[str, Any]] = []
         self.status: dict[int, str | None] = {}
         for item in items:
-            if item["kind"] == "lot":
+            known = (chains or {}).get((item["product"], item["lot"])) if item["kind"] == "lot" else None
+            if known is not None:
+                stays, lines, status = (
+                    known.stays,
+                    known.stock,
+                    _status_now(conn, item["product"], item["lot"]),
+                )
+            elif item["kind"] == "lot":
                 chain = custody_store.lot_custody(conn, item["product"], item["lot"])
                 stays, lines, status = chain.stays, chain.stock, chain.status
             else:
@@ -242,14 +257,21 @@ def _state(events: Sequence[dict[str, Any]]) -> RecallState:
     return rules.state_of(events)
 
 
-def recall_detail(conn: Connection, recall_id: str) -> dict[str, Any]:
+def _status_now(conn: Connection, product: str, lot: str) -> str | None:
+    try:
+        return str(catalog_lots.lot(conn, product, lot)["status"])
+    except NotFound:
+        return None
+
+
+def recall_detail(conn: Connection, recall_id: str, derived: _Derived | None = None) -> dict[str, Any]:
     """One recall: as opened, its items (each lot's status now), its state, every customer with what
     they got and what was recorded with them, the stock still on hand, the events, the closing's
     signature (checked against the recall as it stands) and the response times.  NotFound
     (``recall_id``) when there is no such recall."""
     header = _header(conn, recall_id)
     items, events = _rows(conn, _items, recall_id), _rows(conn, _events, recall_id)
-    derived = _Derived(conn, items)
+    derived = derived or _Derived(conn, items)
     customers = rules.customer_status(derived.lines, events)
     state = _state(events)
     closed = next((e for e in events if e["kind"] == EventKind.CLOSED), None)
@@ -383,13 +405,22 @@ def _add_event(
     return seq
 
 
-def _situation(
-    conn: Connection, recall_id: str
-) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], list[rules.CustomerStatus]]:
+class _Situation(NamedTuple):
+    """A recall as a write finds it (its row locked): the custody derived once serves the check and the
+    answer, since a write on the recall changes its events, never its custody."""
+
+    header: Any
+    items: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    derived: _Derived
+    customers: list[rules.CustomerStatus]
+
+
+def _situation(conn: Connection, recall_id: str) -> _Situation:
     header = _lock(conn, recall_id)
     items, events = _rows(conn, _items, recall_id), _rows(conn, _events, recall_id)
-    customers = rules.customer_status(_Derived(conn, items).lines, events)
-    return header, items, events, customers
+    derived = _Derived(conn, items)
+    return _Situation(header, items, events, derived, rules.customer_status(derived.lines, events))
 
 
 def record_customer_event(
@@ -407,7 +438,7 @@ def record_customer_event(
     if kind == EventKind.NOTIFIED and how is None:
         raise UserInputError("channel", "say how the customer was notified (email, phone, letter, ...)")
     said = _text("note", note, 1000)
-    header, _, events, customers = _situation(conn, recall_id)
+    header, _, events, derived, customers = _situation(conn, recall_id)
     when = _when("at", at, now, aware(header.initiated_at))
     status = next((c for c in customers if c.customer == customer), None)
     refusal = rules.check_event(rules.state_of(events), EventKind(kind), status, customer)
@@ -419,7 +450,7 @@ def record_customer_event(
             "at", f"{when.isoformat()} is before {customer} was notified ({first.isoformat()})"
         )
     _add_event(conn, recall_id, EventKind(kind), by, now, when, customer=customer, channel=how, note=said)
-    return recall_detail(conn, recall_id)
+    return recall_detail(conn, recall_id, derived)
 
 
 def record_return(
@@ -431,7 +462,7 @@ def record_return(
     left out when the recall has one lot), audited; several returns per customer add up."""
     _check_permission(held)
     said = _text("note", note, 1000)
-    header, items, events, customers = _situation(conn, recall_id)
+    header, items, events, derived, customers = _situation(conn, recall_id)
     when = _when("at", at, now, aware(header.initiated_at))
     lots = list(dict.fromkeys(f"{i['product']}/{i['lot']}" for i in items if i["lot"]))
     if lot is None and len(lots) == 1:
@@ -451,20 +482,9 @@ def record_return(
     if refusal is not None:
         raise _refused(refusal)
     product_id, lot_number = asked.split("/", 1)
-    _add_event(
-        conn,
-        recall_id,
-        EventKind.RETURNED,
-        by,
-        now,
-        when,
-        customer=customer,
-        product=product_id,
-        lot=lot_number,
-        quantity=quantity,
-        note=said,
-    )
-    return recall_detail(conn, recall_id)
+    _add_event(conn, recall_id, EventKind.RETURNED, by, now, when, customer=customer, product=product_id,
+               lot=lot_number, quantity=quantity, note=said)  # fmt: skip
+    return recall_detail(conn, recall_id, derived)
 
 
 def _gtin_of(items: Iterable[dict[str, Any]], pair: str) -> str | None:
@@ -489,11 +509,10 @@ def close_recall(
         )
     if by.id != signer.user_id:
         raise Forbidden("signature", "a signature is given by the person signed in, nobody else")
-    header, items, events, customers = _situation(conn, recall_id)
+    header, items, events, derived, customers = _situation(conn, recall_id)
     refusal = rules.check_close(rules.state_of(events), customers, unacked)
     if refusal is not None:
         raise _refused(refusal)
-    derived = _Derived(conn, items)
     recall = {
         **header._mapping,
         "initiated_at": aware(header.initiated_at),
@@ -529,7 +548,7 @@ def close_recall(
         after={"signature": signed["id"], "meaning": "approved", "content_sha256": signed["content_sha256"]},
         reason=why,
     )
-    return recall_detail(conn, recall_id)
+    return recall_detail(conn, recall_id, derived)
 
 
 def record_refusal(
