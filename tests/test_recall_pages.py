@@ -71,6 +71,8 @@ def test_open_notify_acknowledge_return_through_the_forms(
     assert done.status_code == 200 and "5 of PLAIN lot G1" in done.text
     nonsense = client.post(f"{url}/returns", data={**back, "quantity": "lots"}, headers=h["rita"])
     assert nonsense.status_code == 422 and "is not a quantity" in nonsense.text
+    long = client.post(f"{url}/returns", data={**back, "lot": "P" * 100 + "/G1"}, headers=h["rita"])
+    assert long.status_code == 422 and "is not one of the recall" in long.text
     shut = client.post(
         f"{url}/close", data={"reason": "done", "password": PASSWORD, "login": "rita"}, headers=h["rita"]
     )

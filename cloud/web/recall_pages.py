@@ -272,6 +272,8 @@ def return_form(
     """Record a quantity of a lot returned by a customer."""
     product, _, number = lot.partition("/")
     try:
+        if len(product) > 64 or len(number) > 64:
+            raise UserInputError("lot", f"{lot!r} is not one of the recall's lots (product/lot)")
         if not quantity.strip().isdigit() or not 1 <= int(quantity) <= 10_000_000:
             raise UserInputError(
                 "quantity", f"{quantity!r} is not a quantity (a whole number, 1 to 10,000,000)"
