@@ -85,6 +85,7 @@ VALID = {
     "door": "D1",
     "unit_id": "04006381333931.000100",  # a serial of lot L1 the catalog knows: its (empty) custody chain
     "at": str(NOW_MS),
+    "as_of": str(NOW_MS),
     "case_id": "case-000000000001",
     "view": "all",
     "seq": "1",  # a master-data change's audit entry (only approving takes it: no GET route answers it)
