@@ -25,7 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import rfc8785
-from sqlalchemy import Connection, Engine, Table, insert, or_, select, union_all
+from sqlalchemy import Connection, Engine, Table, insert, or_, select
 
 from coldgate.cloud.audit.log import SYSTEM, Actor, append
 from coldgate.cloud.catalog.locations import KEEPING, locations
@@ -33,8 +33,6 @@ from coldgate.cloud.catalog.placements import calibrations, current_locations, p
 from coldgate.cloud.catalog.temperature_classes import classes
 from coldgate.cloud.db.models import (
     Alert,
-    Gap,
-    GapVerdict,
     Gateway,
     GatewayEnrolment,
     QaCaseAlert,
@@ -45,6 +43,7 @@ from coldgate.cloud.db.models import (
     Site,
 )
 from coldgate.cloud.db.models import StoredReport as _StoredReport
+from coldgate.cloud.db.selections import folded_gaps, readings_in
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.reports import calibration_status, excursion_log, monthly_record
 from coldgate.cloud.reports.monthly_record import Figures, Piece
@@ -134,7 +133,7 @@ def _stays(
 
 def _pieces(conn: Connection, gateway: str, sensor: str, start: int, end: int) -> list[Piece]:
     """One sensor's data over ``[start, end)``: whole hours from the hourly summaries, the edges from
-    the readings (``queries._readings_in``: the corrected time where there is one, as the hours)."""
+    the readings (``selections.readings_in``: the corrected time where there is one, as the hours)."""
     name = f"{gateway}/{sensor}"
     edges, whole = monthly_record.split_hours(start, end)
     pieces = []
@@ -155,22 +154,10 @@ def _pieces(conn: Connection, gateway: str, sensor: str, start: int, end: int) -
             for r in rows
         ]
     for a, b in edges:
-        for row in conn.execute(_readings_in(gateway, sensor, a, b)):
+        r = readings_in(gateway, sensor, a, b, None).c
+        for row in conn.execute(select(r.t.label("at"), r.quantity, r.value, r.quality)):  # Row.t: a method
             pieces.append(Piece(row.quantity, int(row.at), Figures.of_reading(row.value, row.quality), name))
     return pieces
-
-
-def _readings_in(gateway: str, sensor: str, start: int, end: int) -> Any:
-    """One sensor's readings with ``start <= t < end``, ``t`` the corrected time where the cloud has one
-    (as ``queries._readings_in`` and the hourly summaries select them): two index ranges put together."""
-    r = Reading
-    halves = [
-        select(time.label("at"), r.quantity, r.value, r.quality).where(
-            r.gateway == gateway, r.sensor == sensor, which, time >= start, time < end
-        )
-        for time, which in ((r.ts, r.ts_corrected.is_(None)), (r.ts_corrected, r.ts_corrected.is_not(None)))
-    ]
-    return union_all(*halves)
 
 
 def _units(conn: Connection, stays: Iterable[tuple[str, str, int, int, str]]) -> dict[str, str]:
@@ -247,28 +234,10 @@ def _sensor_alerts(conn: Connection, gateway: str) -> list[dict[str, Any]]:
 
 def _gap_entries(conn: Connection, gateway: str, start: int, end: int) -> list[Any]:
     """The gateway's gaps overlapping ``[start, end)``, folded from their opening and closing reports
-    (the largest ``end`` wins; null while open), with the cloud's verdict on a gateway gap if any."""
-    g = Gap
-    rows = conn.execute(
-        select(g.stream, g.subject_type, g.subject, g.start, g.end, g.cause, g.detail)
-        .where(g.gateway == gateway, g.start < end)
-        .order_by(g.start)
-    )
-    verdicts = {
-        (v.gap_stream, v.gap_start): v.verdict
-        for v in conn.execute(select(GapVerdict).where(GapVerdict.gateway == gateway))
-    }
-    folded: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row.subject_type, row.subject, row.start, row.cause)
-        held = folded.setdefault(key, {
-            "gateway": gateway, "subject_type": row.subject_type, "subject": row.subject, "start": row.start,
-            "end": None, "cause": row.cause, "detail": row.detail, "verdict": None,
-        })  # fmt: skip
-        if row.end is not None and (held["end"] is None or row.end > held["end"]):
-            held["end"], held["detail"] = row.end, row.detail or held["detail"]
-        held["verdict"] = held["verdict"] or verdicts.get((row.stream, row.start))
-    return [SimpleNamespace(**gap) for gap in folded.values() if gap["end"] is None or gap["end"] > start]
+    with the cloud's verdict on a gateway gap (``selections.folded_gaps``, as the gaps page folds them),
+    oldest first."""
+    rows = conn.execute(folded_gaps(gateway, start=start, end=end, limit=100_000)).mappings()
+    return sorted((SimpleNamespace(**row) for row in rows), key=lambda g: (g.start, g.subject))
 
 
 def _excursions(
