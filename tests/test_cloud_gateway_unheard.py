@@ -55,7 +55,7 @@ from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.models import Alert, Gap, Gateway, Site
 from coldgate.cloud.db.partitions import partition_name
-from coldgate.cloud.reports import epcis_export
+from coldgate.cloud.reports import epcis_export, kpis
 from coldgate.cloud.scheduler import CloudScheduler, partition_window
 from coldgate.contract.codec import validate
 
@@ -640,6 +640,7 @@ def test_failing_partition_run_is_logged_and_retried(
         notify_links,
         change_approval,
         epcis_export,
+        kpis,
     ],
     ids=lambda m: m.__name__,
 )

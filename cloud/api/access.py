@@ -146,6 +146,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/recalls/{recall_id}/customers/{customer}/acknowledged"): "recall.run",
     ("POST", "/recalls/{recall_id}/returns"): "recall.run",
     ("POST", "/recalls/{recall_id}/close"): "recall.run",
+    # KPIs (cloud/api/routes/kpis.py): derived from the records every reading role sees.
+    ("GET", "/kpis"): "alerts.read",
+    ("GET", "/kpis.csv"): "alerts.read",
 }
 
 
@@ -198,6 +201,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/reports/monthly"): "qa.decide",
     ("POST", "/dashboard/reports/excursions"): "qa.decide",
     ("POST", "/dashboard/reports/calibration"): "qa.decide",
+    ("GET", "/dashboard/kpis"): "alerts.read",
 }
 
 

@@ -41,6 +41,7 @@ from coldgate.cloud.api.routes import (
     gateways,
     health,
     history,
+    kpis,
     overview,
     quarantine,
     readings,
@@ -146,6 +147,7 @@ def create_app(
         quarantine,
         reports,
         recalls,
+        kpis,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)

@@ -21,6 +21,7 @@ from coldgate.cloud.web import (
     custody_pages,
     document_pages,
     history_pages,
+    kpi_pages,
     pages,
     recall_pages,
     report_pages,
@@ -39,7 +40,7 @@ def create_web_app(
     # The changes' page before the catalog's: /dashboard/catalog/{kind} would take "changes" for a kind.
     page_modules = (
         admin_pages, catalog_change_pages, catalog_pages, topology_pages, document_pages, custody_pages,
-        history_pages, case_pages, recall_pages, report_pages,
+        history_pages, case_pages, recall_pages, report_pages, kpi_pages,
     )  # fmt: skip
     pages.install(app, tuple(module.router for module in page_modules))
     app.openapi_schema = openapi
