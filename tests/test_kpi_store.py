@@ -19,12 +19,15 @@ from coldgate.cloud.alerts.case_store import open_cases
 from coldgate.cloud.api import ApiTokens, create_app
 from coldgate.cloud.db.models import QaCase, QaCaseStep, Reading
 from coldgate.cloud.identity.users import NotFound, UserInputError
+from coldgate.cloud.reports import recall_store
 from coldgate.cloud.reports.batch_history import Series, readings_cover
 from coldgate.cloud.reports.kpi_store import kpi_report
 from coldgate.cloud.reports.spans import Span, subtract, total
 from tests.rig.custody_world import at
+from tests.rig.documents import DOCK
 from tests.rig.history_world import SENSORS, history_world
 from tests.rig.people import bearer, person
+from tests.rig.recall_world import recall_world
 
 NOW = datetime.datetime.fromtimestamp(at(15, 0) / 1000, datetime.UTC)
 DEC_1 = int(datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC).timestamp() * 1000)
@@ -163,3 +166,26 @@ def test_the_api_answers_json_and_csv_and_refuses_precisely(world: Engine) -> No
                 assert field in reply.text, reply.text
         assert client.get("/kpis?from=2026-12", headers=auth).status_code == 422  # no site
         assert client.get("/kpis?site=site1").status_code == 401
+
+
+def test_recall_response_times_are_read_from_the_recall_runs(engine: Engine) -> None:
+    """G1 of PLAIN went to Hospital B and Pharmacy A (``tests/rig/recall_world.py``): decided at 15:00,
+    opened (stock blocked) at 15:05, the customers told at 15:20 and 15:50."""
+    recall_world(engine)
+    held = frozenset({"recall.run"})
+    with engine.begin() as conn:
+        recall = recall_store.open_recall(
+            conn, recall_class="II", reason="FSN-7", lots=[("PLAIN", "G1")], initiated_at=_when(at(15, 0)),
+            by=DOCK, held=held, now=_when(at(15, 5)),
+        )  # fmt: skip
+        for customer, minute in (("Hospital B", 20), ("Pharmacy A", 50)):
+            recall_store.record_customer_event(
+                conn, recall["id"], customer, "notified", channel="phone", at=_when(at(15, minute)),
+                by=DOCK, held=held, now=_when(at(15, minute)),
+            )  # fmt: skip
+    with engine.connect() as conn:
+        report = kpi_report(conn, "site1", "2026-12", "2026-12", now=_when(at(16, 0)), trace=False)
+    recalls = report["months"][0]["recalls"]
+    assert recalls["opened"] == 1
+    assert recalls["to_blocked"] == {"count": 1, "median_s": 300, "p90_s": 300}
+    assert recalls["to_notified"] == {"count": 1, "median_s": 50 * 60, "p90_s": 50 * 60}
