@@ -53,7 +53,8 @@ def test_from_the_custody_page_to_the_lots_history_and_its_downloads(
             href = page.locator(link).get_attribute("href")
             assert href is not None
             reply = page.request.get(site + href)
-            assert reply.status == 200 and reply.headers["content-type"].startswith(kind), (link, reply.status)
+            assert reply.status == 200, (link, reply.status)
+            assert reply.headers["content-type"].startswith(kind), link
         page.goto(f"{site}/dashboard/units/{PALLET}/history")
         expect(page.locator("section.segment")).to_have_count(2)
         shot(page, f"history-pallet-{dialect}")
