@@ -39,7 +39,6 @@ line is ``RESULT key=value ...``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import datetime
 import io
@@ -78,7 +77,7 @@ from coldgate.cloud.db.partitions import ensure_partitions
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.documents import create_document
 from coldgate.cloud.documents.moves import move_document
-from coldgate.cloud.reports import batch_history, history_store, recall_store, worst_path
+from coldgate.cloud.reports import history_store, recall_store
 from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.history_pdf import history_pdf
 from tests.rig.ingest import BOOT, NOW_MS, SITE
@@ -318,18 +317,6 @@ def timed(repeats: int, call: Callable[[], Any], budget_s: float = 1e9) -> tuple
     return statistics.median(seconds) * 1000, p95 * 1000, result, len(seconds)
 
 
-@contextlib.contextmanager
-def fixed_worst_path() -> Iterator[None]:
-    """``batch_history._worst_path`` replaced by the proposed ``worst_path.worst_path`` for the block
-    (a measurement of the proposal; the code under test is left as it is outside the block)."""
-    original = batch_history._worst_path
-    batch_history._worst_path = worst_path.worst_path  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        batch_history._worst_path = original  # type: ignore[assignment]
-
-
 #: Where the history's time goes: (label, file suffix, function) of the profile's cumulative times.
 PROFILE_PARTS = (
     ("custody (custody_store.lot_custody)", "custody_store.py", "lot_custody"),
@@ -373,13 +360,9 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
         def history_json() -> dict[str, Any]:
             return history_content(history_store.lot_history(conn, gtin, LR, as_of=R1))
 
-        say("timing the batch history (JSON), with the proposed worst_path")
-        with fixed_worst_path():
-            f50, f95, fixed, _ = timed(args.repeats, history_json)
-            history = history_store.lot_history(conn, gtin, LR, as_of=R1)
-        say(f"timing the batch history (JSON) as it is (one call only if slower than {args.budget_s:g} s)")
+        say(f"timing the batch history (JSON) (one call only if slower than {args.budget_s:g} s)")
         h50, h95, content, history_runs = timed(args.repeats, history_json, args.budget_s)
-        same = content == fixed
+        history = history_store.lot_history(conn, gtin, LR, as_of=R1)
         say("timing the PDF")
         p50, p95, pdf, _ = timed(max(3, args.repeats // 2), lambda: history_pdf(history))
         say("timing the references")
@@ -398,9 +381,8 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
         profile: dict[str, float] = {}
         top = ""
         if args.profile:
-            say("profiling the batch history (with the proposed worst_path)")
-            with fixed_worst_path():
-                profile, top = profile_history(conn, gtin, 3)
+            say("profiling the batch history")
+            profile, top = profile_history(conn, gtin, 3)
 
     say("timing the recall run")
     customers: list[int] = []
@@ -438,14 +420,11 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
           f"{totals['out_of_range_s'] / 60:.0f} min, {totals['excursions']} excursion(s) "
           f"{sorted(excursions)}, "
           f"unmonitored {totals['unmonitored_s'] / 60:.0f} min")  # fmt: skip
-    print(f"history with the proposed worst_path equal to the history as it is (hash included): "
-          f"{'yes' if same else 'NO'}")
     print(f"custody: {len(custody.stays):,} stays; PDF {len(pdf):,} bytes; recall CSV "
           f"{len(csv_text.splitlines()) - 1} rows, {customers[-1]} customers")  # fmt: skip
     print(f"\n{'measure':<44} {'p50 ms':>8} {'p95 ms':>8} {'goal ms':>8}")
     rows = [
-        (f"batch history JSON, as it is ({history_runs} run(s))", h50, h95, GOALS_MS["history"]),
-        ("batch history JSON, proposed worst_path", f50, f95, GOALS_MS["history"]),
+        (f"batch history JSON ({history_runs} run(s))", h50, h95, GOALS_MS["history"]),
         ("PDF (history_pdf)", p50, p95, GOALS_MS["pdf"]),
         ("recall run (open_recall + customer_csv)", r50, r95, GOALS_MS["recall"]),
         ("ref: custody_store.lot_custody", c50, c95, None),
@@ -459,7 +438,6 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
               "Python time):")  # fmt: skip
         for label, ms in profile.items():
             print(f"  {label:<44} {ms:>8.0f}")
-        print(f"  {'as it is, batch_history._worst_path adds':<44} {h50 - f50:>8.0f}  (p50 as it is - fixed)")
         print("top functions by own time:\n" + top)
     figures.update({
         "history_p50_ms": f"{h50:.0f}", "history_p95_ms": f"{h95:.0f}", "history_goal_ms": "1000",
@@ -467,8 +445,6 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
         "recall_goal_ms": "2000", "custody_ref_ms": f"{c50:.0f}", "count_ref_ms": f"{n50:.0f}",
         "history_readings": str(totals["readings"]), "segments": str(len(segments)),
         "customers": str(customers[-1]), "history_runs": str(history_runs),
-        "history_fixed_p50_ms": f"{f50:.0f}", "history_fixed_p95_ms": f"{f95:.0f}",
-        "fixed_equal": "yes" if same else "NO",
     })  # fmt: skip
     return figures
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from coldgate.cloud.reports import batch_history as bh
 from coldgate.cloud.reports.history_store import lot_history, unit_history
+from coldgate.cloud.reports.series_figures import OutOfRange
 from coldgate.cloud.reports.spans import Span, subtract, total, union
 from coldgate.gateway.rules.mkt import mkt, mkt_from_sums
 from tests.rig.custody_world import GTIN, MIN, PALLET, at
@@ -66,6 +67,19 @@ def test_a_silent_sensor_covers_only_what_its_readings_stand_for() -> None:
         Span(0, 60_000 + 10 * MIN), Span(3_600_000, 4_000_000)
     ]
     assert bh.readings_cover(bh.EMPTY, Span(0, 10)) == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5_000_000), st.floats(-5, 15)), max_size=40, unique_by=lambda p: p[0]),
+    st.integers(0, 5_000_000), st.integers(0, 2_000_000),
+)
+def test_out_of_range_by_prefix_sums_is_what_walking_the_readings_gives(
+    points: list[tuple[int, float]], start: int, length: int
+) -> None:
+    points.sort()
+    series = bh.Series([t for t, _ in points], [v for _, v in points])
+    walked = bh.figures(series, start, start + length + 1, 2.0, 8.0)
+    assert OutOfRange(series, 2.0, 8.0).within(start, start + length + 1) == walked.above_ms + walked.below_ms
 
 
 # ---------------------------------------------------------------- the story, on both dialects

@@ -37,38 +37,31 @@ that concerns and the report says so.
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from coldgate.cloud.documents.custody_store import Stay
+from coldgate.cloud.reports.series_figures import (
+    EMPTY,
+    MAX_HOLD_MS,
+    NO_FIGURES,
+    Figures,
+    OutOfRange,
+    Series,
+    combined,
+    figures,
+    readings_cover,
+)
 from coldgate.cloud.reports.spans import Span, clip, subtract, total, union
-from coldgate.gateway.rules.mkt import arrhenius, mkt_from_sums
 
 __all__ = [
     "MAX_HOLD_MS", "Excursion", "Figures", "History", "Limits", "Segment", "SensorReport", "Series", "Totals",
     "Watch", "figures", "history", "readings_cover", "segments",
 ]  # fmt: skip
 
-#: The longest a reading stands for (ten minutes: ten polls at the usual one a minute).
-MAX_HOLD_MS = 10 * 60_000
-
 #: Where a segment lies: with the supplier before receipt, in our locations, with a customer after a
 #: dispatch, or handed to another party by a transfer out.
 SUPPLIER, OURS, CUSTOMER, TRANSFERRED = "supplier", "ours", "customer", "transferred"
-
-
-class Series(NamedTuple):
-    """One sensor's ok readings of one quantity, sorted by time: two lists, so that a span is two
-    bisections and a sum (a segment's figures are asked for many stays' spans)."""
-
-    times: Sequence[int]
-    values: Sequence[float]
-
-
-EMPTY = Series((), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,25 +83,6 @@ class Watch:
     sensor: str
     start: int
     end: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """One sensor's ok readings of one quantity over a span.  ``arrhenius_sum`` lets figures of several
-    spans be combined into an exact MKT."""
-
-    count: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    mkt: float | None
-    above_ms: int
-    below_ms: int
-    arrhenius_sum: float = 0.0
-    value_sum: float = 0.0
-
-
-NO_FIGURES = Figures(0, None, None, None, None, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,80 +275,6 @@ def _counted(segment: Segment, run: list[Stay]) -> Segment:
                    references)  # fmt: skip
 
 
-def figures(series: Series, start: int, end: int, low: float | None, high: float | None) -> Figures:
-    """The figures of the readings in [start, end).  A reading stands for the time to the next one of the
-    series (which may lie past ``end``: the span is cut there), at most :data:`MAX_HOLD_MS`."""
-    times, values = series
-    first = bisect.bisect_left(times, start)
-    last = bisect.bisect_left(times, end)
-    above_before = below_before = 0
-    if first > 0:  # the reading before the span stands into it: its time out of range is the span's too
-        t, v = times[first - 1], values[first - 1]
-        held = min(times[first] if first < len(times) else end, end, t + MAX_HOLD_MS) - start
-        if held > 0 and high is not None and v > high:
-            above_before = held
-        elif held > 0 and low is not None and v < low:
-            below_before = held
-    if first >= last:
-        return Figures(0, None, None, None, None, above_before, below_before)
-    low_v = high_v = values[first]
-    value_sum = term_sum = 0.0
-    above, below = above_before, below_before
-    for i in range(first, last):
-        t, v = times[i], values[i]
-        low_v, high_v = min(low_v, v), max(high_v, v)
-        value_sum += v
-        term_sum += arrhenius(v)
-        if (high is not None and v > high) or (low is not None and v < low):
-            following = times[i + 1] if i + 1 < len(times) else end
-            held = min(following, end, t + MAX_HOLD_MS) - t
-            if high is not None and v > high:
-                above += held
-            else:
-                below += held
-    count = last - first
-    return Figures(count, low_v, high_v, value_sum / count, mkt_from_sums(count, term_sum), above, below,
-                   term_sum, value_sum)  # fmt: skip
-
-
-def readings_cover(series: Series, span: Span) -> list[Span]:
-    """The part of ``span`` the series' readings stand for (each to the next, at most
-    :data:`MAX_HOLD_MS`): a sensor placed but silent, with no gap reported (its data not in yet, or lost
-    without a trace), is not monitoring, and the report must not say it was."""
-    times = series.times
-    first = max(0, bisect.bisect_left(times, span.start) - 1)  # the one before may stand into the span
-    last = bisect.bisect_left(times, span.end)
-    found: list[Span] = []
-    for i in range(first, last):
-        t = times[i]
-        following = times[i + 1] if i + 1 < len(times) else span.end
-        start, end = max(t, span.start), min(following, span.end, t + MAX_HOLD_MS)
-        if end <= start:
-            continue
-        if found and found[-1].end >= start:
-            found[-1] = Span(found[-1].start, max(found[-1].end, end))
-        else:
-            found.append(Span(start, end))
-    return found
-
-
-def combined(parts: Sequence[Figures], *, worst_time: bool) -> Figures:
-    """Figures of several spans or sensors together: counts, sums and extremes add up exactly; the time
-    above and below is the worst part's (``worst_time``: views of one place) or the sum (one path)."""
-    used = [p for p in parts if p.count]
-    count = sum(p.count for p in used)
-    pick = max if worst_time else sum
-    above = pick((p.above_ms for p in parts), default=0) if worst_time else sum(p.above_ms for p in parts)
-    below = pick((p.below_ms for p in parts), default=0) if worst_time else sum(p.below_ms for p in parts)
-    if not count:
-        return Figures(0, None, None, None, None, above, below)
-    term_sum = math.fsum(p.arrhenius_sum for p in used)
-    value_sum = math.fsum(p.value_sum for p in used)
-    return Figures(count, min(p.min for p in used if p.min is not None),
-                   max(p.max for p in used if p.max is not None), value_sum / count,
-                   mkt_from_sums(count, term_sum), above, below, term_sum, value_sum)  # fmt: skip
-
-
 def _watched(segment: Segment, watches: Sequence[Watch], as_of: int) -> list[tuple[Watch, Span]]:
     start, end = segment.start or 0, _end(segment.end, as_of)
     found = []
@@ -487,21 +387,27 @@ def _worst_path(
     as_of: int,
 ) -> int:
     """The most time out of range any one unit spent in our locations: each distinct stay place and
-    span is judged once (a lot's 10,000 cases move in a few pallets), by its worst sensor."""
+    span is judged once, by its worst sensor, and summed along each unit's own path.  Cases read one by
+    one at a door each have their own span (a lot of 10,000 makes some 30,000), so a span is judged in
+    O(log n) from each sensor's prefix sums (``OutOfRange``), not by walking its readings."""
+    judged: dict[tuple[str, str], OutOfRange] = {}
     piece_time: dict[tuple[str, str, int, int], int] = {}
     per_unit: dict[str, int] = {}
     for stay in stays:
         if stay.location is None:
             continue
         piece = (stay.site, stay.location, stay.start, _end(stay.end, as_of))
-        if piece not in piece_time:
+        worst = piece_time.get(piece)
+        if worst is None:
             worst = 0
             for w in watches.get((stay.site, stay.location), ()):
                 lo, hi = max(w.start, piece[2]), min(_end(w.end, as_of), piece[3])
                 if hi > lo:
-                    series = temperature.get((w.gateway, w.sensor), EMPTY)
-                    f = figures(series, lo, hi, limits.low, limits.high)
-                    worst = max(worst, f.above_ms + f.below_ms)
+                    key = (w.gateway, w.sensor)
+                    out = judged.get(key)
+                    if out is None:
+                        out = judged[key] = OutOfRange(temperature.get(key, EMPTY), limits.low, limits.high)
+                    worst = max(worst, out.within(lo, hi))
             piece_time[piece] = worst
-        per_unit[stay.unit.key] = per_unit.get(stay.unit.key, 0) + piece_time[piece]
+        per_unit[stay.unit.key] = per_unit.get(stay.unit.key, 0) + worst
     return max(per_unit.values(), default=0)

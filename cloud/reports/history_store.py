@@ -9,6 +9,7 @@ same selection the charts use), so the report and the sensor page never place a 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ from coldgate.cloud.reports.batch_history import (
     Watch,
     history,
 )
-from coldgate.cloud.reports.spans import Span, union
+from coldgate.cloud.reports.spans import Span, clip, union
 
 __all__ = ["is_excursion_rule", "lot_history", "lot_history_with_custody", "unit_history"]
 
@@ -165,16 +166,20 @@ def _watches(conn: Connection, places: set[tuple[str, str | None]]) -> dict[tupl
 def _watched_spans(
     stays: Iterable[Stay], watches: dict[tuple[str, str], list[Watch]], as_of: int
 ) -> dict[tuple[str, str], list[Span]]:
-    """Per (gateway, sensor): the times it watched a place while some unit stayed there."""
-    found: dict[tuple[str, str], list[Span]] = {}
+    """Per (gateway, sensor): the times it watched a place while some unit stayed there (the stays of a
+    place united first: a lot of 10,000 cases has some 30,000 stays, and a room a few sensors)."""
+    held: dict[tuple[str, str], list[Span]] = {}
     for stay in stays:
-        if stay.location is None:
-            continue
-        end = as_of if stay.end is None else stay.end
-        for w in watches.get((stay.site, stay.location), ()):
-            lo, hi = max(w.start, stay.start), min(as_of if w.end is None else w.end, end)
-            if hi > lo:
-                found.setdefault((w.gateway, w.sensor), []).append(Span(lo, hi))
+        if stay.location is not None:
+            held.setdefault((stay.site, stay.location), []).append(
+                Span(stay.start, as_of if stay.end is None else stay.end)
+            )
+    found: dict[tuple[str, str], list[Span]] = {}
+    for place, spans in held.items():
+        occupied = union(spans)
+        for w in watches.get(place, ()):
+            placed = clip(occupied, w.start, as_of if w.end is None else w.end)
+            found.setdefault((w.gateway, w.sensor), []).extend(placed)
     return {key: union(spans) for key, spans in found.items()}
 
 
@@ -195,8 +200,10 @@ def _series(conn: Connection, key: tuple[str, str], quantity: str, covered: list
     times: list[int] = []
     values: list[float] = []
     fixed = 0
-    for t, value, unit, was_corrected in conn.execute(query):
-        if not any(lo <= t < hi for lo, hi in inside):
+    starts = [lo for lo, _ in inside]
+    for t, value, unit, was_corrected in conn.execute(query).cursor.fetchall():  # plain tuples: 10x faster
+        at = bisect.bisect_right(starts, t) - 1
+        if at < 0 or t >= inside[at][1]:
             continue
         if quantity == "temperature":  # a logger set to °F or K is judged in °C like the others
             to_celsius = TO_CELSIUS.get(unit)
