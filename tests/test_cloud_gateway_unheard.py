@@ -55,7 +55,15 @@ from coldgate.cloud.config import CloudConfig
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.models import Alert, Gap, Gateway, Site
 from coldgate.cloud.db.partitions import partition_name
-from coldgate.cloud.reports import epcis_export, kpis
+from coldgate.cloud.reports import (
+    batch_history,
+    epcis_export,
+    history_epcis,
+    history_json,
+    kpis,
+    series_figures,
+    spans,
+)
 from coldgate.cloud.scheduler import CloudScheduler, partition_window
 from coldgate.contract.codec import validate
 
@@ -641,6 +649,11 @@ def test_failing_partition_run_is_logged_and_retried(
         change_approval,
         epcis_export,
         kpis,
+        batch_history,
+        series_figures,
+        spans,
+        history_json,
+        history_epcis,
     ],
     ids=lambda m: m.__name__,
 )
