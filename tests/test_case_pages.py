@@ -175,8 +175,12 @@ def test_in_a_browser_two_people_sign_the_release(
         sign_in(page, site, "quentin")
         page.goto(site + "/dashboard/cases?view=roles")
         page.click("a.case-link")
+        # The case page's script (deferred) must have run before its button opens the dialog.
+        expect(page.locator("h1 .case-state")).to_be_visible()
+        page.wait_for_load_state("domcontentloaded")
         page.click("button.open-signature[data-dialog=sign-closed]")
         dialog = page.locator("dialog#sign-closed")
+        expect(dialog).to_be_visible()
         dialog.locator("input[name=login]").fill("quentin")
         dialog.locator("input[name=password]").fill(PASSWORD)
         dialog.locator("button.sign").click()

@@ -585,7 +585,8 @@ def _check_format(fmt: str) -> str:
 
 
 def _stamp(now: datetime.datetime) -> datetime.datetime:
-    """The generation time as stored and printed: whole seconds (both dialects keep them alike)."""
+    """The generation time as printed in the file: whole seconds.  The stored row keeps the exact time,
+    so two files generated within one second are still listed newest first."""
     return now.astimezone(datetime.UTC).replace(microsecond=0)
 
 
@@ -594,7 +595,7 @@ def generate_monthly(
 ) -> dict[str, Any]:
     """Compute, print and store the monthly record of ``location`` for ``month`` as ``fmt``."""
     _check_format(fmt)
-    now = _stamp(now)
+    at, now = now, _stamp(now)
     record, pieces = monthly_report(conn, site, location, month, now=now)
     if fmt == "pdf":
         body = monthly_pdf(record, pieces, now)
@@ -606,7 +607,7 @@ def generate_monthly(
         parameters={"site": site, "location": location, "month": month, "format": fmt},
         title=f"Monthly temperature and humidity record, {record['location_name']} ({location}), {month}",
         filename=f"monthly-record_{site}_{location}_{month}.{fmt}", content_type=FORMATS[fmt], body=body,
-        by=by, now=now, site=site, location=location,
+        by=by, now=at, site=site, location=location,
     )  # fmt: skip
 
 
@@ -622,7 +623,7 @@ def generate_excursions(
     now: datetime.datetime,
 ) -> dict[str, Any]:
     _check_format(fmt)
-    now = _stamp(now)
+    at, now = now, _stamp(now)
     record = excursion_report(conn, site, location, first, last)
     if fmt == "pdf":
         body = excursion_pdf(record, now)
@@ -636,7 +637,7 @@ def generate_excursions(
                     "format": fmt},
         title=f"Excursion log, {location or 'all locations'} of {site}, {first} to {last}",
         filename=f"excursion-log_{site}_{where}_{first}_{last}.{fmt}", content_type=FORMATS[fmt], body=body,
-        by=by, now=now, site=site, location=location,
+        by=by, now=at, site=site, location=location,
     )  # fmt: skip
 
 
@@ -645,7 +646,7 @@ def generate_calibration(
     now: datetime.datetime,
 ) -> dict[str, Any]:  # fmt: skip
     _check_format(fmt)
-    now = _stamp(now)
+    at, now = now, _stamp(now)
     today = today or now.date()
     record = calibration_report(conn, site, today)
     if fmt == "pdf":
@@ -658,7 +659,7 @@ def generate_calibration(
         parameters={"site": site, "as_of": today.isoformat(), "format": fmt},
         title=f"Calibration status, {site or 'all sites'}, {today}",
         filename=f"calibration-status_{site or 'all-sites'}_{today}.{fmt}", content_type=FORMATS[fmt],
-        body=body, by=by, now=now, site=site,
+        body=body, by=by, now=at, site=site,
     )  # fmt: skip
 
 
