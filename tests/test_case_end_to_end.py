@@ -27,13 +27,8 @@ The story, as people work it through the API:
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +47,17 @@ from coldgate.cloud.service import CloudService
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.readers.epc import decode_epc
-from coldgate.gateway.service import GatewayService
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.clock import ScenarioClock
 from coldgate.simulator.config import FarmConfig, LoggerSpec
-from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
-from coldgate.simulator.llrp.messages import RoAccessReport, pack_ro_access_report
-from coldgate.simulator.relay import RelayBoard
-from coldgate.simulator.rfid_scenarios import Read, pallet_pass, sscc96_hex
+from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread
+from coldgate.simulator.rfid_scenarios import pallet_pass, sscc96_hex
 from tests.rig.ingest import enrol
 from tests.rig.mailbox import Mailbox
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.people import PASSWORD, bearer, person
+from tests.rig.people import PASSWORD, person
 from tests.rig.ports import free_port
+from tests.rig.site_world import DoorPasses, GatewaySite, HeldClock, People
 from tests.rig.sites import cold_room_site
 from tests.rig.waiting import wait_until
 
@@ -88,131 +81,6 @@ FARM = FarmConfig(
     (LoggerSpec(1, "xy-md02", "compressor_failure", params={"failure_s": 60.0, "tau_s": 600.0}),), speed=60
 )
 WAIT_S = 60.0
-
-
-class HeldClock:
-    """A monotonic clock standing still until :meth:`release`, then running: the farm's scenario waits
-    at a cold moment until the room holds the stock."""
-
-    def __init__(self) -> None:
-        self._at = time.monotonic()
-        self._released: float | None = None
-
-    def __call__(self) -> float:
-        return self._at if self._released is None else self._at + time.monotonic() - self._released
-
-    def release(self) -> None:
-        self._released = time.monotonic()
-
-
-class DoorPasses:
-    """The reader's reports: empty ones while nothing passes, then each pass handed to ``drive``
-    (stamped from the moment it starts, in real time: the gateway places reads by the reader's clock)."""
-
-    def __init__(self) -> None:
-        self._passes: list[list[Read]] = []
-        self._lock = threading.Lock()
-        self.sent = 0
-
-    def drive(self, reads: list[Read]) -> None:
-        with self._lock:
-            self._passes.append(reads)
-
-    def __iter__(self) -> Iterator[tuple[float, bytes]]:
-        message_id = 1_000_000
-        while True:
-            with self._lock:
-                reads = self._passes.pop(0) if self._passes else None
-            if reads is None:
-                message_id += 1
-                yield 0.1, pack_ro_access_report(RoAccessReport(message_id, ()))
-                continue
-            yield from TupleReads(reads, speed=1.0, offset_ms=int(time.time() * 1000))
-            self.sent += 1
-
-
-class Site:
-    """Both gateways and their relay boards on an event loop of their own, in a thread."""
-
-    def __init__(self, configs: dict[str, Callable[[int], GatewayConfig]]) -> None:
-        self.configs = configs
-        self.boards = {name: RelayBoard(unit=1) for name in configs}
-        self.services: dict[str, GatewayService] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="site", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # handed to the test's thread
-            self.error = exc
-        finally:
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            for name, make in self.configs.items():
-                self.services[name] = GatewayService(make(await self.boards[name].serve_tcp()))
-            self._ready.set()
-            await asyncio.gather(*(service.run(self._stop) for service in self.services.values()))
-        finally:
-            for board in self.boards.values():
-                await board.stop()
-
-    def __enter__(self) -> Site:
-        self._thread.start()
-        self._ready.wait(30)
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-
-    def lit(self, name: str) -> bool:
-        return any(w.coil == 0 and w.value for w in self.boards[name].writes())
-
-    def held(self, name: str) -> set[tuple[str | None, str]]:
-        """(lot, status) of the lot entries of the recall/quarantine list the gateway holds."""
-        recalls = self.services[name].recalls
-        if recalls is None:
-            return set()
-        return {(e.lot, e.status.value) for e in recalls.entries if e.serial is None}
-
-
-class People:
-    """The API as each person calls it with their own token."""
-
-    def __init__(self, api: str, tokens: dict[str, str]) -> None:
-        self.api, self.tokens = api, tokens
-
-    def call(self, who: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.api + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={**bearer(self.tokens[who]), "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def ok(self, who: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        status, answer = self.call(who, method, path, body)
-        assert 200 <= status < 300, f"{who}: {method} {path}: {status} {answer}"
-        return answer
-
-    def refused(self, who: str, method: str, path: str, body: dict[str, Any], code: int, says: str) -> str:
-        status, answer = self.call(who, method, path, body)
-        detail = json.dumps(answer)
-        assert (status, says in detail) == (code, True), f"{who}: {method} {path}: {status} {detail}"
-        return detail
 
 
 def _gtin() -> str:
@@ -334,7 +202,7 @@ def test_a_compressor_failure_becomes_a_case_that_quarantines_tells_people_and_i
                 "cold": _cold_config(tmp_path / "cold", mosquitto_own, farm.tcp[0].port),
                 "dock": _dock_config(tmp_path / "dock", mosquitto_own, reader.port),
             }
-            with Site(configs) as site:
+            with GatewaySite(configs) as site:
                 _story(engine, people, site, door, held_clock, mailbox)
         finally:
             cloud.stop()
@@ -342,16 +210,12 @@ def test_a_compressor_failure_becomes_a_case_that_quarantines_tells_people_and_i
 
 
 def _story(
-    engine: Any, people: People, site: Site, door: DoorPasses, held_clock: HeldClock, mailbox: Mailbox
+    engine: Any, people: People, site: GatewaySite, door: DoorPasses, held_clock: HeldClock, mailbox: Mailbox
 ) -> None:
     gtin = _gtin()
     for name in ("cold", "dock"):
-        service = site.services[name]
-
-        def master(service: GatewayService = service) -> bool:
-            return service.master is not None and gtin in {p.gtin for p in service.master.products}
-
-        wait_until(master, WAIT_S, f"the {name} gateway holds the catalog's master data")
+        wait_until(lambda name=name: site.holds_product(name, gtin), WAIT_S,
+                   f"the {name} gateway holds the catalog's master data")  # fmt: skip
 
     # 1. The receipt: 12 cases of the lot on a pallet, through the door into CR1.
     sscc = decode_epc(sscc96_hex(COMPANY, PALLET_REF)).sscc

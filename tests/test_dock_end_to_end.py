@@ -116,8 +116,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> 
         products = {gtin(p) for p in ITEM_REFS}
 
         def master_held() -> bool:
-            master = running.gateway.service.master if running.gateway.service else None
-            return master is not None and products <= {p.gtin for p in master.products}
+            assert running.site is not None
+            return all(running.site.holds_product("dock", p) for p in products)
 
         wait_until(master_held, WAIT_S, "the gateway holds the catalog's master data")
         yield running

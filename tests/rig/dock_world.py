@@ -12,13 +12,6 @@ tests stay synchronous and poll with ``tests.rig.waiting.wait_until``.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import queue
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -33,98 +26,19 @@ from coldgate.cloud.db.models import Alert, BindingRow, EdgeItem
 from coldgate.cloud.service import CloudService
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.service import GatewayService
-from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread, TupleReads
-from coldgate.simulator.llrp.messages import RoAccessReport, pack_ro_access_report
-from coldgate.simulator.relay import RelayBoard
+from coldgate.simulator.llrp import LlrpReader, LlrpReaderThread
 from coldgate.simulator.rfid_scenarios import Read
 from coldgate.simulator.scanner import ScannerEmulator
 from tests.rig.ingest import enrol
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.people import bearer, person
+from tests.rig.people import person
 from tests.rig.ports import free_port
-from tests.rig.waiting import wait_until
+from tests.rig.site_world import DoorPasses, GatewaySite, People
 
-__all__ = ["DOOR", "GATEWAY", "READER", "SCANNER", "SITE", "DockWorld", "DoorPasses", "dock_world"]
+__all__ = ["DOOR", "GATEWAY", "READER", "SCANNER", "SITE", "DockWorld", "dock_world"]
 
 GATEWAY, SITE, DOOR = "dock-e2e-15", "site-e2e-15", "D1"
 READER, SCANNER = "d1-r1", "d1-s1"
-#: Passes are replayed in real time: a reader's timestamps run with the wall clock, and the gateway places
-#: reads by them (``gateway/readers/reader_clock.py``); a replay faster than real time makes the reader's
-#: clock outrun the gateway's, and a later pass through the same portal is then placed seconds in the
-#: past (its reads judged late, its tags strays).  A quick pass is a fast pallet (``speed_m_s``) instead.
-SPEED = 1.0
-
-
-class DoorPasses:
-    """The reader's reports: an empty report every 0.1 s while nothing passes, then each pass handed to
-    ``drive`` in turn (its reads stamped from the moment it starts); ``passes`` counts the passes sent
-    to the end."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[list[Read]] = queue.Queue()
-        self.passes = 0
-
-    def drive(self, reads: list[Read]) -> None:
-        self._queue.put(reads)
-
-    def __iter__(self) -> Iterator[tuple[float, bytes]]:
-        message_id = 1_000_000
-        while True:
-            try:
-                reads = self._queue.get_nowait()
-            except queue.Empty:
-                message_id += 1
-                yield 0.1, pack_ro_access_report(RoAccessReport(message_id, ()))
-                continue
-            yield from TupleReads(reads, speed=SPEED, offset_ms=int(time.time() * 1000))
-            self.passes += 1  # the reader fetches the next report only once the last one was written
-
-
-class _GatewayThread:
-    """The gateway service and the relay board on an event loop of their own."""
-
-    def __init__(self, data_dir: Path, broker: MosquittoBroker, reader_port: int, scanner: str) -> None:
-        self.board = RelayBoard(unit=1)
-        self.service: GatewayService | None = None
-        self._args = (data_dir, broker, reader_port, scanner)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # handed to the test thread
-            self.error = exc
-        finally:
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        data_dir, broker, reader_port, scanner = self._args
-        relay_port = await self.board.serve_tcp()
-        try:
-            self.service = GatewayService(_gateway_config(data_dir, broker, reader_port, relay_port, scanner))
-            self._ready.set()
-            await self.service.run(self._stop)
-        finally:
-            await self.board.stop()
-
-    def __enter__(self) -> _GatewayThread:
-        self._thread.start()
-        self._ready.wait(30)
-        if self.error is not None:
-            raise self.error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-
-
 def _gateway_config(
     data_dir: Path, broker: MosquittoBroker, reader_port: int, relay_port: int, scanner: str
 ) -> Any:
@@ -159,39 +73,28 @@ class DockWorld:
     """What the tests drive and read: the API as people, the door, the scanner, the cloud's tables."""
 
     def __init__(
-        self, api: str, engine: Engine, tokens: dict[str, str], passes: DoorPasses, scanner: ScannerEmulator,
-        gateway: _GatewayThread,
-    ) -> None:  # fmt: skip
+        self, api: str, engine: Engine, tokens: dict[str, str], passes: DoorPasses, scanner: ScannerEmulator
+    ) -> None:
         self.api, self.engine, self.tokens = api, engine, tokens
-        self.passes, self.scanner, self.gateway = passes, scanner, gateway
+        self.passes, self.scanner = passes, scanner
+        self.people = People(api, tokens)
+        self.site: GatewaySite | None = None
 
     @property
     def service(self) -> GatewayService:
-        assert self.gateway.service is not None
-        return self.gateway.service
+        assert self.site is not None
+        return self.site.services["dock"]
 
     def call(self, method: str, path: str, who: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         """``who``'s request (qa, dock, recall, viewer); the status and the decoded answer."""
-        request = urllib.request.Request(
-            self.api + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={**bearer(self.tokens[who]), "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+        return self.people.call(who, method, path, body)
 
     def ok(self, method: str, path: str, who: str, body: dict[str, Any] | None = None) -> Any:
-        status, answer = self.call(method, path, who, body)
-        assert 200 <= status < 300, f"{method} {path}: {status} {answer}"
-        return answer
+        return self.people.ok(who, method, path, body)
 
     def drive(self, reads: list[Read], timeout: float = 60.0) -> None:
         """Drive one pass through the door and return once the reader has sent its last read."""
-        done = self.passes.passes + 1
-        self.passes.drive(reads)
-        wait_until(lambda: self.passes.passes >= done, timeout, "the pass was sent by the reader")
+        self.passes.drive(reads, timeout)
 
     def scan(self, code: bytes) -> None:
         self.scanner.send(code)
@@ -229,7 +132,7 @@ class DockWorld:
             return list(conn.execute(select(Alert).where(Alert.gateway == GATEWAY)).all())
 
     def light_on(self) -> bool:
-        return any(w.coil == 0 and w.value for w in self.gateway.board.writes())
+        return self.site is not None and self.site.lit("dock")
 
 
 @contextmanager
@@ -259,10 +162,10 @@ def dock_world(tmp_path: Path, broker: MosquittoBroker, setup: Any = None) -> It
         passes = DoorPasses()
         reader = stack.enter_context(LlrpReaderThread(LlrpReader(passes, port=0)))
         scanner = stack.enter_context(ScannerEmulator())
-        world = DockWorld(cloud.api_url, engine, tokens, passes, scanner, None)  # type: ignore[arg-type]
+        world = DockWorld(cloud.api_url, engine, tokens, passes, scanner)
         if setup is not None:
             setup(world)
-        world.gateway = stack.enter_context(
-            _GatewayThread(tmp_path / "gw", broker, reader.port, scanner.device)
-        )
+        gateway = lambda relay: _gateway_config(tmp_path / "gw", broker, reader.port, relay, scanner.device)  # noqa: E731
+        configs = {"dock": gateway}
+        world.site = stack.enter_context(GatewaySite(configs))
         yield world
