@@ -32,8 +32,9 @@ Measured (``--repeats`` times each after a warm-up; p50 and p95):
 Then the history runs under cProfile (``--no-profile`` to skip) and its time is split: custody, reading
 fetch, gaps and excursions, the Python figures, the JSON.
 
-``python -m bench.recall [--readings N] [--movements N] [--repeats N]``; progress goes to stderr, the last
-line is ``RESULT key=value ...``.
+``python -m bench.recall [--readings N] [--movements N] [--repeats N] [--keep | --reuse NAME]``; progress
+goes to stderr, the last line is ``RESULT key=value ...``.  ``--keep`` leaves the seeded database in place
+(five of the six minutes are the seed) and ``--reuse NAME`` measures on it again.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ from coldgate.cloud.reports import history_store, recall_store
 from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.history_pdf import history_pdf
 from tests.rig.ingest import BOOT, NOW_MS, SITE
-from tests.rig.postgres import ThrowawayDatabase
+from tests.rig.postgres import SERVER_DSN, ThrowawayDatabase
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 #: The readings' window: 23 days, ending 2026-12-01.
@@ -452,6 +453,38 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
 # -- main -------------------------------------------------------------------------------------------------
 
 
+def _reused_url(name: str) -> str:
+    """The SQLAlchemy URL of database ``name`` on the server ``ThrowawayDatabase`` uses."""
+    params = dict(part.split("=", 1) for part in SERVER_DSN.split())
+    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    return f"postgresql+psycopg://{params.get('user', 'postgres')}@{host}:{port}/{name}"
+
+
+def remeasure(args: argparse.Namespace) -> str:
+    """The measures only, on a database an earlier ``--keep`` run seeded (``--reuse NAME``): the seed
+    takes five of a run's six minutes, and a change to the history's code does not change the data."""
+    url = _reused_url(args.reuse)
+    say(f"reusing database {url}")
+    engine = make_engine(url, writer=True)
+    try:
+        with engine.connect() as conn:
+            readings = conn.execute(text("SELECT count(*) FROM readings")).scalar_one()
+            movements = conn.execute(text("SELECT count(*) FROM bindings")).scalar_one()
+        figures = measure(engine, args)
+    finally:
+        engine.dispose()
+    return _result_line(figures, readings, movements)
+
+
+def _result_line(figures: dict[str, str], readings: int, movements: int) -> str:
+    first = ("history_p50_ms", "history_p95_ms", "history_goal_ms", "pdf_p95_ms", "pdf_goal_ms",
+             "recall_p95_ms", "recall_goal_ms", "custody_ref_ms")  # fmt: skip
+    head = {k: figures.pop(k) for k in first}
+    counts = {"readings": str(readings), "movements": str(movements), "units": str(LR_UNITS)}
+    counts["customers"] = figures.pop("customers")
+    return "RESULT " + " ".join(f"{k}={v}" for k, v in {**head, **counts, **figures}.items())
+
+
 def run(args: argparse.Namespace) -> str:
     rng = random.Random(args.seed)
     database = ThrowawayDatabase.on_server()
@@ -500,14 +533,12 @@ def run(args: argparse.Namespace) -> str:
         finally:
             reader.dispose()
     finally:
-        database.drop()
-        say("database dropped")
-    first = ("history_p50_ms", "history_p95_ms", "history_goal_ms", "pdf_p95_ms", "pdf_goal_ms",
-             "recall_p95_ms", "recall_goal_ms", "custody_ref_ms")  # fmt: skip
-    head = {k: figures.pop(k) for k in first}
-    counts = {"readings": str(readings), "movements": str(movements), "units": str(LR_UNITS)}
-    counts["customers"] = figures.pop("customers")
-    return "RESULT " + " ".join(f"{k}={v}" for k, v in {**head, **counts, **figures}.items())
+        if args.keep:
+            say(f"database kept: python -m bench.recall --reuse {database.name} (drop it when done)")
+        else:
+            database.drop()
+            say("database dropped")
+    return _result_line(figures, readings, movements)
 
 
 def main() -> None:
@@ -522,10 +553,14 @@ def main() -> None:
                         help="history as it is: a first call slower than this is the only one timed")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile run")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the seeded database (its name is printed) for later --reuse runs")
+    parser.add_argument("--reuse", metavar="NAME",
+                        help="measure on database NAME, seeded by an earlier --keep run (not dropped)")
     args = parser.parse_args()
     # A kill (timeout, Ctrl-C) still drops the database: SIGTERM unwinds through run's finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    print(run(args))
+    print(remeasure(args) if args.reuse else run(args))
 
 
 if __name__ == "__main__":
