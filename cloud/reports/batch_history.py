@@ -37,6 +37,7 @@ that concerns and the report says so.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -216,50 +217,57 @@ def segments(stays: Sequence[Stay], suppliers: Mapping[str, str | None]) -> list
         found.append(_counted(Segment(SUPPLIER, None, None, party, None, min(s.start for s in arrivals),
                                       documents=documents), arrivals))  # fmt: skip
     for (site, location, party), group in by_place.items():
-        group.sort(key=lambda s: (s.start, s.unit.key))
-        run: list[Stay] = []
-        run_end: int | None = None
-        for stay in group:
-            if run and run_end is not None and stay.start > run_end:
-                found.append(_segment(site, location, party, run))
-                run = []
-            run_end = _later(run_end, stay.end) if run else stay.end
-            run.append(stay)
-        if run:
-            found.append(_segment(site, location, party, run))
+        group.sort(key=_BY_ARRIVAL)
+        begin, run_end = 0, group[0].end
+        for i in range(1, len(group)):
+            stay = group[i]
+            if run_end is None:
+                continue  # still there: every later stay joins the run
+            if stay.start > run_end:
+                found.append(_segment(site, location, party, group[begin:i], run_end))
+                begin, run_end = i, stay.end
+            elif stay.end is None or stay.end > run_end:
+                run_end = stay.end
+        found.append(_segment(site, location, party, group[begin:], run_end))
     order = {SUPPLIER: 0, OURS: 1, TRANSFERRED: 2, CUSTOMER: 2}
     return sorted(found, key=lambda s: (s.start is not None, s.start or 0, order[s.custody],
                                          s.location or "", s.party or ""))  # fmt: skip
 
 
-def _later(a: int | None, b: int | None) -> int | None:
-    return None if a is None or b is None else max(a, b)
+#: A place's stays in the order they are run through: by arrival, then unit (C-level, no lambda).
+_BY_ARRIVAL = operator.attrgetter("start", "unit.key")
 
 
-def _segment(site: str | None, location: str | None, party: str | None, run: list[Stay]) -> Segment:
+def _segment(
+    site: str | None, location: str | None, party: str | None, run: list[Stay], end: int | None
+) -> Segment:
+    """A run of stays as a segment; ``end``: the run's latest end (None: one is still there)."""
     if location is not None:
         custody = OURS
+        documents = {e.document for s in run for e in (s.began_by, s.ended_by)
+                     if e is not None and e.document}  # fmt: skip
     else:
         custody = CUSTOMER if run[0].began_by.what == "dispatch" else TRANSFERRED
-    end: int | None = run[0].end
-    for stay in run:
-        end = _later(end, stay.end)
-    if location is None:
         end = None  # what left our hands stays out of them as far as this record knows
-    documents = {e.document for s in run for e in (s.began_by, s.ended_by) if e is not None and e.document}
-    if location is None:
         documents = {s.began_by.document for s in run if s.began_by.document}
     base = Segment(custody, site, location, party, run[0].start, end, documents=tuple(sorted(documents)))
     return _counted(base, run)
 
 
 def _counted(segment: Segment, run: list[Stay]) -> Segment:
-    """``segment`` with its units counted and its stays kept."""
-    pallets = {s.unit.key for s in run if s.unit.sscc is not None}
-    cases = {s.unit.key for s in run if s.unit.sscc is None and not s.unit.counted}
+    """``segment`` with its units counted and its stays kept (one pass over the run: a lot's room holds
+    10,000 stays)."""
+    pallets: set[str] = set()
+    cases: set[str] = set()
     events: list[tuple[int, int]] = []
     for s in run:
-        if s.unit.counted:
+        unit = s.unit
+        counted = unit.counted
+        if unit.sscc is not None:
+            pallets.add(unit.key)
+        elif not counted:
+            cases.add(unit.key)
+        if counted:
             events.append((s.start, s.quantity))
             if s.end is not None:
                 events.append((s.end, -s.quantity))
@@ -268,8 +276,8 @@ def _counted(segment: Segment, run: list[Stay]) -> Segment:
         held += change
         most = max(most, held)
     named = set(segment.documents)
-    events = [e for s in run for e in (s.began_by, s.ended_by) if e is not None and e.document in named]
-    references = tuple(sorted({e.reference or e.document or "" for e in events}))
+    references = tuple(sorted({e.reference or e.document or "" for s in run for e in (s.began_by, s.ended_by)
+                               if e is not None and e.document in named}))  # fmt: skip
     return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
                    segment.end, len(pallets), len(cases), most, segment.documents, tuple(run),
                    references)  # fmt: skip
@@ -389,25 +397,49 @@ def _worst_path(
     """The most time out of range any one unit spent in our locations: each distinct stay place and
     span is judged once, by its worst sensor, and summed along each unit's own path.  Cases read one by
     one at a door each have their own span (a lot of 10,000 makes some 30,000), so a span is judged in
-    O(log n) from each sensor's prefix sums (``OutOfRange``), not by walking its readings."""
-    judged: dict[tuple[str, str], OutOfRange] = {}
+    O(log n) from each sensor's out-of-range readings (``OutOfRange``), not by walking its readings;
+    and a place none of whose sensors was ever out of range adds nothing (a time out of range is never
+    negative), so its stays are passed over without a question."""
+    judges: dict[tuple[str, str], list[tuple[int, int, OutOfRange]]] = {}
+    made: dict[tuple[str, str], OutOfRange] = {}
     piece_time: dict[tuple[str, str, int, int], int] = {}
     per_unit: dict[str, int] = {}
     for stay in stays:
         if stay.location is None:
             continue
-        piece = (stay.site, stay.location, stay.start, _end(stay.end, as_of))
+        place = (stay.site, stay.location)
+        judging = judges.get(place)
+        if judging is None:
+            judging = judges[place] = _judges(watches.get(place, ()), temperature, limits, as_of, made)
+        if not judging:
+            continue
+        start, end = stay.start, _end(stay.end, as_of)
+        piece = (*place, start, end)
         worst = piece_time.get(piece)
         if worst is None:
             worst = 0
-            for w in watches.get((stay.site, stay.location), ()):
-                lo, hi = max(w.start, piece[2]), min(_end(w.end, as_of), piece[3])
+            for w_start, w_end, out in judging:
+                lo, hi = max(w_start, start), min(w_end, end)
                 if hi > lo:
-                    key = (w.gateway, w.sensor)
-                    out = judged.get(key)
-                    if out is None:
-                        out = judged[key] = OutOfRange(temperature.get(key, EMPTY), limits.low, limits.high)
                     worst = max(worst, out.within(lo, hi))
             piece_time[piece] = worst
-        per_unit[stay.unit.key] = per_unit.get(stay.unit.key, 0) + worst
+        if worst:
+            per_unit[stay.unit.key] = per_unit.get(stay.unit.key, 0) + worst
     return max(per_unit.values(), default=0)
+
+
+def _judges(
+    placed: Sequence[Watch], temperature: Mapping[tuple[str, str], Series], limits: Limits, as_of: int,
+    made: dict[tuple[str, str], OutOfRange],
+) -> list[tuple[int, int, OutOfRange]]:  # fmt: skip
+    """A place's placements (from, to) whose sensor read out of range at some time, with its judge
+    (one per sensor, kept in ``made``: a sensor moved between two of the lot's rooms judges both)."""
+    found = []
+    for w in placed:
+        key = (w.gateway, w.sensor)
+        out = made.get(key)
+        if out is None:
+            out = made[key] = OutOfRange(temperature.get(key, EMPTY), limits.low, limits.high)
+        if out:
+            found.append((w.start, _end(w.end, as_of), out))
+    return found

@@ -19,15 +19,22 @@ class Span(NamedTuple):
     end: int
 
 
-def union(spans: Iterable[Span]) -> list[Span]:
-    """The spans merged where they overlap or touch, sorted; empty spans dropped."""
+def union(spans: Iterable[tuple[int, int]]) -> list[Span]:
+    """The spans merged where they overlap or touch, sorted; empty spans dropped.  Plain (start, end)
+    pairs are taken too: a lot's 30,000 stays need not each become a :class:`Span` to be merged."""
+    ordered = sorted(s for s in spans if s[1] > s[0])
+    if not ordered:
+        return []
     merged: list[Span] = []
-    for span in sorted(s for s in spans if s.end > s.start):
-        if merged and span.start <= merged[-1].end:
-            if span.end > merged[-1].end:
-                merged[-1] = Span(merged[-1].start, span.end)
+    start, end = ordered[0]
+    for s_start, s_end in ordered:
+        if s_start <= end:
+            if s_end > end:
+                end = s_end
         else:
-            merged.append(span)
+            merged.append(Span(start, end))
+            start, end = s_start, s_end
+    merged.append(Span(start, end))
     return merged
 
 
