@@ -1,11 +1,13 @@
 """Re-authenticating a person who signs (21 CFR 11.200), for every signed route: a QA case's closing
-and cancelling now, a recall's closing next.
+and cancelling, a recall's closing, a master-data change's approval and a dock discrepancy's acceptance.
 
 The password is checked first on a reading connection (argon2's fifth of a second must not hold the
 writer, as at sign-in), then :func:`reauthenticate` records the outcome in the route's write
 transaction through the login check itself, so a wrong password counts towards the account lock and is
 audited like a failed login.  A refusal is *returned*: the route commits the failure's count and audit
-entry, and only then answers with it.
+entry, and only then answers with it.  :func:`signed_write` is that sequence once, for every signed
+route and the pages' forms that share them (each used to spell it out, and a fix to one would have
+missed the others).
 
 Who must give what: through a browser session, the first signature of the session asks login and
 password, later ones the password (§11.200(a)(1)(i)-(ii)); through a person's API token, both every
@@ -16,13 +18,15 @@ alone (§11.100), so nobody signs for a colleague from the colleague's screen.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.api.auth import SESSION_COOKIE, AuthSettings
-from coldgate.cloud.api.writes import client_of, request_id_of
+from coldgate.cloud.api.writes import client_of, request_id_of, writing
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import session_key
 from coldgate.cloud.identity.signatures import SignedBy, signed_in_session
@@ -35,7 +39,9 @@ from coldgate.cloud.identity.users import (
     password_check,
 )  # fmt: skip
 
-__all__ = ["SignatureBody", "precheck", "reauthenticate"]
+__all__ = ["SignatureBody", "precheck", "reauthenticate", "signed_write"]
+
+T = TypeVar("T")
 
 
 class SignatureBody(BaseModel):
@@ -96,3 +102,50 @@ def reauthenticate(
         locked = "; that was the last attempt allowed: your account is now locked" * verdict.locked_now
         return Forbidden("signature.password", f"signature refused: {why}{locked}")
     return SignedBy(principal.user_id, principal.login, principal.name, session)
+
+
+@overload
+def signed_write(
+    request: Request, signature: SignatureBody, now: datetime.datetime,
+    write: Callable[[Connection, SignedBy], T],
+    refused: Callable[[Connection, UserInputError], object] | None = None,
+) -> T: ...  # fmt: skip
+
+
+@overload
+def signed_write(
+    request: Request, signature: SignatureBody | None, now: datetime.datetime,
+    write: Callable[[Connection, SignedBy | None], T],
+    refused: Callable[[Connection, UserInputError], object] | None = None,
+) -> T: ...  # fmt: skip
+
+
+def signed_write(
+    request: Request, signature: SignatureBody | None, now: datetime.datetime,
+    write: Callable[[Connection, Any], T],
+    refused: Callable[[Connection, UserInputError], object] | None = None,
+) -> T:  # fmt: skip
+    """``write(conn, signer)``'s answer, signed: the password checked first on a reading connection, then
+    the signer re-authenticated in the write transaction and ``write`` run there with them (``signer``
+    None when no ``signature`` was given: the write decides whether it needed one).  A refused signature's
+    count and audit entry are committed before it is raised, and nothing is written; any refusal, the
+    signature's or the write's, is then given to ``refused`` (when given) in a transaction of its own, to
+    audit who tried what, and raised."""
+    checked = precheck(request, signature) if signature is not None else None
+    try:
+        failed: UserInputError | None = None
+        with writing(request) as conn:
+            signer: SignedBy | None = None
+            if signature is not None:
+                found = reauthenticate(request, conn, signature, checked, now)
+                failed, signer = (found, None) if isinstance(found, UserInputError) else (None, found)
+            if failed is None:
+                done = write(conn, signer)
+        if failed is not None:  # its count and audit entry are committed; the write is refused
+            raise failed
+    except UserInputError as refusal:
+        if refused is not None:
+            with writing(request) as conn:
+                refused(conn, refusal)
+        raise
+    return done

@@ -27,10 +27,9 @@ from sqlalchemy import Connection
 from coldgate.cloud.alerts import case_store
 from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseDuties, CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
-from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
+from coldgate.cloud.api.signing import SignatureBody, signed_write
 from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import UserInputError
 
 __all__ = ["MoveBody", "make_move", "router"]
 
@@ -227,27 +226,14 @@ def make_move(request: Request, case_id: str, body: MoveBody) -> dict[str, Any]:
     audited in a transaction of its own and raised."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
-    checked = precheck(request, body.signature) if body.signature is not None else None
-    try:
-        failed: UserInputError | None = None
-        with writing(request) as conn:
-            signer = None
-            if body.signature is not None:
-                found = reauthenticate(request, conn, body.signature, checked, now)
-                failed = found if isinstance(found, UserInputError) else None
-                signer = None if failed else found
-            if failed is None:
-                moved = case_store.move_case(
-                    conn, case_id, body.state, by=by, held=principal.permissions, now=now,
-                    reason=body.reason, disposition=body.disposition, signer=signer,  # type: ignore[arg-type]
-                    duties=case_duties(request),
-                )  # fmt: skip
-        if failed is not None:  # its count and audit entry are committed; the move is refused
-            raise failed
-    except UserInputError as refusal:
-        with writing(request) as conn:
-            case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now)
-        raise
+    moved = signed_write(
+        request, body.signature, now,
+        lambda conn, signer: case_store.move_case(
+            conn, case_id, body.state, by=by, held=principal.permissions, now=now, reason=body.reason,
+            disposition=body.disposition, signer=signer, duties=case_duties(request),
+        ),
+        lambda conn, refusal: case_store.record_refusal(conn, case_id, body.state, refusal, by=by, now=now),
+    )  # fmt: skip
     if moved["state"] in (CaseState.CLOSED, CaseState.CANCELLED):
         catalog_changed(request)  # its lots were released or rejected: the gateways' list, now
     return moved

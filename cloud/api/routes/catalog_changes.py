@@ -2,7 +2,7 @@
 second person's signed approval, and approving one.  Reading is ``catalog.read``; approving is
 ``qa.decide`` (``cloud/catalog/change_approval.py``), and the change's author never approves it.
 
-Approving is signed as a QA case's closing is (``cloud/api/routes/cases.py``, ``make_move``): the
+Approving is signed as a QA case's closing is (``cloud/api/signing.py``, ``signed_write``): the
 password is checked on a reading connection first, then the signer is re-authenticated in the write
 transaction, so a wrong password's count and audit entry commit and only then is it answered.  Every
 refused approval is audited (``catalog.change_approval_refused``): 403 (the author, a wrong password),
@@ -20,12 +20,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.api.routes import connection, query_error
-from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
-from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.api.signing import SignatureBody, signed_write
+from coldgate.cloud.api.writes import acting, utc_now
 from coldgate.cloud.catalog import change_approvals
 from coldgate.cloud.catalog.change_approval import STATES
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import UserInputError
 
 __all__ = ["ApproveBody", "approve_change", "router"]
 
@@ -105,21 +104,10 @@ def approve_change(request: Request, seq: int, body: ApproveBody) -> dict[str, A
     transaction of its own and raised."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
-    checked = precheck(request, body.signature)
-    try:
-        failed: UserInputError | None = None
-        with writing(request) as conn:
-            found = reauthenticate(request, conn, body.signature, checked, now)
-            failed = found if isinstance(found, UserInputError) else None
-            if failed is None:
-                approved = change_approvals.approve(
-                    conn, seq, signer=found, held=principal.permissions, reason=body.reason,  # type: ignore[arg-type]
-                    by=by, now=now,
-                )  # fmt: skip
-        if failed is not None:  # its count and audit entry are committed; the approval is refused
-            raise failed
-    except UserInputError as refusal:
-        with writing(request) as conn:
-            change_approvals.record_refusal(conn, seq, refusal, by=by, now=now)
-        raise
-    return approved
+    return signed_write(
+        request, body.signature, now,
+        lambda conn, signer: change_approvals.approve(
+            conn, seq, signer=signer, held=principal.permissions, reason=body.reason, by=by, now=now
+        ),
+        lambda conn, refusal: change_approvals.record_refusal(conn, seq, refusal, by=by, now=now),
+    )  # fmt: skip

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
+from coldgate.cloud.api.signing import SignatureBody, signed_write
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
 from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
@@ -26,7 +26,6 @@ from coldgate.cloud.documents.checks import UNITS
 from coldgate.cloud.documents.importing import import_documents
 from coldgate.cloud.documents.model import DocumentState
 from coldgate.cloud.documents.reconciliation import INFO_KINDS
-from coldgate.cloud.identity.users import UserInputError
 
 __all__ = ["ReconciliationOut", "accept_signed", "reconciliation_out", "router"]
 
@@ -348,19 +347,12 @@ def accept_signed(request: Request, document_id: str, key: Any, reason: str, sig
     the write transaction; a refused signature's count and audit entry are committed before it is
     raised, and nothing is accepted."""
     by, now = acting(request), utc_now()
-    checked = precheck(request, signature)
-    failed: UserInputError | None = None
-    with writing(request) as conn:
-        found = reauthenticate(request, conn, signature, checked, now)
-        if isinstance(found, UserInputError):
-            failed = found
-        else:
-            done = dock_decisions.accept_discrepancy(
-                conn, document_id, key, reason=reason, by=by, signer=found, now=now
-            )
-    if failed is not None:
-        raise failed
-    return done
+    return signed_write(
+        request, signature, now,
+        lambda conn, signer: dock_decisions.accept_discrepancy(
+            conn, document_id, key, reason=reason, by=by, signer=signer, now=now
+        ),
+    )  # fmt: skip
 
 
 @router.post(

@@ -31,10 +31,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.api.routes import connection, query_error
-from coldgate.cloud.api.signing import SignatureBody, precheck, reauthenticate
+from coldgate.cloud.api.signing import SignatureBody, signed_write
 from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
-from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.reports import recall_store
 from coldgate.cloud.reports.pdf import PDF, content_sha256, footer_text, render_pdf, report_html
 from coldgate.cloud.reports.recall import CLASSES, RecallState
@@ -295,27 +294,14 @@ def close(request: Request, recall_id: str, body: CloseBody) -> dict[str, Any]:
     refused closing is itself audited (who tried to close, and why it was refused)."""
     principal: Principal = request.state.principal
     by, now = acting(request), utc_now()
-    checked = precheck(request, body.signature) if body.signature is not None else None
-    try:
-        failed: UserInputError | None = None
-        with writing(request) as conn:
-            signer = None
-            if body.signature is not None:
-                found = reauthenticate(request, conn, body.signature, checked, now)
-                failed = found if isinstance(found, UserInputError) else None
-                signer = None if failed else found
-            if failed is None:
-                closed = recall_store.close_recall(
-                    conn, recall_id, reason=body.reason, unacknowledged=body.unacknowledged,
-                    signer=signer, by=by, held=principal.permissions, now=now,  # type: ignore[arg-type]
-                )  # fmt: skip
-        if failed is not None:
-            raise failed
-    except UserInputError as refusal:
-        with writing(request) as conn:
-            recall_store.record_refusal(conn, recall_id, "close", refusal, by=by, now=now)
-        raise
-    return closed
+    return signed_write(
+        request, body.signature, now,
+        lambda conn, signer: recall_store.close_recall(
+            conn, recall_id, reason=body.reason, unacknowledged=body.unacknowledged, signer=signer, by=by,
+            held=principal.permissions, now=now,
+        ),
+        lambda conn, refusal: recall_store.record_refusal(conn, recall_id, "close", refusal, by=by, now=now),
+    )  # fmt: skip
 
 
 @router.post(
