@@ -39,7 +39,7 @@ from coldgate.cloud.identity.users import (
     password_check,
 )  # fmt: skip
 
-__all__ = ["SignatureBody", "precheck", "reauthenticate", "signed_write"]
+__all__ = ["SignatureBody", "SignatureOut", "precheck", "reauthenticate", "signed_write"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,21 @@ class SignatureBody(BaseModel):
         description="Your login: needed at your first signature in a browser session, and always through "
         "an API token.",
     )  # fmt: skip
+
+
+class SignatureOut(BaseModel):
+    """A signature given, as every signed record answers it (``identity.signatures``), checked against
+    the record as it stands: one model for the cases, the approvals and the acceptances alike."""
+
+    id: str
+    meaning: str = Field(description="What the signature means: approved, cancelled, accepted.")
+    reason: str | None
+    signer_id: str
+    signer_login: str
+    signer_name: str = Field(description="The signer's printed name.")
+    signed_at: datetime.datetime
+    content_sha256: str = Field(description="SHA-256 of the canonical JSON of what was signed.")
+    matches: bool = Field(description="Whether the signed record still holds exactly what was signed.")
 
 
 def precheck(request: Request, body: SignatureBody) -> PasswordCheck | None:

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from coldgate.cloud.alerts import case_store
 from coldgate.cloud.alerts.case_flow import NOTE_KINDS, CaseDuties, CaseState, Disposition
 from coldgate.cloud.api.routes import connection, query_error
-from coldgate.cloud.api.signing import SignatureBody, signed_write
+from coldgate.cloud.api.signing import SignatureBody, SignatureOut, signed_write
 from coldgate.cloud.api.writes import acting, catalog_changed, utc_now, writing
 from coldgate.cloud.identity.principal import Principal
 
@@ -84,19 +84,12 @@ class CaseStepOut(BaseModel):
     disposition: Disposition | None
 
 
-class SignatureOut(BaseModel):
-    id: str
+class CaseSignatureOut(SignatureOut):
+    """A signature on a case, with the step and the move it signed."""
+
     record_seq: int = Field(description="The case's step the signature was given on.")
     action: CaseState = Field(description="The move signed: the state it moves the case to.")
     detail: str | None = Field(description="The disposition signed, when closing.")
-    meaning: str = Field(description="What the signature means: approved, cancelled.")
-    reason: str | None
-    signer_id: str
-    signer_login: str
-    signer_name: str = Field(description="The signer's printed name.")
-    signed_at: datetime.datetime
-    content_sha256: str = Field(description="SHA-256 of the canonical JSON of what was signed.")
-    matches: bool = Field(description="Whether the case still holds exactly what was signed.")
 
 
 class PendingOut(BaseModel):
@@ -135,7 +128,7 @@ class CaseOut(CaseCard):
     next: list[CaseState] = Field(description="The states the case may move to next.")
     alert_list: list[CaseAlertOut]
     steps: list[CaseStepOut]
-    signatures: list[SignatureOut] = Field(description="Every signature given on the case, checked.")
+    signatures: list[CaseSignatureOut] = Field(description="Every signature given on the case, checked.")
     pending: list[PendingOut] = Field(description="Signed moves begun on the current step.")
     evidence: list[dict[str, Any]] = Field(
         description="Taken as each alert joined: the edge's evidence and limits, location, calibration."

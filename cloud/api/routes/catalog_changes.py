@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from coldgate.cloud.api.routes import connection, query_error
-from coldgate.cloud.api.signing import SignatureBody, signed_write
+from coldgate.cloud.api.signing import SignatureBody, SignatureOut, signed_write
 from coldgate.cloud.api.writes import acting, utc_now
 from coldgate.cloud.catalog import change_approvals
 from coldgate.cloud.catalog.change_approval import STATES
@@ -30,18 +30,6 @@ __all__ = ["ApproveBody", "approve_change", "router"]
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 Seq = Annotated[int, Path(ge=1, le=2**62, description="The change's audit entry (its seq).")]
-
-
-class ApprovalOut(BaseModel):
-    id: str
-    meaning: str = Field(description="What the signature means: approved.")
-    reason: str | None
-    signer_id: str
-    signer_login: str
-    signer_name: str = Field(description="The signer's printed name.")
-    signed_at: datetime.datetime
-    content_sha256: str = Field(description="SHA-256 of the canonical JSON of what was signed.")
-    matches: bool = Field(description="Whether the audit entry still holds exactly what was signed.")
 
 
 class ChangeOut(BaseModel):
@@ -58,7 +46,7 @@ class ChangeOut(BaseModel):
     after: Any = Field(description="The record after the change.")
     changes: list[str] = Field(description="Before → after, field by field, in short.")
     approved: bool
-    approvals: list[ApprovalOut]
+    approvals: list[SignatureOut] = Field(description="Its approvals' signatures (meaning: approved).")
 
 
 class ChangeList(BaseModel):

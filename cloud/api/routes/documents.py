@@ -10,7 +10,6 @@ values are checked by ``cloud/documents/`` and refused naming the field's path (
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from coldgate.cloud.api.signing import SignatureBody, signed_write
+from coldgate.cloud.api.signing import SignatureBody, SignatureOut, signed_write
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.catalog.csv_read import ImportRefused
 from coldgate.cloud.documents import dock_decisions, documents, moves, reconciliation_store
@@ -223,21 +222,6 @@ class LineCheckOut(BaseModel):
                             "completeness_inferred, mismatch_instance or mismatch_quantity.")  # fmt: skip
 
 
-class AcceptanceSignatureOut(BaseModel):
-    id: str
-    meaning: str = Field(description="What the signature means: accepted.")
-    reason: str | None
-    signer_id: str
-    signer_login: str
-    signer_name: str = Field(description="The signer's printed name.")
-    signed_at: datetime.datetime
-    content_sha256: str = Field(
-        description="SHA-256 of the canonical JSON of what was signed: the document (id, reference, "
-        "version) and the discrepancy (key, kind, detail)."
-    )
-    matches: bool = Field(description="Whether the stored acceptance still holds exactly what was signed.")
-
-
 class AcceptanceOut(BaseModel):
     key: str
     kind: str
@@ -245,9 +229,10 @@ class AcceptanceOut(BaseModel):
     reason: str
     accepted_at: str
     accepted_by: str
-    signature: AcceptanceSignatureOut | None = Field(
-        description="The acceptance's e-signature (21 CFR Part 11), checked; null: accepted before "
-        "acceptances were signed."
+    signature: SignatureOut | None = Field(
+        description="The acceptance's e-signature (21 CFR Part 11; meaning: accepted), checked; its "
+        "content_sha256 covers the document (id, reference, version) and the discrepancy (key, kind, "
+        "detail); null: accepted before acceptances were signed."
     )
 
 
