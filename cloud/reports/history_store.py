@@ -198,8 +198,8 @@ def _watched_spans(
 
 
 #: The most stay spans of one sensor whose readings are picked in SQL (an OR of ranges); beyond it the
-#: rows of the whole window are fetched and picked by bisection (a lot read case by case at doors far
-#: apart can leave hundreds of spans, and a query of hundreds of ORs costs more than it saves).
+#: rows of the whole window are fetched and picked by bisection, as before (a lot whose units came and
+#: went at times far apart can leave hundreds of spans, and the query is kept short).
 _SPANS_IN_SQL = 32
 
 
@@ -232,10 +232,10 @@ def _series(
     # Lean columns (a fifth of the fetch): which quantity as a flag, and the unit only where it is not °C.
     columns = (r.quantity == "temperature", r.t, r.value, case((r.unit != "CEL", r.unit)),
                r.ts_corrected.is_not(None))  # fmt: skip
-    # Unsorted: PostgreSQL sorted by (quantity, t, stream, seq) through the text columns' collation, and
-    # a room's 34,000 rows spilled the sort to disk.  The rows come nearly in time order, which Python's
-    # sort finishes in one pass; readings sharing a time are put in the order the charts use (stream,
-    # seq, by the database's collation) by asking the database for that quantity in that order.
+    # Unsorted: sorting a room's 34,000 rows by (quantity, t, stream, seq), through the text columns'
+    # collation, took PostgreSQL longer than finding them (and spilled to disk).  The rows come nearly in
+    # time order, which Python's sort finishes in one pass; readings sharing a time are put in the order
+    # they had (stream, seq, by the database's collation) by asking the database for that quantity so.
     rows = _fetch(conn, select(*columns).where(*where))
     if not in_sql:
         starts = [lo for lo, _ in inside]
