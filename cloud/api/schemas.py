@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from coldgate.cloud.time_text import iso_ms
+
 __all__ = [
     "Alarm",
     "AlertEntry",
@@ -52,16 +54,6 @@ __all__ = [
     "iso_ms",
     "utc",
 ]
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def iso_ms(ms: int | None) -> str | None:
-    """Epoch ms as ``2025-03-04T09:15:00.000Z``; exact (no float round trip)."""
-    if ms is None:
-        return None
-    moment = _EPOCH + datetime.timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def utc(moment: datetime.datetime | None) -> datetime.datetime | None:

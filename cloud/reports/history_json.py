@@ -10,25 +10,15 @@ Durations are seconds, temperatures °C, times ISO 8601 UTC beside epoch ms, as 
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 from typing import Any
 
 from coldgate.cloud.reports.batch_history import OURS, Excursion, Figures, History, Segment, SensorReport
 from coldgate.cloud.reports.pdf import content_sha256
 from coldgate.cloud.reports.spans import Span
+from coldgate.cloud.time_text import iso_ms
 
-__all__ = ["CSV_COLUMNS", "history_content", "history_csv", "iso"]
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def iso(ms: int | None) -> str | None:
-    """Epoch ms as ISO 8601 UTC to the millisecond."""
-    if ms is None:
-        return None
-    moment = _EPOCH + datetime.timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["CSV_COLUMNS", "history_content", "history_csv"]
 
 
 def _seconds(ms: int) -> float:
@@ -47,7 +37,7 @@ def _figures(f: Figures) -> dict[str, Any]:
 
 
 def _span(s: Span) -> dict[str, Any]:
-    return {"start": iso(s.start), "start_ms": s.start, "end": iso(s.end), "end_ms": s.end}
+    return {"start": iso_ms(s.start), "start_ms": s.start, "end": iso_ms(s.end), "end_ms": s.end}
 
 
 def _sensor(r: SensorReport) -> dict[str, Any]:
@@ -62,7 +52,7 @@ def _sensor(r: SensorReport) -> dict[str, Any]:
 def _excursion(x: Excursion) -> dict[str, Any]:
     return {
         "gateway": x.gateway, "alert_id": x.alert_id, "sensor": x.sensor, "rule": x.rule,
-        "severity": x.severity, "start": iso(x.start), "start_ms": x.start, "end": iso(x.end),
+        "severity": x.severity, "start": iso_ms(x.start), "start_ms": x.start, "end": iso_ms(x.end),
         "end_ms": x.end, "peak": x.peak, "message": x.message, "case_id": x.case_id,
         "case_state": x.case_state, "disposition": x.disposition, "signatures": list(x.signatures),
     }  # fmt: skip
@@ -71,7 +61,7 @@ def _excursion(x: Excursion) -> dict[str, Any]:
 def _segment(s: Segment) -> dict[str, Any]:
     found: dict[str, Any] = {
         "custody": s.custody, "site": s.site, "location": s.location, "party": s.party,
-        "start": iso(s.start), "start_ms": s.start, "end": iso(s.end), "end_ms": s.end,
+        "start": iso_ms(s.start), "start_ms": s.start, "end": iso_ms(s.end), "end_ms": s.end,
         "pallets": s.pallets, "cases": s.cases, "quantity": s.quantity, "documents": list(s.documents),
         "references": list(s.references),
     }  # fmt: skip
@@ -93,7 +83,7 @@ def history_content(history: History) -> dict[str, Any]:
         "status": history.status, "expiry": history.expiry,
         "limits": {"temperature_class": limits.temperature_class, "low": limits.low, "high": limits.high,
                    "humidity_low": limits.humidity_low, "humidity_high": limits.humidity_high},
-        "as_of": iso(history.as_of), "as_of_ms": history.as_of,
+        "as_of": iso_ms(history.as_of), "as_of_ms": history.as_of,
         "custody_recorded": bool(history.segments),
         "totals": {
             "readings": t.readings, "mkt": _round(t.mkt), "min": _round(t.min), "max": _round(t.max),
@@ -101,7 +91,7 @@ def history_content(history: History) -> dict[str, Any]:
             "budget_s": None if t.budget_ms is None else _seconds(t.budget_ms),
             "budget_exceeded": t.budget_exceeded, "excursions": t.excursions,
             "unmonitored_s": _seconds(t.unmonitored_ms), "in_custody_s": _seconds(t.in_custody_ms),
-            "first_in": iso(t.first_in), "first_in_ms": t.first_in, "last_out": iso(t.last_out),
+            "first_in": iso_ms(t.first_in), "first_in_ms": t.first_in, "last_out": iso_ms(t.last_out),
             "last_out_ms": t.last_out,
         },
         "segments": [_segment(s) for s in history.segments],
@@ -131,8 +121,8 @@ def history_csv(history: History) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for s in history.segments:
-        place = [s.custody, s.site or "", s.location or "", s.party or "", iso(s.start) or "",
-                 iso(s.end) or "", s.pallets, s.cases, s.quantity, " ".join(s.documents)]  # fmt: skip
+        place = [s.custody, s.site or "", s.location or "", s.party or "", iso_ms(s.start) or "",
+                 iso_ms(s.end) or "", s.pallets, s.cases, s.quantity, " ".join(s.documents)]  # fmt: skip
         excursions = " ".join(x.alert_id for x in s.excursions)
         cases = " ".join(sorted({x.case_id for x in s.excursions if x.case_id}))
         unmonitored = _seconds(s.unmonitored_ms) if s.custody == OURS else ""
@@ -144,7 +134,7 @@ def history_csv(history: History) -> str:
                        _seconds(f.above_ms), _seconds(f.below_ms)]  # fmt: skip
             writer.writerow([*place, r.gateway, r.sensor, *figures, unmonitored, excursions, cases])
     t = history.totals
-    span = ["totals", "", "", "", iso(t.first_in) or "", iso(t.last_out) or "", "", "", "", "", "", ""]
+    span = ["totals", "", "", "", iso_ms(t.first_in) or "", iso_ms(t.last_out) or "", "", "", "", "", "", ""]
     figures = [t.readings, _blank(t.min), _blank(t.max), "", _blank(t.mkt), _seconds(t.out_of_range_ms), ""]
     writer.writerow([*span, *figures, _seconds(t.unmonitored_ms), t.excursions, ""])
     return out.getvalue()

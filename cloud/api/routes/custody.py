@@ -19,7 +19,6 @@ product, lot or unit a 404 saying which.
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -29,11 +28,11 @@ from coldgate.cloud.api.routes import parse_time
 from coldgate.cloud.api.routes.windows import TIME_HELP
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.custody import Unit
+from coldgate.cloud.time_text import iso_ms
 
-__all__ = ["LOT_HELP", "UNIT_HELP", "iso", "router", "unit_kind"]
+__all__ = ["LOT_HELP", "UNIT_HELP", "router", "unit_kind"]
 
 router = APIRouter(tags=["custody"])
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 GTIN_HELP = "A GTIN (8, 12, 13 or 14 digits) or a catalog product id (HIBC and MA products have no GTIN)."
 LOT_HELP = "The lot number (batch) as the catalog and the labels have it."
 UNIT_HELP = (
@@ -45,14 +44,6 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such product, lot or unit."},
     422: {"description": "A malformed GTIN, SSCC or unit id: the path parameter is named, with why."},
 }
-
-
-def iso(ms: int | None) -> str | None:
-    """Epoch ms as ISO 8601 UTC to the millisecond (``2026-12-01T08:01:00.000Z``), exact for any ms."""
-    if ms is None:
-        return None
-    moment = _EPOCH + datetime.timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def unit_kind(unit: Unit) -> str:
@@ -139,7 +130,7 @@ class UnitCustodyOut(BaseModel):
 def _event(event: custody_store.Event | None) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {"what": event.what, "at": iso(event.time), "at_ms": event.time, "item": str(event.item),
+    return {"what": event.what, "at": iso_ms(event.time), "at_ms": event.time, "item": str(event.item),
             "item_kind": event.item_kind, "site": event.site, "door": event.door, "document": event.document,
             "document_kind": event.document_kind, "reference": event.reference}  # fmt: skip
 
@@ -149,9 +140,9 @@ def stay_out(stay: custody_store.Stay) -> dict[str, Any]:
     unit = stay.unit
     return {"unit": unit.key, "unit_kind": unit_kind(unit), "product": unit.product, "lot": unit.lot,
             "serial": unit.serial, "sscc": unit.sscc, "quantity": stay.quantity, "site": stay.site,
-            "location": stay.location, "party": stay.party, "from": iso(stay.start), "to": iso(stay.end),
-            "from_ms": stay.start, "to_ms": stay.end, "began_by": _event(stay.began_by),
-            "ended_by": _event(stay.ended_by)}  # fmt: skip
+            "location": stay.location, "party": stay.party, "from": iso_ms(stay.start),
+            "to": iso_ms(stay.end), "from_ms": stay.start, "to_ms": stay.end,
+            "began_by": _event(stay.began_by), "ended_by": _event(stay.ended_by)}  # fmt: skip
 
 
 @router.get(
@@ -176,7 +167,8 @@ def lot_custody(
     lot_of = {"product": found.product, "lot": found.lot, "status": found.status}
     stock = found.stock if when is None else custody_store.stock_at(found.stays, when)
     return {**lot_of, "gtin": found.gtin, "expiry": found.expiry, "pallets": list(found.pallets),
-            "units": found.units, "stock_at": iso(when), "stock": [{**s._asdict(), **lot_of} for s in stock],
+            "units": found.units, "stock_at": iso_ms(when),
+            "stock": [{**s._asdict(), **lot_of} for s in stock],
             "stays": [stay_out(s) for s in found.stays]}  # fmt: skip
 
 
