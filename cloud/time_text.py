@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-__all__ = ["iso_ms"]
+__all__ = ["duration", "iso_ms"]
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
@@ -23,3 +23,30 @@ def iso_ms(ms: int | None) -> str | None:
         return None
     moment = _EPOCH + datetime.timedelta(milliseconds=ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def duration(seconds: float | None, *, brief: bool = False, nearest: bool = False) -> str:
+    """Seconds as people read a duration; "—" for None.
+
+    Two forms, on purpose.  The reports print whole minutes in one fixed form, as a record is read and
+    compared line by line: "0 min", "20 min", "3 h 05 min", "2 d 4 h".  ``brief`` is the pages' lists,
+    read at a glance, where a door left open 40 s must not read "0 min": to the second under a minute,
+    zero parts left out, never below "0 s": "40 s", "12 min", "1 h", "1 h 05 min", "2 d", "3 d 04 h".
+    Minutes are those elapsed, or the ``nearest`` one: the batch history's figures are sums of fractional
+    seconds, where 1,199.9 s is 20 min."""
+    if seconds is None:
+        return "—"
+    if brief:
+        seconds = max(0, seconds)
+        if seconds < 60:
+            return f"{seconds} s"
+    minutes = round(seconds / 60) if nearest else seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h" if brief and not minutes else f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    if brief:
+        return f"{days} d {hours:02d} h" if hours else f"{days} d"
+    return f"{days} d {hours} h"

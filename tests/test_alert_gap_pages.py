@@ -29,12 +29,12 @@ from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.api.queries_sites import ZoneBook
 from coldgate.cloud.api.routes import MAX_RANGE_MS
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry
+from coldgate.cloud.time_text import duration
 from coldgate.cloud.web.app import create_web_app
 from coldgate.cloud.web.list_filters import (
     CHART_MARGIN_MS,
     alert_chart_link,
     alert_span,
-    duration_words,
     gap_chart_link,
     lasting,
     list_zone,
@@ -65,7 +65,7 @@ BERLIN = "Europe/Berlin"
      (3 * 24 * HOUR + 4 * HOUR, "3 d 04 h"), (-5, "0 s")],
 )  # fmt: skip
 def test_durations_in_words(ms: int, words: str) -> None:
-    assert duration_words(ms) == words
+    assert duration(ms // 1000, brief=True) == words
 
 
 def test_lasting_says_still_open_and_so_far() -> None:

@@ -7,9 +7,11 @@ with the content's hash (the JSON's ``report_sha256``) and the time it was print
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+from coldgate.cloud import time_text
 from coldgate.cloud.reports.batch_history import OURS, History, Segment, Series
 from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.pdf import footer_text, render_pdf, report_html
@@ -59,18 +61,8 @@ def chart_svgs(history: History) -> dict[int, str]:
     return {i: _chart(history, s) for i, s in enumerate(history.segments) if s.custody == OURS}
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as people read a duration: "0 min", "20 min", "3 h 05 min", "2 d 4 h"."""
-    if seconds is None:
-        return "—"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+#: The batch history's durations, to the nearest minute (its figures are sums of fractional seconds).
+duration = functools.partial(time_text.duration, nearest=True)
 
 
 def when(iso_time: str | None) -> str | None:

@@ -49,6 +49,7 @@ from coldgate.cloud.reports import calibration_status, excursion_log, monthly_re
 from coldgate.cloud.reports.monthly_record import Figures, Piece
 from coldgate.cloud.reports.pdf import PDF, content_sha256, footer_text, render_pdf, report_html
 from coldgate.cloud.reports.svg_chart import svg_chart
+from coldgate.cloud.time_text import duration
 
 __all__ = [
     "CSV",
@@ -359,16 +360,6 @@ def _utc(ms: int | None) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} d {hours % 24} h"
-
-
 def _num(value: float | None, decimals: int = 1) -> str:
     return "—" if value is None else f"{value:.{decimals}f}"
 
@@ -385,7 +376,7 @@ def _limits_text(limits: list[float | None], unit: str | None) -> str:
 
 
 _HELPERS = {
-    "utc": _utc, "duration": _duration, "num": _num, "unit": lambda c: UNITS.get(c or "", c or ""),
+    "utc": _utc, "duration": duration, "num": _num, "unit": lambda c: UNITS.get(c or "", c or ""),
     "limits": _limits_text,
 }  # fmt: skip
 

@@ -1,5 +1,6 @@
 """What the alerts and gaps pages need beside the query layer: the time filter typed in the site's zone,
-durations in words, and the link from a row to its sensor's chart at that time; pure, no I/O.
+how long a row lasted (``time_text.duration``'s brief form), and the link from a row to its sensor's
+chart at that time; pure, no I/O.
 
 The filter's ``datetime-local`` inputs are read as the sensor page reads its custom range
 (``ranges``): epoch ms as the cloud's own links carry them, an ISO time with an offset as it says,
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 from coldgate.cloud.api.queries_sites import ZoneBook
 from coldgate.cloud.api.routes import MAX_RANGE_MS
 from coldgate.cloud.api.schemas import AlertEntry, GapEntry
+from coldgate.cloud.time_text import duration
 from coldgate.cloud.web.times import RangeError, local_moment
 from coldgate.contract.ids import MAX_EPOCH_MS
 
@@ -29,7 +31,6 @@ __all__ = [
     "GapRow",
     "alert_rows",
     "alert_span",
-    "duration_words",
     "gap_rows",
     "list_zone",
     "span_link",
@@ -83,25 +84,11 @@ def list_zone(zones: ZoneBook, site: str | None, gateway: str | None) -> str:
     return shared.pop() if len(shared) == 1 else zones.of_site(None)
 
 
-def duration_words(ms: int) -> str:
-    """A duration as a reviewer reads it: "40 s", "12 min", "1 h 05 min", "3 d 04 h"."""
-    seconds = max(0, ms // 1000)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h {minutes % 60:02d} min" if minutes % 60 else f"{hours} h"
-    return f"{hours // 24} d {hours % 24:02d} h" if hours % 24 else f"{hours // 24} d"
-
-
 def lasting(start_ms: int, end_ms: int | None, now_ms: int) -> str:
     """How long something lasted, or "still open, 3 h so far" while it has no end."""
     if end_ms is None:
-        return f"still open, {duration_words(now_ms - start_ms)} so far"
-    return duration_words(end_ms - start_ms)
+        return f"still open, {duration((now_ms - start_ms) // 1000, brief=True)} so far"
+    return duration((end_ms - start_ms) // 1000, brief=True)
 
 
 def span_link(gateway: str, sensor: str, start_ms: int, end_ms: int) -> str:

@@ -41,8 +41,9 @@ from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
+from coldgate.cloud.time_text import duration
 from coldgate.cloud.web.chart import chart_data
-from coldgate.cloud.web.list_filters import alert_rows, duration_words, gap_rows, list_zone, typed_window
+from coldgate.cloud.web.list_filters import alert_rows, gap_rows, list_zone, typed_window
 from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
 from coldgate.cloud.web.times import RangeError, corrected, local_time
 
@@ -251,7 +252,7 @@ def alerts_page(
         rows=alert_rows(found, now), state=state, gateway=gateway or "", site=site or "", rule=rule or "",
         severity=severity or "", severities=SEVERITIES, sites=sites, rules=rules, zones=zones, zone=zone,
         form_from=typed[0], form_to=typed[1], errors=errors, now=now, limit=_LIST_LIMIT,
-        duration=duration_words,
+        duration=duration,
     )  # fmt: skip
 
 

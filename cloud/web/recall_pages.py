@@ -35,8 +35,9 @@ from coldgate.cloud.identity.signatures import signed_in_session
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.reports import recall_store
 from coldgate.cloud.reports.recall import CLASSES, RecallState
+from coldgate.cloud.time_text import duration
 from coldgate.cloud.web.custody_pages import lot_href
-from coldgate.cloud.web.list_filters import duration_words, list_zone
+from coldgate.cloud.web.list_filters import list_zone
 from coldgate.cloud.web.pages import Who, render
 
 __all__ = ["router"]
@@ -170,7 +171,7 @@ def _durations(response: dict[str, Any]) -> list[tuple[str, str | None]]:
         "to_closed_s": "Closed",
     }
     return [
-        (label, None if response[key] is None else duration_words(response[key] * 1000))
+        (label, None if response[key] is None else duration(response[key], brief=True))
         for key, label in words.items()
     ]
 
