@@ -377,3 +377,24 @@ def test_the_read_is_the_sorted_read(engine: Any, case: int) -> None:
                     want_series.times, want_series.values, want_fixed
                 ), (quantity, covered[0])
         assert history_store._series(conn, key, []) == {q: (bh.EMPTY, 0) for q in ("temperature", "humidity")}
+
+
+def test_a_sensor_watching_two_segments_counts_its_corrected_readings_once() -> None:
+    """``ta`` watches room A, then room B from minute 20; the case stays in A, then B: its corrected
+    readings are counted once in the history's total and note, not once per segment."""
+    unit = Unit("serial:P1/1", "P1", "L1", serial="1")
+    received, moved = _event("receipt", 0, "d1"), _event("put-away", 10 * MIN, None)
+    stays = [Stay(unit, 1, "site1", "A", None, 0, 10 * MIN, received, moved),
+             Stay(unit, 1, "site1", "B", None, 10 * MIN, None, moved, None)]  # fmt: skip
+    watches = {("site1", "A"): [bh.Watch("gw01", "ta", 0, None)],
+               ("site1", "B"): [bh.Watch("gw01", "ta", 20 * MIN, None)]}  # fmt: skip
+    readings = Series(tuple(range(0, 40 * MIN, MIN)), tuple(5.0 for _ in range(40)))
+    found = bh.history(
+        subject="case 1", product="P1", gtin=None, lot="L1", status="released", expiry=None, stays=stays,
+        suppliers={"d1": "Supplier"}, watches=watches, temperature={("gw01", "ta"): readings}, humidity={},
+        gaps={}, excursions=(), limits=bh.Limits("2-8C", 2.0, 8.0), budget_s=None, as_of=40 * MIN,
+        corrected={("gw01", "ta"): 7},
+    )  # fmt: skip
+    assert [len(s.sensors) for s in found.segments if s.location in ("A", "B")] == [1, 1]
+    assert found.corrected_readings == 7
+    assert found.notes[0].startswith("7 readings carry a clock-corrected time")

@@ -376,7 +376,10 @@ def history(
         None if budget_s is None else budget_s * 1000, len(seen_excursions), total(unmonitored),
         total(in_custody), first_in, max(left, default=None),
     )  # fmt: skip
-    corrected_total = sum(r.corrected for s in ours for r in s.sensors)
+    # Per sensor, not per report: a sensor that watched several segments (a room the units left and came
+    # back to, or a sensor moved between rooms) reports its count in each.
+    watching = {(r.gateway, r.sensor) for s in ours for r in s.sensors}
+    corrected_total = sum(corrected.get(key, 0) for key in watching)
     notes = []
     if corrected_total:
         notes.append(
