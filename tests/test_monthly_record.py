@@ -28,6 +28,7 @@ from coldgate.cloud.catalog.temperature_classes import put_class
 from coldgate.cloud.db.writes import insert_new
 from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.reports import monthly_record
+from coldgate.cloud.reports.excursion_log import excursion_rows
 from coldgate.cloud.reports.monthly_record import HOUR_MS, month_window, split_hours, uncovered
 from coldgate.cloud.reports.periodic_store import monthly_report
 from coldgate.contract.items import Quality
@@ -180,3 +181,18 @@ def test_any_text_is_a_month_or_a_value_error(text: str) -> None:
         assert text in str(exc) or repr(text) in str(exc)
     else:
         assert 28 * DAY <= end - start <= 31 * DAY
+
+
+def test_the_excursion_log_lists_limits_crossed_not_pre_alarms_nor_a_spent_budget() -> None:
+    """The GSP log counts the episodes the batch history and the KPIs count (``is_limit_crossing``)."""
+    def alert(rule: str, n: int) -> dict[str, object]:
+        return {"gateway": "gw01", "alert_id": f"a{n}", "rule": rule, "subject_type": "sensor",
+                "subject": "t1", "severity": "warning", "message": rule, "raised_at": 1_000 * n,
+                "updated_at": 1_000 * n + 500, "open": False, "evidence": {}}  # fmt: skip
+
+    rules = ["temperature.pre_high", "temperature.high", "humidity.pre_low", "humidity.low",
+             "temperature.budget", "temperature.excursion"]  # fmt: skip
+    placed = {("gw01", "t1"): [(0, None, "CR1")]}
+    alerts = [alert(rule, n) for n, rule in enumerate(rules, 1)]
+    rows = excursion_rows(alerts, placed, {}, start=0, end=100_000)
+    assert [r.rule for r in rows] == ["temperature.high", "humidity.low", "temperature.excursion"]

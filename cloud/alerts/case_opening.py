@@ -19,7 +19,7 @@ from typing import Final, NamedTuple
 
 __all__ = [
     "CASE_TYPES", "OPENING_SEVERITIES", "PRE_ALARM", "CaseAlert", "Opening", "case_type", "cause_of", "fold",
-    "is_excursion", "opens_case",
+    "is_excursion", "is_limit_crossing", "opens_case",
 ]  # fmt: skip
 
 #: Severities whose raised alerts open (or join) a case.
@@ -97,6 +97,18 @@ def case_type(rule: str, subject_type: str) -> str:
     if subject_type == "sensor" and last in _EXCURSION:
         return "excursion"
     return _TYPE_OF_FAMILY.get(family.split(".")[0] if family else last, "other")
+
+
+#: The last part of a rule that is an episode at a place: a limit crossed (``temperature.high``,
+#: ``humidity.low``) or the example's ``temperature.excursion``.  Not the budget (a figure of a unit's
+#: whole life), not a pre-alarm (a warning before anything happened to the goods).
+_LIMIT_CROSSED: Final = frozenset({"high", "low", "excursion"})
+
+
+def is_limit_crossing(rule: str) -> bool:
+    """Whether alerts of ``rule`` are excursions as the reports list them (the batch history, the GSP
+    excursion log): one definition, so the two reports and the cases count the same episodes."""
+    return rule.rsplit(".", 1)[-1] in _LIMIT_CROSSED
 
 
 def is_excursion(alert: CaseAlert) -> bool:

@@ -3,8 +3,9 @@ with its start, end, peak, duration, and the QA case that holds it with the case
 no I/O: ``periodic_store.py`` hands in the alerts (folded to one entry each, ``queries.alerts``), where
 each sensor was placed, and the cases.
 
-An excursion is an alert of a limit rule on a sensor (``temperature.high``, ``temperature.low``,
-``humidity.high``, their pre-alarms ...): the rules are named after the quantity they judge.  Its
+An excursion is an alert of a limit crossed on a sensor (``temperature.high``, ``temperature.low``,
+``humidity.high``...; ``case_opening.is_limit_crossing``, as the batch history counts them): not a
+pre-alarm, which warns before anything happened to the goods, nor a spent budget.  Its
 start is when the gateway says the value left its limits (the evidence's ``start``), else when the
 alert was raised; its end the evidence's ``end``, else the clearing step's time; an alert still open has
 no end and its duration runs to the end of the period (said so: "ongoing").
@@ -19,14 +20,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from coldgate.cloud.alerts.case_opening import is_limit_crossing
+
 __all__ = ["EXCURSION_RULE_PREFIXES", "ExcursionRow", "excursion_csv", "excursion_rows", "is_excursion"]
 
-#: Rules whose alerts are excursions: the limit rules of the two monitored quantities.
+#: The two monitored quantities whose rules' alerts may be excursions (the database's first filter).
 EXCURSION_RULE_PREFIXES = ("temperature.", "humidity.")
 
 
 def is_excursion(rule: str) -> bool:
-    return rule.startswith(EXCURSION_RULE_PREFIXES)
+    return rule.startswith(EXCURSION_RULE_PREFIXES) and is_limit_crossing(rule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, case, or_, select
 
+from coldgate.cloud.alerts.case_opening import is_limit_crossing as is_excursion_rule
 from coldgate.cloud.alerts.case_steps import latest_steps
 from coldgate.cloud.catalog import placements as catalog_placements
 from coldgate.cloud.catalog import products as catalog_products
@@ -42,12 +43,6 @@ from coldgate.cloud.reports.spans import Span, clip, union
 
 __all__ = ["is_excursion_rule", "lot_history", "lot_history_with_custody", "unit_history"]
 
-
-def is_excursion_rule(rule: str) -> bool:
-    """A limit crossed (``temperature.high``, ``humidity.low``, the examples' ``temperature.excursion``),
-    as the QA cases judge it (``case_opening``); a pre-alarm is a warning, and a spent budget is a
-    figure of the whole life, not an episode of a place."""
-    return rule.rsplit(".", 1)[-1] in ("high", "low", "excursion")
 
 _alerts: Table = Alert.__table__  # type: ignore[assignment]
 _folded: Table = QaCaseAlert.__table__  # type: ignore[assignment]
