@@ -18,12 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from coldgate.cloud.api import queries_sites
 from coldgate.cloud.api.routes.custody import stay_out, unit_kind
-from coldgate.cloud.api.writes import refusal_status
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.custody import Unit
 from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.web.list_filters import list_zone
-from coldgate.cloud.web.pages import Who, render
+from coldgate.cloud.web.pages import Who, refused_page, render
 
 __all__ = ["STAYS_SHOWN", "lot_href", "router", "unit_href"]
 
@@ -69,10 +68,6 @@ def _zone(request: Request, sites: set[str]) -> str:
         return list_zone(queries_sites.zone_book(conn), next(iter(sites)) if len(sites) == 1 else None, None)
 
 
-def _refused(request: Request, who: Who, exc: UserInputError, title: str) -> Response:
-    return render(request, "message.html", who, refusal_status(exc), title=title, detail=str(exc))
-
-
 def _rows(stays: tuple[custody_store.Stay, ...]) -> list[dict[str, Any]]:
     return [{**stay_out(s), "href": unit_href(s.unit)} for s in stays]
 
@@ -87,7 +82,7 @@ def lot_custody_page(
         with request.app.state.engine.connect() as conn:
             found = custody_store.lot_custody(conn, product, lot)
     except UserInputError as exc:
-        return _refused(request, who, exc, "No such lot")
+        return refused_page(request, who, exc, "No such lot")
     zone = _zone(request, {s.site for s in found.stays})
     shown = found.stays[:STAYS_SHOWN]
     return render(
@@ -105,7 +100,7 @@ def unit_custody_page(who: Who, request: Request, unit_id: Annotated[str, Path(m
         with request.app.state.engine.connect() as conn:
             found = custody_store.unit_custody(conn, unit_id)
     except UserInputError as exc:
-        return _refused(request, who, exc, "No such unit")
+        return refused_page(request, who, exc, "No such unit")
     unit = found.unit
     zone = _zone(request, {s.site for s in found.stays})
     lot_page = lot_href(unit.product, unit.lot) if unit.product and unit.lot else None

@@ -15,13 +15,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from coldgate.cloud.api.writes import refusal_status
 from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.reports import history_store
 from coldgate.cloud.reports.batch_history import History
 from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.history_pdf import chart_svgs, duration, when
-from coldgate.cloud.web.pages import Who, render
+from coldgate.cloud.web.pages import Who, refused_page, render
 
 __all__ = ["lot_history_href", "router"]
 
@@ -41,10 +40,6 @@ def _page(request: Request, who: Who, history: History, api: str, **links: str |
                   when=when, duration=duration, api=api, **links)  # fmt: skip
 
 
-def _refused(request: Request, who: Who, exc: UserInputError, title: str) -> Response:
-    return render(request, "message.html", who, refusal_status(exc), title=title, detail=str(exc))
-
-
 @router.get("/dashboard/lots/{product}/{lot}/history", response_class=HTMLResponse)
 def lot_history_page(
     who: Who, request: Request, product: Annotated[str, Path(max_length=64)],
@@ -55,7 +50,7 @@ def lot_history_page(
         with request.app.state.engine.connect() as conn:
             history = history_store.lot_history(conn, product, lot, as_of=_now_ms())
     except UserInputError as exc:
-        return _refused(request, who, exc, "No such lot")
+        return refused_page(request, who, exc, "No such lot")
     api = f"/lots/{quote(product, safe='')}/{quote(lot, safe='')}/history"
     custody = f"/dashboard/lots/{quote(product, safe='')}/{quote(lot, safe='')}/custody"
     return _page(request, who, history, api, epcis=f"{api}.epcis.json", custody_page=custody)
@@ -68,6 +63,6 @@ def unit_history_page(who: Who, request: Request, unit_id: Annotated[str, Path(m
         with request.app.state.engine.connect() as conn:
             history = history_store.unit_history(conn, unit_id, as_of=_now_ms())
     except UserInputError as exc:
-        return _refused(request, who, exc, "No such unit")
+        return refused_page(request, who, exc, "No such unit")
     api = f"/units/{quote(unit_id, safe='')}/history"
     return _page(request, who, history, api, custody_page=f"/dashboard/units/{quote(unit_id, safe='')}")

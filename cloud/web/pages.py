@@ -36,18 +36,19 @@ from coldgate.cloud.api.routes.audit import filters as audit_filters
 from coldgate.cloud.api.routes.auth import REFUSED
 from coldgate.cloud.api.series_stats import series_stats
 from coldgate.cloud.api.sign_in import set_session_cookie, sign_in
-from coldgate.cloud.api.writes import client_of, request_id_of, utc_now, writing
+from coldgate.cloud.api.writes import client_of, refusal_status, request_id_of, utc_now, writing
 from coldgate.cloud.catalog.locations import locations
 from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.identity.principal import Principal
 from coldgate.cloud.identity.sessions import end_session
+from coldgate.cloud.identity.users import UserInputError
 from coldgate.cloud.time_text import duration
 from coldgate.cloud.web.chart import chart_data
 from coldgate.cloud.web.list_filters import alert_rows, gap_rows, list_zone, typed_window
 from coldgate.cloud.web.ranges import PRESETS, chart_span, form_value
 from coldgate.cloud.web.times import RangeError, corrected, local_time
 
-__all__ = ["VENDOR", "Who", "install", "render", "sensor_chart"]
+__all__ = ["VENDOR", "Who", "install", "refused_page", "render", "sensor_chart"]
 
 HERE = Path(__file__).parent
 #: Where ``npm ci`` (scripts/setup.sh) puts the browser libraries of package.json.
@@ -138,6 +139,12 @@ def render(
     return templates.TemplateResponse(
         request, name, {"who": who, "csrf_token": csrf, **helpers, **context}, status_code=status_code,
     )  # fmt: skip
+
+
+def refused_page(request: Request, who: Principal | None, exc: UserInputError, title: str) -> Response:
+    """The message page for a refused read (no such lot or unit, a malformed id), with the refusal's
+    status (``refusal_status``: 404, 422...) and its message, as every page that reads by id shows it."""
+    return render(request, "message.html", who, refusal_status(exc), title=title, detail=str(exc))
 
 
 @router.get("/login", response_class=HTMLResponse)
