@@ -76,13 +76,19 @@ def test_monitoring_completeness_matches_a_direct_computation(world: Engine) -> 
         "CR3": _direct(world, SENSORS["CR3"], [Span(at(11, 0), at(11, 30))]),
     }
     assert expected["CR3"] == (4 * 60 + 2 * 60 + 40) * 60  # 07:00-11:00 and 11:30-14:10
+    # CR2 and CR3 were entered on 30 November; CR1's sensor was placed at 07:00 on 1 December, before
+    # the rig enters CR1 itself (6 December): CR1 exists from its placement, its earliest record.
+    windows = {"CR1": window - 7 * 3600, "CR2": window, "CR3": window}
     for room, seconds in expected.items():
         figures = rooms[room]["monitoring"]
-        assert figures["window_s"] == window
+        assert figures["window_s"] == windows[room], room
         assert figures["monitored_s"] == seconds, room
-        assert figures["percent"] == round(100 * seconds / window, 2)
+        assert figures["percent"] == round(100 * seconds / windows[room], 2)
     assert all(p["monitoring"]["monitored_s"] == 0 for p in november["locations"])
-    assert all(p["monitoring"]["percent"] == 0 for p in november["locations"])
+    # November counts CR2's and CR3's last 16 hours (entered at 08:00 on the 30th), none of CR1's.
+    entered = {p["location"]: p["monitoring"] for p in november["locations"]}
+    found = {room: (m["window_s"], m["percent"]) for room, m in entered.items()}
+    assert found == {"CR1": (0, None), "CR2": (16 * 3600, 0), "CR3": (16 * 3600, 0), "YARD": (0, None)}
 
 
 def test_excursions_and_case_times_per_month(world: Engine) -> None:

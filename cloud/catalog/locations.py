@@ -14,7 +14,7 @@ import datetime
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, func, insert, select
 
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.temperature_classes import check_name, classes
@@ -22,7 +22,7 @@ from coldgate.cloud.catalog.versions import check_reason, in_force, next_version
 from coldgate.cloud.db.models import LocationVersion
 from coldgate.cloud.identity.users import NotFound, UserInputError, aware, checked_text
 
-__all__ = ["KINDS", "door_insides", "location_history", "locations", "put_location"]
+__all__ = ["KINDS", "door_insides", "location_history", "locations", "locations_since", "put_location"]
 
 _table: Table = LocationVersion.__table__  # type: ignore[assignment]
 _ENTITY = "location"
@@ -77,6 +77,14 @@ def door_insides(conn: Connection, sites: Iterable[str]) -> DoorInsides:
     for site, door in doors:
         found[site][door] = every[(site, door)]
     return found
+
+
+def locations_since(conn: Connection, site: str) -> dict[str, int]:
+    """When each of ``site``'s locations was first entered (epoch ms of its first version): before that
+    it did not exist, so no KPI counts its time as unmonitored."""
+    c = _table.c
+    query = select(c.id, func.min(c.changed_at)).where(c.site == site).group_by(c.id)
+    return {row[0]: int(aware(row[1]).timestamp() * 1000) for row in conn.execute(query)}
 
 
 def location_history(conn: Connection, site: str, location_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from coldgate.cloud.catalog.locations import KEEPING, locations
+from coldgate.cloud.catalog.locations import KEEPING, locations, locations_since
 from coldgate.cloud.catalog.placements import placements
 from coldgate.cloud.db.models import (
     Alert,
@@ -262,7 +262,12 @@ def kpi_report(
     until = _ms(now)
     period = Span(months[0].start, months[-1].end)
     rooms = [x for x in locations(conn, site=site) if x["kind"] in KEEPING]
+    # A location exists from its earliest record: its first catalog version, or a sensor placed there
+    # earlier (a placement's validity may be entered backdated).  Its time before that is not counted.
     stays = _sensor_stays(conn, site)
+    since = locations_since(conn, site)
+    for _, _, where, valid_from, _ in stays:
+        since[where] = min(since.get(where, valid_from), valid_from)
     monitored = _monitored(conn, stays, Span(period.start, min(period.end, until)))
     excursions = kpis.excursions_by_location(
         _excursion_alerts(conn, {s[0] for s in stays}, period), stays, months
@@ -275,10 +280,12 @@ def kpi_report(
         window = Span(month.start, max(month.start, min(month.end, until)))
         places = []
         for room in rooms:
-            done = clip(monitored.get(room["id"], []), window.start, window.end)
+            entered = since.get(room["id"], window.start)
+            existed = Span(min(max(window.start, entered), window.end), window.end)
+            done = clip(monitored.get(room["id"], []), existed.start, existed.end)
             places.append({
                 "location": room["id"], "name": room["name"], "kind": room["kind"],
-                "monitoring": kpis.completeness(done, window),
+                "monitoring": kpis.completeness(done, existed),
                 "excursions": len(excursions.get(room["id"], {}).get(month.name, [])),
                 "excursion_alerts": excursions.get(room["id"], {}).get(month.name, []),
             })  # fmt: skip
