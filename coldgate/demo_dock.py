@@ -180,6 +180,7 @@ class DemoDock:
     def _history(self) -> None:
         """The lot's environmental history so far, as a recall team would pull it (issue 17)."""
         from coldgate.cloud.reports.history_store import lot_history
+        from coldgate.cloud.time_text import duration
 
         now = datetime.datetime.now(datetime.UTC)
         with self.cloud.reader_engine.connect() as conn:
@@ -190,12 +191,49 @@ class DemoDock:
         mkt = "no readings yet" if t.mkt is None else f"MKT {t.mkt:.2f} °C"
         click.echo(
             f"  HISTORY lot {LOT}: {len(found.segments)} segments, in {rooms or 'none of our rooms'}; "
-            f"{t.readings} readings, {mkt}, out of range {t.out_of_range_ms // 60_000} min, not monitored "
-            f"{t.unmonitored_ms // 60_000} min, {t.excursions} excursions"
+            f"{t.readings} readings, {mkt}, out of range {duration(t.out_of_range_ms // 1000, brief=True)}, "
+            f"not monitored {duration(t.unmonitored_ms // 1000, brief=True)}, excursions: {t.excursions}"
         )
         api = self.cloud.api_url
         page = f"{api}/dashboard/lots/{PRODUCT}/{LOT}/history"
         click.echo(f"  HISTORY {page}  (PDF, CSV and EPCIS 2.0 from there)")
+        self._report(now)
+        self._recall(now)
+
+    def _report(self, now: datetime.datetime) -> None:
+        """QA prints the month's GSP record of the room the lot went into, kept with its hash (issue 17)."""
+        from coldgate.cloud.reports.periodic_store import generate_monthly
+
+        with self.cloud.writer_engine.begin() as conn:
+            made = generate_monthly(conn, self.site, INSIDE, f"{now:%Y-%m}", "pdf", by=_actor(conn, "qa"),
+                                    now=now)  # fmt: skip
+        click.echo(
+            f"  REPORT {made['id']}: monthly record of {INSIDE} for {now:%Y-%m} so far, {made['size']} "
+            f"bytes, SHA-256 {made['sha256'][:16]}…: {self.cloud.api_url}/dashboard/reports"
+        )
+
+    def _recall(self, now: datetime.datetime) -> None:
+        """Rico recalls the lot just received (issue 17): the run names whom to tell and what to block,
+        and the gateways get the lot on their list."""
+        from coldgate.cloud.identity.roles import permissions
+        from coldgate.cloud.reports.recall_store import open_recall
+
+        with self.cloud.writer_engine.begin() as conn:
+            run = open_recall(
+                conn, recall_class="II", reason="FSN-DEMO: supplier reports a faulty seal on this lot",
+                lots=[(PRODUCT, LOT)], by=_actor(conn, "recall_coordinator"),
+                held=permissions({"recall_coordinator"}), now=now,
+            )  # fmt: skip
+        if self.cloud.downlink is not None:
+            self.cloud.downlink.nudge()
+        stock = "; ".join(f"{x['location']} {x['pallets']} pallet(s) {x['cases']} cases"
+                          for x in run["stock"])  # fmt: skip
+        told = len(run["customers"])
+        click.echo(
+            f"  RECALL {run['id']} class II by rico: lot {LOT} recalled, {told} customers to tell (nothing "
+            f"dispatched), stock to block: {stock or 'none'}"
+        )
+        click.echo(f"  RECALL {self.cloud.api_url}/dashboard/recalls/{run['id']}")
 
     def _move(self, state: str, reason: str) -> None:
         from coldgate.cloud.documents.moves import move_document

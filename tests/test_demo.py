@@ -146,8 +146,8 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         history = _get(f"{api}/lots/04006381333931/L2026-10/history", token)
         places = [(s["custody"], s["location"] or s["party"]) for s in history["segments"]]  # type: ignore[index]
         assert places == [("supplier", "Vaxo Pharma GmbH, Marburg"), ("ours", "CR-A")], places
-        deadline = time.monotonic() + 10
-        while "HISTORY lot L2026-10" not in "".join(lines):
+        deadline = time.monotonic() + 30  # the history, the month's PDF record and the recall run
+        while "RECALL http" not in "".join(lines):
             assert time.monotonic() < deadline, "".join(lines)[-3000:]
             time.sleep(0.2)
     finally:
@@ -187,3 +187,7 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert "line 1 VAX-10 lot L2026-10: 24/24 cases complete completeness_verified" in out
     summary = r"HISTORY lot L2026-10: 2 segments, in CR-A \(\d+ sensors\); \d+ readings"
     assert re.search(summary, out), out[-3000:]
+    # QA's monthly GSP record of the room, stored with its hash; Rico's recall run of the lot.
+    assert re.search(r"REPORT RPT-\d{8}-[0-9a-f]{10}: monthly record of CR-A for \d{4}-\d\d so far", out)
+    ran = r"RECALL recall-\S+ class II by rico: lot L2026-10 recalled, 0 customers to tell .* CR-A 1 pallet"
+    assert re.search(ran, out), out[-3000:]
