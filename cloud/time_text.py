@@ -29,7 +29,9 @@ def duration(seconds: float | None, *, brief: bool = False, nearest: bool = Fals
     """Seconds as people read a duration; "—" for None.
 
     Two forms, on purpose.  The reports print whole minutes in one fixed form, as a record is read and
-    compared line by line: "0 min", "20 min", "3 h 05 min", "2 d 4 h".  ``brief`` is the pages' lists,
+    compared line by line: "0 min", "20 min", "3 h 05 min", "2 d 4 h"; under a minute but not nothing,
+    the seconds ("40 s"), because a record saying "0 min" out of range beside one excursion contradicts
+    itself to an inspector.  ``brief`` is the pages' lists,
     read at a glance, where a door left open 40 s must not read "0 min": to the second under a minute,
     zero parts left out, never below "0 s": "40 s", "12 min", "1 h", "1 h 05 min", "2 d", "3 d 04 h".
     Minutes are those elapsed, or the ``nearest`` one: the batch history's figures are sums of fractional
@@ -40,6 +42,10 @@ def duration(seconds: float | None, *, brief: bool = False, nearest: bool = Fals
         seconds = max(0, seconds)
         if seconds < 60:
             return f"{seconds} s"
+    else:
+        whole = round(seconds) if nearest else int(seconds)
+        if 0 < whole < 60:
+            return f"{whole} s"
     minutes = round(seconds / 60) if nearest else seconds // 60
     if minutes < 60:
         return f"{minutes} min"

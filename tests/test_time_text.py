@@ -21,17 +21,17 @@ def test_epoch_ms_as_iso_text_to_the_millisecond(ms: int | None, text: str | Non
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "—"), (0, "0 min"), (59, "0 min"), (20 * MIN, "20 min"), (HOUR, "1 h 00 min"),
+    [(None, "—"), (0, "0 min"), (59, "59 s"), (60, "1 min"), (20 * MIN, "20 min"), (HOUR, "1 h 00 min"),
      (3 * HOUR + 5 * MIN + 59, "3 h 05 min"), (47 * HOUR + 59 * MIN, "47 h 59 min"), (2 * DAY, "2 d 0 h"),
      (2 * DAY + 4 * HOUR, "2 d 4 h")],
 )  # fmt: skip
-def test_a_reports_durations_count_whole_minutes_elapsed(seconds: int | None, text: str) -> None:
+def test_a_reports_durations_are_whole_minutes_or_seconds_under_one(seconds: int | None, text: str) -> None:
     assert duration(seconds) == text
 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "—"), (29.9, "0 min"), (30.1, "1 min"), (1199.9, "20 min"),
+    [(None, "—"), (0.4, "0 min"), (29.9, "30 s"), (59.6, "1 min"), (90.1, "2 min"), (1199.9, "20 min"),
      (3 * HOUR + 5 * MIN + 31, "3 h 06 min"), (2 * DAY + 4 * HOUR + 29 * MIN, "2 d 4 h")],
 )  # fmt: skip
 def test_the_batch_historys_durations_are_to_the_nearest_minute(seconds: float | None, text: str) -> None:
