@@ -21,6 +21,7 @@ before the notification); 422 a bad field, naming it (a GTIN's check digit, a cl
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -165,19 +166,10 @@ def list_recalls(
 @router.post("/recalls", response_model=RecallOut, status_code=201, responses=WRITES)
 def open_recall(body: OpenBody, request: Request) -> RecallOut:
     """Open a recall: its lots are set recalled and the gateways sent their lists."""
-    principal: Principal = request.state.principal
-    with writing(request) as conn:
-        opened = recall_store.open_recall(
-            conn,
-            recall_class=body.recall_class,
-            reason=body.reason,
-            lots=[(x.product, x.lot) for x in body.lots],
-            serials=body.serials,
-            initiated_at=body.initiated_at,
-            by=acting(request),
-            held=principal.permissions,
-            now=utc_now(),
-        )
+    opened = _as_signed_in(
+        request, recall_store.open_recall, recall_class=body.recall_class, reason=body.reason,
+        lots=[(x.product, x.lot) for x in body.lots], serials=body.serials, initiated_at=body.initiated_at,
+    )  # fmt: skip
     catalog_changed(request)
     return RecallOut(**opened)
 
@@ -225,61 +217,59 @@ def _utc(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _as_signed_in(
+    request: Request, write: Callable[..., dict[str, Any]], *args: Any, **fields: Any
+) -> dict[str, Any]:
+    """``write(conn, *args, **fields)`` in a write transaction as the signed-in person (``by``, the
+    permissions they hold, ``now``): every recall write but the signed closing, for this router and the
+    recall page alike."""
+    principal: Principal = request.state.principal
+    with writing(request) as conn:
+        return write(conn, *args, by=acting(request), held=principal.permissions, now=utc_now(), **fields)
+
+
 def record(
     request: Request, recall_id: str, customer: str, kind: str, body: CustomerEventBody
 ) -> dict[str, Any]:
     """A customer's notification or acknowledgement, for this router and the recall page alike."""
-    principal: Principal = request.state.principal
-    with writing(request) as conn:
-        return recall_store.record_customer_event(
-            conn,
-            recall_id,
-            customer,
-            kind,
-            channel=body.channel,
-            note=body.note,
-            at=body.at,
-            by=acting(request),
-            held=principal.permissions,
-            now=utc_now(),
-        )
+    return _as_signed_in(
+        request, recall_store.record_customer_event, recall_id, customer, kind, channel=body.channel,
+        note=body.note, at=body.at,
+    )  # fmt: skip
 
 
-@router.post("/recalls/{recall_id}/customers/{customer}/notified", response_model=RecallOut, responses=WRITES)
-def customer_notified(
-    recall_id: RecallId, customer: Customer, body: CustomerEventBody, request: Request
-) -> RecallOut:
-    """Record that the customer was notified (``channel``: how); several notifications are kept, the
-    first counts for the response time."""
-    return RecallOut(**record(request, recall_id, unquote(customer), "notified", body))
+def _customer_event_route(kind: str, description: str) -> None:
+    """``POST /recalls/{recall_id}/customers/{customer}/{kind}`` (its operation named ``customer_{kind}``):
+    a customer's notification and acknowledgement take the same body and the same write, but each its
+    own path, so that a client names what it records."""
+
+    def route(
+        recall_id: RecallId, customer: Customer, body: CustomerEventBody, request: Request
+    ) -> RecallOut:
+        return RecallOut(**record(request, recall_id, unquote(customer), kind, body))
+
+    router.post(
+        f"/recalls/{{recall_id}}/customers/{{customer}}/{kind}", response_model=RecallOut, responses=WRITES,
+        name=f"customer_{kind}", description=description,
+    )(route)  # fmt: skip
 
 
-@router.post(
-    "/recalls/{recall_id}/customers/{customer}/acknowledged", response_model=RecallOut, responses=WRITES
+_customer_event_route(
+    "notified",
+    "Record that the customer was notified (``channel``: how); several notifications are kept, the\n"
+    "first counts for the response time.",
 )
-def customer_acknowledged(
-    recall_id: RecallId, customer: Customer, body: CustomerEventBody, request: Request
-) -> RecallOut:
-    """Record the customer's acknowledgement (after their notification; once)."""
-    return RecallOut(**record(request, recall_id, unquote(customer), "acknowledged", body))
+_customer_event_route(
+    "acknowledged", "Record the customer's acknowledgement (after their notification; once)."
+)
 
 
 def add_return(request: Request, recall_id: str, body: ReturnBody) -> dict[str, Any]:
-    principal: Principal = request.state.principal
-    with writing(request) as conn:
-        return recall_store.record_return(
-            conn,
-            recall_id,
-            body.customer,
-            quantity=body.quantity,
-            product=body.product,
-            lot=body.lot,
-            note=body.note,
-            at=body.at,
-            by=acting(request),
-            held=principal.permissions,
-            now=utc_now(),
-        )
+    """A quantity of a lot returned by a customer, for this router and the recall page alike."""
+    return _as_signed_in(
+        request, recall_store.record_return, recall_id, body.customer, quantity=body.quantity,
+        product=body.product, lot=body.lot, note=body.note, at=body.at,
+    )  # fmt: skip
 
 
 @router.post("/recalls/{recall_id}/returns", response_model=RecallOut, responses=WRITES)
