@@ -204,3 +204,25 @@ def engine(
     enrol(engine)
     yield engine
     engine.dispose()
+
+
+#: The tests that run a whole site in real time (gateway threads, the simulator's LLRP reader replaying
+#: passes at the speed of a forklift, the farm's scenario clock): each is judged on timing a starved CPU
+#: breaks (a portal that hears a pass's reads seconds late judges them late), so two must not run at once
+#: on a 2-core machine.  They share one xdist scope, so one worker runs them one after another.
+REAL_TIME_SITE = frozenset({
+    "tests/test_dock_end_to_end.py", "tests/test_case_end_to_end.py", "tests/test_recall_end_to_end.py",
+})  # fmt: skip
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (a file's tests on one worker, in order), with :data:`REAL_TIME_SITE`'s files
+    as one unit."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class RealTimeSiteTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "real-time-site" if scope in REAL_TIME_SITE else scope
+
+    return RealTimeSiteTogether(config, log)
