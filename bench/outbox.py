@@ -95,16 +95,23 @@ def throughput(where: Path, fsync: str, count: int, group: int = 500) -> dict[st
     }
 
 
-def paced(where: Path, rate: float, seconds: float) -> dict[str, float]:
-    """Put readings at ``rate`` per second, then count what the file holds."""
+def paced(
+    where: Path, rate: float, seconds: float, *, leading_edge: bool = True, name: str = "paced"
+) -> dict[str, float]:
+    """Put readings at ``rate`` per second, then count what the file holds, how many transactions
+    stored them and what they wrote.  ``leading_edge`` False: the reference, every group waiting its
+    full interval from its first item (the outbox before it committed at the leading edge)."""
     clock = SystemClock()
-    path = where / "paced.sqlite3"
+    path = where / f"{name}.sqlite3"
     put_at: list[float] = []
     committed_at: dict[int, float] = {}
-    with Outbox(OutboxConfig(path=str(path)), gateway="gw01", clock=clock) as outbox:
+    total = max(1, int(rate * seconds))
+    config = OutboxConfig(path=str(path))
+    with Outbox(config, gateway="gw01", clock=clock, leading_edge=leading_edge) as outbox:
         outbox.add_listener(lambda seq: committed_at.setdefault(seq, time.perf_counter()))
+        outbox.flush()  # the outbox's own opening writes are not the readings'
+        transactions, written = outbox.status().transactions, disk_writes()
         start = time.perf_counter()
-        total = int(rate * seconds)
         for i in range(total):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
@@ -113,6 +120,8 @@ def paced(where: Path, rate: float, seconds: float) -> dict[str, float]:
             put_at.append(time.perf_counter())
             outbox.put(item)
         outbox.flush()
+        transactions = outbox.status().transactions - transactions
+        written = disk_writes() - written
     conn = sqlite3.connect(path)
     stored, distinct, lowest, highest = conn.execute(
         "SELECT count(*), count(DISTINCT body), min(seq), max(seq) FROM items"
@@ -133,7 +142,17 @@ def paced(where: Path, rate: float, seconds: float) -> dict[str, float]:
         "gap_free": float(lowest == 1 and highest == stored),
         "latency_p50_ms": percentile(latencies, 50),
         "latency_p99_ms": percentile(latencies, 99),
+        "commits_per_reading": transactions / total,
+        "written_bytes_per_reading": written / total,
     }
+
+
+def live(where: Path, rate: float, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Live traffic at ``rate`` readings/s, committed at the leading edge and, as the reference measured
+    in the same run, by the trailing wait: (leading, reference)."""
+    name = f"live-{rate:g}"
+    return (paced(where, rate, seconds, name=name),
+            paced(where, rate, seconds, leading_edge=False, name=f"{name}-ref"))  # fmt: skip
 
 
 def check_cost(where: Path) -> tuple[float, float]:
@@ -160,6 +179,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="readings for the throughput runs")
     parser.add_argument("--rate", type=float, default=500.0, help="readings/s for the paced run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced run")
+    parser.add_argument("--live-seconds", type=float, default=10.0, help="length of each live run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -195,13 +215,32 @@ def main() -> None:
             f"gap_free={bool(p['gap_free'])}; put→durable p50 {p['latency_p50_ms']:.0f} ms, "
             f"p99 {p['latency_p99_ms']:.0f} ms"
         )
+        lives = {rate: live(where, rate, args.live_seconds) for rate in (1.0, 50.0, 500.0)}
+        for rate, (lead, ref) in lives.items():
+            print(
+                f"live {rate:g} readings/s for {args.live_seconds:g} s: put→durable p50 "
+                f"{lead['latency_p50_ms']:.1f} ms, p99 {lead['latency_p99_ms']:.1f} ms (trailing wait: "
+                f"{ref['latency_p50_ms']:.1f} / {ref['latency_p99_ms']:.1f} ms); commits per reading "
+                f"{lead['commits_per_reading']:.3f} ({ref['commits_per_reading']:.3f}); written "
+                f"{lead['written_bytes_per_reading']:,.0f} B/reading "
+                f"({ref['written_bytes_per_reading']:,.0f})"
+            )
+        slow, fast = lives[1.0], lives[500.0]
         print(
             f"RESULT full_items_per_s={results['full']['items_per_s']:.0f} "
             f"normal_items_per_s={results['normal']['items_per_s']:.0f} "
             f"commit_p99_ms={results['full']['commit_p99_ms']:.2f} "
             f"normal_commit_p99_ms={results['normal']['commit_p99_ms']:.2f} "
             f"bytes_per_reading={results['full']['disk_bytes_per_reading']:.0f} "
-            f"paced_{args.rate:.0f}_lost={p['lost']:.0f}"
+            f"paced_{args.rate:.0f}_lost={p['lost']:.0f} "
+            f"live_1_p50_ms={slow[0]['latency_p50_ms']:.1f} "
+            f"live_1_ref_p50_ms={slow[1]['latency_p50_ms']:.1f} "
+            f"live_1_commits_per_reading={slow[0]['commits_per_reading']:.3f} "
+            f"live_1_ref_commits_per_reading={slow[1]['commits_per_reading']:.3f} "
+            f"live_500_p50_ms={fast[0]['latency_p50_ms']:.1f} "
+            f"live_500_ref_p50_ms={fast[1]['latency_p50_ms']:.1f} "
+            f"live_500_commits_per_reading={fast[0]['commits_per_reading']:.4f} "
+            f"live_500_ref_commits_per_reading={fast[1]['commits_per_reading']:.4f}"
         )
 
 

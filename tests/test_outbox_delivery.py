@@ -199,5 +199,8 @@ def test_thinned_numbers_inside_ranges_let_the_cumulative_ack_pass(tmp_path: Pat
         drain(outbox, uplink, reconnect_every=25)
         assert outbox.acked_seq == cloud.ack() == outbox.committed_seq
     kinds = [type(decode_item(body)) for body in cloud.items.values()]
-    assert kinds.count(Alert) == 12 + 1  # every backlog alert and the outbox.thinned one
+    alerts = [item.rule for item in map(decode_item, cloud.items.values()) if isinstance(item, Alert)]
+    # Every backlog alert, and an outbox.thinned record per shedding pass: the first put commits at
+    # once (the leading edge), so the cap may be passed, and shed, once before the flush and once after.
+    assert len(alerts) - alerts.count("outbox.thinned") == 12 and alerts.count("outbox.thinned") >= 1
     assert 0 < kinds.count(Reading) < 3000 - 12

@@ -7,12 +7,18 @@ writer means numbering is serial by construction and no two connections
 fight over SQLite's write lock.
 
 Group commit: ``submit`` only appends to an in-memory queue.  The thread
-commits what has queued once ``commit_max_items`` are waiting, or the oldest
-waiting item is ``commit_interval_ms`` old, or someone flushes; one
+commits what has queued once ``commit_max_items`` are waiting, or the
+oldest waiting item is ``commit_interval_ms`` old, or someone flushes; one
 transaction numbers the items (``next_seq`` onwards), stores them and moves
-``next_seq``.  An item counts as accepted once that transaction has
-committed; until then it exists only in memory, which is the price of not
-paying an fsync per reading.
+``next_seq``.  At the *leading edge*: an item arriving when nothing was
+committed for an interval is committed at once.  At one reading a second
+every reading is then durable at once instead of 200 ms later, in as many
+transactions as before (one a reading); steady faster traffic commits as
+before; a burst after a quiet spell commits its first items at once, then
+groups as before (``bench.outbox``'s live runs count the transactions and
+bytes).  An item counts as accepted once that transaction has committed;
+until then it exists only in memory, which is the price of not paying an
+fsync per reading.
 
 Failures (disk full, I/O error) roll the transaction back, put the items back
 at the head of the queue and retry with back-off; the error is kept in
@@ -61,7 +67,10 @@ class Committer:
         interval_s: float,
         max_items: int,
         chunk: int = thinning.DEFAULT_CHUNK,
+        leading_edge: bool = True,
     ) -> None:
+        """``leading_edge`` False makes every group wait its full interval from its first item, as the
+        outbox did before: only the benchmark's reference asks for it."""
         self._db = db
         self._gateway = gateway
         self._clock = clock
@@ -72,6 +81,8 @@ class Committer:
         self._cond = threading.Condition()
         self._pending: deque[Item] = deque()
         self._first_pending_at = 0.0
+        self._leading_edge = leading_edge
+        self._last_commit_at = float("-inf")  # monotonic time the last group committed
         self._submitted = 0
         self._done = 0
         self._flushers = 0
@@ -175,12 +186,21 @@ class Committer:
 
     # -- the writer thread --------------------------------------------------------------------------
 
+    def _group_due_at(self) -> float:
+        """When the waiting group is due: at once if its first item came after a quiet interval (nothing
+        committed for ``interval_s`` before it), else an interval after its first item.  Counting the
+        busy case from the first item, not from the last commit, keeps the transactions of steady traffic
+        what they were (counting from the commit's end made 10 % more at 50 readings/s, measured)."""
+        if self._leading_edge and self._first_pending_at >= self._last_commit_at + self._interval_s:
+            return self._first_pending_at
+        return self._first_pending_at + self._interval_s
+
     def _group_due(self, now: float) -> bool:
         if not self._pending:
             return False
         if self._stop or self._flushers > 0 or len(self._pending) >= self._max_items:
             return True
-        return now >= self._first_pending_at + self._interval_s
+        return now >= self._group_due_at()
 
     def _ready(self, now: float) -> bool:
         if self._stop or self.acked_seq > self._db.meta.acked_seq or self._caps_wanted > self._caps_done:
@@ -190,7 +210,7 @@ class Committer:
     def _wait_s(self, now: float) -> float:
         deadline = self._next_age_check
         if self._pending:
-            deadline = min(deadline, self._first_pending_at + self._interval_s)
+            deadline = min(deadline, self._group_due_at())
         return max(0.0, deadline - now)
 
     def _run(self) -> None:
@@ -248,6 +268,7 @@ class Committer:
             newest = group[-1]  # put order: the last one put is the latest sign of life
             self._db.meta.note_alive(newest.ts, newest.boot, newest.mono, newest.synced)
         self.commit_ms.append((time.perf_counter() - started) * 1000)
+        self._last_commit_at = time.monotonic()
         self._published(done=len(group))
 
     def _published(self, done: int = 0) -> None:

@@ -142,6 +142,7 @@ class Outbox:
         thin_interval_s: float = thinning.DEFAULT_INTERVAL_MS / 1000,
         check: bool = True,
         chunk: int = thinning.DEFAULT_CHUNK,
+        leading_edge: bool = True,
     ) -> None:
         if config.path is None:
             raise ValueError("outbox.path is not set (it is filled in from gateway.data_dir when loading)")
@@ -166,6 +167,7 @@ class Outbox:
             interval_s=config.commit_interval_ms / 1000,
             max_items=config.commit_max_items,
             chunk=chunk,
+            leading_edge=leading_edge,
         )
         self._closed = False
         self._committer.start()

@@ -32,9 +32,10 @@ def open_outbox(path: Path, clock: Clock | None = None, **overrides: Any) -> Out
     """An outbox in ``path`` on ``clock`` (a new ``FakeClock`` unless given).
 
     ``overrides`` are ``OutboxConfig`` fields, or the ``Outbox`` options
-    ``thin_interval_s``, ``chunk`` and ``check``.
+    ``thin_interval_s``, ``chunk``, ``check`` and ``leading_edge``.
     """
-    options = {k: overrides.pop(k) for k in ("thin_interval_s", "chunk", "check") if k in overrides}
+    named = ("thin_interval_s", "chunk", "check", "leading_edge")
+    options = {k: overrides.pop(k) for k in named if k in overrides}
     return Outbox(config(path, **overrides), gateway=GATEWAY, clock=clock or FakeClock(), **options)
 
 
