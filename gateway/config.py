@@ -31,6 +31,7 @@ from coldgate.gateway.sensors.config import (
     Source,
     builtin_profiles,
 )
+from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S
 
 SECONDS = {"unit": "seconds"}
 
@@ -77,6 +78,12 @@ class UplinkConfig(MqttConnection, kw_only=True):
     #: Re-send a batch the cloud has not acknowledged end to end after this long.
     ack_timeout_s: Annotated[float, Meta(ge=1, le=3600, extra=SECONDS)] = 30.0
     heartbeat_s: Annotated[float, Meta(ge=5, le=3600, extra=SECONDS)] = 60.0
+    #: How fast a backlog (what the outbox held when the link came up) drains, in items a second: 500 is
+    #: ~150 KB/s of JSON, comfortable on 4G and for a cloud that every gateway returns to at once.  Live
+    #: items (committed while the link is up) and alerts are never held to it.
+    drain_items_per_s: Annotated[
+        float, Meta(gt=0, le=1_000_000, extra={"unit": "items/s"})
+    ] = DEFAULT_DRAIN_ITEMS_PER_S
 
 
 class OutboxConfig(ConfigBlock, kw_only=True):

@@ -91,6 +91,7 @@ def test_cold_room_gateway() -> None:
     assert config.uplink.client_id == "berlin-dc-cold-01"
     assert config.uplink.password_file == "/etc/coldgate/secrets/mqtt-password"
     assert config.uplink.inflight_max_batches <= 1000
+    assert config.uplink.drain_items_per_s == 500
 
     kinds = {type(line) for line in config.modbus_lines}
     assert kinds == {RtuLine, TcpLine, RtuOverTcpLine}

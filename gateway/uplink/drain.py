@@ -13,6 +13,10 @@ decides *when*:
   (``inflight_max_batches``, far below paho's 65,535 message ids) and the drain
   rate allow; then express batches carry alerts and gaps past a held-back
   backlog, never rate-limited (their own window bounds them);
+- the drain rate (``uplink.drain_items_per_s``) holds back the *backlog* only:
+  what the outbox had committed when the link came up.  Items committed while
+  the link is up are live and go at once (the window bounds them), else a site
+  producing more than the rate would fall further behind every second;
 - one MQTT connection and one publisher keep batches in seq order;
 - the status (birth on connect, heartbeat, will, offline on shutdown) is
   retained, so whoever looks next sees the newest; it is also published
@@ -61,7 +65,7 @@ from coldgate.gateway.uplink.mqtt_link import (
     Will,
 )
 from coldgate.gateway.uplink.options import link_options
-from coldgate.gateway.uplink.pacing import DEFAULT_DRAIN_ITEMS_PER_S, Backoff, DrainLimiter
+from coldgate.gateway.uplink.pacing import Backoff, DrainLimiter
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,7 @@ class Uplink:
         downlink: Downlink | None = None,
         on_command: Callable[[Command], None] | None = None,
         errors: StatusErrors | None = None,
-        drain_items_per_s: float = DEFAULT_DRAIN_ITEMS_PER_S,
+        drain_items_per_s: float | None = None,
         backoff: Backoff | None = None,
         options: LinkOptions | None = None,
     ) -> None:
@@ -110,7 +114,10 @@ class Uplink:
         self.encoder = BatchEncoder(
             site=site, gateway=gateway, stream=outbox.stream, max_bytes=config.batch_max_bytes
         )
-        self._drain_rate = drain_items_per_s
+        self._drain_rate = config.drain_items_per_s if drain_items_per_s is None else drain_items_per_s
+        #: The last seq of the backlog: what the outbox had committed when the link came up.  Only it
+        #: drains at ``_drain_rate``; later items are live.
+        self._backlog_until = 0
         self._started = clock.monotonic()
         self._batch_topic = batch_topic(site, gateway)
         self._status_topic = status_topic(site, gateway)
@@ -206,6 +213,7 @@ class Uplink:
             self.stats.connects += 1
             log.info("uplink connected (MQTT %s, session present: %s)", event.protocol, event.session_present)
             self.delivery.reconnected()  # what was in flight may be lost with the old connection
+            self._backlog_until = self.outbox.committed_seq
             self._announced = 0
             self._publish_status()  # birth
             self._wake.set()
@@ -255,12 +263,17 @@ class Uplink:
             want = min(cfg.batch_max_items, self.outbox.committed_seq - after)
             if want <= 0:
                 break
-            granted = limiter.grant(want, now)
-            if not granted:
-                delays.append(limiter.wait_s(want, now))
-                break
+            if after < self._backlog_until:  # the backlog drains at the rate, up to its end
+                want = min(want, self._backlog_until - after)
+                granted = limiter.grant(want, now)
+                if not granted:
+                    delays.append(limiter.wait_s(want, now))
+                    break
+            else:  # live: at once
+                granted = want
             chunk = self.outbox.read_batch(after, granted, self.encoder.items_max_bytes)
-            limiter.refund(granted - (len(chunk.items) if chunk else 0))
+            if after < self._backlog_until:
+                limiter.refund(granted - (len(chunk.items) if chunk else 0))
             if chunk is None or not self._publish(chunk, now, express=False):
                 break
         while len(delivery.express_in_flight()) < cfg.inflight_max_batches:
