@@ -70,6 +70,8 @@ class FakeCloud:
         self._holding = False
         self.streams: dict[Key, StreamState] = {}
         self.arrivals: list[tuple[str, str, int]] = []  # first arrival of each item, in order
+        #: ``time.perf_counter()`` at each item's first arrival, for latency figures (``bench.uplink``).
+        self.arrived_at: dict[tuple[str, str, int], float] = {}
         self.batches: list[Received] = []
         self.duplicates = 0
         self.conflicts: list[tuple[str, str, int]] = []
@@ -214,6 +216,7 @@ class FakeCloud:
                 if old is None:
                     state.items[item.seq] = body
                     self.arrivals.append((batch.gateway, batch.stream, item.seq))
+                    self.arrived_at[(batch.gateway, batch.stream, item.seq)] = time.perf_counter()
                     new += 1
                 elif old == body:
                     self.duplicates += 1
