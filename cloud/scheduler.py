@@ -83,6 +83,8 @@ PARTITIONS_RETRY_JOB = "readings-partitions-retry"
 RETRY_MIN = 10
 #: The monthly GSP records of every storage location for the previous month: early on the 1st (UTC).
 MONTHLY_REPORTS_JOB = "monthly-reports"
+#: Seconds :meth:`CloudScheduler.shutdown` waits for runs in progress before it leaves them behind (named).
+STOP_WAIT_S = 60.0
 
 
 def _utcnow() -> datetime.datetime:
@@ -145,6 +147,9 @@ class CloudScheduler:
         self._notify_again = threading.Event()
         #: Short critical policies already logged (site, count).
         self._notify_warned: set[object] = set()
+        #: Names of the jobs running now, so that shutdown waits for them itself (see ``shutdown``).
+        self._running_jobs: list[str] = []
+        self._jobs_done = threading.Condition()
 
     @property
     def running(self) -> bool:
@@ -186,7 +191,8 @@ class CloudScheduler:
         )
         # Not ``_every``: a calendar, not an interval.  Idempotent (a month stored is not stored again).
         self._scheduler.add_job(
-            self.store_monthly_reports_now, CronTrigger(day=1, hour=2, minute=15, timezone=UTC),
+            self._tracked(self.store_monthly_reports_now, MONTHLY_REPORTS_JOB),
+            CronTrigger(day=1, hour=2, minute=15, timezone=UTC),
             id=MONTHLY_REPORTS_JOB, name="monthly GSP records of the previous month", replace_existing=True,
             max_instances=1, coalesce=True, misfire_grace_time=None,
         )  # fmt: skip
@@ -208,7 +214,7 @@ class CloudScheduler:
         """One run at a time; runs missed while one was busy are merged into one, and a late run
         (a stalled process) is still worth doing once."""
         self._scheduler.add_job(
-            job,
+            self._tracked(job, ident),
             trigger,
             id=ident,
             name=name,
@@ -218,10 +224,37 @@ class CloudScheduler:
             misfire_grace_time=None,
         )
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop the jobs; with ``wait``, a run in progress finishes (its transaction commits) first."""
+    def _tracked(self, job: Callable[[], object], ident: str) -> Callable[[], object]:
+        def run() -> object:
+            with self._jobs_done:
+                self._running_jobs.append(ident)
+            try:
+                return job()
+            finally:
+                with self._jobs_done:
+                    self._running_jobs.remove(ident)
+                    self._jobs_done.notify_all()
+
+        return run
+
+    def shutdown(self, wait: bool = True, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop the jobs; with ``wait``, a run in progress finishes (its transaction commits) first, for
+        up to ``wait_s``, after which the runs still going are named in the log and left behind.
+
+        APScheduler's own wait holds its job-store lock while it waits, so a job that touches the
+        scheduler (the QA cases job wakes the notify job; a failed partition run plans its retry) would
+        wait for that lock forever, and the shutdown for the job: the service's stop hung once in CI.
+        So APScheduler stops without waiting (no lock held) and the runs are waited for here."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
+            self._scheduler.shutdown(wait=False)
+        if wait:
+            with self._jobs_done:
+                if not self._jobs_done.wait_for(lambda: not self._running_jobs, timeout=wait_s):
+                    log.error(
+                        "scheduler stopped with runs still going after %g s, left behind: %s",
+                        wait_s,
+                        ", ".join(self._running_jobs),
+                    )
         if self.binding_process is not None:
             self.binding_process.close()
 
@@ -289,8 +322,8 @@ class CloudScheduler:
             self.catalog_changed()
         if placed:
             self._notify_again.set()
-            if self._notify_lock.locked():
-                return placed  # the run going sees the flag and goes round again
+            if self._notify_lock.locked() or not self._scheduler.running:
+                return placed  # the run going sees the flag and goes round again; or we are stopping
             try:
                 self._scheduler.modify_job(NOTIFY_JOB, next_run_time=datetime.datetime.now(UTC))
             except Exception:
@@ -389,7 +422,7 @@ class CloudScheduler:
             )
             # Not a day later: every reading of a month stored before its partition exists blocks it.
             self._scheduler.add_job(
-                self.ensure_partitions_now,
+                self._tracked(self.ensure_partitions_now, PARTITIONS_RETRY_JOB),
                 "date",
                 run_date=self._clock() + datetime.timedelta(minutes=RETRY_MIN),
                 id=PARTITIONS_RETRY_JOB,
