@@ -11,7 +11,11 @@ each batch:
   window and the cloud bound it; a gateway's default is ``uplink.drain_items_per_s``, 500).
 * **Live traffic.**  Readings put at 500/s and at 10/s with fsync on (``fsync = "full"``, the default),
   each reading timed from ``Outbox.put`` to its first arrival at the consumer (goal: p50 ≤ 20 ms, p99 ≤
-  100 ms at both rates).
+  100 ms at both rates), at each commit interval of ``--commit-intervals`` (the outbox's
+  ``commit_interval_ms``; the default first): the latency is almost all the group commit's wait, and
+  what a shorter interval costs is counted beside it, per reading, in outbox transactions (commits of
+  readings and of acks) and in bytes this process caused to be written (``/proc/self/io``: the outbox's
+  WAL and checkpoints; the broker is another process): the wear an SD card takes.
 
 CPU and peak RSS are this process's, which holds the outbox, the uplink *and* the fake consumer (the
 broker runs apart): an upper bound for the gateway's share.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import resource
 import statistics
 import tempfile
@@ -43,6 +48,8 @@ from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.uplink import CLOCK
 
 GATEWAY, SITE = "gw01", "ams-dc1"
+#: The outbox's default ``commit_interval_ms``.
+DEFAULT_INTERVAL_MS = OutboxConfig(path="-").commit_interval_ms
 LIVE_RATES = (500.0, 10.0)
 
 
@@ -120,6 +127,17 @@ async def drain(broker: MosquittoBroker, outbox: Outbox, args: argparse.Namespac
     }
 
 
+def disk_writes() -> int:
+    """Bytes this process has caused to be written to storage (Linux /proc/self/io; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 async def live(
     broker: MosquittoBroker, outbox: Outbox, args: argparse.Namespace, rate: float
 ) -> dict[str, float]:
@@ -132,6 +150,8 @@ async def live(
         task = asyncio.create_task(uplink.run(stop))
         await cloud.until(lambda: uplink.link.connected, what="the uplink connected")
         await asyncio.sleep(0.5)
+        outbox.flush()  # the outbox's own opening writes are not the readings'
+        transactions, written = outbox.status().transactions, disk_writes()
         usage = Usage()
         start = time.perf_counter()
         for n in range(count):
@@ -143,6 +163,9 @@ async def live(
             outbox.put(reading(n / 1000, sensor=f"cr1-t{n % 10:02d}", stamp=CLOCK.stamp()))
         await cloud.until(lambda: outbox.acked_seq == outbox.committed_seq == count, timeout=120)
         cpu, rss = usage.figures()
+        outbox.flush()  # the last acks' deletes
+        transactions = outbox.status().transactions - transactions
+        written = disk_writes() - written
         stop.set()
         await task
         arrived = dict(cloud.arrived_at)
@@ -158,6 +181,8 @@ async def live(
         "p99_ms": percentile(latencies, 99),
         "cpu_percent": cpu,
         "rss_mb": rss,
+        "transactions_per_reading": transactions / count,
+        "written_bytes_per_reading": written / count,
     }
 
 
@@ -173,16 +198,24 @@ def main() -> None:
         help=f"the backlog's drain rate, items/s (a gateway's default: {DEFAULT_DRAIN_ITEMS_PER_S:g})",
     )  # fmt: skip
     parser.add_argument("--live-seconds", type=float, default=10.0, help="length of each live run")
+    parser.add_argument(
+        "--commit-intervals", default=f"{DEFAULT_INTERVAL_MS},20",
+        help="the outbox's commit_interval_ms values of the live runs, comma-separated (the default first)",
+    )  # fmt: skip
     args = parser.parse_args()
+    intervals = [int(v) for v in args.commit_intervals.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoBroker(Path(tmp) / "mosquitto")
         broker.start()
         try:
-            lives = {}
-            for rate in LIVE_RATES:
-                config = OutboxConfig(path=f"{tmp}/live-{rate:g}.sqlite3")  # fsync "full", the default
-                with Outbox(config, gateway=GATEWAY, clock=SystemClock()) as outbox:
-                    lives[rate] = asyncio.run(live(broker, outbox, args, rate))
+            lives: dict[tuple[int, float], dict[str, float]] = {}
+            for interval in intervals:
+                for rate in LIVE_RATES:
+                    # fsync "full", the default
+                    path = f"{tmp}/live-{rate:g}-{interval}.sqlite3"
+                    config = OutboxConfig(path=path, commit_interval_ms=interval)
+                    with Outbox(config, gateway=GATEWAY, clock=SystemClock()) as outbox:
+                        lives[interval, rate] = asyncio.run(live(broker, outbox, args, rate))
             config = OutboxConfig(path=f"{tmp}/outbox.sqlite3", fsync="normal")
             with Outbox(config, gateway=GATEWAY, clock=SystemClock()) as outbox:
                 for i in range(args.items):
@@ -191,11 +224,14 @@ def main() -> None:
                 figures = asyncio.run(drain(broker, outbox, args))
         finally:
             broker.stop()
-    for rate, f in lives.items():
+    for (interval, rate), f in lives.items():
         print(
-            f"live {rate:g} readings/s for {args.live_seconds:g} s (fsync full): put→consumer p50 "
-            f"{f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms (goal 20 / 100 ms); CPU "
-            f"{f['cpu_percent']:.1f} % of a core, peak RSS {f['rss_mb']:.0f} MB (outbox, uplink and consumer)"
+            f"live {rate:g} readings/s for {args.live_seconds:g} s (fsync full, commit every {interval} ms)"
+            ": "
+            f"put→consumer p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms (goal 20 / 100 ms); "
+            f"{f['transactions_per_reading']:.3f} transactions and {f['written_bytes_per_reading']:,.0f} B "
+            f"written per reading; CPU {f['cpu_percent']:.1f} % of a core, peak RSS {f['rss_mb']:.0f} MB "
+            "(outbox, uplink and consumer)"
         )
     print(
         f"{figures['items']:.0f} readings drained and acknowledged in {figures['seconds']:.2f} s (goal 60 s "
@@ -207,7 +243,14 @@ def main() -> None:
         f"{figures['alert_ms']:.0f} ms (goal 1,000 ms); "
         f"CPU {figures['cpu_percent']:.0f} % of a core, peak RSS {figures['rss_mb']:.0f} MB"
     )
-    fast, slow = lives[500.0], lives[10.0]
+    default = intervals[0]
+    fast, slow = lives[default, 500.0], lives[default, 10.0]
+    others = " ".join(
+        f"live_{rate:g}_{key}_at_{interval}ms={f[key]:.{digits}f}"
+        for (interval, rate), f in lives.items()
+        for key, digits in (("p50_ms", 1), ("p99_ms", 1), ("transactions_per_reading", 3),
+                            ("written_bytes_per_reading", 0))
+    )  # fmt: skip
     print(
         f"RESULT items_per_s={figures['items_per_s']:.0f} bytes_per_item={figures['bytes_per_item']:.0f} "
         f"batches={figures['batches']:.0f} ack_timeouts={figures['timeouts']:.0f} "
@@ -216,7 +259,8 @@ def main() -> None:
         f"live_500_p50_ms={fast['p50_ms']:.1f} live_500_p99_ms={fast['p99_ms']:.1f} "
         f"live_10_p50_ms={slow['p50_ms']:.1f} live_10_p99_ms={slow['p99_ms']:.1f} live_goal_p50_ms=20 "
         f"live_goal_p99_ms=100 live_500_cpu_percent={fast['cpu_percent']:.1f} "
-        f"drain_cpu_percent={figures['cpu_percent']:.0f} peak_rss_mb={figures['rss_mb']:.0f}"
+        f"drain_cpu_percent={figures['cpu_percent']:.0f} peak_rss_mb={figures['rss_mb']:.0f} "
+        f"commit_interval_ms={default} {others} load1={os.getloadavg()[0]:.1f}"
     )
 
 

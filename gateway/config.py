@@ -96,7 +96,9 @@ class OutboxConfig(ConfigBlock, kw_only=True):
     max_age_s: Annotated[float, Meta(ge=3600, le=31_622_400, extra=SECONDS)] = 2_592_000.0
     #: "full" survives power cuts; "normal" (WAL) may lose the last commits, never corrupts.
     fsync: Literal["full", "normal"] = "full"
-    commit_interval_ms: Annotated[int, Meta(ge=0, le=10_000)] = 200
+    #: Readings closer together than this share a commit (alerts never wait): latency against SD-card
+    #: wear, measured side by side by ``python -m bench.uplink`` (see ``gateway/buffer/dbfile.py``).
+    commit_interval_ms: Annotated[int, Meta(ge=0, le=10_000)] = 20
     commit_max_items: Annotated[int, Meta(ge=1, le=100_000)] = 500
 
 

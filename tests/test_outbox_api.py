@@ -14,6 +14,7 @@ import pytest
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Reading
 from coldgate.contract.units import Quantity
+from coldgate.gateway.buffer.committer import ACK_DELAY_S
 from coldgate.gateway.buffer.lanes import PRIORITY, ROUTINE
 from coldgate.gateway.buffer.outbox import AckAheadError, ItemRefused, Outbox, OutboxError
 from coldgate.gateway.buffer.outbox_db import OutboxDb
@@ -95,6 +96,38 @@ def test_a_full_group_commits_without_waiting_for_the_interval(tmp_path: Path) -
         assert outbox.pending() == 50
         outbox.flush()
         assert outbox.committed_seq == 251
+
+
+def test_an_alert_is_committed_at_once_with_the_readings_waiting_before_it(tmp_path: Path) -> None:
+    """Readings wait for the group commit; an alert does not, and takes what waits before it along."""
+    with open_outbox(tmp_path, commit_interval_ms=10_000, commit_max_items=1000) as outbox:
+        outbox.put(reading())
+        wait_until(lambda: outbox.committed_seq == 1)  # the leading edge: the interval starts now
+        outbox.put(reading())
+        assert outbox.pending() == 1
+        outbox.put(alert())
+        wait_until(lambda: outbox.committed_seq == 3, timeout=5)  # long before the 10 s interval
+
+
+def test_an_acks_deletes_ride_on_the_next_group_or_wait_a_second(tmp_path: Path) -> None:
+    """No transaction of its own for an ack a group follows; one for an ack nothing follows, a second
+    (``ACK_DELAY_S``) later, not at once."""
+    with open_outbox(tmp_path, commit_interval_ms=50) as outbox:
+        for _ in range(5):
+            outbox.put(reading())
+        outbox.flush()
+        before = outbox.status().transactions
+        assert outbox.ack(3) is True
+        outbox.put(reading())
+        outbox.flush()
+        wait_until(lambda: outbox.depth() == 3)
+        assert outbox.status().transactions - before == 1  # the group's, carrying the deletes
+        acked_at = time.monotonic()
+        assert outbox.ack(6) is True
+        wait_until(lambda: outbox.depth() == 0)
+        assert time.monotonic() - acked_at >= ACK_DELAY_S * 0.9
+        assert outbox.status().transactions - before == 2
+    assert stored(tmp_path) == []
 
 
 def test_close_commits_what_is_still_queued(tmp_path: Path) -> None:
