@@ -28,7 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from bench.dialects import on_each_dialect
 from coldgate.cloud.api import queries, queries_overview
@@ -70,25 +70,33 @@ def _insert_year(engine: Engine, sensor: str, days: int, spike_at: int | None) -
         conn.execute(text(sql))
 
 
+def register(engine: Engine, gateway: str, sensors: list[str], ts: int) -> None:
+    """The gateway's status and every sensor registered the normal way: one reading each (at ``ts``,
+    ``ts + 1``, ...; seqs 1 up on the rig's stream), through ingest."""
+    ingest(engine, *status_message(gateway, ts=ts, last_seq=len(sensors)))
+    for first in range(0, len(sensors), 250):
+        last = min(len(sensors), first + 250)
+        batch = [reading(n + 1, sensor=sensors[n], ts=ts + n) for n in range(first, last)]
+        ingest(engine, *batch_message(gateway, batch))
+
+
 def fill(engine: Engine, dialect: str, sensors: int, days: int, registered: int) -> None:
     enrol(engine, ["gw01"])
     with engine.begin() as conn:
         start_day = datetime.datetime.fromtimestamp((END - days * DAY) / 1000, datetime.UTC).date()
         ensure_partitions(conn, start_day, datetime.datetime.fromtimestamp(END / 1000, datetime.UTC).date())
-    ingest(engine, *status_message("gw01", ts=END, last_seq=registered))
-    # Register every sensor the normal way: one reading each, through ingest.
-    for first in range(0, registered, 250):
-        batch = [
-            reading(n + 1, sensor=f"s-{n:03d}", ts=END + n)
-            for n in range(first, min(registered, first + 250))
-        ]
-        ingest(engine, *batch_message("gw01", batch))
+    register(engine, "gw01", [f"s-{n:03d}" for n in range(registered)], END)
     for k in range(sensors):
         _insert_year(engine, f"s-{k:03d}", days, spike_at=(days * 1440) // 2 if k == 0 else None)
     with engine.begin() as conn:
         # The readings went in around ingest, so their hourly summaries are computed as a bulk load's are.
         reading_hours.rebuild(conn)
         conn.execute(text("ANALYZE"))
+
+
+def chart(conn: Connection, gateway: str, sensor: str, start: int, end: int) -> dict[str, object]:
+    """A sensor's temperature chart over [start, end) as its page asks for it (``bench.growth`` too)."""
+    return queries.reading_series(conn, gateway, sensor, start, end, POINTS, "temperature")
 
 
 def timed(requests: int, call: Callable[[], object]) -> tuple[float, float]:
@@ -110,10 +118,8 @@ def measure(engine: Engine, dialect: str, days: int, requests: int, registered: 
             start = END - span
             series: dict[str, object] = {}
 
-            def chart(start: int = start, series: dict[str, object] = series) -> None:
-                series.update(
-                    queries.reading_series(conn, "gw01", "s-000", start, END, POINTS, "temperature")
-                )
+            def sensor_chart(start: int = start, series: dict[str, object] = series) -> None:
+                series.update(chart(conn, "gw01", "s-000", start, END))
 
             def reference(start: int = start) -> None:
                 conn.execute(
@@ -121,7 +127,7 @@ def measure(engine: Engine, dialect: str, days: int, requests: int, registered: 
                          "AND ts >= :a AND ts < :b"), {"a": start, "b": END},
                 ).scalar_one()  # fmt: skip
 
-            figures[f"chart_{name}_p50_ms"], figures[f"chart_{name}_p95_ms"] = timed(requests, chart)
+            figures[f"chart_{name}_p50_ms"], figures[f"chart_{name}_p95_ms"] = timed(requests, sensor_chart)
             _, figures[f"count_{name}_p95_ms"] = timed(requests, reference)
             if name == "1y":
 

@@ -133,7 +133,8 @@ def sensor_room(k: int) -> str:
     return ("CR1", "YARD", *(f"Z{z:02d}" for z in range(1, 21)))[k % 22]
 
 
-def seed_rooms(engine: Engine, sensors: int) -> None:
+def seed_rooms(engine: Engine, sensors: int, since: int = R0 - DAY) -> None:
+    """The rooms and doors, and ``sensors`` placed from ``since`` (``bench.growth``: its oldest reading)."""
     now = RELEASED - datetime.timedelta(days=1)
     with engine.begin() as conn:
         for room in (*ROOMS, *(f"Z{z:02d}" for z in range(1, 21))):
@@ -144,7 +145,7 @@ def seed_rooms(engine: Engine, sensors: int) -> None:
             put_location(conn, SITE, door, fields, reason="survey", by=QA, now=now)
         placed = datetime.datetime.now(datetime.UTC)
         for k in range(sensors):
-            place(conn, sensor_gateway(k), "sensor", sensor_name(k), sensor_room(k), R0 - DAY,
+            place(conn, sensor_gateway(k), "sensor", sensor_name(k), sensor_room(k), since,
                   reason="installed", by=QA, now=placed)  # fmt: skip
 
 
@@ -236,12 +237,16 @@ def lot_rows(ids: dict[str, str], item_ref: Callable[[str], str]) -> Iterator[di
 # -- readings, the excursion, the outage -------------------------------------------------------------------
 
 
-def fill_readings(url: str, sensors: int, total: int) -> int:
-    """``total`` readings (about): the rooms' sensors every minute (temperature and humidity), the others
-    sharing the rest at an even interval; written per sensor by one ``INSERT ... SELECT``."""
+def fill_readings(
+    url: str, sensors: int, total: int, *, start: int = R0, end: int = R1, seq_base: int = 0
+) -> int:
+    """``total`` readings (about) over [start, end): the rooms' sensors every minute (temperature and
+    humidity), the others sharing the rest at an even interval; written per sensor by one ``INSERT ...
+    SELECT``.  ``bench.growth`` fills older windows before R0 at the same rates, its seqs from ``seq_base``
+    up (a sensor's seqs of one window stay below ``10_000_000 - seq_base``), so no two windows share a seq."""
     import psycopg
 
-    window = R1 - R0
+    window = end - start
     per_minute = window // MINUTE
     room_sensors = 2 * len(ROOMS)
     rest = max(sensors - room_sensors, 1)
@@ -265,9 +270,10 @@ def fill_readings(url: str, sensors: int, total: int) -> int:
             for quantity, unit, value, offset in quantities:
                 sql = (
                     f"INSERT INTO readings ({columns}) SELECT '{gateway}', '{READINGS_STREAM}', "
-                    f"{k * 100_000_000 + offset} + n, ts, '{BOOT}', n * {step}, true, '{sensor}', "
+                    f"{k * 100_000_000 + offset + seq_base} + n, ts, '{BOOT}', n * {step}, true, "
+                    f"'{sensor}', "
                     f"'{quantity}', "
-                    f"{value}, '{unit}', 'ok' FROM (SELECT n, {R0} + n * {step} AS ts "
+                    f"{value}, '{unit}', 'ok' FROM (SELECT n, {start} + n * {step} AS ts "
                     f"FROM generate_series(0::bigint, {count - 1}) AS n) AS g WHERE {skip}"
                 )
                 written += conn.execute(sql).rowcount
@@ -362,6 +368,26 @@ def profile_history(conn: Connection, gtin: str, runs: int) -> tuple[dict[str, f
     return found, top
 
 
+def lot_history_json(conn: Connection, gtin: str) -> dict[str, Any]:
+    """The batch history of lot LR as JSON, as measured (``bench.growth`` times the same call)."""
+    return history_content(history_store.lot_history(conn, gtin, LR, as_of=R1))
+
+
+def lc_recall_run(engine: Engine, lc_gtin: str) -> tuple[str, int]:
+    """The recall run of lot LC (its customer CSV, and how many customers it tells), in a transaction
+    rolled back, so that every run opens the recall afresh."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            opened = recall_store.open_recall(
+                conn, recall_class="II", reason="bench: temperature abuse reported by a customer",
+                lots=[(lc_gtin, LC)], by=QA, held=RECALLER, now=datetime.datetime.now(datetime.UTC),
+            )  # fmt: skip
+            return recall_store.customer_csv(conn, opened["id"]), len(opened["customers"])
+        finally:
+            transaction.rollback()
+
+
 def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
     figures: dict[str, str] = {}
     with engine.connect() as conn:
@@ -369,7 +395,7 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
         lc_gtin = catalog_product(conn, LC_PRODUCT)["gtin"]
 
         def history_json() -> dict[str, Any]:
-            return history_content(history_store.lot_history(conn, gtin, LR, as_of=R1))
+            return lot_history_json(conn, gtin)
 
         say(f"timing the batch history (JSON) (one call only if slower than {args.budget_s:g} s)")
         # The machine may be shared: the load average around the timing says how far to trust a p95 that,
@@ -404,17 +430,9 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
     customers: list[int] = []
 
     def recall_run() -> str:
-        with engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                opened = recall_store.open_recall(
-                    conn, recall_class="II", reason="bench: temperature abuse reported by a customer",
-                    lots=[(lc_gtin, LC)], by=QA, held=RECALLER, now=datetime.datetime.now(datetime.UTC),
-                )  # fmt: skip
-                customers.append(len(opened["customers"]))
-                return recall_store.customer_csv(conn, opened["id"])
-            finally:
-                transaction.rollback()
+        csv_text, told = lc_recall_run(engine, lc_gtin)
+        customers.append(told)
+        return csv_text
 
     r50, r95, csv_text, _ = timed(args.repeats, recall_run)
 
@@ -469,6 +487,32 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, str]:
 # -- main -------------------------------------------------------------------------------------------------
 
 
+def seed_world(url: str, engine: Engine, sensors: int, movements: int, rng: random.Random,
+               placed_since: int = R0 - DAY) -> int:  # fmt: skip
+    """Everything but the readings and events: the site, rooms, ``sensors`` placed, lots LR and LC with
+    their documents, and ``movements`` bindings COPYed (as many edge items); returns the bindings."""
+    started = time.perf_counter()
+    plan = plan_site(50, 4, 25_000, 40, 300, rng)
+    seed_site(engine, plan)
+    seed_rooms(engine, sensors, placed_since)
+    ids = seed_lots(engine)
+    say(f"catalog, {len(ids) + len(plan.documents)} documents and {sensors} placements "
+        f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        doc_ids = {
+            r.reference: (r.id, r.kind)
+            for r in conn.execute(text("SELECT DISTINCT id, reference, kind FROM document_versions"))
+        }
+    mine = list(lot_rows(ids, plan.item_refs.__getitem__))
+    filler = binding_rows(plan, doc_ids, "", "", max(0, movements - len(mine)), 0, 0, rng)
+    copied = copy_bindings(url, itertools.chain(mine, filler))
+    say(f"bindings: {copied:,} rows ({len(mine):,} of lots LR and LC) and as many edge items "
+        f"COPYed in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    return copied
+
+
 def _reused_url(name: str) -> str:
     """The SQLAlchemy URL of database ``name`` on the server ``ThrowawayDatabase`` uses."""
     params = dict(part.split("=", 1) for part in SERVER_DSN.split())
@@ -508,25 +552,7 @@ def run(args: argparse.Namespace) -> str:
     try:
         migrate(database.url)
         engine = make_engine(database.url, writer=True)
-        started = time.perf_counter()
-        plan = plan_site(50, 4, 25_000, 40, 300, rng)
-        seed_site(engine, plan)
-        seed_rooms(engine, args.sensors)
-        ids = seed_lots(engine)
-        say(f"catalog, {len(ids) + len(plan.documents)} documents and {args.sensors} placements "
-            f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
-
-        started = time.perf_counter()
-        with engine.connect() as conn:
-            doc_ids = {
-                r.reference: (r.id, r.kind)
-                for r in conn.execute(text("SELECT DISTINCT id, reference, kind FROM document_versions"))
-            }
-        mine = list(lot_rows(ids, plan.item_refs.__getitem__))
-        filler = binding_rows(plan, doc_ids, "", "", max(0, args.movements - len(mine)), 0, 0, rng)
-        movements = copy_bindings(database.url, itertools.chain(mine, filler))
-        say(f"bindings: {movements:,} rows ({len(mine):,} of lots LR and LC) and as many edge items "
-            f"COPYed in {time.perf_counter() - started:.0f} s")  # fmt: skip
+        movements = seed_world(database.url, engine, args.sensors, args.movements, rng)
 
         started = time.perf_counter()
         with engine.begin() as conn:
