@@ -8,7 +8,8 @@ ix_readings_sensor_ts (gateway, sensor, ts), never a scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.orm import aliased
 
@@ -144,7 +146,13 @@ def gateway_exists(conn: Connection, gateway: str) -> bool:
 # ---------------------------------------------------------------- sensors
 
 
-def sensors(conn: Connection, gateway: str | None, site: str | None) -> list[schemas.SensorEntry]:
+#: A sensor's newest reading is looked for among this recent stretch first (``sensors``).
+RECENT_MS = 7 * 86_400_000
+
+
+def sensors(
+    conn: Connection, gateway: str | None, site: str | None, *, now_ms: int | None = None
+) -> list[schemas.SensorEntry]:
     """Sensors with their newest reading, one index probe per sensor, never a scan of readings.
 
     "Newest" is ``ORDER BY ts DESC LIMIT 1`` on ix_readings_sensor_ts; a tie on
@@ -152,6 +160,13 @@ def sensors(conn: Connection, gateway: str | None, site: str | None) -> list[sch
     in the alerts' step order.  PostgreSQL runs that per sensor as a LATERAL
     subquery.  SQLite has no LATERAL: it finds the newest ts with a correlated
     subquery and joins back on the same index, and the tie is settled here.
+
+    On PostgreSQL the probe is first bounded to readings from ``now_ms`` (the wall clock if None) minus
+    RECENT_MS on: ``ts`` is the partition key, so the probe visits the last month or two, where an
+    unbounded one visits the index of every monthly partition (a Merge Append of them all, per sensor:
+    ``bench.growth``'s overview grew with the years stored, not with the sensors).  A sensor with
+    nothing that recent is probed again without the bound; a reading in the bound is newer than any
+    outside it, so the answer is the same.
     """
     reading_cols = ("ts", "ts_corrected", "value", "unit", "quantity", "quality", "reason", "stream", "seq")
     base = select(Sensor.gateway, Gateway.site, Sensor.id, Sensor.zone, Sensor.calibration_due).join(
@@ -162,34 +177,53 @@ def sensors(conn: Connection, gateway: str | None, site: str | None) -> list[sch
     if site is not None:
         base = base.where(Gateway.site == site)
     if conn.dialect.name == "postgresql":
-        newest = (
-            select(*(getattr(Reading, name) for name in reading_cols))
-            .where(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id)
-            .order_by(Reading.ts.desc(), Reading.stream.desc(), Reading.seq.desc())
-            .limit(1)
-            .lateral("newest")
-        )
-        query = base.add_columns(*newest.c).outerjoin(newest, true())
-    else:
-        probe = aliased(Reading, name="probe")
-        newest_ts = (
-            select(probe.ts)
-            .where(probe.gateway == Sensor.gateway, probe.sensor == Sensor.id)
-            .order_by(probe.ts.desc())
-            .limit(1)
-            .correlate(Sensor)
-            .scalar_subquery()
-        )
-        query = base.add_columns(*(getattr(Reading, name) for name in reading_cols)).outerjoin(
-            Reading,
-            and_(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id, Reading.ts == newest_ts),
-        )
+        recent_from = (int(time.time() * 1000) if now_ms is None else now_ms) - RECENT_MS
+        rows = list(conn.execute(_newest_per_sensor(base, reading_cols, recent_from)).mappings())
+        silent = [(row["gateway"], row["id"]) for row in rows if row["ts"] is None]
+        if silent:
+            again = base.where(tuple_(Sensor.gateway, Sensor.id).in_(silent))
+            older = {(r["gateway"], r["id"]): r for r in conn.execute(_newest_per_sensor(again, reading_cols))
+                     .mappings()}  # fmt: skip
+            rows = [older.get((row["gateway"], row["id"]), row) for row in rows]
+        return _sensor_entries(rows, reading_cols)
+    probe = aliased(Reading, name="probe")
+    newest_ts = (
+        select(probe.ts)
+        .where(probe.gateway == Sensor.gateway, probe.sensor == Sensor.id)
+        .order_by(probe.ts.desc())
+        .limit(1)
+        .correlate(Sensor)
+        .scalar_subquery()
+    )
+    query = base.add_columns(*(getattr(Reading, name) for name in reading_cols)).outerjoin(
+        Reading,
+        and_(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id, Reading.ts == newest_ts),
+    )
     # Only sensor columns in ORDER BY: ordering by reading columns would tempt SQLite into the
     # primary key (gateway, stream, seq) to save a sort, reading every reading of the gateway.
     query = query.order_by(Sensor.gateway, Sensor.id)
+    return _sensor_entries(conn.execute(query).mappings(), reading_cols)
+
+
+def _newest_per_sensor(base: Any, reading_cols: tuple[str, ...], recent_from: int | None = None) -> Any:
+    """PostgreSQL: ``base``'s sensors with their newest reading (from ``recent_from`` on, if given)."""
+    where = [Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id]
+    if recent_from is not None:
+        where.append(Reading.ts >= recent_from)
+    newest = (
+        select(*(getattr(Reading, name) for name in reading_cols))
+        .where(*where)
+        .order_by(Reading.ts.desc(), Reading.stream.desc(), Reading.seq.desc())
+        .limit(1)
+        .lateral("newest")
+    )
+    return base.add_columns(*newest.c).outerjoin(newest, true()).order_by(Sensor.gateway, Sensor.id)
+
+
+def _sensor_entries(rows: Iterable[Any], reading_cols: tuple[str, ...]) -> list[schemas.SensorEntry]:
     entries: dict[tuple[str, str], schemas.SensorEntry] = {}
     tie_keys: dict[tuple[str, str], tuple[str, int]] = {}
-    for row in conn.execute(query).mappings():
+    for row in rows:
         key = (row["gateway"], row["id"])
         last = None
         if row["ts"] is not None:

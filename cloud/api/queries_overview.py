@@ -38,7 +38,7 @@ def _located(
 def overview(conn: Connection, *, site: str | None, now_ms: int) -> Overview:
     gateways = queries.gateways(conn, site=site)
     by_id = {g.id: g for g in gateways}
-    sensors = queries.sensors(conn, None, site)
+    sensors = queries.sensors(conn, None, site, now_ms=now_ms)
     alerts: dict[tuple[str, str], list[AlertEntry]] = defaultdict(list)
     open_alerts = queries.alerts(conn, None, True, None, _OPEN_LIMIT)
     for alert in open_alerts:
