@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -49,7 +50,6 @@ from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer
 from coldgate.gateway.dock import Dock, Passage
 from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
-from coldgate.gateway.readers.scanner import ScannerSource
 from coldgate.gateway.rules.offline_sources import OfflineSources, offline_params_from_config, source_key
 from coldgate.gateway.rules.site import SiteRules
 from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
@@ -58,7 +58,14 @@ from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 from coldgate.gateway.source import Source, raise_if_cancelled
 from coldgate.gateway.status import AppStatus, OutboxFigures, build_status
 
+if TYPE_CHECKING:
+    from coldgate.gateway.readers.scanner import ScannerSource
+
 log = logging.getLogger(__name__)
+
+#: Imported only by a gateway with scanners: the barcode parsers load biip, whose GS1 tables
+#: alone cost a polling-only Pi 17 MB of its RSS (issue 18).
+SCANNER_MODULE = "coldgate.gateway.readers.scanner"
 
 ALARM_TICK_S = 5.0
 CONTROL_DRIVE_S = 3.0  # below the CLI's 5 s reply timeout (gateway.control.ask)
@@ -86,13 +93,26 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
         ModbusLinePoller(line, on_line[line.id], clock) for line in config.modbus_lines if line.id in on_line
     ]
     readers: list[Source] = [LlrpReaderSource(reader, clock) for reader in config.readers]
-    scanners: list[Source] = [ScannerSource(scanner, clock) for scanner in config.scanners]
+    scanners: list[Source] = []
+    if config.scanners:
+        from coldgate.gateway.readers.scanner import ScannerSource
+
+        scanners = [ScannerSource(scanner, clock) for scanner in config.scanners]
     return sources + serial + readers + scanners
 
 
 def _readers(sources: Sequence[Source]) -> list[LlrpReaderSource]:
     """The dock-door readers among the sources."""
     return [source for source in sources if isinstance(source, LlrpReaderSource)]
+
+
+def _scanners(sources: Sequence[Source]) -> list[ScannerSource]:
+    """The barcode scanners among the sources: none unless their module was ever imported, which
+    keeps it (and biip) out of a gateway without scanners."""
+    module = sys.modules.get(SCANNER_MODULE)
+    if module is None:
+        return []
+    return [source for source in sources if isinstance(source, module.ScannerSource)]
 
 
 class GatewayApp:
@@ -295,7 +315,7 @@ class GatewayApp:
             ),
             sensors=[s.to_state() for source in self.sources for s in source.status()],
             readers=[s.link_state() for s in self.sources if isinstance(s, LlrpReaderSource)],
-            scanners=[s.link_state() for s in self.sources if isinstance(s, ScannerSource)],
+            scanners=[s.link_state() for s in _scanners(self.sources)],
         )
 
     def local_detail(self) -> dict[str, Any]:
@@ -396,11 +416,7 @@ class GatewayApp:
             source_key(SubjectType.READER, s.config.id): s.link_state()
             for s in self.sources
             if isinstance(s, LlrpReaderSource)
-        } | {
-            source_key(SubjectType.SCANNER, s.config.id): s.link_state()
-            for s in self.sources
-            if isinstance(s, ScannerSource)
-        }
+        } | {source_key(SubjectType.SCANNER, s.config.id): s.link_state() for s in _scanners(self.sources)}
         out: list[Alert] = []
         for key in sorted(self._carried_outages):
             outage = open_now[key]

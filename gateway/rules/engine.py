@@ -118,7 +118,9 @@ def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[Sensor
     if stuck_state.raised and judged.value is not None:
         reasons.append(faults.stuck_reason(sp, stuck_state, judged))
     annotated = annotate(reading, reasons)
-    judged = structs.replace(judged, trusted=annotated.quality is Quality.OK)
+    trusted = annotated.quality is Quality.OK
+    if judged.trusted is not trusted:
+        judged = structs.replace(judged, trusted=trusted)
 
     limits_state, found = limits.step(sp, state.limits, judged)
     findings += found
@@ -149,7 +151,7 @@ def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[Sensor
         mkt=mkt_state,
         recording=recording_state,
     )
-    alerts = tuple(to_alert(f, annotated) for f in findings)
+    alerts = tuple(to_alert(f, annotated) for f in findings) if findings else ()
     return new_state, Verdict(reading=annotated, alerts=alerts, record=record)
 
 

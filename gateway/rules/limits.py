@@ -114,8 +114,30 @@ def initial(params: LimitParams, quantity: Quantity) -> LimitsState:
     return LimitsState(levels=tuple(LevelState() for _ in levels(params, quantity)))
 
 
+def _level_count(params: LimitParams) -> int:
+    per_side = 2 if params.pre_alarm_margin > 0 else 1
+    return per_side * ((params.high is not None) + (params.low is not None))
+
+
+def _quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool:
+    """No limit has an open episode and ``value`` is beyond none of them: judging it changes nothing.
+
+    The case of almost every reading, decided without building the levels (issue 18: the
+    rules run for every reading, 1,000 a second at a busy site).
+    """
+    if len(state.levels) != _level_count(params) or any(s.stats is not None for s in state.levels):
+        return False
+    if value is None:
+        return True
+    margin = max(0.0, params.pre_alarm_margin)
+    high, low = params.high, params.low
+    return (high is None or value <= high - margin) and (low is None or value >= low + margin)
+
+
 def in_excursion(state: LimitsState, params: LimitParams, quantity: Quantity) -> bool:
     """True while any alarm (not pre-alarm) limit has an open episode, raised or still in its delay."""
+    if all(s.stats is None for s in state.levels):
+        return False
     return any(
         s.stats is not None
         for lv, s in zip(levels(params, quantity), state.levels, strict=False)
@@ -126,7 +148,7 @@ def in_excursion(state: LimitsState, params: LimitParams, quantity: Quantity) ->
 def step(sp: SensorParams, state: LimitsState, obs: Obs) -> tuple[LimitsState, list[Finding]]:
     """Judge ``obs`` against every limit of ``sp.limits``."""
     lp = sp.limits
-    if lp is None:
+    if lp is None or _quiet(lp, state, obs.value):
         return state, []
     lvls = levels(lp, sp.quantity)
     current = state.levels if len(state.levels) == len(lvls) else tuple(LevelState() for _ in lvls)

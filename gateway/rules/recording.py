@@ -87,13 +87,20 @@ def step(
             sp, "recording.interval", interval, state.last_record, gap, required, tol, obs
         )
         findings.extend(found)
-    state = structs.replace(state, in_excursion=in_excursion, refresh=refresh, interval=interval)
-    if has_value:
-        state = structs.replace(state, last_value_t=obs.t_ms, last_value=obs.mark)
-        if record:
-            state = structs.replace(
-                state, last_record_t=obs.t_ms, last_record=obs.mark, last_record_value=obs.value
-            )
+    if not has_value:
+        state = structs.replace(state, in_excursion=in_excursion, refresh=refresh, interval=interval)
+    elif record:
+        mark = obs.mark
+        state = RecordingState(obs.t_ms, mark, obs.t_ms, mark, obs.value, in_excursion, refresh, interval)
+    else:
+        state = structs.replace(
+            state,
+            in_excursion=in_excursion,
+            refresh=refresh,
+            interval=interval,
+            last_value_t=obs.t_ms,
+            last_value=obs.mark,
+        )
     return state, record, findings
 
 
