@@ -96,14 +96,15 @@ def annotate(reading: Reading, reasons: list[str]) -> Reading:
 def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[SensorState, Verdict]:
     """Judge one reading (see the module docstring for the order)."""
     axis, t_ms, weight = advance(state.axis, reading, sp.nominal_ms, sp.max_gap_ms)
+    # Positional: this runs for every reading (t_ms, ts, boot, mono, value, trusted, weight_ms).
     raw = Obs(
-        t_ms=t_ms,
-        ts=reading.ts,
-        boot=reading.boot,
-        mono=reading.mono,
-        value=value_in_rule_unit(reading),
-        trusted=reading.quality is Quality.OK,
-        weight_ms=weight,
+        t_ms,
+        reading.ts,
+        reading.boot,
+        reading.mono,
+        value_in_rule_unit(reading),
+        reading.quality is Quality.OK,
+        weight,
     )
     findings: list[Finding] = []
     range_state, found = faults.step_range(sp, state.range, raw)
@@ -142,14 +143,7 @@ def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[Sensor
     )
     findings += found
     new_state = SensorState(
-        axis=axis,
-        range=range_state,
-        stuck=stuck_state,
-        limits=limits_state,
-        budget=budget_state,
-        rate=rate_state,
-        mkt=mkt_state,
-        recording=recording_state,
+        axis, range_state, stuck_state, limits_state, budget_state, rate_state, mkt_state, recording_state
     )
     alerts = tuple(to_alert(f, annotated) for f in findings) if findings else ()
     return new_state, Verdict(reading=annotated, alerts=alerts, record=record)

@@ -181,7 +181,9 @@ class ModbusLink:
         """One request on the line, keeping the inter-frame gap; raises AttemptFailed, never
         anything else but cancellation."""
         try:
-            client = await self._connected(timeout_s)
+            client = self._client
+            if client is None or not client.connected:
+                client = await self._connected(timeout_s)
             if self.gap_s:
                 wait = self._quiet_since + self.gap_s - time.monotonic()
                 if wait > 0:
