@@ -44,6 +44,7 @@ import datetime
 import os
 import random
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -207,6 +208,27 @@ def bytes_per_reading(conn: Connection) -> dict[str, float]:
     return found
 
 
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    seconds = sorted(seconds)
+    return statistics.median(seconds) * 1000, seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))] * 1000
+
+
+def alternating(
+    repeats: int, first: Callable[[], Any], second: Callable[[], Any]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """p50 and p95 (ms) of two calls timed in turns, ``repeats`` each after a warm-up of each, the order
+    swapped every round."""
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for k in range(repeats):
+        for which in (0, 1) if k % 2 == 0 else (1, 0):
+            started = time.perf_counter()
+            (first, second)[which]()
+            times[which].append(time.perf_counter() - started)
+    return _percentiles(times[0]), _percentiles(times[1])
+
+
 def _unbounded(overview: Callable[..., Any], conn: Connection, now_ms: int) -> Any:
     """The overview as it was before issue 18: each sensor's newest reading probed in every partition (a
     bound that prunes none, so the plan is the old Merge Append over them all)."""
@@ -229,12 +251,19 @@ def measure(engine: Engine, args: argparse.Namespace) -> dict[str, float]:
         calls: dict[str, tuple[int, Callable[[], Any]]] = {
             "chart_1y": (args.repeats, lambda: chart(conn, gateway, sensor, R1 - 365 * DAY, R1)),
             "chart_24h": (args.repeats, lambda: chart(conn, gateway, sensor, R1 - DAY, R1)),
-            "overview": (args.repeats, lambda: queries_overview.overview(conn, site=None, now_ms=R1)),
-            "overview_before": (args.repeats, lambda: _unbounded(queries_overview.overview, conn, R1)),
             "history": (args.repeats, lambda: lot_history_json(conn, gtin)),
             "recall": (args.repeats, lambda: lc_recall_run(engine, lc_gtin)),
             "verify": (max(1, args.repeats // 3), lambda: verify(conn)),
         }
+        # The overview and its form before issue 18 in turns, so that a change in others' load touches both.
+        (o50, o95), (b50, b95) = alternating(
+            args.repeats,
+            lambda: queries_overview.overview(conn, site=None, now_ms=R1),
+            lambda: _unbounded(queries_overview.overview, conn, R1),
+        )
+        figures.update(overview_p50_ms=o50, overview_p95_ms=o95)
+        figures.update(overview_before_p50_ms=b50, overview_before_p95_ms=b95)
+        say(f"  overview: p50 {o50:,.0f} ms, p95 {o95:,.0f} ms; unbounded (before) {b50:,.0f}, {b95:,.0f} ms")
         for key, (repeats, call) in calls.items():
             p50, p95, result, runs = timed(repeats, call, args.budget_s)
             figures[f"{key}_p50_ms"], figures[f"{key}_p95_ms"] = p50, p95
@@ -327,7 +356,7 @@ def run(url: str, args: argparse.Namespace, fresh: bool) -> str:
             done = _state(conn)
         if fresh or not done:
             started = time.perf_counter()
-            seed_base(url, engine, args, window_start(sizes[-1]))
+            seed_base(url, engine, args, min(R0, window_start(sizes[-1])))
             seeded += time.perf_counter() - started
         for size in sizes:
             if done and size < done[-1].size:
