@@ -246,6 +246,24 @@ def drive_passes(doors: list[DoorPasses], every_s: float, stop: threading.Event)
         stop.wait(every_s / len(doors))
 
 
+def _stored(engine: Any, start_ms: int, end_ms: int) -> int:
+    with engine.connect() as conn:
+        query = text("SELECT count(*) FROM readings WHERE ts >= :a AND ts < :b")
+        return int(conn.execute(query, {"a": start_ms, "b": end_ms}).scalar_one())
+
+
+def settle(engine: Any, start_ms: int, end_ms: int, quiet_s: float) -> float:
+    """Wait until the window's readings stop arriving (none new for ``quiet_s``, at most 300 s); return how
+    long after the window's end the last of them was stored: how far behind the cloud ran."""
+    last_count, last_change = _stored(engine, start_ms, end_ms), time.time()
+    while time.time() - last_change < quiet_s and time.time() * 1000 - end_ms < 300_000:
+        time.sleep(1.0)
+        count = _stored(engine, start_ms, end_ms)
+        if count != last_count:
+            last_count, last_change = count, time.time()
+    return max(0.0, last_change - end_ms / 1000)
+
+
 def measure(n: int, args: argparse.Namespace, broker: MosquittoBroker, modbus_port: int,
             tmp: Path) -> dict[str, float]:  # fmt: skip
     """One run with ``n`` gateways on a fresh database."""
@@ -299,7 +317,7 @@ def measure(n: int, args: argparse.Namespace, broker: MosquittoBroker, modbus_po
         load = max(load_before, os.getloadavg()[0])
         people.stop()
         passing.set()
-        time.sleep(args.settle)  # the window's last readings reach the cloud
+        behind_s = settle(engine, start_ms, end_ms, args.settle)
         stop.set()
         for process in gateways:
             process.join(60)
@@ -329,6 +347,7 @@ def measure(n: int, args: argparse.Namespace, broker: MosquittoBroker, modbus_po
     window = (end_ms - start_ms) / 1000
     return {
         "offered_per_s": offered,
+        "behind_s": behind_s,
         "stored_per_s": len(rows) / window,
         "acked_fraction": len(latencies) / max(1, len(rows)),
         "poll_to_commit_p50_ms": percentile(latencies, 50),
@@ -352,7 +371,9 @@ def main() -> None:
     parser.add_argument("--pass-every", type=float, default=20.0, help="seconds between pallets at a door")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after every gateway was acked")
     parser.add_argument("--window", type=float, default=60.0)
-    parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="after the window, how long nothing new means all is stored"
+    )
     args = parser.parse_args()
     sizes = [int(v) for v in args.gateways.split(",")]
     loggers = min(MAX_UNITS, max(sizes) * args.sensors)
@@ -379,7 +400,8 @@ def main() -> None:
                     f"overview p95 {f['overview_p95_ms']:.0f} ms "
                     f"(goal {OVERVIEW_GOAL_MS}), batch history p95 {f['history_p95_ms']:.0f} ms "
                     f"(goal {HISTORY_GOAL_MS}) over {f['queries']:.0f} requests each; "
-                    f"{f['movements']:.0f} movements; load {f['load1']:.1f}"
+                    f"{f['movements']:.0f} movements; last stored {f['behind_s']:.1f} s after the window, "
+                    f"load {f['load1']:.1f}"
                 )
         finally:
             sim.terminate()
