@@ -10,6 +10,7 @@ from coldgate.cloud.audit.cli import audit
 from coldgate.cloud.catalog.catalog_cli import catalog
 from coldgate.cloud.catalog.sites_cli import sites
 from coldgate.cloud.cli_transaction import load_config
+from coldgate.cloud.db.archive_cli import archive
 from coldgate.cloud.documents.documents_cli import documents
 from coldgate.cloud.identity.cli import gateways
 from coldgate.cloud.identity.tokens_cli import tokens
@@ -28,6 +29,7 @@ cloud.add_command(tokens)
 cloud.add_command(sites)
 cloud.add_command(catalog)
 cloud.add_command(documents)
+cloud.add_command(archive)
 
 
 @cloud.command("check-config")

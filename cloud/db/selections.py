@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    union_all,
+)
 
 from coldgate.cloud.db.models import Gap, GapVerdict, Gateway, Reading
 
@@ -45,7 +60,36 @@ def readings_in(
         if limit is not None:
             half = select(*half.order_by(time_column).limit(limit).subquery().c)
         halves.append(half)
+    halves.append(_archived_in(gateway, sensor, start, end, quantity, limit))
     return union_all(*halves).subquery("in_range")
+
+
+#: Archived months' readings, unpacked by a view (migration 0031; ``cloud/db/archive.py``), with the bounds
+#: of the pack each came from.  Not in the models' metadata: a view, never created from it.
+ARCHIVED_READINGS = Table(
+    "archived_readings", MetaData(),
+    Column("gateway", String), Column("sensor", String), Column("quantity", String),
+    Column("t_first", BigInteger), Column("t_last", BigInteger), Column("ts", BigInteger),
+    Column("ts_corrected", BigInteger), Column("stream", String), Column("seq", BigInteger),
+    Column("value", Double), Column("unit", String), Column("quality", String), Column("reason", Text),
+)  # fmt: skip
+
+
+def _archived_in(
+    gateway: str, sensor: str, start: int, end: int, quantity: str | None, limit: int | None
+) -> Select[Any]:
+    """The third part: archived readings in range, found by their packs' bounds (an index range) and
+    then by each one's own time.  Empty until a month is archived, and always on SQLite."""
+    packs = ARCHIVED_READINGS.c
+    t = func.coalesce(packs.ts_corrected, packs.ts)
+    where = [packs.gateway == gateway, packs.sensor == sensor, packs.t_last >= start, packs.t_first < end]
+    where += [t >= start, t < end]
+    if quantity is not None:
+        where.append(packs.quantity == quantity)
+    part = select(*(packs[c] for c in READING_COLUMNS), t.label("t")).where(*where)
+    if limit is not None:
+        part = select(*part.order_by(t).limit(limit).subquery().c)
+    return part
 
 
 def folded_gaps(
