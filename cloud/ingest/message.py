@@ -62,6 +62,7 @@ def ingest_message(
     item_by_item: bool = False,
     limits: IngestLimits | None = None,
     defer_ahead: bool = False,
+    decoded: Batch | None = None,
 ) -> Outcome:
     """Ingest one up-link message: store what it carries, or dead-letter it; raises only database errors.
 
@@ -76,15 +77,17 @@ def ingest_message(
     ``defer_ahead``: a batch beyond the sequence window writes nothing and comes back as
     kind "deferred", for the caller to try again shortly (``IngestWorker``): another worker may
     be committing the status or the batch that brings it inside.
+    ``decoded``: the payload already decoded as a ``Batch`` (the worker decodes ahead, while the
+    database works on the group before); anything else is decoded here.
     """
     if group is None:
         own = Group(limits=limits or IngestLimits())
-        outcome = _ingest(conn, topic, payload, now, retained, own, item_by_item, defer_ahead)
+        outcome = _ingest(conn, topic, payload, now, retained, own, item_by_item, defer_ahead, decoded)
         acks = own.finish(conn, now)
         if outcome.kind == "batch" and outcome.gateway is not None and acks:
             outcome.ack = next(iter(acks.values()))
         return outcome
-    return _ingest(conn, topic, payload, now, retained, group, item_by_item, defer_ahead)
+    return _ingest(conn, topic, payload, now, retained, group, item_by_item, defer_ahead, decoded)
 
 
 def _ingest(
@@ -96,6 +99,7 @@ def _ingest(
     group: Group,
     item_by_item: bool,
     defer_ahead: bool,
+    decoded: Batch | None = None,
 ) -> Outcome:
     try:
         info = parse_topic(topic)
@@ -116,7 +120,7 @@ def _ingest(
     if info.name == STATUS.name:
         return _ingest_status(conn, info, topic, payload, now, retained, group)
     if info.name == BATCH.name:
-        return _ingest_batch(conn, info, topic, payload, now, group, item_by_item, defer_ahead)
+        return _ingest_batch(conn, info, topic, payload, now, group, item_by_item, defer_ahead, decoded)
     reason = f"{info.name} is a down-link message; gateways may not publish it"
     return refuse_whole(conn, info, topic, payload, ContractError("$", reason), now, group)
 
@@ -150,10 +154,11 @@ def _ingest_batch(
     group: Group,
     item_by_item: bool,
     defer_ahead: bool,
+    decoded: Batch | None = None,
 ) -> Outcome:
     outcome = Outcome("batch", gateway=info.gateway, site=info.site)
     try:
-        batch = decode(payload, Batch, topic)
+        batch = decoded if decoded is not None else decode(payload, Batch, topic)
     except ContractError as exc:
         salvaged = salvage_batch(payload, info)
         if salvaged is None or not salvaged.bad:

@@ -26,9 +26,12 @@ It waits, unacknowledged, and is tried again with the next groups for up to
 ``AHEAD_WAIT_S``; only then is it refused.  A forgery far ahead waits too,
 and is refused all the same.
 
-paho runs its own network thread (``loop_start``); ``on_message`` only
-queues.  The worker thread does the database work; paho's ``ack`` and
-``publish`` are safe to call from it.
+paho runs its own network thread (``loop_start``); ``on_message`` queues,
+and decodes batches ahead (up to ``DECODE_AHEAD`` of them) while the worker
+thread waits for the database on the group before: decoding is a tenth of a
+worker's time per reading, and one worker otherwise does it and then waits.
+The worker thread does the database work; paho's ``ack`` and ``publish`` are
+safe to call from it.
 """
 
 from __future__ import annotations
@@ -59,10 +62,12 @@ from coldgate.cloud.ingest.group import AckDue, Group, Outcome, gateway_of
 from coldgate.cloud.ingest.limits import IngestLimits
 from coldgate.cloud.ingest.message import ingest_message
 from coldgate.cloud.ingest.refusals import refuse_oversized
-from coldgate.contract.codec import MAX_PAYLOAD_BYTES, encode
+from coldgate.contract.codec import MAX_PAYLOAD_BYTES, decode, encode
 from coldgate.contract.downlink import Ack
+from coldgate.contract.errors import ContractError
 from coldgate.contract.items import Reading
-from coldgate.contract.topics import INGEST_FILTER, QOS, ack_topic, shared_ingest_filter
+from coldgate.contract.topics import BATCH, INGEST_FILTER, QOS, ack_topic, parse_topic, shared_ingest_filter
+from coldgate.contract.uplink import Batch
 from coldgate.contract.version import CONTRACT_VERSION
 from coldgate.mqtt_secrets import read_secret, tls_context
 
@@ -83,6 +88,8 @@ AHEAD_WAIT_S = 2.0
 AHEAD_RETRY_S = 0.05
 #: QoS 0 messages (never a gateway's) are dropped while the inbox holds more than this.
 INBOX_QOS0_MAX_BYTES = 32 * 1024 * 1024
+#: Batches decoded ahead of the worker thread at most (a group): what they hold in memory stays bounded.
+DECODE_AHEAD = 64
 
 
 class Mirror(Protocol):
@@ -229,6 +236,8 @@ class IngestWorker:
         self._deferred: list[paho.MQTTMessage] = []
         #: What is kept of messages over ``limits.max_message_bytes`` (``id(msg)`` -> prefix, size, hash).
         self._cut: dict[int, KeptPayload] = {}
+        #: Batches decoded on arrival (``id(msg)`` -> batch); one that does not decode is left to ingest.
+        self._decoded: dict[int, Batch] = {}
         #: Payload bytes waiting in the inbox.
         self._inbox_bytes = 0
         self._stop = threading.Event()
@@ -299,9 +308,20 @@ class IngestWorker:
             self._cut[id(msg)] = cut(msg.payload)
             msg.payload = b""
             size = 0
+        elif len(self._decoded) < DECODE_AHEAD:
+            self._decode_ahead(msg)
         with self._lock:
             self._inbox_bytes += size
         self._inbox.put(msg)
+
+    def _decode_ahead(self, msg: paho.MQTTMessage) -> None:
+        """Decode a batch here, in paho's thread, while the worker thread waits for the database."""
+        topic = _topic(msg)
+        try:
+            if parse_topic(topic).name == BATCH.name:
+                self._decoded[id(msg)] = decode(msg.payload, Batch, topic)
+        except ContractError:
+            pass  # ingest decodes it again and dead-letters what is wrong, saying where
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -492,6 +512,7 @@ class IngestWorker:
             item_by_item=item_by_item,
             limits=self.limits,
             defer_ahead=self._may_defer(msg),
+            decoded=self._decoded.get(id(msg)),
         )
 
     def _commit_alone(self, msg: paho.MQTTMessage) -> Outcome:
@@ -545,6 +566,7 @@ class IngestWorker:
             self._inbox_bytes -= sum(len(msg.payload) for msg in done)
         for msg in done:
             self._cut.pop(id(msg), None)
+            self._decoded.pop(id(msg), None)
             if msg.qos > 0:
                 self._client.ack(msg.mid, msg.qos)
         ts = int(self.clock().timestamp() * 1000)
