@@ -146,7 +146,7 @@ def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[Sensor
         axis, range_state, stuck_state, limits_state, budget_state, rate_state, mkt_state, recording_state
     )
     alerts = tuple(to_alert(f, annotated) for f in findings) if findings else ()
-    return new_state, Verdict(reading=annotated, alerts=alerts, record=record)
+    return new_state, Verdict(annotated, alerts, record)
 
 
 def in_excursion(sp: SensorParams, state: SensorState) -> bool:
