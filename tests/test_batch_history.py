@@ -5,6 +5,7 @@ figures are checked against a direct computation.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import math
 from typing import Any
@@ -192,3 +193,17 @@ def test_a_case_received_between_two_readings_was_watched_from_its_first_second(
     places = [s.location or s.party for s in history.segments]
     assert places == ["Acme Pharma GmbH", "CR1", "CR2", "Pharmacy A"]
     assert history.totals.out_of_range_ms == 20 * MIN
+
+
+def test_a_sensor_placed_in_a_room_only_after_the_lot_left_it_is_not_part_of_its_history(world: Any) -> None:
+    """It watched nothing of the lot (it raised IndexError in the gaps' lookup, found by bench.growth)."""
+    from coldgate.cloud.catalog.placements import place
+    from tests.rig.documents import QA
+
+    with world.begin() as conn:
+        place(conn, "gw01", "sensor", "t-cr1-late", "CR1", at(10, 0), reason="installed", by=QA,
+              now=datetime.datetime.fromtimestamp(at(10, 0) / 1000, datetime.UTC))  # fmt: skip
+    with world.connect() as conn:
+        history = lot_history(conn, GTIN, "L1", as_of=AS_OF)
+    cr1 = _segment(history, "ours", "CR1")
+    assert [s.sensor for s in cr1.sensors] == ["t-cr1"]

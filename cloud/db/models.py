@@ -385,6 +385,24 @@ class Reading(Base):
     ts_corrected: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ReadingArchive(Base):
+    """An archived month of readings (``cloud/db/archive.py``, migration 0031): how many, in how many packs,
+    their SHA-256 before packing and recomputed from the packs, the bytes before and after, who and when."""
+
+    __tablename__ = "reading_archives"
+
+    month: Mapped[datetime.date] = mapped_column(Date, primary_key=True)
+    partition: Mapped[str] = mapped_column(Text)
+    readings: Mapped[int] = mapped_column(BigInteger)
+    packs: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sha256_packed: Mapped[str] = mapped_column(String(64))
+    bytes_before: Mapped[int] = mapped_column(BigInteger)
+    bytes_after: Mapped[int] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    archived_by: Mapped[str] = mapped_column(Text)
+
+
 class ItemKey(Base):
     """The idempotency key of every stored item, of whatever kind, in a plain (unpartitioned) table.
 
@@ -771,11 +789,12 @@ def autogenerate_include(
     """Alembic ``include_object`` hook: what autogenerate should compare.
 
     Monthly ``readings_*`` partitions are made by ``ensure_partitions``, not
-    declared as models.
+    declared as models; ``reading_packs`` (migration 0031) exists on PostgreSQL
+    only, with array columns, and only ``cloud/db/archive.py`` writes it, in SQL.
     """
     del reflected, compare_to
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-    return not (table or "").startswith("readings_")
+    return not (table or "").startswith("readings_") and table != "reading_packs"
 
 
 class DocumentVersion(Base):

@@ -189,7 +189,9 @@ def _watched_spans(
         for w in watches.get(place, ()):
             placed = clip(occupied, w.start, as_of if w.end is None else w.end)
             found.setdefault((w.gateway, w.sensor), []).extend(placed)
-    return {key: union(spans) for key, spans in found.items()}
+    # A sensor placed there only while none of the units was (before they came, after they left) watched
+    # nothing of them: it is no part of their history.
+    return {key: watched for key, spans in found.items() if (watched := union(spans))}
 
 
 #: The most stay spans of one sensor whose readings are picked in SQL (an OR of ranges); beyond it the
