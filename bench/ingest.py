@@ -39,9 +39,9 @@ figures move from run to run; the ratios and the CPU per reading move least): on
 spends about 17 µs of CPU per reading against the bare ceiling's 12 (the ``item_keys`` claim and the
 hourly summaries, which exactly-once and the charts need), and the worker itself about 9 µs (COPY
 rows, per-batch bookkeeping, MQTT), so a worker runs at about 0.6 of the bare ceiling.  Two workers
-and their two backends, the broker and whatever else runs fill both cores: the database alone over
-two connections (``bare_2c``) scales about 1.6 times there, and two workers come within a few per
-cent of that; lock waits between them stay at 0-4 % of the backends' time.
+and their two backends, the broker and whatever else runs fill both cores (1.8-2.0 of 2 busy): two
+workers made 1.55-1.81 times one, the database alone over two connections (``bare_2c``) 1.58-1.64
+times one connection; lock waits between the workers stay at 0-4 % of the backends' time.
 
 ``--profile`` skips MQTT and runs ``ingest_message`` the way a worker does
 (64 messages per transaction, one ``Group``) under cProfile against
