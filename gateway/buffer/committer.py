@@ -25,7 +25,10 @@ Acknowledged items are deleted in the next group's transaction, or
 ``ACK_DELAY_S`` after the ack if no group comes: not in a transaction of
 their own per ack, which at 10 readings/s doubled the fsyncs and the bytes
 written (``bench.uplink``).  An ack lost to a crash in that second only makes
-the uplink send those items again, and the cloud stores each once.
+the uplink send those items again, and the cloud stores each once.  The
+depth and bytes published leave acknowledged rows out at once (a read, no
+write), so the status never shows delivered items as waiting; a large ack is
+deleted a chunk at a time, and a group waiting (an alert) goes between chunks.
 
 Failures (disk full, I/O error) roll the transaction back, put the items back
 at the head of the queue and retry with back-off; the error is kept in
@@ -92,6 +95,7 @@ class Committer:
         self._first_pending_at = 0.0
         self._urgent = False  # an alert waits in the group: commit it now
         self._ack_since = 0.0  # monotonic time of the first ack not yet applied
+        self._counted_ack = db.meta.acked_seq  # the ack the published depth and bytes leave out
         self._leading_edge = leading_edge
         self._last_commit_at = float("-inf")  # monotonic time the last group committed
         self._submitted = 0
@@ -226,6 +230,8 @@ class Committer:
     def _ready(self, now: float) -> bool:
         if self._stop or self._caps_wanted > self._caps_done or self._ack_due(now):
             return True
+        if self.acked_seq > self._counted_ack:
+            return True
         return now >= self._next_age_check or self._group_due(now)
 
     def _wait_s(self, now: float) -> float:
@@ -253,6 +259,7 @@ class Committer:
                     group = []
                 if ack_due:
                     self._apply_ack()
+                self._count()
                 self._maybe_shed(caps_wanted)
                 failures = 0
             except Exception as exc:  # an I/O error, a full disk: keep everything and retry
@@ -299,11 +306,30 @@ class Committer:
         self._last_commit_at = time.monotonic()
         self._published(done=len(group))
 
+    def _unacked(self) -> tuple[int, int]:
+        """(rows, bytes) stored and not acknowledged: what the status calls the outbox's depth."""
+        meta, acked = self._db.meta, self.acked_seq
+        if acked <= meta.acked_seq:
+            return meta.item_count, meta.item_bytes
+        rows, size = self._db.rows_upto(acked)
+        return meta.item_count - rows, meta.item_bytes - size
+
+    def _count(self) -> None:
+        acked = self.acked_seq
+        if acked == self._counted_ack:
+            return
+        count, size = self._unacked()
+        with self._cond:
+            self.item_count, self.item_bytes = count, size
+            self._counted_ack = acked
+            self._cond.notify_all()
+
     def _published(self, done: int = 0) -> None:
         meta = self._db.meta
+        count, size = self._unacked()
         with self._cond:
             self.committed_seq = meta.next_seq - 1
-            self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
+            self.item_count, self.item_bytes = count, size
             self.transactions += 1
             self._done += done
             self._cond.notify_all()
@@ -315,13 +341,16 @@ class Committer:
                 log.exception("outbox commit listener failed")
 
     def _apply_ack(self) -> None:
+        """One chunk of the acknowledged rows' deletes; the loop comes round for the rest, so that a group
+        waiting meanwhile (an alert) is not held behind a large ack."""
         target = self.acked_seq
-        while target > self._db.meta.acked_seq:
+        if target > self._db.meta.acked_seq:
             with self._db.transaction():
                 self._db.delete_upto(target, ACK_DELETE_CHUNK)
             meta = self._db.meta
+            count, size = self._unacked()
             with self._cond:
-                self.item_count, self.item_bytes = meta.item_count, meta.item_bytes
+                self.item_count, self.item_bytes = count, size
                 self.transactions += 1
             if meta.item_bytes <= self._caps.max_bytes:
                 self._over_reported = False

@@ -49,10 +49,12 @@ wear.  ``python -m bench.uplink`` measures both, put→consumer with fsync on
 The default meets the latency goal (p50 ≤ 20 ms, p99 ≤ 100 ms at both rates);
 a site that polls every few seconds writes the same at either interval (a
 reading after a quiet interval is committed at once), so only a site
-streaming tens of readings a second on a plain SD card should raise it.  ``"full"`` stays the default (a reading that
-counts as stored is on the card when the power goes: the cold-chain
-promise); ``"normal"`` is for a card whose fsync stalls make the commit
-interval unreachable, at the price of the last seconds before a power cut.
+streaming tens of readings a second on a plain SD card should raise it.
+
+``"full"`` stays the default (a reading that counts as stored is on the
+card when the power goes: the cold-chain promise); ``"normal"`` is for a
+card whose fsync stalls make the commit interval unreachable, at the price
+of the last seconds before a power cut.
 Rerun the bench with ``--dir`` on the target card before choosing.
 
 Start-up runs ``PRAGMA quick_check`` (0.8-1.5 ms per MiB here, so under 1 s

@@ -206,6 +206,13 @@ class OutboxDb:
         self.meta.acked_seq = max(self.meta.acked_seq, bound)
         return bound
 
+    def rows_upto(self, seq: int) -> tuple[int, int]:
+        """(rows, bytes) still stored at or below ``seq``: acknowledged but not yet deleted."""
+        count, size = self._conn.execute(
+            "SELECT count(*), total(size) FROM items WHERE seq <= ?", (seq,)
+        ).fetchone()
+        return int(count), int(size)
+
     def delete_seqs(self, seqs: Sequence[int]) -> None:
         """Delete the given rows (thinning); the counters come from the rows themselves."""
         self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (seq INTEGER PRIMARY KEY)")
