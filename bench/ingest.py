@@ -208,9 +208,17 @@ class CpuMeter:
     """CPU seconds by part between ``start`` and ``stop``: workers, the database's backends for this
     database, the broker, this process, the rest of PostgreSQL, and the machine as a whole."""
 
-    def __init__(self, dsn: str | None, workers: list[int], broker: int | None) -> None:
+    def __init__(
+        self,
+        dsn: str | None,
+        workers: list[int],
+        broker: int | None,
+        parts: dict[str, list[int]] | None = None,
+    ) -> None:
+        """``parts``: more processes to count, by part (``bench.site``: the gateways, the cloud)."""
         self.dsn = dsn
         self.fixed = {"workers": list(workers), "broker": [broker] if broker else [], "bench": [os.getpid()]}
+        self.fixed.update(parts or {})
         self._monitor: psycopg.Connection[Any] | None = None
         if dsn is not None:
             self._monitor = psycopg.connect(dsn, autocommit=True, application_name=MONITOR)

@@ -46,6 +46,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import text
 
+from bench.ingest import CpuMeter, _broker_pid
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.contract.codec import decode
@@ -310,10 +311,16 @@ def measure(n: int, args: argparse.Namespace, broker: MosquittoBroker, modbus_po
         driver = threading.Thread(target=drive_passes, args=(doors, args.pass_every, passing), daemon=True)
         driver.start()
         people.start()
+        meter = CpuMeter(db.dsn, [], _broker_pid(broker), parts={
+            "gateways": [p.pid for p in gateways if p.pid], "cloud": [cloud.pid] if cloud.pid else [],
+        })  # fmt: skip
+        meter.start()
         load_before = os.getloadavg()[0]
         start_ms = int(time.time() * 1000)
         time.sleep(args.window)
         end_ms = int(time.time() * 1000)
+        cores = meter.stop()
+        meter.close()
         load = max(load_before, os.getloadavg()[0])
         people.stop()
         passing.set()
@@ -356,6 +363,13 @@ def measure(n: int, args: argparse.Namespace, broker: MosquittoBroker, modbus_po
         "history_p95_ms": percentile(people.history_ms, 95),
         "queries": len(people.overview_ms),
         "movements": movements,
+        # Cores used over the window: the gateways' processes, the cloud's (its workers, API and jobs;
+        # not the binding job's child process), its PostgreSQL backends, the broker, this bench (the
+        # readers and the people), and everything on the machine.
+        **{
+            f"cores_{part}": cores.get(part, 0.0)
+            for part in ("gateways", "cloud", "pg_backends", "broker", "bench", "machine")
+        },
         "load1": load,
     }
 
@@ -401,7 +415,10 @@ def main() -> None:
                     f"(goal {OVERVIEW_GOAL_MS}), batch history p95 {f['history_p95_ms']:.0f} ms "
                     f"(goal {HISTORY_GOAL_MS}) over {f['queries']:.0f} requests each; "
                     f"{f['movements']:.0f} movements; last stored {f['behind_s']:.1f} s after the window, "
-                    f"load {f['load1']:.1f}"
+                    f"load {f['load1']:.1f}; cores: gateways {f['cores_gateways']:.2f}, cloud "
+                    f"{f['cores_cloud']:.2f}, its database backends {f['cores_pg_backends']:.2f}, broker "
+                    f"{f['cores_broker']:.2f}, readers and people {f['cores_bench']:.2f}, machine "
+                    f"{f['cores_machine']:.2f}"
                 )
         finally:
             sim.terminate()
@@ -409,7 +426,7 @@ def main() -> None:
             broker.stop()
     keys = " ".join(
         f"n{n}_{key}={value:.4f}" if key == "acked_fraction" else f"n{n}_{key}={value:.0f}"
-        if key != "load1" else f"n{n}_load1={value:.1f}"
+        if key != "load1" and not key.startswith("cores_") else f"n{n}_{key}={value:.2f}"
         for n, figures in results.items() for key, value in figures.items()
     )  # fmt: skip
     print(f"RESULT sensors_per_gateway={args.sensors} interval_s={args.interval:g} workers={args.workers} "
