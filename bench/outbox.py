@@ -47,7 +47,7 @@ def readings(clock: SystemClock, count: int, start: int = 0) -> list[Reading]:
     return out
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]

@@ -31,7 +31,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import text
 
 from bench.ingest import CpuMeter, _broker_pid
+from bench.outbox import percentile
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.contract.codec import decode
@@ -197,12 +197,6 @@ class AckListener:
             if acked >= seq:
                 return at
         return None
-
-
-def percentile(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 class Readers:

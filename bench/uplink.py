@@ -30,11 +30,11 @@ import asyncio
 import math
 import os
 import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.outbox import disk_writes, percentile
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Reading
 from coldgate.gateway.buffer.outbox import Outbox
@@ -69,12 +69,6 @@ def _uplink(broker: MosquittoBroker, outbox: Outbox, args: argparse.Namespace, d
         drain_items_per_s=drain_rate,
         backoff=Backoff(0.05, 0.5),
     )
-
-
-def percentile(values: list[float], q: int) -> float:
-    if not values:
-        return math.nan
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 class Usage:
@@ -125,17 +119,6 @@ async def drain(broker: MosquittoBroker, outbox: Outbox, args: argparse.Namespac
         "cpu_percent": cpu,
         "rss_mb": rss,
     }
-
-
-def disk_writes() -> int:
-    """Bytes this process has caused to be written to storage (Linux /proc/self/io; 0 elsewhere)."""
-    try:
-        for line in Path("/proc/self/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 async def live(
