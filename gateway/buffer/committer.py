@@ -306,30 +306,28 @@ class Committer:
         self._last_commit_at = time.monotonic()
         self._published(done=len(group))
 
-    def _unacked(self) -> tuple[int, int]:
-        """(rows, bytes) stored and not acknowledged: what the status calls the outbox's depth."""
+    def _take_counts(self) -> None:
+        """Publish the rows and bytes stored and not acknowledged (what the status calls the outbox's
+        depth), and which ack they leave out, so that the loop does not count the same ack again."""
         meta, acked = self._db.meta, self.acked_seq
-        if acked <= meta.acked_seq:
-            return meta.item_count, meta.item_bytes
-        rows, size = self._db.rows_upto(acked)
-        return meta.item_count - rows, meta.item_bytes - size
-
-    def _count(self) -> None:
-        acked = self.acked_seq
-        if acked == self._counted_ack:
-            return
-        count, size = self._unacked()
+        count, size = meta.item_count, meta.item_bytes
+        if acked > meta.acked_seq:
+            rows, rows_size = self._db.rows_upto(acked)
+            count, size = count - rows, size - rows_size
         with self._cond:
             self.item_count, self.item_bytes = count, size
             self._counted_ack = acked
             self._cond.notify_all()
 
+    def _count(self) -> None:
+        if self.acked_seq != self._counted_ack:
+            self._take_counts()
+
     def _published(self, done: int = 0) -> None:
         meta = self._db.meta
-        count, size = self._unacked()
+        self._take_counts()
         with self._cond:
             self.committed_seq = meta.next_seq - 1
-            self.item_count, self.item_bytes = count, size
             self.transactions += 1
             self._done += done
             self._cond.notify_all()
@@ -347,12 +345,10 @@ class Committer:
         if target > self._db.meta.acked_seq:
             with self._db.transaction():
                 self._db.delete_upto(target, ACK_DELETE_CHUNK)
-            meta = self._db.meta
-            count, size = self._unacked()
+            self._take_counts()
             with self._cond:
-                self.item_count, self.item_bytes = count, size
                 self.transactions += 1
-            if meta.item_bytes <= self._caps.max_bytes:
+            if self._db.meta.item_bytes <= self._caps.max_bytes:
                 self._over_reported = False
 
     def _maybe_shed(self, caps_wanted: int) -> None:
