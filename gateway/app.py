@@ -52,7 +52,7 @@ from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.rules.offline_sources import OfflineSources, offline_params_from_config, source_key
 from coldgate.gateway.rules.site import SiteRules
-from coldgate.gateway.sensors.config import ModbusSensor, Profile, SerialAsciiSensor
+from coldgate.gateway.sensors.config import ModbusSensor, Profile, RtuLine, SerialAsciiSensor
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
 from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 from coldgate.gateway.source import Source, raise_if_cancelled
@@ -113,6 +113,55 @@ def _scanners(sources: Sequence[Source]) -> list[ScannerSource]:
     if module is None:
         return []
     return [source for source in sources if isinstance(source, module.ScannerSource)]
+
+
+#: Ids named per group in the start summary; past this the group says how many more, so that a Pi with
+#: fifty loggers still logs one readable line.
+SUMMARY_IDS = 4
+
+
+def _ids_every(sensors: Sequence[ModbusSensor | SerialAsciiSensor]) -> str:
+    """Sensors grouped by poll interval: an operator checks the rate each was meant to have."""
+    groups: dict[float, list[str]] = {}
+    for sensor in sensors:
+        groups.setdefault(sensor.interval_s, []).append(sensor.id)
+    parts = []
+    for every, ids in groups.items():
+        more = f" +{len(ids) - SUMMARY_IDS} more" if len(ids) > SUMMARY_IDS else ""
+        named = ", ".join(ids[:SUMMARY_IDS]) + more
+        parts.append(f"{len(ids)} sensor(s) every {every:g} s ({named})")
+    return "; ".join(parts)
+
+
+def start_summary(config: GatewayConfig) -> str:
+    """What this gateway polls and reads, where it keeps it and where it sends it, in one line.
+
+    Logged at every start of the sources, so the journal answers "is it polling what I configured,
+    as often as I meant?" without opening the config (which a pushed one may have replaced).
+    """
+    parts: list[str] = []
+    modbus = [s for s in config.sensors if isinstance(s, ModbusSensor)]
+    for line in config.modbus_lines:
+        on_line = [s for s in modbus if s.line == line.id]
+        if on_line:
+            where = line.port if isinstance(line, RtuLine) else f"{line.host}:{line.port}"
+            transport = type(line).__struct_config__.tag  # the config's own word: rtu, tcp, rtu_over_tcp
+            parts.append(f"modbus line {line.id} ({transport} {where}): {_ids_every(on_line)}")
+    serial = [s for s in config.sensors if isinstance(s, SerialAsciiSensor)]
+    if serial:
+        parts.append(f"serial loggers: {_ids_every(serial)}")
+    if config.readers:
+        parts.append(
+            "readers: " + ", ".join(f"{r.id} (door {r.door}, {r.host}:{r.port})" for r in config.readers)
+        )
+    if config.scanners:
+        where = [f"{s.id} ({f'door {s.door}, ' if s.door else ''}{s.port})" for s in config.scanners]
+        parts.append("scanners: " + ", ".join(where))
+    polls = "; ".join(parts) if parts else "polls nothing (no sensors, readers or scanners configured)"
+    return (
+        f"gateway {config.gateway.id} at site {config.gateway.site}: {polls}; "
+        f"outbox {config.outbox.path}; broker {config.uplink.broker}"
+    )
 
 
 class GatewayApp:

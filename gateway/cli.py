@@ -43,6 +43,7 @@ def run(path: str, log_level: str) -> None:
     import signal
 
     from coldgate.configfile import ConfigError
+    from coldgate.gateway.buffer.dbfile import OutboxFileError
     from coldgate.gateway.config_load import load_gateway_config
     from coldgate.gateway.service import GatewayService
 
@@ -59,7 +60,12 @@ def run(path: str, log_level: str) -> None:
             loop.add_signal_handler(sig, stop.set)
         await GatewayService(config).run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except OutboxFileError as exc:
+        # Another gateway holds the outbox, or the file is corrupt or unreadable: the message names the
+        # file and what to do, so an operator (or systemd's journal) needs that line, not a traceback.
+        raise click.ClickException(str(exc)) from None
 
 
 @gateway.command("status")

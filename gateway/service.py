@@ -32,7 +32,7 @@ import logging
 
 from coldgate.contract.downlink import MasterData, RecallList
 from coldgate.contract.uplink import Status
-from coldgate.gateway.app import GatewayApp
+from coldgate.gateway.app import GatewayApp, start_summary
 from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
@@ -156,6 +156,7 @@ class GatewayService:
             if previous is not None:
                 self._record_restart(outbox, previous)
                 previous = None
+            log.info("%s", start_summary(self.config))
             task = asyncio.create_task(self.app.run(app_stop))
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._reload.wait())]
             try:
