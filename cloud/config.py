@@ -39,6 +39,7 @@ __all__ = [
     "NotifyConfig",
     "NotifyLevel",
     "NotifyPolicy",
+    "RetentionConfig",
     "SitePolicies",
     "cloud_config_from_document",
     "load_cloud_config",
@@ -297,6 +298,21 @@ class CasesConfig(ConfigBlock, kw_only=True):
         return {name: getattr(self.signatures, name) for name in self.signatures.__struct_fields__}
 
 
+class RetentionConfig(ConfigBlock, kw_only=True):
+    """How long archived months of readings are kept before ``coldgate cloud archive purge`` may delete them
+    (``cloud/db/retention.py``), by the retention category of the products kept during the month.  GSP
+    asks at least five years; the floors below refuse a shorter rule."""
+
+    #: Every month: this many years after the month ends, whatever was kept in it.
+    standard_years: Annotated[int, Meta(ge=5, le=100)] = 5
+    #: A month that kept a lot of a "device" product: this many years past the lot's expiry (and never less
+    #: than ``standard_years``); a device lot with no expiry keeps it for ever.
+    device_years_after_expiry: Annotated[int, Meta(ge=2, le=100)] = 2
+    #: A month that kept a lot of an "implant" product: this many years past the lot's expiry (and never less
+    #: than ``standard_years``); unset, the default: for ever.
+    implant_years_after_expiry: Annotated[int, Meta(ge=2, le=100)] | None = None
+
+
 class CloudConfig(ConfigBlock, kw_only=True):
     """The whole cloud.toml."""
 
@@ -310,6 +326,7 @@ class CloudConfig(ConfigBlock, kw_only=True):
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     cases: CasesConfig = field(default_factory=CasesConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def validate_cloud_config(config: CloudConfig) -> None:

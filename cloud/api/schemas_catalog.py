@@ -74,6 +74,12 @@ class ProductBody(_Change):
     temperature_class: Any = Field(description="Name of a temperature class in force.")
     tor_budget_s: Any = Field(default=None, description="Time out of refrigeration allowed, seconds.")
     serialised: Any = Field(default=False, description="Units carry serial numbers.")
+    retention: Any = Field(
+        default=None,
+        description='How long the readings of the months its lots were kept are kept: "standard" (5 years), '
+        '"device" (2 years past the lot\'s expiry) or "implant" (for ever), as the cloud config\'s '
+        "[retention] sets the terms.  Omitted: the category in force (a new product: standard).",
+    )
     retired: bool = False
 
 
@@ -88,6 +94,7 @@ class ProductOut(_Stamp):
     temperature_class: str
     tor_budget_s: int | None
     serialised: bool
+    retention: Literal["standard", "device", "implant"]
 
 
 class LotBody(_Change):

@@ -25,7 +25,8 @@ __all__ = ["COLUMNS", "Plan", "StoredLot", "check_lot_rows", "check_product_rows
 #: Each kind's (required, optional) columns.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "products": (("id", "name", "temperature_class"),
-                 ("gtin", "hibc_lic", "hibc_pcn", "hibc_uom", "ma_id", "tor_budget_s", "serialised")),
+                 ("gtin", "hibc_lic", "hibc_pcn", "hibc_uom", "ma_id", "tor_budget_s", "serialised",
+                  "retention")),
     "lots": (("product", "lot"), ("expiry", "expiry_hour", "manufactured", "status")),
     "serials": (("product", "lot", "first"), ("last",)),
 }  # fmt: skip
@@ -99,6 +100,8 @@ def check_product_rows(
             "hibc_pcn": c.get("hibc_pcn"), "hibc_uom": _number(c.get("hibc_uom")), "ma_id": c.get("ma_id"),
             "temperature_class": c.get("temperature_class"), "tor_budget_s": _number(c.get("tor_budget_s")),
             "serialised": _flag(c.get("serialised")),
+            # No cell: the category in force stays (a file without the column must not shorten retention).
+            "retention": c.get("retention") or stored.get(key, {}).get("retention"),
         }  # fmt: skip
         try:
             checked = check_product(fields, class_names)

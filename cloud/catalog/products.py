@@ -23,17 +23,21 @@ from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.temperature_classes import check_name, classes
 from coldgate.cloud.catalog.versions import check_reason, in_force, next_version, stamp, stamp_of
 from coldgate.cloud.db.models import ProductIdentifier, ProductVersion
+from coldgate.cloud.db.retention import CATEGORIES
 from coldgate.cloud.identity.users import NotFound, UserInputError, checked_text
 from coldgate.contract.ids import MA_PATTERN, PATTERN_HELP, gs1_check_digit_ok
 
-__all__ = ["FIELDS", "check_product", "gtin14", "product", "product_history", "products", "put_product"]
+__all__ = [
+    "FIELDS", "check_product", "check_retention", "gtin14", "product", "product_history", "products",
+    "put_product",
+]  # fmt: skip
 
 _table: Table = ProductVersion.__table__  # type: ignore[assignment]
 _ids: Table = ProductIdentifier.__table__  # type: ignore[assignment]
 _ENTITY = "product"
 #: The fields a product version holds, besides its key and stamp.
 FIELDS = ("name", "gtin", "hibc_lic", "hibc_pcn", "hibc_uom", "ma_id", "temperature_class", "tor_budget_s",
-          "serialised")  # fmt: skip
+          "serialised", "retention")  # fmt: skip
 #: HIBC: the labeler identification code is a letter then three letters or digits; the product code
 #: 1-18 letters or digits (ANSI/HIBC 2.6).
 _HIBC_LIC = re.compile(r"[A-Z][A-Z0-9]{3}")
@@ -115,7 +119,17 @@ def check_product(fields: dict[str, Any], class_names: set[str]) -> dict[str, An
     return {
         "name": name, "gtin": gtin, "hibc_lic": lic, "hibc_pcn": pcn, "hibc_uom": uom, "ma_id": ma_id,
         "temperature_class": temperature_class, "tor_budget_s": tor, "serialised": serialised,
+        "retention": check_retention(fields.get("retention") or CATEGORIES[0]),
     }  # fmt: skip
+
+
+def check_retention(value: object, field: str = "retention") -> str:
+    """The product's retention category (``cloud/db/retention.py``: how long the readings of the months
+    its lots were kept are kept); a UserInputError naming ``field`` for anything else, since a category
+    read wrongly would let those readings be purged too early."""
+    if not isinstance(value, str) or value not in CATEGORIES:
+        raise UserInputError(field, f"{value!r} is not a retention category ({', '.join(CATEGORIES)})")
+    return value
 
 
 def _identifiers(fields: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -176,6 +190,10 @@ def put_product(
         select(_table).where(_table.c.id == key).order_by(_table.c.version.desc()).limit(1)
     ).first()
     version = next_version(last.version if last else None, if_version, f"product {key!r}")
+    if fields.get("retention") is None and last is not None:
+        # A writer that does not name the category (an older client, a form without it) keeps the one in
+        # force: falling back to "standard" would shorten a device's or an implant's retention unasked.
+        checked["retention"] = last.retention
     conn.execute(delete(_ids).where(_ids.c.product == key))
     if not retired:  # a retired product frees its identifiers for another
         for scheme, value, field in _identifiers(checked):

@@ -63,6 +63,7 @@ __all__ = [
     "ProductVersion",
     "Reading",
     "ReadingHour",
+    "ReadingPurge",
     "Sensor",
     "Site",
     "StreamCoverage",
@@ -155,6 +156,9 @@ class ProductVersion(_Version, Base):
     #: Time out of refrigeration allowed over the product's life, seconds; null: none tolerated.
     tor_budget_s: Mapped[int | None] = mapped_column(Integer)
     serialised: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: How long the readings of the months its lots were kept in must be kept (migration 0032,
+    #: ``cloud/db/retention.py``): "standard", "device" (past the lot's expiry) or "implant" (for ever).
+    retention: Mapped[str] = mapped_column(String(16), server_default="standard")
 
 
 class ProductIdentifier(Base):
@@ -401,6 +405,27 @@ class ReadingArchive(Base):
     bytes_after: Mapped[int] = mapped_column(BigInteger)
     archived_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     archived_by: Mapped[str] = mapped_column(Text)
+
+
+class ReadingPurge(Base):
+    """An archived month whose packs were deleted once its retention had passed (``cloud/db/purge.py``,
+    migration 0032): how many readings went and the archive's hash of them, the rule and the date it
+    allowed from, how many lots the month concerned and the one that held it longest, who and when."""
+
+    __tablename__ = "reading_purges"
+
+    month: Mapped[datetime.date] = mapped_column(Date, ForeignKey("reading_archives.month"), primary_key=True)
+    #: Which readings of the month went: "all" (every site's).
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    readings: Mapped[int] = mapped_column(BigInteger)
+    packs: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(Text)
+    keep_until: Mapped[datetime.date] = mapped_column(Date)
+    lots: Mapped[int] = mapped_column(Integer)
+    held_longest_by: Mapped[str | None] = mapped_column(Text)
+    purged_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    purged_by: Mapped[str] = mapped_column(Text)
 
 
 class ItemKey(Base):
