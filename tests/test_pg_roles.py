@@ -49,6 +49,7 @@ PROTECTED = (
     "dead_letter_replays", "qa_cases", "qa_case_alerts", "qa_case_steps", "e_signatures",
     "qa_case_stock", "qa_case_evidence", "qa_case_notes", "notifications", "notification_attempts",
     "notify_link_keys", "stored_reports", "recalls", "recall_items", "recall_events",
+    "reading_packs", "reading_archives", "reading_purges",
 )  # fmt: skip
 #: Live state the service changes.
 LIVE = (
@@ -60,7 +61,8 @@ SOME_COLUMN = {
     "qa_cases": "title", "qa_case_alerts": "message", "qa_case_steps": "reason", "e_signatures": "reason",
     "qa_case_stock": "lot", "qa_case_evidence": "body", "qa_case_notes": "text", "notifications": "subject",
     "notification_attempts": "error", "notify_link_keys": "secret_hex",
-    "stored_reports": "title",
+    "stored_reports": "title", "reading_packs": "count", "reading_archives": "readings",
+    "reading_purges": "rule",
     "recalls": "reason", "recall_items": "asked", "recall_events": "note",
     "audit_log": "reason", "readings": "value", "gaps": "detail", "alerts": "message", "edge_items": "kind",
     "item_keys": "ts", "dead_letters": "reason", "dead_letter_replays": "detail", "sites": "name",
@@ -244,8 +246,8 @@ def test_live_state_can_be_changed_and_users_only_updated(cluster: Cluster, app:
     _denied_by_grant(cluster, cluster.service, "UPDATE alembic_version SET version_num = version_num")
 
 
-#: Tables only the schema owner writes: the schema's version and archived months (``cloud archive``).
-OWNER_WRITES = frozenset({"alembic_version", "reading_packs", "reading_archives"})
+#: Tables only the schema owner writes: the schema's version, archived and purged months (``cloud archive``).
+OWNER_WRITES = frozenset({"alembic_version", "reading_packs", "reading_archives", "reading_purges"})
 
 
 def test_no_table_lets_the_app_truncate_and_reporting_only_reads(cluster: Cluster) -> None:

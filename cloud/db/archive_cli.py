@@ -1,4 +1,5 @@
-"""``coldgate cloud archive``: pack old months of readings (``cloud/db/archive.py``) and list what was.
+"""``coldgate cloud archive``: pack old months of readings (``cloud/db/archive.py``), list what was, and
+purge archived months whose retention has passed (``cloud/db/purge.py``, ``cloud/db/retention.py``).
 
 Run with the database owner's credentials, like ``coldgate cloud migrate``: the service's role may not
 drop a partition.  Each month is its own transaction, so a month that fails leaves those before it
@@ -21,6 +22,11 @@ def _month(value: str) -> datetime.date:
         return datetime.datetime.strptime(value, "%Y-%m").date()
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a month written YYYY-MM") from None
+
+
+def _until(purge_from: datetime.date | None) -> str:
+    """A retention's purge date as the last day kept."""
+    return "for ever" if purge_from is None else f"until {purge_from - datetime.timedelta(days=1)}"
 
 
 def _mb(size: int) -> str:
@@ -73,12 +79,57 @@ def run_command(
 @archive.command("list")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=str))
 def list_command(config_path: str) -> None:
-    """One line per archived month: readings, packs, bytes before and after, the hash."""
+    """One line per archived month: readings, packs, bytes before and after, the hash, and when it was
+    purged (its packs deleted once its retention passed; "-": still kept)."""
     from coldgate.cloud.db.archive import archives
+    from coldgate.cloud.db.purge import purged
 
     with transaction(load_config(config_path)) as conn:
         done = archives(conn)
-    click.echo("month\treadings\tpacks\tbytes_before\tbytes_after\tsha256")
+        gone = {p.month: p for p in purged(conn)}
+    click.echo("month\treadings\tpacks\tbytes_before\tbytes_after\tsha256\tpurged")
     for a in done:
-        click.echo(f"{a.month:%Y-%m}\t{a.readings}\t{a.packs}\t{a.bytes_before}\t{a.bytes_after}\t{a.sha256}")
-    click.echo(f"{len(done)} month(s) archived")
+        p = gone.get(a.month)
+        when = "-" if p is None else f"{p.purged_at:%Y-%m-%d} by {p.purged_by}"
+        click.echo(
+            f"{a.month:%Y-%m}\t{a.readings}\t{a.packs}\t{a.bytes_before}\t{a.bytes_after}\t{a.sha256}\t{when}"
+        )
+    click.echo(f"{len(done)} month(s) archived, {len(gone)} of them purged")
+
+
+@archive.command("purge")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--due", is_flag=True, required=True,
+              help="Every archived month whose retention has passed (the config's [retention]).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Say which months would go and why each other is kept.")
+def purge_command(config_path: str, due: bool, dry_run: bool) -> None:
+    """Delete the packs of archived months no product kept in them needs any more, each with a purge
+    record and an audit entry; a live month is never purged.  Each month is its own transaction."""
+    from coldgate.cloud.db.purge import PurgeError, purge_month, purge_plan
+    from coldgate.cloud.db.retention import RetentionPolicy
+
+    del due  # the only mode: months are chosen by the rule, never by hand
+    config = load_config(config_path)
+    policy = RetentionPolicy.from_config(config.retention)
+    today = utc_now().date()
+    with transaction(config, refused=(PurgeError,)) as conn:
+        plan = purge_plan(conn, policy)
+    click.echo(f"policy: {policy.describe()}")
+    for kept in plan:
+        if kept.due(today):
+            continue
+        click.echo(f"keep {kept.month:%Y-%m} {_until(kept.purge_from)}: {kept.rule} "
+                   f"({kept.lots} lot(s) kept that month)")  # fmt: skip
+    due_months = [kept for kept in plan if kept.due(today)]
+    for kept in due_months:
+        if dry_run:
+            click.echo(f"would purge {kept.month:%Y-%m}: kept {_until(kept.purge_from)} ({kept.rule})")
+            continue
+        with transaction(config, refused=(PurgeError,)) as conn:
+            done = purge_month(conn, kept.month, policy=policy, now=utc_now(), actor=cli_actor())
+        click.echo(
+            f"purged {done.month:%Y-%m}: {done.readings:,} readings in {done.packs:,} packs, sha256 "
+            f"{done.sha256} (kept {_until(done.keep_until)}: {done.rule})"
+        )
+    if not due_months:
+        click.echo(f"no archived month is due for purging ({len(plan)} archived month(s) kept)")

@@ -1,0 +1,247 @@
+"""Purging archived months of readings whose retention has passed (``cloud/db/retention.py`` says when):
+the month's packs deleted, a record of what went and why, and an audit entry, in one transaction.
+
+Only archived months are purged (``cloud/db/archive.py``): a live partition never is, so a month always
+goes through the archive's hash before it can go at all, and the purge record keeps that hash.  The
+database holds the same line: ``reading_packs`` refuses a DELETE unless the month's purge record is
+already written (migration 0032), and the service's role may not delete packs at all; purging is the
+schema owner's, like archiving.
+
+Which lots a month concerns (the conservative rule): every lot that any unit of was in our hands, at
+any site of the deployment, at any time during the month, from the custody chains the batch histories
+are made from (``custody_store.lot_custody``: a stay with no outside party, whatever location).  A pack
+is a sensor's day, and the rule does not narrow a month to the sites or rooms a lot was at: one lot of
+an implant anywhere keeps every site's month.  The month's window is the calendar month (UTC) widened
+to the times its packed readings carry (a clock-corrected reading may fall outside the month whose
+partition held it).  The lots a month concerns are those named by the bindings or by the documents'
+lines; binding that is behind (``binding_queue`` not empty) could leave a lot out, so the purge waits
+for it.  The category of each lot's product and the lot's expiry are those in force in the catalog.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Connection, Table, func, select, text, union
+
+from coldgate.cloud.audit.log import Actor, append
+from coldgate.cloud.catalog.versions import in_force
+from coldgate.cloud.db.archive import month_digest
+from coldgate.cloud.db.models import BindingQueue, BindingRow, DocumentLine, LotVersion, ProductVersion
+from coldgate.cloud.db.retention import KeptLot, Retention, RetentionPolicy, month_end, retention
+from coldgate.cloud.documents.custody_store import lot_custody
+from coldgate.cloud.identity.users import NotFound
+
+__all__ = [
+    "ALL_SITES",
+    "LotSpans",
+    "PurgeError",
+    "Purged",
+    "kept_lots",
+    "lots_in",
+    "month_retention",
+    "purge_month",
+    "purge_plan",
+    "purged",
+]
+
+#: The scope of a purge under the conservative rule: every site's readings of the month.
+ALL_SITES = "all"
+_products: Table = ProductVersion.__table__  # type: ignore[assignment]
+_lots: Table = LotVersion.__table__  # type: ignore[assignment]
+_bindings: Table = BindingRow.__table__  # type: ignore[assignment]
+_lines: Table = DocumentLine.__table__  # type: ignore[assignment]
+_queue: Table = BindingQueue.__table__  # type: ignore[assignment]
+
+
+class PurgeError(Exception):
+    """A month that may not or could not be purged; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LotSpans:
+    """A lot as the retention rule sees it, and when any of its units was in our hands: (start, end)
+    epoch ms, end None while still held."""
+
+    lot: KeptLot
+    spans: tuple[tuple[int, int | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    month: datetime.date
+    scope: str
+    readings: int
+    packs: int
+    sha256: str
+    rule: str
+    keep_until: datetime.date
+    lots: int
+    held_longest_by: str | None
+    purged_at: datetime.datetime
+    purged_by: str
+
+
+def _ms(day: datetime.date) -> int:
+    return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+def kept_lots(conn: Connection) -> list[LotSpans]:
+    """Every lot named by a binding or a document line, with its catalog category and expiry and the spans
+    its units were held.  A lot whose custody cannot be read (its product gone from the catalog) counts
+    as held from its first binding on, for ever: unknown is kept."""
+    b, d = _bindings.c, _lines.c
+    named = union(
+        select(b.product, b.lot).where(b.lot.is_not(None), b.product.is_not(None)),
+        select(d.product, d.lot).where(d.lot.is_not(None), d.product.is_not(None)),
+    )
+    names = sorted(tuple(row) for row in conn.execute(named))
+    categories = {row.id: row.retention for row in conn.execute(in_force(_products, ("id",)))}
+    lots = conn.execute(in_force(_lots, ("product", "lot")))
+    expiries = {(row.product, row.lot): row.expiry for row in lots}
+    found = []
+    for product, lot in names:
+        kept = KeptLot(product, lot, categories.get(product), expiries.get((product, lot)))
+        try:
+            stays = lot_custody(conn, product, lot).stays
+            spans = tuple(sorted({(s.start, s.end) for s in stays if s.party is None}, key=_span_order))
+        except NotFound:
+            first = conn.execute(select(func.min(b.time)).where(b.product == product, b.lot == lot)).scalar()
+            spans = ((int(first or 0), None),)
+        found.append(LotSpans(kept, spans))
+    return found
+
+
+def _span_order(span: tuple[int, int | None]) -> tuple[int, int]:
+    return span[0], span[1] if span[1] is not None else 2**63
+
+
+def lots_in(lots: Iterable[LotSpans], start_ms: int, end_ms: int) -> list[KeptLot]:
+    """The lots held at some time in [``start_ms``, ``end_ms``)."""
+    return [
+        held.lot
+        for held in lots
+        if any(start < end_ms and (end is None or end > start_ms) for start, end in held.spans)
+    ]
+
+
+def _window(conn: Connection, month: datetime.date) -> tuple[int, int]:
+    """The calendar month (UTC) in epoch ms, widened to the times the month's packs hold."""
+    start, end = _ms(month), _ms(month_end(month))
+    first, last = conn.execute(
+        text("SELECT min(t_first), max(t_last) FROM reading_packs WHERE month = :month"), {"month": month}
+    ).one()
+    return min(start, first if first is not None else start), max(end, last + 1 if last is not None else end)
+
+
+def month_retention(
+    conn: Connection, month: datetime.date, policy: RetentionPolicy, lots: Sequence[LotSpans] | None = None
+) -> Retention:
+    """The retention of an archived ``month``: the rule over the lots held during it (``lots``: what
+    :func:`kept_lots` read, passed in when asking of several months)."""
+    held = kept_lots(conn) if lots is None else lots
+    return retention(month, policy, lots_in(held, *_window(conn, month)))
+
+
+def _pending(conn: Connection) -> list[datetime.date]:
+    """Archived months not purged yet, oldest first."""
+    rows = conn.execute(
+        text(
+            "SELECT a.month FROM reading_archives a WHERE NOT EXISTS "
+            "(SELECT 1 FROM reading_purges p WHERE p.month = a.month) ORDER BY a.month"
+        )
+    ).scalars()
+    return list(rows)
+
+
+def _check_dialect(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        raise PurgeError("purging needs PostgreSQL: SQLite keeps its readings in one table and archives none")
+
+
+def _check_bound(conn: Connection) -> None:
+    waiting = conn.execute(select(func.count()).select_from(_queue)).scalar_one()
+    if waiting:
+        raise PurgeError(
+            f"binding is behind ({waiting} movements or scans wait to be bound): the custody chains that say "
+            "which lots a month concerns may be missing some; purge once binding has caught up"
+        )
+
+
+def purge_plan(conn: Connection, policy: RetentionPolicy) -> list[Retention]:
+    """The retention of every archived month not purged yet, oldest first (``Retention.due`` says which
+    may go).  Refused (``PurgeError``) on SQLite and while binding is behind."""
+    _check_dialect(conn)
+    _check_bound(conn)
+    held = kept_lots(conn)
+    return [month_retention(conn, month, policy, held) for month in _pending(conn)]
+
+
+def purge_month(
+    conn: Connection, month: datetime.date, *, policy: RetentionPolicy, now: datetime.datetime, actor: Actor
+) -> Purged:
+    """Delete archived ``month``'s packs once its retention has passed, with its purge record and audit
+    entry, in ``conn``'s transaction (the caller commits).  Refused (``PurgeError``, nothing changed): on
+    SQLite, for a month not archived or purged already, while binding is behind, before the retention
+    date (or for ever), and when the packs no longer hash as they did when archived."""
+    _check_dialect(conn)
+    month = month.replace(day=1)
+    archived = conn.execute(
+        text("SELECT readings, packs, sha256 FROM reading_archives WHERE month = :month"), {"month": month}
+    ).one_or_none()
+    if archived is None:
+        raise PurgeError(f"{month:%Y-%m} cannot be purged: it is not archived (a live month never is)")
+    if month not in _pending(conn):
+        raise PurgeError(f"{month:%Y-%m} cannot be purged: it was purged already")
+    _check_bound(conn)
+    kept = month_retention(conn, month, policy)
+    if kept.purge_from is None or not kept.due(now.date()):
+        last_day = None if kept.purge_from is None else kept.purge_from - datetime.timedelta(days=1)
+        until = "for ever" if last_day is None else f"until {last_day}"
+        raise PurgeError(f"{month:%Y-%m} cannot be purged: it is kept {until} ({kept.rule})")
+    readings, digest = month_digest(conn, month, packed=True)
+    if (readings, digest) != (archived.readings, archived.sha256):
+        raise PurgeError(
+            f"{month:%Y-%m} was not purged: its packs hold {readings} readings hashing to {digest}, the "
+            f"archive recorded {archived.readings} hashing to {archived.sha256}; look into it before "
+            "anything goes"
+        )
+    done = Purged(
+        month, ALL_SITES, readings, 0, digest, kept.rule, kept.purge_from, kept.lots,
+        None if kept.held_by is None else str(kept.held_by), now, actor.name,
+    )  # fmt: skip
+    # The record first: the packs' trigger lets a month's packs go only once it exists.
+    conn.execute(
+        text(
+            "INSERT INTO reading_purges (month, scope, readings, packs, sha256, rule, keep_until, lots, "
+            "held_longest_by, purged_at, purged_by) VALUES (:month, :scope, :readings, :packs, :sha256, "
+            ":rule, :keep_until, :lots, :held_longest_by, :purged_at, :purged_by)"
+        ),
+        {**{name: getattr(done, name) for name in Purged.__dataclass_fields__}, "packs": archived.packs},
+    )
+    packs = conn.execute(text("DELETE FROM reading_packs WHERE month = :month"), {"month": month}).rowcount
+    if packs != archived.packs:
+        raise PurgeError(
+            f"{month:%Y-%m} was not purged: {packs} packs found, the archive made {archived.packs}"
+        )
+    append(
+        conn, actor=actor, action="readings.purged", entity_type="readings_month",
+        entity_id=f"{month:%Y-%m}", now=now,
+        after={"scope": ALL_SITES, "readings": readings, "packs": packs, "sha256": digest,
+               "rule": kept.rule, "keep_until": kept.purge_from.isoformat(), "lots": kept.lots,
+               "held_longest_by": done.held_longest_by, "policy": policy.describe()},
+    )  # fmt: skip
+    return replace(done, packs=packs)
+
+
+def purged(conn: Connection) -> list[Purged]:
+    """Every purge, oldest month first."""
+    rows = conn.execute(
+        text(
+            "SELECT month, scope, readings, packs, sha256, rule, keep_until, lots, held_longest_by, "
+            "purged_at, purged_by FROM reading_purges ORDER BY month, scope"
+        )
+    ).all()
+    return [Purged(*row) for row in rows]

@@ -1,0 +1,214 @@
+"""Purging archived months once their retention has passed (``cloud/db/purge.py``), on PostgreSQL: the
+month's packs go with a purge record and an audit entry, a month that still holds a device lot before its
+term or an implant lot is kept (saying why), a dry run changes nothing, and nothing else can delete packs.
+
+The world is the batch-history story of ``tests/rig/history_world.py`` (December 2026: lots VX10/L1,
+expiring 2027-12-31, and PLAIN/G1, without expiry; both standard, both still partly in stock), archived
+as ``tests/test_reading_archive.py`` archives it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
+
+from coldgate.cloud.audit.log import Actor, entries
+from coldgate.cloud.catalog.lots import put_lot
+from coldgate.cloud.catalog.products import product, put_product
+from coldgate.cloud.cli import cloud
+from coldgate.cloud.db import archive_cli, purge
+from coldgate.cloud.db.archive import archive_month, month_digest
+from coldgate.cloud.db.partitions import ensure_partitions
+from coldgate.cloud.db.purge import PurgeError, purge_month, purge_plan, purged
+from coldgate.cloud.db.retention import RetentionPolicy
+from coldgate.cloud.db.selections import readings_in
+from tests.rig.documents import QA
+from tests.rig.history_world import SENSORS, history_world
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+DECEMBER = datetime.date(2026, 12, 1)
+ARCHIVED = datetime.datetime(2027, 1, 15, tzinfo=datetime.UTC)
+#: Five years after December 2026 ends: the standard term has passed.
+DUE = datetime.datetime(2032, 1, 1, 9, tzinfo=datetime.UTC)
+OPERATOR = Actor("Ola Operator")
+POLICY = RetentionPolicy()
+
+
+@pytest.fixture
+def world(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        ensure_partitions(conn, DECEMBER, DECEMBER)
+    history_world(engine)
+    with engine.begin() as conn:
+        archive_month(conn, DECEMBER, now=ARCHIVED, actor=OPERATOR, after_months=0)
+    return engine
+
+
+def _packs(conn: Any) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM reading_packs")).scalar_one())
+
+
+def _december_readings(conn: Any) -> int:
+    return sum(
+        len(conn.execute(select(readings_in("gw01", sensor, 0, 2**62, None))).all())
+        for sensor in SENSORS.values()
+    )
+
+
+def _make(engine: Engine, category: str, expiry: str | None = None) -> None:
+    """VX10 given ``category`` (and lot L1 a new ``expiry``) by new versions, as QA would."""
+    now = datetime.datetime(2027, 2, 1, tzinfo=datetime.UTC)
+    with engine.begin() as conn:
+        fields = {
+            k: v for k, v in product(conn, "VX10").items() if k in ("name", "gtin", "temperature_class")
+        }
+        put_product(conn, "VX10", {**fields, "serialised": True, "retention": category}, reason="MDR class",
+                    by=QA, now=now)  # fmt: skip
+        if expiry is not None:
+            put_lot(conn, "VX10", "L1", {"expiry": expiry}, reason="label corrected", by=QA, now=now)
+
+
+def test_a_due_month_s_packs_go_with_a_purge_record_and_an_audit_entry(world: Engine) -> None:
+    with world.connect() as conn:
+        [kept] = purge_plan(conn, POLICY)
+        assert (kept.month, kept.purge_from, kept.lots) == (DECEMBER, datetime.date(2032, 1, 1), 2)
+        assert not kept.due(datetime.date(2031, 12, 31)) and kept.due(DUE.date())
+        readings, digest = month_digest(conn, DECEMBER, packed=True)
+        packs = _packs(conn)
+        assert readings == _december_readings(conn) > 0 and packs > 0
+    with (
+        world.begin() as conn,
+        pytest.raises(PurgeError, match=r"2026-12 cannot be purged: it is kept until"),
+    ):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE - datetime.timedelta(days=1), actor=OPERATOR)
+    with world.begin() as conn:
+        done = purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    assert (done.readings, done.packs, done.sha256, done.keep_until) == (
+        readings, packs, digest, datetime.date(2032, 1, 1),
+    )  # fmt: skip
+    assert done.rule == "the standard term: 5 years after 2026-12" and done.held_longest_by is None
+    with world.connect() as conn:
+        assert _packs(conn) == 0 and _december_readings(conn) == 0
+        assert purged(conn) == [done]
+        assert purge_plan(conn, POLICY) == []
+        [audited] = [e for e in entries(conn) if e.action == "readings.purged"]
+    assert (audited.entity_id, audited.actor_name) == ("2026-12", "Ola Operator")
+    after = json.loads(audited.after)
+    assert after["sha256"] == digest and after["readings"] == readings and after["packs"] == packs
+    with world.begin() as conn, pytest.raises(PurgeError, match="purged already"):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    for statement in ("DELETE FROM reading_purges", "UPDATE reading_purges SET rule = 'x'"):
+        with pytest.raises(DBAPIError, match="append-only"), world.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_a_month_holding_a_device_lot_is_kept_two_years_past_its_expiry(world: Engine) -> None:
+    _make(world, "device", "2031-06-30")
+    with (
+        world.begin() as conn,
+        pytest.raises(
+            PurgeError,
+            match=r"2026-12 cannot be purged: it is kept until 2033-06-30 \(device lot L1 of VX10 expires "
+            r"2031-06-30: kept 2 years past it\)",
+        ),
+    ):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    with world.connect() as conn:
+        assert _packs(conn) > 0 and purged(conn) == []
+    with world.begin() as conn:
+        later = datetime.datetime(2033, 7, 1, tzinfo=datetime.UTC)
+        done = purge_month(conn, DECEMBER, policy=POLICY, now=later, actor=OPERATOR)
+    assert done.held_longest_by == "device lot L1 of VX10" and done.keep_until == datetime.date(2033, 7, 1)
+
+
+def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:
+    _make(world, "implant")
+    far = datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC)
+    with (
+        world.begin() as conn,
+        pytest.raises(
+            PurgeError,
+            match=r"kept for ever \(implant lot L1 of VX10: an implant's readings are kept for ever\)",
+        ),
+    ):
+        purge_month(conn, DECEMBER, policy=POLICY, now=far, actor=OPERATOR)
+    with world.connect() as conn:
+        [kept] = purge_plan(conn, POLICY)
+        assert kept.purge_from is None and not kept.due(far.date())
+
+
+def test_a_live_month_is_never_purged_nor_while_binding_is_behind(world: Engine) -> None:
+    with world.begin() as conn:
+        ensure_partitions(conn, datetime.date(2026, 11, 1), datetime.date(2026, 11, 1))
+    with (
+        world.begin() as conn,
+        pytest.raises(PurgeError, match="2026-11 cannot be purged: it is not archived"),
+    ):
+        purge_month(conn, datetime.date(2026, 11, 1), policy=POLICY, now=DUE, actor=OPERATOR)
+    with world.begin() as conn:
+        conn.execute(text("INSERT INTO binding_queue (gateway, stream, seq) VALUES ('gw01', 'x', 1)"))
+    with world.begin() as conn, pytest.raises(PurgeError, match=r"binding is behind \(1 movements"):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    with world.connect() as conn:
+        assert _packs(conn) > 0
+
+
+def test_packs_that_no_longer_hash_as_archived_are_not_purged(
+    world: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(purge, "month_digest", lambda conn, month, packed: (1, "0" * 64))
+    with world.begin() as conn, pytest.raises(PurgeError, match=r"2026-12 was not purged: its packs hold 1 "):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    with world.connect() as conn:
+        assert _packs(conn) > 0 and purged(conn) == []
+
+
+def test_packs_are_deleted_only_with_their_purge_record(world: Engine) -> None:
+    """Even the schema owner (this test's login) meets the trigger: no record, no delete."""
+    with pytest.raises(DBAPIError, match="purge record"), world.begin() as conn:
+        conn.execute(text("DELETE FROM reading_packs"))
+    with pytest.raises(DBAPIError, match="append-only"), world.begin() as conn:
+        conn.execute(text("TRUNCATE reading_packs"))
+
+
+def _cli(engine: Engine, tmp_path: Path, *args: str, retention: str = "") -> Any:
+    config = tmp_path / "cloud.toml"
+    url = engine.url.render_as_string(hide_password=False)
+    config.write_text(f'[database]\nurl = "{url}"\n{retention}')
+    return CliRunner().invoke(cloud, ["archive", args[0], str(config), *args[1:]])
+
+
+def test_the_operator_purges_from_the_command_line_after_a_dry_run(
+    world: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make(world, "device", "2031-06-30")
+    monkeypatch.setattr(archive_cli, "utc_now", lambda: DUE)
+    kept = _cli(world, tmp_path, "purge", "--due", "--dry-run")
+    assert kept.exit_code == 0, kept.output
+    assert "keep 2026-12 until 2033-06-30: device lot L1 of VX10 expires 2031-06-30" in kept.output
+    assert "no archived month is due for purging (1 archived month(s) kept)" in kept.output
+    # A longer standard term in the config holds it past the device's.
+    monkeypatch.setattr(archive_cli, "utc_now", lambda: datetime.datetime(2034, 1, 1, tzinfo=datetime.UTC))
+    longer = _cli(
+        world, tmp_path, "purge", "--due", "--dry-run", retention="[retention]\nstandard_years = 10\n"
+    )
+    assert "keep 2026-12 until 2036-12-31: the standard term: 10 years after 2026-12" in longer.output
+    dry = _cli(world, tmp_path, "purge", "--due", "--dry-run")
+    assert dry.exit_code == 0 and "would purge 2026-12: kept until 2033-06-30 (device lot" in dry.output, dry.output
+    with world.connect() as conn:
+        assert _packs(conn) > 0 and purged(conn) == []
+    done = _cli(world, tmp_path, "purge", "--due")
+    assert done.exit_code == 0 and "purged 2026-12: " in done.output, done.output
+    listed = _cli(world, tmp_path, "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines()[1].startswith("2026-12\t") and "\t2034-01-01 by " in listed.output
+    assert "1 month(s) archived, 1 of them purged" in listed.output
+    missing = _cli(world, tmp_path, "purge")
+    assert missing.exit_code == 2 and "--due" in missing.output
