@@ -198,3 +198,31 @@ def test_the_api_and_the_csv_import_take_the_category_and_name_the_field_when_wr
         again = post("id,name,ma_id,temperature_class\nP9,Stent,MA.156.M0.100009.STENT,2-8C\n")
         assert again.json()["unchanged"] == 1, again.text
         assert client.get("/catalog/products/P9", headers=manager).json()["retention"] == "implant"
+
+
+def test_the_catalog_page_shows_each_product_s_retention(browser: Any, engine: Engine, db_url: str) -> None:
+    from playwright.sync_api import expect
+
+    from tests.rig.browser import serve_web_app, shot, sign_in
+    from tests.rig.people import person
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one dialect is enough for a page")
+    make_catalog(engine)
+    with engine.begin() as conn:
+        put_product(
+            conn, "VX10", {**_vx10(conn), "retention": "implant"}, reason="an implant", by=QA, now=NOW
+        )
+    person(engine, "vera", ("viewer",))
+    with serve_web_app(engine, db_url) as site:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        sign_in(page, site, "vera")
+        page.click("nav >> text=Catalog")
+        expect(page.locator('tr[data-product="VX10"] td.retention')).to_have_text("implant")
+        expect(page.locator('tr[data-product="PLAIN"] td.retention')).to_have_text("standard")
+        shot(page, "catalog-products-retention")
+        page.goto(site + "/dashboard/catalog/product?product=VX10")
+        expect(page.locator("body")).to_contain_text("implant")
+        shot(page, "catalog-product-history-retention")
+        context.close()

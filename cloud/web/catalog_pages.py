@@ -33,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 CLASS_FIELDS = ("description", "low", "high", "pre_alarm_margin", "alarm_delay_s", "hysteresis", "alarm_on",
                 "humidity_low", "humidity_high", "mkt_window_s")  # fmt: skip
 PRODUCT_FIELDS = ("name", "gtin", "hibc_lic", "hibc_pcn", "hibc_uom", "ma_id", "temperature_class",
-                  "tor_budget_s", "serialised")  # fmt: skip
+                  "tor_budget_s", "serialised", "retention")  # fmt: skip
 LOT_FIELDS = ("status", "expiry", "expiry_hour", "manufactured")
 #: The kinds the history page knows, with the words its title uses.
 KINDS = {"class": "Temperature class", "product": "Product", "lot": "Lot"}
