@@ -19,9 +19,9 @@ Parts, each a real peer on loopback:
 After a warm-up, one window of ``--window`` seconds is measured: the gateway's CPU % of one core, its
 disk writes (``write_bytes`` of ``/proc/PID/io``: the outbox's WAL and checkpoints, the heartbeat) per
 reading and per item beside the outbox's ``commit_interval_ms``, its peak RSS (``VmHWM``, start-up
-included).  Readings polled in the window are followed to the consumer: the fraction that reached it
-before the window closed (of those that reached it at all, by the end of a grace period; the readings of
-the window's last few tens of milliseconds cannot, so this is about 1 - mean latency / window), the
+included).  Readings polled in the window are followed to the consumer: the fraction delivered in the
+window (see ``followed``: each reading has until the window's end plus ``ALLOWANCE_MS`` to arrive, and a
+reading that never arrived counts as not delivered, found as a hole in its stream's sequence numbers), the
 fraction that reached it within 1 s of their poll, and p50/p95 from the poll to the consumer.
 ``--sensors-only`` runs the 50 loggers alone (the issue's "done when").
 
@@ -58,6 +58,12 @@ RSS_GOAL_MB = 80.0
 DELIVERED_GOAL = 0.999
 WARM_UP_S = 5.0
 GRACE_S = 5.0
+#: What "delivered in the window" allows a reading polled in the window's last moments.  Counting only the
+#: arrivals before the window's end would miss, in every run, the readings polled in its last tens of
+#: milliseconds (p50 latency): they cannot be there yet, however healthy the path.  One second is the
+#: alert-latency budget the rest of the issue uses; a path that falls behind still shows, since a backlog
+#: builds over the whole window, not in its last second.
+ALLOWANCE_MS = 1000
 REPORT_MS = 50  # one RO_ACCESS_REPORT per 50 ms of reads
 PALLET_GAP_S = 0.5  # between one pallet leaving the door's range and the next entering it
 CHANNELS = 2  # temperature and humidity per logger
@@ -204,34 +210,46 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def followed(cloud: FakeCloud, t0_ms: int, t1_ms: int, to_wall: float) -> dict[str, Any]:
-    """Readings polled in [t0, t1) as the consumer got them: on time (before t1), at all, latencies;
-    and every item of the window by kind."""
+    """Readings polled in [t0, t1) as the consumer got them: on time (before t1 + ``ALLOWANCE_MS``), at
+    all, latencies; and every item of the window by kind.
+
+    The share delivered is over the readings that arrived by the end of the grace period plus those that
+    never did: a stream's sequence numbers have no holes, so a seq missing between the window's first and
+    last item of a stream is an item lost (counted as a reading not delivered: the safe side)."""
     from coldgate.contract.codec import decode_item
     from coldgate.contract.items import Reading
 
     kinds: dict[str, int] = {}
     latencies: list[float] = []
-    on_time = 0
+    on_time = before_close = 0
     with cloud._lock:  # the rig's lock: the consumer thread may still be committing
         streams = {key: dict(state.items) for key, state in cloud.streams.items()}
         arrived = dict(cloud.arrived_at)
+    lost = 0
     for (gateway, stream), items in streams.items():
+        in_window: list[int] = []
         for seq, body in items.items():
             item = decode_item(body)
             if not t0_ms <= item.ts < t1_ms:
                 continue
+            in_window.append(seq)
             kinds[type(item).__name__] = kinds.get(type(item).__name__, 0) + 1
             if isinstance(item, Reading):
                 at_ms = (arrived[(gateway, stream, seq)] + to_wall) * 1000
                 latencies.append(at_ms - item.ts)
-                on_time += at_ms < t1_ms
+                on_time += at_ms < t1_ms + ALLOWANCE_MS
+                before_close += at_ms < t1_ms
+        if in_window:
+            lost += max(in_window) - min(in_window) + 1 - len(in_window)
     readings = kinds.get("Reading", 0)
     return {
         "kinds": kinds,
         "readings": readings,
         "items": sum(kinds.values()),
         "on_time": on_time,
-        "delivered": on_time / readings if readings else math.nan,
+        "lost": lost,
+        "before_close": before_close / (readings + lost) if readings else math.nan,
+        "delivered": on_time / (readings + lost) if readings else math.nan,
         "within_1s": sum(lat <= 1000 for lat in latencies) / readings if readings else math.nan,
         "p50_ms": percentile(latencies, 50),
         "p95_ms": percentile(latencies, 95),
@@ -355,8 +373,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"one gateway service (own process, pid {child.pid}): {parts}; {args.window:g} s window")
     print(f"items polled/decided in the window, as the consumer got them: {figures['kinds']}")
     print(
-        f"readings: {figures['readings']} (schedule: {expected:.0f}), {figures['on_time']} at the consumer "
-        f"before the window closed: {figures['delivered']:.4f} (goal {DELIVERED_GOAL}), "
+        f"readings: {figures['readings']} (schedule: {expected:.0f}), {figures['lost']} lost; "
+        f"{figures['on_time']} at the consumer by the window's end + {ALLOWANCE_MS} ms: "
+        f"{figures['delivered']:.4f} (goal {DELIVERED_GOAL}; {figures['before_close']:.4f} before the "
+        f"window's end itself), "
         f"{figures['within_1s']:.4f} within 1 s of their poll; poll->consumer "
         f"p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms; polls served on time "
         f"{served_fraction:.4f}, {missed} missed (last heartbeat)"
@@ -374,7 +394,8 @@ def main(argv: list[str] | None = None) -> None:
         f"rss_mb_goal={RSS_GOAL_MB:g} written_bytes_per_reading={per_reading:.0f} "
         f"written_bytes_per_item={per_item:.0f} commit_interval_ms={commit_ms} "
         f"delivered={figures['delivered']:.4f} delivered_goal={DELIVERED_GOAL} "
-        f"within_1s={figures['within_1s']:.4f} "
+        f"within_1s={figures['within_1s']:.4f} before_close={figures['before_close']:.4f} "
+        f"lost={figures['lost']} "
         f"p50_ms={figures['p50_ms']:.0f} p95_ms={figures['p95_ms']:.0f} readings={figures['readings']} "
         f"items={figures['items']} reads_per_s={reads_per_s:.0f} served={served_fraction:.4f} "
         f"window_s={args.window:g} sensors_only={int(not whole)} load1={load1:.2f}"
