@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,10 @@ from coldgate.cloud.documents.documents_cli import documents
 from coldgate.cloud.identity.cli import gateways
 from coldgate.cloud.identity.tokens_cli import tokens
 from coldgate.cloud.identity.users_cli import users
+
+if TYPE_CHECKING:
+    from coldgate.cloud.config import CloudConfig
+    from coldgate.cloud.config_checks import CloudChecks, Parts
 
 
 @click.group()
@@ -32,31 +37,55 @@ cloud.add_command(documents)
 cloud.add_command(archive)
 
 
+def _checked(path: str, config: CloudConfig, parts: Parts) -> CloudChecks:
+    """The checks of ``config_checks`` for ``parts``; each problem is one line on stderr, and the command
+    exits 1 before anything is migrated or started."""
+    from coldgate.cloud.config_checks import check_cloud_config
+
+    report = check_cloud_config(config, parts)
+    for problem in report.problems:
+        click.echo(f"Error: {problem.in_file(path)}", err=True)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+    return report
+
+
 @cloud.command("check-config")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
-def check_config(path: str) -> None:
-    """Load a cloud TOML file and report the first mistake, or a summary."""
-    from coldgate.cloud.config import load_cloud_config
-    from coldgate.configfile import ConfigError
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check the file alone (on a workstation without the host's secrets): open none of the files it "
+    "names and do not reach the database.",
+)
+def check_config(path: str, offline: bool) -> None:
+    """Check a cloud TOML file and everything `cloud run` will need from it: the files it names exist and
+    parse, the database is reached.  Prints one line per mistake, or a summary."""
+    from coldgate.cloud.config_checks import Parts
 
-    try:
-        config = load_cloud_config(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{path}: ok: database {config.database.url.split('://', 1)[0]}")
+    config = load_config(path)
+    report = _checked(path, config, Parts(connect=not offline))
+    dialect = config.database.url.split("://", 1)[0]
+    if offline:
+        click.echo(f"{path}: ok: database {dialect}; named files and the database not checked (--offline)")
+        return
+    reached = " (reached)" if report.database_reached else ""
+    files = ", ".join(report.files) or "none named"
+    click.echo(f"{path}: ok: database {dialect}{reached}; files read: {files}")
 
 
 @cloud.command("migrate")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
 def migrate_command(path: str) -> None:
     """Upgrade the configured database to the newest schema (safe to repeat)."""
-    from coldgate.cloud.config import load_cloud_config
+    from coldgate.cloud.config_checks import Parts
     from coldgate.cloud.db.engine import database_url
     from coldgate.cloud.db.migrate import migrate
     from coldgate.configfile import ConfigError
 
+    config = load_config(path)
+    _checked(path, config, Parts(ingest=False, api=False, scheduler=False))  # the database only
     try:
-        config = load_cloud_config(path)
         url = database_url(config.database)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -81,14 +110,17 @@ def _wait_for_signal() -> None:
 @click.option("--no-ingest", is_flag=True, help="Leave ingest to separate `coldgate cloud ingest` processes.")
 @click.option("--no-api", is_flag=True, help="Do not serve the REST API from this process.")
 def run_command(path: str, no_ingest: bool, no_api: bool) -> None:
-    """Run the cloud: migrate, then ingest workers, the scheduler and the API until stopped."""
+    """Run the cloud: check, migrate, then ingest workers, the scheduler and the API until stopped."""
     import logging
 
+    from coldgate.cloud.config_checks import Parts
     from coldgate.cloud.service import CloudService
     from coldgate.configfile import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(path)
+    # Before migrating or starting anything: a missing file must not leave a half-started cloud behind.
+    _checked(path, config, Parts(ingest=not no_ingest, api=not no_api, listen=not no_api))
     service = CloudService(config, ingest=not no_ingest, api=not no_api)
     try:
         service.start()
@@ -121,6 +153,7 @@ def ingest_command(path: str, n: int) -> None:
     """Run one ingest worker (scale out with several processes on the shared subscription)."""
     import logging
 
+    from coldgate.cloud.config_checks import Parts
     from coldgate.cloud.db.engine import database_url, make_engine
     from coldgate.cloud.db.migrate import migrate
     from coldgate.cloud.ingest.influx_mirror import InfluxMirror
@@ -135,6 +168,7 @@ def ingest_command(path: str, n: int) -> None:
             "mqtt.protocol is 3.1.1, which has no shared subscriptions: a second worker would store "
             'every message again; run one worker, or use protocol = "5"'
         )
+    _checked(path, config, Parts(api=False, scheduler=False))
     try:
         url = database_url(config.database)
         mirror = InfluxMirror.from_config(config.influx)

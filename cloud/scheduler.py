@@ -59,7 +59,7 @@ from coldgate.cloud.downlink.currency import ClearBehind, RaiseBehind
 from coldgate.cloud.downlink.currency_watch import check_downlink
 from coldgate.cloud.reports.periodic_store import store_monthly_due
 
-__all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window"]
+__all__ = ["MONTHS_AHEAD", "CloudScheduler", "partition_window", "quiet_apscheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,17 @@ STOP_WAIT_S = 60.0
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(UTC)
+
+
+def quiet_apscheduler() -> None:
+    """APScheduler logs every run of every job at INFO ("Running job", "executed successfully": with
+    the QA cases and notify jobs every second, four lines a second and more every 10 s), which buries
+    what an operator needs in the journal; its warnings
+    (a run missed, one skipped while the last is busy) and errors still show.  A level someone set on
+    its logger on purpose (to debug the scheduler) is left alone."""
+    logger = logging.getLogger("apscheduler")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def partition_window(
@@ -158,6 +169,7 @@ class CloudScheduler:
     def start(self) -> None:
         """Ensure the partitions now, then run the watchdog every interval and the partitions daily."""
         self._listening_since = self._clock()
+        quiet_apscheduler()
         self.ensure_partitions_now()
         if self.binding_process is not None:
             self.binding_process.start()
