@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,10 +296,23 @@ def test_migrate_checks_the_database_password_file(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ logging
 
 
-def test_scheduler_runs_are_not_logged_at_info(engine: Engine, caplog: pytest.LogCaptureFixture,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    apscheduler = logging.getLogger("apscheduler")
-    monkeypatch.setattr(apscheduler, "level", logging.NOTSET)  # as a fresh process has it
+@pytest.fixture
+def apscheduler() -> Iterator[logging.Logger]:
+    """APScheduler's logger, its level put back after the test (with ``setLevel``, which also clears the
+    cached levels of its children)."""
+    logger = logging.getLogger("apscheduler")
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+def test_scheduler_runs_are_not_logged_at_info(
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    apscheduler: logging.Logger,
+) -> None:
+    apscheduler.setLevel(logging.NOTSET)  # as a fresh process has it
     ran = threading.Semaphore(0)
 
     def counted(*args: Any, **kwargs: Any) -> list[object]:
@@ -322,9 +336,8 @@ def test_scheduler_runs_are_not_logged_at_info(engine: Engine, caplog: pytest.Lo
     )
 
 
-def test_a_level_set_on_purpose_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    apscheduler = logging.getLogger("apscheduler")
-    monkeypatch.setattr(apscheduler, "level", logging.DEBUG)
+def test_a_level_set_on_purpose_is_kept(apscheduler: logging.Logger) -> None:
+    apscheduler.setLevel(logging.DEBUG)
     coldgate.cloud.scheduler.quiet_apscheduler()
     assert apscheduler.level == logging.DEBUG
 
