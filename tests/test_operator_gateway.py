@@ -176,3 +176,24 @@ def test_the_lock_holder_is_this_process_only_while_it_runs(tmp_path: Path) -> N
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(30)
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    """A mistyped or unwritable data_dir is the operator's to fix: the path and why, not a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "gateway.toml"
+    config.write_text(CONFIG.format(data=blocker / "data"))
+    result = subprocess.run(
+        [sys.executable, "-m", "coldgate", "gateway", "run", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"Error: {blocker / 'data' / 'outbox.sqlite3'}: cannot be created or locked "
+        f"(Not a directory: {blocker / 'data'})\n"
+    )

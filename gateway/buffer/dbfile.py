@@ -109,8 +109,14 @@ def open_writer(
     """Lock, identify, check and migrate ``path``; ``initial`` fills ``meta`` of a new file."""
     if fsync not in ("full", "normal"):
         raise ValueError(f"fsync must be 'full' or 'normal', not {fsync!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_fd = _lock(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(path)
+    except OSError as exc:
+        # A data folder that cannot be made or a lock file that cannot be opened (permissions, a read-only
+        # card): the operator's to fix, so the message names the path, not a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        raise OutboxFileError(path, f"cannot be created or locked ({exc.strerror or exc}{where})") from None
     try:
         conn = _connect(path)
     except BaseException:
