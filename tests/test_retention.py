@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.catalog.products import product, put_product
 from coldgate.cloud.config import RetentionConfig, cloud_config_from_document
+from coldgate.cloud.db.purge import LotSpans, lots_in
 from coldgate.cloud.db.retention import (
     CATEGORIES,
     KeptLot,
@@ -120,6 +121,17 @@ def test_the_date_is_never_before_the_standard_term_and_order_does_not_matter(
     assert kept.lots == len(set(lots))
     if any(lot.category == "implant" for lot in lots) and policy.implant_years_after_expiry is None:
         assert kept.purge_from is None
+
+
+def test_a_lot_concerns_the_months_it_was_held_in_and_one_still_held_every_later_one() -> None:
+    gone = LotSpans(KeptLot("P", "GONE", "implant", None), ((100, 200),))
+    still = LotSpans(KeptLot("P", "HERE", "device", None), ((150, 180), (300, None)))
+    never = LotSpans(KeptLot("P", "LISTED", "implant", None), ())
+    lots = [gone, still, never]
+    assert lots_in(lots, 0, 100) == []
+    assert lots_in(lots, 199, 250) == [gone.lot]
+    assert lots_in(lots, 200, 300) == []
+    assert lots_in(lots, 10**12, 10**12 + 1) == [still.lot]
 
 
 def test_the_config_block_has_the_defaults_and_refuses_a_term_below_the_floor() -> None:

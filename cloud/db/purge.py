@@ -31,7 +31,8 @@ from coldgate.cloud.catalog.versions import in_force
 from coldgate.cloud.db.archive import month_digest
 from coldgate.cloud.db.models import BindingQueue, BindingRow, DocumentLine, LotVersion, ProductVersion
 from coldgate.cloud.db.retention import KeptLot, Retention, RetentionPolicy, month_end, retention
-from coldgate.cloud.documents.custody_store import lot_custody
+from coldgate.cloud.documents.collector import collector_paused
+from coldgate.cloud.documents.custody_store import _lot_custody
 from coldgate.cloud.identity.users import NotFound
 
 __all__ = [
@@ -89,9 +90,10 @@ def _ms(day: datetime.date) -> int:
 
 
 def kept_lots(conn: Connection) -> list[LotSpans]:
-    """Every lot named by a binding or a document line, with its catalog category and expiry and the spans
-    its units were held.  A lot whose custody cannot be read (its product gone from the catalog) counts
-    as held from its first binding on, for ever: unknown is kept."""
+    """Every lot named by a binding or a document line, with its catalog category (None: its product is
+    not in the catalog, which the rule keeps for ever) and expiry, and the spans its units were held
+    (the chain of ``custody_store``, read by catalog id).  A lot that only a document line names, with no
+    item and no catalog record, was never held: no spans."""
     b, d = _bindings.c, _lines.c
     named = union(
         select(b.product, b.lot).where(b.lot.is_not(None), b.product.is_not(None)),
@@ -105,11 +107,13 @@ def kept_lots(conn: Connection) -> list[LotSpans]:
     for product, lot in names:
         kept = KeptLot(product, lot, categories.get(product), expiries.get((product, lot)))
         try:
-            stays = lot_custody(conn, product, lot).stays
+            # By catalog id, not through ``lot_custody``'s GTIN-or-id parsing: a product id of digits
+            # would be read as a GTIN, and another product's chain is not a safe stand-in.
+            with collector_paused():
+                stays = _lot_custody(conn, product, None, lot).stays
             spans = tuple(sorted({(s.start, s.end) for s in stays if s.party is None}, key=_span_order))
         except NotFound:
-            first = conn.execute(select(func.min(b.time)).where(b.product == product, b.lot == lot)).scalar()
-            spans = ((int(first or 0), None),)
+            spans = ()  # only a document line names it, no item and no catalog record: never held
         found.append(LotSpans(kept, spans))
     return found
 
