@@ -90,7 +90,7 @@ def test_a_due_month_s_packs_go_with_a_purge_record_and_an_audit_entry(world: En
         purge_month(conn, DECEMBER, policy=POLICY, now=DUE - datetime.timedelta(days=1), actor=OPERATOR)
     with world.begin() as conn:
         done = purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
-    assert (done.readings, done.packs, done.sha256, done.keep_until) == (
+    assert (done.readings, done.packs, done.sha256, done.purge_from) == (
         readings, packs, digest, datetime.date(2032, 1, 1),
     )  # fmt: skip
     assert done.rule == "the standard term: 5 years after 2026-12" and done.held_longest_by is None
@@ -125,7 +125,7 @@ def test_a_month_holding_a_device_lot_is_kept_two_years_past_its_expiry(world: E
     with world.begin() as conn:
         later = datetime.datetime(2033, 7, 1, tzinfo=datetime.UTC)
         done = purge_month(conn, DECEMBER, policy=POLICY, now=later, actor=OPERATOR)
-    assert done.held_longest_by == "device lot L1 of VX10" and done.keep_until == datetime.date(2033, 7, 1)
+    assert done.held_longest_by == "device lot L1 of VX10" and done.purge_from == datetime.date(2033, 7, 1)
 
 
 def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:

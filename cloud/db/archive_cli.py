@@ -129,7 +129,7 @@ def purge_command(config_path: str, due: bool, dry_run: bool) -> None:
             done = purge_month(conn, kept.month, policy=policy, now=utc_now(), actor=cli_actor())
         click.echo(
             f"purged {done.month:%Y-%m}: {done.readings:,} readings in {done.packs:,} packs, sha256 "
-            f"{done.sha256} (kept {_until(done.keep_until)}: {done.rule})"
+            f"{done.sha256} (kept {_until(done.purge_from)}: {done.rule})"
         )
     if not due_months:
         click.echo(f"no archived month is due for purging ({len(plan)} archived month(s) kept)")

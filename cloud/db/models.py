@@ -421,7 +421,8 @@ class ReadingPurge(Base):
     packs: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(Text)
-    keep_until: Mapped[datetime.date] = mapped_column(Date)
+    #: The first day the rule let the month go (it was kept until the day before).
+    purge_from: Mapped[datetime.date] = mapped_column(Date)
     lots: Mapped[int] = mapped_column(Integer)
     held_longest_by: Mapped[str | None] = mapped_column(Text)
     purged_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))

@@ -78,7 +78,7 @@ class Purged:
     packs: int
     sha256: str
     rule: str
-    keep_until: datetime.date
+    purge_from: datetime.date
     lots: int
     held_longest_by: str | None
     purged_at: datetime.datetime
@@ -219,9 +219,9 @@ def purge_month(
     # The record first: the packs' trigger lets a month's packs go only once it exists.
     conn.execute(
         text(
-            "INSERT INTO reading_purges (month, scope, readings, packs, sha256, rule, keep_until, lots, "
+            "INSERT INTO reading_purges (month, scope, readings, packs, sha256, rule, purge_from, lots, "
             "held_longest_by, purged_at, purged_by) VALUES (:month, :scope, :readings, :packs, :sha256, "
-            ":rule, :keep_until, :lots, :held_longest_by, :purged_at, :purged_by)"
+            ":rule, :purge_from, :lots, :held_longest_by, :purged_at, :purged_by)"
         ),
         {**{name: getattr(done, name) for name in Purged.__dataclass_fields__}, "packs": archived.packs},
     )
@@ -234,7 +234,7 @@ def purge_month(
         conn, actor=actor, action="readings.purged", entity_type="readings_month",
         entity_id=f"{month:%Y-%m}", now=now,
         after={"scope": ALL_SITES, "readings": readings, "packs": packs, "sha256": digest,
-               "rule": kept.rule, "keep_until": kept.purge_from.isoformat(), "lots": kept.lots,
+               "rule": kept.rule, "purge_from": kept.purge_from.isoformat(), "lots": kept.lots,
                "held_longest_by": done.held_longest_by, "policy": policy.describe()},
     )  # fmt: skip
     return replace(done, packs=packs)
@@ -244,7 +244,7 @@ def purged(conn: Connection) -> list[Purged]:
     """Every purge, oldest month first."""
     rows = conn.execute(
         text(
-            "SELECT month, scope, readings, packs, sha256, rule, keep_until, lots, held_longest_by, "
+            "SELECT month, scope, readings, packs, sha256, rule, purge_from, lots, held_longest_by, "
             "purged_at, purged_by FROM reading_purges ORDER BY month, scope"
         )
     ).all()

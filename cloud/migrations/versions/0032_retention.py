@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("packs", sa.BigInteger, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("rule", sa.Text, nullable=False),
-        sa.Column("keep_until", sa.Date, nullable=False),
+        sa.Column("purge_from", sa.Date, nullable=False),
         sa.Column("lots", sa.Integer, nullable=False),
         sa.Column("held_longest_by", sa.Text),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=False),
