@@ -72,6 +72,15 @@ def test_an_implant_a_device_without_expiry_or_an_unknown_product_keep_the_month
         assert not kept.due(datetime.date(9999, 12, 31))
 
 
+def test_a_lot_under_an_open_recall_or_quarantine_holds_the_month_whatever_its_term() -> None:
+    held = KeptLot("P1", "L1", "standard", datetime.date(2020, 6, 1), "recall R-7 is open")
+    kept = retention(MARCH, POLICY, [held])
+    assert (
+        kept.purge_from is None
+        and kept.rule == "standard lot L1 of P1: held while recall R-7 is open, whatever its term"
+    )
+
+
 def test_an_implant_term_when_configured_counts_from_the_expiry() -> None:
     policy = RetentionPolicy(standard_years=6, device_years_after_expiry=3, implant_years_after_expiry=15)
     assert purge_from(MARCH, policy, [_lot("implant", datetime.date(2024, 2, 29))]) == datetime.date(
@@ -88,6 +97,7 @@ _lots = st.builds(
     st.sampled_from(["A", "B", "C"]),
     st.sampled_from([*CATEGORIES, None]),
     st.one_of(st.none(), _days),
+    st.one_of(st.none(), st.just("recall R-1 is open")),
 )
 _policies = st.builds(
     RetentionPolicy,

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from coldgate.cloud.audit.log import Actor, entries
-from coldgate.cloud.catalog.lots import put_lot
+from coldgate.cloud.catalog.lots import move_lot, put_lot
 from coldgate.cloud.catalog.products import product, put_product
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.db import archive_cli, purge
@@ -142,6 +142,47 @@ def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:
     with world.connect() as conn:
         [kept] = purge_plan(conn, POLICY)
         assert kept.purge_from is None and not kept.due(far.date())
+
+
+def test_an_open_recall_or_a_quarantine_of_a_lot_holds_the_month_until_it_ends(world: Engine) -> None:
+    with world.begin() as conn:
+        move_lot(conn, "PLAIN", "G1", "quarantined", reason="QA case 7", by=QA, now=ARCHIVED)
+    with (
+        world.begin() as conn,
+        pytest.raises(
+            PurgeError, match=r"kept for ever \(standard lot G1 of PLAIN: held while the lot is quarantined"
+        ),
+    ):
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
+    with world.begin() as conn:
+        move_lot(conn, "PLAIN", "G1", "released", reason="QA case 7 closed", by=QA, now=ARCHIVED)
+        conn.execute(
+            text(
+                "INSERT INTO recalls (id, recall_class, reason, initiated_at, opened_at, by_name) "
+                "VALUES ('R-1', 'II', 'potency', :at, :at, 'Rita'); "
+            ),
+            {"at": ARCHIVED},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO recall_items (recall_id, seq, kind, asked, product, lot) "
+                "VALUES ('R-1', 1, 'lot', 'L1', 'VX10', 'L1')"
+            )
+        )
+    with world.connect() as conn:
+        [kept] = purge_plan(conn, POLICY)
+    assert kept.purge_from is None and "held while recall R-1 is open" in kept.rule
+    with world.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO recall_events (recall_id, seq, kind, at, by_name) "
+                "VALUES ('R-1', 1, 'closed', :at, 'Rita')"
+            ),
+            {"at": ARCHIVED},
+        )
+    with world.connect() as conn:
+        [kept] = purge_plan(conn, POLICY)
+    assert kept.purge_from == datetime.date(2032, 1, 1)
 
 
 def test_a_live_month_is_never_purged_nor_while_binding_is_behind(world: Engine) -> None:

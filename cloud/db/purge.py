@@ -16,6 +16,9 @@ to the times its packed readings carry (a clock-corrected reading may fall outsi
 partition held it).  The lots a month concerns are those named by the bindings or by the documents'
 lines; binding that is behind (``binding_queue`` not empty) could leave a lot out, so the purge waits
 for it.  The category of each lot's product and the lot's expiry are those in force in the catalog.
+
+A lot under a recall not yet closed, or quarantined, holds every month it was kept in for as long as
+that lasts, whatever its term: the investigation may need those readings.
 """
 
 from __future__ import annotations
@@ -23,13 +26,22 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, text, union
+from sqlalchemy import Connection, Row, Table, exists, func, select, text, union
 
 from coldgate.cloud.audit.log import Actor, append
 from coldgate.cloud.catalog.versions import in_force
 from coldgate.cloud.db.archive import month_digest
-from coldgate.cloud.db.models import BindingQueue, BindingRow, DocumentLine, LotVersion, ProductVersion
+from coldgate.cloud.db.models import (
+    BindingQueue,
+    BindingRow,
+    DocumentLine,
+    LotVersion,
+    ProductVersion,
+    RecallEvent,
+    RecallItem,
+)
 from coldgate.cloud.db.retention import KeptLot, Retention, RetentionPolicy, month_end, retention
 from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.custody_store import _lot_custody
@@ -55,6 +67,8 @@ _lots: Table = LotVersion.__table__  # type: ignore[assignment]
 _bindings: Table = BindingRow.__table__  # type: ignore[assignment]
 _lines: Table = DocumentLine.__table__  # type: ignore[assignment]
 _queue: Table = BindingQueue.__table__  # type: ignore[assignment]
+_recalled: Table = RecallItem.__table__  # type: ignore[assignment]
+_recall_events: Table = RecallEvent.__table__  # type: ignore[assignment]
 
 
 class PurgeError(Exception):
@@ -101,11 +115,14 @@ def kept_lots(conn: Connection) -> list[LotSpans]:
     )
     names = sorted(tuple(row) for row in conn.execute(named))
     categories = {row.id: row.retention for row in conn.execute(in_force(_products, ("id",)))}
-    lots = conn.execute(in_force(_lots, ("product", "lot")))
+    lots = conn.execute(in_force(_lots, ("product", "lot"))).all()
     expiries = {(row.product, row.lot): row.expiry for row in lots}
+    holds = _holds(conn, lots)
     found = []
     for product, lot in names:
-        kept = KeptLot(product, lot, categories.get(product), expiries.get((product, lot)))
+        kept = KeptLot(
+            product, lot, categories.get(product), expiries.get((product, lot)), holds.get((product, lot))
+        )
         try:
             # By catalog id, not through ``lot_custody``'s GTIN-or-id parsing: a product id of digits
             # would be read as a GTIN, and another product's chain is not a safe stand-in.
@@ -116,6 +133,18 @@ def kept_lots(conn: Connection) -> list[LotSpans]:
             spans = ()  # only a document line names it, no item and no catalog record: never held
         found.append(LotSpans(kept, spans))
     return found
+
+
+def _holds(conn: Connection, lots: Iterable[Row[Any]]) -> dict[tuple[str, str], str]:
+    """What holds a lot's records beyond any term: a recall of it not closed yet, else its quarantine
+    (``lots``: the catalog's lot versions in force)."""
+    held = {(row.product, row.lot): "the lot is quarantined" for row in lots if row.status == "quarantined"}
+    r, e = _recalled.c, _recall_events.c
+    closed = exists(select(e.recall_id).where(e.recall_id == r.recall_id, e.kind == "closed"))
+    query = select(r.product, r.lot, r.recall_id).where(r.lot.is_not(None), ~closed).order_by(r.recall_id)
+    for product, lot, recall in conn.execute(query):
+        held[(product, lot)] = f"recall {recall} is open"
+    return held
 
 
 def _span_order(span: tuple[int, int | None]) -> tuple[int, int]:

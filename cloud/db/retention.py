@@ -67,20 +67,23 @@ class RetentionPolicy:
 @dataclass(frozen=True, slots=True)
 class KeptLot:
     """A lot whose goods were kept during the month: its product, the product's retention category
-    (None: the product is not in the catalog) and the lot's expiry (None: unknown)."""
+    (None: the product is not in the catalog), the lot's expiry (None: unknown), and what holds its
+    records whatever their term (an open recall, a quarantine: the investigation may need them), if
+    anything."""
 
     product: str
     lot: str
     category: str | None
     expiry: datetime.date | None
+    hold: str | None = None
 
     def __str__(self) -> str:
         return f"{self.category or 'uncatalogued'} lot {self.lot} of {self.product}"
 
-    def order(self) -> tuple[str, str, str, datetime.date]:
+    def order(self) -> tuple[str, str, str, datetime.date, str]:
         """A total order (None sorts first), so the lot named as holding a month never depends on the
         order the lots were given in."""
-        return self.product, self.lot, self.category or "", self.expiry or datetime.date.min
+        return self.product, self.lot, self.category or "", self.expiry or datetime.date.min, self.hold or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,8 @@ def _lot_rule(
     month: datetime.date, lot: KeptLot, policy: RetentionPolicy
 ) -> tuple[datetime.date | None, str]:
     """(first day this lot lets the month go, None: never; why) for one lot, before the standard floor."""
+    if lot.hold is not None:
+        return None, f"{lot}: held while {lot.hold}, whatever its term"
     if lot.category == "standard":
         return add_years(month_end(month), policy.standard_years), f"{lot}: the standard term"
     if lot.category == "device":
