@@ -106,10 +106,12 @@ async def run_steps(step: Callable[[], Awaitable[None]], on_bug: Callable[[Excep
     Returns only by cancellation (ThingsBoard IoT Gateway #2132: one uncaught
     exception ended its polling for good).
     """
+    task = asyncio.current_task()  # once: this loop turns once or twice per poll, 1,000 times a second
     while True:
         try:
             await step()
         except Exception as exc:
             on_bug(exc)
             await asyncio.sleep(BUG_PAUSE_S)
-        raise_if_cancelled()
+        if task is not None and task.cancelling():  # raise_if_cancelled(), for this task
+            raise asyncio.CancelledError

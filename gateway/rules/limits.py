@@ -125,8 +125,11 @@ def _quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool
     The case of almost every reading, decided without building the levels (issue 18: the
     rules run for every reading, 1,000 a second at a busy site).
     """
-    if len(state.levels) != _level_count(params) or any(s.stats is not None for s in state.levels):
+    if len(state.levels) != _level_count(params):
         return False
+    for s in state.levels:  # a loop, not any(<generator>): this runs for every reading
+        if s.stats is not None:
+            return False
     if value is None:
         return True
     margin = max(0.0, params.pre_alarm_margin)
@@ -136,7 +139,10 @@ def _quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool
 
 def in_excursion(state: LimitsState, params: LimitParams, quantity: Quantity) -> bool:
     """True while any alarm (not pre-alarm) limit has an open episode, raised or still in its delay."""
-    if all(s.stats is None for s in state.levels):
+    for s in state.levels:  # a loop, not all(<generator>): this runs for every reading
+        if s.stats is not None:
+            break
+    else:
         return False
     return any(
         s.stats is not None

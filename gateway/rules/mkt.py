@@ -79,9 +79,19 @@ class Bucket(Struct, frozen=True, array_like=True):
 
 
 class RollingMkt(Struct, frozen=True):
-    """The buckets of a rolling MKT window, oldest first."""
+    """The buckets of a rolling MKT window, oldest first: the closed ones, then the one being filled.
 
-    buckets: tuple[Bucket, ...] = ()
+    The newest bucket is kept apart because every reading adds to it: rebuilding one tuple of all
+    buckets per reading cost a copy of up to 720 of them once a day of data had filled the window
+    (issue 18, a gateway's polling budget).  Closed buckets change once per bucket width.
+    """
+
+    closed: tuple[Bucket, ...] = ()
+    head: Bucket | None = None
+
+    @property
+    def buckets(self) -> tuple[Bucket, ...]:
+        return self.closed if self.head is None else (*self.closed, self.head)
 
 
 def bucket_ms(params: MktParams) -> int:
@@ -94,12 +104,13 @@ def rolling_add(
     """Add one reading at axis time ``t_ms`` and drop buckets that left the window."""
     index = t_ms // bucket_ms(params)
     term = weight_ms * arrhenius(value_c, params.dh_r_k)
-    kept = _within(params, state.buckets, index)
-    if kept and kept[-1].index == index:
-        last = kept[-1]
-        new = Bucket(index, last.weight + weight_ms, last.arrhenius + term, last.samples + 1)
-        return RollingMkt(buckets=(*kept[:-1], new))
-    return RollingMkt(buckets=(*kept, Bucket(index, float(weight_ms), term, 1)))
+    head = state.head
+    if head is not None and head.index == index:
+        # The window was cut at this index when the head was opened, and the axis never goes back.
+        new = Bucket(index, head.weight + weight_ms, head.arrhenius + term, head.samples + 1)
+        return RollingMkt(state.closed, new)
+    closed = _within(params, state.closed if head is None else (*state.closed, head), index)
+    return RollingMkt(closed, Bucket(index, float(weight_ms), term, 1))
 
 
 def rolling_value(params: MktParams, state: RollingMkt, t_ms: int | None = None) -> float | None:

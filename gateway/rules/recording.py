@@ -76,21 +76,26 @@ def step(
     if has_value:
         if rp.refresh_s is not None and state.last_value_t is not None and state.last_value is not None:
             gap = obs.t_ms - state.last_value_t
-            refresh, found = _judge(
-                sp, "recording.refresh", refresh, state.last_value, gap, round(rp.refresh_s * 1000), tol, obs
-            )
-            findings.extend(found)
-    record = _decide(sp, state, obs, has_value=has_value, ok=ok, in_excursion=in_excursion)
+            every = round(rp.refresh_s * 1000)
+            if refresh is not None or gap > every + tol:  # else on time with nothing open: no change
+                refresh, found = _judge(
+                    sp, "recording.refresh", refresh, state.last_value, gap, every, tol, obs
+                )
+                findings.extend(found)
+    record = rp.mode == "all" or _decide(
+        sp, state, obs, has_value=has_value, ok=ok, in_excursion=in_excursion
+    )
     if record and has_value and state.last_record_t is not None and state.last_record is not None:
         gap = obs.t_ms - state.last_record_t
-        interval, found = _judge(
-            sp, "recording.interval", interval, state.last_record, gap, required, tol, obs
-        )
-        findings.extend(found)
+        if interval is not None or gap > required + tol:
+            interval, found = _judge(
+                sp, "recording.interval", interval, state.last_record, gap, required, tol, obs
+            )
+            findings.extend(found)
     if not has_value:
         state = structs.replace(state, in_excursion=in_excursion, refresh=refresh, interval=interval)
     elif record:
-        mark = obs.mark
+        mark = Mark(obs.ts, obs.boot, obs.mono)
         state = RecordingState(obs.t_ms, mark, obs.t_ms, mark, obs.value, in_excursion, refresh, interval)
     else:
         state = structs.replace(
@@ -99,7 +104,7 @@ def step(
             refresh=refresh,
             interval=interval,
             last_value_t=obs.t_ms,
-            last_value=obs.mark,
+            last_value=Mark(obs.ts, obs.boot, obs.mono),
         )
     return state, record, findings
 
