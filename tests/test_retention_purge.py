@@ -193,9 +193,25 @@ def test_a_live_month_is_never_purged_nor_while_binding_is_behind(world: Engine)
         pytest.raises(PurgeError, match="2026-11 cannot be purged: it is not archived"),
     ):
         purge_month(conn, datetime.date(2026, 11, 1), policy=POLICY, now=DUE, actor=OPERATOR)
-    with world.begin() as conn:
+    today = int(DUE.timestamp() * 1000)
+    with world.begin() as conn:  # a scan of today waiting: no bearing on December 2026
+        conn.execute(
+            text(
+                "INSERT INTO edge_items (gateway, stream, seq, ts, boot, mono, synced, kind, body) "
+                "VALUES ('gw01', 'x', 1, :ts, 'b', 0, true, 'scan', '{}')"
+            ),
+            {"ts": today},
+        )
         conn.execute(text("INSERT INTO binding_queue (gateway, stream, seq) VALUES ('gw01', 'x', 1)"))
-    with world.begin() as conn, pytest.raises(PurgeError, match=r"binding is behind \(1 movements"):
+        assert purge_plan(conn, POLICY)[0].month == DECEMBER
+    with world.begin() as conn:  # one the queue holds without its item: of any time
+        conn.execute(text("INSERT INTO binding_queue (gateway, stream, seq) VALUES ('gw01', 'x', 2)"))
+    with (
+        world.begin() as conn,
+        pytest.raises(
+            PurgeError, match=r"binding is behind \(1 movements or scans from before 2027-01-01 wait"
+        ),
+    ):
         purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
     with world.connect() as conn:
         assert _packs(conn) > 0

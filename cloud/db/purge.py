@@ -37,6 +37,7 @@ from coldgate.cloud.db.models import (
     BindingQueue,
     BindingRow,
     DocumentLine,
+    EdgeItem,
     LotVersion,
     ProductVersion,
     RecallEvent,
@@ -67,6 +68,7 @@ _lots: Table = LotVersion.__table__  # type: ignore[assignment]
 _bindings: Table = BindingRow.__table__  # type: ignore[assignment]
 _lines: Table = DocumentLine.__table__  # type: ignore[assignment]
 _queue: Table = BindingQueue.__table__  # type: ignore[assignment]
+_items: Table = EdgeItem.__table__  # type: ignore[assignment]
 _recalled: Table = RecallItem.__table__  # type: ignore[assignment]
 _recall_events: Table = RecallEvent.__table__  # type: ignore[assignment]
 
@@ -194,22 +196,40 @@ def _check_dialect(conn: Connection) -> None:
         raise PurgeError("purging needs PostgreSQL: SQLite keeps its readings in one table and archives none")
 
 
-def _check_bound(conn: Connection) -> None:
-    waiting = conn.execute(select(func.count()).select_from(_queue)).scalar_one()
+def _check_bound(conn: Connection, before_ms: int) -> None:
+    """Refused while a movement or scan that may have happened before ``before_ms`` waits to be bound:
+    its lot could be missing from the custody chains.  What the live stream keeps queueing (items of
+    today) never blocks a purge of a month a year old; an item whose clock was not synchronised might
+    be of any time, so it does."""
+    q, e = _queue.c, _items.c
+    waiting = conn.execute(
+        select(func.count())
+        .select_from(
+            _queue.outerjoin(_items, (e.gateway == q.gateway) & (e.stream == q.stream) & (e.seq == q.seq))
+        )
+        .where(e.ts.is_(None) | (e.ts < before_ms) | e.synced.is_(False))
+    ).scalar_one()
     if waiting:
         raise PurgeError(
-            f"binding is behind ({waiting} movements or scans wait to be bound): the custody chains that say "
-            "which lots a month concerns may be missing some; purge once binding has caught up"
+            f"binding is behind ({waiting} movements or scans from before {_day(before_ms)} wait to be "
+            "bound): the custody chains that say which lots a month concerns may be missing some; purge once "
+            "binding has caught up"
         )
+
+
+def _day(ms: int) -> str:
+    return f"{datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC):%Y-%m-%d}"
 
 
 def purge_plan(conn: Connection, policy: RetentionPolicy) -> list[Retention]:
     """The retention of every archived month not purged yet, oldest first (``Retention.due`` says which
     may go).  Refused (``PurgeError``) on SQLite and while binding is behind."""
     _check_dialect(conn)
-    _check_bound(conn)
+    pending = _pending(conn)
+    if pending:
+        _check_bound(conn, max(_window(conn, month)[1] for month in pending))
     held = kept_lots(conn)
-    return [month_retention(conn, month, policy, held) for month in _pending(conn)]
+    return [month_retention(conn, month, policy, held) for month in pending]
 
 
 def purge_month(
@@ -228,7 +248,7 @@ def purge_month(
         raise PurgeError(f"{month:%Y-%m} cannot be purged: it is not archived (a live month never is)")
     if month not in _pending(conn):
         raise PurgeError(f"{month:%Y-%m} cannot be purged: it was purged already")
-    _check_bound(conn)
+    _check_bound(conn, _window(conn, month)[1])
     kept = month_retention(conn, month, policy)
     if kept.purge_from is None or not kept.due(now.date()):
         last_day = None if kept.purge_from is None else kept.purge_from - datetime.timedelta(days=1)
