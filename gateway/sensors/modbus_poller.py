@@ -35,7 +35,6 @@ from collections import deque
 from collections.abc import Sequence
 
 from coldgate.gateway.clock import Clock, Stamp
-from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.sensors.config import ModbusLine, ModbusSensor, Point, Profile
 from coldgate.gateway.sensors.decode import DecodeError, ReadBlock, decode_point, plan_reads
 from coldgate.gateway.sensors.health import Failure, SensorHealth
@@ -285,16 +284,15 @@ class ModbusLinePoller:
 
     def _finish_ok(self, unit: _Unit, answers: list[list[int]]) -> None:
         stamp = self.clock.stamp()
-        fields = stamp_fields(stamp)
         emit = self._emit
         for layout, registers in zip(unit.layout, answers, strict=True):
             for point, start, end, channel in layout:
                 try:
                     value = decode_point(point, registers[start:end])
                 except DecodeError as exc:
-                    emit(error_reading(channel, str(exc), fields))
+                    emit(error_reading(channel, str(exc), stamp))
                 else:
-                    emit(ok_reading(channel, value, fields))
+                    emit(ok_reading(channel, value, stamp))
         closed = unit.health.answered(stamp)
         if closed is not None:
             emit(closed)

@@ -27,7 +27,6 @@ import serial
 
 from coldgate.contract.units import Quantity, Unit
 from coldgate.gateway.clock import Clock
-from coldgate.gateway.observations import stamp_fields
 from coldgate.gateway.sensors.config import SerialAsciiSensor, check_pattern
 from coldgate.gateway.sensors.health import Failure, SensorHealth
 from coldgate.gateway.sensors.readings import Channel, error_reading, error_readings, ok_reading
@@ -176,7 +175,6 @@ class SerialAsciiSource:
             self._bad_line(f"line does not match the pattern: {quote(text)}")
             return
         stamp = self.clock.stamp()
-        fields = stamp_fields(stamp)
         for name, channel in self.channels.items():
             found = match.group(name)
             try:
@@ -184,9 +182,9 @@ class SerialAsciiSource:
             except ValueError:
                 value = math.nan
             if math.isfinite(value):
-                self._emit(ok_reading(channel, value, fields))
+                self._emit(ok_reading(channel, value, stamp))
             else:
-                self._emit(error_reading(channel, f"no {name} number in line {quote(text)}", fields))
+                self._emit(error_reading(channel, f"no {name} number in line {quote(text)}", stamp))
         self._last_poll_ms = stamp.wall_ms
         closed = self.health.answered(stamp)
         if closed is not None:
