@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from coldgate.cloud.api.schemas import utc
 from coldgate.cloud.api.writes import acting, utc_now, writing
 from coldgate.cloud.reports import periodic_store
 
@@ -79,7 +80,11 @@ class StoredReportOut(BaseModel):
 
 
 def _out(meta: dict[str, Any]) -> StoredReportOut:
-    return StoredReportOut(**meta, download=f"/reports/{meta['id']}")
+    """The stored report's meta as the API shows it; ``generated_at`` in UTC with its zone: SQLite hands
+    the stored time back naive, which broke the declared ``date-time`` (RFC 3339 needs the offset)."""
+    return StoredReportOut(
+        **{**meta, "generated_at": utc(meta["generated_at"])}, download=f"/reports/{meta['id']}"
+    )
 
 
 @router.post(
