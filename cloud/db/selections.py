@@ -1,5 +1,6 @@
 """Selections of recorded items that the API's query layer and the reports share: one sensor's readings
-by the time they are placed at, and the gaps folded from their reports.
+by the time they are placed at, the gaps folded from their reports, and the months whose readings were
+purged by retention (so a report over such a month says so rather than showing an unexplained silence).
 
 They live below both (the API imports the reports' stores, which cannot import the API back): a report
 and a page must place a reading and fold a gap the same way, so there is one selection of each.
@@ -7,11 +8,14 @@ and a page must place a reading and fold a gap the same way, so there is one sel
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Double,
     MetaData,
     Select,
@@ -20,15 +24,23 @@ from sqlalchemy import (
     Text,
     and_,
     case,
+    false,
     func,
     or_,
     select,
     union_all,
 )
 
-from coldgate.cloud.db.models import Gap, GapVerdict, Gateway, Reading
+from coldgate.cloud.db.models import Gap, GapVerdict, Gateway, Reading, ReadingPurge
 
-__all__ = ["READING_COLUMNS", "folded_gaps", "readings_in"]
+__all__ = [
+    "READING_COLUMNS",
+    "PurgedMonth",
+    "folded_gaps",
+    "purged_months",
+    "purges_overlapping",
+    "readings_in",
+]
 
 #: The columns of a reading the series, buckets and CSV read (``readings_in`` adds its time ``t``).
 READING_COLUMNS = ("ts", "ts_corrected", "stream", "seq", "quantity", "value", "unit", "quality", "reason")
@@ -90,6 +102,87 @@ def _archived_in(
     if limit is not None:
         part = select(*part.order_by(t).limit(limit).subquery().c)
     return part
+
+
+@dataclass(frozen=True, slots=True)
+class PurgedMonth:
+    """A calendar month (UTC) whose readings retention purged (``reading_purges``, ``cloud/db/purge.py``):
+    its span in epoch ms [start, end), and the record that says what went, why, when and by whom.
+
+    A report shows it as its own kind of time, never as a monitoring gap: the readings were recorded and
+    kept for their whole term, then let go by a rule, and the archive's SHA-256 of them is still on record.
+    ``scope`` "all" means every site's readings of the month went, so it concerns every sensor."""
+
+    month: datetime.date
+    start: int
+    end: int
+    scope: str
+    readings: int
+    sha256: str
+    rule: str
+    purge_from: datetime.date
+    purged_at: datetime.datetime
+    purged_by: str
+
+    @property
+    def label(self) -> str:
+        """The month as people write it: "2026-12"."""
+        return f"{self.month:%Y-%m}"
+
+    def note(self) -> str:
+        """The sentence a report prints for it: what went, when, by which rule, and the hash to check."""
+        return (
+            f"Readings of {self.label} were purged by retention on {self.purged_at:%Y-%m-%d} "
+            f"({self.rule}; archive SHA-256 {self.sha256[:12]}…, {self.readings} readings): this time is "
+            "shown as purged, not as a monitoring gap, and no figure here includes those readings."
+        )
+
+
+def _month_ms(day: datetime.date) -> int:
+    return int(datetime.datetime(day.year, day.month, 1, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+#: The epoch ms a date can hold (years 1 to 9999): an open range's far ends are clamped to them.
+_FIRST_MS = int(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC).timestamp() * 1000)
+_LAST_MS = int(datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+def _month_of(ms: int) -> datetime.date:
+    ms = min(max(ms, _FIRST_MS), _LAST_MS)
+    return (
+        (datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(milliseconds=ms))
+        .date()
+        .replace(day=1)
+    )
+
+
+def _next_month(day: datetime.date) -> datetime.date:
+    return datetime.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def purges_overlapping(start: int, end: int) -> Select[Any]:
+    """The purge records of the months that overlap [start, end) epoch ms, oldest month first.
+
+    Compared by the month's first day, a plain date on both dialects (computed here, not in SQL: SQLite
+    has no date arithmetic that PostgreSQL shares).  On SQLite the table exists (migration 0032) and stays
+    empty: SQLite archives nothing, so it purges nothing."""
+    p = ReadingPurge
+    columns = (p.month, p.scope, p.readings, p.sha256, p.rule, p.purge_from, p.purged_at, p.purged_by)
+    query = select(*columns).order_by(p.month, p.scope)
+    if end <= start:
+        return query.where(false())
+    return query.where(p.month >= _month_of(start), p.month <= _month_of(end - 1))
+
+
+def purged_months(conn: Connection, start: int, end: int) -> list[PurgedMonth]:
+    """:func:`purges_overlapping` read into :class:`PurgedMonth` records (each month's whole span, which
+    may reach outside [start, end): the caller clips it to what it shows)."""
+    found = []
+    for row in conn.execute(purges_overlapping(start, end)):
+        span = _month_ms(row.month), _month_ms(_next_month(row.month))
+        found.append(PurgedMonth(row.month, *span, row.scope, row.readings, row.sha256, row.rule,
+                                 row.purge_from, row.purged_at, row.purged_by))  # fmt: skip
+    return found
 
 
 def folded_gaps(

@@ -21,6 +21,13 @@ What a recall coordinator or an inspector asks, and how it is answered:
   judged "delayed"); the sensors' covers are united, and what of the segment is left over is
   unmonitored, including every minute at a place with no sensor at all and every minute a sensor was
   silent without a gap on record.
+* **Purged by retention.**  A month whose readings were purged once every lot held in it allowed
+  (``cloud/db/purge.py``) is neither covered nor unmonitored: the sensors recorded it and the readings
+  were kept their whole term, then let go by a rule, with the archive's hash on record.  Where a placed
+  sensor watched during such a month (less its own gaps, which are records still held), that time is
+  *purged*, its own category, and the history names the month, the date, the rule and the hash.  A place
+  with no sensor, or a sensor's recorded gap, stays unmonitored: the purge took readings, not those
+  facts.  The figures (MKT, time out of range) are over the readings still held and the notes say so.
 * **Excursions** of those sensors that overlap the segment, with the QA case that holds each and the
   case's disposition and signatures.
 * **Totals over our custody.**  The MKT of every reading of every segment; the time out of range of
@@ -41,6 +48,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from coldgate.cloud.db.selections import PurgedMonth
 from coldgate.cloud.documents.custody_store import Stay
 from coldgate.cloud.reports.series_figures import (
     EMPTY,
@@ -144,10 +152,16 @@ class Segment:
     temperature: Figures = NO_FIGURES
     unmonitored: tuple[Span, ...] = ()
     excursions: tuple[Excursion, ...] = ()
+    #: The time a placed sensor watched whose readings retention purged (never part of ``unmonitored``).
+    purged: tuple[Span, ...] = ()
 
     @property
     def unmonitored_ms(self) -> int:
         return total(self.unmonitored)
+
+    @property
+    def purged_ms(self) -> int:
+        return total(self.purged)
 
     @property
     def out_of_range_ms(self) -> int:
@@ -170,6 +184,8 @@ class Totals:
     in_custody_ms: int
     first_in: int | None
     last_out: int | None
+    #: Time in our custody whose readings retention purged (a moment counts once), apart from unmonitored.
+    purged_ms: int = 0
 
     @property
     def budget_exceeded(self) -> bool:
@@ -193,6 +209,8 @@ class History:
     notes: tuple[str, ...] = field(default=())
     #: The temperature readings the figures were computed from, by (gateway, sensor): what a chart draws.
     series: Mapping[tuple[str, str], Series] = field(default_factory=dict)
+    #: The months purged by retention that overlap the time some of it was watched in our rooms.
+    purged: tuple[PurgedMonth, ...] = ()
 
 
 def _end(end: int | None, as_of: int) -> int:
@@ -303,16 +321,19 @@ def _report(
     excursions: Sequence[Excursion],
     limits: Limits,
     as_of: int,
+    purged_months: Sequence[Span] = (),
 ) -> Segment:
     start, end = segment.start or 0, _end(segment.end, as_of)
     reports: list[SensorReport] = []
     covered: list[Span] = []
+    purged: list[Span] = []
     for watch, span in _watched(segment, watches, as_of):
         key = (watch.gateway, watch.sensor)
         sensor_gaps = clip(gaps.get(key, ()), span.start, span.end)
         recorded = [*readings_cover(temperature.get(key, EMPTY), span),
                     *readings_cover(humidity.get(key, EMPTY), span)]  # fmt: skip
         covered += subtract(recorded, sensor_gaps)
+        purged += subtract(clip(purged_months, span.start, span.end), sensor_gaps)
         t = figures(temperature.get(key, EMPTY), span.start, span.end, limits.low, limits.high)
         h_series = humidity.get(key)
         h = None
@@ -327,12 +348,14 @@ def _report(
         and x.start < watched_sensors[(x.gateway, x.sensor)].end
         and _end(x.end, as_of) > watched_sensors[(x.gateway, x.sensor)].start
     )  # fmt: skip
-    unmonitored = subtract([Span(start, end)], covered)
+    # A reading held over from before a purged month still covers its first minutes: covered wins.
+    purged_here = subtract(union(purged), covered)
+    unmonitored = subtract(subtract([Span(start, end)], covered), purged_here)
     return Segment(segment.custody, segment.site, segment.location, segment.party, segment.start,
                    segment.end, segment.pallets, segment.cases, segment.quantity, segment.documents,
                    segment.stays, segment.references, tuple(reports),
                    combined([r.temperature for r in reports], worst_time=True),
-                   tuple(unmonitored), overlapping)  # fmt: skip
+                   tuple(unmonitored), overlapping, tuple(purged_here))  # fmt: skip
 
 
 def history(
@@ -354,13 +377,16 @@ def history(
     budget_s: int | None,
     as_of: int,
     corrected: Mapping[tuple[str, str], int] | None = None,
+    purged: Sequence[PurgedMonth] = (),
 ) -> History:
     """The whole history (see the module docstring).  ``watches`` maps (site, location) to its sensors'
-    placements; ``temperature``, ``humidity``, ``gaps`` and ``corrected`` map (gateway, sensor)."""
+    placements; ``temperature``, ``humidity``, ``gaps`` and ``corrected`` map (gateway, sensor);
+    ``purged`` the months retention purged (every site's readings of each: they concern every sensor)."""
     corrected = corrected or {}
+    months = [Span(p.start, p.end) for p in purged]
     reported = [
         _report(s, watches.get((s.site or "", s.location or ""), ()), temperature, humidity, gaps, corrected,
-                excursions, limits, as_of) if s.custody == OURS else s
+                excursions, limits, as_of, months) if s.custody == OURS else s
         for s in segments(stays, suppliers)
     ]  # fmt: skip
     ours = [s for s in reported if s.custody == OURS]
@@ -368,13 +394,15 @@ def history(
     worst = _worst_path(stays, watches, temperature, limits, as_of)
     seen_excursions = {(x.gateway, x.alert_id) for s in ours for x in s.excursions}
     unmonitored = union(span for s in ours for span in s.unmonitored)
+    # A moment purged in one room and unmonitored in another is unmonitored: the stricter word wins.
+    purged_time = subtract(union(span for s in ours for span in s.purged), unmonitored)
     in_custody = union(Span(s.start or 0, _end(s.end, as_of)) for s in ours)
     first_in = min((s.start for s in ours if s.start is not None), default=None)
     left = [s.start for s in reported if s.custody in (CUSTOMER, TRANSFERRED) and s.start is not None]
     totals = Totals(
         overall.count, overall.mkt, overall.min, overall.max, worst,
         None if budget_s is None else budget_s * 1000, len(seen_excursions), total(unmonitored),
-        total(in_custody), first_in, max(left, default=None),
+        total(in_custody), first_in, max(left, default=None), total(purged_time),
     )  # fmt: skip
     # Per sensor, not per report: a sensor that watched several segments (a room the units left and came
     # back to, or a sensor moved between rooms) reports its count in each.
@@ -386,8 +414,12 @@ def history(
             f"{corrected_total} readings carry a clock-corrected time (their gateway booted without a "
             "synchronised clock); the report places them by the corrected time."
         )
+    # The months named are those some of it was watched in: a purge elsewhere in time is no concern here.
+    held = [span for s in ours for span in s.purged]
+    shown = tuple(p for p in purged if any(s.start < p.end and s.end > p.start for s in held))
+    notes += [p.note() for p in shown]
     return History(subject, product, gtin, lot, status, expiry, limits, as_of, tuple(reported), totals,
-                   corrected_total, tuple(notes), temperature)  # fmt: skip
+                   corrected_total, tuple(notes), temperature, shown)  # fmt: skip
 
 
 def _worst_path(

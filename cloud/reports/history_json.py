@@ -5,6 +5,10 @@ One form for all three, so the PDF's footer hash can be recomputed by anyone hol
 is SHA-256 of the RFC 8785 canonical JSON of the content (``pdf.content_sha256``), which holds every
 figure and the moment the history was computed up to (``as_of``), and not the moment it was printed.
 Durations are seconds, temperatures °C, times ISO 8601 UTC beside epoch ms, as the rest of the API.
+
+Time whose readings retention purged is its own entry (``purged_months`` with each month's record;
+``purged``/``purged_s`` per segment and in the totals), never folded into ``unmonitored``: an inspector
+must be able to tell a month let go by a rule, with its hash on record, from time nobody watched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import csv
 import io
 from typing import Any
 
+from coldgate.cloud.db.selections import PurgedMonth
 from coldgate.cloud.reports.batch_history import OURS, Excursion, Figures, History, Segment, SensorReport
 from coldgate.cloud.reports.pdf import content_sha256
 from coldgate.cloud.reports.spans import Span
@@ -58,6 +63,16 @@ def _excursion(x: Excursion) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def purged_month(p: PurgedMonth) -> dict[str, Any]:
+    """A purged month as the JSON says it (the sensor series' answer uses it too)."""
+    return {
+        "month": p.label, "start": iso_ms(p.start), "start_ms": p.start, "end": iso_ms(p.end),
+        "end_ms": p.end, "scope": p.scope, "readings": p.readings, "sha256": p.sha256, "rule": p.rule,
+        "purge_from": p.purge_from.isoformat(), "purged_at": iso_ms(int(p.purged_at.timestamp() * 1000)),
+        "purged_by": p.purged_by, "note": p.note(),
+    }  # fmt: skip
+
+
 def _segment(s: Segment) -> dict[str, Any]:
     found: dict[str, Any] = {
         "custody": s.custody, "site": s.site, "location": s.location, "party": s.party,
@@ -65,12 +80,14 @@ def _segment(s: Segment) -> dict[str, Any]:
         "pallets": s.pallets, "cases": s.cases, "quantity": s.quantity, "documents": list(s.documents),
         "references": list(s.references),
     }  # fmt: skip
-    found.update(dict.fromkeys(("temperature", "sensors", "unmonitored_s", "unmonitored", "excursions")))
+    found.update(dict.fromkeys(("temperature", "sensors", "unmonitored_s", "unmonitored", "excursions",
+                                "purged_s", "purged")))  # fmt: skip
     if s.custody == OURS:  # outside our custody nothing of ours watched: the figures are null, not zero
         found.update({
             "temperature": _figures(s.temperature), "sensors": [_sensor(r) for r in s.sensors],
             "unmonitored_s": _seconds(s.unmonitored_ms), "unmonitored": [_span(u) for u in s.unmonitored],
             "excursions": [_excursion(x) for x in s.excursions],
+            "purged_s": _seconds(s.purged_ms), "purged": [_span(p) for p in s.purged],
         })  # fmt: skip
     return found
 
@@ -92,8 +109,9 @@ def history_content(history: History) -> dict[str, Any]:
             "budget_exceeded": t.budget_exceeded, "excursions": t.excursions,
             "unmonitored_s": _seconds(t.unmonitored_ms), "in_custody_s": _seconds(t.in_custody_ms),
             "first_in": iso_ms(t.first_in), "first_in_ms": t.first_in, "last_out": iso_ms(t.last_out),
-            "last_out_ms": t.last_out,
+            "last_out_ms": t.last_out, "purged_s": _seconds(t.purged_ms),
         },
+        "purged_months": [purged_month(p) for p in history.purged],
         "segments": [_segment(s) for s in history.segments],
         "clock_corrected_readings": history.corrected_readings,
         "notes": [*history.notes, *([] if history.segments else [_empty_note(history)])],
@@ -108,10 +126,12 @@ def _empty_note(history: History) -> str:
 
 
 #: One row per segment and sensor (a segment nobody watched: one row without a sensor), then the totals.
+#: ``purged_months``: the months purged by retention a row's time touches (the totals row: each month's
+#: note, with the date, the rule and the archive's hash), so a spreadsheet never shows them as silence.
 CSV_COLUMNS = (
     "custody", "site", "location", "party", "start", "end", "pallets", "cases", "quantity", "documents",
     "gateway", "sensor", "readings", "min_c", "max_c", "mean_c", "mkt_c", "above_s", "below_s",
-    "unmonitored_s", "excursions", "cases_holding",
+    "unmonitored_s", "excursions", "cases_holding", "purged_s", "purged_months",
 )  # fmt: skip
 
 
@@ -126,17 +146,23 @@ def history_csv(history: History) -> str:
         excursions = " ".join(x.alert_id for x in s.excursions)
         cases = " ".join(sorted({x.case_id for x in s.excursions if x.case_id}))
         unmonitored = _seconds(s.unmonitored_ms) if s.custody == OURS else ""
+        months = " ".join(p.label for p in history.purged if any(x.start < p.end and x.end > p.start
+                                                                  for x in s.purged))  # fmt: skip
+        purged = [_seconds(s.purged_ms) if s.custody == OURS else "", months]
         if not s.sensors:
-            writer.writerow([*place, "", "", "", "", "", "", "", "", "", unmonitored, excursions, cases])
+            blank = [""] * 9
+            writer.writerow([*place, *blank, unmonitored, excursions, cases, *purged])
         for r in s.sensors:
             f = r.temperature
             figures = [f.count, _blank(f.min), _blank(f.max), _blank(f.mean), _blank(f.mkt),
                        _seconds(f.above_ms), _seconds(f.below_ms)]  # fmt: skip
-            writer.writerow([*place, r.gateway, r.sensor, *figures, unmonitored, excursions, cases])
+            writer.writerow([*place, r.gateway, r.sensor, *figures, unmonitored, excursions, cases, *purged])
     t = history.totals
     span = ["totals", "", "", "", iso_ms(t.first_in) or "", iso_ms(t.last_out) or "", "", "", "", "", "", ""]
     figures = [t.readings, _blank(t.min), _blank(t.max), "", _blank(t.mkt), _seconds(t.out_of_range_ms), ""]
-    writer.writerow([*span, *figures, _seconds(t.unmonitored_ms), t.excursions, ""])
+    notes = " ".join(p.note() for p in history.purged)
+    gone = [_seconds(t.purged_ms), notes]
+    writer.writerow([*span, *figures, _seconds(t.unmonitored_ms), t.excursions, "", *gone])
     return out.getvalue()
 
 

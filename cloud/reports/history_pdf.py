@@ -1,5 +1,6 @@
 """A batch history printed as the PDF an inspector accepts: the lot and product, the summary against the
-product's limits and budget, a chart per room with the limit band and the unmonitored time shaded, the
+product's limits and budget, a chart per room with the limit band, the unmonitored time hatched and the
+time whose readings retention purged shaded apart (and named with its rule and hash), the
 tables, the excursions with their QA cases and signatures, a sign-off block, and on every page a footer
 with the content's hash (the JSON's ``report_sha256``) and the time it was printed.
 """
@@ -53,7 +54,8 @@ def _chart(history: History, segment: Segment) -> str:
     unwatched: Sequence[tuple[int, int]] = [(u.start, u.end) for u in segment.unmonitored]
     return svg_chart(lines, start_ms=segment.start, end_ms=end, unit="°C", low=history.limits.low,
                      high=history.limits.high, unmonitored=unwatched, max_gap_ms=3 * 60_000,
-                     title=f"{segment.location} ({segment.site})", height=220)  # fmt: skip
+                     title=f"{segment.location} ({segment.site})", height=220,
+                     purged=[(p.start, p.end) for p in segment.purged])  # fmt: skip
 
 
 def chart_svgs(history: History) -> dict[int, str]:

@@ -5,6 +5,8 @@ their readings, gaps and excursions, and the QA cases that hold those.
 Readings are read once per sensor over the union of what it watched (each of its quantities, the ok
 ones with a value), by the clock-corrected time where the cloud has one (``selections.readings_in``, the
 same selection the charts use), so the report and the sensor page never place a reading differently.
+The months retention purged over the custody's time are read beside them (``selections.purged_months``,
+the same selection the sensor series uses), so a purged month is reported as purged, never as a gap.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from coldgate.cloud.catalog import products as catalog_products
 from coldgate.cloud.catalog import temperature_classes
 from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert
 from coldgate.cloud.db.reading_hours import TO_CELSIUS
-from coldgate.cloud.db.selections import folded_gaps, readings_in
+from coldgate.cloud.db.selections import folded_gaps, purged_months, readings_in
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.custody_store import LotCustody, Stay
@@ -136,11 +138,15 @@ def _history(
         corrected[key] = fixed + more
     gaps = _gaps(conn, spans, as_of)
     excursions = _excursions(conn, spans, as_of)
+    watched = [span for covered in spans.values() for span in covered]
+    purged = []
+    if watched:  # only where a sensor watched some of it: elsewhere a purge took nothing of its record
+        purged = purged_months(conn, min(s.start for s in watched), max(s.end for s in watched))
     return history(
         subject=subject, product=product, gtin=gtin, lot=lot, status=status,
         expiry=None if expiry is None else str(expiry), stays=stays, suppliers=suppliers, watches=watches,
         temperature=temperature, humidity=humidity, gaps=gaps, excursions=excursions, limits=limits,
-        budget_s=record.get("tor_budget_s"), as_of=as_of, corrected=corrected,
+        budget_s=record.get("tor_budget_s"), as_of=as_of, corrected=corrected, purged=purged,
     )  # fmt: skip
 
 

@@ -12,6 +12,8 @@ What it draws, over the window ``[start_ms, end_ms)`` (times are epoch milliseco
   line there: no line is drawn across missing data, so a gap never looks like a steady reading;
 * the class limits as a band: dashed lines at ``low`` and ``high``, the areas beyond them shaded red;
 * ``unmonitored`` spans (gaps in monitoring, times with no sensor placed) shaded grey and hatched;
+* ``purged`` spans (months whose readings retention purged) shaded violet, plain, and labelled inside:
+  recorded once and let go by a rule, they must never be read as the hatched "not monitored";
 * axis ticks: UTC dates (and times, for short windows) below, values with ``unit`` on the left.
 
 A series should hold at most a few thousand points (say hourly figures for a month): pass summaries,
@@ -119,6 +121,7 @@ def svg_chart(
     high: float | None = None,
     unmonitored: Sequence[tuple[int, int]] = (),
     max_gap_ms: int | None = None,
+    purged: Sequence[tuple[int, int]] = (),
     title: str = "",
     width: int = 720,
     height: int = 260,
@@ -128,7 +131,8 @@ def svg_chart(
 
     ``low``/``high``: the class limits (either may be None: no limit that side); ``unmonitored``:
     ``(from_ms, to_ms)`` spans shaded as not monitored; ``max_gap_ms``: two points further apart break
-    the line (default: five times each series' median step); ``unit`` as people write it ("°C").
+    the line (default: five times each series' median step); ``unit`` as people write it ("°C");
+    ``purged``: spans whose readings retention purged, shaded apart from the unmonitored ones.
     Points outside the window are left out.  Deterministic: the same input, the same text.
     """
     if end_ms <= start_ms:
@@ -185,6 +189,21 @@ def svg_chart(
             f'<rect x="{x(a):.1f}" y="{top}" width="{max(x(b) - x(a), 0.8):.1f}" height="{plot_h}" '
             f'fill="url(#{hatch})" fill-opacity="0.6" stroke="#9e9e9e" stroke-width="0.5"/>'
         )
+    # Purged spans: a plain band of their own, labelled where it is wide enough to hold the words.
+    for span_from, span_to in purged:
+        a, b = max(span_from, start_ms), min(span_to, end_ms)
+        if b <= a:
+            continue
+        band = max(x(b) - x(a), 0.8)
+        out.append(
+            f'<rect x="{x(a):.1f}" y="{top}" width="{band:.1f}" height="{plot_h}" class="purged" '
+            'fill="#7e57c2" fill-opacity="0.16" stroke="#7e57c2" stroke-width="0.5"/>'
+        )
+        if band >= 120:
+            out.append(
+                f'<text x="{x(a) + band / 2:.1f}" y="{top + 14}" text-anchor="middle" font-size="8" '
+                f'{_FONT} fill="#4527a0">readings purged by retention</text>'
+            )
     # Value ticks.
     step = _nice_step(v_max - v_min, 6)
     tick = math.ceil(v_min / step) * step
@@ -242,6 +261,13 @@ def svg_chart(
         )
         out.append(f'<text x="{legend_x + 18}" y="{top - 5}" font-size="8" {_FONT}>not monitored</text>')
         legend_x += 90
+    if purged:
+        out.append(
+            f'<rect x="{legend_x}" y="{top - 13}" width="14" height="8" fill="#7e57c2" fill-opacity="0.16" '
+            'stroke="#7e57c2" stroke-width="0.5"/>'
+        )
+        out.append(f'<text x="{legend_x + 18}" y="{top - 5}" font-size="8" {_FONT}>purged (retention)</text>')
+        legend_x += 100
     if title:
         out.append(
             f'<text x="{left + plot_w}" y="{top - 5}" text-anchor="end" font-size="9" font-weight="bold" '

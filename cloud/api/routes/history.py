@@ -98,6 +98,9 @@ class SegmentOut(BaseModel):
     unmonitored_s: float | None = None
     unmonitored: list[SpanOut] | None = None
     excursions: list[ExcursionOut] | None = None
+    purged_s: float | None = Field(None, description="Seconds a placed sensor watched here whose readings "
+                                   "retention purged: not unmonitored (see purged_months).")  # fmt: skip
+    purged: list[SpanOut] | None = None
 
 
 class LimitsOut(BaseModel):
@@ -123,6 +126,24 @@ class TotalsOut(BaseModel):
     first_in_ms: int | None
     last_out: str | None
     last_out_ms: int | None
+    purged_s: float = Field(description="Time in our custody whose readings retention purged (apart from "
+                            "unmonitored_s, which it never counts in).")  # fmt: skip
+
+
+class PurgedMonthOut(BaseModel):
+    month: str = Field(description="The calendar month (UTC), YYYY-MM.")
+    start: str | None
+    start_ms: int
+    end: str | None
+    end_ms: int
+    scope: str = Field(description='Whose readings of the month went: "all" (every site\'s).')
+    readings: int = Field(description="How many readings went.")
+    sha256: str = Field(description="The archive's SHA-256 of those readings, kept on record.")
+    rule: str = Field(description="The retention rule that let the month go.")
+    purge_from: str = Field(description="The first day that rule allowed the purge.")
+    purged_at: str | None
+    purged_by: str
+    note: str = Field(description="The sentence the page, PDF and CSV print for it.")
 
 
 class HistoryOut(BaseModel):
@@ -138,6 +159,10 @@ class HistoryOut(BaseModel):
     custody_recorded: bool
     totals: TotalsOut
     segments: list[SegmentOut]
+    purged_months: list[PurgedMonthOut] = Field(
+        description="Months whose readings retention purged, overlapping time some of it was watched in "
+        "our rooms: their time is purged, not a monitoring gap."
+    )
     clock_corrected_readings: int
     notes: list[str]
     report_sha256: str = Field(description="SHA-256 of the canonical JSON (RFC 8785) of all the rest.")
