@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -48,6 +49,7 @@ from coldgate.gateway.clock import Clock, Stamp, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.control import ControlReply, ControlRequest, ControlServer, socket_path
 from coldgate.gateway.dock import Dock, Passage
+from coldgate.gateway.loop_watch import Beat, CountedCoroutine, Fault
 from coldgate.gateway.observations import Sink, stamp_fields
 from coldgate.gateway.readers.llrp_source import LlrpReaderSource
 from coldgate.gateway.rules.offline_sources import OfflineSources, offline_params_from_config, source_key
@@ -99,6 +101,24 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
 
         scanners = [ScannerSource(scanner, clock) for scanner in config.scanners]
     return sources + serial + readers + scanners
+
+
+def _next_turn(source: Source) -> Callable[[], float | None]:
+    """When the source's loop will come round next at the latest (monotonic), for its watchdog beat.
+
+    A Modbus line sleeps until its next unit is due (an offline unit backs off for
+    several intervals): that is waiting, not hanging.  A source that says nothing of
+    its plans (a reader or scanner waiting for a tag or a scan for hours) is judged
+    only by its task being alive; were it to block the event loop, the petting stops
+    anyway.  A source may offer ``next_turn_at()`` itself.
+    """
+    own = getattr(source, "next_turn_at", None)
+    if callable(own):
+        return own
+    if isinstance(source, ModbusLinePoller):
+        units = source.units
+        return lambda: min(unit.ready_at() for unit in units)
+    return lambda: math.inf
 
 
 def _readers(sources: Sequence[Source]) -> list[LlrpReaderSource]:
@@ -180,11 +200,19 @@ class GatewayApp:
         master: MasterData | None = None,
         recalls: RecallList | None = None,
         status_provider: Callable[[], Status] | None = None,
+        fault: Fault | None = None,
     ) -> None:
         """``previous``: the app this one replaces after a pushed config; its rule state and
         alarm carry over, so a reload neither silences a sounding siren nor restarts delays.
-        ``status_provider``: the whole gateway's status (the service's), for the control socket."""
+        ``status_provider``: the whole gateway's status (the service's), for the control socket.
+        ``fault``: a test-only fault (``gateway.loop_watch``), None on a real gateway."""
         self.config = config
+        self._fault = fault
+        #: The signs of life of the source loops and the alarm loop, for the systemd watchdog; filled
+        #: by ``run`` (``started`` then True).
+        self.beats: list[Beat] = []
+        self.started = False
+        self._alarm_beat = Beat("alarm")
         self.sink = sink
         self.clock = clock or SystemClock()
         self._status_provider = status_provider
@@ -435,6 +463,7 @@ class GatewayApp:
             wait_s = self._offline_tick()
             self._alarm_changed.clear()
             await self._drive_alarm()
+            self._alarm_beat.turn(self.clock.monotonic() + wait_s)  # back by then, or it hangs
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._alarm_changed.wait(), wait_s)
 
@@ -487,6 +516,17 @@ class GatewayApp:
                 out += self.offline.back(outage.subject_type, outage.subject, stamp, why)
         return out
 
+    def _start_source(self, source: Source) -> asyncio.Task[None]:
+        """The source's task, its steps counted by a beat (see ``gateway.loop_watch``)."""
+        fault = self._fault
+        emit = fault.block_emit(self.emit) if fault is not None else self.emit
+        beat = Beat(f"source {source.id}", due=_next_turn(source))
+        hang_at = fault.hang_at("hang-poller") if fault is not None else None
+        task = asyncio.create_task(CountedCoroutine(source.run(emit), beat, hang_at), name=source.id)
+        beat.alive = lambda: not task.done()
+        self.beats.append(beat)
+        return task
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; sources, alarm and control socket stop cleanly."""
         try:
@@ -504,8 +544,11 @@ class GatewayApp:
                 detail=f"{len(self.sources)} source(s)",
             )
         )
-        tasks = [asyncio.create_task(source.run(self.emit), name=source.id) for source in self.sources]
-        tasks.append(asyncio.create_task(self._alarm_loop(), name="alarm"))
+        tasks = [self._start_source(source) for source in self.sources]
+        tasks.append(alarm := asyncio.create_task(self._alarm_loop(), name="alarm"))
+        self._alarm_beat.alive = lambda: not alarm.done()
+        self.beats.append(self._alarm_beat)
+        self.started = True
         try:
             await stop.wait()
         finally:

@@ -22,6 +22,12 @@ At start, before anything writes, the service reads how the previous process
 ended (the outbox's last sign of life and clean-close flag, the heartbeat kept
 on disk) and, as the app starts its sources, records the time nobody was
 monitoring as a gap (``gateway.restart_gap``).
+
+Under systemd (``Type=notify``) the service says READY=1 once the outbox is
+open and the app's loops started, keeps a short STATUS= line, pets the
+watchdog only while every essential loop turns (``gateway.loop_watch``: the
+sources, the alarm loop, the outbox writer, the uplink) and says STOPPING=1
+when asked to stop.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from coldgate.gateway.buffer.outbox import Outbox
 from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.local_status import heartbeat_stamp, write_heartbeat
+from coldgate.gateway.loop_watch import Beat, Fault, LoopWatch, WatchdogPetter
 from coldgate.gateway.pushed_classes import class_changes
 from coldgate.gateway.restart_gap import PreviousRun, latest, min_gap_ms, restart_gap
+from coldgate.gateway.sensors.config import ModbusSensor
 from coldgate.gateway.status import build_status
+from coldgate.gateway.systemd_notify import Notifier, watchdog_period_s
 from coldgate.gateway.topology import topology_of
 from coldgate.gateway.uplink.clock_watch import ClockWatch
 from coldgate.gateway.uplink.downlink import Document, Downlink
@@ -60,6 +69,8 @@ class GatewayService:
         self.recalls: RecallList | None = None
         self._started = self.clock.monotonic()
         self._reload = asyncio.Event()
+        self.fault = Fault.from_env()  # test-only (COLDGATE_FAULT); None on a real gateway
+        self.notifier = Notifier()
 
     def _on_document(self, kind: str, document: Document) -> None:
         if kind in ("master", "recall"):
@@ -152,6 +163,7 @@ class GatewayService:
                 master=self.master,
                 recalls=self.recalls,
                 status_provider=self.status,
+                fault=self.fault,
             )
             if previous is not None:
                 self._record_restart(outbox, previous)
@@ -168,6 +180,51 @@ class GatewayService:
                 await task
                 if stop.is_set():  # the end, not a reload: decide the dock passes under way
                     self.app.finish_passes()
+
+    def _petter(self, outbox: Outbox, uplink: asyncio.Task[None]) -> WatchdogPetter:
+        """The systemd watchdog's petting, over the service's loops and the running app's.
+
+        The outbox writer thread comes round at every commit, retry and ack; with
+        nothing queued it sleeps by design (parked).  The uplink's send loop awaits
+        only its own wake-up (anything else it could hang in is synchronous and would
+        block the event loop, which stops the petting by itself), so only its task
+        being alive is watched.
+        """
+        committer = outbox._committer  # the writer thread's sign of life (its ``turned_at``)
+        if self.fault is not None:
+            self.fault.hang_committer(committer)
+        service_beats = [
+            Beat(
+                "outbox writer",
+                progress=lambda: getattr(committer, "turned_at", None),
+                parked=lambda: committer.pending == 0,
+                alive=lambda: committer.alive,
+            ),
+            Beat("uplink", parked=lambda: True, alive=lambda: not uplink.done()),
+        ]
+
+        def beats() -> list[Beat]:
+            return service_beats + (self.app.beats if self.app is not None else [])
+
+        return WatchdogPetter(
+            self.notifier,
+            LoopWatch(beats, self.clock.monotonic),
+            period_s=watchdog_period_s(),
+            ready=lambda: self.app is not None and self.app.started,
+            status=lambda: self.status_line(outbox),
+        )
+
+    def status_line(self, outbox: Outbox) -> str:
+        """One short line for ``systemctl status``: what it polls and what waits to be sent."""
+        config = self.config
+        lines = {sensor.line for sensor in config.sensors if isinstance(sensor, ModbusSensor)}
+        parts = [f"polling {len(config.sensors)} sensors on {len(lines)} lines"]
+        if config.readers:
+            parts.append(f"{len(config.readers)} readers")
+        if config.scanners:
+            parts.append(f"{len(config.scanners)} scanners")
+        parts.append(f"outbox {outbox.depth()} unacked")
+        return ", ".join(parts)
 
     async def run(self, stop: asyncio.Event) -> None:
         gateway, site = self.config.gateway.id, self.config.gateway.site
@@ -199,12 +256,15 @@ class GatewayService:
                 asyncio.create_task(self.uplink.run(stop), name="uplink"),
                 asyncio.create_task(watch.run(stop), name="clock-watch"),
             ]
+            petter = self._petter(outbox, tasks[1])
+            tasks.append(asyncio.create_task(petter.run(stop), name="systemd-watchdog"))
             failure: BaseException | None = None
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                 failure = next((t.exception() for t in done if t.exception() is not None), None)
             finally:
                 stop.set()
+                self.notifier.stopping(f"stopping: committing the outbox, {outbox.pending()} queued")
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await asyncio.wait_for(task, 30)

@@ -245,6 +245,7 @@ class Committer:
     def _run(self) -> None:
         failures = 0
         while True:
+            self.turned_at = time.monotonic()  # a sign of life for the systemd watchdog (gateway.loop_watch)
             with self._cond:
                 while not self._ready(now := time.monotonic()):
                     self._cond.wait(self._wait_s(now))
