@@ -167,3 +167,29 @@ def alarm_acknowledge(config_path: str | None, data_dir: str | None, by: str, re
     data = _ask(_control_path(config_path, data_dir), "acknowledge", by, reason)
     alerts = _alarm_view(data)["alarm"]["alerts"]
     click.echo(f"acknowledged by {by}; open alerts: {', '.join(alerts) or 'none'}")
+
+
+@gateway.command("udev-rule")
+@click.argument("device")
+@click.option("--name", required=True, help="The stable name: /dev/coldgate/NAME (e.g. rs485-cold-rooms).")
+@click.option(
+    "--by",
+    type=click.Choice(["auto", "serial", "port"]),
+    default="auto",
+    show_default=True,
+    help="Match the adapter's serial number or the USB port it is in (auto: serial when usable).",
+)
+def udev_rule(device: str, name: str, by: str) -> None:
+    """Print the udev rule giving DEVICE (/dev/ttyUSB0, ttyACM1) a stable name for the config."""
+    from coldgate.gateway.udev_rules import RULES_FILE, UdevError, device_facts, rule_for
+
+    try:
+        rule = rule_for(device_facts(device), name, by)
+    except UdevError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(rule, nl=False)
+    click.echo(
+        f"# append to {RULES_FILE}, then: sudo udevadm control --reload && sudo udevadm trigger\n"
+        f'# and in gateway.toml: port = "/dev/coldgate/{name}"',
+        err=True,
+    )
