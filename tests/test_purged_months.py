@@ -164,6 +164,25 @@ def test_the_lots_history_as_csv_and_pdf_say_purged(api: tuple[TestClient, dict[
 
 
 @postgres_only
+def test_the_sensor_series_says_which_months_in_range_were_purged(
+    api: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, headers, (_, done) = api
+    path = "/gateways/gw01/sensors/t-cr2/readings"
+    reply = client.get(path, headers=headers, params={"from": str(at(7, 0)), "to": str(at(14, 0))})
+    assert reply.status_code == 200, reply.text
+    series = reply.json()
+    assert series["count"] == 0 and series["mode"] == "raw" and series["points"] == []
+    [month] = series["purged"]
+    assert (month["month"], month["start_ms"], month["end_ms"]) == ("2026-12", DEC_1, JAN_1)
+    assert (month["sha256"], month["rule"], month["purged_at"]) == (
+        done.sha256, done.rule, "2032-01-01T09:00:00.000Z",
+    )  # fmt: skip
+    later = client.get(path, headers=headers, params={"from": str(JAN_1), "to": str(JAN_1 + 3_600_000)})
+    assert later.status_code == 200 and later.json()["purged"] == []
+
+
+@postgres_only
 def test_the_history_page_shows_the_purged_month_as_a_band_of_its_own(
     browser: Any, purged: tuple[Engine, dict[str, Any], Purged], db_url: str
 ) -> None:
@@ -189,4 +208,12 @@ def test_the_history_page_shows_the_purged_month_as_a_band_of_its_own(
         expect(cr3).to_contain_text("2026-12-01 11:00 to 2026-12-01 11:30")  # its recorded gap, still one
         expect(cr3.locator("p.note.purged")).to_contain_text("2026-12 purged 2032-01-01")
         shot(page, "history-lot-purged-month")
+        page.goto(f"{site}/dashboard/sensor?gateway=gw01&sensor=t-cr2&range=custom"
+                  "&from=2026-12-01T07:00&to=2026-12-01T14:00")  # fmt: skip
+        note = page.locator("div.purged-months")
+        expect(note).to_contain_text("Readings purged by retention (not a monitoring gap)")
+        expect(note).to_contain_text("2026-12 (2026-12-01 00:00")
+        expect(note).to_contain_text(done.sha256[:12])
+        expect(page.locator("table.gaps-in-range")).to_contain_text("None recorded (the months above whose")
+        shot(page, "sensor-purged-month")
         context.close()

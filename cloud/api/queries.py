@@ -41,7 +41,8 @@ from coldgate.cloud.db.models import (
     Sensor,
     StreamCoverage,
 )
-from coldgate.cloud.db.selections import READING_COLUMNS, folded_gaps, readings_in
+from coldgate.cloud.db.selections import READING_COLUMNS, folded_gaps, purged_months, readings_in
+from coldgate.cloud.reports.history_json import purged_month
 
 __all__ = [
     "PAYLOAD_HEAD_BYTES",
@@ -271,10 +272,16 @@ def reading_series(
     SQL, ``(ts - :start) / :width``, which truncates on PostgreSQL bigint and
     SQLite integer alike; only non-empty buckets come back.  Buckets an hour
     wide or wider come from the hourly summaries (:func:`hour_buckets`).
+
+    ``purged``: the months in range whose readings retention purged (``selections.purged_months``, each
+    as ``history_json.purged_month`` says it), so a chart or client shows them as purged rather than as
+    an unexplained silence; raw readings of such a month are gone (its hourly summaries are derived
+    data, still held, so hour buckets may still draw it).
     """
     probe = _readings_in(gateway, sensor, start, end, quantity, limit=max_points + 1)
     found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
-    result: dict[str, Any] = {"gateway": gateway, "sensor": sensor, "from": start, "to": end}
+    gone = [purged_month(p) for p in purged_months(conn, start, end)]
+    result: dict[str, Any] = {"gateway": gateway, "sensor": sensor, "from": start, "to": end, "purged": gone}
     if found <= max_points:
         r = _readings_in(gateway, sensor, start, end, quantity).c
         query = select(r.ts, r.ts_corrected, r.value, r.quality, r.reason).order_by(r.t, r.stream, r.seq)

@@ -1,4 +1,5 @@
-"""A sensor's readings over a window, raw or bucketed so a chart never pulls a year of rows."""
+"""A sensor's readings over a window, raw or bucketed so a chart never pulls a year of rows, with the
+months in it whose readings retention purged (said, so that a purged month never reads as a gap)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from sqlalchemy import Connection, Engine
 
 from coldgate.cloud.api import queries
 from coldgate.cloud.api.routes import check_range, connection, parse_time
+from coldgate.cloud.api.routes.history import PurgedMonthOut
 from coldgate.cloud.api.schemas import ReadingSeries, iso_ms
 
 __all__ = ["router"]
@@ -22,9 +25,20 @@ router = APIRouter(tags=["readings"])
 _TIME = "Epoch ms or ISO-8601 with a zone, e.g. 2025-03-04T09:15:00Z."
 
 
+class PurgedSeries(ReadingSeries):
+    """The series and the purged months in its range (here, not in ``schemas``: only this route and the
+    sensor page, which reads the query's dict, carry them)."""
+
+    purged: list[PurgedMonthOut] = Field(
+        default_factory=list,
+        description="Months overlapping the range whose readings retention purged: no raw reading of "
+        "them is left (hour buckets may still come from the hourly summaries); not a monitoring gap.",
+    )
+
+
 @router.get(
     "/gateways/{gateway}/sensors/{sensor}/readings",
-    response_model=ReadingSeries,
+    response_model=PurgedSeries,
     responses={404: {"description": "Unknown gateway or sensor."}},
 )
 def sensor_readings(
@@ -35,7 +49,7 @@ def sensor_readings(
     to: Annotated[str, Query(description=f"Exclusive. {_TIME}")],
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     quantity: Annotated[str | None, Query(max_length=32, description="Only this quantity.")] = None,
-) -> ReadingSeries:
+) -> PurgedSeries:
     """Readings with from <= time < to, where a reading's time is the one the cloud corrected (a
     gateway that stamped it before its clock was synchronised) or else the gateway's ``ts``; both
     come back, the gateway's as evidence.
@@ -51,7 +65,7 @@ def sensor_readings(
     if not queries.sensor_exists(conn, gateway, sensor):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no sensor {sensor!r} on gateway {gateway!r}")
     series = queries.reading_series(conn, gateway, sensor, start, end, max_points, quantity)
-    return ReadingSeries.model_validate(series)
+    return PurgedSeries.model_validate(series)
 
 
 _CSV_COLUMNS = (
