@@ -207,6 +207,10 @@ def test_the_history_page_shows_the_purged_month_as_a_band_of_its_own(
         cr3 = page.locator("section.segment", has_text="CR3 (site1)")
         expect(cr3).to_contain_text("2026-12-01 11:00 to 2026-12-01 11:30")  # its recorded gap, still one
         expect(cr3.locator("p.note.purged")).to_contain_text("2026-12 purged 2032-01-01")
+        # Silent since its last reading (14:00), with no gap on record: still not monitored, as before the
+        # purge, from the end of the last hour its summaries hold readings in.
+        expect(cr3).to_contain_text("Not monitored here")
+        expect(cr3.locator("p.note").first).to_contain_text("2026-12-01 15:00 to")
         shot(page, "history-lot-purged-month")
         page.goto(f"{site}/dashboard/sensor?gateway=gw01&sensor=t-cr2&range=custom"
                   "&from=2026-12-01T07:00&to=2026-12-01T14:00")  # fmt: skip

@@ -27,7 +27,10 @@ What a recall coordinator or an inspector asks, and how it is answered:
   sensor watched during such a month (less its own gaps, which are records still held), that time is
   *purged*, its own category, and the history names the month, the date, the rule and the hash.  A place
   with no sensor, or a sensor's recorded gap, stays unmonitored: the purge took readings, not those
-  facts.  The figures (MKT, time out of range) are over the readings still held and the notes say so.
+  facts.  Where the store knows which hours a sensor had readings in (the hourly summaries, derived data
+  the purge leaves), only those hours are purged and a silence without a gap on record stays unmonitored,
+  as before the purge.  The figures (MKT, time out of range) are over the readings still held and the
+  notes say so.
 * **Excursions** of those sensors that overlap the segment, with the QA case that holds each and the
   case's disposition and signatures.
 * **Totals over our custody.**  The MKT of every reading of every segment; the time out of range of
@@ -321,6 +324,7 @@ def _report(
     excursions: Sequence[Excursion],
     limits: Limits,
     as_of: int,
+    purged_cover: Mapping[tuple[str, str], Sequence[Span]] | None = None,
     purged_months: Sequence[Span] = (),
 ) -> Segment:
     start, end = segment.start or 0, _end(segment.end, as_of)
@@ -333,7 +337,8 @@ def _report(
         recorded = [*readings_cover(temperature.get(key, EMPTY), span),
                     *readings_cover(humidity.get(key, EMPTY), span)]  # fmt: skip
         covered += subtract(recorded, sensor_gaps)
-        purged += subtract(clip(purged_months, span.start, span.end), sensor_gaps)
+        recorded_then = purged_months if purged_cover is None else purged_cover.get(key, ())
+        purged += subtract(clip(recorded_then, span.start, span.end), sensor_gaps)
         t = figures(temperature.get(key, EMPTY), span.start, span.end, limits.low, limits.high)
         h_series = humidity.get(key)
         h = None
@@ -378,15 +383,18 @@ def history(
     as_of: int,
     corrected: Mapping[tuple[str, str], int] | None = None,
     purged: Sequence[PurgedMonth] = (),
+    purged_cover: Mapping[tuple[str, str], Sequence[Span]] | None = None,
 ) -> History:
     """The whole history (see the module docstring).  ``watches`` maps (site, location) to its sensors'
     placements; ``temperature``, ``humidity``, ``gaps`` and ``corrected`` map (gateway, sensor);
-    ``purged`` the months retention purged (every site's readings of each: they concern every sensor)."""
+    ``purged`` the months retention purged (every site's readings of each: they concern every sensor);
+    ``purged_cover`` per (gateway, sensor) the times within them it had readings (None: not known, every
+    watched moment of a purged month counts as purged)."""
     corrected = corrected or {}
     months = [Span(p.start, p.end) for p in purged]
     reported = [
         _report(s, watches.get((s.site or "", s.location or ""), ()), temperature, humidity, gaps, corrected,
-                excursions, limits, as_of, months) if s.custody == OURS else s
+                excursions, limits, as_of, purged_cover, months) if s.custody == OURS else s
         for s in segments(stays, suppliers)
     ]  # fmt: skip
     ours = [s for s in reported if s.custody == OURS]

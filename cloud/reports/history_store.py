@@ -6,7 +6,9 @@ Readings are read once per sensor over the union of what it watched (each of its
 ones with a value), by the clock-corrected time where the cloud has one (``selections.readings_in``, the
 same selection the charts use), so the report and the sensor page never place a reading differently.
 The months retention purged over the custody's time are read beside them (``selections.purged_months``,
-the same selection the sensor series uses), so a purged month is reported as purged, never as a gap.
+the same selection the sensor series uses), so a purged month is reported as purged, never as a gap; and
+which hours of them each sensor had readings in, from the hourly summaries the purge leaves behind, so a
+silence without a gap on record is not passed off as purged readings.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from coldgate.cloud.alerts.case_steps import latest_steps
 from coldgate.cloud.catalog import placements as catalog_placements
 from coldgate.cloud.catalog import products as catalog_products
 from coldgate.cloud.catalog import temperature_classes
-from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert
-from coldgate.cloud.db.reading_hours import TO_CELSIUS
-from coldgate.cloud.db.selections import folded_gaps, purged_months, readings_in
+from coldgate.cloud.db.models import Alert, DocumentLine, ESignature, QaCaseAlert, ReadingHour
+from coldgate.cloud.db.reading_hours import HOUR_MS, TO_CELSIUS
+from coldgate.cloud.db.selections import PurgedMonth, folded_gaps, purged_months, readings_in
 from coldgate.cloud.documents import custody_store
 from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.custody_store import LotCustody, Stay
@@ -142,12 +144,46 @@ def _history(
     purged = []
     if watched:  # only where a sensor watched some of it: elsewhere a purge took nothing of its record
         purged = purged_months(conn, min(s.start for s in watched), max(s.end for s in watched))
+    cover = _purged_cover(conn, spans, purged) if purged else None
     return history(
         subject=subject, product=product, gtin=gtin, lot=lot, status=status,
         expiry=None if expiry is None else str(expiry), stays=stays, suppliers=suppliers, watches=watches,
         temperature=temperature, humidity=humidity, gaps=gaps, excursions=excursions, limits=limits,
         budget_s=record.get("tor_budget_s"), as_of=as_of, corrected=corrected, purged=purged,
+        purged_cover=cover,
     )  # fmt: skip
+
+
+def _purged_cover(
+    conn: Connection, spans: dict[tuple[str, str], list[Span]], purged: Sequence[PurgedMonth]
+) -> dict[tuple[str, str], list[Span]]:
+    """Per sensor: the whole hours of the purged months it watched in which it had ok readings, by its
+    hourly summaries (``reading_hours``: derived data, which the purge leaves).  Hour by hour, so an
+    hour with a reading counts whole (an edge of a silence may be called purged by up to an hour).
+
+    A sensor with no summary at all in a purged month it watched gets the whole month: a month's
+    silence with no gap on record is all but unknown, while summaries rebuilt from the readings after
+    the purge would have none, and a purge must then still not read as a gap."""
+    h = ReadingHour
+    found: dict[tuple[str, str], list[Span]] = {}
+    for (gateway, sensor), covered in spans.items():
+        mine: list[Span] = []
+        for month in purged:
+            inside = clip(covered, month.start, month.end)
+            if not inside:
+                continue
+            # The whole month asked, not only the time watched: a sensor silent while the goods were
+            # there but summarised elsewhere in the month has its silence kept as a silence.
+            lo, hi = month.start, month.end
+            query = (
+                select(h.hour).distinct()
+                .where(h.gateway == gateway, h.sensor == sensor, h.quantity.in_(_QUANTITIES), h.ok_count > 0,
+                       h.hour >= lo, h.hour < hi)
+            )  # fmt: skip
+            hours = [Span(t, t + HOUR_MS) for t in conn.execute(query).scalars()]
+            mine += union(hours) if hours else [Span(month.start, month.end)]
+        found[(gateway, sensor)] = union(mine)
+    return found
 
 
 def _limits(conn: Connection, name: str | None) -> Limits:
