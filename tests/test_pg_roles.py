@@ -41,7 +41,7 @@ from tests.rig.ingest import NOW_MS, SITE, batch, batch_message, enrol, reading,
 if TYPE_CHECKING:
     from tests.rig.postgres import ThrowawayDatabase
 
-APP, READONLY = "coldgate_app", "coldgate_readonly"
+APP, READONLY, INGEST = "coldgate_app", "coldgate_readonly", "coldgate_ingest"
 GW = "gw01"
 #: Recorded data: the service's role may neither UPDATE (beyond two sanctioned fill-ins) nor DELETE.
 PROTECTED = (
@@ -96,7 +96,7 @@ class Cluster:
 
 def _make_group_roles(conn: psycopg.Connection[Any]) -> None:
     """What an administrator runs once per cluster (where the owner may not create roles)."""
-    for role in (APP, READONLY):
+    for role in (APP, READONLY, INGEST):
         conn.execute(
             f"""
             DO $$ BEGIN
@@ -359,3 +359,102 @@ def test_a_database_can_be_closed_to_the_logins_of_other_databases(cluster: Clus
     with psycopg.connect(cluster.dsn(dbname="postgres"), autocommit=True) as superuser:
         superuser.execute(f'GRANT CONNECT ON DATABASE "{cluster.database.name}" TO {cluster.service}')
     _allowed(cluster, cluster.service, "INSERT INTO sites (id) VALUES ('s9')")
+
+
+#: What an ingest worker's role may insert into (migration 0033), all else it may only read.
+INGEST_INSERTS = (
+    "readings", "item_keys", "edge_items", "gaps", "alerts", "reading_hours", "dead_letters",
+    "binding_queue", "stream_coverage", "batch_ranges", "boot_anchors", "dead_letter_budgets",
+    "unknown_gateways", "gateways", "sites", "sensors",
+)  # fmt: skip
+
+
+@pytest.fixture
+def ingest_engine(cluster: Cluster) -> Iterator[Engine]:
+    """An ingest worker's engine, logged in as a member of coldgate_ingest only."""
+    login = f"{cluster.owner[:-6]}_ing"
+    with psycopg.connect(cluster.dsn(dbname="postgres"), autocommit=True) as superuser:
+        superuser.execute(f"CREATE ROLE {login} LOGIN IN ROLE {INGEST}")
+    engine = make_engine(cluster.url(login), writer=True)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(cluster.dsn(dbname="postgres"), autocommit=True) as superuser:
+            superuser.execute(f"DROP OWNED BY {login} CASCADE")
+            superuser.execute(f"DROP ROLE {login}")
+
+
+def test_an_ingest_worker_stores_every_kind_of_message_as_the_ingest_role(
+    cluster: Cluster, app: Engine, ingest_engine: Engine
+) -> None:
+    """Readings (unsynced, then corrected by an anchor), every other kind of edge item, a status, a
+    refused payload kept twice, a gateway nobody enrolled: all through the worker's own role."""
+    from coldgate.contract import examples
+
+    enrol(app, [GW])  # enrolment is the service's (an administrator's command), not ingest's
+    ingest(ingest_engine, *batch_message(GW, [reading(s, synced=False, ts=1_000 + s) for s in (1, 2)]))
+    ingest(ingest_engine, *batch_message(GW, [reading(3)]))
+    others = [examples.GAP, examples.ALERT, examples.MOVEMENT, examples.SCAN, examples.EVENT]
+    renumbered = [msgspec.structs.replace(item, seq=4 + n) for n, item in enumerate(others)]
+    ingest(ingest_engine, *batch_message(GW, renumbered))
+    ingest(ingest_engine, *status_message(GW, ts=NOW_MS + 60_000, outbox_depth=3))
+    bad = msgspec.json.decode(encode(batch(GW, [reading(9), reading(10)])))
+    bad["items"][1]["value"] = "warm"
+    for _ in range(2):
+        ingest(ingest_engine, batch_topic(SITE, GW), msgspec.json.encode(bad))
+    ingest(ingest_engine, *batch_message("gw-nobody-enrolled", [reading(1)]))
+    with app.connect() as conn:
+        corrected = conn.execute(select(Reading.seq, Reading.ts_corrected).order_by(Reading.seq)).all()
+        # Reading 9 is the good half of the refused batch, salvaged; 10 is the dead letter.
+        assert [tuple(r) for r in corrected] == [(1, NOW_MS + 1000), (2, NOW_MS + 2000), (3, None), (9, None)]
+        kinds = conn.execute(text("SELECT kind, count(*) FROM edge_items GROUP BY kind ORDER BY kind")).all()
+        assert {kind for kind, _ in kinds} == {"movement", "scan", "event"}, kinds
+        assert conn.execute(text("SELECT count(*) FROM gaps")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM alerts")).scalar() == 1
+        # The refused payload kept once and repeated once; the unenrolled gateway's first message kept.
+        assert sorted(conn.execute(select(DeadLetter.repeats)).scalars().all()) == [0, 1]
+        assert conn.execute(text("SELECT count(*) FROM unknown_gateways")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM binding_queue")).scalar()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO users (id) VALUES ('u-x')",
+        "SELECT password_hash FROM users",
+        "SELECT * FROM api_tokens",
+        "SELECT * FROM browser_sessions",
+        "INSERT INTO e_signatures (id) VALUES (1)",
+        "INSERT INTO qa_cases (id) VALUES (1)",
+        "INSERT INTO audit_log (seq) VALUES (1)",
+        "INSERT INTO products (id) VALUES ('p')",
+        "INSERT INTO recalls (id) VALUES (1)",
+        "INSERT INTO user_roles (user_id) VALUES ('u')",
+        "UPDATE readings SET value = 1",
+        "DELETE FROM readings",
+        "DELETE FROM edge_items",
+        "TRUNCATE readings_default",
+        "UPDATE lots SET status = status",
+    ],
+)
+def test_the_ingest_role_touches_no_person_decision_or_master_data(
+    cluster: Cluster, ingest_engine: Engine, statement: str
+) -> None:
+    login = ingest_engine.url.username
+    assert login is not None
+    _denied_by_grant(cluster, login, statement)
+
+
+def test_the_ingest_role_inserts_only_into_what_messages_become(cluster: Cluster) -> None:
+    with psycopg.connect(cluster.dsn()) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            )
+        ]
+        for table in tables:
+            inserts = conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT')", (INGEST, table)).fetchone()
+            assert inserts == (table in INGEST_INSERTS,), table

@@ -1,0 +1,113 @@
+"""PostgreSQL: a role for ingest workers of their own, with only what storing a gateway's data needs.
+
+Revision ID: 0033
+Revises: 0032
+Create Date: 2026-12-07
+
+``coldgate cloud ingest --worker N`` runs ingest alone, in a process of its own that only ever turns
+MQTT messages into rows.  As a member of ``coldgate_app`` it could also sign a QA decision, make a user
+or rewrite master data; as a member of ``coldgate_ingest`` it can only store what gateways send:
+
+- INSERT into what a message becomes (readings, their keys, the edge's items, gaps, alerts, hourly
+  summaries, dead letters, the binding queue) and the registry of gateways, sites and sensors that a
+  status or batch keeps current; the alerts ingest raises for a person (a capped dead-letter source, a
+  gateway ahead of its window) go through ``edge_items``/``alerts`` and the audit trail;
+- UPDATE and DELETE only of ingest's own live state (coverage, batch ranges, boot anchors, dead-letter
+  budgets, unknown gateways, the hourly summaries it folds readings into), and the same sanctioned
+  fill-ins of recorded rows as the service (a reading's ``ts_corrected``, a dead letter's repeats);
+- SELECT of everything but secrets (password hashes, token and session hashes, acknowledge-link keys);
+- nothing of people, signatures, cases, documents, master data, recalls or reports but reading them.
+
+Made only when missing, like 0009's roles; tables made later start with SELECT only (a later migration
+that gives ingest a new table grants its INSERT itself).  Which tables the worker needs is proven by
+``tests/test_pg_roles.py``, which runs every kind of message through ingest logged in as this role.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0033"
+down_revision = "0032"
+branch_labels = None
+depends_on = None
+
+INGEST = "coldgate_ingest"
+#: What ingest inserts rows into.
+INSERTS = (
+    "readings", "item_keys", "edge_items", "gaps", "alerts", "reading_hours", "dead_letters",
+    "binding_queue", "stream_coverage", "batch_ranges", "boot_anchors", "dead_letter_budgets",
+    "unknown_gateways", "gateways", "sites", "sensors",
+)  # fmt: skip
+#: Ingest's own live state: updated and deleted as the stream moves.
+LIVE = (
+    "stream_coverage", "batch_ranges", "boot_anchors", "dead_letter_budgets", "unknown_gateways", "gateways",
+    "sites", "sensors", "reading_hours",
+)  # fmt: skip
+#: The sanctioned fill-ins of recorded rows (0007's triggers allow exactly these).
+UPDATABLE_COLUMNS = {"readings": ("ts_corrected",), "dead_letters": ("repeats", "last_received_at", "batch")}
+#: Hashes of secrets: nobody but the service reads them.
+SECRETS = ("users", "api_tokens", "browser_sessions", "notify_link_keys")
+PARTITION_FUNCTION = "coldgate_ensure_readings_partition"
+
+
+def _create_role(name: str) -> str:
+    return f"""
+        DO $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{name}') THEN
+                BEGIN
+                    CREATE ROLE {name} NOLOGIN;
+                EXCEPTION
+                    WHEN duplicate_object OR unique_violation THEN NULL;
+                    WHEN insufficient_privilege THEN
+                        RAISE EXCEPTION 'role {name} does not exist and % may not create it', current_user
+                            USING HINT = 'as a superuser: CREATE ROLE {name} NOLOGIN '
+                                '(deploy/README.md, "PostgreSQL roles")';
+                END;
+            END IF;
+        END $$
+    """
+
+
+def _names() -> tuple[str, str]:
+    bind = op.get_bind()
+    schema, database = bind.exec_driver_sql("SELECT current_schema(), current_database()").one()
+    quote = bind.dialect.identifier_preparer.quote_identifier
+    return quote(schema), quote(database)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return  # SQLite has no roles
+    op.execute(_create_role(INGEST))
+    schema, database = _names()
+    for statement in (
+        f"GRANT TEMPORARY ON DATABASE {database} TO {INGEST}",  # COPY is staged in a temporary table
+        f"GRANT USAGE ON SCHEMA {schema} TO {INGEST}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {INGEST}",
+        f"REVOKE SELECT ON {', '.join(SECRETS)} FROM {INGEST}",
+        f"GRANT INSERT ON {', '.join(INSERTS)} TO {INGEST}",
+        f"GRANT UPDATE, DELETE ON {', '.join(LIVE)} TO {INGEST}",
+        *(f"GRANT UPDATE ({', '.join(cols)}) ON {t} TO {INGEST}" for t, cols in UPDATABLE_COLUMNS.items()),
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {INGEST}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {INGEST}",
+        f"GRANT EXECUTE ON FUNCTION {PARTITION_FUNCTION}(date) TO {INGEST}",
+    ):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    schema, database = _names()
+    for statement in (
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE ALL ON TABLES FROM {INGEST}",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {INGEST}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {INGEST}",
+        f"REVOKE ALL ON FUNCTION {PARTITION_FUNCTION}(date) FROM {INGEST}",
+        f"REVOKE USAGE ON SCHEMA {schema} FROM {INGEST}",
+        f"REVOKE TEMPORARY ON DATABASE {database} FROM {INGEST}",
+    ):
+        op.execute(statement)
+    # The role stays: it is the cluster's, and other databases may grant to it.
