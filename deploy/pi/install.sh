@@ -45,6 +45,7 @@ Usage: install.sh [--from PATH] [--id GATEWAY_ID --site SITE] [--constraints FIL
   --site SITE         its site; both are needed on the first install only
   --constraints FILE  pip constraints (pinned versions); default: constraints.txt of a source folder
   --no-apt            never run apt-get: stop, naming the Debian packages missing
+  --check             run every check, change nothing (no root needed)
   --uninstall         stop and remove the unit, /opt/coldgate and its virtualenv; keep
                       /etc/coldgate and /var/lib/coldgate (the outbox: readings not yet sent)
   --purge-data        with --uninstall: delete /etc/coldgate, /var/lib/coldgate, the udev rules
@@ -59,6 +60,7 @@ constraints=""
 use_apt=1
 uninstall=0
 purge=0
+check_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --from) [ $# -ge 2 ] || die "--from needs a path"; from=$2; shift 2 ;;
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
     --site) [ $# -ge 2 ] || die "--site needs a site id"; site=$2; shift 2 ;;
     --constraints) [ $# -ge 2 ] || die "--constraints needs a file"; constraints=$2; shift 2 ;;
     --no-apt) use_apt=0; shift ;;
+    --check) check_only=1; shift ;;
     --uninstall) uninstall=1; shift ;;
     --purge-data) purge=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -77,10 +80,11 @@ done
 systemd_running() { [ -d /run/systemd/system ]; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (sudo $0 ...): it creates a system user and writes /etc, /opt and /var/lib"
+[ "$check_only" -eq 1 ] || [ "$(id -u)" -eq 0 ] || die "must run as root (sudo $0 ...): it creates a system user and writes /etc, /opt and /var/lib"
 
 # ------------------------------------------------------------------------------------ uninstall
 if [ "$uninstall" -eq 1 ]; then
+  [ "$check_only" -eq 0 ] || die "--check goes with an install, not with --uninstall"
   if systemd_running && have systemctl; then
     systemctl disable --now "$unit_name" 2>/dev/null || true
   elif have systemctl; then
@@ -174,6 +178,11 @@ if ! python_ok; then
     fi
   fi
   have apt-get || die "python3 and python3-venv are missing and there is no apt-get to install them"
+fi
+if [ "$check_only" -eq 1 ]; then
+  python_ok || say "would apt-get install python3 python3-venv"
+  say "checks passed; nothing changed (--check)"
+  exit 0
 fi
 
 # ------------------------------------------------------------------------------------ install
