@@ -34,6 +34,8 @@ from coldgate.cloud.db.retention import RetentionPolicy
 from coldgate.cloud.db.selections import purged_months
 from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.history_store import lot_history
+from coldgate.cloud.reports.monthly_record import monthly_csv
+from coldgate.cloud.reports.periodic_store import monthly_pdf, monthly_report
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.custody_world import GTIN, at
 from tests.rig.history_world import AS_OF, history_world
@@ -180,6 +182,32 @@ def test_the_sensor_series_says_which_months_in_range_were_purged(
     )  # fmt: skip
     later = client.get(path, headers=headers, params={"from": str(JAN_1), "to": str(JAN_1 + 3_600_000)})
     assert later.status_code == 200 and later.json()["purged"] == []
+
+
+@postgres_only
+def test_the_monthly_record_of_a_purged_month_says_its_readings_went(
+    purged: tuple[Engine, dict[str, Any], Purged],
+) -> None:
+    """The GSP monthly record reads whole hours from the hourly summaries (still held) and says that the
+    readings behind them were purged, by which rule, with the hash; the purge adds no gap."""
+    engine, _, done = purged
+    now = datetime.datetime(2032, 2, 1, tzinfo=datetime.UTC)
+    with engine.connect() as conn:
+        record, pieces = monthly_report(conn, "site1", "CR2", "2026-12", now=now)
+    [month] = record["purged_months"]
+    assert (month["month"], month["sha256"], month["rule"]) == ("2026-12", done.sha256, done.rule)
+    assert record["gaps"] == [] and record["summary"]["temperature"]["readings"] > 0
+    assert "# purged_by_retention" in monthly_csv(record) and done.sha256[:12] in monthly_csv(record)
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    pdf = monthly_pdf(record, pieces, now)
+    text = subprocess.run([pdftotext, "-", "-"], input=pdf, check=True, capture_output=True).stdout
+    words = " ".join(text.decode().split())
+    assert (
+        "Readings of 2026-12 purged by retention (not a monitoring gap)" in words
+        and done.sha256[:12] in words
+    )
 
 
 @postgres_only

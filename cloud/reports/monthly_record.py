@@ -240,6 +240,8 @@ def monthly_csv(record: dict[str, Any]) -> str:
     for key in ("site", "location", "location_name", "month", "temperature_class", "time_basis",
                 "generated_at", "content_sha256"):  # fmt: skip
         writer.writerow([f"# {key}", record.get(key, "")])
+    for purged in record.get("purged_months", ()):  # the raw readings behind the figures are gone: say so
+        writer.writerow(["# purged_by_retention", purged["note"]])
     writer.writerow(["day", "quantity", "unit", "min", "max", "mean", "readings", "ok_readings", "sensors",
                      "low_limit", "high_limit", "outside_limits"])  # fmt: skip
     for row in record["days"]:

@@ -43,9 +43,10 @@ from coldgate.cloud.db.models import (
     Site,
 )
 from coldgate.cloud.db.models import StoredReport as _StoredReport
-from coldgate.cloud.db.selections import folded_gaps, readings_in
+from coldgate.cloud.db.selections import folded_gaps, purged_months, readings_in
 from coldgate.cloud.identity.users import NotFound, UserInputError
 from coldgate.cloud.reports import calibration_status, excursion_log, monthly_record
+from coldgate.cloud.reports.history_json import purged_month
 from coldgate.cloud.reports.monthly_record import Figures, Piece
 from coldgate.cloud.reports.pdf import PDF, content_sha256, footer_text, render_pdf, report_html
 from coldgate.cloud.reports.svg_chart import svg_chart
@@ -305,7 +306,11 @@ def monthly_report(
     conn: Connection, site: str, location: str, month: str, *, now: datetime.datetime
 ) -> tuple[dict[str, Any], list[Piece]]:
     """The monthly record of ``location`` for ``month`` (``YYYY-MM``) as a JSON-ready dict (what the PDF
-    and CSV print and the content hash covers), and the pieces its chart is drawn from."""
+    and CSV print and the content hash covers), and the pieces its chart is drawn from.
+
+    ``purged_months``: the month's purge record when retention purged its readings
+    (``selections.purged_months``): the daily figures then come from the hourly summaries the purge
+    leaves, the raw readings behind them are gone, and the record says so, with the rule and the hash."""
     try:
         start, end = monthly_record.month_window(month)
     except ValueError as exc:
@@ -350,6 +355,7 @@ def monthly_report(
         "gaps": [{k: v for k, v in g.items() if k not in ("stay",)} for g in gaps],
         "unmonitored": [list(span) for span in unmonitored],
         "unmonitored_s": sum(b - a for a, b in unmonitored) // 1000,
+        "purged_months": [purged_month(p) for p in purged_months(conn, start, end)],
     }  # fmt: skip
     return record, pieces
 
