@@ -367,3 +367,12 @@ def test_install_upgrade_uninstall_in_a_clean_debian_root(tmp_path: Path, wheel:
         assert not (root / "var" / "lib" / "coldgate").exists()
         assert not (root / "etc" / "coldgate").exists()
         assert passwd_entry(root, "coldgate") is None
+
+
+def test_install_sh_is_shellcheck_clean() -> None:
+    """A root-run script on every Pi of a site: shellcheck's warnings (unquoted paths, ignored failures)
+    are the bugs that bite in the field."""
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    done = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
