@@ -57,6 +57,8 @@ T = TypeVar("T")
 FAULT_ENV = "COLDGATE_FAULT"
 FAULT_AFTER_ENV = "COLDGATE_FAULT_AFTER_S"
 FAULTS = ("hang-poller", "hang-outbox", "block-loop")
+#: How often the petter looks at the loops (it pets only every half watchdog period).
+LOOK_EVERY_S = 1.0
 
 
 @dataclass(eq=False)
@@ -149,27 +151,37 @@ class WatchdogPetter:
         self.pets = 0
         self.stuck: list[tuple[str, str]] = []
 
-    def look(self) -> bool:
-        """One look: pet if every loop turns; log (at ERROR, once per change) which do not."""
+    def look(self, pet: bool = True) -> bool:
+        """One look: whether every loop turns (then pet, if ``pet``); log at ERROR, once per loop and
+        episode, which do not."""
         assert self.period_s is not None
         stuck = self.watch.stuck(self.period_s)
         if stuck:
-            known = {name for name, _ in self.stuck}
+            known = [name for name, _ in self.stuck]
             for name, why in stuck:
                 if name not in known:  # once per loop and episode: the journal keeps the first word
                     log.error("loop %s %s: not petting the systemd watchdog", name, why)
+            names = [name for name, _ in stuck]
+            if names != known:
+                self.notifier.status(f"stuck: {', '.join(names)}")
             self.stuck = stuck
-            self.notifier.status(f"stuck: {', '.join(name for name, _ in stuck)}")
             return False
         if self.stuck:
             log.warning("every loop turns again: petting the systemd watchdog")
             self.stuck = []
-        self.notifier.watchdog()
-        self.pets += 1
+        if pet:
+            self.notifier.watchdog()
+            self.pets += 1
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``; sends STOPPING=1 then."""
+        """Until ``stop`` (the service says STOPPING=1).
+
+        Pets every half period, as sd_watchdog_enabled(3) advises, but looks every
+        second: the watch sees a loop's last turn at the look after it, so looking
+        only at each pet would let a hung loop be petted for up to a period and a
+        half (75 s at ``WatchdogSec=30``, not 31).
+        """
         while not self._ready() and not stop.is_set():
             await _wait(stop, 0.05)
         if stop.is_set():
@@ -177,11 +189,15 @@ class WatchdogPetter:
         self.notifier.ready(self._safe_status())
         if self.notifier.enabled:
             log.info("told systemd the gateway is ready (watchdog %s)", self.period_s or "off")
-        tick = self.period_s / 2 if self.period_s else self._status_every_s
-        last_status = time.monotonic()
+        period = self.period_s
+        tick = min(LOOK_EVERY_S, period / 4) if period else self._status_every_s
+        last_status, last_pet = time.monotonic(), -math.inf
         while not stop.is_set():
-            if self.period_s:
-                self.look()
+            if period:
+                now = time.monotonic()
+                pet = now - last_pet >= period / 2 - tick / 2  # half a tick early rather than a tick late
+                if self.look(pet) and pet:
+                    last_pet = now
             if not self.stuck and time.monotonic() - last_status >= self._status_every_s:
                 self.notifier.status(self._safe_status())
                 last_status = time.monotonic()

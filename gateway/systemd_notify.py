@@ -74,7 +74,12 @@ class Notifier:
         lines = "\n".join(f"{key.upper()}={value}" for key, value in fields.items())
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: a unix datagram socket blocks the sender while the receiver's queue
+                # is full, and a systemd too busy to read must not stall the event loop (the sources,
+                # the alarm).  A datagram it could not take is dropped, as a missed WATCHDOG=1 would be.
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                sock.setblocking(False)
+                self._sock = sock
             self._sock.sendto(lines.encode(), socket_address(self.address))
         except OSError as exc:
             if not self._failed:  # once per run of failures, not every 15 s

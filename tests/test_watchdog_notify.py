@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +81,16 @@ def test_the_watchdog_period_is_watchdog_usec_for_this_process_only() -> None:
     assert watchdog_period_s({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": str(os.getpid() + 1)}) is None
     assert watchdog_period_s({"WATCHDOG_USEC": "0"}) is None
     assert watchdog_period_s({"WATCHDOG_USEC": "soon"}) is None
+
+
+def test_a_systemd_that_does_not_read_never_blocks_the_sender(path_socket: tuple[str, socket.socket]) -> None:
+    """A unix datagram socket blocks its sender once the receiver's queue is full (10 by default):
+    the gateway's event loop must not stall behind a busy systemd; the surplus is dropped."""
+    address, sock = path_socket
+    notifier = Notifier(address)
+    started = time.monotonic()
+    sent = [notifier.watchdog() for _ in range(500)]
+    assert time.monotonic() - started < 1.0
+    assert sent[0] and not sent[-1]
+    sock.setblocking(False)
+    assert sock.recv(4096) == b"WATCHDOG=1"
