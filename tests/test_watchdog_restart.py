@@ -15,22 +15,30 @@ outbox.  Each time the supervisor must kill the silent gateway (SIGABRT), a
 fake cloud then subscribes, and the gateway, started again without the fault,
 must say READY=1 again and deliver every seq committed before the hang: 1..N
 with no hole.
+
+And the other way round: a gateway whose only logger is offline, its line
+waiting longer than the watchdog period between polls (back-off), is petted
+all along and never restarted.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from coldgate.contract.items import Reading
 from coldgate.simulator.background import FarmThread
 from coldgate.simulator.config import FarmConfig, LoggerSpec
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.mosquitto import MosquittoBroker
-from tests.rig.outbox import meta
+from tests.rig.outbox import meta, stored
 from tests.rig.watchdog_supervisor import Run, WatchdogSupervisor
 
 pytestmark = pytest.mark.timeout(90)
@@ -152,3 +160,32 @@ def test_the_watchdog_restarts_a_hung_gateway_and_every_committed_item_arrives(
     finally:
         for cloud in clouds:
             cloud.stop()
+
+
+def test_a_gateway_whose_logger_is_offline_and_backing_off_is_not_restarted(
+    tmp_path: Path, mosquitto_own: MosquittoBroker
+) -> None:
+    """Progress is the loop coming round, not data: a line waiting out its back-off still turns."""
+    with socket.socket() as closed:  # a port nobody listens on: every poll is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = write_config(tmp_path, port, mosquitto_own)
+    supervisor = WatchdogSupervisor(
+        [sys.executable, "-m", "coldgate", "gateway", "run", str(config), "--log-level", "INFO"],
+        tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        watchdog_s=WATCHDOG_S,
+        cwd=tmp_path,
+    )
+    with supervisor:
+        supervisor.wait_for(lambda runs: runs[0].ready_at is not None, 20, "READY=1")
+        time.sleep(6 * WATCHDOG_S)  # the back-off grows past the watchdog period meanwhile
+        (run,) = supervisor.snapshot()
+        assert run.ended is None, run
+        assert run.pets >= 5
+    log = supervisor.log_path.read_text()
+    assert "not petting" not in log
+    assert "offline" in log.lower(), log[-3000:]
+    # The line really waited longer than the watchdog period between polls, and was petted meanwhile.
+    polls = sorted({item.ts for _, _, _, item in stored(tmp_path) if isinstance(item, Reading)})
+    assert max(b - a for a, b in itertools.pairwise(polls)) >= 1.5 * WATCHDOG_S * 1000, polls
