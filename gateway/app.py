@@ -462,10 +462,22 @@ class GatewayApp:
             # Sources offline for longer than their delay.
             wait_s = self._offline_tick()
             self._alarm_changed.clear()
+            # Back once the outputs had their time (a siren command may take its whole timeout),
+            # then once the wait is over; later than that, it hangs (``gateway.loop_watch``).
+            self._alarm_beat.turn(self.clock.monotonic() + self._drive_budget_s())
             await self._drive_alarm()
-            self._alarm_beat.turn(self.clock.monotonic() + wait_s)  # back by then, or it hangs
+            self._alarm_beat.turn(self.clock.monotonic() + wait_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._alarm_changed.wait(), wait_s)
+
+    def _drive_budget_s(self) -> float:
+        """How long switching the outputs may take: each output's own timeout, and a margin."""
+        alarm, budget = self.config.alarm, 5.0
+        if alarm.command is not None:
+            budget += alarm.command_timeout_s
+        if alarm.relay is not None:  # a write may wait for the line's turn behind a poll, then retry
+            budget += 3 * self.config.get_line(alarm.relay.line).timeout_s
+        return budget
 
     def _offline_tick(self) -> float:
         """Raise the offline alerts now due; seconds until the next one is (at most ``ALARM_TICK_S``)."""

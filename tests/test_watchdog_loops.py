@@ -214,3 +214,72 @@ def test_faults_come_only_from_the_environment_and_only_known_ones() -> None:
     fault = Fault.from_env({"COLDGATE_FAULT": "hang-outbox", "COLDGATE_FAULT_AFTER_S": "0"})
     assert fault is not None and fault.hang_at("hang-poller") is None
     assert fault.hang_at("hang-outbox") is not None
+
+
+class _Sleepy:
+    """A source that comes round every ``wait_s`` and says so (``next_turn_at``), like a backing-off line."""
+
+    def __init__(self, source_id: str, wait_s: float, *, hang_after: int | None = None) -> None:
+        self.id = source_id
+        self.wait_s = wait_s
+        self.hang_after = hang_after
+        self.turns = 0
+        self._next = time.monotonic()
+
+    async def run(self, emit: object) -> None:
+        while True:
+            self.turns += 1
+            self._next = time.monotonic() + self.wait_s
+            if self.hang_after is not None and self.turns > self.hang_after:
+                await asyncio.get_running_loop().create_future()  # a request that never ends
+            await asyncio.sleep(self.wait_s)
+
+    def status(self) -> list[object]:
+        return []
+
+    def next_turn_at(self) -> float:
+        return self._next
+
+
+class _SlowSiren:
+    name = "slow siren"
+
+    async def drive(self, sounding: bool, state: object) -> None:
+        await asyncio.sleep(0.6)  # longer than the watch's period below, within the alarm's budget
+
+
+def test_the_apps_beats_tell_a_hung_source_from_a_waiting_one_and_a_slow_alarm_output(tmp_path: Path) -> None:
+    from coldgate.gateway.app import GatewayApp
+    from coldgate.gateway.config_load import gateway_config_from_document
+    from tests.rig.sinks import ListSink
+
+    config = gateway_config_from_document(
+        {"gateway": {"id": "gw-beats", "site": "s", "data_dir": str(tmp_path)}}, "beats.toml"
+    )
+    waiting = _Sleepy("fake:waiting", 1.0)  # waits past the period, as promised
+    hung = _Sleepy("fake:hung", 0.05, hang_after=3)
+    app = GatewayApp(
+        config,
+        ListSink(),
+        sources=[waiting, hung],  # type: ignore[list-item]
+        alarm_outputs=[_SlowSiren()],
+        control_path=tmp_path / "control.sock",
+    )
+
+    async def scenario() -> set[str]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(app.run(stop))
+        await asyncio.sleep(0.05)
+        assert app.started
+        watch = LoopWatch(lambda: app.beats)
+        seen: set[str] = set()
+        for _ in range(25):
+            seen |= {name for name, _ in watch.stuck(0.3)}
+            await asyncio.sleep(0.1)
+        stop.set()
+        await running
+        return seen
+
+    assert asyncio.run(scenario()) == {"source fake:hung"}
+    assert waiting.turns >= 2
+    assert {beat.name for beat in app.beats} == {"source fake:waiting", "source fake:hung", "alarm"}
