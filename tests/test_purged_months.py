@@ -38,6 +38,7 @@ from coldgate.cloud.reports.monthly_record import monthly_csv
 from coldgate.cloud.reports.periodic_store import monthly_pdf, monthly_report
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.custody_world import GTIN, at
+from tests.rig.epcis import valid
 from tests.rig.history_world import AS_OF, history_world
 from tests.rig.people import bearer, person
 
@@ -163,6 +164,23 @@ def test_the_lots_history_as_csv_and_pdf_say_purged(api: tuple[TestClient, dict[
     words = " ".join(text.decode().split())
     assert "Readings purged by retention (not a monitoring gap)" in words
     assert done.sha256[:12] in words and "2026-12" in words and "the standard term" in words
+
+
+@postgres_only
+def test_the_lots_epcis_says_the_readings_were_purged_not_missing(
+    api: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, headers, (_, done) = api
+    reply = client.get(f"{LOT}.epcis.json", headers=headers, params=WHEN)
+    assert reply.status_code == 200, reply.text
+    document = valid(reply.json())
+    events = document["epcisBody"]["eventList"]
+    reports = [r for e in events for el in e.get("sensorElementList", ()) for r in el["sensorReport"]]
+    assert reports and all(r.get("exception") == "ERROR_CONDITION" for r in reports)
+    expected = (
+        f"readings of 2026-12 purged by retention on 2032-01-01 ({done.rule}), archive SHA-256 {done.sha256}"
+    )
+    assert {r["stringValue"] for r in reports} == {expected}
 
 
 @postgres_only

@@ -69,8 +69,10 @@ maxValue, meanValue and uom; its type the bare term the schema lists, ``Temperat
 the figures are over an interval, which startTime and endTime say.  eventTime is the segment's end (the
 figures are complete then; an open segment ends at the document's creation time).  A sensor with no
 reading in the segment reports ``ERROR_CONDITION`` with ``stringValue`` "no readings": a gap is a record
-(DESIGN.md principle 5), not an absence.  Quantities EPCIS has no measurement type for (a door contact,
-a dew point) are left out; a segment left with no sensor at all reports a Temperature
+(DESIGN.md principle 5), not an absence; where its readings were purged by retention, the stringValue
+says that instead (``SensorFigures.note``: the date, the rule and the archive's hash), so an EPCIS
+reader never takes a purged month for an unmonitored one.  Quantities EPCIS has no measurement type for
+(a door contact, a dew point) are left out; a segment left with no sensor at all reports a Temperature
 ``ERROR_CONDITION`` "not monitored" over the segment (no deviceID).
 
 Event ids: the CBV 2.0 event hash (``ni:///sha-256;…?ver=CBV2.0``) by ``epcis-event-hash-generator``,
@@ -128,6 +130,8 @@ class SensorFigures(NamedTuple):
     max: float | None
     mean: float | None
     unit: str
+    #: Why a sensor with no reading has none, when it is known (its readings purged by retention).
+    note: str | None = None
 
 
 class SegmentSensors(NamedTuple):
@@ -351,7 +355,7 @@ def _sensor_element(
         metadata["rawData"] = raw_url(figures.device_id, start, end)
     report: dict[str, Any] = {"type": measurement}
     if figures.count <= 0:
-        report |= {"exception": "ERROR_CONDITION", "stringValue": "no readings"}
+        report |= {"exception": "ERROR_CONDITION", "stringValue": figures.note or "no readings"}
     else:
         for key, value in (("minValue", figures.min), ("maxValue", figures.max), ("meanValue", figures.mean)):
             checked = _number(value, f"{key} of {figures.device_id} ({figures.quantity})")
