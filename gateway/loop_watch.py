@@ -21,7 +21,7 @@ its thread died) is stuck at once.  The event loop itself needs no beat: the
 petter runs on it, so a loop blocked by a synchronous call stops the petting by
 itself.
 
-The first loop found stuck is logged at ERROR with how long it has not come
+Each loop found stuck is logged once at ERROR with how long it has not come
 round, so the journal says which part hung before systemd's SIGABRT.
 
 Faults for tests (``COLDGATE_FAULT``, test-only, never set it on a Pi): make a

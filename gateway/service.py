@@ -218,11 +218,11 @@ class GatewayService:
         """One short line for ``systemctl status``: what it polls and what waits to be sent."""
         config = self.config
         lines = {sensor.line for sensor in config.sensors if isinstance(sensor, ModbusSensor)}
-        parts = [f"polling {len(config.sensors)} sensors on {len(lines)} lines"]
+        parts = [f"polling {_count(len(config.sensors), 'sensor')} on {_count(len(lines), 'line')}"]
         if config.readers:
-            parts.append(f"{len(config.readers)} readers")
+            parts.append(_count(len(config.readers), "reader"))
         if config.scanners:
-            parts.append(f"{len(config.scanners)} scanners")
+            parts.append(_count(len(config.scanners), "scanner"))
         parts.append(f"outbox {outbox.depth()} unacked")
         return ", ".join(parts)
 
@@ -271,3 +271,7 @@ class GatewayService:
             if failure is not None:
                 # A bug in a part: stop cleanly (the outbox closes above) and let systemd restart us.
                 raise RuntimeError(f"a gateway part failed: {failure!r}") from failure
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -135,7 +135,7 @@ def test_the_watchdog_restarts_a_hung_gateway_and_every_committed_item_arrives(
             assert first.ready_at is not None and first.last_pet is not None
             # It petted at least until the fault struck (its watchdog period counts from then).
             assert first.last_pet - first.ready_at >= FAULT_AFTER_S - WATCHDOG_S
-            assert any(s.startswith("polling 1 sensors on 1 lines, outbox ") for s in first.statuses)
+            assert any(s.startswith("polling 1 sensor on 1 line, outbox ") for s in first.statuses)
             runs = supervisor.wait_for(lambda runs: runs[1].ready_at is not None, 20, "READY=1 again")
 
             (cloud,) = clouds
