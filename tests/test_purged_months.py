@@ -36,7 +36,7 @@ from coldgate.cloud.reports.history_json import history_content
 from coldgate.cloud.reports.history_store import lot_history
 from coldgate.cloud.reports.monthly_record import monthly_csv
 from coldgate.cloud.reports.periodic_store import monthly_pdf, monthly_report
-from tests.rig.browser import serve_web_app, shot, sign_in
+from tests.rig.browser import SHOTS, serve_web_app, shot, sign_in
 from tests.rig.custody_world import GTIN, at
 from tests.rig.epcis import valid
 from tests.rig.history_world import AS_OF, history_world
@@ -160,6 +160,14 @@ def test_the_lots_history_as_csv_and_pdf_say_purged(api: tuple[TestClient, dict[
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "history_lot_L1_purged.pdf").write_bytes(pdf.content)
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is not None:  # the pages as PNG, for a person to look at
+        out = str(SHOTS / "history_lot_L1_purged")
+        subprocess.run(
+            [pdftoppm, "-png", "-r", "70", str(SHOTS / "history_lot_L1_purged.pdf"), out], check=True
+        )
     text = subprocess.run([pdftotext, "-", "-"], input=pdf.content, check=True, capture_output=True).stdout
     words = " ".join(text.decode().split())
     assert "Readings purged by retention (not a monitoring gap)" in words

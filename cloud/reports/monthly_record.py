@@ -240,8 +240,11 @@ def monthly_csv(record: dict[str, Any]) -> str:
     for key in ("site", "location", "location_name", "month", "temperature_class", "time_basis",
                 "generated_at", "content_sha256"):  # fmt: skip
         writer.writerow([f"# {key}", record.get(key, "")])
-    for purged in record.get("purged_months", ()):  # the raw readings behind the figures are gone: say so
-        writer.writerow(["# purged_by_retention", purged["note"]])
+    for p in record.get("purged_months", ()):  # the raw readings behind the figures are gone: say so
+        said = (f"readings of {p['month']} purged by retention on {p['purged_at'][:10]} ({p['rule']}); "
+                f"{p['readings']} readings, archive SHA-256 {p['sha256']}; not a monitoring gap; "
+                "the daily figures come from the hourly summaries, still held")  # fmt: skip
+        writer.writerow(["# purged_by_retention", said])
     writer.writerow(["day", "quantity", "unit", "min", "max", "mean", "readings", "ok_readings", "sensors",
                      "low_limit", "high_limit", "outside_limits"])  # fmt: skip
     for row in record["days"]:
