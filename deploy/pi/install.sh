@@ -131,8 +131,8 @@ case "$arch" in
 esac
 say "system: $os_pretty, $arch"
 
-for cmd in useradd groupadd getent install ln sed; do
-  have "$cmd" || die "the command $cmd is missing (Debian package: $(case $cmd in useradd|groupadd) echo passwd ;; getent) echo libc-bin ;; *) echo coreutils/sed ;; esac))"
+for cmd in useradd usermod groupadd getent install ln sed; do
+  have "$cmd" || die "the command $cmd is missing (Debian package: $(case $cmd in useradd|usermod|groupadd) echo passwd ;; getent) echo libc-bin ;; *) echo coreutils/sed ;; esac))"
 done
 [ -f "$unit_src" ] || die "the systemd unit $unit_src is missing: run the installer from a Coldgate source tree"
 [ -f "$template" ] || die "the config template $template is missing: run the installer from a Coldgate source tree"
@@ -196,6 +196,8 @@ fi
 
 getent group dialout >/dev/null || groupadd --system dialout
 if getent passwd "$user" >/dev/null; then
+  # Made by hand before (the unit's old comments said how): make sure it may open the serial ports.
+  usermod --append --groups dialout "$user"
   say "user $user exists"
 else
   useradd --system --user-group --groups dialout --home-dir "$data_dir" --no-create-home \
