@@ -14,6 +14,13 @@ with a bare 400 "There was an error parsing the body" (the decoding error is
 its ``__cause__``).  ``http_error`` turns exactly that case into the 422 every
 other unparsable body gets, saying which byte, and leaves every other HTTP
 error to FastAPI's own handler.
+
+A body FastAPI cannot parse (not JSON, not UTF-8) is refused before the route's
+dependencies run, so before ``authorize``: a caller without credentials, or
+without the route's permission, heard a 422 about their body where every other
+request hears 401 or 403 first (found by the schemathesis pass,
+tests/test_api_schemathesis.py).  Both handlers therefore ask the door first
+when it has not yet been asked (``_door_refuses``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
+
+from coldgate.cloud.api.auth import authorize, bearer_scheme
+from coldgate.cloud.api.routes.health import short_reason
 
 __all__ = ["MAX_ECHO", "http_error", "safe", "validation_failed"]
 
@@ -51,10 +62,28 @@ def safe(value: Any) -> Any:
     return value
 
 
-async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
-    """422 with FastAPI's error list, every value in it sendable."""
+async def _door_refuses(request: Request) -> Response | None:
+    """The door's 401 or 403 for a request refused before ``authorize`` ran (an unparsable body);
+    None when the door lets the caller in or has already done so."""
+    if hasattr(request.state, "principal"):
+        return None  # authorize let them in; the refusal is about their input
+    try:
+        await authorize(request, await bearer_scheme(request))
+    except HTTPException as refused:
+        return await http_exception_handler(request, refused)
+    except OperationalError as lost:  # as the app answers a lost database anywhere else: 503, not 500
+        detail = f"database unavailable: {short_reason(lost)}"
+        return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": detail})
+    return None
+
+
+async def validation_failed(request: Request, exc: Exception) -> Response:
+    """422 with FastAPI's error list, every value in it sendable; the door's answer first if the
+    request was refused before the door was asked."""
     assert isinstance(exc, RequestValidationError)
-    del request
+    refused = await _door_refuses(request)
+    if refused is not None:
+        return refused
     errors = jsonable_encoder(exc.errors())
     return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": safe(errors)})
 
@@ -65,6 +94,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     cause = exc.__cause__
     if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(cause, UnicodeDecodeError):
+        refused = await _door_refuses(request)
+        if refused is not None:
+            return refused
         bad = cause.object[cause.start : cause.start + 1].hex()
         detail = [
             {
