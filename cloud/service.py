@@ -112,6 +112,8 @@ class CloudService:
         app.state.case_duties = CaseDuties(self.config.cases.signatures_by_type())
         if self.downlink is not None:  # a catalog write publishes at once instead of at the next pass
             app.state.catalog_changed = self.downlink.nudge
+        if self.workers:  # GET /metrics adds this process's ingest counters
+            app.state.ingest_stats = self.ingest_stats
         server_config = uvicorn.Config(
             app, host=self.config.api.host, port=self.config.api.port, log_level="warning", access_log=False
         )

@@ -222,6 +222,22 @@ class OfflineAlertsConfig(ConfigBlock, kw_only=True):
     zones: tuple[OfflineAlertZone, ...] = ()
 
 
+class MetricsConfig(ConfigBlock, kw_only=True):
+    """Prometheus's view of the gateway (``gateway.metrics``): ``GET http://<listen>/metrics``.
+
+    Local only by default: a site whose Prometheus scrapes the Pi over the network sets
+    ``listen = "0.0.0.0:9877"`` (and a firewall rule); ``""`` switches it off.
+    """
+
+    listen: Annotated[
+        str,
+        Meta(
+            pattern=r"^(|\[?[A-Za-z0-9.:-]+\]?:[0-9]{1,5})\Z",
+            extra={"expected": 'host:port, e.g. "127.0.0.1:9877", or "" for off'},
+        ),
+    ] = "127.0.0.1:9877"
+
+
 class GatewayConfig(ConfigBlock, kw_only=True):
     """The whole gateway.toml. Only ``[gateway]`` is required; lists default to empty."""
 
@@ -238,6 +254,7 @@ class GatewayConfig(ConfigBlock, kw_only=True):
     temperature_classes: tuple[TemperatureClass, ...] = ()
     alarm: AlarmConfig = field(default_factory=AlarmConfig)
     offline_alerts: OfflineAlertsConfig = field(default_factory=OfflineAlertsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def all_profiles(self) -> dict[str, Profile]:
         """Built-in profiles plus this file's own (names never collide: validated)."""

@@ -44,6 +44,7 @@ from coldgate.gateway.clock import Clock, SystemClock
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.local_status import heartbeat_stamp, write_heartbeat
 from coldgate.gateway.loop_watch import Beat, Fault, LoopWatch, WatchdogPetter
+from coldgate.gateway.metrics import MetricsServer
 from coldgate.gateway.pushed_classes import class_changes
 from coldgate.gateway.restart_gap import PreviousRun, latest, min_gap_ms, restart_gap
 from coldgate.gateway.sensors.config import ModbusSensor
@@ -214,6 +215,25 @@ class GatewayService:
             status=lambda: self.status_line(outbox),
         )
 
+    def _start_metrics(self) -> MetricsServer | None:
+        """``/metrics`` for Prometheus (``[metrics] listen``), from the status the heartbeat carries.
+
+        Metrics are for the people watching, never a reason to stop watching the cold room: an address
+        already taken or refused is a warning, and the gateway runs on without them.
+        """
+        listen = self.config.metrics.listen
+        if not listen:
+            return None
+        try:
+            server = MetricsServer(
+                listen, self.status, lambda: self.clock.stamp().wall_ms, asyncio.get_running_loop()
+            )
+            server.start()
+        except (OSError, ValueError) as exc:
+            log.warning("no metrics for Prometheus at %s: %s ([metrics] listen)", listen, exc)
+            return None
+        return server
+
     def status_line(self, outbox: Outbox) -> str:
         """One short line for ``systemctl status``: what it polls and what waits to be sent."""
         config = self.config
@@ -258,6 +278,7 @@ class GatewayService:
             ]
             petter = self._petter(outbox, tasks[1])
             tasks.append(asyncio.create_task(petter.run(stop), name="systemd-watchdog"))
+            metrics = self._start_metrics()
             failure: BaseException | None = None
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -268,6 +289,8 @@ class GatewayService:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await asyncio.wait_for(task, 30)
+                if metrics is not None:
+                    await asyncio.to_thread(metrics.stop)
             if failure is not None:
                 # A bug in a part: stop cleanly (the outbox closes above) and let systemd restart us.
                 raise RuntimeError(f"a gateway part failed: {failure!r}") from failure

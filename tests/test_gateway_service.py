@@ -10,9 +10,11 @@ import asyncio
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Alert, AlertAction, Reading
@@ -24,10 +26,21 @@ from coldgate.simulator.relay import RelayBoard
 from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
+from tests.rig.ports import free_port
 from tests.rig.sites import cold_room_site
 from tests.rig.waiting import eventually
 
 pytestmark = pytest.mark.timeout(150)
+
+
+def scrape(listen: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One Prometheus scrape of the gateway's /metrics, as (name, labels) -> value."""
+    text = urllib.request.urlopen(f"http://{listen}/metrics", timeout=10).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_later(
@@ -54,6 +67,7 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                 },
                 outbox={"commit_interval_ms": 20},
             )
+            document["metrics"] = {"listen": f"127.0.0.1:{free_port()}"}
             service = GatewayService(gateway_config_from_document(document, "svc.toml"))
             stop = asyncio.Event()
             task = asyncio.create_task(service.run(stop))
@@ -67,6 +81,12 @@ def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_
                 assert live["outbox_depth"] > 0 and [s["id"] for s in live["sensors"]] == ["cr1-t1"]
                 assert report["outbox"]["depth"] > 0 and report["outbox"]["acked_seq"] == 0
                 assert "alarm: SOUNDING; open alerts: cr1-t1.temperature.high." in render(report)
+                # Prometheus, scraping the Pi meanwhile, sees the same: buffered items, the siren, the sensor.
+                scraped = await asyncio.to_thread(scrape, document["metrics"]["listen"])
+                assert scraped[("coldgate_outbox_depth_items", ())] > 0
+                assert scraped[("coldgate_outbox_oldest_unacked_age_seconds", ())] > 0
+                assert scraped[("coldgate_alarm_sounding", ())] == 1
+                assert scraped[("coldgate_sensor_online", (("sensor", "cr1-t1"),))] == 1
                 assert service.uplink is not None and service.uplink.stats.connects == 0
                 outbox = service.uplink.outbox
                 assert outbox.depth() > 0 and outbox.acked_seq == 0

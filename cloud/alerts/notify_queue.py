@@ -336,18 +336,23 @@ def backoff_s(config: NotifyConfig, failures: int) -> float:
     return min(config.retry_max_s, config.retry_first_s * 2 ** max(failures - 1, 0))
 
 
-def _pending(conn: Connection, now: datetime.datetime) -> list[tuple[Any, int, datetime.datetime | None]]:
-    """Queued notifications without an accepted attempt, oldest due first, with their failed attempts'
-    count and the last one's time."""
+def pending_where(now: datetime.datetime) -> tuple[Any, ...]:
+    """What makes a queued notification pending at ``now``: queued in the last ``PENDING_DAYS``, no
+    accepted attempt, and still wanted (the sender's queue, and ``GET /metrics``'s count of it)."""
     q, a = _queue.c, _attempts.c
     since = now - datetime.timedelta(days=PENDING_DAYS)
     accepted = exists().where(a.notification_id == q.id, a.ok.is_(True))
     latest = latest_steps().subquery()
     taken_up = exists().where(latest.c.case_id == q.case_id, latest.c.state != "open")
     moot = and_(or_(q.level > 1, q.round > 0), taken_up)  # "nobody acknowledged": someone has since
-    rows = conn.execute(
-        select(_queue).where(q.queued_at >= since, ~accepted, ~moot).order_by(q.due_at, q.id).limit(BATCH)
-    ).all()
+    return q.queued_at >= since, ~accepted, ~moot
+
+
+def _pending(conn: Connection, now: datetime.datetime) -> list[tuple[Any, int, datetime.datetime | None]]:
+    """Queued notifications without an accepted attempt, oldest due first, with their failed attempts'
+    count and the last one's time."""
+    q, a = _queue.c, _attempts.c
+    rows = conn.execute(select(_queue).where(*pending_where(now)).order_by(q.due_at, q.id).limit(BATCH)).all()
     if not rows:
         return []
     tried = {

@@ -29,6 +29,7 @@ RECORD_CHECKED = frozenset({("POST", "/cases/{case_id}/moves"), ("POST", "/dashb
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/metrics"): "gateways.read",
     ("POST", "/auth/login"): PUBLIC,
     ("POST", "/auth/logout"): SIGNED_IN,
     ("GET", "/auth/me"): SIGNED_IN,

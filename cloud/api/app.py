@@ -42,6 +42,7 @@ from coldgate.cloud.api.routes import (
     health,
     history,
     kpis,
+    metrics,
     overview,
     quarantine,
     readings,
@@ -148,6 +149,7 @@ def create_app(
         reports,
         recalls,
         kpis,
+        metrics,
     )
     for module in routers:
         app.include_router(module.router, dependencies=checks, responses=answers)
