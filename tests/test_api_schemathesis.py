@@ -10,17 +10,19 @@ What must hold for every answer (schemathesis's checks):
 
 Each (operation, role) is one test, so a failure names both and the reproducing ``curl``.  The
 database is the cloud's real one, migrated, with the rig's gateways enrolled and one person of each
-role; it is shared by the module (the writes one test makes, say a product, are there for the
-next: closer to a real database than an empty one each time), on SQLite (the embedded default) and
-PostgreSQL (production), where the dialects differ in what they hand back (naive times on SQLite)
-and refuse (NUL in text, integers past 64 bits on PostgreSQL).  Every path parameter is made up, so
-most lookups are 404s: the pass judges what an operation does with any input, not its happy path
-(the API's own tests do that).
+role, and the dock's small world (``tests.rig.documents.stock_the_dock``: a class, a product and two
+lots, site1's cold room, yard and dock door) with one receiving note.  It is shared by the module
+(the writes one test makes, say a product, are there for the next: closer to a real database than
+an empty one each time), on SQLite (the embedded default) and PostgreSQL (production), where the
+dialects differ in what they hand back (naive times on SQLite) and refuse (NUL in text, integers
+past 64 bits on PostgreSQL).  Half the cases take their path parameters from that world
+(``KNOWN``), so a write reaches the record it names; the other half make them up (mostly 404s).
 
 Reproducible and bounded: hypothesis is derandomized (the same cases every run) and keeps no
-example database; ``EXAMPLES`` cases per (operation, role, dialect), half of them valid by the
-document and half not.  Nothing is skipped: the two streamed answers (``/audit.csv`` and a sensor's
-readings as CSV) are finite and are judged like any other.
+example database.  A role the route refuses at the door (403 before the input is read) gets
+``EXAMPLES_REFUSED`` cases, one let in ``EXAMPLES``; half valid by the document, half not.  Nothing
+is skipped: the two streamed answers (``/audit.csv`` and a sensor's readings as CSV) are finite and
+are judged like any other.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis", reason="the security pass needs the [test] extra")
 pytest.importorskip("sqlalchemy", reason="cloud tests need the [cloud] extra")
 
+from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
@@ -46,13 +49,16 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 from sqlalchemy import Engine, create_engine  # noqa: E402
 
-from coldgate.cloud.api import ApiTokens, create_app  # noqa: E402
+from coldgate.cloud.api import ApiTokens, access, create_app  # noqa: E402
 from coldgate.cloud.identity.roles import ROLES  # noqa: E402
+from tests.rig.catalog import GTIN  # noqa: E402
+from tests.rig.documents import note, stock_the_dock  # noqa: E402
 from tests.rig.people import bearer, person  # noqa: E402
 
-#: Cases per (operation, role, dialect): enough to reach each operation's refusals and, for a role the
-#: route lets in, its answers; small enough for the whole pass to take about two minutes on two cores.
-EXAMPLES = 6
+#: Cases per (operation, role, dialect) for a role the route lets in, and for one it refuses: enough to
+#: reach each operation's refusals and answers, few enough for the pass to take about two minutes.
+EXAMPLES = 8
+EXAMPLES_REFUSED = 2
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 #: Operations not judged, each with the defect that keeps it out (none now; add one only with the
@@ -78,13 +84,30 @@ def _cases() -> list[Any]:
     return cases
 
 
+def _let_in(method: str, path: str, role: str) -> bool:
+    """The role passes the route's door (``cloud/api/access.py``), so its input is read."""
+    need = access.required(method, path)
+    return need in (access.PUBLIC, access.SIGNED_IN) or need in ROLES[role]
+
+
 class _Api:
-    """The app over a migrated database, its schemathesis schema, and a token of each role."""
+    """The app over the dock's world, its schemathesis schema, a token of each role, and the path
+    parameters that name something in the world."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        stock_the_dock(engine)
         self.headers = {role: bearer(person(engine, role.replace("_", "-"), (role,))[1]) for role in ROLES}
-        self.schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(engine, ApiTokens(())))
+        app = create_app(engine, ApiTokens(()))
+        with TestClient(app) as client:
+            made = client.post("/documents", json={**note(), "reason": "ASN received"},
+                               headers=self.headers["dock_operator"])  # fmt: skip
+        assert made.status_code == 201, made.text
+        self.known = {
+            "site": "site1", "location": "CR1", "door": "D1", "product": "VX10", "lot": "L1",
+            "name": "2-8C", "gtin": GTIN, "gateway": "gw01", "login": "viewer", "seq": "1",
+            "document_id": made.json()["id"],
+        }  # fmt: skip
+        self.schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -130,14 +153,17 @@ def _quiet_refusals(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize(("method", "path", "role"), _cases())
 def test_every_operation_answers_as_documented(api: _Api, method: str, path: str, role: str) -> None:
     operation = api.schema[path][method]
-    cases = st.one_of(
-        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-    )
+    known = {p.name: api.known[p.name] for p in operation.path_parameters if p.name in api.known}
+    modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    strategies = [operation.as_strategy(generation_mode=mode) for mode in modes]
+    if known:
+        strategies += [operation.as_strategy(generation_mode=mode, path_parameters=known) for mode in modes]
+    cases = st.one_of(strategies)
     headers = api.headers[role]
 
     @settings(
-        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+        max_examples=EXAMPLES if _let_in(method, path, role) else EXAMPLES_REFUSED,
+        derandomize=True, database=None, deadline=None,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )  # fmt: skip
