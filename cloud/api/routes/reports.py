@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coldgate.cloud.api.schemas import utc
 from coldgate.cloud.api.writes import acting, utc_now, writing
+from coldgate.cloud.identity.users import checked_text
 from coldgate.cloud.reports import periodic_store
 
 __all__ = ["router"]
@@ -79,6 +80,18 @@ class StoredReportOut(BaseModel):
     download: str = Field(description="Where the file is: GET it.")
 
 
+def _named(field: str, value: str) -> str:
+    """A site or location of the body, refused (422 naming ``field``) unless it is text a database can
+    hold and compare: the reports look it up before judging it, and PostgreSQL refused a NUL there with
+    a DataError, so a 500 (found by tests/test_api_schemathesis.py)."""
+    return checked_text(field, value, max_len=64)
+
+
+def _maybe_named(field: str, value: str | None) -> str | None:
+    """As ``_named``; None (every one) stays None."""
+    return None if value is None else _named(field, value)
+
+
 def _out(meta: dict[str, Any]) -> StoredReportOut:
     """The stored report's meta as the API shows it; ``generated_at`` in UTC with its zone: SQLite hands
     the stored time back naive, which broke the declared ``date-time`` (RFC 3339 needs the offset)."""
@@ -94,8 +107,9 @@ def generate_monthly(body: MonthlyBody, request: Request) -> StoredReportOut:
     """Generate and store the monthly record of a location (daily min/max/mean, chart, excursions, gaps)."""
     with writing(request) as conn:
         meta = periodic_store.generate_monthly(
-            conn, body.site, body.location, body.month, body.format, by=acting(request), now=utc_now()
-        )
+            conn, _named("site", body.site), _named("location", body.location), body.month, body.format,
+            by=acting(request), now=utc_now(),
+        )  # fmt: skip
     return _out(meta)
 
 
@@ -106,8 +120,8 @@ def generate_excursions(body: ExcursionBody, request: Request) -> StoredReportOu
     """Generate and store the excursion log of a period: start, end, peak, duration, case, disposition."""
     with writing(request) as conn:
         meta = periodic_store.generate_excursions(
-            conn, body.site, body.location, body.start, body.end, body.format, by=acting(request),
-            now=utc_now(),
+            conn, _named("site", body.site), _maybe_named("location", body.location), body.start, body.end,
+            body.format, by=acting(request), now=utc_now(),
         )  # fmt: skip
     return _out(meta)
 
@@ -119,7 +133,7 @@ def generate_calibration(body: CalibrationBody, request: Request) -> StoredRepor
     """Generate and store the calibration status of every sensor: ok, due within 30 days, overdue."""
     with writing(request) as conn:
         meta = periodic_store.generate_calibration(
-            conn, body.site, body.as_of, body.format, by=acting(request), now=utc_now()
+            conn, _maybe_named("site", body.site), body.as_of, body.format, by=acting(request), now=utc_now()
         )
     return _out(meta)
 
