@@ -41,6 +41,7 @@ from tests.rig.custody_world import GTIN, at
 from tests.rig.epcis import valid
 from tests.rig.history_world import AS_OF, history_world
 from tests.rig.people import bearer, person
+from tests.test_retention_purge import _make as categorise
 
 DECEMBER = datetime.date(2026, 12, 1)
 ARCHIVED = datetime.datetime(2027, 1, 15, tzinfo=datetime.UTC)
@@ -58,6 +59,8 @@ def _purge(engine: Engine) -> tuple[dict[str, Any], Purged]:
     with engine.begin() as conn:
         ensure_partitions(conn, DECEMBER, DECEMBER)
     history_world(engine)
+    for product_id in ("VX10", "PLAIN"):  # categorised, as QA does; a product without one is kept for ever
+        categorise(engine, "standard", product_id=product_id)
     with engine.begin() as conn:
         archive_month(conn, DECEMBER, now=ARCHIVED, actor=OPERATOR, after_months=0)
     with engine.connect() as conn:

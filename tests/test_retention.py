@@ -162,7 +162,7 @@ def _vx10(conn: Any) -> dict[str, Any]:
 def test_a_product_s_category_is_checked_and_kept_when_a_writer_does_not_name_it(engine: Engine) -> None:
     make_catalog(engine)
     with engine.begin() as conn:
-        assert product(conn, "VX10")["retention"] == "standard"
+        assert product(conn, "VX10")["retention"] is None, "made without one: not categorised, kept for ever"
         fields = _vx10(conn)
         with pytest.raises(UserInputError, match=r"retention: 'forever' is not a retention category"):
             put_product(conn, "VX10", {**fields, "retention": "forever"}, reason="x", by=QA, now=NOW)
@@ -242,7 +242,7 @@ def test_the_catalog_page_shows_each_product_s_retention(browser: Any, engine: E
         sign_in(page, site, "vera")
         page.click("nav >> text=Catalog")
         expect(page.locator('tr[data-product="VX10"] td.retention')).to_have_text("implant")
-        expect(page.locator('tr[data-product="PLAIN"] td.retention')).to_have_text("standard")
+        expect(page.locator('tr[data-product="PLAIN"] td.retention')).to_have_text("not set: kept for ever")
         shot(page, "catalog-products-retention")
         page.goto(site + "/dashboard/catalog/product?product=VX10")
         expect(page.locator("body")).to_contain_text("implant")

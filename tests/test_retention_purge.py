@@ -43,6 +43,15 @@ POLICY = RetentionPolicy()
 
 @pytest.fixture
 def world(engine: Engine) -> Engine:
+    """The story, its two products categorised "standard" by QA (as after the upgrade that brought
+    categories: until then a product has none, and its months are kept for ever)."""
+    engine = uncategorised_world(engine)
+    for product_id in ("VX10", "PLAIN"):
+        _make(engine, "standard", product_id=product_id)
+    return engine
+
+
+def uncategorised_world(engine: Engine) -> Engine:
     with engine.begin() as conn:
         ensure_partitions(conn, DECEMBER, DECEMBER)
     history_world(engine)
@@ -62,14 +71,22 @@ def _december_readings(conn: Any) -> int:
     )
 
 
-def _make(engine: Engine, category: str, expiry: str | None = None) -> None:
-    """VX10 given ``category`` (and lot L1 a new ``expiry``) by new versions, as QA would."""
+def _make(engine: Engine, category: str, expiry: str | None = None, *, product_id: str = "VX10") -> None:
+    """``product_id`` given ``category`` (and VX10's lot L1 a new ``expiry``) by new versions, as QA would."""
     now = datetime.datetime(2027, 2, 1, tzinfo=datetime.UTC)
     with engine.begin() as conn:
-        fields = {
-            k: v for k, v in product(conn, "VX10").items() if k in ("name", "gtin", "temperature_class")
-        }
-        put_product(conn, "VX10", {**fields, "serialised": True, "retention": category}, reason="MDR class",
+        keep = (
+            "name",
+            "gtin",
+            "hibc_lic",
+            "hibc_pcn",
+            "hibc_uom",
+            "ma_id",
+            "temperature_class",
+            "serialised",
+        )
+        fields = {k: v for k, v in product(conn, product_id).items() if k in keep}
+        put_product(conn, product_id, {**fields, "retention": category}, reason="MDR class",
                     by=QA, now=now)  # fmt: skip
         if expiry is not None:
             put_lot(conn, "VX10", "L1", {"expiry": expiry}, reason="label corrected", by=QA, now=now)
@@ -126,6 +143,17 @@ def test_a_month_holding_a_device_lot_is_kept_two_years_past_its_expiry(world: E
         later = datetime.datetime(2033, 7, 1, tzinfo=datetime.UTC)
         done = purge_month(conn, DECEMBER, policy=POLICY, now=later, actor=OPERATOR)
     assert done.held_longest_by == "device lot L1 of VX10" and done.purge_from == datetime.date(2033, 7, 1)
+
+
+def test_a_month_holding_a_product_nobody_categorised_is_kept_for_ever(engine: Engine) -> None:
+    """Products from before the categories, or made without one, have none: never purged on a guess."""
+    world = uncategorised_world(engine)
+    with world.begin() as conn:
+        plan = purge_plan(conn, POLICY)
+    assert [(p.month, p.purge_from) for p in plan] == [(DECEMBER, None)]
+    assert "has no retention category yet" in plan[0].rule
+    with pytest.raises(PurgeError, match="kept for ever"), world.begin() as conn:
+        purge_month(conn, DECEMBER, policy=POLICY, now=DUE, actor=OPERATOR)
 
 
 def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:
@@ -270,3 +298,19 @@ def test_the_operator_purges_from_the_command_line_after_a_dry_run(
     assert "1 month(s) archived, 1 of them purged" in listed.output
     missing = _cli(world, tmp_path, "purge")
     assert missing.exit_code == 2 and "--due" in missing.output
+
+
+def test_a_downgrade_that_would_lose_categories_or_purge_records_is_refused(world: Engine) -> None:
+    """Below 0032 the purge records (what tells a purged month's silence from a gap) and QA's
+    categories would be dropped: refused, naming what would go."""
+    from alembic import command
+
+    from coldgate.cloud.db.migrate import alembic_config
+
+    with pytest.raises(RuntimeError, match=r"refused: 0 purged month\(s\) and \d+ product version\(s\)"):
+        with world.begin() as conn:
+            config = alembic_config(world.url)
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0031")
+    with world.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reading_purges")).scalar_one() == 0, "still at head"

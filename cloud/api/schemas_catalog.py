@@ -78,7 +78,8 @@ class ProductBody(_Change):
         default=None,
         description='How long the readings of the months its lots were kept are kept: "standard" (5 years), '
         '"device" (2 years past the lot\'s expiry) or "implant" (for ever), as the cloud config\'s '
-        "[retention] sets the terms.  Omitted: the category in force (a new product: standard).",
+        "[retention] sets the terms.  Omitted: the category in force; a new product without one is not "
+        "categorised yet, and the months its lots were kept in are kept for ever until it is.",
     )
     retired: bool = False
 
@@ -94,7 +95,8 @@ class ProductOut(_Stamp):
     temperature_class: str
     tor_budget_s: int | None
     serialised: bool
-    retention: Literal["standard", "device", "implant"]
+    #: null: not categorised yet (kept for ever).
+    retention: Literal["standard", "device", "implant"] | None
 
 
 class LotBody(_Change):

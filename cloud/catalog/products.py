@@ -119,14 +119,17 @@ def check_product(fields: dict[str, Any], class_names: set[str]) -> dict[str, An
     return {
         "name": name, "gtin": gtin, "hibc_lic": lic, "hibc_pcn": pcn, "hibc_uom": uom, "ma_id": ma_id,
         "temperature_class": temperature_class, "tor_budget_s": tor, "serialised": serialised,
-        "retention": check_retention(fields.get("retention") or CATEGORIES[0]),
+        "retention": check_retention(fields.get("retention")),
     }  # fmt: skip
 
 
-def check_retention(value: object, field: str = "retention") -> str:
+def check_retention(value: object, field: str = "retention") -> str | None:
     """The product's retention category (``cloud/db/retention.py``: how long the readings of the months
-    its lots were kept are kept); a UserInputError naming ``field`` for anything else, since a category
-    read wrongly would let those readings be purged too early."""
+    its lots were kept are kept), or None: not categorised yet, which keeps them for ever; a
+    UserInputError naming ``field`` for anything else, since a category read wrongly would let those
+    readings be purged too early."""
+    if value is None:
+        return None
     if not isinstance(value, str) or value not in CATEGORIES:
         raise UserInputError(field, f"{value!r} is not a retention category ({', '.join(CATEGORIES)})")
     return value

@@ -158,7 +158,9 @@ class ProductVersion(_Version, Base):
     serialised: Mapped[bool] = mapped_column(Boolean, default=False)
     #: How long the readings of the months its lots were kept in must be kept (migration 0032,
     #: ``cloud/db/retention.py``): "standard", "device" (past the lot's expiry) or "implant" (for ever).
-    retention: Mapped[str] = mapped_column(String(16), server_default="standard")
+    #: Null: not yet categorised (every product from before 0032, and one created without it): its months
+    #: are kept for ever until someone says which it is, never purged on a guess.
+    retention: Mapped[str | None] = mapped_column(String(16))
 
 
 class ProductIdentifier(Base):

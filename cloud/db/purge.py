@@ -43,7 +43,14 @@ from coldgate.cloud.db.models import (
     RecallEvent,
     RecallItem,
 )
-from coldgate.cloud.db.retention import KeptLot, Retention, RetentionPolicy, month_end, retention
+from coldgate.cloud.db.retention import (
+    UNCATEGORISED,
+    KeptLot,
+    Retention,
+    RetentionPolicy,
+    month_end,
+    retention,
+)
 from coldgate.cloud.documents.collector import collector_paused
 from coldgate.cloud.documents.custody_store import _lot_custody
 from coldgate.cloud.identity.users import NotFound
@@ -116,7 +123,9 @@ def kept_lots(conn: Connection) -> list[LotSpans]:
         select(d.product, d.lot).where(d.lot.is_not(None), d.product.is_not(None)),
     )
     names = sorted(tuple(row) for row in conn.execute(named))
-    categories = {row.id: row.retention for row in conn.execute(in_force(_products, ("id",)))}
+    categories = {
+        row.id: row.retention or UNCATEGORISED for row in conn.execute(in_force(_products, ("id",)))
+    }
     lots = conn.execute(in_force(_lots, ("product", "lot"))).all()
     expiries = {(row.product, row.lot): row.expiry for row in lots}
     holds = _holds(conn, lots)

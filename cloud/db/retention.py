@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORIES",
+    "UNCATEGORISED",
     "KeptLot",
     "Retention",
     "RetentionPolicy",
@@ -36,8 +37,11 @@ __all__ = [
     "retention",
 ]
 
-#: The retention categories a product may have, the first the default.
+#: The retention categories a product may have.
 CATEGORIES: Final = ("standard", "device", "implant")
+#: A product in the catalog whose category nobody has set yet (every product from before the categories
+#: existed, one made without it): kept for ever until someone says which it is.
+UNCATEGORISED: Final = "uncategorised"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +135,12 @@ def _lot_rule(
             return None, f"{lot}: an implant's readings are kept for ever"
         years = policy.implant_years_after_expiry
     else:
-        why = "its product is not in the catalog" if lot.category is None else f"{lot.category!r} is unknown"
+        if lot.category is None:
+            why = "its product is not in the catalog"
+        elif lot.category == UNCATEGORISED:
+            why = "its product has no retention category yet (set it in the catalog)"
+        else:
+            why = f"{lot.category!r} is unknown"
         return None, f"{lot}: kept for ever, {why}"
     if lot.expiry is None:
         return None, f"{lot}: kept for ever, the lot has no expiry to count {years} years from"

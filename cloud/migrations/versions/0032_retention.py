@@ -43,7 +43,7 @@ END $$
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     op.add_column(
-        "products", sa.Column("retention", sa.String(16), nullable=False, server_default="standard")
+        "products", sa.Column("retention", sa.String(16))  # null: not yet categorised, kept for ever
     )
     op.create_table(
         "reading_purges",
@@ -86,7 +86,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    # Refused once it would lose records: a purged month's record is what tells its silence from a gap
+    # in every report, and the categories QA set are what keep devices' and implants' months.
+    bind = op.get_bind()
+    purges = bind.exec_driver_sql("SELECT count(*) FROM reading_purges").scalar_one()
+    categorised = bind.exec_driver_sql(
+        "SELECT count(*) FROM products WHERE retention IS NOT NULL"
+    ).scalar_one()
+    if purges or categorised:
+        raise RuntimeError(
+            f"downgrade below 0032 refused: {purges} purged month(s) and {categorised} product version(s) "
+            "with a retention category would be lost (restore a backup from before 0032 instead)"
+        )
+    if bind.dialect.name == "postgresql":
         op.execute("DROP TRIGGER reading_packs_purged_only ON reading_packs")
         op.execute("DROP FUNCTION coldgate_reading_packs_delete()")
         op.execute("DROP TRIGGER reading_packs_append_only ON reading_packs")
