@@ -172,6 +172,28 @@ def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:
         assert kept.purge_from is None and not kept.due(far.date())
 
 
+def test_a_device_unit_handled_without_a_lot_keeps_its_month_for_ever(world: Engine) -> None:
+    """A serial the catalog knows no lot of binds with no lot: the rule cannot count from an expiry, so
+    the month a device's unit passed a door in is kept (review: it used to be left out)."""
+    from coldgate.cloud.db.models import BindingRow
+
+    _make(world, "device")
+    december_10 = int(datetime.datetime(2026, 12, 10, 9, tzinfo=datetime.UTC).timestamp() * 1000)
+    row = {
+        "gateway": "gw01", "stream": "s-unlotted", "seq": 1, "kind": "scan", "site": "site1", "door": "D1",
+        "direction": "in", "time": december_10, "document": None, "line": None, "how": "no_document",
+        "reason": "no lot on the label", "unit": "(01)04006381333931(21)SN-X", "label": "(01)04006381333931",
+        "product": "VX10", "lot": None, "serial": "SN-X", "sscc": None, "quantity": 1, "unresolved": [],
+        "bound_at": ARCHIVED, "location": None,
+    }  # fmt: skip
+    with world.begin() as conn:
+        conn.execute(BindingRow.__table__.insert(), [row])
+    with world.connect() as conn:
+        [kept] = purge_plan(conn, POLICY)
+    assert kept.purge_from is None
+    assert "device lot (without a lot) of VX10: kept for ever, the lot has no expiry" in kept.rule
+
+
 def test_an_open_recall_or_a_quarantine_of_a_lot_holds_the_month_until_it_ends(world: Engine) -> None:
     with world.begin() as conn:
         move_lot(conn, "PLAIN", "G1", "quarantined", reason="QA case 7", by=QA, now=ARCHIVED)

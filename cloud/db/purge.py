@@ -19,6 +19,12 @@ for it.  The category of each lot's product and the lot's expiry are those in fo
 
 A lot under a recall not yet closed, or quarantined, holds every month it was kept in for as long as
 that lasts, whatever its term: the investigation may need those readings.
+
+A known product's units bound without a lot (a serial whose lot the catalog does not know, a label
+without one) count as a lot of that product with no expiry, held on the days they passed a door: a
+device's or an implant's keeps those months for ever.  Not followed: their stay between doors (no lot,
+no chain), bindings that name no product (a pallet's SSCC; its cases are bound on their own when
+scanned), and a recall of serials whose lot is unknown.
 """
 
 from __future__ import annotations
@@ -143,7 +149,36 @@ def kept_lots(conn: Connection) -> list[LotSpans]:
         except NotFound:
             spans = ()  # only a document line names it, no item and no catalog record: never held
         found.append(LotSpans(kept, spans))
-    return found
+    return found + _unlotted(conn, categories)
+
+
+#: The lot name the rule is given for a product's units handled without a lot (a serial the catalog
+#: does not know the lot of, a label that carries none).
+NO_LOT = "(without a lot)"
+DAY_MS = 86_400_000
+
+
+def _unlotted(conn: Connection, categories: dict[str, str]) -> list[LotSpans]:
+    """A known product's units bound without a lot, as one lot per product that has no expiry, held on
+    each day one of them passed a door: a device's or an implant's then keeps those months for ever
+    (no expiry to count from), a standard product's its standard term.  Only the days they passed a
+    door, not their whole stay: without a lot there is no chain to follow (the limit is the docstring's).
+    Bindings naming no product (a pallet's SSCC, an unknown label) name no rule and are left out."""
+    b = _bindings.c
+    rows = conn.execute(
+        select(b.product, (b.time / DAY_MS).label("day"))
+        .where(b.lot.is_(None), b.product.is_not(None))
+        .distinct()
+        .order_by(b.product, "day")
+    ).all()
+    days: dict[str, list[tuple[int, int | None]]] = {}
+    for product, day in rows:
+        start = int(day) * DAY_MS
+        days.setdefault(product, []).append((start, start + DAY_MS))
+    return [
+        LotSpans(KeptLot(product, NO_LOT, categories.get(product), None), tuple(spans))
+        for product, spans in days.items()
+    ]
 
 
 def _holds(conn: Connection, lots: Iterable[Row[Any]]) -> dict[tuple[str, str], str]:
