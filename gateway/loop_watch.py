@@ -182,7 +182,7 @@ class WatchdogPetter:
         only at each pet would let a hung loop be petted for up to a period and a
         half (75 s at ``WatchdogSec=30``, not 31).
         """
-        while not self._ready() and not stop.is_set():
+        while not self._safe_ready() and not stop.is_set():
             await _wait(stop, 0.05)
         if stop.is_set():
             return
@@ -196,12 +196,29 @@ class WatchdogPetter:
             if period:
                 now = time.monotonic()
                 pet = now - last_pet >= period / 2 - tick / 2  # half a tick early rather than a tick late
-                if self.look(pet) and pet:
+                if self._safe_look(pet) and pet:
                     last_pet = now
             if not self.stuck and time.monotonic() - last_status >= self._status_every_s:
                 self.notifier.status(self._safe_status())
                 last_status = time.monotonic()
             await _wait(stop, tick)
+
+    def _safe_look(self, pet: bool) -> bool:
+        """``look``, where a bug in a beat (a property of a source raising) neither ends this task, which
+        would stop the whole gateway, nor pets: systemd then restarts a gateway whose state nobody can
+        read, which is what the watchdog is for."""
+        try:
+            return self.look(pet)
+        except Exception:
+            log.exception("cannot tell whether the loops turn: not petting the systemd watchdog")
+            return False
+
+    def _safe_ready(self) -> bool:
+        try:
+            return self._ready()
+        except Exception:
+            log.exception("cannot tell whether the gateway is ready")
+            return False
 
     def _safe_status(self) -> str:
         try:

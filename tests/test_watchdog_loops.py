@@ -139,6 +139,25 @@ def test_the_petter_pets_only_while_every_loop_turns_and_says_once_which_is_stuc
         assert sent() == [b"WATCHDOG=1"]
 
 
+def test_a_beat_that_raises_stops_the_petting_not_the_petter(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in a source's sign of life must not end the petter's task (the service stops when any of its
+    tasks fails, polling with it): it logs, does not pet, and looks again (review)."""
+
+    def broken() -> float:
+        raise ZeroDivisionError("a source's property broke")
+
+    petter = WatchdogPetter(
+        Notifier(None),
+        LoopWatch(lambda: [Beat("source modbus:bus-a", progress=broken)], Now()),
+        period_s=PERIOD,
+        ready=lambda: True,
+        status=lambda: "polling",
+    )
+    caplog.set_level(logging.ERROR, "coldgate.gateway.loop_watch")
+    assert petter._safe_look(True) is False and petter.pets == 0
+    assert "cannot tell whether the loops turn" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
 async def _source(interval: float, turns: list[int]) -> None:
     while True:
         turns[0] += 1
@@ -283,3 +302,22 @@ def test_the_apps_beats_tell_a_hung_source_from_a_waiting_one_and_a_slow_alarm_o
     assert asyncio.run(scenario()) == {"source fake:hung"}
     assert waiting.turns >= 2
     assert {beat.name for beat in app.beats} == {"source fake:waiting", "source fake:hung", "alarm"}
+
+
+def test_a_serial_logger_promises_its_next_slot_so_a_hung_open_is_seen(tmp_path: Path) -> None:
+    """Serial ASCII loggers come round at every slot: the watchdog holds them to it (review: they had
+    no promise, so a port open hung on a wedged USB adapter was petted for ever)."""
+    from coldgate.gateway.app import _next_turn, build_sources
+    from coldgate.gateway.clock import SystemClock
+    from coldgate.gateway.config_load import gateway_config_from_document
+
+    document = {
+        "gateway": {"id": "gw-serial", "site": "s", "data_dir": str(tmp_path)},
+        "sensors": [
+            {"source": "serial_ascii", "id": "fridge", "port": str(tmp_path / "tty"), "interval_s": 5,
+             "pattern": r"T=(?P<temperature>-?\d+(\.\d+)?)"},
+        ],
+    }  # fmt: skip
+    [source] = build_sources(gateway_config_from_document(document, "serial.toml"), SystemClock())
+    source.slots.due = 1234.5  # type: ignore[attr-defined]
+    assert _next_turn(source)() == 1234.5

@@ -84,6 +84,11 @@ class SerialAsciiSource:
         finally:
             self._close()
 
+    def next_turn_at(self) -> float:
+        """When the loop comes round next at the latest (monotonic): its next slot.  The watchdog holds
+        it to that (``gateway.loop_watch``), so a port open or write that hangs stops the petting."""
+        return self.slots.due
+
     async def _tick(self) -> None:
         now = self.clock.monotonic()
         if now < self.slots.due:
