@@ -214,8 +214,9 @@ def followed(cloud: FakeCloud, t0_ms: int, t1_ms: int, to_wall: float) -> dict[s
     all, latencies; and every item of the window by kind.
 
     The share delivered is over the readings that arrived by the end of the grace period plus those that
-    never did: a stream's sequence numbers have no holes, so a seq missing between the window's first and
-    last item of a stream is an item lost (counted as a reading not delivered: the safe side)."""
+    never did: a stream's sequence numbers have no holes, so a seq between the window's first and last
+    item of a stream that never arrived (whatever its time: a movement stamped before the window may be
+    numbered inside it) is an item lost (counted as a reading not delivered: the safe side)."""
     from coldgate.contract.codec import decode_item
     from coldgate.contract.items import Reading
 
@@ -239,8 +240,8 @@ def followed(cloud: FakeCloud, t0_ms: int, t1_ms: int, to_wall: float) -> dict[s
                 latencies.append(at_ms - item.ts)
                 on_time += at_ms < t1_ms + ALLOWANCE_MS
                 before_close += at_ms < t1_ms
-        if in_window:
-            lost += max(in_window) - min(in_window) + 1 - len(in_window)
+        if in_window:  # a seq between the window's first and last that never arrived at all
+            lost += sum(seq not in items for seq in range(min(in_window), max(in_window) + 1))
     readings = kinds.get("Reading", 0)
     return {
         "kinds": kinds,
