@@ -53,10 +53,20 @@ class DeviceFacts:
     serial: str | None
     port: str
     description: str = ""
+    #: The USB interface the tty is on ("01"), when the device has more than one tty (an FT2232's two
+    #: ports share serial and USB port, so only this tells them apart); None for a one-port device.
+    interface: str | None = None
 
     @property
     def serial_usable(self) -> bool:
-        return self.serial is not None and self.serial.strip() not in SHARED_SERIALS
+        """A serial of its own that a rule can quote (a '"' or '\\' in it would break the line)."""
+        serial = self.serial
+        return (
+            serial is not None
+            and serial.strip() not in SHARED_SERIALS
+            and serial.isprintable()
+            and not {'"', "\\"} & set(serial)
+        )
 
 
 def device_facts(device: str, sys_root: Path = Path("/sys")) -> DeviceFacts:
@@ -69,7 +79,10 @@ def device_facts(device: str, sys_root: Path = Path("/sys")) -> DeviceFacts:
         here = (node / "device").resolve(strict=True)
     except OSError:
         raise UdevError(f"{device}: not a USB device (a built-in UART has a fixed name already)") from None
+    interface: str | None = None
     for folder in (here, *here.parents):
+        if interface is None and (folder / "bInterfaceNumber").is_file():
+            interface = _attr(folder, "bInterfaceNumber")
         if (folder / "idVendor").is_file():
             return DeviceFacts(
                 tty=tty,
@@ -78,10 +91,20 @@ def device_facts(device: str, sys_root: Path = Path("/sys")) -> DeviceFacts:
                 serial=_attr(folder, "serial"),
                 port=folder.name,
                 description=" ".join(filter(None, (_attr(folder, "manufacturer"), _attr(folder, "product")))),
+                interface=interface if _tty_interfaces(folder) > 1 else None,
             )
         if folder == sys_root:
             break
     raise UdevError(f"{device}: not a USB device (a built-in UART has a fixed name already)")
+
+
+def _tty_interfaces(usb: Path) -> int:
+    """How many of the USB device's interfaces carry a tty (``ttyUSB*`` or a ``tty`` folder)."""
+    return sum(
+        1
+        for interface in usb.glob(f"{usb.name}:*")
+        if (interface / "tty").is_dir() or any(interface.glob("ttyUSB*"))
+    )
 
 
 def _attr(folder: Path, name: str) -> str | None:
@@ -117,6 +140,9 @@ def rule_for(facts: DeviceFacts, name: str, by: str = "auto") -> str:
     else:
         match.append(f'KERNELS=="{facts.port}"')
         what = f"USB port {facts.port} (keep it in that port)"
+    if facts.interface is not None:  # set by udev's usb_id (60-serial.rules) before this file runs
+        match.append(f'ENV{{ID_USB_INTERFACE_NUM}}=="{facts.interface}"')
+        what += f", interface {facts.interface} (one port of several)"
     device = facts.description or f"{facts.vendor}:{facts.product}"
     comment = f"# {name}: {device}, matched by {what}"
     action = f'SYMLINK+="coldgate/{name}", GROUP="dialout", MODE="0660"'

@@ -23,13 +23,18 @@ FTDI = {"idVendor": "0403", "idProduct": "6001", "manufacturer": "FTDI", "produc
 CH340 = {"idVendor": "1a86", "idProduct": "7523", "product": "USB Serial"}
 
 
-def plug(sys_root: Path, tty: str, port: str, attrs: dict[str, str], acm: bool = False) -> None:
-    """A USB serial device in ``port`` (``1-1.2``) as sysfs shows it: usb-serial (ttyUSB) or CDC ACM."""
+def plug(
+    sys_root: Path, tty: str, port: str, attrs: dict[str, str], acm: bool = False, interface_number: int = 0
+) -> None:
+    """A USB serial device in ``port`` (``1-1.2``) as sysfs shows it: usb-serial (ttyUSB) or CDC ACM;
+    ``interface_number``: which port of a multi-port adapter (plug it once per port)."""
     usb = sys_root / USB_BUS / port
     usb.mkdir(parents=True, exist_ok=True)
     for name, value in attrs.items():
         (usb / name).write_text(value + "\n")
-    interface = usb / f"{port}:1.0"
+    interface = usb / f"{port}:1.{interface_number}"
+    interface.mkdir(parents=True, exist_ok=True)
+    (interface / "bInterfaceNumber").write_text(f"{interface_number:02x}\n")
     if acm:  # .../1-1.3:1.0/tty/ttyACM0, its device link to the interface
         node, device = interface / "tty" / tty, interface
     else:  # .../1-1.2:1.0/ttyUSB0/tty/ttyUSB0, its device link to the usb-serial port
@@ -53,7 +58,7 @@ def parse_rule(line: str) -> tuple[dict[str, str], dict[str, str]]:
         assert found, f"not a udev rule item: {item!r}"
         key = found["key"] + (f"{{{found['attr']}}}" if found["attr"] else "")
         if found["op"] == "==":
-            assert found["key"] in ("SUBSYSTEM", "ATTRS", "KERNELS"), item
+            assert found["key"] in ("SUBSYSTEM", "ATTRS", "KERNELS", "ENV"), item
             matches[key] = found["value"]
         else:
             assert found["key"] in ("SYMLINK", "GROUP", "MODE"), item
@@ -75,6 +80,18 @@ def udev_names(sys_root: Path, rules: str, tty: str) -> list[str]:
         matches, assigns = parse_rule(line)
         if matches.pop("SUBSYSTEM", "tty") != "tty":
             continue
+        # ENV{ID_USB_INTERFACE_NUM}: what udev's usb_id sets, the tty's own interface number.
+        wanted = matches.pop("ENV{ID_USB_INTERFACE_NUM}", None)
+        number = next(
+            (
+                f.joinpath("bInterfaceNumber").read_text().strip()
+                for f in chain
+                if (f / "bInterfaceNumber").is_file()
+            ),
+            None,
+        )
+        if wanted is not None and wanted != number:
+            continue
         for folder in chain:
             attrs_hold = all(
                 (folder / key[6:-1]).is_file() and (folder / key[6:-1]).read_text().strip() == value
@@ -93,7 +110,7 @@ def test_an_adapter_with_its_own_serial_is_named_by_it_in_any_port(tmp_path: Pat
     facts = device_facts("/dev/ttyUSB0", tmp_path)
     assert facts == DeviceFacts("ttyUSB0", "0403", "6001", "A10K3XYZ", "1-1.2", "FTDI FT232R USB UART")
     rule = rule_for(facts, "rs485-cold-rooms")
-    assert "matched by serial number A10K3XYZ" in rule
+    assert "matched by serial number A10K3XYZ" in rule and "ENV{" not in rule, "one port: no interface key"
     assert udev_names(tmp_path, rule, "ttyUSB0") == ["coldgate/rs485-cold-rooms"]
     assert udev_names(tmp_path, rule, "ttyUSB1") == [], "the other FTDI adapter must not get the name"
     moved = tmp_path / "after-reboot"  # the same adapter re-plugged elsewhere and numbered second
@@ -171,3 +188,23 @@ def test_the_command_prints_the_rule_and_what_to_do_with_it(
     refused = CliRunner().invoke(gateway, ["udev-rule", "/dev/ttyUSB9", "--name", "x"])
     assert refused.exit_code == 1 and "no such serial device" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_the_ports_of_one_multi_port_adapter_are_told_apart_by_their_interface(tmp_path: Path) -> None:
+    """An FT2232's two ports share vendor, product, serial and USB port: only the interface differs
+    (review: both names pointed at both ports)."""
+    dual = {**FTDI, "idProduct": "6010", "serial": "FT2232X1"}
+    plug(tmp_path, "ttyUSB0", "1-1.2", dual, interface_number=0)
+    plug(tmp_path, "ttyUSB1", "1-1.2", dual, interface_number=1)
+    rules = rule_for(device_facts("ttyUSB0", tmp_path), "rs485-a") + rule_for(
+        device_facts("ttyUSB1", tmp_path), "rs485-b"
+    )
+    assert 'ENV{ID_USB_INTERFACE_NUM}=="01"' in rules and "interface 01 (one port of several)" in rules
+    assert udev_names(tmp_path, rules, "ttyUSB0") == ["coldgate/rs485-a"]
+    assert udev_names(tmp_path, rules, "ttyUSB1") == ["coldgate/rs485-b"]
+
+
+def test_a_serial_a_rule_cannot_quote_is_not_used(tmp_path: Path) -> None:
+    plug(tmp_path, "ttyUSB0", "1-1.2", {**FTDI, "serial": 'A1"B2'})
+    rule = rule_for(device_facts("ttyUSB0", tmp_path), "rs485-a")
+    assert 'KERNELS=="1-1.2"' in rule and 'A1"B2' not in rule
