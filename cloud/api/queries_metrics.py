@@ -2,9 +2,11 @@
 each scrape, so every process of the cloud (API, scheduler, ingest workers) is seen in them, plus the
 in-process ingest counters where the scraped process runs ingest.
 
-Each figure is one cheap query (counts over small tables, the hourly summaries of the last two hours,
-the gateways' last status); nothing scans ``readings``.  The families are built by a pure function from
-the figures, so the mapping is tested without a database.
+Each figure is one cheap query over small tables (cases and their steps, the notification queue, dead
+letters, the gateways' last status); nothing reads ``readings`` or the hourly summaries, which grow with
+years of data and have no index by hour alone (a scrape every 15 s must not scan them).  How fast
+readings are stored is the ingest counters' (``rate()`` in Prometheus).  The families are built by a
+pure function from the figures, so the mapping is tested without a database.
 """
 
 from __future__ import annotations
@@ -25,12 +27,9 @@ from coldgate.cloud.db.models import (
     Gateway,
     Notification,
     QaCase,
-    ReadingHour,
 )
 
 __all__ = ["CloudFigures", "cloud_figures", "families"]
-
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +52,6 @@ class CloudFigures:
     notifications_oldest_s: float
     dead_letters: int
     dead_letters_received: int
-    #: Readings stored in the last complete hour (from the hourly summaries), and in the hour so far.
-    readings_last_hour: int
-    readings_this_hour: int
     gateways: dict[str, GatewayFigures] = field(default_factory=dict)
     #: The scraped process's own ingest counters (``IngestStats``), when it runs ingest.
     ingest: Mapping[str, int] | None = None
@@ -79,14 +75,6 @@ def cloud_figures(conn: Connection, now: datetime.datetime, ingest: Mapping[str,
     letters, repeats = conn.execute(
         select(func.count(), func.coalesce(func.sum(DeadLetter.repeats), 0))
     ).one()
-    hour = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
-    by_hour = dict(
-        conn.execute(
-            select(ReadingHour.hour, func.sum(ReadingHour.count))
-            .where(ReadingHour.hour >= hour - HOUR_MS)
-            .group_by(ReadingHour.hour)
-        ).all()
-    )
     gateways = {
         row.id: _gateway(row.online, row.last_seen, row.last_status, now)
         for row in conn.execute(select(Gateway.id, Gateway.online, Gateway.last_seen, Gateway.last_status))
@@ -98,8 +86,6 @@ def cloud_figures(conn: Connection, now: datetime.datetime, ingest: Mapping[str,
         notifications_oldest_s=0.0 if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds()),
         dead_letters=int(letters),
         dead_letters_received=int(letters) + int(repeats),
-        readings_last_hour=int(by_hour.get(hour - HOUR_MS) or 0),
-        readings_this_hour=int(by_hour.get(hour) or 0),
         gateways=gateways,
         ingest=ingest,
     )
@@ -139,10 +125,6 @@ def families(figures: CloudFigures) -> list[Metric]:
         ("coldgate_cloud_notifications_oldest_pending_seconds", "Age of the oldest pending notification.",
          figures.notifications_oldest_s),
         ("coldgate_cloud_dead_letters", "Messages ingest could not store (kept).", figures.dead_letters),
-        ("coldgate_cloud_readings_last_hour", "Readings stored in the last complete hour.",
-         figures.readings_last_hour),
-        ("coldgate_cloud_readings_this_hour", "Readings stored this hour so far.",
-         figures.readings_this_hour),
     ):  # fmt: skip
         out.append(GaugeMetricFamily(name, what, value=value))
     what = "Messages refused and kept, repeats included."

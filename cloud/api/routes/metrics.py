@@ -39,7 +39,7 @@ class _Once(Collector):
 )
 def metrics(request: Request) -> Response:
     """The cloud's figures in Prometheus's text format: open QA cases by state, overdue ones, pending
-    notifications, dead letters, readings stored per hour, each gateway's state and unacknowledged items,
+    notifications, dead letters, each gateway's state and unacknowledged items,
     and this process's ingest counters where it runs ingest."""
     engine: Engine = request.app.state.engine
     stats = getattr(request.app.state, "ingest_stats", None)
