@@ -354,6 +354,22 @@ def test_install_upgrade_uninstall_in_a_clean_debian_root(tmp_path: Path, wheel:
         assert wants.is_symlink()
         check = in_root(root, VENV_COLDGATE, "gateway", "check-config", "/etc/coldgate/gateway.toml")
         assert check.returncode == 0, check.stdout + check.stderr
+        venv = root / "opt" / "coldgate" / "venv"
+        assert venv.is_symlink() and os.readlink(venv).startswith("/opt/coldgate/venv-")
+        in_use = os.readlink(venv)
+        built = sorted(p.name for p in venv.parent.glob("venv-*"))
+        assert Path(in_use).name in built and len(built) == 2, "the one in use and the one before it"
+
+        # An upgrade whose version refuses the site's config leaves the installed one as it was (a Pi would
+        # otherwise restart into a version that cannot run, and monitor nothing).
+        config.write_text(edited.replace('site = "berlin-dc"', 'site = "berlin dc"'))
+        refused = installer(root, *install_args)
+        assert refused.returncode == 1 and "the installed version and the running gateway were left" in (
+            refused.stderr
+        ), refused.stdout + refused.stderr
+        assert os.readlink(venv) == in_use and (root / in_use.lstrip("/")).is_dir()
+        assert sorted(p.name for p in venv.parent.glob("venv-*")) == built, "the refused one went"
+        config.write_text(edited)
 
         # Then systemd and systemd-timesyncd, as Raspberry Pi OS ships them: the upgrade enables the unit
         # with systemctl itself (offline, as in a chroot or an image being prepared), the time-sync check

@@ -209,21 +209,48 @@ install -d -o root -g "$user" -m 0750 "$etc_dir" "$etc_dir/secrets"
 install -d -o "$user" -g "$user" -m 0750 "$data_dir"
 install -d -o root -g root -m 0755 "$opt_dir"
 
-# The virtualenv: made once, remade only if its Python is gone (a Debian release upgrade).
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c '' 2>/dev/null; then
-  say "upgrading coldgate in $venv"
-else
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  say "created the virtualenv $venv"
-fi
+# The virtualenv: a new one for every install or upgrade, in a folder of its own, and $venv a symlink
+# to it.  An upgrade is checked against the site's config before the link moves: a new version that
+# refuses the config would otherwise leave a Pi restart-looping with nothing monitored, so then the
+# new virtualenv goes and the running gateway and its version stay as they were.  (A virtualenv cannot
+# be moved: its scripts name its Python by path, hence a link, not a rename.)
+new_venv=$opt_dir/venv-$(date +%Y%m%d%H%M%S)
+rm -rf "$new_venv"
+python3 -m venv "$new_venv"
 pip_args=(--quiet --disable-pip-version-check)
 [ -z "$constraints" ] || pip_args+=(--constraint "$constraints")
-say "pip install '${from}[gateway]'${constraints:+ (versions from $constraints)}"
-"$venv/bin/pip" install "${pip_args[@]}" --upgrade "${from}[gateway]"
-# The same version number built again (a fix on a Pi in the field) is still installed over the old one.
-"$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$from"
-say "installed: $("$venv/bin/pip" show coldgate 2>/dev/null | sed -n 's/^Version: /coldgate /p')"
+say "pip install '${from}[gateway]' into $new_venv${constraints:+ (versions from $constraints)}"
+"$new_venv/bin/pip" install "${pip_args[@]}" "${from}[gateway]" \
+  || { rm -rf "$new_venv"; die "pip install failed (above); nothing was changed"; }
+say "built: $("$new_venv/bin/pip" show coldgate 2>/dev/null | sed -n 's/^Version: /coldgate /p')"
+
+check_config() {  # $1: the coldgate command to check with
+  if have runuser; then
+    runuser -u "$user" -- "$1" gateway check-config "$config"
+  else
+    "$1" gateway check-config "$config"
+  fi
+}
+if [ "$first_install" -eq 0 ]; then
+  say "checking $config with the new version before switching to it"
+  check_config "$new_venv/bin/coldgate" || {
+    rm -rf "$new_venv"
+    die "the new version refuses $config (above); the installed version and the running gateway were left as they were: fix the config for the new version, then run the installer again"
+  }
+fi
+previous=""
+if [ -L "$venv" ]; then
+  previous=$(readlink -f "$venv")
+elif [ -e "$venv" ]; then
+  rm -rf "$venv"  # a virtualenv folder from before the link (installers up to 2026-12)
+fi
+ln -sfn "$new_venv" "$venv.link"
+mv -T "$venv.link" "$venv"
+say "switched $venv -> $new_venv"
+# Keep the one before (to go back by hand: ln -sfn <it> $venv), remove older ones.
+for old in "$opt_dir"/venv-*; do
+  [ "$old" = "$new_venv" ] || [ "$old" = "$previous" ] || rm -rf "$old"
+done
 
 if [ "$first_install" -eq 1 ]; then
   tmp=$(mktemp "$etc_dir/.gateway.toml.XXXXXX")
@@ -280,13 +307,8 @@ else
 fi
 
 say "checking $config"
-if have runuser; then
-  runuser -u "$user" -- "$venv/bin/coldgate" gateway check-config "$config" \
-    || die "$config does not pass check-config (above); fix it, then: $venv/bin/coldgate gateway check-config $config"
-else
-  "$venv/bin/coldgate" gateway check-config "$config" \
-    || die "$config does not pass check-config (above); fix it, then: $venv/bin/coldgate gateway check-config $config"
-fi
+check_config "$venv/bin/coldgate" \
+  || die "$config does not pass check-config (above); fix it, then: $venv/bin/coldgate gateway check-config $config"
 
 if systemd_running && have systemctl && systemctl is-active --quiet "$unit_name"; then
   systemctl restart "$unit_name"
