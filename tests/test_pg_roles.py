@@ -436,6 +436,9 @@ def test_an_ingest_worker_stores_every_kind_of_message_as_the_ingest_role(
         "DELETE FROM edge_items",
         "TRUNCATE readings_default",
         "UPDATE lots SET status = status",
+        "DELETE FROM gateways",
+        "DELETE FROM sensors",
+        "DELETE FROM stream_coverage",
     ],
 )
 def test_the_ingest_role_touches_no_person_decision_or_master_data(

@@ -12,9 +12,10 @@ or rewrite master data; as a member of ``coldgate_ingest`` it can only store wha
   summaries, dead letters, the binding queue) and the registry of gateways, sites and sensors that a
   status or batch keeps current; the alerts ingest raises for a person (a capped dead-letter source, a
   gateway ahead of its window) go through ``edge_items``/``alerts`` and the audit trail;
-- UPDATE and DELETE only of ingest's own live state (coverage, batch ranges, boot anchors, dead-letter
-  budgets, unknown gateways, the hourly summaries it folds readings into), and the same sanctioned
-  fill-ins of recorded rows as the service (a reading's ``ts_corrected``, a dead letter's repeats);
+- UPDATE only of ingest's own live state (coverage, batch ranges, boot anchors, dead-letter budgets,
+  unknown gateways, the registry, the hourly summaries it folds readings into), DELETE only of merged
+  batch ranges and folded summaries, and the same sanctioned fill-ins of recorded rows as the service
+  (a reading's ``ts_corrected``, a dead letter's repeats);
 - SELECT of everything but secrets (password hashes, token and session hashes, acknowledge-link keys);
 - nothing of people, signatures, cases, documents, master data, recalls or reports but reading them.
 
@@ -39,11 +40,13 @@ INSERTS = (
     "binding_queue", "stream_coverage", "batch_ranges", "boot_anchors", "dead_letter_budgets",
     "unknown_gateways", "gateways", "sites", "sensors",
 )  # fmt: skip
-#: Ingest's own live state: updated and deleted as the stream moves.
-LIVE = (
+#: Ingest's own live state: updated as the stream moves...
+UPDATES = (
     "stream_coverage", "batch_ranges", "boot_anchors", "dead_letter_budgets", "unknown_gateways", "gateways",
     "sites", "sensors", "reading_hours",
 )  # fmt: skip
+#: ...and the only rows it deletes: merged batch ranges, an hour's summary folded into its new row.
+DELETES = ("batch_ranges", "reading_hours")
 #: The sanctioned fill-ins of recorded rows (0007's triggers allow exactly these).
 UPDATABLE_COLUMNS = {"readings": ("ts_corrected",), "dead_letters": ("repeats", "last_received_at", "batch")}
 #: Hashes of secrets: nobody but the service reads them.
@@ -88,7 +91,8 @@ def upgrade() -> None:
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {INGEST}",
         f"REVOKE SELECT ON {', '.join(SECRETS)} FROM {INGEST}",
         f"GRANT INSERT ON {', '.join(INSERTS)} TO {INGEST}",
-        f"GRANT UPDATE, DELETE ON {', '.join(LIVE)} TO {INGEST}",
+        f"GRANT UPDATE ON {', '.join(UPDATES)} TO {INGEST}",
+        f"GRANT DELETE ON {', '.join(DELETES)} TO {INGEST}",
         *(f"GRANT UPDATE ({', '.join(cols)}) ON {t} TO {INGEST}" for t, cols in UPDATABLE_COLUMNS.items()),
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {INGEST}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {INGEST}",
