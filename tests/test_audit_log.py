@@ -26,6 +26,7 @@ from coldgate.cloud.audit.chain import GENESIS, canonical_entry, entry_hash, fir
 from coldgate.cloud.audit.log import SYSTEM, Actor, append, entries, head, verify
 from coldgate.cloud.db.models import AuditEntry, GatewayEnrolment
 from coldgate.cloud.identity.enrolment import enrol_gateway
+from tests.rig.audit_keys import checkpoint_key_file
 from tests.rig.cloud_db import count, ingest
 from tests.rig.commands import run_ok
 from tests.rig.ingest import batch_message, reading
@@ -219,20 +220,6 @@ def test_first_break_is_pure_and_picks_up_after_a_checkpoint(engine: Engine) -> 
     assert first_break(stored[2:]) is not None  # without the checkpoint the tail does not start the chain
 
 
-def _keyfile(tmp_path: Path, name: str) -> Path:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    path = tmp_path / name
-    key = Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return path
-
-
 def _rewrite_from(engine: Engine, seq: int) -> None:
     """What someone with the database's rights could do: change entry ``seq`` and recompute every hash
     from it on, so that the chain holds again."""
@@ -255,7 +242,7 @@ def _rewrite_from(engine: Engine, seq: int) -> None:
 def test_a_rewritten_tail_is_caught_by_the_signed_checkpoints(engine: Engine, tmp_path: Path) -> None:
     from coldgate.cloud.audit.checkpoint import check, load_private_key, read_checkpoints, write_checkpoint
 
-    key_file, points = _keyfile(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
+    key_file, points = checkpoint_key_file(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
     key = load_private_key(key_file)
     _five(engine)
     with engine.connect() as conn:
@@ -269,7 +256,7 @@ def test_a_rewritten_tail_is_caught_by_the_signed_checkpoints(engine: Engine, tm
         broken = check(conn, points, key.public_key())
     assert broken is not None and broken.seq == 5 and "rewritten" in broken.why
     # Rewriting the checkpoint file to match needs the key: a line signed by another is refused.
-    other = load_private_key(_keyfile(tmp_path, "other.key"))
+    other = load_private_key(checkpoint_key_file(tmp_path, "other.key"))
     points.write_text("")
     with engine.connect() as conn:
         write_checkpoint(conn, points, NOW, other)
@@ -281,7 +268,7 @@ def test_a_rewritten_tail_is_caught_by_the_signed_checkpoints(engine: Engine, tm
 def test_the_cli_holds_the_chain_to_the_configured_checkpoints(engine: Engine, tmp_path: Path) -> None:
     from coldgate.cloud.audit.checkpoint import load_private_key, write_checkpoint
 
-    key_file, points = _keyfile(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
+    key_file, points = checkpoint_key_file(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
     _five(engine)
     with engine.connect() as conn:
         write_checkpoint(conn, points, NOW, load_private_key(key_file))

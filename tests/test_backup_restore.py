@@ -25,20 +25,22 @@ import psycopg
 from sqlalchemy import Engine, make_url, text
 
 from coldgate.cloud.audit.checkpoint import load_private_key, write_checkpoint
+from coldgate.cloud.audit.log import Actor
 from coldgate.cloud.db import migrate
 from coldgate.cloud.db.engine import make_engine
 from coldgate.cloud.identity.users import add_user
+from tests.rig.audit_keys import checkpoint_key_file
 from tests.rig.cloud_db import RECEIVED, ingest
 from tests.rig.ingest import batch_message, enrol, reading
+from tests.rig.pg_roles import APP, READONLY, make_group_roles
 from tests.rig.postgres import SERVER_DSN, ThrowawayDatabase, _pg_bin, server_available
-from tests.test_audit_log import _keyfile
-from tests.test_pg_roles import ADMIN, APP, READONLY, _make_group_roles
 
 pytestmark = pytest.mark.skipif(
     not server_available(), reason="needs the PostgreSQL server (.ci/run starts it)"
 )
 
 GW = "gw-backup"
+ADMIN = Actor("admin (test)", "u-admin")
 #: Recorded tables compared row for row between the database and its restore.
 RECORDED = ("audit_log", "readings", "item_keys", "edge_items", "users", "user_roles")
 
@@ -60,7 +62,7 @@ def owner() -> Iterator[tuple[str, psycopg.Connection[tuple[object, ...]]]]:
     name = f"coldgate_t_{uuid.uuid4().hex[:10]}_owner"
     superuser = psycopg.connect(SERVER_DSN, autocommit=True)
     try:
-        _make_group_roles(superuser)
+        make_group_roles(superuser)
         superuser.execute(f"CREATE ROLE {name} LOGIN")
         yield name, superuser
     finally:
@@ -183,7 +185,7 @@ def test_a_restore_from_before_the_last_checkpoint_names_the_entry_it_lost(
     name, superuser = owner
     source = _owned(name, superuser, migrated=True)
     restored = _owned(name, superuser, migrated=False)
-    key, points = _keyfile(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
+    key, points = checkpoint_key_file(tmp_path, "audit.key"), tmp_path / "audit.checkpoints"
     try:
         engine = make_engine(source.url, writer=True)
         enrol(engine, [GW])

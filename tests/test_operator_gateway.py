@@ -131,7 +131,7 @@ def test_the_summary_names_every_kind_of_source() -> None:
 
     dock = start_summary(load_gateway_config(EXAMPLES / "gateway-dock.toml"))
     assert "readers: dock2-r1 (door dock2, 10.0.4.21:5084)" in dock
-    assert "scanners: dock2-s1 (door dock2, /dev/serial/by-id/usb-Honeywell_Imaging_Scanner-if00)" in dock
+    assert "scanners: dock2-s1 (door dock2, /dev/coldgate/scanner-dock-1)" in dock
     assert "dock2-s2 (door dock2, socket://10.0.4.17:4001)" in dock
 
 

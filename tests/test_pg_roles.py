@@ -14,7 +14,7 @@ import datetime
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -37,11 +37,11 @@ from coldgate.contract.codec import encode
 from coldgate.contract.topics import batch_topic
 from tests.rig.cloud_db import RECEIVED, count, ingest
 from tests.rig.ingest import NOW_MS, SITE, batch, batch_message, enrol, reading, status_message
+from tests.rig.pg_roles import APP, INGEST, READONLY, make_group_roles
 
 if TYPE_CHECKING:
     from tests.rig.postgres import ThrowawayDatabase
 
-APP, READONLY, INGEST = "coldgate_app", "coldgate_readonly", "coldgate_ingest"
 GW = "gw01"
 #: Recorded data: the service's role may neither UPDATE (beyond two sanctioned fill-ins) nor DELETE.
 PROTECTED = (
@@ -94,21 +94,6 @@ class Cluster:
         return " ".join(f"{key}={value}" for key, value in params.items())
 
 
-def _make_group_roles(conn: psycopg.Connection[Any]) -> None:
-    """What an administrator runs once per cluster (where the owner may not create roles)."""
-    for role in (APP, READONLY, INGEST):
-        conn.execute(
-            f"""
-            DO $$ BEGIN
-                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-                    CREATE ROLE {role} NOLOGIN;
-                END IF;
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-            END $$
-            """
-        )
-
-
 @pytest.fixture
 def cluster(pg_database: ThrowawayDatabase) -> Iterator[Cluster]:
     """The database owned by a plain (non-superuser) owner that ran the migrations, gateways
@@ -119,7 +104,7 @@ def cluster(pg_database: ThrowawayDatabase) -> Iterator[Cluster]:
     # On the server's own database: dropping the test's database ends every session in it.
     superuser = psycopg.connect(setup.dsn(dbname="postgres"), autocommit=True)
     try:
-        _make_group_roles(superuser)
+        make_group_roles(superuser)
         superuser.execute(f"CREATE ROLE {setup.owner} LOGIN")
         superuser.execute(f"CREATE ROLE {setup.service} LOGIN IN ROLE {APP}")
         superuser.execute(f"CREATE ROLE {setup.report} LOGIN IN ROLE {READONLY}")

@@ -374,7 +374,9 @@ def test_install_upgrade_uninstall_in_a_clean_debian_root(tmp_path: Path, wheel:
         # Then systemd and systemd-timesyncd, as Raspberry Pi OS ships them: the upgrade enables the unit
         # with systemctl itself (offline, as in a chroot or an image being prepared), the time-sync check
         # finds timesyncd enabled, and uninstall disables it with systemctl.
-        apt_install = ("apt-get", "install", "-y", "-qq", "--no-install-recommends")
+        # Wait for the shared package cache's lock: another run on this machine may be installing into it.
+        apt_install = ("apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq")
+        apt_install += ("--no-install-recommends",)
         done = in_root(root, *apt_install, "systemd-timesyncd")
         assert done.returncode == 0, done.stdout + done.stderr
         done = installer(root, *install_args)

@@ -41,7 +41,7 @@ from tests.rig.custody_world import GTIN, at
 from tests.rig.epcis import valid
 from tests.rig.history_world import AS_OF, history_world
 from tests.rig.people import bearer, person
-from tests.test_retention_purge import _make as categorise
+from tests.rig.retention import categorise
 
 DECEMBER = datetime.date(2026, 12, 1)
 ARCHIVED = datetime.datetime(2027, 1, 15, tzinfo=datetime.UTC)

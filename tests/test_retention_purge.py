@@ -19,8 +19,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from coldgate.cloud.audit.log import Actor, entries
-from coldgate.cloud.catalog.lots import move_lot, put_lot
-from coldgate.cloud.catalog.products import product, put_product
+from coldgate.cloud.catalog.lots import move_lot
 from coldgate.cloud.cli import cloud
 from coldgate.cloud.db import archive_cli, purge
 from coldgate.cloud.db.archive import archive_month, month_digest
@@ -30,6 +29,7 @@ from coldgate.cloud.db.retention import RetentionPolicy
 from coldgate.cloud.db.selections import readings_in
 from tests.rig.documents import QA
 from tests.rig.history_world import SENSORS, history_world
+from tests.rig.retention import categorise
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
@@ -47,7 +47,7 @@ def world(engine: Engine) -> Engine:
     categories: until then a product has none, and its months are kept for ever)."""
     engine = uncategorised_world(engine)
     for product_id in ("VX10", "PLAIN"):
-        _make(engine, "standard", product_id=product_id)
+        categorise(engine, "standard", product_id=product_id)
     return engine
 
 
@@ -69,27 +69,6 @@ def _december_readings(conn: Any) -> int:
         len(conn.execute(select(readings_in("gw01", sensor, 0, 2**62, None))).all())
         for sensor in SENSORS.values()
     )
-
-
-def _make(engine: Engine, category: str, expiry: str | None = None, *, product_id: str = "VX10") -> None:
-    """``product_id`` given ``category`` (and VX10's lot L1 a new ``expiry``) by new versions, as QA would."""
-    now = datetime.datetime(2027, 2, 1, tzinfo=datetime.UTC)
-    with engine.begin() as conn:
-        keep = (
-            "name",
-            "gtin",
-            "hibc_lic",
-            "hibc_pcn",
-            "hibc_uom",
-            "ma_id",
-            "temperature_class",
-            "serialised",
-        )
-        fields = {k: v for k, v in product(conn, product_id).items() if k in keep}
-        put_product(conn, product_id, {**fields, "retention": category}, reason="MDR class",
-                    by=QA, now=now)  # fmt: skip
-        if expiry is not None:
-            put_lot(conn, "VX10", "L1", {"expiry": expiry}, reason="label corrected", by=QA, now=now)
 
 
 def test_a_due_month_s_packs_go_with_a_purge_record_and_an_audit_entry(world: Engine) -> None:
@@ -127,7 +106,7 @@ def test_a_due_month_s_packs_go_with_a_purge_record_and_an_audit_entry(world: En
 
 
 def test_a_month_holding_a_device_lot_is_kept_two_years_past_its_expiry(world: Engine) -> None:
-    _make(world, "device", "2031-06-30")
+    categorise(world, "device", "2031-06-30")
     with (
         world.begin() as conn,
         pytest.raises(
@@ -157,7 +136,7 @@ def test_a_month_holding_a_product_nobody_categorised_is_kept_for_ever(engine: E
 
 
 def test_a_month_holding_an_implant_lot_is_kept_for_ever(world: Engine) -> None:
-    _make(world, "implant")
+    categorise(world, "implant")
     far = datetime.datetime(2999, 1, 1, tzinfo=datetime.UTC)
     with (
         world.begin() as conn,
@@ -177,7 +156,7 @@ def test_a_device_unit_handled_without_a_lot_keeps_its_month_for_ever(world: Eng
     the month a device's unit passed a door in is kept (review: it used to be left out)."""
     from coldgate.cloud.db.models import BindingRow
 
-    _make(world, "device")
+    categorise(world, "device")
     december_10 = int(datetime.datetime(2026, 12, 10, 9, tzinfo=datetime.UTC).timestamp() * 1000)
     row = {
         "gateway": "gw01", "stream": "s-unlotted", "seq": 1, "kind": "scan", "site": "site1", "door": "D1",
@@ -295,7 +274,7 @@ def _cli(engine: Engine, tmp_path: Path, *args: str, retention: str = "") -> Any
 def test_the_operator_purges_from_the_command_line_after_a_dry_run(
     world: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _make(world, "device", "2031-06-30")
+    categorise(world, "device", "2031-06-30")
     monkeypatch.setattr(archive_cli, "utc_now", lambda: DUE)
     kept = _cli(world, tmp_path, "purge", "--due", "--dry-run")
     assert kept.exit_code == 0, kept.output

@@ -189,8 +189,10 @@ fi
 if ! python_ok; then
   say "installing Debian packages: python3 python3-venv"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+  # A Pi just booted is often running unattended-upgrades: wait for its lock rather than fail.
+  apt_wait=(-o DPkg::Lock::Timeout=300)
+  apt-get "${apt_wait[@]}" update -qq
+  apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends python3 python3-venv >/dev/null
   python_ok || die "python3 >= 3.11 with venv is still missing after apt-get (Debian older than 12?)"
 fi
 
