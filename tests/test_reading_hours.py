@@ -10,6 +10,7 @@ backfill with the running sums.
 
 from __future__ import annotations
 
+import datetime
 import math
 import uuid
 from typing import Any
@@ -177,3 +178,20 @@ def test_migration_0012_fills_the_summaries_from_the_readings_already_stored(
         command.upgrade(config, "head")
     _same(_summaries(engine, "gw10"), kept)
     assert sum(row[3] for row in kept) == 2 * 1440
+
+
+def test_the_hourly_summaries_are_not_rebuilt_once_a_month_is_archived(engine: Engine) -> None:
+    """A rebuild recomputes from ``readings``: an archived (or purged) month's summaries would be lost."""
+    from coldgate.cloud.db.models import ReadingArchive
+
+    now = datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
+    with engine.begin() as conn:
+        reading_hours.rebuild(conn)  # nothing archived: allowed
+        conn.execute(
+            ReadingArchive.__table__.insert(),
+            [{"month": datetime.date(2025, 1, 1), "partition": "readings_2025_01", "readings": 0, "packs": 0,
+              "sha256": "0" * 64, "sha256_packed": "0" * 64, "bytes_before": 0, "bytes_after": 0,
+              "archived_at": now, "archived_by": "t"}],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match=r"refused: 1 month\(s\) are archived"), engine.begin() as conn:
+        reading_hours.rebuild(conn)

@@ -185,8 +185,16 @@ def rebuild(conn: Connection, gateway: str | None = None) -> int:
     """Recompute the summaries (of one gateway, or all) from the readings; returns the rows written.
 
     For data written around ingest (bulk loads, benchmarks) and as the check that the running sums are
-    right: a test compares both.
+    right: a test compares both.  Refused once a month is archived: ``readings`` no longer holds that
+    month, so a rebuild would erase its summaries, and after a purge they are all that is left to show
+    the month was monitored (``cloud/db/archive.py``, ``purge.py``).
     """
+    archived = conn.execute(text("SELECT count(*) FROM reading_archives")).scalar_one()
+    if archived:
+        raise ValueError(
+            f"rebuilding the hourly summaries refused: {archived} month(s) are archived, and their "
+            "summaries cannot be recomputed from readings that are packed or purged"
+        )
     where = "" if gateway is None else "WHERE gateway = :gateway"
     conn.execute(
         text("DELETE FROM reading_hours" + ("" if gateway is None else " WHERE gateway = :gateway")),
