@@ -1,6 +1,8 @@
-"""``coldgate demo`` from a newcomer's point of view: the site runs end to end, the excursion alert
-reaches the cloud's API, the siren sounds, a pallet through the dock door completes its receiving note,
-and Ctrl-C stops everything cleanly."""
+"""``coldgate demo --story`` from a newcomer's point of view: the site runs end to end, the excursion
+alert reaches the cloud's API and becomes a QA case e-mailed to QA, the siren sounds, a pallet through
+the dock door completes its receiving note, a recalled case picked for a dispatch lights the dock's
+stack light, the lot's history and recall run are there; the story is told to its end, the guided
+tour's pages are walked in a browser as the people it names, and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.rig.demo_tour import walk_the_demo
 from tests.rig.ports import free_port
 
 
@@ -25,12 +29,12 @@ def _get(url: str, token: str) -> object:
         return json.load(response)
 
 
-@pytest.mark.timeout(150)
-def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)
+def test_demo_tells_the_whole_story_through_the_api_and_the_browser(tmp_path: Path, browser: Any) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "coldgate", "demo",
+            sys.executable, "-m", "coldgate", "demo", "--story",
             "--speed", "600", "--interval", "1", "--data-dir", str(tmp_path), "--api-port", str(port),
         ],
         stdout=subprocess.PIPE,
@@ -115,7 +119,10 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         states = {f["device"]: f["state"] for f in topology["devices"]}  # type: ignore[index]
         assert states and set(states.values()) == {"agreeing"}, topology
         assert {z["state"] for z in topology["zones"]} == {"located"}, topology  # type: ignore[index]
-        assert states.get("dock1-r1") == "agreeing", states  # the dock door's reader, placed at DOCK-1
+        # The dock door's own Pi: its reader and picking scanner, placed at DOCK-1.
+        door = _get(f"{api}/gateways/demo-gw-dock/topology", token)
+        states = {f["device"]: f["state"] for f in door["devices"]}  # type: ignore[index]
+        assert states == {"dock1-r1": "agreeing", "dock1-s1": "agreeing"}, door
         # The dock: the pallet passed the portal, the cloud bound its 24 cases to the receiving note,
         # and dominik completed the receipt (issue 15).
         deadline = time.monotonic() + 30
@@ -146,10 +153,28 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         history = _get(f"{api}/lots/04006381333931/L2026-10/history", token)
         places = [(s["custody"], s["location"] or s["party"]) for s in history["segments"]]  # type: ignore[index]
         assert places == [("supplier", "Vaxo Pharma GmbH, Marburg"), ("ours", "CR-A")], places
-        deadline = time.monotonic() + 30  # the history, the month's PDF record and the recall run
-        while "RECALL http" not in "".join(lines):
-            assert time.monotonic() < deadline, "".join(lines)[-3000:]
+        # The dispatch: a case of the recalled insulin lot, scanned for SO-0815 at the door, lit the dock's
+        # stack light (its own Pi's alarm, not the cold rooms' siren), and the cloud names it on the order.
+        deadline = time.monotonic() + 60
+        while "That is the story" not in "".join(lines):  # the history, the record, the recall, the end
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the story never ended:\n" + "".join(lines)[-3000:]
             time.sleep(0.2)
+        out = "".join(lines)
+        assert "DISPATCH STACK LIGHT ON at DOCK-1: lot L2026-08 is recalled" in out, out[-4000:]
+        door_alerts = [a for a in _get(f"{api}/alerts?gateway=demo-gw-dock&state=all", token)["items"]  # type: ignore[index]
+                       if a["rule"] == "door.recalled" and a["severity"] == "critical"]  # fmt: skip
+        assert door_alerts and "lot L2026-08" in door_alerts[0]["message"], door_alerts
+        order = re.search(
+            r"dispatch order SO-0815 made by dominik, picked at scenario \S+: \S+/documents/(\S+)", out
+        )
+        assert order is not None, out[:6000]
+        picked = _get(f"{api}/documents/{order.group(1)}/reconciliation", token)
+        found = [(d["kind"], d["lot"]) for d in picked["discrepancies"]]  # type: ignore[index]
+        assert found == [("recalled", "L2026-08")], picked
+        assert not picked["complete"]  # type: ignore[index]
+        # The guided tour's pages, in a browser, as the people it names.
+        walk_the_demo(browser, out)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -165,12 +190,18 @@ def test_demo_alert_reaches_the_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert "cr-03: unit   3  xy-md02           compressor_failure" in out
     # Alerts are printed as the cloud stored them: the trip loggers -> gateway -> MQTT -> cloud worked.
     assert re.search(r"ALERT raised +critical temperature\.high: cr-03 above 8\.0 °C", out)
-    assert "siren ON" in out
+    assert "siren ON" in out and "stack light ON" in out
+    # The story, told in chapters as the scenario reached them, from the site to its end.
+    chapters = re.findall(r"^STORY \d\d:\d\d (.{20})", out, re.MULTILINE)
+    assert len(chapters) == 8, chapters
+    assert chapters[0].startswith("A small GDP site") and chapters[-1].startswith("That is the story")
+    tour = re.findall(r"^  TOUR (\d+)\. .+, as (\w+): http", out, re.MULTILINE)
+    assert [n for n, _ in tour] == [str(n) for n in range(1, 10)], tour
     ingested = [int(n) for n in re.findall(r"ingested (\d+) readings", out)]
     assert ingested and ingested[-1] > 100
     # The demo enrols its gateway as an operator would; the cloud refuses nothing from it.
     assert "Enrolled demo-gw-01 for site" in out
-    assert "Catalog: 2 temperature classes, 5 products, 5 lots; INS-3 lot L2026-08 recalled by rico" in out
+    assert "Catalog: 2 temperature classes, 5 products, 6 lots; INS-3 lot L2026-08 recalled by rico" in out
     # QA signed his approval of the QA manager's change to the cold class (a second person, never the author).
     approved = (r"APPROVE  Quentin QA signed 'approved' on Marta QA-Manager's change of temperature "
                 r"class 2-8C \(audit #\d+\); \d+ more master-data changes await")  # fmt: skip
