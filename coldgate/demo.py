@@ -4,9 +4,11 @@
   TCP and half on an RS-485 line (RTU over a pseudo-terminal), one in a
   compressor failure, one with door openings, one that drops out; and a relay
   board driving the cold room's siren.
-- The gateway is the real one (``GatewayService``, as ``coldgate gateway run``
-  wires it): line pollers, cold-chain rules, local alarm, durable outbox, and
-  the MQTT uplink with end-to-end acknowledgement.
+- The gateways are the real ones (``GatewayService``, as ``coldgate gateway run``
+  wires it), one Pi per place as at a real site: the cold rooms' (line pollers,
+  cold-chain rules, the siren) and the dock door's (``demo_dock``: the LLRP portal,
+  a picking scanner, the stack light), each with its durable outbox and the MQTT
+  uplink with end-to-end acknowledgement.
 - The broker is amqtt, embedded (``--broker`` uses another).  amqtt speaks
   MQTT 3.1.1 only and gives no CONNACK to an MQTT 5 CONNECT with a will, so
   both sides are told to use 3.1.1 (shared/LIBRARY-NOTES.md).
@@ -19,7 +21,10 @@
   own mailbox (``demo_mailbox``: a local SMTP server; ``MAIL`` lines, ``.eml`` files in the folder).
 - The dock (``demo_dock``): door DOCK-1 guarded by the simulator's LLRP reader, read by the gateway's
   real LLRP source; the dock operator's receiving note, a pallet of 24 serialised cases through the
-  portal, bound and reconciled by the cloud, and the receipt completed (``DOCK`` lines).
+  portal, bound and reconciled by the cloud, and the receipt completed (``DOCK`` lines); a dispatch
+  whose recalled case lights the stack light (``demo_dispatch``, ``DISPATCH`` lines).
+- What to open and as whom (``TOUR`` lines), and with ``--story`` the narrator's chapters
+  (``demo_story``).
 
 Alerts are printed as the *cloud* stores them, so what you see has made the
 whole trip.  Scenario time runs ``--speed`` times faster than real time; the
@@ -440,44 +445,46 @@ async def _run_site(
     farm_config = default_farm(count, speed=speed)
     siren, stack_light = RelayBoard(unit=1), RelayBoard(unit=1)
     siren_port, stack_port = await siren.serve_tcp(), await stack_light.serve_tcp()
-    with (
-        FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm,
-        ScannerEmulator() as scanner,
-    ):
-        dispatch = DemoDispatch(cloud, SITE, "DOCK-1", scanner)
-        dock = DemoDock(cloud, DOCK_GATEWAY, SITE, dispatch, lit=lambda: stack_light.coil(0))
-        with LlrpReaderThread(LlrpReader(dock.pallet, port=0)) as reader:
-            config = demo_config(
-                data_dir,
-                farm_config,
-                farm.tcp[0].port,
-                farm.rtu[0].device,
-                siren_port,
-                speed,
-                broker_url,
-                protocol,
-            )
-            classes = [{"name": c.name, "low": c.low, "high": c.high} for c in config.temperature_classes]
-            dock_config = dock_gateway_config(data_dir / "dock", SITE, broker_url, protocol, reader.port,
-                                              scanner.device, stack_port, classes)  # fmt: skip
-            for gateway in (config.gateway.id, DOCK_GATEWAY):
-                _enrol(cloud, gateway, SITE)
-            _set_time_zone(cloud, SITE)
-            loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
-            _demo_catalog(cloud, config.gateway.id, SITE, loggers, speed, dock)
-            if approver is not None:  # QA signs his approval of the QA manager's change to the cold class
-                login = DEMO_PEOPLE["qa"][0]
-                await asyncio.to_thread(approve_class_change, cloud.api_url, login, *approver, "2-8C")
-            await asyncio.to_thread(dock.receiving_note)
-            services = [GatewayService(config), GatewayService(dock_config)]
-            _announce(cloud, config, farm, farm_config, broker_url, protocol, token, data_dir)
-            dock.announce(reader.port, scanner.device)
-            stops = tour(cloud.api_url, SITE, "DOCK-1", dock.document, dispatch.document, (PRODUCT, LOT))
-            print_tour(stops, str(mailbox.folder) if mailbox is not None else "(no mailbox)")
-            click.echo("")
-            await _live(
-                services, farm, siren, stack_light, dock, cloud, stop, mailbox, interval, duration, story
-            )
+    try:
+        with (
+            FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm,
+            ScannerEmulator() as scanner,
+        ):
+            dispatch = DemoDispatch(cloud, SITE, "DOCK-1", scanner)
+            dock = DemoDock(cloud, DOCK_GATEWAY, SITE, dispatch, lit=lambda: stack_light.coil(0))
+            with LlrpReaderThread(LlrpReader(dock.pallet, port=0)) as reader:
+                config = demo_config(
+                    data_dir,
+                    farm_config,
+                    farm.tcp[0].port,
+                    farm.rtu[0].device,
+                    siren_port,
+                    speed,
+                    broker_url,
+                    protocol,
+                )
+                classes = [{"name": c.name, "low": c.low, "high": c.high} for c in config.temperature_classes]
+                dock_config = dock_gateway_config(data_dir / "dock", SITE, broker_url, protocol, reader.port,
+                                                  scanner.device, stack_port, classes)  # fmt: skip
+                for gateway in (config.gateway.id, DOCK_GATEWAY):
+                    _enrol(cloud, gateway, SITE)
+                _set_time_zone(cloud, SITE)
+                loggers = [f"cr-{spec.unit:02d}" for spec in farm_config.loggers]
+                _demo_catalog(cloud, config.gateway.id, SITE, loggers, speed, dock)
+                if approver is not None:  # QA signs his approval of the QA manager's change to the cold class
+                    login = DEMO_PEOPLE["qa"][0]
+                    await asyncio.to_thread(approve_class_change, cloud.api_url, login, *approver, "2-8C")
+                await asyncio.to_thread(dock.receiving_note)
+                services = [GatewayService(config), GatewayService(dock_config)]
+                _announce(cloud, config, farm, farm_config, broker_url, protocol, token, data_dir)
+                dock.announce(reader.port, scanner.device)
+                stops = tour(cloud.api_url, SITE, "DOCK-1", dock.document, dispatch.document, (PRODUCT, LOT))
+                print_tour(stops, str(mailbox.folder) if mailbox is not None else "(no mailbox)")
+                click.echo("")
+                await _live(
+                    services, farm, siren, stack_light, dock, cloud, stop, mailbox, interval, duration, story
+                )
+    finally:
         await siren.stop()
         await stack_light.stop()
 
