@@ -295,17 +295,25 @@ def _sign_the_case(people: _People, out: str, prefix: str) -> None:
         expect(page.locator("p.ack-link")).to_contain_text("You followed the notification sent to")
     page.wait_for_load_state("load")  # the page's deferred case.js opens the signature dialog
     state = page.locator("h1 .case-state")
-    steps = (("acknowledged", "acknowledged"), ("investigating", "investigating"),
-             ("pending_disposition", "pending disposition"))  # fmt: skip
-    for to, shown in steps:
+    expect(state, f"{case} is not open: someone took it a step before QA").to_have_text("open")
+    steps = (
+        ("acknowledged", "acknowledged", ""),  # from the link, the page gives the reason itself
+        ("investigating", "investigating", "cr-03's compressor failed; reviewing the readings"),
+        ("pending_disposition", "pending disposition", "out of 2-8 °C past the class's budget"),
+    )
+    for to, shown, reason in steps:
         form = page.locator(f'form.case-move[data-to="{to}"]')
         if to == "pending_disposition":
             form.locator("select[name=disposition]").select_option("rejected_destroyed")
-        form.locator("input[name=reason]").fill(f"demo tour: {shown}")
+        form.locator("input[name=reason]").fill(reason)
         form.locator("button[type=submit]").click()
-        expect(page.locator("p.done")).to_contain_text(shown)
+        expect(page.locator("p.done")).to_contain_text(f"moved to {shown}")
         expect(state).to_have_text(shown)
         people.troubles.check(f"moving {case} to {to}")
+    if link:
+        acknowledged = page.locator("table.case-timeline tr", has_text="acknowledged").first
+        expect(acknowledged).to_contain_text("Quentin")
+        expect(acknowledged).to_contain_text("acknowledged from the notification's link")
     shot(page, f"{prefix}-case-pending-disposition")
     page.wait_for_load_state("load")
     page.click("button.open-signature[data-dialog=sign-closed]")
