@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
 pytest.importorskip("sqlalchemy", reason="the cloud database needs the [cloud] extra")
@@ -19,8 +20,12 @@ from sqlalchemy import Engine
 
 from coldgate.cloud.api import ApiTokens
 from coldgate.cloud.web.app import create_web_app
+from coldgate.contract.items import AlertAction, Severity, SubjectType
 from tests.rig.browser import serve_web_app, shot, sign_in
+from tests.rig.cloud_db import ingest
 from tests.rig.dock_pass import DockPass, pass_at_the_door
+from tests.rig.ingest import batch_message
+from tests.rig.items import alert
 from tests.rig.people import bearer, person
 
 DOOR = "/dashboard/dock/site1/D1"
@@ -131,3 +136,31 @@ def test_in_a_browser_a_short_pass_shows_the_missing_cases(browser: Any, engine:
         expect(missing).to_contain_text("serial:VX10/1002")
         shot(page, f"dock-door-short-{dialect}")
         context.close()
+
+
+def test_the_door_page_lists_the_open_alerts_at_that_door_most_severe_first(
+    engine: Engine, pages: tuple[TestClient, dict[str, str]], passed: DockPass
+) -> None:
+    """Why the door's stack light is on, on the page the person at the door looks at: the open ``door.*``
+    alerts about this door, critical first; not another door's, not a cleared one, not a sensor's."""
+    client, headers = pages
+    at = passed.released + 120_000
+    door_alert = {"rule": "door.recalled", "subject_type": SubjectType.DOOR, "subject": "D1"}
+    items = [
+        alert(1, ts=at, **door_alert, severity=Severity.CRITICAL, message="recalled item at door D1: lot PR"),
+        alert(2, ts=at + 1, **door_alert, severity=Severity.WARNING, message="recalled item inbound: lot PQ"),
+        alert(3, ts=at + 2, **{**door_alert, "subject": "D2"}, message="recalled item at door D2"),
+        alert(4, ts=at + 3, **{**door_alert, "rule": "door.expired"}, message="expired lot at D1"),
+        alert(4, ts=at + 4, **{**door_alert, "rule": "door.expired"}, action=AlertAction.CLEARED,
+              message="expired lot at D1, cleared"),
+        alert(5, ts=at + 5, message="a sensor's excursion"),
+    ]  # fmt: skip
+    numbered = [msgspec.structs.replace(item, seq=20 + n) for n, item in enumerate(items)]
+    assert ingest(engine, *batch_message("gw01", numbered), now=passed.now).kind == "batch"
+    for path in (DOOR, DOOR + "/live"):
+        page = client.get(path, headers=headers)
+        assert page.status_code == 200, page.text
+        found = r'<tr class="open sev-(\w+)" data-alert="gw01/([^"]+)" data-rule="door\.'
+        rows = re.findall(found, page.text)
+        assert rows == [("critical", "gw01-a-000001"), ("warning", "gw01-a-000002")], rows
+        assert "recalled item at door D1: lot PR" in html.unescape(page.text)

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from coldgate.cloud.api import queries_sites
+from coldgate.cloud.api import queries, queries_sites
 from coldgate.cloud.api.auth import SESSION_COOKIE
 from coldgate.cloud.api.routes.dock import DAY_MS
 from coldgate.cloud.api.routes.documents import accept_signed, reconciliation_out
@@ -177,10 +177,24 @@ def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
         shown = UNBOUND_SHOWN + 1
         loose = reconciliation_store.unbound_at_door(conn, site, door, end - DAY_MS, end, limit=shown)
         zone = list_zone(queries_sites.zone_book(conn), site, None)
+        raised = door_alerts(conn, site, door)
     return {
-        "site": site, "door": door, "place": place, "recs": recs,
+        "site": site, "door": door, "place": place, "recs": recs, "door_alerts": raised,
         "unbound": loose[:UNBOUND_SHOWN], "more": len(loose) > UNBOUND_SHOWN, "now": now, "zone": zone,
     }  # fmt: skip
+
+
+#: Open alerts of a site read to find its door's (a site's open alerts are few: each is one cause).
+OPEN_ALERTS_READ = 500
+
+
+def door_alerts(conn: Any, site: str, door: str) -> list[Any]:
+    """The open alerts the site's gateways raised about this door (``door.*``: a recalled, quarantined or
+    expired item, an unknown product...), most severe first: what the door's stack light is on for, so
+    the person at the door sees why without opening the alerts list."""
+    found = queries.alerts(conn, None, True, None, OPEN_ALERTS_READ, site=site, open_first=True)
+    here = [a for a in found if a.rule.startswith("door.") and a.subject == door]
+    return sorted(here, key=lambda a: (a.severity != "critical", -a.raised_at))
 
 
 def _no_door(request: Request, who: Who, exc: NotFound) -> Response:
