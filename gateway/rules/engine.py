@@ -93,8 +93,80 @@ def annotate(reading: Reading, reasons: list[str]) -> Reading:
     return structs.replace(reading, quality=Quality.SUSPECT, reason=reason)
 
 
-def step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[SensorState, Verdict]:
-    """Judge one reading (see the module docstring for the order)."""
+def step(
+    sp: SensorParams, state: SensorState, reading: Reading, *, quiet_path: bool = True
+) -> tuple[SensorState, Verdict]:
+    """Judge one reading (see the module docstring for the order).
+
+    ``quiet_path=False`` runs every sub-step even where the quiet path would
+    skip some; the outputs are the same either way (tests/test_rules_quiet_path.py).
+    """
+    if quiet_path:
+        quiet = _quiet_step(sp, state, reading)
+        if quiet is not None:
+            return quiet
+    return full_step(sp, state, reading)
+
+
+def _quiet_step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[SensorState, Verdict] | None:
+    """``full_step`` for the common case, or None when the reading is not that case.
+
+    Issue 18: the rules run for every reading (1,000 a second at a busy site),
+    and almost every one is ok, inside the sensor's range and the limits, on
+    time, with no fault or limit episode open.  Then the range check, the
+    annotation, the limits and the excursion test cannot change anything, and
+    no list of findings is needed: only the state that moves with every
+    reading (axis, stuck count, budget, rate, MKT, recording) is computed, by
+    the same functions or their quiet forms.  Whatever would find something
+    (an alert raised, updated or cleared, a reading to annotate) returns None,
+    and the full step judges the reading from the unchanged state.
+    """
+    if reading.quality is not Quality.OK:
+        return None
+    value = value_in_rule_unit(reading)
+    if value is None:
+        return None
+    rp = sp.range
+    if rp is not None and (state.range.raised_at is not None or not rp.low <= value <= rp.high):
+        return None
+    lp = sp.limits
+    if lp is not None and not limits.quiet(lp, state.limits, value):
+        return None
+    axis, t_ms, weight = advance(state.axis, reading, sp.nominal_ms, sp.max_gap_ms)
+    mark = axis.last
+    assert mark is not None  # advance always leaves the reading's mark
+    stuck_state = state.stuck
+    if sp.stuck is not None:
+        stuck_quiet = faults.step_stuck_quiet(sp.stuck, stuck_state, value, t_ms, mark)
+        if stuck_quiet is None:
+            return None
+        stuck_state = stuck_quiet
+    budget_state, rate_state = state.budget, state.rate
+    if sp.budget is not None or sp.rate is not None:
+        obs = Obs(t_ms, reading.ts, reading.boot, reading.mono, value, True, weight)
+        budget_state, found = budget.step(sp, budget_state, obs)
+        if found:
+            return None
+        rate_state, found = rate.step(sp, rate_state, obs)
+        if found:
+            return None
+    mkt_state = state.mkt
+    if sp.mkt is not None and sp.quantity is Quantity.TEMPERATURE:
+        mkt_state = rolling_add(sp.mkt, mkt_state, t_ms, weight, value)
+    recording_state = state.recording
+    if sp.recording is not None:
+        recording_quiet = recording.step_quiet(sp.recording, recording_state, t_ms, mark, value)
+        if recording_quiet is None:
+            return None
+        recording_state = recording_quiet
+    new_state = SensorState(
+        axis, state.range, stuck_state, state.limits, budget_state, rate_state, mkt_state, recording_state
+    )
+    return new_state, Verdict(reading)
+
+
+def full_step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple[SensorState, Verdict]:
+    """Every sub-step of ``step``, in the order of the module docstring."""
     axis, t_ms, weight = advance(state.axis, reading, sp.nominal_ms, sp.max_gap_ms)
     # Positional: this runs for every reading (t_ms, ts, boot, mono, value, trusted, weight_ms).
     raw = Obs(

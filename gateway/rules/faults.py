@@ -28,7 +28,7 @@ from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import AlertAction, Severity
 from coldgate.gateway.rules.alerts import Finding, fmt_duration, fmt_value
 from coldgate.gateway.rules.limits import EVIDENCE_UNIT
-from coldgate.gateway.rules.params import SensorParams
+from coldgate.gateway.rules.params import SensorParams, StuckParams
 from coldgate.gateway.rules.timebase import Mark, Obs
 
 EPSILON = 1e-9
@@ -126,11 +126,31 @@ def step_stuck(sp: SensorParams, state: StuckState, obs: Obs) -> tuple[StuckStat
         if state.raised:
             findings.append(_stuck_finding(sp, state, obs, AlertAction.CLEARED))
         state = StuckState(ref=v, since=obs.mark, since_t=obs.t_ms, count=1)
-    due = state.count >= kp.min_readings and obs.t_ms - state.since_t >= round(kp.min_s * 1000)
+    due = state.count >= kp.min_readings and obs.t_ms - state.since_t >= kp.min_ms
     if not state.raised and due:
         state = structs.replace(state, raised=True)
         findings.append(_stuck_finding(sp, state, obs, AlertAction.RAISED))
     return state, findings
+
+
+def step_stuck_quiet(
+    kp: StuckParams, state: StuckState, value: float, t_ms: int, mark: Mark
+) -> StuckState | None:
+    """``step_stuck`` for a sensor not stuck that this value leaves not stuck; None in any other case.
+
+    The engine's quiet path (issue 18) runs this for almost every reading: it
+    needs no ``Obs`` and cannot find anything, so it builds no list.
+    """
+    if state.raised:
+        return None
+    ref = state.ref
+    if ref is not None and abs(value - ref) <= kp.tolerance + EPSILON:
+        state = StuckState(ref, state.since, state.since_t, state.count + 1)
+    else:
+        state = StuckState(value, mark, t_ms, 1)
+    if state.count >= kp.min_readings and t_ms - state.since_t >= kp.min_ms:
+        return None
+    return state
 
 
 def _stuck_finding(sp: SensorParams, state: StuckState, obs: Obs, action: AlertAction) -> Finding:

@@ -119,7 +119,7 @@ def _level_count(params: LimitParams) -> int:
     return per_side * ((params.high is not None) + (params.low is not None))
 
 
-def _quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool:
+def quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool:
     """No limit has an open episode and ``value`` is beyond none of them: judging it changes nothing.
 
     The case of almost every reading, decided without building the levels (issue 18: the
@@ -154,7 +154,7 @@ def in_excursion(state: LimitsState, params: LimitParams, quantity: Quantity) ->
 def step(sp: SensorParams, state: LimitsState, obs: Obs) -> tuple[LimitsState, list[Finding]]:
     """Judge ``obs`` against every limit of ``sp.limits``."""
     lp = sp.limits
-    if lp is None or _quiet(lp, state, obs.value):
+    if lp is None or quiet(lp, state, obs.value):
         return state, []
     lvls = levels(lp, sp.quantity)
     current = state.levels if len(state.levels) == len(lvls) else tuple(LevelState() for _ in lvls)

@@ -23,6 +23,7 @@ Defaults and where they come from:
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
@@ -39,8 +40,13 @@ UNIT_LABEL = MappingProxyType({Quantity.TEMPERATURE: "°C", Quantity.HUMIDITY: "
 PHYSICAL_RANGE = MappingProxyType({Quantity.TEMPERATURE: (-40.0, 125.0), Quantity.HUMIDITY: (0.0, 100.0)})
 
 
-class _Params(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
+class _Params(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True):
+    """``dict=True`` only so that ``cached_property`` can keep derived milliseconds.
+
+    The rules run for every reading (issue 18: 1,000 a second at a busy site) and
+    would otherwise round the same seconds to milliseconds on each of them.  The
+    cache is not a field: equality, hashing and encoding see the fields only.
+    """
 
 
 class LimitParams(_Params):
@@ -114,6 +120,10 @@ class StuckParams(_Params):
     min_readings: int = 30
     min_s: float = 7200.0
 
+    @cached_property
+    def min_ms(self) -> int:
+        return round(self.min_s * 1000)
+
 
 class RangeParams(_Params):
     """What the sensor can physically measure; ``clear_after`` good readings end the fault."""
@@ -151,6 +161,22 @@ class RecordingParams(_Params):
     mode: Literal["all", "minimum"] = "all"
     deadband: float = 0.5
 
+    @cached_property
+    def tolerance_ms(self) -> int:
+        return round(self.tolerance_s * 1000)
+
+    @cached_property
+    def refresh_ms(self) -> int | None:
+        return None if self.refresh_s is None else round(self.refresh_s * 1000)
+
+    @cached_property
+    def record_ms(self) -> int:
+        return round(self.record_s * 1000)
+
+    @cached_property
+    def excursion_record_ms(self) -> int:
+        return round(self.excursion_record_s * 1000)
+
 
 class SensorParams(_Params):
     """Everything judged on one sensor's readings of one quantity.
@@ -181,11 +207,11 @@ class SensorParams(_Params):
         if self.budget is not None and no_limits:
             raise ValueError("budget: needs limits to count time outside them")
 
-    @property
+    @cached_property
     def nominal_ms(self) -> int:
         return round(self.interval_s * 1000)
 
-    @property
+    @cached_property
     def max_gap_ms(self) -> int:
         return round((self.max_gap_s if self.max_gap_s is not None else 2 * self.interval_s) * 1000)
 

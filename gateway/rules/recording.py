@@ -34,7 +34,7 @@ from msgspec import Struct, structs
 from coldgate.contract.evidence import Evidence
 from coldgate.contract.items import AlertAction, Severity
 from coldgate.gateway.rules.alerts import Finding, fmt_duration
-from coldgate.gateway.rules.params import SensorParams
+from coldgate.gateway.rules.params import RecordingParams, SensorParams
 from coldgate.gateway.rules.timebase import Mark, Obs
 
 
@@ -68,15 +68,15 @@ def step(
     rp = sp.recording
     if rp is None:
         return state, True, []
-    tol = round(rp.tolerance_s * 1000)
+    tol = rp.tolerance_ms
     findings: list[Finding] = []
-    required = round((rp.excursion_record_s if state.in_excursion else rp.record_s) * 1000)
+    required = rp.excursion_record_ms if state.in_excursion else rp.record_ms
     refresh = state.refresh
     interval = state.interval
     if has_value:
-        if rp.refresh_s is not None and state.last_value_t is not None and state.last_value is not None:
+        every = rp.refresh_ms
+        if every is not None and state.last_value_t is not None and state.last_value is not None:
             gap = obs.t_ms - state.last_value_t
-            every = round(rp.refresh_s * 1000)
             if refresh is not None or gap > every + tol:  # else on time with nothing open: no change
                 refresh, found = _judge(
                     sp, "recording.refresh", refresh, state.last_value, gap, every, tol, obs
@@ -109,6 +109,30 @@ def step(
     return state, record, findings
 
 
+def step_quiet(
+    rp: RecordingParams, state: RecordingState, t_ms: int, mark: Mark, value: float
+) -> RecordingState | None:
+    """``step`` for an ok reading with a value, out of excursion, kept (mode "all") and on time.
+
+    Returns the state ``step`` would return, or None when this reading is not
+    that case (an open violation, a late reading, mode "minimum", an
+    excursion state to change): then only ``step`` may judge it.  The engine's
+    quiet path (issue 18) calls this for almost every reading.
+    """
+    if rp.mode != "all" or state.in_excursion or state.refresh is not None or state.interval is not None:
+        return None
+    tol = rp.tolerance_ms
+    every = rp.refresh_ms
+    last_t = state.last_value_t
+    if every is not None and last_t is not None and state.last_value is not None:
+        if t_ms - last_t > every + tol:
+            return None
+    last_t = state.last_record_t
+    if last_t is not None and state.last_record is not None and t_ms - last_t > rp.record_ms + tol:
+        return None
+    return RecordingState(t_ms, mark, t_ms, mark, value, False, None, None)
+
+
 def _decide(
     sp: SensorParams, state: RecordingState, obs: Obs, *, has_value: bool, ok: bool, in_excursion: bool
 ) -> bool:
@@ -121,7 +145,7 @@ def _decide(
     if obs.value is not None and state.last_record_value is not None:
         if abs(obs.value - state.last_record_value) >= rp.deadband:
             return True
-    required = round((rp.excursion_record_s if in_excursion else rp.record_s) * 1000)
+    required = rp.excursion_record_ms if in_excursion else rp.record_ms
     return obs.t_ms - state.last_record_t + sp.nominal_ms > required
 
 
