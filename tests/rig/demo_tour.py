@@ -165,6 +165,10 @@ def _dock(page: Any, stop: TourStop, out: str, name: str) -> None:
 
     door = stop.path.rstrip("/").rsplit("/", 1)[-1]
     expect(page.locator("h1")).to_contain_text(door)
+    stopped = re.search(r"STACK LIGHT ON at \S+: lot (\S+) is recalled", out)
+    if stopped:  # why the stack light is on: the door's open alert names the lot
+        alert = page.locator('table.door-alerts tr[data-rule="door.recalled"]', has_text=stopped.group(1))
+        expect(alert.first).to_be_visible()
     if re.search(r"DISPATCH \S+ in the cloud: recalled", out):
         order = page.locator("section.dock-document", has_text=_dispatch_reference(out))
         expect(order.locator('tr[data-discrepancy="recalled"]')).to_be_visible()
