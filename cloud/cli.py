@@ -149,7 +149,14 @@ def run_command(path: str, no_ingest: bool, no_api: bool) -> None:
     show_default=True,
     help="Worker number: the MQTT client id is <client_id>-<n>; keep it stable per process.",
 )
-def ingest_command(path: str, n: int) -> None:
+@click.option(
+    "--metrics-listen",
+    "listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve this worker's counters for Prometheus at http://HOST:PORT/metrics (one port per worker).",
+)
+def ingest_command(path: str, n: int, listen: str | None) -> None:
     """Run one ingest worker (scale out with several processes on the shared subscription)."""
     import logging
 
@@ -158,9 +165,15 @@ def ingest_command(path: str, n: int) -> None:
     from coldgate.cloud.db.migrate import migrate
     from coldgate.cloud.ingest.influx_mirror import InfluxMirror
     from coldgate.cloud.ingest.limits import IngestLimits
+    from coldgate.cloud.ingest.metrics import IngestMetricsServer
     from coldgate.cloud.ingest.worker import IngestWorker
     from coldgate.configfile import ConfigError
+    from coldgate.gateway.metrics import parse_listen
 
+    try:  # before anything is read or migrated
+        where = None if listen is None else parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metrics-listen") from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(path)
     if config.mqtt.protocol == "3.1.1" and n > 1:
@@ -179,9 +192,24 @@ def ingest_command(path: str, n: int) -> None:
     limits = IngestLimits.from_config(config.ingest)
     worker = IngestWorker(engine, config.mqtt, n, mirror=mirror, limits=limits).start(wait_subscribed_s=None)
     click.echo(f"ingest worker {worker.client_id} consuming from {config.mqtt.broker}")
+    served = None
+    if where is not None:
+
+        def counts() -> dict[str, int]:
+            taken = worker.snapshot()
+            counted = {name: getattr(taken, name) for name in taken.COUNTERS}
+            return {**counted, "connected": int(taken.connected)}
+
+        try:
+            served = IngestMetricsServer(*where, counts, worker.client_id).start()
+            click.echo(f"metrics for Prometheus at http://{served.host}:{served.port}/metrics")
+        except OSError as exc:  # a taken port costs the figures, never the ingest
+            click.echo(f"warning: no metrics: cannot listen on {listen}: {exc.strerror or exc}", err=True)
     try:
         _wait_for_signal()
     finally:
+        if served is not None:
+            served.stop()
         worker.stop()
         if mirror is not None:
             mirror.close()

@@ -112,6 +112,13 @@ def test_cloud_run_ingests_serves_and_stops(tmp_path: Path, mosquitto: Mosquitto
         with urllib.request.urlopen(request, timeout=5) as response:
             gateway = json.load(response)
         assert gateway["online"] is True and gateway["streams"][0]["covered"] == 1000
+        # Its ingest workers' counters, summed, in its /metrics (labelled as this process's).
+        scrape = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(scrape, timeout=5) as response:
+            scraped = response.read().decode()
+        assert 'coldgate_cloud_ingest_new_readings_total{worker="cloud-run"} 1000.0' in scraped, scraped
     finally:
         publisher.close()
         engine.dispose()
@@ -123,8 +130,11 @@ def test_cloud_run_ingests_serves_and_stops(tmp_path: Path, mosquitto: Mosquitto
 @pytest.mark.timeout(60)
 def test_cloud_ingest_worker_process(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
     config = write_config(tmp_path, mosquitto, free_port(), "ing")
+    metrics = free_port()
+    command = [sys.executable, "-m", "coldgate", "cloud", "ingest", str(config), "--worker", "3",
+               "--metrics-listen", f"127.0.0.1:{metrics}"]  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coldgate", "cloud", "ingest", str(config), "--worker", "3"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -134,9 +144,17 @@ def test_cloud_ingest_worker_process(tmp_path: Path, mosquitto: MosquittoBroker)
         # The worker subscribes after it starts.
         publish_once_listening(publisher, proc, "gw08", list(reading_batches("gw08", 500, 100)))
         wait_until(lambda: publisher.acked("gw08") == 500, 20, "ack 500")
+        # The worker's own counters for Prometheus, labelled with its client id.
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as response:
+            scraped = response.read().decode()
+        worker = '{worker="svcing-3"}'
+        assert f"coldgate_cloud_ingest_new_readings_total{worker} 500.0" in scraped, scraped
+        assert f"coldgate_cloud_ingest_dead_letters_total{worker} 0.0" in scraped, scraped
+        assert f"coldgate_cloud_ingest_connected{worker} 1.0" in scraped, scraped
     finally:
         publisher.close()
         out, err = stop(proc)
     assert proc.returncode == 0, err
     assert "ingest worker svcing-3 consuming" in out
+    assert f"metrics for Prometheus at http://127.0.0.1:{metrics}/metrics" in out
     assert "stopped: 500 items stored, 0 dead letters" in out

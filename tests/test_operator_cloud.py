@@ -284,6 +284,14 @@ def test_an_ingest_worker_checks_its_influx_token_before_migrating(tmp_path: Pat
     assert not (tmp_path / "cloud.sqlite3").exists()
 
 
+def test_an_ingest_workers_metrics_address_is_checked_before_anything(tmp_path: Path) -> None:
+    config = cloud_toml(tmp_path)
+    result = cli("cloud", "ingest", config, "--metrics-listen", "9880")
+    assert result.returncode == 2
+    assert "Invalid value for --metrics-listen: '9880': expected host:port" in result.stderr, result.stderr
+    assert not (tmp_path / "cloud.sqlite3").exists()
+
+
 def test_migrate_checks_the_database_password_file(tmp_path: Path) -> None:
     password = tmp_path / "db-password"
     config = cloud_toml(tmp_path, database="postgresql+psycopg://coldgate@127.0.0.1:1/coldgate")

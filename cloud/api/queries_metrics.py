@@ -28,8 +28,13 @@ from coldgate.cloud.db.models import (
     Notification,
     QaCase,
 )
+from coldgate.cloud.ingest.metrics import ingest_families
 
 __all__ = ["CloudFigures", "cloud_figures", "families"]
+
+#: The ``worker`` label of the ingest workers ``cloud run`` runs in its own process (their counters
+#: summed); separate ``cloud ingest`` workers label theirs with their client ids.
+INGEST_HERE = "cloud-run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +157,5 @@ def families(figures: CloudFigures) -> list[Metric]:
             oldest.add_metric([gateway], found.oldest_unacked_age_s)
     out += [online, seen, unacked, oldest]
     if figures.ingest is not None:
-        for key, what in (
-            ("messages", "Messages ingest took."),
-            ("new", "Items stored for the first time."),
-            ("new_readings", "Readings stored for the first time."),
-            ("duplicates", "Items already stored (a re-send)."),
-            ("conflicts", "Items whose key was stored with other content."),
-            ("dead_letters", "Messages or items dead-lettered."),
-        ):
-            if key in figures.ingest:
-                value = figures.ingest[key]
-                out.append(
-                    CounterMetricFamily(f"coldgate_cloud_ingest_{key}", what + " (this process)", value=value)
-                )
+        out += ingest_families(figures.ingest, INGEST_HERE)
     return out
