@@ -114,27 +114,21 @@ def initial(params: LimitParams, quantity: Quantity) -> LimitsState:
     return LimitsState(levels=tuple(LevelState() for _ in levels(params, quantity)))
 
 
-def _level_count(params: LimitParams) -> int:
-    per_side = 2 if params.pre_alarm_margin > 0 else 1
-    return per_side * ((params.high is not None) + (params.low is not None))
-
-
 def quiet(params: LimitParams, state: LimitsState, value: float | None) -> bool:
     """No limit has an open episode and ``value`` is beyond none of them: judging it changes nothing.
 
     The case of almost every reading, decided without building the levels (issue 18: the
     rules run for every reading, 1,000 a second at a busy site).
     """
-    if len(state.levels) != _level_count(params):
+    if len(state.levels) != params.level_count:
         return False
     for s in state.levels:  # a loop, not any(<generator>): this runs for every reading
         if s.stats is not None:
             return False
     if value is None:
         return True
-    margin = max(0.0, params.pre_alarm_margin)
-    high, low = params.high, params.low
-    return (high is None or value <= high - margin) and (low is None or value >= low + margin)
+    low, high = params.quiet_band
+    return low <= value <= high
 
 
 def in_excursion(state: LimitsState, params: LimitParams, quantity: Quantity) -> bool:

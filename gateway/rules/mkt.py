@@ -95,14 +95,14 @@ class RollingMkt(Struct, frozen=True):
 
 
 def bucket_ms(params: MktParams) -> int:
-    return max(1, round(params.window_s * 1000 / params.buckets))
+    return params.bucket_ms
 
 
 def rolling_add(
     params: MktParams, state: RollingMkt, t_ms: int, weight_ms: int, value_c: float
 ) -> RollingMkt:
     """Add one reading at axis time ``t_ms`` and drop buckets that left the window."""
-    index = t_ms // bucket_ms(params)
+    index = t_ms // params.bucket_ms
     term = weight_ms * arrhenius(value_c, params.dh_r_k)
     head = state.head
     if head is not None and head.index == index:

@@ -23,6 +23,7 @@ Defaults and where they come from:
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -71,6 +72,21 @@ class LimitParams(_Params):
             raise ValueError(f"limits: high {self.high} must be above low {self.low}")
         if min(self.pre_alarm_margin, self.hysteresis, self.delay_s, self.peak_step) < 0:
             raise ValueError("limits: margins, hysteresis, delay and peak_step must be >= 0")
+
+    @cached_property
+    def level_count(self) -> int:
+        """How many limits are judged: each side that is set, and its pre-alarm when there is a margin."""
+        per_side = 2 if self.pre_alarm_margin > 0 else 1
+        return per_side * ((self.high is not None) + (self.low is not None))
+
+    @cached_property
+    def quiet_band(self) -> tuple[float, float]:
+        """Values from the first to the second, both included, are beyond no limit or pre-alarm."""
+        margin = max(0.0, self.pre_alarm_margin)
+        return (
+            -math.inf if self.low is None else self.low + margin,
+            math.inf if self.high is None else self.high - margin,
+        )
 
 
 class BudgetParams(_Params):
@@ -143,6 +159,10 @@ class MktParams(_Params):
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.buckets < 1 or self.dh_r_k <= 0:
             raise ValueError("mkt: need window_s > 0, buckets >= 1, dh_r_k > 0")
+
+    @cached_property
+    def bucket_ms(self) -> int:
+        return max(1, round(self.window_s * 1000 / self.buckets))
 
 
 class RecordingParams(_Params):

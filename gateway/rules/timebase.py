@@ -83,10 +83,15 @@ class Axis(Struct, frozen=True):
 
 def advance(axis: Axis, reading: Reading, nominal_ms: int, max_gap_ms: int) -> tuple[Axis, int, int]:
     """Move the axis to ``reading``; return the new axis, its position and the reading's weight."""
-    cur = mark_of(reading)
-    if axis.last is None:
+    cur = Mark(reading.ts, reading.boot, reading.mono)
+    last = axis.last
+    if last is None:
         return Axis(last=cur, t_ms=reading.ts), reading.ts, nominal_ms
-    step = elapsed_ms(axis.last, cur)
+    # elapsed_ms(last, cur), spelled out: this runs for every reading (issue 18).
+    if last.boot == cur.boot and cur.mono >= last.mono:
+        step = cur.mono - last.mono
+    else:
+        step = max(0, cur.ts - last.ts)
     t_ms = axis.t_ms + step
     return Axis(cur, t_ms), t_ms, min(step, max_gap_ms)
 
