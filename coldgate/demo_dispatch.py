@@ -95,8 +95,8 @@ class DemoDispatch:
         """Release, pick by scanning, and print what the door and the cloud say."""
 
         await asyncio.to_thread(self._release)
-        click.echo(f"  DISPATCH {hhmm(scenario_now())} dominik releases {REFERENCE} ({PARTY}) to {self.door}:"
-                   f" {len(PICKED)} cases of insulin pens")  # fmt: skip
+        click.echo(f"  DISPATCH {hhmm(scenario_now())} dominik releases {REFERENCE} ({PARTY}) to {self.door} "
+                   f"and starts picking: {len(PICKED)} cases of insulin pens")  # fmt: skip
         for what, code in PICKED:
             self.scanner.send(code)
             click.echo(f"  DISPATCH the picker scans {what} at {self.door}")
@@ -118,12 +118,15 @@ class DemoDispatch:
             click.echo(f"  DISPATCH {self.page()}")
 
     def _release(self) -> None:
+        """Released to the door and picking started, as dominik does at the door page."""
         from coldgate.cloud.documents.moves import move_document
 
         now = datetime.datetime.now(datetime.UTC)
         with self.cloud.writer_engine.begin() as conn:
+            dominik = _actor(conn, "dock_operator")
             move_document(conn, self.document, "released", door=self.door, reason="picking at door 1",
-                          by=_actor(conn, "dock_operator"), now=now)  # fmt: skip
+                          by=dominik, now=now)  # fmt: skip
+            move_document(conn, self.document, "in_progress", reason="picker at door 1", by=dominik, now=now)
 
     def _reconciliation(self) -> Any:
         from coldgate.cloud.api.routes.documents import reconciliation_out

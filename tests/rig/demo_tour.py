@@ -69,20 +69,20 @@ def _found(pattern: str, out: str, what: str) -> re.Match[str]:
 @dataclass
 class _Troubles:
     """What went wrong in a person's browser while a stop was open: console errors, uncaught script
-    errors and answers of 400 or more.  The favicon is left out: the app serves none and Chromium asks
-    for one by itself, which no page of ours requests (reported, not a page's fault)."""
+    errors and answers of 400 or more (the pages name their icon, so Chromium asks for no
+    ``/favicon.ico`` the app would answer 404)."""
 
     seen: list[str] = field(default_factory=list)
 
     def console(self, message: Any) -> None:
-        if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico"):
+        if message.type == "error":
             self.seen.append(f"console: {message.text} ({message.location.get('url')})")
 
     def script(self, error: Any) -> None:
         self.seen.append(f"script error: {error}")
 
     def response(self, response: Any) -> None:
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+        if response.status >= 400:
             self.seen.append(f"{response.status} from {response.request.method} {response.url}")
 
     def check(self, where: str) -> None:
