@@ -10,12 +10,15 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coldgate.contract.items import Gap, GapCause, Item, Quality, Reading
 from coldgate.gateway import source
 from coldgate.gateway.app import build_sources
 from coldgate.gateway.clock import SystemClock
 from coldgate.gateway.config_load import gateway_config_from_document
+from coldgate.gateway.sensors import modbus_poller
 from coldgate.gateway.sensors.config import (
     ModbusLine,
     ModbusSensor,
@@ -25,6 +28,7 @@ from coldgate.gateway.sensors.config import (
     TcpLine,
     builtin_profiles,
 )
+from coldgate.gateway.sensors.decode import decode_point
 from coldgate.gateway.sensors.modbus_poller import ModbusLinePoller
 from coldgate.gateway.sensors.serial_ascii import SerialAsciiSource
 from coldgate.gateway.sensors.stats import served_fraction
@@ -449,3 +453,35 @@ def test_a_cancel_swallowed_inside_a_request_still_stops_the_poller():
         assert task.cancelled(), "the poller went on polling after its cancel"
 
     asyncio.run(scenario())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(st.one_of(st.sampled_from([0, 1, 250, 0x7FFF, 0x8000, 0xFFFF]), st.integers(0, 0xFFFF))),
+    memo_max=st.sampled_from([1, 3, modbus_poller.DECODE_MEMO_MAX]),
+)
+def test_decoded_values_are_decode_points_however_often_a_word_comes_back(
+    words: list[int], memo_max: int
+) -> None:
+    """The poller keeps decoded one-register values by word (issue 18); what it emits must not change."""
+    line = TcpLine(id="l1", host="127.0.0.1", port=1)
+    profiles = builtin_profiles()
+    pairs = [
+        (ModbusSensor(id=f"m-{name}", line="l1", unit=unit, profile=name, interval_s=1.0), profiles[name])
+        for unit, name in enumerate(("xy-md02", "rs485-th-holding"), start=1)
+    ]
+    poller = ModbusLinePoller(line, pairs, SystemClock())
+    emitted: list[Item] = []
+    poller._emit = emitted.append
+    expected: list[float] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(modbus_poller, "DECODE_MEMO_MAX", memo_max)
+        for i, word in enumerate(words):
+            unit = poller.units[i % 2]
+            answers = [[(word + k) & 0xFFFF for k in range(block.count)] for block in unit.blocks]
+            for block, registers in zip(unit.blocks, answers, strict=True):
+                for point in block.points:
+                    start = point.address - block.address
+                    expected.append(decode_point(point, registers[start : start + point.register_count]))
+            poller._finish_ok(unit, answers)
+    assert [r.value for r in emitted if isinstance(r, Reading)] == expected

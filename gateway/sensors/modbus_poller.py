@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 #: After a bug escaped a poll, wait this long before polling again (no hot error loop).
 #: Slack added to a class-2 attempt's worst case when looking for an idle window.
 WINDOW_MARGIN_S = 0.005
+#: Decoded values kept per one-register point (a bound: a noisy or broken sensor may show any word).
+DECODE_MEMO_MAX = 1024
 
 
 class _Unit:
@@ -60,10 +62,19 @@ class _Unit:
         self.channels: dict[int, Channel] = {id(p): channel_of(sensor.id, p) for p in profile.points}
         self.all_channels = tuple(self.channels.values())
         # Per block, each point with its registers' slice and channel: what a good answer is decoded
-        # by, worked out once rather than at each of the 500 polls a second a busy site makes.
-        self.layout: tuple[tuple[tuple[Point, int, int, Channel], ...], ...] = tuple(
+        # by, worked out once rather than at each of the 500 polls a second a busy site makes.  A
+        # one-register point also gets a memo of its decoded values by register word: a room's
+        # temperature takes few distinct values, and decoding (scale, 12-digit rounding through a
+        # string) cost more than the dictionary look-up (issue 18).
+        self.layout: tuple[tuple[tuple[Point, int, int, Channel, dict[int, float] | None], ...], ...] = tuple(
             tuple(
-                (p, p.address - b.address, p.address - b.address + p.register_count, self.channels[id(p)])
+                (
+                    p,
+                    p.address - b.address,
+                    p.address - b.address + p.register_count,
+                    self.channels[id(p)],
+                    {} if p.register_count == 1 else None,
+                )
                 for p in b.points
             )
             for b in self.blocks
@@ -286,9 +297,18 @@ class ModbusLinePoller:
         stamp = self.clock.stamp()
         emit = self._emit
         for layout, registers in zip(unit.layout, answers, strict=True):
-            for point, start, end, channel in layout:
+            for point, start, end, channel, memo in layout:
                 try:
-                    value = decode_point(point, registers[start:end])
+                    if memo is not None and start < len(registers):
+                        word = registers[start]
+                        value = memo.get(word)
+                        if value is None:  # decode_point of one word is a pure function of it
+                            value = decode_point(point, (word,))
+                            if len(memo) >= DECODE_MEMO_MAX:
+                                memo.clear()
+                            memo[word] = value
+                    else:
+                        value = decode_point(point, registers[start:end])
                 except DecodeError as exc:
                     emit(error_reading(channel, str(exc), stamp))
                 else:
