@@ -384,7 +384,9 @@ def _demo_catalog(
     from coldgate.cloud.catalog.placements import place
     from coldgate.cloud.catalog.products import put_product
     from coldgate.cloud.catalog.temperature_classes import put_class
+    from coldgate.cloud.identity.roles import permissions
     from coldgate.cloud.identity.users import find_user
+    from coldgate.cloud.reports.recall_store import open_recall
 
     now = datetime.datetime.now(datetime.UTC)
     with cloud.writer_engine.begin() as conn:
@@ -402,9 +404,10 @@ def _demo_catalog(
             put_product(conn, product_id, fields, reason="product master", by=marta, now=now)
         for product_id, lot, expiry in DEMO_LOTS:
             put_lot(conn, product_id, lot, {"expiry": expiry}, reason="received", by=marta, now=now)
-        move_lot(
-            conn, *DEMO_RECALL[:2], "recalled", reason=DEMO_RECALL[2], by=actor("recall_coordinator"), now=now
-        )
+        # Rico's recall run of the insulin lot (issue 17): the recalls page lists it, and the lot is recalled.
+        rico = actor("recall_coordinator")
+        open_recall(conn, recall_class="II", reason=DEMO_RECALL[2], lots=[DEMO_RECALL[:2]], by=rico,
+                    held=permissions({"recall_coordinator"}), now=now)  # fmt: skip
         move_lot(
             conn, *DEMO_QUARANTINE[:2], "quarantined", reason=DEMO_QUARANTINE[2], by=actor("qa"), now=now
         )
