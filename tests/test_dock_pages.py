@@ -19,11 +19,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from coldgate.cloud.api import ApiTokens
+from coldgate.cloud.catalog.lots import move_lot
+from coldgate.cloud.documents.moves import move_document
 from coldgate.cloud.web.app import create_web_app
 from coldgate.contract.items import AlertAction, Severity, SubjectType
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.cloud_db import ingest
 from tests.rig.dock_pass import DockPass, pass_at_the_door
+from tests.rig.documents import DOCK, QA
 from tests.rig.ingest import batch_message
 from tests.rig.items import alert
 from tests.rig.people import bearer, person
@@ -164,3 +167,24 @@ def test_the_door_page_lists_the_open_alerts_at_that_door_most_severe_first(
         rows = re.findall(found, page.text)
         assert rows == [("critical", "gw01-a-000001"), ("warning", "gw01-a-000002")], rows
         assert "recalled item at door D1: lot PR" in html.unescape(page.text)
+
+
+def test_a_completed_note_whose_lot_is_recalled_later_says_so_not_that_completion_waits(
+    engine: Engine,
+) -> None:
+    """A receipt completed with nothing open, its lot recalled afterwards: its page shows the recalled
+    cases as found since completion, for QA to look at, not "completion waits for QA" (it is done)."""
+    done = pass_at_the_door(engine, foreign=False)
+    with engine.begin() as conn:
+        move_document(conn, done.document, "in_progress", reason="unloading", by=DOCK, now=done.now)
+        move_document(conn, done.document, "completed", reason="received", by=DOCK, now=done.now)
+        move_lot(conn, "VX10", "L1", "recalled", reason="FSN-9: seal", by=QA, now=done.now)
+    _, token = person(engine, "vera", ("viewer",))
+    with TestClient(create_web_app(engine, ApiTokens(())), raise_server_exceptions=False) as client:
+        page = client.get(f"/dashboard/documents/{done.document}", headers=bearer(token))
+    assert page.status_code == 200, page.text
+    text = " ".join(html.unescape(page.text).split())
+    assert "Completed, as it stands today:" in text, text
+    summary = text[text.index("Completed, as it stands today:"):][:400]
+    assert "discrepancy since it was completed (a lot recalled, quarantined or expired later)" in summary, summary
+    assert "completion waits for QA" not in text
