@@ -18,19 +18,35 @@ def gateway() -> None:
 
 @gateway.command("check-config")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=str))
-def check_config(path: str) -> None:
-    """Load a gateway TOML file and report the first mistake, or a summary."""
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check the file alone (on a workstation without the Pi's secrets): open none of the files it names.",
+)
+def check_config(path: str, offline: bool) -> None:
+    """Load a gateway TOML file and report its first mistake; then read the uplink's password and TLS
+    files as the uplink will, one line per mistake.  Prints a summary when all is well."""
     from coldgate.configfile import ConfigError
+    from coldgate.gateway.config_checks import check_uplink_files, uplink_files
     from coldgate.gateway.config_load import load_gateway_config
 
     try:
         config = load_gateway_config(path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(
+    summary = (
         f"{path}: ok: gateway {config.gateway.id} at site {config.gateway.site}, "
         f"{len(config.sensors)} sensor(s)"
     )
+    if offline:
+        click.echo(f"{summary}; the uplink's files not checked (--offline)")
+        return
+    problems = check_uplink_files(config.uplink)
+    for problem in problems:
+        click.echo(f"Error: {problem.in_file(path)}", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo(f"{summary}; files read: {', '.join(uplink_files(config.uplink)) or 'none named'}")
 
 
 @gateway.command("run")

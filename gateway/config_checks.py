@@ -7,17 +7,29 @@ its zone must record.  Each rule raises ``ConfigError`` with the key to fix
 (the later of two clashing entries, since that is usually the one just added).
 Checks run in the order tables usually appear in a file, so the first error
 reported is usually the first one in it.
+
+``check_uplink_files`` is apart: it opens the files the uplink reads at start
+(the password, the TLS CA, client certificate and key), which the loader must
+not do (the file alone is checked on a workstation without the Pi's secrets).
+``gateway check-config`` runs it on the Pi, as the service's user in the
+installer, so that a missing, unreadable or wrong file stops the install with
+its key and reason instead of showing up as failed connections in the journal.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
+import re
+import ssl
 import zoneinfo
 from collections.abc import Sequence
+from pathlib import Path
 
 from coldgate.configdescribe import render_value
 from coldgate.configfile import ConfigError
 from coldgate.configtypes import check_mqtt_connection
-from coldgate.gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, Zone
+from coldgate.gateway.config import AlarmConfig, GatewayConfig, TemperatureClass, UplinkConfig, Zone
 from coldgate.gateway.sensors.config import (
     builtin_profiles,
     check_lines,
@@ -216,3 +228,137 @@ def _check_offline_alerts(config: GatewayConfig) -> None:
                 f"offline_alerts.zones[{i}].zone",
                 f'zone "{entry.zone}" already has its entry (offline_alerts.zones[{first}])',
             )
+
+
+def check_uplink_files(uplink: UplinkConfig, key: str = "uplink") -> list[ConfigError]:
+    """Each mistake in the files the uplink reads at start, one ``ConfigError`` naming its key, file and
+    reason; one bad file does not hide another, so an operator fixes them in one go."""
+    problems: list[ConfigError] = []
+    if uplink.password_file is not None:
+        try:
+            _check_password(f"{key}.password_file", uplink.password_file)
+        except ConfigError as exc:
+            problems.append(exc)
+    if uplink.address.tls:  # TLS files with plain mqtt:// are refused by the loader already
+        problems += _check_tls(uplink, key)
+    return problems
+
+
+def uplink_files(uplink: UplinkConfig, key: str = "uplink") -> list[str]:
+    """The keys of the files ``check_uplink_files`` reads, in the order it reads them."""
+    names = ["password_file"]
+    if uplink.address.tls:
+        names += ["ca_file", "cert_file", "key_file"]
+    return [f"{key}.{name}" for name in names if getattr(uplink, name) is not None]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        return f"uid {os.getuid()}"
+
+
+def _read(key: str, path: str) -> bytes:
+    """The file's bytes, or a ConfigError saying precisely why not; an empty file is a mistake for each
+    file the uplink reads."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(key, f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(key, f"{path} is a folder, not a file") from None
+    except PermissionError:
+        raise ConfigError(key, f"{path} cannot be read by {_user()} (permission denied)") from None
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data:
+        raise ConfigError(key, f"{path} is empty")
+    return data
+
+
+def _check_password(key: str, path: str) -> None:
+    """As ``mqtt_secrets.read_secret`` reads it for the uplink: UTF-8, the first line is the password."""
+    try:
+        text = _read(key, path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(key, f"{path} is not UTF-8 text") from None
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise ConfigError(key, f"{path} holds no password (only blank lines)")
+    if not lines[0]:
+        raise ConfigError(
+            key, f"{path} starts with an empty line; the uplink sends the first line as the password"
+        )
+
+
+def _check_tls(uplink: UplinkConfig, key: str) -> list[ConfigError]:
+    """Each named file readable (every one that is not is reported), then each loaded on its own so that
+    a failure names the file at fault, then all together by ``mqtt_secrets.tls_context``, as the uplink
+    loads them."""
+    from coldgate.mqtt_secrets import tls_context
+
+    named = {name: getattr(uplink, name) for name in ("ca_file", "cert_file", "key_file")}
+    problems: list[ConfigError] = []
+    contents: dict[str, bytes] = {}
+    for name, path in named.items():
+        if path is None:
+            continue
+        try:
+            contents[name] = _read(f"{key}.{name}", path)
+        except ConfigError as exc:
+            problems.append(exc)
+    if problems:
+        return problems
+    ca, cert, private = named["ca_file"], named["cert_file"], named["key_file"]
+    if ca is not None and (reason := _certificates_fail(ca)):
+        problems.append(ConfigError(f"{key}.ca_file", f"{ca} holds no CA certificate ssl loads ({reason})"))
+    if cert is not None and (reason := _certificates_fail(cert)):
+        problems.append(ConfigError(f"{key}.cert_file", f"{cert} holds no certificate ssl loads ({reason})"))
+    if private is not None and b"ENCRYPTED" in contents["key_file"]:
+        # Loaded without a passphrase, an encrypted key would make OpenSSL ask for one on the terminal.
+        problems.append(
+            ConfigError(
+                f"{key}.key_file",
+                f"{private} is an encrypted private key; the uplink loads it without a passphrase, so it "
+                "must be stored unencrypted (readable by the gateway's user only)",
+            )
+        )
+    if problems:
+        return problems
+    if cert is not None and private is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, private)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                why = f"is not the private key of the certificate in {cert}"
+            else:
+                why = f"holds no private key ssl loads ({_ssl_reason(exc)})"
+            return [ConfigError(f"{key}.key_file", f"{private} {why}")]
+        except OSError as exc:
+            return [ConfigError(f"{key}.key_file", f"cannot load {private}: {exc.strerror or exc}")]
+    try:
+        tls_context(uplink, key)
+    except ConfigError as exc:
+        problems.append(exc)
+    return problems
+
+
+def _certificates_fail(path: str) -> str | None:
+    """Why ssl cannot load PEM certificates from ``path``, or None when it can."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        return _ssl_reason(exc)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason without the ``[SSL]`` and ``(_ssl.c:NNNN)`` of CPython's source, which tell an
+    operator nothing."""
+    if exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    text = re.sub(r"^\[\w+\]\s*|\s*\(_ssl\.c:\d+\)$", "", exc.strerror or str(exc))
+    return text or "not a PEM file ssl reads"
