@@ -66,6 +66,7 @@ from coldgate.cloud.db.models import (
     User,
     UserRole,
 )
+from coldgate.cloud.identity.users import aware
 
 __all__ = [
     "SendRun",
@@ -157,10 +158,6 @@ class _Open(NamedTuple):
     opened_at: datetime.datetime
 
 
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
 def _open_cases(conn: Connection) -> list[_Open]:
     """Cases whose newest step is ``open``."""
     latest = latest_steps().subquery()
@@ -171,7 +168,7 @@ def _open_cases(conn: Connection) -> list[_Open]:
         .where(latest.c.state == "open")
         .order_by(c.opened_at, c.id)
     )
-    return [_Open(*row[:5], _aware(row.opened_at)) for row in conn.execute(query)]
+    return [_Open(*row[:5], aware(row.opened_at)) for row in conn.execute(query)]
 
 
 class _People:
@@ -418,7 +415,7 @@ def send_queued(
         due = []
         now = clock()
         for row, tries, last in pending:
-            if last is not None and now < _aware(last) + _seconds(backoff_s(config, tries)):
+            if last is not None and now < aware(last) + _seconds(backoff_s(config, tries)):
                 waiting += 1
             else:
                 due.append((row, tries))

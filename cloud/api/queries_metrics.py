@@ -28,6 +28,7 @@ from coldgate.cloud.db.models import (
     Notification,
     QaCase,
 )
+from coldgate.cloud.identity.users import aware
 from coldgate.cloud.ingest.metrics import ingest_families
 
 __all__ = ["CloudFigures", "cloud_figures", "families"]
@@ -73,7 +74,7 @@ def cloud_figures(conn: Connection, now: datetime.datetime, ingest: Mapping[str,
     ).all()
     for opened_at, state in rows:
         cases[state] = cases.get(state, 0) + 1
-        overdue += is_overdue(CaseState(state), _aware(opened_at), now)
+        overdue += is_overdue(CaseState(state), aware(opened_at), now)
     pending, oldest = conn.execute(
         select(func.count(), func.min(Notification.queued_at)).where(*pending_where(now))
     ).one()
@@ -88,16 +89,12 @@ def cloud_figures(conn: Connection, now: datetime.datetime, ingest: Mapping[str,
         cases=cases,
         cases_overdue=overdue,
         notifications_pending=int(pending),
-        notifications_oldest_s=0.0 if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds()),
+        notifications_oldest_s=0.0 if oldest is None else max(0.0, (now - aware(oldest)).total_seconds()),
         dead_letters=int(letters),
         dead_letters_received=int(letters) + int(repeats),
         gateways=gateways,
         ingest=ingest,
     )
-
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
 
 
 def _gateway(
@@ -109,7 +106,7 @@ def _gateway(
     oldest = status.get("oldest_unacked")
     oldest_age = max(0.0, now.timestamp() - oldest / 1000) if isinstance(oldest, int) else None
     return GatewayFigures(
-        bool(online), max(0.0, (now - _aware(last_seen)).total_seconds()), unacked, oldest_age
+        bool(online), max(0.0, (now - aware(last_seen)).total_seconds()), unacked, oldest_age
     )
 
 
