@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from coldgate.cloud.migrations.roles import create_role, names
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -70,26 +72,6 @@ USERS_READABLE = (
 PARTITION_FUNCTION = "coldgate_ensure_readings_partition"
 
 
-def _create_role(name: str) -> str:
-    return f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{name}') THEN
-                BEGIN
-                    CREATE ROLE {name} NOLOGIN;
-                EXCEPTION
-                    -- Another database of the cluster made it meanwhile: that is the role we want.
-                    WHEN duplicate_object OR unique_violation THEN NULL;
-                    WHEN insufficient_privilege THEN
-                        RAISE EXCEPTION 'role {name} does not exist and % may not create it', current_user
-                            USING HINT = 'as a superuser: CREATE ROLE {name} NOLOGIN '
-                                '(deploy/README.md, "PostgreSQL roles")';
-                END;
-            END IF;
-        END $$
-    """
-
-
 def _partition_function(schema: str) -> str:
     # Bounds and name are computed here from the month, as cloud/db/partitions.py does, so the caller
     # chooses nothing but a month.  search_path is pinned: a SECURITY DEFINER function must not resolve
@@ -114,20 +96,12 @@ def _partition_function(schema: str) -> str:
     """
 
 
-def _names() -> tuple[str, str, str]:
-    """The quoted schema and database of this migration, and the schema as an SQL string literal."""
-    bind = op.get_bind()
-    schema, database = bind.exec_driver_sql("SELECT current_schema(), current_database()").one()
-    quote = bind.dialect.identifier_preparer.quote_identifier
-    return quote(schema), quote(database), "'" + schema.replace("'", "''") + "'"
-
-
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite has no roles: its triggers (0007, 0008) are the only wall
     for role in ROLES:
-        op.execute(_create_role(role))
-    schema, database, schema_literal = _names()
+        op.execute(create_role(role))
+    schema, database, schema_literal = names()
     both = ", ".join(ROLES)
     statements = [
         # No CONNECT: the groups span every database of the cluster, so which logins may connect to
@@ -158,7 +132,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    schema, database, _ = _names()
+    schema, database, _ = names()
     both = ", ".join(ROLES)
     for statement in (
         f"DROP FUNCTION IF EXISTS {PARTITION_FUNCTION}(date)",

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from coldgate.cloud.migrations.roles import create_role, names
+
 revision = "0033"
 down_revision = "0032"
 branch_labels = None
@@ -54,37 +56,11 @@ SECRETS = ("users", "api_tokens", "browser_sessions", "notify_link_keys")
 PARTITION_FUNCTION = "coldgate_ensure_readings_partition"
 
 
-def _create_role(name: str) -> str:
-    return f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{name}') THEN
-                BEGIN
-                    CREATE ROLE {name} NOLOGIN;
-                EXCEPTION
-                    WHEN duplicate_object OR unique_violation THEN NULL;
-                    WHEN insufficient_privilege THEN
-                        RAISE EXCEPTION 'role {name} does not exist and % may not create it', current_user
-                            USING HINT = 'as a superuser: CREATE ROLE {name} NOLOGIN '
-                                '(deploy/README.md, "PostgreSQL roles")';
-                END;
-            END IF;
-        END $$
-    """
-
-
-def _names() -> tuple[str, str]:
-    bind = op.get_bind()
-    schema, database = bind.exec_driver_sql("SELECT current_schema(), current_database()").one()
-    quote = bind.dialect.identifier_preparer.quote_identifier
-    return quote(schema), quote(database)
-
-
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite has no roles
-    op.execute(_create_role(INGEST))
-    schema, database = _names()
+    op.execute(create_role(INGEST))
+    schema, database, _ = names()
     for statement in (
         f"GRANT TEMPORARY ON DATABASE {database} TO {INGEST}",  # COPY is staged in a temporary table
         f"GRANT USAGE ON SCHEMA {schema} TO {INGEST}",
@@ -104,7 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    schema, database = _names()
+    schema, database, _ = names()
     for statement in (
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE ALL ON TABLES FROM {INGEST}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {INGEST}",
