@@ -8,7 +8,6 @@ import datetime
 
 import msgspec
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from coldgate.cloud.alerts.case_store import open_cases
@@ -19,17 +18,10 @@ from coldgate.contract.topics import batch_topic
 from tests.rig.cloud_db import RECEIVED, ingest
 from tests.rig.ingest import SITE, batch, batch_message, enrol, reading, status_message
 from tests.rig.people import bearer, person
+from tests.rig.prometheus import samples
 
 GW = "gw-metrics"
 INGEST_COUNTERS = ("messages", "new", "new_readings", "duplicates", "conflicts", "dead_letters")
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_a_scrape_counts_what_is_stored(engine: Engine) -> None:

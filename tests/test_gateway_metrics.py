@@ -8,28 +8,18 @@ with ``prometheus_client``'s own parser.
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 
 import msgspec
 import pytest
 from prometheus_client.exposition import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from coldgate.contract import examples
 from coldgate.contract.uplink import Status
 from coldgate.gateway.metrics import MetricsServer, _StatusCollector, parse_listen
+from tests.rig.prometheus import fetch, samples
 
 NOW_MS = examples.STATUS.ts
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Each sample of an exposition as (name, labels) -> value."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def exposition(status: Status, now_ms: int = NOW_MS) -> str:
@@ -96,8 +86,7 @@ def test_the_server_takes_the_status_on_the_loop_at_each_scrape() -> None:
         server.start()
         try:
             url = f"http://127.0.0.1:{server.port}/metrics"
-            fetch = lambda: urllib.request.urlopen(url, timeout=10).read().decode()  # noqa: E731
-            return [await asyncio.to_thread(fetch) for _ in range(2)]
+            return [await asyncio.to_thread(fetch, url) for _ in range(2)]
         finally:
             server.stop()
 

@@ -10,11 +10,9 @@ import asyncio
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from coldgate.contract.codec import decode_item
 from coldgate.contract.items import Alert, AlertAction, Reading
@@ -27,20 +25,11 @@ from tests.rig.fake_cloud import FakeCloud
 from tests.rig.modbus import failed_compressor_farm
 from tests.rig.mosquitto import MosquittoBroker
 from tests.rig.ports import free_port
+from tests.rig.prometheus import scrape
 from tests.rig.sites import cold_room_site
 from tests.rig.waiting import eventually
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def scrape(listen: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """One Prometheus scrape of the gateway's /metrics, as (name, labels) -> value."""
-    text = urllib.request.urlopen(f"http://{listen}/metrics", timeout=10).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_alarm_sounds_with_the_broker_down_and_the_backlog_arrives_exactly_once_later(
