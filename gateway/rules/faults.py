@@ -34,7 +34,7 @@ from coldgate.gateway.rules.timebase import Mark, Obs
 EPSILON = 1e-9
 
 
-class RangeState(Struct, frozen=True):
+class RangeState(Struct, frozen=True, gc=False):
     raised_at: Mark | None = None
     raised_t: int = 0
     worst: float | None = None
@@ -42,7 +42,7 @@ class RangeState(Struct, frozen=True):
     good_streak: int = 0
 
 
-class StuckState(Struct, frozen=True):
+class StuckState(Struct, frozen=True, gc=False):
     ref: float | None = None
     since: Mark | None = None
     since_t: int = 0

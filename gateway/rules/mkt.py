@@ -69,7 +69,7 @@ def time_weighted_mean(samples: Iterable[tuple[float, float]]) -> float | None:
     return math.fsum(w * v for w, v in pairs) / total if total > 0 else None
 
 
-class Bucket(Struct, frozen=True, array_like=True):
+class Bucket(Struct, frozen=True, array_like=True, gc=False):
     """One slice of the window: its index on the axis and its sums."""
 
     index: int
@@ -78,7 +78,7 @@ class Bucket(Struct, frozen=True, array_like=True):
     samples: int
 
 
-class RollingMkt(Struct, frozen=True):
+class RollingMkt(Struct, frozen=True, gc=False):
     """The buckets of a rolling MKT window, oldest first: the closed ones, then the one being filled.
 
     The newest bucket is kept apart because every reading adds to it: rebuilding one tuple of all

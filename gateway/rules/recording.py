@@ -38,14 +38,14 @@ from coldgate.gateway.rules.params import RecordingParams, SensorParams
 from coldgate.gateway.rules.timebase import Mark, Obs
 
 
-class Violation(Struct, frozen=True):
+class Violation(Struct, frozen=True, gc=False):
     """An open violation: since when (the last reading on time) and the longest wait seen."""
 
     since: Mark
     worst_ms: int
 
 
-class RecordingState(Struct, frozen=True):
+class RecordingState(Struct, frozen=True, gc=False):
     last_value_t: int | None = None
     last_value: Mark | None = None
     last_record_t: int | None = None

@@ -28,7 +28,7 @@ from msgspec import Struct
 from coldgate.contract.items import Quality, Reading
 
 
-class Mark(Struct, frozen=True):
+class Mark(Struct, frozen=True, gc=False):
     """Where one reading sits in time: wall time, boot and monotonic offset."""
 
     ts: int
@@ -47,7 +47,7 @@ def elapsed_ms(prev: Mark, cur: Mark) -> int:
     return max(0, cur.ts - prev.ts)
 
 
-class Obs(Struct, frozen=True):
+class Obs(Struct, frozen=True, gc=False):
     """One reading as the rules see it.
 
     ``value`` is ``None`` when the reading must not be judged (quality error,
@@ -74,7 +74,7 @@ class Obs(Struct, frozen=True):
         return Mark(ts=self.ts, boot=self.boot, mono=self.mono)
 
 
-class Axis(Struct, frozen=True):
+class Axis(Struct, frozen=True, gc=False):
     """A sensor's monotone time axis (see the module docstring); ``last`` is None before any reading."""
 
     last: Mark | None = None
