@@ -33,8 +33,8 @@ text in ``gateway``, ``site`` or ``location``):
 * what the dialects differ in is what the database stores and hands back, which only input past the
   door reaches: the lead carries every input there, on each dialect;
 * a refused role is answered before its input is read, the same on either dialect, so refusals (and
-  the order of 401/403 before 422) are judged on SQLite, every refused role with a bad body among its
-  cases.
+  the order of 401/403 before 422) are judged on SQLite, every refused role with the two cases it
+  always had.
 
 Reproducible and bounded: hypothesis is derandomized (the same cases every run) and keeps no
 example database; half the cases are valid by the document, half not.  Nothing is skipped: the two
@@ -74,7 +74,7 @@ from tests.rig.people import bearer, person  # noqa: E402
 
 #: Cases per (operation, role, dialect) for the operation's lead role (``_lead_roles``), and for any other
 #: role (let in or refused): enough to reach each operation's refusals and answers, few enough for the
-#: pass to take about a minute on two cores.
+#: pass to take about a minute and a half on two busy cores.
 EXAMPLES = 8
 EXAMPLES_OTHER = 2
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
