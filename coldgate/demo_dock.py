@@ -200,10 +200,13 @@ class DemoDock:
         )
         if not await self._receive(scenario_now, stop, interval):
             return
-        tell(
-            f"{REFERENCE} is complete: every case accounted for (EPCIS completeness_verified), so dominik "
-            "could sign it off; each case's custody in cold room A begins with the receipt."
-        )
+        if self.outcome == "completed":
+            tell(
+                f"{REFERENCE} is complete: every case accounted for (EPCIS completeness_verified), so "
+                "dominik could sign it off; each case's custody in cold room A begins with the receipt."
+            )
+        else:
+            tell(f"{REFERENCE} stays in progress: the cloud named what is missing or foreign (DOCK lines).")
         if self.dispatch is not None:
             if not await self._until(scenario_now, DISPATCH_AT_S, stop):
                 return
