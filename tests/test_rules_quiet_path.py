@@ -233,3 +233,51 @@ def test_the_quiet_path_serves_a_calm_sensor() -> None:
         served += quiet is not None
         state, _ = engine.step(STORE, state, reading, quiet_path=False)
     assert served >= len(rows) - 2  # the first reading (no limit state yet) takes the full step
+
+
+TEMPERATURE_PARAMS = sorted(k for k in PARAMS if k != "humidity")
+
+
+def run_switched(
+    first: SensorParams, then: SensorParams, items: Sequence[Reading], cut: int, *, quiet_path: bool
+) -> list[tuple[SensorState, Verdict]]:
+    state = SensorState()
+    out: list[tuple[SensorState, Verdict]] = []
+    for i, reading in enumerate(items):
+        state, verdict = engine.step(first if i < cut else then, state, reading, quiet_path=quiet_path)
+        out.append((state, verdict))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=st.sampled_from(TEMPERATURE_PARAMS),
+    then=st.sampled_from(TEMPERATURE_PARAMS),
+    before=rows_for(Quantity.TEMPERATURE),
+    after=rows_for(Quantity.TEMPERATURE),
+)
+def test_state_carried_over_a_change_of_params_is_judged_alike(
+    first: str, then: str, before: list[Row], after: list[Row]
+) -> None:
+    """A pushed class or a reloaded config keeps each sensor's state under the new params (a stuck rule,
+    limits, a range or recording added or taken away with an episode open): both paths judge alike."""
+    items = readings(before + after, Quantity.TEMPERATURE)
+    quiet = run_switched(PARAMS[first], PARAMS[then], items, len(before), quiet_path=True)
+    full = run_switched(PARAMS[first], PARAMS[then], items, len(before), quiet_path=False)
+    for i, (q, f) in enumerate(zip(quiet, full, strict=True)):
+        assert q[1] == f[1], f"verdict of reading {i}"
+        assert q[0] == f[0], f"state after reading {i}"
+
+
+def test_a_stuck_fault_left_raised_when_the_rule_is_taken_away_is_judged_alike() -> None:
+    """Found in review: a stuck fault raised under one config, the stuck rule then taken away (a pushed
+    config without it) while the value stays put: the full step still marks the reading suspect, so the
+    quiet path must leave it to the full step."""
+    rows = [(60, 5.0, Quality.OK, False, Unit.CEL)] * 8
+    items = readings(rows, Quantity.TEMPERATURE)
+    without = PARAMS["nothing"]
+    quiet = run_switched(STORE, without, items, 6, quiet_path=True)
+    full = run_switched(STORE, without, items, 6, quiet_path=False)
+    assert full[5][0].stuck.raised, "the stuck fault is raised before the switch"
+    assert [v.reading.quality for _, v in full[6:]] == [Quality.SUSPECT] * 2
+    assert quiet == full

@@ -50,8 +50,10 @@ class SensorState(Struct, frozen=True, gc=False):
     This and the structs made for every reading (``Verdict``, ``Axis``, ``Mark``,
     ``Obs``, the stuck, range, recording and MKT states) are ``gc=False``: a new
     set per reading, 1,000 a second at a busy site, kept the cyclic collector busy
-    (issue 18).  They are frozen and hold only values and other frozen structs, so
-    they cannot be part of a reference cycle.
+    (issue 18).  They are frozen and hold values, tuples and other frozen structs
+    (a ``Verdict``'s alerts carry an evidence ``details`` dict of scalars, set when
+    made), so nothing refers back to them and they cannot be part of a reference
+    cycle.
     """
 
     axis: Axis = Axis()
@@ -143,6 +145,8 @@ def _quiet_step(sp: SensorParams, state: SensorState, reading: Reading) -> tuple
     mark = axis.last
     assert mark is not None  # advance always leaves the reading's mark
     stuck_state = state.stuck
+    if stuck_state.raised:  # the full step marks the reading suspect, with or without a stuck rule now
+        return None
     if sp.stuck is not None:
         stuck_quiet = faults.step_stuck_quiet(sp.stuck, stuck_state, value, t_ms, mark)
         if stuck_quiet is None:

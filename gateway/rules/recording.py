@@ -114,10 +114,13 @@ def step_quiet(
 ) -> RecordingState | None:
     """``step`` for an ok reading with a value, out of excursion, kept (mode "all") and on time.
 
+    Precondition: the reading is not in excursion (the caller has checked the
+    limits, as the engine's quiet path does with ``limits.quiet``): this
+    function sees only the state's old excursion flag and leaves it False.
     Returns the state ``step`` would return, or None when this reading is not
-    that case (an open violation, a late reading, mode "minimum", an
-    excursion state to change): then only ``step`` may judge it.  The engine's
-    quiet path (issue 18) calls this for almost every reading.
+    that case (an open violation, a late reading, mode "minimum", the state in
+    excursion): then only ``step`` may judge it.  The engine's quiet path
+    (issue 18) calls this for almost every reading.
     """
     if rp.mode != "all" or state.in_excursion or state.refresh is not None or state.interval is not None:
         return None
