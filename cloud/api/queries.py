@@ -158,12 +158,12 @@ def sensors(
 ) -> list[schemas.SensorEntry]:
     """Sensors with their newest reading, one index probe per sensor, never a scan of readings.
 
-    The newest *temperature* reading where the sensor has one, else its newest of any quantity: a
-    temperature/humidity logger's humidity is read in the same poll (often the same ms, later seq),
-    and the tile, the chart and the limits of a cold room are about its temperature.
-    "Newest" is ``ORDER BY ts DESC LIMIT 1`` on ix_readings_sensor_ts; a tie on
-    ts (a re-sent item on a new stream) goes to the highest (stream, seq), as
-    in the alerts' step order.  PostgreSQL runs that per sensor as a LATERAL
+    "Newest" is ``ORDER BY ts DESC LIMIT 1`` on ix_readings_sensor_ts.  Of the
+    readings at that ts, the temperature: a temperature/humidity logger's two
+    values of one poll carry the poll's one stamp, the humidity with the later
+    seq, and the tile, the chart and the limits of a cold room are about its
+    temperature.  Any other tie on ts (a re-sent item on a new stream) goes to
+    the highest (stream, seq), as in the alerts' step order.  PostgreSQL runs that per sensor as a LATERAL
     subquery.  SQLite has no LATERAL: it finds the newest ts with a correlated
     subquery and joins back on the same index, and the tie is settled here.
 
@@ -184,27 +184,23 @@ def sensors(
         base = base.where(Gateway.site == site)
     if conn.dialect.name == "postgresql":
         recent_from = (int(time.time() * 1000) if now_ms is None else now_ms) - RECENT_MS
-        rows = list(conn.execute(_newest_per_sensor(base, reading_cols, recent_from, TEMPERATURE)).mappings())
-        # Then, for the sensors still without one: temperature at any time, then any quantity (as SQLite).
-        for since, quantity in ((None, TEMPERATURE), (recent_from, None), (None, None)):
-            silent = [(row["gateway"], row["id"]) for row in rows if row["ts"] is None]
-            if not silent:
-                break
+        rows = list(conn.execute(_newest_per_sensor(base, reading_cols, recent_from)).mappings())
+        silent = [(row["gateway"], row["id"]) for row in rows if row["ts"] is None]
+        if silent:
             again = base.where(tuple_(Sensor.gateway, Sensor.id).in_(silent))
-            probe = _newest_per_sensor(again, reading_cols, since, quantity)
-            found = conn.execute(probe).mappings()
-            older = {(r["gateway"], r["id"]): r for r in found if r["ts"] is not None}
+            older = {(r["gateway"], r["id"]): r for r in conn.execute(_newest_per_sensor(again, reading_cols))
+                     .mappings()}  # fmt: skip
             rows = [older.get((row["gateway"], row["id"]), row) for row in rows]
         return _sensor_entries(rows, reading_cols)
     probe = aliased(Reading, name="probe")
-
-    def newest(quantity: str | None) -> Any:
-        found = select(probe.ts).where(probe.gateway == Sensor.gateway, probe.sensor == Sensor.id)
-        if quantity is not None:
-            found = found.where(probe.quantity == quantity)
-        return found.order_by(probe.ts.desc()).limit(1).correlate(Sensor).scalar_subquery()
-
-    newest_ts = func.coalesce(newest(TEMPERATURE), newest(None))
+    newest_ts = (
+        select(probe.ts)
+        .where(probe.gateway == Sensor.gateway, probe.sensor == Sensor.id)
+        .order_by(probe.ts.desc())
+        .limit(1)
+        .correlate(Sensor)
+        .scalar_subquery()
+    )
     query = base.add_columns(*(getattr(Reading, name) for name in reading_cols)).outerjoin(
         Reading,
         and_(Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id, Reading.ts == newest_ts),
@@ -215,20 +211,17 @@ def sensors(
     return _sensor_entries(conn.execute(query).mappings(), reading_cols)
 
 
-def _newest_per_sensor(
-    base: Any, reading_cols: tuple[str, ...], recent_from: int | None = None, quantity: str | None = None
-) -> Any:
-    """PostgreSQL: ``base``'s sensors with their newest reading (from ``recent_from`` on, of ``quantity``,
-    if given)."""
+def _newest_per_sensor(base: Any, reading_cols: tuple[str, ...], recent_from: int | None = None) -> Any:
+    """PostgreSQL: ``base``'s sensors with their newest reading (from ``recent_from`` on, if given); of
+    one poll's readings (the same ts), the temperature."""
     where = [Reading.gateway == Sensor.gateway, Reading.sensor == Sensor.id]
     if recent_from is not None:
         where.append(Reading.ts >= recent_from)
-    if quantity is not None:
-        where.append(Reading.quantity == quantity)
+    not_temperature = case((Reading.quantity == TEMPERATURE, 0), else_=1)
     newest = (
         select(*(getattr(Reading, name) for name in reading_cols))
         .where(*where)
-        .order_by(Reading.ts.desc(), Reading.stream.desc(), Reading.seq.desc())
+        .order_by(Reading.ts.desc(), not_temperature, Reading.stream.desc(), Reading.seq.desc())
         .limit(1)
         .lateral("newest")
     )
