@@ -26,7 +26,7 @@ from coldgate.contract.items import AlertAction, Severity, SubjectType
 from tests.rig.browser import serve_web_app, shot, sign_in
 from tests.rig.cloud_db import ingest
 from tests.rig.dock_pass import DockPass, pass_at_the_door
-from tests.rig.documents import DOCK, QA
+from tests.rig.documents import DOCK, QA, accept_open
 from tests.rig.ingest import batch_message
 from tests.rig.items import alert
 from tests.rig.people import bearer, person
@@ -189,3 +189,20 @@ def test_a_completed_note_whose_lot_is_recalled_later_says_so_not_that_completio
     said = "1 discrepancy since it was completed (a lot recalled, quarantined or expired later)"
     assert said in summary, summary
     assert "completion waits for QA" not in text
+
+
+def test_a_note_completed_with_its_discrepancies_decided_does_not_say_it_may_be_completed(
+    engine: Engine,
+) -> None:
+    done = pass_at_the_door(engine)  # the foreign saline case: one discrepancy, accepted by QA
+    with engine.begin() as conn:
+        move_document(conn, done.document, "in_progress", reason="unloading", by=DOCK, now=done.now)
+        assert accept_open(conn, done.document, done.now)
+        move_document(conn, done.document, "completed", reason="received", by=DOCK, now=done.now)
+    _, token = person(engine, "vera", ("viewer",))
+    with TestClient(create_web_app(engine, ApiTokens(())), raise_server_exceptions=False) as client:
+        page = client.get(f"/dashboard/documents/{done.document}", headers=bearer(token))
+    assert page.status_code == 200, page.text
+    text = " ".join(html.unescape(page.text).split())
+    summary = text[text.index("Completed, as it stands today:"):][:400]
+    assert "every discrepancy decided" in summary and "it may be completed" not in summary, summary

@@ -442,14 +442,16 @@ def alerts(
     start: int | None = None,
     end: int | None = None,
     open_first: bool = False,
+    about: tuple[str, str] | None = None,
 ) -> list[schemas.AlertEntry]:
     """One entry per alert: its latest step, its first step's ts and its step count.
 
     Steps are ordered by (ts, stream, seq): seq orders one stream, ts orders
     streams of the same gateway.  Window functions do the folding in one pass
     over the alerts table (far smaller than readings), on SQLite >= 3.25 and
-    PostgreSQL alike.  Gateway and site narrow the steps before folding (an
-    alert belongs to one gateway); severity and rule are the latest step's,
+    PostgreSQL alike.  Gateway, site and ``about`` (subject type, subject)
+    narrow the steps before folding (an alert belongs to one gateway and is
+    about one subject); severity and rule are the latest step's,
     and the window [start, end) keeps alerts whose [raised, cleared] overlaps
     it, an open one counting as still going.  ``open_first`` sorts open
     ones before the rest in SQL, so ``limit`` never cuts an alert still open
@@ -477,6 +479,8 @@ def alerts(
         ranked = ranked.where(Alert.gateway == gateway)
     if site is not None:
         ranked = ranked.where(Alert.gateway.in_(_site_gateways(site)))
+    if about is not None:
+        ranked = ranked.where(Alert.subject_type == about[0], Alert.subject == about[1])
     latest = ranked.subquery()
     newest = (latest.c.raised_at.desc(), latest.c.gateway, latest.c.alert_id)
     still_open_first = case((latest.c.action == "cleared", 1), else_=0)

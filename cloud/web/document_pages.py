@@ -184,17 +184,18 @@ def _door_view(request: Request, site: str, door: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-#: Open alerts of a site read to find its door's (a site's open alerts are few: each is one cause).
-OPEN_ALERTS_READ = 500
+#: Alerts shown at most on a door's page (open ones first, the most severe first among those).
+DOOR_ALERTS_SHOWN = 100
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 def door_alerts(conn: Any, site: str, door: str) -> list[Any]:
     """The open alerts the site's gateways raised about this door (``door.*``: a recalled, quarantined or
-    expired item, an unknown product...), most severe first: what the door's stack light is on for, so
-    the person at the door sees why without opening the alerts list."""
-    found = queries.alerts(conn, None, True, None, OPEN_ALERTS_READ, site=site, open_first=True)
-    here = [a for a in found if a.rule.startswith("door.") and a.subject == door]
-    return sorted(here, key=lambda a: (a.severity != "critical", -a.raised_at))
+    expired item, an unknown product...), most severe first, then newest: why the door's local alarm
+    (its stack light, where one is wired) may be on, so the person at the door sees it on this page."""
+    found = queries.alerts(conn, None, True, None, DOOR_ALERTS_SHOWN, site=site, open_first=True,
+                           about=("door", door))  # fmt: skip
+    return sorted(found, key=lambda a: (_SEVERITY_RANK.get(a.severity, 3), -a.raised_at))
 
 
 def _no_door(request: Request, who: Who, exc: NotFound) -> Response:
