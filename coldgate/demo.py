@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import signal
 import socket
@@ -51,9 +52,9 @@ import click
 
 from coldgate.demo_approval import approve_class_change
 from coldgate.demo_dispatch import DemoDispatch
-from coldgate.demo_dock import DOCK_GATEWAY, LOT, PRODUCT, DemoDock, dock_gateway_config
+from coldgate.demo_dock import DOCK_GATEWAY, DOOR, LOT, PRODUCT, DemoDock, dock_gateway_config
 from coldgate.demo_mailbox import DemoMailbox
-from coldgate.demo_people import DEMO_PEOPLE, hhmm
+from coldgate.demo_people import DEMO_PEOPLE, actor, hhmm
 from coldgate.demo_story import Narrator, print_tour, tour
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
@@ -378,24 +379,17 @@ def _demo_catalog(
     not a quarter of an hour of the demo's real time.  ``dock``: its door, reader and serials too."""
     import datetime
 
-    from coldgate.cloud.audit.log import Actor
     from coldgate.cloud.catalog.locations import put_location
     from coldgate.cloud.catalog.lots import move_lot, put_lot
     from coldgate.cloud.catalog.placements import place
     from coldgate.cloud.catalog.products import put_product
     from coldgate.cloud.catalog.temperature_classes import put_class
     from coldgate.cloud.identity.roles import permissions
-    from coldgate.cloud.identity.users import find_user
     from coldgate.cloud.reports.recall_store import open_recall
 
     now = datetime.datetime.now(datetime.UTC)
     with cloud.writer_engine.begin() as conn:
-
-        def actor(role: str) -> Actor:
-            person = find_user(conn, DEMO_PEOPLE[role][0])
-            return Actor(person["printed_name"], person["id"])
-
-        marta = actor("qa_manager")
+        marta = actor(conn, "qa_manager")
         for name, (spec, description) in DEMO_CLASSES.items():
             scaled = {**spec, "alarm_delay_s": max(1.0, spec["alarm_delay_s"] / speed)}
             put_class(conn, name, scaled, description=description, reason="SOP-12 storage conditions",
@@ -405,11 +399,16 @@ def _demo_catalog(
         for product_id, lot, expiry in DEMO_LOTS:
             put_lot(conn, product_id, lot, {"expiry": expiry}, reason="received", by=marta, now=now)
         # Rico's recall run of the insulin lot (issue 17): the recalls page lists it, and the lot is recalled.
-        rico = actor("recall_coordinator")
+        rico = actor(conn, "recall_coordinator")
         open_recall(conn, recall_class="II", reason=DEMO_RECALL[2], lots=[DEMO_RECALL[:2]], by=rico,
                     held=permissions({"recall_coordinator"}), now=now)  # fmt: skip
         move_lot(
-            conn, *DEMO_QUARANTINE[:2], "quarantined", reason=DEMO_QUARANTINE[2], by=actor("qa"), now=now
+            conn,
+            *DEMO_QUARANTINE[:2],
+            "quarantined",
+            reason=DEMO_QUARANTINE[2],
+            by=actor(conn, "qa"),
+            now=now,
         )
         for room, (name, kind, klass) in DEMO_ROOMS.items():
             fields = {"name": name, "kind": kind, "temperature_class": klass}
@@ -447,13 +446,13 @@ async def _run_site(
 ) -> None:
     farm_config = default_farm(count, speed=speed)
     siren, stack_light = RelayBoard(unit=1), RelayBoard(unit=1)
-    siren_port, stack_port = await siren.serve_tcp(), await stack_light.serve_tcp()
     try:
+        siren_port, stack_port = await siren.serve_tcp(), await stack_light.serve_tcp()
         with (
             FarmThread(farm_config, tcp=[("127.0.0.1", 0)], rtu=1) as farm,
             ScannerEmulator() as scanner,
         ):
-            dispatch = DemoDispatch(cloud, SITE, "DOCK-1", scanner)
+            dispatch = DemoDispatch(cloud, SITE, DOOR, scanner)
             dock = DemoDock(cloud, DOCK_GATEWAY, SITE, dispatch, lit=lambda: stack_light.coil(0))
             with LlrpReaderThread(LlrpReader(dock.pallet, port=0)) as reader:
                 config = demo_config(
@@ -481,15 +480,17 @@ async def _run_site(
                 services = [GatewayService(config), GatewayService(dock_config)]
                 _announce(cloud, config, farm, farm_config, broker_url, protocol, token, data_dir)
                 dock.announce(reader.port, scanner.device)
-                stops = tour(cloud.api_url, SITE, "DOCK-1", dock.document, dispatch.document, (PRODUCT, LOT))
+                stops = tour(cloud.api_url, SITE, DOOR, dock.document, dispatch.document, (PRODUCT, LOT))
                 print_tour(stops, str(mailbox.folder) if mailbox is not None else "(no mailbox)")
                 click.echo("")
                 await _live(
                     services, farm, siren, stack_light, dock, cloud, stop, mailbox, interval, duration, story
                 )
-    finally:
-        await siren.stop()
-        await stack_light.stop()
+    finally:  # each board, whichever started and whatever the other's stop raises
+        try:
+            await siren.stop()
+        finally:
+            await stack_light.stop()
 
 
 def _announce(
@@ -534,9 +535,10 @@ async def _live(
     cold, door = services
     scenario_now = farm.farm.clock.now
     narrator = Narrator(story, scenario_now)
+    loggers = len(cold.config.sensors)
     narrator.tell(
-        "A small GDP site. Cold rooms A and B hold vaccines and insulin; ten loggers report to the cold "
-        f"rooms' Pi ({cold.config.gateway.id}), which judges every reading itself and drives the siren. "
+        f"A small GDP site. Cold rooms A and B hold vaccines and insulin; {loggers} loggers report to the "
+        f"cold rooms' Pi ({cold.config.gateway.id}), which judges every reading itself and drives the siren. "
         f"Dock door DOCK-1 has a Pi of its own ({DOCK_GATEWAY}): an RFID portal, a picking scanner and a "
         "stack light. "
         "Both buffer everything and send it over MQTT to the cloud, which binds it to documents and "
@@ -556,10 +558,11 @@ async def _live(
             lines, open_alerts = await asyncio.to_thread(watch.poll)
             for line in [*lines, *(mailbox.take() if mailbox is not None else [])]:
                 click.echo(line)
-                if "ALERT raised   critical temperature.high" in line:
-                    narrator.tell(_EXCURSION, key="excursion")
+                excursion = _EXCURSION_LINE.search(line)
+                if excursion is not None:
+                    narrator.tell(_EXCURSION.format(sensor=excursion.group(1)), key="excursion")
             if story and dock.done and narrator.over():
-                narrator.tell(_THE_END, key="end")
+                narrator.tell(_the_end(dock), key="end")
             if time.monotonic() - shown >= every:
                 shown = time.monotonic()
                 click.echo(_status(farm, cold, door, siren, stack_light, cloud, open_alerts))
@@ -568,19 +571,35 @@ async def _live(
     finally:
         stop.set()
         await docking
-        await asyncio.gather(*tasks)
+        # Both gateways end (close their outboxes) before the site's parts go, even if one of them failed.
+        failed = [
+            r for r in await asyncio.gather(*tasks, return_exceptions=True) if isinstance(r, BaseException)
+        ]
+        if failed:
+            raise failed[0]
 
 
+#: CloudWatch's line for a raised excursion alert (``ALERT raised   critical temperature.high: cr-03 ...``).
+_EXCURSION_LINE = re.compile(r"ALERT raised +critical temperature\.high: (\S+) ")
 _EXCURSION = (
-    "cr-03's compressor has failed. The cold rooms' Pi judged the excursion itself and the siren sounds, "
-    "internet or not; the cloud opened a QA case, quarantined what the room held and e-mailed QA, the QA "
-    "manager and the dock (the mailbox). QA reviews the readings and signs a decision on the case (TOUR 2)."
+    "{sensor} is above its limit for longer than the alarm delay (the simulator fails cr-03's compressor). "
+    "The cold rooms' Pi judged the excursion itself and the siren sounds, internet or not; the cloud opened "
+    "a QA case, quarantined what the room held and e-mailed QA, the QA manager and the dock (the mailbox). "
+    "QA reviews the readings and signs a decision on the case (TOUR 2)."
 )
-_THE_END = (
-    "That is the story: a receipt proven complete, an excursion turned into a QA case, a recalled case "
-    "stopped at the door, and a lot's history and recall run ready for an inspector. The site runs on; open "
-    "the tour's pages, and Ctrl-C stops it."
-)
+
+
+def _the_end(dock: DemoDock) -> str:
+    """The closing chapter, saying what the story showed this time (a refusal is told as one)."""
+    receipt = "a receipt proven complete" if dock.outcome == "completed" else "a receipt the cloud held open"
+    door = dock.dispatch is not None and dock.dispatch.refused
+    stopped = (
+        "a recalled case stopped at the door" if door else "a dispatch whose stack light did not come on"
+    )
+    return (
+        f"That is the story: {receipt}, an excursion turned into a QA case, {stopped}, and a lot's history "
+        "and recall run ready for an inspector. The site runs on; open the tour's pages, and Ctrl-C stops it."
+    )
 
 
 def _status(

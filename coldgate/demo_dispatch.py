@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from coldgate.demo_people import DEMO_PEOPLE, hhmm, wait_for
+from coldgate.demo_people import actor, hhmm, reconciliation, wait_for
 from coldgate.simulator.scanner import ScannerEmulator
 
 __all__ = ["RECALLED_LOT", "REFERENCE", "SCANNER", "DemoDispatch", "scanner_config"]
@@ -45,18 +45,10 @@ PICKED: tuple[tuple[str, bytes], ...] = (
 WAIT_S = 30.0
 
 
-def scanner_config(device: str) -> dict[str, Any]:
+def scanner_config(device: str, door: str) -> dict[str, Any]:
     """The ``[[scanners]]`` table of the dock gateway: a picking scanner (``outbound``): what it scans
     is judged as goods leaving through the door, so a recalled lot is critical and lights the stack."""
-    return {"id": SCANNER, "port": device, "door": "DOCK-1", "reopen_s": 0.5, "outbound": True}
-
-
-def _actor(conn: Any, role: str) -> Any:
-    from coldgate.cloud.audit.log import Actor
-    from coldgate.cloud.identity.users import find_user
-
-    person = find_user(conn, DEMO_PEOPLE[role][0])
-    return Actor(person["printed_name"], person["id"])
+    return {"id": SCANNER, "port": device, "door": door, "reopen_s": 0.5, "outbound": True}
 
 
 class DemoDispatch:
@@ -82,7 +74,7 @@ class DemoDispatch:
         }
         with self.cloud.writer_engine.begin() as conn:
             made = create_document(
-                conn, fields, reason="customer order", by=_actor(conn, "dock_operator"), now=now
+                conn, fields, reason="customer order", by=actor(conn, "dock_operator"), now=now
             )
         self.document = str(made["id"])
 
@@ -116,6 +108,8 @@ class DemoDispatch:
                     f"  DISPATCH {REFERENCE} in the cloud: {d.kind} ({d.cbv or 'no CBV word'}): {d.detail}"
                 )
             click.echo(f"  DISPATCH {self.page()}")
+        elif not stop.is_set():
+            click.echo(f"  DISPATCH the cloud named no recalled case on {REFERENCE} in {WAIT_S:.0f} s")
 
     def _release(self) -> None:
         """Released to the door and picking started, as dominik does at the door page."""
@@ -123,18 +117,13 @@ class DemoDispatch:
 
         now = datetime.datetime.now(datetime.UTC)
         with self.cloud.writer_engine.begin() as conn:
-            dominik = _actor(conn, "dock_operator")
+            dominik = actor(conn, "dock_operator")
             move_document(conn, self.document, "released", door=self.door, reason="picking at door 1",
                           by=dominik, now=now)  # fmt: skip
             move_document(conn, self.document, "in_progress", reason="picker at door 1", by=dominik, now=now)
 
     def _reconciliation(self) -> Any:
-        from coldgate.cloud.api.routes.documents import reconciliation_out
-        from coldgate.cloud.documents.reconciliation_store import check_document
-
-        with self.cloud.reader_engine.connect() as conn:
-            today = datetime.datetime.now(datetime.UTC).date()
-            return reconciliation_out(check_document(conn, self.document, today))
+        return reconciliation(self.cloud, self.document)
 
     def _flagged(self) -> bool:
         """Both scans bound and the recalled case named on the order (the cloud's binding job)."""

@@ -36,14 +36,14 @@ import click
 
 from coldgate.demo_dispatch import RECALLED_LOT, SCANNER, DemoDispatch, scanner_config
 from coldgate.demo_dispatch import REFERENCE as DISPATCH_REFERENCE
-from coldgate.demo_people import DEMO_PEOPLE, hhmm, wait, wait_for
+from coldgate.demo_people import actor, hhmm, reconciliation, wait
 from coldgate.gateway.config import GatewayConfig
 from coldgate.gateway.config_load import gateway_config_from_document
 from coldgate.gateway.readers.epc import decode_epc
 from coldgate.simulator.pallet_at_the_door import PalletAtTheDoor
 from coldgate.simulator.rfid_scenarios import Read, pallet_pass, sscc96_hex
 
-__all__ = ["DOCK_GATEWAY", "DemoDock", "dock_gateway_config", "wait_for"]
+__all__ = ["DOCK_GATEWAY", "DOOR", "LOT", "PRODUCT", "DemoDock", "dock_gateway_config"]
 
 DOOR, READER = "DOCK-1", "dock1-r1"
 #: (id, name, kind, class) of the door's two sides; the inside is one of the demo's cold rooms.
@@ -84,7 +84,7 @@ def dock_gateway_config(
         "temperature_classes": classes,
         "readers": [{"id": READER, "host": "127.0.0.1", "port": reader_port, "door": DOOR,
                      "outside_antennas": [1], "inside_antennas": [2], "keepalive_s": 5}],
-        "scanners": [scanner_config(scanner_device)],
+        "scanners": [scanner_config(scanner_device, DOOR)],
         "alarm": {"min_severity": "critical", "relay": {"line": "stack-light", "unit": 1, "coil": 0}},
         "uplink": {"broker": broker_url, "protocol": protocol, "heartbeat_s": 10, "ack_timeout_s": 10},
     }  # fmt: skip
@@ -97,14 +97,6 @@ def pallet_reads() -> list[Read]:
         "in", cases=CASES, company_prefix=COMPANY, item_ref=ITEM, first_serial=FIRST_SERIAL,
         pallet_serial_ref=PALLET_REF, speed_m_s=2.0, seed=15,
     )  # fmt: skip
-
-
-def _actor(conn: Any, role: str) -> Any:
-    from coldgate.cloud.audit.log import Actor
-    from coldgate.cloud.identity.users import find_user
-
-    person = find_user(conn, DEMO_PEOPLE[role][0])
-    return Actor(person["printed_name"], person["id"])
 
 
 class DemoDock:
@@ -129,7 +121,7 @@ class DemoDock:
         from coldgate.cloud.catalog.placements import place
         from coldgate.cloud.catalog.serials import add_serials
 
-        marta = _actor(conn, "qa_manager")
+        marta = actor(conn, "qa_manager")
         key, name, kind, klass = YARD
         yard = {"name": name, "kind": kind, "temperature_class": klass}
         put_location(conn, self.site, key, yard, reason="site survey", by=marta, now=now)
@@ -155,7 +147,7 @@ class DemoDock:
         fields = {"kind": "receiving", "site": self.site, "reference": REFERENCE, "party": PARTY,
                   "lines": [line]}  # fmt: skip
         with self.cloud.writer_engine.begin() as conn:
-            dominik = _actor(conn, "dock_operator")
+            dominik = actor(conn, "dock_operator")
             made = create_document(conn, fields, reason="ship notice received", by=dominik, now=now)
             self.document = str(made["id"])
             move_document(conn, self.document, "released", door=DOOR, reason="truck booked for door 1",
@@ -303,7 +295,7 @@ class DemoDock:
         from coldgate.cloud.reports.periodic_store import generate_monthly
 
         with self.cloud.writer_engine.begin() as conn:
-            made = generate_monthly(conn, self.site, INSIDE, f"{now:%Y-%m}", "pdf", by=_actor(conn, "qa"),
+            made = generate_monthly(conn, self.site, INSIDE, f"{now:%Y-%m}", "pdf", by=actor(conn, "qa"),
                                     now=now)  # fmt: skip
         click.echo(
             f"  REPORT {made['id']}: monthly record of {INSIDE} for {now:%Y-%m} so far, {made['size']} "
@@ -319,7 +311,7 @@ class DemoDock:
         with self.cloud.writer_engine.begin() as conn:
             run = open_recall(
                 conn, recall_class="II", reason="FSN-DEMO: supplier reports a faulty seal on this lot",
-                lots=[(PRODUCT, LOT)], by=_actor(conn, "recall_coordinator"),
+                lots=[(PRODUCT, LOT)], by=actor(conn, "recall_coordinator"),
                 held=permissions({"recall_coordinator"}), now=now,
             )  # fmt: skip
         if self.cloud.downlink is not None:
@@ -338,18 +330,10 @@ class DemoDock:
 
         with self.cloud.writer_engine.begin() as conn:
             now = datetime.datetime.now(datetime.UTC)
-            move_document(
-                conn, self.document, state, reason=reason, by=_actor(conn, "dock_operator"), now=now
-            )
+            move_document(conn, self.document, state, reason=reason, by=actor(conn, "dock_operator"), now=now)
 
     def _reconciliation(self) -> Any:
-        """The note's reconciliation from what the cloud has bound to it, in the API's shape."""
-        from coldgate.cloud.api.routes.documents import reconciliation_out
-        from coldgate.cloud.documents.reconciliation_store import check_document
-
-        with self.cloud.reader_engine.connect() as conn:
-            today = datetime.datetime.now(datetime.UTC).date()
-            return reconciliation_out(check_document(conn, self.document, today))
+        return reconciliation(self.cloud, self.document)
 
     def _print(self, rec: Any) -> None:
         verdict = "complete" if rec.complete else "NOT complete"

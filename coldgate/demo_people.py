@@ -1,4 +1,5 @@
-"""Who the demo's people are, how it says scenario time and how its parts wait: shared by the demo,
+"""Who the demo's people are (and how they act), how it says scenario time, how its parts wait and
+read a document's reconciliation: shared by the demo,
 its dock and its dispatch (``demo.py``, ``demo_dock.py``, ``demo_dispatch.py``), kept apart so none
 imports another."""
 
@@ -6,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["DEMO_PEOPLE", "hhmm", "wait", "wait_for"]
+__all__ = ["DEMO_PEOPLE", "actor", "hhmm", "reconciliation", "wait", "wait_for"]
 
 #: One demo person per role: login, printed name.
 DEMO_PEOPLE = {
@@ -43,3 +46,22 @@ async def wait(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
+
+
+def actor(conn: Any, role: str) -> Any:
+    """The demo's person of ``role`` as the audit trail names them (every demo write is theirs)."""
+    from coldgate.cloud.audit.log import Actor
+    from coldgate.cloud.identity.users import find_user
+
+    person = find_user(conn, DEMO_PEOPLE[role][0])
+    return Actor(person["printed_name"], person["id"])
+
+
+def reconciliation(cloud: Any, document: str) -> Any:
+    """A document's reconciliation from what the cloud has bound to it, in the API's shape."""
+    from coldgate.cloud.api.routes.documents import reconciliation_out
+    from coldgate.cloud.documents.reconciliation_store import check_document
+
+    with cloud.reader_engine.connect() as conn:
+        today = datetime.datetime.now(datetime.UTC).date()
+        return reconciliation_out(check_document(conn, document, today))

@@ -35,7 +35,7 @@ def tour(
     """The pages worth opening, in the story's order, each as the person who would open it."""
     product, number = lot
     stops = [
-        TourStop("the overview: a red tile when cr-03's compressor fails", "marta", f"{api}/"),
+        TourStop("the overview: each logger's tile, red when it is out of limits", "marta", f"{api}/"),
         TourStop("QA cases: the excursion's case, acknowledge it and sign QA's decision", "quentin",
                  f"{api}/dashboard/cases"),
         TourStop(f"dock door {door}: the pallet in, the recalled case stopped", "dominik",

@@ -286,9 +286,9 @@ def _check_password(key: str, path: str) -> None:
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise ConfigError(key, f"{path} holds no password (only blank lines)")
-    if not lines[0]:
+    if not lines[0].strip():
         raise ConfigError(
-            key, f"{path} starts with an empty line; the uplink sends the first line as the password"
+            key, f"{path} starts with a blank line; the uplink sends the first line as the password"
         )
 
 

@@ -101,10 +101,11 @@ def test_every_missing_file_is_its_own_line(tmp_path: Path) -> None:
     [
         (b"", "is empty"),
         (b"\n\n  \n", "holds no password (only blank lines)"),
-        (b"\ns3cret\n", "starts with an empty line; the uplink sends the first line as the password"),
+        (b"\ns3cret\n", "starts with a blank line; the uplink sends the first line as the password"),
+        (b"   \ns3cret\n", "starts with a blank line; the uplink sends the first line as the password"),
         (b"\xff\xfe s3cret\n", "is not UTF-8 text"),
     ],
-    ids=["empty", "blank", "first-line-empty", "not-utf8"],
+    ids=["empty", "blank", "first-line-empty", "first-line-spaces", "not-utf8"],
 )
 def test_a_password_file_the_uplink_cannot_use(
     tmp_path: Path, files: dict[str, Path], content: bytes, why: str

@@ -4,6 +4,10 @@ ingest workers): one way to make a role and to name the schema and database they
 Roles belong to the cluster, not the database: a role is made only when missing (several databases of
 one cluster migrate independently, also at the same time), and a schema owner without CREATEROLE is
 told to have an administrator make it first.
+
+Migrations that have run import this module, so what it does is part of their history: change it only
+by adding (a new function, a new parameter with the old behaviour as its default), never by editing
+what an existing migration calls.
 """
 
 from __future__ import annotations

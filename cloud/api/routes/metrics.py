@@ -47,6 +47,7 @@ def metrics(request: Request) -> Response:
     if stats is not None:
         taken = stats()
         ingest = {name: getattr(taken, name) for name in type(taken).COUNTERS}
+        ingest["connected"] = int(taken.connected)  # any of this process's workers, as a worker's own says
     with engine.connect() as conn:
         figures = cloud_figures(conn, datetime.datetime.now(datetime.UTC), ingest)
     registry = CollectorRegistry(auto_describe=False)
